@@ -1,0 +1,670 @@
+/*
+ * hlr.h -- the public interface of libhlr, a C library for training and
+ * running neural networks for handwriting recognition.
+ *
+ * Overview
+ * --------
+ * libhlr trains and runs feed-forward networks on the CPU.  Every object is
+ * an opaque handle created by a constructor and released by a matching
+ * hlr_*_free() function:
+ *
+ *   hlr_tensor     an n-dimensional array of float32 or int32 values
+ *   hlr_layer      one layer (dense, ReLU, dropout, ...); owned by a model
+ *                  once added to it
+ *   hlr_model      a sequential list of layers that trains, evaluates and
+ *                  predicts
+ *   hlr_optimizer  SGD (momentum, Nesterov), Adam or AdamW, with gradient
+ *                  clipping and a learning-rate schedule
+ *   hlr_dataset    a set of samples with int32 class labels (MNIST idx files
+ *                  or caller arrays)
+ *
+ * Data layout: float32, contiguous, row-major, batch first.  Images are
+ * (N, C, H, W); a dense layer sees (N, features); class labels are int32.
+ * Shapes passed to hlr_model_build() leave out the batch dimension.
+ *
+ * A typical program:
+ *
+ *   hlr_model *m = hlr_model_new(42);
+ *   hlr_model_add(m, hlr_flatten());
+ *   hlr_model_add(m, hlr_dense(784, 256));
+ *   hlr_model_add(m, hlr_relu());
+ *   hlr_model_add(m, hlr_dense(256, 10));
+ *   int64_t in[] = {1, 28, 28};
+ *   if (hlr_model_build(m, 3, in) != HLR_OK)
+ *       fprintf(stderr, "%s\n", hlr_last_error());
+ *   hlr_optimizer *opt = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f);
+ *   hlr_fit_options fo;
+ *   hlr_fit_options_default(&fo);
+ *   hlr_model_fit(m, opt, train, &fo);
+ *   ...
+ *   hlr_optimizer_free(opt);
+ *   hlr_model_free(m);
+ *
+ * Errors
+ * ------
+ * A function that can fail returns an hlr_status (HLR_OK, zero, on success;
+ * a negative code otherwise) or, for constructors, NULL.  In both cases it
+ * leaves a specific message for the calling thread, read with
+ * hlr_last_error().  The library never prints, exits or aborts because of
+ * anything a caller passes in; it logs only through a callback the caller
+ * installs with hlr_set_log_callback().
+ *
+ * Ownership
+ * ---------
+ * Each function says who owns what it returns.  "Owned" means the caller
+ * frees it with the named function; "borrowed" means the pointer stays valid
+ * until the named event and must not be freed.  Every hlr_*_free(NULL) is a
+ * no-op.
+ *
+ * Threads
+ * -------
+ * Distinct handles may be used from distinct threads at the same time.  One
+ * handle must not be used from two threads at once unless its function says
+ * so.  The error message is thread-local.  hlr_set_num_threads() is global.
+ */
+#ifndef HLR_HLR_H
+#define HLR_HLR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(HLR_BUILDING_LIBRARY) && defined(__GNUC__)
+#define HLR_API __attribute__((visibility("default")))
+#else
+#define HLR_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Versions                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define HLR_VERSION_MAJOR 0
+#define HLR_VERSION_MINOR 1
+#define HLR_VERSION_PATCH 0
+#define HLR_VERSION_STRING "0.1.0"
+/* One number that grows with every release: 10000*major + 100*minor + patch. */
+#define HLR_VERSION_NUMBER (HLR_VERSION_MAJOR * 10000 + HLR_VERSION_MINOR * 100 + HLR_VERSION_PATCH)
+
+/*
+ * hlr_version -- the version of the library actually loaded.
+ * Returns: a static string such as "0.1.0".  Compare it with
+ *   HLR_VERSION_STRING to detect a header/library mismatch.
+ * Ownership: static storage; never free it.
+ * Thread-safety: safe.
+ */
+HLR_API const char *hlr_version(void);
+
+/*
+ * hlr_version_number -- HLR_VERSION_NUMBER of the library actually loaded.
+ * Thread-safety: safe.
+ */
+HLR_API int hlr_version_number(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status codes and messages                                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Status codes.  HLR_OK is zero, errors are negative.  A published value is
+ * never renumbered or reused; a retired code stays listed as obsolete.
+ */
+typedef enum hlr_status {
+    HLR_OK = 0,
+    HLR_EINVAL = -1,      /* an argument is NULL, out of range or inconsistent */
+    HLR_ENOMEM = -2,      /* memory could not be allocated */
+    HLR_ESHAPE = -3,      /* tensor or layer shapes do not fit together */
+    HLR_EIO = -4,         /* a file could not be opened, read or written */
+    HLR_EFORMAT = -5,     /* a file's contents are malformed or truncated */
+    HLR_ESTATE = -6,      /* the call is not valid in the object's state (e.g. model not built) */
+    HLR_ENOTFOUND = -7,   /* a named item (parameter, layer) does not exist */
+    HLR_EUNSUPPORTED = -8,/* valid request the library does not implement */
+    HLR_ENUMERIC = -9,    /* a loss or gradient became NaN or infinite */
+    HLR_ECANCELLED = -10  /* a caller's callback asked to stop */
+} hlr_status;
+
+/*
+ * hlr_strerror -- the name of a status code, e.g. "invalid argument".
+ * Returns: a static string; "unknown status" for a value not listed above.
+ * Thread-safety: safe.
+ */
+HLR_API const char *hlr_strerror(hlr_status code);
+
+/*
+ * hlr_last_error -- the message of the last failure in this thread, such as
+ *   "dense (layer 2): input has 780 features, layer expects 784".
+ * Returns: a NUL-terminated string, "" when nothing has failed yet.  A
+ *   successful call does not clear it.
+ * Ownership: borrowed, valid until the next libhlr call in the same thread.
+ * Thread-safety: the message is thread-local.
+ */
+HLR_API const char *hlr_last_error(void);
+
+/* Log levels passed to the log callback. */
+typedef enum hlr_log_level {
+    HLR_LOG_DEBUG = 0,
+    HLR_LOG_INFO = 1,
+    HLR_LOG_WARN = 2
+} hlr_log_level;
+
+typedef void (*hlr_log_fn)(hlr_log_level level, const char *message, void *user);
+
+/*
+ * hlr_set_log_callback -- install (or, with fn NULL, remove) the function that
+ *   receives the library's log messages.  Without one the library is silent.
+ * Thread-safety: call it before using the library from several threads;
+ *   the callback itself may be called from any thread that calls libhlr.
+ */
+HLR_API void hlr_set_log_callback(hlr_log_fn fn, void *user);
+
+/* ------------------------------------------------------------------------ */
+/* Threads                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * hlr_set_num_threads -- the number of threads libhlr's arithmetic (its
+ *   OpenBLAS pool included) may use.  The default is the HLR_NUM_THREADS
+ *   environment variable when set, else the number of online processors.
+ *   Results are bit-identical for the same seed and thread count.
+ * Returns: HLR_OK; HLR_EINVAL when n < 1 or n > 1024.
+ * Thread-safety: global; call it while no other thread is inside libhlr.
+ */
+HLR_API hlr_status hlr_set_num_threads(int n);
+
+/* hlr_get_num_threads -- the thread count now in force. */
+HLR_API int hlr_get_num_threads(void);
+
+/* ------------------------------------------------------------------------ */
+/* Tensors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define HLR_MAX_DIMS 8
+
+typedef enum hlr_dtype {
+    HLR_F32 = 0, /* float (IEEE-754 binary32) */
+    HLR_I32 = 1  /* int32_t: class labels, token ids */
+} hlr_dtype;
+
+typedef struct hlr_tensor hlr_tensor;
+
+/*
+ * hlr_tensor_new -- a new tensor of the given type and shape, zero-filled.
+ *   ndim may be 0 (a scalar of one element); every dimension must be >= 1.
+ * Returns: the tensor, or NULL on error.
+ * Errors: HLR_EINVAL (bad dtype, ndim outside 0..HLR_MAX_DIMS, shape NULL
+ *   with ndim > 0, a dimension < 1, total size overflowing), HLR_ENOMEM.
+ * Ownership: owned; free with hlr_tensor_free().
+ */
+HLR_API hlr_tensor *hlr_tensor_new(hlr_dtype dtype, int ndim, const int64_t *shape);
+
+/*
+ * hlr_tensor_from -- like hlr_tensor_new(), filled with a copy of data
+ *   (numel elements of dtype, in row-major order).
+ * Errors: as hlr_tensor_new(); HLR_EINVAL when data is NULL.
+ * Ownership: owned; data stays the caller's.
+ */
+HLR_API hlr_tensor *hlr_tensor_from(hlr_dtype dtype, int ndim, const int64_t *shape, const void *data);
+
+/*
+ * hlr_tensor_wrap -- a tensor that uses the caller's buffer without copying.
+ *   The buffer must hold numel elements of dtype, suitably aligned for it,
+ *   and outlive the tensor.  Writes through the tensor reach the buffer.
+ * Errors: as hlr_tensor_from().
+ * Ownership: the handle is owned (free with hlr_tensor_free()); the buffer
+ *   stays the caller's and is never freed by the library.
+ */
+HLR_API hlr_tensor *hlr_tensor_wrap(hlr_dtype dtype, int ndim, const int64_t *shape, void *data);
+
+/*
+ * hlr_tensor_free -- release a tensor made by hlr_tensor_new/from/wrap.
+ *   A NULL tensor, and a borrowed view returned by hlr_layer_param() or
+ *   hlr_layer_grad(), are left alone.
+ */
+HLR_API void hlr_tensor_free(hlr_tensor *t);
+
+/* Shape queries.  A NULL tensor gives 0 (and -1 for hlr_tensor_dtype). */
+HLR_API int hlr_tensor_ndim(const hlr_tensor *t);
+/* hlr_tensor_dim -- dimension i; negative i counts from the end; 0 if out of range. */
+HLR_API int64_t hlr_tensor_dim(const hlr_tensor *t, int i);
+HLR_API int64_t hlr_tensor_numel(const hlr_tensor *t);
+HLR_API int hlr_tensor_dtype(const hlr_tensor *t);
+
+/*
+ * hlr_tensor_data -- the tensor's elements, row-major.
+ * Returns: the buffer, or NULL when t is NULL.
+ * Ownership: borrowed, valid while the tensor (and, for a view, its layer)
+ *   lives.
+ */
+HLR_API void *hlr_tensor_data(const hlr_tensor *t);
+
+/*
+ * hlr_tensor_f32 / hlr_tensor_i32 -- the buffer typed, or NULL (with
+ *   HLR_EINVAL in hlr_last_error()) when t is NULL or of the other dtype.
+ */
+HLR_API float *hlr_tensor_f32(const hlr_tensor *t);
+HLR_API int32_t *hlr_tensor_i32(const hlr_tensor *t);
+
+/* ------------------------------------------------------------------------ */
+/* Layers                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct hlr_layer hlr_layer;
+
+/*
+ * Layer constructors.  Each returns a new layer, or NULL with HLR_EINVAL
+ * (impossible hyper-parameter) or HLR_ENOMEM.  The layer is owned by the
+ * caller until hlr_model_add() takes it; free an unused one with
+ * hlr_layer_free().  Shapes below leave out the batch dimension N.
+ */
+
+/*
+ * hlr_dense -- fully connected: y = x W^T + b.  Input (in) and output (out).
+ *   Parameters "weight" (out, in) and, when bias != 0, "bias" (out),
+ *   initialised as PyTorch's nn.Linear: U(-1/sqrt(in), 1/sqrt(in)).
+ *   A (N, ..., in) input is treated as rows of `in` features.
+ */
+HLR_API hlr_layer *hlr_dense(int in, int out, int bias);
+
+/* Element-wise activations: any input shape, same output shape. */
+HLR_API hlr_layer *hlr_relu(void);
+/* hlr_leaky_relu -- x for x > 0, slope * x otherwise (PyTorch default slope 0.01); slope finite. */
+HLR_API hlr_layer *hlr_leaky_relu(float slope);
+HLR_API hlr_layer *hlr_sigmoid(void);
+HLR_API hlr_layer *hlr_tanh(void);
+/* hlr_gelu -- x * Phi(x) with the exact normal CDF (PyTorch's default GELU). */
+HLR_API hlr_layer *hlr_gelu(void);
+
+/*
+ * hlr_softmax -- softmax over the last dimension.  For classification train
+ *   with HLR_LOSS_CROSS_ENTROPY on the logits instead (it fuses the softmax);
+ *   this layer is for models that need probabilities inside the network.
+ */
+HLR_API hlr_layer *hlr_softmax(void);
+
+/*
+ * hlr_dropout -- in training, zero each element with probability p and
+ *   scale the rest by 1/(1-p) (inverted dropout, as PyTorch); identity in
+ *   inference.  Requires 0 <= p < 1.  Draws from the model's generator.
+ */
+HLR_API hlr_layer *hlr_dropout(float p);
+
+/* hlr_flatten -- (N, d1, d2, ...) -> (N, d1*d2*...). */
+HLR_API hlr_layer *hlr_flatten(void);
+
+/*
+ * hlr_layer_free -- free a layer that was never added to a model.  Do not
+ *   call it on a layer a model owns (hlr_model_free() frees those).
+ */
+HLR_API void hlr_layer_free(hlr_layer *l);
+
+/*
+ * hlr_layer_type -- the layer's type name ("dense", "relu", ...).
+ * Ownership: static string.  Returns "" for NULL.
+ */
+HLR_API const char *hlr_layer_type(const hlr_layer *l);
+
+/* hlr_layer_param_count -- number of named parameters (0 for NULL). */
+HLR_API int hlr_layer_param_count(const hlr_layer *l);
+
+/*
+ * hlr_layer_param_name -- name of parameter i, as PyTorch's state_dict names
+ *   it for the equivalent module ("weight", "bias").
+ * Returns: NULL (HLR_EINVAL) when l is NULL or i out of range.
+ * Ownership: borrowed, valid while the layer lives.
+ */
+HLR_API const char *hlr_layer_param_name(const hlr_layer *l, int i);
+
+/*
+ * hlr_layer_param / hlr_layer_grad -- the parameter, or its gradient from
+ *   the last backward pass, by name.  Parameters exist once the layer's
+ *   model is built (before that: HLR_ESTATE).  Writing into the parameter's
+ *   data changes the model.
+ * Returns: a view, or NULL with HLR_ENOTFOUND / HLR_ESTATE / HLR_EINVAL.
+ * Ownership: borrowed, valid while the layer lives; hlr_tensor_free() on it
+ *   does nothing.
+ */
+HLR_API hlr_tensor *hlr_layer_param(hlr_layer *l, const char *name);
+HLR_API hlr_tensor *hlr_layer_grad(hlr_layer *l, const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Losses                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef enum hlr_loss_kind {
+    HLR_LOSS_CROSS_ENTROPY = 0, /* softmax + negative log-likelihood on int32 labels, mean over the batch */
+    HLR_LOSS_MSE = 1            /* mean squared error on float32 targets, mean over all elements */
+} hlr_loss_kind;
+
+/*
+ * hlr_cross_entropy -- softmax cross-entropy of logits (N, C) against int32
+ *   labels (N) in [0, C), averaged over N; computed stably for any finite
+ *   logits.  With label_smoothing s in [0, 1) the target is
+ *   (1-s)*onehot + s/C, as torch.nn.CrossEntropyLoss(label_smoothing=s).
+ *   When grad is not NULL it receives dLoss/dlogits, shape (N, C).
+ * Returns: HLR_OK; HLR_EINVAL (NULL, wrong dtype, label out of range, s out
+ *   of range); HLR_ESHAPE (shapes disagree).
+ * Ownership: nothing is retained.
+ */
+HLR_API hlr_status hlr_cross_entropy(const hlr_tensor *logits, const hlr_tensor *labels, float label_smoothing,
+                                     float *loss, hlr_tensor *grad);
+
+/*
+ * hlr_mse -- mean over all elements of (pred - target)^2; grad (same shape,
+ *   may be NULL) receives 2 (pred - target) / numel.
+ * Returns: HLR_OK; HLR_EINVAL; HLR_ESHAPE.
+ */
+HLR_API hlr_status hlr_mse(const hlr_tensor *pred, const hlr_tensor *target, float *loss, hlr_tensor *grad);
+
+/* ------------------------------------------------------------------------ */
+/* Optimizers and learning-rate schedules                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct hlr_optimizer hlr_optimizer;
+
+/*
+ * hlr_sgd -- stochastic gradient descent, exactly torch.optim.SGD:
+ *   g += weight_decay * p;  v = momentum * v + g (v = g on the first step);
+ *   p -= lr * (nesterov ? g + momentum * v : v).
+ * Errors: HLR_EINVAL when lr <= 0 or not finite, momentum outside [0, 1),
+ *   weight_decay < 0, or nesterov with momentum 0.
+ * Ownership: owned; free with hlr_optimizer_free().  An optimizer keeps
+ *   per-parameter state for the first model it steps and refuses another.
+ */
+HLR_API hlr_optimizer *hlr_sgd(float lr, float momentum, int nesterov, float weight_decay);
+
+/*
+ * hlr_adam -- torch.optim.Adam (L2 weight decay added to the gradient):
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+ * hlr_adamw -- torch.optim.AdamW: decoupled decay p -= lr * wd * p first.
+ * Errors: HLR_EINVAL when lr <= 0, beta outside [0, 1), eps <= 0 or
+ *   weight_decay < 0.
+ */
+HLR_API hlr_optimizer *hlr_adam(float lr, float beta1, float beta2, float eps, float weight_decay);
+HLR_API hlr_optimizer *hlr_adamw(float lr, float beta1, float beta2, float eps, float weight_decay);
+
+HLR_API void hlr_optimizer_free(hlr_optimizer *o);
+
+/*
+ * hlr_optimizer_set_clip_norm -- before each step, scale all gradients by
+ *   min(1, max_norm / (total_norm + 1e-6)) where total_norm is the L2 norm of
+ *   every gradient together (torch.nn.utils.clip_grad_norm_).  0 disables.
+ * Errors: HLR_EINVAL (NULL, max_norm < 0 or not finite).
+ */
+HLR_API hlr_status hlr_optimizer_set_clip_norm(hlr_optimizer *o, float max_norm);
+
+typedef enum hlr_schedule_kind {
+    HLR_SCHEDULE_CONSTANT = 0,
+    HLR_SCHEDULE_STEP = 1,  /* lr * gamma^floor(t / step_size)            (torch StepLR) */
+    HLR_SCHEDULE_COSINE = 2 /* eta_min + (lr - eta_min)(1 + cos(pi t / T)) / 2, t <= T (CosineAnnealingLR) */
+} hlr_schedule_kind;
+
+/*
+ * hlr_optimizer_set_schedule -- the learning rate at schedule position t is
+ *   base_lr * warmup(t) * decay(t), with decay given by kind (a = step_size
+ *   and b = gamma for STEP; a = T and b = eta_min for COSINE; ignored for
+ *   CONSTANT) and warmup(t) = start + (1 - start) * min(t, W) / W for
+ *   W = warmup_steps > 0 (torch LinearLR with end factor 1), else 1.
+ *   For COSINE, t past T stays at eta_min.  The position starts at 0 and
+ *   advances by hlr_optimizer_schedule_step() (hlr_model_fit() does it once
+ *   per epoch, or per batch if asked).
+ * Errors: HLR_EINVAL (unknown kind, step_size < 1, gamma <= 0, T < 1,
+ *   eta_min < 0, warmup_steps < 0, warmup_start outside (0, 1]).
+ */
+HLR_API hlr_status hlr_optimizer_set_schedule(hlr_optimizer *o, hlr_schedule_kind kind, double a, double b,
+                                              int warmup_steps, double warmup_start);
+
+/* hlr_optimizer_schedule_step -- advance the schedule by one position. */
+HLR_API hlr_status hlr_optimizer_schedule_step(hlr_optimizer *o);
+
+/* hlr_optimizer_lr -- the learning rate the next step will use (0 for NULL). */
+HLR_API float hlr_optimizer_lr(const hlr_optimizer *o);
+
+/* hlr_optimizer_steps -- how many parameter updates it has made. */
+HLR_API int64_t hlr_optimizer_steps(const hlr_optimizer *o);
+
+/* ------------------------------------------------------------------------ */
+/* Datasets                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct hlr_dataset hlr_dataset;
+
+/*
+ * hlr_dataset_load_idx -- read an idx image file (magic 0x00000803, uint8
+ *   pixels) and an idx label file (0x00000801), each raw or gzip-compressed.
+ *   Pixels are scaled to [0, 1]; samples have shape (1, rows, cols).
+ *   Magic, dimensions and sizes are checked against the bytes present.
+ * Returns: the data set, or NULL.
+ * Errors: HLR_EINVAL (NULL path), HLR_EIO (cannot open or read),
+ *   HLR_EFORMAT (bad magic, truncated, counts disagree, absurd sizes),
+ *   HLR_ENOMEM.
+ * Ownership: owned; free with hlr_dataset_free().
+ */
+HLR_API hlr_dataset *hlr_dataset_load_idx(const char *images_path, const char *labels_path);
+
+/*
+ * hlr_dataset_from -- a data set of n samples copied from caller arrays: x
+ *   holds n * prod(sample_shape) floats, labels n values in
+ *   [0, num_classes).
+ * Errors: HLR_EINVAL (NULL pointers, n < 1, num_classes < 1, bad shape,
+ *   label out of range), HLR_ENOMEM.
+ * Ownership: owned; the arrays stay the caller's.
+ */
+HLR_API hlr_dataset *hlr_dataset_from(int sample_ndim, const int64_t *sample_shape, int64_t n, const float *x,
+                                      const int32_t *labels, int num_classes);
+
+HLR_API void hlr_dataset_free(hlr_dataset *d);
+
+/* hlr_dataset_shuffle -- permute the samples (Fisher-Yates) with a seeded generator. */
+HLR_API hlr_status hlr_dataset_shuffle(hlr_dataset *d, uint64_t seed);
+
+/*
+ * hlr_dataset_split -- move the last round(fraction * size) samples of d
+ *   into a new data set and return it; d keeps the rest.
+ * Errors: HLR_EINVAL (NULL, fraction outside (0, 1), either part empty).
+ * Ownership: owned; free with hlr_dataset_free().
+ */
+HLR_API hlr_dataset *hlr_dataset_split(hlr_dataset *d, double fraction);
+
+/*
+ * hlr_dataset_slice -- a copy of samples [start, start + count).
+ * Errors: HLR_EINVAL (range outside the data set, count < 1).
+ */
+HLR_API hlr_dataset *hlr_dataset_slice(const hlr_dataset *d, int64_t start, int64_t count);
+
+HLR_API int64_t hlr_dataset_size(const hlr_dataset *d);
+HLR_API int hlr_dataset_num_classes(const hlr_dataset *d);
+/* hlr_dataset_sample_ndim / _sample_dim -- the shape of one sample. */
+HLR_API int hlr_dataset_sample_ndim(const hlr_dataset *d);
+HLR_API int64_t hlr_dataset_sample_dim(const hlr_dataset *d, int i);
+/* Borrowed views of all samples and labels, valid until the data set changes or is freed. */
+HLR_API const float *hlr_dataset_inputs(const hlr_dataset *d);
+HLR_API const int32_t *hlr_dataset_labels(const hlr_dataset *d);
+
+/* ------------------------------------------------------------------------ */
+/* Models                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct hlr_model hlr_model;
+
+/*
+ * hlr_model_new -- an empty sequential model whose random generator (weight
+ *   initialisation, dropout, shuffling in fit) starts from seed.
+ * Returns: the model, or NULL (HLR_ENOMEM).
+ * Ownership: owned; free with hlr_model_free(), which frees its layers.
+ */
+HLR_API hlr_model *hlr_model_new(uint64_t seed);
+
+HLR_API void hlr_model_free(hlr_model *m);
+
+/*
+ * hlr_model_add -- append a layer.  The model takes ownership of the layer
+ *   in every case: on failure the layer is freed, so the caller never has
+ *   to.  Layers cannot be added after hlr_model_build().
+ * Errors: HLR_EINVAL (NULL model or layer), HLR_ESTATE (already built, or
+ *   the layer belongs to another model), HLR_ENOMEM.
+ */
+HLR_API hlr_status hlr_model_add(hlr_model *m, hlr_layer *l);
+
+/*
+ * hlr_model_build -- infer every layer's shapes from the shape of one
+ *   sample (no batch dimension) and create and initialise the parameters.
+ * Errors: HLR_EINVAL (bad shape, no layers), HLR_ESHAPE with a message
+ *   naming the layer index and type that does not fit, HLR_ESTATE (built
+ *   already), HLR_ENOMEM.
+ */
+HLR_API hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *sample_shape);
+
+/* hlr_model_num_layers -- the number of layers (0 for NULL). */
+HLR_API int hlr_model_num_layers(const hlr_model *m);
+
+/*
+ * hlr_model_layer -- layer i (0-based).
+ * Returns: NULL (HLR_EINVAL) when out of range.
+ * Ownership: borrowed, owned by the model.
+ */
+HLR_API hlr_layer *hlr_model_layer(hlr_model *m, int i);
+
+/* hlr_model_param_count -- the total number of trainable scalars (0 before build). */
+HLR_API int64_t hlr_model_param_count(const hlr_model *m);
+
+/*
+ * hlr_model_output_shape -- the shape of one output sample (after build):
+ *   writes up to HLR_MAX_DIMS dimensions to shape and the count to *ndim.
+ * Errors: HLR_EINVAL, HLR_ESTATE (not built).
+ */
+HLR_API hlr_status hlr_model_output_shape(const hlr_model *m, int *ndim, int64_t *shape);
+
+/*
+ * hlr_model_summary -- a table of layer, output shape and parameter count,
+ *   then the totals, written as text into buf (always NUL-terminated when
+ *   cap > 0).  *needed (if not NULL) receives the full length without the
+ *   NUL, as snprintf returns it; call with cap 0 to size a buffer.
+ * Errors: HLR_EINVAL (NULL model, buf NULL with cap > 0), HLR_ESTATE (not built).
+ */
+HLR_API hlr_status hlr_model_summary(const hlr_model *m, char *buf, size_t cap, size_t *needed);
+
+/*
+ * hlr_model_forward -- run the model on a batch x (N, sample shape...) and
+ *   write y (N, output shape...).  With training != 0, dropout is active and
+ *   the activations are kept for hlr_model_backward().
+ *   Buffers are sized when a batch larger than any before arrives; batches
+ *   of that size or smaller allocate nothing.
+ * Errors: HLR_EINVAL (NULL, wrong dtype), HLR_ESTATE (not built),
+ *   HLR_ESHAPE (x or y does not match), HLR_ENOMEM.
+ * Thread-safety: uses the model's buffers; one thread at a time per model.
+ */
+HLR_API hlr_status hlr_model_forward(hlr_model *m, const hlr_tensor *x, hlr_tensor *y, int training);
+
+/*
+ * hlr_model_backward -- after hlr_model_forward(..., training=1), propagate
+ *   dy = dLoss/dy (shape of y) back through the model, overwriting every
+ *   parameter's gradient, and write dLoss/dx into dx unless dx is NULL.
+ *   With this and an optimizer a caller can train on any loss.
+ * Errors: HLR_EINVAL, HLR_ESTATE (no training forward before), HLR_ESHAPE.
+ */
+HLR_API hlr_status hlr_model_backward(hlr_model *m, const hlr_tensor *dy, hlr_tensor *dx);
+
+/*
+ * hlr_optimizer_step -- update every parameter of m from its gradient.
+ * Errors: HLR_EINVAL, HLR_ESTATE (model not built, or optimizer bound to
+ *   another model), HLR_ENUMERIC (non-finite gradient norm when clipping),
+ *   HLR_ENOMEM (first step only: the optimizer's state).
+ */
+HLR_API hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m);
+
+/*
+ * hlr_model_set_loss -- the loss hlr_model_train_batch() and fit use:
+ *   HLR_LOSS_CROSS_ENTROPY (default; targets int32 labels (N), output
+ *   (N, C)) or HLR_LOSS_MSE (targets float32 of the output's shape).
+ *   label_smoothing applies to cross-entropy, in [0, 1).
+ * Errors: HLR_EINVAL.
+ */
+HLR_API hlr_status hlr_model_set_loss(hlr_model *m, hlr_loss_kind kind, float label_smoothing);
+
+/*
+ * hlr_model_train_batch -- one step: forward in training mode, loss,
+ *   backward, optimizer step.  *loss (if not NULL) receives the batch loss.
+ * Errors: as hlr_model_forward(), hlr_model_backward(), the loss functions
+ *   and hlr_optimizer_step(); HLR_ENUMERIC when the loss is not finite (the
+ *   parameters are then left unchanged).
+ */
+HLR_API hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tensor *x,
+                                         const hlr_tensor *target, float *loss);
+
+/* What the per-epoch callback of hlr_model_fit() receives. */
+typedef struct hlr_epoch_stats {
+    int epoch;             /* 1-based */
+    int epochs;            /* of the whole fit */
+    double train_loss;     /* mean over the epoch's batches, weighted by batch size */
+    double train_accuracy; /* fraction in [0, 1] (cross-entropy models; 0 for MSE) */
+    double val_loss;       /* on the validation part; 0 when there is none */
+    double val_accuracy;
+    double lr;             /* learning rate used in the epoch's last step */
+    double seconds;        /* wall time of the epoch (training and validation) */
+    double samples_per_second; /* training samples per second */
+} hlr_epoch_stats;
+
+/* Return nonzero to stop fitting after this epoch (fit then returns HLR_ECANCELLED). */
+typedef int (*hlr_epoch_fn)(const hlr_epoch_stats *stats, void *user);
+
+/* Options of hlr_model_fit(); initialise with hlr_fit_options_default(). */
+typedef struct hlr_fit_options {
+    int epochs;               /* default 1 */
+    int batch_size;           /* default 64 */
+    int shuffle;              /* reshuffle each epoch with the model's generator; default 1 */
+    double validation_split;  /* last fraction of the data kept for validation, [0, 1); default 0 */
+    int schedule_per_batch;   /* advance the lr schedule per batch instead of per epoch; default 0 */
+    hlr_epoch_fn on_epoch;    /* default NULL */
+    void *user;               /* passed to on_epoch */
+} hlr_fit_options;
+
+/* hlr_fit_options_default -- fill *o with the defaults above (no-op on NULL). */
+HLR_API void hlr_fit_options_default(hlr_fit_options *o);
+
+/*
+ * hlr_model_fit -- train on a data set (cross-entropy on its labels) for
+ *   opt->epochs epochs in batches of opt->batch_size.
+ * Errors: HLR_EINVAL (NULL, bad options), HLR_ESHAPE (samples do not fit
+ *   the model), HLR_ENUMERIC (loss diverged), HLR_ECANCELLED (callback
+ *   asked to stop), and those of hlr_model_train_batch().
+ */
+HLR_API hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *train,
+                                 const hlr_fit_options *opt);
+
+/* Results of hlr_model_evaluate(). */
+typedef struct hlr_metrics {
+    int64_t count;         /* samples evaluated */
+    double loss;           /* mean cross-entropy */
+    double accuracy;       /* top-1, in [0, 1] */
+    double top_k_accuracy; /* true class among the k highest, in [0, 1] */
+    int top_k;             /* the k used */
+} hlr_metrics;
+
+/*
+ * hlr_model_evaluate -- inference over a data set in batches of batch_size.
+ *   When confusion is not NULL it receives num_classes x num_classes counts,
+ *   row = true class, column = predicted class (num_classes of the data set,
+ *   which must equal the model's output width).
+ * Errors: HLR_EINVAL (NULL, batch_size < 1, top_k outside 1..classes),
+ *   HLR_ESHAPE, HLR_ESTATE, HLR_ENOMEM.
+ */
+HLR_API hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int batch_size, int top_k,
+                                      hlr_metrics *out, int64_t *confusion);
+
+/*
+ * hlr_model_predict -- inference on a batch x: classes (N int32, may be
+ *   NULL) receives the arg-max class, probs (N, C float32 tensor, may be
+ *   NULL) the softmax probabilities of the output.
+ * Errors: as hlr_model_forward(); HLR_ESHAPE when the output is not (N, C).
+ */
+HLR_API hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes, hlr_tensor *probs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HLR_HLR_H */

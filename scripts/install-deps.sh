@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# install-deps.sh -- make sure the tools and libraries libhlr needs are here.
+# Cheap when nothing is missing.  As root it installs what is missing with
+# apt-get (running `apt-get update` once first); otherwise it prints the
+# exact command and fails.
+set -euo pipefail
+
+missing=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need_file() { [ -e "$1" ] || missing+=("$2"); }
+need_pc() { pkg-config --exists "$1" 2>/dev/null || missing+=("$2"); }
+
+need_cmd cc gcc
+need_cmd c++ g++
+need_cmd make make
+need_cmd pkg-config pkg-config
+need_cmd python3 python3
+need_cmd npm npm
+need_cmd gzip gzip
+need_cmd sha256sum coreutils
+if command -v pkg-config >/dev/null 2>&1; then
+    need_pc openblas libopenblas-dev
+    need_pc check check
+    need_pc zlib zlib1g-dev
+    # Debian's check.pc links libsubunit, which lives in its own package.
+    need_file /usr/include/subunit/child.h libsubunit-dev
+else
+    missing+=(libopenblas-dev check zlib1g-dev libsubunit-dev)
+fi
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+# Remove duplicates, keep the order.
+mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | awk '!seen[$0]++')
+cmd="apt-get install -y --no-install-recommends ${pkgs[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "libhlr needs these packages: ${pkgs[*]}" >&2
+    echo "install them as root with:" >&2
+    echo "    sudo apt-get update && sudo $cmd" >&2
+    exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "libhlr needs: ${pkgs[*]}, and this machine has no apt-get; install them with its package manager" >&2
+    exit 1
+fi
+echo "installing: ${pkgs[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+$cmd -qq

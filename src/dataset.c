@@ -1,0 +1,280 @@
+/*
+ * dataset.c -- samples with class labels: idx files (raw or gzip, through
+ * zlib), caller arrays, shuffling, splitting and slicing.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <zlib.h>
+
+#define IDX_MAX_ITEMS ((int64_t)100000000) /* 1e8 samples */
+#define IDX_MAX_SIDE 4096
+
+static hlr_dataset *dataset_alloc(const hlr_shape *sample, int64_t n, int num_classes, const char *fn)
+{
+    hlr_dataset *d = hlr__alloc_or_fail(1, sizeof *d, fn);
+    if (!d)
+        return NULL;
+    d->sample = *sample;
+    d->sample_size = hlr__shape_numel(sample);
+    d->n = n;
+    d->num_classes = num_classes;
+    d->x = hlr__alloc_or_fail((size_t)(n * d->sample_size), sizeof(float), fn);
+    d->y = hlr__alloc_or_fail((size_t)n, sizeof(int32_t), fn);
+    if (!d->x || !d->y) {
+        hlr_dataset_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void hlr_dataset_free(hlr_dataset *d)
+{
+    if (!d)
+        return;
+    hlr__free(d->x);
+    hlr__free(d->y);
+    hlr__free(d);
+}
+
+/*
+ * Read a whole (possibly gzipped) file into memory, at most `limit` bytes;
+ * the buffer grows with the bytes actually present, so a header that lies
+ * about its size cannot make us allocate more than the file holds.
+ */
+static hlr_status read_all(const char *path, size_t limit, unsigned char **out, size_t *len)
+{
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return hlr__fail(HLR_EIO, "%s: cannot open (%s)", path, errno ? strerror(errno) : "zlib error");
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = hlr__malloc(cap);
+    if (!buf) {
+        gzclose(f);
+        return hlr__fail(HLR_ENOMEM, "%s: out of memory", path);
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap > limit) {
+                hlr__free(buf);
+                gzclose(f);
+                return hlr__fail(HLR_EFORMAT, "%s: longer than its header says (more than %zu bytes)", path, limit);
+            }
+            size_t ncap = cap * 2;
+            unsigned char *nb = hlr__realloc(buf, ncap);
+            if (!nb) {
+                hlr__free(buf);
+                gzclose(f);
+                return hlr__fail(HLR_ENOMEM, "%s: out of memory after %zu bytes", path, n);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t want = cap - n > (1u << 30) ? (1u << 30) : cap - n;
+        int got = gzread(f, buf + n, (unsigned)want);
+        if (got < 0) {
+            int zerr;
+            const char *msg = gzerror(f, &zerr);
+            hlr_status st = hlr__fail(HLR_EFORMAT, "%s: corrupt compressed data after %zu bytes (%s)", path, n, msg);
+            hlr__free(buf);
+            gzclose(f);
+            return st;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    /* gzread stops silently at a truncated gzip stream; gzerror tells. */
+    int zerr = Z_OK;
+    gzerror(f, &zerr);
+    gzclose(f);
+    if (zerr != Z_OK && zerr != Z_BUF_ERROR) {
+        hlr__free(buf);
+        return hlr__fail(HLR_EFORMAT, "%s: corrupt compressed data", path);
+    }
+    if (zerr == Z_BUF_ERROR) {
+        hlr__free(buf);
+        return hlr__fail(HLR_EFORMAT, "%s: the compressed stream is truncated", path);
+    }
+    *out = buf;
+    *len = n;
+    return HLR_OK;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+hlr_dataset *hlr_dataset_load_idx(const char *images_path, const char *labels_path)
+{
+    const char *fn = "hlr_dataset_load_idx";
+    if (!images_path || !labels_path) {
+        hlr__fail(HLR_EINVAL, "%s: %s path is NULL", fn, images_path ? "labels" : "images");
+        return NULL;
+    }
+    unsigned char *img = NULL, *lab = NULL;
+    size_t img_len = 0, lab_len = 0;
+    hlr_dataset *d = NULL;
+    size_t img_limit = 16 + (size_t)IDX_MAX_ITEMS * 28 * 28;
+    if (read_all(images_path, img_limit, &img, &img_len) != HLR_OK)
+        goto done;
+    if (read_all(labels_path, 8 + (size_t)IDX_MAX_ITEMS, &lab, &lab_len) != HLR_OK)
+        goto done;
+    if (img_len < 16 || be32(img) != 0x00000803) {
+        hlr__fail(HLR_EFORMAT, "%s: not an idx image file (magic 0x00000803 and 3 dimensions expected)", images_path);
+        goto done;
+    }
+    if (lab_len < 8 || be32(lab) != 0x00000801) {
+        hlr__fail(HLR_EFORMAT, "%s: not an idx label file (magic 0x00000801 and 1 dimension expected)", labels_path);
+        goto done;
+    }
+    uint32_t n = be32(img + 4), rows = be32(img + 8), cols = be32(img + 12), nl = be32(lab + 4);
+    if (n < 1 || n > IDX_MAX_ITEMS || rows < 1 || rows > IDX_MAX_SIDE || cols < 1 || cols > IDX_MAX_SIDE) {
+        hlr__fail(HLR_EFORMAT, "%s: implausible header: %u images of %u x %u", images_path, n, rows, cols);
+        goto done;
+    }
+    if (nl != n) {
+        hlr__fail(HLR_EFORMAT, "%s holds %u images but %s holds %u labels", images_path, n, labels_path, nl);
+        goto done;
+    }
+    uint64_t pixels = (uint64_t)n * rows * cols;
+    if (img_len != 16 + pixels) {
+        hlr__fail(HLR_EFORMAT, "%s: header promises %llu pixel bytes, file holds %zu", images_path,
+                  (unsigned long long)pixels, img_len - 16);
+        goto done;
+    }
+    if (lab_len != 8 + (size_t)n) {
+        hlr__fail(HLR_EFORMAT, "%s: header promises %u labels, file holds %zu", labels_path, n, lab_len - 8);
+        goto done;
+    }
+    int max_label = 0;
+    for (uint32_t i = 0; i < n; i++)
+        max_label = lab[8 + i] > max_label ? lab[8 + i] : max_label;
+    hlr_shape s = {.ndim = 3, .d = {1, rows, cols}};
+    d = dataset_alloc(&s, n, max_label + 1, fn);
+    if (!d)
+        goto done;
+    for (uint64_t i = 0; i < pixels; i++)
+        d->x[i] = (float)img[16 + i] * (1.0f / 255.0f);
+    for (uint32_t i = 0; i < n; i++)
+        d->y[i] = lab[8 + i];
+done:
+    hlr__free(img);
+    hlr__free(lab);
+    return d;
+}
+
+hlr_dataset *hlr_dataset_from(int sample_ndim, const int64_t *sample_shape, int64_t n, const float *x,
+                              const int32_t *labels, int num_classes)
+{
+    const char *fn = "hlr_dataset_from";
+    if (!sample_shape || !x || !labels) {
+        hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
+        return NULL;
+    }
+    if (sample_ndim < 1 || sample_ndim > HLR_MAX_DIMS - 1 || n < 1 || num_classes < 1) {
+        hlr__fail(HLR_EINVAL, "%s: need 1..%d sample dimensions, n >= 1 and num_classes >= 1", fn, HLR_MAX_DIMS - 1);
+        return NULL;
+    }
+    hlr_shape s = {.ndim = sample_ndim};
+    int64_t total = n;
+    for (int i = 0; i < sample_ndim; i++) {
+        if (sample_shape[i] < 1 || hlr__mul_overflows(total, sample_shape[i], &total) || total > INT64_MAX / 8) {
+            hlr__fail(HLR_EINVAL, "%s: sample dimension %d (%lld) is invalid or too large", fn, i,
+                      (long long)sample_shape[i]);
+            return NULL;
+        }
+        s.d[i] = sample_shape[i];
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= num_classes) {
+            hlr__fail(HLR_EINVAL, "%s: label %d at %lld outside [0, %d)", fn, labels[i], (long long)i, num_classes);
+            return NULL;
+        }
+    hlr_dataset *d = dataset_alloc(&s, n, num_classes, fn);
+    if (!d)
+        return NULL;
+    memcpy(d->x, x, (size_t)total * sizeof(float));
+    memcpy(d->y, labels, (size_t)n * sizeof(int32_t));
+    return d;
+}
+
+hlr_status hlr_dataset_shuffle(hlr_dataset *d, uint64_t seed)
+{
+    if (!d)
+        return hlr__fail(HLR_EINVAL, "hlr_dataset_shuffle: data set is NULL");
+    float *tmp = hlr__alloc_or_fail((size_t)d->sample_size, sizeof(float), "hlr_dataset_shuffle");
+    if (!tmp)
+        return HLR_ENOMEM;
+    hlr_rng r;
+    hlr__rng_seed(&r, seed);
+    size_t bytes = (size_t)d->sample_size * sizeof(float);
+    for (int64_t i = d->n - 1; i > 0; i--) {
+        int64_t j = (int64_t)hlr__rng_below(&r, (uint64_t)i + 1);
+        if (j == i)
+            continue;
+        memcpy(tmp, d->x + i * d->sample_size, bytes);
+        memcpy(d->x + i * d->sample_size, d->x + j * d->sample_size, bytes);
+        memcpy(d->x + j * d->sample_size, tmp, bytes);
+        int32_t t = d->y[i];
+        d->y[i] = d->y[j];
+        d->y[j] = t;
+    }
+    hlr__free(tmp);
+    return HLR_OK;
+}
+
+hlr_dataset *hlr_dataset_slice(const hlr_dataset *d, int64_t start, int64_t count)
+{
+    if (!d) {
+        hlr__fail(HLR_EINVAL, "hlr_dataset_slice: data set is NULL");
+        return NULL;
+    }
+    if (start < 0 || count < 1 || start > d->n || count > d->n - start) {
+        hlr__fail(HLR_EINVAL, "hlr_dataset_slice: [%lld, %lld + %lld) is not inside the %lld samples",
+                  (long long)start, (long long)start, (long long)count, (long long)d->n);
+        return NULL;
+    }
+    hlr_dataset *s = dataset_alloc(&d->sample, count, d->num_classes, "hlr_dataset_slice");
+    if (!s)
+        return NULL;
+    memcpy(s->x, d->x + start * d->sample_size, (size_t)(count * d->sample_size) * sizeof(float));
+    memcpy(s->y, d->y + start, (size_t)count * sizeof(int32_t));
+    return s;
+}
+
+hlr_dataset *hlr_dataset_split(hlr_dataset *d, double fraction)
+{
+    if (!d) {
+        hlr__fail(HLR_EINVAL, "hlr_dataset_split: data set is NULL");
+        return NULL;
+    }
+    if (!(fraction > 0.0 && fraction < 1.0)) {
+        hlr__fail(HLR_EINVAL, "hlr_dataset_split: fraction %g outside (0, 1)", fraction);
+        return NULL;
+    }
+    int64_t tail = (int64_t)(fraction * (double)d->n + 0.5);
+    if (tail < 1 || tail >= d->n) {
+        hlr__fail(HLR_EINVAL, "hlr_dataset_split: a fraction of %g of %lld samples leaves a part empty", fraction,
+                  (long long)d->n);
+        return NULL;
+    }
+    hlr_dataset *s = hlr_dataset_slice(d, d->n - tail, tail);
+    if (s)
+        d->n -= tail; /* the buffers keep their size; only the count shrinks */
+    return s;
+}
+
+int64_t hlr_dataset_size(const hlr_dataset *d) { return d ? d->n : 0; }
+int hlr_dataset_num_classes(const hlr_dataset *d) { return d ? d->num_classes : 0; }
+int hlr_dataset_sample_ndim(const hlr_dataset *d) { return d ? d->sample.ndim : 0; }
+
+int64_t hlr_dataset_sample_dim(const hlr_dataset *d, int i)
+{
+    return d && i >= 0 && i < d->sample.ndim ? d->sample.d[i] : 0;
+}
+
+const float *hlr_dataset_inputs(const hlr_dataset *d) { return d ? d->x : NULL; }
+const int32_t *hlr_dataset_labels(const hlr_dataset *d) { return d ? d->y : NULL; }

@@ -1,0 +1,184 @@
+/*
+ * internal.h -- what the library's own files share.  Nothing here is part of
+ * the public interface; none of these names is exported from libhlr.so.
+ */
+#ifndef HLR_INTERNAL_H
+#define HLR_INTERNAL_H
+
+#define HLR_BUILDING_LIBRARY 1
+#include "hlr/hlr.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define HLR_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define HLR_PRINTF(a, b)
+#endif
+
+/* ---- errors and logging (core.c) ---- */
+
+/* Record a message for hlr_last_error() and return code. */
+hlr_status hlr__fail(hlr_status code, const char *fmt, ...) HLR_PRINTF(2, 3);
+/* Log through the caller's callback, if any. */
+void hlr__log(hlr_log_level level, const char *fmt, ...) HLR_PRINTF(2, 3);
+/* Read HLR_NUM_THREADS once and apply the thread count to OpenBLAS. */
+void hlr__threads_init(void);
+
+/* ---- memory (core.c) ----
+ * Every allocation of the library goes through these, so a test can count
+ * them (hlr__alloc_count) and prove the per-batch loop allocates nothing. */
+void *hlr__malloc(size_t n);
+void *hlr__calloc(size_t count, size_t size);
+void *hlr__realloc(void *p, size_t n);
+void hlr__free(void *p);
+extern _Atomic long hlr__alloc_count;
+/* Allocate and set HLR_ENOMEM with a message naming what was being allocated. */
+void *hlr__alloc_or_fail(size_t count, size_t size, const char *what);
+
+/* Multiply with overflow check: returns 0 and sets *out on success. */
+int hlr__mul_overflows(int64_t a, int64_t b, int64_t *out);
+
+/* ---- random numbers (rng.c): xoshiro256**, seeded through splitmix64 ---- */
+
+typedef struct hlr_rng {
+    uint64_t s[4];
+} hlr_rng;
+
+void hlr__rng_seed(hlr_rng *r, uint64_t seed);
+uint64_t hlr__rng_next(hlr_rng *r);
+/* Uniform in [0, 1) with 24 random bits. */
+float hlr__rng_uniform(hlr_rng *r);
+/* Uniform integer in [0, n), unbiased. */
+uint64_t hlr__rng_below(hlr_rng *r, uint64_t n);
+/* Standard normal (Box-Muller, double precision). */
+double hlr__rng_normal(hlr_rng *r);
+
+/* ---- shapes and tensors (tensor.c) ---- */
+
+typedef struct hlr_shape {
+    int ndim;
+    int64_t d[HLR_MAX_DIMS];
+} hlr_shape;
+
+int64_t hlr__shape_numel(const hlr_shape *s);
+/* "(1, 28, 28)" into buf. */
+const char *hlr__shape_str(const hlr_shape *s, char *buf, size_t cap);
+
+enum { HLR_TENSOR_OWNS_DATA = 1, HLR_TENSOR_BORROWED = 2 };
+
+struct hlr_tensor {
+    hlr_dtype dtype;
+    int ndim;
+    int64_t shape[HLR_MAX_DIMS];
+    int64_t numel;
+    void *data;
+    unsigned flags;
+};
+
+/* Check that t is a float32 tensor of ndim dims; name is used in the message. */
+hlr_status hlr__check_tensor(const hlr_tensor *t, hlr_dtype dtype, const char *name);
+
+/* ---- layers (layers/layer.c) ---- */
+
+#define HLR_MAX_PARAMS 8
+#define HLR_PARAM_NAME_MAX 48
+
+typedef struct hlr_param {
+    char name[HLR_PARAM_NAME_MAX];
+    hlr_tensor value; /* borrowed view; data owned by the layer */
+    hlr_tensor grad;  /* same shape */
+} hlr_param;
+
+/* What a layer sees of the pass in progress. */
+typedef struct hlr_pass {
+    int64_t batch; /* N of this batch */
+    int training;  /* dropout and friends active */
+    hlr_rng *rng;  /* the model's generator */
+} hlr_pass;
+
+/*
+ * The internal interface every layer implements.  Shapes leave out the batch
+ * dimension; buffers hold pass->batch samples, contiguous.
+ */
+typedef struct hlr_layer_ops {
+    const char *type;
+    /* Nonzero when the output is the input reinterpreted (flatten): the
+     * model passes the same buffer on, and forward/backward are not called. */
+    int alias;
+    /* Validate the input shape, set the output shape, create and initialise
+     * parameters (hlr__layer_add_param).  Errors name the layer. */
+    hlr_status (*build)(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng);
+    /* Optional: size per-batch buffers for up to max_batch samples. */
+    hlr_status (*plan)(hlr_layer *l, int64_t max_batch);
+    void (*forward)(hlr_layer *l, const hlr_pass *p, const float *x, float *y);
+    /* dy -> dx (dx NULL when nobody needs it) and parameter gradients
+     * (overwritten, not accumulated).  x and y are the forward's. */
+    void (*backward)(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy,
+                     float *dx);
+    /* Optional: free what the layer allocated beyond its parameters. */
+    void (*destroy)(hlr_layer *l);
+} hlr_layer_ops;
+
+struct hlr_layer {
+    const hlr_layer_ops *ops;
+    hlr_model *owner;   /* NULL until added to a model */
+    int index;          /* position in the model */
+    int built;
+    hlr_shape in, out;  /* one sample */
+    int64_t in_size, out_size;
+    int nparams;
+    hlr_param params[HLR_MAX_PARAMS];
+};
+
+/* Allocate a layer struct of `size` bytes (>= sizeof(hlr_layer)), zeroed. */
+hlr_layer *hlr__layer_alloc(const hlr_layer_ops *ops, size_t size);
+/* Add a zeroed parameter and its gradient of the given shape. */
+hlr_status hlr__layer_add_param(hlr_layer *l, const char *name, int ndim, const int64_t *shape);
+/* Free every parameter (a failed build undoes itself with this). */
+void hlr__layer_clear_params(hlr_layer *l);
+/* The data of parameter i and its gradient. */
+static inline float *hlr__param(hlr_layer *l, int i) { return (float *)l->params[i].value.data; }
+static inline float *hlr__grad(hlr_layer *l, int i) { return (float *)l->params[i].grad.data; }
+/* Fill with U(-bound, bound). */
+void hlr__init_uniform(float *w, int64_t n, float bound, hlr_rng *rng);
+/* Fail with HLR_ESHAPE, naming the layer: "dense (layer 2): ...". */
+hlr_status hlr__layer_fail(const hlr_layer *l, hlr_status code, const char *fmt, ...) HLR_PRINTF(3, 4);
+
+/* The registry of layer types (layers/registry.c). */
+const hlr_layer_ops *hlr__layer_ops_find(const char *type);
+
+/* ---- model internals used by fit.c (model.c) ---- */
+
+/* Make sure buffers hold `batch` samples (allocates only when it grows). */
+hlr_status hlr__model_plan(hlr_model *m, int64_t batch);
+/* Forward on raw input of `batch` samples; returns the output buffer (borrowed). */
+const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch, int training);
+/* The buffer (planned batch x in_size) that the training forward reads
+ * without copying: fit gathers each batch straight into it. */
+float *hlr__model_input_buffer(hlr_model *m);
+/* Backward from dy (batch x out_size). */
+void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx);
+int64_t hlr__model_in_size(const hlr_model *m);
+int64_t hlr__model_out_size(const hlr_model *m);
+const hlr_shape *hlr__model_in_shape(const hlr_model *m);
+hlr_rng *hlr__model_rng(hlr_model *m);
+int hlr__model_built(const hlr_model *m);
+/* The loss buffer (planned batch x out_size) for dLoss/dy. */
+float *hlr__model_dy(hlr_model *m);
+hlr_loss_kind hlr__model_loss(const hlr_model *m, float *smoothing);
+
+/* ---- datasets (dataset.c) ---- */
+
+struct hlr_dataset {
+    hlr_shape sample;
+    int64_t sample_size;
+    int64_t n;
+    int num_classes;
+    float *x;
+    int32_t *y;
+};
+
+#endif

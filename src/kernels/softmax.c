@@ -1,0 +1,91 @@
+/*
+ * softmax.c -- row softmax, its backward, the fused softmax cross-entropy
+ * and arg-max.
+ */
+#include "kernels.h"
+
+#include <math.h>
+
+void hlr_k_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float mx = xr[0];
+        for (int64_t c = 1; c < cols; c++)
+            mx = xr[c] > mx ? xr[c] : mx;
+        float sum = 0.0f;
+        for (int64_t c = 0; c < cols; c++) {
+            yr[c] = expf(xr[c] - mx);
+            sum += yr[c];
+        }
+        float inv = 1.0f / sum;
+        for (int64_t c = 0; c < cols; c++)
+            yr[c] *= inv;
+    }
+}
+
+void hlr_k_softmax_rows_backward(float *dx, const float *y, const float *dy, int64_t rows, int64_t cols)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = y + r * cols, *dyr = dy + r * cols;
+        float *dxr = dx + r * cols;
+        float dot = 0.0f;
+        for (int64_t c = 0; c < cols; c++)
+            dot += dyr[c] * yr[c];
+        for (int64_t c = 0; c < cols; c++)
+            dxr[c] = yr[c] * (dyr[c] - dot);
+    }
+}
+
+/*
+ * Per row with target t = (1-s) onehot(label) + s/C and log-softmax
+ * l_c = x_c - max - log(sum exp(x - max)):
+ *   loss = -sum_c t_c l_c,   dloss/dx_c = softmax_c - t_c   (then / rows).
+ */
+double hlr_k_cross_entropy(const float *logits, const int32_t *labels, int64_t rows, int64_t cols,
+                           float smoothing, float *grad)
+{
+    double total = 0.0;
+    const double off = (double)smoothing / (double)cols;
+    const double on = 1.0 - (double)smoothing + off;
+    const float inv_rows = 1.0f / (float)rows;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = logits + r * cols;
+        float mx = xr[0];
+        for (int64_t c = 1; c < cols; c++)
+            mx = xr[c] > mx ? xr[c] : mx;
+        double sum = 0.0;
+        for (int64_t c = 0; c < cols; c++)
+            sum += exp((double)(xr[c] - mx));
+        double lse = log(sum);
+        double loss = 0.0;
+        if (smoothing == 0.0f) {
+            loss = -((double)(xr[labels[r]] - mx) - lse);
+        } else {
+            for (int64_t c = 0; c < cols; c++) {
+                double t = c == labels[r] ? on : off;
+                loss -= t * ((double)(xr[c] - mx) - lse);
+            }
+        }
+        total += loss;
+        if (grad) {
+            float *gr = grad + r * cols;
+            for (int64_t c = 0; c < cols; c++) {
+                double p = exp((double)(xr[c] - mx) - lse);
+                double t = c == labels[r] ? on : off;
+                gr[c] = (float)(p - t) * inv_rows;
+            }
+        }
+    }
+    return total / (double)rows;
+}
+
+int64_t hlr_k_argmax(const float *x, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}

@@ -1,0 +1,104 @@
+/*
+ * activation.c -- the element-wise activations: ReLU, leaky ReLU, sigmoid,
+ * tanh and GELU.  They share one shape rule (output = input) and differ only
+ * in the kernel they call, so they live together.
+ */
+#include "../internal.h"
+#include "../kernels/kernels.h"
+
+#include <math.h>
+
+typedef struct activation {
+    hlr_layer base;
+    float slope; /* leaky ReLU only */
+} activation;
+
+static hlr_status same_shape(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
+{
+    (void)l;
+    (void)rng;
+    *out = *in;
+    return HLR_OK;
+}
+
+#define N_ELEMS(l, p) ((p)->batch * (l)->in_size)
+
+static void relu_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
+{
+    hlr_k_relu(y, x, N_ELEMS(l, p));
+}
+static void relu_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
+{
+    (void)x;
+    if (dx)
+        hlr_k_relu_backward(dx, y, dy, N_ELEMS(l, p));
+}
+
+static void leaky_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
+{
+    hlr_k_leaky_relu(y, x, N_ELEMS(l, p), ((activation *)l)->slope);
+}
+static void leaky_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
+{
+    (void)y;
+    if (dx)
+        hlr_k_leaky_relu_backward(dx, x, dy, N_ELEMS(l, p), ((activation *)l)->slope);
+}
+
+static void sigmoid_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
+{
+    hlr_k_sigmoid(y, x, N_ELEMS(l, p));
+}
+static void sigmoid_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
+{
+    (void)x;
+    if (dx)
+        hlr_k_sigmoid_backward(dx, y, dy, N_ELEMS(l, p));
+}
+
+static void tanh_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
+{
+    hlr_k_tanh(y, x, N_ELEMS(l, p));
+}
+static void tanh_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
+{
+    (void)x;
+    if (dx)
+        hlr_k_tanh_backward(dx, y, dy, N_ELEMS(l, p));
+}
+
+static void gelu_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
+{
+    hlr_k_gelu(y, x, N_ELEMS(l, p));
+}
+static void gelu_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
+{
+    (void)y;
+    if (dx)
+        hlr_k_gelu_backward(dx, x, dy, N_ELEMS(l, p));
+}
+
+const hlr_layer_ops hlr__relu_ops = {"relu", 0, same_shape, NULL, relu_fwd, relu_bwd, NULL};
+const hlr_layer_ops hlr__leaky_relu_ops = {"leaky_relu", 0, same_shape, NULL, leaky_fwd, leaky_bwd, NULL};
+const hlr_layer_ops hlr__sigmoid_ops = {"sigmoid", 0, same_shape, NULL, sigmoid_fwd, sigmoid_bwd, NULL};
+const hlr_layer_ops hlr__tanh_ops = {"tanh", 0, same_shape, NULL, tanh_fwd, tanh_bwd, NULL};
+const hlr_layer_ops hlr__gelu_ops = {"gelu", 0, same_shape, NULL, gelu_fwd, gelu_bwd, NULL};
+
+static hlr_layer *make(const hlr_layer_ops *ops) { return hlr__layer_alloc(ops, sizeof(activation)); }
+
+hlr_layer *hlr_relu(void) { return make(&hlr__relu_ops); }
+hlr_layer *hlr_sigmoid(void) { return make(&hlr__sigmoid_ops); }
+hlr_layer *hlr_tanh(void) { return make(&hlr__tanh_ops); }
+hlr_layer *hlr_gelu(void) { return make(&hlr__gelu_ops); }
+
+hlr_layer *hlr_leaky_relu(float slope)
+{
+    if (!isfinite(slope)) {
+        hlr__fail(HLR_EINVAL, "hlr_leaky_relu: slope must be finite");
+        return NULL;
+    }
+    hlr_layer *l = make(&hlr__leaky_relu_ops);
+    if (l)
+        ((activation *)l)->slope = slope;
+    return l;
+}

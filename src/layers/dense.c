@@ -1,0 +1,89 @@
+/*
+ * dense.c -- fully connected layer, y = x W^T + b, as torch.nn.Linear.
+ * Parameters: weight (out, in), bias (out).
+ */
+#include "../internal.h"
+#include "../kernels/kernels.h"
+
+#include <math.h>
+
+typedef struct dense {
+    hlr_layer base;
+    int in, out, has_bias;
+    int64_t rows_per_sample; /* > 1 when the input is (N, ..., in) */
+} dense;
+
+static hlr_status dense_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
+{
+    dense *d = (dense *)l;
+    if (in->ndim < 1 || in->d[in->ndim - 1] != d->in) {
+        char s[96];
+        return hlr__layer_fail(l, HLR_ESHAPE, "input %s ends in %lld features, layer expects %d",
+                               hlr__shape_str(in, s, sizeof s), in->ndim ? (long long)in->d[in->ndim - 1] : 0LL,
+                               d->in);
+    }
+    *out = *in;
+    out->d[out->ndim - 1] = d->out;
+    d->rows_per_sample = hlr__shape_numel(in) / d->in;
+
+    hlr_status st = hlr__layer_add_param(l, "weight", 2, (int64_t[]){d->out, d->in});
+    if (st == HLR_OK && d->has_bias)
+        st = hlr__layer_add_param(l, "bias", 1, (int64_t[]){d->out});
+    if (st != HLR_OK)
+        return st;
+    /* torch.nn.Linear: kaiming_uniform_(a=sqrt(5)) gives bound 1/sqrt(in); the bias uses the same bound. */
+    float bound = 1.0f / sqrtf((float)d->in);
+    hlr__init_uniform(hlr__param(l, 0), (int64_t)d->out * d->in, bound, rng);
+    if (d->has_bias)
+        hlr__init_uniform(hlr__param(l, 1), d->out, bound, rng);
+    return HLR_OK;
+}
+
+/* x (R, in), W (out, in), b (out) -> y (R, out) where R = N * rows_per_sample. */
+static void dense_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
+{
+    dense *d = (dense *)l;
+    int64_t R = p->batch * d->rows_per_sample;
+    float beta = 0.0f;
+    if (d->has_bias) {
+        hlr_k_broadcast_rows(y, hlr__param(l, 1), R, d->out);
+        beta = 1.0f;
+    }
+    hlr_k_gemm(0, 1, R, d->out, d->in, 1.0f, x, d->in, hlr__param(l, 0), d->in, beta, y, d->out);
+}
+
+/* dW (out, in) = dy^T x;  db = sum over rows of dy;  dx (R, in) = dy W. */
+static void dense_backward(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy,
+                           float *dx)
+{
+    (void)y;
+    dense *d = (dense *)l;
+    int64_t R = p->batch * d->rows_per_sample;
+    hlr_k_gemm(1, 0, d->out, d->in, R, 1.0f, dy, d->out, x, d->in, 0.0f, hlr__grad(l, 0), d->in);
+    if (d->has_bias)
+        hlr_k_sum_rows(hlr__grad(l, 1), dy, R, d->out);
+    if (dx)
+        hlr_k_gemm(0, 0, R, d->in, d->out, 1.0f, dy, d->out, hlr__param(l, 0), d->in, 0.0f, dx, d->in);
+}
+
+const hlr_layer_ops hlr__dense_ops = {
+    .type = "dense",
+    .build = dense_build,
+    .forward = dense_forward,
+    .backward = dense_backward,
+};
+
+hlr_layer *hlr_dense(int in, int out, int bias)
+{
+    if (in < 1 || out < 1) {
+        hlr__fail(HLR_EINVAL, "hlr_dense: in %d and out %d must both be >= 1", in, out);
+        return NULL;
+    }
+    dense *d = (dense *)hlr__layer_alloc(&hlr__dense_ops, sizeof *d);
+    if (!d)
+        return NULL;
+    d->in = in;
+    d->out = out;
+    d->has_bias = bias != 0;
+    return &d->base;
+}

@@ -1,0 +1,21 @@
+/*
+ * flatten.c -- (N, d1, d2, ...) -> (N, d1*d2*...): the data do not move.
+ */
+#include "../internal.h"
+
+static hlr_status flatten_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
+{
+    (void)l;
+    (void)rng;
+    out->ndim = 1;
+    out->d[0] = hlr__shape_numel(in);
+    return HLR_OK;
+}
+
+const hlr_layer_ops hlr__flatten_ops = {
+    .type = "flatten",
+    .alias = 1,
+    .build = flatten_build,
+};
+
+hlr_layer *hlr_flatten(void) { return hlr__layer_alloc(&hlr__flatten_ops, sizeof(hlr_layer)); }

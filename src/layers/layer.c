@@ -1,0 +1,130 @@
+/*
+ * layer.c -- what every layer shares: allocation, named parameters, the
+ * public accessors, and error messages that name the layer.
+ */
+#include "../internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+hlr_layer *hlr__layer_alloc(const hlr_layer_ops *ops, size_t size)
+{
+    hlr_layer *l = hlr__alloc_or_fail(1, size, ops->type);
+    if (l) {
+        l->ops = ops;
+        l->index = -1;
+    }
+    return l;
+}
+
+hlr_status hlr__layer_add_param(hlr_layer *l, const char *name, int ndim, const int64_t *shape)
+{
+    if (l->nparams == HLR_MAX_PARAMS)
+        return hlr__layer_fail(l, HLR_EINVAL, "too many parameters");
+    hlr_param *p = &l->params[l->nparams];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        p->value.shape[i] = p->grad.shape[i] = shape[i];
+        if (hlr__mul_overflows(n, shape[i], &n))
+            return hlr__layer_fail(l, HLR_EINVAL, "parameter %s is too large", name);
+    }
+    p->value.dtype = p->grad.dtype = HLR_F32;
+    p->value.ndim = p->grad.ndim = ndim;
+    p->value.numel = p->grad.numel = n;
+    p->value.flags = p->grad.flags = HLR_TENSOR_BORROWED;
+    p->value.data = hlr__alloc_or_fail((size_t)n, sizeof(float), name);
+    p->grad.data = hlr__alloc_or_fail((size_t)n, sizeof(float), name);
+    if (!p->value.data || !p->grad.data) {
+        hlr__free(p->value.data);
+        hlr__free(p->grad.data);
+        return HLR_ENOMEM;
+    }
+    l->nparams++;
+    return HLR_OK;
+}
+
+void hlr__init_uniform(float *w, int64_t n, float bound, hlr_rng *rng)
+{
+    for (int64_t i = 0; i < n; i++)
+        w[i] = (2.0f * hlr__rng_uniform(rng) - 1.0f) * bound;
+}
+
+hlr_status hlr__layer_fail(const hlr_layer *l, hlr_status code, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (l->index >= 0)
+        return hlr__fail(code, "%s (layer %d): %s", l->ops->type, l->index, msg);
+    return hlr__fail(code, "%s: %s", l->ops->type, msg);
+}
+
+void hlr__layer_clear_params(hlr_layer *l)
+{
+    for (int i = 0; i < l->nparams; i++) {
+        hlr__free(l->params[i].value.data);
+        hlr__free(l->params[i].grad.data);
+    }
+    l->nparams = 0;
+    l->built = 0;
+}
+
+void hlr_layer_free(hlr_layer *l)
+{
+    if (!l)
+        return;
+    hlr__layer_clear_params(l);
+    if (l->ops->destroy)
+        l->ops->destroy(l);
+    hlr__free(l);
+}
+
+const char *hlr_layer_type(const hlr_layer *l) { return l ? l->ops->type : ""; }
+
+int hlr_layer_param_count(const hlr_layer *l) { return l ? l->nparams : 0; }
+
+const char *hlr_layer_param_name(const hlr_layer *l, int i)
+{
+    if (!l) {
+        hlr__fail(HLR_EINVAL, "hlr_layer_param_name: layer is NULL");
+        return NULL;
+    }
+    if (i < 0 || i >= l->nparams) {
+        hlr__fail(HLR_EINVAL, "hlr_layer_param_name: index %d outside 0..%d", i, l->nparams - 1);
+        return NULL;
+    }
+    return l->params[i].name;
+}
+
+static hlr_param *find_param(hlr_layer *l, const char *name, const char *fn)
+{
+    if (!l || !name) {
+        hlr__fail(HLR_EINVAL, "%s: %s is NULL", fn, l ? "name" : "layer");
+        return NULL;
+    }
+    if (!l->built) {
+        hlr__fail(HLR_ESTATE, "%s: %s layer has no parameters until its model is built", fn, l->ops->type);
+        return NULL;
+    }
+    for (int i = 0; i < l->nparams; i++)
+        if (strcmp(l->params[i].name, name) == 0)
+            return &l->params[i];
+    hlr__fail(HLR_ENOTFOUND, "%s: %s layer has no parameter \"%s\"", fn, l->ops->type, name);
+    return NULL;
+}
+
+hlr_tensor *hlr_layer_param(hlr_layer *l, const char *name)
+{
+    hlr_param *p = find_param(l, name, "hlr_layer_param");
+    return p ? &p->value : NULL;
+}
+
+hlr_tensor *hlr_layer_grad(hlr_layer *l, const char *name)
+{
+    hlr_param *p = find_param(l, name, "hlr_layer_grad");
+    return p ? &p->grad : NULL;
+}

@@ -1,0 +1,464 @@
+/*
+ * model.c -- the sequential model: layers, build (shape inference), the
+ * buffers planned per batch size, forward, backward, the loss and one
+ * training step.
+ */
+#include "internal.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+struct hlr_model {
+    hlr_rng rng;
+    hlr_layer **layers;
+    int nlayers, cap;
+    int built;
+    hlr_shape in, out;
+    int64_t in_size, out_size;
+    int64_t max_size; /* largest per-sample activation, input included */
+
+    /* Buffers for up to `planned` samples, sized by hlr__model_plan(). */
+    int64_t planned;
+    float **acts;   /* acts[0] = copy of the training input, acts[i+1] = output of layer i
+                       (NULL for an alias layer, whose output is its input) */
+    const float **x_of; /* per layer: where its input lay in the last forward */
+    float **y_of;       /* per layer: where its output lay */
+    float *grad[2]; /* ping-pong buffers for gradients flowing backward */
+    float *dy;      /* dLoss/dOutput of the last training batch */
+
+    int64_t train_batch; /* N of the last training forward; 0 when none */
+    hlr_loss_kind loss;
+    float smoothing;
+};
+
+hlr_model *hlr_model_new(uint64_t seed)
+{
+    hlr__threads_init();
+    hlr_model *m = hlr__alloc_or_fail(1, sizeof *m, "hlr_model_new");
+    if (!m)
+        return NULL;
+    hlr__rng_seed(&m->rng, seed);
+    m->loss = HLR_LOSS_CROSS_ENTROPY;
+    return m;
+}
+
+static void free_buffers(hlr_model *m)
+{
+    if (m->acts)
+        for (int i = 0; i <= m->nlayers; i++)
+            hlr__free(m->acts[i]);
+    hlr__free(m->acts);
+    hlr__free(m->x_of);
+    hlr__free(m->y_of);
+    m->x_of = NULL;
+    m->y_of = NULL;
+    hlr__free(m->grad[0]);
+    hlr__free(m->grad[1]);
+    hlr__free(m->dy);
+    m->acts = NULL;
+    m->grad[0] = m->grad[1] = m->dy = NULL;
+    m->planned = 0;
+}
+
+void hlr_model_free(hlr_model *m)
+{
+    if (!m)
+        return;
+    free_buffers(m);
+    for (int i = 0; i < m->nlayers; i++)
+        hlr_layer_free(m->layers[i]);
+    hlr__free(m->layers);
+    hlr__free(m);
+}
+
+hlr_status hlr_model_add(hlr_model *m, hlr_layer *l)
+{
+    if (!m || !l) {
+        if (l && !l->owner)
+            hlr_layer_free(l);
+        return hlr__fail(HLR_EINVAL, "hlr_model_add: %s is NULL", m ? "layer" : "model");
+    }
+    if (l->owner)
+        return hlr__fail(HLR_ESTATE, "hlr_model_add: this %s layer already belongs to a model", l->ops->type);
+    if (m->built) {
+        hlr_layer_free(l);
+        return hlr__fail(HLR_ESTATE, "hlr_model_add: the model is built; layers cannot be added any more");
+    }
+    if (m->nlayers == m->cap) {
+        int cap = m->cap ? 2 * m->cap : 8;
+        hlr_layer **ls = hlr__realloc(m->layers, (size_t)cap * sizeof *ls);
+        if (!ls) {
+            hlr_layer_free(l);
+            return hlr__fail(HLR_ENOMEM, "hlr_model_add: cannot grow the layer list");
+        }
+        m->layers = ls;
+        m->cap = cap;
+    }
+    l->owner = m;
+    l->index = m->nlayers;
+    m->layers[m->nlayers++] = l;
+    return HLR_OK;
+}
+
+hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *shape)
+{
+    if (!m)
+        return hlr__fail(HLR_EINVAL, "hlr_model_build: model is NULL");
+    if (m->built)
+        return hlr__fail(HLR_ESTATE, "hlr_model_build: the model is built already");
+    if (m->nlayers == 0)
+        return hlr__fail(HLR_EINVAL, "hlr_model_build: the model has no layers");
+    if (ndim < 1 || ndim > HLR_MAX_DIMS - 1 || !shape)
+        return hlr__fail(HLR_EINVAL, "hlr_model_build: input shape needs 1 to %d dimensions (batch excluded)",
+                         HLR_MAX_DIMS - 1);
+    hlr_shape cur = {.ndim = ndim};
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 1 || hlr__mul_overflows(n, shape[i], &n) || n > ((int64_t)1 << 31))
+            return hlr__fail(HLR_EINVAL, "hlr_model_build: input dimension %d (%lld) is not in 1..2^31", i,
+                             (long long)shape[i]);
+        cur.d[i] = shape[i];
+    }
+    m->in = cur;
+    m->in_size = m->max_size = n;
+    for (int i = 0; i < m->nlayers; i++) {
+        hlr_layer *l = m->layers[i];
+        hlr_shape out = {0};
+        l->in = cur;
+        l->in_size = hlr__shape_numel(&cur);
+        hlr_status st = l->ops->build(l, &cur, &out, &m->rng);
+        if (st == HLR_OK && (out.ndim < 1 || out.ndim > HLR_MAX_DIMS - 1 || hlr__shape_numel(&out) < 1))
+            st = hlr__layer_fail(l, HLR_ESHAPE, "produces an empty output");
+        if (st != HLR_OK) {
+            for (int j = 0; j <= i; j++)
+                hlr__layer_clear_params(m->layers[j]);
+            return st;
+        }
+        l->out = out;
+        l->out_size = hlr__shape_numel(&out);
+        l->built = 1;
+        if (l->out_size > m->max_size)
+            m->max_size = l->out_size;
+        cur = out;
+    }
+    m->out = cur;
+    m->out_size = hlr__shape_numel(&cur);
+    m->built = 1;
+    return HLR_OK;
+}
+
+int hlr_model_num_layers(const hlr_model *m) { return m ? m->nlayers : 0; }
+
+hlr_layer *hlr_model_layer(hlr_model *m, int i)
+{
+    if (!m) {
+        hlr__fail(HLR_EINVAL, "hlr_model_layer: model is NULL");
+        return NULL;
+    }
+    if (i < 0 || i >= m->nlayers) {
+        hlr__fail(HLR_EINVAL, "hlr_model_layer: index %d outside 0..%d", i, m->nlayers - 1);
+        return NULL;
+    }
+    return m->layers[i];
+}
+
+static int64_t layer_param_count(const hlr_layer *l)
+{
+    int64_t n = 0;
+    for (int j = 0; j < l->nparams; j++)
+        n += l->params[j].value.numel;
+    return n;
+}
+
+int64_t hlr_model_param_count(const hlr_model *m)
+{
+    if (!m || !m->built)
+        return 0;
+    int64_t n = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        n += layer_param_count(m->layers[i]);
+    return n;
+}
+
+hlr_status hlr_model_output_shape(const hlr_model *m, int *ndim, int64_t *shape)
+{
+    if (!m || !ndim || !shape)
+        return hlr__fail(HLR_EINVAL, "hlr_model_output_shape: NULL argument");
+    if (!m->built)
+        return hlr__fail(HLR_ESTATE, "hlr_model_output_shape: the model is not built");
+    *ndim = m->out.ndim;
+    memcpy(shape, m->out.d, (size_t)m->out.ndim * sizeof *shape);
+    return HLR_OK;
+}
+
+/* Append to buf like snprintf, tracking the full length even when cut. */
+static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...) HLR_PRINTF(4, 5);
+static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(*len < cap ? buf + *len : NULL, *len < cap ? cap - *len : 0, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *len += (size_t)n;
+}
+
+hlr_status hlr_model_summary(const hlr_model *m, char *buf, size_t cap, size_t *needed)
+{
+    if (!m || (!buf && cap))
+        return hlr__fail(HLR_EINVAL, "hlr_model_summary: %s is NULL", m ? "buf" : "model");
+    if (!m->built)
+        return hlr__fail(HLR_ESTATE, "hlr_model_summary: the model is not built");
+    size_t len = 0;
+    char s[96];
+    append(buf, cap, &len, "%-4s %-14s %-20s %12s\n", "#", "layer", "output shape", "parameters");
+    append(buf, cap, &len, "%-4s %-14s %-20s %12s\n", "", "input", hlr__shape_str(&m->in, s, sizeof s), "");
+    for (int i = 0; i < m->nlayers; i++) {
+        const hlr_layer *l = m->layers[i];
+        append(buf, cap, &len, "%-4d %-14s %-20s %12lld\n", i, l->ops->type, hlr__shape_str(&l->out, s, sizeof s),
+               (long long)layer_param_count(l));
+    }
+    append(buf, cap, &len, "total parameters: %lld (%.1f KiB as float32)\n", (long long)hlr_model_param_count(m),
+           (double)hlr_model_param_count(m) * 4.0 / 1024.0);
+    if (cap)
+        buf[len < cap ? len : cap - 1] = '\0';
+    if (needed)
+        *needed = len;
+    return HLR_OK;
+}
+
+/* ---- buffers ---- */
+
+hlr_status hlr__model_plan(hlr_model *m, int64_t batch)
+{
+    if (batch <= m->planned)
+        return HLR_OK;
+    free_buffers(m);
+    m->train_batch = 0;
+    m->acts = hlr__alloc_or_fail((size_t)m->nlayers + 1, sizeof *m->acts, "activations");
+    if (!m->acts)
+        return HLR_ENOMEM;
+    int64_t total;
+    if (hlr__mul_overflows(batch, m->max_size, &total) || (uint64_t)total > SIZE_MAX / sizeof(float))
+        return hlr__fail(HLR_ENOMEM, "batch of %lld samples is too large", (long long)batch);
+    m->x_of = hlr__alloc_or_fail((size_t)m->nlayers, sizeof *m->x_of, "activations");
+    m->y_of = hlr__alloc_or_fail((size_t)m->nlayers, sizeof *m->y_of, "activations");
+    int ok = m->x_of && m->y_of;
+    m->acts[0] = hlr__alloc_or_fail((size_t)(batch * m->in_size), sizeof(float), "input copy");
+    ok = ok && m->acts[0];
+    for (int i = 0; i < m->nlayers && ok; i++)
+        if (!m->layers[i]->ops->alias) {
+            m->acts[i + 1] = hlr__alloc_or_fail((size_t)(batch * m->layers[i]->out_size), sizeof(float), "activation");
+            ok = m->acts[i + 1] != NULL;
+        }
+    m->grad[0] = hlr__alloc_or_fail((size_t)total, sizeof(float), "gradient");
+    m->grad[1] = hlr__alloc_or_fail((size_t)total, sizeof(float), "gradient");
+    m->dy = hlr__alloc_or_fail((size_t)(batch * m->out_size), sizeof(float), "loss gradient");
+    if (!ok || !m->grad[0] || !m->grad[1] || !m->dy) {
+        free_buffers(m);
+        return HLR_ENOMEM;
+    }
+    for (int i = 0; i < m->nlayers; i++) {
+        hlr_layer *l = m->layers[i];
+        if (l->ops->plan) {
+            hlr_status st = l->ops->plan(l, batch);
+            if (st != HLR_OK) {
+                free_buffers(m);
+                return st;
+            }
+        }
+    }
+    m->planned = batch;
+    return HLR_OK;
+}
+
+const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch, int training)
+{
+    hlr_pass p = {.batch = batch, .training = training, .rng = &m->rng};
+    const float *in = x;
+    if (training && x != m->acts[0]) {
+        /* Keep the input: backward needs it after the caller's buffer may have changed. */
+        memcpy(m->acts[0], x, (size_t)(batch * m->in_size) * sizeof(float));
+        in = m->acts[0];
+    }
+    for (int i = 0; i < m->nlayers; i++) {
+        hlr_layer *l = m->layers[i];
+        m->x_of[i] = in;
+        if (l->ops->alias) {
+            m->y_of[i] = (float *)in; /* never written through: alias layers have no forward */
+        } else {
+            m->y_of[i] = m->acts[i + 1];
+            l->ops->forward(l, &p, in, m->y_of[i]);
+        }
+        in = m->y_of[i];
+    }
+    m->train_batch = training ? batch : 0;
+    return in;
+}
+
+float *hlr__model_input_buffer(hlr_model *m) { return m->acts[0]; }
+
+void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx)
+{
+    hlr_pass p = {.batch = m->train_batch, .training = 1, .rng = &m->rng};
+    const float *cur = dy;
+    for (int i = m->nlayers - 1; i >= 0; i--) {
+        hlr_layer *l = m->layers[i];
+        if (l->ops->alias) {
+            if (i == 0 && dx)
+                memcpy(dx, cur, (size_t)(p.batch * l->in_size) * sizeof *dx);
+            continue;
+        }
+        /* Write into whichever ping-pong buffer does not hold dy. */
+        float *out = i > 0 ? (cur == m->grad[0] ? m->grad[1] : m->grad[0]) : dx;
+        l->ops->backward(l, &p, m->x_of[i], m->y_of[i], cur, out);
+        cur = out;
+    }
+}
+
+int64_t hlr__model_in_size(const hlr_model *m) { return m->in_size; }
+int64_t hlr__model_out_size(const hlr_model *m) { return m->out_size; }
+const hlr_shape *hlr__model_in_shape(const hlr_model *m) { return &m->in; }
+hlr_rng *hlr__model_rng(hlr_model *m) { return &m->rng; }
+int hlr__model_built(const hlr_model *m) { return m->built; }
+float *hlr__model_dy(hlr_model *m) { return m->dy; }
+
+hlr_loss_kind hlr__model_loss(const hlr_model *m, float *smoothing)
+{
+    *smoothing = m->smoothing;
+    return m->loss;
+}
+
+/* ---- public forward / backward ---- */
+
+/* t must be float32 (N, shape...); returns N or a negative status. */
+static int64_t check_batch(const hlr_tensor *t, const hlr_shape *shape, int64_t batch, const char *fn,
+                           const char *what)
+{
+    hlr_status st = hlr__check_tensor(t, HLR_F32, fn);
+    if (st != HLR_OK)
+        return st;
+    int ok = t->ndim == shape->ndim + 1 && (batch < 0 || t->shape[0] == batch);
+    for (int i = 0; ok && i < shape->ndim; i++)
+        ok = t->shape[i + 1] == shape->d[i];
+    if (!ok) {
+        char want[96], got[96];
+        hlr_shape g = {.ndim = t->ndim};
+        memcpy(g.d, t->shape, sizeof g.d);
+        hlr__shape_str(shape, want, sizeof want);
+        if (batch >= 0)
+            return hlr__fail(HLR_ESHAPE, "%s: %s has shape %s, expected (%lld, %s", fn, what,
+                             hlr__shape_str(&g, got, sizeof got), (long long)batch, want + 1);
+        return hlr__fail(HLR_ESHAPE, "%s: %s has shape %s, expected (N, %s", fn, what,
+                         hlr__shape_str(&g, got, sizeof got), want + 1);
+    }
+    return t->shape[0];
+}
+
+hlr_status hlr_model_forward(hlr_model *m, const hlr_tensor *x, hlr_tensor *y, int training)
+{
+    if (!m || !x || !y)
+        return hlr__fail(HLR_EINVAL, "hlr_model_forward: NULL argument");
+    if (!m->built)
+        return hlr__fail(HLR_ESTATE, "hlr_model_forward: the model is not built");
+    int64_t n = check_batch(x, &m->in, -1, "hlr_model_forward", "input");
+    if (n < 0)
+        return (hlr_status)n;
+    int64_t ny = check_batch(y, &m->out, n, "hlr_model_forward", "output");
+    if (ny < 0)
+        return (hlr_status)ny;
+    hlr_status st = hlr__model_plan(m, n);
+    if (st != HLR_OK)
+        return st;
+    const float *out = hlr__model_forward_raw(m, x->data, n, training != 0);
+    memcpy(y->data, out, (size_t)(n * m->out_size) * sizeof(float));
+    return HLR_OK;
+}
+
+hlr_status hlr_model_backward(hlr_model *m, const hlr_tensor *dy, hlr_tensor *dx)
+{
+    if (!m || !dy)
+        return hlr__fail(HLR_EINVAL, "hlr_model_backward: NULL argument");
+    if (!m->built || m->train_batch == 0)
+        return hlr__fail(HLR_ESTATE, "hlr_model_backward: call hlr_model_forward with training=1 first");
+    int64_t n = check_batch(dy, &m->out, m->train_batch, "hlr_model_backward", "dy");
+    if (n < 0)
+        return (hlr_status)n;
+    if (dx) {
+        int64_t nx = check_batch(dx, &m->in, n, "hlr_model_backward", "dx");
+        if (nx < 0)
+            return (hlr_status)nx;
+    }
+    hlr__model_backward_raw(m, dy->data, dx ? dx->data : NULL);
+    return HLR_OK;
+}
+
+/* ---- loss and one training step ---- */
+
+hlr_status hlr_model_set_loss(hlr_model *m, hlr_loss_kind kind, float label_smoothing)
+{
+    if (!m)
+        return hlr__fail(HLR_EINVAL, "hlr_model_set_loss: model is NULL");
+    if (kind != HLR_LOSS_CROSS_ENTROPY && kind != HLR_LOSS_MSE)
+        return hlr__fail(HLR_EINVAL, "hlr_model_set_loss: unknown loss %d", (int)kind);
+    if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f))
+        return hlr__fail(HLR_EINVAL, "hlr_model_set_loss: label smoothing %g outside [0, 1)", (double)label_smoothing);
+    m->loss = kind;
+    m->smoothing = label_smoothing;
+    return HLR_OK;
+}
+
+hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tensor *x, const hlr_tensor *target,
+                                 float *loss)
+{
+    if (!m || !o || !x || !target)
+        return hlr__fail(HLR_EINVAL, "hlr_model_train_batch: NULL argument");
+    if (!m->built)
+        return hlr__fail(HLR_ESTATE, "hlr_model_train_batch: the model is not built");
+    int64_t n = check_batch(x, &m->in, -1, "hlr_model_train_batch", "input");
+    if (n < 0)
+        return (hlr_status)n;
+    hlr_status st;
+    if (m->loss == HLR_LOSS_CROSS_ENTROPY) {
+        if (m->out.ndim != 1)
+            return hlr__fail(HLR_ESHAPE, "hlr_model_train_batch: cross-entropy needs a (N, C) output");
+        if ((st = hlr__check_tensor(target, HLR_I32, "hlr_model_train_batch: target")) != HLR_OK)
+            return st;
+        if (target->ndim != 1 || target->shape[0] != n)
+            return hlr__fail(HLR_ESHAPE, "hlr_model_train_batch: target must hold %lld labels", (long long)n);
+        const int32_t *lab = target->data;
+        for (int64_t i = 0; i < n; i++)
+            if (lab[i] < 0 || lab[i] >= m->out_size)
+                return hlr__fail(HLR_EINVAL, "hlr_model_train_batch: label %d at %lld outside [0, %lld)", lab[i],
+                                 (long long)i, (long long)m->out_size);
+    } else {
+        int64_t nt = check_batch(target, &m->out, n, "hlr_model_train_batch", "target");
+        if (nt < 0)
+            return (hlr_status)nt;
+    }
+    if ((st = hlr__model_plan(m, n)) != HLR_OK)
+        return st;
+    const float *out = hlr__model_forward_raw(m, x->data, n, 1);
+    double l;
+    if (m->loss == HLR_LOSS_CROSS_ENTROPY) {
+        l = hlr_k_cross_entropy(out, target->data, n, m->out_size, m->smoothing, m->dy);
+    } else {
+        const float *t = target->data;
+        int64_t k = n * m->out_size;
+        double sum = 0.0;
+        for (int64_t i = 0; i < k; i++) {
+            float d = out[i] - t[i];
+            sum += (double)d * d;
+            m->dy[i] = 2.0f * d / (float)k;
+        }
+        l = sum / (double)k;
+    }
+    if (loss)
+        *loss = (float)l;
+    if (!isfinite(l))
+        return hlr__fail(HLR_ENUMERIC, "hlr_model_train_batch: the loss is %g; parameters left unchanged", l);
+    hlr__model_backward_raw(m, m->dy, NULL);
+    return hlr_optimizer_step(o, m);
+}
