@@ -52,9 +52,9 @@ $(BUILD)/src/kernels/%.o: src/kernels/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) $(KERNEL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(SHARED): $(LIB_OBJ)
+$(SHARED): $(LIB_OBJ) src/libhlr.map
 	@mkdir -p $(LIBOUT)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libhlr.map $(LDFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
 
 $(LIBOUT)/$(SONAME): $(SHARED)
 	ln -sf libhlr.so.$(VERSION) $@

@@ -56,7 +56,7 @@ static int64_t count_correct(const float *logits, const int32_t *y, int64_t n, i
 {
     int64_t ok = 0;
     for (int64_t i = 0; i < n; i++)
-        ok += hlr_k_argmax(logits + i * c, c) == y[i];
+        ok += hlrk_argmax(logits + i * c, c) == y[i];
     return ok;
 }
 
@@ -74,10 +74,10 @@ static void eval_range(hlr_model *m, const hlr_dataset *d, int64_t start, int64_
         int64_t nb = start + n - b < batch ? start + n - b : batch;
         const float *out = hlr__model_forward_raw(m, d->x + b * d->sample_size, nb, 0);
         const int32_t *y = d->y + b;
-        acc->loss_sum += hlr_k_cross_entropy(out, y, nb, c, 0.0f, NULL) * (double)nb;
+        acc->loss_sum += hlrk_cross_entropy(out, y, nb, c, 0.0f, NULL) * (double)nb;
         for (int64_t i = 0; i < nb; i++) {
             const float *row = out + i * c;
-            int64_t pred = hlr_k_argmax(row, c);
+            int64_t pred = hlrk_argmax(row, c);
             acc->correct += pred == y[i];
             if (confusion)
                 confusion[(int64_t)y[i] * d->num_classes + pred]++;
@@ -138,7 +138,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             int64_t nb = n_train - b < batch ? n_train - b : batch;
             gather(train, perm + b, nb, bx, by);
             const float *out = hlr__model_forward_raw(m, bx, nb, 1);
-            double l = hlr_k_cross_entropy(out, by, nb, c, smoothing, hlr__model_dy(m));
+            double l = hlrk_cross_entropy(out, by, nb, c, smoothing, hlr__model_dy(m));
             if (!isfinite(l)) {
                 st = hlr__fail(HLR_ENUMERIC, "%s: the loss became %g in epoch %d", fn, l, epoch);
                 goto done;
@@ -243,8 +243,8 @@ hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes
     const float *out = hlr__model_forward_raw(m, x->data, n, 0);
     for (int64_t i = 0; i < n; i++)
         if (classes)
-            classes[i] = (int32_t)hlr_k_argmax(out + i * c, c);
+            classes[i] = (int32_t)hlrk_argmax(out + i * c, c);
     if (probs)
-        hlr_k_softmax_rows(probs->data, out, n, c);
+        hlrk_softmax_rows(probs->data, out, n, c);
     return HLR_OK;
 }

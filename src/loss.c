@@ -36,7 +36,7 @@ hlr_status hlr_cross_entropy(const hlr_tensor *logits, const hlr_tensor *labels,
         if (lab[i] < 0 || lab[i] >= c)
             return hlr__fail(HLR_EINVAL, "%s: label %d at %lld outside [0, %lld)", fn, lab[i], (long long)i,
                              (long long)c);
-    *loss = (float)hlr_k_cross_entropy(logits->data, lab, n, c, label_smoothing, grad ? grad->data : NULL);
+    *loss = (float)hlrk_cross_entropy(logits->data, lab, n, c, label_smoothing, grad ? grad->data : NULL);
     return HLR_OK;
 }
 

@@ -443,7 +443,7 @@ hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tenso
     const float *out = hlr__model_forward_raw(m, x->data, n, 1);
     double l;
     if (m->loss == HLR_LOSS_CROSS_ENTROPY) {
-        l = hlr_k_cross_entropy(out, target->data, n, m->out_size, m->smoothing, m->dy);
+        l = hlrk_cross_entropy(out, target->data, n, m->out_size, m->smoothing, m->dy);
     } else {
         const float *t = target->data;
         int64_t k = n * m->out_size;

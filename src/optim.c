@@ -264,7 +264,7 @@ static hlr_status clip(hlr_optimizer *o, hlr_model *m)
         hlr_layer *l = hlr_model_layer(m, i);
         for (int j = 0; j < l->nparams; j++) {
             float *g = hlr__grad(l, j);
-            hlr_k_scale(g, l->params[j].grad.numel, coef);
+            hlrk_scale(g, l->params[j].grad.numel, coef);
         }
     }
     return HLR_OK;
@@ -294,10 +294,10 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
         for (int j = 0; j < l->nparams; j++, k++) {
             int64_t n = l->params[j].value.numel;
             if (o->kind == OPT_SGD)
-                hlr_k_sgd(hlr__param(l, j), hlr__grad(l, j), o->m1 ? o->m1[k] : NULL, n, lr, o->weight_decay,
+                hlrk_sgd(hlr__param(l, j), hlr__grad(l, j), o->m1 ? o->m1[k] : NULL, n, lr, o->weight_decay,
                           o->momentum, o->nesterov, step == 1);
             else
-                hlr_k_adam(hlr__param(l, j), hlr__grad(l, j), o->m1[k], o->m2[k], n, o->beta1, o->beta2, step_size,
+                hlrk_adam(hlr__param(l, j), hlr__grad(l, j), o->m1[k], o->m2[k], n, o->beta1, o->beta2, step_size,
                            bc2_sqrt, o->eps, l2, decay_mul);
         }
     }

@@ -7,13 +7,13 @@
 #include <math.h>
 #include <string.h>
 
-void hlr_k_broadcast_rows(float *y, const float *b, int64_t rows, int64_t cols)
+void hlrk_broadcast_rows(float *y, const float *b, int64_t rows, int64_t cols)
 {
     for (int64_t r = 0; r < rows; r++)
         memcpy(y + r * cols, b, (size_t)cols * sizeof *y);
 }
 
-HLR_KERNEL void hlr_k_sum_rows(float *out, const float *x, int64_t rows, int64_t cols)
+HLR_KERNEL void hlrk_sum_rows(float *out, const float *x, int64_t rows, int64_t cols)
 {
     memset(out, 0, (size_t)cols * sizeof *out);
     for (int64_t r = 0; r < rows; r++) {
@@ -23,49 +23,49 @@ HLR_KERNEL void hlr_k_sum_rows(float *out, const float *x, int64_t rows, int64_t
     }
 }
 
-HLR_KERNEL void hlr_k_relu(float *y, const float *x, int64_t n)
+HLR_KERNEL void hlrk_relu(float *y, const float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN stays NaN, as in torch */
 }
 
-HLR_KERNEL void hlr_k_relu_backward(float *dx, const float *y, const float *dy, int64_t n)
+HLR_KERNEL void hlrk_relu_backward(float *dx, const float *y, const float *dy, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-HLR_KERNEL void hlr_k_leaky_relu(float *y, const float *x, int64_t n, float slope)
+HLR_KERNEL void hlrk_leaky_relu(float *y, const float *x, int64_t n, float slope)
 {
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
 }
 
-HLR_KERNEL void hlr_k_leaky_relu_backward(float *dx, const float *x, const float *dy, int64_t n, float slope)
+HLR_KERNEL void hlrk_leaky_relu_backward(float *dx, const float *x, const float *dy, int64_t n, float slope)
 {
     for (int64_t i = 0; i < n; i++)
         dx[i] = x[i] > 0.0f ? dy[i] : slope * dy[i];
 }
 
-HLR_KERNEL void hlr_k_sigmoid(float *y, const float *x, int64_t n)
+HLR_KERNEL void hlrk_sigmoid(float *y, const float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         y[i] = 1.0f / (1.0f + expf(-x[i]));
 }
 
-HLR_KERNEL void hlr_k_sigmoid_backward(float *dx, const float *y, const float *dy, int64_t n)
+HLR_KERNEL void hlrk_sigmoid_backward(float *dx, const float *y, const float *dy, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         dx[i] = dy[i] * y[i] * (1.0f - y[i]);
 }
 
-HLR_KERNEL void hlr_k_tanh(float *y, const float *x, int64_t n)
+HLR_KERNEL void hlrk_tanh(float *y, const float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         y[i] = tanhf(x[i]);
 }
 
-HLR_KERNEL void hlr_k_tanh_backward(float *dx, const float *y, const float *dy, int64_t n)
+HLR_KERNEL void hlrk_tanh_backward(float *dx, const float *y, const float *dy, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         dx[i] = dy[i] * (1.0f - y[i] * y[i]);
@@ -73,13 +73,13 @@ HLR_KERNEL void hlr_k_tanh_backward(float *dx, const float *y, const float *dy, 
 
 /* GELU(x) = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2;
  * GELU'(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi). */
-HLR_KERNEL void hlr_k_gelu(float *y, const float *x, int64_t n)
+HLR_KERNEL void hlrk_gelu(float *y, const float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
-HLR_KERNEL void hlr_k_gelu_backward(float *dx, const float *x, const float *dy, int64_t n)
+HLR_KERNEL void hlrk_gelu_backward(float *dx, const float *x, const float *dy, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
         float cdf = 0.5f * (1.0f + erff(x[i] * 0.70710678118654752f));

@@ -6,7 +6,7 @@
 
 #include <math.h>
 
-void hlr_k_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols)
+void hlrk_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
@@ -25,7 +25,7 @@ void hlr_k_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols)
     }
 }
 
-void hlr_k_softmax_rows_backward(float *dx, const float *y, const float *dy, int64_t rows, int64_t cols)
+void hlrk_softmax_rows_backward(float *dx, const float *y, const float *dy, int64_t rows, int64_t cols)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *yr = y + r * cols, *dyr = dy + r * cols;
@@ -43,7 +43,7 @@ void hlr_k_softmax_rows_backward(float *dx, const float *y, const float *dy, int
  * l_c = x_c - max - log(sum exp(x - max)):
  *   loss = -sum_c t_c l_c,   dloss/dx_c = softmax_c - t_c   (then / rows).
  */
-double hlr_k_cross_entropy(const float *logits, const int32_t *labels, int64_t rows, int64_t cols,
+double hlrk_cross_entropy(const float *logits, const int32_t *labels, int64_t rows, int64_t cols,
                            float smoothing, float *grad)
 {
     double total = 0.0;
@@ -81,7 +81,7 @@ double hlr_k_cross_entropy(const float *logits, const int32_t *labels, int64_t r
     return total / (double)rows;
 }
 
-int64_t hlr_k_argmax(const float *x, int64_t n)
+int64_t hlrk_argmax(const float *x, int64_t n)
 {
     int64_t best = 0;
     for (int64_t i = 1; i < n; i++)

@@ -5,7 +5,7 @@
 
 #include <math.h>
 
-HLR_KERNEL void hlr_k_adam(float *p, const float *g, float *m, float *v, int64_t n, float b1, float b2,
+HLR_KERNEL void hlrk_adam(float *p, const float *g, float *m, float *v, int64_t n, float b1, float b2,
                            float step_size, float bc2_sqrt, float eps, float l2, float decay_mul)
 {
     const float a1 = 1.0f - b1, a2 = 1.0f - b2;
@@ -20,7 +20,7 @@ HLR_KERNEL void hlr_k_adam(float *p, const float *g, float *m, float *v, int64_t
     }
 }
 
-HLR_KERNEL void hlr_k_sgd(float *p, const float *g, float *buf, int64_t n, float lr, float wd, float mu, int nesterov,
+HLR_KERNEL void hlrk_sgd(float *p, const float *g, float *buf, int64_t n, float lr, float wd, float mu, int nesterov,
                           int first)
 {
     if (!buf) {
@@ -36,7 +36,7 @@ HLR_KERNEL void hlr_k_sgd(float *p, const float *g, float *buf, int64_t n, float
     }
 }
 
-HLR_KERNEL void hlr_k_scale(float *x, int64_t n, float a)
+HLR_KERNEL void hlrk_scale(float *x, int64_t n, float a)
 {
     for (int64_t i = 0; i < n; i++)
         x[i] *= a;

@@ -25,57 +25,57 @@ static hlr_status same_shape(hlr_layer *l, const hlr_shape *in, hlr_shape *out, 
 
 static void relu_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
-    hlr_k_relu(y, x, N_ELEMS(l, p));
+    hlrk_relu(y, x, N_ELEMS(l, p));
 }
 static void relu_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     (void)x;
     if (dx)
-        hlr_k_relu_backward(dx, y, dy, N_ELEMS(l, p));
+        hlrk_relu_backward(dx, y, dy, N_ELEMS(l, p));
 }
 
 static void leaky_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
-    hlr_k_leaky_relu(y, x, N_ELEMS(l, p), ((activation *)l)->slope);
+    hlrk_leaky_relu(y, x, N_ELEMS(l, p), ((activation *)l)->slope);
 }
 static void leaky_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     (void)y;
     if (dx)
-        hlr_k_leaky_relu_backward(dx, x, dy, N_ELEMS(l, p), ((activation *)l)->slope);
+        hlrk_leaky_relu_backward(dx, x, dy, N_ELEMS(l, p), ((activation *)l)->slope);
 }
 
 static void sigmoid_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
-    hlr_k_sigmoid(y, x, N_ELEMS(l, p));
+    hlrk_sigmoid(y, x, N_ELEMS(l, p));
 }
 static void sigmoid_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     (void)x;
     if (dx)
-        hlr_k_sigmoid_backward(dx, y, dy, N_ELEMS(l, p));
+        hlrk_sigmoid_backward(dx, y, dy, N_ELEMS(l, p));
 }
 
 static void tanh_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
-    hlr_k_tanh(y, x, N_ELEMS(l, p));
+    hlrk_tanh(y, x, N_ELEMS(l, p));
 }
 static void tanh_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     (void)x;
     if (dx)
-        hlr_k_tanh_backward(dx, y, dy, N_ELEMS(l, p));
+        hlrk_tanh_backward(dx, y, dy, N_ELEMS(l, p));
 }
 
 static void gelu_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
-    hlr_k_gelu(y, x, N_ELEMS(l, p));
+    hlrk_gelu(y, x, N_ELEMS(l, p));
 }
 static void gelu_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     (void)y;
     if (dx)
-        hlr_k_gelu_backward(dx, x, dy, N_ELEMS(l, p));
+        hlrk_gelu_backward(dx, x, dy, N_ELEMS(l, p));
 }
 
 const hlr_layer_ops hlr__relu_ops = {"relu", 0, same_shape, NULL, relu_fwd, relu_bwd, NULL};

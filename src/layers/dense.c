@@ -46,10 +46,10 @@ static void dense_forward(hlr_layer *l, const hlr_pass *p, const float *x, float
     int64_t R = p->batch * d->rows_per_sample;
     float beta = 0.0f;
     if (d->has_bias) {
-        hlr_k_broadcast_rows(y, hlr__param(l, 1), R, d->out);
+        hlrk_broadcast_rows(y, hlr__param(l, 1), R, d->out);
         beta = 1.0f;
     }
-    hlr_k_gemm(0, 1, R, d->out, d->in, 1.0f, x, d->in, hlr__param(l, 0), d->in, beta, y, d->out);
+    hlrk_gemm(0, 1, R, d->out, d->in, 1.0f, x, d->in, hlr__param(l, 0), d->in, beta, y, d->out);
 }
 
 /* dW (out, in) = dy^T x;  db = sum over rows of dy;  dx (R, in) = dy W. */
@@ -59,11 +59,11 @@ static void dense_backward(hlr_layer *l, const hlr_pass *p, const float *x, cons
     (void)y;
     dense *d = (dense *)l;
     int64_t R = p->batch * d->rows_per_sample;
-    hlr_k_gemm(1, 0, d->out, d->in, R, 1.0f, dy, d->out, x, d->in, 0.0f, hlr__grad(l, 0), d->in);
+    hlrk_gemm(1, 0, d->out, d->in, R, 1.0f, dy, d->out, x, d->in, 0.0f, hlr__grad(l, 0), d->in);
     if (d->has_bias)
-        hlr_k_sum_rows(hlr__grad(l, 1), dy, R, d->out);
+        hlrk_sum_rows(hlr__grad(l, 1), dy, R, d->out);
     if (dx)
-        hlr_k_gemm(0, 0, R, d->in, d->out, 1.0f, dy, d->out, hlr__param(l, 0), d->in, 0.0f, dx, d->in);
+        hlrk_gemm(0, 0, R, d->in, d->out, 1.0f, dy, d->out, hlr__param(l, 0), d->in, 0.0f, dx, d->in);
 }
 
 const hlr_layer_ops hlr__dense_ops = {

@@ -17,7 +17,7 @@ static hlr_status softmax_build(hlr_layer *l, const hlr_shape *in, hlr_shape *ou
 static void softmax_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
     int64_t C = l->in.d[l->in.ndim - 1];
-    hlr_k_softmax_rows(y, x, p->batch * l->in_size / C, C);
+    hlrk_softmax_rows(y, x, p->batch * l->in_size / C, C);
 }
 
 static void softmax_backward(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy,
@@ -26,7 +26,7 @@ static void softmax_backward(hlr_layer *l, const hlr_pass *p, const float *x, co
     (void)x;
     int64_t C = l->in.d[l->in.ndim - 1];
     if (dx)
-        hlr_k_softmax_rows_backward(dx, y, dy, p->batch * l->in_size / C, C);
+        hlrk_softmax_rows_backward(dx, y, dy, p->batch * l->in_size / C, C);
 }
 
 const hlr_layer_ops hlr__softmax_ops = {
