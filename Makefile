@@ -72,13 +72,14 @@ $(LIBOUT)/hlr.pc: pkgconfig/hlr.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@PRIVATE_LIBS@|$(OPENBLAS_LIBS) -lz -lm|g' $< > $@
 
-# Example programs link the shared library and find it through their rpath.
+# Example programs link the shared library and find it through their rpath
+# (BINOUT and LIBOUT are always siblings: bin/ and lib/).
 examples: $(EXAMPLES)
 
 $(BINOUT)/hlr-%: $(BUILD)/examples/%.o $(BUILD)/examples/common.o $(SHARED) $(LIBOUT)/libhlr.so
 	@mkdir -p $(BINOUT)
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/examples/$*.o $(BUILD)/examples/common.o -L$(LIBOUT) -lhlr \
-	    -Wl,-rpath,'$$ORIGIN/../$(LIBOUT)' -lm
+	    -Wl,-rpath,'$$ORIGIN/../lib' -lm
 
 # The test runner links the static library, so white-box tests may use internals.
 $(BINOUT)/hlr-tests: $(TEST_OBJ) $(STATIC)
@@ -114,13 +115,13 @@ sanitize: deps
 	    CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build/sanitize/bin/hlr-tests build/sanitize/bin/hlr-mnist
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    HLR_DATA_DIR=$(DATA_DIR) build/sanitize/bin/hlr-tests
-	ASAN_OPTIONS=detect_leaks=1 build/sanitize/bin/hlr-mnist train --epochs 1 --limit 2000 --data $(DATA_DIR)
+	ASAN_OPTIONS=detect_leaks=1 build/sanitize/bin/hlr-mnist train --epochs 1 --limit 2000 --test-limit 2000 --data $(DATA_DIR)
 
 # A short training run of the example under valgrind: no leak, no invalid access.
 valgrind: all
 	@scripts/fetch-mnist.sh $(DATA_DIR)
 	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
-	    $(BINOUT)/hlr-mnist train --epochs 1 --limit 1000 --data $(DATA_DIR)
+	    $(BINOUT)/hlr-mnist train --epochs 1 --limit 1000 --test-limit 1000 --data $(DATA_DIR)
 
 demo: deps
 	@scripts/fetch-mnist.sh $(DATA_DIR)

@@ -3,7 +3,7 @@
  *
  *   hlr-mnist train [--model mlp] [--epochs N] [--batch B] [--lr X]
  *                   [--optimizer adam|sgd|adamw] [--seed S] [--data DIR]
- *                   [--threads T] [--limit N]
+ *                   [--threads T] [--limit N] [--test-limit N]
  *
  * One progress line per epoch, then the confusion matrix and the line
  * `test accuracy: NN.NN%`, which scripts read.
@@ -16,7 +16,7 @@
 typedef struct options {
     const char *model, *optimizer, *data;
     int epochs, batch, threads;
-    long limit;
+    long limit, test_limit;
     float lr;
     unsigned long long seed;
 } options;
@@ -25,7 +25,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hlr-mnist train [--model mlp] [--epochs N] [--batch B] [--lr X]\n"
                "                       [--optimizer adam|sgd|adamw] [--seed S] [--data DIR]\n"
-               "                       [--threads T] [--limit N]\n"
+               "                       [--threads T] [--limit N] [--test-limit N]\n"
                "  --model      mlp: 784-256-ReLU-128-ReLU-10 (default)\n"
                "  --epochs     training epochs (default 3)\n"
                "  --batch      batch size (default 64)\n"
@@ -34,7 +34,8 @@ static void usage(FILE *f)
                "  --seed       seed of initialisation, shuffling and dropout (default 0)\n"
                "  --data       folder of MNIST idx files, raw or .gz (default $HLR_DATA_DIR or data/mnist)\n"
                "  --threads    threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
-               "  --limit      train on the first N training images only\n");
+               "  --limit      train on the first N training images only\n"
+               "  --test-limit evaluate on the first N test images only\n");
 }
 
 static int parse(int argc, char **argv, options *o)
@@ -65,6 +66,8 @@ static int parse(int argc, char **argv, options *o)
             o->threads = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--limit"))
             o->limit = strtol(v, &end, 10);
+        else if (!strcmp(a, "--test-limit"))
+            o->test_limit = strtol(v, &end, 10);
         else if (!strcmp(a, "--lr"))
             o->lr = strtof(v, &end);
         else if (!strcmp(a, "--seed"))
@@ -132,6 +135,19 @@ static int on_epoch(const hlr_epoch_stats *s, void *user)
     return 0;
 }
 
+/* Replace *d by its first n samples when 0 < n < its size. */
+static int keep_first(hlr_dataset **d, long n)
+{
+    if (n <= 0 || n >= hlr_dataset_size(*d))
+        return 0;
+    hlr_dataset *sub = hlr_dataset_slice(*d, 0, n);
+    if (!sub)
+        return -1;
+    hlr_dataset_free(*d);
+    *d = sub;
+    return 0;
+}
+
 static int train(const options *o)
 {
     int rc = 1;
@@ -145,13 +161,8 @@ static int train(const options *o)
     const char *dir = data_dir(o->data);
     if (!(tr = load_mnist_part(dir, "train")) || !(te = load_mnist_part(dir, "t10k")))
         goto out;
-    if (o->limit > 0 && o->limit < hlr_dataset_size(tr)) {
-        hlr_dataset *sub = hlr_dataset_slice(tr, 0, o->limit);
-        if (!sub)
-            goto fail;
-        hlr_dataset_free(tr);
-        tr = sub;
-    }
+    if (keep_first(&tr, o->limit) != 0 || keep_first(&te, o->test_limit) != 0)
+        goto fail;
     if (!(m = make_model(o->model, o->seed)) || !(opt = make_optimizer(o)))
         goto out;
     char summary[4096];

@@ -37,8 +37,11 @@ const char *hlr_strerror(hlr_status code)
 /* ---- the thread-local message ---- */
 
 static _Thread_local char last_error[512];
+static _Thread_local hlr_status last_status;
 
 const char *hlr_last_error(void) { return last_error; }
+
+hlr_status hlr_last_status(void) { return last_status; }
 
 static hlr_log_fn log_fn;
 static void *log_user;
@@ -55,6 +58,7 @@ hlr_status hlr__fail(hlr_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    last_status = code;
     if (log_fn)
         log_fn(HLR_LOG_DEBUG, last_error, log_user);
     return code;

@@ -76,7 +76,9 @@ static hlr_status read_all(const char *path, size_t limit, unsigned char **out, 
         if (got < 0) {
             int zerr;
             const char *msg = gzerror(f, &zerr);
-            hlr_status st = hlr__fail(HLR_EFORMAT, "%s: corrupt compressed data after %zu bytes (%s)", path, n, msg);
+            hlr_status st = zerr == Z_ERRNO ? hlr__fail(HLR_EIO, "%s: cannot read (%s)", path, strerror(errno))
+                                            : hlr__fail(HLR_EFORMAT, "%s: corrupt compressed data after %zu bytes (%s)",
+                                                        path, n, msg);
             hlr__free(buf);
             gzclose(f);
             return st;
@@ -157,7 +159,7 @@ hlr_dataset *hlr_dataset_load_idx(const char *images_path, const char *labels_pa
     if (!d)
         goto done;
     for (uint64_t i = 0; i < pixels; i++)
-        d->x[i] = (float)img[16 + i] * (1.0f / 255.0f);
+        d->x[i] = (float)img[16 + i] / 255.0f; /* exactly value/255, as torchvision's ToTensor */
     for (uint32_t i = 0; i < n; i++)
         d->y[i] = lab[8 + i];
 done:

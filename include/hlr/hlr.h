@@ -143,6 +143,14 @@ HLR_API const char *hlr_strerror(hlr_status code);
  */
 HLR_API const char *hlr_last_error(void);
 
+/*
+ * hlr_last_status -- the code of the last failure in this thread (HLR_OK
+ *   when nothing has failed yet), so a constructor's NULL can be told apart:
+ *   HLR_EINVAL or HLR_ENOMEM.  Like the message, a success does not clear it.
+ * Thread-safety: thread-local.
+ */
+HLR_API hlr_status hlr_last_status(void);
+
 /* Log levels passed to the log callback. */
 typedef enum hlr_log_level {
     HLR_LOG_DEBUG = 0,
@@ -502,8 +510,10 @@ HLR_API void hlr_model_free(hlr_model *m);
 
 /*
  * hlr_model_add -- append a layer.  The model takes ownership of the layer
- *   in every case: on failure the layer is freed, so the caller never has
- *   to.  Layers cannot be added after hlr_model_build().
+ *   in every case but one: on failure the layer is freed, so the caller
+ *   never has to.  The exception is a layer that already belongs to a model
+ *   (HLR_ESTATE): it stays with that model.  Layers cannot be added after
+ *   hlr_model_build().
  * Errors: HLR_EINVAL (NULL model or layer), HLR_ESTATE (already built, or
  *   the layer belongs to another model), HLR_ENOMEM.
  */
