@@ -1,0 +1,34 @@
+/*
+ * check_main.c -- runs every Check suite of libhlr.  `bin/hlr-tests` runs
+ * all; `CK_RUN_SUITE=name` or `CK_RUN_CASE=name` pick one (Check's own
+ * variables).
+ */
+#include <check.h>
+#include <stdlib.h>
+
+Suite *suite_tensor(void);
+Suite *suite_layers(void);
+Suite *suite_gradcheck(void);
+Suite *suite_loss(void);
+Suite *suite_optim(void);
+Suite *suite_torch(void);
+Suite *suite_dataset(void);
+Suite *suite_model(void);
+Suite *suite_train(void);
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite_tensor());
+    srunner_add_suite(sr, suite_layers());
+    srunner_add_suite(sr, suite_gradcheck());
+    srunner_add_suite(sr, suite_loss());
+    srunner_add_suite(sr, suite_optim());
+    srunner_add_suite(sr, suite_torch());
+    srunner_add_suite(sr, suite_dataset());
+    srunner_add_suite(sr, suite_model());
+    srunner_add_suite(sr, suite_train());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,432 @@
+/*
+ * test_model.c -- the model container: its failure paths, summary, forward
+ * and backward, prediction, evaluation, custom losses, and the promise that
+ * the per-batch loop allocates nothing.
+ */
+#include "testutil.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+/* The library's allocation counter (internal; tests link the static library). */
+extern _Atomic long hlr__alloc_count;
+
+static hlr_model *small_mlp(uint64_t seed)
+{
+    hlr_model *m = hlr_model_new(seed);
+    ck_assert_ok(hlr_model_add(m, hlr_flatten()));
+    ck_assert_ok(hlr_model_add(m, hlr_dense(12, 16, 1)));
+    ck_assert_ok(hlr_model_add(m, hlr_relu()));
+    ck_assert_ok(hlr_model_add(m, hlr_dropout(0.1f)));
+    ck_assert_ok(hlr_model_add(m, hlr_dense(16, 4, 1)));
+    ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){3, 4}));
+    return m;
+}
+
+START_TEST(test_null_handles_are_refused_not_crashed_on)
+{
+    hlr_model_free(NULL);
+    ck_assert_status(hlr_model_add(NULL, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_add(NULL, hlr_relu()), HLR_EINVAL); /* the layer is freed: no leak */
+    ck_assert_status(hlr_model_build(NULL, 1, (int64_t[]){3}), HLR_EINVAL);
+    ck_assert_status(hlr_model_forward(NULL, NULL, NULL, 0), HLR_EINVAL);
+    ck_assert_status(hlr_model_backward(NULL, NULL, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_train_batch(NULL, NULL, NULL, NULL, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_summary(NULL, NULL, 0, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_set_loss(NULL, HLR_LOSS_MSE, 0), HLR_EINVAL);
+    ck_assert_status(hlr_model_fit(NULL, NULL, NULL, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_evaluate(NULL, NULL, 1, 1, NULL, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_predict(NULL, NULL, NULL, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_output_shape(NULL, NULL, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_optimizer_step(NULL, NULL), HLR_EINVAL);
+    ck_assert_int_eq(hlr_model_num_layers(NULL), 0);
+    ck_assert_int_eq(hlr_model_param_count(NULL), 0);
+    ck_assert_ptr_null(hlr_model_layer(NULL, 0));
+    hlr_fit_options_default(NULL);
+}
+END_TEST
+
+START_TEST(test_add_and_build_enforce_their_order)
+{
+    hlr_model *m = hlr_model_new(0);
+    ck_assert_status(hlr_model_build(m, 1, (int64_t[]){3}), HLR_EINVAL);
+    ck_assert_error_mentions("no layers");
+    ck_assert_ok(hlr_model_add(m, hlr_dense(3, 2, 1)));
+    ck_assert_status(hlr_model_build(m, 0, (int64_t[]){3}), HLR_EINVAL);
+    ck_assert_status(hlr_model_build(m, 1, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_build(m, 1, (int64_t[]){0}), HLR_EINVAL);
+    ck_assert_status(hlr_model_build(m, 9, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}), HLR_EINVAL);
+    ck_assert_ok(hlr_model_build(m, 1, (int64_t[]){3}));
+    ck_assert_status(hlr_model_build(m, 1, (int64_t[]){3}), HLR_ESTATE);
+    ck_assert_status(hlr_model_add(m, hlr_relu()), HLR_ESTATE); /* freed by the model */
+    ck_assert_error_mentions("built");
+    ck_assert_ptr_null(hlr_model_layer(m, 1));
+    ck_assert_ptr_null(hlr_model_layer(m, -1));
+
+    /* A layer owned by one model cannot join another (and stays with the first). */
+    hlr_model *other = hlr_model_new(0);
+    ck_assert_status(hlr_model_add(other, hlr_model_layer(m, 0)), HLR_ESTATE);
+    ck_assert_int_eq(hlr_model_num_layers(other), 0);
+    hlr_model_free(other);
+    hlr_model_free(m);
+}
+END_TEST
+
+START_TEST(test_calls_before_build_give_state_errors)
+{
+    hlr_model *m = hlr_model_new(0);
+    ck_assert_ok(hlr_model_add(m, hlr_dense(3, 2, 1)));
+    int64_t s[] = {1, 3};
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 2, s);
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){1, 2});
+    char buf[64];
+    int nd;
+    int64_t shape[8];
+    ck_assert_status(hlr_model_forward(m, x, y, 0), HLR_ESTATE);
+    ck_assert_status(hlr_model_summary(m, buf, sizeof buf, NULL), HLR_ESTATE);
+    ck_assert_status(hlr_model_output_shape(m, &nd, shape), HLR_ESTATE);
+    ck_assert_status(hlr_model_predict(m, x, NULL, NULL), HLR_ESTATE);
+    hlr_optimizer *o = hlr_sgd(0.1f, 0, 0, 0);
+    ck_assert_status(hlr_optimizer_step(o, m), HLR_ESTATE);
+    ck_assert_int_eq(hlr_model_param_count(m), 0);
+    hlr_optimizer_free(o);
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_model_free(m);
+}
+END_TEST
+
+START_TEST(test_forward_rejects_wrong_shapes_and_dtypes_with_clear_messages)
+{
+    hlr_model *m = small_mlp(0);
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){5, 3, 4});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){5, 4});
+    hlr_tensor *bad_x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){5, 4, 3});
+    hlr_tensor *bad_y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){6, 4});
+    hlr_tensor *int_x = hlr_tensor_new(HLR_I32, 3, (int64_t[]){5, 3, 4});
+    ck_assert_status(hlr_model_forward(m, bad_x, y, 0), HLR_ESHAPE);
+    ck_assert_error_mentions("(5, 4, 3)");
+    ck_assert_error_mentions("expected (N, 3, 4)");
+    ck_assert_status(hlr_model_forward(m, x, bad_y, 0), HLR_ESHAPE);
+    ck_assert_error_mentions("expected (5, 4)");
+    ck_assert_status(hlr_model_forward(m, int_x, y, 0), HLR_EINVAL);
+    ck_assert_error_mentions("int32");
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    /* backward needs a training forward first */
+    ck_assert_status(hlr_model_backward(m, y, NULL), HLR_ESTATE);
+    ck_assert_ok(hlr_model_forward(m, x, y, 1));
+    ck_assert_status(hlr_model_backward(m, bad_y, NULL), HLR_ESHAPE);
+    ck_assert_status(hlr_model_backward(m, y, bad_x), HLR_ESHAPE);
+    ck_assert_ok(hlr_model_backward(m, y, x));
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_tensor_free(bad_x);
+    hlr_tensor_free(bad_y);
+    hlr_tensor_free(int_x);
+    hlr_model_free(m);
+}
+END_TEST
+
+START_TEST(test_summary_lists_layers_shapes_and_totals)
+{
+    hlr_model *m = small_mlp(0);
+    size_t need = 0;
+    ck_assert_ok(hlr_model_summary(m, NULL, 0, &need));
+    ck_assert_uint_gt(need, 100);
+    char *buf = malloc(need + 1);
+    size_t need2 = 0;
+    ck_assert_ok(hlr_model_summary(m, buf, need + 1, &need2));
+    ck_assert_uint_eq(need, need2);
+    ck_assert_uint_eq(strlen(buf), need);
+    ck_assert_ptr_nonnull(strstr(buf, "flatten"));
+    ck_assert_ptr_nonnull(strstr(buf, "(12)"));
+    ck_assert_ptr_nonnull(strstr(buf, "208")); /* 12*16 + 16 */
+    ck_assert_ptr_nonnull(strstr(buf, "total parameters: 276")); /* 208 + 16*4 + 4 */
+    /* A short buffer is cut and still terminated. */
+    char small[10];
+    ck_assert_ok(hlr_model_summary(m, small, sizeof small, &need2));
+    ck_assert_uint_eq(strlen(small), 9);
+    ck_assert_uint_eq(need2, need);
+    ck_assert_status(hlr_model_summary(m, NULL, 5, NULL), HLR_EINVAL);
+    ck_assert_int_eq(hlr_model_param_count(m), 276);
+    int nd;
+    int64_t shape[8];
+    ck_assert_ok(hlr_model_output_shape(m, &nd, shape));
+    ck_assert_int_eq(nd, 1);
+    ck_assert_int_eq(shape[0], 4);
+    free(buf);
+    hlr_model_free(m);
+}
+END_TEST
+
+START_TEST(test_predict_gives_argmax_and_probabilities)
+{
+    hlr_model *m = small_mlp(3);
+    enum { N = 7 };
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){N, 3, 4});
+    test_fill(hlr_tensor_f32(x), N * 12, 5, -2, 2);
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 4});
+    hlr_tensor *p = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 4});
+    int32_t cls[N];
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    ck_assert_ok(hlr_model_predict(m, x, cls, p));
+    const float *yv = hlr_tensor_f32(y), *pv = hlr_tensor_f32(p);
+    for (int i = 0; i < N; i++) {
+        int best = 0;
+        double sum = 0;
+        for (int c = 0; c < 4; c++) {
+            best = yv[i * 4 + c] > yv[i * 4 + best] ? c : best;
+            sum += pv[i * 4 + c];
+        }
+        ck_assert_int_eq(cls[i], best);
+        ck_assert_close(sum, 1.0, 1e-6, 0);
+        ck_assert_msg(pv[i * 4 + best] >= pv[i * 4 + (best + 1) % 4], "probabilities do not follow the logits");
+    }
+    hlr_tensor *bad = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 5});
+    ck_assert_status(hlr_model_predict(m, x, cls, bad), HLR_ESHAPE);
+    ck_assert_ok(hlr_model_predict(m, x, NULL, NULL));
+    hlr_tensor_free(bad);
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_tensor_free(p);
+    hlr_model_free(m);
+}
+END_TEST
+
+START_TEST(test_evaluate_counts_confusion_and_top_k)
+{
+    hlr_model *m = small_mlp(3);
+    enum { N = 50 };
+    float x[N * 12];
+    int32_t lab[N];
+    test_fill(x, N * 12, 8, -1, 1);
+    for (int i = 0; i < N; i++)
+        lab[i] = i % 4;
+    hlr_dataset *d = hlr_dataset_from(2, (int64_t[]){3, 4}, N, x, lab, 4);
+    hlr_metrics met;
+    int64_t conf[16];
+    ck_assert_ok(hlr_model_evaluate(m, d, 8, 2, &met, conf));
+    int64_t total = 0, diag = 0;
+    for (int i = 0; i < 16; i++)
+        total += conf[i];
+    for (int i = 0; i < 4; i++)
+        diag += conf[i * 5];
+    ck_assert_int_eq(total, N);
+    ck_assert_int_eq(met.count, N);
+    ck_assert_close(met.accuracy, diag / (double)N, 1e-12, 0);
+    ck_assert_msg(met.top_k_accuracy >= met.accuracy, "top-2 %g < top-1 %g", met.top_k_accuracy, met.accuracy);
+    ck_assert_int_eq(met.top_k, 2);
+    ck_assert_msg(met.loss > 0 && isfinite(met.loss), "loss %g", met.loss);
+    ck_assert_ok(hlr_model_evaluate(m, d, 1000, 4, &met, NULL));
+    ck_assert_close(met.top_k_accuracy, 1.0, 0, 0);
+    ck_assert_status(hlr_model_evaluate(m, d, 8, 5, &met, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_evaluate(m, d, 8, 0, &met, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_evaluate(m, d, 0, 1, &met, NULL), HLR_EINVAL);
+    hlr_dataset *wrong = hlr_dataset_from(1, (int64_t[]){12}, N, x, lab, 4);
+    ck_assert_status(hlr_model_evaluate(m, wrong, 8, 1, &met, NULL), HLR_ESHAPE);
+    ck_assert_error_mentions("(12)");
+    hlr_dataset_free(wrong);
+    hlr_dataset_free(d);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* train_batch must equal forward + hlr_cross_entropy + backward + step. */
+START_TEST(test_custom_loss_loop_equals_train_batch)
+{
+    hlr_model *a = small_mlp(21), *b = small_mlp(21);
+    hlr_optimizer *oa = hlr_adam(0.01f, 0.9f, 0.999f, 1e-8f, 0), *ob = hlr_adam(0.01f, 0.9f, 0.999f, 1e-8f, 0);
+    enum { N = 6 };
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){N, 3, 4});
+    hlr_tensor *lab = hlr_tensor_new(HLR_I32, 1, (int64_t[]){N});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 4}), *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 4});
+    for (int step = 0; step < 5; step++) {
+        test_fill(hlr_tensor_f32(x), N * 12, 100 + step, -1, 1);
+        for (int i = 0; i < N; i++)
+            hlr_tensor_i32(lab)[i] = (i + step) % 4;
+        float la, lb;
+        ck_assert_ok(hlr_model_train_batch(a, oa, x, lab, &la));
+        ck_assert_ok(hlr_model_forward(b, x, y, 1));
+        ck_assert_ok(hlr_cross_entropy(y, lab, 0, &lb, dy));
+        ck_assert_ok(hlr_model_backward(b, dy, NULL));
+        ck_assert_ok(hlr_optimizer_step(ob, b));
+        ck_assert_msg(la == lb, "step %d: losses %.9g and %.9g differ", step, la, lb);
+    }
+    for (int li = 0; li < hlr_model_num_layers(a); li++) {
+        hlr_layer *l1 = hlr_model_layer(a, li), *l2 = hlr_model_layer(b, li);
+        for (int p = 0; p < hlr_layer_param_count(l1); p++) {
+            hlr_tensor *t1 = hlr_layer_param(l1, hlr_layer_param_name(l1, p));
+            hlr_tensor *t2 = hlr_layer_param(l2, hlr_layer_param_name(l2, p));
+            ck_assert_mem_eq(hlr_tensor_data(t1), hlr_tensor_data(t2), (size_t)hlr_tensor_numel(t1) * 4);
+        }
+    }
+    ck_assert_int_eq(hlr_optimizer_steps(oa), 5);
+    hlr_tensor_free(x);
+    hlr_tensor_free(lab);
+    hlr_tensor_free(y);
+    hlr_tensor_free(dy);
+    hlr_optimizer_free(oa);
+    hlr_optimizer_free(ob);
+    hlr_model_free(a);
+    hlr_model_free(b);
+}
+END_TEST
+
+START_TEST(test_train_batch_validates_targets)
+{
+    hlr_model *m = small_mlp(0);
+    hlr_optimizer *o = hlr_sgd(0.1f, 0.9f, 0, 0);
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){3, 3, 4});
+    hlr_tensor *lab = hlr_tensor_new(HLR_I32, 1, (int64_t[]){3});
+    hlr_tensor *lab2 = hlr_tensor_new(HLR_I32, 1, (int64_t[]){2});
+    hlr_tensor *flt = hlr_tensor_new(HLR_F32, 1, (int64_t[]){3});
+    hlr_tensor_i32(lab)[1] = 4;
+    ck_assert_status(hlr_model_train_batch(m, o, x, lab, NULL), HLR_EINVAL);
+    ck_assert_error_mentions("label 4");
+    hlr_tensor_i32(lab)[1] = -1;
+    ck_assert_status(hlr_model_train_batch(m, o, x, lab, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_train_batch(m, o, x, lab2, NULL), HLR_ESHAPE);
+    ck_assert_status(hlr_model_train_batch(m, o, x, flt, NULL), HLR_EINVAL);
+    ck_assert_int_eq(hlr_optimizer_steps(o), 0);
+    ck_assert_status(hlr_model_set_loss(m, (hlr_loss_kind)7, 0), HLR_EINVAL);
+    ck_assert_status(hlr_model_set_loss(m, HLR_LOSS_CROSS_ENTROPY, 1.0f), HLR_EINVAL);
+    ck_assert_status(hlr_model_set_loss(m, HLR_LOSS_CROSS_ENTROPY, NAN), HLR_EINVAL);
+    hlr_tensor_free(x);
+    hlr_tensor_free(lab);
+    hlr_tensor_free(lab2);
+    hlr_tensor_free(flt);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* A dense layer fits y = 2x0 - x1 + 0.5 with the MSE loss. */
+START_TEST(test_mse_regression_learns_a_linear_map)
+{
+    hlr_model *m = hlr_model_new(4);
+    hlr_layer *d = hlr_dense(2, 1, 1);
+    ck_assert_ok(hlr_model_add(m, d));
+    ck_assert_ok(hlr_model_build(m, 1, (int64_t[]){2}));
+    ck_assert_ok(hlr_model_set_loss(m, HLR_LOSS_MSE, 0));
+    hlr_optimizer *o = hlr_sgd(0.1f, 0.9f, 0, 0);
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 2, (int64_t[]){16, 2});
+    hlr_tensor *t = hlr_tensor_new(HLR_F32, 2, (int64_t[]){16, 1});
+    float loss = 0;
+    for (int step = 0; step < 300; step++) {
+        float *xv = hlr_tensor_f32(x), *tv = hlr_tensor_f32(t);
+        test_fill(xv, 32, (unsigned long long)step + 1, -1, 1);
+        for (int i = 0; i < 16; i++)
+            tv[i] = 2 * xv[2 * i] - xv[2 * i + 1] + 0.5f;
+        ck_assert_ok(hlr_model_train_batch(m, o, x, t, &loss));
+    }
+    const float *w = hlr_tensor_f32(hlr_layer_param(d, "weight")), *b = hlr_tensor_f32(hlr_layer_param(d, "bias"));
+    ck_assert_close(w[0], 2.0, 0, 1e-3);
+    ck_assert_close(w[1], -1.0, 0, 1e-3);
+    ck_assert_close(b[0], 0.5, 0, 1e-3);
+    ck_assert_msg(loss < 1e-6, "final loss %g", loss);
+    hlr_tensor *wrong = hlr_tensor_new(HLR_F32, 2, (int64_t[]){16, 2});
+    ck_assert_status(hlr_model_train_batch(m, o, x, wrong, NULL), HLR_ESHAPE);
+    hlr_tensor_free(wrong);
+    hlr_tensor_free(x);
+    hlr_tensor_free(t);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+}
+END_TEST
+
+START_TEST(test_non_finite_loss_leaves_parameters_unchanged)
+{
+    hlr_model *m = small_mlp(0);
+    hlr_optimizer *o = hlr_sgd(0.1f, 0, 0, 0);
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){2, 3, 4});
+    hlr_tensor *lab = hlr_tensor_new(HLR_I32, 1, (int64_t[]){2});
+    hlr_tensor_f32(x)[5] = NAN;
+    hlr_layer *d = hlr_model_layer(m, 1);
+    float before[12 * 16];
+    memcpy(before, hlr_tensor_f32(hlr_layer_param(d, "weight")), sizeof before);
+    float loss;
+    ck_assert_status(hlr_model_train_batch(m, o, x, lab, &loss), HLR_ENUMERIC);
+    ck_assert_mem_eq(before, hlr_tensor_f32(hlr_layer_param(d, "weight")), sizeof before);
+    ck_assert_int_eq(hlr_optimizer_steps(o), 0);
+    hlr_tensor_free(x);
+    hlr_tensor_free(lab);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* Once the buffers are planned, training and inference allocate nothing. */
+START_TEST(test_per_batch_loop_allocates_nothing)
+{
+    hlr_model *m = small_mlp(1);
+    hlr_optimizer *o = hlr_adamw(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f);
+    ck_assert_ok(hlr_optimizer_set_clip_norm(o, 1.0f));
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){32, 3, 4});
+    hlr_tensor *small = hlr_tensor_new(HLR_F32, 3, (int64_t[]){7, 3, 4});
+    hlr_tensor *lab = hlr_tensor_new(HLR_I32, 1, (int64_t[]){32});
+    hlr_tensor *lab7 = hlr_tensor_new(HLR_I32, 1, (int64_t[]){7});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){32, 4});
+    test_fill(hlr_tensor_f32(x), 32 * 12, 1, -1, 1);
+    test_fill(hlr_tensor_f32(small), 7 * 12, 2, -1, 1);
+    int32_t cls[32];
+    ck_assert_ok(hlr_model_train_batch(m, o, x, lab, NULL)); /* plans buffers and optimizer state */
+    long before = atomic_load(&hlr__alloc_count);
+    for (int i = 0; i < 20; i++) {
+        ck_assert_ok(hlr_model_train_batch(m, o, x, lab, NULL));
+        ck_assert_ok(hlr_model_train_batch(m, o, small, lab7, NULL)); /* a smaller last batch */
+        ck_assert_ok(hlr_model_forward(m, x, y, 0));
+        ck_assert_ok(hlr_model_predict(m, small, cls, NULL));
+    }
+    long after = atomic_load(&hlr__alloc_count);
+    ck_assert_msg(after == before, "%ld allocations in 20 rounds of training and inference", after - before);
+
+    /* fit: its set-up allocates, its epochs do not: 1 and 4 epochs allocate alike. */
+    float dx[200 * 12];
+    int32_t dl[200];
+    test_fill(dx, 200 * 12, 3, -1, 1);
+    for (int i = 0; i < 200; i++)
+        dl[i] = i % 4;
+    hlr_dataset *d = hlr_dataset_from(2, (int64_t[]){3, 4}, 200, dx, dl, 4);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.batch_size = 32;
+    fo.validation_split = 0.1;
+    long counts[2];
+    for (int k = 0; k < 2; k++) {
+        fo.epochs = k == 0 ? 1 : 4;
+        long b0 = atomic_load(&hlr__alloc_count);
+        ck_assert_ok(hlr_model_fit(m, o, d, &fo));
+        counts[k] = atomic_load(&hlr__alloc_count) - b0;
+    }
+    ck_assert_msg(counts[0] == counts[1], "fit allocated %ld times for 1 epoch, %ld for 4", counts[0], counts[1]);
+    hlr_dataset_free(d);
+    hlr_tensor_free(x);
+    hlr_tensor_free(small);
+    hlr_tensor_free(lab);
+    hlr_tensor_free(lab7);
+    hlr_tensor_free(y);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+}
+END_TEST
+
+Suite *suite_model(void);
+Suite *suite_model(void)
+{
+    Suite *s = suite_create("model");
+    TCase *t = tcase_create("model");
+    tcase_add_test(t, test_null_handles_are_refused_not_crashed_on);
+    tcase_add_test(t, test_add_and_build_enforce_their_order);
+    tcase_add_test(t, test_calls_before_build_give_state_errors);
+    tcase_add_test(t, test_forward_rejects_wrong_shapes_and_dtypes_with_clear_messages);
+    tcase_add_test(t, test_summary_lists_layers_shapes_and_totals);
+    tcase_add_test(t, test_predict_gives_argmax_and_probabilities);
+    tcase_add_test(t, test_evaluate_counts_confusion_and_top_k);
+    tcase_add_test(t, test_custom_loss_loop_equals_train_batch);
+    tcase_add_test(t, test_train_batch_validates_targets);
+    tcase_add_test(t, test_mse_regression_learns_a_linear_map);
+    tcase_add_test(t, test_non_finite_loss_leaves_parameters_unchanged);
+    tcase_add_test(t, test_per_batch_loop_allocates_nothing);
+    suite_add_tcase(s, t);
+    return s;
+}

