@@ -96,14 +96,15 @@ deps:
 data: deps
 	@scripts/fetch-mnist.sh $(DATA_DIR)
 
-# `make test`: dependencies, data, the build, the Check suite, then the
-# packaging checks (exported symbols, an installed copy used by C and C++).
+# `make test`: dependencies, data, the build, the packaging checks (exported
+# symbols, an installed copy used by C and C++), then the Check suite, whose
+# summary is the last line.
 test: deps
 	@scripts/fetch-mnist.sh $(DATA_DIR)
 	@$(MAKE) --no-print-directory all $(BINOUT)/hlr-tests
-	HLR_DATA_DIR=$(DATA_DIR) $(BINOUT)/hlr-tests
 	@scripts/check-exports.sh $(SHARED)
 	@scripts/check-install.sh
+	HLR_DATA_DIR=$(DATA_DIR) $(BINOUT)/hlr-tests
 
 check: test
 
