@@ -90,7 +90,38 @@ typedef struct hlr_param {
     char name[HLR_PARAM_NAME_MAX];
     hlr_tensor value; /* borrowed view; data owned by the layer */
     hlr_tensor grad;  /* same shape */
+    int buffer;       /* not trained (batch norm's running statistics): optimizers skip it */
 } hlr_param;
+
+/*
+ * A layer's configuration: its hyper-parameters as named integers and
+ * floats (doubles hold every float exactly).  Model files store it, and
+ * from_config rebuilds the layer from it through the public constructor,
+ * which validates every value.
+ */
+#define HLR_CONFIG_MAX 16
+#define HLR_CONFIG_KEY_MAX 24
+typedef struct hlr_config_item {
+    char key[HLR_CONFIG_KEY_MAX];
+    int is_float;
+    int64_t i;
+    double f;
+} hlr_config_item;
+
+typedef struct hlr_config {
+    int n;
+    hlr_config_item item[HLR_CONFIG_MAX];
+} hlr_config;
+
+void hlr__config_int(hlr_config *c, const char *key, int64_t v);
+void hlr__config_float(hlr_config *c, const char *key, double v);
+/* 0 and *v set when key exists with that type; -1 otherwise. */
+int hlr__config_get_int(const hlr_config *c, const char *key, int64_t *v);
+int hlr__config_get_float(const hlr_config *c, const char *key, double *v);
+/* An int that must lie in [lo, hi]: 0 on success, else -1 with HLR_EFORMAT set. */
+int hlr__config_int_in(const hlr_config *c, const char *type, const char *key, int64_t lo, int64_t hi, int *out);
+/* A float config value: 0 on success, else -1 with HLR_EFORMAT set. */
+int hlr__config_float_of(const hlr_config *c, const char *type, const char *key, float *out);
 
 /* What a layer sees of the pass in progress. */
 typedef struct hlr_pass {
@@ -120,6 +151,12 @@ typedef struct hlr_layer_ops {
                      float *dx);
     /* Optional: free what the layer allocated beyond its parameters. */
     void (*destroy)(hlr_layer *l);
+    /* Optional (none for layers without hyper-parameters): describe the
+     * layer's configuration. */
+    void (*get_config)(const hlr_layer *l, hlr_config *c);
+    /* Make a new, unbuilt layer of this type from a configuration (NULL
+     * with an error set when it is missing a key or holds a bad value). */
+    hlr_layer *(*from_config)(const hlr_config *c);
 } hlr_layer_ops;
 
 struct hlr_layer {
@@ -137,6 +174,8 @@ struct hlr_layer {
 hlr_layer *hlr__layer_alloc(const hlr_layer_ops *ops, size_t size);
 /* Add a zeroed parameter and its gradient of the given shape. */
 hlr_status hlr__layer_add_param(hlr_layer *l, const char *name, int ndim, const int64_t *shape);
+/* Add a buffer: stored and loaded like a parameter, never trained. */
+hlr_status hlr__layer_add_buffer(hlr_layer *l, const char *name, int ndim, const int64_t *shape);
 /* Free every parameter (a failed build undoes itself with this). */
 void hlr__layer_clear_params(hlr_layer *l);
 /* The data of parameter i and its gradient. */

@@ -205,8 +205,11 @@ int64_t hlr_optimizer_steps(const hlr_optimizer *o) { return o ? o->steps : 0; }
 static hlr_status bind(hlr_optimizer *o, hlr_model *m)
 {
     int np = 0;
-    for (int i = 0; i < hlr_model_num_layers(m); i++)
-        np += hlr_model_layer(m, i)->nparams;
+    for (int i = 0; i < hlr_model_num_layers(m); i++) {
+        hlr_layer *l = hlr_model_layer(m, i);
+        for (int j = 0; j < l->nparams; j++)
+            np += !l->params[j].buffer;
+    }
     if (o->bound) {
         if (o->bound != m || np != o->nstate)
             return hlr__fail(HLR_ESTATE, "hlr_optimizer_step: this optimizer already trains another model");
@@ -228,7 +231,9 @@ static hlr_status bind(hlr_optimizer *o, hlr_model *m)
     int k = 0;
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
         hlr_layer *l = hlr_model_layer(m, i);
-        for (int j = 0; j < l->nparams; j++, k++) {
+        for (int j = 0; j < l->nparams; j++) {
+            if (l->params[j].buffer)
+                continue;
             o->m1[k] = hlr__alloc_or_fail((size_t)l->params[j].value.numel, sizeof(float), "optimizer state");
             if (need2)
                 o->m2[k] = hlr__alloc_or_fail((size_t)l->params[j].value.numel, sizeof(float), "optimizer state");
@@ -236,6 +241,7 @@ static hlr_status bind(hlr_optimizer *o, hlr_model *m)
                 free_state(o);
                 return HLR_ENOMEM;
             }
+            k++;
         }
     }
     o->bound = m;
@@ -249,6 +255,8 @@ static hlr_status clip(hlr_optimizer *o, hlr_model *m)
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
         hlr_layer *l = hlr_model_layer(m, i);
         for (int j = 0; j < l->nparams; j++) {
+            if (l->params[j].buffer)
+                continue;
             const float *g = hlr__grad(l, j);
             for (int64_t e = 0; e < l->params[j].grad.numel; e++)
                 sq += (double)g[e] * g[e];
@@ -263,6 +271,8 @@ static hlr_status clip(hlr_optimizer *o, hlr_model *m)
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
         hlr_layer *l = hlr_model_layer(m, i);
         for (int j = 0; j < l->nparams; j++) {
+            if (l->params[j].buffer)
+                continue;
             float *g = hlr__grad(l, j);
             hlrk_scale(g, l->params[j].grad.numel, coef);
         }
@@ -291,14 +301,17 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
     int k = 0;
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
         hlr_layer *l = hlr_model_layer(m, i);
-        for (int j = 0; j < l->nparams; j++, k++) {
+        for (int j = 0; j < l->nparams; j++) {
+            if (l->params[j].buffer)
+                continue;
             int64_t n = l->params[j].value.numel;
             if (o->kind == OPT_SGD)
                 hlrk_sgd(hlr__param(l, j), hlr__grad(l, j), o->m1 ? o->m1[k] : NULL, n, lr, o->weight_decay,
-                          o->momentum, o->nesterov, step == 1);
+                         o->momentum, o->nesterov, step == 1);
             else
                 hlrk_adam(hlr__param(l, j), hlr__grad(l, j), o->m1[k], o->m2[k], n, o->beta1, o->beta2, step_size,
-                           bc2_sqrt, o->eps, l2, decay_mul);
+                          bc2_sqrt, o->eps, l2, decay_mul);
+            k++;
         }
     }
     return HLR_OK;

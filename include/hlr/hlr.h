@@ -303,6 +303,49 @@ HLR_API hlr_layer *hlr_dropout(float p);
 HLR_API hlr_layer *hlr_flatten(void);
 
 /*
+ * hlr_conv2d -- 2-D convolution (cross-correlation) as torch.nn.Conv2d.
+ *   Input (in_channels, H, W), output (out_channels, Ho, Wo) with
+ *   Ho = (H + 2 padding - dilation (kernel_h - 1) - 1) / stride + 1 and
+ *   likewise Wo.  Parameters "weight" (out_channels, in_channels / groups,
+ *   kernel_h, kernel_w) and, when bias != 0, "bias" (out_channels),
+ *   initialised as torch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+ *   fan_in = in_channels / groups * kernel_h * kernel_w.
+ *   Errors: HLR_EINVAL unless channels, kernel, stride, dilation, groups
+ *   >= 1, padding >= 0 and groups divides both channel counts; at build
+ *   time HLR_ESHAPE when the kernel does not fit the padded input.
+ */
+HLR_API hlr_layer *hlr_conv2d(int in_channels, int out_channels, int kernel_h, int kernel_w, int stride, int padding,
+                              int dilation, int groups, int bias);
+
+/*
+ * hlr_maxpool2d / hlr_avgpool2d -- pooling over kernel x kernel windows
+ *   of each channel, as torch.nn.MaxPool2d / AvgPool2d: stride 0 means
+ *   stride = kernel; padding <= kernel / 2.  Max pooling pads with -inf;
+ *   average pooling counts the padding in the divisor (torch's
+ *   count_include_pad=True).  Input (C, H, W), output (C, Ho, Wo),
+ *   Ho = (H + 2 padding - kernel) / stride + 1.
+ */
+HLR_API hlr_layer *hlr_maxpool2d(int kernel, int stride, int padding);
+HLR_API hlr_layer *hlr_avgpool2d(int kernel, int stride, int padding);
+
+/* hlr_global_avgpool2d -- (C, H, W) -> (C): the mean of each channel. */
+HLR_API hlr_layer *hlr_global_avgpool2d(void);
+
+/*
+ * hlr_batchnorm2d -- torch.nn.BatchNorm2d over (C, H, W) inputs: in
+ *   training, normalise each channel with the batch's mean and biased
+ *   variance and update running_mean / running_var (unbiased) with
+ *   momentum; in inference use the running statistics.  Parameters
+ *   "weight" (C, ones) and "bias" (C, zeros); buffers "running_mean" (C,
+ *   zeros) and "running_var" (C, ones), which optimizers never change.
+ *   torch's defaults are eps = 1e-5, momentum = 0.1.
+ * hlr_batchnorm1d -- the same for (C) or (C, L) inputs (torch BatchNorm1d).
+ * Errors: HLR_EINVAL unless num_features >= 1, eps > 0, 0 <= momentum <= 1.
+ */
+HLR_API hlr_layer *hlr_batchnorm2d(int num_features, float eps, float momentum);
+HLR_API hlr_layer *hlr_batchnorm1d(int num_features, float eps, float momentum);
+
+/*
  * hlr_layer_free -- free a layer that was never added to a model.  Do not
  *   call it on a layer a model owns (hlr_model_free() frees those).
  */
@@ -628,6 +671,8 @@ typedef struct hlr_fit_options {
     int shuffle;              /* reshuffle each epoch with the model's generator; default 1 */
     double validation_split;  /* last fraction of the data kept for validation, [0, 1); default 0 */
     int schedule_per_batch;   /* advance the lr schedule per batch instead of per epoch; default 0 */
+    int augment_shift;        /* shift each (C, H, W) training image by up to this many pixels in x and y,
+                                 drawn from the model's generator, zero-filling; default 0 (off) */
     hlr_epoch_fn on_epoch;    /* default NULL */
     void *user;               /* passed to on_epoch */
 } hlr_fit_options;

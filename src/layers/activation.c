@@ -78,18 +78,61 @@ static void gelu_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const floa
         hlrk_gelu_backward(dx, x, dy, N_ELEMS(l, p));
 }
 
-const hlr_layer_ops hlr__relu_ops = {"relu", 0, same_shape, NULL, relu_fwd, relu_bwd, NULL};
-const hlr_layer_ops hlr__leaky_relu_ops = {"leaky_relu", 0, same_shape, NULL, leaky_fwd, leaky_bwd, NULL};
-const hlr_layer_ops hlr__sigmoid_ops = {"sigmoid", 0, same_shape, NULL, sigmoid_fwd, sigmoid_bwd, NULL};
-const hlr_layer_ops hlr__tanh_ops = {"tanh", 0, same_shape, NULL, tanh_fwd, tanh_bwd, NULL};
-const hlr_layer_ops hlr__gelu_ops = {"gelu", 0, same_shape, NULL, gelu_fwd, gelu_bwd, NULL};
+static void leaky_get_config(const hlr_layer *l, hlr_config *c)
+{
+    hlr__config_float(c, "slope", ((const activation *)l)->slope);
+}
 
-static hlr_layer *make(const hlr_layer_ops *ops) { return hlr__layer_alloc(ops, sizeof(activation)); }
+static hlr_layer *leaky_from_config(const hlr_config *c)
+{
+    float slope;
+    return hlr__config_float_of(c, "leaky_relu", "slope", &slope) ? NULL : hlr_leaky_relu(slope);
+}
 
-hlr_layer *hlr_relu(void) { return make(&hlr__relu_ops); }
-hlr_layer *hlr_sigmoid(void) { return make(&hlr__sigmoid_ops); }
-hlr_layer *hlr_tanh(void) { return make(&hlr__tanh_ops); }
-hlr_layer *hlr_gelu(void) { return make(&hlr__gelu_ops); }
+static hlr_layer *relu_from_config(const hlr_config *c);
+static hlr_layer *sigmoid_from_config(const hlr_config *c);
+static hlr_layer *tanh_from_config(const hlr_config *c);
+static hlr_layer *gelu_from_config(const hlr_config *c);
+
+const hlr_layer_ops hlr__relu_ops = {
+    .type = "relu", .build = same_shape, .forward = relu_fwd, .backward = relu_bwd, .from_config = relu_from_config};
+const hlr_layer_ops hlr__leaky_relu_ops = {.type = "leaky_relu",
+                                           .build = same_shape,
+                                           .forward = leaky_fwd,
+                                           .backward = leaky_bwd,
+                                           .get_config = leaky_get_config,
+                                           .from_config = leaky_from_config};
+const hlr_layer_ops hlr__sigmoid_ops = {.type = "sigmoid",
+                                        .build = same_shape,
+                                        .forward = sigmoid_fwd,
+                                        .backward = sigmoid_bwd,
+                                        .from_config = sigmoid_from_config};
+const hlr_layer_ops hlr__tanh_ops = {
+    .type = "tanh", .build = same_shape, .forward = tanh_fwd, .backward = tanh_bwd, .from_config = tanh_from_config};
+const hlr_layer_ops hlr__gelu_ops = {
+    .type = "gelu", .build = same_shape, .forward = gelu_fwd, .backward = gelu_bwd, .from_config = gelu_from_config};
+
+static hlr_layer *make(const hlr_layer_ops *ops)
+{
+    return hlr__layer_alloc(ops, sizeof(activation));
+}
+
+hlr_layer *hlr_relu(void)
+{
+    return make(&hlr__relu_ops);
+}
+hlr_layer *hlr_sigmoid(void)
+{
+    return make(&hlr__sigmoid_ops);
+}
+hlr_layer *hlr_tanh(void)
+{
+    return make(&hlr__tanh_ops);
+}
+hlr_layer *hlr_gelu(void)
+{
+    return make(&hlr__gelu_ops);
+}
 
 hlr_layer *hlr_leaky_relu(float slope)
 {
@@ -101,4 +144,25 @@ hlr_layer *hlr_leaky_relu(float slope)
     if (l)
         ((activation *)l)->slope = slope;
     return l;
+}
+
+static hlr_layer *relu_from_config(const hlr_config *c)
+{
+    (void)c;
+    return hlr_relu();
+}
+static hlr_layer *sigmoid_from_config(const hlr_config *c)
+{
+    (void)c;
+    return hlr_sigmoid();
+}
+static hlr_layer *tanh_from_config(const hlr_config *c)
+{
+    (void)c;
+    return hlr_tanh();
+}
+static hlr_layer *gelu_from_config(const hlr_config *c)
+{
+    (void)c;
+    return hlr_gelu();
 }

@@ -19,8 +19,7 @@ static hlr_status dense_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out,
     if (in->ndim < 1 || in->d[in->ndim - 1] != d->in) {
         char s[96];
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s ends in %lld features, layer expects %d",
-                               hlr__shape_str(in, s, sizeof s), in->ndim ? (long long)in->d[in->ndim - 1] : 0LL,
-                               d->in);
+                               hlr__shape_str(in, s, sizeof s), in->ndim ? (long long)in->d[in->ndim - 1] : 0LL, d->in);
     }
     *out = *in;
     out->d[out->ndim - 1] = d->out;
@@ -53,8 +52,7 @@ static void dense_forward(hlr_layer *l, const hlr_pass *p, const float *x, float
 }
 
 /* dW (out, in) = dy^T x;  db = sum over rows of dy;  dx (R, in) = dy W. */
-static void dense_backward(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy,
-                           float *dx)
+static void dense_backward(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     (void)y;
     dense *d = (dense *)l;
@@ -66,11 +64,31 @@ static void dense_backward(hlr_layer *l, const hlr_pass *p, const float *x, cons
         hlrk_gemm(0, 0, R, d->in, d->out, 1.0f, dy, d->out, hlr__param(l, 0), d->in, 0.0f, dx, d->in);
 }
 
+static void dense_get_config(const hlr_layer *l, hlr_config *c)
+{
+    const dense *d = (const dense *)l;
+    hlr__config_int(c, "in", d->in);
+    hlr__config_int(c, "out", d->out);
+    hlr__config_int(c, "bias", d->has_bias);
+}
+
+static hlr_layer *dense_from_config(const hlr_config *c)
+{
+    int in, out, bias;
+    if (hlr__config_int_in(c, "dense", "in", 1, INT32_MAX, &in) ||
+        hlr__config_int_in(c, "dense", "out", 1, INT32_MAX, &out) ||
+        hlr__config_int_in(c, "dense", "bias", 0, 1, &bias))
+        return NULL;
+    return hlr_dense(in, out, bias);
+}
+
 const hlr_layer_ops hlr__dense_ops = {
     .type = "dense",
     .build = dense_build,
     .forward = dense_forward,
     .backward = dense_backward,
+    .get_config = dense_get_config,
+    .from_config = dense_from_config,
 };
 
 hlr_layer *hlr_dense(int in, int out, int bias)

@@ -69,7 +69,21 @@ static void dropout_backward(hlr_layer *l, const hlr_pass *p, const float *x, co
         dx[i] = dy[i] * d->scale[i];
 }
 
-static void dropout_destroy(hlr_layer *l) { hlr__free(((dropout *)l)->scale); }
+static void dropout_destroy(hlr_layer *l)
+{
+    hlr__free(((dropout *)l)->scale);
+}
+
+static void dropout_get_config(const hlr_layer *l, hlr_config *c)
+{
+    hlr__config_float(c, "p", ((const dropout *)l)->p);
+}
+
+static hlr_layer *dropout_from_config(const hlr_config *c)
+{
+    float p;
+    return hlr__config_float_of(c, "dropout", "p", &p) ? NULL : hlr_dropout(p);
+}
 
 const hlr_layer_ops hlr__dropout_ops = {
     .type = "dropout",
@@ -78,6 +92,8 @@ const hlr_layer_ops hlr__dropout_ops = {
     .forward = dropout_forward,
     .backward = dropout_backward,
     .destroy = dropout_destroy,
+    .get_config = dropout_get_config,
+    .from_config = dropout_from_config,
 };
 
 hlr_layer *hlr_dropout(float p)

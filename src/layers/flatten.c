@@ -12,10 +12,17 @@ static hlr_status flatten_build(hlr_layer *l, const hlr_shape *in, hlr_shape *ou
     return HLR_OK;
 }
 
+static hlr_layer *flatten_from_config(const hlr_config *c)
+{
+    (void)c;
+    return hlr_flatten();
+}
+
 const hlr_layer_ops hlr__flatten_ops = {
     .type = "flatten",
     .alias = 1,
     .build = flatten_build,
+    .from_config = flatten_from_config,
 };
 
 hlr_layer *hlr_flatten(void) { return hlr__layer_alloc(&hlr__flatten_ops, sizeof(hlr_layer)); }

@@ -45,6 +45,14 @@ hlr_status hlr__layer_add_param(hlr_layer *l, const char *name, int ndim, const 
     return HLR_OK;
 }
 
+hlr_status hlr__layer_add_buffer(hlr_layer *l, const char *name, int ndim, const int64_t *shape)
+{
+    hlr_status st = hlr__layer_add_param(l, name, ndim, shape);
+    if (st == HLR_OK)
+        l->params[l->nparams - 1].buffer = 1;
+    return st;
+}
+
 void hlr__init_uniform(float *w, int64_t n, float bound, hlr_rng *rng)
 {
     for (int64_t i = 0; i < n; i++)

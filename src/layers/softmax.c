@@ -29,9 +29,16 @@ static void softmax_backward(hlr_layer *l, const hlr_pass *p, const float *x, co
         hlrk_softmax_rows_backward(dx, y, dy, p->batch * l->in_size / C, C);
 }
 
+static hlr_layer *softmax_from_config(const hlr_config *c)
+{
+    (void)c;
+    return hlr_softmax();
+}
+
 const hlr_layer_ops hlr__softmax_ops = {
     .type = "softmax",
     .build = softmax_build,
+    .from_config = softmax_from_config,
     .forward = softmax_forward,
     .backward = softmax_backward,
 };
