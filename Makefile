@@ -31,7 +31,7 @@ LIB_SRC := $(wildcard src/*.c src/kernels/*.c src/layers/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-EXAMPLES := $(BINOUT)/hlr-mnist
+EXAMPLES := $(BINOUT)/hlr-mnist $(BINOUT)/hlr-langid $(BINOUT)/hlr-inspect $(BINOUT)/hlr-predict
 SONAME := libhlr.so.$(VERSION_MAJOR)
 SHARED := $(LIBOUT)/libhlr.so.$(VERSION)
 STATIC := $(LIBOUT)/libhlr.a
@@ -39,7 +39,14 @@ STATIC := $(LIBOUT)/libhlr.a
 # Data: MNIST lives here once `make data` has fetched it.
 DATA_DIR ?= data/mnist
 
-.PHONY: all lib examples test check sanitize valgrind demo data deps install uninstall clean help bench
+# Python: the tests run under Debian's interpreter (which has python3-numpy)
+# when there is one, else the first python3 on PATH.
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+# The C++ example (examples/cpp/), built by `make test`.
+CPP_EXAMPLE := $(BINOUT)/hlr-classify-cpp
+
+.PHONY: all lib examples test check sanitize valgrind demo data deps install uninstall clean help bench bench-deps \
+    python-test fuzz tsan
 all: lib examples
 
 lib: $(SHARED) $(LIBOUT)/$(SONAME) $(LIBOUT)/libhlr.so $(STATIC) $(LIBOUT)/hlr.pc
@@ -76,10 +83,11 @@ $(LIBOUT)/hlr.pc: pkgconfig/hlr.pc.in Makefile
 # (BINOUT and LIBOUT are always siblings: bin/ and lib/).
 examples: $(EXAMPLES)
 
-$(BINOUT)/hlr-%: $(BUILD)/examples/%.o $(BUILD)/examples/common.o $(SHARED) $(LIBOUT)/libhlr.so
+EXAMPLE_COMMON := $(BUILD)/examples/common.o $(BUILD)/examples/models.o
+$(BINOUT)/hlr-%: $(BUILD)/examples/%.o $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/libhlr.so
 	@mkdir -p $(BINOUT)
-	$(CC) $(LDFLAGS) -o $@ $(BUILD)/examples/$*.o $(BUILD)/examples/common.o -L$(LIBOUT) -lhlr \
-	    -Wl,-rpath,'$$ORIGIN/../lib' -lm
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/examples/$*.o $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
+	    -Wl,-rpath,'$$ORIGIN/../lib' -lz -lm
 
 # The test runner links the static library, so white-box tests may use internals.
 $(BINOUT)/hlr-tests: $(TEST_OBJ) $(STATIC)
@@ -90,23 +98,54 @@ $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isrc -MMD -MP -c $< -o $@
 
+# The benchmark program lives in bench/ and shares the example models; it
+# links the static library so that it can also time the internal GEMM path.
+$(BINOUT)/hlr-bench: $(BUILD)/bench/bench.o $(BUILD)/examples/models.o $(STATIC)
+	@mkdir -p $(BINOUT)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/bench/bench.o $(BUILD)/examples/models.o $(STATIC) $(LDLIBS)
+
+# `make bench`: libhlr and PyTorch (Debian's python3-torch, `make bench-deps`)
+# side by side, one process per model, same OpenBLAS settings for both.
+BENCH_MODELS ?= mlp,cnn,lstm,gru
+bench: deps bench-deps all $(BINOUT)/hlr-bench
+	bench/run.py --models $(BENCH_MODELS)
+
+bench-deps:
+	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \
+	    if [ "$$(id -u)" -eq 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch; \
+	    else echo "make bench needs python3-torch: sudo apt-get install python3-torch" >&2; exit 1; fi; }
+
 deps:
 	@scripts/install-deps.sh
 
 data: deps
 	@scripts/fetch-mnist.sh $(DATA_DIR)
+	@scripts/fetch-fashion.sh
 
 # `make test`: dependencies, data, the build, the packaging checks (exported
 # symbols, an installed copy used by C and C++), then the Check suite, whose
 # summary is the last line.
 test: deps
 	@scripts/fetch-mnist.sh $(DATA_DIR)
-	@$(MAKE) --no-print-directory all $(BINOUT)/hlr-tests
+	@$(MAKE) --no-print-directory all $(BINOUT)/hlr-tests $(CPP_EXAMPLE)
 	@scripts/check-exports.sh $(SHARED)
 	@scripts/check-install.sh
+	@$(MAKE) --no-print-directory python-test
 	HLR_DATA_DIR=$(DATA_DIR) $(BINOUT)/hlr-tests
 
 check: test
+
+# The Python package's tests (python/tests, unittest) against this build's
+# library; they also run the C++ example to compare its predictions.
+python-test: lib $(CPP_EXAMPLE)
+	HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) \
+	    HLR_CPP_EXAMPLE=$(abspath $(CPP_EXAMPLE)) $(PYTHON) -m unittest discover -s python/tests
+
+# The C++ example: a C++17 program with its own small RAII wrapper (examples/cpp/).
+$(CPP_EXAMPLE): examples/cpp/classify.cpp include/hlr/hlr.h $(SHARED) $(LIBOUT)/libhlr.so
+	@mkdir -p $(BINOUT)
+	$(CXX) -std=c++17 -Wall -Wextra -O2 -Iinclude $(LDFLAGS) -o $@ examples/cpp/classify.cpp -L$(LIBOUT) -lhlr \
+	    -Wl,-rpath,'$$ORIGIN/../lib'
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own build folder.
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -118,16 +157,46 @@ sanitize: deps
 	    HLR_DATA_DIR=$(DATA_DIR) build/sanitize/bin/hlr-tests
 	ASAN_OPTIONS=detect_leaks=1 build/sanitize/bin/hlr-mnist train --epochs 1 --limit 2000 --test-limit 2000 --data $(DATA_DIR)
 
+# `make fuzz`: libFuzzer (clang) on the model-file reader, in its own build
+# folder, for FUZZ_SECONDS; not part of `make test`.  The corpus starts from
+# real model files and grows in build/fuzz/corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+fuzz:
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz LIBOUT=build/fuzz/lib BINOUT=build/fuzz/bin \
+	    KERNEL_CFLAGS=-ftree-vectorize CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" build/fuzz/lib/libhlr.a
+	@mkdir -p build/fuzz/bin build/fuzz/corpus
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) -Iinclude -Isrc tests/fuzz/fuzz_load.c \
+	    build/fuzz/lib/libhlr.a $(LDLIBS) -o build/fuzz/bin/hlr-fuzz-load
+	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_SAN) -Iinclude -Isrc tests/fuzz/seeds.c \
+	    build/fuzz/lib/libhlr.a $(LDLIBS) -o build/fuzz/bin/hlr-fuzz-seeds
+	build/fuzz/bin/hlr-fuzz-seeds build/fuzz/corpus
+	build/fuzz/bin/hlr-fuzz-load -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 build/fuzz/corpus
+
+# `make tsan`: the test that serves one loaded model from four threads
+# (through hlr_model_clone_shared) under ThreadSanitizer (clang).
+tsan:
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/tsan LIBOUT=build/tsan/lib BINOUT=build/tsan/bin \
+	    KERNEL_CFLAGS=-ftree-vectorize CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS=-fsanitize=thread \
+	    build/tsan/bin/hlr-tests
+	TSAN_OPTIONS=halt_on_error=1 CK_FORK=no CK_RUN_SUITE=format CK_RUN_CASE=threads build/tsan/bin/hlr-tests
+
 # A short training run of the example under valgrind: no leak, no invalid access.
 valgrind: all
 	@scripts/fetch-mnist.sh $(DATA_DIR)
 	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
 	    $(BINOUT)/hlr-mnist train --epochs 1 --limit 1000 --test-limit 1000 --data $(DATA_DIR)
 
+# Train, save, reload and evaluate (the same accuracy line), and show the file.
+DEMO_MODEL ?= $(BUILD)/demo/mnist-mlp.hlr
 demo: deps
 	@scripts/fetch-mnist.sh $(DATA_DIR)
 	@$(MAKE) --no-print-directory all
-	$(BINOUT)/hlr-mnist train --model mlp --data $(DATA_DIR)
+	@mkdir -p $(dir $(DEMO_MODEL))
+	$(BINOUT)/hlr-mnist train --model mlp --data $(DATA_DIR) --save $(DEMO_MODEL)
+	$(BINOUT)/hlr-mnist eval $(DEMO_MODEL) --data $(DATA_DIR)
+	@ls -l $(DEMO_MODEL)
+	$(BINOUT)/hlr-inspect $(DEMO_MODEL)
 
 install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR)/hlr $(DESTDIR)$(LIBDIR)/pkgconfig
@@ -149,10 +218,14 @@ clean:
 help:
 	@echo "make            build lib/libhlr.so, lib/libhlr.a and bin/ examples"
 	@echo "make demo       install missing packages, fetch MNIST, build, train the MLP"
-	@echo "make test       build and run every test (Check suite, exports, install)"
+	@echo "make test       build and run every test (Check suite, exports, install, Python, C++ example)"
+	@echo "make python-test  only the Python package's tests (PYTHON=$(PYTHON))"
 	@echo "make sanitize   the test suite under ASan + UBSan"
 	@echo "make valgrind   a short bin/hlr-mnist run under valgrind"
-	@echo "make data       fetch MNIST into $(DATA_DIR)"
+	@echo "make fuzz       libFuzzer (clang) on the model-file reader for FUZZ_SECONDS=$(FUZZ_SECONDS)"
+	@echo "make tsan       the four-thread model-serving test under ThreadSanitizer (clang)"
+	@echo "make data       fetch MNIST into $(DATA_DIR) and install Fashion-MNIST (Debian package)"
+	@echo "make bench      libhlr against PyTorch, model by model (BENCH_MODELS=$(BENCH_MODELS))"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=  (make uninstall removes it)"
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(wildcard $(BUILD)/examples/*.d)

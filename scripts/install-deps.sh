@@ -9,15 +9,28 @@ missing=()
 need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need_file() { [ -e "$1" ] || missing+=("$2"); }
 need_pc() { pkg-config --exists "$1" 2>/dev/null || missing+=("$2"); }
+# Debian's interpreter, which the Python tests use, must import the module.
+need_py() { /usr/bin/python3 -c "import $1" >/dev/null 2>&1 || missing+=("$2"); }
 
 need_cmd cc gcc
 need_cmd c++ g++
 need_cmd make make
 need_cmd pkg-config pkg-config
 need_cmd python3 python3
+need_py numpy python3-numpy
 need_cmd npm npm
 need_cmd gzip gzip
 need_cmd sha256sum coreutils
+# Word lists that bin/hlr-langid learns from (the five default languages, and those --langs adds).
+need_file /usr/share/dict/american-english wamerican
+need_file /usr/share/dict/spanish wspanish
+need_file /usr/share/dict/ngerman wngerman
+need_file /usr/share/dict/dutch wdutch
+need_file /usr/share/dict/polish wpolish
+need_file /usr/share/dict/french wfrench
+need_file /usr/share/dict/italian witalian
+need_file /usr/share/dict/portuguese wportuguese
+need_file /usr/share/dict/swedish wswedish
 if command -v pkg-config >/dev/null 2>&1; then
     need_pc openblas libopenblas-dev
     need_pc check check

@@ -80,15 +80,46 @@ void hlr__log(hlr_log_level level, const char *fmt, ...)
 
 _Atomic long hlr__alloc_count;
 
+static _Thread_local size_t alloc_left; /* bytes the ceiling still allows */
+static _Thread_local int alloc_limited, alloc_refused;
+
+void hlr__alloc_limit(size_t bytes)
+{
+    alloc_limited = bytes > 0;
+    alloc_left = bytes;
+    alloc_refused = 0;
+}
+
+int hlr__alloc_limit_hit(void) { return alloc_refused; }
+
+/* Under a ceiling: take n bytes from it, or refuse (0). */
+static int alloc_allowed(size_t n)
+{
+    if (!alloc_limited)
+        return 1;
+    if (n > alloc_left) {
+        alloc_refused = 1;
+        return 0;
+    }
+    alloc_left -= n;
+    return 1;
+}
+
 void *hlr__malloc(size_t n)
 {
     atomic_fetch_add_explicit(&hlr__alloc_count, 1, memory_order_relaxed);
+    if (!alloc_allowed(n))
+        return NULL;
     return malloc(n ? n : 1);
 }
 
 void *hlr__calloc(size_t count, size_t size)
 {
     atomic_fetch_add_explicit(&hlr__alloc_count, 1, memory_order_relaxed);
+    if (alloc_limited && ((size && count > SIZE_MAX / size) || !alloc_allowed(count * size))) {
+        alloc_refused = 1;
+        return NULL;
+    }
     return calloc(count ? count : 1, size ? size : 1);
 }
 
@@ -123,8 +154,8 @@ int hlr__mul_overflows(int64_t a, int64_t b, int64_t *out)
 }
 
 /* ---- threads ----
- * libhlr's only threads are OpenBLAS's: its pool is sized here, once, so
- * the library never runs more threads than asked for. */
+ * libhlr runs its arithmetic on its own pool (parallel.c), sized here;
+ * OpenBLAS is kept single-threaded inside it, so the two never compete. */
 
 static int num_threads;
 static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
@@ -142,7 +173,8 @@ static void threads_init_once(void)
     if (n < 1)
         n = 1;
     num_threads = (int)n;
-    openblas_set_num_threads(num_threads);
+    openblas_set_num_threads(1);
+    hlr__pool_resize(num_threads);
 }
 
 void hlr__threads_init(void) { pthread_once(&threads_once, threads_init_once); }
@@ -153,7 +185,7 @@ hlr_status hlr_set_num_threads(int n)
         return hlr__fail(HLR_EINVAL, "hlr_set_num_threads: %d threads; expected 1 to 1024", n);
     hlr__threads_init();
     num_threads = n;
-    openblas_set_num_threads(n);
+    hlr__pool_resize(n);
     return HLR_OK;
 }
 

@@ -35,6 +35,7 @@ void hlr_dataset_free(hlr_dataset *d)
         return;
     hlr__free(d->x);
     hlr__free(d->y);
+    hlr__free(d->lengths);
     hlr__free(d);
 }
 
@@ -168,10 +169,10 @@ done:
     return d;
 }
 
-hlr_dataset *hlr_dataset_from(int sample_ndim, const int64_t *sample_shape, int64_t n, const float *x,
-                              const int32_t *labels, int num_classes)
+/* hlr_dataset_from and _from_tokens: x holds 4-byte elements of dtype. */
+static hlr_dataset *dataset_from(const char *fn, hlr_dtype dtype, int sample_ndim, const int64_t *sample_shape,
+                                 int64_t n, const void *x, const int32_t *labels, int num_classes)
 {
-    const char *fn = "hlr_dataset_from";
     if (!sample_shape || !x || !labels) {
         hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
         return NULL;
@@ -198,9 +199,41 @@ hlr_dataset *hlr_dataset_from(int sample_ndim, const int64_t *sample_shape, int6
     hlr_dataset *d = dataset_alloc(&s, n, num_classes, fn);
     if (!d)
         return NULL;
+    d->dtype = dtype;
     memcpy(d->x, x, (size_t)total * sizeof(float));
     memcpy(d->y, labels, (size_t)n * sizeof(int32_t));
     return d;
+}
+
+hlr_dataset *hlr_dataset_from(int sample_ndim, const int64_t *sample_shape, int64_t n, const float *x,
+                              const int32_t *labels, int num_classes)
+{
+    return dataset_from("hlr_dataset_from", HLR_F32, sample_ndim, sample_shape, n, x, labels, num_classes);
+}
+
+hlr_dataset *hlr_dataset_from_tokens(int sample_ndim, const int64_t *sample_shape, int64_t n, const int32_t *ids,
+                                     const int32_t *labels, int num_classes)
+{
+    return dataset_from("hlr_dataset_from_tokens", HLR_I32, sample_ndim, sample_shape, n, ids, labels, num_classes);
+}
+
+hlr_status hlr_dataset_set_lengths(hlr_dataset *d, const int32_t *lengths)
+{
+    if (!d)
+        return hlr__fail(HLR_EINVAL, "hlr_dataset_set_lengths: data set is NULL");
+    if (!lengths) {
+        hlr__free(d->lengths);
+        d->lengths = NULL;
+        return HLR_OK;
+    }
+    for (int64_t i = 0; i < d->n; i++)
+        if (lengths[i] < 1)
+            return hlr__fail(HLR_EINVAL, "hlr_dataset_set_lengths: length %d of sample %lld is below 1", lengths[i],
+                             (long long)i);
+    if (!d->lengths && !(d->lengths = hlr__alloc_or_fail((size_t)d->n, sizeof *d->lengths, "hlr_dataset_set_lengths")))
+        return HLR_ENOMEM;
+    memcpy(d->lengths, lengths, (size_t)d->n * sizeof *lengths);
+    return HLR_OK;
 }
 
 hlr_status hlr_dataset_shuffle(hlr_dataset *d, uint64_t seed)
@@ -223,6 +256,11 @@ hlr_status hlr_dataset_shuffle(hlr_dataset *d, uint64_t seed)
         int32_t t = d->y[i];
         d->y[i] = d->y[j];
         d->y[j] = t;
+        if (d->lengths) {
+            t = d->lengths[i];
+            d->lengths[i] = d->lengths[j];
+            d->lengths[j] = t;
+        }
     }
     hlr__free(tmp);
     return HLR_OK;
@@ -244,6 +282,11 @@ hlr_dataset *hlr_dataset_slice(const hlr_dataset *d, int64_t start, int64_t coun
         return NULL;
     memcpy(s->x, d->x + start * d->sample_size, (size_t)(count * d->sample_size) * sizeof(float));
     memcpy(s->y, d->y + start, (size_t)count * sizeof(int32_t));
+    s->dtype = d->dtype;
+    if (d->lengths && hlr_dataset_set_lengths(s, d->lengths + start) != HLR_OK) {
+        hlr_dataset_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -278,5 +321,12 @@ int64_t hlr_dataset_sample_dim(const hlr_dataset *d, int i)
     return d && i >= 0 && i < d->sample.ndim ? d->sample.d[i] : 0;
 }
 
-const float *hlr_dataset_inputs(const hlr_dataset *d) { return d ? d->x : NULL; }
+const float *hlr_dataset_inputs(const hlr_dataset *d) { return d && d->dtype == HLR_F32 ? d->x : NULL; }
 const int32_t *hlr_dataset_labels(const hlr_dataset *d) { return d ? d->y : NULL; }
+int hlr_dataset_dtype(const hlr_dataset *d) { return d ? (int)d->dtype : -1; }
+/* The token ids were stored through a const int32_t * (memcpy keeps their type). */
+const int32_t *hlr_dataset_tokens(const hlr_dataset *d)
+{
+    return d && d->dtype == HLR_I32 ? (const int32_t *)(const void *)d->x : NULL;
+}
+const int32_t *hlr_dataset_lengths(const hlr_dataset *d) { return d ? d->lengths : NULL; }

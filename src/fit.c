@@ -36,19 +36,50 @@ static hlr_status check_fit(const hlr_model *m, const hlr_dataset *d, const char
         memcmp(d->sample.d, in->d, (size_t)in->ndim * sizeof in->d[0]) != 0)
         return hlr__fail(HLR_ESHAPE, "%s: samples are %s, the model takes %s", fn,
                          hlr__shape_str(&d->sample, a, sizeof a), hlr__shape_str(in, b, sizeof b));
+    if (d->dtype != hlr__model_in_dtype(m))
+        return hlr__fail(HLR_EINVAL, "%s: samples are %s, the model takes %s", fn,
+                         d->dtype == HLR_I32 ? "int32 token ids" : "float32",
+                         d->dtype == HLR_I32 ? "float32" : "int32 token ids");
     if (d->num_classes > hlr__model_out_size(m))
         return hlr__fail(HLR_ESHAPE, "%s: the data set has %d classes, the model outputs %lld", fn, d->num_classes,
                          (long long)hlr__model_out_size(m));
     return HLR_OK;
 }
 
-/* Copy the samples idx[0..n) into x and their labels into y. */
-static void gather(const hlr_dataset *d, const int64_t *idx, int64_t n, float *x, int32_t *y)
+/* Copy the samples idx[0..n) into x (their bytes: floats or token ids), their
+ * labels into y and, when the data set has them, their lengths into len. */
+static void gather(const hlr_dataset *d, const int64_t *idx, int64_t n, float *x, int32_t *y, int32_t *len)
 {
     size_t bytes = (size_t)d->sample_size * sizeof(float);
     for (int64_t i = 0; i < n; i++) {
         memcpy(x + i * d->sample_size, d->x + idx[i] * d->sample_size, bytes);
         y[i] = d->y[idx[i]];
+        if (d->lengths)
+            len[i] = d->lengths[idx[i]];
+    }
+}
+
+/*
+ * Shift each (C, H, W) image of x (n of them) by (dy, dx) drawn uniformly
+ * from [-max, max]^2, filling with zeros; tmp holds one image.
+ */
+static void augment_shift(float *x, int64_t n, const hlr_shape *s, int max, hlr_rng *rng, float *tmp)
+{
+    const int64_t C = s->d[0], H = s->d[1], W = s->d[2], size = C * H * W;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t dy = (int64_t)hlr__rng_below(rng, (uint64_t)(2 * max + 1)) - max;
+        int64_t dx = (int64_t)hlr__rng_below(rng, (uint64_t)(2 * max + 1)) - max;
+        if (dy == 0 && dx == 0)
+            continue;
+        float *img = x + i * size;
+        memcpy(tmp, img, (size_t)size * sizeof *tmp);
+        memset(img, 0, (size_t)size * sizeof *img);
+        /* out[h][w] = in[h - dy][w - dx] where that lies inside */
+        int64_t w0 = dx > 0 ? dx : 0, w1 = dx < 0 ? W + dx : W;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t h = dy > 0 ? dy : 0; h < (dy < 0 ? H + dy : H); h++)
+                memcpy(img + (c * H + h) * W + w0, tmp + (c * H + h - dy) * W + w0 - dx,
+                       (size_t)(w1 - w0) * sizeof *img);
     }
 }
 
@@ -66,13 +97,19 @@ typedef struct eval_acc {
     int64_t correct, top_k_correct, count;
 } eval_acc;
 
-static void eval_range(hlr_model *m, const hlr_dataset *d, int64_t start, int64_t n, int64_t batch, int top_k,
-                       eval_acc *acc, int64_t *confusion)
+static hlr_status eval_range(hlr_model *m, const hlr_dataset *d, int64_t start, int64_t n, int64_t batch, int top_k,
+                             eval_acc *acc, int64_t *confusion, const char *fn)
 {
     int64_t c = hlr__model_out_size(m);
     for (int64_t b = start; b < start + n; b += batch) {
         int64_t nb = start + n - b < batch ? start + n - b : batch;
-        const float *out = hlr__model_forward_raw(m, d->x + b * d->sample_size, nb, 0);
+        const float *x = d->x + b * d->sample_size;
+        hlr_status st = hlr_model_set_lengths(m, d->lengths ? d->lengths + b : NULL, nb);
+        if (st == HLR_OK)
+            st = hlr__model_check_pass(m, nb, x, fn);
+        if (st != HLR_OK)
+            return st;
+        const float *out = hlr__model_forward_raw(m, x, nb, 0);
         const int32_t *y = d->y + b;
         acc->loss_sum += hlrk_cross_entropy(out, y, nb, c, 0.0f, NULL) * (double)nb;
         for (int64_t i = 0; i < nb; i++) {
@@ -88,6 +125,7 @@ static void eval_range(hlr_model *m, const hlr_dataset *d, int64_t start, int64_
         }
         acc->count += nb;
     }
+    return HLR_OK;
 }
 
 hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *train, const hlr_fit_options *opt)
@@ -97,8 +135,17 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
         return hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
     if (!hlr__model_built(m))
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
+    if (hlr__model_check_trainable(m, fn) != HLR_OK)
+        return HLR_ESTATE;
     if (opt->epochs < 1 || opt->batch_size < 1 || !(opt->validation_split >= 0.0 && opt->validation_split < 1.0))
         return hlr__fail(HLR_EINVAL, "%s: need epochs >= 1, batch_size >= 1, validation_split in [0, 1)", fn);
+    if (opt->augment_shift < 0 || (opt->augment_shift > 0 && (train->sample.ndim != 3 ||
+                                                              opt->augment_shift >= train->sample.d[1] ||
+                                                              opt->augment_shift >= train->sample.d[2])))
+        return hlr__fail(HLR_EINVAL, "%s: augment_shift %d needs (C, H, W) samples larger than the shift", fn,
+                         opt->augment_shift);
+    if (opt->augment_shift > 0 && train->dtype != HLR_F32)
+        return hlr__fail(HLR_EINVAL, "%s: augment_shift applies to images, not token ids", fn);
     float smoothing;
     if (hlr__model_loss(m, &smoothing) != HLR_LOSS_CROSS_ENTROPY || hlr__model_out_size(m) < 1)
         return hlr__fail(HLR_EINVAL, "%s: fitting a data set needs the cross-entropy loss", fn);
@@ -114,20 +161,28 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     int64_t c = hlr__model_out_size(m);
     int64_t *perm = hlr__alloc_or_fail((size_t)n_train, sizeof *perm, fn);
     int32_t *by = hlr__alloc_or_fail((size_t)batch, sizeof *by, fn);
-    if (!perm || !by) {
+    int32_t *bl = train->lengths ? hlr__alloc_or_fail((size_t)batch, sizeof *bl, fn) : NULL;
+    float *shift_tmp = opt->augment_shift ? hlr__alloc_or_fail((size_t)train->sample_size, sizeof(float), fn) : NULL;
+    if (!perm || !by || (opt->augment_shift && !shift_tmp) || (train->lengths && !bl)) {
         st = HLR_ENOMEM;
         goto done;
     }
     if ((st = hlr__model_plan(m, batch)) != HLR_OK)
         goto done;
     float *bx = hlr__model_input_buffer(m); /* gather straight into the model's input */
-    for (int64_t i = 0; i < n_train; i++)
-        perm[i] = i;
     hlr_rng *rng = hlr__model_rng(m);
+    hlr_model_extra *ex = hlr__model_extra(m);
+    const int64_t epochs_before = ex->epochs_trained;
+    if ((st = hlr__metadata_reserve_history(&ex->meta, opt->epochs)) != HLR_OK) /* the epochs then allocate nothing */
+        goto done;
 
     for (int epoch = 1; epoch <= opt->epochs; epoch++) {
         double t0 = now_seconds(), loss_sum = 0.0;
         int64_t correct = 0;
+        /* Each epoch shuffles the identity, so its order depends only on the
+         * generator's state: a fit resumed from a file continues exactly. */
+        for (int64_t i = 0; i < n_train; i++)
+            perm[i] = i;
         if (opt->shuffle)
             for (int64_t i = n_train - 1; i > 0; i--) {
                 int64_t j = (int64_t)hlr__rng_below(rng, (uint64_t)i + 1), t = perm[i];
@@ -136,7 +191,12 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             }
         for (int64_t b = 0; b < n_train; b += batch) {
             int64_t nb = n_train - b < batch ? n_train - b : batch;
-            gather(train, perm + b, nb, bx, by);
+            gather(train, perm + b, nb, bx, by, bl);
+            if ((st = hlr_model_set_lengths(m, bl, nb)) != HLR_OK ||
+                (st = hlr__model_check_pass(m, nb, bx, fn)) != HLR_OK)
+                goto done;
+            if (opt->augment_shift)
+                augment_shift(bx, nb, &train->sample, opt->augment_shift, rng, shift_tmp);
             const float *out = hlr__model_forward_raw(m, bx, nb, 1);
             double l = hlrk_cross_entropy(out, by, nb, c, smoothing, hlr__model_dy(m));
             if (!isfinite(l)) {
@@ -160,11 +220,19 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
         s.samples_per_second = (double)n_train / (t_train > 0 ? t_train : 1e-9);
         if (n_val > 0) {
             eval_acc acc = {0};
-            eval_range(m, train, n_train, n_val, batch, 1, &acc, NULL);
+            if ((st = eval_range(m, train, n_train, n_val, batch, 1, &acc, NULL, fn)) != HLR_OK)
+                goto done;
             s.val_loss = acc.loss_sum / (double)acc.count;
             s.val_accuracy = (double)acc.correct / (double)acc.count;
         }
         s.seconds = now_seconds() - t0;
+        ex->epochs_trained++;
+        ex->batches_trained += (n_train + batch - 1) / batch;
+        hlr_epoch_stats rec = s;
+        rec.epoch = (int)ex->epochs_trained;
+        rec.epochs = (int)(epochs_before + opt->epochs);
+        if ((st = hlr__metadata_add_epoch(&ex->meta, &rec)) != HLR_OK)
+            goto done;
         if (opt->on_epoch && opt->on_epoch(&s, opt->user)) {
             st = hlr__fail(HLR_ECANCELLED, "%s: stopped by the callback after epoch %d", fn, epoch);
             goto done;
@@ -173,6 +241,9 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
 done:
     hlr__free(perm);
     hlr__free(by);
+    hlr__free(bl);
+    hlr__free(shift_tmp);
+    hlr_model_set_lengths(m, NULL, 0);
     return st;
 }
 
@@ -201,7 +272,10 @@ hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int batch_size
     if (confusion)
         memset(confusion, 0, (size_t)(c * c) * sizeof *confusion);
     eval_acc acc = {0};
-    eval_range(m, d, 0, d->n, batch, top_k, &acc, confusion);
+    st = eval_range(m, d, 0, d->n, batch, top_k, &acc, confusion, fn);
+    hlr_model_set_lengths(m, NULL, 0);
+    if (st != HLR_OK)
+        return st;
     out->count = acc.count;
     out->loss = acc.loss_sum / (double)acc.count;
     out->accuracy = (double)acc.correct / (double)acc.count;
@@ -222,7 +296,7 @@ hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes
     hlr_model_output_shape(m, &out_ndim, out_shape);
     if (out_ndim != 1)
         return hlr__fail(HLR_ESHAPE, "%s: the model's output is not (N, C)", fn);
-    hlr_status st = hlr__check_tensor(x, HLR_F32, fn);
+    hlr_status st = hlr__check_tensor(x, hlr__model_in_dtype(m), fn);
     if (st != HLR_OK)
         return st;
     const hlr_shape *in = hlr__model_in_shape(m);
@@ -238,7 +312,7 @@ hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes
         if (probs->ndim != 2 || probs->shape[0] != n || probs->shape[1] != c)
             return hlr__fail(HLR_ESHAPE, "%s: probs must be (%lld, %lld)", fn, (long long)n, (long long)c);
     }
-    if ((st = hlr__model_plan(m, n)) != HLR_OK)
+    if ((st = hlr__model_check_pass(m, n, x->data, fn)) != HLR_OK || (st = hlr__model_plan(m, n)) != HLR_OK)
         return st;
     const float *out = hlr__model_forward_raw(m, x->data, n, 0);
     for (int64_t i = 0; i < n; i++)

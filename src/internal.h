@@ -27,6 +27,19 @@ void hlr__log(hlr_log_level level, const char *fmt, ...) HLR_PRINTF(2, 3);
 /* Read HLR_NUM_THREADS once and apply the thread count to OpenBLAS. */
 void hlr__threads_init(void);
 
+/* ---- threads (parallel.c) ---- */
+
+/* Work on indices [begin, end) of a loop. */
+typedef void (*hlr_task_fn)(void *ctx, int64_t begin, int64_t end);
+/* Run fn over [0, n) split into contiguous parts of at least `grain`
+ * indices, one per pool thread (the caller runs the first); returns when
+ * all are done.  Serial when the pool has one thread, n is small, or the
+ * pool is busy with another application thread's job. */
+void hlr__parallel_for(int64_t n, int64_t grain, hlr_task_fn fn, void *ctx);
+/* Make the pool `threads` threads strong (the caller counts as one). */
+void hlr__pool_resize(int threads);
+int hlr__pool_threads(void);
+
 /* ---- memory (core.c) ----
  * Every allocation of the library goes through these, so a test can count
  * them (hlr__alloc_count) and prove the per-batch loop allocates nothing. */
@@ -37,6 +50,13 @@ void hlr__free(void *p);
 extern _Atomic long hlr__alloc_count;
 /* Allocate and set HLR_ENOMEM with a message naming what was being allocated. */
 void *hlr__alloc_or_fail(size_t count, size_t size, const char *what);
+/* A ceiling, for the calling thread, on the bytes hlr__malloc and hlr__calloc
+ * hand out from now on (0 lifts it).  The model-file reader sets it while it
+ * builds layers from a file, so a small hostile file cannot make the library
+ * allocate gigabytes.  hlr__alloc_limit_hit() tells whether the ceiling has
+ * refused an allocation since it was set. */
+void hlr__alloc_limit(size_t bytes);
+int hlr__alloc_limit_hit(void);
 
 /* Multiply with overflow check: returns 0 and sets *out on success. */
 int hlr__mul_overflows(int64_t a, int64_t b, int64_t *out);
@@ -83,7 +103,7 @@ hlr_status hlr__check_tensor(const hlr_tensor *t, hlr_dtype dtype, const char *n
 
 /* ---- layers (layers/layer.c) ---- */
 
-#define HLR_MAX_PARAMS 8
+#define HLR_MAX_PARAMS 32 /* a 4-layer bidirectional LSTM has 32 */
 #define HLR_PARAM_NAME_MAX 48
 
 typedef struct hlr_param {
@@ -128,6 +148,7 @@ typedef struct hlr_pass {
     int64_t batch; /* N of this batch */
     int training;  /* dropout and friends active */
     hlr_rng *rng;  /* the model's generator */
+    const int32_t *lengths; /* per sample, its valid time steps (hlr_model_set_lengths); NULL: all */
 } hlr_pass;
 
 /*
@@ -139,6 +160,16 @@ typedef struct hlr_layer_ops {
     /* Nonzero when the output is the input reinterpreted (flatten): the
      * model passes the same buffer on, and forward/backward are not called. */
     int alias;
+    /* Nonzero when the layer reads int32 token ids (embedding): it must be
+     * the first layer, the model's input is then an HLR_I32 tensor, and its
+     * bytes reach forward() unchanged (int32 and float are both 4 bytes;
+     * the layer reads them through an int32_t pointer). */
+    int int_input;
+    /* Optional: check that a pass of `batch` samples can run (a caller's
+     * initial state has that batch; token ids are in range).  input is the
+     * model's input for the first layer, NULL for the others.  The model
+     * calls it before every forward a caller starts; errors name the layer. */
+    hlr_status (*check_pass)(const hlr_layer *l, int64_t batch, const void *input);
     /* Validate the input shape, set the output shape, create and initialise
      * parameters (hlr__layer_add_param).  Errors name the layer. */
     hlr_status (*build)(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng);
@@ -188,6 +219,8 @@ hlr_status hlr__layer_fail(const hlr_layer *l, hlr_status code, const char *fmt,
 
 /* The registry of layer types (layers/registry.c). */
 const hlr_layer_ops *hlr__layer_ops_find(const char *type);
+/* Registered type i (0-based), NULL past the last: tests check that each round-trips. */
+const hlr_layer_ops *hlr__layer_ops_at(size_t i);
 
 /* ---- model internals used by fit.c (model.c) ---- */
 
@@ -208,6 +241,60 @@ int hlr__model_built(const hlr_model *m);
 /* The loss buffer (planned batch x out_size) for dLoss/dy. */
 float *hlr__model_dy(hlr_model *m);
 hlr_loss_kind hlr__model_loss(const hlr_model *m, float *smoothing);
+/* HLR_I32 when the first layer reads token ids, else HLR_F32. */
+hlr_dtype hlr__model_in_dtype(const hlr_model *m);
+/* Before a forward of `batch` samples of input x: the lengths set must be
+ * for that batch, and every layer's check_pass must agree (fn names the caller). */
+hlr_status hlr__model_check_pass(hlr_model *m, int64_t batch, const void *x, const char *fn);
+
+/* ---- model files, metadata, clones (modelfile.c, modelfile_read.c, metadata.c, clone.c) ---- */
+
+struct hlr_metadata {
+    char *dataset; /* NULL when none */
+    int nclasses;
+    char **classes;
+    int nkeys, keys_cap;
+    char **keys, **values;
+    int nhistory, history_cap;
+    hlr_epoch_stats *history;
+};
+void hlr__metadata_clear(hlr_metadata *md);
+/* Make room for n more epoch records: one allocation, every time (fit's set-up). */
+hlr_status hlr__metadata_reserve_history(hlr_metadata *md, int n);
+/* Append one epoch record (hlr_model_fit calls it; no allocation after a reserve). */
+hlr_status hlr__metadata_add_epoch(hlr_metadata *md, const hlr_epoch_stats *s);
+
+/* What a model keeps besides its layers; model.c holds it, model files save it. */
+typedef struct hlr_model_extra {
+    hlr_metadata meta;
+    int64_t epochs_trained, batches_trained; /* by hlr_model_fit, across calls and files */
+    const hlr_model *shared_from;            /* clones: the model whose parameter data they use */
+} hlr_model_extra;
+/* The model's extra state (read through it for const models too). */
+hlr_model_extra *hlr__model_extra(const hlr_model *m);
+/* hlr_model_free calls it first: frees the metadata, forgets shared parameter data. */
+void hlr__model_extra_release(hlr_model *m);
+/* HLR_ESTATE, naming fn, when m is a clone (clones serve inference only). */
+hlr_status hlr__model_check_trainable(const hlr_model *m, const char *fn);
+
+/* ---- optimizer state for model files (optim.c) ---- */
+
+typedef struct hlr_optimizer_desc {
+    int kind; /* 0 SGD, 1 Adam, 2 AdamW */
+    float lr, momentum, beta1, beta2, eps, weight_decay, clip_norm;
+    int nesterov;
+    int schedule, warmup_steps;
+    double sched_a, sched_b, warmup_start;
+    int64_t sched_pos, steps;
+    const hlr_model *bound; /* NULL until its first step */
+    int nstate;             /* trainable tensors it keeps state for */
+    int nmoments;           /* buffers per tensor: 0, 1 (SGD momentum) or 2 (Adam) */
+    float *const *m1, *const *m2; /* per tensor, borrowed; NULL when absent */
+} hlr_optimizer_desc;
+void hlr__optimizer_describe(const hlr_optimizer *o, hlr_optimizer_desc *d);
+/* Set a fresh optimizer's counters and, when bound, bind it to m (allocating
+ * zeroed state as a first step would); describe() then gives the buffers. */
+hlr_status hlr__optimizer_restore(hlr_optimizer *o, hlr_model *m, int bound, int64_t steps, int64_t sched_pos);
 
 /* ---- datasets (dataset.c) ---- */
 
@@ -216,8 +303,10 @@ struct hlr_dataset {
     int64_t sample_size;
     int64_t n;
     int num_classes;
+    hlr_dtype dtype;  /* HLR_F32, or HLR_I32 when x holds token ids (same 4 bytes each) */
     float *x;
     int32_t *y;
+    int32_t *lengths; /* per sample, its valid time steps; NULL when all are full */
 };
 
 #endif

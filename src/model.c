@@ -31,6 +31,12 @@ struct hlr_model {
     int64_t train_batch; /* N of the last training forward; 0 when none */
     hlr_loss_kind loss;
     float smoothing;
+
+    /* hlr_model_set_lengths: valid steps of each of nlengths samples (0: none set). */
+    int32_t *lengths;
+    int64_t nlengths, lengths_cap;
+
+    hlr_model_extra extra; /* metadata, training counters, clone link: see internal.h */
 };
 
 hlr_model *hlr_model_new(uint64_t seed)
@@ -66,7 +72,9 @@ void hlr_model_free(hlr_model *m)
 {
     if (!m)
         return;
+    hlr__model_extra_release(m);
     free_buffers(m);
+    hlr__free(m->lengths);
     for (int i = 0; i < m->nlayers; i++)
         hlr_layer_free(m->layers[i]);
     hlr__free(m->layers);
@@ -129,6 +137,8 @@ hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *shape)
         l->in = cur;
         l->in_size = hlr__shape_numel(&cur);
         hlr_status st = l->ops->build(l, &cur, &out, &m->rng);
+        if (st == HLR_OK && l->ops->int_input && i > 0)
+            st = hlr__layer_fail(l, HLR_ESHAPE, "reads int32 token ids, so it must be the model's first layer");
         if (st == HLR_OK && (out.ndim < 1 || out.ndim > HLR_MAX_DIMS - 1 || hlr__shape_numel(&out) < 1))
             st = hlr__layer_fail(l, HLR_ESHAPE, "produces an empty output");
         if (st != HLR_OK) {
@@ -168,7 +178,8 @@ static int64_t layer_param_count(const hlr_layer *l)
 {
     int64_t n = 0;
     for (int j = 0; j < l->nparams; j++)
-        n += l->params[j].value.numel;
+        if (!l->params[j].buffer) /* trainable scalars only: running statistics are not parameters */
+            n += l->params[j].value.numel;
     return n;
 }
 
@@ -190,6 +201,17 @@ hlr_status hlr_model_output_shape(const hlr_model *m, int *ndim, int64_t *shape)
         return hlr__fail(HLR_ESTATE, "hlr_model_output_shape: the model is not built");
     *ndim = m->out.ndim;
     memcpy(shape, m->out.d, (size_t)m->out.ndim * sizeof *shape);
+    return HLR_OK;
+}
+
+hlr_status hlr_model_input_shape(const hlr_model *m, int *ndim, int64_t *shape)
+{
+    if (!m || !ndim || !shape)
+        return hlr__fail(HLR_EINVAL, "hlr_model_input_shape: NULL argument");
+    if (!m->built)
+        return hlr__fail(HLR_ESTATE, "hlr_model_input_shape: the model is not built");
+    *ndim = m->in.ndim;
+    memcpy(shape, m->in.d, (size_t)m->in.ndim * sizeof *shape);
     return HLR_OK;
 }
 
@@ -277,6 +299,7 @@ hlr_status hlr__model_plan(hlr_model *m, int64_t batch)
 const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch, int training)
 {
     hlr_pass p = {.batch = batch, .training = training, .rng = &m->rng};
+    p.lengths = m->nlengths == batch ? m->lengths : NULL;
     const float *in = x;
     if (training && x != m->acts[0]) {
         /* Keep the input: backward needs it after the caller's buffer may have changed. */
@@ -303,6 +326,7 @@ float *hlr__model_input_buffer(hlr_model *m) { return m->acts[0]; }
 void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx)
 {
     hlr_pass p = {.batch = m->train_batch, .training = 1, .rng = &m->rng};
+    p.lengths = m->nlengths == p.batch ? m->lengths : NULL;
     const float *cur = dy;
     for (int i = m->nlayers - 1; i >= 0; i--) {
         hlr_layer *l = m->layers[i];
@@ -324,6 +348,7 @@ const hlr_shape *hlr__model_in_shape(const hlr_model *m) { return &m->in; }
 hlr_rng *hlr__model_rng(hlr_model *m) { return &m->rng; }
 int hlr__model_built(const hlr_model *m) { return m->built; }
 float *hlr__model_dy(hlr_model *m) { return m->dy; }
+hlr_model_extra *hlr__model_extra(const hlr_model *m) { return (hlr_model_extra *)&m->extra; }
 
 hlr_loss_kind hlr__model_loss(const hlr_model *m, float *smoothing)
 {
@@ -331,13 +356,63 @@ hlr_loss_kind hlr__model_loss(const hlr_model *m, float *smoothing)
     return m->loss;
 }
 
+/* ---- token ids and sequence lengths ---- */
+
+hlr_dtype hlr__model_in_dtype(const hlr_model *m)
+{
+    return m->nlayers > 0 && m->layers[0]->ops->int_input ? HLR_I32 : HLR_F32;
+}
+
+hlr_status hlr__model_check_pass(hlr_model *m, int64_t batch, const void *x, const char *fn)
+{
+    if (m->nlengths && m->nlengths != batch)
+        return hlr__fail(HLR_ESHAPE, "%s: lengths were set for %lld sequences, the batch has %lld", fn,
+                         (long long)m->nlengths, (long long)batch);
+    for (int i = 0; i < m->nlayers; i++) {
+        hlr_layer *l = m->layers[i];
+        hlr_status st = l->ops->check_pass ? l->ops->check_pass(l, batch, i == 0 ? x : NULL) : HLR_OK;
+        if (st != HLR_OK)
+            return st;
+    }
+    return HLR_OK;
+}
+
+hlr_status hlr_model_set_lengths(hlr_model *m, const int32_t *lengths, int64_t n)
+{
+    if (!m)
+        return hlr__fail(HLR_EINVAL, "hlr_model_set_lengths: model is NULL");
+    m->train_batch = 0; /* a training forward and its backward must see the same lengths */
+    if (!lengths) {
+        m->nlengths = 0;
+        return HLR_OK;
+    }
+    if (n < 1)
+        return hlr__fail(HLR_EINVAL, "hlr_model_set_lengths: n = %lld; expected >= 1", (long long)n);
+    for (int64_t i = 0; i < n; i++)
+        if (lengths[i] < 1)
+            return hlr__fail(HLR_EINVAL, "hlr_model_set_lengths: length %d of sequence %lld is below 1", lengths[i],
+                             (long long)i);
+    if (n > m->lengths_cap) {
+        int64_t cap = n > m->planned ? n : m->planned;
+        int32_t *l = hlr__alloc_or_fail((size_t)cap, sizeof *l, "hlr_model_set_lengths");
+        if (!l)
+            return HLR_ENOMEM;
+        hlr__free(m->lengths);
+        m->lengths = l;
+        m->lengths_cap = cap;
+    }
+    memcpy(m->lengths, lengths, (size_t)n * sizeof *lengths);
+    m->nlengths = n;
+    return HLR_OK;
+}
+
 /* ---- public forward / backward ---- */
 
-/* t must be float32 (N, shape...); returns N or a negative status. */
-static int64_t check_batch(const hlr_tensor *t, const hlr_shape *shape, int64_t batch, const char *fn,
-                           const char *what)
+/* t must be (N, shape...) of dtype; returns N or a negative status. */
+static int64_t check_batch(const hlr_tensor *t, hlr_dtype dtype, const hlr_shape *shape, int64_t batch,
+                           const char *fn, const char *what)
 {
-    hlr_status st = hlr__check_tensor(t, HLR_F32, fn);
+    hlr_status st = hlr__check_tensor(t, dtype, fn);
     if (st != HLR_OK)
         return st;
     int ok = t->ndim == shape->ndim + 1 && (batch < 0 || t->shape[0] == batch);
@@ -363,13 +438,17 @@ hlr_status hlr_model_forward(hlr_model *m, const hlr_tensor *x, hlr_tensor *y, i
         return hlr__fail(HLR_EINVAL, "hlr_model_forward: NULL argument");
     if (!m->built)
         return hlr__fail(HLR_ESTATE, "hlr_model_forward: the model is not built");
-    int64_t n = check_batch(x, &m->in, -1, "hlr_model_forward", "input");
+    if (training && hlr__model_check_trainable(m, "hlr_model_forward") != HLR_OK)
+        return HLR_ESTATE;
+    int64_t n = check_batch(x, hlr__model_in_dtype(m), &m->in, -1, "hlr_model_forward", "input");
     if (n < 0)
         return (hlr_status)n;
-    int64_t ny = check_batch(y, &m->out, n, "hlr_model_forward", "output");
+    int64_t ny = check_batch(y, HLR_F32, &m->out, n, "hlr_model_forward", "output");
     if (ny < 0)
         return (hlr_status)ny;
-    hlr_status st = hlr__model_plan(m, n);
+    hlr_status st = hlr__model_check_pass(m, n, x->data, "hlr_model_forward");
+    if (st == HLR_OK)
+        st = hlr__model_plan(m, n);
     if (st != HLR_OK)
         return st;
     const float *out = hlr__model_forward_raw(m, x->data, n, training != 0);
@@ -383,11 +462,14 @@ hlr_status hlr_model_backward(hlr_model *m, const hlr_tensor *dy, hlr_tensor *dx
         return hlr__fail(HLR_EINVAL, "hlr_model_backward: NULL argument");
     if (!m->built || m->train_batch == 0)
         return hlr__fail(HLR_ESTATE, "hlr_model_backward: call hlr_model_forward with training=1 first");
-    int64_t n = check_batch(dy, &m->out, m->train_batch, "hlr_model_backward", "dy");
+    int64_t n = check_batch(dy, HLR_F32, &m->out, m->train_batch, "hlr_model_backward", "dy");
     if (n < 0)
         return (hlr_status)n;
+    if (dx && hlr__model_in_dtype(m) == HLR_I32)
+        return hlr__fail(HLR_EINVAL, "hlr_model_backward: the input is token ids, which have no gradient; "
+                                     "pass dx NULL");
     if (dx) {
-        int64_t nx = check_batch(dx, &m->in, n, "hlr_model_backward", "dx");
+        int64_t nx = check_batch(dx, HLR_F32, &m->in, n, "hlr_model_backward", "dx");
         if (nx < 0)
             return (hlr_status)nx;
     }
@@ -417,10 +499,14 @@ hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tenso
         return hlr__fail(HLR_EINVAL, "hlr_model_train_batch: NULL argument");
     if (!m->built)
         return hlr__fail(HLR_ESTATE, "hlr_model_train_batch: the model is not built");
-    int64_t n = check_batch(x, &m->in, -1, "hlr_model_train_batch", "input");
+    if (hlr__model_check_trainable(m, "hlr_model_train_batch") != HLR_OK)
+        return HLR_ESTATE;
+    int64_t n = check_batch(x, hlr__model_in_dtype(m), &m->in, -1, "hlr_model_train_batch", "input");
     if (n < 0)
         return (hlr_status)n;
-    hlr_status st;
+    hlr_status st = hlr__model_check_pass(m, n, x->data, "hlr_model_train_batch");
+    if (st != HLR_OK)
+        return st;
     if (m->loss == HLR_LOSS_CROSS_ENTROPY) {
         if (m->out.ndim != 1)
             return hlr__fail(HLR_ESHAPE, "hlr_model_train_batch: cross-entropy needs a (N, C) output");
@@ -434,7 +520,7 @@ hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tenso
                 return hlr__fail(HLR_EINVAL, "hlr_model_train_batch: label %d at %lld outside [0, %lld)", lab[i],
                                  (long long)i, (long long)m->out_size);
     } else {
-        int64_t nt = check_batch(target, &m->out, n, "hlr_model_train_batch", "target");
+        int64_t nt = check_batch(target, HLR_F32, &m->out, n, "hlr_model_train_batch", "target");
         if (nt < 0)
             return (hlr_status)nt;
     }

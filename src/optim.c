@@ -280,12 +280,29 @@ static hlr_status clip(hlr_optimizer *o, hlr_model *m)
     return HLR_OK;
 }
 
+/* One Adam step over the pool: elements are independent. */
+typedef struct adam_job {
+    const hlr_optimizer *o;
+    float *p, *m1, *m2;
+    const float *g;
+    float step_size, bc2_sqrt, l2, decay_mul;
+} adam_job;
+
+static void adam_part(void *ctx, int64_t b, int64_t e)
+{
+    const adam_job *j = ctx;
+    hlrk_adam(j->p + b, j->g + b, j->m1 + b, j->m2 + b, e - b, j->o->beta1, j->o->beta2, j->step_size, j->bc2_sqrt,
+              j->o->eps, j->l2, j->decay_mul);
+}
+
 hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
 {
     if (!o || !m)
         return hlr__fail(HLR_EINVAL, "hlr_optimizer_step: %s is NULL", o ? "model" : "optimizer");
     if (!hlr__model_built(m))
         return hlr__fail(HLR_ESTATE, "hlr_optimizer_step: the model is not built");
+    if (hlr__model_check_trainable(m, "hlr_optimizer_step") != HLR_OK)
+        return HLR_ESTATE;
     hlr_status st = bind(o, m);
     if (st != HLR_OK)
         return st;
@@ -308,11 +325,53 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
             if (o->kind == OPT_SGD)
                 hlrk_sgd(hlr__param(l, j), hlr__grad(l, j), o->m1 ? o->m1[k] : NULL, n, lr, o->weight_decay,
                          o->momentum, o->nesterov, step == 1);
-            else
-                hlrk_adam(hlr__param(l, j), hlr__grad(l, j), o->m1[k], o->m2[k], n, o->beta1, o->beta2, step_size,
-                          bc2_sqrt, o->eps, l2, decay_mul);
+            else {
+                adam_job aj = {o,         hlr__param(l, j), o->m1[k], o->m2[k], hlr__grad(l, j),
+                               step_size, bc2_sqrt,         l2,       decay_mul};
+                hlr__parallel_for(n, 16384, adam_part, &aj);
+            }
             k++;
         }
     }
+    return HLR_OK;
+}
+
+/* ---- state for model files ---- */
+
+void hlr__optimizer_describe(const hlr_optimizer *o, hlr_optimizer_desc *d)
+{
+    memset(d, 0, sizeof *d);
+    d->kind = o->kind == OPT_SGD ? 0 : o->kind == OPT_ADAM ? 1 : 2;
+    d->lr = o->lr;
+    d->momentum = o->momentum;
+    d->beta1 = o->beta1;
+    d->beta2 = o->beta2;
+    d->eps = o->eps;
+    d->weight_decay = o->weight_decay;
+    d->clip_norm = o->clip_norm;
+    d->nesterov = o->nesterov;
+    d->schedule = (int)o->schedule;
+    d->warmup_steps = o->warmup_steps;
+    d->sched_a = o->sched_a;
+    d->sched_b = o->sched_b;
+    d->warmup_start = o->warmup_start;
+    d->sched_pos = o->sched_pos;
+    d->steps = o->steps;
+    d->bound = o->bound;
+    d->nstate = o->bound ? o->nstate : 0;
+    d->nmoments = o->m2 ? 2 : o->m1 ? 1 : 0;
+    d->m1 = o->m1;
+    d->m2 = o->m2;
+}
+
+hlr_status hlr__optimizer_restore(hlr_optimizer *o, hlr_model *m, int bound, int64_t steps, int64_t sched_pos)
+{
+    if (o->bound)
+        return hlr__fail(HLR_ESTATE, "optimizer restore: the optimizer is in use already");
+    hlr_status st = bound ? bind(o, m) : HLR_OK;
+    if (st != HLR_OK)
+        return st;
+    o->steps = steps;
+    o->sched_pos = sched_pos;
     return HLR_OK;
 }

@@ -15,6 +15,9 @@ Suite *suite_torch(void);
 Suite *suite_dataset(void);
 Suite *suite_model(void);
 Suite *suite_train(void);
+Suite *suite_recurrent(void);
+Suite *suite_format(void);
+Suite *suite_conv(void);
 
 int main(void)
 {
@@ -27,6 +30,9 @@ int main(void)
     srunner_add_suite(sr, suite_dataset());
     srunner_add_suite(sr, suite_model());
     srunner_add_suite(sr, suite_train());
+    srunner_add_suite(sr, suite_recurrent());
+    srunner_add_suite(sr, suite_format());
+    srunner_add_suite(sr, suite_conv());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

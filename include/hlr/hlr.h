@@ -15,6 +15,9 @@
  *                  predicts
  *   hlr_optimizer  SGD (momentum, Nesterov), Adam or AdamW, with gradient
  *                  clipping and a learning-rate schedule
+ *   hlr_model_info what a model file holds, read without loading the model
+ *   hlr_metadata   a model's class names, data set, strings and history
+ *                  (borrowed from its model or hlr_model_info, never freed)
  *   hlr_dataset    a set of samples with int32 class labels (MNIST idx files
  *                  or caller arrays)
  *
@@ -346,6 +349,126 @@ HLR_API hlr_layer *hlr_batchnorm2d(int num_features, float eps, float momentum);
 HLR_API hlr_layer *hlr_batchnorm1d(int num_features, float eps, float momentum);
 
 /*
+ * Recurrent layers.  A sequence is (T, F) per sample, batch first: (N, T, F)
+ * with T steps of F features.  flags combine:
+ *   HLR_RETURN_SEQUENCES  output (T, D H): every step of the last layer,
+ *                         directions concatenated (torch's `output`), zero
+ *                         past a sequence's end (pad_packed_sequence);
+ *                         without it, output (D H): the last layer's final
+ *                         state, forward then reverse (torch's
+ *                         cat(h_n[-2], h_n[-1]) when bidirectional; for one
+ *                         direction, the output at each sequence's last step)
+ *   HLR_BIDIRECTIONAL     a second direction reads each sequence from its
+ *                         own last step back to the first; D = 2
+ * with D = 1 or 2 and H = hidden_size.
+ */
+#define HLR_RETURN_SEQUENCES 1
+#define HLR_BIDIRECTIONAL 2
+
+/*
+ * hlr_lstm -- torch.nn.LSTM(input_size, hidden_size, num_layers,
+ *   dropout=dropout, bidirectional=..., batch_first=True), same equations
+ *   and gate order (i, f, g, o):
+ *     i = sig(W_ii x + b_ii + W_hi h + b_hi)   f = sig(W_if x + b_if + W_hf h + b_hf)
+ *     g = tanh(W_ig x + b_ig + W_hg h + b_hg)  o = sig(W_io x + b_io + W_ho h + b_ho)
+ *     c' = f c + i g                           h' = o tanh(c')
+ *   Input (T, input_size).  Stacked layers feed each layer's output to the
+ *   next, with dropout (probability `dropout`, training only) between them.
+ *   Parameters, torch's names and shapes, G = 4 gates: for each layer k and
+ *   direction, "weight_ih_l<k>" (G H, input_size for k = 0, else D H),
+ *   "weight_hh_l<k>" (G H, H), "bias_ih_l<k>", "bias_hh_l<k>" (G H), the
+ *   reverse direction's with the suffix "_reverse"; all initialised
+ *   U(-1/sqrt(H), 1/sqrt(H)) as torch.  The initial state is zero unless
+ *   hlr_rnn_set_initial_state() gives one; hlr_model_set_lengths() gives
+ *   each sequence its length (packed-sequence semantics: the steps past the
+ *   end produce zeros and leave the state alone).
+ * Errors: HLR_EINVAL unless input_size, hidden_size >= 1, 1 <= num_layers
+ *   <= 8 (4 when bidirectional), flags are known and 0 <= dropout < 1; at
+ *   build time HLR_ESHAPE unless the input is (T, input_size).
+ */
+HLR_API hlr_layer *hlr_lstm(int input_size, int hidden_size, int num_layers, int flags, float dropout);
+
+/*
+ * hlr_gru -- torch.nn.GRU, as hlr_lstm() with G = 3 gates (r, z, n):
+ *     r = sig(W_ir x + b_ir + W_hr h + b_hr)   z = sig(W_iz x + b_iz + W_hz h + b_hz)
+ *     n = tanh(W_in x + b_in + r (W_hn h + b_hn))
+ *     h' = (1 - z) n + z h
+ *   Parameter names, shapes, initialisation, options and errors as hlr_lstm().
+ */
+HLR_API hlr_layer *hlr_gru(int input_size, int hidden_size, int num_layers, int flags, float dropout);
+
+/*
+ * hlr_rnn_set_initial_state -- the state an LSTM or GRU layer starts every
+ *   sequence from, instead of zeros: h0 and (LSTM only) c0, each
+ *   (num_layers * D, N, H) as torch orders them (layer 0 forward, layer 0
+ *   reverse, layer 1 ...).  Either may be NULL (zeros) for an LSTM; both
+ *   NULL clears the state.  The values are copied.  The state stays in
+ *   force for every forward pass until cleared, and every forward pass must
+ *   then have a batch of exactly N (otherwise it fails with HLR_ESHAPE).
+ * Errors: HLR_EINVAL (layer NULL or not lstm/gru, c0 for a GRU, wrong
+ *   dtype), HLR_ESHAPE (shapes), HLR_ENOMEM.
+ * Ownership: the tensors stay the caller's.
+ * Thread-safety: changes the layer; not while its model runs.
+ */
+HLR_API hlr_status hlr_rnn_set_initial_state(hlr_layer *l, const hlr_tensor *h0, const hlr_tensor *c0);
+
+/*
+ * hlr_rnn_final_state -- copy the final state of the layer's last forward
+ *   pass into h_n and (LSTM only) c_n, each (num_layers * D, N, H) as
+ *   torch's h_n, c_n: per sequence, the state after its last step (the
+ *   reverse direction's after step 0).  Either may be NULL.
+ * Errors: HLR_EINVAL (as above), HLR_ESHAPE, HLR_ESTATE (no forward pass
+ *   yet, or the buffers were re-planned for a larger batch since).
+ */
+HLR_API hlr_status hlr_rnn_final_state(hlr_layer *l, hlr_tensor *h_n, hlr_tensor *c_n);
+
+/*
+ * hlr_rnn_initial_state_grad -- after hlr_model_backward(), dLoss/dh0 and
+ *   (LSTM only) dLoss/dc0 for the initial state the forward pass used,
+ *   shapes as in hlr_rnn_set_initial_state().  Either may be NULL.
+ * Errors: HLR_EINVAL, HLR_ESHAPE, HLR_ESTATE (no backward pass since an
+ *   initial state was set and used).
+ */
+HLR_API hlr_status hlr_rnn_initial_state_grad(hlr_layer *l, hlr_tensor *dh0, hlr_tensor *dc0);
+
+/*
+ * hlr_embedding -- torch.nn.Embedding: y = weight[id] for int32 token ids.
+ *   Input: ids of any shape (...), output (..., dim).  It reads int32 ids,
+ *   so it must be the model's first layer, and the model then takes int32
+ *   input tensors (hlr_model_forward, hlr_model_predict,
+ *   hlr_model_train_batch, data sets from hlr_dataset_from_tokens).
+ *   Parameter "weight" (num_embeddings, dim), N(0, 1) as torch.  With
+ *   padding_idx >= 0 that row starts at zero and never gets a gradient;
+ *   -1 means no padding index.  A forward pass with an id outside
+ *   [0, num_embeddings) fails with HLR_EINVAL naming it.
+ * Errors: HLR_EINVAL unless num_embeddings, dim >= 1 and
+ *   -1 <= padding_idx < num_embeddings; at build time HLR_ESHAPE when the
+ *   embedding is not the first layer.
+ */
+HLR_API hlr_layer *hlr_embedding(int num_embeddings, int dim, int padding_idx);
+
+/*
+ * Sequence layers, so a model stays a plain list of layers.  Those that
+ * reduce over steps respect the lengths of hlr_model_set_lengths() (a
+ * sequence of length L has steps 0..L-1; without lengths, all T).
+ *   hlr_image_rows       (1, H, W) -> (H, W): an image as H steps of its
+ *                        rows (no copy)
+ *   hlr_feature_map_rows (C, H, W) -> (H, C W): a feature map as H steps,
+ *                        channel-major within a step, as torch's
+ *                        x.permute(0, 2, 1, 3).reshape(N, H, C * W)
+ *   hlr_seq_last         (T, F...) -> (F...): the step L - 1 of each sequence
+ *   hlr_seq_mean         (T, F...) -> (F...): the mean of steps 0..L-1
+ *   hlr_seq_max          (T, F...) -> (F...): the maximum over steps 0..L-1,
+ *                        per feature (gradient to the first maximum)
+ * Errors: HLR_ENOMEM; at build time HLR_ESHAPE for another input shape.
+ */
+HLR_API hlr_layer *hlr_image_rows(void);
+HLR_API hlr_layer *hlr_feature_map_rows(void);
+HLR_API hlr_layer *hlr_seq_last(void);
+HLR_API hlr_layer *hlr_seq_mean(void);
+HLR_API hlr_layer *hlr_seq_max(void);
+
+/*
  * hlr_layer_free -- free a layer that was never added to a model.  Do not
  *   call it on a layer a model owns (hlr_model_free() frees those).
  */
@@ -507,6 +630,28 @@ HLR_API hlr_dataset *hlr_dataset_load_idx(const char *images_path, const char *l
 HLR_API hlr_dataset *hlr_dataset_from(int sample_ndim, const int64_t *sample_shape, int64_t n, const float *x,
                                       const int32_t *labels, int num_classes);
 
+/*
+ * hlr_dataset_from_tokens -- as hlr_dataset_from(), for models whose first
+ *   layer is an embedding: ids holds n * prod(sample_shape) int32 token ids
+ *   (checked against the embedding when the data set is used).
+ * Errors, ownership: as hlr_dataset_from().
+ */
+HLR_API hlr_dataset *hlr_dataset_from_tokens(int sample_ndim, const int64_t *sample_shape, int64_t n,
+                                             const int32_t *ids, const int32_t *labels, int num_classes);
+
+/*
+ * hlr_dataset_set_lengths -- give each of the data set's samples, sequences
+ *   of T steps, its own length (lengths holds size values >= 1; see
+ *   hlr_model_set_lengths()), or with lengths NULL remove them.  Shuffling,
+ *   splitting and slicing keep each length with its sample.
+ * Errors: HLR_EINVAL (NULL data set, a length < 1), HLR_ENOMEM.
+ * Ownership: lengths is copied.
+ */
+HLR_API hlr_status hlr_dataset_set_lengths(hlr_dataset *d, const int32_t *lengths);
+
+/* hlr_dataset_dtype -- HLR_F32, HLR_I32 for token ids; -1 for NULL. */
+HLR_API int hlr_dataset_dtype(const hlr_dataset *d);
+
 HLR_API void hlr_dataset_free(hlr_dataset *d);
 
 /* hlr_dataset_shuffle -- permute the samples (Fisher-Yates) with a seeded generator. */
@@ -531,9 +676,13 @@ HLR_API int hlr_dataset_num_classes(const hlr_dataset *d);
 /* hlr_dataset_sample_ndim / _sample_dim -- the shape of one sample. */
 HLR_API int hlr_dataset_sample_ndim(const hlr_dataset *d);
 HLR_API int64_t hlr_dataset_sample_dim(const hlr_dataset *d, int i);
-/* Borrowed views of all samples and labels, valid until the data set changes or is freed. */
+/* Borrowed views of all samples and labels, valid until the data set changes or is freed.
+ * hlr_dataset_inputs is NULL for a data set of token ids, hlr_dataset_tokens for
+ * one of floats; hlr_dataset_lengths is NULL when the samples have no lengths. */
 HLR_API const float *hlr_dataset_inputs(const hlr_dataset *d);
 HLR_API const int32_t *hlr_dataset_labels(const hlr_dataset *d);
+HLR_API const int32_t *hlr_dataset_tokens(const hlr_dataset *d);
+HLR_API const int32_t *hlr_dataset_lengths(const hlr_dataset *d);
 
 /* ------------------------------------------------------------------------ */
 /* Models                                                                    */
@@ -592,6 +741,14 @@ HLR_API int64_t hlr_model_param_count(const hlr_model *m);
 HLR_API hlr_status hlr_model_output_shape(const hlr_model *m, int *ndim, int64_t *shape);
 
 /*
+ * hlr_model_input_shape -- the shape of one input sample, as given to
+ *   hlr_model_build() (a loaded model: as stored in its file), written like
+ *   hlr_model_output_shape() writes its shape.
+ * Errors: HLR_EINVAL, HLR_ESTATE (not built).
+ */
+HLR_API hlr_status hlr_model_input_shape(const hlr_model *m, int *ndim, int64_t *shape);
+
+/*
  * hlr_model_summary -- a table of layer, output shape and parameter count,
  *   then the totals, written as text into buf (always NUL-terminated when
  *   cap > 0).  *needed (if not NULL) receives the full length without the
@@ -603,11 +760,14 @@ HLR_API hlr_status hlr_model_summary(const hlr_model *m, char *buf, size_t cap, 
 /*
  * hlr_model_forward -- run the model on a batch x (N, sample shape...) and
  *   write y (N, output shape...).  With training != 0, dropout is active and
- *   the activations are kept for hlr_model_backward().
+ *   the activations are kept for hlr_model_backward().  x is float32, or
+ *   int32 token ids when the first layer is an embedding.
  *   Buffers are sized when a batch larger than any before arrives; batches
  *   of that size or smaller allocate nothing.
- * Errors: HLR_EINVAL (NULL, wrong dtype), HLR_ESTATE (not built),
- *   HLR_ESHAPE (x or y does not match), HLR_ENOMEM.
+ * Errors: HLR_EINVAL (NULL, wrong dtype, a token id out of range),
+ *   HLR_ESTATE (not built), HLR_ESHAPE (x or y does not match; a batch
+ *   other than the one lengths or an initial state were set for),
+ *   HLR_ENOMEM.
  * Thread-safety: uses the model's buffers; one thread at a time per model.
  */
 HLR_API hlr_status hlr_model_forward(hlr_model *m, const hlr_tensor *x, hlr_tensor *y, int training);
@@ -615,7 +775,8 @@ HLR_API hlr_status hlr_model_forward(hlr_model *m, const hlr_tensor *x, hlr_tens
 /*
  * hlr_model_backward -- after hlr_model_forward(..., training=1), propagate
  *   dy = dLoss/dy (shape of y) back through the model, overwriting every
- *   parameter's gradient, and write dLoss/dx into dx unless dx is NULL.
+ *   parameter's gradient, and write dLoss/dx into dx unless dx is NULL
+ *   (token ids have no gradient: dx must be NULL for an embedding model).
  *   With this and an optimizer a caller can train on any loss.
  * Errors: HLR_EINVAL, HLR_ESTATE (no training forward before), HLR_ESHAPE.
  */
@@ -668,7 +829,8 @@ typedef int (*hlr_epoch_fn)(const hlr_epoch_stats *stats, void *user);
 typedef struct hlr_fit_options {
     int epochs;               /* default 1 */
     int batch_size;           /* default 64 */
-    int shuffle;              /* reshuffle each epoch with the model's generator; default 1 */
+    int shuffle;              /* shuffle each epoch: a new permutation of the data, drawn from the
+                                 model's generator; default 1 */
     double validation_split;  /* last fraction of the data kept for validation, [0, 1); default 0 */
     int schedule_per_batch;   /* advance the lr schedule per batch instead of per epoch; default 0 */
     int augment_shift;        /* shift each (C, H, W) training image by up to this many pixels in x and y,
@@ -682,10 +844,20 @@ HLR_API void hlr_fit_options_default(hlr_fit_options *o);
 
 /*
  * hlr_model_fit -- train on a data set (cross-entropy on its labels) for
- *   opt->epochs epochs in batches of opt->batch_size.
- * Errors: HLR_EINVAL (NULL, bad options), HLR_ESHAPE (samples do not fit
- *   the model), HLR_ENUMERIC (loss diverged), HLR_ECANCELLED (callback
- *   asked to stop), and those of hlr_model_train_batch().
+ *   opt->epochs epochs in batches of opt->batch_size.  A data set of token
+ *   ids needs a model whose first layer is an embedding, and only such a
+ *   one; a data set's sequence lengths apply batch by batch, and the model
+ *   is left with no lengths set (see hlr_model_set_lengths()).
+ *   Each completed epoch counts in hlr_model_epochs_trained() and appends
+ *   a record to the model's metadata history (before on_epoch runs, so a
+ *   callback may save a checkpoint that resumes exactly).  Each epoch's
+ *   order depends only on the generator's state, which a model file's
+ *   training state keeps: fitting 1 + 1 epochs with a save and load in
+ *   between gives the same bits as fitting 2 (same thread count).
+ * Errors: HLR_EINVAL (NULL, bad options, float samples for token ids or
+ *   the other way round), HLR_ESHAPE (samples do not fit the model),
+ *   HLR_ENUMERIC (loss diverged), HLR_ECANCELLED (callback asked to stop),
+ *   and those of hlr_model_train_batch().
  */
 HLR_API hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *train,
                                  const hlr_fit_options *opt);
@@ -703,9 +875,11 @@ typedef struct hlr_metrics {
  * hlr_model_evaluate -- inference over a data set in batches of batch_size.
  *   When confusion is not NULL it receives num_classes x num_classes counts,
  *   row = true class, column = predicted class (num_classes of the data set,
- *   which must equal the model's output width).
- * Errors: HLR_EINVAL (NULL, batch_size < 1, top_k outside 1..classes),
- *   HLR_ESHAPE, HLR_ESTATE, HLR_ENOMEM.
+ *   which must equal the model's output width).  Token ids and sequence
+ *   lengths as in hlr_model_fit().
+ * Errors: HLR_EINVAL (NULL, batch_size < 1, top_k outside 1..classes,
+ *   float samples for token ids or the other way round), HLR_ESHAPE,
+ *   HLR_ESTATE, HLR_ENOMEM.
  */
 HLR_API hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int batch_size, int top_k,
                                       hlr_metrics *out, int64_t *confusion);
@@ -717,6 +891,336 @@ HLR_API hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int ba
  * Errors: as hlr_model_forward(); HLR_ESHAPE when the output is not (N, C).
  */
 HLR_API hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes, hlr_tensor *probs);
+
+/*
+ * hlr_model_set_lengths -- give a batch of n sequences different lengths:
+ *   sequence i has lengths[i] valid steps, the rest of its T steps is
+ *   padding.  Recurrent layers then follow PyTorch's packed sequences (a
+ *   sequence's steps past its end produce zeros and leave its state alone;
+ *   the reverse direction starts at its own last step), and hlr_seq_last,
+ *   hlr_seq_mean and hlr_seq_max read only the valid steps; padding gets a
+ *   zero gradient.  The lengths are copied and stay in force for every
+ *   forward pass (and the backward pass after it) until replaced or
+ *   cleared with lengths NULL; meanwhile each forward pass must have a
+ *   batch of exactly n (otherwise HLR_ESHAPE).  A length larger than a
+ *   layer's number of steps counts as all of them.  Setting lengths between
+ *   a training forward and its backward cancels that forward (backward
+ *   then fails with HLR_ESTATE).  hlr_model_fit() and hlr_model_evaluate()
+ *   use the data set's lengths (hlr_dataset_set_lengths) and return with
+ *   none set.
+ * Errors: HLR_EINVAL (model NULL, n < 1, a length < 1), HLR_ENOMEM (only
+ *   when n exceeds every batch size seen before).
+ * Ownership: lengths stays the caller's.
+ */
+HLR_API hlr_status hlr_model_set_lengths(hlr_model *m, const int32_t *lengths, int64_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Model files                                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A model file (specified byte by byte in docs/format.md) holds everything
+ * needed to rebuild a model in another process: its architecture (every
+ * layer's type and configuration), its parameters and buffers, optionally
+ * the optimizer's state and the training state (so that training resumes
+ * bit-exactly), and metadata (writer version, class names, data set name,
+ * per-epoch history, free key/value strings).  Files are little-endian,
+ * versioned, zlib-compressed and CRC-32-checked.
+ *
+ * The reader treats every file as hostile: it checks every count, size and
+ * dimension against the bytes present and sane limits before allocating,
+ * and fails with HLR_EFORMAT and a message naming the chunk and offset,
+ * e.g. "model file: chunk PARM #3 at payload offset 1932: ...".  A file of
+ * a newer major format version fails with HLR_EUNSUPPORTED; newer minor
+ * versions load (chunks this library does not know are skipped).
+ */
+
+/* The format version this library writes, and (major) reads. */
+#define HLR_FORMAT_MAJOR 1
+#define HLR_FORMAT_MINOR 0
+
+/* Options of hlr_model_save(); initialise with hlr_save_options_default(). */
+typedef struct hlr_save_options {
+    int compression;                /* zlib level: 0 (stored) to 9 (smallest); default 6 */
+    const hlr_optimizer *optimizer; /* when not NULL, its state is saved so training can resume; it
+                                       must be unused or bound to this model; default NULL */
+    int training_state;             /* save the model's random generator and epoch counters; default 1 */
+} hlr_save_options;
+
+/* hlr_save_options_default -- fill *o with the defaults above (no-op on NULL). */
+HLR_API void hlr_save_options_default(hlr_save_options *o);
+
+/*
+ * hlr_model_save -- write a built model to path, with the optimizer state
+ *   and training state opt asks for (opt NULL: the defaults).  The file is
+ *   written to a temporary file in path's folder, flushed to disk and
+ *   renamed over path: a crash or a full disk leaves the previous file (or
+ *   none), never a partial one; on failure the temporary file is removed.
+ * Returns: HLR_OK or an error.
+ * Errors: HLR_EINVAL (NULL model or path, compression outside 0..9),
+ *   HLR_ESTATE (not built; the optimizer trains another model),
+ *   HLR_EUNSUPPORTED (a layer type that cannot be saved), HLR_EIO (the
+ *   folder cannot be written, the disk is full: the message names the path
+ *   and the system's reason), HLR_ENOMEM.
+ * Ownership: nothing is retained.
+ * Thread-safety: reads the model (and optimizer): do not train them from
+ *   another thread meanwhile.  Saving two models at once is fine.
+ */
+HLR_API hlr_status hlr_model_save(const hlr_model *m, const char *path, const hlr_save_options *opt);
+
+/*
+ * hlr_model_save_buffer -- the same bytes as hlr_model_save(), into memory.
+ *   *data receives the file's bytes, *size their number.
+ * Errors: as hlr_model_save() but no HLR_EIO; *data is NULL on failure.
+ * Ownership: *data is owned by the caller; free it with hlr_buffer_free().
+ */
+HLR_API hlr_status hlr_model_save_buffer(const hlr_model *m, const hlr_save_options *opt, void **data,
+                                         size_t *size);
+
+/* hlr_buffer_free -- free a buffer from hlr_model_save_buffer() (no-op on NULL). */
+HLR_API void hlr_buffer_free(void *data);
+
+/*
+ * hlr_model_load -- read a model file and rebuild the model: layers from
+ *   their configurations, built with the stored input shape, parameters,
+ *   buffers, loss, metadata and (when saved) the training state.  Without
+ *   training state the model's generator is where hlr_model_new(0) and the
+ *   build leave it.
+ *   When optimizer is not NULL it receives the saved optimizer, bound to the
+ *   returned model with its moments, step count and schedule position, or
+ *   NULL when the file holds none; hlr_model_fit(m, *optimizer, ...) then
+ *   continues where the saved training stopped.
+ * Returns: the built model, or NULL (then *optimizer is NULL too).
+ * Errors: HLR_EINVAL (NULL path), HLR_EIO (cannot open or read),
+ *   HLR_EFORMAT (not a model file, corrupt, truncated, inconsistent: the
+ *   message says what and where), HLR_EUNSUPPORTED (newer major format
+ *   version, or a required feature this library lacks), HLR_ENOMEM.
+ * Ownership: the model (free with hlr_model_free()) and *optimizer (free
+ *   with hlr_optimizer_free()) are owned by the caller.
+ * Thread-safety: safe; loads in different threads do not interfere.
+ */
+HLR_API hlr_model *hlr_model_load(const char *path, hlr_optimizer **optimizer);
+
+/*
+ * hlr_model_load_buffer -- hlr_model_load() from size bytes at data (a
+ *   file's whole contents).
+ * Errors: as hlr_model_load() (HLR_EINVAL for NULL data), no HLR_EIO.
+ * Ownership: data stays the caller's and is not retained.
+ */
+HLR_API hlr_model *hlr_model_load_buffer(const void *data, size_t size, hlr_optimizer **optimizer);
+
+/*
+ * hlr_model_epochs_trained -- the epochs hlr_model_fit() has completed on
+ *   this model, counting every call and, through a file's training state,
+ *   earlier processes (0 for NULL).
+ */
+HLR_API int64_t hlr_model_epochs_trained(const hlr_model *m);
+
+/* ------------------------------------------------------------------------ */
+/* Metadata                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every model carries metadata that model files keep: a data set name,
+ * class names, free key/value strings and the per-epoch history that
+ * hlr_model_fit() records.  Strings are copied in, must be NUL-terminated
+ * and are meant to be UTF-8.  Limits (HLR_EINVAL beyond them): data set
+ * name up to 255 bytes, up to 65536 class names of 1 to 255 bytes, up to
+ * 4096 keys of 1 to 255 bytes with values up to 65535 bytes.
+ */
+typedef struct hlr_metadata hlr_metadata;
+
+/*
+ * hlr_model_metadata -- the model's metadata, to read or change.
+ * Returns: NULL (HLR_EINVAL) for a NULL model.
+ * Ownership: borrowed, valid while the model lives.
+ * Thread-safety: as the model.
+ */
+HLR_API hlr_metadata *hlr_model_metadata(hlr_model *m);
+
+/*
+ * hlr_metadata_set_dataset -- name the data set the model was trained on
+ *   (NULL or "" clears it).
+ * Errors: HLR_EINVAL (NULL metadata, name too long), HLR_ENOMEM.
+ */
+HLR_API hlr_status hlr_metadata_set_dataset(hlr_metadata *md, const char *name);
+
+/* hlr_metadata_dataset -- the data set name, "" when none (or md NULL); borrowed until changed. */
+HLR_API const char *hlr_metadata_dataset(const hlr_metadata *md);
+
+/*
+ * hlr_metadata_set_class_names -- replace the class names with n copies of
+ *   names[0..n) (n = 0 clears them).
+ * Errors: HLR_EINVAL (NULL metadata, names NULL with n > 0, n outside
+ *   0..65536, a name NULL, empty or too long), HLR_ENOMEM.  On failure the
+ *   old names stay.
+ */
+HLR_API hlr_status hlr_metadata_set_class_names(hlr_metadata *md, int n, const char *const *names);
+
+/* hlr_metadata_num_classes -- how many class names there are (0 for NULL). */
+HLR_API int hlr_metadata_num_classes(const hlr_metadata *md);
+
+/*
+ * hlr_metadata_class_name -- class name i.
+ * Returns: NULL (HLR_EINVAL) when md is NULL or i out of range.
+ * Ownership: borrowed, valid until the names change or the owner is freed.
+ */
+HLR_API const char *hlr_metadata_class_name(const hlr_metadata *md, int i);
+
+/*
+ * hlr_metadata_set -- set key to a copy of value, replacing an earlier
+ *   value; value NULL removes the key.  Keys keep the order they were
+ *   first set in.
+ * Errors: HLR_EINVAL (NULL metadata or key, empty or too long key or
+ *   value, more than 4096 keys), HLR_ENOMEM.
+ */
+HLR_API hlr_status hlr_metadata_set(hlr_metadata *md, const char *key, const char *value);
+
+/*
+ * hlr_metadata_get -- the value of key, or NULL when absent (no error set).
+ * Ownership: borrowed, valid until the key changes or the owner is freed.
+ */
+HLR_API const char *hlr_metadata_get(const hlr_metadata *md, const char *key);
+
+/* hlr_metadata_count -- the number of keys (0 for NULL). */
+HLR_API int hlr_metadata_count(const hlr_metadata *md);
+
+/* hlr_metadata_key -- key i (0-based, in order set), or NULL (HLR_EINVAL) out of range; borrowed. */
+HLR_API const char *hlr_metadata_key(const hlr_metadata *md, int i);
+
+/* hlr_metadata_history_length -- epochs recorded by hlr_model_fit() (0 for NULL). */
+HLR_API int hlr_metadata_history_length(const hlr_metadata *md);
+
+/*
+ * hlr_metadata_history -- epoch record i (0 = oldest) into *out: epoch is
+ *   the model's epoch number (counting every fit, from 1), epochs the count
+ *   that fit reached, the rest as hlr_model_fit()'s callback saw them.
+ * Errors: HLR_EINVAL (NULL, i out of range).
+ */
+HLR_API hlr_status hlr_metadata_history(const hlr_metadata *md, int i, hlr_epoch_stats *out);
+
+/* hlr_metadata_clear_history -- forget the recorded epochs (HLR_EINVAL for NULL). */
+HLR_API hlr_status hlr_metadata_clear_history(hlr_metadata *md);
+
+/* ------------------------------------------------------------------------ */
+/* Reading a model file without loading it                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * hlr_model_info reads a model file's header, layer table, optimizer and
+ * training state and metadata without creating the model or keeping its
+ * weights (bin/hlr-inspect prints it).  The payload is inflated and checked
+ * as by hlr_model_load(), with one difference: a payload CRC-32 mismatch is
+ * reported (crc_ok = 0) rather than refused, so a damaged file can still be
+ * examined.
+ */
+typedef struct hlr_model_info hlr_model_info;
+
+/*
+ * hlr_model_info_load / hlr_model_info_load_buffer -- read the file at path,
+ *   or the size bytes at data.
+ * Returns: the information, or NULL.
+ * Errors: as hlr_model_load() (the layer types and configurations are not
+ *   checked against this library's layers).
+ * Ownership: owned; free with hlr_model_info_free().  data is not retained.
+ */
+HLR_API hlr_model_info *hlr_model_info_load(const char *path);
+HLR_API hlr_model_info *hlr_model_info_load_buffer(const void *data, size_t size);
+HLR_API void hlr_model_info_free(hlr_model_info *info);
+
+/* What hlr_model_info_summary() reports. */
+typedef struct hlr_file_summary {
+    int format_major, format_minor; /* the file's format version */
+    uint32_t flags;                 /* the header's flags (docs/format.md) */
+    uint64_t file_size;             /* header + compressed payload, bytes */
+    uint64_t compressed_size, uncompressed_size; /* of the payload */
+    uint32_t payload_crc;           /* CRC-32 of the payload as the header states it */
+    int crc_ok;                     /* 1 when the inflated payload has that CRC-32 */
+    uint32_t weights_crc;           /* CRC-32 of every parameter's and buffer's values in file
+                                       order: files with equal weights give equal numbers */
+    char writer_version[32];        /* library version that wrote the file, "" if not recorded */
+    int num_layers;
+    int input_ndim;
+    int64_t input_shape[HLR_MAX_DIMS]; /* one sample, without the batch dimension */
+    int64_t param_count;            /* trainable scalars */
+    int64_t buffer_count;           /* stored scalars never trained (batch-norm statistics) */
+    int loss;                       /* hlr_loss_kind */
+    double label_smoothing;
+    int has_optimizer;
+    char optimizer[8];              /* "sgd", "adam", "adamw"; "" without optimizer state */
+    double base_lr, current_lr;     /* the optimizer's base rate and the rate its next step uses */
+    int64_t optimizer_steps, schedule_position;
+    int has_training_state;
+    int64_t epochs_trained, batches_trained;
+    int num_chunks;
+} hlr_file_summary;
+
+/*
+ * hlr_model_info_summary -- fill *out with the file's summary.  size is
+ *   sizeof(hlr_file_summary) as the caller knows it: a program built
+ *   against an older header (smaller struct) gets the fields it knows.
+ * Errors: HLR_EINVAL (NULL, size 0).
+ */
+HLR_API hlr_status hlr_model_info_summary(const hlr_model_info *info, hlr_file_summary *out, size_t size);
+
+/*
+ * hlr_model_info_layer -- layer i of the file's layer table: *type (e.g.
+ *   "conv2d") and *config (its configuration as text, "key=value"
+ *   separated by spaces, e.g. "in=784 out=256 bias=1"; "" when it has
+ *   none) are borrowed strings valid until hlr_model_info_free(); its output
+ *   shape (up to HLR_MAX_DIMS dimensions) goes to *ndim / shape and its
+ *   stored scalar count to *scalars.  Every output pointer may be NULL.
+ * Errors: HLR_EINVAL (NULL info, i out of range).
+ */
+HLR_API hlr_status hlr_model_info_layer(const hlr_model_info *info, int i, const char **type, const char **config,
+                                        int *ndim, int64_t *shape, int64_t *scalars);
+
+/*
+ * hlr_model_info_chunk -- chunk i of the payload, in file order: its tag
+ *   (4 characters and a NUL into tag[5]), the payload offset of its header
+ *   and the length of its body.  Every output pointer may be NULL.
+ * Errors: HLR_EINVAL (NULL info, i out of range).
+ */
+HLR_API hlr_status hlr_model_info_chunk(const hlr_model_info *info, int i, char tag[5], uint64_t *offset,
+                                        uint64_t *length);
+
+/*
+ * hlr_model_info_metadata -- the file's metadata (data set, class names,
+ *   keys, history), read with the hlr_metadata_* getters.
+ * Ownership: borrowed, valid until hlr_model_info_free().
+ */
+HLR_API const hlr_metadata *hlr_model_info_metadata(const hlr_model_info *info);
+
+/* ------------------------------------------------------------------------ */
+/* Serving from several threads                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * hlr_model_clone_shared -- a model for inference that uses m's parameters
+ *   and buffers in place (nothing is copied) and has its own activation
+ *   buffers, so that each thread can predict with its own clone while all
+ *   share one set of weights:
+ *
+ *     hlr_model *m = hlr_model_load("model.hlr", NULL);       (main thread)
+ *     hlr_model *mine = hlr_model_clone_shared(m);            (one per thread)
+ *     hlr_model_predict(mine, x, classes, probs);             (in that thread)
+ *     hlr_model_free(mine);                                   (before m)
+ *
+ *   A clone forwards with training = 0, predicts and evaluates; it refuses
+ *   to train (HLR_ESTATE from hlr_model_forward with training != 0,
+ *   hlr_model_train_batch, hlr_model_fit and hlr_optimizer_step), and its
+ *   layers have no gradients.  Its metadata starts empty.
+ * Returns: the clone, or NULL.
+ * Errors: HLR_EINVAL (NULL), HLR_ESTATE (m not built), HLR_EUNSUPPORTED (a
+ *   layer type that cannot be rebuilt from its configuration), HLR_ENOMEM.
+ * Ownership: owned; free with hlr_model_free().  m must outlive every clone
+ *   of it, and must not be trained, or have its parameters written, while
+ *   a clone is in use.  A clone of a clone shares the first model's data.
+ * Thread-safety: making clones only reads m, so threads may clone m at the
+ *   same time and while m predicts.  Each clone, like any model, is used by
+ *   one thread at a time; m itself may predict in one more thread.
+ */
+HLR_API hlr_model *hlr_model_clone_shared(const hlr_model *m);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
  * eltwise.c -- element-wise loops: activations, their derivatives, row
  * broadcasts and column sums.  Plain loops the compiler vectorises.
  */
+#include "../internal.h"
 #include "kernels.h"
 
 #include <math.h>
@@ -21,6 +22,26 @@ HLR_KERNEL void hlrk_sum_rows(float *out, const float *x, int64_t rows, int64_t 
         for (int64_t c = 0; c < cols; c++)
             out[c] += xr[c];
     }
+}
+
+HLR_KERNEL void hlrk_copy_add(float *y, const float *x, float b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] + b;
+}
+
+/* Eight running sums in a fixed order, then combined in a fixed order: the
+ * same bits on every machine, and a loop the compiler can vectorise. */
+HLR_KERNEL float hlrk_sum(const float *x, int64_t n)
+{
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += x[i + j];
+    for (; i < n; i++)
+        acc[i & 7] += x[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
 HLR_KERNEL void hlrk_relu(float *y, const float *x, int64_t n)
@@ -86,4 +107,45 @@ HLR_KERNEL void hlrk_gelu_backward(float *dx, const float *x, const float *dy, i
         float pdf = 0.39894228040143268f * expf(-0.5f * x[i] * x[i]);
         dx[i] = dy[i] * (cdf + x[i] * pdf);
     }
+}
+
+/* ---- element-wise loops over the pool ---- */
+
+#define ELTWISE_GRAIN 16384 /* elements: a part costs well over the hand-off */
+
+typedef struct unary_job {
+    void (*k)(float *, const float *, int64_t);
+    float *y;
+    const float *x;
+} unary_job;
+
+static void unary_part(void *ctx, int64_t b, int64_t e)
+{
+    const unary_job *j = ctx;
+    j->k(j->y + b, j->x + b, e - b);
+}
+
+void hlrk_par_unary(void (*k)(float *, const float *, int64_t), float *y, const float *x, int64_t n)
+{
+    unary_job j = {k, y, x};
+    hlr__parallel_for(n, ELTWISE_GRAIN, unary_part, &j);
+}
+
+typedef struct binary_job {
+    void (*k)(float *, const float *, const float *, int64_t);
+    float *dx;
+    const float *a, *b;
+} binary_job;
+
+static void binary_part(void *ctx, int64_t b, int64_t e)
+{
+    const binary_job *j = ctx;
+    j->k(j->dx + b, j->a + b, j->b + b, e - b);
+}
+
+void hlrk_par_binary(void (*k)(float *, const float *, const float *, int64_t), float *dx, const float *a,
+                     const float *b, int64_t n)
+{
+    binary_job j = {k, dx, a, b};
+    hlr__parallel_for(n, ELTWISE_GRAIN, binary_part, &j);
 }

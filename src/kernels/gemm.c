@@ -1,14 +1,66 @@
 /*
- * gemm.c -- the one door to cblas_sgemm (OpenBLAS).
+ * gemm.c -- the one door to cblas_sgemm (OpenBLAS, single-threaded).
+ *
+ * A product large enough to be worth it is cut into blocks of C's rows or
+ * columns, one per pool thread.  Each element of C is then computed by one
+ * single-threaded sgemm over the whole of K, exactly as without the split,
+ * so the result does not depend on the thread count.
  */
+#include "../internal.h"
 #include "kernels.h"
 
 #include <cblas.h>
 
-void hlrk_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+/* Below this many multiply-adds a split costs more than it saves. */
+#define SPLIT_MIN_MACS ((int64_t)1 << 18)
+
+typedef struct gemm_job {
+    int trans_a, trans_b, split_rows;
+    int64_t M, N, K, lda, ldb, ldc, block;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} gemm_job;
+
+static void sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C,
                 (blasint)ldc);
+}
+
+/* Blocks [b, e) of `block` rows (or columns) each. */
+static void gemm_part(void *ctx, int64_t b, int64_t e)
+{
+    const gemm_job *j = ctx;
+    int64_t lo = b * j->block, hi = e * j->block;
+    if (j->split_rows) {
+        hi = hi < j->M ? hi : j->M;
+        const float *A = j->trans_a ? j->A + lo : j->A + lo * j->lda;
+        sgemm(j->trans_a, j->trans_b, hi - lo, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
+              j->C + lo * j->ldc, j->ldc);
+    } else {
+        hi = hi < j->N ? hi : j->N;
+        const float *B = j->trans_b ? j->B + lo * j->ldb : j->B + lo;
+        sgemm(j->trans_a, j->trans_b, j->M, hi - lo, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta, j->C + lo,
+              j->ldc);
+    }
+}
+
+void hlrk_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+               const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    int threads = hlr__pool_threads();
+    if (threads < 2 || M * N * K < SPLIT_MIN_MACS) {
+        sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    /* Split the longer side of C, in blocks that keep the kernel's tiles whole. */
+    gemm_job j = {trans_a, trans_b, M >= N, M, N, K, lda, ldb, ldc, 0, alpha, beta, A, B, C};
+    int64_t side = j.split_rows ? M : N, align = j.split_rows ? 8 : 16;
+    int64_t block = (side + threads - 1) / threads;
+    block = (block + align - 1) / align * align;
+    j.block = block;
+    hlr__parallel_for((side + block - 1) / block, 1, gemm_part, &j);
 }

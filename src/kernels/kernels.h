@@ -27,10 +27,35 @@
 void hlrk_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* The geometry of a 2-D convolution over one group's input channels. */
+typedef struct hlrk_conv_geom {
+    int64_t C, H, W;    /* input channels (of one group), height, width */
+    int64_t C_stride;   /* channels per sample in the tensor (C times the groups) */
+    int64_t kh, kw;     /* kernel */
+    int64_t stride, pad, dil;
+    int64_t Ho, Wo;     /* output height, width */
+} hlrk_conv_geom;
+
+/* x (nb, C, H, W) -> cols (C kh kw, nb Ho Wo); see im2col.c for the layout. */
+void hlrk_im2col(float *cols, const float *x, const hlrk_conv_geom *g, int64_t nb);
+/* The adjoint: adds cols folded back into dx (nb, C, H, W); zero dx first. */
+void hlrk_col2im(float *dx, const float *cols, const hlrk_conv_geom *g, int64_t nb);
+
+/* 2x2, stride-2 max pooling of x (planes, H, W) into y (planes, H/2, W/2);
+ * idx receives each choice's index in its plane.  See pool.c. */
+void hlrk_maxpool2x2(float *y, int32_t *idx, const float *x, int64_t planes, int64_t H, int64_t W);
+/* Its adjoint: writes every element of dx (planes, H, W). */
+void hlrk_maxpool2x2_backward(float *dx, const int32_t *idx, const float *dy, int64_t planes, int64_t H, int64_t W);
+
 /* y (rows, cols): each row = b. */
 void hlrk_broadcast_rows(float *y, const float *b, int64_t rows, int64_t cols);
 /* out (cols) = sum over rows of x (rows, cols). */
 void hlrk_sum_rows(float *out, const float *x, int64_t rows, int64_t cols);
+
+/* y[i] = x[i] + b. */
+void hlrk_copy_add(float *y, const float *x, float b, int64_t n);
+/* The sum of x[0..n) in float, in a fixed order (eight interleaved partial sums). */
+float hlrk_sum(const float *x, int64_t n);
 
 /* Element-wise forward (y from x) and backward (dx from x, y, dy). */
 void hlrk_relu(float *y, const float *x, int64_t n);
@@ -43,6 +68,12 @@ void hlrk_tanh(float *y, const float *x, int64_t n);
 void hlrk_tanh_backward(float *dx, const float *y, const float *dy, int64_t n);
 void hlrk_gelu(float *y, const float *x, int64_t n);
 void hlrk_gelu_backward(float *dx, const float *x, const float *dy, int64_t n);
+
+/* Run an element-wise kernel over the pool: k(y, x, n) or k(dx, a, b, n)
+ * on contiguous parts of the n elements. */
+void hlrk_par_unary(void (*k)(float *, const float *, int64_t), float *y, const float *x, int64_t n);
+void hlrk_par_binary(void (*k)(float *, const float *, const float *, int64_t), float *dx, const float *a,
+                     const float *b, int64_t n);
 
 /* Softmax over each row of x (rows, cols), stable for any finite input. */
 void hlrk_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols);
@@ -71,5 +102,29 @@ void hlrk_scale(float *x, int64_t n, float a);
 
 /* Index of the largest element of x[0..n) (first on ties). */
 int64_t hlrk_argmax(const float *x, int64_t n);
+
+/* ---- recurrent layers (recurrent.c) ----
+ * One time step of N rows: gates (N, G*H) in torch's gate order, their
+ * biases (G*H) added by the kernel, states (N, H).  Rows whose active[n] is 0 (their sequence has ended) carry their
+ * state through unchanged and get zero gate gradients; active NULL means
+ * every row.  dout (may be NULL) is this step's output gradient, rows
+ * dout_stride apart; dh holds dL/dh_t on entry and, on return, the part of
+ * dL/dh_{t-1} that does not pass through W_hh (the caller adds
+ * dgates W_hh).  See recurrent.c for the equations. */
+void hlrk_lstm_step(float *gates, const float *bias, const float *h_prev, const float *c_prev, float *h, float *c,
+                    float *tanh_c, const unsigned char *active, int64_t N, int64_t H);
+void hlrk_lstm_step_backward(float *dgates, float *dh, float *dc, const float *dout, int64_t dout_stride,
+                             const float *gates, const float *c_prev, const float *tanh_c,
+                             const unsigned char *active, int64_t N, int64_t H);
+void hlrk_gru_step(float *gates, const float *bias, const float *hg, const float *b_hn, float *hn_out,
+                   const float *h_prev, float *h, const unsigned char *active, int64_t N, int64_t H);
+void hlrk_gru_step_backward(float *dgi, float *dgh, float *dh, const float *dout, int64_t dout_stride,
+                            const float *gates, const float *hn, const float *h_prev, const unsigned char *active,
+                            int64_t N, int64_t H);
+/* dst (B, A, C) = src (A, B, C) with the first two axes swapped. */
+void hlrk_transpose_01(float *dst, const float *src, int64_t A, int64_t B, int64_t C);
+/* Rows of C floats: dst row n = src row n where active[n] (NULL: all), else zeros. */
+void hlrk_copy_rows_masked(float *dst, int64_t dst_stride, const float *src, int64_t src_stride,
+                           const unsigned char *active, int64_t rows, int64_t C);
 
 #endif

@@ -25,13 +25,13 @@ static hlr_status same_shape(hlr_layer *l, const hlr_shape *in, hlr_shape *out, 
 
 static void relu_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
-    hlrk_relu(y, x, N_ELEMS(l, p));
+    hlrk_par_unary(hlrk_relu, y, x, N_ELEMS(l, p));
 }
 static void relu_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     (void)x;
     if (dx)
-        hlrk_relu_backward(dx, y, dy, N_ELEMS(l, p));
+        hlrk_par_binary(hlrk_relu_backward, dx, y, dy, N_ELEMS(l, p));
 }
 
 static void leaky_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
@@ -47,35 +47,35 @@ static void leaky_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const flo
 
 static void sigmoid_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
-    hlrk_sigmoid(y, x, N_ELEMS(l, p));
+    hlrk_par_unary(hlrk_sigmoid, y, x, N_ELEMS(l, p));
 }
 static void sigmoid_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     (void)x;
     if (dx)
-        hlrk_sigmoid_backward(dx, y, dy, N_ELEMS(l, p));
+        hlrk_par_binary(hlrk_sigmoid_backward, dx, y, dy, N_ELEMS(l, p));
 }
 
 static void tanh_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
-    hlrk_tanh(y, x, N_ELEMS(l, p));
+    hlrk_par_unary(hlrk_tanh, y, x, N_ELEMS(l, p));
 }
 static void tanh_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     (void)x;
     if (dx)
-        hlrk_tanh_backward(dx, y, dy, N_ELEMS(l, p));
+        hlrk_par_binary(hlrk_tanh_backward, dx, y, dy, N_ELEMS(l, p));
 }
 
 static void gelu_fwd(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
-    hlrk_gelu(y, x, N_ELEMS(l, p));
+    hlrk_par_unary(hlrk_gelu, y, x, N_ELEMS(l, p));
 }
 static void gelu_bwd(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     (void)y;
     if (dx)
-        hlrk_gelu_backward(dx, x, dy, N_ELEMS(l, p));
+        hlrk_par_binary(hlrk_gelu_backward, dx, x, dy, N_ELEMS(l, p));
 }
 
 static void leaky_get_config(const hlr_layer *l, hlr_config *c)

@@ -1,0 +1,246 @@
+/*
+ * hlr-bench -- training and inference speed of one reference model, and
+ * the matrix-product rate behind the convolutions.
+ *
+ *   hlr-bench --model NAME [--train-batch 64] [--infer-batch 256] [--windows 7] [--window-seconds 0.4]
+ *   hlr-bench --gemm
+ *
+ * Prints one JSON object.  Speed is the median over timed windows, after a
+ * warm-up; peak RSS is the process's, so run one model per process
+ * (bench/run.py does).  Data are random: speed does not depend on them.
+ */
+#include "../examples/models.h"
+#include "../src/internal.h" /* hlr__*: linked statically, to time the library's own GEMM path */
+#include "../src/kernels/kernels.h"
+
+#include <cblas.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void fill(float *x, int64_t n, unsigned seed)
+{
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (float)((seed >> 8) & 0xffff) / 65536.0f;
+    }
+}
+
+typedef int (*step_fn)(void *ctx);
+
+/* Median samples per second of `windows` windows of at least `secs` each. */
+static double measure(step_fn step, void *ctx, int64_t batch, int windows, double secs)
+{
+    double rates[64];
+    for (int i = 0; i < 3; i++) /* warm-up: plans buffers, touches pages */
+        if (step(ctx))
+            return -1;
+    for (int w = 0; w < windows; w++) {
+        double t0 = now(), t;
+        int64_t steps = 0;
+        do {
+            if (step(ctx))
+                return -1;
+            steps++;
+            t = now() - t0;
+        } while (t < secs);
+        rates[w] = (double)(steps * batch) / t;
+    }
+    qsort(rates, (size_t)windows, sizeof rates[0], cmp_double);
+    return rates[windows / 2];
+}
+
+typedef struct run {
+    hlr_model *m;
+    hlr_optimizer *o;
+    hlr_tensor *x, *y, *labels;
+} run;
+
+static int train_step(void *p)
+{
+    run *r = p;
+    return hlr_model_train_batch(r->m, r->o, r->x, r->labels, NULL) != HLR_OK;
+}
+
+static int infer_step(void *p)
+{
+    run *r = p;
+    return hlr_model_forward(r->m, r->x, r->y, 0) != HLR_OK;
+}
+
+static hlr_tensor *images(int64_t n, unsigned seed)
+{
+    hlr_tensor *t = hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, 1, 28, 28});
+    if (t)
+        fill(hlr_tensor_f32(t), n * 784, seed);
+    return t;
+}
+
+static int bench_model(const char *name, int64_t train_batch, int64_t infer_batch, int windows, double secs)
+{
+    run r = {0};
+    if (!example_model_exists(name)) {
+        fprintf(stderr, "hlr-bench: unknown model '%s' (%s)\n", name, EXAMPLE_MODELS);
+        return 2;
+    }
+    r.m = example_model(name, 0);
+    r.o = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f);
+    r.x = images(train_batch, 1);
+    r.labels = hlr_tensor_new(HLR_I32, 1, (int64_t[]){train_batch});
+    if (!r.m || !r.o || !r.x || !r.labels) {
+        fprintf(stderr, "hlr-bench: %s\n", hlr_last_error());
+        return 1;
+    }
+    for (int64_t i = 0; i < train_batch; i++)
+        hlr_tensor_i32(r.labels)[i] = (int32_t)(i % 10);
+    double train = measure(train_step, &r, train_batch, windows, secs);
+    hlr_tensor_free(r.x);
+    r.x = images(infer_batch, 2);
+    r.y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){infer_batch, 10});
+    double infer = measure(infer_step, &r, infer_batch, windows, secs);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    char *core = openblas_get_corename();
+    printf("{\"lib\": \"libhlr\", \"model\": \"%s\", \"train_img_s\": %.1f, \"infer_img_s\": %.1f, "
+           "\"peak_rss_mib\": %.1f, \"threads\": %d, \"blas_core\": \"%s\", \"params\": %lld}\n",
+           name, train, infer, (double)ru.ru_maxrss / 1024.0, hlr_get_num_threads(), core ? core : "?",
+           (long long)hlr_model_param_count(r.m));
+    int rc = train < 0 || infer < 0;
+    if (rc)
+        fprintf(stderr, "hlr-bench: %s\n", hlr_last_error());
+    hlr_tensor_free(r.x);
+    hlr_tensor_free(r.y);
+    hlr_tensor_free(r.labels);
+    hlr_optimizer_free(r.o);
+    hlr_model_free(r.m);
+    return rc;
+}
+
+/* ---- GEMM rates ---- */
+
+typedef struct gemm_ctx {
+    int M, N, K;
+    float *a, *b, *c;
+} gemm_ctx;
+
+/* Through hlrk_gemm, as every layer calls it: split over the library's threads. */
+static int gemm_step(void *p)
+{
+    gemm_ctx *g = p;
+    hlrk_gemm(0, 0, g->M, g->N, g->K, 1.0f, g->a, g->K, g->b, g->N, 0.0f, g->c, g->N);
+    return 0;
+}
+
+/* GFLOP/s of C (M, N) = A (M, K) B (K, N). */
+static double gemm_rate(int M, int N, int K)
+{
+    gemm_ctx g = {M, N, K, malloc(sizeof(float) * (size_t)M * K), malloc(sizeof(float) * (size_t)K * N),
+                  malloc(sizeof(float) * (size_t)M * N)};
+    fill(g.a, (int64_t)M * K, 1);
+    fill(g.b, (int64_t)K * N, 2);
+    double per_s = measure(gemm_step, &g, 1, 5, 0.3);
+    free(g.a);
+    free(g.b);
+    free(g.c);
+    return per_s * 2.0 * M * N * K / 1e9;
+}
+
+typedef struct conv_ctx {
+    hlr_model *m;
+    hlr_tensor *x, *y;
+} conv_ctx;
+
+static int conv_step(void *p)
+{
+    conv_ctx *c = p;
+    return hlr_model_forward(c->m, c->x, c->y, 0) != HLR_OK;
+}
+
+/* GFLOP/s of one conv2d layer's forward pass (im2col included) at batch n. */
+static double conv_rate(int cin, int cout, int hw, int n)
+{
+    conv_ctx c = {hlr_model_new(0), NULL, NULL};
+    hlr_model_add(c.m, hlr_conv2d(cin, cout, 3, 3, 1, 1, 1, 1, 1));
+    if (hlr_model_build(c.m, 3, (int64_t[]){cin, hw, hw}) != HLR_OK)
+        return -1;
+    c.x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, cin, hw, hw});
+    c.y = hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, cout, hw, hw});
+    fill(hlr_tensor_f32(c.x), hlr_tensor_numel(c.x), 3);
+    double per_s = measure(conv_step, &c, n, 5, 0.3);
+    hlr_tensor_free(c.x);
+    hlr_tensor_free(c.y);
+    hlr_model_free(c.m);
+    return per_s * 2.0 * cout * cin * 9.0 * hw * hw / 1e9;
+}
+
+static int bench_gemm(void)
+{
+    hlr_get_num_threads(); /* applies HLR_NUM_THREADS to OpenBLAS before the first product */
+    double peak = gemm_rate(2048, 2048, 2048);
+    /* The cnn's second convolution at batch 64: (64, 64*196) = (64, 288) x (288, 64*196). */
+    double conv2_gemm = gemm_rate(64, 64 * 196, 288);
+    double conv1 = conv_rate(1, 32, 28, 64), conv2 = conv_rate(32, 64, 14, 64);
+    char *core = openblas_get_corename();
+    printf("{\"lib\": \"libhlr\", \"sgemm_2048_gflops\": %.1f, \"conv2_shape_sgemm_gflops\": %.1f, "
+           "\"conv1_layer_gflops\": %.1f, \"conv2_layer_gflops\": %.1f, \"threads\": %d, \"blas_core\": \"%s\"}\n",
+           peak, conv2_gemm, conv1, conv2, hlr_get_num_threads(), core ? core : "?");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *model = NULL;
+    int64_t train_batch = 64, infer_batch = 256;
+    int windows = 7, gemm = 0;
+    double secs = 0.4;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        if (!strcmp(a, "--gemm")) {
+            gemm = 1;
+            continue;
+        }
+        if (!strcmp(a, "--model"))
+            model = v;
+        else if (!strcmp(a, "--train-batch"))
+            train_batch = atol(v);
+        else if (!strcmp(a, "--infer-batch"))
+            infer_batch = atol(v);
+        else if (!strcmp(a, "--windows"))
+            windows = atoi(v);
+        else if (!strcmp(a, "--window-seconds"))
+            secs = atof(v);
+        else {
+            fprintf(stderr, "usage: hlr-bench --model NAME [--train-batch 64] [--infer-batch 256] [--windows 7] "
+                            "[--window-seconds 0.4] | --gemm\n");
+            return 2;
+        }
+        i++;
+    }
+    if (windows < 1 || windows > 64 || train_batch < 1 || infer_batch < 1 || secs <= 0) {
+        fprintf(stderr, "hlr-bench: bad option value\n");
+        return 2;
+    }
+    if (gemm)
+        return bench_gemm();
+    if (!model) {
+        fprintf(stderr, "hlr-bench: --model NAME or --gemm\n");
+        return 2;
+    }
+    return bench_model(model, train_batch, infer_batch, windows, secs);
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/python3
+"""The PyTorch side of `make bench`: the same reference models, the same
+batch sizes, the same timing method (median of timed windows after a
+warm-up) as bin/hlr-bench.  Prints one JSON object.
+
+Run it the way bench/run.py does, with PyTorch's best settings on this
+machine: torch.set_num_threads(N), OPENBLAS_NUM_THREADS=1 and glibc malloc
+settings that keep freed memory in the process.
+"""
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
+def cnn():
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def cnn_bn():
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.3), nn.Linear(1152, 128, bias=False),
+                         nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10))
+
+
+class ImageRows(nn.Module):
+    """Each image as the sequence of its 28 rows: one LSTM or GRU layer of 128, its last step, dense 10."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn(28, 128, batch_first=True)
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x):
+        out, _ = self.rnn(x.squeeze(1))
+        return self.fc(out[:, -1])
+
+
+MODELS = {"mlp": mlp, "cnn": cnn, "cnn-bn": cnn_bn, "lstm": lambda: ImageRows(nn.LSTM),
+          "gru": lambda: ImageRows(nn.GRU)}
+
+
+def measure(step, batch, windows, secs):
+    for _ in range(3):
+        step()
+    rates = []
+    for _ in range(windows):
+        t0 = time.perf_counter()
+        steps = 0
+        while True:
+            step()
+            steps += 1
+            t = time.perf_counter() - t0
+            if t >= secs:
+                break
+        rates.append(steps * batch / t)
+    return statistics.median(rates)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True, choices=sorted(MODELS))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--train-batch", type=int, default=64)
+    ap.add_argument("--infer-batch", type=int, default=256)
+    ap.add_argument("--windows", type=int, default=7)
+    ap.add_argument("--window-seconds", type=float, default=0.4)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = MODELS[a.model]()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.rand(a.train_batch, 1, 28, 28)
+    y = torch.arange(a.train_batch) % 10
+
+    def train_step():
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    model.train()
+    train = measure(train_step, a.train_batch, a.windows, a.window_seconds)
+    xi = torch.rand(a.infer_batch, 1, 28, 28)
+    model.eval()
+
+    def infer_step():
+        with torch.inference_mode():
+            model(xi)
+
+    infer = measure(infer_step, a.infer_batch, a.windows, a.window_seconds)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps({"lib": "pytorch", "model": a.model, "train_img_s": round(train, 1),
+                      "infer_img_s": round(infer, 1), "peak_rss_mib": round(rss, 1), "threads": a.threads,
+                      "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

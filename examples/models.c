@@ -1,0 +1,99 @@
+/*
+ * models.c -- the reference architectures, one function each.
+ */
+#include "models.h"
+
+#include <string.h>
+
+/* Add every layer in order; the model owns them all, even after a failure. */
+static hlr_status add_layers(hlr_model *m, hlr_layer **layers, size_t n)
+{
+    hlr_status st = HLR_OK;
+    for (size_t i = 0; i < n; i++)
+        if (st == HLR_OK)
+            st = hlr_model_add(m, layers[i]); /* a NULL layer (failed constructor) fails here */
+        else
+            hlr_layer_free(layers[i]);
+    return st;
+}
+
+#define ADD(m, ...)                                                                                                \
+    add_layers((m), (hlr_layer *[]){__VA_ARGS__}, sizeof((hlr_layer *[]){__VA_ARGS__}) / sizeof(hlr_layer *))
+
+/* 784-256-ReLU-128-ReLU-10. */
+static hlr_status mlp(hlr_model *m)
+{
+    return ADD(m, hlr_flatten(), hlr_dense(784, 256, 1), hlr_relu(), hlr_dense(256, 128, 1), hlr_relu(),
+               hlr_dense(128, 10, 1));
+}
+
+/* conv(1->32, 3x3, pad 1)-ReLU-maxpool 2, conv(32->64, 3x3, pad 1)-ReLU-maxpool 2,
+ * flatten (3136), dense 128-ReLU, dense 10. */
+static hlr_status cnn(hlr_model *m)
+{
+    return ADD(m, hlr_conv2d(1, 32, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 2, 0),
+               hlr_conv2d(32, 64, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 2, 0), hlr_flatten(),
+               hlr_dense(3136, 128, 1), hlr_relu(), hlr_dense(128, 10, 1));
+}
+
+/* Three conv-BN-ReLU-pool stages (28 -> 14 -> 7 -> 3), then dropout, a
+ * batch-normalised dense layer and dropout again. */
+static hlr_status cnn_bn(hlr_model *m)
+{
+    return ADD(m, hlr_conv2d(1, 32, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(32, 1e-5f, 0.1f), hlr_relu(),
+               hlr_maxpool2d(2, 2, 0), hlr_conv2d(32, 64, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(64, 1e-5f, 0.1f),
+               hlr_relu(), hlr_maxpool2d(2, 2, 0), hlr_conv2d(64, 128, 3, 3, 1, 1, 1, 1, 0),
+               hlr_batchnorm2d(128, 1e-5f, 0.1f), hlr_relu(), hlr_maxpool2d(2, 2, 0), hlr_flatten(),
+               hlr_dropout(0.3f), hlr_dense(1152, 128, 0), hlr_batchnorm1d(128, 1e-5f, 0.1f), hlr_relu(),
+               hlr_dropout(0.3f), hlr_dense(128, 10, 1));
+}
+
+/* Each image as a sequence of its 28 rows of 28 pixels: one recurrent layer
+ * of 128, its state after the last row, dense 10. */
+static hlr_status lstm(hlr_model *m)
+{
+    return ADD(m, hlr_image_rows(), hlr_lstm(28, 128, 1, 0, 0.0f), hlr_dense(128, 10, 1));
+}
+
+static hlr_status gru(hlr_model *m)
+{
+    return ADD(m, hlr_image_rows(), hlr_gru(28, 128, 1, 0, 0.0f), hlr_dense(128, 10, 1));
+}
+
+static const struct {
+    const char *name;
+    hlr_status (*add)(hlr_model *m);
+} models[] = {
+    {"mlp", mlp},
+    {"cnn", cnn},
+    {"cnn-bn", cnn_bn},
+    {"lstm", lstm},
+    {"gru", gru},
+};
+
+int example_model_wants_augmentation(const char *name) { return strcmp(name, "cnn-bn") == 0; }
+
+hlr_model *example_model(const char *name, uint64_t seed)
+{
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        if (strcmp(models[i].name, name) != 0)
+            continue;
+        hlr_model *m = hlr_model_new(seed);
+        if (!m)
+            return NULL;
+        if (models[i].add(m) != HLR_OK || hlr_model_build(m, 3, (int64_t[]){1, 28, 28}) != HLR_OK) {
+            hlr_model_free(m);
+            return NULL;
+        }
+        return m;
+    }
+    return NULL;
+}
+
+int example_model_exists(const char *name)
+{
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+        if (strcmp(models[i].name, name) == 0)
+            return 1;
+    return 0;
+}

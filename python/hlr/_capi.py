@@ -1,0 +1,397 @@
+"""The C API as ctypes sees it: finding and loading libhlr, and declaring
+the argument and result types of every function the package calls.
+
+Everything the package knows about include/hlr/hlr.h is written down here,
+once: the function prototypes (FUNCTIONS), the enum values (ENUMS), the
+numeric macros (DEFINES) and the option/result structs.  The test
+python/tests/test_capi.py parses the header and compares it with these
+tables, so the two cannot drift apart.
+
+The rest of the package reaches C only through `lib`, whose attributes are
+the declared functions; asking it for an undeclared name is an error, so no
+call goes out without argtypes and restype.
+"""
+
+import ctypes
+import ctypes.util
+import os
+from ctypes import (POINTER, c_char, c_char_p, c_double, c_float, c_int, c_int64, c_size_t, c_uint32, c_uint64,
+                    c_void_p)
+
+# The library major version this package is written for.
+ABI_MAJOR = 0
+
+# ---------------------------------------------------------------------------
+# Enums and macros (values as in include/hlr/hlr.h).
+
+ENUMS = {
+    "hlr_status": {
+        "HLR_OK": 0,
+        "HLR_EINVAL": -1,
+        "HLR_ENOMEM": -2,
+        "HLR_ESHAPE": -3,
+        "HLR_EIO": -4,
+        "HLR_EFORMAT": -5,
+        "HLR_ESTATE": -6,
+        "HLR_ENOTFOUND": -7,
+        "HLR_EUNSUPPORTED": -8,
+        "HLR_ENUMERIC": -9,
+        "HLR_ECANCELLED": -10,
+    },
+    "hlr_log_level": {"HLR_LOG_DEBUG": 0, "HLR_LOG_INFO": 1, "HLR_LOG_WARN": 2},
+    "hlr_dtype": {"HLR_F32": 0, "HLR_I32": 1},
+    "hlr_loss_kind": {"HLR_LOSS_CROSS_ENTROPY": 0, "HLR_LOSS_MSE": 1},
+    "hlr_schedule_kind": {"HLR_SCHEDULE_CONSTANT": 0, "HLR_SCHEDULE_STEP": 1, "HLR_SCHEDULE_COSINE": 2},
+}
+
+# Numeric #defines other than the HLR_VERSION_* family.
+DEFINES = {
+    "HLR_MAX_DIMS": 8,
+    "HLR_FORMAT_MAJOR": 1,
+    "HLR_FORMAT_MINOR": 0,
+    "HLR_RETURN_SEQUENCES": 1,
+    "HLR_BIDIRECTIONAL": 2,
+}
+
+
+def _const(name):
+    for values in ENUMS.values():
+        if name in values:
+            return values[name]
+    return DEFINES[name]
+
+
+HLR_OK = _const("HLR_OK")
+HLR_EINVAL = _const("HLR_EINVAL")
+HLR_EUNSUPPORTED = _const("HLR_EUNSUPPORTED")
+HLR_ECANCELLED = _const("HLR_ECANCELLED")
+HLR_F32 = _const("HLR_F32")
+HLR_I32 = _const("HLR_I32")
+MAX_DIMS = DEFINES["HLR_MAX_DIMS"]
+
+# ---------------------------------------------------------------------------
+# Structs passed by pointer.
+
+
+class EpochStats(ctypes.Structure):
+    """hlr_epoch_stats: what the per-epoch callback of hlr_model_fit() receives."""
+
+    _fields_ = [
+        ("epoch", c_int),
+        ("epochs", c_int),
+        ("train_loss", c_double),
+        ("train_accuracy", c_double),
+        ("val_loss", c_double),
+        ("val_accuracy", c_double),
+        ("lr", c_double),
+        ("seconds", c_double),
+        ("samples_per_second", c_double),
+    ]
+
+
+EPOCH_FN = ctypes.CFUNCTYPE(c_int, POINTER(EpochStats), c_void_p)
+LOG_FN = ctypes.CFUNCTYPE(None, c_int, c_char_p, c_void_p)
+
+
+class FitOptions(ctypes.Structure):
+    """hlr_fit_options; fill with hlr_fit_options_default() first."""
+
+    _fields_ = [
+        ("epochs", c_int),
+        ("batch_size", c_int),
+        ("shuffle", c_int),
+        ("validation_split", c_double),
+        ("schedule_per_batch", c_int),
+        ("augment_shift", c_int),
+        ("on_epoch", EPOCH_FN),
+        ("user", c_void_p),
+    ]
+
+
+class Metrics(ctypes.Structure):
+    """hlr_metrics: the results of hlr_model_evaluate()."""
+
+    _fields_ = [
+        ("count", c_int64),
+        ("loss", c_double),
+        ("accuracy", c_double),
+        ("top_k_accuracy", c_double),
+        ("top_k", c_int),
+    ]
+
+
+class SaveOptions(ctypes.Structure):
+    """hlr_save_options; fill with hlr_save_options_default() first."""
+
+    _fields_ = [
+        ("compression", c_int),
+        ("optimizer", c_void_p),
+        ("training_state", c_int),
+    ]
+
+
+class FileSummary(ctypes.Structure):
+    """hlr_file_summary: what hlr_model_info_summary() reports about a model file."""
+
+    _fields_ = [
+        ("format_major", c_int),
+        ("format_minor", c_int),
+        ("flags", c_uint32),
+        ("file_size", c_uint64),
+        ("compressed_size", c_uint64),
+        ("uncompressed_size", c_uint64),
+        ("payload_crc", c_uint32),
+        ("crc_ok", c_int),
+        ("weights_crc", c_uint32),
+        ("writer_version", c_char * 32),
+        ("num_layers", c_int),
+        ("input_ndim", c_int),
+        ("input_shape", c_int64 * 8),
+        ("param_count", c_int64),
+        ("buffer_count", c_int64),
+        ("loss", c_int),
+        ("label_smoothing", c_double),
+        ("has_optimizer", c_int),
+        ("optimizer", c_char * 8),
+        ("base_lr", c_double),
+        ("current_lr", c_double),
+        ("optimizer_steps", c_int64),
+        ("schedule_position", c_int64),
+        ("has_training_state", c_int),
+        ("epochs_trained", c_int64),
+        ("batches_trained", c_int64),
+        ("num_chunks", c_int),
+    ]
+
+
+# Struct name in the header -> ctypes class, for the drift test.
+STRUCTS = {"hlr_epoch_stats": EpochStats, "hlr_fit_options": FitOptions, "hlr_metrics": Metrics,
+           "hlr_save_options": SaveOptions, "hlr_file_summary": FileSummary}
+
+# ---------------------------------------------------------------------------
+# Function prototypes: name -> (restype, [argtypes]).  Handles (hlr_model *,
+# hlr_layer *, ...) and data buffers are c_void_p: the package passes
+# addresses it has checked itself.
+
+H = c_void_p  # an opaque handle
+P_I64 = POINTER(c_int64)
+STATUS = c_int
+ENUM = c_int
+
+FUNCTIONS = {
+    # versions, errors, logging, threads
+    "hlr_version": (c_char_p, []),
+    "hlr_version_number": (c_int, []),
+    "hlr_strerror": (c_char_p, [STATUS]),
+    "hlr_last_error": (c_char_p, []),
+    "hlr_last_status": (STATUS, []),
+    "hlr_set_log_callback": (None, [LOG_FN, c_void_p]),
+    "hlr_set_num_threads": (STATUS, [c_int]),
+    "hlr_get_num_threads": (c_int, []),
+    # tensors
+    "hlr_tensor_new": (H, [ENUM, c_int, P_I64]),
+    "hlr_tensor_from": (H, [ENUM, c_int, P_I64, c_void_p]),
+    "hlr_tensor_wrap": (H, [ENUM, c_int, P_I64, c_void_p]),
+    "hlr_tensor_free": (None, [H]),
+    "hlr_tensor_ndim": (c_int, [H]),
+    "hlr_tensor_dim": (c_int64, [H, c_int]),
+    "hlr_tensor_numel": (c_int64, [H]),
+    "hlr_tensor_dtype": (c_int, [H]),
+    "hlr_tensor_data": (c_void_p, [H]),
+    "hlr_tensor_f32": (c_void_p, [H]),
+    "hlr_tensor_i32": (c_void_p, [H]),
+    # layers
+    "hlr_dense": (H, [c_int, c_int, c_int]),
+    "hlr_relu": (H, []),
+    "hlr_leaky_relu": (H, [c_float]),
+    "hlr_sigmoid": (H, []),
+    "hlr_tanh": (H, []),
+    "hlr_gelu": (H, []),
+    "hlr_softmax": (H, []),
+    "hlr_dropout": (H, [c_float]),
+    "hlr_flatten": (H, []),
+    "hlr_conv2d": (H, [c_int, c_int, c_int, c_int, c_int, c_int, c_int, c_int, c_int]),
+    "hlr_maxpool2d": (H, [c_int, c_int, c_int]),
+    "hlr_avgpool2d": (H, [c_int, c_int, c_int]),
+    "hlr_global_avgpool2d": (H, []),
+    "hlr_batchnorm2d": (H, [c_int, c_float, c_float]),
+    "hlr_batchnorm1d": (H, [c_int, c_float, c_float]),
+    "hlr_lstm": (H, [c_int, c_int, c_int, c_int, c_float]),
+    "hlr_gru": (H, [c_int, c_int, c_int, c_int, c_float]),
+    "hlr_rnn_set_initial_state": (STATUS, [H, H, H]),
+    "hlr_rnn_final_state": (STATUS, [H, H, H]),
+    "hlr_rnn_initial_state_grad": (STATUS, [H, H, H]),
+    "hlr_embedding": (H, [c_int, c_int, c_int]),
+    "hlr_image_rows": (H, []),
+    "hlr_feature_map_rows": (H, []),
+    "hlr_seq_last": (H, []),
+    "hlr_seq_mean": (H, []),
+    "hlr_seq_max": (H, []),
+    "hlr_layer_free": (None, [H]),
+    "hlr_layer_type": (c_char_p, [H]),
+    "hlr_layer_param_count": (c_int, [H]),
+    "hlr_layer_param_name": (c_char_p, [H, c_int]),
+    "hlr_layer_param": (H, [H, c_char_p]),
+    "hlr_layer_grad": (H, [H, c_char_p]),
+    # losses
+    "hlr_cross_entropy": (STATUS, [H, H, c_float, POINTER(c_float), H]),
+    "hlr_mse": (STATUS, [H, H, POINTER(c_float), H]),
+    # optimizers
+    "hlr_sgd": (H, [c_float, c_float, c_int, c_float]),
+    "hlr_adam": (H, [c_float, c_float, c_float, c_float, c_float]),
+    "hlr_adamw": (H, [c_float, c_float, c_float, c_float, c_float]),
+    "hlr_optimizer_free": (None, [H]),
+    "hlr_optimizer_set_clip_norm": (STATUS, [H, c_float]),
+    "hlr_optimizer_set_schedule": (STATUS, [H, ENUM, c_double, c_double, c_int, c_double]),
+    "hlr_optimizer_schedule_step": (STATUS, [H]),
+    "hlr_optimizer_lr": (c_float, [H]),
+    "hlr_optimizer_steps": (c_int64, [H]),
+    # data sets
+    "hlr_dataset_load_idx": (H, [c_char_p, c_char_p]),
+    "hlr_dataset_from": (H, [c_int, P_I64, c_int64, c_void_p, c_void_p, c_int]),
+    "hlr_dataset_from_tokens": (H, [c_int, P_I64, c_int64, c_void_p, c_void_p, c_int]),
+    "hlr_dataset_set_lengths": (STATUS, [H, c_void_p]),
+    "hlr_dataset_dtype": (c_int, [H]),
+    "hlr_dataset_tokens": (c_void_p, [H]),
+    "hlr_dataset_lengths": (c_void_p, [H]),
+    "hlr_dataset_free": (None, [H]),
+    "hlr_dataset_shuffle": (STATUS, [H, c_uint64]),
+    "hlr_dataset_split": (H, [H, c_double]),
+    "hlr_dataset_slice": (H, [H, c_int64, c_int64]),
+    "hlr_dataset_size": (c_int64, [H]),
+    "hlr_dataset_num_classes": (c_int, [H]),
+    "hlr_dataset_sample_ndim": (c_int, [H]),
+    "hlr_dataset_sample_dim": (c_int64, [H, c_int]),
+    "hlr_dataset_inputs": (c_void_p, [H]),
+    "hlr_dataset_labels": (c_void_p, [H]),
+    # models
+    "hlr_model_new": (H, [c_uint64]),
+    "hlr_model_free": (None, [H]),
+    "hlr_model_add": (STATUS, [H, H]),
+    "hlr_model_build": (STATUS, [H, c_int, P_I64]),
+    "hlr_model_num_layers": (c_int, [H]),
+    "hlr_model_layer": (H, [H, c_int]),
+    "hlr_model_param_count": (c_int64, [H]),
+    "hlr_model_output_shape": (STATUS, [H, POINTER(c_int), P_I64]),
+    "hlr_model_input_shape": (STATUS, [H, POINTER(c_int), P_I64]),
+    "hlr_model_summary": (STATUS, [H, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
+    "hlr_model_forward": (STATUS, [H, H, H, c_int]),
+    "hlr_model_backward": (STATUS, [H, H, H]),
+    "hlr_optimizer_step": (STATUS, [H, H]),
+    "hlr_model_set_loss": (STATUS, [H, ENUM, c_float]),
+    "hlr_model_train_batch": (STATUS, [H, H, H, H, POINTER(c_float)]),
+    "hlr_fit_options_default": (None, [POINTER(FitOptions)]),
+    "hlr_model_fit": (STATUS, [H, H, H, POINTER(FitOptions)]),
+    "hlr_model_evaluate": (STATUS, [H, H, c_int, c_int, POINTER(Metrics), c_void_p]),
+    "hlr_model_predict": (STATUS, [H, H, c_void_p, H]),
+    "hlr_model_set_lengths": (STATUS, [H, c_void_p, c_int64]),
+    # model files
+    "hlr_save_options_default": (None, [POINTER(SaveOptions)]),
+    "hlr_model_save": (STATUS, [H, c_char_p, POINTER(SaveOptions)]),
+    "hlr_model_save_buffer": (STATUS, [H, POINTER(SaveOptions), POINTER(c_void_p), POINTER(c_size_t)]),
+    "hlr_buffer_free": (None, [c_void_p]),
+    "hlr_model_load": (H, [c_char_p, POINTER(c_void_p)]),
+    "hlr_model_load_buffer": (H, [c_void_p, c_size_t, POINTER(c_void_p)]),
+    "hlr_model_epochs_trained": (c_int64, [H]),
+    # metadata
+    "hlr_model_metadata": (H, [H]),
+    "hlr_metadata_set_dataset": (STATUS, [H, c_char_p]),
+    "hlr_metadata_dataset": (c_char_p, [H]),
+    "hlr_metadata_set_class_names": (STATUS, [H, c_int, POINTER(c_char_p)]),
+    "hlr_metadata_num_classes": (c_int, [H]),
+    "hlr_metadata_class_name": (c_char_p, [H, c_int]),
+    "hlr_metadata_set": (STATUS, [H, c_char_p, c_char_p]),
+    "hlr_metadata_get": (c_char_p, [H, c_char_p]),
+    "hlr_metadata_count": (c_int, [H]),
+    "hlr_metadata_key": (c_char_p, [H, c_int]),
+    "hlr_metadata_history_length": (c_int, [H]),
+    "hlr_metadata_history": (STATUS, [H, c_int, POINTER(EpochStats)]),
+    "hlr_metadata_clear_history": (STATUS, [H]),
+    # reading a model file without loading it
+    "hlr_model_info_load": (H, [c_char_p]),
+    "hlr_model_info_load_buffer": (H, [c_void_p, c_size_t]),
+    "hlr_model_info_free": (None, [H]),
+    "hlr_model_info_summary": (STATUS, [H, POINTER(FileSummary), c_size_t]),
+    "hlr_model_info_layer": (STATUS, [H, c_int, POINTER(c_char_p), POINTER(c_char_p), POINTER(c_int), P_I64, P_I64]),
+    "hlr_model_info_chunk": (STATUS, [H, c_int, POINTER(c_char), POINTER(c_uint64), POINTER(c_uint64)]),
+    "hlr_model_info_metadata": (H, [H]),
+    # serving from several threads
+    "hlr_model_clone_shared": (H, [H]),
+}
+
+# ---------------------------------------------------------------------------
+# Loading.
+
+
+def _candidates():
+    """Where to look, in order: HLR_LIBRARY, the build tree, the system."""
+    env = os.environ.get("HLR_LIBRARY")
+    if env:
+        return [("HLR_LIBRARY", env)]
+    here = os.path.dirname(os.path.abspath(__file__))
+    tree = os.path.normpath(os.path.join(here, "..", "..", "lib"))
+    found = []
+    for name in ("libhlr.so.%d" % ABI_MAJOR, "libhlr.so"):
+        path = os.path.join(tree, name)
+        if os.path.exists(path):
+            found.append(("build tree", path))
+    system = ctypes.util.find_library("hlr")
+    if system:
+        found.append(("system", system))
+    found.append(("system", "libhlr.so.%d" % ABI_MAJOR))
+    return found
+
+
+def _load():
+    errors = []
+    for origin, path in _candidates():
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:
+            if origin == "HLR_LIBRARY":
+                raise ImportError("hlr: cannot load HLR_LIBRARY=%s: %s" % (path, e)) from None
+            errors.append("%s (%s): %s" % (path, origin, e))
+    raise ImportError("hlr: cannot find libhlr; build it with `make` or set HLR_LIBRARY to its path.\n  tried "
+                      + "\n  tried ".join(errors))
+
+
+class _Lib:
+    """The loaded library: its attributes are exactly the declared functions.
+
+    A function declared here but missing from the loaded library (an older
+    build) raises HlrError(HLR_EUNSUPPORTED) when called.
+    """
+
+    def __init__(self, cdll, path):
+        self._cdll = cdll
+        self.path = path
+        self.missing = []
+        for name, (restype, argtypes) in FUNCTIONS.items():
+            try:
+                fn = getattr(cdll, name)
+            except AttributeError:
+                self.missing.append(name)
+                continue
+            fn.restype = restype
+            fn.argtypes = argtypes
+            setattr(self, name, fn)
+
+    def has(self, name):
+        return name in FUNCTIONS and name not in self.missing
+
+    def __getattr__(self, name):
+        # Only reached for names that were not set in __init__.
+        if name in FUNCTIONS:
+            from ._errors import HlrError
+
+            raise HlrError(HLR_EUNSUPPORTED, "%s is not in the loaded library %s (built before it was added?)"
+                           % (name, self.path))
+        raise AttributeError("hlr: %s is not declared in hlr/_capi.py FUNCTIONS" % name)
+
+
+lib = _Lib(*_load())
+
+_loaded_major = lib.hlr_version_number() // 10000
+if _loaded_major != ABI_MAJOR:
+    raise ImportError("hlr: %s is libhlr %s (major %d); this package needs major %d"
+                      % (lib.path, lib.hlr_version().decode(), _loaded_major, ABI_MAJOR))

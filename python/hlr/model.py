@@ -1,0 +1,570 @@
+"""The sequential Model: layers, build, forward/backward, training,
+evaluation and prediction."""
+
+import ctypes
+import os
+import weakref
+
+from . import _arrays, _check
+from ._arrays import Buf, Tensors, as_batch, as_input, empty, shape_arg
+from ._capi import (ENUMS, EPOCH_FN, HLR_ECANCELLED, HLR_F32, HLR_I32, MAX_DIMS, EpochStats, FitOptions, Metrics,
+                    SaveOptions, lib)
+from ._errors import check, check_ptr
+from ._handle import Owner
+from .layers import Layer, _wrap
+from .optim import Adam, Optimizer
+
+_LOSSES = {
+    "cross_entropy": ENUMS["hlr_loss_kind"]["HLR_LOSS_CROSS_ENTROPY"],
+    "mse": ENUMS["hlr_loss_kind"]["HLR_LOSS_MSE"],
+}
+_ELEM = 4  # bytes per float32 or int32 element
+
+
+class Model:
+    """A sequential model (torch.nn.Sequential plus Keras-style training).
+
+        model = hlr.Model([hlr.Flatten(), hlr.Dense(784, 10)], input_shape=(1, 28, 28))
+
+    layers: layers to add in order (the model takes ownership of each);
+    input_shape: the shape of one sample, without the batch; when given the
+    model is built at once, otherwise by build() or the first training or
+    inference call; seed: seeds initialisation, dropout and shuffling.
+
+    The C model is freed by close(), a `with` block or garbage collection;
+    parameter views returned by params()/state_dict() keep its memory alive
+    until they are gone too.
+    """
+
+    def __init__(self, layers=None, input_shape=None, seed=0):
+        seed = _check.integer(seed, "seed", lo=0, hi=2**64 - 1)
+        if layers is None:
+            layers = []
+        elif isinstance(layers, Layer) or not hasattr(layers, "__iter__"):
+            raise TypeError("layers must be a list of hlr layers, not %s" % type(layers).__name__)
+        layers = list(layers)
+        for i, l in enumerate(layers):
+            if not isinstance(l, Layer):
+                raise TypeError("layers[%d] is %s, not an hlr layer" % (i, type(l).__name__))
+            if l._model is not None or l.closed:
+                raise ValueError("layers[%d] (%s) is closed or belongs to a model" % (i, type(l).__name__))
+            if any(l is other for other in layers[:i]):
+                raise ValueError("layers[%d] (%s) appears twice" % (i, type(l).__name__))
+        if input_shape is not None:
+            input_shape = _check.shape(input_shape, "input_shape")
+        self._h = Owner(check_ptr(lib.hlr_model_new(seed)), lib.hlr_model_free)
+        self._layer_meta = []  # per layer: (class, configuration, C type) to rebuild its Python object
+        self._layer_refs = []  # per layer: a weak reference to its Python object
+        self._built = False
+        self._input_shape = None
+        self._loss = (_LOSSES["cross_entropy"], 0.0)  # what the C model is set to
+        self._lengths_set = False  # whether the C model has sequence lengths in force
+        self._last_batch = None  # the size of the last batch that went through
+        for l in layers:
+            self.add(l)
+        if input_shape is not None:
+            self.build(input_shape)
+
+    @classmethod
+    def _adopt(cls, ptr):
+        """A Model object for a built C model (hlr_model_load's result)."""
+        self = cls.__new__(cls)
+        self._h = Owner(ptr, lib.hlr_model_free)
+        self._built = True
+        self._input_shape = None
+        if lib.has("hlr_model_input_shape"):
+            self._input_shape = self._shape_of(lib.hlr_model_input_shape)
+        self._loss = None  # unknown: set before training
+        self._lengths_set = False
+        self._last_batch = None
+        self._layer_meta = []
+        self._layer_refs = []
+        for i in range(lib.hlr_model_num_layers(ptr)):
+            layer = _wrap(check_ptr(lib.hlr_model_layer(ptr, i)), self)
+            self._layer_meta.append((type(layer), None, layer.type))
+            self._layer_refs.append(weakref.ref(layer))
+        return self
+
+    # -- ownership ----------------------------------------------------------
+
+    def _handle(self):
+        if self._h is None:
+            raise ValueError("the model is closed")
+        return self._h
+
+    @property
+    def _ptr(self):
+        return self._handle().ptr
+
+    def close(self):
+        """Free the C model and its layers (deferred while parameter views exist)."""
+        self._h = None
+
+    @property
+    def closed(self):
+        return self._h is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # -- structure ----------------------------------------------------------
+
+    def add(self, layer):
+        """Append a layer; the model owns it from now on.  Returns the model.
+
+        If the library refuses it (e.g. the model is built) it frees the
+        layer, which is then closed, and HlrError is raised.
+        """
+        if not isinstance(layer, Layer):
+            raise TypeError("add() needs an hlr layer, not %s" % type(layer).__name__)
+        if layer._model is not None:
+            raise ValueError("this %s already belongs to a model" % type(layer).__name__)
+        ptr = self._ptr
+        ctype = layer.type
+        lptr = layer._give_to(self)
+        status = lib.hlr_model_add(ptr, lptr)
+        if status < 0:
+            layer._lost()
+            check(status)
+        self._layer_meta.append((type(layer), layer._config, ctype))
+        self._layer_refs.append(weakref.ref(layer))
+        return self
+
+    append = add
+
+    def build(self, input_shape):
+        """Create the parameters for samples of input_shape (no batch dimension)."""
+        shape = _check.shape(input_shape, "input_shape")
+        if len(shape) > MAX_DIMS - 1:
+            raise ValueError("input_shape has %d dimensions; at most %d" % (len(shape), MAX_DIMS - 1))
+        check(lib.hlr_model_build(self._ptr, len(shape), shape_arg(shape)))
+        self._built = True
+        self._input_shape = shape
+        return self
+
+    @property
+    def built(self):
+        return self._built
+
+    def _layer(self, i):
+        # The model refers to its layer objects weakly and they refer to it
+        # strongly: no reference cycle, so dropping the last reference frees
+        # the C model at once.  A layer object that is gone is made again.
+        layer = self._layer_refs[i]()
+        if layer is None or layer._model is not self:
+            cls, config, _ = self._layer_meta[i]
+            layer = cls._wrap_borrowed(check_ptr(lib.hlr_model_layer(self._ptr, i)), self)
+            layer._config = config
+            self._layer_refs[i] = weakref.ref(layer)
+        return layer
+
+    @property
+    def layers(self):
+        """The layers, in order (the objects that were added while they are referenced)."""
+        return [self._layer(i) for i in range(len(self._layer_refs))]
+
+    def __len__(self):
+        return len(self._layer_refs)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    @property
+    def input_shape(self):
+        """The shape of one input sample, or None while unknown."""
+        return self._input_shape
+
+    def _shape_of(self, fn):
+        ndim = ctypes.c_int()
+        shape = (ctypes.c_int64 * MAX_DIMS)()
+        check(fn(self._ptr, ctypes.byref(ndim), shape))
+        return tuple(shape[i] for i in range(ndim.value))
+
+    @property
+    def output_shape(self):
+        """The shape of one output sample (after build)."""
+        return self._shape_of(lib.hlr_model_output_shape)
+
+    @property
+    def param_count(self):
+        """The number of trainable scalars (0 before build)."""
+        return lib.hlr_model_param_count(self._ptr)
+
+    def summary(self):
+        """The layer table (type, output shape, parameters) and totals, as text."""
+        ptr = self._ptr
+        needed = ctypes.c_size_t()
+        check(lib.hlr_model_summary(ptr, None, 0, ctypes.byref(needed)))
+        buf = ctypes.create_string_buffer(needed.value + 1)
+        check(lib.hlr_model_summary(ptr, buf, len(buf), ctypes.byref(needed)))
+        return buf.value.decode()
+
+    def state_dict(self):
+        """{"<layer index>.<name>": writable view}, as torch.nn.Sequential names them."""
+        out = {}
+        for i, layer in enumerate(self.layers):
+            if layer.param_names():
+                for name, v in layer.params().items():
+                    out["%d.%s" % (i, name)] = v
+        return out
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays into the parameters named as state_dict() names them.
+
+        With strict, the keys must match exactly (ValueError otherwise).
+        """
+        if not isinstance(state, dict):
+            raise TypeError("state must be a dict, not %s" % type(state).__name__)
+        mine = self.state_dict()
+        missing = sorted(set(mine) - set(state))
+        unexpected = sorted(set(state) - set(mine))
+        if strict and (missing or unexpected):
+            raise ValueError("load_state_dict: missing keys %s, unexpected keys %s" % (missing, unexpected))
+        for key, value in state.items():
+            if key not in mine:
+                continue
+            dst = _arrays.as_input(mine[key], HLR_F32, key)  # the view itself: no copy
+            src = as_input(value, HLR_F32, key)
+            if src.shape != dst.shape:
+                raise ValueError("load_state_dict: %s has shape %s, the model's is %s" % (key, src.shape, dst.shape))
+            ctypes.memmove(dst.addr, src.addr, src.numel * _ELEM)
+
+    def __repr__(self):
+        if self._h is None:
+            return "Model(<closed>)"
+        lines = ["  (%d): %r" % (i, l) for i, l in enumerate(self.layers)]
+        return "Model(\n%s\n)" % "\n".join(lines) if lines else "Model()"
+
+    # -- running ------------------------------------------------------------
+
+    def _input_dtype(self):
+        """int32 token ids when the first layer is an embedding, else float32."""
+        return HLR_I32 if self._layer_meta and self._layer_meta[0][2] == "embedding" else HLR_F32
+
+    def _input(self, x, what="x"):
+        buf = as_batch(x, self._input_shape, what, self._input_dtype())
+        if len(buf.shape) < 2:
+            raise ValueError("%s must have a batch dimension and sample dimensions (got shape %s); build the model "
+                             "first to pass flat data" % (what, buf.shape))
+        if not self._built:
+            self.build(buf.shape[1:])
+        return buf
+
+    def _ran(self, buf):
+        """After the library accepted buf: remember its sample shape and batch size."""
+        if self._input_shape is None:
+            self._input_shape = buf.shape[1:]
+        self._last_batch = buf.shape[0]
+
+    def _lengths_arg(self, lengths, n):
+        """lengths as an int32 Buf of n values (or None)."""
+        if lengths is None:
+            return None
+        lb = as_input(lengths, HLR_I32, "lengths")
+        if lb.shape != (n,):
+            raise ValueError("lengths must hold one length per sample: %d samples, lengths has shape %s"
+                             % (n, lb.shape))
+        return lb
+
+    def _apply_lengths(self, lb, n):
+        """Give the C model these per-sequence lengths (None: clear them if set)."""
+        if lb is None:
+            if self._lengths_set:
+                check(lib.hlr_model_set_lengths(self._ptr, None, 0))
+                self._lengths_set = False
+            return
+        check(lib.hlr_model_set_lengths(self._ptr, lb.addr, n))
+        self._lengths_set = True
+
+    def forward(self, x, training=False, lengths=None):
+        """Run a batch x (N, *input_shape) through the model; returns (N, *output_shape).
+
+        With training=True dropout is active and the activations are kept for
+        backward().  lengths: for sequence models, each sample's number of
+        valid steps (torch's packed sequences); None means all steps.  A
+        model that is not built yet is built for x's samples.
+        """
+        training = _check.boolean(training, "training")
+        xb = self._input(x)
+        lb = self._lengths_arg(lengths, xb.shape[0])
+        ptr = self._ptr
+        y, yb = empty((xb.shape[0],) + self.output_shape)
+        self._apply_lengths(lb, xb.shape[0])
+        with Tensors() as t:
+            check(lib.hlr_model_forward(ptr, t.wrap(xb), t.wrap(yb), int(training)))
+        self._ran(xb)
+        return y
+
+    __call__ = forward
+
+    def backward(self, grad_output):
+        """After forward(x, training=True): propagate dLoss/dOutput, fill every
+        layer's gradients (overwriting them) and return dLoss/dInput (None for
+        a model that takes token ids, which have no gradient)."""
+        gb = as_input(grad_output, HLR_F32, "grad_output")
+        if self._input_shape is None or self._input_dtype() == HLR_I32:
+            with Tensors() as t:  # no input gradient (or no forward yet: the library's HLR_ESTATE)
+                check(lib.hlr_model_backward(self._ptr, t.wrap(gb), None))
+            return None
+        dx, dxb = empty((gb.shape[0],) + tuple(self._input_shape))
+        with Tensors() as t:
+            check(lib.hlr_model_backward(self._ptr, t.wrap(gb), t.wrap(dxb)))
+        return dx
+
+    def _set_loss(self, kind, smoothing):
+        """Set the C model's loss; smoothing None keeps the current one when the kind is unchanged."""
+        if smoothing is None:
+            if self._loss is None or self._loss[0] == kind:
+                return  # unknown (a loaded model keeps its file's loss) or already this kind
+            smoothing = 0.0
+        if self._loss != (kind, smoothing):
+            check(lib.hlr_model_set_loss(self._ptr, kind, smoothing))
+            self._loss = (kind, smoothing)
+
+    def train_batch(self, optimizer, x, y, loss="cross_entropy", label_smoothing=0.0, lengths=None):
+        """One step: forward (training), loss, backward, optimizer step.  Returns the loss.
+
+        loss="cross_entropy": y holds int labels (N); "mse": y holds float
+        targets shaped like the output.  lengths as in forward().
+        """
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError("optimizer must be an hlr optimizer, not %s" % type(optimizer).__name__)
+        kind = _LOSSES[_check.choice(loss, "loss", tuple(_LOSSES))]
+        smoothing = _check.real(label_smoothing, "label_smoothing", 0.0, 1.0, hi_open=True)
+        xb = self._input(x)
+        yb = as_input(y, HLR_I32 if loss == "cross_entropy" else HLR_F32, "y")
+        lb = self._lengths_arg(lengths, xb.shape[0])
+        optimizer._bind(self)
+        self._set_loss(kind, smoothing)
+        self._apply_lengths(lb, xb.shape[0])
+        value = ctypes.c_float()
+        with Tensors() as t:
+            check(lib.hlr_model_train_batch(self._ptr, optimizer._ptr, t.wrap(xb), t.wrap(yb), ctypes.byref(value)))
+        self._ran(xb)
+        return value.value
+
+    def _classes(self):
+        out = self.output_shape
+        if len(out) != 1:
+            raise ValueError("the model's output is %s per sample; classification needs (classes,)" % (out,))
+        return out[0]
+
+    def _dataset(self, xb, y, lengths):
+        """An hlr_dataset (a copy) of xb and labels y, with the model's output width as classes."""
+        yb = as_input(y, HLR_I32, "y")
+        n = xb.shape[0]
+        if yb.shape != (n,):
+            raise ValueError("y must hold one label per sample: x has %d samples, y has shape %s" % (n, yb.shape))
+        lb = self._lengths_arg(lengths, n)
+        sample = xb.shape[1:]
+        make = lib.hlr_dataset_from_tokens if xb.dtype == HLR_I32 else lib.hlr_dataset_from
+        data = Owner(check_ptr(make(len(sample), shape_arg(sample), n, xb.addr, yb.addr, self._classes())),
+                     lib.hlr_dataset_free)
+        if lb is not None:
+            check(lib.hlr_dataset_set_lengths(data.ptr, lb.addr))
+        return data
+
+    def fit(self, x, y, epochs=1, batch_size=64, optimizer=None, validation_split=0.0, callback=None,
+            shuffle=True, label_smoothing=None, augment_shift=0, lengths=None):
+        """Train with softmax cross-entropy on labels y for `epochs` epochs.
+
+        optimizer: an hlr optimizer (default: a new Adam(1e-3)).
+        validation_split: the last fraction of (x, y) held out and evaluated
+        after each epoch.  callback(stats) runs after each epoch with a dict
+        (epoch, epochs, train_loss, train_accuracy, val_loss, val_accuracy,
+        lr, seconds, samples_per_second); returning True stops training.
+        label_smoothing: torch's CrossEntropyLoss(label_smoothing); None keeps
+        the model's (0, or what a loaded file says).  augment_shift: shift
+        training images by up to this many pixels.  lengths: each sequence's
+        valid steps, for sequence models.
+        Returns the list of those per-epoch dicts.
+        """
+        epochs = _check.integer(epochs, "epochs")
+        batch_size = _check.integer(batch_size, "batch_size")
+        validation_split = _check.real(validation_split, "validation_split", 0.0, 1.0, hi_open=True)
+        shuffle = _check.boolean(shuffle, "shuffle")
+        smoothing = None if label_smoothing is None else _check.real(label_smoothing, "label_smoothing", 0.0, 1.0,
+                                                                     hi_open=True)
+        shift = _check.integer(augment_shift, "augment_shift", lo=0)
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        if optimizer is None:
+            optimizer = Adam()
+        elif not isinstance(optimizer, Optimizer):
+            raise TypeError("optimizer must be an hlr optimizer, not %s" % type(optimizer).__name__)
+        xb = self._input(x)
+        data = self._dataset(xb, y, lengths)
+        optimizer._bind(self)
+        self._set_loss(_LOSSES["cross_entropy"], smoothing)
+
+        history, failure, stopped = [], [], []
+
+        def on_epoch(stats, _user):
+            try:
+                s = stats.contents
+                record = {name: getattr(s, name) for name, _ in EpochStats._fields_}
+                history.append(record)
+                if callback is not None and callback(dict(record)):
+                    stopped.append(True)
+                    return 1
+                return 0
+            except BaseException as e:  # carried out of C and raised below
+                failure.append(e)
+                return 1
+
+        opts = FitOptions()
+        lib.hlr_fit_options_default(ctypes.byref(opts))
+        opts.epochs = epochs
+        opts.batch_size = batch_size
+        opts.shuffle = int(shuffle)
+        opts.validation_split = validation_split
+        opts.augment_shift = shift
+        cb = EPOCH_FN(on_epoch)
+        opts.on_epoch = cb
+        try:
+            status = lib.hlr_model_fit(self._ptr, optimizer._ptr, data.ptr, ctypes.byref(opts))
+        finally:
+            data.release()
+            self._lengths_set = False  # fit returns with none set
+        if failure:
+            raise failure[0]
+        if not (status == HLR_ECANCELLED and stopped):
+            check(status)
+        self._ran(xb)
+        self._last_batch = None  # fit's last batch size is not known here
+        return history
+
+    def evaluate(self, x, y, batch_size=256, top_k=1, lengths=None):
+        """Inference on (x, y): a dict with loss (mean cross-entropy), accuracy,
+        top_k_accuracy, top_k, count and confusion (classes x classes counts,
+        row = true class, column = predicted)."""
+        batch_size = _check.integer(batch_size, "batch_size")
+        top_k = _check.integer(top_k, "top_k")
+        xb = self._input(x)
+        data = self._dataset(xb, y, lengths)
+        c = self._classes()
+        confusion, caddr = _arrays.empty_int64((c, c))
+        m = Metrics()
+        try:
+            check(lib.hlr_model_evaluate(self._ptr, data.ptr, batch_size, top_k, ctypes.byref(m), caddr))
+        finally:
+            data.release()
+            self._lengths_set = False
+        self._ran(xb)
+        self._last_batch = None
+        return {"loss": m.loss, "accuracy": m.accuracy, "top_k_accuracy": m.top_k_accuracy, "top_k": m.top_k,
+                "count": m.count, "confusion": confusion}
+
+    def _predict(self, x, batch_size, want_probs, want_classes, lengths):
+        batch_size = _check.integer(batch_size, "batch_size")
+        xb = self._input(x)
+        n = xb.shape[0]
+        lb = self._lengths_arg(lengths, n)
+        c = self._classes()
+        probs, pb = empty((n, c)) if want_probs else (None, None)
+        classes, kb = empty((n,), HLR_I32) if want_classes else (None, None)
+        per = xb.numel // n
+        ptr = self._ptr
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            if lb is not None:
+                self._apply_lengths(Buf(lb.addr + start * _ELEM, (m,), HLR_I32, lb.keep), m)
+            else:
+                self._apply_lengths(None, m)
+            with Tensors() as t:
+                xt = t.wrap(Buf(xb.addr + start * per * _ELEM, (m,) + xb.shape[1:], xb.dtype, xb.keep))
+                pt = t.wrap(Buf(pb.addr + start * c * _ELEM, (m, c), HLR_F32, pb.keep)) if want_probs else None
+                kaddr = kb.addr + start * _ELEM if want_classes else None
+                check(lib.hlr_model_predict(ptr, xt, kaddr, pt))
+            self._ran(Buf(0, (m,) + xb.shape[1:], xb.dtype, None))
+        return probs, classes
+
+    def predict(self, x, batch_size=256, lengths=None):
+        """Softmax probabilities (N, classes) for a batch x, computed batch_size samples at a time."""
+        return self._predict(x, batch_size, True, False, lengths)[0]
+
+    def predict_classes(self, x, batch_size=256, lengths=None):
+        """The arg-max class (int32, N) for each sample of x."""
+        return self._predict(x, batch_size, False, True, lengths)[1]
+
+    # -- files, metadata, serving --------------------------------------------
+
+    def _save_options(self, optimizer, compression, training_state):
+        from .optim import Optimizer as _Opt
+
+        compression = _check.integer(compression, "compression", lo=0, hi=9)
+        training_state = _check.boolean(training_state, "training_state")
+        opts = SaveOptions()
+        lib.hlr_save_options_default(ctypes.byref(opts))
+        opts.compression = compression
+        opts.training_state = int(training_state)
+        if optimizer is not None:
+            if not isinstance(optimizer, _Opt):
+                raise TypeError("optimizer must be an hlr optimizer, not %s" % type(optimizer).__name__)
+            if optimizer._model_h is not None and optimizer._model_h is not self._handle():
+                raise ValueError("the optimizer trains another model")
+            opts.optimizer = optimizer._ptr
+        return opts
+
+    def save(self, path, optimizer=None, compression=6, training_state=True):
+        """Write the built model to path (docs/format.md), atomically: a crash
+        leaves the old file or none, never a partial one.
+
+        optimizer: also save its state, so training can resume after
+        hlr.load(path, return_optimizer=True).  compression: zlib level
+        0-9.  training_state: also save the random generator and epoch
+        counters.
+        """
+        opts = self._save_options(optimizer, compression, training_state)
+        check(lib.hlr_model_save(self._ptr, _path(path), ctypes.byref(opts)))
+
+    def to_bytes(self, optimizer=None, compression=6, training_state=True):
+        """The bytes save() would write (hlr.load_bytes reads them)."""
+        opts = self._save_options(optimizer, compression, training_state)
+        data = ctypes.c_void_p()
+        size = ctypes.c_size_t()
+        check(lib.hlr_model_save_buffer(self._ptr, ctypes.byref(opts), ctypes.byref(data), ctypes.byref(size)))
+        try:
+            return ctypes.string_at(data.value, size.value)
+        finally:
+            lib.hlr_buffer_free(data)
+
+    @property
+    def metadata(self):
+        """The model's metadata (data set, class names, key/value strings, history); saved with it."""
+        from .files import Metadata
+
+        self._handle()
+        return Metadata(self)
+
+    @property
+    def epochs_trained(self):
+        """Epochs fit() has completed on this model, earlier processes included (through files)."""
+        return lib.hlr_model_epochs_trained(self._ptr)
+
+    def clone_shared(self):
+        """An inference-only model sharing this model's weights (no copy), with its
+        own buffers: one per thread lets several threads predict at once.  It
+        keeps this model's memory alive; do not train this model while clones
+        are in use."""
+        clone = Model._adopt(check_ptr(lib.hlr_model_clone_shared(self._ptr)))
+        clone._h._after = self._handle()  # freed after the clone, as the C API requires
+        return clone
+
+
+def _path(path, what="path"):
+    if isinstance(path, bytes):
+        return path
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError("%s must be a str or os.PathLike, not %s" % (what, type(path).__name__))
+    return os.fsencode(path)
+
+
+__all__ = ["Model"]

@@ -1,0 +1,311 @@
+/*
+ * pool2d.c -- max and average pooling over k x k windows, and global
+ * average pooling: one family, one shape rule.
+ *
+ * Shapes: x (N, C, H, W) -> y (N, C, Ho, Wo), Ho = (H + 2 pad - k) / stride + 1
+ * (global: y (N, C)).  Max pooling keeps, per output, the index of the
+ * chosen input in its plane (first maximum on ties, last NaN, as torch), so backward
+ * routes dy there.  Average pooling divides by k^2, the padding included
+ * (torch's count_include_pad=True).
+ */
+#include "../internal.h"
+#include "../kernels/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef enum { POOL_MAX, POOL_AVG, POOL_GLOBAL_AVG } pool_kind;
+
+typedef struct pool2d {
+    hlr_layer base;
+    pool_kind kind;
+    int k, stride, pad;
+    int64_t C, H, W, Ho, Wo;
+    int32_t *argmax; /* max pooling: per output element, index into its H x W plane */
+    int64_t planned;
+} pool2d;
+
+static hlr_status pool_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
+{
+    (void)rng;
+    pool2d *p = (pool2d *)l;
+    char s[96];
+    if (in->ndim != 3)
+        return hlr__layer_fail(l, HLR_ESHAPE, "input %s; expected (C, H, W)", hlr__shape_str(in, s, sizeof s));
+    p->C = in->d[0];
+    p->H = in->d[1];
+    p->W = in->d[2];
+    if (p->kind == POOL_GLOBAL_AVG) {
+        *out = (hlr_shape){.ndim = 1, .d = {p->C}};
+        return HLR_OK;
+    }
+    if (p->H + 2 * p->pad < p->k || p->W + 2 * p->pad < p->k)
+        return hlr__layer_fail(l, HLR_ESHAPE, "window %dx%d does not fit the padded input %lldx%lld", p->k, p->k,
+                               (long long)(p->H + 2 * p->pad), (long long)(p->W + 2 * p->pad));
+    p->Ho = (p->H + 2 * p->pad - p->k) / p->stride + 1;
+    p->Wo = (p->W + 2 * p->pad - p->k) / p->stride + 1;
+    *out = (hlr_shape){.ndim = 3, .d = {p->C, p->Ho, p->Wo}};
+    return HLR_OK;
+}
+
+static hlr_status pool_plan(hlr_layer *l, int64_t max_batch)
+{
+    pool2d *p = (pool2d *)l;
+    if (p->kind != POOL_MAX || max_batch <= p->planned)
+        return HLR_OK;
+    int32_t *a = hlr__alloc_or_fail((size_t)(max_batch * l->out_size), sizeof *a, "maxpool2d indices");
+    if (!a)
+        return HLR_ENOMEM;
+    hlr__free(p->argmax);
+    p->argmax = a;
+    p->planned = max_batch;
+    return HLR_OK;
+}
+
+typedef struct pool_job {
+    pool2d *p;
+    float *out;
+    const float *in;
+} pool_job;
+
+static void maxpool2x2_planes(void *ctx, int64_t a, int64_t b)
+{
+    const pool_job *j = ctx;
+    const pool2d *p = j->p;
+    int64_t po = p->Ho * p->Wo, pi = p->H * p->W;
+    hlrk_maxpool2x2(j->out + a * po, p->argmax + a * po, j->in + a * pi, b - a, p->H, p->W);
+}
+
+static void maxpool2x2_backward_planes(void *ctx, int64_t a, int64_t b)
+{
+    const pool_job *j = ctx;
+    const pool2d *p = j->p;
+    int64_t po = p->Ho * p->Wo, pi = p->H * p->W;
+    hlrk_maxpool2x2_backward(j->out + a * pi, p->argmax + a * po, j->in + a * po, b - a, p->H, p->W);
+}
+
+/* x (planes, H, W) -> y (planes, Ho, Wo) */
+static void maxpool_forward(pool2d *p, int64_t planes, const float *x, float *y)
+{
+    if (p->k == 2 && p->stride == 2 && p->pad == 0) {
+        pool_job j = {p, y, x};
+        hlr__parallel_for(planes, 4, maxpool2x2_planes, &j);
+        return;
+    }
+    const int64_t H = p->H, W = p->W;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * H * W;
+        float *yp = y + pl * p->Ho * p->Wo;
+        int32_t *ap = p->argmax + pl * p->Ho * p->Wo;
+        for (int64_t oh = 0; oh < p->Ho; oh++) {
+            int64_t h0 = oh * p->stride - p->pad, h1 = h0 + p->k;
+            h0 = h0 < 0 ? 0 : h0;
+            h1 = h1 > H ? H : h1;
+            for (int64_t ow = 0; ow < p->Wo; ow++) {
+                int64_t w0 = ow * p->stride - p->pad, w1 = w0 + p->k;
+                w0 = w0 < 0 ? 0 : w0;
+                w1 = w1 > W ? W : w1;
+                float best = xp[h0 * W + w0];
+                int64_t at = h0 * W + w0;
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++) {
+                        float v = xp[ih * W + iw];
+                        if (v > best || isnan(v)) { /* torch's scan: the last NaN wins */
+                            best = v;
+                            at = ih * W + iw;
+                        }
+                    }
+                yp[oh * p->Wo + ow] = best;
+                ap[oh * p->Wo + ow] = (int32_t)at;
+            }
+        }
+    }
+}
+
+static void avgpool_forward(const pool2d *p, int64_t planes, const float *x, float *y)
+{
+    const int64_t H = p->H, W = p->W;
+    const float inv = 1.0f / (float)(p->k * p->k);
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * H * W;
+        float *yp = y + pl * p->Ho * p->Wo;
+        for (int64_t oh = 0; oh < p->Ho; oh++) {
+            int64_t h0 = oh * p->stride - p->pad, h1 = h0 + p->k;
+            h0 = h0 < 0 ? 0 : h0;
+            h1 = h1 > H ? H : h1;
+            for (int64_t ow = 0; ow < p->Wo; ow++) {
+                int64_t w0 = ow * p->stride - p->pad, w1 = w0 + p->k;
+                w0 = w0 < 0 ? 0 : w0;
+                w1 = w1 > W ? W : w1;
+                float sum = 0.0f;
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++)
+                        sum += xp[ih * W + iw];
+                yp[oh * p->Wo + ow] = sum * inv;
+            }
+        }
+    }
+}
+
+static void pool_forward(hlr_layer *l, const hlr_pass *ps, const float *x, float *y)
+{
+    pool2d *p = (pool2d *)l;
+    int64_t planes = ps->batch * p->C, HW = p->H * p->W;
+    if (p->kind == POOL_MAX)
+        maxpool_forward(p, planes, x, y);
+    else if (p->kind == POOL_AVG)
+        avgpool_forward(p, planes, x, y);
+    else
+        for (int64_t pl = 0; pl < planes; pl++) {
+            float sum = 0.0f;
+            for (int64_t i = 0; i < HW; i++)
+                sum += x[pl * HW + i];
+            y[pl] = sum / (float)HW;
+        }
+}
+
+static void pool_backward(hlr_layer *l, const hlr_pass *ps, const float *x, const float *y, const float *dy,
+                          float *dx)
+{
+    (void)x;
+    (void)y;
+    pool2d *p = (pool2d *)l;
+    if (!dx)
+        return;
+    const int64_t planes = ps->batch * p->C, HW = p->H * p->W, P = p->Ho * p->Wo;
+    if (p->kind == POOL_GLOBAL_AVG) {
+        for (int64_t pl = 0; pl < planes; pl++) {
+            float g = dy[pl] / (float)HW;
+            for (int64_t i = 0; i < HW; i++)
+                dx[pl * HW + i] = g;
+        }
+        return;
+    }
+    if (p->kind == POOL_MAX && p->k == 2 && p->stride == 2 && p->pad == 0) {
+        pool_job j = {p, dx, dy};
+        hlr__parallel_for(planes, 4, maxpool2x2_backward_planes, &j);
+        return;
+    }
+    memset(dx, 0, (size_t)(planes * HW) * sizeof *dx);
+    if (p->kind == POOL_MAX) {
+        for (int64_t pl = 0; pl < planes; pl++)
+            for (int64_t o = 0; o < P; o++)
+                dx[pl * HW + p->argmax[pl * P + o]] += dy[pl * P + o];
+        return;
+    }
+    const float inv = 1.0f / (float)(p->k * p->k);
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t oh = 0; oh < p->Ho; oh++) {
+            int64_t h0 = oh * p->stride - p->pad, h1 = h0 + p->k;
+            h0 = h0 < 0 ? 0 : h0;
+            h1 = h1 > p->H ? p->H : h1;
+            for (int64_t ow = 0; ow < p->Wo; ow++) {
+                int64_t w0 = ow * p->stride - p->pad, w1 = w0 + p->k;
+                w0 = w0 < 0 ? 0 : w0;
+                w1 = w1 > p->W ? p->W : w1;
+                float g = dy[pl * P + oh * p->Wo + ow] * inv;
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++)
+                        dx[pl * HW + ih * p->W + iw] += g;
+            }
+        }
+}
+
+static void pool_destroy(hlr_layer *l) { hlr__free(((pool2d *)l)->argmax); }
+
+static void pool_get_config(const hlr_layer *l, hlr_config *c)
+{
+    const pool2d *p = (const pool2d *)l;
+    hlr__config_int(c, "kernel", p->k);
+    hlr__config_int(c, "stride", p->stride);
+    hlr__config_int(c, "padding", p->pad);
+}
+
+static int pool_config(const hlr_config *c, const char *type, int v[3])
+{
+    return hlr__config_int_in(c, type, "kernel", 1, 65536, &v[0]) ||
+           hlr__config_int_in(c, type, "stride", 1, 65536, &v[1]) ||
+           hlr__config_int_in(c, type, "padding", 0, 65536, &v[2]);
+}
+
+static hlr_layer *maxpool_from_config(const hlr_config *c)
+{
+    int v[3];
+    return pool_config(c, "maxpool2d", v) ? NULL : hlr_maxpool2d(v[0], v[1], v[2]);
+}
+
+static hlr_layer *avgpool_from_config(const hlr_config *c)
+{
+    int v[3];
+    return pool_config(c, "avgpool2d", v) ? NULL : hlr_avgpool2d(v[0], v[1], v[2]);
+}
+
+static hlr_layer *global_from_config(const hlr_config *c)
+{
+    (void)c;
+    return hlr_global_avgpool2d();
+}
+
+const hlr_layer_ops hlr__maxpool2d_ops = {
+    .type = "maxpool2d",
+    .build = pool_build,
+    .plan = pool_plan,
+    .forward = pool_forward,
+    .backward = pool_backward,
+    .destroy = pool_destroy,
+    .get_config = pool_get_config,
+    .from_config = maxpool_from_config,
+};
+
+const hlr_layer_ops hlr__avgpool2d_ops = {
+    .type = "avgpool2d",
+    .build = pool_build,
+    .forward = pool_forward,
+    .backward = pool_backward,
+    .get_config = pool_get_config,
+    .from_config = avgpool_from_config,
+};
+
+const hlr_layer_ops hlr__global_avgpool2d_ops = {
+    .type = "global_avgpool2d",
+    .build = pool_build,
+    .forward = pool_forward,
+    .backward = pool_backward,
+    .from_config = global_from_config,
+};
+
+static hlr_layer *pool_new(const hlr_layer_ops *ops, pool_kind kind, int k, int stride, int pad, const char *fn)
+{
+    if (kind != POOL_GLOBAL_AVG) {
+        if (stride == 0)
+            stride = k;
+        if (k < 1 || stride < 1 || pad < 0 || pad > k / 2 || k > 65536 || stride > 65536) {
+            hlr__fail(HLR_EINVAL, "%s: kernel %d and stride %d must be >= 1 and padding %d in 0..kernel/2", fn, k,
+                      stride, pad);
+            return NULL;
+        }
+    }
+    pool2d *p = (pool2d *)hlr__layer_alloc(ops, sizeof *p);
+    if (!p)
+        return NULL;
+    p->kind = kind;
+    p->k = k;
+    p->stride = stride;
+    p->pad = pad;
+    return &p->base;
+}
+
+hlr_layer *hlr_maxpool2d(int kernel, int stride, int padding)
+{
+    return pool_new(&hlr__maxpool2d_ops, POOL_MAX, kernel, stride, padding, "hlr_maxpool2d");
+}
+
+hlr_layer *hlr_avgpool2d(int kernel, int stride, int padding)
+{
+    return pool_new(&hlr__avgpool2d_ops, POOL_AVG, kernel, stride, padding, "hlr_avgpool2d");
+}
+
+hlr_layer *hlr_global_avgpool2d(void)
+{
+    return pool_new(&hlr__global_avgpool2d_ops, POOL_GLOBAL_AVG, 0, 0, 0, "hlr_global_avgpool2d");
+}

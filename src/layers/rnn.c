@@ -1,0 +1,464 @@
+/*
+ * rnn.c -- what the LSTM and GRU layers share: parameters with torch's
+ * names, shapes, the workspace planned once, stacking with dropout between
+ * layers, both directions, sequence lengths, and the caller's initial and
+ * final states.  The time loops are the cells' (lstm.c, gru.c); rnn.h
+ * describes the layout.
+ *
+ * Input (N, T, F) batch-first; output (N, T, D H) with
+ * HLR_RETURN_SEQUENCES, else (N, D H): the last layer's final states,
+ * forward then reverse (for one direction, the output at each sequence's
+ * last step).
+ */
+#include "rnn.h"
+#include "../kernels/kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+extern const hlr_layer_ops hlr__lstm_ops, hlr__gru_ops;
+
+#define KNOWN_FLAGS (HLR_RETURN_SEQUENCES | HLR_BIDIRECTIONAL)
+
+hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int kind, int input_size, int hidden,
+                        int num_layers, int flags, float dropout, const char *fn)
+{
+    int dirs = flags & HLR_BIDIRECTIONAL ? 2 : 1;
+    if (input_size < 1 || hidden < 1) {
+        hlr__fail(HLR_EINVAL, "%s: input_size %d and hidden_size %d must both be >= 1", fn, input_size, hidden);
+        return NULL;
+    }
+    if (num_layers < 1 || num_layers * dirs * 4 > HLR_MAX_PARAMS) {
+        hlr__fail(HLR_EINVAL, "%s: num_layers %d outside 1..%d%s", fn, num_layers, HLR_MAX_PARAMS / (4 * dirs),
+                  dirs == 2 ? " (bidirectional)" : "");
+        return NULL;
+    }
+    if (flags & ~KNOWN_FLAGS) {
+        hlr__fail(HLR_EINVAL, "%s: unknown flags 0x%x", fn, (unsigned)(flags & ~KNOWN_FLAGS));
+        return NULL;
+    }
+    if (!(dropout >= 0.0f && dropout < 1.0f)) {
+        hlr__fail(HLR_EINVAL, "%s: dropout %g; expected 0 <= dropout < 1", fn, (double)dropout);
+        return NULL;
+    }
+    rnn *r = (rnn *)hlr__layer_alloc(ops, sizeof *r);
+    if (!r)
+        return NULL;
+    r->cell = cell;
+    r->kind = kind;
+    r->input_size = input_size;
+    r->hidden = hidden;
+    r->num_layers = num_layers;
+    r->flags = flags;
+    r->dirs = dirs;
+    r->dropout = dropout;
+    return &r->base;
+}
+
+/* weight_ih_l0 (G H, F), weight_hh_l0 (G H, H), bias_ih_l0, bias_hh_l0 (G H),
+ * then _reverse for the other direction, then l1 ..., all U(-1/sqrt(H), 1/sqrt(H)). */
+hlr_status hlr__rnn_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
+{
+    rnn *r = (rnn *)l;
+    if (in->ndim != 2 || in->d[1] != r->input_size) {
+        char s[96];
+        return hlr__layer_fail(l, HLR_ESHAPE, "input %s is not (steps, %d)", hlr__shape_str(in, s, sizeof s),
+                               r->input_size);
+    }
+    r->T = in->d[0];
+    int64_t GH = (int64_t)r->cell->gates * r->hidden, H = r->hidden;
+    static const char *const kinds[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    float bound = 1.0f / sqrtf((float)r->hidden);
+    for (int k = 0; k < r->num_layers; k++)
+        for (int d = 0; d < r->dirs; d++)
+            for (int i = 0; i < 4; i++) {
+                char name[HLR_PARAM_NAME_MAX];
+                snprintf(name, sizeof name, "%s_l%d%s", kinds[i], k, d ? "_reverse" : "");
+                int64_t cols = i == 0 ? (k == 0 ? r->input_size : r->dirs * H) : H;
+                hlr_status st = i < 2 ? hlr__layer_add_param(l, name, 2, (int64_t[]){GH, cols})
+                                      : hlr__layer_add_param(l, name, 1, (int64_t[]){GH});
+                if (st != HLR_OK)
+                    return st;
+                hlr_param *p = &l->params[l->nparams - 1];
+                hlr__init_uniform(p->value.data, p->value.numel, bound, rng);
+            }
+    *out = (hlr_shape){.ndim = r->flags & HLR_RETURN_SEQUENCES ? 2 : 1};
+    if (r->flags & HLR_RETURN_SEQUENCES) {
+        out->d[0] = r->T;
+        out->d[1] = r->dirs * H;
+    } else {
+        out->d[0] = r->dirs * H;
+    }
+    return HLR_OK;
+}
+
+/* Carve the arena for n samples; with arena NULL only count the floats. */
+static int64_t layout(rnn *r, float *arena, int64_t n)
+{
+    int64_t T = r->T, H = r->hidden, D = r->dirs, F = r->input_size, GH = (int64_t)r->cell->gates * H;
+    int64_t TN = T * n, DH = D * H, wide = F > DH ? F : DH, used = 0;
+#define TAKE(ptr, count)                                                                                               \
+    do {                                                                                                               \
+        (ptr) = arena ? arena + used : NULL;                                                                           \
+        used += ((count) + 15) / 16 * 16; /* 64-byte steps keep every block aligned like the arena */                  \
+    } while (0)
+    for (int k = 0; k < r->num_layers; k++) {
+        for (int d = 0; d < D; d++) {
+            rnn_dir *w = &r->dir[k][d];
+            TAKE(w->G, TN * GH);
+            TAKE(w->dG, TN * GH);
+            TAKE(w->S, (T + 1) * n * H);
+            if (r->kind == RNN_LSTM) {
+                TAKE(w->C, (T + 1) * n * H);
+                TAKE(w->TC, TN * H);
+            } else {
+                TAKE(w->dGh, TN * GH);
+                TAKE(w->HN, TN * H);
+            }
+        }
+        TAKE(r->O[k], TN * DH);
+        if (k < r->num_layers - 1 && r->dropout > 0.0f) {
+            TAKE(r->mask[k], TN * DH);
+            TAKE(r->XD[k], TN * DH);
+        }
+    }
+    TAKE(r->X0, TN * F);
+    TAKE(r->dA, TN * wide);
+    TAKE(r->dB, TN * wide);
+    TAKE(r->dh, n * H);
+    TAKE(r->dc, n * H);
+    TAKE(r->hg, n * GH);
+    TAKE(r->bias, GH);
+#undef TAKE
+    return used;
+}
+
+hlr_status hlr__rnn_plan(hlr_layer *l, int64_t max_batch)
+{
+    rnn *r = (rnn *)l;
+    if (max_batch <= r->planned)
+        return HLR_OK;
+    int64_t floats = layout(r, NULL, max_batch), steps;
+    if (floats > INT64_MAX / 8 || hlr__mul_overflows(r->T, max_batch, &steps))
+        return hlr__layer_fail(l, HLR_ENOMEM, "a batch of %lld sequences is too large", (long long)max_batch);
+    float *arena = hlr__alloc_or_fail((size_t)floats, sizeof(float), "recurrent workspace");
+    unsigned char *active = hlr__alloc_or_fail((size_t)steps, 1, "recurrent workspace");
+    if (!arena || !active) {
+        hlr__free(arena);
+        hlr__free(active);
+        return HLR_ENOMEM;
+    }
+    hlr__free(r->arena);
+    hlr__free(r->active);
+    r->arena = arena;
+    r->active = active;
+    r->planned = max_batch;
+    r->last_batch = 0;
+    layout(r, arena, max_batch);
+    return HLR_OK;
+}
+
+static void free_state(rnn *r);
+
+void hlr__rnn_destroy(hlr_layer *l)
+{
+    rnn *r = (rnn *)l;
+    hlr__free(r->arena);
+    hlr__free(r->active);
+    free_state(r);
+}
+
+hlr_status hlr__rnn_check_pass(const hlr_layer *l, int64_t batch, const void *input)
+{
+    (void)input;
+    const rnn *r = (const rnn *)l;
+    if (r->state_n && r->state_n != batch)
+        return hlr__layer_fail(l, HLR_ESHAPE, "the initial state was given for %lld sequences, the batch has %lld",
+                               (long long)r->state_n, (long long)batch);
+    return HLR_OK;
+}
+
+/* Where the final state of direction d of layer k lies (n rows of H). */
+static float *final_state(rnn *r, int k, int d, int cell, int64_t n)
+{
+    const rnn_dir *w = &r->dir[k][d];
+    float *base = cell ? w->C : w->S;
+    return d == 0 ? base + r->T * n * r->hidden : base;
+}
+
+/* x (n, T, F) -> y: see the top of the file. */
+void hlr__rnn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
+{
+    rnn *r = (rnn *)l;
+    const int64_t n = p->batch, T = r->T, F = r->input_size, H = r->hidden, D = r->dirs, DH = D * H, TN = T * n;
+    const unsigned char *act = NULL;
+    if (p->lengths) {
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < n; i++)
+                r->active[t * n + i] = t < p->lengths[i];
+        act = r->active;
+    }
+    /* The input, time-major; steps past a sequence's end read as zeros. */
+    for (int64_t t = 0; t < T; t++)
+        hlrk_copy_rows_masked(r->X0 + t * n * F, F, x + t * F, T * F, act ? act + t * n : NULL, n, F);
+
+    int use_state = r->state_n == n;
+    int drop = p->training && r->dropout > 0.0f && r->num_layers > 1;
+    const float keep = 1.0f / (1.0f - r->dropout);
+    const float *in = r->X0;
+    int64_t in_size = F;
+    for (int k = 0; k < r->num_layers; k++) {
+        for (int d = 0; d < D; d++) {
+            int64_t slot = (int64_t)(k * D + d) * n * H;
+            r->cell->forward(r, k, d, in, in_size, n, act, use_state ? r->h0 + slot : NULL,
+                             use_state && r->c0 ? r->c0 + slot : NULL);
+            /* the direction's outputs: h after each step, zero past the end
+             * (not needed when the top layer only gives its final state) */
+            const float *S = r->dir[k][d].S + (d == 0 ? n * H : 0);
+            int need = k < r->num_layers - 1 || (r->flags & HLR_RETURN_SEQUENCES);
+            for (int64_t t = 0; t < T && need; t++)
+                hlrk_copy_rows_masked(r->O[k] + t * n * DH + d * H, DH, S + t * n * H, H, act ? act + t * n : NULL, n,
+                                      H);
+        }
+        in = r->O[k];
+        if (drop && k < r->num_layers - 1) {
+            float *m = r->mask[k], *xd = r->XD[k];
+            for (int64_t i = 0; i < TN * DH; i++) {
+                m[i] = hlr__rng_uniform(p->rng) < r->dropout ? 0.0f : keep;
+                xd[i] = in[i] * m[i];
+            }
+            in = xd;
+        }
+        in_size = DH;
+    }
+    if (r->flags & HLR_RETURN_SEQUENCES) {
+        hlrk_transpose_01(y, r->O[r->num_layers - 1], T, n, DH);
+    } else {
+        for (int d = 0; d < D; d++)
+            hlrk_copy_rows_masked(y + d * H, DH, final_state(r, r->num_layers - 1, d, 0, n), H, NULL, n, H);
+    }
+    r->last_batch = n;
+    r->used_lengths = act != NULL;
+    r->used_dropout = drop;
+    r->used_state = use_state;
+    r->have_dh0 = 0;
+}
+
+void hlr__rnn_backward(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
+{
+    (void)x;
+    (void)y;
+    rnn *r = (rnn *)l;
+    const int64_t n = p->batch, T = r->T, F = r->input_size, H = r->hidden, D = r->dirs, DH = D * H, TN = T * n;
+    const unsigned char *act = r->used_lengths ? r->active : NULL;
+    const int top = r->num_layers - 1, seq = (r->flags & HLR_RETURN_SEQUENCES) != 0;
+    /* dO of the layer being processed, (T, n, D H); NULL when the top layer's output is its final state. */
+    float *dO = NULL;
+    if (seq) {
+        hlrk_transpose_01(r->dA, dy, n, T, DH);
+        dO = r->dA;
+    }
+    int want_dh0 = r->used_state && r->state_n == n;
+    for (int k = top; k >= 0; k--) {
+        const float *X = k == 0 ? r->X0 : r->used_dropout ? r->XD[k - 1] : r->O[k - 1];
+        int64_t in = k == 0 ? F : DH;
+        float *dX = k > 0 || dx ? (dO == r->dA ? r->dB : r->dA) : NULL;
+        for (int d = 0; d < D; d++) {
+            /* gradient of the final state: from dy when it is the output */
+            if (k == top && !seq)
+                hlrk_copy_rows_masked(r->dh, H, dy + d * H, DH, NULL, n, H);
+            else
+                memset(r->dh, 0, (size_t)(n * H) * sizeof *r->dh);
+            memset(r->dc, 0, (size_t)(n * H) * sizeof *r->dc);
+            r->cell->backward(r, k, d, X, in, n, act, dO ? dO + d * H : NULL, dX, d == 0, want_dh0);
+            if (want_dh0) {
+                int64_t slot = (int64_t)(k * D + d) * n * H;
+                memcpy(r->dh0 + slot, r->dh, (size_t)(n * H) * sizeof *r->dh);
+                if (r->dc0)
+                    memcpy(r->dc0 + slot, r->dc, (size_t)(n * H) * sizeof *r->dc);
+            }
+        }
+        if (k > 0) {
+            if (r->used_dropout) {
+                const float *m = r->mask[k - 1];
+                for (int64_t i = 0; i < TN * DH; i++)
+                    dX[i] *= m[i];
+            }
+            dO = dX;
+        } else if (dx) {
+            hlrk_transpose_01(dx, dX, T, n, F);
+        }
+    }
+    r->have_dh0 = want_dh0;
+}
+
+/* ---- configuration ---- */
+
+void hlr__rnn_get_config(const hlr_layer *l, hlr_config *c)
+{
+    const rnn *r = (const rnn *)l;
+    hlr__config_int(c, "input_size", r->input_size);
+    hlr__config_int(c, "hidden_size", r->hidden);
+    hlr__config_int(c, "num_layers", r->num_layers);
+    hlr__config_int(c, "return_sequences", (r->flags & HLR_RETURN_SEQUENCES) != 0);
+    hlr__config_int(c, "bidirectional", (r->flags & HLR_BIDIRECTIONAL) != 0);
+    hlr__config_float(c, "dropout", r->dropout);
+}
+
+int hlr__rnn_config(const hlr_config *c, const char *type, int *input_size, int *hidden, int *num_layers, int *flags,
+                    float *dropout)
+{
+    int seq, bi;
+    if (hlr__config_int_in(c, type, "input_size", 1, INT32_MAX, input_size) ||
+        hlr__config_int_in(c, type, "hidden_size", 1, INT32_MAX, hidden) ||
+        hlr__config_int_in(c, type, "num_layers", 1, RNN_MAX_LAYERS, num_layers) ||
+        hlr__config_int_in(c, type, "return_sequences", 0, 1, &seq) ||
+        hlr__config_int_in(c, type, "bidirectional", 0, 1, &bi) || hlr__config_float_of(c, type, "dropout", dropout))
+        return -1;
+    *flags = (seq ? HLR_RETURN_SEQUENCES : 0) | (bi ? HLR_BIDIRECTIONAL : 0);
+    return 0;
+}
+
+/* ---- the public state API ---- */
+
+static rnn *as_rnn(hlr_layer *l, const char *fn)
+{
+    if (!l) {
+        hlr__fail(HLR_EINVAL, "%s: layer is NULL", fn);
+        return NULL;
+    }
+    if (l->ops != &hlr__lstm_ops && l->ops != &hlr__gru_ops) {
+        hlr__fail(HLR_EINVAL, "%s: a %s layer has no recurrent state (lstm or gru only)", fn, l->ops->type);
+        return NULL;
+    }
+    return (rnn *)l;
+}
+
+/* t must be float32 (layers D, n, H); n < 0 takes any n >= 1.  Returns n or a negative status. */
+static int64_t check_state(const rnn *r, const hlr_tensor *t, int64_t n, const char *fn, const char *what)
+{
+    hlr_status st = hlr__check_tensor(t, HLR_F32, fn);
+    if (st != HLR_OK)
+        return st;
+    int64_t LD = (int64_t)r->num_layers * r->dirs;
+    if (t->ndim != 3 || t->shape[0] != LD || t->shape[2] != r->hidden || (n >= 0 && t->shape[1] != n)) {
+        char want[64];
+        if (n >= 0)
+            snprintf(want, sizeof want, "(%lld, %lld, %d)", (long long)LD, (long long)n, r->hidden);
+        else
+            snprintf(want, sizeof want, "(%lld, N, %d)", (long long)LD, r->hidden);
+        return hlr__fail(HLR_ESHAPE, "%s: %s must be %s (layers x directions, batch, hidden)", fn, what, want);
+    }
+    return t->shape[1];
+}
+
+static void free_state(rnn *r)
+{
+    hlr__free(r->h0);
+    hlr__free(r->c0);
+    hlr__free(r->dh0);
+    hlr__free(r->dc0);
+    r->h0 = r->c0 = r->dh0 = r->dc0 = NULL;
+    r->state_n = r->state_cap = 0;
+    r->have_dh0 = 0;
+}
+
+/* h0, dh0 and, for the LSTM, c0, dc0 all exist while a state is set; a
+ * state the caller leaves out is zeros. */
+hlr_status hlr_rnn_set_initial_state(hlr_layer *l, const hlr_tensor *h0, const hlr_tensor *c0)
+{
+    const char *fn = "hlr_rnn_set_initial_state";
+    rnn *r = as_rnn(l, fn);
+    if (!r)
+        return HLR_EINVAL;
+    int lstm = r->kind == RNN_LSTM;
+    if (c0 && !lstm)
+        return hlr__fail(HLR_EINVAL, "%s: a GRU has no cell state; pass c0 NULL", fn);
+    if (!h0 && !c0) {
+        free_state(r);
+        return HLR_OK;
+    }
+    int64_t n = check_state(r, h0 ? h0 : c0, -1, fn, h0 ? "h0" : "c0");
+    if (n < 0)
+        return (hlr_status)n;
+    if (h0 && c0 && (n = check_state(r, c0, n, fn, "c0")) < 0)
+        return (hlr_status)n;
+    int64_t count = (h0 ? h0 : c0)->numel;
+    if (count > r->state_cap) {
+        float *b[4] = {NULL, NULL, NULL, NULL};
+        for (int i = 0; i < (lstm ? 4 : 2); i++)
+            if (!(b[i] = hlr__alloc_or_fail((size_t)count, sizeof(float), fn))) {
+                for (int j = 0; j < i; j++)
+                    hlr__free(b[j]);
+                return HLR_ENOMEM;
+            }
+        free_state(r);
+        r->h0 = b[0];
+        r->dh0 = b[1];
+        r->c0 = b[2];
+        r->dc0 = b[3];
+        r->state_cap = count;
+    }
+    size_t bytes = (size_t)count * sizeof(float);
+    if (h0)
+        memcpy(r->h0, h0->data, bytes);
+    else
+        memset(r->h0, 0, bytes);
+    if (c0)
+        memcpy(r->c0, c0->data, bytes);
+    else if (lstm)
+        memset(r->c0, 0, bytes);
+    r->state_n = n;
+    r->have_dh0 = 0;
+    return HLR_OK;
+}
+
+hlr_status hlr_rnn_final_state(hlr_layer *l, hlr_tensor *h_n, hlr_tensor *c_n)
+{
+    const char *fn = "hlr_rnn_final_state";
+    rnn *r = as_rnn(l, fn);
+    if (!r)
+        return HLR_EINVAL;
+    if (c_n && r->kind != RNN_LSTM)
+        return hlr__fail(HLR_EINVAL, "%s: a GRU has no cell state; pass c_n NULL", fn);
+    int64_t n = r->last_batch;
+    if (!n)
+        return hlr__fail(HLR_ESTATE, "%s: the layer has not run a forward pass since its buffers were planned", fn);
+    int64_t got;
+    if ((h_n && (got = check_state(r, h_n, n, fn, "h_n")) < 0) ||
+        (c_n && (got = check_state(r, c_n, n, fn, "c_n")) < 0))
+        return (hlr_status)got;
+    int64_t H = r->hidden;
+    for (int k = 0; k < r->num_layers; k++)
+        for (int d = 0; d < r->dirs; d++) {
+            int64_t slot = (int64_t)(k * r->dirs + d) * n * H;
+            if (h_n)
+                memcpy((float *)h_n->data + slot, final_state(r, k, d, 0, n), (size_t)(n * H) * sizeof(float));
+            if (c_n)
+                memcpy((float *)c_n->data + slot, final_state(r, k, d, 1, n), (size_t)(n * H) * sizeof(float));
+        }
+    return HLR_OK;
+}
+
+hlr_status hlr_rnn_initial_state_grad(hlr_layer *l, hlr_tensor *dh0, hlr_tensor *dc0)
+{
+    const char *fn = "hlr_rnn_initial_state_grad";
+    rnn *r = as_rnn(l, fn);
+    if (!r)
+        return HLR_EINVAL;
+    if (dc0 && r->kind != RNN_LSTM)
+        return hlr__fail(HLR_EINVAL, "%s: a GRU has no cell state; pass dc0 NULL", fn);
+    if (!r->have_dh0)
+        return hlr__fail(HLR_ESTATE, "%s: no backward pass has run since an initial state was set and used", fn);
+    int64_t n = r->state_n, got;
+    if ((dh0 && (got = check_state(r, dh0, n, fn, "dh0")) < 0) ||
+        (dc0 && (got = check_state(r, dc0, n, fn, "dc0")) < 0))
+        return (hlr_status)got;
+    size_t bytes = (size_t)(r->num_layers * r->dirs * n * r->hidden) * sizeof(float);
+    if (dh0)
+        memcpy(dh0->data, r->dh0, bytes);
+    if (dc0)
+        memcpy(dc0->data, r->dc0, bytes);
+    return HLR_OK;
+}

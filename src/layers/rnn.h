@@ -1,0 +1,116 @@
+/*
+ * rnn.h -- what lstm.c, gru.c and rnn.c share: the recurrent layer's state,
+ * its planned workspace, and the cell-specific time loops.
+ *
+ * rnn.c does everything the two cells have in common: parameters, shapes,
+ * the workspace, stacking with dropout between layers, both directions,
+ * sequence lengths, the caller's initial state and the final state.  A cell
+ * (lstm.c, gru.c) supplies only the time loop of one direction of one
+ * layer, forward and backward.
+ *
+ * Layout.  Inside the layer every sequence is time-major, (T, n, features)
+ * for a batch of n, so that one time step is a contiguous (n, features)
+ * block and all steps of a direction are one (T n, features) matrix: the
+ * input projection of every step is a single GEMM, and so is each weight
+ * gradient.  The states of direction d live in S (T+1, n, H): forward,
+ * S[0] is the initial state and S[t+1] the state after step t; reverse,
+ * S[T] is the initial state and S[t] the state after step t.  Either way
+ * the states that enter steps 0..T-1 are T consecutive blocks (S or S + 1
+ * block), which is what makes dW_hh one GEMM.
+ */
+#ifndef HLR_LAYERS_RNN_H
+#define HLR_LAYERS_RNN_H
+
+#include "../internal.h"
+
+#define RNN_MAX_LAYERS 8 /* num_layers * directions * 4 parameters <= HLR_MAX_PARAMS */
+
+enum { RNN_LSTM = 0, RNN_GRU = 1 };
+
+/* Workspace of one direction of one layer, for the planned batch. */
+typedef struct rnn_dir {
+    float *G;   /* (T, n, G H) gate activations (LSTM i f g o; GRU r z n) */
+    float *dG;  /* (T, n, G H) gradients of the gates' input-side pre-activations */
+    float *dGh; /* GRU: (T, n, 3H) gradients of the hidden-side pre-activations */
+    float *S;   /* (T+1, n, H) hidden states, see above */
+    float *C;   /* LSTM: (T+1, n, H) cell states, same layout */
+    float *TC;  /* LSTM: (T, n, H) tanh of the cell state after each step */
+    float *HN;  /* GRU: (T, n, H) W_hn h + b_hn of each step */
+} rnn_dir;
+
+typedef struct rnn rnn;
+
+/* A cell's time loops for direction d of layer k (see lstm.c, gru.c). */
+typedef struct rnn_cell {
+    int gates; /* 4 for the LSTM, 3 for the GRU */
+    /* X (T n, in): the layer's input.  h0, c0 (n, H): the initial state,
+     * NULL for zeros.  Fills the direction's G, S (and C, TC or HN). */
+    void (*forward)(rnn *r, int k, int d, const float *X, int64_t in, int64_t n, const unsigned char *active,
+                    const float *h0, const float *c0);
+    /* dO (rows of T n, stride DH, already offset to the direction's columns)
+     * is the output gradient, NULL for none; r->dh and r->dc hold the
+     * gradient of the final state on entry.  Writes the weight and bias
+     * gradients, adds dX (T n, in) when dX is not NULL (overwrites when
+     * overwrite_dx), and leaves dL/dh0, dL/dc0 in r->dh, r->dc when
+     * want_dh0 (otherwise their contents are undefined). */
+    void (*backward)(rnn *r, int k, int d, const float *X, int64_t in, int64_t n, const unsigned char *active,
+                     const float *dO, float *dX, int overwrite_dx, int want_dh0);
+} rnn_cell;
+
+struct rnn {
+    hlr_layer base;
+    const rnn_cell *cell;
+    int kind; /* RNN_LSTM or RNN_GRU */
+    int input_size, hidden, num_layers, flags, dirs;
+    float dropout;
+    int64_t T; /* time steps, from the input shape */
+
+    /* Workspace for up to `planned` samples, one allocation. */
+    int64_t planned;
+    float *arena;
+    unsigned char *active; /* (T, n): step t of sample i is inside its length */
+    rnn_dir dir[RNN_MAX_LAYERS][2];
+    float *O[RNN_MAX_LAYERS];    /* (T, n, D H) each layer's output, zero past a sequence's end */
+    float *mask[RNN_MAX_LAYERS]; /* (T, n, D H) dropout scale on O[k] (k < layers - 1) */
+    float *XD[RNN_MAX_LAYERS];   /* (T, n, D H) O[k] after dropout: layer k+1's input in training */
+    float *X0;                   /* (T, n, F) the layer's input, time-major, zero past a sequence's end */
+    float *dA, *dB;              /* (T, n, max(F, D H)) gradients between layers, ping-pong */
+    float *dh, *dc;              /* (n, H) running gradients of the state */
+    float *hg;                   /* GRU: (n, 3H) h W_hh^T of one step */
+    float *bias;                 /* (G H) the biases folded into the input projection */
+
+    /* What the last forward did, for backward and hlr_rnn_final_state. */
+    int64_t last_batch; /* 0 before the first forward */
+    int used_lengths, used_dropout, used_state;
+
+    /* The caller's initial state (hlr_rnn_set_initial_state): (layers D, state_n, H). */
+    float *h0, *c0, *dh0, *dc0;
+    int64_t state_n, state_cap;
+    int have_dh0; /* dh0, dc0 hold the gradients of the last backward */
+};
+
+/* Parameter i (0 w_ih, 1 w_hh, 2 b_ih, 3 b_hh) of direction d of layer k, and its gradient. */
+static inline float *rnn_param(rnn *r, int k, int d, int i)
+{
+    return hlr__param(&r->base, (k * r->dirs + d) * 4 + i);
+}
+static inline float *rnn_grad(rnn *r, int k, int d, int i)
+{
+    return hlr__grad(&r->base, (k * r->dirs + d) * 4 + i);
+}
+
+/* The layer behind hlr_lstm / hlr_gru (rnn.c). */
+hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int kind, int input_size, int hidden,
+                        int num_layers, int flags, float dropout, const char *fn);
+hlr_status hlr__rnn_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng);
+hlr_status hlr__rnn_plan(hlr_layer *l, int64_t max_batch);
+void hlr__rnn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y);
+void hlr__rnn_backward(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx);
+void hlr__rnn_destroy(hlr_layer *l);
+hlr_status hlr__rnn_check_pass(const hlr_layer *l, int64_t batch, const void *input);
+void hlr__rnn_get_config(const hlr_layer *l, hlr_config *c);
+/* Read the configuration hlr__rnn_get_config wrote; 0 on success. */
+int hlr__rnn_config(const hlr_config *c, const char *type, int *input_size, int *hidden, int *num_layers, int *flags,
+                    float *dropout);
+
+#endif

@@ -1,0 +1,1159 @@
+/*
+ * modelfile_read.c -- reading model files (docs/format.md) as hostile input:
+ * every field is checked against the bytes left and the format's limits
+ * before anything is allocated or looped over, and every failure names the
+ * chunk and the payload offset.  Then either the model is rebuilt
+ * (hlr_model_load) or the file is described (hlr_model_info_load).
+ */
+#include "modelfile.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+
+typedef struct chunk {
+    char tag[5];
+    size_t at;   /* payload offset of the chunk's header */
+    size_t body; /* payload offset of its body */
+    size_t len;  /* body length */
+} chunk;
+
+typedef struct file_layer {
+    char type[HLR_FILE_MAX_TYPE + 1];
+    hlr_config config;
+    hlr_shape out;
+    uint64_t scalars;
+    uint32_t ntensors;
+    uint32_t nparm; /* PARM chunks seen for it */
+    int parm[HLR_FILE_MAX_TENSORS]; /* their places in parsed.parms */
+    char *config_text; /* info only */
+} file_layer;
+
+typedef struct parm_ref {
+    int chunk;
+    uint32_t layer;
+    char name[HLR_FILE_MAX_TENSOR_NAME + 1];
+    int buffer;
+    int ndim;
+    int64_t shape[HLR_MAX_DIMS];
+    int64_t numel;
+    size_t data; /* payload offset of the values */
+} parm_ref;
+
+typedef struct omom_ref {
+    int chunk;
+    uint32_t slot, layer;
+    char name[HLR_FILE_MAX_TENSOR_NAME + 1];
+    int64_t numel;
+    size_t data;
+} omom_ref;
+
+typedef struct parsed {
+    hlr_file_header h;
+    int crc_ok;
+    uint64_t file_size;
+    unsigned char *payload;
+    size_t len;
+    chunk *chunks;
+    int nchunks;
+    int arch, optm, trst, meta, hist; /* chunk numbers, -1 when absent */
+
+    int nlayers;
+    file_layer *layers;
+    hlr_shape input;
+    uint32_t loss;
+    float smoothing;
+
+    int nparm;
+    parm_ref *parms;
+    int64_t param_count, buffer_count;
+    uint32_t weights_crc;
+
+    hlr_optimizer_desc od;
+    uint32_t bound, slots, moments;
+    hlr_optimizer *optimizer; /* made from OPTM's hyper-parameters, unbound */
+    int nomom;
+    omom_ref *omoms;
+    int *slot_chunk; /* per slot: the OMOM chunk that gave it, -1 before */
+
+    uint64_t rng[4];
+    int64_t epochs, batches;
+
+    hlr_metadata md;
+    char writer[HLR_FILE_MAX_VERSION + 1];
+} parsed;
+
+/* A reader over one chunk's body; the first error sticks. */
+typedef struct cursor {
+    const parsed *p;
+    int number; /* the chunk's position in the payload */
+    size_t pos, end;
+    hlr_status status; /* HLR_OK until something fails */
+} cursor;
+
+static void parsed_free(parsed *p)
+{
+    hlr__free(p->payload);
+    hlr__free(p->chunks);
+    if (p->layers)
+        for (int i = 0; i < p->nlayers; i++)
+            hlr__free(p->layers[i].config_text);
+    hlr__free(p->layers);
+    hlr__free(p->parms);
+    hlr__free(p->omoms);
+    hlr__free(p->slot_chunk);
+    hlr_optimizer_free(p->optimizer);
+    hlr__metadata_clear(&p->md);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- errors that say where ---- */
+
+static hlr_status vfail_at(const parsed *p, int number, size_t offset, hlr_status code, const char *fmt, va_list ap)
+{
+    char msg[384];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (number < 0)
+        return hlr__fail(code, "model file: %s", msg);
+    return hlr__fail(code, "model file: chunk %s #%d at payload offset %zu: %s", p->chunks[number].tag, number, offset,
+                     msg);
+}
+
+static hlr_status fail_at(const parsed *p, int number, size_t offset, const char *fmt, ...) HLR_PRINTF(4, 5);
+static hlr_status fail_at(const parsed *p, int number, size_t offset, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hlr_status st = vfail_at(p, number, offset, HLR_EFORMAT, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static hlr_status bad(cursor *r, const char *fmt, ...) HLR_PRINTF(2, 3);
+static hlr_status bad(cursor *r, const char *fmt, ...)
+{
+    if (r->status != HLR_OK)
+        return r->status; /* keep the first message */
+    va_list ap;
+    va_start(ap, fmt);
+    r->status = vfail_at(r->p, r->number, r->pos, HLR_EFORMAT, fmt, ap);
+    va_end(ap);
+    return r->status;
+}
+
+static cursor open_chunk(const parsed *p, int number)
+{
+    cursor r = {.p = p, .number = number, .pos = p->chunks[number].body};
+    r.end = r.pos + p->chunks[number].len;
+    return r;
+}
+
+static size_t left(const cursor *r) { return r->end - r->pos; }
+
+/* 0 when n more bytes are there; else the error is set. */
+static int need(cursor *r, uint64_t n, const char *what)
+{
+    if (r->status != HLR_OK)
+        return -1;
+    if (n > left(r)) {
+        bad(r, "truncated: %s needs %llu bytes, the chunk has %zu left", what, (unsigned long long)n, left(r));
+        return -1;
+    }
+    return 0;
+}
+
+static const unsigned char *take(cursor *r, size_t n, const char *what)
+{
+    if (need(r, n, what))
+        return NULL;
+    const unsigned char *q = r->p->payload + r->pos;
+    r->pos += n;
+    return q;
+}
+
+static unsigned get_u8(cursor *r, const char *what)
+{
+    const unsigned char *q = take(r, 1, what);
+    return q ? q[0] : 0;
+}
+
+static uint32_t get_u32(cursor *r, const char *what)
+{
+    const unsigned char *q = take(r, 4, what);
+    return q ? hlr__get_u32(q) : 0;
+}
+
+static uint64_t get_u64(cursor *r, const char *what)
+{
+    const unsigned char *q = take(r, 8, what);
+    return q ? hlr__get_u64(q) : 0;
+}
+
+/* An i64 that must be >= 0. */
+static int64_t get_count64(cursor *r, const char *what)
+{
+    size_t at = r->pos;
+    uint64_t v = get_u64(r, what);
+    if (v > (uint64_t)INT64_MAX) {
+        r->pos = at;
+        bad(r, "%s is negative (%lld)", what, (long long)v);
+        return 0;
+    }
+    return (int64_t)v;
+}
+
+static float get_f32(cursor *r, const char *what)
+{
+    uint32_t u = get_u32(r, what);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static double get_f64(cursor *r, const char *what)
+{
+    uint64_t u = get_u64(r, what);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+/* A u32 in [lo, hi]. */
+static uint32_t get_u32_in(cursor *r, uint32_t lo, uint32_t hi, const char *what)
+{
+    size_t at = r->pos;
+    uint32_t v = get_u32(r, what);
+    if (r->status == HLR_OK && (v < lo || v > hi)) {
+        r->pos = at;
+        bad(r, "%s is %u; expected %u to %u", what, v, lo, hi);
+        return lo;
+    }
+    return v;
+}
+
+/* A str of minlen..maxlen bytes without NUL, into buf (cap > maxlen), NUL-terminated. */
+static int get_str(cursor *r, char *buf, size_t maxlen, size_t minlen, const char *what)
+{
+    buf[0] = '\0';
+    size_t at = r->pos;
+    uint32_t n = get_u32(r, what);
+    if (r->status != HLR_OK)
+        return -1;
+    if (n < minlen || n > maxlen) {
+        r->pos = at;
+        bad(r, "%s has %u bytes; expected %zu to %zu", what, n, minlen, maxlen);
+        return -1;
+    }
+    const unsigned char *q = take(r, n, what);
+    if (!q)
+        return -1;
+    if (memchr(q, 0, n)) {
+        r->pos = at;
+        bad(r, "%s contains a NUL byte", what);
+        return -1;
+    }
+    memcpy(buf, q, n);
+    buf[n] = '\0';
+    return 0;
+}
+
+/* The same, into a new string (hlr__free). */
+static char *get_str_alloc(cursor *r, size_t maxlen, size_t minlen, const char *what)
+{
+    size_t at = r->pos;
+    uint32_t n = get_u32(r, what);
+    r->pos = at;
+    if (r->status != HLR_OK || need(r, 4 + (uint64_t)n, what))
+        return NULL;
+    if (n > maxlen)
+        n = 0; /* get_str reports the length */
+    char *s = hlr__alloc_or_fail((size_t)n + 1, 1, "model file string");
+    if (!s) {
+        r->status = HLR_ENOMEM;
+        return NULL;
+    }
+    if (get_str(r, s, maxlen, minlen, what)) {
+        hlr__free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* A shape of min_nd..max_nd dimensions, each >= 1, product <= max_numel. */
+static int get_shape(cursor *r, int min_nd, int max_nd, int64_t max_numel, int *ndim, int64_t *d, int64_t *numel,
+                     const char *what)
+{
+    size_t at = r->pos;
+    uint32_t nd = get_u32(r, what);
+    if (r->status != HLR_OK)
+        return -1;
+    if (nd < (uint32_t)min_nd || nd > (uint32_t)max_nd) {
+        r->pos = at;
+        bad(r, "%s has %u dimensions; expected %d to %d", what, nd, min_nd, max_nd);
+        return -1;
+    }
+    int64_t n = 1;
+    for (uint32_t i = 0; i < nd; i++) {
+        size_t dat = r->pos;
+        uint64_t v = get_u64(r, what);
+        if (r->status != HLR_OK)
+            return -1;
+        if (v < 1 || v > (uint64_t)max_numel || hlr__mul_overflows(n, (int64_t)v, &n) || n > max_numel) {
+            r->pos = dat;
+            bad(r, "%s: dimension %u is %llu; dimensions are >= 1 and hold at most %lld elements together", what, i,
+                (unsigned long long)v, (long long)max_numel);
+            return -1;
+        }
+        d[i] = (int64_t)v;
+    }
+    *ndim = (int)nd;
+    *numel = n;
+    return 0;
+}
+
+static int finish(cursor *r)
+{
+    if (r->status == HLR_OK && r->pos != r->end)
+        bad(r, "%zu bytes left over after the last field", left(r));
+    return r->status == HLR_OK ? 0 : -1;
+}
+
+/* ---- the chunk table ---- */
+
+static hlr_status index_chunks(parsed *p)
+{
+    int n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t pos = 0;
+        int k = 0;
+        while (pos < p->len) {
+            if (p->len - pos < HLR_FILE_CHUNK_HEADER)
+                return fail_at(p, -1, 0, "payload offset %zu: %zu bytes left, too few for a chunk header", pos,
+                               p->len - pos);
+            const unsigned char *q = p->payload + pos;
+            for (int i = 0; i < 4; i++)
+                if (q[i] < 0x20 || q[i] > 0x7E)
+                    return fail_at(p, -1, 0, "payload offset %zu: chunk tag %02x %02x %02x %02x is not printable ASCII",
+                                   pos, q[0], q[1], q[2], q[3]);
+            uint64_t len = hlr__get_u64(q + 4);
+            if (len > p->len - pos - HLR_FILE_CHUNK_HEADER)
+                return fail_at(p, -1, 0, "payload offset %zu: chunk %.4s claims %llu bytes, only %zu follow", pos, q,
+                               (unsigned long long)len, p->len - pos - HLR_FILE_CHUNK_HEADER);
+            if (pass == 1) {
+                chunk *c = &p->chunks[k];
+                memcpy(c->tag, q, 4);
+                c->tag[4] = '\0';
+                c->at = pos;
+                c->body = pos + HLR_FILE_CHUNK_HEADER;
+                c->len = (size_t)len;
+            }
+            k++;
+            pos += HLR_FILE_CHUNK_HEADER + (size_t)len;
+        }
+        if (pass == 0) {
+            n = k; /* at most len / 12 */
+            p->chunks = hlr__alloc_or_fail((size_t)(n ? n : 1), sizeof *p->chunks, "model file chunk table");
+            if (!p->chunks)
+                return HLR_ENOMEM;
+        }
+    }
+    p->nchunks = n;
+    p->arch = p->optm = p->trst = p->meta = p->hist = -1;
+    for (int i = 0; i < n; i++) {
+        int *slot = NULL;
+        const char *t = p->chunks[i].tag;
+        if (!strcmp(t, "ARCH"))
+            slot = &p->arch;
+        else if (!strcmp(t, "OPTM"))
+            slot = &p->optm;
+        else if (!strcmp(t, "TRST"))
+            slot = &p->trst;
+        else if (!strcmp(t, "META"))
+            slot = &p->meta;
+        else if (!strcmp(t, "HIST"))
+            slot = &p->hist;
+        if (!slot)
+            continue;
+        if (*slot >= 0)
+            return fail_at(p, i, p->chunks[i].at, "a second %s chunk (the first is #%d)", t, *slot);
+        *slot = i;
+    }
+    if (n == 0 || p->arch != 0)
+        return fail_at(p, -1, 0, "the payload does not start with an ARCH chunk (%s)",
+                       n ? p->chunks[0].tag : "no chunks");
+    return HLR_OK;
+}
+
+/* ---- ARCH ---- */
+
+static hlr_status parse_arch(parsed *p)
+{
+    cursor r = open_chunk(p, p->arch);
+    uint32_t n = get_u32_in(&r, 1, HLR_FILE_MAX_LAYERS, "the layer count");
+    int64_t numel = 0;
+    get_shape(&r, 1, HLR_MAX_DIMS - 1, HLR_FILE_MAX_INPUT, &p->input.ndim, p->input.d, &numel, "the input shape");
+    p->loss = get_u32_in(&r, 0, 1, "the loss");
+    size_t at = r.pos;
+    p->smoothing = get_f32(&r, "the label smoothing");
+    if (r.status == HLR_OK && !(p->smoothing >= 0.0f && p->smoothing < 1.0f)) {
+        r.pos = at;
+        bad(&r, "label smoothing %g outside [0, 1)", (double)p->smoothing);
+    }
+    /* Each layer record takes at least 33 bytes: check before allocating. */
+    if (r.status == HLR_OK && (uint64_t)n * 33 > left(&r))
+        bad(&r, "%u layers cannot fit in the %zu bytes left", n, left(&r));
+    if (r.status != HLR_OK)
+        return r.status;
+    p->layers = hlr__alloc_or_fail(n, sizeof *p->layers, "model file layer table");
+    if (!p->layers)
+        return HLR_ENOMEM;
+    p->nlayers = (int)n;
+    char what[160];
+    int64_t activations = numel; /* the input's, then every layer's output */
+    for (int i = 0; i < p->nlayers && r.status == HLR_OK; i++) {
+        file_layer *l = &p->layers[i];
+        snprintf(what, sizeof what, "layer %d's type", i);
+        get_str(&r, l->type, HLR_FILE_MAX_TYPE, 1, what);
+        snprintf(what, sizeof what, "layer %d's configuration count", i);
+        uint32_t k = get_u32_in(&r, 0, HLR_CONFIG_MAX, what);
+        for (uint32_t j = 0; j < k && r.status == HLR_OK; j++) {
+            hlr_config_item *it = &l->config.item[j];
+            snprintf(what, sizeof what, "layer %d (%s) configuration key %u", i, l->type, j);
+            size_t kat = r.pos;
+            get_str(&r, it->key, HLR_FILE_MAX_KEY, 1, what);
+            for (uint32_t q = 0; q < j && r.status == HLR_OK; q++)
+                if (!strcmp(l->config.item[q].key, it->key)) {
+                    r.pos = kat;
+                    bad(&r, "layer %d (%s): configuration key \"%s\" appears twice", i, l->type, it->key);
+                }
+            unsigned kind = get_u8(&r, what);
+            if (r.status == HLR_OK && kind > 1) {
+                r.pos--;
+                bad(&r, "layer %d (%s): configuration \"%s\" has kind %u; expected 0 (integer) or 1 (number)", i,
+                    l->type, it->key, kind);
+            }
+            it->is_float = (int)kind;
+            if (kind)
+                it->f = get_f64(&r, what);
+            else
+                it->i = (int64_t)get_u64(&r, what);
+        }
+        l->config.n = (int)k;
+        snprintf(what, sizeof what, "layer %d (%s) output shape", i, l->type);
+        size_t at_shape = r.pos;
+        get_shape(&r, 1, HLR_MAX_DIMS - 1, HLR_FILE_MAX_ACTIVATION, &l->out.ndim, l->out.d, &numel, what);
+        activations += numel;
+        if (r.status == HLR_OK && activations > HLR_FILE_MAX_ACTIVATIONS) {
+            r.pos = at_shape;
+            bad(&r, "the layers' outputs up to layer %d hold %lld values per sample, more than the %lld allowed", i,
+                (long long)activations, (long long)HLR_FILE_MAX_ACTIVATIONS);
+        }
+        snprintf(what, sizeof what, "layer %d (%s) scalar count", i, l->type);
+        l->scalars = get_u64(&r, what);
+        snprintf(what, sizeof what, "layer %d (%s) tensor count", i, l->type);
+        l->ntensors = get_u32_in(&r, 0, HLR_FILE_MAX_TENSORS, what);
+    }
+    finish(&r);
+    return r.status;
+}
+
+/* ---- PARM ---- */
+
+static hlr_status parse_parm(parsed *p, int number, parm_ref *t)
+{
+    cursor r = open_chunk(p, number);
+    t->chunk = number;
+    size_t at = r.pos;
+    t->layer = get_u32(&r, "the layer index");
+    if (r.status == HLR_OK && t->layer >= (uint32_t)p->nlayers) {
+        r.pos = at;
+        return bad(&r, "layer index %u, but the model has %d layers", t->layer, p->nlayers);
+    }
+    file_layer *l = &p->layers[t->layer];
+    get_str(&r, t->name, HLR_FILE_MAX_TENSOR_NAME, 1, "the tensor name");
+    if (r.status != HLR_OK)
+        return r.status;
+    if (l->nparm >= l->ntensors) {
+        r.pos = at;
+        return bad(&r, "layer %u (%s) has %u tensors, this is one more", t->layer, l->type, l->ntensors);
+    }
+    for (uint32_t i = 0; i < l->nparm; i++)
+        if (!strcmp(p->parms[l->parm[i]].name, t->name)) {
+            r.pos = at;
+            return bad(&r, "layer %u (%s): tensor \"%s\" appears twice (first in chunk #%d)", t->layer, l->type,
+                       t->name, p->parms[l->parm[i]].chunk);
+        }
+    t->buffer = (int)get_u32_in(&r, 0, 1, "the tensor flags");
+    get_shape(&r, 0, HLR_MAX_DIMS, INT64_MAX / 8, &t->ndim, t->shape, &t->numel, "the tensor shape");
+    if (r.status == HLR_OK && (uint64_t)t->numel * 4 != left(&r))
+        return bad(&r, "layer %u (%s) tensor \"%s\": %lld values need %llu bytes, the chunk has %zu", t->layer,
+                   l->type, t->name, (long long)t->numel, (unsigned long long)t->numel * 4, left(&r));
+    if (r.status != HLR_OK)
+        return r.status;
+    t->data = r.pos;
+    l->parm[l->nparm++] = p->nparm;
+    if (t->buffer)
+        p->buffer_count += t->numel;
+    else
+        p->param_count += t->numel;
+    p->weights_crc = (uint32_t)crc32_z(p->weights_crc, p->payload + t->data, (z_size_t)t->numel * 4);
+    return HLR_OK;
+}
+
+/* ---- OPTM, OMOM ---- */
+
+static hlr_status parse_optm(parsed *p, int trainable)
+{
+    cursor r = open_chunk(p, p->optm);
+    hlr_optimizer_desc *d = &p->od;
+    memset(d, 0, sizeof *d);
+    d->kind = (int)get_u32_in(&r, 0, 2, "the optimizer kind");
+    d->lr = get_f32(&r, "the learning rate");
+    d->momentum = get_f32(&r, "the momentum");
+    d->beta1 = get_f32(&r, "beta1");
+    d->beta2 = get_f32(&r, "beta2");
+    d->eps = get_f32(&r, "eps");
+    d->weight_decay = get_f32(&r, "the weight decay");
+    d->nesterov = (int)get_u32_in(&r, 0, 1, "the Nesterov flag");
+    d->clip_norm = get_f32(&r, "the clipping norm");
+    d->schedule = (int)get_u32_in(&r, 0, 2, "the schedule");
+    d->sched_a = get_f64(&r, "schedule a");
+    d->sched_b = get_f64(&r, "schedule b");
+    d->warmup_steps = (int)get_u32_in(&r, 0, INT32_MAX, "the warm-up steps");
+    d->warmup_start = get_f64(&r, "the warm-up start");
+    d->sched_pos = get_count64(&r, "the schedule position");
+    d->steps = get_count64(&r, "the step count");
+    size_t at = r.pos;
+    p->bound = get_u32_in(&r, 0, 1, "the bound flag");
+    p->slots = get_u32(&r, "the state slot count");
+    p->moments = get_u32_in(&r, 0, 2, "the moment count");
+    if (r.status == HLR_OK && !p->bound && (p->slots || p->moments || d->steps)) {
+        r.pos = at;
+        bad(&r, "an optimizer without state has %u slots, %u moments and %lld steps; expected none", p->slots,
+            p->moments, (long long)d->steps);
+    }
+    if (r.status == HLR_OK && p->bound && p->slots != (uint32_t)trainable) {
+        r.pos = at;
+        bad(&r, "state for %u tensors, but the model has %d trainable tensors", p->slots, trainable);
+    }
+    if (finish(&r))
+        return r.status;
+    /* The public constructors and setters check every hyper-parameter. */
+    p->optimizer = hlr__optimizer_from_desc(d);
+    if (!p->optimizer) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", hlr_last_error());
+        return fail_at(p, p->optm, p->chunks[p->optm].body, "invalid optimizer: %s", why);
+    }
+    unsigned want = d->kind != 0 ? 2 : d->momentum != 0.0f ? 1 : 0;
+    if (p->bound && p->moments != want)
+        return fail_at(p, p->optm, p->chunks[p->optm].body, "%u moment buffers per tensor; this optimizer keeps %u",
+                       p->moments, want);
+    p->slot_chunk = hlr__alloc_or_fail(p->slots ? p->slots : 1, sizeof *p->slot_chunk, "model file slot table");
+    if (!p->slot_chunk)
+        return HLR_ENOMEM;
+    for (uint32_t i = 0; i < p->slots; i++)
+        p->slot_chunk[i] = -1;
+    return HLR_OK;
+}
+
+static hlr_status parse_omom(parsed *p, int number, omom_ref *t)
+{
+    cursor r = open_chunk(p, number);
+    t->chunk = number;
+    if (p->optm < 0)
+        return bad(&r, "moments without an OPTM chunk");
+    size_t at = r.pos;
+    t->slot = get_u32(&r, "the slot");
+    if (r.status == HLR_OK && (p->moments == 0 || t->slot >= p->slots)) {
+        r.pos = at;
+        return bad(&r, "slot %u, but the optimizer has %u slots with %u moments", t->slot, p->slots, p->moments);
+    }
+    if (p->slot_chunk[t->slot] >= 0) {
+        r.pos = at;
+        return bad(&r, "slot %u appears twice (first in chunk #%d)", t->slot, p->slot_chunk[t->slot]);
+    }
+    p->slot_chunk[t->slot] = number;
+    at = r.pos;
+    t->layer = get_u32(&r, "the layer index");
+    if (r.status == HLR_OK && t->layer >= (uint32_t)p->nlayers) {
+        r.pos = at;
+        return bad(&r, "layer index %u, but the model has %d layers", t->layer, p->nlayers);
+    }
+    get_str(&r, t->name, HLR_FILE_MAX_TENSOR_NAME, 1, "the tensor name");
+    t->numel = get_count64(&r, "the element count");
+    if (r.status == HLR_OK && (t->numel > INT64_MAX / 8 || (uint64_t)t->numel * 4 * p->moments != left(&r)))
+        return bad(&r, "%lld elements x %u moments do not fill the %zu bytes left", (long long)t->numel, p->moments,
+                   left(&r));
+    if (r.status != HLR_OK)
+        return r.status;
+    t->data = r.pos;
+    return HLR_OK;
+}
+
+/* ---- TRST, META, HIST ---- */
+
+static hlr_status parse_trst(parsed *p)
+{
+    cursor r = open_chunk(p, p->trst);
+    for (int i = 0; i < 4; i++)
+        p->rng[i] = get_u64(&r, "the generator state");
+    if (r.status == HLR_OK && !(p->rng[0] | p->rng[1] | p->rng[2] | p->rng[3])) {
+        r.pos -= 32;
+        bad(&r, "the generator state is all zero, which xoshiro256** never reaches");
+    }
+    p->epochs = get_count64(&r, "the epoch count");
+    p->batches = get_count64(&r, "the batch count");
+    finish(&r);
+    return r.status;
+}
+
+static hlr_status parse_meta(parsed *p)
+{
+    cursor r = open_chunk(p, p->meta);
+    hlr_metadata *md = &p->md;
+    get_str(&r, p->writer, HLR_FILE_MAX_VERSION, 0, "the writer version");
+    (void)get_u32(&r, "the writer version number");
+    md->dataset = get_str_alloc(&r, HLR_FILE_MAX_DATASET, 0, "the data set name");
+    if (md->dataset && !md->dataset[0]) {
+        hlr__free(md->dataset);
+        md->dataset = NULL;
+    }
+    size_t at = r.pos;
+    uint32_t n = get_u32_in(&r, 0, HLR_FILE_MAX_CLASSES, "the class count");
+    if (r.status == HLR_OK && (uint64_t)n * 5 > left(&r)) {
+        r.pos = at;
+        bad(&r, "%u class names cannot fit in the %zu bytes left", n, left(&r));
+    }
+    if (r.status == HLR_OK && n) {
+        md->classes = hlr__alloc_or_fail(n, sizeof *md->classes, "class names");
+        if (!md->classes)
+            return HLR_ENOMEM;
+        for (uint32_t i = 0; i < n && r.status == HLR_OK; i++) {
+            char what[48];
+            snprintf(what, sizeof what, "class name %u", i);
+            if ((md->classes[i] = get_str_alloc(&r, HLR_FILE_MAX_NAME, 1, what)) != NULL)
+                md->nclasses++;
+        }
+    }
+    at = r.pos;
+    n = get_u32_in(&r, 0, HLR_FILE_MAX_KEYS, "the key count");
+    if (r.status == HLR_OK && (uint64_t)n * 9 > left(&r)) {
+        r.pos = at;
+        bad(&r, "%u keys cannot fit in the %zu bytes left", n, left(&r));
+    }
+    for (uint32_t i = 0; i < n && r.status == HLR_OK; i++) {
+        at = r.pos;
+        char *key = get_str_alloc(&r, HLR_FILE_MAX_NAME, 1, "a metadata key");
+        char *value = get_str_alloc(&r, HLR_FILE_MAX_VALUE, 0, "a metadata value");
+        if (r.status == HLR_OK && hlr_metadata_get(md, key)) {
+            r.pos = at;
+            bad(&r, "metadata key \"%s\" appears twice", key);
+        }
+        if (r.status == HLR_OK && hlr_metadata_set(md, key, value) != HLR_OK)
+            r.status = HLR_ENOMEM;
+        hlr__free(key);
+        hlr__free(value);
+    }
+    finish(&r);
+    return r.status;
+}
+
+static double get_f64_raw(const unsigned char *q)
+{
+    uint64_t u = hlr__get_u64(q);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+static hlr_status parse_hist(parsed *p)
+{
+    cursor r = open_chunk(p, p->hist);
+    uint32_t n = get_u32_in(&r, 0, HLR_FILE_MAX_HISTORY, "the epoch count");
+    if (r.status == HLR_OK && (uint64_t)n * HLR_FILE_HISTORY_RECORD != left(&r))
+        bad(&r, "%u records need %llu bytes, the chunk has %zu", n, (unsigned long long)n * HLR_FILE_HISTORY_RECORD,
+            left(&r));
+    if (r.status != HLR_OK || n == 0)
+        return r.status;
+    hlr_metadata *md = &p->md;
+    md->history = hlr__alloc_or_fail(n, sizeof *md->history, "history");
+    if (!md->history)
+        return HLR_ENOMEM;
+    md->nhistory = md->history_cap = (int)n;
+    for (uint32_t i = 0; i < n; i++) {
+        const unsigned char *q = take(&r, HLR_FILE_HISTORY_RECORD, "a history record");
+        hlr_epoch_stats *s = &md->history[i];
+        s->epoch = (int)hlr__get_u32(q);
+        s->epochs = (int)hlr__get_u32(q + 4);
+        s->train_loss = get_f64_raw(q + 8);
+        s->train_accuracy = get_f64_raw(q + 16);
+        s->val_loss = get_f64_raw(q + 24);
+        s->val_accuracy = get_f64_raw(q + 32);
+        s->lr = get_f64_raw(q + 40);
+        s->seconds = get_f64_raw(q + 48);
+        s->samples_per_second = get_f64_raw(q + 56);
+    }
+    return HLR_OK;
+}
+
+/* ---- the whole payload ---- */
+
+static hlr_status parse(parsed *p, const void *data, size_t size, int tolerate_crc)
+{
+    memset(p, 0, sizeof *p);
+    p->file_size = size;
+    hlr_status st = hlr__file_unwrap(data, size, &p->h, &p->payload, tolerate_crc, &p->crc_ok);
+    if (st != HLR_OK)
+        return st;
+    p->len = (size_t)p->h.usize;
+    if ((st = index_chunks(p)) != HLR_OK || (st = parse_arch(p)) != HLR_OK)
+        return st;
+    int nparm = 0, nomom = 0;
+    for (int i = 0; i < p->nchunks; i++) {
+        nparm += !strcmp(p->chunks[i].tag, "PARM");
+        nomom += !strcmp(p->chunks[i].tag, "OMOM");
+    }
+    p->parms = hlr__alloc_or_fail((size_t)(nparm ? nparm : 1), sizeof *p->parms, "model file tensor table");
+    p->omoms = hlr__alloc_or_fail((size_t)(nomom ? nomom : 1), sizeof *p->omoms, "model file moment table");
+    if (!p->parms || !p->omoms)
+        return HLR_ENOMEM;
+    p->weights_crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    for (int i = 0; i < p->nchunks; i++)
+        if (!strcmp(p->chunks[i].tag, "PARM")) {
+            if ((st = parse_parm(p, i, &p->parms[p->nparm])) != HLR_OK)
+                return st;
+            p->nparm++;
+        }
+    int trainable = 0;
+    for (int i = 0; i < p->nlayers; i++) {
+        const file_layer *l = &p->layers[i];
+        uint64_t scalars = 0;
+        for (uint32_t j = 0; j < l->nparm; j++) {
+            scalars += (uint64_t)p->parms[l->parm[j]].numel;
+            trainable += !p->parms[l->parm[j]].buffer;
+        }
+        if (l->nparm != l->ntensors || scalars != l->scalars)
+            return fail_at(p, p->arch, p->chunks[p->arch].body,
+                           "layer %d (%s) should have %u tensors of %llu scalars; PARM chunks give %u of %llu", i,
+                           l->type, l->ntensors, (unsigned long long)l->scalars, l->nparm,
+                           (unsigned long long)scalars);
+    }
+    if (p->optm >= 0 && (st = parse_optm(p, trainable)) != HLR_OK)
+        return st;
+    for (int i = 0; i < p->nchunks; i++)
+        if (!strcmp(p->chunks[i].tag, "OMOM")) {
+            if ((st = parse_omom(p, i, &p->omoms[p->nomom])) != HLR_OK)
+                return st;
+            p->nomom++;
+        }
+    if (p->optm >= 0 && p->nomom != (int)(p->moments ? p->slots : 0))
+        return fail_at(p, p->optm, p->chunks[p->optm].body, "%d OMOM chunks for %u slots with %u moments", p->nomom,
+                       p->slots, p->moments);
+    if ((p->trst >= 0 && (st = parse_trst(p)) != HLR_OK) || (p->meta >= 0 && (st = parse_meta(p)) != HLR_OK) ||
+        (p->hist >= 0 && (st = parse_hist(p)) != HLR_OK))
+        return st;
+    int has_opt = !!(p->h.flags & HLR_FILE_FLAG_OPTIMIZER), has_tr = !!(p->h.flags & HLR_FILE_FLAG_TRAINING);
+    if (has_opt != (p->optm >= 0) || has_tr != (p->trst >= 0))
+        return fail_at(p, -1, 0, "the header's flags %08x disagree with the chunks (optimizer state %s, training "
+                                 "state %s)",
+                       p->h.flags, p->optm >= 0 ? "present" : "absent", p->trst >= 0 ? "present" : "absent");
+    return HLR_OK;
+}
+
+/* ---- loading a model ---- */
+
+static int same_shape(int nd, const int64_t *d, int nd2, const int64_t *d2)
+{
+    if (nd != nd2)
+        return 0;
+    for (int i = 0; i < nd; i++)
+        if (d[i] != d2[i])
+            return 0;
+    return 1;
+}
+
+static hlr_status build_model(parsed *p, hlr_model **out)
+{
+    *out = NULL;
+    const size_t arch_at = p->chunks[p->arch].body;
+    /* Building may allocate what the file's tensors justify (values and
+     * gradients) and a little more, no matter what the configurations say. */
+    uint64_t scalars = (uint64_t)p->param_count + (uint64_t)p->buffer_count;
+    size_t ceiling = (size_t)(scalars * 2 * sizeof(float)) + (size_t)p->nlayers * 65536 + (1u << 20);
+    hlr__alloc_limit(ceiling);
+    hlr_model *m = hlr_model_new(0);
+    hlr_status st = m ? HLR_OK : HLR_ENOMEM;
+    char why[256] = "";
+    for (int i = 0; i < p->nlayers && st == HLR_OK; i++) {
+        const file_layer *fl = &p->layers[i];
+        const hlr_layer_ops *ops = hlr__layer_ops_find(fl->type);
+        if (!ops || !ops->from_config) {
+            hlr__alloc_limit(0);
+            hlr_model_free(m);
+            return fail_at(p, p->arch, arch_at, "layer %d has type \"%s\", which this library (libhlr %s) does not "
+                                                "know", i, fl->type, HLR_VERSION_STRING);
+        }
+        hlr_layer *l = ops->from_config(&fl->config);
+        if (!l) {
+            snprintf(why, sizeof why, "layer %d: %s", i, hlr_last_error());
+            st = hlr_last_status() == HLR_ENOMEM && !hlr__alloc_limit_hit() ? HLR_ENOMEM : HLR_EFORMAT;
+        } else {
+            st = hlr_model_add(m, l);
+        }
+    }
+    if (st == HLR_OK) {
+        st = hlr_model_build(m, p->input.ndim, p->input.d);
+        if (st != HLR_OK) {
+            snprintf(why, sizeof why, "%s", hlr_last_error());
+            if (st != HLR_ENOMEM || hlr__alloc_limit_hit())
+                st = HLR_EFORMAT;
+        }
+    }
+    int over = hlr__alloc_limit_hit();
+    hlr__alloc_limit(0);
+    if (st != HLR_OK) {
+        hlr_model_free(m);
+        if (st == HLR_ENOMEM && !over)
+            return hlr__fail(HLR_ENOMEM, "model file: out of memory building the model: %s", why);
+        if (over)
+            return fail_at(p, p->arch, arch_at, "the layers ask for more memory than the file's %llu stored values "
+                                                "justify (%s)", (unsigned long long)scalars, why);
+        return fail_at(p, p->arch, arch_at, "the architecture does not build: %s", why);
+    }
+    if ((st = hlr_model_set_loss(m, (hlr_loss_kind)p->loss, p->smoothing)) != HLR_OK) {
+        hlr_model_free(m);
+        return fail_at(p, p->arch, arch_at, "%s", hlr_last_error());
+    }
+    /* The rebuilt layers must be what the file describes. */
+    for (int i = 0; i < p->nlayers; i++) {
+        const hlr_layer *l = hlr_model_layer(m, i);
+        const file_layer *fl = &p->layers[i];
+        uint64_t n = 0;
+        for (int j = 0; j < l->nparams; j++)
+            n += (uint64_t)l->params[j].value.numel;
+        if (!same_shape(l->out.ndim, l->out.d, fl->out.ndim, fl->out.d) || n != fl->scalars ||
+            (uint32_t)l->nparams != fl->ntensors) {
+            char a[96], b[96];
+            fail_at(p, p->arch, arch_at, "layer %d (%s) builds to output %s with %d tensors of %llu scalars; the file "
+                                         "says %s, %u, %llu",
+                    i, fl->type, hlr__shape_str(&l->out, a, sizeof a), l->nparams, (unsigned long long)n,
+                    hlr__shape_str(&fl->out, b, sizeof b), fl->ntensors, (unsigned long long)fl->scalars);
+            hlr_model_free(m);
+            return HLR_EFORMAT;
+        }
+    }
+    /* Every tensor: layer, name, kind and shape checked, then its values copied. */
+    for (int k = 0; k < p->nparm; k++) {
+        const parm_ref *t = &p->parms[k];
+        hlr_layer *l = hlr_model_layer(m, (int)t->layer);
+        hlr_param *dst = NULL;
+        for (int j = 0; j < l->nparams && !dst; j++)
+            if (!strcmp(l->params[j].name, t->name))
+                dst = &l->params[j];
+        const char *problem = !dst ? "the layer has no such tensor"
+                              : dst->buffer != t->buffer ? (t->buffer ? "it is a parameter, not a buffer"
+                                                                      : "it is a buffer, not a parameter")
+                              : !same_shape(dst->value.ndim, dst->value.shape, t->ndim, t->shape) ? "its shape differs"
+                                                                                                 : NULL;
+        if (problem) {
+            fail_at(p, t->chunk, p->chunks[t->chunk].body, "layer %u (%s) tensor \"%s\": %s", t->layer, l->ops->type,
+                    t->name, problem);
+            hlr_model_free(m);
+            return HLR_EFORMAT;
+        }
+        hlr__get_f32s(dst->value.data, p->payload + t->data, t->numel);
+    }
+    *out = m;
+    return HLR_OK;
+}
+
+/* Bind the file's optimizer to m and fill its moments. */
+static hlr_status restore_optimizer(parsed *p, hlr_model *m)
+{
+    hlr_optimizer *o = p->optimizer;
+    hlr_status st = hlr__optimizer_restore(o, m, (int)p->bound, p->od.steps, p->od.sched_pos);
+    if (st != HLR_OK)
+        return st;
+    hlr_optimizer_desc d;
+    hlr__optimizer_describe(o, &d);
+    if (p->bound && ((uint32_t)d.nstate != p->slots || (uint32_t)d.nmoments != p->moments))
+        return fail_at(p, p->optm, p->chunks[p->optm].body, "state of %u x %u; the rebuilt optimizer keeps %d x %d",
+                       p->slots, p->moments, d.nstate, d.nmoments);
+    /* Slot k is the k-th trainable tensor in model order. */
+    const hlr_param **slot_param = hlr__alloc_or_fail(p->slots ? p->slots : 1, sizeof *slot_param, "slots");
+    int *slot_layer = hlr__alloc_or_fail(p->slots ? p->slots : 1, sizeof *slot_layer, "slots");
+    if (!slot_param || !slot_layer) {
+        hlr__free(slot_param);
+        hlr__free(slot_layer);
+        return HLR_ENOMEM;
+    }
+    uint32_t idx = 0;
+    for (int i = 0; i < hlr_model_num_layers(m); i++) {
+        const hlr_layer *l = hlr_model_layer(m, i);
+        for (int j = 0; j < l->nparams; j++)
+            if (!l->params[j].buffer && idx < p->slots) {
+                slot_param[idx] = &l->params[j];
+                slot_layer[idx++] = i;
+            }
+    }
+    st = HLR_OK;
+    for (int k = 0; k < p->nomom && st == HLR_OK; k++) {
+        const omom_ref *t = &p->omoms[k];
+        const hlr_param *tp = slot_param[t->slot];
+        int layer = slot_layer[t->slot];
+        if (layer != (int)t->layer || strcmp(tp->name, t->name) || tp->value.numel != t->numel) {
+            st = fail_at(p, t->chunk, p->chunks[t->chunk].body,
+                         "slot %u is layer %u tensor \"%s\" of %lld elements; the model's slot %u is layer %d "
+                         "tensor \"%s\" of %lld",
+                         t->slot, t->layer, t->name, (long long)t->numel, t->slot, layer, tp->name,
+                         (long long)tp->value.numel);
+            break;
+        }
+        hlr__get_f32s(d.m1[t->slot], p->payload + t->data, t->numel);
+        if (p->moments == 2)
+            hlr__get_f32s(d.m2[t->slot], p->payload + t->data + (size_t)t->numel * 4, t->numel);
+    }
+    hlr__free(slot_param);
+    hlr__free(slot_layer);
+    if (st == HLR_OK)
+        p->optimizer = NULL; /* now the caller's */
+    return st;
+}
+
+static hlr_model *load(const void *data, size_t size, hlr_optimizer **optimizer)
+{
+    parsed p;
+    hlr_model *m = NULL;
+    hlr_status st = parse(&p, data, size, 0);
+    if (st == HLR_OK)
+        st = build_model(&p, &m);
+    if (st == HLR_OK) {
+        hlr_model_extra *ex = hlr__model_extra(m);
+        if (p.trst >= 0) {
+            memcpy(hlr__model_rng(m)->s, p.rng, sizeof p.rng);
+            ex->epochs_trained = p.epochs;
+            ex->batches_trained = p.batches;
+        }
+        hlr__metadata_clear(&ex->meta);
+        ex->meta = p.md; /* moved */
+        memset(&p.md, 0, sizeof p.md);
+        if (optimizer && p.optimizer) {
+            hlr_optimizer *o = p.optimizer;
+            if ((st = restore_optimizer(&p, m)) == HLR_OK)
+                *optimizer = o;
+        }
+    }
+    parsed_free(&p);
+    if (st != HLR_OK) {
+        hlr_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+hlr_model *hlr_model_load(const char *path, hlr_optimizer **optimizer)
+{
+    if (optimizer)
+        *optimizer = NULL;
+    if (!path) {
+        hlr__fail(HLR_EINVAL, "hlr_model_load: path is NULL");
+        return NULL;
+    }
+    unsigned char *data;
+    size_t size;
+    if (hlr__read_file(path, "hlr_model_load", &data, &size) != HLR_OK)
+        return NULL;
+    hlr_model *m = load(data, size, optimizer);
+    hlr__free(data);
+    if (!m) { /* say which file */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", hlr_last_error());
+        hlr__fail(hlr_last_status(), "%s: %s", path, msg);
+    }
+    return m;
+}
+
+hlr_model *hlr_model_load_buffer(const void *data, size_t size, hlr_optimizer **optimizer)
+{
+    if (optimizer)
+        *optimizer = NULL;
+    if (!data) {
+        hlr__fail(HLR_EINVAL, "hlr_model_load_buffer: data is NULL");
+        return NULL;
+    }
+    return load(data, size, optimizer);
+}
+
+/* ---- describing a file ---- */
+
+struct hlr_model_info {
+    parsed p; /* without its payload */
+    hlr_file_summary s;
+};
+
+static char *config_text(const hlr_config *c)
+{
+    char buf[HLR_CONFIG_MAX * 56 + 1];
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < c->n && len < sizeof buf; i++) {
+        const hlr_config_item *it = &c->item[i];
+        int k = it->is_float ? snprintf(buf + len, sizeof buf - len, "%s%s=%.9g", i ? " " : "", it->key, it->f)
+                             : snprintf(buf + len, sizeof buf - len, "%s%s=%lld", i ? " " : "", it->key,
+                                        (long long)it->i);
+        if (k > 0)
+            len += (size_t)k;
+    }
+    size_t n = strlen(buf);
+    char *s = hlr__alloc_or_fail(n + 1, 1, "configuration text");
+    if (s)
+        memcpy(s, buf, n + 1);
+    return s;
+}
+
+static hlr_model_info *info(const void *data, size_t size)
+{
+    hlr_model_info *in = hlr__alloc_or_fail(1, sizeof *in, "hlr_model_info");
+    if (!in)
+        return NULL;
+    parsed *p = &in->p;
+    hlr_status st = parse(p, data, size, 1);
+    for (int i = 0; i < p->nlayers && st == HLR_OK; i++)
+        if (!(p->layers[i].config_text = config_text(&p->layers[i].config)))
+            st = HLR_ENOMEM;
+    if (st != HLR_OK) {
+        parsed_free(p);
+        hlr__free(in);
+        return NULL;
+    }
+    hlr__free(p->payload); /* the weights are not kept */
+    p->payload = NULL;
+    hlr_file_summary *s = &in->s;
+    s->format_major = (int)p->h.major;
+    s->format_minor = (int)p->h.minor;
+    s->flags = p->h.flags;
+    s->file_size = p->file_size;
+    s->compressed_size = p->h.csize;
+    s->uncompressed_size = p->h.usize;
+    s->payload_crc = p->h.crc;
+    s->crc_ok = p->crc_ok;
+    s->weights_crc = p->weights_crc;
+    snprintf(s->writer_version, sizeof s->writer_version, "%s", p->writer);
+    s->num_layers = p->nlayers;
+    s->input_ndim = p->input.ndim;
+    memcpy(s->input_shape, p->input.d, sizeof s->input_shape);
+    s->param_count = p->param_count;
+    s->buffer_count = p->buffer_count;
+    s->loss = (int)p->loss;
+    s->label_smoothing = p->smoothing;
+    if (p->optimizer) {
+        static const char *const names[] = {"sgd", "adam", "adamw"};
+        s->has_optimizer = 1;
+        snprintf(s->optimizer, sizeof s->optimizer, "%s", names[p->od.kind]);
+        s->base_lr = p->od.lr;
+        /* The schedule position decides the rate: ask the optimizer itself. */
+        hlr__optimizer_restore(p->optimizer, NULL, 0, p->od.steps, p->od.sched_pos);
+        s->current_lr = hlr_optimizer_lr(p->optimizer);
+        s->optimizer_steps = p->od.steps;
+        s->schedule_position = p->od.sched_pos;
+    }
+    s->has_training_state = p->trst >= 0;
+    s->epochs_trained = p->epochs;
+    s->batches_trained = p->batches;
+    s->num_chunks = p->nchunks;
+    return in;
+}
+
+hlr_model_info *hlr_model_info_load(const char *path)
+{
+    if (!path) {
+        hlr__fail(HLR_EINVAL, "hlr_model_info_load: path is NULL");
+        return NULL;
+    }
+    unsigned char *data;
+    size_t size;
+    if (hlr__read_file(path, "hlr_model_info_load", &data, &size) != HLR_OK)
+        return NULL;
+    hlr_model_info *in = info(data, size);
+    hlr__free(data);
+    if (!in) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", hlr_last_error());
+        hlr__fail(hlr_last_status(), "%s: %s", path, msg);
+    }
+    return in;
+}
+
+hlr_model_info *hlr_model_info_load_buffer(const void *data, size_t size)
+{
+    if (!data) {
+        hlr__fail(HLR_EINVAL, "hlr_model_info_load_buffer: data is NULL");
+        return NULL;
+    }
+    return info(data, size);
+}
+
+void hlr_model_info_free(hlr_model_info *in)
+{
+    if (!in)
+        return;
+    parsed_free(&in->p);
+    hlr__free(in);
+}
+
+hlr_status hlr_model_info_summary(const hlr_model_info *in, hlr_file_summary *out, size_t size)
+{
+    if (!in || !out || size == 0)
+        return hlr__fail(HLR_EINVAL, "hlr_model_info_summary: %s", !in ? "info is NULL" : !out ? "out is NULL"
+                                                                                                 : "size is 0");
+    memcpy(out, &in->s, size < sizeof in->s ? size : sizeof in->s);
+    return HLR_OK;
+}
+
+hlr_status hlr_model_info_layer(const hlr_model_info *in, int i, const char **type, const char **config, int *ndim,
+                                int64_t *shape, int64_t *scalars)
+{
+    if (!in)
+        return hlr__fail(HLR_EINVAL, "hlr_model_info_layer: info is NULL");
+    if (i < 0 || i >= in->p.nlayers)
+        return hlr__fail(HLR_EINVAL, "hlr_model_info_layer: index %d outside 0..%d", i, in->p.nlayers - 1);
+    const file_layer *l = &in->p.layers[i];
+    if (type)
+        *type = l->type;
+    if (config)
+        *config = l->config_text;
+    if (ndim)
+        *ndim = l->out.ndim;
+    if (shape)
+        memcpy(shape, l->out.d, (size_t)l->out.ndim * sizeof *shape);
+    if (scalars)
+        *scalars = (int64_t)l->scalars;
+    return HLR_OK;
+}
+
+hlr_status hlr_model_info_chunk(const hlr_model_info *in, int i, char tag[5], uint64_t *offset, uint64_t *length)
+{
+    if (!in)
+        return hlr__fail(HLR_EINVAL, "hlr_model_info_chunk: info is NULL");
+    if (i < 0 || i >= in->p.nchunks)
+        return hlr__fail(HLR_EINVAL, "hlr_model_info_chunk: index %d outside 0..%d", i, in->p.nchunks - 1);
+    const chunk *c = &in->p.chunks[i];
+    if (tag)
+        memcpy(tag, c->tag, 5);
+    if (offset)
+        *offset = c->at;
+    if (length)
+        *length = c->len;
+    return HLR_OK;
+}
+
+const hlr_metadata *hlr_model_info_metadata(const hlr_model_info *in)
+{
+    if (!in) {
+        hlr__fail(HLR_EINVAL, "hlr_model_info_metadata: info is NULL");
+        return NULL;
+    }
+    return &in->p.md;
+}

@@ -1,0 +1,1110 @@
+/*
+ * test_conv.c -- the convolutional layers: conv2d (stride, padding,
+ * dilation, groups, bias, non-square kernels), max, average and global
+ * average pooling, batch norm 2d and 1d.
+ *
+ *   finite_differences  every backward pass against central differences,
+ *                       for the input and each trained parameter;
+ *   torch               forward and backward values against PyTorch, from
+ *                       fixtures/conv_ref.h (written by
+ *                       fixtures/gen_conv_ref.py; torch is not needed here);
+ *   bad_configurations  constructor arguments (HLR_EINVAL) and shapes that
+ *                       do not fit at build time (HLR_ESHAPE naming the layer);
+ *   buffers             optimizers never touch batch norm's running
+ *                       statistics; inference uses them and leaves them alone;
+ *   training            a small CNN learns and allocates nothing per batch.
+ */
+#include "testutil.h"
+
+#include "fixtures/conv_ref.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* The library's allocation counter (internal; tests link the static library). */
+extern _Atomic long hlr__alloc_count;
+
+Suite *suite_conv(void);
+
+/* ---- small helpers ---- */
+
+/* Layer li of m, its parameter `name`: the data, after checking it has numel elements. */
+static float *param_of(hlr_model *m, int li, const char *name, int64_t numel)
+{
+    hlr_tensor *t = hlr_layer_param(hlr_model_layer(m, li), name);
+    ck_assert_msg(t != NULL, "layer %d parameter %s: %s", li, name, hlr_last_error());
+    ck_assert_msg(hlr_tensor_numel(t) == numel, "layer %d parameter %s has %lld elements, expected %lld", li, name,
+                  (long long)hlr_tensor_numel(t), (long long)numel);
+    return hlr_tensor_f32(t);
+}
+
+static float *grad_of(hlr_model *m, int li, const char *name, int64_t numel)
+{
+    hlr_tensor *t = hlr_layer_grad(hlr_model_layer(m, li), name);
+    ck_assert_msg(t != NULL, "layer %d gradient %s: %s", li, name, hlr_last_error());
+    ck_assert_msg(hlr_tensor_numel(t) == numel, "layer %d gradient %s has %lld elements, expected %lld", li, name,
+                  (long long)hlr_tensor_numel(t), (long long)numel);
+    return hlr_tensor_f32(t);
+}
+
+/* A model of the given layers (NULL-terminated), not built. */
+static hlr_model *model_of(uint64_t seed, hlr_layer *const *layers)
+{
+    hlr_model *m = hlr_model_new(seed);
+    ck_assert_ptr_nonnull(m);
+    for (int i = 0; layers[i]; i++)
+        ck_assert_ok(hlr_model_add(m, layers[i]));
+    return m;
+}
+
+/* A one-layer model built for samples of the given shape. */
+static hlr_model *built_model_of(hlr_layer *l, int ndim, const int64_t *shape)
+{
+    ck_assert_msg(l != NULL, "constructor failed: %s", hlr_last_error());
+    hlr_model *m = model_of(1, (hlr_layer *[]){l, NULL});
+    ck_assert_ok(hlr_model_build(m, ndim, shape));
+    return m;
+}
+
+static int is_buffer(const char *name) { return strncmp(name, "running_", 8) == 0; }
+
+/* Fill with NaN, so that a value the library should write but does not shows. */
+static void fill_nan(float *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        p[i] = NAN;
+}
+
+/* NaN into every trained parameter's gradient of m: backward must overwrite them all. */
+static void poison_grads(hlr_model *m)
+{
+    for (int li = 0; li < hlr_model_num_layers(m); li++) {
+        hlr_layer *l = hlr_model_layer(m, li);
+        for (int p = 0; p < hlr_layer_param_count(l); p++) {
+            const char *name = hlr_layer_param_name(l, p);
+            if (!is_buffer(name)) {
+                hlr_tensor *g = hlr_layer_grad(l, name);
+                fill_nan(hlr_tensor_f32(g), hlr_tensor_numel(g));
+            }
+        }
+    }
+}
+
+/* ====================================================================== */
+/* Finite differences                                                      */
+/* ====================================================================== */
+
+/*
+ * The scalar checked is L = sum(y * r) for a fixed random r, so dL/dy = r;
+ * dL/dv for an input or parameter element v is compared with
+ * (L(v + EPS) - L(v - EPS)) / (2 EPS), L summed in double.  Every layer here
+ * is linear or smooth in the region a step of EPS covers: inputs of max
+ * pooling are distinct values FD_SPACING apart, so no step reorders a window.
+ */
+#define FD_EPS 1e-2
+#define FD_RTOL 2e-2
+#define FD_ATOL 2e-3
+#define FD_POINTS 80 /* positions checked per tensor at most, spread over it */
+#define FD_SPACING 0.05f
+
+typedef enum { FILL_SIGNED, FILL_DISTINCT } fill_kind;
+
+typedef struct fd {
+    hlr_model *m;
+    hlr_tensor *x, *y, *r;
+    int64_t nx, ny;
+} fd;
+
+static double fd_loss(fd *f)
+{
+    ck_assert_ok(hlr_model_forward(f->m, f->x, f->y, 1));
+    const float *y = hlr_tensor_f32(f->y), *r = hlr_tensor_f32(f->r);
+    double l = 0.0;
+    for (int64_t i = 0; i < f->ny; i++)
+        l += (double)y[i] * r[i];
+    return l;
+}
+
+static double fd_slope(fd *f, float *v)
+{
+    float keep = *v;
+    *v = keep + (float)FD_EPS;
+    double lp = fd_loss(f);
+    *v = keep - (float)FD_EPS;
+    double lm = fd_loss(f);
+    *v = keep;
+    return (lp - lm) / (2.0 * FD_EPS);
+}
+
+/* Compare the saved analytic gradient of v (n elements) at FD_POINTS positions, the last included. */
+static void fd_compare_tensor(fd *f, const char *what, float *v, const float *analytic, int64_t n)
+{
+    int64_t step = n <= FD_POINTS ? 1 : n / FD_POINTS + 1;
+    for (int64_t i = 0;; i += step) {
+        if (i > n - 1)
+            i = n - 1;
+        double num = fd_slope(f, &v[i]), an = analytic[i];
+        double scale = fabs(an) > fabs(num) ? fabs(an) : fabs(num);
+        ck_assert_msg(fabs(an - num) <= FD_ATOL + FD_RTOL * scale,
+                      "%s[%lld]: backward gives %.6g, finite differences %.6g (diff %.3g)", what, (long long)i, an,
+                      num, an - num);
+        if (i == n - 1)
+            break;
+    }
+}
+
+/* x: magnitudes in [0.1, 1] with random signs, or distinct values FD_SPACING apart in random order. */
+static void fd_fill(float *x, int64_t n, fill_kind kind, unsigned long long seed)
+{
+    unsigned long long s = seed * 7 + 1;
+    if (kind == FILL_SIGNED) {
+        test_fill(x, (long)n, seed, 0.1f, 1.0f);
+        for (int64_t i = 0; i < n; i++)
+            if (test_rand(&s) < 0.5f)
+                x[i] = -x[i];
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        x[i] = ((float)i - (float)n / 2) * FD_SPACING;
+    for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)(test_rand(&s) * (float)(i + 1));
+        j = j > i ? i : j;
+        float t = x[i];
+        x[i] = x[j];
+        x[j] = t;
+    }
+}
+
+/* m with its layers, built for samples of `shape`. */
+static hlr_model *built(const char *what, hlr_model *m, int ndim, const int64_t *shape)
+{
+    ck_assert_msg(hlr_model_build(m, ndim, shape) == HLR_OK, "%s: build: %s", what, hlr_last_error());
+    return m;
+}
+
+/*
+ * For the built model m, samples of `shape` and batch n: check d/dx and
+ * d/dparam of every trained parameter of every layer.  Frees m.  `what`
+ * names the case in failure messages.
+ */
+static void gradcheck(const char *what, hlr_model *m, int ndim, const int64_t *shape, int64_t n, fill_kind fill,
+                      unsigned long long seed)
+{
+    fd f = {.m = m};
+    int64_t xs[HLR_MAX_DIMS + 1] = {n}, ys[HLR_MAX_DIMS + 1] = {n};
+    memcpy(xs + 1, shape, (size_t)ndim * sizeof *shape);
+    int yd = 0;
+    ck_assert_ok(hlr_model_output_shape(m, &yd, ys + 1));
+    f.x = hlr_tensor_new(HLR_F32, ndim + 1, xs);
+    f.y = hlr_tensor_new(HLR_F32, yd + 1, ys);
+    f.r = hlr_tensor_new(HLR_F32, yd + 1, ys);
+    hlr_tensor *dxt = hlr_tensor_new(HLR_F32, ndim + 1, xs);
+    ck_assert(f.x && f.y && f.r && dxt);
+    f.nx = hlr_tensor_numel(f.x);
+    f.ny = hlr_tensor_numel(f.y);
+    float *x = hlr_tensor_f32(f.x);
+    fd_fill(x, f.nx, fill, seed);
+    test_fill(hlr_tensor_f32(f.r), (long)f.ny, seed + 99, -1.0f, 1.0f);
+
+    /* Analytic gradients, copied before the finite differences run more passes;
+     * NaN in what backward must overwrite. */
+    ck_assert_ok(hlr_model_forward(m, f.x, f.y, 1));
+    fill_nan(hlr_tensor_f32(dxt), f.nx);
+    poison_grads(m);
+    ck_assert_ok(hlr_model_backward(m, f.r, dxt));
+    int nl = hlr_model_num_layers(m);
+    ck_assert_int_le(nl, 16);
+    float *saved[16][HLR_MAX_DIMS] = {{0}};
+    for (int li = 0; li < nl; li++) {
+        hlr_layer *l = hlr_model_layer(m, li);
+        for (int p = 0; p < hlr_layer_param_count(l); p++) {
+            const char *name = hlr_layer_param_name(l, p);
+            if (is_buffer(name))
+                continue;
+            hlr_tensor *g = hlr_layer_grad(l, name);
+            size_t bytes = (size_t)hlr_tensor_numel(g) * sizeof(float);
+            saved[li][p] = malloc(bytes);
+            ck_assert_ptr_nonnull(saved[li][p]);
+            memcpy(saved[li][p], hlr_tensor_f32(g), bytes);
+        }
+    }
+
+    char label[160];
+    snprintf(label, sizeof label, "%s: dx", what);
+    fd_compare_tensor(&f, label, x, hlr_tensor_f32(dxt), f.nx);
+    for (int li = 0; li < nl; li++) {
+        hlr_layer *l = hlr_model_layer(m, li);
+        for (int p = 0; p < hlr_layer_param_count(l); p++) {
+            if (!saved[li][p])
+                continue;
+            const char *name = hlr_layer_param_name(l, p);
+            hlr_tensor *pt = hlr_layer_param(l, name);
+            snprintf(label, sizeof label, "%s: layer %d (%s) d%s", what, li, hlr_layer_type(l), name);
+            fd_compare_tensor(&f, label, hlr_tensor_f32(pt), saved[li][p], hlr_tensor_numel(pt));
+            free(saved[li][p]);
+        }
+    }
+    hlr_tensor_free(f.x);
+    hlr_tensor_free(f.y);
+    hlr_tensor_free(f.r);
+    hlr_tensor_free(dxt);
+    hlr_model_free(m);
+}
+
+/* Every conv2d configuration of the fixtures: stride, padding 1 and 2,
+ * dilation, groups, depthwise, no bias, non-square kernels, batch 1. */
+START_TEST(test_conv2d_backward_matches_finite_differences)
+{
+    const conv_ref_conv *c = &conv_ref_convs[_i];
+    char what[96];
+    snprintf(what, sizeof what, "conv2d %s", c->name);
+    hlr_layer *l = hlr_conv2d(c->cin, c->cout, c->kh, c->kw, c->stride, c->pad, c->dil, c->groups, c->bias);
+    ck_assert_msg(l != NULL, "%s: %s", what, hlr_last_error());
+    int64_t shape[] = {c->cin, c->h, c->w};
+    gradcheck(what, built(what, model_of(11, (hlr_layer *[]){l, NULL}), 3, shape), 3, shape, c->n, FILL_SIGNED,
+              (unsigned long long)(20 + _i));
+}
+END_TEST
+
+/* A stride larger than the kernel skips input pixels: their gradient is 0. */
+START_TEST(test_conv2d_stride_beyond_kernel_matches_finite_differences)
+{
+    const char *what = "conv2d 2x2 stride 3";
+    int64_t shape[] = {2, 8, 7};
+    hlr_model *m = model_of(12, (hlr_layer *[]){hlr_conv2d(2, 3, 2, 2, 3, 0, 1, 1, 1), NULL});
+    gradcheck(what, built(what, m, 3, shape), 3, shape, 2, FILL_SIGNED, 40);
+}
+END_TEST
+
+/* Every pooling configuration of the fixtures; max pooling on distinct inputs. */
+START_TEST(test_pooling_backward_matches_finite_differences)
+{
+    const conv_ref_pool *c = &conv_ref_pools[_i];
+    char what[96];
+    snprintf(what, sizeof what, "pooling %s", c->name);
+    hlr_layer *l = c->kind == 0   ? hlr_maxpool2d(c->kernel, c->stride, c->pad)
+                   : c->kind == 1 ? hlr_avgpool2d(c->kernel, c->stride, c->pad)
+                                  : hlr_global_avgpool2d();
+    ck_assert_msg(l != NULL, "%s: %s", what, hlr_last_error());
+    int64_t shape[] = {c->c, c->h, c->w};
+    gradcheck(what, built(what, model_of(13, (hlr_layer *[]){l, NULL}), 3, shape), 3, shape, c->n,
+              c->kind == 0 ? FILL_DISTINCT : FILL_SIGNED, (unsigned long long)(50 + _i));
+}
+END_TEST
+
+/* Every training batch-norm case of the fixtures ((N, C, H, W), (N, C),
+ * (N, C, L), batch 1), with weight and bias away from 1 and 0 so that they
+ * scale the gradients. */
+static int bn_training_cases(void)
+{
+    int n = 0;
+    for (int i = 0; i < CONV_REF_NBN; i++)
+        n += conv_ref_bns[i].training;
+    return n;
+}
+
+/* The k-th training case of the fixtures. */
+static const conv_ref_bn *bn_training_case(int k)
+{
+    for (int i = 0; i < CONV_REF_NBN; i++)
+        if (conv_ref_bns[i].training && k-- == 0)
+            return &conv_ref_bns[i];
+    ck_abort_msg("no training case %d", k);
+    return NULL;
+}
+
+START_TEST(test_batchnorm_training_backward_matches_finite_differences)
+{
+    const conv_ref_bn *c = bn_training_case(_i);
+    int C = c->sample[0];
+    hlr_layer *l = c->two_d ? hlr_batchnorm2d(C, c->eps, c->momentum) : hlr_batchnorm1d(C, c->eps, c->momentum);
+    ck_assert_msg(l != NULL, "%s: %s", c->name, hlr_last_error());
+    int64_t shape[3] = {c->sample[0], c->sample[1], c->sample[2]};
+    hlr_model *m = built(c->name, model_of(14, (hlr_layer *[]){l, NULL}), c->sample_ndim, shape);
+    test_fill(param_of(m, 0, "weight", C), C, 70 + (unsigned long long)_i, 0.5f, 1.5f);
+    test_fill(param_of(m, 0, "bias", C), C, 80 + (unsigned long long)_i, -0.5f, 0.5f);
+    gradcheck(c->name, m, c->sample_ndim, shape, c->n, FILL_SIGNED, (unsigned long long)(60 + _i));
+}
+END_TEST
+
+/* The layers in a chain, so that each one's dx feeds another's backward:
+ * conv (stride 2, padding 1) - batchnorm2d - tanh - avgpool (padding) -
+ * grouped dilated conv - global average - dense - batchnorm1d. */
+START_TEST(test_conv_chain_backward_matches_finite_differences)
+{
+    hlr_layer *ls[] = {hlr_conv2d(2, 4, 3, 3, 2, 1, 1, 1, 1), hlr_batchnorm2d(4, 1e-5f, 0.1f), hlr_tanh(),
+                       hlr_avgpool2d(3, 1, 1),               hlr_conv2d(4, 6, 2, 3, 1, 1, 2, 2, 1),
+                       hlr_global_avgpool2d(),               hlr_dense(6, 5, 1),
+                       hlr_batchnorm1d(5, 1e-5f, 0.1f),      NULL};
+    int64_t shape[] = {2, 11, 9};
+    gradcheck("conv chain", built("conv chain", model_of(15, ls), 3, shape), 3, shape, 3, FILL_SIGNED, 90);
+}
+END_TEST
+
+/* ====================================================================== */
+/* Against PyTorch                                                         */
+/* ====================================================================== */
+
+/*
+ * libhlr computes in float32, torch's values are float64 from the same
+ * float32 inputs: a value agrees when |got - want| <= RTOL |want| + ATOL,
+ * RTOL about 100 float32 ulps, ATOL for sums that cancel to near zero.
+ */
+#define RTOL 1e-5
+#define ATOL 1e-5
+
+/* Compare n values of a tensor of dims d[0..3] (batch first; unused dims 1),
+ * naming the case, the flat index and its coordinates on failure. */
+static void expect_close(const char *what, const char *torch, const float *got, const double *want,
+                         const int64_t d[4])
+{
+    int64_t n = d[0] * d[1] * d[2] * d[3];
+    for (int64_t i = 0; i < n; i++) {
+        double g = got[i], w = want[i];
+        if (isnan(w) ? isnan(g) : fabs(g - w) <= ATOL + RTOL * fabs(w)) /* NaN where torch has NaN */
+            continue;
+        ck_abort_msg("%s [%lld] = (%lld, %lld, %lld, %lld) of (%lld, %lld, %lld, %lld): libhlr %.9g, torch %.9g "
+                     "(diff %.3g)\n  torch: %s",
+                     what, (long long)i, (long long)(i / (d[1] * d[2] * d[3])), (long long)(i / (d[2] * d[3]) % d[1]),
+                     (long long)(i / d[3] % d[2]), (long long)(i % d[3]), (long long)d[0], (long long)d[1],
+                     (long long)d[2], (long long)d[3], g, w, g - w, torch);
+    }
+}
+
+static hlr_tensor *tensor_4d(const int64_t d[4], const float *data)
+{
+    hlr_tensor *t = data ? hlr_tensor_from(HLR_F32, 4, d, data) : hlr_tensor_new(HLR_F32, 4, d);
+    ck_assert_msg(t != NULL, "tensor: %s", hlr_last_error());
+    return t;
+}
+
+static void expect_output_shape(const char *what, hlr_model *m, int ndim, const int64_t *want)
+{
+    int got_ndim = 0;
+    int64_t got[HLR_MAX_DIMS] = {0};
+    ck_assert_ok(hlr_model_output_shape(m, &got_ndim, got));
+    ck_assert_msg(got_ndim == ndim, "%s: output has %d dimensions, torch %d", what, got_ndim, ndim);
+    for (int i = 0; i < ndim; i++)
+        ck_assert_msg(got[i] == want[i], "%s: output dimension %d is %lld, torch %lld", what, i, (long long)got[i],
+                      (long long)want[i]);
+}
+
+START_TEST(test_conv2d_matches_torch)
+{
+    const conv_ref_conv *c = &conv_ref_convs[_i];
+    char what[128];
+    hlr_model *m = built_model_of(
+        hlr_conv2d(c->cin, c->cout, c->kh, c->kw, c->stride, c->pad, c->dil, c->groups, c->bias), 3,
+        (int64_t[]){c->cin, c->h, c->w});
+    expect_output_shape(c->name, m, 3, (int64_t[]){c->cout, c->ho, c->wo});
+    int64_t wd[4] = {c->cout, c->cin / c->groups, c->kh, c->kw}, bd[4] = {1, 1, 1, c->cout};
+    int64_t xd[4] = {c->n, c->cin, c->h, c->w}, yd[4] = {c->n, c->cout, c->ho, c->wo};
+    memcpy(param_of(m, 0, "weight", wd[0] * wd[1] * wd[2] * wd[3]), c->weight,
+           (size_t)(wd[0] * wd[1] * wd[2] * wd[3]) * sizeof(float));
+    if (c->bias)
+        memcpy(param_of(m, 0, "bias", c->cout), c->bias_v, (size_t)c->cout * sizeof(float));
+    else
+        ck_assert_msg(hlr_layer_param(hlr_model_layer(m, 0), "bias") == NULL && hlr_last_status() == HLR_ENOTFOUND,
+                      "%s: a conv2d without bias has a \"bias\" parameter", c->name);
+    hlr_tensor *x = tensor_4d(xd, c->x), *dx = tensor_4d(xd, NULL);
+    hlr_tensor *y = tensor_4d(yd, NULL), *dy = tensor_4d(yd, c->dy);
+    fill_nan(hlr_tensor_f32(y), hlr_tensor_numel(y)); /* every output, input gradient and gradient is written */
+    fill_nan(hlr_tensor_f32(dx), hlr_tensor_numel(dx));
+    poison_grads(m);
+
+    ck_assert_ok(hlr_model_forward(m, x, y, 1));
+    snprintf(what, sizeof what, "conv2d %s: output", c->name);
+    expect_close(what, c->torch, hlr_tensor_f32(y), c->y, yd);
+    ck_assert_ok(hlr_model_backward(m, dy, dx));
+    snprintf(what, sizeof what, "conv2d %s: grad input", c->name);
+    expect_close(what, c->torch, hlr_tensor_f32(dx), c->dx, xd);
+    snprintf(what, sizeof what, "conv2d %s: grad weight", c->name);
+    expect_close(what, c->torch, grad_of(m, 0, "weight", wd[0] * wd[1] * wd[2] * wd[3]), c->dweight, wd);
+    if (c->bias) {
+        snprintf(what, sizeof what, "conv2d %s: grad bias", c->name);
+        expect_close(what, c->torch, grad_of(m, 0, "bias", c->cout), c->dbias, bd);
+    }
+    /* Inference gives the same output. */
+    fill_nan(hlr_tensor_f32(y), hlr_tensor_numel(y));
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    snprintf(what, sizeof what, "conv2d %s: inference output", c->name);
+    expect_close(what, c->torch, hlr_tensor_f32(y), c->y, yd);
+    hlr_tensor_free(x);
+    hlr_tensor_free(dx);
+    hlr_tensor_free(y);
+    hlr_tensor_free(dy);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* Max pooling (ties routed to the first maximum, as torch; a NaN wins its
+ * window, the last of two as torch's scan keeps it), average pooling with
+ * the padding counted, global average pooling. */
+START_TEST(test_pooling_matches_torch)
+{
+    const conv_ref_pool *c = &conv_ref_pools[_i];
+    char what[128];
+    hlr_layer *l = c->kind == 0   ? hlr_maxpool2d(c->kernel, c->stride, c->pad)
+                   : c->kind == 1 ? hlr_avgpool2d(c->kernel, c->stride, c->pad)
+                                  : hlr_global_avgpool2d();
+    hlr_model *m = built_model_of(l, 3, (int64_t[]){c->c, c->h, c->w});
+    int64_t xd[4] = {c->n, c->c, c->h, c->w}, yd[4] = {c->n, c->c, c->ho, c->wo};
+    if (c->kind == 2)
+        expect_output_shape(c->name, m, 1, (int64_t[]){c->c});
+    else
+        expect_output_shape(c->name, m, 3, (int64_t[]){c->c, c->ho, c->wo});
+    hlr_tensor *x = tensor_4d(xd, c->x), *dx = tensor_4d(xd, NULL);
+    hlr_tensor *y = c->kind == 2 ? hlr_tensor_new(HLR_F32, 2, (int64_t[]){c->n, c->c}) : tensor_4d(yd, NULL);
+    hlr_tensor *dy = c->kind == 2 ? hlr_tensor_from(HLR_F32, 2, (int64_t[]){c->n, c->c}, c->dy) : tensor_4d(yd, c->dy);
+    ck_assert(y && dy);
+    fill_nan(hlr_tensor_f32(y), hlr_tensor_numel(y)); /* every output and input gradient is written */
+    fill_nan(hlr_tensor_f32(dx), hlr_tensor_numel(dx));
+
+    ck_assert_ok(hlr_model_forward(m, x, y, 1));
+    snprintf(what, sizeof what, "%s: output", c->name);
+    expect_close(what, c->torch, hlr_tensor_f32(y), c->y, yd);
+    ck_assert_ok(hlr_model_backward(m, dy, dx));
+    snprintf(what, sizeof what, "%s: grad input", c->name);
+    expect_close(what, c->torch, hlr_tensor_f32(dx), c->dx, xd);
+    fill_nan(hlr_tensor_f32(y), hlr_tensor_numel(y));
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    snprintf(what, sizeof what, "%s: inference output", c->name);
+    expect_close(what, c->torch, hlr_tensor_f32(y), c->y, yd);
+    hlr_tensor_free(x);
+    hlr_tensor_free(dx);
+    hlr_tensor_free(y);
+    hlr_tensor_free(dy);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* BatchNorm2d and BatchNorm1d on (N, C) and (N, C, L): in training the
+ * output, the gradients and the running statistics after one step; in eval
+ * mode the output from the given running statistics, which stay. */
+START_TEST(test_batchnorm_matches_torch)
+{
+    const conv_ref_bn *c = &conv_ref_bns[_i];
+    char what[128];
+    const int C = c->sample[0];
+    int64_t shape[3] = {c->sample[0], c->sample[1], c->sample[2]};
+    hlr_layer *l = c->two_d ? hlr_batchnorm2d(C, c->eps, c->momentum) : hlr_batchnorm1d(C, c->eps, c->momentum);
+    hlr_model *m = built_model_of(l, c->sample_ndim, shape);
+    memcpy(param_of(m, 0, "weight", C), c->weight, (size_t)C * sizeof(float));
+    memcpy(param_of(m, 0, "bias", C), c->bias, (size_t)C * sizeof(float));
+    memcpy(param_of(m, 0, "running_mean", C), c->running_mean, (size_t)C * sizeof(float));
+    memcpy(param_of(m, 0, "running_var", C), c->running_var, (size_t)C * sizeof(float));
+    int64_t full[4] = {c->n, 1, 1, 1}, cd[4] = {1, 1, 1, C};
+    for (int i = 0; i < c->sample_ndim; i++)
+        full[i + 1] = shape[i];
+    int64_t ts[4] = {c->n, shape[0], shape[1], shape[2]};
+    hlr_tensor *x = hlr_tensor_from(HLR_F32, c->sample_ndim + 1, ts, c->x);
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, c->sample_ndim + 1, ts);
+    ck_assert(x && y);
+    fill_nan(hlr_tensor_f32(y), hlr_tensor_numel(y));
+    poison_grads(m);
+
+    ck_assert_ok(hlr_model_forward(m, x, y, c->training));
+    snprintf(what, sizeof what, "%s: output", c->name);
+    expect_close(what, c->torch, hlr_tensor_f32(y), c->y, full);
+    snprintf(what, sizeof what, "%s: running_mean after the forward", c->name);
+    expect_close(what, c->torch, param_of(m, 0, "running_mean", C), c->new_running_mean, cd);
+    snprintf(what, sizeof what, "%s: running_var after the forward", c->name);
+    expect_close(what, c->torch, param_of(m, 0, "running_var", C), c->new_running_var, cd);
+    if (c->training) {
+        hlr_tensor *dy = hlr_tensor_from(HLR_F32, c->sample_ndim + 1, ts, c->dy);
+        hlr_tensor *dx = hlr_tensor_new(HLR_F32, c->sample_ndim + 1, ts);
+        ck_assert(dy && dx);
+        fill_nan(hlr_tensor_f32(dx), hlr_tensor_numel(dx));
+        ck_assert_ok(hlr_model_backward(m, dy, dx));
+        snprintf(what, sizeof what, "%s: grad input", c->name);
+        expect_close(what, c->torch, hlr_tensor_f32(dx), c->dx, full);
+        snprintf(what, sizeof what, "%s: grad weight", c->name);
+        expect_close(what, c->torch, grad_of(m, 0, "weight", C), c->dweight, cd);
+        snprintf(what, sizeof what, "%s: grad bias", c->name);
+        expect_close(what, c->torch, grad_of(m, 0, "bias", C), c->dbias, cd);
+        hlr_tensor_free(dy);
+        hlr_tensor_free(dx);
+    }
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_model_free(m);
+}
+END_TEST
+
+/*
+ * A batch whose column buffer exceeds the layer's budget (16 MiB) is cut into
+ * chunks; the weight gradient then accumulates over them.  Batch 160 of
+ * (8, 28, 28) with 72 column rows runs as chunks of 74, 74 and 12 samples:
+ * every result must equal the same layer run one sample at a time.
+ */
+START_TEST(test_conv2d_large_batch_in_chunks_matches_one_sample_at_a_time)
+{
+    enum { N = 160, CIN = 8, COUT = 16, H = 28, W = 28, KW = COUT * (CIN / 2) * 9 };
+    const int64_t xs = CIN * H * W, ys = COUT * H * W;
+    int64_t shape[] = {CIN, H, W};
+    hlr_model *big = built_model_of(hlr_conv2d(CIN, COUT, 3, 3, 1, 1, 1, 2, 1), 3, shape);
+    hlr_model *one = built_model_of(hlr_conv2d(CIN, COUT, 3, 3, 1, 1, 1, 2, 1), 3, shape);
+    memcpy(param_of(one, 0, "weight", KW), param_of(big, 0, "weight", KW), KW * sizeof(float));
+    memcpy(param_of(one, 0, "bias", COUT), param_of(big, 0, "bias", COUT), COUT * sizeof(float));
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, CIN, H, W});
+    hlr_tensor *dx = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, CIN, H, W});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, COUT, H, W});
+    hlr_tensor *dy = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, COUT, H, W});
+    ck_assert(x && dx && y && dy);
+    test_fill(hlr_tensor_f32(x), (long)(N * xs), 5, -1.0f, 1.0f);
+    test_fill(hlr_tensor_f32(dy), (long)(N * ys), 6, -1.0f, 1.0f);
+    ck_assert_ok(hlr_model_forward(big, x, y, 1));
+    ck_assert_ok(hlr_model_backward(big, dy, dx));
+
+    hlr_tensor *x1 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, CIN, H, W});
+    hlr_tensor *dx1 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, CIN, H, W});
+    hlr_tensor *y1 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, COUT, H, W});
+    hlr_tensor *dy1 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, COUT, H, W});
+    ck_assert(x1 && dx1 && y1 && dy1);
+    double *dw = calloc(KW, sizeof *dw), db[COUT] = {0};
+    ck_assert_ptr_nonnull(dw);
+    for (int64_t n = 0; n < N; n++) {
+        memcpy(hlr_tensor_f32(x1), hlr_tensor_f32(x) + n * xs, (size_t)xs * sizeof(float));
+        memcpy(hlr_tensor_f32(dy1), hlr_tensor_f32(dy) + n * ys, (size_t)ys * sizeof(float));
+        ck_assert_ok(hlr_model_forward(one, x1, y1, 1));
+        ck_assert_ok(hlr_model_backward(one, dy1, dx1));
+        const float *yb = hlr_tensor_f32(y) + n * ys, *dxb = hlr_tensor_f32(dx) + n * xs;
+        const float *ya = hlr_tensor_f32(y1), *dxa = hlr_tensor_f32(dx1);
+        for (int64_t i = 0; i < ys; i++) /* ck_assert per element would cost a system call each */
+            if (fabs(yb[i] - ya[i]) > 1e-5 + 1e-5 * fabs(ya[i]))
+                ck_abort_msg("sample %lld output [%lld]: batch of %d gives %.9g, alone %.9g", (long long)n,
+                             (long long)i, N, yb[i], ya[i]);
+        for (int64_t i = 0; i < xs; i++)
+            if (fabs(dxb[i] - dxa[i]) > 1e-5 + 1e-5 * fabs(dxa[i]))
+                ck_abort_msg("sample %lld grad input [%lld]: batch of %d gives %.9g, alone %.9g", (long long)n,
+                             (long long)i, N, dxb[i], dxa[i]);
+        const float *gw = grad_of(one, 0, "weight", KW), *gb = grad_of(one, 0, "bias", COUT);
+        for (int i = 0; i < KW; i++)
+            dw[i] += gw[i];
+        for (int i = 0; i < COUT; i++)
+            db[i] += gb[i];
+    }
+    const float *gw = grad_of(big, 0, "weight", KW), *gb = grad_of(big, 0, "bias", COUT);
+    for (int i = 0; i < KW; i++)
+        if (fabs(gw[i] - dw[i]) > 1e-3 + 1e-4 * fabs(dw[i]))
+            ck_abort_msg("grad weight [%d]: batch of %d gives %.9g, sum over samples %.9g", i, N, gw[i], dw[i]);
+    for (int i = 0; i < COUT; i++)
+        ck_assert_msg(fabs(gb[i] - db[i]) <= 1e-3 + 1e-4 * fabs(db[i]),
+                      "grad bias [%d]: batch of %d gives %.9g, sum over samples %.9g", i, N, gb[i], db[i]);
+    free(dw);
+    hlr_tensor_free(x);
+    hlr_tensor_free(dx);
+    hlr_tensor_free(y);
+    hlr_tensor_free(dy);
+    hlr_tensor_free(x1);
+    hlr_tensor_free(dx1);
+    hlr_tensor_free(y1);
+    hlr_tensor_free(dy1);
+    hlr_model_free(big);
+    hlr_model_free(one);
+}
+END_TEST
+
+/* ====================================================================== */
+/* Bad configurations                                                      */
+/* ====================================================================== */
+
+/* A constructor's NULL with HLR_EINVAL and a message naming the function and the fault. */
+static void expect_rejected(const char *call, hlr_layer *l, const char *fn, const char *fragment)
+{
+    if (l)
+        hlr_layer_free(l);
+    ck_assert_msg(l == NULL, "%s was accepted", call);
+    ck_assert_msg(hlr_last_status() == HLR_EINVAL, "%s: status %d (%s), expected HLR_EINVAL", call,
+                  (int)hlr_last_status(), hlr_strerror(hlr_last_status()));
+    ck_assert_msg(strstr(hlr_last_error(), fn) && strstr(hlr_last_error(), fragment),
+                  "%s: message \"%s\" does not name %s and \"%s\"", call, hlr_last_error(), fn, fragment);
+}
+
+static void expect_accepted(const char *call, hlr_layer *l)
+{
+    ck_assert_msg(l != NULL, "%s was refused: %s", call, hlr_last_error());
+    hlr_layer_free(l);
+}
+
+#define REJECTED(call, fn, fragment) expect_rejected(#call, call, fn, fragment)
+#define ACCEPTED(call) expect_accepted(#call, call)
+
+START_TEST(test_conv2d_constructor_rejects_bad_arguments)
+{
+    /* hlr_conv2d(in, out, kh, kw, stride, padding, dilation, groups, bias) */
+    REJECTED(hlr_conv2d(3, 4, 3, 3, 1, 0, 1, 2, 1), "hlr_conv2d", "groups 2 must divide");
+    REJECTED(hlr_conv2d(4, 3, 3, 3, 1, 0, 1, 2, 1), "hlr_conv2d", "groups 2 must divide");
+    REJECTED(hlr_conv2d(6, 4, 3, 3, 1, 0, 1, 3, 1), "hlr_conv2d", "groups 3 must divide");
+    REJECTED(hlr_conv2d(1, 1, 0, 3, 1, 0, 1, 1, 1), "hlr_conv2d", "kernel (0, 3)");
+    REJECTED(hlr_conv2d(1, 1, 3, 0, 1, 0, 1, 1, 1), "hlr_conv2d", "kernel (3, 0)");
+    REJECTED(hlr_conv2d(1, 1, 3, 3, 1, -1, 1, 1, 1), "hlr_conv2d", "padding -1");
+    REJECTED(hlr_conv2d(1, 1, 3, 3, 0, 0, 1, 1, 1), "hlr_conv2d", "stride 0");
+    REJECTED(hlr_conv2d(1, 1, 3, 3, 1, 0, 0, 1, 1), "hlr_conv2d", "dilation 0");
+    REJECTED(hlr_conv2d(2, 2, 3, 3, 1, 0, 1, 0, 1), "hlr_conv2d", "groups 0");
+    REJECTED(hlr_conv2d(0, 2, 3, 3, 1, 0, 1, 1, 1), "hlr_conv2d", "channels (0, 2)");
+    REJECTED(hlr_conv2d(2, -1, 3, 3, 1, 0, 1, 1, 1), "hlr_conv2d", "channels (2, -1)");
+    ACCEPTED(hlr_conv2d(6, 9, 1, 5, 4, 7, 3, 3, 0));
+}
+END_TEST
+
+START_TEST(test_pool_constructors_reject_bad_arguments)
+{
+    REJECTED(hlr_maxpool2d(2, 2, 2), "hlr_maxpool2d", "padding 2");
+    REJECTED(hlr_maxpool2d(3, 1, 2), "hlr_maxpool2d", "padding 2");
+    REJECTED(hlr_avgpool2d(3, 2, 2), "hlr_avgpool2d", "padding 2");
+    REJECTED(hlr_avgpool2d(5, 1, 3), "hlr_avgpool2d", "padding 3");
+    REJECTED(hlr_maxpool2d(0, 1, 0), "hlr_maxpool2d", "kernel 0");
+    REJECTED(hlr_avgpool2d(0, 0, 0), "hlr_avgpool2d", "kernel 0");
+    REJECTED(hlr_maxpool2d(2, -1, 0), "hlr_maxpool2d", "stride -1");
+    REJECTED(hlr_avgpool2d(2, 2, -1), "hlr_avgpool2d", "padding -1");
+    ACCEPTED(hlr_maxpool2d(2, 2, 1)); /* padding = kernel / 2 is allowed, as in torch */
+    ACCEPTED(hlr_avgpool2d(5, 0, 2));
+    ACCEPTED(hlr_global_avgpool2d());
+}
+END_TEST
+
+START_TEST(test_batchnorm_constructors_reject_bad_arguments)
+{
+    REJECTED(hlr_batchnorm2d(0, 1e-5f, 0.1f), "hlr_batchnorm2d", "num_features >= 1 (got 0)");
+    REJECTED(hlr_batchnorm1d(-3, 1e-5f, 0.1f), "hlr_batchnorm1d", "num_features >= 1 (got -3)");
+    REJECTED(hlr_batchnorm2d(3, 0.0f, 0.1f), "hlr_batchnorm2d", "eps > 0 (got 0)");
+    REJECTED(hlr_batchnorm1d(3, -1e-5f, 0.1f), "hlr_batchnorm1d", "eps > 0 (got -1e-05)");
+    REJECTED(hlr_batchnorm1d(3, NAN, 0.1f), "hlr_batchnorm1d", "eps > 0 (got nan)");
+    REJECTED(hlr_batchnorm2d(3, INFINITY, 0.1f), "hlr_batchnorm2d", "eps > 0 (got inf)");
+    REJECTED(hlr_batchnorm2d(3, 1e-5f, 1.5f), "hlr_batchnorm2d", "momentum in [0, 1] (got 1.5)");
+    REJECTED(hlr_batchnorm1d(3, 1e-5f, -0.1f), "hlr_batchnorm1d", "momentum in [0, 1] (got -0.1)");
+    REJECTED(hlr_batchnorm1d(3, 1e-5f, NAN), "hlr_batchnorm1d", "momentum in [0, 1] (got nan)");
+    ACCEPTED(hlr_batchnorm2d(3, 1e-5f, 0.0f));
+    ACCEPTED(hlr_batchnorm1d(3, 1e-3f, 1.0f));
+}
+END_TEST
+
+/*
+ * A model of `layers` (NULL-terminated) built for samples of `shape` fails
+ * with HLR_ESHAPE, a message naming `layer` (e.g. "conv2d (layer 1)") and
+ * containing `fragment`; the model is freed.
+ */
+static void expect_build_fails(hlr_layer *const *layers, int ndim, const int64_t *shape, const char *layer,
+                               const char *fragment)
+{
+    hlr_model *m = model_of(3, layers);
+    hlr_status st = hlr_model_build(m, ndim, shape);
+    ck_assert_msg(st == HLR_ESHAPE, "building for %s: status %d (%s), expected HLR_ESHAPE; message: %s", layer,
+                  (int)st, hlr_strerror(st), hlr_last_error());
+    ck_assert_msg(strstr(hlr_last_error(), layer) && strstr(hlr_last_error(), fragment),
+                  "build error \"%s\" does not name \"%s\" and \"%s\"", hlr_last_error(), layer, fragment);
+    ck_assert_int_eq(hlr_model_param_count(m), 0);
+    hlr_model_free(m);
+}
+
+START_TEST(test_conv2d_kernel_larger_than_padded_input_fails_at_build)
+{
+    /* padded 6 x 11 against a 7 x 3 kernel */
+    expect_build_fails((hlr_layer *[]){hlr_relu(), hlr_conv2d(2, 4, 7, 3, 1, 1, 1, 1, 1), NULL}, 3,
+                       (int64_t[]){2, 4, 9}, "conv2d (layer 1)", "does not fit the padded input 6x11");
+    /* dilation 3 spreads a 3 x 3 kernel over 7 x 7 */
+    expect_build_fails((hlr_layer *[]){hlr_conv2d(2, 2, 3, 3, 1, 0, 3, 1, 1), NULL}, 3, (int64_t[]){2, 6, 9},
+                       "conv2d (layer 0)", "does not fit");
+    /* the first convolution shrinks 5 x 5 to 3 x 3, too small for the second's 5 x 5 */
+    expect_build_fails((hlr_layer *[]){hlr_conv2d(1, 4, 3, 3, 1, 0, 1, 1, 1), hlr_conv2d(4, 4, 5, 5, 1, 0, 1, 1, 1),
+                                       NULL},
+                       3, (int64_t[]){1, 5, 5}, "conv2d (layer 1)", "does not fit");
+}
+END_TEST
+
+START_TEST(test_conv2d_wrong_channel_count_fails_at_build)
+{
+    expect_build_fails((hlr_layer *[]){hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1), hlr_conv2d(3, 8, 3, 3, 1, 1, 1, 1, 1),
+                                       NULL},
+                       3, (int64_t[]){1, 8, 8}, "conv2d (layer 1)", "(3, H, W)");
+    expect_build_fails((hlr_layer *[]){hlr_conv2d(3, 4, 3, 3, 1, 1, 1, 1, 1), NULL}, 3, (int64_t[]){1, 28, 28},
+                       "conv2d (layer 0)", "(1, 28, 28)");
+    /* a flattened input has no channels to convolve */
+    expect_build_fails((hlr_layer *[]){hlr_flatten(), hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1), NULL}, 3,
+                       (int64_t[]){1, 8, 8}, "conv2d (layer 1)", "(64)");
+}
+END_TEST
+
+START_TEST(test_pooling_and_batchnorm_shape_errors_fail_at_build)
+{
+    expect_build_fails((hlr_layer *[]){hlr_relu(), hlr_maxpool2d(4, 1, 0), NULL}, 3, (int64_t[]){2, 3, 3},
+                       "maxpool2d (layer 1)", "does not fit");
+    expect_build_fails((hlr_layer *[]){hlr_relu(), hlr_avgpool2d(5, 1, 1), NULL}, 3, (int64_t[]){1, 2, 3},
+                       "avgpool2d (layer 1)", "does not fit");
+    expect_build_fails((hlr_layer *[]){hlr_flatten(), hlr_maxpool2d(2, 2, 0), NULL}, 3, (int64_t[]){1, 4, 4},
+                       "maxpool2d (layer 1)", "(C, H, W)");
+    expect_build_fails((hlr_layer *[]){hlr_flatten(), hlr_global_avgpool2d(), NULL}, 3, (int64_t[]){1, 4, 4},
+                       "global_avgpool2d (layer 1)", "(C, H, W)");
+    expect_build_fails((hlr_layer *[]){hlr_relu(), hlr_batchnorm2d(4, 1e-5f, 0.1f), NULL}, 3, (int64_t[]){3, 5, 5},
+                       "batchnorm2d (layer 1)", "(3, 5, 5)");
+    expect_build_fails((hlr_layer *[]){hlr_relu(), hlr_batchnorm2d(3, 1e-5f, 0.1f), NULL}, 2, (int64_t[]){3, 5},
+                       "batchnorm2d (layer 1)", "(3, 5)");
+    expect_build_fails((hlr_layer *[]){hlr_relu(), hlr_batchnorm1d(3, 1e-5f, 0.1f), NULL}, 3, (int64_t[]){3, 4, 4},
+                       "batchnorm1d (layer 1)", "(3, 4, 4)");
+    expect_build_fails((hlr_layer *[]){hlr_dense(6, 5, 1), hlr_batchnorm1d(4, 1e-5f, 0.1f), NULL}, 1,
+                       (int64_t[]){6}, "batchnorm1d (layer 1)", "(5)");
+}
+END_TEST
+
+/* ====================================================================== */
+/* Batch norm's buffers                                                    */
+/* ====================================================================== */
+
+/* conv - batchnorm2d - flatten - dense - batchnorm1d on (2, 5, 5); layers 1 and 4 hold buffers. */
+static hlr_model *bn_model(void)
+{
+    hlr_model *m = model_of(21, (hlr_layer *[]){hlr_conv2d(2, 3, 3, 3, 1, 1, 1, 1, 1), hlr_batchnorm2d(3, 1e-5f, 0.1f),
+                                                 hlr_flatten(), hlr_dense(75, 4, 1), hlr_batchnorm1d(4, 1e-5f, 0.1f),
+                                                 NULL});
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){2, 5, 5}));
+    return m;
+}
+
+static hlr_optimizer *optimizer_case(int i, const char **label)
+{
+    static const char *const labels[] = {"SGD(lr 0.1, momentum 0.9, weight decay 0.1)",
+                                         "SGD(lr 0.1, Nesterov momentum 0.9)", "Adam(lr 0.01, weight decay 0.1)",
+                                         "AdamW(lr 0.01, weight decay 0.01)",
+                                         "SGD(lr 0.5) with gradient clipping at norm 1"};
+    hlr_optimizer *o = NULL;
+    switch (i) {
+    case 0: o = hlr_sgd(0.1f, 0.9f, 0, 0.1f); break;
+    case 1: o = hlr_sgd(0.1f, 0.9f, 1, 0.0f); break;
+    case 2: o = hlr_adam(0.01f, 0.9f, 0.999f, 1e-8f, 0.1f); break;
+    case 3: o = hlr_adamw(0.01f, 0.9f, 0.999f, 1e-8f, 0.01f); break;
+    default:
+        o = hlr_sgd(0.5f, 0.0f, 0, 0.0f);
+        ck_assert_ok(hlr_optimizer_set_clip_norm(o, 1.0f));
+        break;
+    }
+    ck_assert_ptr_nonnull(o);
+    *label = labels[i];
+    return o;
+}
+
+/*
+ * The running statistics are buffers: with a gradient written into their
+ * gradient views (which backward never fills), every optimizer steps the
+ * weights and leaves the statistics bit for bit as the forward set them.
+ */
+START_TEST(test_optimizers_never_change_batchnorm_running_statistics)
+{
+    const char *label = NULL;
+    hlr_optimizer *o = optimizer_case(_i, &label);
+    hlr_model *m = bn_model();
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){4, 2, 5, 5});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){4, 4});
+    hlr_tensor *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){4, 4});
+    ck_assert(x && y && dy);
+    test_fill(hlr_tensor_f32(x), 200, 31, -1.0f, 2.0f);
+    test_fill(hlr_tensor_f32(dy), 16, 32, -1.0f, 1.0f);
+    static const int bn_layer[2] = {1, 4}, channels[2] = {3, 4};
+    static const char *const buffers[2] = {"running_mean", "running_var"};
+    for (int step = 1; step <= 3; step++) {
+        ck_assert_ok(hlr_model_forward(m, x, y, 1));
+        ck_assert_ok(hlr_model_backward(m, dy, NULL));
+        float before[2][2][4], weight_before[2][4];
+        for (int b = 0; b < 2; b++) {
+            memcpy(weight_before[b], param_of(m, bn_layer[b], "weight", channels[b]),
+                   (size_t)channels[b] * sizeof(float));
+            for (int k = 0; k < 2; k++) {
+                memcpy(before[b][k], param_of(m, bn_layer[b], buffers[k], channels[b]),
+                       (size_t)channels[b] * sizeof(float));
+                float *g = grad_of(m, bn_layer[b], buffers[k], channels[b]);
+                for (int c = 0; c < channels[b]; c++)
+                    g[c] = 5.0f + (float)c;
+            }
+        }
+        ck_assert_ok(hlr_optimizer_step(o, m));
+        for (int b = 0; b < 2; b++) {
+            const float *w = param_of(m, bn_layer[b], "weight", channels[b]);
+            int moved = 0;
+            for (int c = 0; c < channels[b]; c++)
+                moved |= w[c] != weight_before[b][c];
+            ck_assert_msg(moved, "%s step %d: layer %d weight did not change, so nothing was tested", label, step,
+                          bn_layer[b]);
+            for (int k = 0; k < 2; k++) {
+                const float *v = param_of(m, bn_layer[b], buffers[k], channels[b]);
+                for (int c = 0; c < channels[b]; c++)
+                    ck_assert_msg(memcmp(&v[c], &before[b][k][c], sizeof(float)) == 0,
+                                  "%s step %d: layer %d %s[%d] changed from %.9g to %.9g", label, step, bn_layer[b],
+                                  buffers[k], c, before[b][k][c], v[c]);
+            }
+        }
+    }
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_tensor_free(dy);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* Clipping measures the trained gradients only: huge gradients on the
+ * buffers must not shrink a step whose real gradient norm is below max_norm. */
+START_TEST(test_gradient_clipping_ignores_batchnorm_buffers)
+{
+    hlr_model *m = built_model_of(hlr_batchnorm1d(4, 1e-5f, 0.1f), 1, (int64_t[]){4});
+    hlr_optimizer *o = hlr_sgd(1.0f, 0.0f, 0, 0.0f);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_ok(hlr_optimizer_set_clip_norm(o, 1.0f));
+    float *gw = grad_of(m, 0, "weight", 4), *gb = grad_of(m, 0, "bias", 4);
+    float *gm = grad_of(m, 0, "running_mean", 4), *gv = grad_of(m, 0, "running_var", 4);
+    for (int c = 0; c < 4; c++) {
+        gw[c] = 0.1f; /* with the bias: norm 0.22, no clipping */
+        gb[c] = -0.05f;
+        gm[c] = 1e6f;
+        gv[c] = -1e6f;
+    }
+    ck_assert_ok(hlr_optimizer_step(o, m));
+    const float *w = param_of(m, 0, "weight", 4), *b = param_of(m, 0, "bias", 4);
+    const float *rm = param_of(m, 0, "running_mean", 4), *rv = param_of(m, 0, "running_var", 4);
+    for (int c = 0; c < 4; c++) {
+        ck_assert_close(w[c], 0.9, 1e-6, 1e-7);
+        ck_assert_close(b[c], 0.05, 1e-6, 1e-7);
+        ck_assert_msg(rm[c] == 0.0f && rv[c] == 1.0f, "running statistics [%d] moved to %.9g, %.9g", c, rm[c], rv[c]);
+    }
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* hlr_model_param_count counts trainable scalars: batch norm contributes its
+ * weight and bias (2 C), not its running statistics. */
+START_TEST(test_param_count_leaves_out_batchnorm_buffers)
+{
+    hlr_model *m = bn_model();
+    /* conv 3*2*3*3 + 3, batchnorm2d 2*3, dense 4*75 + 4, batchnorm1d 2*4 */
+    int64_t want = 54 + 3 + 6 + 300 + 4 + 8;
+    ck_assert_msg(hlr_model_param_count(m) == want, "hlr_model_param_count = %lld, expected %lld trainable scalars",
+                  (long long)hlr_model_param_count(m), (long long)want);
+    hlr_model_free(m);
+}
+END_TEST
+
+/*
+ * After a training batch, inference normalises with the running statistics
+ * (y = weight (x - running_mean) / sqrt(running_var + eps) + bias) and
+ * leaves them as they are.  Momentum 0 keeps the initial statistics through
+ * training; momentum 1 replaces them with the batch's (unbiased variance).
+ */
+START_TEST(test_batchnorm_inference_uses_and_keeps_running_statistics)
+{
+    const float momenta[3] = {0.1f, 0.0f, 1.0f};
+    enum { N = 4, C = 3, S = 16 };
+    float xv[N * C * S], x2v[N * C * S];
+    test_fill(xv, N * C * S, 41, -1.0f, 3.0f);
+    test_fill(x2v, N * C * S, 42, -2.0f, 2.0f);
+    for (int k = 0; k < 3; k++) {
+        hlr_model *m = built_model_of(hlr_batchnorm2d(C, 1e-3f, momenta[k]), 3, (int64_t[]){C, 4, 4});
+        test_fill(param_of(m, 0, "weight", C), C, 43, 0.5f, 1.5f);
+        test_fill(param_of(m, 0, "bias", C), C, 44, -0.5f, 0.5f);
+        hlr_tensor *x = hlr_tensor_from(HLR_F32, 4, (int64_t[]){N, C, 4, 4}, xv);
+        hlr_tensor *x2 = hlr_tensor_from(HLR_F32, 4, (int64_t[]){N, C, 4, 4}, x2v);
+        hlr_tensor *y = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, C, 4, 4});
+        ck_assert(x && x2 && y);
+        ck_assert_ok(hlr_model_forward(m, x, y, 1));
+        float rm[C], rv[C];
+        memcpy(rm, param_of(m, 0, "running_mean", C), sizeof rm);
+        memcpy(rv, param_of(m, 0, "running_var", C), sizeof rv);
+        for (int c = 0; c < C; c++) {
+            double sum = 0, sq = 0;
+            for (int n = 0; n < N; n++)
+                for (int s = 0; s < S; s++)
+                    sum += xv[(n * C + c) * S + s];
+            double mu = sum / (N * S);
+            for (int n = 0; n < N; n++)
+                for (int s = 0; s < S; s++)
+                    sq += (xv[(n * C + c) * S + s] - mu) * (xv[(n * C + c) * S + s] - mu);
+            double var = sq / (N * S - 1), mom = momenta[k];
+            ck_assert_close(rm[c], (1 - mom) * 0.0 + mom * mu, 1e-5, 1e-6);
+            ck_assert_close(rv[c], (1 - mom) * 1.0 + mom * var, 1e-5, 1e-6);
+        }
+        const float *w = param_of(m, 0, "weight", C), *b = param_of(m, 0, "bias", C);
+        for (int rep = 0; rep < 2; rep++) {
+            ck_assert_ok(hlr_model_forward(m, x2, y, 0));
+            const float *yv = hlr_tensor_f32(y);
+            for (int i = 0; i < N * C * S; i++) {
+                int c = i / S % C;
+                double want = w[c] * (x2v[i] - (double)rm[c]) / sqrt((double)rv[c] + 1e-3) + b[c];
+                ck_assert_msg(fabs(yv[i] - want) <= 1e-5 + 1e-5 * fabs(want),
+                              "momentum %g, inference output [%d]: %.9g, expected %.9g from the running statistics",
+                              (double)momenta[k], i, yv[i], want);
+            }
+            for (int c = 0; c < C; c++)
+                ck_assert_msg(param_of(m, 0, "running_mean", C)[c] == rm[c] &&
+                                  param_of(m, 0, "running_var", C)[c] == rv[c],
+                              "momentum %g: inference changed the running statistics of channel %d",
+                              (double)momenta[k], c);
+        }
+        hlr_tensor_free(x);
+        hlr_tensor_free(x2);
+        hlr_tensor_free(y);
+        hlr_model_free(m);
+    }
+}
+END_TEST
+
+/* ====================================================================== */
+/* Training                                                                */
+/* ====================================================================== */
+
+enum { IMG = 12, NCLASS = 3, NTRAIN = 96 };
+
+/* 12 x 12 images of a bar, horizontal (class 0), vertical (1) or diagonal
+ * (2), at a random place, over noise in [0, 0.3). */
+static void make_bars(float *x, int32_t *labels, int n, unsigned long long seed)
+{
+    unsigned long long s = seed;
+    test_fill(x, (long)n * IMG * IMG, seed + 1, 0.0f, 0.3f);
+    for (int i = 0; i < n; i++) {
+        int cls = i % NCLASS, at = 2 + (int)(test_rand(&s) * (IMG - 4));
+        float *img = x + (int64_t)i * IMG * IMG;
+        for (int t = 0; t < IMG; t++) {
+            int r = cls == 0 ? at : t, c = cls == 1 ? at : cls == 0 ? t : (t + at) % IMG;
+            img[r * IMG + c] += 1.0f;
+        }
+        labels[i] = cls;
+    }
+}
+
+/*
+ * conv (3x3, pad 1) - bn2d - relu - maxpool 2 - grouped conv without bias -
+ * bn2d - relu - avgpool (3, stride 2, pad 1) - dilated conv - relu - global
+ * average - dense - bn1d - relu - dense: it learns the bars, and after the
+ * first batch (which sizes the buffers and the optimizer state) training,
+ * a smaller last batch, inference and prediction allocate nothing.
+ */
+START_TEST(test_cnn_trains_without_allocating_per_batch)
+{
+    hlr_layer *ls[] = {hlr_conv2d(1, 6, 3, 3, 1, 1, 1, 1, 1), hlr_batchnorm2d(6, 1e-5f, 0.1f), hlr_relu(),
+                       hlr_maxpool2d(2, 0, 0),                hlr_conv2d(6, 8, 3, 3, 1, 1, 1, 2, 0),
+                       hlr_batchnorm2d(8, 1e-5f, 0.1f),       hlr_relu(),
+                       hlr_avgpool2d(3, 2, 1),                hlr_conv2d(8, 12, 3, 3, 1, 2, 2, 1, 1),
+                       hlr_relu(),                            hlr_global_avgpool2d(),
+                       hlr_dense(12, 16, 1),                  hlr_batchnorm1d(16, 1e-5f, 0.1f),
+                       hlr_relu(),                            hlr_dense(16, NCLASS, 1),
+                       NULL};
+    hlr_model *m = model_of(5, ls);
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, IMG, IMG}));
+    hlr_optimizer *o = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0.0f);
+    ck_assert_ptr_nonnull(o);
+
+    float *xv = malloc((size_t)NTRAIN * IMG * IMG * sizeof *xv);
+    int32_t lv[NTRAIN];
+    ck_assert_ptr_nonnull(xv);
+    make_bars(xv, lv, NTRAIN, 77);
+    hlr_dataset *d = hlr_dataset_from(3, (int64_t[]){1, IMG, IMG}, NTRAIN, xv, lv, NCLASS);
+    ck_assert_ptr_nonnull(d);
+    enum { B = 32 };
+    hlr_tensor *xb[NTRAIN / B], *lb[NTRAIN / B];
+    for (int k = 0; k < NTRAIN / B; k++) {
+        xb[k] = hlr_tensor_from(HLR_F32, 4, (int64_t[]){B, 1, IMG, IMG}, xv + (int64_t)k * B * IMG * IMG);
+        lb[k] = hlr_tensor_from(HLR_I32, 1, (int64_t[]){B}, lv + k * B);
+        ck_assert(xb[k] && lb[k]);
+    }
+    hlr_tensor *xs = hlr_tensor_from(HLR_F32, 4, (int64_t[]){7, 1, IMG, IMG}, xv);
+    hlr_tensor *ls7 = hlr_tensor_from(HLR_I32, 1, (int64_t[]){7}, lv);
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){B, NCLASS});
+    ck_assert(xs && ls7 && y);
+    int32_t cls[B];
+
+    hlr_metrics before;
+    ck_assert_ok(hlr_model_evaluate(m, d, 32, 1, &before, NULL));
+    float first = 0.0f, loss = 0.0f;
+    ck_assert_ok(hlr_model_train_batch(m, o, xb[0], lb[0], &first)); /* sizes buffers and optimizer state */
+    long allocs = atomic_load(&hlr__alloc_count);
+    for (int round = 0; round < 15; round++) {
+        for (int k = 0; k < NTRAIN / B; k++)
+            ck_assert_ok(hlr_model_train_batch(m, o, xb[k], lb[k], &loss));
+        ck_assert_ok(hlr_model_train_batch(m, o, xs, ls7, NULL)); /* a smaller last batch */
+        ck_assert_ok(hlr_model_forward(m, xb[0], y, 0));
+        ck_assert_ok(hlr_model_predict(m, xs, cls, NULL));
+    }
+    long spent = atomic_load(&hlr__alloc_count) - allocs;
+    ck_assert_msg(spent == 0, "%ld allocations in 15 rounds of CNN training and inference", spent);
+
+    hlr_metrics after;
+    ck_assert_ok(hlr_model_evaluate(m, d, 32, 1, &after, NULL));
+    ck_assert_msg(after.loss < 0.5 * before.loss && after.accuracy >= 0.9,
+                  "the CNN did not learn the bars: loss %.4f -> %.4f (first batch %.4f, last %.4f), accuracy %.3f -> "
+                  "%.3f",
+                  before.loss, after.loss, (double)first, (double)loss, before.accuracy, after.accuracy);
+
+    /* fit: its set-up allocates, its epochs do not, so 1 and 3 epochs allocate
+     * alike (after a first fit, which may add what a model keeps for good). */
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.batch_size = B;
+    fo.validation_split = 0.25;
+    ck_assert_ok(hlr_model_fit(m, o, d, &fo));
+    long counts[2];
+    for (int k = 0; k < 2; k++) {
+        fo.epochs = k == 0 ? 1 : 3;
+        long b0 = atomic_load(&hlr__alloc_count);
+        ck_assert_ok(hlr_model_fit(m, o, d, &fo));
+        counts[k] = atomic_load(&hlr__alloc_count) - b0;
+    }
+    ck_assert_msg(counts[0] == counts[1], "fit allocated %ld times for 1 epoch, %ld for 3", counts[0], counts[1]);
+
+    for (int k = 0; k < NTRAIN / B; k++) {
+        hlr_tensor_free(xb[k]);
+        hlr_tensor_free(lb[k]);
+    }
+    hlr_tensor_free(xs);
+    hlr_tensor_free(ls7);
+    hlr_tensor_free(y);
+    hlr_dataset_free(d);
+    free(xv);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* ====================================================================== */
+
+Suite *suite_conv(void)
+{
+    Suite *s = suite_create("conv");
+
+    TCase *tc = tcase_create("finite_differences");
+    tcase_add_loop_test(tc, test_conv2d_backward_matches_finite_differences, 0, CONV_REF_NCONV);
+    tcase_add_test(tc, test_conv2d_stride_beyond_kernel_matches_finite_differences);
+    tcase_add_loop_test(tc, test_pooling_backward_matches_finite_differences, 0, CONV_REF_NPOOL);
+    tcase_add_loop_test(tc, test_batchnorm_training_backward_matches_finite_differences, 0, bn_training_cases());
+    tcase_add_test(tc, test_conv_chain_backward_matches_finite_differences);
+    tcase_set_timeout(tc, 60); /* well under a second each, but sanitizer builds are slower */
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("torch");
+    tcase_add_loop_test(tc, test_conv2d_matches_torch, 0, CONV_REF_NCONV);
+    tcase_add_loop_test(tc, test_pooling_matches_torch, 0, CONV_REF_NPOOL);
+    tcase_add_loop_test(tc, test_batchnorm_matches_torch, 0, CONV_REF_NBN);
+    tcase_add_test(tc, test_conv2d_large_batch_in_chunks_matches_one_sample_at_a_time);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bad_configurations");
+    tcase_add_test(tc, test_conv2d_constructor_rejects_bad_arguments);
+    tcase_add_test(tc, test_pool_constructors_reject_bad_arguments);
+    tcase_add_test(tc, test_batchnorm_constructors_reject_bad_arguments);
+    tcase_add_test(tc, test_conv2d_kernel_larger_than_padded_input_fails_at_build);
+    tcase_add_test(tc, test_conv2d_wrong_channel_count_fails_at_build);
+    tcase_add_test(tc, test_pooling_and_batchnorm_shape_errors_fail_at_build);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("buffers");
+    tcase_add_loop_test(tc, test_optimizers_never_change_batchnorm_running_statistics, 0, 5);
+    tcase_add_test(tc, test_gradient_clipping_ignores_batchnorm_buffers);
+    tcase_add_test(tc, test_param_count_leaves_out_batchnorm_buffers);
+    tcase_add_test(tc, test_batchnorm_inference_uses_and_keeps_running_statistics);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("training");
+    tcase_add_test(tc, test_cnn_trains_without_allocating_per_batch);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}
