@@ -197,6 +197,7 @@ demo: deps
 	$(BINOUT)/hlr-mnist eval $(DEMO_MODEL) --data $(DATA_DIR)
 	@ls -l $(DEMO_MODEL)
 	$(BINOUT)/hlr-inspect $(DEMO_MODEL)
+	$(BINOUT)/hlr-mnist train --model cnn-bn --epochs 1 --limit 12000 --test-limit 2000 --data $(DATA_DIR)
 
 install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR)/hlr $(DESTDIR)$(LIBDIR)/pkgconfig

@@ -7,10 +7,12 @@
  * library never runs more threads than hlr_set_num_threads() allows, and no
  * two thread pools compete for the cores.
  *
- * Every task writes disjoint outputs and each output is computed by one
- * thread in one fixed order, so results do not depend on how many threads
- * ran.  One job at a time: a second application thread that calls in while
- * the pool is busy runs its loop on its own, serially.
+ * Every task writes disjoint outputs, each computed by one thread in one
+ * fixed order, and the split depends only on the thread count: the same
+ * thread count gives the same bits every run.  (Another thread count splits
+ * products into blocks of other sizes, which OpenBLAS may round differently.)
+ * One job at a time: a second application thread that calls in while the
+ * pool is busy runs its loop on its own, serially.
  */
 #include "internal.h"
 

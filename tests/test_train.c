@@ -243,6 +243,93 @@ START_TEST(test_one_epoch_on_6000_mnist_images_reaches_90_percent)
 }
 END_TEST
 
+/* A small CNN's output and gradients for one batch, computed with `threads`
+ * threads (then, for `steps` > 0, after that many Adam steps): all
+ * parameters, then all gradients, then the outputs, in one array (owned). */
+static float *cnn_run(int threads, int steps, int64_t *count)
+{
+    int before = hlr_get_num_threads();
+    ck_assert_ok(hlr_set_num_threads(threads));
+    hlr_model *m = hlr_model_new(77);
+    hlr_layer *ls[] = {hlr_conv2d(1, 8, 3, 3, 1, 1, 1, 1, 1), hlr_batchnorm2d(8, 1e-5f, 0.1f), hlr_relu(),
+                       hlr_maxpool2d(2, 2, 0), hlr_conv2d(8, 16, 3, 3, 1, 1, 1, 2, 0), hlr_relu(), hlr_flatten(),
+                       hlr_dense(16 * 8 * 8, 32, 1), hlr_tanh(), hlr_dense(32, 4, 1)};
+    for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++)
+        ck_assert_ok(hlr_model_add(m, ls[i]));
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 16, 16}));
+    hlr_optimizer *o = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0);
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){48, 1, 16, 16});
+    hlr_tensor *lab = hlr_tensor_new(HLR_I32, 1, (int64_t[]){48});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){48, 4}), *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){48, 4});
+    for (int step = 0; step <= steps; step++) {
+        test_fill(hlr_tensor_f32(x), 48 * 256, 500 + step, -1, 1);
+        for (int i = 0; i < 48; i++)
+            hlr_tensor_i32(lab)[i] = (i * 7 + step) % 4;
+        if (step < steps)
+            ck_assert_ok(hlr_model_train_batch(m, o, x, lab, NULL));
+    }
+    float loss;
+    ck_assert_ok(hlr_model_forward(m, x, y, 1));
+    ck_assert_ok(hlr_cross_entropy(y, lab, 0, &loss, dy));
+    ck_assert_ok(hlr_model_backward(m, dy, NULL));
+    int64_t np = hlr_model_param_count(m);
+    /* parameters, gradients (trainable ones; buffers have no gradient to compare), outputs */
+    float *out = malloc((size_t)(2 * np + 48 * 4) * sizeof *out), *p = out, *g = out + np;
+    for (int li = 0; li < hlr_model_num_layers(m); li++) {
+        hlr_layer *l = hlr_model_layer(m, li);
+        for (int k = 0; k < hlr_layer_param_count(l); k++) {
+            const char *name = hlr_layer_param_name(l, k);
+            if (!strncmp(name, "running_", 8))
+                continue;
+            hlr_tensor *t = hlr_layer_param(l, name), *gt = hlr_layer_grad(l, name);
+            memcpy(p, hlr_tensor_data(t), (size_t)hlr_tensor_numel(t) * sizeof *p);
+            memcpy(g, hlr_tensor_data(gt), (size_t)hlr_tensor_numel(gt) * sizeof *g);
+            p += hlr_tensor_numel(t);
+            g += hlr_tensor_numel(gt);
+        }
+    }
+    memcpy(out + 2 * np, hlr_tensor_f32(y), 48 * 4 * sizeof *out);
+    *count = 2 * np + 48 * 4;
+    hlr_tensor_free(x);
+    hlr_tensor_free(lab);
+    hlr_tensor_free(y);
+    hlr_tensor_free(dy);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+    ck_assert_ok(hlr_set_num_threads(before));
+    return out;
+}
+
+/*
+ * The pool splits every product into independent blocks of the output, so
+ * 1, 2 and 3 threads compute the same sums; OpenBLAS may round a block of
+ * another size differently (it picks kernels by size), so one pass agrees
+ * to float precision rather than bit for bit.  A fixed thread count repeats
+ * exactly, training steps included.
+ */
+START_TEST(test_thread_counts_agree_and_a_fixed_count_repeats_exactly)
+{
+    int64_t n1, n2, n3, n4, n5;
+    float *a = cnn_run(1, 0, &n1), *b = cnn_run(2, 0, &n2), *c = cnn_run(3, 0, &n3);
+    ck_assert_int_eq(n1, n2);
+    ck_assert_int_eq(n1, n3);
+    for (int64_t i = 0; i < n1; i++) {
+        ck_assert_msg(fabsf(a[i] - b[i]) <= 1e-6f + 1e-4f * fabsf(a[i]), "value %lld: 1 thread %.9g, 2 threads %.9g",
+                      (long long)i, a[i], b[i]);
+        ck_assert_msg(fabsf(a[i] - c[i]) <= 1e-6f + 1e-4f * fabsf(a[i]), "value %lld: 1 thread %.9g, 3 threads %.9g",
+                      (long long)i, a[i], c[i]);
+    }
+    float *d = cnn_run(2, 4, &n4), *e = cnn_run(2, 4, &n5);
+    ck_assert_int_eq(n4, n5);
+    ck_assert_mem_eq(d, e, (size_t)n4 * sizeof *d);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    free(e);
+}
+END_TEST
+
 Suite *suite_train(void);
 Suite *suite_train(void)
 {
@@ -251,6 +338,7 @@ Suite *suite_train(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, test_mlp_learns_generated_rings_to_95_percent);
     tcase_add_test(t, test_same_seed_gives_bit_identical_training);
+    tcase_add_test(t, test_thread_counts_agree_and_a_fixed_count_repeats_exactly);
     tcase_add_test(t, test_fit_callback_can_stop_and_schedule_advances_per_epoch);
     tcase_add_test(t, test_fit_rejects_bad_options_and_mismatched_data);
     tcase_add_test(t, test_one_epoch_on_6000_mnist_images_reaches_90_percent);

@@ -176,10 +176,13 @@ HLR_API void hlr_set_log_callback(hlr_log_fn fn, void *user);
 /* ------------------------------------------------------------------------ */
 
 /*
- * hlr_set_num_threads -- the number of threads libhlr's arithmetic (its
- *   OpenBLAS pool included) may use.  The default is the HLR_NUM_THREADS
- *   environment variable when set, else the number of online processors.
- *   Results are bit-identical for the same seed and thread count.
+ * hlr_set_num_threads -- the number of threads libhlr's arithmetic may
+ *   use: its own pool, the calling thread included.  OpenBLAS runs
+ *   single-threaded inside it, so the process never runs more arithmetic
+ *   threads than this.  The default is the HLR_NUM_THREADS environment
+ *   variable when set, else the number of online processors.  Results are
+ *   bit-identical for the same seed and thread count (other thread counts
+ *   agree to float rounding).
  * Returns: HLR_OK; HLR_EINVAL when n < 1 or n > 1024.
  * Thread-safety: global; call it while no other thread is inside libhlr.
  */

@@ -2,9 +2,9 @@
  * gemm.c -- the one door to cblas_sgemm (OpenBLAS, single-threaded).
  *
  * A product large enough to be worth it is cut into blocks of C's rows or
- * columns, one per pool thread.  Each element of C is then computed by one
- * single-threaded sgemm over the whole of K, exactly as without the split,
- * so the result does not depend on the thread count.
+ * columns, one per pool thread, each a single-threaded sgemm over the whole
+ * of K.  The blocks depend only on the shape and the thread count, so a
+ * fixed thread count gives the same bits every run.
  */
 #include "../internal.h"
 #include "kernels.h"
