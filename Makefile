@@ -106,9 +106,12 @@ $(BINOUT)/hlr-bench: $(BUILD)/bench/bench.o $(BUILD)/examples/models.o $(STATIC)
 
 # `make bench`: libhlr and PyTorch (Debian's python3-torch, `make bench-deps`)
 # side by side, one process per model, same OpenBLAS settings for both.
-BENCH_MODELS ?= mlp,cnn,lstm,gru
+BENCH_MODELS ?= mlp,cnn,lstm,gru,hybrid
+# BENCH_FLAGS: --also-unset repeats both sides with OPENBLAS_CORETYPE/L2_SIZE
+# unset and checks that libhlr's outputs agree; --no-torch skips PyTorch.
+BENCH_FLAGS ?= --also-unset
 bench: deps bench-deps all $(BINOUT)/hlr-bench
-	bench/run.py --models $(BENCH_MODELS)
+	bench/run.py --models $(BENCH_MODELS) $(BENCH_FLAGS)
 
 bench-deps:
 	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \

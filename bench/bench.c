@@ -109,6 +109,14 @@ static int bench_model(const char *name, int64_t train_batch, int64_t infer_batc
     }
     for (int64_t i = 0; i < train_batch; i++)
         hlr_tensor_i32(r.labels)[i] = (int32_t)(i % 10);
+    /* A fingerprint of the arithmetic: the untrained model's outputs for fixed
+     * inputs, so runs under other OpenBLAS kernels can be compared. */
+    hlr_tensor *probe_y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){train_batch, 10});
+    double check = 0.0;
+    if (probe_y && hlr_model_forward(r.m, r.x, probe_y, 0) == HLR_OK)
+        for (int64_t i = 0; i < train_batch * 10; i++)
+            check += hlr_tensor_f32(probe_y)[i] * (double)((i % 7) + 1);
+    hlr_tensor_free(probe_y);
     double train = measure(train_step, &r, train_batch, windows, secs);
     hlr_tensor_free(r.x);
     r.x = images(infer_batch, 2);
@@ -118,9 +126,10 @@ static int bench_model(const char *name, int64_t train_batch, int64_t infer_batc
     getrusage(RUSAGE_SELF, &ru);
     char *core = openblas_get_corename();
     printf("{\"lib\": \"libhlr\", \"model\": \"%s\", \"train_img_s\": %.1f, \"infer_img_s\": %.1f, "
-           "\"peak_rss_mib\": %.1f, \"threads\": %d, \"blas_core\": \"%s\", \"params\": %lld}\n",
+           "\"peak_rss_mib\": %.1f, \"threads\": %d, \"blas_core\": \"%s\", \"params\": %lld, "
+           "\"output_check\": %.9g}\n",
            name, train, infer, (double)ru.ru_maxrss / 1024.0, hlr_get_num_threads(), core ? core : "?",
-           (long long)hlr_model_param_count(r.m));
+           (long long)hlr_model_param_count(r.m), check);
     int rc = train < 0 || infer < 0;
     if (rc)
         fprintf(stderr, "hlr-bench: %s\n", hlr_last_error());

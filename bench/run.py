@@ -4,7 +4,11 @@ bench/torch_bench.py in the same run, one process per model and library,
 under the same OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as the caller's; then
 the table of ratios (libhlr / PyTorch), written also as JSON.
 
-  bench/run.py [--models mlp,cnn] [--threads 2] [--json build/bench.json] [--no-torch]
+  bench/run.py [--models mlp,cnn] [--threads 2] [--json build/bench.json] [--no-torch] [--also-unset]
+
+--also-unset repeats the whole run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+removed for both sides (OpenBLAS then picks its kernel for this CPU), names
+the kernel each run used, and checks that libhlr's outputs agree.
 """
 import argparse
 import json
@@ -25,29 +29,23 @@ def run_json(cmd, env):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="mlp,cnn")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", default=os.path.join(ROOT, "build", "bench.json"))
-    ap.add_argument("--no-torch", action="store_true", help="measure libhlr only")
-    ap.add_argument("--window-seconds", default="0.4")
-    a = ap.parse_args()
-    base = dict(os.environ)
-    core = base.get("OPENBLAS_CORETYPE", "(unset: OpenBLAS picks)")
-    hlr_env = dict(base, HLR_NUM_THREADS=str(a.threads))
-    torch_env = dict(base, **TORCH_ENV)
+def one_run(models, threads, secs, env_base, no_torch):
+    hlr_env = dict(env_base, HLR_NUM_THREADS=str(threads))
+    torch_env = dict(env_base, **TORCH_ENV)
     bench = os.path.join(ROOT, "bin", "hlr-bench")
     rows = []
-    for model in a.models.split(","):
-        h = run_json([bench, "--model", model, "--window-seconds", a.window_seconds], hlr_env)
-        t = None if a.no_torch else run_json(
-            [TORCH_PY, os.path.join(HERE, "torch_bench.py"), "--model", model, "--threads", str(a.threads),
-             "--window-seconds", a.window_seconds], torch_env)
+    for model in models:
+        h = run_json([bench, "--model", model, "--window-seconds", secs], hlr_env)
+        t = None if no_torch else run_json(
+            [TORCH_PY, os.path.join(HERE, "torch_bench.py"), "--model", model, "--threads", str(threads),
+             "--window-seconds", secs], torch_env)
         rows.append({"model": model, "libhlr": h, "pytorch": t})
     gemm = run_json([bench, "--gemm"], hlr_env)
+    return rows, gemm
 
-    print(f"OPENBLAS_CORETYPE={core}; libhlr's OpenBLAS kernel: {gemm['blas_core']}; threads: {a.threads}")
+
+def report(title, rows, gemm, threads):
+    print(f"{title}; libhlr's OpenBLAS kernel: {gemm['blas_core']}; threads: {threads}")
     head = f"{'model':8} {'train img/s':>12} {'torch':>9} {'ratio':>6}   {'infer img/s':>12} {'torch':>9} {'ratio':>6}" \
            f"   {'RSS MiB':>8} {'torch':>7} {'ratio':>6}"
     print(head)
@@ -64,12 +62,43 @@ def main():
         else:
             print(f"{r['model']:8} {h['train_img_s']:12.0f} {'-':>9} {'-':>6}   {h['infer_img_s']:12.0f} {'-':>9} "
                   f"{'-':>6}   {h['peak_rss_mib']:8.1f}")
-    print(f"sgemm 2048^3: {gemm['sgemm_2048_gflops']:.1f} GFLOP/s; sgemm of the cnn conv2 shape: "
-          f"{gemm['conv2_shape_sgemm_gflops']:.1f} GFLOP/s; conv layers (im2col included): "
-          f"conv1 {gemm['conv1_layer_gflops']:.1f}, conv2 {gemm['conv2_layer_gflops']:.1f} GFLOP/s")
+    print(f"sgemm 2048^3 (through libhlr's split, {threads} threads): {gemm['sgemm_2048_gflops']:.1f} GFLOP/s; "
+          f"sgemm of the cnn conv2 shape: {gemm['conv2_shape_sgemm_gflops']:.1f} GFLOP/s; conv layers forward "
+          f"(im2col included): conv1 {gemm['conv1_layer_gflops']:.1f}, conv2 {gemm['conv2_layer_gflops']:.1f} GFLOP/s")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="mlp,cnn")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default=os.path.join(ROOT, "build", "bench.json"))
+    ap.add_argument("--no-torch", action="store_true", help="measure libhlr only")
+    ap.add_argument("--also-unset", action="store_true",
+                    help="repeat with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for both sides")
+    ap.add_argument("--window-seconds", default="0.4")
+    a = ap.parse_args()
+    models = a.models.split(",")
+    base = dict(os.environ)
+    core = base.get("OPENBLAS_CORETYPE", "(unset: OpenBLAS picks)")
+    rows, gemm = one_run(models, a.threads, a.window_seconds, base, a.no_torch)
+    report(f"OPENBLAS_CORETYPE={core}", rows, gemm, a.threads)
+    result = {"openblas_coretype": core, "threads": a.threads, "models": rows, "gemm": gemm}
+    if a.also_unset:
+        unset = {k: v for k, v in base.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+        rows2, gemm2 = one_run(models, a.threads, a.window_seconds, unset, a.no_torch)
+        print()
+        report("OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset", rows2, gemm2, a.threads)
+        agree = []
+        for r1, r2 in zip(rows, rows2):
+            c1, c2 = r1["libhlr"]["output_check"], r2["libhlr"]["output_check"]
+            ok = abs(c1 - c2) <= 1e-4 * max(1.0, abs(c1))
+            agree.append(ok)
+            print(f"{r1['model']}: libhlr output fingerprint {c1:.9g} ({gemm['blas_core']}) vs {c2:.9g} "
+                  f"({gemm2['blas_core']}): {'agree' if ok else 'DIFFER'}")
+        result["unset"] = {"models": rows2, "gemm": gemm2, "outputs_agree": all(agree)}
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
     with open(a.json, "w") as f:
-        json.dump({"openblas_coretype": core, "threads": a.threads, "models": rows, "gemm": gemm}, f, indent=2)
+        json.dump(result, f, indent=2)
     print(f"written: {a.json}")
 
 

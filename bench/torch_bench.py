@@ -50,8 +50,30 @@ class ImageRows(nn.Module):
         return self.fc(out[:, -1])
 
 
+class Hybrid(nn.Module):
+    """The seed's model: two conv-ReLU-pool stages, the 7 rows of the 64x7x7 map as 448 features, an LSTM of 128
+    returning every step, single-head scaled dot-product self-attention (Q/K/V projections with bias, no output
+    projection), the mean over the steps, dense 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.lstm = nn.LSTM(448, 128, batch_first=True)
+        self.q, self.k, self.v = nn.Linear(128, 128), nn.Linear(128, 128), nn.Linear(128, 128)
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x):
+        f = self.features(x)                                     # (N, 64, 7, 7)
+        seq = f.permute(0, 2, 1, 3).reshape(x.shape[0], 7, 448)  # rows, channel-major
+        h, _ = self.lstm(seq)
+        q, k, v = self.q(h), self.k(h), self.v(h)
+        w = torch.softmax(q @ k.transpose(1, 2) / 128 ** 0.5, dim=-1)
+        return self.fc((w @ v).mean(dim=1))
+
+
 MODELS = {"mlp": mlp, "cnn": cnn, "cnn-bn": cnn_bn, "lstm": lambda: ImageRows(nn.LSTM),
-          "gru": lambda: ImageRows(nn.GRU)}
+          "gru": lambda: ImageRows(nn.GRU), "hybrid": Hybrid}
 
 
 def measure(step, batch, windows, secs):

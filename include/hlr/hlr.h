@@ -4,9 +4,9 @@
  *
  * Overview
  * --------
- * libhlr trains and runs feed-forward networks on the CPU.  Every object is
- * an opaque handle created by a constructor and released by a matching
- * hlr_*_free() function:
+ * libhlr trains and runs dense, convolutional and recurrent networks on the
+ * CPU.  Every object is an opaque handle created by a constructor and
+ * released by a matching hlr_*_free() function:
  *
  *   hlr_tensor     an n-dimensional array of float32 or int32 values
  *   hlr_layer      one layer (dense, ReLU, dropout, ...); owned by a model
@@ -63,7 +63,10 @@
  * -------
  * Distinct handles may be used from distinct threads at the same time.  One
  * handle must not be used from two threads at once unless its function says
- * so.  The error message is thread-local.  hlr_set_num_threads() is global.
+ * so.  The error message is thread-local.  hlr_set_num_threads() is global:
+ * it sizes the library's own thread pool, inside which OpenBLAS runs
+ * single-threaded.  To serve one model from several threads, give each its
+ * own hlr_model_clone_shared().
  */
 #ifndef HLR_HLR_H
 #define HLR_HLR_H
@@ -470,6 +473,75 @@ HLR_API hlr_layer *hlr_feature_map_rows(void);
 HLR_API hlr_layer *hlr_seq_last(void);
 HLR_API hlr_layer *hlr_seq_mean(void);
 HLR_API hlr_layer *hlr_seq_max(void);
+
+/*
+ * Attention.  Flags of hlr_multihead_attention(), combined with |:
+ *   HLR_ATTN_CAUSAL       query i attends only to keys 0..i (torch's
+ *                         attn_mask = triu(ones(T, T), 1) as booleans)
+ *   HLR_ATTN_KEY_PADDING  keys at or past each sequence's length
+ *                         (hlr_model_set_lengths) are masked (torch's
+ *                         key_padding_mask); queries there are still computed
+ *   HLR_ATTN_NO_OUT_PROJ  no output projection: the output is the heads'
+ *                         outputs concatenated
+ *   HLR_ATTN_NO_BIAS      no in_proj_bias and out_proj.bias (torch's bias=False)
+ */
+#define HLR_ATTN_CAUSAL 1
+#define HLR_ATTN_KEY_PADDING 2
+#define HLR_ATTN_NO_OUT_PROJ 4
+#define HLR_ATTN_NO_BIAS 8
+
+/*
+ * hlr_multihead_attention -- self-attention as
+ *   torch.nn.MultiheadAttention(embed_dim, num_heads, dropout, bias,
+ *   batch_first=True) computes mha(x, x, x).  Input and output (T, E),
+ *   E = embed_dim, split into num_heads heads of d = E / num_heads:
+ *     [Q K V] = x in_proj_weight^T + in_proj_bias
+ *     head h = softmax(Q_h K_h^T / sqrt(d) + mask) V_h
+ *     y = [head 0 ... head H-1] out_proj.weight^T + out_proj.bias
+ *   Parameters, torch's names: "in_proj_weight" (3E, E) (W_q, W_k, W_v
+ *   stacked), "in_proj_bias" (3E), "out_proj.weight" (E, E),
+ *   "out_proj.bias" (E), initialised as torch: xavier_uniform_ for
+ *   in_proj_weight, U(-1/sqrt(E), 1/sqrt(E)) for out_proj.weight (nn.Linear),
+ *   zero biases.  In training, dropout (probability `dropout`) zeroes
+ *   attention probabilities and scales the rest by 1/(1-p), drawing from the
+ *   model's generator.  flags: HLR_ATTN_* above.
+ * Errors: HLR_EINVAL unless embed_dim, num_heads >= 1, num_heads divides
+ *   embed_dim, flags are known and 0 <= dropout < 1; at build time
+ *   HLR_ESHAPE unless the input is (T, embed_dim).
+ */
+HLR_API hlr_layer *hlr_multihead_attention(int embed_dim, int num_heads, int flags, float dropout);
+
+/*
+ * hlr_attention_weights -- the attention probabilities of the layer's last
+ *   forward pass, before dropout, into weights (N, heads, T, T): row i of
+ *   head h is how query step i weighs key steps 0..T-1 (zero where masked).
+ *   torch's need_weights=True with average_attn_weights=False.
+ * Errors: HLR_EINVAL (NULL, not a multihead_attention layer, not float32),
+ *   HLR_ESHAPE (another shape), HLR_ESTATE (no forward pass since the
+ *   buffers were last sized for a larger batch).
+ * Ownership: weights stays the caller's.
+ * Thread-safety: reads the layer; not while its model runs.
+ */
+HLR_API hlr_status hlr_attention_weights(const hlr_layer *l, hlr_tensor *weights);
+
+/*
+ * hlr_attention_weights_shape -- the shape hlr_attention_weights() wants
+ *   now: shape[0..3] = last forward's batch N, heads, T, T.
+ * Errors: as hlr_attention_weights() (HLR_EINVAL for shape NULL; HLR_ESTATE
+ *   before a forward pass).
+ */
+HLR_API hlr_status hlr_attention_weights_shape(const hlr_layer *l, int64_t shape[4]);
+
+/*
+ * hlr_layernorm -- torch.nn.LayerNorm(dim, eps): each sample's last
+ *   dimension (of size dim) normalised to zero mean and unit (biased)
+ *   variance, then y = weight xhat + bias, in training and inference alike.
+ *   Input (..., dim), same output shape.  Parameters "weight" (dim, ones)
+ *   and "bias" (dim, zeros).  torch's default eps is 1e-5.
+ * Errors: HLR_EINVAL unless dim >= 1 and eps > 0 is finite; at build time
+ *   HLR_ESHAPE unless the input ends in dim.
+ */
+HLR_API hlr_layer *hlr_layernorm(int dim, float eps);
 
 /*
  * hlr_layer_free -- free a layer that was never added to a model.  Do not
