@@ -60,6 +60,18 @@ static hlr_status gru(hlr_model *m)
     return ADD(m, hlr_image_rows(), hlr_gru(28, 128, 1, 0, 0.0f), hlr_dense(128, 10, 1));
 }
 
+/* The seed's model: the CNN's two conv-ReLU-pool stages, the 7 rows of the
+ * 64x7x7 map as a sequence of 448 features, an LSTM of 128 returning every
+ * step, single-head self-attention with Q/K/V projections (with bias) and no
+ * output projection, the mean over the steps, dense 10. */
+static hlr_status hybrid(hlr_model *m)
+{
+    return ADD(m, hlr_conv2d(1, 32, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 2, 0),
+               hlr_conv2d(32, 64, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 2, 0), hlr_feature_map_rows(),
+               hlr_lstm(448, 128, 1, HLR_RETURN_SEQUENCES, 0.0f),
+               hlr_multihead_attention(128, 1, HLR_ATTN_NO_OUT_PROJ, 0.0f), hlr_seq_mean(), hlr_dense(128, 10, 1));
+}
+
 static const struct {
     const char *name;
     hlr_status (*add)(hlr_model *m);
@@ -69,6 +81,7 @@ static const struct {
     {"cnn-bn", cnn_bn},
     {"lstm", lstm},
     {"gru", gru},
+    {"hybrid", hybrid},
 };
 
 int example_model_wants_augmentation(const char *name) { return strcmp(name, "cnn-bn") == 0; }

@@ -8,7 +8,7 @@
 #include <hlr/hlr.h>
 
 /* The names example_model() knows, for usage messages. */
-#define EXAMPLE_MODELS "mlp, cnn, cnn-bn, lstm, gru"
+#define EXAMPLE_MODELS "mlp, cnn, cnn-bn, lstm, gru, hybrid"
 
 /* Nonzero when example_model() knows the name. */
 int example_model_exists(const char *name);

@@ -18,6 +18,7 @@ Suite *suite_train(void);
 Suite *suite_recurrent(void);
 Suite *suite_format(void);
 Suite *suite_conv(void);
+Suite *suite_attention(void);
 
 int main(void)
 {
@@ -33,6 +34,7 @@ int main(void)
     srunner_add_suite(sr, suite_recurrent());
     srunner_add_suite(sr, suite_format());
     srunner_add_suite(sr, suite_conv());
+    srunner_add_suite(sr, suite_attention());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

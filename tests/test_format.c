@@ -66,6 +66,11 @@ static hlr_layer *l_dense_4_3(void) { return hlr_dense(4, 3, 1); }
 static hlr_layer *l_embedding(void) { return hlr_embedding(20, 6, 0); }
 static hlr_layer *l_gru_final(void) { return hlr_gru(6, 6, 1, 0, 0.0f); }
 static hlr_layer *l_seq_max(void) { return hlr_seq_max(); }
+static hlr_layer *l_dense_6_8(void) { return hlr_dense(6, 8, 1); }
+static hlr_layer *l_mha(void) { return hlr_multihead_attention(8, 2, HLR_ATTN_CAUSAL, 0.1f); }
+static hlr_layer *l_layernorm_8(void) { return hlr_layernorm(8, 1e-5f); }
+static hlr_layer *l_mha_bare(void) { return hlr_multihead_attention(8, 4, HLR_ATTN_NO_OUT_PROJ | HLR_ATTN_NO_BIAS, 0.0f); }
+static hlr_layer *l_dense_8_3(void) { return hlr_dense(8, 3, 1); }
 
 static const model_case model_cases[] = {
     {"mlp", 2, {3, 4}, 4, {l_flatten, l_dense_12_16, l_relu, l_dropout, l_dense_16_8_nobias, l_leaky, l_dense_8_4}, 0},
@@ -78,6 +83,8 @@ static const model_case model_cases[] = {
     {"cnn-gru", 3, {1, 6, 6}, 3, {l_conv_1_2, l_feature_rows, l_gru, l_seq_last, l_dense_4_3}, 0},
     {"tokens", 1, {5}, 3, {l_embedding, l_seq_max, l_relu, l_dense_6_3}, 20},
     {"tokens-gru", 1, {7}, 3, {l_embedding, l_gru_final, l_dense_6_3}, 20},
+    {"attention", 3, {1, 5, 6}, 3, {l_image_rows, l_dense_6_8, l_mha, l_layernorm_8, l_mha_bare, l_seq_mean,
+                                     l_dense_8_3}, 0},
 };
 #define N_MODEL_CASES ((int)(sizeof model_cases / sizeof model_cases[0]))
 

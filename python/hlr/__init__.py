@@ -26,8 +26,8 @@ from .data import load_idx, load_mnist
 from .files import Metadata, inspect, load, load_bytes
 from .functional import cross_entropy, mse_loss
 from .layers import (GELU, GRU, LSTM, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Dropout, Embedding,
-                     FeatureMapRows, Flatten, GlobalAvgPool2d, ImageRows, Layer, LeakyReLU, Linear, MaxPool2d, ReLU,
-                     SeqLast, SeqMax, SeqMean, Sigmoid, Softmax, Tanh)
+                     FeatureMapRows, Flatten, GlobalAvgPool2d, ImageRows, Layer, LayerNorm, LeakyReLU, Linear,
+                     MaxPool2d, MultiheadAttention, ReLU, SeqLast, SeqMax, SeqMean, Sigmoid, Softmax, Tanh)
 from .model import Model
 from .optim import SGD, Adam, AdamW, Optimizer
 from . import _check
@@ -88,7 +88,7 @@ __all__ = [
     "HAVE_NUMPY", "library_path",
     "Layer", "Dense", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "Flatten",
     "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "BatchNorm2d", "BatchNorm1d", "LSTM", "GRU", "Embedding",
-    "ImageRows", "FeatureMapRows", "SeqLast", "SeqMean", "SeqMax",
+    "ImageRows", "FeatureMapRows", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm",
     "Model", "Optimizer", "SGD", "Adam", "AdamW",
     "load_idx", "load_mnist", "cross_entropy", "mse_loss", "load", "load_bytes", "inspect", "Metadata",
 ] + [n[len("HLR_"):] for n in _ENUMS["hlr_status"]]

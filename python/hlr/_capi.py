@@ -51,6 +51,10 @@ DEFINES = {
     "HLR_FORMAT_MINOR": 0,
     "HLR_RETURN_SEQUENCES": 1,
     "HLR_BIDIRECTIONAL": 2,
+    "HLR_ATTN_CAUSAL": 1,
+    "HLR_ATTN_KEY_PADDING": 2,
+    "HLR_ATTN_NO_OUT_PROJ": 4,
+    "HLR_ATTN_NO_BIAS": 8,
 }
 
 
@@ -227,6 +231,10 @@ FUNCTIONS = {
     "hlr_seq_last": (H, []),
     "hlr_seq_mean": (H, []),
     "hlr_seq_max": (H, []),
+    "hlr_multihead_attention": (H, [c_int, c_int, c_int, c_float]),
+    "hlr_attention_weights": (STATUS, [H, H]),
+    "hlr_attention_weights_shape": (STATUS, [H, P_I64]),
+    "hlr_layernorm": (H, [c_int, c_float]),
     "hlr_layer_free": (None, [H]),
     "hlr_layer_type": (c_char_p, [H]),
     "hlr_layer_param_count": (c_int, [H]),

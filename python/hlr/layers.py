@@ -8,6 +8,8 @@ writable views into the model's memory, named as torch's state_dict names
 them.
 """
 
+from ctypes import c_int64
+
 from . import _arrays, _check
 from ._capi import DEFINES, HLR_F32, lib
 from ._errors import check, check_ptr
@@ -449,6 +451,49 @@ class SeqMax(Layer):
         super().__init__(lib.hlr_seq_max())
 
 
+@_registers("multihead_attention")
+class MultiheadAttention(Layer):
+    """Self-attention as torch.nn.MultiheadAttention(embed_dim, num_heads, dropout, bias, batch_first=True)
+    computes mha(x, x, x): (T, embed_dim) -> (T, embed_dim).  Parameters in_proj_weight (3E, E), in_proj_bias
+    (3E), out_proj.weight (E, E), out_proj.bias (E).  causal: query i sees keys 0..i; key_padding: keys past
+    each sequence's length (Model.set_lengths) are masked; out_proj=False leaves out the output projection."""
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, causal=False, key_padding=False, out_proj=True):
+        e = _check.integer(embed_dim, "embed_dim")
+        h = _check.integer(num_heads, "num_heads")
+        if e % h:
+            raise ValueError("MultiheadAttention: embed_dim (%d) must be divisible by num_heads (%d)" % (e, h))
+        d = _check.real(dropout, "dropout", 0.0, 1.0, hi_open=True)
+        b = _check.boolean(bias, "bias")
+        c = _check.boolean(causal, "causal")
+        k = _check.boolean(key_padding, "key_padding")
+        o = _check.boolean(out_proj, "out_proj")
+        flags = ((DEFINES["HLR_ATTN_CAUSAL"] if c else 0) | (DEFINES["HLR_ATTN_KEY_PADDING"] if k else 0) |
+                 (0 if o else DEFINES["HLR_ATTN_NO_OUT_PROJ"]) | (0 if b else DEFINES["HLR_ATTN_NO_BIAS"]))
+        super().__init__(lib.hlr_multihead_attention(e, h, flags, d), embed_dim=e, num_heads=h, dropout=d, bias=b,
+                         causal=c, key_padding=k, out_proj=o)
+
+    def attention_weights(self):
+        """The attention probabilities of the last forward pass, (N, num_heads, T, T), before dropout:
+        row i of head h is how query step i weighs the key steps (zero where masked)."""
+        shape = (c_int64 * 4)()
+        check(lib.hlr_attention_weights_shape(self._ptr, shape))
+        out, buf = _arrays.empty(tuple(shape))
+        with _arrays.Tensors() as t:
+            check(lib.hlr_attention_weights(self._ptr, t.wrap(buf)))
+        return out
+
+
+@_registers("layernorm")
+class LayerNorm(Layer):
+    """torch.nn.LayerNorm(normalized_shape, eps) over the last dimension: weight (ones), bias (zeros)."""
+
+    def __init__(self, normalized_shape, eps=1e-5):
+        d = _check.integer(normalized_shape, "normalized_shape")
+        e = _check.real(eps, "eps", 0.0, lo_open=True)
+        super().__init__(lib.hlr_layernorm(d, e), normalized_shape=d, eps=e)
+
+
 def _wrap(ptr, model):
     """The Python object for layer ptr of model (a generic Layer for an unknown type)."""
     cls = _BY_TYPE.get(lib.hlr_layer_type(ptr).decode(), Layer)
@@ -457,4 +502,4 @@ def _wrap(ptr, model):
 
 __all__ = ["Layer", "Dense", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout",
            "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "BatchNorm2d", "BatchNorm1d", "LSTM", "GRU",
-           "Embedding", "ImageRows", "FeatureMapRows", "SeqLast", "SeqMean", "SeqMax"]
+           "Embedding", "ImageRows", "FeatureMapRows", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm"]

@@ -127,4 +127,27 @@ void hlrk_transpose_01(float *dst, const float *src, int64_t A, int64_t B, int64
 void hlrk_copy_rows_masked(float *dst, int64_t dst_stride, const float *src, int64_t src_stride,
                            const unsigned char *active, int64_t rows, int64_t C);
 
+/* ---- attention (attention.c) ----
+ * Scaled dot-product attention of N sequences x H heads, each a (T, d)
+ * problem: q, k, v point at head 0 of sequence 0; head h starts h d floats
+ * into a row, rows are ld_qkv apart (q, k, v and dq, dk, dv alike) and a
+ * sequence is T rows; out and dout likewise with ld_o.  Query i sees keys
+ * j < i + 1 when causal and j < lengths[n] when lengths is not NULL.  keep
+ * (N H T T; NULL: no dropout) multiplies the probabilities; probs (N H T T)
+ * receives them before dropout and dropped (only with keep) after.  The
+ * backward writes dq, dk, dv in full and uses scratch (N H T T).  See
+ * attention.c for the equations. */
+typedef struct hlrk_attention {
+    int64_t N, H, T, d;
+    int64_t ld_qkv, ld_o;
+    float scale;
+    int causal;
+    const int32_t *lengths;
+} hlrk_attention;
+void hlrk_attention_forward(const hlrk_attention *a, const float *q, const float *k, const float *v,
+                            const float *keep, float *probs, float *dropped, float *out);
+void hlrk_attention_backward(const hlrk_attention *a, const float *q, const float *k, const float *v,
+                             const float *keep, const float *probs, const float *dropped, const float *dout,
+                             float *scratch, float *dq, float *dk, float *dv);
+
 #endif

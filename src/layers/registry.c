@@ -29,6 +29,8 @@ extern const hlr_layer_ops hlr__feature_map_rows_ops;
 extern const hlr_layer_ops hlr__seq_last_ops;
 extern const hlr_layer_ops hlr__seq_mean_ops;
 extern const hlr_layer_ops hlr__seq_max_ops;
+extern const hlr_layer_ops hlr__multihead_attention_ops;
+extern const hlr_layer_ops hlr__layernorm_ops;
 
 static const hlr_layer_ops *const registry[] = {
     &hlr__dense_ops,
@@ -54,6 +56,8 @@ static const hlr_layer_ops *const registry[] = {
     &hlr__seq_last_ops,
     &hlr__seq_mean_ops,
     &hlr__seq_max_ops,
+    &hlr__multihead_attention_ops,
+    &hlr__layernorm_ops,
 };
 
 const hlr_layer_ops *hlr__layer_ops_find(const char *type)
