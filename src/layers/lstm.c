@@ -61,7 +61,7 @@ static void lstm_backward(rnn *r, int k, int d, const float *X, int64_t in, int6
 {
     rnn_dir *w = &r->dir[k][d];
     const int64_t T = r->T, H = r->hidden, GH = 4 * H, DH = r->dirs * H, rev = d == 1;
-    const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
+    const float *W_hh = rnn_param(r, k, d, 1);
     for (int64_t s = 0; s < T; s++) {
         int64_t t = rev ? s : T - 1 - s, prev = rev ? t + 1 : t;
         float *dG = w->dG + t * n * GH;
@@ -70,13 +70,7 @@ static void lstm_backward(rnn *r, int k, int d, const float *X, int64_t in, int6
         if (s < T - 1 || want_dh0)
             hlrk_gemm(0, 0, n, H, GH, 1.0f, dG, GH, W_hh, H, 1.0f, r->dh, H);
     }
-    const float *S_prev = w->S + (rev ? n * H : 0);
-    hlrk_gemm(1, 0, GH, in, T * n, 1.0f, w->dG, GH, X, in, 0.0f, rnn_grad(r, k, d, 0), in);
-    hlrk_gemm(1, 0, GH, H, T * n, 1.0f, w->dG, GH, S_prev, H, 0.0f, rnn_grad(r, k, d, 1), H);
-    hlrk_sum_rows(rnn_grad(r, k, d, 2), w->dG, T * n, GH);
-    memcpy(rnn_grad(r, k, d, 3), rnn_grad(r, k, d, 2), (size_t)GH * sizeof(float));
-    if (dX)
-        hlrk_gemm(0, 0, T * n, in, GH, 1.0f, w->dG, GH, W_ih, in, overwrite_dx ? 0.0f : 1.0f, dX, in);
+    hlr__rnn_weight_grads(r, k, d, GH, w->dG, w->dG, X, in, n, dX, overwrite_dx);
 }
 
 static const rnn_cell lstm_cell = {.gates = 4, .forward = lstm_forward, .backward = lstm_backward};

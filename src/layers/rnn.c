@@ -462,3 +462,19 @@ hlr_status hlr_rnn_initial_state_grad(hlr_layer *l, hlr_tensor *dh0, hlr_tensor 
         memcpy(dc0->data, r->dc0, bytes);
     return HLR_OK;
 }
+
+void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, const float *dGh, const float *X,
+                           int64_t in, int64_t n, float *dX, int overwrite_dx)
+{
+    const int64_t T = r->T, H = r->hidden, rev = d == 1;
+    const float *S_prev = r->dir[k][d].S + (rev ? n * H : 0);
+    hlrk_gemm(1, 0, G, in, T * n, 1.0f, dG, G, X, in, 0.0f, rnn_grad(r, k, d, 0), in);
+    hlrk_gemm(1, 0, G, H, T * n, 1.0f, dGh, G, S_prev, H, 0.0f, rnn_grad(r, k, d, 1), H);
+    hlrk_sum_rows(rnn_grad(r, k, d, 2), dG, T * n, G);
+    if (dGh == dG) /* both biases enter the same pre-activation */
+        memcpy(rnn_grad(r, k, d, 3), rnn_grad(r, k, d, 2), (size_t)G * sizeof(float));
+    else
+        hlrk_sum_rows(rnn_grad(r, k, d, 3), dGh, T * n, G);
+    if (dX)
+        hlrk_gemm(0, 0, T * n, in, G, 1.0f, dG, G, rnn_param(r, k, d, 0), in, overwrite_dx ? 0.0f : 1.0f, dX, in);
+}

@@ -99,6 +99,16 @@ static inline float *rnn_grad(rnn *r, int k, int d, int i)
     return hlr__grad(&r->base, (k * r->dirs + d) * 4 + i);
 }
 
+/*
+ * The end of one direction's backward pass, the same for both cells: with
+ * G = gates wide, dG (T n, G) the input-side and dGh the hidden-side
+ * pre-activation gradients of all steps (the same buffer for the LSTM),
+ *   dW_ih = dG^T X,  dW_hh = dGh^T S_prev,  db_ih, db_hh = row sums,
+ *   dX (+)= dG W_ih  (overwritten when overwrite_dx, skipped when dX is NULL).
+ */
+void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, const float *dGh, const float *X,
+                           int64_t in, int64_t n, float *dX, int overwrite_dx);
+
 /* The layer behind hlr_lstm / hlr_gru (rnn.c). */
 hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int kind, int input_size, int hidden,
                         int num_layers, int flags, float dropout, const char *fn);
