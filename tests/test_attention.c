@@ -8,7 +8,7 @@
 #include "testutil.h"
 
 #include "fixtures/attn_ref.h"
-#include "internal.h" /* the model's generator, to replay a dropout mask; configurations */
+#include "testutil_internal.h" /* the model's generator, to replay a dropout mask; configurations */
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -468,24 +468,8 @@ START_TEST(test_attention_layers_configurations_round_trip)
     hlr_layer *ls[] = {hlr_multihead_attention(12, 3, HLR_ATTN_CAUSAL | HLR_ATTN_NO_BIAS, 0.125f),
                        hlr_multihead_attention(4, 1, HLR_ATTN_KEY_PADDING | HLR_ATTN_NO_OUT_PROJ, 0.0f),
                        hlr_layernorm(7, 1e-3f)};
-    for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) {
-        hlr_layer *l = ls[i];
-        const hlr_layer_ops *ops = hlr__layer_ops_find(hlr_layer_type(l));
-        ck_assert_msg(ops == l->ops, "%s is not in the registry", hlr_layer_type(l));
-        hlr_config a = {0}, b = {0};
-        ops->get_config(l, &a);
-        hlr_layer *copy = ops->from_config(&a);
-        ck_assert_msg(copy != NULL, "%s: from_config failed: %s", hlr_layer_type(l), hlr_last_error());
-        ops->get_config(copy, &b);
-        ck_assert_int_eq(a.n, b.n);
-        for (int k = 0; k < a.n; k++) {
-            ck_assert_str_eq(a.item[k].key, b.item[k].key);
-            ck_assert_msg(a.item[k].i == b.item[k].i && a.item[k].f == b.item[k].f, "%s: %s differs", hlr_layer_type(l),
-                          a.item[k].key);
-        }
-        hlr_layer_free(copy);
-        hlr_layer_free(l);
-    }
+    for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++)
+        assert_config_round_trips(ls[i]);
     hlr_config bad = {0};
     hlr__config_int(&bad, "embed_dim", 10);
     hlr__config_int(&bad, "num_heads", 3);
