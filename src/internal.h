@@ -160,6 +160,10 @@ typedef struct hlr_layer_ops {
     /* Nonzero when the output is the input reinterpreted (flatten): the
      * model passes the same buffer on, and forward/backward are not called. */
     int alias;
+    /* Nonzero when the layer can apply a ReLU to its own output (l->fuse_relu):
+     * the model then fuses a "relu" layer that follows it (see fuse_relus()
+     * in model.c), and this layer's backward masks dy by y > 0 itself. */
+    int fuses_relu;
     /* Nonzero when the layer reads int32 token ids (embedding): it must be
      * the first layer, the model's input is then an HLR_I32 tensor, and its
      * bytes reach forward() unchanged (int32 and float are both 4 bytes;
@@ -196,6 +200,8 @@ struct hlr_layer {
     int index;          /* position in the model */
     int built;
     hlr_shape in, out;  /* one sample */
+    int fuse_relu;      /* this layer applies the next layer's ReLU (ops->fuses_relu) */
+    int relu_fused;     /* this ReLU is done by the layer before: the model treats it as an alias */
     int64_t in_size, out_size;
     int nparams;
     hlr_param params[HLR_MAX_PARAMS];
@@ -224,6 +230,9 @@ const hlr_layer_ops *hlr__layer_ops_at(size_t i);
 
 /* ---- model internals used by fit.c (model.c) ---- */
 
+/* Before hlr_model_build(): keep every ReLU a layer of its own instead of
+ * fusing it into the layer before (tests compare both ways). */
+void hlr__model_no_fusion(hlr_model *m);
 /* Make sure buffers hold `batch` samples (allocates only when it grows). */
 hlr_status hlr__model_plan(hlr_model *m, int64_t batch);
 /* Forward on raw input of `batch` samples; returns the output buffer (borrowed). */

@@ -15,6 +15,7 @@ struct hlr_model {
     hlr_layer **layers;
     int nlayers, cap;
     int built;
+    int no_fusion; /* hlr__model_no_fusion() */
     hlr_shape in, out;
     int64_t in_size, out_size;
     int64_t max_size; /* largest per-sample activation, input included */
@@ -110,6 +111,31 @@ hlr_status hlr_model_add(hlr_model *m, hlr_layer *l)
     return HLR_OK;
 }
 
+void hlr__model_no_fusion(hlr_model *m) { m->no_fusion = 1; }
+
+extern const hlr_layer_ops hlr__relu_ops;
+
+/*
+ * A ReLU after a layer that can apply it itself (conv2d, dense) costs a pass
+ * over the activations forward and one backward; fused, the layer applies it
+ * while its output is still in cache and masks dy while it reads it anyway.
+ * The ReLU layer then acts as an alias: no buffer, no forward, no backward.
+ * Results are bit-identical (tests compare both ways).
+ */
+static void fuse_relus(hlr_model *m)
+{
+    for (int i = 0; i + 1 < m->nlayers; i++) {
+        hlr_layer *l = m->layers[i], *next = m->layers[i + 1];
+        if (!m->no_fusion && l->ops->fuses_relu && next->ops == &hlr__relu_ops) {
+            l->fuse_relu = next->relu_fused = 1;
+            i++;
+        }
+    }
+}
+
+/* The layer's output is its input: no buffer, forward or backward of its own. */
+static int is_alias(const hlr_layer *l) { return l->ops->alias || l->relu_fused; }
+
 hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *shape)
 {
     if (!m)
@@ -155,6 +181,7 @@ hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *shape)
     }
     m->out = cur;
     m->out_size = hlr__shape_numel(&cur);
+    fuse_relus(m);
     m->built = 1;
     return HLR_OK;
 }
@@ -271,7 +298,7 @@ hlr_status hlr__model_plan(hlr_model *m, int64_t batch)
     m->acts[0] = hlr__alloc_or_fail((size_t)(batch * m->in_size), sizeof(float), "input copy");
     ok = ok && m->acts[0];
     for (int i = 0; i < m->nlayers && ok; i++)
-        if (!m->layers[i]->ops->alias) {
+        if (!is_alias(m->layers[i])) {
             m->acts[i + 1] = hlr__alloc_or_fail((size_t)(batch * m->layers[i]->out_size), sizeof(float), "activation");
             ok = m->acts[i + 1] != NULL;
         }
@@ -309,7 +336,7 @@ const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch,
     for (int i = 0; i < m->nlayers; i++) {
         hlr_layer *l = m->layers[i];
         m->x_of[i] = in;
-        if (l->ops->alias) {
+        if (is_alias(l)) {
             m->y_of[i] = (float *)in; /* never written through: alias layers have no forward */
         } else {
             m->y_of[i] = m->acts[i + 1];
@@ -330,7 +357,7 @@ void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx)
     const float *cur = dy;
     for (int i = m->nlayers - 1; i >= 0; i--) {
         hlr_layer *l = m->layers[i];
-        if (l->ops->alias) {
+        if (is_alias(l)) {
             if (i == 0 && dx)
                 memcpy(dx, cur, (size_t)(p.batch * l->in_size) * sizeof *dx);
             continue;

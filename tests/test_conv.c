@@ -24,6 +24,8 @@
 
 /* The library's allocation counter (internal; tests link the static library). */
 extern _Atomic long hlr__alloc_count;
+/* Internal: keep every ReLU a layer of its own (no fusion into the layer before). */
+void hlr__model_no_fusion(hlr_model *m);
 
 Suite *suite_conv(void);
 
@@ -110,6 +112,8 @@ static void poison_grads(hlr_model *m)
 
 typedef enum { FILL_SIGNED, FILL_DISTINCT } fill_kind;
 
+static double fd_eps = FD_EPS; /* the step; a test may make it smaller */
+
 typedef struct fd {
     hlr_model *m;
     hlr_tensor *x, *y, *r;
@@ -129,12 +133,12 @@ static double fd_loss(fd *f)
 static double fd_slope(fd *f, float *v)
 {
     float keep = *v;
-    *v = keep + (float)FD_EPS;
+    *v = keep + (float)fd_eps;
     double lp = fd_loss(f);
-    *v = keep - (float)FD_EPS;
+    *v = keep - (float)fd_eps;
     double lm = fd_loss(f);
     *v = keep;
-    return (lp - lm) / (2.0 * FD_EPS);
+    return (lp - lm) / (2.0 * fd_eps);
 }
 
 /* Compare the saved analytic gradient of v (n elements) at FD_POINTS positions, the last included. */
@@ -339,6 +343,114 @@ START_TEST(test_conv_chain_backward_matches_finite_differences)
                        hlr_batchnorm1d(5, 1e-5f, 0.1f),      NULL};
     int64_t shape[] = {2, 11, 9};
     gradcheck("conv chain", built("conv chain", model_of(15, ls), 3, shape), 3, shape, 3, FILL_SIGNED, 90);
+}
+END_TEST
+
+/*
+ * conv2d -> relu -> ... with the ReLUs fused into the conv2d and dense
+ * layers before them (the default) or kept as layers of their own.  The
+ * first conv2d (9 taps) runs the direct kernel, the second (36) the GEMM;
+ * the last ReLU is the model's output.
+ */
+static hlr_model *relu_cnn(int fused)
+{
+    hlr_layer *ls[] = {hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1), hlr_relu(),        hlr_maxpool2d(2, 0, 0),
+                       hlr_conv2d(4, 6, 3, 3, 1, 1, 1, 1, 1), hlr_relu(),        hlr_flatten(),
+                       hlr_dense(6 * 4 * 4, 5, 1),            hlr_relu(),        hlr_dense(5, 3, 1),
+                       hlr_relu(),                            NULL};
+    hlr_model *m = model_of(21, ls);
+    if (!fused)
+        hlr__model_no_fusion(m);
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 8, 8}));
+    return m;
+}
+
+/* Without the max pool, whose choices flip under the finite differences' steps. */
+START_TEST(test_fused_relus_backward_matches_finite_differences)
+{
+    hlr_layer *ls[] = {hlr_conv2d(1, 3, 3, 3, 1, 1, 1, 1, 1), hlr_relu(),       hlr_conv2d(3, 4, 3, 3, 1, 0, 1, 1, 1),
+                       hlr_relu(),                            hlr_flatten(),    hlr_dense(4 * 4 * 4, 5, 1),
+                       hlr_relu(),                            hlr_dense(5, 3, 1), NULL};
+    int64_t shape[] = {1, 6, 6};
+    fd_eps = 1e-3; /* ReLU's kink: a smaller step crosses it less often */
+    gradcheck("fused relus", built("fused relus", model_of(23, ls), 3, shape), 3, shape, 3, FILL_SIGNED, 91);
+    fd_eps = FD_EPS;
+}
+END_TEST
+
+/* a and b hold the same bits (fused / separate, alone / in a batch). */
+static void expect_same_bits(const char *what, const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(memcmp(&a[i], &b[i], sizeof *a) == 0, "%s [%lld]: %.9g, expected the bits of %.9g", what,
+                      (long long)i, a[i], b[i]);
+}
+
+START_TEST(test_fused_relus_give_the_bits_of_separate_layers)
+{
+    hlr_model *m[2] = {relu_cnn(1), relu_cnn(0)};
+    const int64_t N = 5;
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, 8, 8}), *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 3});
+    hlr_tensor *y[2], *dx[2];
+    ck_assert(x && dy);
+    test_fill(hlr_tensor_f32(x), N * 64, 5, -1.0f, 1.0f);
+    test_fill(hlr_tensor_f32(dy), N * 3, 6, -1.0f, 1.0f);
+    for (int k = 0; k < 2; k++) {
+        y[k] = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 3});
+        dx[k] = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, 8, 8});
+        ck_assert(y[k] && dx[k]);
+        ck_assert_ok(hlr_model_forward(m[k], x, y[k], 0));
+    }
+    expect_same_bits("inference output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
+    for (int k = 0; k < 2; k++) {
+        ck_assert_ok(hlr_model_forward(m[k], x, y[k], 1));
+        ck_assert_ok(hlr_model_backward(m[k], dy, dx[k]));
+    }
+    expect_same_bits("training output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
+    expect_same_bits("dx", hlr_tensor_f32(dx[0]), hlr_tensor_f32(dx[1]), N * 64);
+    int checked = 0;
+    for (int li = 0; li < hlr_model_num_layers(m[0]); li++) {
+        hlr_layer *a = hlr_model_layer(m[0], li), *b = hlr_model_layer(m[1], li);
+        for (int i = 0; i < hlr_layer_param_count(a); i++) {
+            const char *name = hlr_layer_param_name(a, i);
+            hlr_tensor *ga = hlr_layer_grad(a, name), *gb = hlr_layer_grad(b, name);
+            ck_assert(ga && gb);
+            expect_same_bits(name, hlr_tensor_f32(ga), hlr_tensor_f32(gb), hlr_tensor_numel(ga));
+            checked++;
+        }
+    }
+    ck_assert_int_eq(checked, 8); /* weight and bias of 2 conv2d and 2 dense layers */
+    for (int k = 0; k < 2; k++) {
+        hlr_tensor_free(y[k]);
+        hlr_tensor_free(dx[k]);
+        hlr_model_free(m[k]);
+    }
+    hlr_tensor_free(x);
+    hlr_tensor_free(dy);
+}
+END_TEST
+
+/* Inference computes each sample on its own, in parts shared among the
+ * threads: one sample alone gives the bits it gets inside a batch. */
+START_TEST(test_inference_of_one_sample_gives_its_bits_in_a_batch)
+{
+    hlr_model *m = relu_cnn(1);
+    const int64_t N = 5;
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, 8, 8}), *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 3});
+    hlr_tensor *x1 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, 1, 8, 8}), *y1 = hlr_tensor_new(HLR_F32, 2, (int64_t[]){1, 3});
+    ck_assert(x && y && x1 && y1);
+    test_fill(hlr_tensor_f32(x), N * 64, 8, -1.0f, 1.0f);
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    for (int64_t n = 0; n < N; n++) {
+        memcpy(hlr_tensor_f32(x1), hlr_tensor_f32(x) + n * 64, 64 * sizeof(float));
+        ck_assert_ok(hlr_model_forward(m, x1, y1, 0));
+        expect_same_bits("one sample", hlr_tensor_f32(y1), hlr_tensor_f32(y) + n * 3, 3);
+    }
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_tensor_free(x1);
+    hlr_tensor_free(y1);
+    hlr_model_free(m);
 }
 END_TEST
 
@@ -1075,6 +1187,7 @@ Suite *suite_conv(void)
     tcase_add_loop_test(tc, test_pooling_backward_matches_finite_differences, 0, CONV_REF_NPOOL);
     tcase_add_loop_test(tc, test_batchnorm_training_backward_matches_finite_differences, 0, bn_training_cases());
     tcase_add_test(tc, test_conv_chain_backward_matches_finite_differences);
+    tcase_add_test(tc, test_fused_relus_backward_matches_finite_differences);
     tcase_set_timeout(tc, 60); /* well under a second each, but sanitizer builds are slower */
     suite_add_tcase(s, tc);
 
@@ -1084,6 +1197,11 @@ Suite *suite_conv(void)
     tcase_add_loop_test(tc, test_batchnorm_matches_torch, 0, CONV_REF_NBN);
     tcase_add_test(tc, test_conv2d_large_batch_in_chunks_matches_one_sample_at_a_time);
     tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fusion");
+    tcase_add_test(tc, test_fused_relus_give_the_bits_of_separate_layers);
+    tcase_add_test(tc, test_inference_of_one_sample_gives_its_bits_in_a_batch);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad_configurations");

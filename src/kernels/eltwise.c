@@ -30,6 +30,29 @@ HLR_KERNEL void hlrk_copy_add(float *y, const float *x, float b, int64_t n)
         y[i] = x[i] + b;
 }
 
+HLR_KERNEL void hlrk_copy_add_relu(float *y, const float *x, float b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] + b;
+        y[i] = v < 0.0f ? 0.0f : v;
+    }
+}
+
+HLR_KERNEL void hlrk_add_bias_rows(float *y, const float *b, int64_t rows, int64_t cols, int relu)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * cols;
+        if (relu)
+            for (int64_t c = 0; c < cols; c++) {
+                float v = b ? yr[c] + b[c] : yr[c];
+                yr[c] = v < 0.0f ? 0.0f : v;
+            }
+        else if (b)
+            for (int64_t c = 0; c < cols; c++)
+                yr[c] += b[c];
+    }
+}
+
 /* Eight running sums in a fixed order, then combined in a fixed order: the
  * same bits on every machine, and a loop the compiler can vectorise. */
 HLR_KERNEL float hlrk_sum(const float *x, int64_t n)

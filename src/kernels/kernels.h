@@ -27,6 +27,11 @@
 void hlrk_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* hlrk_gemm on the calling thread only: for work already split over the
+ * pool (one product per sample, say). */
+void hlrk_gemm1(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
 /* The geometry of a 2-D convolution over one group's input channels. */
 typedef struct hlrk_conv_geom {
     int64_t C, H, W;    /* input channels (of one group), height, width */
@@ -41,11 +46,26 @@ void hlrk_im2col(float *cols, const float *x, const hlrk_conv_geom *g, int64_t n
 /* The adjoint: adds cols folded back into dx (nb, C, H, W); zero dx first. */
 void hlrk_col2im(float *dx, const float *cols, const hlrk_conv_geom *g, int64_t nb);
 
-/* 2x2, stride-2 max pooling of x (planes, H, W) into y (planes, H/2, W/2);
- * idx receives each choice's index in its plane.  See pool.c. */
-void hlrk_maxpool2x2(float *y, int32_t *idx, const float *x, int64_t planes, int64_t H, int64_t W);
-/* Its adjoint: writes every element of dx (planes, H, W). */
-void hlrk_maxpool2x2_backward(float *dx, const int32_t *idx, const float *dy, int64_t planes, int64_t H, int64_t W);
+/* One sample's convolution computed directly (conv_direct.c), for stride 1,
+ * dilation 1, one group: y (cout, Ho, Wo) from x (C, H, W) and w (cout, C,
+ * kh, kw), C kh kw <= HLRK_DIRECT_MAX_TAPS, plus bias (or NULL), then ReLU when relu != 0.  scratch holds
+ * hlrk_conv_direct_scratch(g) floats. */
+#define HLRK_DIRECT_MAX_TAPS 32 /* C kh kw at most */
+int64_t hlrk_conv_direct_scratch(const hlrk_conv_geom *g);
+void hlrk_conv_direct(float *y, const float *x, const float *w, const float *bias, int64_t cout, int relu,
+                      const hlrk_conv_geom *g, float *scratch);
+/* y = max(x + b, 0) (a NaN stays NaN), i.e. hlrk_relu of hlrk_copy_add. */
+void hlrk_copy_add_relu(float *y, const float *x, float b, int64_t n);
+/* y (rows, cols) += b per row, then (relu != 0) max(y, 0). */
+void hlrk_add_bias_rows(float *y, const float *b, int64_t rows, int64_t cols, int relu);
+
+/* 2x2, stride-2 max pooling of x (planes, H, W) into y (planes, H/2, W/2).
+ * See pool.c. */
+void hlrk_maxpool2x2(float *y, const float *x, int64_t planes, int64_t H, int64_t W);
+/* Its adjoint, from the forward's x and y: writes every element of dx
+ * (planes, H, W). */
+void hlrk_maxpool2x2_backward(float *dx, const float *x, const float *y, const float *dy, int64_t planes, int64_t H,
+                              int64_t W);
 
 /* y (rows, cols): each row = b. */
 void hlrk_broadcast_rows(float *y, const float *b, int64_t rows, int64_t cols);

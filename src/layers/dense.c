@@ -1,6 +1,9 @@
 /*
  * dense.c -- fully connected layer, y = x W^T + b, as torch.nn.Linear.
  * Parameters: weight (out, in), bias (out).
+ * With a fused ReLU (fuse_relu: the model's "relu" layer after this one),
+ * y = max(x W^T + b, 0) in the same pass as the bias, and the backward
+ * masks dy by y > 0 into its own buffer.
  */
 #include "../internal.h"
 #include "../kernels/kernels.h"
@@ -11,6 +14,8 @@ typedef struct dense {
     hlr_layer base;
     int in, out, has_bias;
     int64_t rows_per_sample; /* > 1 when the input is (N, ..., in) */
+    float *dmask;            /* fused ReLU: dy masked by y > 0, (planned batch rows, out) */
+    int64_t planned;
 } dense;
 
 static hlr_status dense_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
@@ -43,20 +48,36 @@ static void dense_forward(hlr_layer *l, const hlr_pass *p, const float *x, float
 {
     dense *d = (dense *)l;
     int64_t R = p->batch * d->rows_per_sample;
-    float beta = 0.0f;
-    if (d->has_bias) {
-        hlrk_broadcast_rows(y, hlr__param(l, 1), R, d->out);
-        beta = 1.0f;
-    }
-    hlrk_gemm(0, 1, R, d->out, d->in, 1.0f, x, d->in, hlr__param(l, 0), d->in, beta, y, d->out);
+    hlrk_gemm(0, 1, R, d->out, d->in, 1.0f, x, d->in, hlr__param(l, 0), d->in, 0.0f, y, d->out);
+    if (d->has_bias || l->fuse_relu)
+        hlrk_add_bias_rows(y, d->has_bias ? hlr__param(l, 1) : NULL, R, d->out, l->fuse_relu);
 }
+
+static hlr_status dense_plan(hlr_layer *l, int64_t max_batch)
+{
+    dense *d = (dense *)l;
+    if (!l->fuse_relu || max_batch <= d->planned)
+        return HLR_OK;
+    float *m = hlr__alloc_or_fail((size_t)(max_batch * l->out_size), sizeof *m, "dense masked gradient");
+    if (!m)
+        return HLR_ENOMEM;
+    hlr__free(d->dmask);
+    d->dmask = m;
+    d->planned = max_batch;
+    return HLR_OK;
+}
+
+static void dense_destroy(hlr_layer *l) { hlr__free(((dense *)l)->dmask); }
 
 /* dW (out, in) = dy^T x;  db = sum over rows of dy;  dx (R, in) = dy W. */
 static void dense_backward(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
-    (void)y;
     dense *d = (dense *)l;
     int64_t R = p->batch * d->rows_per_sample;
+    if (l->fuse_relu) {
+        hlrk_par_binary(hlrk_relu_backward, d->dmask, y, dy, R * d->out);
+        dy = d->dmask;
+    }
     hlrk_gemm(1, 0, d->out, d->in, R, 1.0f, dy, d->out, x, d->in, 0.0f, hlr__grad(l, 0), d->in);
     if (d->has_bias)
         hlrk_sum_rows(hlr__grad(l, 1), dy, R, d->out);
@@ -84,9 +105,12 @@ static hlr_layer *dense_from_config(const hlr_config *c)
 
 const hlr_layer_ops hlr__dense_ops = {
     .type = "dense",
+    .fuses_relu = 1,
     .build = dense_build,
+    .plan = dense_plan,
     .forward = dense_forward,
     .backward = dense_backward,
+    .destroy = dense_destroy,
     .get_config = dense_get_config,
     .from_config = dense_from_config,
 };

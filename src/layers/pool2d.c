@@ -5,7 +5,8 @@
  * Shapes: x (N, C, H, W) -> y (N, C, Ho, Wo), Ho = (H + 2 pad - k) / stride + 1
  * (global: y (N, C)).  Max pooling keeps, per output, the index of the
  * chosen input in its plane (first maximum on ties, last NaN, as torch), so backward
- * routes dy there.  Average pooling divides by k^2, the padding included
+ * routes dy there; the 2x2, stride-2 case (every small CNN's) keeps none and
+ * finds the maxima again from x and y (kernels/pool.c).  Average pooling divides by k^2, the padding included
  * (torch's count_include_pad=True).
  */
 #include "../internal.h"
@@ -21,7 +22,8 @@ typedef struct pool2d {
     pool_kind kind;
     int k, stride, pad;
     int64_t C, H, W, Ho, Wo;
-    int32_t *argmax; /* max pooling: per output element, index into its H x W plane */
+    int32_t *argmax; /* max pooling: per output element, index into its H x W plane
+                        (not for the 2x2 kernel, which needs none) */
     int64_t planned;
 } pool2d;
 
@@ -48,10 +50,12 @@ static hlr_status pool_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, 
     return HLR_OK;
 }
 
+static int is_2x2(const pool2d *p) { return p->kind == POOL_MAX && p->k == 2 && p->stride == 2 && p->pad == 0; }
+
 static hlr_status pool_plan(hlr_layer *l, int64_t max_batch)
 {
     pool2d *p = (pool2d *)l;
-    if (p->kind != POOL_MAX || max_batch <= p->planned)
+    if (p->kind != POOL_MAX || is_2x2(p) || max_batch <= p->planned)
         return HLR_OK;
     int32_t *a = hlr__alloc_or_fail((size_t)(max_batch * l->out_size), sizeof *a, "maxpool2d indices");
     if (!a)
@@ -65,7 +69,7 @@ static hlr_status pool_plan(hlr_layer *l, int64_t max_batch)
 typedef struct pool_job {
     pool2d *p;
     float *out;
-    const float *in;
+    const float *in, *x, *y; /* backward: the forward's input and output */
 } pool_job;
 
 static void maxpool2x2_planes(void *ctx, int64_t a, int64_t b)
@@ -73,7 +77,7 @@ static void maxpool2x2_planes(void *ctx, int64_t a, int64_t b)
     const pool_job *j = ctx;
     const pool2d *p = j->p;
     int64_t po = p->Ho * p->Wo, pi = p->H * p->W;
-    hlrk_maxpool2x2(j->out + a * po, p->argmax + a * po, j->in + a * pi, b - a, p->H, p->W);
+    hlrk_maxpool2x2(j->out + a * po, j->in + a * pi, b - a, p->H, p->W);
 }
 
 static void maxpool2x2_backward_planes(void *ctx, int64_t a, int64_t b)
@@ -81,14 +85,14 @@ static void maxpool2x2_backward_planes(void *ctx, int64_t a, int64_t b)
     const pool_job *j = ctx;
     const pool2d *p = j->p;
     int64_t po = p->Ho * p->Wo, pi = p->H * p->W;
-    hlrk_maxpool2x2_backward(j->out + a * pi, p->argmax + a * po, j->in + a * po, b - a, p->H, p->W);
+    hlrk_maxpool2x2_backward(j->out + a * pi, j->x + a * pi, j->y + a * po, j->in + a * po, b - a, p->H, p->W);
 }
 
 /* x (planes, H, W) -> y (planes, Ho, Wo) */
 static void maxpool_forward(pool2d *p, int64_t planes, const float *x, float *y)
 {
-    if (p->k == 2 && p->stride == 2 && p->pad == 0) {
-        pool_job j = {p, y, x};
+    if (is_2x2(p)) {
+        pool_job j = {p, y, x, NULL, NULL};
         hlr__parallel_for(planes, 4, maxpool2x2_planes, &j);
         return;
     }
@@ -167,8 +171,6 @@ static void pool_forward(hlr_layer *l, const hlr_pass *ps, const float *x, float
 static void pool_backward(hlr_layer *l, const hlr_pass *ps, const float *x, const float *y, const float *dy,
                           float *dx)
 {
-    (void)x;
-    (void)y;
     pool2d *p = (pool2d *)l;
     if (!dx)
         return;
@@ -181,8 +183,8 @@ static void pool_backward(hlr_layer *l, const hlr_pass *ps, const float *x, cons
         }
         return;
     }
-    if (p->kind == POOL_MAX && p->k == 2 && p->stride == 2 && p->pad == 0) {
-        pool_job j = {p, dx, dy};
+    if (is_2x2(p)) {
+        pool_job j = {p, dx, dy, x, y};
         hlr__parallel_for(planes, 4, maxpool2x2_backward_planes, &j);
         return;
     }
