@@ -108,8 +108,9 @@ $(BINOUT)/hlr-bench: $(BUILD)/bench/bench.o $(BUILD)/examples/models.o $(STATIC)
 # side by side, one process per model, same OpenBLAS settings for both.
 BENCH_MODELS ?= mlp,cnn,lstm,gru,hybrid
 # BENCH_FLAGS: --also-unset repeats both sides with OPENBLAS_CORETYPE/L2_SIZE
-# unset and checks that libhlr's outputs agree; --no-torch skips PyTorch.
-BENCH_FLAGS ?= --also-unset
+# unset and checks that libhlr's outputs agree; --scaling measures both sides
+# with 1 thread too and reports the speed-up; --no-torch skips PyTorch.
+BENCH_FLAGS ?= --also-unset --scaling
 bench: deps bench-deps all $(BINOUT)/hlr-bench
 	bench/run.py --models $(BENCH_MODELS) $(BENCH_FLAGS)
 

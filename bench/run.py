@@ -5,10 +5,13 @@ under the same OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as the caller's; then
 the table of ratios (libhlr / PyTorch), written also as JSON.
 
   bench/run.py [--models mlp,cnn] [--threads 2] [--json build/bench.json] [--no-torch] [--also-unset]
+               [--scaling]
 
 --also-unset repeats the whole run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
 removed for both sides (OpenBLAS then picks its kernel for this CPU), names
 the kernel each run used, and checks that libhlr's outputs agree.
+--scaling measures both sides again with one thread and reports each one's
+speed-up from 1 to --threads threads.
 """
 import argparse
 import json
@@ -67,6 +70,26 @@ def report(title, rows, gemm, threads):
           f"(im2col included): conv1 {gemm['conv1_layer_gflops']:.1f}, conv2 {gemm['conv2_layer_gflops']:.1f} GFLOP/s")
 
 
+def report_scaling(rows1, rows, threads):
+    print(f"thread scaling: img/s with 1 thread and with {threads}, and the speed-up")
+    head = f"{'model':8} {'side':8} {'train 1':>9} {'train ' + str(threads):>9} {'x':>5}   " \
+           f"{'infer 1':>9} {'infer ' + str(threads):>9} {'x':>5}"
+    print(head)
+    print("-" * len(head))
+    out = []
+    for r1, r in zip(rows1, rows):
+        for side in ("libhlr", "pytorch"):
+            a, b = r1[side], r[side]
+            if not a or not b:
+                continue
+            st, si = b["train_img_s"] / a["train_img_s"], b["infer_img_s"] / a["infer_img_s"]
+            print(f"{r['model']:8} {side:8} {a['train_img_s']:9.0f} {b['train_img_s']:9.0f} {st:5.2f}   "
+                  f"{a['infer_img_s']:9.0f} {b['infer_img_s']:9.0f} {si:5.2f}")
+            out.append({"model": r["model"], "side": side, "one_thread": a, "train_speedup": round(st, 2),
+                        "infer_speedup": round(si, 2)})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="mlp,cnn")
@@ -75,6 +98,7 @@ def main():
     ap.add_argument("--no-torch", action="store_true", help="measure libhlr only")
     ap.add_argument("--also-unset", action="store_true",
                     help="repeat with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for both sides")
+    ap.add_argument("--scaling", action="store_true", help="also measure with 1 thread and report the speed-up")
     ap.add_argument("--window-seconds", default="0.4")
     a = ap.parse_args()
     models = a.models.split(",")
@@ -83,6 +107,10 @@ def main():
     rows, gemm = one_run(models, a.threads, a.window_seconds, base, a.no_torch)
     report(f"OPENBLAS_CORETYPE={core}", rows, gemm, a.threads)
     result = {"openblas_coretype": core, "threads": a.threads, "models": rows, "gemm": gemm}
+    if a.scaling:
+        rows1, _ = one_run(models, 1, a.window_seconds, base, a.no_torch)
+        print()
+        result["scaling"] = report_scaling(rows1, rows, a.threads)
     if a.also_unset:
         unset = {k: v for k, v in base.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
         rows2, gemm2 = one_run(models, a.threads, a.window_seconds, unset, a.no_torch)
