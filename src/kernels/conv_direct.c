@@ -30,8 +30,9 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
  * summed in tap order.  A block of NACC x 16 outputs stays in registers
  * while the taps stream past; the rest goes 16, then 1 at a time.
  */
-static inline __attribute__((always_inline)) void taps(float *restrict yw, const float *restrict xpad, const float *restrict wc,
-                        const int64_t *restrict off, int64_t ntaps, int64_t n)
+static inline __attribute__((always_inline)) void taps(float *restrict yw, const float *restrict xpad,
+                                                       const float *restrict wc, const int64_t *restrict off,
+                                                       int64_t ntaps, int64_t n)
 {
     int64_t i = 0;
     for (; i + 16 * NACC <= n; i += 16 * NACC) {
@@ -61,8 +62,8 @@ static inline __attribute__((always_inline)) void taps(float *restrict yw, const
     }
 }
 
-static inline __attribute__((always_inline)) void crop_bias(float *restrict y, const float *restrict yw, float b, int relu, int64_t Ho,
-                                 int64_t Wo, int64_t Wp)
+static inline __attribute__((always_inline)) void crop_bias(float *restrict y, const float *restrict yw, float b,
+                                                            int relu, int64_t Ho, int64_t Wo, int64_t Wp)
 {
     for (int64_t oh = 0; oh < Ho; oh++)
         for (int64_t ow = 0; ow < Wo; ow++) {
@@ -72,7 +73,7 @@ static inline __attribute__((always_inline)) void crop_bias(float *restrict y, c
 }
 
 HLR_KERNEL void hlrk_conv_direct(float *y, const float *x, const float *w, const float *bias, int64_t cout, int relu,
-                      const hlrk_conv_geom *g, float *scratch)
+                                 const hlrk_conv_geom *g, float *scratch)
 {
     const int64_t C = g->C, H = g->H, W = g->W, pad = g->pad, kh = g->kh, kw = g->kw;
     const int64_t Hp = H + 2 * pad, Wp = W + 2 * pad, Ho = g->Ho, Wo = g->Wo, n = Ho * Wp;
