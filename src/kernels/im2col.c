@@ -33,8 +33,28 @@ typedef struct im2col_job {
     int64_t nb;
 } im2col_job;
 
+/* Short rows (a few dozen floats): inline loops beat calls to memcpy and
+ * memset (measured), so GCC must not turn them back into such calls. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NO_LIBCALLS
+#endif
+
+NO_LIBCALLS static inline void copy_row(float *restrict out, const float *restrict in, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = in[i];
+}
+
+NO_LIBCALLS static inline void zero_row(float *out, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = 0.0f;
+}
+
 /* Rows [r0, r1) of the column matrix: row r = (c kh + ki) kw + kj. */
-static void im2col_rows(void *ctx, int64_t r0, int64_t r1)
+NO_LIBCALLS static void im2col_rows(void *ctx, int64_t r0, int64_t r1)
 {
     const im2col_job *j = ctx;
     const hlrk_conv_geom *g = j->g;
@@ -50,19 +70,17 @@ static void im2col_rows(void *ctx, int64_t r0, int64_t r1)
             for (int64_t oh = 0; oh < g->Ho; oh++, out += g->Wo) {
                 int64_t ih = oh * g->stride - g->pad + ki * g->dil;
                 if (ih < 0 || ih >= g->H) {
-                    memset(out, 0, (size_t)g->Wo * sizeof *out);
+                    zero_row(out, g->Wo);
                     continue;
                 }
                 const float *xr = xc + ih * g->W + woff;
-                for (int64_t ow = 0; ow < lo; ow++)
-                    out[ow] = 0.0f;
+                zero_row(out, lo);
                 if (g->stride == 1)
-                    memcpy(out + lo, xr + lo, (size_t)(hi - lo) * sizeof *out);
+                    copy_row(out + lo, xr + lo, hi - lo);
                 else
                     for (int64_t ow = lo; ow < hi; ow++)
                         out[ow] = xr[ow * g->stride];
-                for (int64_t ow = hi; ow < g->Wo; ow++)
-                    out[ow] = 0.0f;
+                zero_row(out + hi, g->Wo - hi);
             }
         }
     }
