@@ -14,6 +14,7 @@
 #include "../src/kernels/kernels.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,19 @@ static int infer_step(void *p)
     return hlr_model_forward(r->m, r->x, r->y, 0) != HLR_OK;
 }
 
+/* The library's count of GEMM floating-point operations (internal; the
+ * benchmark links the static library). */
+extern _Atomic int64_t hlr__gemm_flops;
+
+/* GEMM floating-point operations of one step, per image. */
+static double gemm_flops_per_image(int (*step)(void *), void *ctx, int64_t batch)
+{
+    atomic_store(&hlr__gemm_flops, 0);
+    if (step(ctx))
+        return -1.0;
+    return (double)atomic_load(&hlr__gemm_flops) / (double)batch;
+}
+
 static hlr_tensor *images(int64_t n, unsigned seed)
 {
     hlr_tensor *t = hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, 1, 28, 28});
@@ -118,18 +132,20 @@ static int bench_model(const char *name, int64_t train_batch, int64_t infer_batc
             check += hlr_tensor_f32(probe_y)[i] * (double)((i % 7) + 1);
     hlr_tensor_free(probe_y);
     double train = measure(train_step, &r, train_batch, windows, secs);
+    double train_flops = gemm_flops_per_image(train_step, &r, train_batch);
     hlr_tensor_free(r.x);
     r.x = images(infer_batch, 2);
     r.y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){infer_batch, 10});
     double infer = measure(infer_step, &r, infer_batch, windows, secs);
+    double infer_flops = gemm_flops_per_image(infer_step, &r, infer_batch);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     char *core = openblas_get_corename();
     printf("{\"lib\": \"libhlr\", \"model\": \"%s\", \"train_img_s\": %.1f, \"infer_img_s\": %.1f, "
            "\"peak_rss_mib\": %.1f, \"threads\": %d, \"blas_core\": \"%s\", \"params\": %lld, "
-           "\"output_check\": %.9g}\n",
+           "\"output_check\": %.9g, \"train_gemm_mflop_per_img\": %.3f, \"infer_gemm_mflop_per_img\": %.3f}\n",
            name, train, infer, (double)ru.ru_maxrss / 1024.0, hlr_get_num_threads(), core ? core : "?",
-           (long long)hlr_model_param_count(r.m), check);
+           (long long)hlr_model_param_count(r.m), check, train_flops / 1e6, infer_flops / 1e6);
     int rc = train < 0 || infer < 0;
     if (rc)
         fprintf(stderr, "hlr-bench: %s\n", hlr_last_error());

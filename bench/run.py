@@ -65,6 +65,19 @@ def report(title, rows, gemm, threads):
         else:
             print(f"{r['model']:8} {h['train_img_s']:12.0f} {'-':>9} {'-':>6}   {h['infer_img_s']:12.0f} {'-':>9} "
                   f"{'-':>6}   {h['peak_rss_mib']:8.1f}")
+    peak = gemm["sgemm_2048_gflops"]
+    print(f"GEMM ceiling: the img/s if every GEMM ran at sgemm 2048^3's {peak:.0f} GFLOP/s and nothing else took time")
+    for r in rows:
+        h = r["libhlr"]
+        ct, ci = peak * 1e3 / h["train_gemm_mflop_per_img"], peak * 1e3 / h["infer_gemm_mflop_per_img"]
+        r["train_gemm_ceiling_img_s"], r["infer_gemm_ceiling_img_s"] = round(ct), round(ci)
+        line = f"  {r['model']:8} GEMM MFLOP/img train {h['train_gemm_mflop_per_img']:7.3f} infer " \
+               f"{h['infer_gemm_mflop_per_img']:7.3f}; ceiling train {ct:8.0f} img/s (reached {h['train_img_s'] / ct:4.0%})" \
+               f", infer {ci:8.0f} img/s (reached {h['infer_img_s'] / ci:4.0%})"
+        if r["pytorch"]:
+            line += f"; ceiling / PyTorch: train {ct / r['pytorch']['train_img_s']:.2f}, " \
+                    f"infer {ci / r['pytorch']['infer_img_s']:.2f}"
+        print(line)
     print(f"sgemm 2048^3 (through libhlr's split, {threads} threads): {gemm['sgemm_2048_gflops']:.1f} GFLOP/s; "
           f"sgemm of the cnn conv2 shape: {gemm['conv2_shape_sgemm_gflops']:.1f} GFLOP/s; conv layers forward "
           f"(im2col included): conv1 {gemm['conv1_layer_gflops']:.1f}, conv2 {gemm['conv2_layer_gflops']:.1f} GFLOP/s")

@@ -10,6 +10,11 @@
 #include "kernels.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
+
+/* Floating-point operations (2 M N K) of every product so far: benchmarks
+ * read it to set measured speed against what the GEMMs alone would need. */
+_Atomic int64_t hlr__gemm_flops;
 
 /* Below this many multiply-adds a split costs more than it saves. */
 #define SPLIT_MIN_MACS ((int64_t)1 << 18)
@@ -25,6 +30,7 @@ typedef struct gemm_job {
 static void sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                   const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
+    atomic_fetch_add_explicit(&hlr__gemm_flops, 2 * M * N * K, memory_order_relaxed);
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C,
                 (blasint)ldc);
