@@ -223,6 +223,11 @@ void hlr__init_uniform(float *w, int64_t n, float bound, hlr_rng *rng);
 /* Fail with HLR_ESHAPE, naming the layer: "dense (layer 2): ...". */
 hlr_status hlr__layer_fail(const hlr_layer *l, hlr_status code, const char *fmt, ...) HLR_PRINTF(3, 4);
 
+/* The multihead_attention sub-layer of a transformer_encoder layer
+ * (layers/transformer_encoder.c); l must be one. */
+hlr_layer *hlr__transformer_encoder_attention(const hlr_layer *l);
+extern const hlr_layer_ops hlr__transformer_encoder_ops;
+
 /* The registry of layer types (layers/registry.c). */
 const hlr_layer_ops *hlr__layer_ops_find(const char *type);
 /* Registered type i (0-based), NULL past the last: tests check that each round-trips. */

@@ -262,11 +262,11 @@ hlr_status hlr_model_summary(const hlr_model *m, char *buf, size_t cap, size_t *
         return hlr__fail(HLR_ESTATE, "hlr_model_summary: the model is not built");
     size_t len = 0;
     char s[96];
-    append(buf, cap, &len, "%-4s %-14s %-20s %12s\n", "#", "layer", "output shape", "parameters");
-    append(buf, cap, &len, "%-4s %-14s %-20s %12s\n", "", "input", hlr__shape_str(&m->in, s, sizeof s), "");
+    append(buf, cap, &len, "%-4s %-19s %-20s %12s\n", "#", "layer", "output shape", "parameters");
+    append(buf, cap, &len, "%-4s %-19s %-20s %12s\n", "", "input", hlr__shape_str(&m->in, s, sizeof s), "");
     for (int i = 0; i < m->nlayers; i++) {
         const hlr_layer *l = m->layers[i];
-        append(buf, cap, &len, "%-4d %-14s %-20s %12lld\n", i, l->ops->type, hlr__shape_str(&l->out, s, sizeof s),
+        append(buf, cap, &len, "%-4d %-19s %-20s %12lld\n", i, l->ops->type, hlr__shape_str(&l->out, s, sizeof s),
                (long long)layer_param_count(l));
     }
     append(buf, cap, &len, "total parameters: %lld (%.1f KiB as float32)\n", (long long)hlr_model_param_count(m),

@@ -19,6 +19,7 @@ Suite *suite_recurrent(void);
 Suite *suite_format(void);
 Suite *suite_conv(void);
 Suite *suite_attention(void);
+Suite *suite_transformer(void);
 
 int main(void)
 {
@@ -35,6 +36,7 @@ int main(void)
     srunner_add_suite(sr, suite_format());
     srunner_add_suite(sr, suite_conv());
     srunner_add_suite(sr, suite_attention());
+    srunner_add_suite(sr, suite_transformer());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -71,6 +71,13 @@ static hlr_layer *l_mha(void) { return hlr_multihead_attention(8, 2, HLR_ATTN_CA
 static hlr_layer *l_layernorm_8(void) { return hlr_layernorm(8, 1e-5f); }
 static hlr_layer *l_mha_bare(void) { return hlr_multihead_attention(8, 4, HLR_ATTN_NO_OUT_PROJ | HLR_ATTN_NO_BIAS, 0.0f); }
 static hlr_layer *l_dense_8_3(void) { return hlr_dense(8, 3, 1); }
+static hlr_layer *l_patches(void) { return hlr_patch_embedding(1, 4, 8); }
+static hlr_layer *l_class_token(void) { return hlr_class_token(8); }
+static hlr_layer *l_pos_learned(void) { return hlr_positional_encoding(6, 8, HLR_POS_LEARNED); }
+static hlr_layer *l_pos_sinusoidal(void) { return hlr_positional_encoding(5, 8, HLR_POS_SINUSOIDAL); }
+static hlr_layer *l_encoder(void) { return hlr_transformer_encoder(8, 2, 12, HLR_ATTN_CAUSAL, 0.1f); }
+static hlr_layer *l_encoder_plain(void) { return hlr_transformer_encoder(8, 4, 6, 0, 0.0f); }
+static hlr_layer *l_seq_first(void) { return hlr_seq_first(); }
 
 static const model_case model_cases[] = {
     {"mlp", 2, {3, 4}, 4, {l_flatten, l_dense_12_16, l_relu, l_dropout, l_dense_16_8_nobias, l_leaky, l_dense_8_4}, 0},
@@ -85,6 +92,8 @@ static const model_case model_cases[] = {
     {"tokens-gru", 1, {7}, 3, {l_embedding, l_gru_final, l_dense_6_3}, 20},
     {"attention", 3, {1, 5, 6}, 3, {l_image_rows, l_dense_6_8, l_mha, l_layernorm_8, l_mha_bare, l_seq_mean,
                                      l_dense_8_3}, 0},
+    {"transformer", 3, {1, 8, 8}, 3, {l_patches, l_class_token, l_pos_learned, l_pos_sinusoidal, l_encoder,
+                                       l_encoder_plain, l_layernorm_8, l_seq_first, l_dense_8_3}, 0},
 };
 #define N_MODEL_CASES ((int)(sizeof model_cases / sizeof model_cases[0]))
 

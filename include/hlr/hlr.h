@@ -515,8 +515,9 @@ HLR_API hlr_layer *hlr_multihead_attention(int embed_dim, int num_heads, int fla
  * hlr_attention_weights -- the attention probabilities of the layer's last
  *   forward pass, before dropout, into weights (N, heads, T, T): row i of
  *   head h is how query step i weighs key steps 0..T-1 (zero where masked).
- *   torch's need_weights=True with average_attn_weights=False.
- * Errors: HLR_EINVAL (NULL, not a multihead_attention layer, not float32),
+ *   torch's need_weights=True with average_attn_weights=False.  l is a
+ *   multihead_attention layer or a transformer_encoder (its self_attn).
+ * Errors: HLR_EINVAL (NULL, neither layer type, not float32),
  *   HLR_ESHAPE (another shape), HLR_ESTATE (no forward pass since the
  *   buffers were last sized for a larger batch).
  * Ownership: weights stays the caller's.
@@ -542,6 +543,105 @@ HLR_API hlr_status hlr_attention_weights_shape(const hlr_layer *l, int64_t shape
  *   HLR_ESHAPE unless the input ends in dim.
  */
 HLR_API hlr_layer *hlr_layernorm(int dim, float eps);
+
+/*
+ * Transformers.  Kinds of hlr_positional_encoding():
+ *   HLR_POS_SINUSOIDAL  the fixed table of "Attention is all you need":
+ *                       pe[pos, 2i] = sin(pos / 10000^(2i / dim)),
+ *                       pe[pos, 2i + 1] = cos(pos / 10000^(2i / dim));
+ *                       for an odd dim the last column is a sine
+ *   HLR_POS_LEARNED     a trained table
+ */
+#define HLR_POS_SINUSOIDAL 0
+#define HLR_POS_LEARNED 1
+
+/*
+ * hlr_positional_encoding -- add a position's vector to each step:
+ *   y[t] = x[t] + pe[t] for t < T.  Input and output (T, dim), T <= max_len.
+ *   HLR_POS_SINUSOIDAL has no parameters (the table is computed in double
+ *   and rounded to float).  HLR_POS_LEARNED has the parameter "weight"
+ *   (max_len, dim), initialised N(0, 0.02^2) (BERT's and timm's std 0.02;
+ *   torch has no such module); rows T.. get zero gradients.
+ * Returns: a new layer, or NULL on error.
+ * Errors: HLR_EINVAL unless max_len, dim >= 1 and kind is one of the two;
+ *   HLR_ENOMEM; at build time HLR_ESHAPE unless the input is (T, dim) with
+ *   T <= max_len.
+ * Ownership: the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * Thread-safety: a new object; any thread.
+ */
+HLR_API hlr_layer *hlr_positional_encoding(int max_len, int dim, int kind);
+
+/*
+ * hlr_patch_embedding -- an image cut into non-overlapping patch x patch
+ *   squares, each projected to dim features: exactly torch's
+ *   Conv2d(in_channels, dim, kernel_size=patch, stride=patch) followed by
+ *   .flatten(2).transpose(1, 2).  Input (C, H, W) with H and W multiples of
+ *   patch, output (H/patch * W/patch, dim), patches in row-major order.
+ *   Parameters "weight" (dim, C, patch, patch) and "bias" (dim), initialised
+ *   as nn.Conv2d: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C patch^2.
+ *   One GEMM over the whole batch's patches.
+ * Returns: a new layer, or NULL on error.
+ * Errors: HLR_EINVAL unless in_channels, patch, dim >= 1; HLR_ENOMEM; at
+ *   build time HLR_ESHAPE unless the input is (in_channels, H, W) with H and
+ *   W multiples of patch.
+ * Ownership, thread-safety: as hlr_positional_encoding().
+ */
+HLR_API hlr_layer *hlr_patch_embedding(int in_channels, int patch, int dim);
+
+/*
+ * hlr_class_token -- prepend a learned token at step 0:
+ *   (T, dim) -> (T + 1, dim), y[0] = cls_token, y[t + 1] = x[t].
+ *   Parameter "cls_token" (dim), initialised to zeros (as torchvision's
+ *   VisionTransformer).  hlr_seq_first() reads the token's output back.
+ *   Sequence lengths (hlr_model_set_lengths) reach later layers unchanged:
+ *   count the token in them when a later layer masks padding.
+ * Returns: a new layer, or NULL on error.
+ * Errors: HLR_EINVAL unless dim >= 1; HLR_ENOMEM; at build time
+ *   HLR_ESHAPE unless the input is (T, dim).
+ * Ownership, thread-safety: as hlr_positional_encoding().
+ */
+HLR_API hlr_layer *hlr_class_token(int dim);
+
+/*
+ * hlr_seq_first -- the first step of each sequence: (T, F...) -> (F...),
+ *   y = x[0] (torch's x[:, 0]); with hlr_class_token(), the token's output.
+ * Returns: a new layer, or NULL with HLR_ENOMEM.
+ * Errors: at build time HLR_ESHAPE unless the input has at least two
+ *   dimensions.
+ * Ownership, thread-safety: as hlr_positional_encoding().
+ */
+HLR_API hlr_layer *hlr_seq_first(void);
+
+/*
+ * hlr_transformer_encoder -- one pre-norm transformer encoder block, equal
+ *   to torch 1.13's nn.TransformerEncoderLayer(d_model=dim, nhead=heads,
+ *   dim_feedforward=ff_dim, dropout=dropout, activation='gelu',
+ *   batch_first=True, norm_first=True) in training mode:
+ *     x = x + dropout1(self_attn(norm1(x)))
+ *     y = x + dropout2(linear2(dropout(gelu(linear1(norm2(x))))))
+ *   with self_attn as hlr_multihead_attention(dim, heads, flags, dropout)
+ *   (attention dropout too), norm1 and norm2 as hlr_layernorm(dim, 1e-5),
+ *   linear1 (dim -> ff_dim) and linear2 (ff_dim -> dim) as hlr_dense().
+ *   It is one layer that owns its sub-layers, so a model stays a list.
+ *   Input and output (T, dim).  flags: HLR_ATTN_CAUSAL and/or
+ *   HLR_ATTN_KEY_PADDING, given to the attention.  Parameters, torch's
+ *   state_dict names and initialisation: "self_attn.in_proj_weight"
+ *   (3 dim, dim) xavier-uniform, "self_attn.in_proj_bias" (3 dim) zeros,
+ *   "self_attn.out_proj.weight" (dim, dim) U(-1/sqrt(dim), 1/sqrt(dim)),
+ *   "self_attn.out_proj.bias" (dim) zeros, "linear1.weight" (ff_dim, dim),
+ *   "linear1.bias" (ff_dim) U(-1/sqrt(dim), 1/sqrt(dim)), "linear2.weight"
+ *   (dim, ff_dim), "linear2.bias" (dim) U(-1/sqrt(ff_dim), 1/sqrt(ff_dim)),
+ *   "norm1.weight", "norm2.weight" (dim) ones, "norm1.bias", "norm2.bias"
+ *   (dim) zeros.  Dropout draws from the model's generator, in training only.
+ *   hlr_attention_weights() reads its attention's probabilities.
+ * Returns: a new layer, or NULL on error.
+ * Errors: HLR_EINVAL unless dim, heads, ff_dim >= 1, heads divides dim,
+ *   flags are among the two above and 0 <= dropout < 1; HLR_ENOMEM; at
+ *   build time HLR_ESHAPE unless the input is (T, dim).
+ * Ownership, thread-safety: as hlr_positional_encoding().
+ */
+HLR_API hlr_layer *hlr_transformer_encoder(int dim, int heads, int ff_dim, int flags, float dropout);
 
 /*
  * hlr_layer_free -- free a layer that was never added to a model.  Do not

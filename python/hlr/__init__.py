@@ -27,7 +27,8 @@ from .files import Metadata, inspect, load, load_bytes
 from .functional import cross_entropy, mse_loss
 from .layers import (GELU, GRU, LSTM, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Dropout, Embedding,
                      FeatureMapRows, Flatten, GlobalAvgPool2d, ImageRows, Layer, LayerNorm, LeakyReLU, Linear,
-                     MaxPool2d, MultiheadAttention, ReLU, SeqLast, SeqMax, SeqMean, Sigmoid, Softmax, Tanh)
+                     MaxPool2d, MultiheadAttention, ReLU, SeqLast, SeqMax, SeqMean, Sigmoid, Softmax, Tanh,
+                     PositionalEncoding, PatchEmbedding, ClassToken, SeqFirst, TransformerEncoderLayer)
 from .model import Model
 from .optim import SGD, Adam, AdamW, Optimizer
 from . import _check
@@ -89,6 +90,7 @@ __all__ = [
     "Layer", "Dense", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "Flatten",
     "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "BatchNorm2d", "BatchNorm1d", "LSTM", "GRU", "Embedding",
     "ImageRows", "FeatureMapRows", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm",
+    "PositionalEncoding", "PatchEmbedding", "ClassToken", "SeqFirst", "TransformerEncoderLayer",
     "Model", "Optimizer", "SGD", "Adam", "AdamW",
     "load_idx", "load_mnist", "cross_entropy", "mse_loss", "load", "load_bytes", "inspect", "Metadata",
 ] + [n[len("HLR_"):] for n in _ENUMS["hlr_status"]]

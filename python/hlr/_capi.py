@@ -55,6 +55,8 @@ DEFINES = {
     "HLR_ATTN_KEY_PADDING": 2,
     "HLR_ATTN_NO_OUT_PROJ": 4,
     "HLR_ATTN_NO_BIAS": 8,
+    "HLR_POS_SINUSOIDAL": 0,
+    "HLR_POS_LEARNED": 1,
 }
 
 
@@ -235,6 +237,11 @@ FUNCTIONS = {
     "hlr_attention_weights": (STATUS, [H, H]),
     "hlr_attention_weights_shape": (STATUS, [H, P_I64]),
     "hlr_layernorm": (H, [c_int, c_float]),
+    "hlr_positional_encoding": (H, [c_int, c_int, c_int]),
+    "hlr_patch_embedding": (H, [c_int, c_int, c_int]),
+    "hlr_class_token": (H, [c_int]),
+    "hlr_seq_first": (H, []),
+    "hlr_transformer_encoder": (H, [c_int, c_int, c_int, c_int, c_float]),
     "hlr_layer_free": (None, [H]),
     "hlr_layer_type": (c_char_p, [H]),
     "hlr_layer_param_count": (c_int, [H]),

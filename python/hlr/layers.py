@@ -494,6 +494,78 @@ class LayerNorm(Layer):
         super().__init__(lib.hlr_layernorm(d, e), normalized_shape=d, eps=e)
 
 
+@_registers("positional_encoding")
+class PositionalEncoding(Layer):
+    """(T, dim) -> (T, dim): x + pe[:T] for T <= max_len.  kind "sinusoidal": the fixed table of "Attention
+    is all you need" (no parameters); "learned": parameter weight (max_len, dim), initialised N(0, 0.02^2)."""
+
+    _KINDS = {"sinusoidal": "HLR_POS_SINUSOIDAL", "learned": "HLR_POS_LEARNED"}
+
+    def __init__(self, max_len, dim, kind="sinusoidal"):
+        n = _check.integer(max_len, "max_len")
+        d = _check.integer(dim, "dim")
+        if kind not in self._KINDS:
+            raise ValueError("PositionalEncoding: kind must be 'sinusoidal' or 'learned', not %r" % (kind,))
+        super().__init__(lib.hlr_positional_encoding(n, d, DEFINES[self._KINDS[kind]]), max_len=n, dim=d, kind=kind)
+
+
+@_registers("patch_embedding")
+class PatchEmbedding(Layer):
+    """(C, H, W) -> (H/patch * W/patch, dim): non-overlapping patches projected to dim features, exactly
+    torch.nn.Conv2d(in_channels, dim, patch, stride=patch)(x).flatten(2).transpose(1, 2).  Parameters weight
+    (dim, C, patch, patch) and bias (dim), initialised as Conv2d.  H and W must be multiples of patch."""
+
+    def __init__(self, in_channels, patch_size, dim):
+        c = _check.integer(in_channels, "in_channels")
+        p = _check.integer(patch_size, "patch_size")
+        d = _check.integer(dim, "dim")
+        super().__init__(lib.hlr_patch_embedding(c, p, d), in_channels=c, patch_size=p, dim=d)
+
+
+@_registers("class_token")
+class ClassToken(Layer):
+    """(T, dim) -> (T + 1, dim): a learned token cls_token (dim), initialised to zeros, prepended at step 0
+    (a vision transformer's class token; SeqFirst reads its output)."""
+
+    def __init__(self, dim):
+        d = _check.integer(dim, "dim")
+        super().__init__(lib.hlr_class_token(d), dim=d)
+
+
+@_registers("seq_first")
+class SeqFirst(Layer):
+    """(T, F...) -> (F...): the first step of each sequence (torch: x[:, 0])."""
+
+    def __init__(self):
+        super().__init__(lib.hlr_seq_first())
+
+
+@_registers("transformer_encoder")
+class TransformerEncoderLayer(Layer):
+    """torch.nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, activation='gelu',
+    batch_first=True, norm_first=True): (T, d_model) -> (T, d_model),
+    x = x + dropout1(self_attn(norm1(x))); y = x + dropout2(linear2(dropout(gelu(linear1(norm2(x)))))).
+    Parameters under torch's state_dict names (self_attn.in_proj_weight, ..., norm2.bias) and initialisation.
+    causal and key_padding are given to the attention, as in MultiheadAttention."""
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, causal=False, key_padding=False):
+        e = _check.integer(d_model, "d_model")
+        h = _check.integer(nhead, "nhead")
+        if e % h:
+            raise ValueError("TransformerEncoderLayer: d_model (%d) must be divisible by nhead (%d)" % (e, h))
+        f = _check.integer(dim_feedforward, "dim_feedforward")
+        d = _check.real(dropout, "dropout", 0.0, 1.0, hi_open=True)
+        c = _check.boolean(causal, "causal")
+        k = _check.boolean(key_padding, "key_padding")
+        flags = (DEFINES["HLR_ATTN_CAUSAL"] if c else 0) | (DEFINES["HLR_ATTN_KEY_PADDING"] if k else 0)
+        super().__init__(lib.hlr_transformer_encoder(e, h, f, flags, d), d_model=e, nhead=h, dim_feedforward=f,
+                         dropout=d, causal=c, key_padding=k)
+
+    def attention_weights(self):
+        """The self-attention probabilities of the last forward pass, (N, nhead, T, T), before dropout."""
+        return MultiheadAttention.attention_weights(self)
+
+
 def _wrap(ptr, model):
     """The Python object for layer ptr of model (a generic Layer for an unknown type)."""
     cls = _BY_TYPE.get(lib.hlr_layer_type(ptr).decode(), Layer)
@@ -502,4 +574,5 @@ def _wrap(ptr, model):
 
 __all__ = ["Layer", "Dense", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout",
            "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "BatchNorm2d", "BatchNorm1d", "LSTM", "GRU",
-           "Embedding", "ImageRows", "FeatureMapRows", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm"]
+           "Embedding", "ImageRows", "FeatureMapRows", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm",
+           "PositionalEncoding", "PatchEmbedding", "ClassToken", "SeqFirst", "TransformerEncoderLayer"]

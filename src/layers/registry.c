@@ -31,6 +31,11 @@ extern const hlr_layer_ops hlr__seq_mean_ops;
 extern const hlr_layer_ops hlr__seq_max_ops;
 extern const hlr_layer_ops hlr__multihead_attention_ops;
 extern const hlr_layer_ops hlr__layernorm_ops;
+extern const hlr_layer_ops hlr__positional_encoding_ops;
+extern const hlr_layer_ops hlr__patch_embedding_ops;
+extern const hlr_layer_ops hlr__class_token_ops;
+extern const hlr_layer_ops hlr__seq_first_ops;
+extern const hlr_layer_ops hlr__transformer_encoder_ops;
 
 static const hlr_layer_ops *const registry[] = {
     &hlr__dense_ops,
@@ -58,6 +63,11 @@ static const hlr_layer_ops *const registry[] = {
     &hlr__seq_max_ops,
     &hlr__multihead_attention_ops,
     &hlr__layernorm_ops,
+    &hlr__positional_encoding_ops,
+    &hlr__patch_embedding_ops,
+    &hlr__class_token_ops,
+    &hlr__seq_first_ops,
+    &hlr__transformer_encoder_ops,
 };
 
 const hlr_layer_ops *hlr__layer_ops_find(const char *type)
