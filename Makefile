@@ -46,7 +46,7 @@ PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo pyth
 CPP_EXAMPLE := $(BINOUT)/hlr-classify-cpp
 
 .PHONY: all lib examples test check sanitize valgrind demo data deps install uninstall clean help bench bench-deps \
-    python-test fuzz tsan
+    python-test cli-test fuzz tsan
 all: lib examples
 
 lib: $(SHARED) $(LIBOUT)/$(SONAME) $(LIBOUT)/libhlr.so $(STATIC) $(LIBOUT)/hlr.pc
@@ -114,6 +114,14 @@ BENCH_FLAGS ?= --also-unset --scaling
 bench: deps bench-deps all $(BINOUT)/hlr-bench
 	bench/run.py --models $(BENCH_MODELS) $(BENCH_FLAGS)
 
+# `make bench-accuracy`: time to 99 % test accuracy on MNIST with --model cnn-bn, libhlr
+# (hlr-mnist --target-accuracy) then PyTorch (bench/torch_time_to_accuracy.py), same recipe;
+# ACCURACY_FLAGS e.g. --epochs 10 --target 99.0 --threads 2 --json build/time_to_accuracy.json.
+ACCURACY_FLAGS ?=
+.PHONY: bench-accuracy
+bench-accuracy: deps data bench-deps all
+	/usr/bin/python3 bench/time_to_accuracy.py --hlr-mnist $(BINOUT)/hlr-mnist --data $(DATA_DIR) $(ACCURACY_FLAGS)
+
 bench-deps:
 	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \
 	    if [ "$$(id -u)" -eq 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch; \
@@ -135,6 +143,7 @@ test: deps
 	@scripts/check-exports.sh $(SHARED)
 	@scripts/check-install.sh
 	@$(MAKE) --no-print-directory python-test
+	@$(MAKE) --no-print-directory cli-test
 	HLR_DATA_DIR=$(DATA_DIR) $(BINOUT)/hlr-tests
 
 check: test
@@ -144,6 +153,12 @@ check: test
 python-test: lib $(CPP_EXAMPLE)
 	HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) \
 	    HLR_CPP_EXAMPLE=$(abspath $(CPP_EXAMPLE)) $(PYTHON) -m unittest discover -s python/tests
+
+# The example programs' commands, run as a user runs them (tests/cli/): on
+# small synthetic idx files, so they need no MNIST.
+cli-test: all
+	HLR_MNIST=$(abspath $(BINOUT)/hlr-mnist) HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) PYTHONPATH=$(abspath python) \
+	    $(PYTHON) tests/cli/test_mnist_attention.py
 
 # The C++ example: a C++17 program with its own small RAII wrapper (examples/cpp/).
 $(CPP_EXAMPLE): examples/cpp/classify.cpp include/hlr/hlr.h $(SHARED) $(LIBOUT)/libhlr.so
@@ -225,12 +240,14 @@ help:
 	@echo "make demo       install missing packages, fetch MNIST, build, train the MLP"
 	@echo "make test       build and run every test (Check suite, exports, install, Python, C++ example)"
 	@echo "make python-test  only the Python package's tests (PYTHON=$(PYTHON))"
+	@echo "make cli-test   the example programs' commands (bin/hlr-mnist attention) on synthetic data"
 	@echo "make sanitize   the test suite under ASan + UBSan"
 	@echo "make valgrind   a short bin/hlr-mnist run under valgrind"
 	@echo "make fuzz       libFuzzer (clang) on the model-file reader for FUZZ_SECONDS=$(FUZZ_SECONDS)"
 	@echo "make tsan       the four-thread model-serving test under ThreadSanitizer (clang)"
 	@echo "make data       fetch MNIST into $(DATA_DIR) and install Fashion-MNIST (Debian package)"
 	@echo "make bench      libhlr against PyTorch, model by model (BENCH_MODELS=$(BENCH_MODELS))"
+	@echo "make bench-accuracy  time to 99% test accuracy with cnn-bn, libhlr then PyTorch (ACCURACY_FLAGS=)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=  (make uninstall removes it)"
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(wildcard $(BUILD)/examples/*.d)

@@ -6,16 +6,20 @@
  *                   [--threads T] [--limit N] [--test-limit N] [--save FILE]
  *   hlr-mnist eval FILE [--data DIR] [--test-limit N]
  *   hlr-mnist resume FILE --epochs N [--save OUT] [--data DIR] [--threads T]
+ *   hlr-mnist attention FILE [--index I] [--out PICTURE] [--layer K] [--head H] [--data DIR]
  *
  * One progress line per epoch, then the confusion matrix and the line
- * `test accuracy: NN.NN%`, which scripts read.
+ * `test accuracy: NN.NN%`, which scripts read.  `attention` draws test
+ * image I beside the attention weights a saved model gives it.
  */
 #include "common.h"
 #include "models.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 typedef struct options {
     const char *model, *optimizer, *data;
@@ -28,6 +32,11 @@ typedef struct options {
     unsigned long long seed;
     const char *save; /* --save FILE: the model, optimizer and training state after training */
     int stop_after;   /* --stop-after N: stop (and save) after N of the epochs, as an interruption would */
+    double target;    /* --target-accuracy P: test after every epoch, stop at P % (0: never stop; -1: off) */
+    int schedule_per_batch; /* the schedule advances per batch (a warm-up), recorded for resume */
+    long index;       /* attention --index I: which test image */
+    const char *out;  /* attention --out FILE: the picture (NULL: attention-I.ppm) */
+    long layer, head; /* attention --layer K, --head H (-1: the last attention layer, the mean of the heads) */
 } options;
 
 static void usage(FILE *f)
@@ -39,29 +48,44 @@ static void usage(FILE *f)
                "  --epochs     training epochs (default 3)\n"
                "  --batch      batch size (default 64)\n"
                "  --lr         learning rate (default 0.001 for adam/adamw, 0.05 for sgd)\n"
-               "  --optimizer  adam (default), adamw (weight decay 0.01) or sgd (momentum 0.9)\n"
+               "  --optimizer  adam (default; adamw for transformer), adamw (weight decay 0.01) or sgd\n"
+               "               (momentum 0.9)\n"
                "  --seed       seed of initialisation, shuffling and dropout (default 0)\n"
                "  --data       folder of MNIST idx files, raw or .gz (default $HLR_DATA_DIR or data/mnist)\n"
                "  --threads    threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --limit      train on the first N training images only\n"
                "  --test-limit evaluate on the first N test images only\n"
-               "  --augment    shift training images by up to N pixels (default 2 for cnn-bn, else 0)\n"
-               "  --schedule   none or cosine learning-rate decay over the epochs (default cosine for cnn-bn)\n"
+               "  --augment    shift training images by up to N pixels (default 2 for cnn-bn and transformer,\n"
+               "               else 0)\n"
+               "  --schedule   none or cosine learning-rate decay over the epochs (default cosine for cnn-bn;\n"
+               "               for transformer, cosine per batch after a half-epoch linear warm-up)\n"
                "  --dataset    mnist (default) or fashion: Fashion-MNIST, whose default --data is\n"
                "               /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist)\n"
                "  --save       write the trained model, with optimizer and training state, to FILE\n"
                "  --stop-after stop after N of the --epochs (the schedule still spans them all), then save\n"
+               "  --target-accuracy P  evaluate on the test set after every epoch, printing the accuracy and\n"
+               "               the training time so far (evaluation excluded), and stop once it reaches P %%\n"
+               "               (0: evaluate only; the schedule still spans all --epochs)\n"
                "       hlr-mnist eval FILE [--data DIR] [--test-limit N]\n"
                "  load a saved model and print its test accuracy (the same line training printed)\n"
                "       hlr-mnist resume FILE --epochs N [--save OUT] [--data DIR] [--threads T]\n"
                "  continue a saved training for N more epochs, bit for bit as if never stopped (same\n"
-               "  thread count); batch size, augmentation, data set and limits come from FILE\n");
+               "  thread count); batch size, augmentation, data set and limits come from FILE\n"
+               "       hlr-mnist attention FILE [--index I] [--out PICTURE] [--layer K] [--head H] [--data DIR]\n"
+               "                       [--threads T]\n"
+               "  where the saved model looks: prints test image I's true and predicted class, the\n"
+               "  attention matrix and the attention each step receives, and draws the image, the image\n"
+               "  tinted by that attention and the matrix side by side into PICTURE\n"
+               "  --index      the test image (default 0)\n"
+               "  --out        the picture: .ppm (default attention-I.ppm), .png or .pgm (grey)\n"
+               "  --layer      which attention layer, by its number in the summary (default the last)\n"
+               "  --head       one attention head (default the mean over the heads)\n");
 }
 
 static int parse(int argc, char **argv, options *o)
 {
-    *o = (options){.model = "mlp", .optimizer = "adam", .epochs = 3, .batch = 64, .lr = 0.0f, .augment = -1,
-                   .dataset = "mnist", .limit = -1, .test_limit = -1};
+    *o = (options){.model = "mlp", .optimizer = NULL, .epochs = 3, .batch = 64, .lr = 0.0f, .augment = -1,
+                   .dataset = "mnist", .limit = -1, .test_limit = -1, .layer = -1, .head = -1, .target = -1};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -103,6 +127,16 @@ static int parse(int argc, char **argv, options *o)
             o->save = v;
         else if (!strcmp(a, "--stop-after"))
             o->stop_after = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--target-accuracy"))
+            o->target = strtod(v, &end);
+        else if (!strcmp(a, "--index"))
+            o->index = strtol(v, &end, 10);
+        else if (!strcmp(a, "--out"))
+            o->out = v;
+        else if (!strcmp(a, "--layer"))
+            o->layer = strtol(v, &end, 10);
+        else if (!strcmp(a, "--head"))
+            o->head = strtol(v, &end, 10);
         else {
             fprintf(stderr, "hlr-mnist: unknown option %s\n", a);
             return -1;
@@ -113,8 +147,11 @@ static int parse(int argc, char **argv, options *o)
         }
         i++;
     }
+    example_recipe r = example_model_recipe(o->model);
+    if (!o->optimizer)
+        o->optimizer = r.optimizer;
     if (o->lr == 0.0f)
-        o->lr = !strcmp(o->optimizer, "sgd") ? 0.05f : 1e-3f;
+        o->lr = !strcmp(o->optimizer, "sgd") ? 0.05f : r.lr;
     return 0;
 }
 
@@ -144,19 +181,40 @@ static hlr_optimizer *make_optimizer(const options *o)
     return NULL;
 }
 
-/* What on_epoch needs: epochs trained before this fit (a resumed one), and where to stop. */
+/* What on_epoch needs: epochs trained before this fit (a resumed one), and where to stop; with
+ * --target-accuracy, the model and test set to evaluate after each epoch and what that found. */
 typedef struct progress {
     int before, stop_after;
+    hlr_model *m;          /* NULL: no evaluation between epochs */
+    const hlr_dataset *te;
+    int eval_batch;        /* the fit's batch: a larger one would re-plan the buffers fit is using */
+    double target, train_seconds;
+    int reached, failed;
 } progress;
 
 static int on_epoch(const hlr_epoch_stats *s, void *user)
 {
-    const progress *p = user;
+    progress *p = user;
     int before = p ? p->before : 0;
     printf("epoch %d/%d  loss %.4f  accuracy %.2f%%  lr %.2g  %.0f img/s  %.2f s\n", before + s->epoch,
            before + s->epochs, s->train_loss, 100.0 * s->train_accuracy, s->lr, s->samples_per_second, s->seconds);
+    if (p && p->m) {
+        hlr_metrics met;
+        p->train_seconds += s->seconds; /* the epochs' own time: this evaluation is not in it */
+        if (hlr_model_evaluate(p->m, p->te, p->eval_batch, 1, &met, NULL) != HLR_OK) {
+            fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+            p->failed = 1;
+            return 1;
+        }
+        printf("epoch %d: test accuracy %.2f%% (training time so far %.2f s)\n", before + s->epoch,
+               100.0 * met.accuracy, p->train_seconds);
+        p->reached = p->target > 0 && 100.0 * met.accuracy >= p->target - 1e-9;
+        if (p->reached)
+            printf("reached %.2f%% test accuracy after %d epochs, %.2f s of training\n", p->target, before + s->epoch,
+                   p->train_seconds);
+    }
     fflush(stdout);
-    return p && p->stop_after > 0 && s->epoch >= p->stop_after;
+    return p && ((p->stop_after > 0 && s->epoch >= p->stop_after) || p->reached);
 }
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
@@ -182,15 +240,16 @@ static hlr_status save_model(hlr_model *m, hlr_optimizer *opt, const options *o,
 {
     static const char *const digits[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
     hlr_metadata *md = hlr_model_metadata(m);
-    char batch[24], aug[24], limit[24], test_limit[24], seed[24];
+    char batch[24], aug[24], limit[24], test_limit[24], seed[24], per_batch[24];
     snprintf(batch, sizeof batch, "%d", o->batch);
+    snprintf(per_batch, sizeof per_batch, "%d", o->schedule_per_batch);
     snprintf(aug, sizeof aug, "%d", augment);
     snprintf(limit, sizeof limit, "%ld", o->limit);
     snprintf(test_limit, sizeof test_limit, "%ld", o->test_limit);
     snprintf(seed, sizeof seed, "%llu", o->seed);
     const char *keys[][2] = {{"model", o->model},   {"optimizer", o->optimizer}, {"batch", batch},
                              {"augment", aug},      {"limit", limit},            {"test_limit", test_limit},
-                             {"seed", seed},        {"dataset", o->dataset}};
+                             {"seed", seed},        {"dataset", o->dataset}, {"schedule_per_batch", per_batch}};
     hlr_status st = hlr_metadata_set_dataset(md, fashion ? "Fashion-MNIST" : "MNIST");
     if (st == HLR_OK)
         st = hlr_metadata_set_class_names(md, 10, fashion ? fashion_classes : digits);
@@ -308,6 +367,7 @@ static int resume_file(const char *path, const options *o)
     fo.epochs = o->epochs;
     fo.batch_size = saved.batch;
     fo.augment_shift = (int)saved_number(m, "augment", 0);
+    fo.schedule_per_batch = saved.schedule_per_batch = (int)saved_number(m, "schedule_per_batch", 0);
     fo.on_epoch = on_epoch;
     progress prog = {.before = before, .stop_after = o->stop_after};
     fo.user = &prog;
@@ -359,9 +419,17 @@ static int train(const options *o)
     printf("training %s on %lld images: %d epochs, batch %d, %s lr %g, seed %llu, %d threads\n", o->model,
            (long long)hlr_dataset_size(tr), o->epochs, o->batch, o->optimizer, (double)o->lr, o->seed,
            hlr_get_num_threads());
-    int wants = example_model_wants_augmentation(o->model);
-    const char *schedule = o->schedule ? o->schedule : wants ? "cosine" : "none";
-    if (!strcmp(schedule, "cosine")) {
+    example_recipe recipe = example_model_recipe(o->model);
+    const char *schedule = o->schedule ? o->schedule : recipe.cosine ? "cosine" : "none";
+    int per_batch = 0;
+    if (!strcmp(schedule, "cosine") && recipe.warmup_epochs > 0) {
+        /* per batch: a linear warm-up from lr/100, then cosine decay to 0 at the last batch */
+        int64_t batches = (hlr_dataset_size(tr) + o->batch - 1) / o->batch;
+        per_batch = 1;
+        if (hlr_optimizer_set_schedule(opt, HLR_SCHEDULE_COSINE, (double)(batches * o->epochs), 0.0,
+                                       (int)(recipe.warmup_epochs * (double)batches), 0.01) != HLR_OK)
+            goto fail;
+    } else if (!strcmp(schedule, "cosine")) {
         if (hlr_optimizer_set_schedule(opt, HLR_SCHEDULE_COSINE, o->epochs, 0.0, 0, 1.0) != HLR_OK)
             goto fail;
     } else if (strcmp(schedule, "none") != 0) {
@@ -372,12 +440,19 @@ static int train(const options *o)
     hlr_fit_options_default(&fo);
     fo.epochs = o->epochs;
     fo.batch_size = o->batch;
-    fo.augment_shift = o->augment >= 0 ? o->augment : wants ? 2 : 0;
+    fo.augment_shift = o->augment >= 0 ? o->augment : recipe.augment;
+    fo.schedule_per_batch = per_batch;
     fo.on_epoch = on_epoch;
     progress prog = {.stop_after = o->stop_after};
+    if (o->target >= 0) {
+        prog.m = m, prog.te = te, prog.target = o->target;
+        prog.eval_batch = (int)(o->batch < hlr_dataset_size(tr) ? o->batch : hlr_dataset_size(tr));
+    }
     fo.user = &prog;
     hlr_status fit_st = hlr_model_fit(m, opt, tr, &fo);
-    if (fit_st != HLR_OK && !(fit_st == HLR_ECANCELLED && o->stop_after > 0))
+    if (prog.failed)
+        goto out;
+    if (fit_st != HLR_OK && !(fit_st == HLR_ECANCELLED && (o->stop_after > 0 || prog.reached)))
         goto fail;
     hlr_metrics met;
     int64_t confusion[10 * 10];
@@ -386,7 +461,9 @@ static int train(const options *o)
     print_confusion(stdout, confusion, 10, fashion ? fashion_classes : NULL);
     printf("test loss: %.4f  top-3 accuracy: %.2f%%\n", met.loss, 100.0 * met.top_k_accuracy);
     printf("test accuracy: %.2f%%\n", 100.0 * met.accuracy);
-    if (o->save && save_model(m, opt, o, fashion, fo.augment_shift, o->save) != HLR_OK)
+    options recorded = *o;
+    recorded.schedule_per_batch = per_batch;
+    if (o->save && save_model(m, opt, &recorded, fashion, fo.augment_shift, o->save) != HLR_OK)
         goto fail;
     rc = 0;
     goto out;
@@ -400,26 +477,445 @@ out:
     return rc;
 }
 
+/* ---- hlr-mnist attention FILE: where the model looks ---- */
+
+/*
+ * Nonzero for a layer whose attention weights hlr_attention_weights()
+ * reads: a multihead_attention layer, or a transformer_encoder block (its
+ * self-attention).  The one place to name another attention layer type.
+ */
+static int is_attention_layer(const hlr_layer *l)
+{
+    const char *type = hlr_layer_type(l);
+    return strcmp(type, "multihead_attention") == 0 || strcmp(type, "transformer_encoder") == 0;
+}
+
+/*
+ * How attention steps lie on the image (h x w pixels):
+ *   STEPS_ROWS     T divides h: step s is the band of rows [s*size, (s+1)*size)
+ *                  (the hybrid model's 7 feature-map rows, an RNN's 28 image rows)
+ *   STEPS_PATCHES  T - first = g*g with g dividing h = w: step s is patch
+ *                  s - first in row-major order, size pixels square; first = 1
+ *                  when a class token leads the sequence
+ *   STEPS_NONE     neither: the picture has no overlay
+ * Steps see more than their band or patch (a convolution's receptive field,
+ * a recurrent state): the map says which pixels a step stands for.
+ */
+enum { STEPS_NONE, STEPS_ROWS, STEPS_PATCHES };
+typedef struct step_map {
+    int kind, size, first, grid;
+} step_map;
+
+static step_map map_steps(int T, int h, int w)
+{
+    if (T >= 1 && h % T == 0)
+        return (step_map){.kind = STEPS_ROWS, .size = h / T, .grid = T};
+    for (int first = 0; first <= 1 && h == w; first++)
+        for (int g = 1; g * g <= T - first; g++)
+            if (g * g == T - first && h % g == 0)
+                return (step_map){.kind = STEPS_PATCHES, .size = h / g, .first = first, .grid = g};
+    return (step_map){.kind = STEPS_NONE};
+}
+
+/* The step that stands for pixel (y, x), or -1 (no map). */
+static int step_at(const step_map *sm, int y, int x)
+{
+    if (sm->kind == STEPS_ROWS)
+        return y / sm->size;
+    if (sm->kind == STEPS_PATCHES)
+        return sm->first + (y / sm->size) * sm->grid + x / sm->size;
+    return -1;
+}
+
+/* What step s stands for, as text ("rows 4-7"). */
+static void describe_step(const step_map *sm, int s, char *buf, size_t cap)
+{
+    int p = s - sm->first, z = sm->size;
+    if (sm->kind == STEPS_ROWS)
+        snprintf(buf, cap, "rows %d-%d", s * z, s * z + z - 1);
+    else if (sm->kind == STEPS_PATCHES && p < 0)
+        snprintf(buf, cap, "class token");
+    else if (sm->kind == STEPS_PATCHES)
+        snprintf(buf, cap, "rows %d-%d, columns %d-%d", p / sm->grid * z, p / sm->grid * z + z - 1,
+                 p % sm->grid * z, p % sm->grid * z + z - 1);
+    else
+        buf[0] = '\0';
+}
+
+/* Black, red, yellow, white as a goes from 0 to 1. */
+static void heat(float a, unsigned char rgb[3])
+{
+    for (int c = 0; c < 3; c++) {
+        float v = 3.0f * a - (float)c;
+        rgb[c] = (unsigned char)(255.0f * (v < 0 ? 0 : v > 1 ? 1 : v) + 0.5f);
+    }
+}
+
+/* An RGB picture, row-major, 3 bytes a pixel. */
+typedef struct picture {
+    int w, h;
+    unsigned char *rgb;
+} picture;
+
+static void put(picture *p, int x, int y, const unsigned char rgb[3])
+{
+    memcpy(p->rgb + 3 * ((size_t)y * p->w + x), rgb, 3);
+}
+
+static void png_u32(unsigned char *b, uint32_t v)
+{
+    b[0] = (unsigned char)(v >> 24), b[1] = (unsigned char)(v >> 16), b[2] = (unsigned char)(v >> 8);
+    b[3] = (unsigned char)v;
+}
+
+static void png_chunk(FILE *f, const char *type, const unsigned char *data, size_t n)
+{
+    unsigned char b[4];
+    png_u32(b, (uint32_t)n);
+    fwrite(b, 1, 4, f);
+    fwrite(type, 1, 4, f);
+    if (n)
+        fwrite(data, 1, n, f);
+    uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)type, 4);
+    if (n)
+        crc = crc32(crc, data, (uInt)n);
+    png_u32(b, (uint32_t)crc);
+    fwrite(b, 1, 4, f);
+}
+
+/* PNG, 8-bit RGB: each row a filter byte (0, none) and its pixels, deflated by zlib. */
+static int write_png(FILE *f, const picture *p)
+{
+    size_t row = 1 + 3 * (size_t)p->w, n = row * (size_t)p->h;
+    uLongf zn = compressBound((uLong)n);
+    unsigned char *raw = malloc(n), *z = malloc(zn), ihdr[13] = {0};
+    int ok = raw && z;
+    if (ok) {
+        for (int y = 0; y < p->h; y++) {
+            raw[y * row] = 0;
+            memcpy(raw + y * row + 1, p->rgb + 3 * (size_t)y * p->w, row - 1);
+        }
+        ok = compress2(z, &zn, raw, (uLong)n, 9) == Z_OK;
+    }
+    if (ok) {
+        static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+        png_u32(ihdr, (uint32_t)p->w);
+        png_u32(ihdr + 4, (uint32_t)p->h);
+        ihdr[8] = 8; /* bits per sample */
+        ihdr[9] = 2; /* RGB; compression, filter and interlace methods 0 */
+        fwrite(signature, 1, 8, f);
+        png_chunk(f, "IHDR", ihdr, 13);
+        png_chunk(f, "IDAT", z, zn);
+        png_chunk(f, "IEND", NULL, 0);
+    }
+    free(raw);
+    free(z);
+    return ok ? 0 : -1;
+}
+
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+/* Write the picture as PNG (.png), grey PGM P5 (.pgm) or PPM P6 (anything else). */
+static int write_picture(const char *path, const picture *p)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "hlr-mnist: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    size_t n = (size_t)p->w * p->h;
+    if (ends_with(path, ".png") || ends_with(path, ".PNG")) {
+        rc = write_png(f, p);
+    } else if (ends_with(path, ".pgm") || ends_with(path, ".PGM")) {
+        fprintf(f, "P5\n%d %d\n255\n", p->w, p->h);
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char *c = p->rgb + 3 * i;
+            fputc((int)(0.299f * c[0] + 0.587f * c[1] + 0.114f * c[2] + 0.5f), f);
+        }
+    } else {
+        fprintf(f, "P6\n%d %d\n255\n", p->w, p->h);
+        fwrite(p->rgb, 3, n, f);
+    }
+    if (ferror(f))
+        rc = -1;
+    if (fclose(f) != 0 || rc != 0) {
+        fprintf(stderr, "hlr-mnist: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+#define ZOOM 8 /* screen pixels per image pixel */
+#define GAP 8  /* between panels */
+
+/*
+ * Draw, left to right: image (h x w, values in [0, 1]) in grey, zoomed ZOOM
+ * times; the image again, each step's pixels brightened and tinted orange
+ * by the attention the step receives relative to the most attended step on
+ * the image (left out when sm has no map); the T x T matrix att (rows: queries,
+ * columns: keys) as square cells, black-red-yellow-white up to its
+ * largest value.  p->rgb is allocated here; NULL when out of memory.
+ */
+static void draw(picture *p, const float *img, int h, int w, const float *att, const float *received, int T,
+                 const step_map *sm)
+{
+    int zh = h * ZOOM, zw = w * ZOOM, cell = zh / T > 0 ? zh / T : 1, side = cell * T;
+    int overlay = sm->kind != STEPS_NONE;
+    p->w = zw + (overlay ? GAP + zw : 0) + GAP + side;
+    p->h = zh > side ? zh : side;
+    p->rgb = malloc(3 * (size_t)p->w * p->h);
+    if (!p->rgb)
+        return;
+    memset(p->rgb, 48, 3 * (size_t)p->w * p->h); /* dark grey background and gaps */
+    float amax = 0, rmax = 0;
+    for (int i = 0; i < T * T; i++)
+        amax = att[i] > amax ? att[i] : amax;
+    for (int s = sm->first; s < T; s++) /* the steps on the image: not a class token */
+        rmax = received[s] > rmax ? received[s] : rmax;
+    for (int y = 0; y < zh; y++)
+        for (int x = 0; x < zw; x++) {
+            float v = img[(y / ZOOM) * w + x / ZOOM];
+            v = v < 0 ? 0 : v > 1 ? 1 : v;
+            unsigned char grey[3] = {(unsigned char)(255 * v + 0.5f), grey[0], grey[0]};
+            put(p, x, y, grey);
+            if (!overlay)
+                continue;
+            int s = step_at(sm, y / ZOOM, x / ZOOM);
+            float a = rmax > 0 && s >= 0 && s < T ? received[s] / rmax : 0;
+            /* strokes: grey to white as a grows; background: black to orange */
+            float ink = v * (0.3f + 0.7f * a), tint = (1 - v) * 0.65f * a;
+            unsigned char c[3] = {(unsigned char)(255 * (ink + tint * 1.0f) + 0.5f),
+                                  (unsigned char)(255 * (ink + tint * 0.55f) + 0.5f),
+                                  (unsigned char)(255 * (ink + tint * 0.1f) + 0.5f)};
+            put(p, zw + GAP + x, y, c);
+        }
+    int x0 = zw + (overlay ? GAP + zw : 0) + GAP;
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j < T; j++) {
+            unsigned char c[3];
+            heat(amax > 0 ? att[i * T + j] / amax : 0, c);
+            for (int y = i * cell; y < (i + 1) * cell; y++)
+                for (int x = j * cell; x < (j + 1) * cell; x++)
+                    put(p, x0 + x, y, c);
+        }
+}
+
+/* The attention weights layer l gave the last forward pass: a new (N, heads, T, T) tensor, or NULL. */
+static hlr_tensor *read_attention(const hlr_layer *l)
+{
+    int64_t shape[4];
+    if (hlr_attention_weights_shape(l, shape) != HLR_OK)
+        return NULL;
+    hlr_tensor *w = hlr_tensor_new(HLR_F32, 4, shape);
+    if (w && hlr_attention_weights(l, w) != HLR_OK) {
+        hlr_tensor_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* hlr-mnist attention FILE: test image o->index beside the attention weights the model gives it. */
+static int attention(const char *path, const options *o)
+{
+    if (o->threads > 0 && hlr_set_num_threads(o->threads) != HLR_OK) {
+        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+        return 1;
+    }
+    hlr_model *m = hlr_model_load(path, NULL);
+    if (!m) {
+        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+        return 1;
+    }
+    int rc = 1, fashion = 0;
+    hlr_dataset *te = NULL;
+    hlr_tensor *x = NULL, *probs = NULL, *weights = NULL;
+    float *att = NULL;
+    picture pic = {0};
+    char out[4096];
+
+    /* The attention layers, by their numbers in the model's summary: the last one unless --layer. */
+    int n = hlr_model_num_layers(m), chosen = -1;
+    char list[256] = "";
+    for (int i = 0; i < n; i++)
+        if (is_attention_layer(hlr_model_layer(m, i))) {
+            chosen = i;
+            size_t len = strlen(list);
+            snprintf(list + len, sizeof list - len, "%s%d", len ? ", " : "", i);
+        }
+    if (chosen < 0) {
+        fprintf(stderr,
+                "hlr-mnist: %s has no attention layer (multihead_attention or transformer_encoder); train one with "
+                "--model hybrid or transformer\n",
+                path);
+        goto out;
+    }
+    if (o->layer >= 0) {
+        if (o->layer >= n || !is_attention_layer(hlr_model_layer(m, (int)o->layer))) {
+            if (o->layer >= n)
+                fprintf(stderr, "hlr-mnist: %s has no layer %ld (attention layers: %s)\n", path, o->layer, list);
+            else
+                fprintf(stderr, "hlr-mnist: layer %ld of %s is %s, not an attention layer (attention layers: %s)\n",
+                        o->layer, path, hlr_layer_type(hlr_model_layer(m, (int)o->layer)), list);
+            goto out;
+        }
+        chosen = (int)o->layer;
+    }
+    hlr_layer *layer = hlr_model_layer(m, chosen);
+
+    /* The test image: its values must be exactly the model's input. */
+    options full = *o;
+    full.test_limit = 0; /* the whole test set, whatever the training evaluated */
+    if (load_saved_data(m, &full, NULL, &te, &fashion) != 0)
+        goto out;
+    int64_t size = hlr_dataset_size(te);
+    if (o->index < 0 || o->index >= size) {
+        fprintf(stderr, "hlr-mnist: --index %ld is out of range: the test set has %lld images (0 to %lld)\n", o->index,
+                (long long)size, (long long)size - 1);
+        goto out;
+    }
+    int img_h = (int)hlr_dataset_sample_dim(te, 1), img_w = (int)hlr_dataset_sample_dim(te, 2), pixels = img_h * img_w;
+    int64_t in_shape[HLR_MAX_DIMS + 1] = {1}, in_size = 1;
+    int in_ndim = 0;
+    if (hlr_model_input_shape(m, &in_ndim, in_shape + 1) != HLR_OK)
+        goto fail;
+    for (int i = 1; i <= in_ndim; i++)
+        in_size *= in_shape[i];
+    if (in_size != pixels) {
+        fprintf(stderr, "hlr-mnist: %s takes inputs of %lld values; the test images are %d x %d (%d values)\n", path,
+                (long long)in_size, img_h, img_w, pixels);
+        goto out;
+    }
+    const float *img = hlr_dataset_inputs(te) + o->index * pixels;
+    int label = hlr_dataset_labels(te)[o->index];
+
+    /* Classify it: the forward pass also leaves the attention weights in the layer. */
+    int out_ndim = 0;
+    int64_t out_shape[HLR_MAX_DIMS];
+    if (hlr_model_output_shape(m, &out_ndim, out_shape) != HLR_OK)
+        goto fail;
+    if (out_ndim != 1) {
+        fprintf(stderr, "hlr-mnist: %s does not output one score per class\n", path);
+        goto out;
+    }
+    int32_t predicted = -1;
+    if (!(x = hlr_tensor_new(HLR_F32, in_ndim + 1, in_shape)) ||
+        !(probs = hlr_tensor_new(HLR_F32, 2, (int64_t[]){1, out_shape[0]})))
+        goto fail;
+    memcpy(hlr_tensor_data(x), img, (size_t)pixels * sizeof *img);
+    if (hlr_model_predict(m, x, &predicted, probs) != HLR_OK || !(weights = read_attention(layer)))
+        goto fail;
+    int heads = (int)hlr_tensor_dim(weights, 1), T = (int)hlr_tensor_dim(weights, 2);
+    if (o->head >= heads) {
+        fprintf(stderr, "hlr-mnist: --head %ld: layer %d has %d head%s (0 to %d)\n", o->head, chosen, heads,
+                heads == 1 ? "" : "s", heads - 1);
+        goto out;
+    }
+
+    /* att (T, T): one head, or the mean of the heads; received[j]: the mean over queries of column j. */
+    if (!(att = calloc((size_t)T * T + T, sizeof *att))) {
+        fprintf(stderr, "hlr-mnist: out of memory\n");
+        goto out;
+    }
+    float *received = att + (size_t)T * T;
+    const float *w = hlr_tensor_data(weights); /* (1, heads, T, T) */
+    int h0 = o->head >= 0 ? (int)o->head : 0, h1 = o->head >= 0 ? (int)o->head + 1 : heads;
+    for (int h = h0; h < h1; h++)
+        for (int i = 0; i < T * T; i++)
+            att[i] += w[(size_t)h * T * T + i] / (float)(h1 - h0);
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j < T; j++)
+            received[j] += att[i * T + j] / (float)T;
+
+    const hlr_metadata *md = hlr_model_metadata(m);
+    const char *name = hlr_metadata_get(md, "model");
+    const char *true_name = hlr_metadata_class_name(md, label), *pred_name = hlr_metadata_class_name(md, predicted);
+    step_map sm = map_steps(T, img_h, img_w);
+    printf("model: %s (%s), layer %d (%s): %d head%s, %d steps\n", path, name ? name : "model", chosen,
+           hlr_layer_type(layer), heads, heads == 1 ? "" : "s", T);
+    printf("image: %ld of %lld test images\n", o->index, (long long)size);
+    printf("true label: %d%s%s%s\n", label, fashion ? " (" : "", fashion && true_name ? true_name : "",
+           fashion ? ")" : "");
+    printf("predicted: %d%s%s%s  probability %.4f\n", predicted, fashion ? " (" : "",
+           fashion && pred_name ? pred_name : "", fashion ? ")" : "", (double)((float *)hlr_tensor_data(probs))[predicted]);
+    if (o->head >= 0)
+        printf("attention of head %ld (row: query step, column: key step; each row sums to 1):\n", o->head);
+    else
+        printf("attention, mean of %d head%s (row: query step, column: key step; each row sums to 1):\n", heads,
+               heads == 1 ? "" : "s");
+    for (int i = 0; i < T; i++) {
+        printf("  q%-3d", i);
+        for (int j = 0; j < T; j++)
+            printf(" %.4f", (double)att[i * T + j]);
+        printf("\n");
+    }
+    printf("attention received per step (mean over the queries; sums to 1):\n");
+    float rmax = 0;
+    for (int s = 0; s < T; s++)
+        rmax = received[s] > rmax ? received[s] : rmax;
+    for (int s = 0; s < T; s++) {
+        char where[64];
+        describe_step(&sm, s, where, sizeof where);
+        int bar = rmax > 0 ? (int)(30 * received[s] / rmax + 0.5f) : 0;
+        printf("  step %-3d %-25s %.4f%s%.*s\n", s, where, (double)received[s], bar ? " " : "", bar,
+               "##############################");
+    }
+
+    draw(&pic, img, img_h, img_w, att, received, T, &sm);
+    if (!pic.rgb) {
+        fprintf(stderr, "hlr-mnist: out of memory\n");
+        goto out;
+    }
+    if (o->out)
+        snprintf(out, sizeof out, "%s", o->out);
+    else
+        snprintf(out, sizeof out, "attention-%ld.ppm", o->index);
+    if (write_picture(out, &pic) != 0)
+        goto out;
+    printf("wrote %s: %d x %d pixels: the image | %sthe attention matrix%s\n", out, pic.w, pic.h,
+           sm.kind != STEPS_NONE ? "the image tinted by the attention each step receives | " : "",
+           sm.kind == STEPS_NONE ? " (its steps do not map onto the image)" : "");
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+out:
+    free(pic.rgb);
+    free(att);
+    hlr_tensor_free(weights);
+    hlr_tensor_free(probs);
+    hlr_tensor_free(x);
+    hlr_dataset_free(te);
+    hlr_model_free(m);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    int eval = !strcmp(argv[1], "eval"), resume = !strcmp(argv[1], "resume");
-    if (strcmp(argv[1], "train") != 0 && !eval && !resume) {
+    int eval = !strcmp(argv[1], "eval"), resume = !strcmp(argv[1], "resume"), attend = !strcmp(argv[1], "attention");
+    if (strcmp(argv[1], "train") != 0 && !eval && !resume && !attend) {
         fprintf(stderr, "hlr-mnist: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return 2;
     }
-    if ((eval || resume) && (argc < 3 || argv[2][0] == '-')) {
+    if ((eval || resume || attend) && (argc < 3 || argv[2][0] == '-')) {
         fprintf(stderr, "hlr-mnist: %s needs a model FILE\n", argv[1]);
         return 2;
     }
     options o;
-    /* eval and resume: FILE comes first; the options follow it. */
-    if ((eval || resume) ? parse(argc - 1, argv + 1, &o) != 0 : parse(argc, argv, &o) != 0)
+    /* eval, resume and attention: FILE comes first; the options follow it. */
+    if ((eval || resume || attend) ? parse(argc - 1, argv + 1, &o) != 0 : parse(argc, argv, &o) != 0)
         return 2;
+    if (attend)
+        return attention(argv[2], &o);
     if (eval)
         return eval_file(argv[2], &o);
     if (resume)

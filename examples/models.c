@@ -72,6 +72,19 @@ static hlr_status hybrid(hlr_model *m)
                hlr_multihead_attention(128, 1, HLR_ATTN_NO_OUT_PROJ, 0.0f), hlr_seq_mean(), hlr_dense(128, 10, 1));
 }
 
+/* A small vision transformer: 4x4 patches (49 steps of 64 features), a
+ * class token, learned positions, three pre-norm encoder blocks (4 heads,
+ * feed-forward 128, GELU), a final layer norm, the class token's output,
+ * dense 10. */
+static hlr_status transformer(hlr_model *m)
+{
+    const int dim = 64, heads = 4, ff = 128;
+    return ADD(m, hlr_patch_embedding(1, 4, dim), hlr_class_token(dim),
+               hlr_positional_encoding(50, dim, HLR_POS_LEARNED), hlr_transformer_encoder(dim, heads, ff, 0, 0.0f), hlr_transformer_encoder(dim, heads, ff, 0, 0.0f),
+               hlr_transformer_encoder(dim, heads, ff, 0, 0.0f), hlr_layernorm(dim, 1e-5f), hlr_seq_first(),
+               hlr_dense(dim, 10, 1));
+}
+
 static const struct {
     const char *name;
     hlr_status (*add)(hlr_model *m);
@@ -82,9 +95,20 @@ static const struct {
     {"lstm", lstm},
     {"gru", gru},
     {"hybrid", hybrid},
+    {"transformer", transformer},
 };
 
-int example_model_wants_augmentation(const char *name) { return strcmp(name, "cnn-bn") == 0; }
+example_recipe example_model_recipe(const char *name)
+{
+    if (strcmp(name, "cnn-bn") == 0)
+        return (example_recipe){.optimizer = "adam", .lr = 1e-3f, .cosine = 1, .augment = 2};
+    /* Transformers want a warm-up; AdamW's decoupled decay as in ViT training. */
+    if (strcmp(name, "transformer") == 0)
+        return (example_recipe){.optimizer = "adamw", .lr = 1e-3f, .cosine = 1, .warmup_epochs = 0.5, .augment = 2};
+    return (example_recipe){.optimizer = "adam", .lr = 1e-3f};
+}
+
+int example_model_wants_augmentation(const char *name) { return example_model_recipe(name).augment > 0; }
 
 hlr_model *example_model(const char *name, uint64_t seed)
 {

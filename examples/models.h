@@ -8,7 +8,7 @@
 #include <hlr/hlr.h>
 
 /* The names example_model() knows, for usage messages. */
-#define EXAMPLE_MODELS "mlp, cnn, cnn-bn, lstm, gru, hybrid"
+#define EXAMPLE_MODELS "mlp, cnn, cnn-bn, lstm, gru, hybrid, transformer"
 
 /* Nonzero when example_model() knows the name. */
 int example_model_exists(const char *name);
@@ -21,7 +21,17 @@ int example_model_exists(const char *name);
 hlr_model *example_model(const char *name, uint64_t seed);
 
 /* Nonzero for models that want shifted training images and a cosine
- * schedule (the batch-normalised CNN). */
+ * schedule (the batch-normalised CNN, the transformer). */
 int example_model_wants_augmentation(const char *name);
+
+/* How hlr-mnist trains a model unless told otherwise. */
+typedef struct example_recipe {
+    const char *optimizer; /* "adam" or "adamw" */
+    float lr;              /* peak learning rate */
+    int cosine;            /* cosine decay to 0 over the training */
+    double warmup_epochs;  /* linear warm-up from lr/100 over this many epochs, per batch (0: none) */
+    int augment;           /* random shifts of up to this many pixels (0: none) */
+} example_recipe;
+example_recipe example_model_recipe(const char *name);
 
 #endif
