@@ -53,13 +53,48 @@ NO_LIBCALLS static inline void zero_row(float *out, int64_t n)
         out[i] = 0.0f;
 }
 
+/*
+ * One column row of one sample when stride and dilation are 1 and the output
+ * is as wide as the input ("same" padding): the valid output rows are the
+ * input plane shifted by (ki - pad) rows and off = kj - pad columns, one flat
+ * copy, after which the |off| columns that wrapped into the neighbouring row
+ * are zeroed.  The copy never reads outside the plane.
+ */
+NO_LIBCALLS static void im2col_row_same(float *restrict out, const float *restrict xc, const hlrk_conv_geom *g,
+                                        int64_t ki, int64_t kj)
+{
+    const int64_t H = g->H, W = g->W, Ho = g->Ho, off = kj - g->pad, dh = ki - g->pad;
+    int64_t lo = dh < 0 ? -dh : 0, hi = H - dh < Ho ? H - dh : Ho; /* output rows with an input row */
+    if (hi < lo)
+        hi = lo;
+    zero_row(out, lo * W);
+    int64_t a = lo * W, b = hi * W; /* out[a, b) = x[(dh) W + off + a ...] */
+    int64_t src = dh * W + off;
+    int64_t a1 = a + src < 0 ? -src : a, b1 = b + src > H * W ? H * W - src : b;
+    if (b1 > a1)
+        copy_row(out + a1, xc + a1 + src, b1 - a1);
+    zero_row(out + a, a1 - a);
+    if (b1 > a1)
+        zero_row(out + b1, b - b1);
+    if (off != 0)
+        for (int64_t oh = lo; oh < hi; oh++) /* the columns past the left or right edge */
+            zero_row(out + oh * W + (off < 0 ? 0 : W - off), off < 0 ? -off : off);
+    zero_row(out + hi * W, (Ho - hi) * W);
+}
+
 /* Rows [r0, r1) of the column matrix: row r = (c kh + ki) kw + kj. */
 NO_LIBCALLS static void im2col_rows(void *ctx, int64_t r0, int64_t r1)
 {
     const im2col_job *j = ctx;
     const hlrk_conv_geom *g = j->g;
     const int64_t P = g->Ho * g->Wo, ld = j->nb * P, HW = g->H * g->W;
-    for (int64_t r = r0; r < r1; r++) {
+    const int same = g->stride == 1 && g->dil == 1 && g->Wo == g->W && g->pad < g->W;
+    for (int64_t r = r0; r < r1 && same; r++) {
+        const int64_t c = r / (g->kh * g->kw), ki = r / g->kw % g->kh, kj = r % g->kw;
+        for (int64_t n = 0; n < j->nb; n++)
+            im2col_row_same(j->cols + r * ld + n * P, j->x + (n * g->C_stride + c) * HW, g, ki, kj);
+    }
+    for (int64_t r = r0; r < r1 && !same; r++) {
         const int64_t c = r / (g->kh * g->kw), ki = r / g->kw % g->kh, kj = r % g->kw;
         float *row = j->cols + r * ld;
         int64_t woff = kj * g->dil - g->pad, lo, hi;
