@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #define MAX_WORKERS 63
@@ -29,19 +30,29 @@
  * training step went there when threads polled 4000 times without a pause
  * hint, a few microseconds).  So threads poll with the hint for about a
  * millisecond before they sleep: bench medians of 6 interleaved runs, mlp
- * training 81,785 -> 99,524 img/s, gru 9,583 -> 12,727.  HLR_SPIN (at build
- * time) changes the count.
+ * training 81,785 -> 99,524 img/s, gru 9,583 -> 12,727.  They yield the core
+ * every 64 polls: without that, two 2-thread trainings at once on 2 cores
+ * fell to 6,300 img/s each (mlp), with it they run at 36,500 each, and a
+ * quiet machine sees no difference.  HLR_SPIN (at build time) changes the
+ * count.
  */
 #ifndef HLR_SPIN
 #define HLR_SPIN 30000
 #endif
 #define SPIN HLR_SPIN
 
-static inline void cpu_pause(void)
+/* One poll's wait: the pause hint, and every YIELD_EVERY-th poll a
+ * sched_yield(), so that on a loaded machine (more runnable threads than
+ * cores) the polling gives its core to whoever waits for it -- often the
+ * very thread whose part it waits for. */
+#define YIELD_EVERY 64
+static inline void poll_wait(int spins)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+    if (spins % YIELD_EVERY == YIELD_EVERY - 1)
+        sched_yield();
 }
 
 static struct pool {
@@ -83,7 +94,7 @@ static void *worker(void *arg)
         unsigned long g;
         int spins = 0;
         while ((g = atomic_load(&pool.generation)) == seen && spins < SPIN) {
-            cpu_pause();
+            poll_wait(spins);
             spins++;
         }
         if (g == seen) {
@@ -186,7 +197,7 @@ void hlr__parallel_for(int64_t n, int64_t grain, hlr_task_fn fn, void *ctx)
     inside_pool = 0;
     int spins = 0;
     while (atomic_load(&pool.remaining) > 0 && spins < SPIN) {
-        cpu_pause();
+        poll_wait(spins);
         spins++;
     }
     if (atomic_load(&pool.remaining) > 0) {
