@@ -6,6 +6,7 @@
  * alone, dropout, initialisation, configurations and the errors.
  */
 #include "testutil.h"
+#include "fdcheck.h"
 
 #include "fixtures/attn_ref.h"
 #include "testutil_internal.h" /* the model's generator, to replay a dropout mask; configurations */
@@ -123,162 +124,49 @@ END_TEST
 /* Finite differences                                                        */
 /* ------------------------------------------------------------------------ */
 
-/*
- * L = sum(y * r) for a fixed random r, so dL/dy = r.  Before every forward
- * the model's generator goes back to where it was, so attention dropout
- * draws the same mask each time and finite differences apply.
- */
-#define FD_EPS 1e-2
-#define FD_RTOL 2e-2
-#define FD_ATOL 2e-3
-#define FD_POSITIONS 30 /* per tensor, spread over it, the last included */
-
-typedef struct fd {
-    hlr_model *m;
-    hlr_tensor *x, *y, *r;
-    hlr_rng rng;
-} fd;
-
-static double fd_loss(fd *g)
-{
-    *hlr__model_rng(g->m) = g->rng;
-    ck_assert_ok(hlr_model_forward(g->m, g->x, g->y, 1));
-    const float *y = hlr_tensor_f32(g->y), *r = hlr_tensor_f32(g->r);
-    double l = 0;
-    for (int64_t i = 0; i < hlr_tensor_numel(g->y); i++)
-        l += (double)y[i] * r[i];
-    return l;
-}
-
-static void fd_check_tensor(fd *g, const char *what, const float *analytic, float *v, int64_t n)
-{
-    int64_t step = n / FD_POSITIONS + 1;
-    for (int64_t i = 0; i < n + step; i += step) {
-        int64_t k = i < n ? i : n - 1;
-        float keep = v[k];
-        v[k] = keep + (float)FD_EPS;
-        double up = fd_loss(g);
-        v[k] = keep - (float)FD_EPS;
-        double down = fd_loss(g);
-        v[k] = keep;
-        double num = (up - down) / (2 * FD_EPS), a = analytic[k];
-        double scale = fabs(a) > fabs(num) ? fabs(a) : fabs(num);
-        ck_assert_msg(fabs(a - num) <= FD_ATOL + FD_RTOL * scale,
-                      "%s[%lld]: backward gives %.6g, finite differences %.6g", what, (long long)k, a, num);
-    }
-}
-
-static float *copy_of(const hlr_tensor *t)
-{
-    float *c = malloc((size_t)hlr_tensor_numel(t) * sizeof *c);
-    ck_assert_ptr_nonnull(c);
-    memcpy(c, hlr_tensor_data(t), (size_t)hlr_tensor_numel(t) * sizeof *c);
-    return c;
-}
-
-/* Build m for samples of `shape`, batch n, and check dL/dx and every parameter. */
-static void gradcheck(hlr_model *m, int ndim, const int64_t *shape, int64_t n, unsigned long long seed,
-                      const int32_t *lengths)
-{
-    ck_assert_ok(hlr_model_build(m, ndim, shape));
-    fd g = {.m = m};
-    int64_t xs[HLR_MAX_DIMS + 1] = {n}, ys[HLR_MAX_DIMS + 1] = {n};
-    memcpy(xs + 1, shape, (size_t)ndim * sizeof *shape);
-    int yd;
-    ck_assert_ok(hlr_model_output_shape(m, &yd, ys + 1));
-    g.x = hlr_tensor_new(HLR_F32, ndim + 1, xs);
-    g.y = hlr_tensor_new(HLR_F32, yd + 1, ys);
-    g.r = hlr_tensor_new(HLR_F32, yd + 1, ys);
-    hlr_tensor *dx = hlr_tensor_new(HLR_F32, ndim + 1, xs);
-    int64_t nx = hlr_tensor_numel(g.x);
-    test_fill(hlr_tensor_f32(g.x), (long)nx, seed, -1.0f, 1.0f);
-    test_fill(hlr_tensor_f32(g.r), (long)hlr_tensor_numel(g.r), seed + 99, -1.0f, 1.0f);
-    if (lengths)
-        ck_assert_ok(hlr_model_set_lengths(m, lengths, n));
-    /* Give every bias a value: torch starts attention biases at zero. */
-    for (int li = 0; li < hlr_model_num_layers(m); li++) {
-        hlr_layer *l = hlr_model_layer(m, li);
-        for (int p = 0; p < hlr_layer_param_count(l); p++)
-            if (strstr(hlr_layer_param_name(l, p), "bias")) {
-                hlr_tensor *t = hlr_layer_param(l, hlr_layer_param_name(l, p));
-                test_fill(hlr_tensor_f32(t), (long)hlr_tensor_numel(t), seed + 7 + (unsigned)p, -0.5f, 0.5f);
-            }
-    }
-
-    g.rng = *hlr__model_rng(m);
-    fd_loss(&g);
-    hlr_tensor *r = hlr_tensor_from(HLR_F32, yd + 1, ys, hlr_tensor_f32(g.r));
-    ck_assert_ok(hlr_model_backward(m, r, dx));
-    hlr_tensor_free(r);
-    float *adx = copy_of(dx);
-    int nl = hlr_model_num_layers(m);
-    float *saved[8][HLR_MAX_PARAMS] = {{0}};
-    for (int li = 0; li < nl; li++) {
-        hlr_layer *l = hlr_model_layer(m, li);
-        for (int p = 0; p < hlr_layer_param_count(l); p++)
-            saved[li][p] = copy_of(hlr_layer_grad(l, hlr_layer_param_name(l, p)));
-    }
-    fd_check_tensor(&g, "dx", adx, hlr_tensor_f32(g.x), nx);
-    for (int li = 0; li < nl; li++) {
-        hlr_layer *l = hlr_model_layer(m, li);
-        for (int p = 0; p < hlr_layer_param_count(l); p++) {
-            const char *name = hlr_layer_param_name(l, p);
-            hlr_tensor *pt = hlr_layer_param(l, name);
-            char what[96];
-            snprintf(what, sizeof what, "layer %d (%s) d%s", li, hlr_layer_type(l), name);
-            fd_check_tensor(&g, what, saved[li][p], hlr_tensor_f32(pt), hlr_tensor_numel(pt));
-            free(saved[li][p]);
-        }
-    }
-    free(adx);
-    hlr_tensor_free(g.x);
-    hlr_tensor_free(dx);
-    hlr_tensor_free(g.y);
-    hlr_tensor_free(g.r);
-    hlr_model_free(m);
-}
+/* Finite differences: fd_gradcheck() in fdcheck.c. */
 
 /* _i: 0, 1, 2 -> 1, 2 and 4 heads. */
 START_TEST(test_multihead_attention_matches_finite_differences)
 {
     static const int heads[] = {1, 2, 4};
-    gradcheck(MODEL(mha(8, heads[_i], 0, 0.0f)), 2, (int64_t[]){5, 8}, 3, 1 + (unsigned)_i, NULL);
+    fd_gradcheck(MODEL(mha(8, heads[_i], 0, 0.0f)), 2, (int64_t[]){5, 8}, 3, 1 + (unsigned)_i, NULL);
 }
 END_TEST
 
 START_TEST(test_causal_attention_matches_finite_differences)
 {
-    gradcheck(MODEL(mha(8, 2, HLR_ATTN_CAUSAL, 0.0f)), 2, (int64_t[]){6, 8}, 2, 4, NULL);
+    fd_gradcheck(MODEL(mha(8, 2, HLR_ATTN_CAUSAL, 0.0f)), 2, (int64_t[]){6, 8}, 2, 4, NULL);
 }
 END_TEST
 
 START_TEST(test_key_padding_matches_finite_differences)
 {
     static const int32_t lengths[] = {5, 2, 1};
-    gradcheck(MODEL(mha(8, 2, HLR_ATTN_KEY_PADDING, 0.0f)), 2, (int64_t[]){5, 8}, 3, 5, lengths);
-    gradcheck(MODEL(mha(8, 4, HLR_ATTN_KEY_PADDING | HLR_ATTN_CAUSAL, 0.0f)), 2, (int64_t[]){5, 8}, 3, 6, lengths);
+    fd_gradcheck(MODEL(mha(8, 2, HLR_ATTN_KEY_PADDING, 0.0f)), 2, (int64_t[]){5, 8}, 3, 5, lengths);
+    fd_gradcheck(MODEL(mha(8, 4, HLR_ATTN_KEY_PADDING | HLR_ATTN_CAUSAL, 0.0f)), 2, (int64_t[]){5, 8}, 3, 6, lengths);
 }
 END_TEST
 
 START_TEST(test_attention_without_projection_or_bias_matches_finite_differences)
 {
-    gradcheck(MODEL(mha(6, 2, HLR_ATTN_NO_OUT_PROJ, 0.0f)), 2, (int64_t[]){4, 6}, 3, 7, NULL);
-    gradcheck(MODEL(mha(6, 3, HLR_ATTN_NO_BIAS, 0.0f)), 2, (int64_t[]){4, 6}, 2, 8, NULL);
-    gradcheck(MODEL(mha(6, 1, HLR_ATTN_NO_BIAS | HLR_ATTN_NO_OUT_PROJ, 0.0f)), 2, (int64_t[]){4, 6}, 2, 9, NULL);
+    fd_gradcheck(MODEL(mha(6, 2, HLR_ATTN_NO_OUT_PROJ, 0.0f)), 2, (int64_t[]){4, 6}, 3, 7, NULL);
+    fd_gradcheck(MODEL(mha(6, 3, HLR_ATTN_NO_BIAS, 0.0f)), 2, (int64_t[]){4, 6}, 2, 8, NULL);
+    fd_gradcheck(MODEL(mha(6, 1, HLR_ATTN_NO_BIAS | HLR_ATTN_NO_OUT_PROJ, 0.0f)), 2, (int64_t[]){4, 6}, 2, 9, NULL);
 }
 END_TEST
 
 START_TEST(test_attention_dropout_matches_finite_differences)
 {
-    gradcheck(MODEL(mha(8, 2, HLR_ATTN_CAUSAL, 0.3f)), 2, (int64_t[]){5, 8}, 3, 10, NULL);
+    fd_gradcheck(MODEL(mha(8, 2, HLR_ATTN_CAUSAL, 0.3f)), 2, (int64_t[]){5, 8}, 3, 10, NULL);
 }
 END_TEST
 
 START_TEST(test_layernorm_matches_finite_differences)
 {
-    gradcheck(MODEL(hlr_dense(5, 7, 1), hlr_layernorm(7, 1e-5f), hlr_tanh(), hlr_dense(7, 3, 1)), 2,
+    fd_gradcheck(MODEL(hlr_dense(5, 7, 1), hlr_layernorm(7, 1e-5f), hlr_tanh(), hlr_dense(7, 3, 1)), 2,
               (int64_t[]){3, 5}, 3, 11, NULL);
-    gradcheck(MODEL(hlr_layernorm(9, 1e-3f), hlr_dense(9, 2, 1)), 1, (int64_t[]){9}, 4, 12, NULL);
+    fd_gradcheck(MODEL(hlr_layernorm(9, 1e-3f), hlr_dense(9, 2, 1)), 1, (int64_t[]){9}, 4, 12, NULL);
 }
 END_TEST
 
@@ -286,7 +174,7 @@ END_TEST
 START_TEST(test_attention_in_a_sequence_model_matches_finite_differences)
 {
     static const int32_t lengths[] = {4, 1, 3};
-    gradcheck(MODEL(hlr_lstm(3, 6, 1, HLR_RETURN_SEQUENCES, 0.0f),
+    fd_gradcheck(MODEL(hlr_lstm(3, 6, 1, HLR_RETURN_SEQUENCES, 0.0f),
                     mha(6, 2, HLR_ATTN_NO_OUT_PROJ | HLR_ATTN_KEY_PADDING, 0.0f), hlr_layernorm(6, 1e-5f),
                     hlr_seq_mean(), hlr_dense(6, 3, 1)),
               2, (int64_t[]){4, 3}, 3, 13, lengths);

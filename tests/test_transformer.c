@@ -7,6 +7,7 @@
  * configurations, files and clones.
  */
 #include "testutil.h"
+#include "fdcheck.h"
 
 #include "fixtures/transformer_ref.h"
 #include "testutil_internal.h" /* the model's generator, to replay dropout masks; configurations */
@@ -202,144 +203,27 @@ END_TEST
 /* Finite differences                                                        */
 /* ------------------------------------------------------------------------ */
 
-/*
- * L = sum(y * r) for a fixed random r, so dL/dy = r.  Before every forward
- * the model's generator goes back to where it was, so dropout draws the
- * same masks each time and finite differences apply.
- */
-#define FD_EPS 1e-2
-#define FD_RTOL 2e-2
-#define FD_ATOL 2e-3
-#define FD_POSITIONS 30 /* per tensor, spread over it, the last included */
-
-typedef struct fd {
-    hlr_model *m;
-    hlr_tensor *x, *y, *r;
-    hlr_rng rng;
-} fd;
-
-static double fd_loss(fd *g)
-{
-    *hlr__model_rng(g->m) = g->rng;
-    ck_assert_ok(hlr_model_forward(g->m, g->x, g->y, 1));
-    const float *y = hlr_tensor_f32(g->y), *r = hlr_tensor_f32(g->r);
-    double l = 0;
-    for (int64_t i = 0; i < hlr_tensor_numel(g->y); i++)
-        l += (double)y[i] * r[i];
-    return l;
-}
-
-static void fd_check_tensor(fd *g, const char *what, const float *analytic, float *v, int64_t n)
-{
-    int64_t step = n / FD_POSITIONS + 1;
-    for (int64_t i = 0; i < n + step; i += step) {
-        int64_t k = i < n ? i : n - 1;
-        float keep = v[k];
-        v[k] = keep + (float)FD_EPS;
-        double up = fd_loss(g);
-        v[k] = keep - (float)FD_EPS;
-        double down = fd_loss(g);
-        v[k] = keep;
-        double num = (up - down) / (2 * FD_EPS), a = analytic[k];
-        double scale = fabs(a) > fabs(num) ? fabs(a) : fabs(num);
-        ck_assert_msg(fabs(a - num) <= FD_ATOL + FD_RTOL * scale,
-                      "%s[%lld]: backward gives %.6g, finite differences %.6g", what, (long long)k, a, num);
-    }
-}
-
-static float *copy_of(const hlr_tensor *t)
-{
-    float *c = malloc((size_t)hlr_tensor_numel(t) * sizeof *c);
-    ck_assert_ptr_nonnull(c);
-    memcpy(c, hlr_tensor_data(t), (size_t)hlr_tensor_numel(t) * sizeof *c);
-    return c;
-}
-
-/* Build m for samples of `shape`, batch n, and check dL/dx and every parameter. */
-static void gradcheck(hlr_model *m, int ndim, const int64_t *shape, int64_t n, unsigned long long seed,
-                      const int32_t *lengths)
-{
-    ck_assert_ok(hlr_model_build(m, ndim, shape));
-    fd g = {.m = m};
-    int64_t xs[HLR_MAX_DIMS + 1] = {n}, ys[HLR_MAX_DIMS + 1] = {n};
-    memcpy(xs + 1, shape, (size_t)ndim * sizeof *shape);
-    int yd;
-    ck_assert_ok(hlr_model_output_shape(m, &yd, ys + 1));
-    g.x = hlr_tensor_new(HLR_F32, ndim + 1, xs);
-    g.y = hlr_tensor_new(HLR_F32, yd + 1, ys);
-    g.r = hlr_tensor_new(HLR_F32, yd + 1, ys);
-    hlr_tensor *dx = hlr_tensor_new(HLR_F32, ndim + 1, xs);
-    int64_t nx = hlr_tensor_numel(g.x);
-    test_fill(hlr_tensor_f32(g.x), (long)nx, seed, -1.0f, 1.0f);
-    test_fill(hlr_tensor_f32(g.r), (long)hlr_tensor_numel(g.r), seed + 99, -1.0f, 1.0f);
-    if (lengths)
-        ck_assert_ok(hlr_model_set_lengths(m, lengths, n));
-    /* Give every parameter that starts constant (biases, norms, the class token) random values. */
-    for (int li = 0; li < hlr_model_num_layers(m); li++) {
-        hlr_layer *l = hlr_model_layer(m, li);
-        for (int p = 0; p < hlr_layer_param_count(l); p++) {
-            const char *name = hlr_layer_param_name(l, p);
-            hlr_tensor *t = hlr_layer_param(l, name);
-            if (strstr(name, "bias") || strstr(name, "cls_token"))
-                test_fill(hlr_tensor_f32(t), (long)hlr_tensor_numel(t), seed + 7 + (unsigned)p, -0.5f, 0.5f);
-            else if (strstr(name, "norm"))
-                test_fill(hlr_tensor_f32(t), (long)hlr_tensor_numel(t), seed + 7 + (unsigned)p, 0.5f, 1.5f);
-        }
-    }
-
-    g.rng = *hlr__model_rng(m);
-    fd_loss(&g);
-    hlr_tensor *r = hlr_tensor_from(HLR_F32, yd + 1, ys, hlr_tensor_f32(g.r));
-    ck_assert_ok(hlr_model_backward(m, r, dx));
-    hlr_tensor_free(r);
-    float *adx = copy_of(dx);
-    int nl = hlr_model_num_layers(m);
-    ck_assert_int_le(nl, 10);
-    float *saved[10][HLR_MAX_PARAMS] = {{0}};
-    for (int li = 0; li < nl; li++) {
-        hlr_layer *l = hlr_model_layer(m, li);
-        for (int p = 0; p < hlr_layer_param_count(l); p++)
-            saved[li][p] = copy_of(hlr_layer_grad(l, hlr_layer_param_name(l, p)));
-    }
-    fd_check_tensor(&g, "dx", adx, hlr_tensor_f32(g.x), nx);
-    for (int li = 0; li < nl; li++) {
-        hlr_layer *l = hlr_model_layer(m, li);
-        for (int p = 0; p < hlr_layer_param_count(l); p++) {
-            const char *name = hlr_layer_param_name(l, p);
-            hlr_tensor *pt = hlr_layer_param(l, name);
-            char what[96];
-            snprintf(what, sizeof what, "layer %d (%s) d%s", li, hlr_layer_type(l), name);
-            fd_check_tensor(&g, what, saved[li][p], hlr_tensor_f32(pt), hlr_tensor_numel(pt));
-            free(saved[li][p]);
-        }
-    }
-    free(adx);
-    hlr_tensor_free(g.x);
-    hlr_tensor_free(dx);
-    hlr_tensor_free(g.y);
-    hlr_tensor_free(g.r);
-    hlr_model_free(m);
-}
+/* Finite differences: fd_gradcheck() in fdcheck.c. */
 
 /* _i: 0, 1, 2 -> 1, 2 and 4 heads. */
 START_TEST(test_encoder_matches_finite_differences)
 {
     static const int heads[] = {1, 2, 4};
-    gradcheck(MODEL(encoder(8, heads[_i], 12, 0, 0.0f)), 2, (int64_t[]){5, 8}, 3, 1 + (unsigned)_i, NULL);
+    fd_gradcheck(MODEL(encoder(8, heads[_i], 12, 0, 0.0f)), 2, (int64_t[]){5, 8}, 3, 1 + (unsigned)_i, NULL);
 }
 END_TEST
 
 START_TEST(test_causal_encoder_matches_finite_differences)
 {
-    gradcheck(MODEL(encoder(8, 2, 10, HLR_ATTN_CAUSAL, 0.0f)), 2, (int64_t[]){6, 8}, 2, 4, NULL);
+    fd_gradcheck(MODEL(encoder(8, 2, 10, HLR_ATTN_CAUSAL, 0.0f)), 2, (int64_t[]){6, 8}, 2, 4, NULL);
 }
 END_TEST
 
 START_TEST(test_key_padding_encoder_matches_finite_differences)
 {
     static const int32_t lengths[] = {5, 2, 1};
-    gradcheck(MODEL(encoder(8, 2, 6, HLR_ATTN_KEY_PADDING, 0.0f)), 2, (int64_t[]){5, 8}, 3, 5, lengths);
-    gradcheck(MODEL(encoder(8, 4, 6, HLR_ATTN_KEY_PADDING | HLR_ATTN_CAUSAL, 0.0f)), 2, (int64_t[]){5, 8}, 3, 6,
+    fd_gradcheck(MODEL(encoder(8, 2, 6, HLR_ATTN_KEY_PADDING, 0.0f)), 2, (int64_t[]){5, 8}, 3, 5, lengths);
+    fd_gradcheck(MODEL(encoder(8, 4, 6, HLR_ATTN_KEY_PADDING | HLR_ATTN_CAUSAL, 0.0f)), 2, (int64_t[]){5, 8}, 3, 6,
               lengths);
 }
 END_TEST
@@ -348,14 +232,14 @@ END_TEST
  * feed-forward one, dropout2) draws the same mask in every evaluation. */
 START_TEST(test_encoder_dropout_matches_finite_differences)
 {
-    gradcheck(MODEL(encoder(8, 2, 12, HLR_ATTN_CAUSAL, 0.3f)), 2, (int64_t[]){5, 8}, 3, 7, NULL);
+    fd_gradcheck(MODEL(encoder(8, 2, 12, HLR_ATTN_CAUSAL, 0.3f)), 2, (int64_t[]){5, 8}, 3, 7, NULL);
 }
 END_TEST
 
 /* Two blocks in a row, so the second's dx reaches the first: a model of encoders stays a list. */
 START_TEST(test_stacked_encoders_match_finite_differences)
 {
-    gradcheck(MODEL(hlr_dense(3, 6, 1), encoder(6, 3, 8, 0, 0.0f), encoder(6, 2, 5, 0, 0.0f), hlr_seq_mean(),
+    fd_gradcheck(MODEL(hlr_dense(3, 6, 1), encoder(6, 3, 8, 0, 0.0f), encoder(6, 2, 5, 0, 0.0f), hlr_seq_mean(),
                     hlr_dense(6, 2, 1)),
               2, (int64_t[]){4, 3}, 2, 8, NULL);
 }
@@ -363,35 +247,35 @@ END_TEST
 
 START_TEST(test_patch_embedding_matches_finite_differences)
 {
-    gradcheck(MODEL(hlr_patch_embedding(2, 3, 4)), 3, (int64_t[]){2, 6, 9}, 2, 9, NULL);
-    gradcheck(MODEL(hlr_patch_embedding(1, 2, 5), hlr_tanh()), 3, (int64_t[]){1, 4, 8}, 3, 10, NULL);
-    gradcheck(MODEL(hlr_patch_embedding(3, 1, 2)), 3, (int64_t[]){3, 2, 3}, 2, 11, NULL);
+    fd_gradcheck(MODEL(hlr_patch_embedding(2, 3, 4)), 3, (int64_t[]){2, 6, 9}, 2, 9, NULL);
+    fd_gradcheck(MODEL(hlr_patch_embedding(1, 2, 5), hlr_tanh()), 3, (int64_t[]){1, 4, 8}, 3, 10, NULL);
+    fd_gradcheck(MODEL(hlr_patch_embedding(3, 1, 2)), 3, (int64_t[]){3, 2, 3}, 2, 11, NULL);
 }
 END_TEST
 
 /* Learned rows past T get no gradient, as finite differences agree; tanh makes the loss nonlinear. */
 START_TEST(test_positional_encodings_match_finite_differences)
 {
-    gradcheck(MODEL(hlr_positional_encoding(7, 5, HLR_POS_LEARNED), hlr_tanh()), 2, (int64_t[]){4, 5}, 3, 12, NULL);
-    gradcheck(MODEL(hlr_positional_encoding(4, 5, HLR_POS_SINUSOIDAL), hlr_tanh()), 2, (int64_t[]){4, 5}, 3, 13, NULL);
-    gradcheck(MODEL(hlr_positional_encoding(9, 3, HLR_POS_SINUSOIDAL), hlr_tanh()), 2, (int64_t[]){9, 3}, 2, 14, NULL);
+    fd_gradcheck(MODEL(hlr_positional_encoding(7, 5, HLR_POS_LEARNED), hlr_tanh()), 2, (int64_t[]){4, 5}, 3, 12, NULL);
+    fd_gradcheck(MODEL(hlr_positional_encoding(4, 5, HLR_POS_SINUSOIDAL), hlr_tanh()), 2, (int64_t[]){4, 5}, 3, 13, NULL);
+    fd_gradcheck(MODEL(hlr_positional_encoding(9, 3, HLR_POS_SINUSOIDAL), hlr_tanh()), 2, (int64_t[]){9, 3}, 2, 14, NULL);
 }
 END_TEST
 
 /* The attention mixes the steps, so the token's output depends on every input. */
 START_TEST(test_class_token_and_seq_first_match_finite_differences)
 {
-    gradcheck(MODEL(hlr_dense(3, 6, 1), hlr_class_token(6), hlr_multihead_attention(6, 2, 0, 0.0f), hlr_seq_first(),
+    fd_gradcheck(MODEL(hlr_dense(3, 6, 1), hlr_class_token(6), hlr_multihead_attention(6, 2, 0, 0.0f), hlr_seq_first(),
                     hlr_dense(6, 3, 1)),
               2, (int64_t[]){4, 3}, 3, 15, NULL);
-    gradcheck(MODEL(hlr_seq_first(), hlr_tanh()), 3, (int64_t[]){3, 2, 2}, 2, 16, NULL);
+    fd_gradcheck(MODEL(hlr_seq_first(), hlr_tanh()), 3, (int64_t[]){3, 2, 2}, 2, 16, NULL);
 }
 END_TEST
 
 /* A whole small vision transformer, every layer at once. */
 START_TEST(test_small_vision_transformer_matches_finite_differences)
 {
-    gradcheck(MODEL(hlr_patch_embedding(1, 2, 8), hlr_class_token(8), hlr_positional_encoding(5, 8, HLR_POS_LEARNED),
+    fd_gradcheck(MODEL(hlr_patch_embedding(1, 2, 8), hlr_class_token(8), hlr_positional_encoding(5, 8, HLR_POS_LEARNED),
                     encoder(8, 2, 12, 0, 0.0f), hlr_layernorm(8, 1e-5f), hlr_seq_first(), hlr_dense(8, 3, 1)),
               3, (int64_t[]){1, 4, 4}, 2, 17, NULL);
 }
