@@ -8,8 +8,27 @@
 #include "testutil_internal.h" /* the model's generator, to replay dropout masks */
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The library's allocation counter (internal; tests link the static library). */
+extern _Atomic long hlr__alloc_count;
+
+void expect_learns_without_allocating(hlr_model *m, hlr_optimizer *o, const hlr_tensor *x, const hlr_tensor *labels,
+                                      int steps)
+{
+    ck_assert_ok(hlr_model_train_batch(m, o, x, labels, NULL));
+    long before = atomic_load(&hlr__alloc_count);
+    float first = 0, loss = 0;
+    for (int k = 0; k < steps; k++) {
+        ck_assert_ok(hlr_model_train_batch(m, o, x, labels, &loss));
+        if (k == 0)
+            first = loss;
+    }
+    ck_assert_int_eq(atomic_load(&hlr__alloc_count), before);
+    ck_assert_msg(loss < 0.5f * first, "loss went from %g to %g in %d steps", (double)first, (double)loss, steps);
+}
 
 /*
  * L = sum(y * r) for a fixed random r, so dL/dy = r.  Before every forward

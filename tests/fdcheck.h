@@ -1,6 +1,6 @@
 /*
- * fdcheck.h -- finite-difference gradient checks shared by the attention
- * and transformer suites (fdcheck.c): L = sum(y * r) for a fixed random r,
+ * fdcheck.h -- model-level checks shared by the attention and transformer
+ * suites (fdcheck.c).  The finite-difference check: L = sum(y * r) for a fixed random r,
  * so dL/dy = r.  Before every forward the model's generator goes back to
  * where it was, so dropout draws the same masks each time and finite
  * differences apply.
@@ -20,5 +20,14 @@
  */
 void fd_gradcheck(hlr_model *m, int ndim, const int64_t *shape, int64_t n, unsigned long long seed,
                   const int32_t *lengths);
+
+/*
+ * Train m on (x, labels) for `steps` batches after a first one: the loop must
+ * allocate nothing (the library's allocation counter stays put) and the loss
+ * must fall below half of its first value.  m, o, x and labels stay the
+ * caller's.
+ */
+void expect_learns_without_allocating(hlr_model *m, hlr_optimizer *o, const hlr_tensor *x, const hlr_tensor *labels,
+                                      int steps);
 
 #endif
