@@ -15,28 +15,8 @@
 
 Suite *suite_attention(void);
 
-/* float32 against torch's float64 (see test_recurrent.c for the reasoning). */
-#define TORCH_RTOL 1e-5
-#define TORCH_ATOL 1e-6
-
-static void expect_close(const char *cname, const char *what, const float *got, const float *want, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        double g = got[i], w = want[i];
-        ck_assert_msg(fabs(g - w) <= TORCH_ATOL + TORCH_RTOL * fabs(w),
-                      "%s: %s[%lld]: libhlr %.9g, torch %.9g (diff %.3g)", cname, what, (long long)i, g, w, g - w);
-    }
-}
-
-static hlr_model *model_of(hlr_layer *const *layers, int n)
-{
-    hlr_model *m = hlr_model_new(2024);
-    for (int i = 0; i < n; i++)
-        ck_assert_ok(hlr_model_add(m, layers[i]));
-    return m;
-}
-#define MODEL(...)                                                                                                     \
-    model_of((hlr_layer *[]){__VA_ARGS__}, (int)(sizeof((hlr_layer *[]){__VA_ARGS__}) / sizeof(hlr_layer *)))
+/* A model of the listed layers (testutil.h). */
+#define MODEL(...) TEST_MODEL(2024, __VA_ARGS__)
 
 static hlr_layer *mha(int E, int heads, int flags, float dropout)
 {
@@ -71,16 +51,16 @@ START_TEST(test_multihead_attention_matches_torch)
     hlr_tensor *dy = hlr_tensor_from(HLR_F32, 3, s, c->dy), *dx = hlr_tensor_new(HLR_F32, 3, s);
     hlr_tensor *w = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, H, T, T});
     ck_assert_ok(hlr_model_forward(m, x, y, 1));
-    expect_close(c->name, "y", hlr_tensor_f32(y), c->y, N * T * E);
+    expect_torch_close(c->name, "y", hlr_tensor_f32(y), c->y, N * T * E);
     ck_assert_ok(hlr_attention_weights(l, w));
-    expect_close(c->name, "weights", hlr_tensor_f32(w), c->weights, N * H * T * T);
+    expect_torch_close(c->name, "weights", hlr_tensor_f32(w), c->weights, N * H * T * T);
     ck_assert_ok(hlr_model_backward(m, dy, dx));
-    expect_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, N * T * E);
+    expect_torch_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, N * T * E);
     for (int i = 0; i < c->nparams; i++) {
         hlr_tensor *g = hlr_layer_grad(l, c->names[i]);
         char what[64];
         snprintf(what, sizeof what, "grad %s", c->names[i]);
-        expect_close(c->name, what, hlr_tensor_f32(g), c->grads[i], hlr_tensor_numel(g));
+        expect_torch_close(c->name, what, hlr_tensor_f32(g), c->grads[i], hlr_tensor_numel(g));
     }
     hlr_tensor_free(x);
     hlr_tensor_free(y);
@@ -103,14 +83,14 @@ START_TEST(test_layernorm_matches_torch)
     hlr_tensor *x = hlr_tensor_from(HLR_F32, 3, s, c->x), *y = hlr_tensor_new(HLR_F32, 3, s);
     hlr_tensor *dy = hlr_tensor_from(HLR_F32, 3, s, c->dy), *dx = hlr_tensor_new(HLR_F32, 3, s);
     ck_assert_ok(hlr_model_forward(m, x, y, 1));
-    expect_close(c->name, "y", hlr_tensor_f32(y), c->y, n);
+    expect_torch_close(c->name, "y", hlr_tensor_f32(y), c->y, n);
     ck_assert_ok(hlr_model_backward(m, dy, dx));
-    expect_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, n);
-    expect_close(c->name, "dweight", hlr_tensor_f32(hlr_layer_grad(l, "weight")), c->dweight, c->D);
-    expect_close(c->name, "dbias", hlr_tensor_f32(hlr_layer_grad(l, "bias")), c->dbias, c->D);
+    expect_torch_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, n);
+    expect_torch_close(c->name, "dweight", hlr_tensor_f32(hlr_layer_grad(l, "weight")), c->dweight, c->D);
+    expect_torch_close(c->name, "dbias", hlr_tensor_f32(hlr_layer_grad(l, "bias")), c->dbias, c->D);
     /* inference gives the same values: layer norm has no running statistics */
     ck_assert_ok(hlr_model_forward(m, x, y, 0));
-    expect_close(c->name, "y (inference)", hlr_tensor_f32(y), c->y, n);
+    expect_torch_close(c->name, "y (inference)", hlr_tensor_f32(y), c->y, n);
     hlr_tensor_free(x);
     hlr_tensor_free(y);
     hlr_tensor_free(dy);

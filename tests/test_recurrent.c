@@ -19,21 +19,6 @@ Suite *suite_recurrent(void);
 /* Against PyTorch                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* float32 against torch's float64: relative 1e-5 (the values agree to about
- * 1e-7), with an absolute floor of 1e-6 for values near zero, where a
- * relative bound means nothing. */
-#define TORCH_RTOL 1e-5
-#define TORCH_ATOL 1e-6
-
-static void expect_close(const char *cname, const char *what, const float *got, const float *want, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        double g = got[i], w = want[i];
-        ck_assert_msg(fabs(g - w) <= TORCH_ATOL + TORCH_RTOL * fabs(w),
-                      "%s: %s[%lld]: libhlr %.9g, torch %.9g (diff %.3g)", cname, what, (long long)i, g, w, g - w);
-    }
-}
-
 static hlr_tensor *tensor3(int64_t a, int64_t b, int64_t c, const float *data)
 {
     int64_t shape[] = {a, b, c};
@@ -73,28 +58,28 @@ START_TEST(test_rnn_matches_torch)
     hlr_tensor *y = hlr_tensor_new(HLR_F32, c->sequences ? 3 : 2, ys);
     hlr_tensor *dy = hlr_tensor_from(HLR_F32, c->sequences ? 3 : 2, ys, c->dy);
     ck_assert_ok(hlr_model_forward(m, x, y, 1));
-    expect_close(c->name, "y", hlr_tensor_f32(y), c->y, hlr_tensor_numel(y));
+    expect_torch_close(c->name, "y", hlr_tensor_f32(y), c->y, hlr_tensor_numel(y));
 
     hlr_tensor *h_n = tensor3(LD, N, H, NULL), *c_n = c->gru ? NULL : tensor3(LD, N, H, NULL);
     ck_assert_ok(hlr_rnn_final_state(l, h_n, c_n));
-    expect_close(c->name, "h_n", hlr_tensor_f32(h_n), c->h_n, LD * N * H);
+    expect_torch_close(c->name, "h_n", hlr_tensor_f32(h_n), c->h_n, LD * N * H);
     if (c_n)
-        expect_close(c->name, "c_n", hlr_tensor_f32(c_n), c->c_n, LD * N * H);
+        expect_torch_close(c->name, "c_n", hlr_tensor_f32(c_n), c->c_n, LD * N * H);
 
     ck_assert_ok(hlr_model_backward(m, dy, dx));
-    expect_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, N * T * F);
+    expect_torch_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, N * T * F);
     for (int i = 0; i < c->nparams; i++) {
         hlr_tensor *g = hlr_layer_grad(l, c->names[i]);
         char what[64];
         snprintf(what, sizeof what, "grad %s", c->names[i]);
-        expect_close(c->name, what, hlr_tensor_f32(g), c->grads[i], hlr_tensor_numel(g));
+        expect_torch_close(c->name, what, hlr_tensor_f32(g), c->grads[i], hlr_tensor_numel(g));
     }
     if (c->h0) {
         hlr_tensor *dh0 = tensor3(LD, N, H, NULL), *dc0 = c->c0 ? tensor3(LD, N, H, NULL) : NULL;
         ck_assert_ok(hlr_rnn_initial_state_grad(l, dh0, dc0));
-        expect_close(c->name, "dh0", hlr_tensor_f32(dh0), c->dh0, LD * N * H);
+        expect_torch_close(c->name, "dh0", hlr_tensor_f32(dh0), c->dh0, LD * N * H);
         if (dc0)
-            expect_close(c->name, "dc0", hlr_tensor_f32(dc0), c->dc0, LD * N * H);
+            expect_torch_close(c->name, "dc0", hlr_tensor_f32(dc0), c->dc0, LD * N * H);
         hlr_tensor_free(dh0);
         hlr_tensor_free(dc0);
     }
@@ -298,15 +283,8 @@ static void gradcheck(hlr_model *m, int ndim, const int64_t *shape, int64_t n, u
     hlr_model_free(m);
 }
 
-static hlr_model *model_of(hlr_layer *const *layers, int n)
-{
-    hlr_model *m = hlr_model_new(4321);
-    for (int i = 0; i < n; i++)
-        ck_assert_ok(hlr_model_add(m, layers[i]));
-    return m;
-}
-#define MODEL(...)                                                                                                     \
-    model_of((hlr_layer *[]){__VA_ARGS__}, (int)(sizeof((hlr_layer *[]){__VA_ARGS__}) / sizeof(hlr_layer *)))
+/* A model of the listed layers (testutil.h). */
+#define MODEL(...) TEST_MODEL(4321, __VA_ARGS__)
 
 /* The loop tests below run once for the LSTM (_i = 0) and once for the GRU (_i = 1). */
 static hlr_layer *rnn(int gru, int in, int hidden, int layers, int flags, float dropout)

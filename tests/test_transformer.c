@@ -16,30 +16,8 @@
 
 Suite *suite_transformer(void);
 
-/* float32 against torch's float64 (see test_recurrent.c for the reasoning). */
-#define TORCH_RTOL 1e-5
-#define TORCH_ATOL 1e-6
-
-static void expect_close(const char *cname, const char *what, const float *got, const float *want, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        double g = got[i], w = want[i];
-        ck_assert_msg(fabs(g - w) <= TORCH_ATOL + TORCH_RTOL * fabs(w),
-                      "%s: %s[%lld]: libhlr %.9g, torch %.9g (diff %.3g)", cname, what, (long long)i, g, w, g - w);
-    }
-}
-
-static hlr_model *model_of(hlr_layer *const *layers, int n)
-{
-    hlr_model *m = hlr_model_new(2024);
-    for (int i = 0; i < n; i++) {
-        ck_assert_msg(layers[i] != NULL, "layer %d: %s", i, hlr_last_error());
-        ck_assert_ok(hlr_model_add(m, layers[i]));
-    }
-    return m;
-}
-#define MODEL(...)                                                                                                     \
-    model_of((hlr_layer *[]){__VA_ARGS__}, (int)(sizeof((hlr_layer *[]){__VA_ARGS__}) / sizeof(hlr_layer *)))
+/* A model of the listed layers (testutil.h). */
+#define MODEL(...) TEST_MODEL(2024, __VA_ARGS__)
 
 static hlr_layer *encoder(int dim, int heads, int ff, int flags, float dropout)
 {
@@ -80,20 +58,20 @@ START_TEST(test_encoder_matches_torch)
     hlr_tensor *dy = hlr_tensor_from(HLR_F32, 3, s, c->dy), *dx = hlr_tensor_new(HLR_F32, 3, s);
     hlr_tensor *w = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, H, T, T});
     ck_assert_ok(hlr_model_forward(m, x, y, 1));
-    expect_close(c->name, "y", hlr_tensor_f32(y), c->y, N * T * E);
+    expect_torch_close(c->name, "y", hlr_tensor_f32(y), c->y, N * T * E);
     ck_assert_ok(hlr_attention_weights(l, w));
-    expect_close(c->name, "attention weights", hlr_tensor_f32(w), c->weights, N * H * T * T);
+    expect_torch_close(c->name, "attention weights", hlr_tensor_f32(w), c->weights, N * H * T * T);
     ck_assert_ok(hlr_model_backward(m, dy, dx));
-    expect_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, N * T * E);
+    expect_torch_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, N * T * E);
     for (int i = 0; i < c->nparams; i++) {
         hlr_tensor *g = hlr_layer_grad(l, c->names[i]);
         char what[80];
         snprintf(what, sizeof what, "grad %s", c->names[i]);
-        expect_close(c->name, what, hlr_tensor_f32(g), c->grads[i], hlr_tensor_numel(g));
+        expect_torch_close(c->name, what, hlr_tensor_f32(g), c->grads[i], hlr_tensor_numel(g));
     }
     /* inference: the same values (no dropout, no running statistics) */
     ck_assert_ok(hlr_model_forward(m, x, y, 0));
-    expect_close(c->name, "y (inference)", hlr_tensor_f32(y), c->y, N * T * E);
+    expect_torch_close(c->name, "y (inference)", hlr_tensor_f32(y), c->y, N * T * E);
     hlr_tensor_free(x);
     hlr_tensor_free(y);
     hlr_tensor_free(dy);
@@ -123,11 +101,11 @@ START_TEST(test_patch_embedding_matches_torch_conv2d)
     hlr_tensor *y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){c->N, P, c->D});
     hlr_tensor *dy = hlr_tensor_from(HLR_F32, 3, (int64_t[]){c->N, P, c->D}, c->dy);
     ck_assert_ok(hlr_model_forward(m, x, y, 1));
-    expect_close(c->name, "y", hlr_tensor_f32(y), c->y, ny);
+    expect_torch_close(c->name, "y", hlr_tensor_f32(y), c->y, ny);
     ck_assert_ok(hlr_model_backward(m, dy, dx));
-    expect_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, nx);
-    expect_close(c->name, "dweight", hlr_tensor_f32(hlr_layer_grad(l, "weight")), c->dweight, nw);
-    expect_close(c->name, "dbias", hlr_tensor_f32(hlr_layer_grad(l, "bias")), c->dbias, c->D);
+    expect_torch_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, nx);
+    expect_torch_close(c->name, "dweight", hlr_tensor_f32(hlr_layer_grad(l, "weight")), c->dweight, nw);
+    expect_torch_close(c->name, "dbias", hlr_tensor_f32(hlr_layer_grad(l, "bias")), c->dbias, c->D);
     hlr_tensor_free(x);
     hlr_tensor_free(dx);
     hlr_tensor_free(y);
@@ -147,8 +125,8 @@ START_TEST(test_sinusoidal_table_matches_torch)
     int64_t s[3] = {2, c->T, c->D}, n = (int64_t)c->T * c->D;
     hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, s), *y = hlr_tensor_new(HLR_F32, 3, s);
     ck_assert_ok(hlr_model_forward(m, x, y, 0));
-    expect_close(c->name, "pe (sample 0)", hlr_tensor_f32(y), c->table, n);
-    expect_close(c->name, "pe (sample 1)", hlr_tensor_f32(y) + n, c->table, n);
+    expect_torch_close(c->name, "pe (sample 0)", hlr_tensor_f32(y), c->table, n);
+    expect_torch_close(c->name, "pe (sample 1)", hlr_tensor_f32(y) + n, c->table, n);
     hlr_tensor_free(x);
     hlr_tensor_free(y);
     hlr_model_free(m);
@@ -180,14 +158,14 @@ START_TEST(test_vision_transformer_matches_torch)
     hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){VIT_N, VIT_CLASSES});
     hlr_tensor *dy = hlr_tensor_from(HLR_F32, 2, (int64_t[]){VIT_N, VIT_CLASSES}, vit_dy);
     ck_assert_ok(hlr_model_forward(m, x, y, 1));
-    expect_close("vit", "y", hlr_tensor_f32(y), vit_y, VIT_N * VIT_CLASSES);
+    expect_torch_close("vit", "y", hlr_tensor_f32(y), vit_y, VIT_N * VIT_CLASSES);
     ck_assert_ok(hlr_model_backward(m, dy, dx));
-    expect_close("vit", "dx", hlr_tensor_f32(dx), vit_dx, hlr_tensor_numel(dx));
+    expect_torch_close("vit", "dx", hlr_tensor_f32(dx), vit_dx, hlr_tensor_numel(dx));
     for (int k = 0; k < nref; k++) {
         const vit_ref_param *r = &vit_ref_params[k];
         char what[96];
         snprintf(what, sizeof what, "layer %d grad %s", r->layer, r->name);
-        expect_close("vit", what, hlr_tensor_f32(hlr_layer_grad(hlr_model_layer(m, r->layer), r->name)), r->grad,
+        expect_torch_close("vit", what, hlr_tensor_f32(hlr_layer_grad(hlr_model_layer(m, r->layer), r->name)), r->grad,
                      r->numel);
     }
     hlr_tensor_free(x);

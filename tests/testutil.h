@@ -8,6 +8,7 @@
 #include <check.h>
 #include <hlr/hlr.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,5 +47,40 @@ static inline void test_fill(float *x, long n, unsigned long long seed, float lo
     for (long i = 0; i < n; i++)
         x[i] = lo + (hi - lo) * test_rand(&seed);
 }
+
+/*
+ * Values against a PyTorch fixture: float32 against torch's float64,
+ * relative 1e-5 (the values agree to about 1e-7), with an absolute floor of
+ * 1e-6 for values near zero, where a relative bound means nothing.  cname
+ * names the fixture case, what the tensor.
+ */
+#define TORCH_RTOL 1e-5
+#define TORCH_ATOL 1e-6
+
+static inline void expect_torch_close(const char *cname, const char *what, const float *got, const float *want,
+                                      int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double g = got[i], w = want[i];
+        ck_assert_msg(fabs(g - w) <= TORCH_ATOL + TORCH_RTOL * fabs(w),
+                      "%s: %s[%lld]: libhlr %.9g, torch %.9g (diff %.3g)", cname, what, (long long)i, g, w, g - w);
+    }
+}
+
+/* A model with the given seed of n layers, none of them NULL (a failed constructor's message is shown). */
+static inline hlr_model *test_model_of(uint64_t seed, hlr_layer *const *layers, int n)
+{
+    hlr_model *m = hlr_model_new(seed);
+    ck_assert_ptr_nonnull(m);
+    for (int i = 0; i < n; i++) {
+        ck_assert_msg(layers[i] != NULL, "layer %d: %s", i, hlr_last_error());
+        ck_assert_ok(hlr_model_add(m, layers[i]));
+    }
+    return m;
+}
+/* TEST_MODEL(seed, layer, layer, ...): test_model_of() over a literal list. */
+#define TEST_MODEL(seed, ...)                                                                                    \
+    test_model_of((seed), (hlr_layer *[]){__VA_ARGS__},                                                          \
+                  (int)(sizeof((hlr_layer *[]){__VA_ARGS__}) / sizeof(hlr_layer *)))
 
 #endif
