@@ -238,6 +238,9 @@ const hlr_layer_ops *hlr__layer_ops_at(size_t i);
 /* Before hlr_model_build(): keep every ReLU a layer of its own instead of
  * fusing it into the layer before (tests compare both ways). */
 void hlr__model_no_fusion(hlr_model *m);
+/* Before hlr_model_build(): compute this conv2d layer by im2col and GEMM
+ * even where it would run Winograd's algorithm (tests compare both ways). */
+void hlr__conv2d_no_winograd(hlr_layer *l);
 /* Make sure buffers hold `batch` samples (allocates only when it grows). */
 hlr_status hlr__model_plan(hlr_model *m, int64_t batch);
 /* Forward on raw input of `batch` samples; returns the output buffer (borrowed). */

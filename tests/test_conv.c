@@ -26,6 +26,8 @@
 extern _Atomic long hlr__alloc_count;
 /* Internal: keep every ReLU a layer of its own (no fusion into the layer before). */
 void hlr__model_no_fusion(hlr_model *m);
+/* Internal: compute a 3x3 conv2d by im2col even where it would use Winograd's algorithm. */
+void hlr__conv2d_no_winograd(hlr_layer *l);
 
 Suite *suite_conv(void);
 
@@ -349,7 +351,7 @@ END_TEST
 /*
  * conv2d -> relu -> ... with the ReLUs fused into the conv2d and dense
  * layers before them (the default) or kept as layers of their own.  The
- * first conv2d (9 taps) runs the direct kernel, the second (36) the GEMM;
+ * first conv2d (9 taps) runs the direct kernel, the second (36) Winograd's;
  * the last ReLU is the model's output.
  */
 static hlr_model *relu_cnn(int fused)
@@ -647,15 +649,17 @@ END_TEST
 /*
  * A large batch is shared among the threads, each summing its own part of
  * the weight gradient: batch 160 of (8, 28, 28) must give what the same
- * layer gives one sample at a time.
+ * layer gives one sample at a time; with 2 groups (im2col) and with 1
+ * (Winograd, in blocks of 2 samples: 80 blocks per thread).
  */
 START_TEST(test_conv2d_large_batch_matches_one_sample_at_a_time)
 {
-    enum { N = 160, CIN = 8, COUT = 16, H = 28, W = 28, KW = COUT * (CIN / 2) * 9 };
+    enum { N = 160, CIN = 8, COUT = 16, H = 28, W = 28 };
+    const int groups = _i == 0 ? 2 : 1, KW = COUT * (CIN / groups) * 9;
     const int64_t xs = CIN * H * W, ys = COUT * H * W;
     int64_t shape[] = {CIN, H, W};
-    hlr_model *big = built_model_of(hlr_conv2d(CIN, COUT, 3, 3, 1, 1, 1, 2, 1), 3, shape);
-    hlr_model *one = built_model_of(hlr_conv2d(CIN, COUT, 3, 3, 1, 1, 1, 2, 1), 3, shape);
+    hlr_model *big = built_model_of(hlr_conv2d(CIN, COUT, 3, 3, 1, 1, 1, groups, 1), 3, shape);
+    hlr_model *one = built_model_of(hlr_conv2d(CIN, COUT, 3, 3, 1, 1, 1, groups, 1), 3, shape);
     memcpy(param_of(one, 0, "weight", KW), param_of(big, 0, "weight", KW), KW * sizeof(float));
     memcpy(param_of(one, 0, "bias", COUT), param_of(big, 0, "bias", COUT), COUT * sizeof(float));
     hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, CIN, H, W});
@@ -673,7 +677,7 @@ START_TEST(test_conv2d_large_batch_matches_one_sample_at_a_time)
     hlr_tensor *y1 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, COUT, H, W});
     hlr_tensor *dy1 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, COUT, H, W});
     ck_assert(x1 && dx1 && y1 && dy1);
-    double *dw = calloc(KW, sizeof *dw), db[COUT] = {0};
+    double *dw = calloc((size_t)KW, sizeof *dw), db[COUT] = {0};
     ck_assert_ptr_nonnull(dw);
     for (int64_t n = 0; n < N; n++) {
         memcpy(hlr_tensor_f32(x1), hlr_tensor_f32(x) + n * xs, (size_t)xs * sizeof(float));
@@ -714,6 +718,79 @@ START_TEST(test_conv2d_large_batch_matches_one_sample_at_a_time)
     hlr_tensor_free(dy1);
     hlr_model_free(big);
     hlr_model_free(one);
+}
+END_TEST
+
+/*
+ * Winograd's F(2x2, 3x3) against im2col and GEMM for the same layer and
+ * data: output, input gradient and parameter gradients, for batches of
+ * several blocks, odd output sizes, padding 0 to 2 and a one-pixel output.
+ */
+static const struct wino_case {
+    int64_t n, cin, cout, h, w, pad;
+} wino_cases[] = {
+    {9, 8, 16, 28, 28, 1}, /* 196 tiles: blocks of 2 samples */
+    {40, 64, 10, 7, 7, 1}, /* 16 tiles, an overhanging row and column: blocks of 25 */
+    {4, 5, 7, 5, 11, 0},  {2, 4, 3, 6, 6, 2}, {3, 4, 2, 3, 3, 0}, {3, 6, 5, 9, 40, 1},
+};
+
+START_TEST(test_winograd_matches_im2col)
+{
+    const struct wino_case *c = &wino_cases[_i];
+    const int64_t xs = c->cin * c->h * c->w, ho = c->h + 2 * c->pad - 2, wo = c->w + 2 * c->pad - 2;
+    const int64_t ys = c->cout * ho * wo, nw = c->cout * c->cin * 9;
+    hlr_model *m[2];
+    hlr_tensor *y[2], *dx[2];
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){c->n, c->cin, c->h, c->w});
+    hlr_tensor *dy = hlr_tensor_new(HLR_F32, 4, (int64_t[]){c->n, c->cout, ho, wo});
+    ck_assert(x && dy);
+    test_fill(hlr_tensor_f32(x), (long)(c->n * xs), 7, -1.0f, 1.0f);
+    test_fill(hlr_tensor_f32(dy), (long)(c->n * ys), 8, -1.0f, 1.0f);
+    for (int k = 0; k < 2; k++) {
+        hlr_layer *l = hlr_conv2d((int)c->cin, (int)c->cout, 3, 3, 1, (int)c->pad, 1, 1, 1);
+        ck_assert_msg(l != NULL, "%s", hlr_last_error());
+        if (k == 1)
+            hlr__conv2d_no_winograd(l);
+        m[k] = model_of(31, (hlr_layer *[]){l, NULL}); /* the same seed: the same weights */
+        ck_assert_ok(hlr_model_build(m[k], 3, (int64_t[]){c->cin, c->h, c->w}));
+        y[k] = hlr_tensor_new(HLR_F32, 4, (int64_t[]){c->n, c->cout, ho, wo});
+        dx[k] = hlr_tensor_new(HLR_F32, 4, (int64_t[]){c->n, c->cin, c->h, c->w});
+        ck_assert(y[k] && dx[k]);
+        fill_nan(hlr_tensor_f32(y[k]), c->n * ys);
+        fill_nan(hlr_tensor_f32(dx[k]), c->n * xs);
+        ck_assert_ok(hlr_model_forward(m[k], x, y[k], 1));
+        ck_assert_ok(hlr_model_backward(m[k], dy, dx[k]));
+    }
+    const struct {
+        const char *what;
+        const float *got, *want;
+        int64_t n;
+        double tol; /* relative to the largest magnitude */
+    } checks[] = {
+        {"output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), c->n * ys, 1e-5},
+        {"grad input", hlr_tensor_f32(dx[0]), hlr_tensor_f32(dx[1]), c->n * xs, 1e-5},
+        {"grad weight", grad_of(m[0], 0, "weight", nw), grad_of(m[1], 0, "weight", nw), nw, 1e-5},
+        {"grad bias", grad_of(m[0], 0, "bias", c->cout), grad_of(m[1], 0, "bias", c->cout), c->cout, 1e-6},
+    };
+    for (size_t k = 0; k < sizeof checks / sizeof checks[0]; k++) {
+        double big = 0.0;
+        for (int64_t i = 0; i < checks[k].n; i++)
+            big = fmax(big, fabs(checks[k].want[i]));
+        for (int64_t i = 0; i < checks[k].n; i++) /* ck_assert per element would cost a system call each */
+            if (!(fabs(checks[k].got[i] - checks[k].want[i]) <= checks[k].tol * big))
+                ck_abort_msg("case %d (%lld, %lld, %lld, %lld) -> %lld, pad %lld: %s [%lld]: Winograd %.9g, im2col "
+                             "%.9g (largest %.3g)",
+                             _i, (long long)c->n, (long long)c->cin, (long long)c->h, (long long)c->w,
+                             (long long)c->cout, (long long)c->pad, checks[k].what, (long long)i, checks[k].got[i],
+                             checks[k].want[i], big);
+    }
+    for (int k = 0; k < 2; k++) {
+        hlr_tensor_free(y[k]);
+        hlr_tensor_free(dx[k]);
+        hlr_model_free(m[k]);
+    }
+    hlr_tensor_free(x);
+    hlr_tensor_free(dy);
 }
 END_TEST
 
@@ -1194,7 +1271,8 @@ Suite *suite_conv(void)
     tcase_add_loop_test(tc, test_conv2d_matches_torch, 0, CONV_REF_NCONV);
     tcase_add_loop_test(tc, test_pooling_matches_torch, 0, CONV_REF_NPOOL);
     tcase_add_loop_test(tc, test_batchnorm_matches_torch, 0, CONV_REF_NBN);
-    tcase_add_test(tc, test_conv2d_large_batch_matches_one_sample_at_a_time);
+    tcase_add_loop_test(tc, test_conv2d_large_batch_matches_one_sample_at_a_time, 0, 2);
+    tcase_add_loop_test(tc, test_winograd_matches_im2col, 0, (int)(sizeof wino_cases / sizeof wino_cases[0]));
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
 

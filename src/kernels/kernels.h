@@ -54,6 +54,26 @@ void hlrk_col2im(float *dx, const float *cols, const hlrk_conv_geom *g, int64_t 
 int64_t hlrk_conv_direct_scratch(const hlrk_conv_geom *g);
 void hlrk_conv_direct(float *y, const float *x, const float *w, const float *bias, int64_t cout, int relu,
                       const hlrk_conv_geom *g, float *scratch);
+/* Winograd F(2x2, 3x3) for 3x3 convolutions with stride 1, dilation 1, one
+ * group (winograd.c, which describes the layouts): U, dU (16, cout, cin);
+ * V (16, C, ldv) and M (16, cout, ldm) hold one sample in the columns
+ * [0, hlrk_wino_tiles(g)) from the pointer given; `scratch` holds
+ * hlrk_wino_scratch(g) floats.  The caller multiplies M[xi] = U[xi] V[xi]
+ * for each of the 16 xi. */
+int64_t hlrk_wino_tiles(const hlrk_conv_geom *g);
+int64_t hlrk_wino_scratch(const hlrk_conv_geom *g);
+/* U from w (cout, cin, 3, 3), and its adjoint: dw from dU (written, not added). */
+void hlrk_wino_filter(float *U, const float *w, int64_t cout, int64_t cin);
+void hlrk_wino_filter_backward(float *dw, const float *dU, int64_t cout, int64_t cin);
+/* V from one sample x (C, H, W), and its adjoint: dx (written) from dV. */
+void hlrk_wino_input(float *V, int64_t ldv, const float *x, const hlrk_conv_geom *g, float *scratch);
+void hlrk_wino_input_backward(float *dx, const float *dV, int64_t ldv, const hlrk_conv_geom *g, float *scratch);
+/* One sample's y (cout, Ho, Wo) from M, plus bias (or NULL), then ReLU when
+ * relu != 0; and the adjoint without either: dM from dy (cout, Ho, Wo). */
+void hlrk_wino_output(float *y, const float *M, int64_t ldm, int64_t cout, const float *bias, int relu,
+                      const hlrk_conv_geom *g, float *scratch);
+void hlrk_wino_output_backward(float *dM, int64_t ldm, const float *dy, int64_t cout, const hlrk_conv_geom *g,
+                               float *scratch);
 /* y = max(x + b, 0) (a NaN stays NaN), i.e. hlrk_relu of hlrk_copy_add. */
 void hlrk_copy_add_relu(float *y, const float *x, float b, int64_t n);
 /* y (rows, cols) += b per row, then (relu != 0) max(y, 0). */
