@@ -202,6 +202,14 @@ struct hlr_layer {
     hlr_shape in, out;  /* one sample */
     int fuse_relu;      /* this layer applies the next layer's ReLU (ops->fuses_relu) */
     int relu_fused;     /* this ReLU is done by the layer before: the model treats it as an alias */
+    /* Set by build() of a layer that fuses a ReLU and can also take over a
+     * 2x2, stride-2 max pooling right after that ReLU (l->fuse_pool; see
+     * fuse_layers() in model.c): forward then writes the pooled output (and
+     * which element of each window won), backward reads the pooled output
+     * and gradient, and the pooling layer is an alias. */
+    int can_fuse_pool;
+    int fuse_pool;      /* this layer also does the 2x2 max pooling after its fused ReLU */
+    int pool_fused;     /* this max pooling is done by the layer two before: an alias */
     int64_t in_size, out_size;
     int nparams;
     hlr_param params[HLR_MAX_PARAMS];
@@ -241,6 +249,8 @@ void hlr__model_no_fusion(hlr_model *m);
 /* Before hlr_model_build(): compute this conv2d layer by im2col and GEMM
  * even where it would run Winograd's algorithm (tests compare both ways). */
 void hlr__conv2d_no_winograd(hlr_layer *l);
+/* Nonzero for a max pooling with a 2x2 window, stride 2 and no padding. */
+int hlr__pool2d_is_max2x2(const hlr_layer *l);
 /* Make sure buffers hold `batch` samples (allocates only when it grows). */
 hlr_status hlr__model_plan(hlr_model *m, int64_t batch);
 /* Forward on raw input of `batch` samples; returns the output buffer (borrowed). */

@@ -120,21 +120,38 @@ extern const hlr_layer_ops hlr__relu_ops;
  * over the activations forward and one backward; fused, the layer applies it
  * while its output is still in cache and masks dy while it reads it anyway.
  * The ReLU layer then acts as an alias: no buffer, no forward, no backward.
+ * A 2x2 max pooling after such a ReLU (conv2d -> relu -> maxpool2d, every
+ * small CNN's stage) is taken over too when the map's sides are even: the
+ * convolution pools each sample while it is in cache, its buffer holds the
+ * pooled output, and the full-size map never goes to memory (for the cnn's
+ * first stage, 6.4 MB per batch of 64 written and read three times).
  * Results are bit-identical (tests compare both ways).
  */
-static void fuse_relus(hlr_model *m)
+static void fuse_layers(hlr_model *m)
 {
     for (int i = 0; i + 1 < m->nlayers; i++) {
         hlr_layer *l = m->layers[i], *next = m->layers[i + 1];
-        if (!m->no_fusion && l->ops->fuses_relu && next->ops == &hlr__relu_ops) {
-            l->fuse_relu = next->relu_fused = 1;
+        if (m->no_fusion || !l->ops->fuses_relu || next->ops != &hlr__relu_ops)
+            continue;
+        l->fuse_relu = next->relu_fused = 1;
+        hlr_layer *pool = i + 2 < m->nlayers ? m->layers[i + 2] : NULL;
+        if (pool && l->can_fuse_pool && hlr__pool2d_is_max2x2(pool) && l->out.ndim == 3 && l->out.d[1] % 2 == 0 &&
+            l->out.d[2] % 2 == 0) {
+            l->fuse_pool = pool->pool_fused = 1;
             i++;
         }
+        i++;
     }
 }
 
 /* The layer's output is its input: no buffer, forward or backward of its own. */
-static int is_alias(const hlr_layer *l) { return l->ops->alias || l->relu_fused; }
+static int is_alias(const hlr_layer *l) { return l->ops->alias || l->relu_fused || l->pool_fused; }
+
+/* Floats per sample of the layer's buffer: a fused pooling's output. */
+static int64_t act_size(const hlr_model *m, const hlr_layer *l)
+{
+    return l->fuse_pool ? m->layers[l->index + 2]->out_size : l->out_size;
+}
 
 hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *shape)
 {
@@ -181,7 +198,7 @@ hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *shape)
     }
     m->out = cur;
     m->out_size = hlr__shape_numel(&cur);
-    fuse_relus(m);
+    fuse_layers(m);
     m->built = 1;
     return HLR_OK;
 }
@@ -299,7 +316,7 @@ hlr_status hlr__model_plan(hlr_model *m, int64_t batch)
     ok = ok && m->acts[0];
     for (int i = 0; i < m->nlayers && ok; i++)
         if (!is_alias(m->layers[i])) {
-            m->acts[i + 1] = hlr__alloc_or_fail((size_t)(batch * m->layers[i]->out_size), sizeof(float), "activation");
+            m->acts[i + 1] = hlr__alloc_or_fail((size_t)(batch * act_size(m, m->layers[i])), sizeof(float), "activation");
             ok = m->acts[i + 1] != NULL;
         }
     m->grad[0] = hlr__alloc_or_fail((size_t)total, sizeof(float), "gradient");

@@ -349,17 +349,21 @@ START_TEST(test_conv_chain_backward_matches_finite_differences)
 END_TEST
 
 /*
- * conv2d -> relu -> ... with the ReLUs fused into the conv2d and dense
- * layers before them (the default) or kept as layers of their own.  The
- * first conv2d (9 taps) runs the direct kernel, the second (36) Winograd's;
+ * conv2d -> relu -> ... with the ReLUs (and the 2x2 max poolings after
+ * them) fused into the conv2d and dense layers before them (the default) or
+ * kept as layers of their own.  Each way of computing a convolution with
+ * and without a fused pooling: the first conv2d (9 taps) runs the direct
+ * kernel, the second and third Winograd's, the fourth (2 groups) im2col;
  * the last ReLU is the model's output.
  */
 static hlr_model *relu_cnn(int fused)
 {
-    hlr_layer *ls[] = {hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1), hlr_relu(),        hlr_maxpool2d(2, 0, 0),
-                       hlr_conv2d(4, 6, 3, 3, 1, 1, 1, 1, 1), hlr_relu(),        hlr_flatten(),
-                       hlr_dense(6 * 4 * 4, 5, 1),            hlr_relu(),        hlr_dense(5, 3, 1),
-                       hlr_relu(),                            NULL};
+    hlr_layer *ls[] = {hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 0, 0), /* 4x4x4 */
+                       hlr_conv2d(4, 6, 3, 3, 1, 1, 1, 1, 1), hlr_relu(),                         /* 6x4x4 */
+                       hlr_conv2d(6, 8, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 0, 0), /* 8x2x2 */
+                       hlr_conv2d(8, 8, 1, 1, 1, 0, 1, 2, 1), hlr_relu(), hlr_maxpool2d(2, 0, 0), /* 8x1x1 */
+                       hlr_flatten(),                         hlr_dense(8, 5, 1), hlr_relu(),
+                       hlr_dense(5, 3, 1),                    hlr_relu(), NULL};
     hlr_model *m = model_of(21, ls);
     if (!fused)
         hlr__model_no_fusion(m);
@@ -421,7 +425,54 @@ START_TEST(test_fused_relus_give_the_bits_of_separate_layers)
             checked++;
         }
     }
-    ck_assert_int_eq(checked, 8); /* weight and bias of 2 conv2d and 2 dense layers */
+    ck_assert_int_eq(checked, 12); /* weight and bias of 4 conv2d and 2 dense layers */
+    for (int k = 0; k < 2; k++) {
+        hlr_tensor_free(y[k]);
+        hlr_tensor_free(dx[k]);
+        hlr_model_free(m[k]);
+    }
+    hlr_tensor_free(x);
+    hlr_tensor_free(dy);
+}
+END_TEST
+
+/*
+ * A fused pooling must break ties as the pooling layer does (the first
+ * maximum; the gradient goes there): conv2d (1 -> 2, 1x1, weight 1 and 2,
+ * no bias) -> relu -> maxpool 2 on small integers, where most windows hold
+ * several equal maxima, fused and separate; rows of 4 windows and of 20
+ * (more than the 16 the kernels take at once).
+ */
+START_TEST(test_fused_pooling_breaks_ties_as_the_pooling_layer)
+{
+    enum { N = 3, H = 6 };
+    const int W = _i == 0 ? 8 : 40, P = 2 * H * W / 4;
+    hlr_model *m[2];
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, H, W});
+    hlr_tensor *dy = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 2, H / 2, W / 2}), *y[2], *dx[2];
+    ck_assert(x && dy);
+    float *xd = hlr_tensor_f32(x);
+    for (int i = 0; i < N * H * W; i++)
+        xd[i] = (float)((i * 7 + i / 5) % 3) - (i % 11 == 0); /* 0, 1, 2 and a few -1 */
+    test_fill(hlr_tensor_f32(dy), N * P, 9, -1.0f, 1.0f);
+    for (int k = 0; k < 2; k++) {
+        m[k] = model_of(5, (hlr_layer *[]){hlr_conv2d(1, 2, 1, 1, 1, 0, 1, 1, 0), hlr_relu(), hlr_maxpool2d(2, 0, 0),
+                                           NULL});
+        if (k == 1)
+            hlr__model_no_fusion(m[k]);
+        ck_assert_ok(hlr_model_build(m[k], 3, (int64_t[]){1, H, W}));
+        float *w = param_of(m[k], 0, "weight", 2);
+        w[0] = 1.0f;
+        w[1] = 2.0f;
+        y[k] = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 2, H / 2, W / 2});
+        dx[k] = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, H, W});
+        ck_assert(y[k] && dx[k]);
+        ck_assert_ok(hlr_model_forward(m[k], x, y[k], 1));
+        ck_assert_ok(hlr_model_backward(m[k], dy, dx[k]));
+    }
+    expect_same_bits("output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * P);
+    expect_same_bits("dx", hlr_tensor_f32(dx[0]), hlr_tensor_f32(dx[1]), N * H * W);
+    expect_same_bits("dweight", grad_of(m[0], 0, "weight", 2), grad_of(m[1], 0, "weight", 2), 2);
     for (int k = 0; k < 2; k++) {
         hlr_tensor_free(y[k]);
         hlr_tensor_free(dx[k]);
@@ -1278,6 +1329,7 @@ Suite *suite_conv(void)
 
     tc = tcase_create("fusion");
     tcase_add_test(tc, test_fused_relus_give_the_bits_of_separate_layers);
+    tcase_add_loop_test(tc, test_fused_pooling_breaks_ties_as_the_pooling_layer, 0, 2);
     tcase_add_test(tc, test_inference_of_one_sample_gives_its_bits_in_a_batch);
     suite_add_tcase(s, tc);
 

@@ -62,18 +62,21 @@ static inline __attribute__((always_inline)) void taps(float *restrict yw, const
     }
 }
 
+/* Output row oh of the plane goes to row `to` (split rows: the even rows, then the odd ones). */
 static inline __attribute__((always_inline)) void crop_bias(float *restrict y, const float *restrict yw, float b,
-                                                            int relu, int64_t Ho, int64_t Wo, int64_t Wp)
+                                                            int relu, int split, int64_t Ho, int64_t Wo, int64_t Wp)
 {
-    for (int64_t oh = 0; oh < Ho; oh++)
+    for (int64_t oh = 0; oh < Ho; oh++) {
+        const int64_t to = split ? (oh & 1) * (Ho / 2) + (oh >> 1) : oh;
         for (int64_t ow = 0; ow < Wo; ow++) {
             float v = yw[oh * Wp + ow] + b;
-            y[oh * Wo + ow] = relu && v < 0.0f ? 0.0f : v; /* NaN stays NaN, as hlrk_relu */
+            y[to * Wo + ow] = relu && v < 0.0f ? 0.0f : v; /* NaN stays NaN, as hlrk_relu */
         }
+    }
 }
 
 HLR_KERNEL void hlrk_conv_direct(float *y, const float *x, const float *w, const float *bias, int64_t cout, int relu,
-                                 const hlrk_conv_geom *g, float *scratch)
+                                 int split_rows, const hlrk_conv_geom *g, float *scratch)
 {
     const int64_t C = g->C, H = g->H, W = g->W, pad = g->pad, kh = g->kh, kw = g->kw;
     const int64_t Hp = H + 2 * pad, Wp = W + 2 * pad, Ho = g->Ho, Wo = g->Wo, n = Ho * Wp;
@@ -89,6 +92,6 @@ HLR_KERNEL void hlrk_conv_direct(float *y, const float *x, const float *w, const
                 off[ntaps++] = (c * Hp + ki) * Wp + kj;
     for (int64_t co = 0; co < cout; co++) {
         taps(yw, xpad, w + co * ntaps, off, ntaps, n);
-        crop_bias(y + co * Ho * Wo, yw, bias ? bias[co] : 0.0f, relu, Ho, Wo, Wp);
+        crop_bias(y + co * Ho * Wo, yw, bias ? bias[co] : 0.0f, relu, split_rows, Ho, Wo, Wp);
     }
 }

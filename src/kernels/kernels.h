@@ -48,12 +48,13 @@ void hlrk_col2im(float *dx, const float *cols, const hlrk_conv_geom *g, int64_t 
 
 /* One sample's convolution computed directly (conv_direct.c), for stride 1,
  * dilation 1, one group: y (cout, Ho, Wo) from x (C, H, W) and w (cout, C,
- * kh, kw), C kh kw <= HLRK_DIRECT_MAX_TAPS, plus bias (or NULL), then ReLU when relu != 0.  scratch holds
- * hlrk_conv_direct_scratch(g) floats. */
+ * kh, kw), C kh kw <= HLRK_DIRECT_MAX_TAPS, plus bias (or NULL), then ReLU when relu != 0; with
+ * split_rows, each plane's even rows, then its odd rows (for hlrk_maxpool2x2_win; Ho even).
+ * scratch holds hlrk_conv_direct_scratch(g) floats. */
 #define HLRK_DIRECT_MAX_TAPS 32 /* C kh kw at most */
 int64_t hlrk_conv_direct_scratch(const hlrk_conv_geom *g);
 void hlrk_conv_direct(float *y, const float *x, const float *w, const float *bias, int64_t cout, int relu,
-                      const hlrk_conv_geom *g, float *scratch);
+                      int split_rows, const hlrk_conv_geom *g, float *scratch);
 /* Winograd F(2x2, 3x3) for 3x3 convolutions with stride 1, dilation 1, one
  * group (winograd.c, which describes the layouts): U, dU (16, cout, cin);
  * V (16, C, ldv) and M (16, cout, ldm) hold one sample in the columns
@@ -69,9 +70,10 @@ void hlrk_wino_filter_backward(float *dw, const float *dU, int64_t cout, int64_t
 void hlrk_wino_input(float *V, int64_t ldv, const float *x, const hlrk_conv_geom *g, float *scratch);
 void hlrk_wino_input_backward(float *dx, const float *dV, int64_t ldv, const hlrk_conv_geom *g, float *scratch);
 /* One sample's y (cout, Ho, Wo) from M, plus bias (or NULL), then ReLU when
- * relu != 0; and the adjoint without either: dM from dy (cout, Ho, Wo). */
+ * relu != 0, in split rows (as hlrk_conv_direct) when split_rows != 0; and
+ * the adjoint without either: dM from dy (cout, Ho, Wo). */
 void hlrk_wino_output(float *y, const float *M, int64_t ldm, int64_t cout, const float *bias, int relu,
-                      const hlrk_conv_geom *g, float *scratch);
+                      int split_rows, const hlrk_conv_geom *g, float *scratch);
 void hlrk_wino_output_backward(float *dM, int64_t ldm, const float *dy, int64_t cout, const hlrk_conv_geom *g,
                                float *scratch);
 /* y = max(x + b, 0) (a NaN stays NaN), i.e. hlrk_relu of hlrk_copy_add. */
@@ -86,6 +88,15 @@ void hlrk_maxpool2x2(float *y, const float *x, int64_t planes, int64_t H, int64_
  * (planes, H, W). */
 void hlrk_maxpool2x2_backward(float *dx, const float *x, const float *y, const float *dy, int64_t planes, int64_t H,
                               int64_t W);
+/* hlrk_maxpool2x2 for even H and W, also writing which element of each window
+ * won into win (planes, H/2, W/2): 0..3 in row-major order.  Each plane of x
+ * holds its even rows, then its odd rows ("split rows", see pool.c). */
+void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int64_t planes, int64_t H, int64_t W);
+/* The adjoint of a ReLU then that pooling, from the pooled y and the
+ * winners: dx (planes, H, W), all written, is dy at each window's winner
+ * where y > 0, 0 elsewhere.  dx must have room for 32 floats past its end. */
+void hlrk_maxpool2x2_relu_backward(float *dx, const float *y, const uint8_t *win, const float *dy,
+                                   int64_t planes, int64_t H, int64_t W);
 
 /* y (rows, cols): each row = b. */
 void hlrk_broadcast_rows(float *y, const float *b, int64_t rows, int64_t cols);

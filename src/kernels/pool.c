@@ -70,6 +70,106 @@ HLR_KERNEL void hlrk_maxpool2x2(float *y, const float *x, int64_t planes, int64_
     }
 }
 
+/*
+ * The fused pooling's kernels run in cache, on one sample of a convolution,
+ * so instructions, not memory, bound them, and they must vectorise for
+ * rows of 7, 14 or 28 windows.  Forward, the convolution writes each plane
+ * with its even rows first, then its odd rows ("split rows"): window i of
+ * the plane (row-major) is then at 2i, 2i + 1 of both halves, one loop
+ * over the whole plane, which GCC vectorises (stride-2 loads).  Backward
+ * writes dx in the usual order (its sums must add in the usual order): 16
+ * windows at a time, the even and odd columns put back together by
+ * shuffles; vectors may run past a row into the next (written afterwards),
+ * and the last rows, where that would leave the sample, go one window at
+ * a time.
+ */
+typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t v16i __attribute__((vector_size(64), aligned(4), may_alias));
+typedef uint8_t v16b __attribute__((vector_size(16), aligned(1), may_alias));
+
+#define LOWER ((v16i){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23})
+#define UPPER ((v16i){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31})
+
+/* x (planes, H, W), each plane in split rows -> y as hlrk_maxpool2x2 for even H and W, and the winners. */
+HLR_KERNEL void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int64_t planes, int64_t H, int64_t W)
+{
+    const int64_t Ho = H / 2, Wo = W / 2, n = Ho * Wo;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *restrict e = x + pl * H * W, *restrict o = e + Ho * W;
+        float *restrict yp = y + pl * n;
+        uint8_t *restrict wp = win + pl * n;
+        for (int64_t i = 0; i < n; i++) {
+            const float c0 = e[2 * i], c1 = e[2 * i + 1], c2 = o[2 * i], c3 = o[2 * i + 1];
+            float m = c1 > c0 ? c1 : c0; /* as max_row */
+            m = c2 > m ? c2 : m;
+            m = c3 > m ? c3 : m;
+            yp[i] = m;
+            /* The winner: the first element equal to the maximum, which is the
+             * one the scan kept (a later one equal to it never beats it).
+             * Integer arithmetic on the comparisons, so the loop vectorises. */
+            const int e0 = c0 == m, e1 = !e0 & (c1 == m), e2 = !(e0 | e1) & (c2 == m), e3 = !(e0 | e1 | e2);
+            wp[i] = (uint8_t)(e1 + 2 * e2 + 3 * e3);
+        }
+        if (!any_nan(e, H * W))
+            continue;
+        for (int64_t i = 0; i < n; i++) { /* as hlrk_maxpool2x2 */
+            int64_t at[4] = {2 * i, 2 * i + 1, Ho * W + 2 * i, Ho * W + 2 * i + 1};
+            if (!(isnan(e[at[0]]) || isnan(e[at[1]]) || isnan(e[at[2]]) || isnan(e[at[3]])))
+                continue;
+            int64_t last = last_nan(e, at);
+            yp[i] = e[last];
+            wp[i] = (uint8_t)(last == at[0] ? 0 : last == at[1] ? 1 : last == at[2] ? 2 : 3);
+        }
+    }
+}
+
+/* One output row of hlrk_maxpool2x2_relu_backward, a window at a time. */
+static inline void relu_row_backward(float *restrict d0, float *restrict d1, const float *restrict y,
+                                     const uint8_t *restrict win, const float *restrict dy, int64_t Wo)
+{
+    for (int64_t ow = 0; ow < Wo; ow++) {
+        float g = y[ow] > 0.0f ? dy[ow] : 0.0f; /* the ReLU's mask, as hlrk_relu_backward */
+        int k = win[ow];
+        d0[2 * ow] = k == 0 ? g : 0.0f;
+        d0[2 * ow + 1] = k == 1 ? g : 0.0f;
+        d1[2 * ow] = k == 2 ? g : 0.0f;
+        d1[2 * ow + 1] = k == 3 ? g : 0.0f;
+    }
+}
+
+/* The same for 16 windows: d0, d1 [0, 32) written, d0 first. */
+static inline __attribute__((always_inline)) void relu_16_backward(float *d0, float *d1, const float *y,
+                                                                   const uint8_t *win, const float *dy)
+{
+    const v16i g = *(const v16i *)dy & (*(const v16 *)y > 0.0f);
+    const v16i k = __builtin_convertvector(*(const v16b *)win, v16i);
+    const v16 e0 = (v16)(g & (k == 0)), o0 = (v16)(g & (k == 1)), e1 = (v16)(g & (k == 2)), o1 = (v16)(g & (k == 3));
+    *(v16 *)d0 = __builtin_shuffle(e0, o0, LOWER);
+    *(v16 *)(d0 + 16) = __builtin_shuffle(e0, o0, UPPER);
+    *(v16 *)d1 = __builtin_shuffle(e1, o1, LOWER);
+    *(v16 *)(d1 + 16) = __builtin_shuffle(e1, o1, UPPER);
+}
+
+/* dx has room for 32 floats past its end. */
+HLR_KERNEL void hlrk_maxpool2x2_relu_backward(float *dx, const float *y, const uint8_t *win, const float *dy,
+                                              int64_t planes, int64_t H, int64_t W)
+{
+    const int64_t Ho = H / 2, Wo = W / 2, total = planes * Ho * Wo;
+    for (int64_t r = 0; r < planes * Ho; r++) { /* output row r: input rows 2r, 2r + 1 */
+        float *d0 = dx + 2 * r * W, *d1 = d0 + W;
+        const int64_t o = r * Wo;
+        /* The last group of 16 first: it runs past d0 into d1, which the
+         * groups before it then write (and past d1 into the next row pair). */
+        int64_t ow = (Wo - 1) / 16 * 16;
+        if (Wo > 0 && o + ow + 16 > total) {
+            relu_row_backward(d0 + 2 * ow, d1 + 2 * ow, y + o + ow, win + o + ow, dy + o + ow, Wo - ow);
+            ow -= 16;
+        }
+        for (; ow >= 0 && Wo > 0; ow -= 16)
+            relu_16_backward(d0 + 2 * ow, d1 + 2 * ow, y + o + ow, win + o + ow, dy + o + ow);
+    }
+}
+
 /* One output row's adjoint: dy goes to the first element equal to the window's maximum. */
 static inline void max_row_backward(float *restrict d0, float *restrict d1, const float *restrict r0,
                                     const float *restrict r1, const float *restrict y, const float *restrict g,

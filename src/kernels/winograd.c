@@ -307,18 +307,19 @@ static inline __attribute__((always_inline)) void output_tiles(float *restrict z
 
 HLR_KERNEL
 void hlrk_wino_output(float *y, const float *M, int64_t ldm, int64_t cout, const float *bias, int relu,
-                      const hlrk_conv_geom *g, float *scratch)
+                      int split_rows, const hlrk_conv_geom *g, float *scratch)
 {
     const int64_t th = tiles_h(g), tw = tiles_w(g), L = 2 * tw, Ho = g->Ho, Wo = g->Wo, xs = cout * ldm;
     float *Z0 = scratch + 8 * copy_floats(g), *Z1 = Z0 + copy_floats(g);
     for (int64_t k = 0; k < cout; k++) {
         output_tiles(Z0, Z1, M + k * ldm, xs, th * tw);
         const float b = bias ? bias[k] : 0.0f;
-        for (int64_t h = 0; h < Ho; h++) { /* in order: see copy_row */
+        for (int64_t r = 0; r < Ho; r++) { /* y's rows in memory order: see copy_row */
+            const int64_t h = split_rows ? (r < Ho / 2 ? 2 * r : 2 * (r - Ho / 2) + 1) : r; /* output row */
             const float *z = (h & 1 ? Z1 : Z0) + (h >> 1) * L;
-            float *yr = y + (k * Ho + h) * Wo;
+            float *yr = y + (k * Ho + r) * Wo;
             int64_t w = 0;
-            for (; w < Wo && w + 16 <= (cout - k) * Ho * Wo - h * Wo; w += 16) { /* room: see copy_row */
+            for (; w < Wo && w + 16 <= (cout - k) * Ho * Wo - r * Wo; w += 16) { /* room: see copy_row */
                 v16 v = *(const v16 *)(z + w) + b;
                 *(v16 *)(yr + w) = relu ? (v16)((v16i)v & ~(v < 0.0f)) : v; /* as hlrk_copy_add_relu */
             }

@@ -12,6 +12,11 @@
  * added in thread order (the same bits for a given thread count).
  * With a fused ReLU (fuse_relu: the model's "relu" layer after this one),
  * the forward applies it with the bias, and the backward masks dy by y > 0.
+ * With a fused 2x2 max pooling after that ReLU (fuse_pool; direct and
+ * Winograd convolutions), each sample's output goes to the slot's buffer,
+ * in split rows, and is pooled from there into y, the winner of each
+ * window kept (one byte); backward rebuilds the sample's masked dy from
+ * the pooled y, dy and winners (kernels/pool.c).
  * A convolution with few taps (K <= DIRECT_MAX_K, stride 1, dilation 1, one
  * group: a first layer on a grey image) computes its forward pass directly
  * (kernels/conv_direct.c): a GEMM with K = 9 spends its time packing.
@@ -59,6 +64,11 @@ typedef struct conv2d {
     float *dw1, *db1; /* partial weight and bias gradients (Winograd: dU) */
     float *V1, *M1;   /* Winograd: (16, Cin, block tiles), (16, Cout, block tiles) */
     float *U;         /* Winograd: the transformed filters (16, Cout, Cin), shared */
+    float *yfull;     /* fused pooling: (Cout, P), one sample's output before pooling */
+    uint8_t *win;     /* fused pooling: (batch, Cout, P / 4), each window's winner */
+    int64_t win_planned;
+    int64_t ystride;  /* floats per sample of y and dy: out_size, or the pooled size */
+    int64_t ysz;      /* floats per slot of dy1 and yfull */
 } conv2d;
 
 extern const hlr_layer_ops hlr__conv2d_ops;
@@ -96,6 +106,7 @@ static hlr_status conv_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, 
     c->direct = c->groups == 1 && c->stride == 1 && c->dil == 1 && c->K <= DIRECT_MAX_K;
     c->wino = !c->direct && !c->no_wino && c->groups == 1 && c->stride == 1 && c->dil == 1 && c->kh == 3 &&
               c->kw == 3;
+    l->can_fuse_pool = c->direct || c->wino; /* they can write split rows (kernels/pool.c) */
     *out = (hlr_shape){.ndim = 3, .d = {c->cout, c->g.Ho, c->g.Wo}};
 
     hlr_status st = hlr__layer_add_param(l, "weight", 4, (int64_t[]){c->cout, c->cin / c->groups, c->kh, c->kw});
@@ -110,12 +121,27 @@ static hlr_status conv_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, 
     return HLR_OK;
 }
 
+static hlr_status plan_slots(hlr_layer *l);
+
 static hlr_status conv_plan(hlr_layer *l, int64_t max_batch)
 {
     conv2d *c = (conv2d *)l;
-    if (c->planned) /* nothing here grows with the batch */
-        return HLR_OK;
-    (void)max_batch;
+    hlr_status st = c->planned ? HLR_OK : plan_slots(l);
+    if (st != HLR_OK || !l->fuse_pool || max_batch <= c->win_planned)
+        return st;
+    uint8_t *w = hlr__alloc_or_fail((size_t)(max_batch * c->ystride), 1, "conv2d pooling winners");
+    if (!w)
+        return HLR_ENOMEM;
+    hlr__free(c->win);
+    c->win = w;
+    c->win_planned = max_batch;
+    return HLR_OK;
+}
+
+/* What does not grow with the batch: per slot scratch, Winograd's buffers. */
+static hlr_status plan_slots(hlr_layer *l)
+{
+    conv2d *c = (conv2d *)l;
     int64_t slots = hlr__pool_threads(), KG = c->K * c->groups, wsize = c->cout * c->K;
     c->slot_size = c->direct ? hlrk_conv_direct_scratch(&c->g) : c->wino ? hlrk_wino_scratch(&c->g) : 0;
     c->scratch =
@@ -131,11 +157,13 @@ static hlr_status conv_plan(hlr_layer *l, int64_t max_batch)
                                    "conv2d Winograd outputs");
     } else
         c->cols1 = hlr__alloc_or_fail((size_t)(slots * KG * c->P), sizeof(float), "conv2d columns");
-    c->dy1 =
-        l->fuse_relu ? hlr__alloc_or_fail((size_t)(slots * c->cout * c->P), sizeof(float), "conv2d gradient") : NULL;
+    c->ysz = c->cout * c->P + 32; /* the pooling kernels' 32 floats of slack */
+    c->dy1 = l->fuse_relu ? hlr__alloc_or_fail((size_t)(slots * c->ysz), sizeof(float), "conv2d gradient") : NULL;
     c->dw1 = hlr__alloc_or_fail((size_t)(slots * (wsize + c->cout)), sizeof(float), "conv2d partial gradients");
+    c->yfull = l->fuse_pool ? hlr__alloc_or_fail((size_t)(slots * c->ysz), sizeof(float), "conv2d output") : NULL;
+    c->ystride = l->fuse_pool ? c->cout * c->P / 4 : l->out_size;
     if ((c->slot_size && !c->scratch) || (c->wino ? !c->U || !c->V1 || !c->M1 : !c->cols1) ||
-        (l->fuse_relu && !c->dy1) || !c->dw1) {
+        (l->fuse_relu && !c->dy1) || !c->dw1 || (l->fuse_pool && !c->yfull)) {
         hlr__free(c->scratch);
         hlr__free(c->cols1);
         hlr__free(c->dy1);
@@ -143,7 +171,8 @@ static hlr_status conv_plan(hlr_layer *l, int64_t max_batch)
         hlr__free(c->U);
         hlr__free(c->V1);
         hlr__free(c->M1);
-        c->scratch = c->cols1 = c->dy1 = c->dw1 = c->U = c->V1 = c->M1 = NULL;
+        hlr__free(c->yfull);
+        c->scratch = c->cols1 = c->dy1 = c->dw1 = c->U = c->V1 = c->M1 = c->yfull = NULL;
         return HLR_ENOMEM;
     }
     c->db1 = c->dw1 + slots * wsize;
@@ -159,6 +188,22 @@ typedef struct forward_job {
     int64_t batch, parts; /* parts <= c->slots: slots [0, parts) share the batch */
 } forward_job;
 
+/* Where slot s computes sample n's output: y itself, or the slot's buffer
+ * that pooled() then pools into y. */
+static float *sample_y(const forward_job *j, int64_t s, int64_t n)
+{
+    const conv2d *c = j->c;
+    return c->base.fuse_pool ? c->yfull + s * c->ysz : j->y + n * c->ystride;
+}
+
+static void pooled(const forward_job *j, int64_t s, int64_t n)
+{
+    const conv2d *c = j->c;
+    if (c->base.fuse_pool)
+        hlrk_maxpool2x2_win(j->y + n * c->ystride, c->win + n * c->ystride, c->yfull + s * c->ysz, c->cout,
+                            c->g.Ho, c->g.Wo);
+}
+
 /* Slots [s0, s1): slot s computes its share of the samples directly, in its own scratch. */
 static void direct_part(void *ctx, int64_t s0, int64_t s1)
 {
@@ -166,9 +211,11 @@ static void direct_part(void *ctx, int64_t s0, int64_t s1)
     conv2d *c = j->c;
     const hlr_layer *l = &c->base;
     for (int64_t s = s0; s < s1; s++)
-        for (int64_t n = s * j->batch / j->parts; n < (s + 1) * j->batch / j->parts; n++)
-            hlrk_conv_direct(j->y + n * l->out_size, j->x + n * l->in_size, hlr__param(&c->base, 0), j->b, c->cout,
-                             l->fuse_relu, &c->g, c->scratch + s * c->slot_size);
+        for (int64_t n = s * j->batch / j->parts; n < (s + 1) * j->batch / j->parts; n++) {
+            hlrk_conv_direct(sample_y(j, s, n), j->x + n * l->in_size, hlr__param(&c->base, 0), j->b, c->cout,
+                             l->fuse_relu, l->fuse_pool, &c->g, c->scratch + s * c->slot_size);
+            pooled(j, s, n);
+        }
 }
 
 /* Slots [s0, s1): slot s convolves its share of the samples, each with an
@@ -184,13 +231,14 @@ static void per_sample_part(void *ctx, int64_t s0, int64_t s1)
     for (int64_t s = s0; s < s1; s++) {
         float *cols = c->cols1 + s * c->K * c->groups * P;
         for (int64_t n = s * j->batch / j->parts; n < (s + 1) * j->batch / j->parts; n++) {
-            float *y = j->y + n * l->out_size;
+            float *y = sample_y(j, s, n);
             hlrk_im2col(cols, j->x + n * l->in_size, &c->g, 1);
             for (int grp = 0; grp < c->groups; grp++)
                 hlrk_gemm1(0, 0, co_g, P, K, 1.0f, w + grp * co_g * K, K, cols + grp * K * P, P, 0.0f,
                            y + grp * co_g * P, P);
             for (int64_t co = 0; co < c->cout; co++)
                 (l->fuse_relu ? hlrk_copy_add_relu : hlrk_copy_add)(y + co * P, y + co * P, j->b ? j->b[co] : 0.0f, P);
+            pooled(j, s, n);
         }
     }
 }
@@ -213,9 +261,11 @@ static void wino_part(void *ctx, int64_t s0, int64_t s1)
             for (int xi = 0; xi < 16; xi++)
                 hlrk_gemm1(0, 0, co, T, ci, 1.0f, c->U + xi * co * ci, ci, V + xi * ci * T, T, 0.0f,
                            M + xi * co * T, T);
-            for (int64_t b = 0; b < nb; b++)
-                hlrk_wino_output(j->y + (n + b) * l->out_size, M + b * c->tiles, T, co, j->b, l->fuse_relu, &c->g,
-                                 plane);
+            for (int64_t b = 0; b < nb; b++) {
+                hlrk_wino_output(sample_y(j, s, n + b), M + b * c->tiles, T, co, j->b, l->fuse_relu, l->fuse_pool,
+                                 &c->g, plane);
+                pooled(j, s, n + b);
+            }
         }
     }
 }
@@ -243,10 +293,14 @@ static const float *sample_dy(const backward_job *j, int64_t s, int64_t n, float
 {
     conv2d *c = j->c;
     const hlr_layer *l = &c->base;
-    const float *dyn = j->dy + n * l->out_size;
+    const float *dyn = j->dy + n * c->ystride;
     if (l->fuse_relu) {
-        float *m = c->dy1 + s * c->cout * c->P;
-        hlrk_relu_backward(m, j->y + n * l->out_size, dyn, c->cout * c->P);
+        float *m = c->dy1 + s * c->ysz;
+        if (l->fuse_pool)
+            hlrk_maxpool2x2_relu_backward(m, j->y + n * c->ystride, c->win + n * c->ystride, dyn, c->cout, c->g.Ho,
+                                          c->g.Wo);
+        else
+            hlrk_relu_backward(m, j->y + n * c->ystride, dyn, c->cout * c->P);
         dyn = m;
     }
     if (c->has_bias)
@@ -356,6 +410,8 @@ static void conv_destroy(hlr_layer *l)
     hlr__free(c->U);
     hlr__free(c->V1);
     hlr__free(c->M1);
+    hlr__free(c->yfull);
+    hlr__free(c->win);
 }
 
 static void conv_get_config(const hlr_layer *l, hlr_config *cfg)

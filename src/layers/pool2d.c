@@ -52,6 +52,10 @@ static hlr_status pool_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, 
 
 static int is_2x2(const pool2d *p) { return p->kind == POOL_MAX && p->k == 2 && p->stride == 2 && p->pad == 0; }
 
+extern const hlr_layer_ops hlr__maxpool2d_ops;
+
+int hlr__pool2d_is_max2x2(const hlr_layer *l) { return l->ops == &hlr__maxpool2d_ops && is_2x2((const pool2d *)l); }
+
 static hlr_status pool_plan(hlr_layer *l, int64_t max_batch)
 {
     pool2d *p = (pool2d *)l;
