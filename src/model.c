@@ -367,12 +367,27 @@ const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch,
 
 float *hlr__model_input_buffer(hlr_model *m) { return m->acts[0]; }
 
+static int has_trainable(const hlr_layer *l)
+{
+    for (int j = 0; j < l->nparams; j++)
+        if (!l->params[j].buffer)
+            return 1;
+    return 0;
+}
+
 void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx)
 {
     hlr_pass p = {.batch = m->train_batch, .training = 1, .rng = &m->rng};
     p.lengths = m->nlengths == p.batch ? m->lengths : NULL;
+    /* Without a dx to return, the gradient stops at the first layer with
+     * trainable parameters: nothing below it needs one (the mlp's first
+     * dense layer, behind a flatten, then skips a third of its GEMMs). */
+    int first = 0;
+    if (!dx)
+        while (first < m->nlayers && !has_trainable(m->layers[first]))
+            first++;
     const float *cur = dy;
-    for (int i = m->nlayers - 1; i >= 0; i--) {
+    for (int i = m->nlayers - 1; i >= first; i--) {
         hlr_layer *l = m->layers[i];
         if (is_alias(l)) {
             if (i == 0 && dx)
@@ -380,7 +395,7 @@ void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx)
             continue;
         }
         /* Write into whichever ping-pong buffer does not hold dy. */
-        float *out = i > 0 ? (cur == m->grad[0] ? m->grad[1] : m->grad[0]) : dx;
+        float *out = i > first ? (cur == m->grad[0] ? m->grad[1] : m->grad[0]) : dx;
         l->ops->backward(l, &p, m->x_of[i], m->y_of[i], cur, out);
         cur = out;
     }

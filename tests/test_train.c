@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /*
@@ -330,6 +331,52 @@ START_TEST(test_thread_counts_agree_and_a_fixed_count_repeats_exactly)
 }
 END_TEST
 
+/* Internal: 2 M N K of every GEMM so far (kernels/gemm.c). */
+extern _Atomic int64_t hlr__gemm_flops;
+
+/*
+ * flatten -> dense (12 -> 8) -> relu -> dense (8 -> 3): a backward pass
+ * without dx gives the parameter gradients it gives with dx, bit for bit,
+ * and skips the GEMM of the first dense layer's input gradient (nothing
+ * below it has parameters), which is all the FLOPs it saves.
+ */
+START_TEST(test_backward_without_dx_skips_the_unneeded_input_gradient)
+{
+    enum { N = 5, IN = 12, HID = 8, OUT = 3 };
+    hlr_model *m = TEST_MODEL(7, hlr_flatten(), hlr_dense(IN, HID, 1), hlr_relu(), hlr_dense(HID, OUT, 1));
+    ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){3, 4}));
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){N, 3, 4}), *dx = hlr_tensor_new(HLR_F32, 3, (int64_t[]){N, 3, 4});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, OUT}), *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, OUT});
+    ck_assert(x && dx && y && dy);
+    test_fill(hlr_tensor_f32(x), N * IN, 3, -1.0f, 1.0f);
+    test_fill(hlr_tensor_f32(dy), N * OUT, 4, -1.0f, 1.0f);
+    float grads[2][HID * IN + HID + OUT * HID + OUT];
+    int64_t flops[2];
+    for (int k = 0; k < 2; k++) {
+        ck_assert_ok(hlr_model_forward(m, x, y, 1));
+        int64_t before = hlr__gemm_flops;
+        ck_assert_ok(hlr_model_backward(m, dy, k == 0 ? dx : NULL));
+        flops[k] = hlr__gemm_flops - before;
+        float *g = grads[k];
+        for (int li = 1; li <= 3; li += 2)
+            for (int i = 0; i < 2; i++) {
+                hlr_tensor *t = hlr_layer_grad(hlr_model_layer(m, li), i == 0 ? "weight" : "bias");
+                ck_assert_ptr_nonnull(t);
+                memcpy(g, hlr_tensor_f32(t), (size_t)hlr_tensor_numel(t) * sizeof *g);
+                g += hlr_tensor_numel(t);
+            }
+    }
+    ck_assert_msg(memcmp(grads[0], grads[1], sizeof grads[0]) == 0,
+                  "parameter gradients differ with and without dx");
+    ck_assert_int_eq(flops[0] - flops[1], 2 * N * IN * HID); /* dx (N, IN) = dy1 (N, HID) W1 (HID, IN) */
+    hlr_tensor_free(x);
+    hlr_tensor_free(dx);
+    hlr_tensor_free(y);
+    hlr_tensor_free(dy);
+    hlr_model_free(m);
+}
+END_TEST
+
 Suite *suite_train(void);
 Suite *suite_train(void)
 {
@@ -338,6 +385,7 @@ Suite *suite_train(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, test_mlp_learns_generated_rings_to_95_percent);
     tcase_add_test(t, test_same_seed_gives_bit_identical_training);
+    tcase_add_test(t, test_backward_without_dx_skips_the_unneeded_input_gradient);
     tcase_add_test(t, test_thread_counts_agree_and_a_fixed_count_repeats_exactly);
     tcase_add_test(t, test_fit_callback_can_stop_and_schedule_advances_per_epoch);
     tcase_add_test(t, test_fit_rejects_bad_options_and_mismatched_data);
