@@ -79,8 +79,9 @@ def report(title, rows, gemm, threads):
                     f"infer {ci / r['pytorch']['infer_img_s']:.2f}"
         print(line)
     print(f"sgemm 2048^3 (through libhlr's split, {threads} threads): {gemm['sgemm_2048_gflops']:.1f} GFLOP/s; "
-          f"sgemm of the cnn conv2 shape: {gemm['conv2_shape_sgemm_gflops']:.1f} GFLOP/s; conv layers forward "
-          f"(im2col included): conv1 {gemm['conv1_layer_gflops']:.1f}, conv2 {gemm['conv2_layer_gflops']:.1f} GFLOP/s")
+          f"sgemm of the cnn conv2 shape (im2col's GEMM): {gemm['conv2_shape_sgemm_gflops']:.1f} GFLOP/s; conv layers "
+          f"forward, in a direct convolution's FLOPs: conv1 (direct kernel) {gemm['conv1_layer_gflops']:.1f}, "
+          f"conv2 (Winograd, 2.25x fewer multiplications) {gemm['conv2_layer_gflops']:.1f} GFLOP/s")
 
 
 def report_scaling(rows1, rows, threads):
