@@ -8,12 +8,50 @@
  * Per direction: one GEMM projects every step's input, one GEMM per step
  * gives h W_hh^T, the step kernel adds b_ih, b_hr and b_hz (b_hn stays
  * inside r (...)), and the backward pass does one GEMM per step for dh and
- * one each for dW_ih, dW_hh and dX.
+ * one each for dW_ih, dW_hh and dX.  A step's GEMM and kernel run together
+ * on each thread's rows of the batch.
  */
 #include "../kernels/kernels.h"
 #include "rnn.h"
 
 #include <string.h>
+
+/* One time step on rows [a, b) of the batch, one part per pool thread (as lstm.c). */
+typedef struct gru_step_job {
+    rnn *r;
+    const float *W_hh, *b_hn, *h_prev, *dout, *gates, *hn;
+    float *G, *HN, *h, *dG, *dGh;
+    const unsigned char *active;
+    int64_t dout_stride;
+    int gemm; /* forward: hg = h_prev W_hh^T (else 0); backward: add dGh W_hh to dh */
+} gru_step_job;
+
+#define STEP_GRAIN 16 /* rows: below it a part costs more to hand out than it saves */
+
+static void gru_step_part(void *ctx, int64_t a, int64_t b)
+{
+    const gru_step_job *j = ctx;
+    rnn *r = j->r;
+    const int64_t H = r->hidden, GH = 3 * H;
+    if (j->gemm)
+        hlrk_gemm1(0, 1, b - a, GH, H, 1.0f, j->h_prev + a * H, H, j->W_hh, H, 0.0f, r->hg + a * GH, GH);
+    else
+        memset(r->hg + a * GH, 0, (size_t)((b - a) * GH) * sizeof(float));
+    hlrk_gru_step(j->G + a * GH, r->bias, r->hg + a * GH, j->b_hn, j->HN + a * H, j->h_prev + a * H, j->h + a * H,
+                  j->active ? j->active + a : NULL, b - a, H);
+}
+
+static void gru_step_backward_part(void *ctx, int64_t a, int64_t b)
+{
+    const gru_step_job *j = ctx;
+    rnn *r = j->r;
+    const int64_t H = r->hidden, GH = 3 * H;
+    hlrk_gru_step_backward(j->dG + a * GH, j->dGh + a * GH, r->dh + a * H,
+                           j->dout ? j->dout + a * j->dout_stride : NULL, j->dout_stride, j->gates + a * GH,
+                           j->hn + a * H, j->h_prev + a * H, j->active ? j->active + a : NULL, b - a, H);
+    if (j->gemm)
+        hlrk_gemm1(0, 0, b - a, H, GH, 1.0f, j->dGh + a * GH, GH, j->W_hh, H, 1.0f, r->dh + a * H, H);
+}
 
 /* X (T n, in) -> G, S, HN of direction d (see rnn.h for the layout). */
 static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_t n, const unsigned char *active,
@@ -35,13 +73,16 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
         memset(w->S + first * n * H, 0, (size_t)(n * H) * sizeof(float));
     for (int64_t s = 0; s < T; s++) {
         int64_t t = rev ? T - 1 - s : s, prev = rev ? t + 1 : t, next = rev ? t : t + 1;
-        const float *h_prev = w->S + prev * n * H;
-        if (s > 0 || h0)
-            hlrk_gemm(0, 1, n, GH, H, 1.0f, h_prev, H, W_hh, H, 0.0f, r->hg, GH);
-        else
-            memset(r->hg, 0, (size_t)(n * GH) * sizeof(float));
-        hlrk_gru_step(w->G + t * n * GH, r->bias, r->hg, b_hh + 2 * H, w->HN + t * n * H, h_prev, w->S + next * n * H,
-                      active ? active + t * n : NULL, n, H);
+        gru_step_job j = {.r = r,
+                          .W_hh = W_hh,
+                          .b_hn = b_hh + 2 * H,
+                          .h_prev = w->S + prev * n * H,
+                          .G = w->G + t * n * GH,
+                          .HN = w->HN + t * n * H,
+                          .h = w->S + next * n * H,
+                          .active = active ? active + t * n : NULL,
+                          .gemm = s > 0 || h0};
+        hlr__parallel_for(n, STEP_GRAIN, gru_step_part, &j);
     }
 }
 
@@ -60,11 +101,18 @@ static void gru_backward(rnn *r, int k, int d, const float *X, int64_t in, int64
     const float *W_hh = rnn_param(r, k, d, 1);
     for (int64_t s = 0; s < T; s++) {
         int64_t t = rev ? s : T - 1 - s, prev = rev ? t + 1 : t;
-        float *dGh = w->dGh + t * n * GH;
-        hlrk_gru_step_backward(w->dG + t * n * GH, dGh, r->dh, dO ? dO + t * n * DH : NULL, DH, w->G + t * n * GH,
-                               w->HN + t * n * H, w->S + prev * n * H, active ? active + t * n : NULL, n, H);
-        if (s < T - 1 || want_dh0)
-            hlrk_gemm(0, 0, n, H, GH, 1.0f, dGh, GH, W_hh, H, 1.0f, r->dh, H);
+        gru_step_job j = {.r = r,
+                          .W_hh = W_hh,
+                          .dout = dO ? dO + t * n * DH : NULL,
+                          .dout_stride = DH,
+                          .dG = w->dG + t * n * GH,
+                          .dGh = w->dGh + t * n * GH,
+                          .gates = w->G + t * n * GH,
+                          .hn = w->HN + t * n * H,
+                          .h_prev = w->S + prev * n * H,
+                          .active = active ? active + t * n : NULL,
+                          .gemm = s < T - 1 || want_dh0};
+        hlr__parallel_for(n, STEP_GRAIN, gru_step_backward_part, &j);
     }
     hlr__rnn_weight_grads(r, k, d, GH, w->dG, w->dGh, X, in, n, dX, overwrite_dx);
 }

@@ -16,6 +16,47 @@
 
 #include <string.h>
 
+/*
+ * One time step on rows [a, b) of the batch: each pool thread takes its own
+ * rows through the step's GEMM and the step kernel, so that no thread waits
+ * while another runs an element-wise pass (the rows' results do not depend
+ * on the split: each row's products run over the whole of K in order).
+ */
+typedef struct lstm_step_job {
+    rnn *r;
+    const float *W_hh, *h_prev, *c_prev, *dout;
+    float *G, *h, *c, *tanh_c, *dG;
+    const float *gates, *tc;
+    const unsigned char *active;
+    int64_t dout_stride;
+    int gemm; /* forward: add h_prev W_hh^T; backward: add dG W_hh to dh */
+} lstm_step_job;
+
+/* Below this many rows a part costs more to hand out than it saves. */
+#define STEP_GRAIN 16
+
+static void lstm_step_part(void *ctx, int64_t a, int64_t b)
+{
+    const lstm_step_job *j = ctx;
+    const int64_t H = j->r->hidden, GH = 4 * H;
+    if (j->gemm)
+        hlrk_gemm1(0, 1, b - a, GH, H, 1.0f, j->h_prev + a * H, H, j->W_hh, H, 1.0f, j->G + a * GH, GH);
+    hlrk_lstm_step(j->G + a * GH, j->r->bias, j->h_prev + a * H, j->c_prev + a * H, j->h + a * H, j->c + a * H,
+                   j->tanh_c + a * H, j->active ? j->active + a : NULL, b - a, H);
+}
+
+static void lstm_step_backward_part(void *ctx, int64_t a, int64_t b)
+{
+    const lstm_step_job *j = ctx;
+    rnn *r = j->r;
+    const int64_t H = r->hidden, GH = 4 * H;
+    hlrk_lstm_step_backward(j->dG + a * GH, r->dh + a * H, r->dc + a * H, j->dout ? j->dout + a * j->dout_stride : NULL,
+                            j->dout_stride, j->gates + a * GH, j->c_prev + a * H, j->tc + a * H,
+                            j->active ? j->active + a : NULL, b - a, H);
+    if (j->gemm)
+        hlrk_gemm1(0, 0, b - a, H, GH, 1.0f, j->dG + a * GH, GH, j->W_hh, H, 1.0f, r->dh + a * H, H);
+}
+
 /* X (T n, in) -> G, S, C, TC of direction d (see rnn.h for the layout). */
 static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_t n, const unsigned char *active,
                          const float *h0, const float *c0)
@@ -40,12 +81,17 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
         memset(w->C + first * n * H, 0, state_bytes);
     for (int64_t s = 0; s < T; s++) {
         int64_t t = rev ? T - 1 - s : s, prev = rev ? t + 1 : t, next = rev ? t : t + 1;
-        float *G = w->G + t * n * GH;
-        const float *h_prev = w->S + prev * n * H;
-        if (s > 0 || h0)
-            hlrk_gemm(0, 1, n, GH, H, 1.0f, h_prev, H, W_hh, H, 1.0f, G, GH);
-        hlrk_lstm_step(G, r->bias, h_prev, w->C + prev * n * H, w->S + next * n * H, w->C + next * n * H,
-                       w->TC + t * n * H, active ? active + t * n : NULL, n, H);
+        lstm_step_job j = {.r = r,
+                           .W_hh = W_hh,
+                           .h_prev = w->S + prev * n * H,
+                           .c_prev = w->C + prev * n * H,
+                           .G = w->G + t * n * GH,
+                           .h = w->S + next * n * H,
+                           .c = w->C + next * n * H,
+                           .tanh_c = w->TC + t * n * H,
+                           .active = active ? active + t * n : NULL,
+                           .gemm = s > 0 || h0};
+        hlr__parallel_for(n, STEP_GRAIN, lstm_step_part, &j);
     }
 }
 
@@ -64,11 +110,17 @@ static void lstm_backward(rnn *r, int k, int d, const float *X, int64_t in, int6
     const float *W_hh = rnn_param(r, k, d, 1);
     for (int64_t s = 0; s < T; s++) {
         int64_t t = rev ? s : T - 1 - s, prev = rev ? t + 1 : t;
-        float *dG = w->dG + t * n * GH;
-        hlrk_lstm_step_backward(dG, r->dh, r->dc, dO ? dO + t * n * DH : NULL, DH, w->G + t * n * GH,
-                                w->C + prev * n * H, w->TC + t * n * H, active ? active + t * n : NULL, n, H);
-        if (s < T - 1 || want_dh0)
-            hlrk_gemm(0, 0, n, H, GH, 1.0f, dG, GH, W_hh, H, 1.0f, r->dh, H);
+        lstm_step_job j = {.r = r,
+                           .W_hh = W_hh,
+                           .dout = dO ? dO + t * n * DH : NULL,
+                           .dout_stride = DH,
+                           .dG = w->dG + t * n * GH,
+                           .gates = w->G + t * n * GH,
+                           .c_prev = w->C + prev * n * H,
+                           .tc = w->TC + t * n * H,
+                           .active = active ? active + t * n : NULL,
+                           .gemm = s < T - 1 || want_dh0};
+        hlr__parallel_for(n, STEP_GRAIN, lstm_step_backward_part, &j);
     }
     hlr__rnn_weight_grads(r, k, d, GH, w->dG, w->dG, X, in, n, dX, overwrite_dx);
 }
