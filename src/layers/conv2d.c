@@ -123,6 +123,16 @@ static hlr_status conv_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, 
 
 static hlr_status plan_slots(hlr_layer *l);
 
+/* Free what plan_slots() allocated (NULL again, so a later plan can retry). */
+static void free_slots(conv2d *c)
+{
+    float **bufs[] = {&c->scratch, &c->cols1, &c->dy1, &c->dw1, &c->U, &c->V1, &c->M1, &c->yfull};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        hlr__free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+}
+
 static hlr_status conv_plan(hlr_layer *l, int64_t max_batch)
 {
     conv2d *c = (conv2d *)l;
@@ -164,15 +174,7 @@ static hlr_status plan_slots(hlr_layer *l)
     c->ystride = l->fuse_pool ? c->cout * c->P / 4 : l->out_size;
     if ((c->slot_size && !c->scratch) || (c->wino ? !c->U || !c->V1 || !c->M1 : !c->cols1) ||
         (l->fuse_relu && !c->dy1) || !c->dw1 || (l->fuse_pool && !c->yfull)) {
-        hlr__free(c->scratch);
-        hlr__free(c->cols1);
-        hlr__free(c->dy1);
-        hlr__free(c->dw1);
-        hlr__free(c->U);
-        hlr__free(c->V1);
-        hlr__free(c->M1);
-        hlr__free(c->yfull);
-        c->scratch = c->cols1 = c->dy1 = c->dw1 = c->U = c->V1 = c->M1 = c->yfull = NULL;
+        free_slots(c);
         return HLR_ENOMEM;
     }
     c->db1 = c->dw1 + slots * wsize;
@@ -403,14 +405,7 @@ static void conv_backward(hlr_layer *l, const hlr_pass *p, const float *x, const
 static void conv_destroy(hlr_layer *l)
 {
     conv2d *c = (conv2d *)l;
-    hlr__free(c->scratch);
-    hlr__free(c->cols1);
-    hlr__free(c->dy1);
-    hlr__free(c->dw1);
-    hlr__free(c->U);
-    hlr__free(c->V1);
-    hlr__free(c->M1);
-    hlr__free(c->yfull);
+    free_slots(c);
     hlr__free(c->win);
 }
 
