@@ -21,8 +21,8 @@ int64_t hlrk_conv_direct_scratch(const hlrk_conv_geom *g)
     return g->C * Hp * Wp + g->kw + g->Ho * Wp;
 }
 
-/* 16 floats, one AVX-512 register (two AVX2 ones), loadable from any float. */
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
+/* See kernels.h. */
+typedef hlrk_v16 v16;
 #define NACC 8 /* independent sums: enough to hide the adds' latency */
 
 /*

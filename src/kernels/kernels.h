@@ -22,6 +22,14 @@
 #define HLR_KERNEL
 #endif
 
+/* 16 floats (one AVX-512 register, two AVX2 ones) and 16 int32 masks,
+ * loadable from any float and allowed to alias it: for kernels written
+ * with GCC's vector extension.  Check such a kernel's clones with objdump:
+ * a compare of two shuffles of the same registers became 16 scalar
+ * compares in a target_clones AVX-512 clone (pool.c). */
+typedef float hlrk_v16 __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t hlrk_v16i __attribute__((vector_size(64), aligned(4), may_alias));
+
 /* C (M, N) = alpha * op(A) op(B) + beta * C, op(A) (M, K), op(B) (K, N);
  * trans_a / trans_b select the transpose.  Goes through cblas_sgemm. */
 void hlrk_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,

@@ -83,8 +83,8 @@ HLR_KERNEL void hlrk_maxpool2x2(float *y, const float *x, int64_t planes, int64_
  * and the last rows, where that would leave the sample, go one window at
  * a time.
  */
-typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
-typedef int32_t v16i __attribute__((vector_size(64), aligned(4), may_alias));
+typedef hlrk_v16 v16;
+typedef hlrk_v16i v16i;
 typedef uint8_t v16b __attribute__((vector_size(16), aligned(1), may_alias));
 
 #define LOWER ((v16i){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23})

@@ -45,8 +45,6 @@
  */
 #include "kernels.h"
 
-#include <string.h>
-
 static int64_t tiles_h(const hlrk_conv_geom *g) { return (g->Ho + 1) / 2; }
 static int64_t tiles_w(const hlrk_conv_geom *g) { return (g->Wo + 1) / 2; }
 
@@ -120,8 +118,8 @@ void hlrk_wino_filter_backward(float *dw, const float *dU, int64_t cout, int64_t
  * of the sample (other samples may belong to another thread), or of a
  * scratch buffer; past it, one float at a time.
  */
-typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
-typedef int32_t v16i __attribute__((vector_size(64), aligned(4), may_alias));
+typedef hlrk_v16 v16;
+typedef hlrk_v16i v16i;
 
 static inline __attribute__((always_inline)) void copy_row(float *out, const float *in, int64_t n, int64_t room)
 {

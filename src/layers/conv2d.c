@@ -233,14 +233,13 @@ static void per_sample_part(void *ctx, int64_t s0, int64_t s1)
     for (int64_t s = s0; s < s1; s++) {
         float *cols = c->cols1 + s * c->K * c->groups * P;
         for (int64_t n = s * j->batch / j->parts; n < (s + 1) * j->batch / j->parts; n++) {
-            float *y = sample_y(j, s, n);
+            float *y = j->y + n * l->out_size; /* never pooled: can_fuse_pool is for direct and Winograd */
             hlrk_im2col(cols, j->x + n * l->in_size, &c->g, 1);
             for (int grp = 0; grp < c->groups; grp++)
                 hlrk_gemm1(0, 0, co_g, P, K, 1.0f, w + grp * co_g * K, K, cols + grp * K * P, P, 0.0f,
                            y + grp * co_g * P, P);
             for (int64_t co = 0; co < c->cout; co++)
                 (l->fuse_relu ? hlrk_copy_add_relu : hlrk_copy_add)(y + co * P, y + co * P, j->b ? j->b[co] : 0.0f, P);
-            pooled(j, s, n);
         }
     }
 }
