@@ -483,6 +483,89 @@ START_TEST(test_fused_pooling_breaks_ties_as_the_pooling_layer)
 }
 END_TEST
 
+/*
+ * Batch normalisation takes over the ReLU after it, and the 2x2 max pooling
+ * after that where the map's sides are even: the same bits as separate
+ * layers, forward and backward, in training and in inference.  Rows of 18
+ * windows (more than the 16 the pooling kernels take at once) and of 9; the
+ * third stage's pooling (9 -> 4, odd) stays a layer of its own, and the
+ * second stage has no pooling.
+ */
+static hlr_model *bn_relu_cnn(int fused)
+{
+    hlr_layer *ls[] = {hlr_conv2d(1, 3, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(3, 1e-5f, 0.1f), hlr_relu(),
+                       hlr_maxpool2d(2, 0, 0), /* 3x18x18 */
+                       hlr_conv2d(3, 4, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(4, 1e-5f, 0.1f), hlr_relu(),
+                       hlr_maxpool2d(2, 0, 0), /* 4x9x9 */
+                       hlr_conv2d(4, 5, 3, 3, 1, 1, 1, 1, 1), hlr_batchnorm2d(5, 1e-5f, 0.1f), hlr_relu(),
+                       hlr_maxpool2d(2, 0, 0), /* 5x4x4 */
+                       hlr_flatten(), hlr_dense(80, 6, 0), hlr_batchnorm1d(6, 1e-5f, 0.1f), hlr_relu(),
+                       hlr_dense(6, 3, 1), NULL};
+    hlr_model *m = model_of(29, ls);
+    if (!fused)
+        hlr__model_no_fusion(m);
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 36, 36}));
+    return m;
+}
+
+START_TEST(test_fused_batchnorm_gives_the_bits_of_separate_layers)
+{
+    hlr_model *m[2] = {bn_relu_cnn(1), bn_relu_cnn(0)};
+    const int64_t N = 4, D = 36 * 36;
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, 36, 36}), *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 3});
+    hlr_tensor *y[2], *dx[2];
+    ck_assert(x && dy);
+    test_fill(hlr_tensor_f32(x), N * D, 15, -1.0f, 1.0f);
+    test_fill(hlr_tensor_f32(dy), N * 3, 16, -1.0f, 1.0f);
+    for (int k = 0; k < 2; k++) {
+        y[k] = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 3});
+        dx[k] = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, 36, 36});
+        ck_assert(y[k] && dx[k]);
+        ck_assert_ok(hlr_model_forward(m[k], x, y[k], 1));
+        ck_assert_ok(hlr_model_backward(m[k], dy, dx[k]));
+    }
+    expect_same_bits("training output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
+    expect_same_bits("dx", hlr_tensor_f32(dx[0]), hlr_tensor_f32(dx[1]), N * D);
+    int checked = 0;
+    for (int li = 0; li < hlr_model_num_layers(m[0]); li++) {
+        hlr_layer *a = hlr_model_layer(m[0], li), *b = hlr_model_layer(m[1], li);
+        for (int i = 0; i < hlr_layer_param_count(a); i++) {
+            const char *name = hlr_layer_param_name(a, i);
+            hlr_tensor *ga = hlr_layer_grad(a, name), *gb = hlr_layer_grad(b, name);
+            ck_assert(ga && gb);
+            expect_same_bits(name, hlr_tensor_f32(ga), hlr_tensor_f32(gb), hlr_tensor_numel(ga));
+            checked++;
+        }
+    }
+    ck_assert_int_eq(checked, 23); /* 3 conv2d (one bias), 4 batch norms (and their 2 buffers), 2 dense (one bias) */
+    for (int k = 0; k < 2; k++) { /* inference, with the running statistics the training pass left */
+        ck_assert_ok(hlr_model_forward(m[k], x, y[k], 0));
+        hlr_tensor_free(dx[k]);
+    }
+    expect_same_bits("inference output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
+    for (int k = 0; k < 2; k++) {
+        hlr_tensor_free(y[k]);
+        hlr_model_free(m[k]);
+    }
+    hlr_tensor_free(x);
+    hlr_tensor_free(dy);
+}
+END_TEST
+
+/* Batch norms with their ReLUs fused, without poolings (whose choices flip under the steps). */
+START_TEST(test_fused_batchnorm_relus_backward_matches_finite_differences)
+{
+    hlr_layer *ls[] = {hlr_conv2d(1, 3, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(3, 1e-5f, 0.1f), hlr_relu(),
+                       hlr_flatten(), hlr_dense(3 * 6 * 6, 5, 0), hlr_batchnorm1d(5, 1e-5f, 0.1f), hlr_relu(),
+                       hlr_dense(5, 3, 1), NULL};
+    int64_t shape[] = {1, 6, 6};
+    fd_eps = 3e-4; /* the batch couples every value: 1e-3 crosses a kink here */
+    gradcheck("fused batchnorm relus", built("fused batchnorm relus", model_of(31, ls), 3, shape), 3, shape, 4,
+              FILL_SIGNED, 92);
+    fd_eps = FD_EPS;
+}
+END_TEST
+
 /* Inference computes each sample on its own, in parts shared among the
  * threads: one sample alone gives the bits it gets inside a batch. */
 START_TEST(test_inference_of_one_sample_gives_its_bits_in_a_batch)
@@ -1315,6 +1398,7 @@ Suite *suite_conv(void)
     tcase_add_loop_test(tc, test_batchnorm_training_backward_matches_finite_differences, 0, bn_training_cases());
     tcase_add_test(tc, test_conv_chain_backward_matches_finite_differences);
     tcase_add_test(tc, test_fused_relus_backward_matches_finite_differences);
+    tcase_add_test(tc, test_fused_batchnorm_relus_backward_matches_finite_differences);
     tcase_set_timeout(tc, 60); /* well under a second each, but sanitizer builds are slower */
     suite_add_tcase(s, tc);
 
@@ -1331,6 +1415,7 @@ Suite *suite_conv(void)
     tcase_add_test(tc, test_fused_relus_give_the_bits_of_separate_layers);
     tcase_add_loop_test(tc, test_fused_pooling_breaks_ties_as_the_pooling_layer, 0, 2);
     tcase_add_test(tc, test_inference_of_one_sample_gives_its_bits_in_a_batch);
+    tcase_add_test(tc, test_fused_batchnorm_gives_the_bits_of_separate_layers);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad_configurations");

@@ -106,6 +106,23 @@ void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int64_t planes,
 void hlrk_maxpool2x2_relu_backward(float *dx, const float *y, const uint8_t *win, const float *dy,
                                    int64_t planes, int64_t H, int64_t W);
 
+/* Batch normalisation (batchnorm.c), over `planes` planes of S floats,
+ * `stride` floats apart: sum x, and sum (x - mean)^2. */
+double hlrk_bn_sum(const float *x, int64_t planes, int64_t stride, int64_t S);
+double hlrk_bn_sqdev(const float *x, int64_t planes, int64_t stride, int64_t S, float mean);
+/* y = x a + b over S floats, then max(y, 0) when relu != 0 (a NaN stays NaN). */
+void hlrk_bn_apply(float *y, const float *x, int64_t S, float a, float b, int relu);
+/* The same with the ReLU, for a plane of H rows of W, written in split rows
+ * (its even rows, then its odd rows) for hlrk_maxpool2x2_win. */
+void hlrk_bn_apply_split(float *y, const float *x, int64_t H, int64_t W, float a, float b);
+/* With g = dy, or dy masked by y > 0 where y is not NULL (a fused ReLU):
+ * *sg = sum g and *sgx = sum g (x - mean), over the planes. */
+void hlrk_bn_grad_sums(const float *dy, const float *y, const float *x, int64_t planes, int64_t stride, int64_t S,
+                       float mean, double *sg, double *sgx);
+/* dx = a g + (b (x - mean) + c) over S floats, g as in hlrk_bn_grad_sums. */
+void hlrk_bn_dx(float *dx, const float *dy, const float *y, const float *x, int64_t S, float mean, float a, float b,
+                float c);
+
 /* y (rows, cols): each row = b. */
 void hlrk_broadcast_rows(float *y, const float *b, int64_t rows, int64_t cols);
 /* out (cols) = sum over rows of x (rows, cols). */

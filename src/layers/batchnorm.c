@@ -10,8 +10,13 @@
  *   inference: the running statistics replace mu and var.
  *   backward (training):  dbias = sum dy,  dweight = sum dy xhat,
  *              dx = weight / sqrt(var + eps) / M (M dy - dbias - xhat dweight).
+ * A ReLU after the layer, and a 2x2 max pooling after that ReLU (2d, even
+ * sides), are fused into it (fuse_layers() in model.c): forward writes the
+ * ReLU's, or the pooling's, output; backward masks dy, or rebuilds the
+ * plane's gradient from the pooled output and the winners.
  */
 #include "../internal.h"
+#include "../kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>
@@ -21,10 +26,14 @@ typedef struct batchnorm {
     int two_d;
     int C;
     float eps, momentum;
-    int64_t S;
-    float *xhat;    /* last training batch, (N, C, S) */
-    float *inv_std; /* (C) of the last training batch */
-    int64_t planned;
+    int64_t S, H, W;  /* S = H W for 2d; S = L or 1, H = W = 0 for 1d */
+    float *mean;      /* (C), the last training batch's */
+    float *inv_std;   /* (C), the last training batch's */
+    /* A fused 2x2 max pooling (fuse_pool; see fuse_layers() in model.c): */
+    uint8_t *win;     /* (batch, C, S / 4), each window's winner */
+    int64_t slots;    /* one plane of scratch per concurrent part of a pass */
+    float *plane;     /* slots x (S + 32): a plane before pooling, or its gradient */
+    int64_t planned;  /* the batch win is sized for (0: nothing planned yet) */
 } batchnorm;
 
 enum { WEIGHT, BIAS, RUNNING_MEAN, RUNNING_VAR };
@@ -39,7 +48,11 @@ static hlr_status bn_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hl
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s; expected %s", hlr__shape_str(in, s, sizeof s),
                                b->two_d ? "(C, H, W) with C = num_features" : "(C) or (C, L) with C = num_features");
     b->S = hlr__shape_numel(in) / b->C;
+    b->H = b->two_d ? in->d[1] : 0;
+    b->W = b->two_d ? in->d[2] : 0;
     *out = *in;
+    /* With its ReLU fused, a 2d layer can pool 2x2 too (model.c checks the sides are even). */
+    l->can_fuse_pool = b->two_d;
     int64_t c = b->C;
     hlr_status st = hlr__layer_add_param(l, "weight", 1, &c);
     if (st == HLR_OK)
@@ -60,135 +73,167 @@ static hlr_status bn_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hl
 static hlr_status bn_plan(hlr_layer *l, int64_t max_batch)
 {
     batchnorm *b = (batchnorm *)l;
-    if (max_batch <= b->planned)
-        return HLR_OK;
-    float *xhat = hlr__alloc_or_fail((size_t)(max_batch * l->in_size), sizeof *xhat, "batchnorm");
-    float *inv = xhat ? hlr__alloc_or_fail((size_t)b->C, sizeof *inv, "batchnorm") : NULL;
-    if (!inv) {
-        hlr__free(xhat);
-        return HLR_ENOMEM;
+    if (!b->mean) {
+        int64_t slots = l->fuse_pool ? hlr__pool_threads() : 0;
+        float *mean = hlr__alloc_or_fail((size_t)(2 * b->C), sizeof *mean, "batchnorm");
+        float *plane = mean && slots ? hlr__alloc_or_fail((size_t)(slots * (b->S + 32)), sizeof *plane, "batchnorm")
+                                     : NULL;
+        if (!mean || (slots && !plane)) {
+            hlr__free(mean);
+            return HLR_ENOMEM;
+        }
+        b->mean = mean;
+        b->inv_std = mean + b->C;
+        b->plane = plane;
+        b->slots = slots;
     }
-    hlr__free(b->xhat);
-    hlr__free(b->inv_std);
-    b->xhat = xhat;
-    b->inv_std = inv;
+    if (!l->fuse_pool || max_batch <= b->planned)
+        return HLR_OK;
+    uint8_t *w = hlr__alloc_or_fail((size_t)(max_batch * l->out_size / 4), 1, "batchnorm pooling winners");
+    if (!w)
+        return HLR_ENOMEM;
+    hlr__free(b->win);
+    b->win = w;
     b->planned = max_batch;
     return HLR_OK;
 }
 
-/* Channels are independent: the pool takes them in contiguous ranges. */
+/*
+ * Channels are independent: the pass is split into `parts` contiguous
+ * ranges of channels, part s using slot s's plane (fused pooling).
+ * Training computes each channel's mean and biased variance over its
+ * N planes (kernels/batchnorm.c), then y = x a + b with a = weight / sqrt(var
+ * + eps) and b = bias - mean a, as torch's CPU kernel does; a fused ReLU
+ * follows at once, and a fused pooling takes each plane, written in split
+ * rows to the slot's plane, to the output and the winners.
+ */
 typedef struct bn_job {
     batchnorm *b;
     const hlr_pass *p;
-    const float *x, *dy;
-    float *y, *dx;
+    const float *x, *y, *dy;
+    float *out, *dx;
+    int64_t parts;
 } bn_job;
 
-static void bn_forward_channels(void *ctx, int64_t c0, int64_t c1)
+static void bn_forward_part(void *ctx, int64_t s0, int64_t s1)
 {
     const bn_job *j = ctx;
     batchnorm *b = j->b;
     hlr_layer *l = &b->base;
     const hlr_pass *p = j->p;
-    const float *x = j->x;
-    float *y = j->y;
-    const int64_t N = p->batch, C = b->C, S = b->S, M = N * S;
+    const int64_t N = p->batch, C = b->C, S = b->S, M = N * S, So = l->fuse_pool ? S / 4 : S;
     const float *w = hlr__param(l, WEIGHT), *bias = hlr__param(l, BIAS);
     float *rm = hlr__param(l, RUNNING_MEAN), *rv = hlr__param(l, RUNNING_VAR);
-    for (int64_t c = c0; c < c1; c++) {
-        float mean, inv;
-        if (p->training) {
-            double sum = 0.0, sq = 0.0;
-            for (int64_t n = 0; n < N; n++) {
-                const float *xc = x + (n * C + c) * S;
-                for (int64_t s = 0; s < S; s++)
-                    sum += xc[s];
+    for (int64_t s = s0; s < s1; s++)
+        for (int64_t c = s * C / j->parts; c < (s + 1) * C / j->parts; c++) {
+            const float *xc = j->x + c * S;
+            float mean, inv;
+            if (p->training) {
+                mean = (float)(hlrk_bn_sum(xc, N, C * S, S) / (double)M);
+                double var = hlrk_bn_sqdev(xc, N, C * S, S, mean) / (double)M;
+                inv = (float)(1.0 / sqrt(var + (double)b->eps));
+                b->mean[c] = mean;
+                b->inv_std[c] = inv;
+                double unbiased = M > 1 ? var * (double)M / (double)(M - 1) : var;
+                rm[c] = (1.0f - b->momentum) * rm[c] + b->momentum * mean;
+                rv[c] = (1.0f - b->momentum) * rv[c] + b->momentum * (float)unbiased;
+            } else {
+                mean = rm[c];
+                inv = 1.0f / sqrtf(rv[c] + b->eps);
             }
-            double mu = sum / (double)M;
+            const float a = w[c] * inv, sh = bias[c] - mean * a;
             for (int64_t n = 0; n < N; n++) {
-                const float *xc = x + (n * C + c) * S;
-                for (int64_t s = 0; s < S; s++)
-                    sq += ((double)xc[s] - mu) * ((double)xc[s] - mu);
-            }
-            double var = sq / (double)M;
-            mean = (float)mu;
-            inv = (float)(1.0 / sqrt(var + (double)b->eps));
-            b->inv_std[c] = inv;
-            double unbiased = M > 1 ? var * (double)M / (double)(M - 1) : var;
-            rm[c] = (1.0f - b->momentum) * rm[c] + b->momentum * mean;
-            rv[c] = (1.0f - b->momentum) * rv[c] + b->momentum * (float)unbiased;
-        } else {
-            mean = rm[c];
-            inv = 1.0f / sqrtf(rv[c] + b->eps);
-        }
-        for (int64_t n = 0; n < N; n++) {
-            const float *xc = x + (n * C + c) * S;
-            float *yc = y + (n * C + c) * S;
-            float *hc = p->training ? b->xhat + (n * C + c) * S : NULL;
-            for (int64_t s = 0; s < S; s++) {
-                float h = (xc[s] - mean) * inv;
-                if (hc)
-                    hc[s] = h;
-                yc[s] = w[c] * h + bias[c];
+                const float *xp = xc + n * C * S;
+                float *yp = j->out + (n * C + c) * So;
+                if (l->fuse_pool) {
+                    float *pl = b->plane + s * (S + 32);
+                    hlrk_bn_apply_split(pl, xp, b->H, b->W, a, sh);
+                    hlrk_maxpool2x2_win(yp, b->win + (n * C + c) * So, pl, 1, b->H, b->W);
+                } else {
+                    hlrk_bn_apply(yp, xp, S, a, sh, l->fuse_relu);
+                }
             }
         }
-    }
+}
+
+static int64_t parts_of(const batchnorm *b)
+{
+    int64_t t = b->base.fuse_pool ? b->slots : hlr__pool_threads();
+    return t < b->C ? t : b->C;
 }
 
 static void bn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
     batchnorm *b = (batchnorm *)l;
-    bn_job j = {b, p, x, NULL, y, NULL};
-    hlr__parallel_for(b->C, 1, bn_forward_channels, &j);
+    bn_job j = {b, p, x, NULL, NULL, y, NULL, parts_of(b)};
+    hlr__parallel_for(j.parts, 1, bn_forward_part, &j);
 }
 
-static void bn_backward_channels(void *ctx, int64_t c0, int64_t c1)
+/*
+ * Backward, per channel, with g the gradient at the normalised output (dy,
+ * masked by a fused ReLU, sent through a fused pooling): dbias = sum g,
+ * dweight = sum g xhat with xhat = (x - mean) inv, and
+ *   dx = weight inv / M (M g - dbias - xhat dweight)
+ *      = k g + (-k inv^2 / M sum g (x - mean)) (x - mean) - k / M dbias,  k = weight inv.
+ * xhat is not kept: x and the batch's mean and inv give it again.
+ */
+static void bn_backward_part(void *ctx, int64_t s0, int64_t s1)
 {
     const bn_job *j = ctx;
     batchnorm *b = j->b;
     hlr_layer *l = &b->base;
-    const float *dy = j->dy;
-    float *dx = j->dx;
-    const int64_t N = j->p->batch, C = b->C, S = b->S, M = N * S;
+    const int64_t N = j->p->batch, C = b->C, S = b->S, M = N * S, So = l->fuse_pool ? S / 4 : S;
     const float *w = hlr__param(l, WEIGHT);
     float *dw = hlr__grad(l, WEIGHT), *db = hlr__grad(l, BIAS);
-    for (int64_t c = c0; c < c1; c++) {
-        double sdy = 0.0, sdyh = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *g = dy + (n * C + c) * S, *h = b->xhat + (n * C + c) * S;
-            for (int64_t s = 0; s < S; s++) {
-                sdy += g[s];
-                sdyh += (double)g[s] * h[s];
+    const float *mask = l->fuse_relu && !l->fuse_pool ? j->y : NULL;
+    for (int64_t s = s0; s < s1; s++) {
+        float *pl = l->fuse_pool ? b->plane + s * (S + 32) : NULL;
+        for (int64_t c = s * C / j->parts; c < (s + 1) * C / j->parts; c++) {
+            const float *xc = j->x + c * S, mean = b->mean[c], inv = b->inv_std[c];
+            double sg = 0.0, sgx = 0.0;
+            if (l->fuse_pool)
+                for (int64_t n = 0; n < N; n++) {
+                    const int64_t o = (n * C + c) * So;
+                    double a1, a2;
+                    hlrk_maxpool2x2_relu_backward(pl, j->y + o, b->win + o, j->dy + o, 1, b->H, b->W);
+                    hlrk_bn_grad_sums(pl, NULL, xc + n * C * S, 1, S, S, mean, &a1, &a2);
+                    sg += a1;
+                    sgx += a2;
+                }
+            else
+                hlrk_bn_grad_sums(j->dy + c * S, mask ? mask + c * S : NULL, xc, N, C * S, S, mean, &sg, &sgx);
+            db[c] = (float)sg;
+            dw[c] = (float)(sgx * inv);
+            if (!j->dx)
+                continue;
+            const float k = w[c] * inv, kb = (float)(-(double)k * inv * inv * sgx / (double)M),
+                        kc = (float)(-(double)k * sg / (double)M);
+            for (int64_t n = 0; n < N; n++) {
+                const int64_t o = (n * C + c) * So, i = (n * C + c) * S;
+                const float *g = j->dy + i, *gm = mask ? mask + i : NULL;
+                if (l->fuse_pool) {
+                    hlrk_maxpool2x2_relu_backward(pl, j->y + o, b->win + o, j->dy + o, 1, b->H, b->W);
+                    g = pl;
+                }
+                hlrk_bn_dx(j->dx + i, g, gm, j->x + i, S, mean, k, kb, kc);
             }
-        }
-        db[c] = (float)sdy;
-        dw[c] = (float)sdyh;
-        if (!dx)
-            continue;
-        const float k = w[c] * b->inv_std[c] / (float)M;
-        const float mdy = (float)sdy, mdyh = (float)sdyh;
-        for (int64_t n = 0; n < N; n++) {
-            const float *g = dy + (n * C + c) * S, *h = b->xhat + (n * C + c) * S;
-            float *d = dx + (n * C + c) * S;
-            for (int64_t s = 0; s < S; s++)
-                d[s] = k * ((float)M * g[s] - mdy - h[s] * mdyh);
         }
     }
 }
 
 static void bn_backward(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
-    (void)x;
-    (void)y;
-    bn_job j = {(batchnorm *)l, p, NULL, dy, NULL, dx};
-    hlr__parallel_for(((batchnorm *)l)->C, 1, bn_backward_channels, &j);
+    batchnorm *b = (batchnorm *)l;
+    bn_job j = {b, p, x, y, dy, NULL, dx, parts_of(b)};
+    hlr__parallel_for(j.parts, 1, bn_backward_part, &j);
 }
 
 static void bn_destroy(hlr_layer *l)
 {
     batchnorm *b = (batchnorm *)l;
-    hlr__free(b->xhat);
-    hlr__free(b->inv_std);
+    hlr__free(b->mean); /* inv_std shares its allocation */
+    hlr__free(b->plane);
+    hlr__free(b->win);
 }
 
 static void bn_get_config(const hlr_layer *l, hlr_config *c)
@@ -220,6 +265,7 @@ const hlr_layer_ops hlr__batchnorm2d_ops = {
     .forward = bn_forward,
     .backward = bn_backward,
     .destroy = bn_destroy,
+    .fuses_relu = 1,
     .get_config = bn_get_config,
     .from_config = bn2d_from_config,
 };
@@ -231,6 +277,7 @@ const hlr_layer_ops hlr__batchnorm1d_ops = {
     .forward = bn_forward,
     .backward = bn_backward,
     .destroy = bn_destroy,
+    .fuses_relu = 1,
     .get_config = bn_get_config,
     .from_config = bn1d_from_config,
 };
