@@ -380,8 +380,7 @@ static void conv_backward(hlr_layer *l, const hlr_pass *p, const float *x, const
     conv2d *c = (conv2d *)l;
     const int64_t wsize = c->wino ? 16 * c->cout * c->cin : c->cout * c->K;
     backward_job j = {c, x, y, dy, dx, p->batch, c->slots < p->batch ? c->slots : p->batch};
-    if (c->wino) /* the weights of the forward pass: computed again, it costs little */
-        hlrk_wino_filter(c->U, hlr__param(l, 0), c->cout, c->cin);
+    /* Winograd's U is still the forward pass's: the weights have not changed since. */
     hlr__parallel_for(j.parts, 1, c->wino ? wino_backward_part : backward_part, &j);
     /* The slots' partial sums, added in slot order: the same bits for a given thread count. */
     float *dw = c->wino ? c->dw1 : hlr__grad(l, 0);
