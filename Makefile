@@ -110,13 +110,14 @@ BENCH_MODELS ?= mlp,cnn,lstm,gru,hybrid
 # BENCH_FLAGS: --also-unset repeats both sides with OPENBLAS_CORETYPE/L2_SIZE
 # unset and checks that libhlr's outputs agree; --scaling measures both sides
 # with 1 thread too and reports the speed-up; --no-torch skips PyTorch.
+# --rounds N (default 2) alternates the sides N times and keeps each one's best.
 BENCH_FLAGS ?= --also-unset --scaling
 bench: deps bench-deps all $(BINOUT)/hlr-bench
 	bench/run.py --models $(BENCH_MODELS) $(BENCH_FLAGS)
 
 # `make bench-accuracy`: time to 99 % test accuracy on MNIST with --model cnn-bn, libhlr
 # (hlr-mnist --target-accuracy) then PyTorch (bench/torch_time_to_accuracy.py), same recipe;
-# ACCURACY_FLAGS e.g. --epochs 10 --target 99.0 --threads 2 --json build/time_to_accuracy.json.
+# seeds 0, 1, 2 and their mean; ACCURACY_FLAGS e.g. --seeds 0 --epochs 10 --target 99.0 --threads 2.
 ACCURACY_FLAGS ?=
 .PHONY: bench-accuracy
 bench-accuracy: deps data bench-deps all

@@ -5,7 +5,12 @@ under the same OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as the caller's; then
 the table of ratios (libhlr / PyTorch), written also as JSON.
 
   bench/run.py [--models mlp,cnn] [--threads 2] [--json build/bench.json] [--no-torch] [--also-unset]
-               [--scaling]
+               [--scaling] [--rounds 2]
+
+Each side of each model runs --rounds times, libhlr and PyTorch alternating, and keeps its best
+speed (timings on a shared VM drift by a fifth from one minute to the next; a slow minute then
+falls on both sides, and a round it spoiled is dropped).  Peak memory is the pair least favourable
+to libhlr: libhlr's largest, PyTorch's smallest.
 
 --also-unset repeats the whole run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
 removed for both sides (OpenBLAS then picks its kernel for this CPU), names
@@ -32,17 +37,37 @@ def run_json(cmd, env):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def one_run(models, threads, secs, env_base, no_torch):
+def best_of(runs, side):
+    """One side's figures from several rounds: the best speed of each kind, and the peak memory least
+    favourable to libhlr (libhlr's largest, PyTorch's smallest)."""
+    best = dict(runs[0])
+    for r in runs[1:]:
+        for k in ("train_img_s", "infer_img_s"):
+            best[k] = max(best[k], r[k])
+        best["peak_rss_mib"] = (max if side == "libhlr" else min)(best["peak_rss_mib"], r["peak_rss_mib"])
+    best["rounds"] = [{k: r[k] for k in ("train_img_s", "infer_img_s", "peak_rss_mib")} for r in runs]
+    if side == "libhlr":
+        checks = {r["output_check"] for r in runs}
+        if len(checks) > 1:
+            sys.exit(f"run.py: libhlr's output differs between rounds of the same run: {sorted(checks)}")
+    return best
+
+
+def one_run(models, threads, secs, env_base, no_torch, rounds):
+    """Each model: libhlr, then PyTorch, `rounds` times over, alternating, so that a slow minute of the
+    machine falls on both sides; each side keeps its best round."""
     hlr_env = dict(env_base, HLR_NUM_THREADS=str(threads))
     torch_env = dict(env_base, **TORCH_ENV)
     bench = os.path.join(ROOT, "bin", "hlr-bench")
     rows = []
     for model in models:
-        h = run_json([bench, "--model", model, "--window-seconds", secs], hlr_env)
-        t = None if no_torch else run_json(
-            [TORCH_PY, os.path.join(HERE, "torch_bench.py"), "--model", model, "--threads", str(threads),
-             "--window-seconds", secs], torch_env)
-        rows.append({"model": model, "libhlr": h, "pytorch": t})
+        hs, ts = [], []
+        for _ in range(rounds):
+            hs.append(run_json([bench, "--model", model, "--window-seconds", secs], hlr_env))
+            if not no_torch:
+                ts.append(run_json([TORCH_PY, os.path.join(HERE, "torch_bench.py"), "--model", model, "--threads",
+                                    str(threads), "--window-seconds", secs], torch_env))
+        rows.append({"model": model, "libhlr": best_of(hs, "libhlr"), "pytorch": best_of(ts, "pytorch") if ts else None})
     gemm = run_json([bench, "--gemm"], hlr_env)
     return rows, gemm
 
@@ -114,20 +139,24 @@ def main():
                     help="repeat with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for both sides")
     ap.add_argument("--scaling", action="store_true", help="also measure with 1 thread and report the speed-up")
     ap.add_argument("--window-seconds", default="0.4")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="measure each side this many times, alternating, and keep each side's best")
     a = ap.parse_args()
+    if a.rounds < 1:
+        ap.error("--rounds must be at least 1")
     models = a.models.split(",")
     base = dict(os.environ)
     core = base.get("OPENBLAS_CORETYPE", "(unset: OpenBLAS picks)")
-    rows, gemm = one_run(models, a.threads, a.window_seconds, base, a.no_torch)
+    rows, gemm = one_run(models, a.threads, a.window_seconds, base, a.no_torch, a.rounds)
     report(f"OPENBLAS_CORETYPE={core}", rows, gemm, a.threads)
-    result = {"openblas_coretype": core, "threads": a.threads, "models": rows, "gemm": gemm}
+    result = {"openblas_coretype": core, "threads": a.threads, "rounds": a.rounds, "models": rows, "gemm": gemm}
     if a.scaling:
-        rows1, _ = one_run(models, 1, a.window_seconds, base, a.no_torch)
+        rows1, _ = one_run(models, 1, a.window_seconds, base, a.no_torch, a.rounds)
         print()
         result["scaling"] = report_scaling(rows1, rows, a.threads)
     if a.also_unset:
         unset = {k: v for k, v in base.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-        rows2, gemm2 = one_run(models, a.threads, a.window_seconds, unset, a.no_torch)
+        rows2, gemm2 = one_run(models, a.threads, a.window_seconds, unset, a.no_torch, a.rounds)
         print()
         report("OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset", rows2, gemm2, a.threads)
         agree = []
