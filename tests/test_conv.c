@@ -392,28 +392,30 @@ static void expect_same_bits(const char *what, const float *a, const float *b, i
                       (long long)i, a[i], b[i]);
 }
 
-START_TEST(test_fused_relus_give_the_bits_of_separate_layers)
+/*
+ * m[0] fused and m[1] with separate layers, on the same batch x (N, 1, side,
+ * side) and dy (N, 3): training output, dx and every gradient, then the
+ * inference output (after the training pass, so with the running
+ * statistics it left), bit for bit; returns how many gradients it compared.
+ * Frees the models.
+ */
+static int expect_fused_bits(hlr_model *m[2], int64_t N, int64_t side, unsigned long long seed)
 {
-    hlr_model *m[2] = {relu_cnn(1), relu_cnn(0)};
-    const int64_t N = 5;
-    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, 8, 8}), *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 3});
+    const int64_t D = side * side;
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, side, side}), *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 3});
     hlr_tensor *y[2], *dx[2];
     ck_assert(x && dy);
-    test_fill(hlr_tensor_f32(x), N * 64, 5, -1.0f, 1.0f);
-    test_fill(hlr_tensor_f32(dy), N * 3, 6, -1.0f, 1.0f);
+    test_fill(hlr_tensor_f32(x), N * D, seed, -1.0f, 1.0f);
+    test_fill(hlr_tensor_f32(dy), N * 3, seed + 1, -1.0f, 1.0f);
     for (int k = 0; k < 2; k++) {
         y[k] = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 3});
-        dx[k] = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, 8, 8});
+        dx[k] = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, side, side});
         ck_assert(y[k] && dx[k]);
-        ck_assert_ok(hlr_model_forward(m[k], x, y[k], 0));
-    }
-    expect_same_bits("inference output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
-    for (int k = 0; k < 2; k++) {
         ck_assert_ok(hlr_model_forward(m[k], x, y[k], 1));
         ck_assert_ok(hlr_model_backward(m[k], dy, dx[k]));
     }
     expect_same_bits("training output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
-    expect_same_bits("dx", hlr_tensor_f32(dx[0]), hlr_tensor_f32(dx[1]), N * 64);
+    expect_same_bits("dx", hlr_tensor_f32(dx[0]), hlr_tensor_f32(dx[1]), N * D);
     int checked = 0;
     for (int li = 0; li < hlr_model_num_layers(m[0]); li++) {
         hlr_layer *a = hlr_model_layer(m[0], li), *b = hlr_model_layer(m[1], li);
@@ -425,7 +427,9 @@ START_TEST(test_fused_relus_give_the_bits_of_separate_layers)
             checked++;
         }
     }
-    ck_assert_int_eq(checked, 12); /* weight and bias of 4 conv2d and 2 dense layers */
+    for (int k = 0; k < 2; k++)
+        ck_assert_ok(hlr_model_forward(m[k], x, y[k], 0));
+    expect_same_bits("inference output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
     for (int k = 0; k < 2; k++) {
         hlr_tensor_free(y[k]);
         hlr_tensor_free(dx[k]);
@@ -433,6 +437,13 @@ START_TEST(test_fused_relus_give_the_bits_of_separate_layers)
     }
     hlr_tensor_free(x);
     hlr_tensor_free(dy);
+    return checked;
+}
+
+START_TEST(test_fused_relus_give_the_bits_of_separate_layers)
+{
+    hlr_model *m[2] = {relu_cnn(1), relu_cnn(0)};
+    ck_assert_int_eq(expect_fused_bits(m, 5, 8, 5), 12); /* weight and bias of 4 conv2d and 2 dense layers */
 }
 END_TEST
 
@@ -511,44 +522,8 @@ static hlr_model *bn_relu_cnn(int fused)
 START_TEST(test_fused_batchnorm_gives_the_bits_of_separate_layers)
 {
     hlr_model *m[2] = {bn_relu_cnn(1), bn_relu_cnn(0)};
-    const int64_t N = 4, D = 36 * 36;
-    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, 36, 36}), *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 3});
-    hlr_tensor *y[2], *dx[2];
-    ck_assert(x && dy);
-    test_fill(hlr_tensor_f32(x), N * D, 15, -1.0f, 1.0f);
-    test_fill(hlr_tensor_f32(dy), N * 3, 16, -1.0f, 1.0f);
-    for (int k = 0; k < 2; k++) {
-        y[k] = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 3});
-        dx[k] = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, 36, 36});
-        ck_assert(y[k] && dx[k]);
-        ck_assert_ok(hlr_model_forward(m[k], x, y[k], 1));
-        ck_assert_ok(hlr_model_backward(m[k], dy, dx[k]));
-    }
-    expect_same_bits("training output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
-    expect_same_bits("dx", hlr_tensor_f32(dx[0]), hlr_tensor_f32(dx[1]), N * D);
-    int checked = 0;
-    for (int li = 0; li < hlr_model_num_layers(m[0]); li++) {
-        hlr_layer *a = hlr_model_layer(m[0], li), *b = hlr_model_layer(m[1], li);
-        for (int i = 0; i < hlr_layer_param_count(a); i++) {
-            const char *name = hlr_layer_param_name(a, i);
-            hlr_tensor *ga = hlr_layer_grad(a, name), *gb = hlr_layer_grad(b, name);
-            ck_assert(ga && gb);
-            expect_same_bits(name, hlr_tensor_f32(ga), hlr_tensor_f32(gb), hlr_tensor_numel(ga));
-            checked++;
-        }
-    }
-    ck_assert_int_eq(checked, 23); /* 3 conv2d (one bias), 4 batch norms (and their 2 buffers), 2 dense (one bias) */
-    for (int k = 0; k < 2; k++) { /* inference, with the running statistics the training pass left */
-        ck_assert_ok(hlr_model_forward(m[k], x, y[k], 0));
-        hlr_tensor_free(dx[k]);
-    }
-    expect_same_bits("inference output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
-    for (int k = 0; k < 2; k++) {
-        hlr_tensor_free(y[k]);
-        hlr_model_free(m[k]);
-    }
-    hlr_tensor_free(x);
-    hlr_tensor_free(dy);
+    /* 3 conv2d (one with a bias), 4 batch norms (weight, bias and their 2 buffers), 2 dense (one with a bias) */
+    ck_assert_int_eq(expect_fused_bits(m, 4, 36, 15), 23);
 }
 END_TEST
 
