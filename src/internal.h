@@ -161,7 +161,7 @@ typedef struct hlr_layer_ops {
      * model passes the same buffer on, and forward/backward are not called. */
     int alias;
     /* Nonzero when the layer can apply a ReLU to its own output (l->fuse_relu):
-     * the model then fuses a "relu" layer that follows it (see fuse_relus()
+     * the model then fuses a "relu" layer that follows it (see fuse_layers()
      * in model.c), and this layer's backward masks dy by y > 0 itself. */
     int fuses_relu;
     /* Nonzero when the layer reads int32 token ids (embedding): it must be

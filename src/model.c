@@ -116,13 +116,14 @@ void hlr__model_no_fusion(hlr_model *m) { m->no_fusion = 1; }
 extern const hlr_layer_ops hlr__relu_ops;
 
 /*
- * A ReLU after a layer that can apply it itself (conv2d, dense) costs a pass
+ * A ReLU after a layer that can apply it itself (conv2d, dense, batch norm) costs a pass
  * over the activations forward and one backward; fused, the layer applies it
  * while its output is still in cache and masks dy while it reads it anyway.
  * The ReLU layer then acts as an alias: no buffer, no forward, no backward.
  * A 2x2 max pooling after such a ReLU (conv2d -> relu -> maxpool2d, every
- * small CNN's stage) is taken over too when the map's sides are even: the
- * convolution pools each sample while it is in cache, its buffer holds the
+ * small CNN's stage, or conv2d -> batchnorm2d -> relu -> maxpool2d) is taken
+ * over too when the map's sides are even: the convolution (or batch norm)
+ * pools each sample while it is in cache, its buffer holds the
  * pooled output, and the full-size map never goes to memory (for the cnn's
  * first stage, 6.4 MB per batch of 64 written and read three times).
  * Results are bit-identical (tests compare both ways).

@@ -348,6 +348,15 @@ START_TEST(test_conv_chain_backward_matches_finite_differences)
 }
 END_TEST
 
+/* m, fused (the default) or with every layer on its own, built for (1, side, side). */
+static hlr_model *fusion_twin(hlr_model *m, int fused, int64_t side)
+{
+    if (!fused)
+        hlr__model_no_fusion(m);
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, side, side}));
+    return m;
+}
+
 /*
  * conv2d -> relu -> ... with the ReLUs (and the 2x2 max poolings after
  * them) fused into the conv2d and dense layers before them (the default) or
@@ -364,11 +373,7 @@ static hlr_model *relu_cnn(int fused)
                        hlr_conv2d(8, 8, 1, 1, 1, 0, 1, 2, 1), hlr_relu(), hlr_maxpool2d(2, 0, 0), /* 8x1x1 */
                        hlr_flatten(),                         hlr_dense(8, 5, 1), hlr_relu(),
                        hlr_dense(5, 3, 1),                    hlr_relu(), NULL};
-    hlr_model *m = model_of(21, ls);
-    if (!fused)
-        hlr__model_no_fusion(m);
-    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 8, 8}));
-    return m;
+    return fusion_twin(model_of(21, ls), fused, 8);
 }
 
 /* Without the max pool, whose choices flip under the finite differences' steps. */
@@ -512,11 +517,7 @@ static hlr_model *bn_relu_cnn(int fused)
                        hlr_maxpool2d(2, 0, 0), /* 5x4x4 */
                        hlr_flatten(), hlr_dense(80, 6, 0), hlr_batchnorm1d(6, 1e-5f, 0.1f), hlr_relu(),
                        hlr_dense(6, 3, 1), NULL};
-    hlr_model *m = model_of(29, ls);
-    if (!fused)
-        hlr__model_no_fusion(m);
-    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 36, 36}));
-    return m;
+    return fusion_twin(model_of(29, ls), fused, 36);
 }
 
 START_TEST(test_fused_batchnorm_gives_the_bits_of_separate_layers)
