@@ -193,13 +193,15 @@ fuzz:
 	build/fuzz/bin/hlr-fuzz-seeds build/fuzz/corpus
 	build/fuzz/bin/hlr-fuzz-load -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 build/fuzz/corpus
 
-# `make tsan`: the test that serves one loaded model from four threads
-# (through hlr_model_clone_shared) under ThreadSanitizer (clang).
+# `make tsan`: the Check cases named "threads" under ThreadSanitizer (clang):
+# one loaded model served from four threads through hlr_model_clone_shared,
+# and the thread pool at 6 threads (more than the cores) with jobs of fewer
+# parts than threads and pauses that let the workers sleep.
 tsan:
 	@$(MAKE) --no-print-directory CC=clang BUILD=build/tsan LIBOUT=build/tsan/lib BINOUT=build/tsan/bin \
 	    KERNEL_CFLAGS=-ftree-vectorize CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS=-fsanitize=thread \
 	    build/tsan/bin/hlr-tests
-	TSAN_OPTIONS=halt_on_error=1 CK_FORK=no CK_RUN_SUITE=format CK_RUN_CASE=threads build/tsan/bin/hlr-tests
+	TSAN_OPTIONS=halt_on_error=1 CK_FORK=no CK_RUN_CASE=threads build/tsan/bin/hlr-tests
 
 # A short training run of the example under valgrind: no leak, no invalid access.
 valgrind: all

@@ -55,23 +55,55 @@ static inline void poll_wait(int spins)
         sched_yield();
 }
 
+/*
+ * How a job reaches the workers, and why no worker can touch a job that is
+ * not its own (the memory-ordering argument):
+ *
+ * - Only the thread that holds `busy` writes a job: fn, ctx and n (plain
+ *   fields), then `remaining`, then the word `job` = (generation << 8) |
+ *   parts with a release store.  A worker reads `job` with an acquire load,
+ *   so once it sees a generation it also sees that job's fields.
+ * - The part count travels in the same word as the generation, so a worker
+ *   learns from one atomic load both which job is current and whether it has
+ *   a part in it.  A worker whose id is not below the job's part count takes
+ *   no part and reads none of the plain fields: the caller does not wait for
+ *   it, and may already be writing the next job's fields.
+ * - A worker with a part in a job decrements `remaining` (acq_rel) only after
+ *   its part has run, and the caller writes no field of a later job before it
+ *   has seen `remaining` reach 0 (acquire).  So while that worker reads fn,
+ *   ctx and n they are the job's whose word it loaded, and everything the
+ *   part wrote is visible to the caller when hlr__parallel_for returns.
+ * - A worker that loads a word sees the newest job or a newer one than it
+ *   last ran; a job it has a part in cannot be overtaken, since the caller
+ *   waits for that part.  Generations only grow (56 bits), so `seen` never
+ *   matches a later job by accident.
+ *
+ * Before this scheme the generation and the part count were separate: a
+ * worker that sat out one job could read the next job's part count under
+ * the old generation, run a part of the next job, then run it again on
+ * seeing the new generation; the extra decrement let the caller return
+ * while the worker still used its (dead) stack context (issue 23).
+ */
+#define JOB_PARTS_BITS 8
+#define JOB_PARTS(word) ((int)((word) & ((1u << JOB_PARTS_BITS) - 1)))
+_Static_assert(MAX_WORKERS + 1 < (1 << JOB_PARTS_BITS), "a job's part count must fit its bits");
+
 static struct pool {
-    pthread_mutex_t lock; /* guards the fields below and the condition variables */
+    pthread_mutex_t lock; /* guards `stopping` and the condition variables */
     pthread_cond_t wake, done;
-    pthread_mutex_t busy; /* held by the thread whose job is running */
+    pthread_mutex_t busy; /* held by the thread whose job is running, and by resizes */
     pthread_t thread[MAX_WORKERS];
-    unsigned long start_gen[MAX_WORKERS]; /* the generation a worker was started in: jobs before it are not its */
-    int workers; /* started */
-    int target;  /* wanted (a forked child restarts its workers lazily) */
-    int atfork;  /* the fork handler is registered */
+    uint64_t start_job[MAX_WORKERS]; /* the job word when a worker started: jobs up to it are not its */
+    _Atomic int workers;             /* started (written with busy held) */
+    _Atomic int target;              /* wanted (a forked child restarts its workers lazily) */
+    int atfork;                      /* the fork handler is registered */
     int stopping;
-    /* the current job */
+    /* the current job: written by the holder of busy before `job` is published */
     hlr_task_fn fn;
     void *ctx;
     int64_t n;
-    int parts;
-    _Atomic unsigned long generation;
-    _Atomic int remaining;
+    _Atomic uint64_t job; /* (generation << JOB_PARTS_BITS) | parts */
+    _Atomic int remaining; /* parts not yet done, the caller's own excluded */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
           .wake = PTHREAD_COND_INITIALIZER,
           .done = PTHREAD_COND_INITIALIZER,
@@ -85,38 +117,41 @@ static void range_of(int64_t n, int parts, int k, int64_t *b, int64_t *e)
     *e = n * (k + 1) / parts;
 }
 
+static inline uint64_t load_job(void) { return atomic_load_explicit(&pool.job, memory_order_acquire); }
+
 static void *worker(void *arg)
 {
-    int id = (int)(intptr_t)arg; /* 1-based part index */
-    unsigned long seen = pool.start_gen[id - 1]; /* set before the thread was created */
+    int id = (int)(intptr_t)arg;             /* 1-based part index */
+    uint64_t seen = pool.start_job[id - 1]; /* set before the thread was created */
     inside_pool = 1;
     for (;;) {
-        unsigned long g;
+        uint64_t j;
         int spins = 0;
-        while ((g = atomic_load(&pool.generation)) == seen && spins < SPIN) {
+        while ((j = load_job()) == seen && spins < SPIN) {
             poll_wait(spins);
             spins++;
         }
-        if (g == seen) {
+        if (j == seen) {
             pthread_mutex_lock(&pool.lock);
-            while ((g = atomic_load(&pool.generation)) == seen && !pool.stopping)
+            while ((j = load_job()) == seen && !pool.stopping)
                 pthread_cond_wait(&pool.wake, &pool.lock);
             int stop = pool.stopping;
             pthread_mutex_unlock(&pool.lock);
             if (stop)
                 return NULL;
         }
-        seen = g;
-        if (id < pool.parts) {
-            int64_t b, e;
-            range_of(pool.n, pool.parts, id, &b, &e);
-            if (e > b)
-                pool.fn(pool.ctx, b, e);
-            if (atomic_fetch_sub(&pool.remaining, 1) == 1) {
-                pthread_mutex_lock(&pool.lock);
-                pthread_cond_signal(&pool.done);
-                pthread_mutex_unlock(&pool.lock);
-            }
+        seen = j;
+        int parts = JOB_PARTS(j);
+        if (id >= parts)
+            continue; /* not a part of this job: read nothing of it */
+        int64_t b, e;
+        range_of(pool.n, parts, id, &b, &e);
+        if (e > b)
+            pool.fn(pool.ctx, b, e);
+        if (atomic_fetch_sub_explicit(&pool.remaining, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.lock);
         }
     }
 }
@@ -125,13 +160,38 @@ static void *worker(void *arg)
  * reset the locks, and let the next job start new ones. */
 static void after_fork_in_child(void)
 {
-    pool.target = pool.workers;
-    pool.workers = 0;
+    atomic_store_explicit(&pool.target, atomic_load_explicit(&pool.workers, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&pool.workers, 0, memory_order_relaxed);
     pool.stopping = 0;
     pthread_mutex_init(&pool.lock, NULL);
     pthread_mutex_init(&pool.busy, NULL);
     pthread_cond_init(&pool.wake, NULL);
     pthread_cond_init(&pool.done, NULL);
+}
+
+/* With busy held: stop every worker when there are more than `want`, then
+ * start workers up to `want`. */
+static void resize_locked(int want)
+{
+    int have = atomic_load_explicit(&pool.workers, memory_order_relaxed);
+    if (want < have) {
+        pthread_mutex_lock(&pool.lock);
+        pool.stopping = 1;
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.lock);
+        for (int i = 0; i < have; i++)
+            pthread_join(pool.thread[i], NULL);
+        have = 0;
+        pool.stopping = 0;
+    }
+    while (have < want) {
+        pool.start_job[have] = atomic_load_explicit(&pool.job, memory_order_relaxed); /* only busy's holder writes it */
+        if (pthread_create(&pool.thread[have], NULL, worker, (void *)(intptr_t)(have + 1)) != 0)
+            break; /* fewer threads: still correct, only slower */
+        have++;
+    }
+    atomic_store_explicit(&pool.workers, have, memory_order_relaxed);
 }
 
 /* Start or stop workers so that `threads` threads (the caller included) run jobs. */
@@ -142,51 +202,42 @@ void hlr__pool_resize(int threads)
     pthread_mutex_lock(&pool.busy);
     if (!pool.atfork)
         pool.atfork = pthread_atfork(NULL, NULL, after_fork_in_child) == 0;
-    pool.target = want;
-    if (want < pool.workers) {
-        pthread_mutex_lock(&pool.lock);
-        pool.stopping = 1;
-        pthread_cond_broadcast(&pool.wake);
-        pthread_mutex_unlock(&pool.lock);
-        for (int i = 0; i < pool.workers; i++)
-            pthread_join(pool.thread[i], NULL);
-        pool.workers = 0;
-        pool.stopping = 0;
-    }
-    while (pool.workers < want) {
-        pool.start_gen[pool.workers] = atomic_load(&pool.generation); /* no job runs: we hold busy */
-        if (pthread_create(&pool.thread[pool.workers], NULL, worker, (void *)(intptr_t)(pool.workers + 1)) != 0)
-            break; /* fewer threads: still correct, only slower */
-        pool.workers++;
-    }
+    atomic_store_explicit(&pool.target, want, memory_order_relaxed);
+    resize_locked(want);
     pthread_mutex_unlock(&pool.busy);
 }
 
-int hlr__pool_threads(void) { return pool.workers + 1; }
+int hlr__pool_threads(void) { return atomic_load_explicit(&pool.workers, memory_order_relaxed) + 1; }
 
 void hlr__parallel_for(int64_t n, int64_t grain, hlr_task_fn fn, void *ctx)
 {
     if (n <= 0)
         return;
-    if (pool.workers < pool.target && !inside_pool)
-        hlr__pool_resize(pool.target + 1);
-    int parts = pool.workers + 1;
     if (grain < 1)
         grain = 1;
-    if ((int64_t)parts > n / grain)
-        parts = (int)(n / grain);
-    if (parts < 2 || inside_pool || pthread_mutex_trylock(&pool.busy) != 0) {
+    int64_t most = n / grain; /* parts of at least `grain` indices */
+    if (most < 2 || inside_pool || atomic_load_explicit(&pool.target, memory_order_relaxed) == 0 ||
+        pthread_mutex_trylock(&pool.busy) != 0) {
         fn(ctx, 0, n);
         return;
     }
-    parts = parts > pool.workers + 1 ? pool.workers + 1 : parts;
+    int target = atomic_load_explicit(&pool.target, memory_order_relaxed);
+    if (atomic_load_explicit(&pool.workers, memory_order_relaxed) < target)
+        resize_locked(target); /* a forked child's first job */
+    int workers = atomic_load_explicit(&pool.workers, memory_order_relaxed);
+    int parts = most < workers + 1 ? (int)most : workers + 1;
+    if (parts < 2) {
+        pthread_mutex_unlock(&pool.busy);
+        fn(ctx, 0, n);
+        return;
+    }
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n = n;
-    pool.parts = parts;
-    atomic_store(&pool.remaining, parts - 1);
+    atomic_store_explicit(&pool.remaining, parts - 1, memory_order_relaxed); /* published by the release below */
+    uint64_t generation = (atomic_load_explicit(&pool.job, memory_order_relaxed) >> JOB_PARTS_BITS) + 1;
     pthread_mutex_lock(&pool.lock);
-    atomic_fetch_add(&pool.generation, 1); /* publishes the job */
+    atomic_store_explicit(&pool.job, generation << JOB_PARTS_BITS | (uint64_t)parts, memory_order_release);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
 
@@ -196,13 +247,13 @@ void hlr__parallel_for(int64_t n, int64_t grain, hlr_task_fn fn, void *ctx)
     fn(ctx, b, e);
     inside_pool = 0;
     int spins = 0;
-    while (atomic_load(&pool.remaining) > 0 && spins < SPIN) {
+    while (atomic_load_explicit(&pool.remaining, memory_order_acquire) > 0 && spins < SPIN) {
         poll_wait(spins);
         spins++;
     }
-    if (atomic_load(&pool.remaining) > 0) {
+    if (atomic_load_explicit(&pool.remaining, memory_order_acquire) > 0) {
         pthread_mutex_lock(&pool.lock);
-        while (atomic_load(&pool.remaining) > 0)
+        while (atomic_load_explicit(&pool.remaining, memory_order_acquire) > 0)
             pthread_cond_wait(&pool.done, &pool.lock);
         pthread_mutex_unlock(&pool.lock);
     }

@@ -20,6 +20,7 @@ Suite *suite_format(void);
 Suite *suite_conv(void);
 Suite *suite_attention(void);
 Suite *suite_transformer(void);
+Suite *suite_parallel(void);
 
 int main(void)
 {
@@ -37,6 +38,7 @@ int main(void)
     srunner_add_suite(sr, suite_conv());
     srunner_add_suite(sr, suite_attention());
     srunner_add_suite(sr, suite_transformer());
+    srunner_add_suite(sr, suite_parallel());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

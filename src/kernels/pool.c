@@ -87,8 +87,15 @@ typedef hlrk_v16 v16;
 typedef hlrk_v16i v16i;
 typedef uint8_t v16b __attribute__((vector_size(16), aligned(1), may_alias));
 
-#define LOWER ((v16i){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23})
-#define UPPER ((v16i){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31})
+/* Interleave a's and b's lower (upper) eight lanes: GCC's and clang's spelling
+ * (clang builds the library for `make tsan` and `make fuzz`). */
+#if defined(__clang__)
+#define ZIP_LOWER(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define ZIP_UPPER(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#else
+#define ZIP_LOWER(a, b) __builtin_shuffle(a, b, ((v16i){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}))
+#define ZIP_UPPER(a, b) __builtin_shuffle(a, b, ((v16i){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}))
+#endif
 
 /* x (planes, H, W), each plane in split rows -> y as hlrk_maxpool2x2 for even H and W, and the winners. */
 HLR_KERNEL void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int64_t planes, int64_t H, int64_t W)
@@ -144,10 +151,10 @@ static inline __attribute__((always_inline)) void relu_16_backward(float *d0, fl
     const v16i g = *(const v16i *)dy & (*(const v16 *)y > 0.0f);
     const v16i k = __builtin_convertvector(*(const v16b *)win, v16i);
     const v16 e0 = (v16)(g & (k == 0)), o0 = (v16)(g & (k == 1)), e1 = (v16)(g & (k == 2)), o1 = (v16)(g & (k == 3));
-    *(v16 *)d0 = __builtin_shuffle(e0, o0, LOWER);
-    *(v16 *)(d0 + 16) = __builtin_shuffle(e0, o0, UPPER);
-    *(v16 *)d1 = __builtin_shuffle(e1, o1, LOWER);
-    *(v16 *)(d1 + 16) = __builtin_shuffle(e1, o1, UPPER);
+    *(v16 *)d0 = ZIP_LOWER(e0, o0);
+    *(v16 *)(d0 + 16) = ZIP_UPPER(e0, o0);
+    *(v16 *)d1 = ZIP_LOWER(e1, o1);
+    *(v16 *)(d1 + 16) = ZIP_UPPER(e1, o1);
 }
 
 /* dx has room for 32 floats past its end. */

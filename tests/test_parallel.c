@@ -1,0 +1,152 @@
+/*
+ * test_parallel.c -- the thread pool under the conditions that once broke
+ * it (issue 23): more threads than cores, jobs with fewer parts than threads,
+ * and pauses long enough for the workers to fall asleep between jobs.  A
+ * worker that sat out one job must not run a part of the next one twice, and
+ * hlr__parallel_for must not return before every part of its job has run.
+ * `make tsan` runs this case under ThreadSanitizer.
+ */
+#include "testutil_internal.h"
+
+#include <stdatomic.h>
+#include <unistd.h>
+
+Suite *suite_parallel(void);
+
+/* A job whose context lives on its caller's stack, as the library's do. */
+typedef struct count_job {
+    int64_t n;
+    int count[8]; /* each index's runs; each part writes only its own indices */
+    int magic;
+} count_job;
+
+static _Atomic int dead_frames; /* parts that found their context overwritten */
+
+static void count_part(void *ctx, int64_t b, int64_t e)
+{
+    count_job *j = ctx;
+    if (j->magic != 0x5eed) { /* a late worker reading a dead frame (no ck_assert off the main thread) */
+        atomic_fetch_add(&dead_frames, 1);
+        return;
+    }
+    for (int64_t i = b; i < e; i++) {
+        volatile float work = 0.0f; /* some microseconds, as a small element-wise kernel takes */
+        for (int k = 0; k < 20000; k++)
+            work += 1.0f;
+        j->count[i] += work > 0.0f;
+    }
+}
+
+/* Run one job of n one-index parts; return how many indices did not run exactly once. */
+static __attribute__((noinline)) int run_count_job(int64_t n)
+{
+    count_job j = {.n = n, .magic = 0x5eed};
+    hlr__parallel_for(n, 1, count_part, &j);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        bad += j.count[i] != 1;
+    j.magic = 0; /* what a reused frame would hold */
+    return bad;
+}
+
+/* Overwrite 16 KB of the stack below the caller, where run_count_job's frame was. */
+static __attribute__((noinline)) void scribble_stack(void)
+{
+    volatile unsigned char junk[16384];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (unsigned char)(i * 131u);
+}
+
+START_TEST(test_pool_parts_run_once)
+{
+    int threads = hlr_get_num_threads();
+    ck_assert_ok(hlr_set_num_threads(6)); /* more threads than this machine's cores */
+    ck_assert_int_eq(hlr__pool_threads(), 6);
+    int bad = 0;
+    for (int k = 0; k < 300; k++) {
+        /* After a pause the workers sleep; a job of 2 parts wakes them all, and
+         * the job of 6 parts right after it starts while most are still waking. */
+        usleep(2000);
+        for (int64_t n = 2; n <= 6; n += 4) {
+            bad += run_count_job(n);
+            scribble_stack();
+        }
+    }
+    ck_assert_msg(bad == 0, "%d indices ran other than once", bad);
+    ck_assert_msg(atomic_load(&dead_frames) == 0, "%d parts ran on a finished job's context", atomic_load(&dead_frames));
+    ck_assert_ok(hlr_set_num_threads(threads));
+}
+END_TEST
+
+/*
+ * The reproduction from the issue: element-wise Adam steps on a model whose
+ * tensors split into 1, 2 and 4 parts, with pauses and stack scribbles
+ * between the steps, give the same bits at 4 threads as at 1.
+ */
+static hlr_model *wide_model(void)
+{
+    hlr_layer *layers[] = {hlr_dense(2, 16384, 1), hlr_dense(16384, 32, 1)};
+    hlr_model *m = test_model_of(7, layers, 2);
+    int64_t in[] = {2};
+    ck_assert_ok(hlr_model_build(m, 1, in));
+    for (int i = 0; i < hlr_model_num_layers(m); i++) {
+        hlr_layer *l = hlr_model_layer(m, i);
+        for (int p = 0; p < hlr_layer_param_count(l); p++) {
+            hlr_tensor *g = hlr_layer_grad(l, hlr_layer_param_name(l, p));
+            ck_assert_ptr_nonnull(g);
+            test_fill(hlr_tensor_data(g), (long)hlr_tensor_numel(g), 100 + 10 * i + p, -1.0f, 1.0f);
+        }
+    }
+    return m;
+}
+
+static void adam_steps(hlr_model *m, int steps, int pause_us)
+{
+    hlr_optimizer *o = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f);
+    ck_assert_ptr_nonnull(o);
+    for (int s = 0; s < steps; s++) {
+        ck_assert_ok(hlr_optimizer_step(o, m));
+        scribble_stack();
+        if (pause_us)
+            usleep((useconds_t)pause_us);
+    }
+    hlr_optimizer_free(o);
+}
+
+START_TEST(test_pool_adam_pauses_same_bits)
+{
+    int threads = hlr_get_num_threads();
+    ck_assert_ok(hlr_set_num_threads(1));
+    hlr_model *one = wide_model();
+    adam_steps(one, 300, 0);
+    ck_assert_ok(hlr_set_num_threads(4));
+    hlr_model *four = wide_model();
+    adam_steps(four, 300, 10000);
+    for (int i = 0; i < 2; i++) {
+        hlr_layer *a = hlr_model_layer(one, i), *b = hlr_model_layer(four, i);
+        for (int p = 0; p < hlr_layer_param_count(a); p++) {
+            const char *name = hlr_layer_param_name(a, p);
+            hlr_tensor *ta = hlr_layer_param(a, name), *tb = hlr_layer_param(b, name);
+            int64_t n = hlr_tensor_numel(ta), differ = 0;
+            for (int64_t e = 0; e < n; e++)
+                differ += memcmp(hlr_tensor_data(ta) + e, hlr_tensor_data(tb) + e, sizeof(float)) != 0;
+            ck_assert_msg(differ == 0, "layer %d %s: %lld of %lld values differ between 1 and 4 threads", i, name,
+                          (long long)differ, (long long)n);
+        }
+    }
+    hlr_model_free(one);
+    hlr_model_free(four);
+    ck_assert_ok(hlr_set_num_threads(threads));
+}
+END_TEST
+
+Suite *suite_parallel(void)
+{
+    Suite *s = suite_create("parallel");
+    TCase *t = tcase_create("threads");
+    tcase_set_timeout(t, 120); /* a few seconds; ThreadSanitizer is slower */
+    tcase_add_test(t, test_pool_parts_run_once);
+    tcase_add_test(t, test_pool_adam_pauses_same_bits);
+    suite_add_tcase(s, t);
+    return s;
+}
