@@ -265,6 +265,9 @@ int64_t hlr__model_out_size(const hlr_model *m);
 const hlr_shape *hlr__model_in_shape(const hlr_model *m);
 hlr_rng *hlr__model_rng(hlr_model *m);
 int hlr__model_built(const hlr_model *m);
+/* A number no other model of this process has had or will have (an address
+ * can be reused once a model is freed): what an optimizer binds to. */
+uint64_t hlr__model_serial(const hlr_model *m);
 /* The loss buffer (planned batch x out_size) for dLoss/dy. */
 float *hlr__model_dy(hlr_model *m);
 hlr_loss_kind hlr__model_loss(const hlr_model *m, float *smoothing);
@@ -313,7 +316,7 @@ typedef struct hlr_optimizer_desc {
     int schedule, warmup_steps;
     double sched_a, sched_b, warmup_start;
     int64_t sched_pos, steps;
-    const hlr_model *bound; /* NULL until its first step */
+    uint64_t bound;         /* the serial of the model it follows (hlr__model_serial), 0 until its first step */
     int nstate;             /* trainable tensors it keeps state for */
     int nmoments;           /* buffers per tensor: 0, 1 (SGD momentum) or 2 (Adam) */
     float *const *m1, *const *m2; /* per tensor, borrowed; NULL when absent */

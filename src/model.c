@@ -7,10 +7,12 @@
 #include "kernels/kernels.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 struct hlr_model {
+    uint64_t serial; /* hlr__model_serial() */
     hlr_rng rng;
     hlr_layer **layers;
     int nlayers, cap;
@@ -46,10 +48,14 @@ hlr_model *hlr_model_new(uint64_t seed)
     hlr_model *m = hlr__alloc_or_fail(1, sizeof *m, "hlr_model_new");
     if (!m)
         return NULL;
+    static _Atomic uint64_t next_serial = 1;
+    m->serial = atomic_fetch_add_explicit(&next_serial, 1, memory_order_relaxed);
     hlr__rng_seed(&m->rng, seed);
     m->loss = HLR_LOSS_CROSS_ENTROPY;
     return m;
 }
+
+uint64_t hlr__model_serial(const hlr_model *m) { return m->serial; }
 
 static void free_buffers(hlr_model *m)
 {

@@ -464,7 +464,7 @@ static hlr_status put_optimizer(hlr_bytes *b, hlr_model *m, const hlr_optimizer 
 {
     hlr_optimizer_desc d;
     hlr__optimizer_describe(o, &d);
-    if (d.bound && d.bound != m)
+    if (d.bound && d.bound != hlr__model_serial(m))
         return hlr__fail(HLR_ESTATE, "hlr_model_save: the optimizer trains another model");
     if (d.bound && d.nstate != trainable_count(m))
         return hlr__fail(HLR_ESTATE, "hlr_model_save: the optimizer follows %d tensors, the model has %d", d.nstate,

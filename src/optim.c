@@ -24,7 +24,10 @@ struct hlr_optimizer {
     int64_t sched_pos;
 
     int64_t steps;
-    const hlr_model *bound; /* the model whose parameters the state below follows */
+    /* The model whose parameters the state below follows, by its serial
+     * number (0: none yet): an address can be reused by a later model, a
+     * serial never is. */
+    uint64_t bound;
     int nstate;
     float **m1, **m2; /* per parameter: momentum buffer / first moment, second moment */
 };
@@ -144,13 +147,15 @@ hlr_status hlr_optimizer_set_schedule(hlr_optimizer *o, hlr_schedule_kind kind, 
     case HLR_SCHEDULE_CONSTANT:
         break;
     case HLR_SCHEDULE_STEP:
-        if (!(a >= 1.0) || !(b > 0.0) || !isfinite(a) || !isfinite(b))
-            return hlr__fail(HLR_EINVAL, "%s: step schedule needs step_size >= 1 and gamma > 0 (got %g, %g)", fn, a,
-                             b);
+        /* gamma <= 1: the rate decays and stays finite (a gamma of 1e300 once drove it to inf) */
+        if (!(a >= 1.0) || !(b > 0.0 && b <= 1.0) || !isfinite(a))
+            return hlr__fail(HLR_EINVAL, "%s: step schedule needs step_size >= 1 and gamma in (0, 1] (got %g, %g)", fn,
+                             a, b);
         break;
     case HLR_SCHEDULE_COSINE:
-        if (!(a >= 1.0) || !(b >= 0.0) || !isfinite(a) || !isfinite(b))
-            return hlr__fail(HLR_EINVAL, "%s: cosine schedule needs T >= 1 and eta_min >= 0 (got %g, %g)", fn, a, b);
+        if (!(a >= 1.0) || !(b >= 0.0 && b <= (double)o->lr) || !isfinite(a))
+            return hlr__fail(HLR_EINVAL, "%s: cosine schedule needs T >= 1 and eta_min in [0, lr = %g] (got %g, %g)",
+                             fn, (double)o->lr, a, b);
         break;
     default:
         return hlr__fail(HLR_EINVAL, "%s: unknown schedule %d", fn, (int)kind);
@@ -211,13 +216,13 @@ static hlr_status bind(hlr_optimizer *o, hlr_model *m)
             np += !l->params[j].buffer;
     }
     if (o->bound) {
-        if (o->bound != m || np != o->nstate)
+        if (o->bound != hlr__model_serial(m) || np != o->nstate)
             return hlr__fail(HLR_ESTATE, "hlr_optimizer_step: this optimizer already trains another model");
         return HLR_OK;
     }
     int need2 = o->kind != OPT_SGD;
     if (o->kind == OPT_SGD && o->momentum == 0.0f) {
-        o->bound = m;
+        o->bound = hlr__model_serial(m);
         o->nstate = np;
         return HLR_OK;
     }
@@ -244,7 +249,7 @@ static hlr_status bind(hlr_optimizer *o, hlr_model *m)
             k++;
         }
     }
-    o->bound = m;
+    o->bound = hlr__model_serial(m);
     return HLR_OK;
 }
 

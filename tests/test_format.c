@@ -438,7 +438,7 @@ static void assert_same_optimizer(const hlr_optimizer *a, const hlr_optimizer *b
     ck_assert_int_eq(x.steps, y.steps);
     ck_assert_int_eq(x.nstate, y.nstate);
     ck_assert_int_eq(x.nmoments, y.nmoments);
-    ck_assert(y.bound == (x.bound ? m : NULL));
+    ck_assert(y.bound == (x.bound ? hlr__model_serial(m) : 0));
     int k = 0;
     for (int i = 0; i < hlr_model_num_layers(m) && x.nmoments; i++) {
         hlr_layer *l = hlr_model_layer(m, i);

@@ -760,8 +760,10 @@ typedef enum hlr_schedule_kind {
  *   For COSINE, t past T stays at eta_min.  The position starts at 0 and
  *   advances by hlr_optimizer_schedule_step() (hlr_model_fit() does it once
  *   per epoch, or per batch if asked).
- * Errors: HLR_EINVAL (unknown kind, step_size < 1, gamma <= 0, T < 1,
- *   eta_min < 0, warmup_steps < 0, warmup_start outside (0, 1]).
+ *   Schedules only decay: the rate never exceeds base_lr.
+ * Errors: HLR_EINVAL (unknown kind, step_size < 1, gamma outside (0, 1],
+ *   T < 1, eta_min outside [0, base_lr], warmup_steps < 0, warmup_start
+ *   outside (0, 1], any of them not finite).
  */
 HLR_API hlr_status hlr_optimizer_set_schedule(hlr_optimizer *o, hlr_schedule_kind kind, double a, double b,
                                               int warmup_steps, double warmup_start);
