@@ -5,11 +5,14 @@
 #include "internal.h"
 
 #include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *hlr_version(void) { return HLR_VERSION_STRING; }
@@ -193,4 +196,38 @@ int hlr_get_num_threads(void)
 {
     hlr__threads_init();
     return num_threads;
+}
+
+/* ---- opening files to read ---- */
+
+int hlr__open_regular(const char *path, const char *fn, int64_t *size)
+{
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+     * writer, forever.  Regular files ignore the flag; it is cleared anyway. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        char buf[128];
+        int err = errno;
+        hlr__fail(HLR_EIO, "%s: cannot open %s: %s", fn, path, strerror_r(err, buf, sizeof buf));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        char buf[128];
+        int err = errno;
+        hlr__fail(HLR_EIO, "%s: cannot read %s: %s", fn, path, strerror_r(err, buf, sizeof buf));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        hlr__fail(HLR_EIO, "%s: %s is not a regular file", fn, path);
+        close(fd);
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags != -1)
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    if (size)
+        *size = (int64_t)sb.st_size;
+    return fd;
 }

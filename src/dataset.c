@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define IDX_MAX_ITEMS ((int64_t)100000000) /* 1e8 samples */
@@ -40,68 +41,96 @@ void hlr_dataset_free(hlr_dataset *d)
 }
 
 /*
- * Read a whole (possibly gzipped) file into memory, at most `limit` bytes;
- * the buffer grows with the bytes actually present, so a header that lies
- * about its size cannot make us allocate more than the file holds.
+ * idx files, raw or gzip (zlib reads both), are read header first: the
+ * header says how many bytes follow, and no more than that (plus one, to see
+ * whether the file is longer) is ever inflated or kept.  A small .gz file
+ * holding a tiny header and a gigabyte of zeros costs a few kilobytes.
  */
-static hlr_status read_all(const char *path, size_t limit, unsigned char **out, size_t *len)
+static hlr_status idx_open(const char *path, gzFile *f)
 {
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return hlr__fail(HLR_EIO, "%s: cannot open (%s)", path, errno ? strerror(errno) : "zlib error");
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = hlr__malloc(cap);
-    if (!buf) {
-        gzclose(f);
-        return hlr__fail(HLR_ENOMEM, "%s: out of memory", path);
+    int fd = hlr__open_regular(path, "hlr_dataset_load_idx", NULL); /* no FIFO: it would block */
+    if (fd < 0)
+        return HLR_EIO;
+    *f = gzdopen(fd, "rb");
+    if (!*f) {
+        close(fd);
+        return hlr__fail(HLR_ENOMEM, "%s: out of memory for the decompressor", path);
     }
-    for (;;) {
-        if (n == cap) {
-            if (cap > limit) {
-                hlr__free(buf);
-                gzclose(f);
-                return hlr__fail(HLR_EFORMAT, "%s: longer than its header says (more than %zu bytes)", path, limit);
-            }
-            size_t ncap = cap * 2;
-            unsigned char *nb = hlr__realloc(buf, ncap);
-            if (!nb) {
-                hlr__free(buf);
-                gzclose(f);
-                return hlr__fail(HLR_ENOMEM, "%s: out of memory after %zu bytes", path, n);
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t want = cap - n > (1u << 30) ? (1u << 30) : cap - n;
-        int got = gzread(f, buf + n, (unsigned)want);
-        if (got < 0) {
+    return HLR_OK;
+}
+
+/* Read up to `want` bytes into buf; *got says how many came.  A short read
+ * is not an error by itself (the caller compares with the header), but a
+ * corrupt or truncated compressed stream is. */
+static hlr_status idx_read(gzFile f, const char *path, unsigned char *buf, size_t want, size_t *got)
+{
+    size_t n = 0;
+    while (n < want) {
+        size_t chunk = want - n > (1u << 30) ? (1u << 30) : want - n;
+        int k = gzread(f, buf + n, (unsigned)chunk);
+        if (k < 0) {
             int zerr;
             const char *msg = gzerror(f, &zerr);
-            hlr_status st = zerr == Z_ERRNO ? hlr__fail(HLR_EIO, "%s: cannot read (%s)", path, strerror(errno))
-                                            : hlr__fail(HLR_EFORMAT, "%s: corrupt compressed data after %zu bytes (%s)",
-                                                        path, n, msg);
+            return zerr == Z_ERRNO ? hlr__fail(HLR_EIO, "%s: cannot read (%s)", path, strerror(errno))
+                                   : hlr__fail(HLR_EFORMAT, "%s: corrupt compressed data after %zu bytes (%s)", path,
+                                               n, msg);
+        }
+        if (k == 0)
+            break;
+        n += (size_t)k;
+    }
+    *got = n;
+    if (n < want) { /* gzread stops silently at a truncated gzip stream; gzerror tells */
+        int zerr = Z_OK;
+        gzerror(f, &zerr);
+        if (zerr == Z_BUF_ERROR)
+            return hlr__fail(HLR_EFORMAT, "%s: the compressed stream is truncated", path);
+        if (zerr != Z_OK)
+            return hlr__fail(HLR_EFORMAT, "%s: corrupt compressed data", path);
+    }
+    return HLR_OK;
+}
+
+/* The `promised` bytes after the header, into a buffer that grows with the
+ * bytes actually present: a header that lies about its size costs nothing. */
+static hlr_status idx_body(gzFile f, const char *path, uint64_t promised, const char *what, unsigned char **out)
+{
+    *out = NULL;
+    if (promised >= SIZE_MAX)
+        return hlr__fail(HLR_EFORMAT, "%s: header promises %llu %s, more than this machine can address", path,
+                         (unsigned long long)promised, what);
+    size_t want = (size_t)promised + 1, cap = want < ((size_t)1 << 16) ? want : (size_t)1 << 16, n = 0;
+    unsigned char *buf = hlr__malloc(cap);
+    if (!buf)
+        return hlr__fail(HLR_ENOMEM, "%s: out of memory", path);
+    for (;;) {
+        size_t got;
+        hlr_status st = idx_read(f, path, buf + n, cap - n, &got);
+        if (st != HLR_OK) {
             hlr__free(buf);
-            gzclose(f);
             return st;
         }
-        if (got == 0)
-            break;
-        n += (size_t)got;
+        n += got;
+        if (n < cap || cap == want)
+            break; /* the file ended, or we hold one byte more than promised */
+        size_t ncap = cap > want / 2 ? want : cap * 2;
+        unsigned char *nb = hlr__realloc(buf, ncap);
+        if (!nb) {
+            hlr__free(buf);
+            return hlr__fail(HLR_ENOMEM, "%s: out of memory after %zu bytes", path, n);
+        }
+        buf = nb;
+        cap = ncap;
     }
-    /* gzread stops silently at a truncated gzip stream; gzerror tells. */
-    int zerr = Z_OK;
-    gzerror(f, &zerr);
-    gzclose(f);
-    if (zerr != Z_OK && zerr != Z_BUF_ERROR) {
+    if (n != promised) {
         hlr__free(buf);
-        return hlr__fail(HLR_EFORMAT, "%s: corrupt compressed data", path);
-    }
-    if (zerr == Z_BUF_ERROR) {
-        hlr__free(buf);
-        return hlr__fail(HLR_EFORMAT, "%s: the compressed stream is truncated", path);
+        if (n > promised)
+            return hlr__fail(HLR_EFORMAT, "%s: longer than its header says (more than the %llu %s it promises)", path,
+                             (unsigned long long)promised, what);
+        return hlr__fail(HLR_EFORMAT, "%s: header promises %llu %s, file holds %zu", path,
+                         (unsigned long long)promised, what, n);
     }
     *out = buf;
-    *len = n;
     return HLR_OK;
 }
 
@@ -117,53 +146,52 @@ hlr_dataset *hlr_dataset_load_idx(const char *images_path, const char *labels_pa
         hlr__fail(HLR_EINVAL, "%s: %s path is NULL", fn, images_path ? "labels" : "images");
         return NULL;
     }
-    unsigned char *img = NULL, *lab = NULL;
-    size_t img_len = 0, lab_len = 0;
+    gzFile fi = NULL, fl = NULL;
+    unsigned char hi[16], hl[8], *img = NULL, *lab = NULL;
+    size_t got = 0;
     hlr_dataset *d = NULL;
-    size_t img_limit = 16 + (size_t)IDX_MAX_ITEMS * 28 * 28;
-    if (read_all(images_path, img_limit, &img, &img_len) != HLR_OK)
+    if (idx_open(images_path, &fi) != HLR_OK || idx_read(fi, images_path, hi, sizeof hi, &got) != HLR_OK)
         goto done;
-    if (read_all(labels_path, 8 + (size_t)IDX_MAX_ITEMS, &lab, &lab_len) != HLR_OK)
-        goto done;
-    if (img_len < 16 || be32(img) != 0x00000803) {
+    if (got < sizeof hi || be32(hi) != 0x00000803) {
         hlr__fail(HLR_EFORMAT, "%s: not an idx image file (magic 0x00000803 and 3 dimensions expected)", images_path);
         goto done;
     }
-    if (lab_len < 8 || be32(lab) != 0x00000801) {
-        hlr__fail(HLR_EFORMAT, "%s: not an idx label file (magic 0x00000801 and 1 dimension expected)", labels_path);
-        goto done;
-    }
-    uint32_t n = be32(img + 4), rows = be32(img + 8), cols = be32(img + 12), nl = be32(lab + 4);
+    uint32_t n = be32(hi + 4), rows = be32(hi + 8), cols = be32(hi + 12);
     if (n < 1 || n > IDX_MAX_ITEMS || rows < 1 || rows > IDX_MAX_SIDE || cols < 1 || cols > IDX_MAX_SIDE) {
         hlr__fail(HLR_EFORMAT, "%s: implausible header: %u images of %u x %u", images_path, n, rows, cols);
         goto done;
     }
+    if (idx_open(labels_path, &fl) != HLR_OK || idx_read(fl, labels_path, hl, sizeof hl, &got) != HLR_OK)
+        goto done;
+    if (got < sizeof hl || be32(hl) != 0x00000801) {
+        hlr__fail(HLR_EFORMAT, "%s: not an idx label file (magic 0x00000801 and 1 dimension expected)", labels_path);
+        goto done;
+    }
+    uint32_t nl = be32(hl + 4);
     if (nl != n) {
         hlr__fail(HLR_EFORMAT, "%s holds %u images but %s holds %u labels", images_path, n, labels_path, nl);
         goto done;
     }
     uint64_t pixels = (uint64_t)n * rows * cols;
-    if (img_len != 16 + pixels) {
-        hlr__fail(HLR_EFORMAT, "%s: header promises %llu pixel bytes, file holds %zu", images_path,
-                  (unsigned long long)pixels, img_len - 16);
+    if (idx_body(fi, images_path, pixels, "pixel bytes", &img) != HLR_OK ||
+        idx_body(fl, labels_path, n, "labels", &lab) != HLR_OK)
         goto done;
-    }
-    if (lab_len != 8 + (size_t)n) {
-        hlr__fail(HLR_EFORMAT, "%s: header promises %u labels, file holds %zu", labels_path, n, lab_len - 8);
-        goto done;
-    }
     int max_label = 0;
     for (uint32_t i = 0; i < n; i++)
-        max_label = lab[8 + i] > max_label ? lab[8 + i] : max_label;
+        max_label = lab[i] > max_label ? lab[i] : max_label;
     hlr_shape s = {.ndim = 3, .d = {1, rows, cols}};
     d = dataset_alloc(&s, n, max_label + 1, fn);
     if (!d)
         goto done;
     for (uint64_t i = 0; i < pixels; i++)
-        d->x[i] = (float)img[16 + i] / 255.0f; /* exactly value/255, as torchvision's ToTensor */
+        d->x[i] = (float)img[i] / 255.0f; /* exactly value/255, as torchvision's ToTensor */
     for (uint32_t i = 0; i < n; i++)
-        d->y[i] = lab[8 + i];
+        d->y[i] = lab[i];
 done:
+    if (fi)
+        gzclose(fi);
+    if (fl)
+        gzclose(fl);
     hlr__free(img);
     hlr__free(lab);
     return d;

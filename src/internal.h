@@ -22,6 +22,11 @@
 
 /* Record a message for hlr_last_error() and return code. */
 hlr_status hlr__fail(hlr_status code, const char *fmt, ...) HLR_PRINTF(2, 3);
+/* Open path to read, refusing (HLR_EIO, naming fn and path) what is not a
+ * regular file -- a folder, a device, a FIFO, whose open or read could block
+ * forever -- without blocking; the descriptor is then blocking.  Returns the
+ * descriptor (and the size when size is not NULL), or -1 with the error set. */
+int hlr__open_regular(const char *path, const char *fn, int64_t *size);
 /* Log through the caller's callback, if any. */
 void hlr__log(hlr_log_level level, const char *fmt, ...) HLR_PRINTF(2, 3);
 /* Read HLR_NUM_THREADS once and apply the thread count to OpenBLAS. */

@@ -742,25 +742,16 @@ hlr_status hlr__read_file(const char *path, const char *fn, unsigned char **data
 {
     *data = NULL;
     *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int64_t file_size;
+    int fd = hlr__open_regular(path, fn, &file_size); /* no FIFO or device: they could block forever */
     if (fd < 0)
-        return io_fail(fn, "open", path, errno);
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int err = errno;
-        close(fd);
-        return io_fail(fn, "read", path, err);
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return hlr__fail(HLR_EIO, "%s: %s is not a regular file", fn, path);
-    }
-    if ((uint64_t)sb.st_size > HLR_FILE_MAX_PAYLOAD + HLR_FILE_HEADER_SIZE || (uint64_t)sb.st_size > SIZE_MAX) {
+        return HLR_EIO;
+    if ((uint64_t)file_size > HLR_FILE_MAX_PAYLOAD + HLR_FILE_HEADER_SIZE || (uint64_t)file_size > SIZE_MAX) {
         close(fd);
         return hlr__fail(HLR_EFORMAT, "model file: %s has %lld bytes, more than any model file", path,
-                         (long long)sb.st_size);
+                         (long long)file_size);
     }
-    size_t n = (size_t)sb.st_size;
+    size_t n = (size_t)file_size;
     unsigned char *buf = hlr__alloc_or_fail(n ? n : 1, 1, fn);
     if (!buf) {
         close(fd);

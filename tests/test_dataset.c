@@ -259,8 +259,8 @@ static double seconds_since(const struct timespec *t0)
  * as a failure here rather than as swapping; then it is repeated here for
  * the message.
  */
-static void expect_huge_claim_fails_fast(const char *images, const char *labels, const char *fragment,
-                                         const char *what)
+static void expect_huge_claim_fails_fast_naming(const char *images, const char *labels, const char *named,
+                                                const char *fragment, const char *what)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -296,7 +296,14 @@ static void expect_huge_claim_fails_fast(const char *images, const char *labels,
                   "claim instead of checking it against the file", what);
     ck_assert_msg(WEXITSTATUS(status) == 0, "%s: the loading process exited with %d", what, WEXITSTATUS(status));
     ck_assert_msg(secs < 2.0, "%s: failing took %.2f s, expected well under 2 s", what, secs);
-    expect_load_fails(images, labels, images, fragment, what);
+    expect_load_fails(images, labels, named, fragment, what);
+}
+
+/* The same, where the message names the images file. */
+static void expect_huge_claim_fails_fast(const char *images, const char *labels, const char *fragment,
+                                         const char *what)
+{
+    expect_huge_claim_fails_fast_naming(images, labels, images, fragment, what);
 }
 
 /* ---- loading ---- */
@@ -416,6 +423,75 @@ START_TEST(test_idx_bad_magic_fails_naming_the_file)
         expect_load_fails(img, bad, bad, "magic", what);
         free(b.p);
     }
+}
+END_TEST
+
+/* A FIFO as either file is refused at once (it used to block forever in gzopen). */
+START_TEST(test_idx_fifo_fails_without_blocking)
+{
+    char img[256], lab[256], pipe[256];
+    std_write("ff-images", "ff-labels", 0, 0, img, lab, sizeof img);
+    tmp_path(pipe, sizeof pipe, "ff-pipe");
+    for (int which = 0; which < 2; which++) {
+        fifo_guard g;
+        fifo_guard_start(&g, pipe);
+        hlr_dataset *d = which == 0 ? hlr_dataset_load_idx(pipe, lab) : hlr_dataset_load_idx(img, pipe);
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", hlr_last_error());
+        int blocked = fifo_guard_stop(&g);
+        hlr_dataset_free(d);
+        ck_assert_msg(!blocked, "a FIFO as the %s file blocked until a writer came", which ? "labels" : "images");
+        ck_assert_ptr_null(d);
+        ck_assert_msg(strstr(msg, "not a regular file") && strstr(msg, pipe), "message: %s", msg);
+    }
+}
+END_TEST
+
+/* A gzip file of `zeros` zero bytes after the given header, made without
+ * holding them all in memory. */
+static void write_gz_bomb(const char *path, const unsigned char *header, size_t hlen, size_t zeros)
+{
+    gzFile f = gzopen(path, "wb1");
+    ck_assert_msg(f != NULL, "gzopen(%s) failed", path);
+    ck_assert_int_eq(gzwrite(f, header, (unsigned)hlen), (int)hlen);
+    static const unsigned char block[1 << 16];
+    for (size_t done = 0; done < zeros; done += sizeof block)
+        ck_assert_int_eq(gzwrite(f, block, sizeof block), (int)sizeof block);
+    ck_assert_int_eq(gzclose(f), Z_OK);
+}
+
+/*
+ * A gzip bomb: a header for one 28 x 28 image (or one label) and 512 MiB of
+ * zeros, in about half a megabyte.  It must be refused after the promised
+ * bytes and one more: the loader used to inflate the whole stream first,
+ * so the child process (its address space capped 256 MiB above its size)
+ * ran out of memory.
+ */
+START_TEST(test_idx_gzip_bomb_is_refused_without_inflating_it)
+{
+    char img[256], lab[256], bomb[256];
+    std_write("gb-images", "gb-labels", 0, 0, img, lab, sizeof img);
+    tmp_path(bomb, sizeof bomb, "gb-bomb.gz");
+    const size_t zeros = (size_t)512 << 20;
+    unsigned char h[16];
+    put_be32(h, 0x00000803);
+    put_be32(h + 4, 1);
+    put_be32(h + 8, 28);
+    put_be32(h + 12, 28);
+    write_gz_bomb(bomb, h, 16, zeros);
+    char one_label[256];
+    tmp_path(one_label, sizeof one_label, "gb-one-label");
+    unsigned char seven = 7;
+    bytes b = idx_labels(0x00000801, 1, &seven, 1);
+    write_raw(one_label, b.p, b.n);
+    free(b.p);
+    expect_huge_claim_fails_fast(bomb, one_label, "longer than its header says", "images: one image, then 512 MiB");
+
+    put_be32(h, 0x00000801);
+    put_be32(h + 4, STD_N);
+    write_gz_bomb(bomb, h, 8, zeros);
+    expect_huge_claim_fails_fast_naming(img, bomb, bomb, "longer than its header says",
+                                        "labels: 18 labels, then 512 MiB");
 }
 END_TEST
 
@@ -986,6 +1062,8 @@ Suite *suite_dataset(void)
     tcase_add_test(tc, test_idx_directory_as_file_fails_naming_it);
     tcase_add_test(tc, test_idx_bad_magic_fails_naming_the_file);
     tcase_add_test(tc, test_idx_count_mismatch_fails_naming_both_counts);
+    tcase_add_test(tc, test_idx_fifo_fails_without_blocking);
+    tcase_add_test(tc, test_idx_gzip_bomb_is_refused_without_inflating_it);
     tcase_add_test(tc, test_idx_truncated_at_every_offset_fails_cleanly);
     tcase_add_test(tc, test_idx_gzip_truncated_at_every_offset_fails_cleanly);
     tcase_add_test(tc, test_idx_trailing_bytes_fail);

@@ -854,6 +854,35 @@ START_TEST(test_loading_missing_and_non_model_files_fails_cleanly)
 }
 END_TEST
 
+/* A FIFO (or other special file) is refused at once: the loader used to
+ * open it before checking what it was, and the open waited for a writer
+ * forever (issue 23). */
+START_TEST(test_loading_a_fifo_fails_without_blocking)
+{
+    make_test_dir();
+    char path[300];
+    snprintf(path, sizeof path, "%s/pipe.hlr", test_dir);
+    fifo_guard g;
+    fifo_guard_start(&g, path);
+    hlr_model *m = hlr_model_load(path, NULL);
+    hlr_status st = hlr_last_status();
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", hlr_last_error());
+    hlr_model_info *info = hlr_model_info_load(path);
+    hlr_status st_info = hlr_last_status();
+    int blocked = fifo_guard_stop(&g);
+    hlr_model_free(m);
+    hlr_model_info_free(info);
+    ck_assert_msg(!blocked, "loading a FIFO blocked until a writer came");
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_null(info);
+    ck_assert_int_eq(st, HLR_EIO);
+    ck_assert_int_eq(st_info, HLR_EIO);
+    ck_assert_msg(strstr(msg, "not a regular file") && strstr(msg, "pipe.hlr"), "message: %s", msg);
+    remove_test_dir();
+}
+END_TEST
+
 /* ---- hostile files ---- */
 
 /* The file every hostile test starts from: model, Adam state, metadata, history. */
@@ -1527,6 +1556,7 @@ Suite *suite_format(void)
     tcase_add_test(t, test_file_layout_is_the_documented_one);
     tcase_add_test(t, test_failed_save_leaves_the_previous_file_intact);
     tcase_add_test(t, test_loading_missing_and_non_model_files_fails_cleanly);
+    tcase_add_test(t, test_loading_a_fifo_fails_without_blocking);
     suite_add_tcase(s, t);
 
     t = tcase_create("hostile");

@@ -6,11 +6,16 @@
 #define HLR_TESTUTIL_H
 
 #include <check.h>
+#include <fcntl.h>
 #include <hlr/hlr.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Assert a status, printing the library's message when it differs. */
 #define ck_assert_status(expr, want)                                                                             \
@@ -82,5 +87,67 @@ static inline hlr_model *test_model_of(uint64_t seed, hlr_layer *const *layers, 
 #define TEST_MODEL(seed, ...)                                                                                    \
     test_model_of((seed), (hlr_layer *[]){__VA_ARGS__},                                                          \
                   (int)(sizeof((hlr_layer *[]){__VA_ARGS__}) / sizeof(hlr_layer *)))
+
+/*
+ * A FIFO that a call must refuse without blocking: fifo_guard_start() makes
+ * it, and a watchdog thread that, should the call still be running after
+ * three seconds, opens the FIFO's write end and closes it again (and again,
+ * every 50 ms) so that a blocked open or read returns and the test can
+ * fail instead of hanging.  fifo_guard_stop() removes the FIFO and returns
+ * whether the watchdog had to do that.
+ */
+typedef struct fifo_guard {
+    char path[512];
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, unblocked;
+} fifo_guard;
+
+static inline void *fifo_guard_main(void *arg)
+{
+    fifo_guard *g = arg;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 3;
+    pthread_mutex_lock(&g->mu);
+    while (!g->done && pthread_cond_timedwait(&g->cv, &g->mu, &until) == 0)
+        ;
+    while (!g->done) {
+        g->unblocked = 1;
+        pthread_mutex_unlock(&g->mu);
+        int fd = open(g->path, O_WRONLY | O_NONBLOCK); /* fails (ENXIO) while no reader has it open */
+        if (fd >= 0)
+            close(fd);
+        usleep(50000);
+        pthread_mutex_lock(&g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+static inline void fifo_guard_start(fifo_guard *g, const char *path)
+{
+    memset(g, 0, sizeof *g);
+    snprintf(g->path, sizeof g->path, "%s", path);
+    unlink(path);
+    ck_assert_msg(mkfifo(path, 0600) == 0, "mkfifo(%s) failed", path);
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    ck_assert_int_eq(pthread_create(&g->thread, NULL, fifo_guard_main, g), 0);
+}
+
+static inline int fifo_guard_stop(fifo_guard *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->done = 1;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->thread, NULL);
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    unlink(g->path);
+    return g->unblocked;
+}
 
 #endif
