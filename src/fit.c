@@ -32,6 +32,9 @@ static hlr_status check_fit(const hlr_model *m, const hlr_dataset *d, const char
 {
     const hlr_shape *in = hlr__model_in_shape(m);
     char a[96], b[96];
+    hlr_status st = hlr__model_check_classifier(m, fn);
+    if (st != HLR_OK)
+        return st;
     if (d->sample_size != hlr__model_in_size(m) || d->sample.ndim != in->ndim ||
         memcmp(d->sample.d, in->d, (size_t)in->ndim * sizeof in->d[0]) != 0)
         return hlr__fail(HLR_ESHAPE, "%s: samples are %s, the model takes %s", fn,
@@ -115,13 +118,17 @@ static hlr_status eval_range(hlr_model *m, const hlr_dataset *d, int64_t start, 
         for (int64_t i = 0; i < nb; i++) {
             const float *row = out + i * c;
             int64_t pred = hlrk_argmax(row, c);
-            acc->correct += pred == y[i];
+            /* A NaN score ranks nowhere: the row counts as wrong (comparisons
+             * with NaN are false, so it once counted as a hit). */
+            int64_t higher = 0, nans = 0; /* classes scoring above the true one */
+            for (int64_t k = 0; k < c; k++) {
+                higher += row[k] > row[y[i]];
+                nans += isnan(row[k]);
+            }
+            acc->correct += pred == y[i] && !nans;
+            acc->top_k_correct += higher < top_k && !nans;
             if (confusion)
                 confusion[(int64_t)y[i] * d->num_classes + pred]++;
-            int64_t higher = 0; /* classes scoring above the true one */
-            for (int64_t k = 0; k < c; k++)
-                higher += row[k] > row[y[i]];
-            acc->top_k_correct += higher < top_k;
         }
         acc->count += nb;
     }
@@ -257,12 +264,12 @@ hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int batch_size
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
     if (batch_size < 1)
         return hlr__fail(HLR_EINVAL, "%s: batch_size %d must be >= 1", fn, batch_size);
-    int64_t c = hlr__model_out_size(m);
-    if (top_k < 1 || top_k > c)
-        return hlr__fail(HLR_EINVAL, "%s: top_k %d outside 1..%lld", fn, top_k, (long long)c);
     hlr_status st = check_fit(m, d, fn);
     if (st != HLR_OK)
         return st;
+    int64_t c = hlr__model_out_size(m);
+    if (top_k < 1 || top_k > c)
+        return hlr__fail(HLR_EINVAL, "%s: top_k %d outside 1..%lld", fn, top_k, (long long)c);
     if (confusion && d->num_classes != c)
         return hlr__fail(HLR_ESHAPE, "%s: a confusion matrix needs as many classes (%d) as outputs (%lld)", fn,
                          d->num_classes, (long long)c);
@@ -291,12 +298,13 @@ hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes
         return hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
     if (!hlr__model_built(m))
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
+    hlr_status st = hlr__model_check_classifier(m, fn);
+    if (st != HLR_OK)
+        return st;
     int out_ndim;
     int64_t out_shape[HLR_MAX_DIMS];
     hlr_model_output_shape(m, &out_ndim, out_shape);
-    if (out_ndim != 1)
-        return hlr__fail(HLR_ESHAPE, "%s: the model's output is not (N, C)", fn);
-    hlr_status st = hlr__check_tensor(x, hlr__model_in_dtype(m), fn);
+    st = hlr__check_tensor(x, hlr__model_in_dtype(m), fn);
     if (st != HLR_OK)
         return st;
     const hlr_shape *in = hlr__model_in_shape(m);

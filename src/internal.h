@@ -281,6 +281,10 @@ hlr_dtype hlr__model_in_dtype(const hlr_model *m);
 /* Before a forward of `batch` samples of input x: the lengths set must be
  * for that batch, and every layer's check_pass must agree (fn names the caller). */
 hlr_status hlr__model_check_pass(hlr_model *m, int64_t batch, const void *x, const char *fn);
+/* HLR_ESHAPE, naming fn and the output shape, unless the built model's
+ * output is one vector of class scores per sample, (N, C): what fit,
+ * evaluate, predict and cross-entropy training need. */
+hlr_status hlr__model_check_classifier(const hlr_model *m, const char *fn);
 
 /* ---- model files, metadata, clones (modelfile.c, modelfile_read.c, metadata.c, clone.c) ---- */
 

@@ -429,6 +429,15 @@ hlr_dtype hlr__model_in_dtype(const hlr_model *m)
     return m->nlayers > 0 && m->layers[0]->ops->int_input ? HLR_I32 : HLR_F32;
 }
 
+hlr_status hlr__model_check_classifier(const hlr_model *m, const char *fn)
+{
+    if (m->out.ndim == 1 && m->out_size >= 1)
+        return HLR_OK;
+    char s[96];
+    return hlr__fail(HLR_ESHAPE, "%s: the model's output is %s per sample; classes need (N, C), one vector of scores "
+                     "per sample (end with a dense layer, seq_last or seq_mean)", fn, hlr__shape_str(&m->out, s, sizeof s));
+}
+
 hlr_status hlr__model_check_pass(hlr_model *m, int64_t batch, const void *x, const char *fn)
 {
     if (m->nlengths && m->nlengths != batch)
@@ -574,8 +583,8 @@ hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tenso
     if (st != HLR_OK)
         return st;
     if (m->loss == HLR_LOSS_CROSS_ENTROPY) {
-        if (m->out.ndim != 1)
-            return hlr__fail(HLR_ESHAPE, "hlr_model_train_batch: cross-entropy needs a (N, C) output");
+        if ((st = hlr__model_check_classifier(m, "hlr_model_train_batch")) != HLR_OK)
+            return st;
         if ((st = hlr__check_tensor(target, HLR_I32, "hlr_model_train_batch: target")) != HLR_OK)
             return st;
         if (target->ndim != 1 || target->shape[0] != n)

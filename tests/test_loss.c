@@ -242,6 +242,39 @@ START_TEST(test_cross_entropy_handles_flt_max_logits)
 }
 END_TEST
 
+/*
+ * Finite logits further apart than FLT_MAX (3e38 and -3e38): their difference
+ * is taken in double.  In float it was -inf, and a smoothed target's share of
+ * it made the loss inf where the exact value, 0.05 * 6e38, is a float.  On
+ * the low logit's label the exact loss, 6e38, exceeds FLT_MAX: +inf, as
+ * documented, but the gradient stays finite and exact.
+ */
+START_TEST(test_cross_entropy_is_finite_for_logits_further_apart_than_flt_max)
+{
+    const float x[2] = {3e38f, -3e38f};
+    hlr_tensor *logits = f32_2d(1, 2, x);
+    hlr_tensor *grad = f32_2d(1, 2, NULL);
+    hlr_tensor *label0 = labels_of(1, (int32_t[]){0}), *label1 = labels_of(1, (int32_t[]){1});
+    float loss = -1.0f;
+    ck_assert_ok(hlr_cross_entropy(logits, label0, 0.1f, &loss, grad));
+    ck_assert_msg(isfinite(loss), "smoothed loss %g for logits 3e38, -3e38", (double)loss);
+    ck_assert_close(loss, 0.05 * 6e38, 1e-6, 0.0);
+    const float *g = hlr_tensor_f32(grad);
+    ck_assert_close(g[0], 1.0 - 0.95, 1e-6, 0.0); /* p - target: 1 - 0.95, 0 - 0.05 */
+    ck_assert_close(g[1], -0.05, 1e-6, 0.0);
+    ck_assert_ok(hlr_cross_entropy(logits, label0, 0.0f, &loss, grad));
+    ck_assert_close(loss, 0.0, 0.0, 0.0);
+    ck_assert_ok(hlr_cross_entropy(logits, label1, 0.0f, &loss, grad));
+    ck_assert_msg(isinf(loss) && loss > 0, "loss %g, expected +inf (6e38 is no float)", (double)loss);
+    ck_assert_close(g[0], 1.0, 0.0, 0.0);
+    ck_assert_close(g[1], -1.0, 0.0, 0.0);
+    hlr_tensor_free(logits);
+    hlr_tensor_free(grad);
+    hlr_tensor_free(label0);
+    hlr_tensor_free(label1);
+}
+END_TEST
+
 /* _i: 0 no smoothing, 1 smoothing 0.3. */
 START_TEST(test_cross_entropy_gradient_rows_sum_to_zero)
 {
@@ -337,6 +370,7 @@ Suite *suite_loss(void)
     tcase_add_test(tc, test_cross_entropy_of_uniform_logits_is_log_c);
     tcase_add_test(tc, test_cross_entropy_is_stable_for_huge_logits);
     tcase_add_test(tc, test_cross_entropy_handles_flt_max_logits);
+    tcase_add_test(tc, test_cross_entropy_is_finite_for_logits_further_apart_than_flt_max);
     tcase_add_loop_test(tc, test_cross_entropy_gradient_rows_sum_to_zero, 0, 2);
     suite_add_tcase(s, tc);
 

@@ -231,6 +231,110 @@ START_TEST(test_evaluate_counts_confusion_and_top_k)
 }
 END_TEST
 
+/*
+ * A model whose output is (N, 2, 3), not (N, C): fit and evaluate used to
+ * train and score it as 6 classes while predict and train_batch refused it.
+ * All four refuse now, with one message.
+ */
+START_TEST(test_classifier_calls_refuse_an_output_that_is_not_n_by_c)
+{
+    hlr_model *m = hlr_model_new(1);
+    ck_assert_ok(hlr_model_add(m, hlr_dense(4, 3, 1))); /* over the last axis of (2, 4) */
+    ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){2, 4}));
+    enum { N = 6 };
+    float x[N * 8];
+    int32_t lab[N];
+    test_fill(x, N * 8, 3, -1, 1);
+    for (int i = 0; i < N; i++)
+        lab[i] = i % 3;
+    hlr_dataset *d = hlr_dataset_from(2, (int64_t[]){2, 4}, N, x, lab, 3);
+    ck_assert_ptr_nonnull(d);
+    hlr_optimizer *o = hlr_sgd(0.1f, 0, 0, 0);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    ck_assert_status(hlr_model_fit(m, o, d, &fo), HLR_ESHAPE);
+    ck_assert_error_mentions("hlr_model_fit");
+    ck_assert_error_mentions("(2, 3)");
+    ck_assert_int_eq(hlr_model_epochs_trained(m), 0);
+    hlr_metrics met;
+    ck_assert_status(hlr_model_evaluate(m, d, 4, 1, &met, NULL), HLR_ESHAPE);
+    ck_assert_error_mentions("(2, 3)");
+    hlr_tensor *xt = hlr_tensor_from(HLR_F32, 3, (int64_t[]){N, 2, 4}, x);
+    hlr_tensor *yt = hlr_tensor_from(HLR_I32, 1, (int64_t[]){N}, lab);
+    int32_t classes[N];
+    ck_assert_status(hlr_model_predict(m, xt, classes, NULL), HLR_ESHAPE);
+    ck_assert_error_mentions("(2, 3)");
+    ck_assert_status(hlr_model_train_batch(m, o, xt, yt, NULL), HLR_ESHAPE);
+    ck_assert_error_mentions("(2, 3)");
+    hlr_tensor_free(xt);
+    hlr_tensor_free(yt);
+    hlr_optimizer_free(o);
+    hlr_dataset_free(d);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* Scores of NaN rank nowhere: evaluate used to count them as top-1 and top-k
+ * hits (every comparison with NaN is false), so a model of NaNs scored 1.0. */
+START_TEST(test_evaluate_counts_nan_scores_as_wrong)
+{
+    hlr_model *m = small_mlp(3);
+    enum { N = 20 };
+    float x[N * 12];
+    int32_t lab[N];
+    test_fill(x, N * 12, 8, -1, 1);
+    for (int i = 0; i < N; i++)
+        lab[i] = 0; /* the class argmax picks when every score is NaN */
+    hlr_dataset *d = hlr_dataset_from(2, (int64_t[]){3, 4}, N, x, lab, 4);
+    hlr_tensor *b = hlr_layer_param(hlr_model_layer(m, 4), "bias");
+    ck_assert_ptr_nonnull(b);
+    float *bias = hlr_tensor_f32(b);
+    for (int k = 0; k < 4; k++)
+        bias[k] = NAN;
+    hlr_metrics met;
+    int64_t conf[16];
+    ck_assert_ok(hlr_model_evaluate(m, d, 8, 2, &met, conf));
+    ck_assert_int_eq(met.count, N);
+    ck_assert_msg(met.accuracy == 0.0 && met.top_k_accuracy == 0.0, "a model of NaNs scored top-1 %g, top-2 %g",
+                  met.accuracy, met.top_k_accuracy);
+    ck_assert_msg(isnan(met.loss), "loss %g", met.loss);
+    int64_t total = 0;
+    for (int i = 0; i < 16; i++)
+        total += conf[i];
+    ck_assert_int_eq(total, N);
+    /* One NaN score among finite ones is wrong too, even on a true class that would win. */
+    bias[0] = 100.0f;
+    bias[1] = bias[2] = 0.0f;
+    ck_assert_ok(hlr_model_evaluate(m, d, 8, 1, &met, NULL));
+    ck_assert_close(met.accuracy, 0.0, 0.0, 0.0);
+    bias[3] = 0.0f;
+    ck_assert_ok(hlr_model_evaluate(m, d, 8, 1, &met, NULL));
+    ck_assert_close(met.accuracy, 1.0, 0.0, 0.0);
+    hlr_dataset_free(d);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* A clone's layers share the parameters but have no gradients: hlr_layer_grad
+ * used to return a view with numel 128 and NULL data. */
+START_TEST(test_clone_layer_grad_is_refused)
+{
+    hlr_model *m = small_mlp(3);
+    hlr_model *c = hlr_model_clone_shared(m);
+    ck_assert_ptr_nonnull(c);
+    hlr_layer *l = hlr_model_layer(c, 1);
+    hlr_tensor *w = hlr_layer_param(l, "weight");
+    ck_assert_ptr_nonnull(w);
+    ck_assert_ptr_eq(hlr_tensor_f32(w), hlr_tensor_f32(hlr_layer_param(hlr_model_layer(m, 1), "weight")));
+    ck_assert_ptr_null(hlr_layer_grad(l, "weight"));
+    ck_assert_int_eq(hlr_last_status(), HLR_ESTATE);
+    ck_assert_error_mentions("clone");
+    ck_assert_ptr_nonnull(hlr_layer_grad(hlr_model_layer(m, 1), "weight")); /* the original keeps its own */
+    hlr_model_free(c);
+    hlr_model_free(m);
+}
+END_TEST
+
 /* train_batch must equal forward + hlr_cross_entropy + backward + step. */
 START_TEST(test_custom_loss_loop_equals_train_batch)
 {
@@ -422,6 +526,9 @@ Suite *suite_model(void)
     tcase_add_test(t, test_summary_lists_layers_shapes_and_totals);
     tcase_add_test(t, test_predict_gives_argmax_and_probabilities);
     tcase_add_test(t, test_evaluate_counts_confusion_and_top_k);
+    tcase_add_test(t, test_classifier_calls_refuse_an_output_that_is_not_n_by_c);
+    tcase_add_test(t, test_evaluate_counts_nan_scores_as_wrong);
+    tcase_add_test(t, test_clone_layer_grad_is_refused);
     tcase_add_test(t, test_custom_loss_loop_equals_train_batch);
     tcase_add_test(t, test_train_batch_validates_targets);
     tcase_add_test(t, test_mse_regression_learns_a_linear_map);

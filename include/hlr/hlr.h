@@ -670,7 +670,8 @@ HLR_API const char *hlr_layer_param_name(const hlr_layer *l, int i);
  * hlr_layer_param / hlr_layer_grad -- the parameter, or its gradient from
  *   the last backward pass, by name.  Parameters exist once the layer's
  *   model is built (before that: HLR_ESTATE).  Writing into the parameter's
- *   data changes the model.
+ *   data changes the model.  A clone's layers (hlr_model_clone_shared) have
+ *   parameters, shared with the original, but no gradients (HLR_ESTATE).
  * Returns: a view, or NULL with HLR_ENOTFOUND / HLR_ESTATE / HLR_EINVAL.
  * Ownership: borrowed, valid while the layer lives; hlr_tensor_free() on it
  *   does nothing.
@@ -689,8 +690,10 @@ typedef enum hlr_loss_kind {
 
 /*
  * hlr_cross_entropy -- softmax cross-entropy of logits (N, C) against int32
- *   labels (N) in [0, C), averaged over N; computed stably for any finite
- *   logits.  With label_smoothing s in [0, 1) the target is
+ *   labels (N) in [0, C), averaged over N; computed stably, in double, for
+ *   any finite logits: the gradient is always finite, and the loss is +inf
+ *   only where its exact value exceeds FLT_MAX (a logit more than about
+ *   3.4e38 below the largest one, on the label).  With label_smoothing s in [0, 1) the target is
  *   (1-s)*onehot + s/C, as torch.nn.CrossEntropyLoss(label_smoothing=s).
  *   When grad is not NULL it receives dLoss/dlogits, shape (N, C).
  * Returns: HLR_OK; HLR_EINVAL (NULL, wrong dtype, label out of range, s out
@@ -1032,8 +1035,8 @@ HLR_API void hlr_fit_options_default(hlr_fit_options *o);
  *   training state keeps: fitting 1 + 1 epochs with a save and load in
  *   between gives the same bits as fitting 2 (same thread count).
  * Errors: HLR_EINVAL (NULL, bad options, float samples for token ids or
- *   the other way round), HLR_ESHAPE (samples do not fit the model),
- *   HLR_ENUMERIC (loss diverged), HLR_ECANCELLED (callback asked to stop),
+ *   the other way round), HLR_ESHAPE (samples do not fit the model, or
+ *   its output is not (N, C)), HLR_ENUMERIC (loss diverged), HLR_ECANCELLED (callback asked to stop),
  *   and those of hlr_model_train_batch().
  */
 HLR_API hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *train,
@@ -1053,9 +1056,11 @@ typedef struct hlr_metrics {
  *   When confusion is not NULL it receives num_classes x num_classes counts,
  *   row = true class, column = predicted class (num_classes of the data set,
  *   which must equal the model's output width).  Token ids and sequence
- *   lengths as in hlr_model_fit().
+ *   lengths as in hlr_model_fit().  A sample whose scores hold a NaN counts
+ *   as wrong, for top-1 and top-k alike (and makes the mean loss NaN).
  * Errors: HLR_EINVAL (NULL, batch_size < 1, top_k outside 1..classes,
- *   float samples for token ids or the other way round), HLR_ESHAPE,
+ *   float samples for token ids or the other way round), HLR_ESHAPE
+ *   (samples do not fit the model, or its output is not (N, C)),
  *   HLR_ESTATE, HLR_ENOMEM.
  */
 HLR_API hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int batch_size, int top_k,

@@ -55,24 +55,27 @@ double hlrk_cross_entropy(const float *logits, const int32_t *labels, int64_t ro
         float mx = xr[0];
         for (int64_t c = 1; c < cols; c++)
             mx = xr[c] > mx ? xr[c] : mx;
+        /* Differences in double: two finite floats can differ by more than
+         * FLT_MAX (3e38 - -3e38), which in float would be -inf. */
+        const double dmx = mx;
         double sum = 0.0;
         for (int64_t c = 0; c < cols; c++)
-            sum += exp((double)(xr[c] - mx));
+            sum += exp((double)xr[c] - dmx);
         double lse = log(sum);
         double loss = 0.0;
         if (smoothing == 0.0f) {
-            loss = -((double)(xr[labels[r]] - mx) - lse);
+            loss = -(((double)xr[labels[r]] - dmx) - lse);
         } else {
             for (int64_t c = 0; c < cols; c++) {
                 double t = c == labels[r] ? on : off;
-                loss -= t * ((double)(xr[c] - mx) - lse);
+                loss -= t * (((double)xr[c] - dmx) - lse);
             }
         }
         total += loss;
         if (grad) {
             float *gr = grad + r * cols;
             for (int64_t c = 0; c < cols; c++) {
-                double p = exp((double)(xr[c] - mx) - lse);
+                double p = exp(((double)xr[c] - dmx) - lse);
                 double t = c == labels[r] ? on : off;
                 gr[c] = (float)(p - t) * inv_rows;
             }

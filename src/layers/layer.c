@@ -134,5 +134,10 @@ hlr_tensor *hlr_layer_param(hlr_layer *l, const char *name)
 hlr_tensor *hlr_layer_grad(hlr_layer *l, const char *name)
 {
     hlr_param *p = find_param(l, name, "hlr_layer_grad");
+    if (p && !p->grad.data) {
+        hlr__fail(HLR_ESTATE, "hlr_layer_grad: this %s layer belongs to a clone made by hlr_model_clone_shared, which "
+                  "serves inference only and keeps no gradients", l->ops->type);
+        return NULL;
+    }
     return p ? &p->grad : NULL;
 }
