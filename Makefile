@@ -83,7 +83,7 @@ $(LIBOUT)/hlr.pc: pkgconfig/hlr.pc.in Makefile
 # (BINOUT and LIBOUT are always siblings: bin/ and lib/).
 examples: $(EXAMPLES)
 
-EXAMPLE_COMMON := $(BUILD)/examples/common.o $(BUILD)/examples/models.o
+EXAMPLE_COMMON := $(BUILD)/examples/common.o $(BUILD)/examples/models.o $(BUILD)/examples/options.o
 $(BINOUT)/hlr-%: $(BUILD)/examples/%.o $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/libhlr.so
 	@mkdir -p $(BINOUT)
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/examples/$*.o $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
@@ -156,10 +156,12 @@ python-test: lib $(CPP_EXAMPLE)
 	    HLR_CPP_EXAMPLE=$(abspath $(CPP_EXAMPLE)) $(PYTHON) -m unittest discover -s python/tests
 
 # The example programs' commands, run as a user runs them (tests/cli/): on
-# small synthetic idx files, so they need no MNIST.
+# small synthetic idx files, so they need no MNIST.  test_errors.py: every
+# failure is one line on stderr and a non-zero exit.
 cli-test: all
 	HLR_MNIST=$(abspath $(BINOUT)/hlr-mnist) HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) PYTHONPATH=$(abspath python) \
 	    $(PYTHON) tests/cli/test_mnist_attention.py
+	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_errors.py
 
 # The C++ example: a C++17 program with its own small RAII wrapper (examples/cpp/).
 $(CPP_EXAMPLE): examples/cpp/classify.cpp include/hlr/hlr.h $(SHARED) $(LIBOUT)/libhlr.so

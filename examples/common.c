@@ -24,15 +24,15 @@ static void find_file(char *out, size_t cap, const char *dir, const char *prefix
     snprintf(out, cap, "%s/%s-%s", dir, prefix, kind);
 }
 
-hlr_dataset *load_mnist_part(const char *dir, const char *prefix)
+hlr_dataset *load_mnist_part(const char *prog, const char *dir, const char *prefix)
 {
     char images[4096], labels[4096];
     find_file(images, sizeof images, dir, prefix, "images-idx3-ubyte");
     find_file(labels, sizeof labels, dir, prefix, "labels-idx1-ubyte");
     hlr_dataset *d = hlr_dataset_load_idx(images, labels);
     if (!d)
-        fprintf(stderr, "cannot load %s data: %s\n(run `make data`, or pass --data DIR naming a folder of idx files)\n",
-                prefix, hlr_last_error());
+        fprintf(stderr, "%s: cannot load the %s data: %s (run `make data`, or pass --data DIR naming a folder of idx "
+                "files)\n", prog, prefix, hlr_last_error());
     return d;
 }
 

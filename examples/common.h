@@ -12,8 +12,8 @@
 const char *data_dir(const char *from_option);
 
 /* Load `<dir>/<prefix>-images-idx3-ubyte[.gz]` and its labels ("train" or "t10k").
- * Prints a message and returns NULL on failure. */
-hlr_dataset *load_mnist_part(const char *dir, const char *prefix);
+ * On failure prints one line, starting with prog, and returns NULL. */
+hlr_dataset *load_mnist_part(const char *prog, const char *dir, const char *prefix);
 
 /* Print a classes x classes confusion matrix (rows: true class). */
 void print_confusion(FILE *out, const int64_t *confusion, int classes, const char *const *names);

@@ -8,7 +8,9 @@
  * Exit status 0 when every file was read, 1 otherwise.
  */
 #include "common.h"
+#include "options.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f)
@@ -118,30 +120,23 @@ static int inspect(const char *path, int chunks)
 
 int main(int argc, char **argv)
 {
-    int chunks = 0, files = 0, rc = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--chunks"))
-            chunks = 1;
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "hlr-inspect: unknown option %s\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
+    int chunks = 0, rc = 0, npos = 0;
+    const opt_spec specs[] = {OPT_FLAG_("--chunks", &chunks)};
+    const char **files = calloc((size_t)argc, sizeof *files);
+    int parsed = files ? parse_options("hlr-inspect", argc, argv, 1, specs, 1, files, argc, &npos) : -1;
+    if (parsed > 0)
+        usage(stdout);
+    else if (parsed == 0 && npos == 0)
+        fprintf(stderr, "hlr-inspect: no model FILE given (see hlr-inspect --help)\n");
+    if (parsed != 0 || npos == 0) {
+        free(files);
+        return parsed > 0 ? 0 : 2;
     }
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--chunks"))
-            continue;
-        if (files++)
+    for (int i = 0; i < npos; i++) {
+        if (i)
             printf("\n");
-        rc |= inspect(argv[i], chunks);
+        rc |= inspect(files[i], chunks);
     }
-    if (!files) {
-        usage(stderr);
-        return 2;
-    }
+    free(files);
     return rc;
 }

@@ -22,8 +22,10 @@
  * to stdout; --try prints each word's three likeliest languages.
  */
 #include "common.h"
+#include "options.h"
 
 #include <locale.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -670,51 +672,26 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, options *o)
 {
     *o = (options){.langs = "en,es,de,nl,pl", .cell = "gru", .pool = "mean", .epochs = 6, .words = 30000};
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            exit(0);
-        }
-        if (!strcmp(a, "--try")) {
-            o->try_words = argv + i + 1;
-            o->ntry = argc - i - 1;
-            break;
-        }
-        if (!v) {
-            fprintf(stderr, "hlr-langid: %s needs a value\n", a);
-            return -1;
-        }
-        if (!strcmp(a, "--langs"))
-            o->langs = v;
-        else if (!strcmp(a, "--cell"))
-            o->cell = v;
-        else if (!strcmp(a, "--pool"))
-            o->pool = v;
-        else if (!strcmp(a, "--save"))
-            o->save = v;
-        else if (!strcmp(a, "--epochs"))
-            o->epochs = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--threads"))
-            o->threads = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--words"))
-            o->words = strtol(v, &end, 10);
-        else if (!strcmp(a, "--seed"))
-            o->seed = strtoull(v, &end, 10);
-        else {
-            fprintf(stderr, "hlr-langid: unknown option %s\n", a);
-            return -1;
-        }
-        if (end && *end) {
-            fprintf(stderr, "hlr-langid: %s: '%s' is not a number\n", a, v);
-            return -1;
-        }
-        i++;
+    const opt_spec specs[] = {
+        OPT_STR("--langs", &o->langs),
+        OPT_STR("--cell", &o->cell),
+        OPT_STR("--pool", &o->pool),
+        OPT_STR("--save", &o->save),
+        OPT_NUM("--epochs", OPT_INT, &o->epochs, 1, 100000),
+        OPT_NUM("--threads", OPT_INT, &o->threads, 1, 1024),
+        OPT_NUM_HINT("--words", OPT_LONG, &o->words, 20, 100000000, "a tenth of them are held out"),
+        OPT_NUM("--seed", OPT_U64, &o->seed, 0, HUGE_VAL),
+        {.name = "--try", .type = OPT_REST, .dest = &o->try_words, .rest_count = &o->ntry},
+    };
+    int rc = parse_options("hlr-langid", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, NULL);
+    if (rc != 0)
+        return rc;
+    if (strcmp(o->cell, "gru") && strcmp(o->cell, "lstm")) {
+        fprintf(stderr, "hlr-langid: --cell '%s' is not a recurrent layer: expected gru or lstm\n", o->cell);
+        return -1;
     }
-    if (o->epochs < 1 || o->words < 20 || (strcmp(o->cell, "gru") && strcmp(o->cell, "lstm")) ||
-        (strcmp(o->pool, "mean") && strcmp(o->pool, "last"))) {
-        fprintf(stderr, "hlr-langid: need --epochs >= 1, --words >= 20, --cell gru|lstm, --pool mean|last\n");
+    if (strcmp(o->pool, "mean") && strcmp(o->pool, "last")) {
+        fprintf(stderr, "hlr-langid: --pool '%s' is not a pooling: expected mean or last\n", o->pool);
         return -1;
     }
     return 0;
@@ -723,24 +700,30 @@ static int parse(int argc, char **argv, options *o)
 int main(int argc, char **argv)
 {
     setlocale(LC_CTYPE, "C.UTF-8"); /* towlower and iswalpha for every script */
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        fprintf(stderr, "hlr-langid: which command: train or predict? (see hlr-langid --help)\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return 0;
     }
     if (!strcmp(argv[1], "predict")) {
         if (argc < 4) {
-            usage(stderr);
+            fprintf(stderr, "hlr-langid: predict needs a model FILE and at least one WORD\n");
             return 2;
         }
         return predict(argv[2], argv + 3, argc - 3);
     }
     if (strcmp(argv[1], "train") != 0) {
-        fprintf(stderr, "hlr-langid: unknown command '%s'\n", argv[1]);
-        usage(stderr);
+        fprintf(stderr, "hlr-langid: unknown command '%s' (train or predict)\n", argv[1]);
         return 2;
     }
     options o;
-    if (parse(argc, argv, &o) != 0)
-        return 2;
+    int rc = parse(argc, argv, &o);
+    if (rc > 0)
+        usage(stdout);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
     return train(&o);
 }

@@ -14,8 +14,10 @@
  */
 #include "common.h"
 #include "models.h"
+#include "options.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -82,75 +84,54 @@ static void usage(FILE *f)
                "  --head       one attention head (default the mean over the heads)\n");
 }
 
-static int parse(int argc, char **argv, options *o)
+/* Parse the options from argv[first] on; the one positional argument (the
+ * model FILE of eval, resume and attention) goes to *file.  0, 1 (--help
+ * was printed) or -1 (a line on stderr said what is wrong). */
+static int parse(int argc, char **argv, int first, options *o, const char **file)
 {
     *o = (options){.model = "mlp", .optimizer = NULL, .epochs = 3, .batch = 64, .lr = 0.0f, .augment = -1,
                    .dataset = "mnist", .limit = -1, .test_limit = -1, .layer = -1, .head = -1, .target = -1};
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            exit(0);
-        }
-        if (!v) {
-            fprintf(stderr, "hlr-mnist: %s needs a value\n", a);
+    const opt_spec specs[] = {
+        OPT_STR("--model", &o->model),
+        OPT_STR("--optimizer", &o->optimizer),
+        OPT_STR("--data", &o->data),
+        OPT_NUM("--epochs", OPT_INT, &o->epochs, 1, 100000),
+        OPT_NUM("--batch", OPT_INT, &o->batch, 1, 1000000),
+        OPT_NUM("--threads", OPT_INT, &o->threads, 1, 1024),
+        OPT_NUM_HINT("--limit", OPT_LONG, &o->limit, 1, 100000000, "leave --limit out for all training images"),
+        OPT_NUM_HINT("--test-limit", OPT_LONG, &o->test_limit, 1, 100000000,
+                     "leave --test-limit out for all test images"),
+        OPT_NUM("--augment", OPT_INT, &o->augment, 0, 13),
+        OPT_STR("--schedule", &o->schedule),
+        OPT_STR("--dataset", &o->dataset),
+        OPT_POS_HINT("--lr", OPT_FLOAT, &o->lr, 1e3, "leave --lr out for the optimizer's default"),
+        OPT_NUM("--seed", OPT_U64, &o->seed, 0, HUGE_VAL),
+        OPT_STR("--save", &o->save),
+        OPT_NUM("--stop-after", OPT_INT, &o->stop_after, 1, 100000),
+        OPT_NUM_HINT("--target-accuracy", OPT_DOUBLE, &o->target, 0, 100,
+                     "a percentage; 0 evaluates after each epoch without stopping"),
+        OPT_NUM("--index", OPT_LONG, &o->index, 0, 100000000),
+        OPT_STR("--out", &o->out),
+        OPT_NUM("--layer", OPT_LONG, &o->layer, 0, 100000),
+        OPT_NUM("--head", OPT_LONG, &o->head, 0, 100000),
+    };
+    const char *pos[1] = {NULL};
+    int npos = 0;
+    int rc = parse_options("hlr-mnist", argc, argv, first, specs, (int)(sizeof specs / sizeof specs[0]), pos,
+                           file ? 1 : 0, &npos);
+    if (rc != 0)
+        return rc;
+    if (file) {
+        if (npos < 1) {
+            fprintf(stderr, "hlr-mnist: %s needs a model FILE\n", argv[1]);
             return -1;
         }
-        if (!strcmp(a, "--model"))
-            o->model = v;
-        else if (!strcmp(a, "--optimizer"))
-            o->optimizer = v;
-        else if (!strcmp(a, "--data"))
-            o->data = v;
-        else if (!strcmp(a, "--epochs"))
-            o->epochs = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--batch"))
-            o->batch = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--threads"))
-            o->threads = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--limit"))
-            o->limit = strtol(v, &end, 10);
-        else if (!strcmp(a, "--test-limit"))
-            o->test_limit = strtol(v, &end, 10);
-        else if (!strcmp(a, "--augment"))
-            o->augment = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--schedule"))
-            o->schedule = v;
-        else if (!strcmp(a, "--dataset"))
-            o->dataset = v;
-        else if (!strcmp(a, "--lr"))
-            o->lr = strtof(v, &end);
-        else if (!strcmp(a, "--seed"))
-            o->seed = strtoull(v, &end, 10);
-        else if (!strcmp(a, "--save"))
-            o->save = v;
-        else if (!strcmp(a, "--stop-after"))
-            o->stop_after = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--target-accuracy"))
-            o->target = strtod(v, &end);
-        else if (!strcmp(a, "--index"))
-            o->index = strtol(v, &end, 10);
-        else if (!strcmp(a, "--out"))
-            o->out = v;
-        else if (!strcmp(a, "--layer"))
-            o->layer = strtol(v, &end, 10);
-        else if (!strcmp(a, "--head"))
-            o->head = strtol(v, &end, 10);
-        else {
-            fprintf(stderr, "hlr-mnist: unknown option %s\n", a);
-            return -1;
-        }
-        if (end && *end) {
-            fprintf(stderr, "hlr-mnist: %s: '%s' is not a number\n", a, v);
-            return -1;
-        }
-        i++;
+        *file = pos[0];
     }
     example_recipe r = example_model_recipe(o->model);
     if (!o->optimizer)
         o->optimizer = r.optimizer;
-    if (o->lr == 0.0f)
+    if (o->lr == 0.0f) /* not given: the optimizer's default */
         o->lr = !strcmp(o->optimizer, "sgd") ? 0.05f : r.lr;
     return 0;
 }
@@ -169,16 +150,23 @@ static hlr_model *make_model(const char *name, unsigned long long seed)
     return m;
 }
 
+/* The optimizer --optimizer names; NULL with a line on stderr. */
 static hlr_optimizer *make_optimizer(const options *o)
 {
+    hlr_optimizer *opt;
     if (!strcmp(o->optimizer, "adam"))
-        return hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f);
-    if (!strcmp(o->optimizer, "adamw"))
-        return hlr_adamw(o->lr, 0.9f, 0.999f, 1e-8f, 0.01f);
-    if (!strcmp(o->optimizer, "sgd"))
-        return hlr_sgd(o->lr, 0.9f, 0, 0.0f);
-    fprintf(stderr, "hlr-mnist: unknown optimizer '%s' (adam, adamw or sgd)\n", o->optimizer);
-    return NULL;
+        opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f);
+    else if (!strcmp(o->optimizer, "adamw"))
+        opt = hlr_adamw(o->lr, 0.9f, 0.999f, 1e-8f, 0.01f);
+    else if (!strcmp(o->optimizer, "sgd"))
+        opt = hlr_sgd(o->lr, 0.9f, 0, 0.0f);
+    else {
+        fprintf(stderr, "hlr-mnist: unknown optimizer '%s' (adam, adamw or sgd)\n", o->optimizer);
+        return NULL;
+    }
+    if (!opt)
+        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+    return opt;
 }
 
 /* What on_epoch needs: epochs trained before this fit (a resumed one), and where to stop; with
@@ -281,7 +269,7 @@ static int load_saved_data(hlr_model *m, const options *o, hlr_dataset **tr, hlr
     *fashion = ds && !strcmp(ds, "fashion");
     const char *dir = *fashion && !o->data ? FASHION_DIR : data_dir(o->data);
     long test_limit = o->test_limit >= 0 ? o->test_limit : saved_number(m, "test_limit", -1);
-    if ((tr && !(*tr = load_mnist_part(dir, "train"))) || !(*te = load_mnist_part(dir, "t10k")))
+    if ((tr && !(*tr = load_mnist_part("hlr-mnist", dir, "train"))) || !(*te = load_mnist_part("hlr-mnist", dir, "t10k")))
         return -1;
     if ((tr && keep_first(tr, saved_number(m, "limit", -1)) != 0) || keep_first(te, test_limit) != 0) {
         fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
@@ -407,7 +395,7 @@ static int train(const options *o)
         return 2;
     }
     const char *dir = fashion && !o->data ? FASHION_DIR : data_dir(o->data);
-    if (!(tr = load_mnist_part(dir, "train")) || !(te = load_mnist_part(dir, "t10k")))
+    if (!(tr = load_mnist_part("hlr-mnist", dir, "train")) || !(te = load_mnist_part("hlr-mnist", dir, "t10k")))
         goto out;
     if (keep_first(&tr, o->limit) != 0 || keep_first(&te, o->test_limit) != 0)
         goto fail;
@@ -896,33 +884,33 @@ out:
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        fprintf(stderr, "hlr-mnist: which command: train, eval, resume or attention? (see hlr-mnist --help)\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return 0;
     }
     int eval = !strcmp(argv[1], "eval"), resume = !strcmp(argv[1], "resume"), attend = !strcmp(argv[1], "attention");
     if (strcmp(argv[1], "train") != 0 && !eval && !resume && !attend) {
-        fprintf(stderr, "hlr-mnist: unknown command '%s'\n", argv[1]);
-        usage(stderr);
-        return 2;
-    }
-    if ((eval || resume || attend) && (argc < 3 || argv[2][0] == '-')) {
-        fprintf(stderr, "hlr-mnist: %s needs a model FILE\n", argv[1]);
+        fprintf(stderr, "hlr-mnist: unknown command '%s' (train, eval, resume or attention)\n", argv[1]);
         return 2;
     }
     options o;
-    /* eval, resume and attention: FILE comes first; the options follow it. */
-    if ((eval || resume || attend) ? parse(argc - 1, argv + 1, &o) != 0 : parse(argc, argv, &o) != 0)
-        return 2;
-    if (attend)
-        return attention(argv[2], &o);
-    if (eval)
-        return eval_file(argv[2], &o);
-    if (resume)
-        return o.epochs < 1 ? 2 : resume_file(argv[2], &o);
-    if (o.epochs < 1 || o.batch < 1) {
-        fprintf(stderr, "hlr-mnist: --epochs and --batch must be >= 1\n");
-        return 2;
+    const char *file = NULL;
+    /* eval, resume and attention take a model FILE; train takes none. */
+    int rc = parse(argc, argv, 2, &o, (eval || resume || attend) ? &file : NULL);
+    if (rc != 0) {
+        if (rc > 0)
+            usage(stdout);
+        return rc > 0 ? 0 : 2;
     }
+    if (attend)
+        return attention(file, &o);
+    if (eval)
+        return eval_file(file, &o);
+    if (resume)
+        return resume_file(file, &o);
     return train(&o);
 }

@@ -11,8 +11,10 @@
  * --invert for dark ink on light paper.
  */
 #include "common.h"
+#include "options.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -52,7 +54,7 @@ static float *read_pgm(const char *path, long *w, long *h)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        perror(path);
+        fprintf(stderr, "hlr-predict: cannot open %s: %s\n", path, strerror(errno));
         return NULL;
     }
     unsigned char *data = malloc(1 << 24);
@@ -120,18 +122,37 @@ static int in_list(const char *list, long i)
     return 0;
 }
 
-static long list_max(const char *list)
+/* Check an --index list ("0-9,42"): numbers >= 0 and ranges a-b with a <= b,
+ * separated by commas.  Returns the largest index, or -1 after a line on stderr. */
+static long check_index_list(const char *list)
 {
     long m = -1;
-    for (const char *p = list; *p;) {
+    const char *p = list;
+    for (;;) {
         char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p)
-            return -1;
-        m = v > m ? v : m;
-        p = *end ? end + 1 : end;
+        if (!isdigit((unsigned char)*p))
+            goto bad;
+        long a = strtol(p, &end, 10), b = a;
+        if (*end == '-') {
+            if (!isdigit((unsigned char)end[1]))
+                goto bad;
+            b = strtol(end + 1, &end, 10);
+            if (b < a) {
+                fprintf(stderr, "hlr-predict: --index '%s': the range %ld-%ld runs backwards (write %ld-%ld)\n", list,
+                        a, b, b, a);
+                return -1;
+            }
+        }
+        m = b > m ? b : m;
+        if (*end == '\0')
+            return m;
+        if (*end != ',')
+            goto bad;
+        p = end + 1;
     }
-    return m;
+bad:
+    fprintf(stderr, "hlr-predict: --index '%s' is not a list of numbers and ranges such as 0-9,42\n", list);
+    return -1;
 }
 
 typedef int (*image_fn)(const float *img, long w, long h, const char *label, void *user);
@@ -153,7 +174,7 @@ static int for_idx_images(const char *path, const char *list, image_fn fn, void 
     long count = (long)hdr[4] << 24 | hdr[5] << 16 | hdr[6] << 8 | hdr[7];
     long rows = (long)hdr[8] << 24 | hdr[9] << 16 | hdr[10] << 8 | hdr[11];
     long cols = (long)hdr[12] << 24 | hdr[13] << 16 | hdr[14] << 8 | hdr[15];
-    long last = list_max(list);
+    long last = check_index_list(list);
     if (rows < 1 || cols < 1 || rows > 4096 || cols > 4096 || last < 0 || last >= count) {
         fprintf(stderr, "hlr-predict: %s holds %ld images of %ldx%ld; --index %s is out of range\n", path, count, rows,
                 cols, list);
@@ -241,37 +262,26 @@ static int classify(const float *img, long w, long h, const char *label, void *u
 int main(int argc, char **argv)
 {
     predictor p = {0};
-    const char *index = NULL, *model_path = NULL;
-    int first_image = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--invert")) {
-            p.invert = 1;
-        } else if (!strcmp(argv[i], "--index") && i + 1 < argc) {
-            index = argv[++i];
-            if (list_max(index) < 0) {
-                fprintf(stderr, "hlr-predict: --index wants numbers and ranges such as 0-9,42, not '%s'\n", index);
-                return 2;
-            }
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "hlr-predict: unknown option %s\n", argv[i]);
-            usage(stderr);
-            return 2;
-        } else if (!model_path) {
-            model_path = argv[i];
-        } else if (!first_image) {
-            first_image = i;
-        }
+    const char *index = NULL;
+    const opt_spec specs[] = {OPT_FLAG_("--invert", &p.invert), OPT_STR("--index", &index)};
+    const char **pos = calloc((size_t)argc, sizeof *pos);
+    int npos = 0;
+    int rc = pos ? parse_options("hlr-predict", argc, argv, 1, specs, 2, pos, argc, &npos) : -1;
+    if (rc > 0)
+        usage(stdout);
+    if (rc == 0 && npos < 2)
+        fprintf(stderr, "hlr-predict: %s (see hlr-predict --help)\n", npos ? "no IMAGE given" : "no MODEL given");
+    if (rc == 0 && index && check_index_list(index) < 0)
+        rc = -1;
+    if (rc != 0 || npos < 2) {
+        free(pos);
+        return rc > 0 ? 0 : 2;
     }
-    if (!model_path || !first_image) {
-        usage(stderr);
-        return 2;
-    }
+    const char *model_path = pos[0];
     p.model = hlr_model_load(model_path, NULL);
     if (!p.model) {
         fprintf(stderr, "hlr-predict: %s\n", hlr_last_error());
+        free(pos);
         return 1;
     }
     p.md = hlr_model_metadata(p.model);
@@ -287,27 +297,24 @@ int main(int argc, char **argv)
     if (ond != 1) {
         fprintf(stderr, "hlr-predict: %s does not classify: its output is not a vector of classes\n", model_path);
         hlr_model_free(p.model);
+        free(pos);
         return 1;
     }
-    int rc = 0;
-    for (int i = first_image; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1]) {
-            i += !strcmp(argv[i], "--index");
-            continue;
-        }
+    for (int i = 1; i < npos; i++) {
         if (index) {
-            rc |= for_idx_images(argv[i], index, classify, &p);
+            rc |= for_idx_images(pos[i], index, classify, &p);
         } else {
             long w = 0, h = 0;
-            float *img = read_pgm(argv[i], &w, &h);
+            float *img = read_pgm(pos[i], &w, &h);
             if (!img) {
                 rc = 1;
                 continue;
             }
-            rc |= classify(img, w, h, argv[i], &p);
+            rc |= classify(img, w, h, pos[i], &p);
             free(img);
         }
     }
     hlr_model_free(p.model);
+    free(pos);
     return rc;
 }
