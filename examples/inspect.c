@@ -10,6 +10,7 @@
 #include "common.h"
 #include "options.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,7 +98,7 @@ static int inspect(const char *path, int chunks)
             hlr_epoch_stats e;
             hlr_metadata_history(md, i, &e);
             printf("            %5d %11.4f %9.2f%% ", e.epoch, e.train_loss, 100.0 * e.train_accuracy);
-            if (e.val_loss > 0 || e.val_accuracy > 0)
+            if (!isnan(e.val_loss)) /* NaN: no validation part (0.0 in files before 2026-12-02) */
                 printf("%10.4f %8.2f%% ", e.val_loss, 100.0 * e.val_accuracy);
             else
                 printf("%10s %9s ", "-", "-");

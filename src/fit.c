@@ -218,7 +218,8 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             if (opt->schedule_per_batch)
                 hlr_optimizer_schedule_step(o);
         }
-        hlr_epoch_stats s = {.epoch = epoch, .epochs = opt->epochs, .lr = hlr_optimizer_lr(o)};
+        hlr_epoch_stats s = {.epoch = epoch, .epochs = opt->epochs, .lr = hlr_optimizer_lr(o), .val_loss = NAN,
+                             .val_accuracy = NAN}; /* NaN: no validation part */
         double t_train = now_seconds() - t0;
         if (!opt->schedule_per_batch)
             hlr_optimizer_schedule_step(o);
@@ -304,16 +305,10 @@ hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes
     int out_ndim;
     int64_t out_shape[HLR_MAX_DIMS];
     hlr_model_output_shape(m, &out_ndim, out_shape);
-    st = hlr__check_tensor(x, hlr__model_in_dtype(m), fn);
-    if (st != HLR_OK)
-        return st;
-    const hlr_shape *in = hlr__model_in_shape(m);
-    int ok = x->ndim == in->ndim + 1;
-    for (int i = 0; ok && i < in->ndim; i++)
-        ok = x->shape[i + 1] == in->d[i];
-    if (!ok)
-        return hlr__fail(HLR_ESHAPE, "%s: input does not have the model's input shape (plus a batch dimension)", fn);
-    int64_t n = x->shape[0], c = out_shape[0];
+    int64_t n = hlr__check_batch(x, hlr__model_in_dtype(m), hlr__model_in_shape(m), -1, fn, "input");
+    if (n < 0)
+        return (hlr_status)n;
+    int64_t c = out_shape[0];
     if (probs) {
         if ((st = hlr__check_tensor(probs, HLR_F32, fn)) != HLR_OK)
             return st;

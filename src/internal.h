@@ -285,6 +285,11 @@ hlr_status hlr__model_check_pass(hlr_model *m, int64_t batch, const void *x, con
  * output is one vector of class scores per sample, (N, C): what fit,
  * evaluate, predict and cross-entropy training need. */
 hlr_status hlr__model_check_classifier(const hlr_model *m, const char *fn);
+/* t must be dtype with shape (batch, *shape) (any batch when batch < 0):
+ * returns the batch, or a negative status with a message giving both shapes
+ * ("fn: what has shape (2, 5), expected (N, 4)"). */
+int64_t hlr__check_batch(const hlr_tensor *t, hlr_dtype dtype, const hlr_shape *shape, int64_t batch, const char *fn,
+                         const char *what);
 
 /* ---- model files, metadata, clones (modelfile.c, modelfile_read.c, metadata.c, clone.c) ---- */
 

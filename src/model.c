@@ -40,7 +40,24 @@ struct hlr_model {
     int64_t nlengths, lengths_cap;
 
     hlr_model_extra extra; /* metadata, training counters, clone link: see internal.h */
+
+    /* The first hlr_model_add that failed -- a NULL from a failed constructor,
+     * most often -- so that hlr_model_build refuses a model missing a layer. */
+    int add_failed;    /* 0: none */
+    int add_failed_at; /* the position the layer would have had */
+    char add_failed_why[320];
 };
+
+/* Remember a failed add (the first only) and why; then fail with `code`. */
+static hlr_status add_failed(hlr_model *m, const char *why, hlr_status code, const char *fmt, const char *arg)
+{
+    if (!m->add_failed) {
+        m->add_failed = 1;
+        m->add_failed_at = m->nlayers;
+        snprintf(m->add_failed_why, sizeof m->add_failed_why, "%s", why);
+    }
+    return hlr__fail(code, fmt, arg);
+}
 
 hlr_model *hlr_model_new(uint64_t seed)
 {
@@ -90,13 +107,26 @@ void hlr_model_free(hlr_model *m)
 
 hlr_status hlr_model_add(hlr_model *m, hlr_layer *l)
 {
-    if (!m || !l) {
+    if (!m) {
         if (l && !l->owner)
             hlr_layer_free(l);
-        return hlr__fail(HLR_EINVAL, "hlr_model_add: %s is NULL", m ? "layer" : "model");
+        return hlr__fail(HLR_EINVAL, "hlr_model_add: model is NULL");
     }
+    if (!l && !m->built) {
+        /* Most often a constructor failed: keep its message for hlr_model_build. */
+        char why[320];
+        if (hlr_last_status() != HLR_OK)
+            snprintf(why, sizeof why, "hlr_model_add got NULL, most likely from a constructor that failed with "
+                     "\"%s\"", hlr_last_error());
+        else
+            snprintf(why, sizeof why, "hlr_model_add got NULL");
+        return add_failed(m, why, HLR_EINVAL, "hlr_model_add: %s is NULL", "layer");
+    }
+    if (!l)
+        return hlr__fail(HLR_EINVAL, "hlr_model_add: layer is NULL");
     if (l->owner)
-        return hlr__fail(HLR_ESTATE, "hlr_model_add: this %s layer already belongs to a model", l->ops->type);
+        return add_failed(m, "it belonged to another model", HLR_ESTATE,
+                          "hlr_model_add: this %s layer already belongs to a model", l->ops->type);
     if (m->built) {
         hlr_layer_free(l);
         return hlr__fail(HLR_ESTATE, "hlr_model_add: the model is built; layers cannot be added any more");
@@ -106,7 +136,7 @@ hlr_status hlr_model_add(hlr_model *m, hlr_layer *l)
         hlr_layer **ls = hlr__realloc(m->layers, (size_t)cap * sizeof *ls);
         if (!ls) {
             hlr_layer_free(l);
-            return hlr__fail(HLR_ENOMEM, "hlr_model_add: cannot grow the layer list");
+            return add_failed(m, "out of memory", HLR_ENOMEM, "hlr_model_add: cannot grow the %s", "layer list");
         }
         m->layers = ls;
         m->cap = cap;
@@ -166,6 +196,9 @@ hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *shape)
         return hlr__fail(HLR_EINVAL, "hlr_model_build: model is NULL");
     if (m->built)
         return hlr__fail(HLR_ESTATE, "hlr_model_build: the model is built already");
+    if (m->add_failed)
+        return hlr__fail(HLR_EINVAL, "hlr_model_build: layer %d was never added (%s); the model would build without it",
+                         m->add_failed_at, m->add_failed_why);
     if (m->nlayers == 0)
         return hlr__fail(HLR_EINVAL, "hlr_model_build: the model has no layers");
     if (ndim < 1 || ndim > HLR_MAX_DIMS - 1 || !shape)
@@ -484,7 +517,7 @@ hlr_status hlr_model_set_lengths(hlr_model *m, const int32_t *lengths, int64_t n
 /* ---- public forward / backward ---- */
 
 /* t must be (N, shape...) of dtype; returns N or a negative status. */
-static int64_t check_batch(const hlr_tensor *t, hlr_dtype dtype, const hlr_shape *shape, int64_t batch,
+int64_t hlr__check_batch(const hlr_tensor *t, hlr_dtype dtype, const hlr_shape *shape, int64_t batch,
                            const char *fn, const char *what)
 {
     hlr_status st = hlr__check_tensor(t, dtype, fn);
@@ -515,10 +548,10 @@ hlr_status hlr_model_forward(hlr_model *m, const hlr_tensor *x, hlr_tensor *y, i
         return hlr__fail(HLR_ESTATE, "hlr_model_forward: the model is not built");
     if (training && hlr__model_check_trainable(m, "hlr_model_forward") != HLR_OK)
         return HLR_ESTATE;
-    int64_t n = check_batch(x, hlr__model_in_dtype(m), &m->in, -1, "hlr_model_forward", "input");
+    int64_t n = hlr__check_batch(x, hlr__model_in_dtype(m), &m->in, -1, "hlr_model_forward", "input");
     if (n < 0)
         return (hlr_status)n;
-    int64_t ny = check_batch(y, HLR_F32, &m->out, n, "hlr_model_forward", "output");
+    int64_t ny = hlr__check_batch(y, HLR_F32, &m->out, n, "hlr_model_forward", "output");
     if (ny < 0)
         return (hlr_status)ny;
     hlr_status st = hlr__model_check_pass(m, n, x->data, "hlr_model_forward");
@@ -537,14 +570,14 @@ hlr_status hlr_model_backward(hlr_model *m, const hlr_tensor *dy, hlr_tensor *dx
         return hlr__fail(HLR_EINVAL, "hlr_model_backward: NULL argument");
     if (!m->built || m->train_batch == 0)
         return hlr__fail(HLR_ESTATE, "hlr_model_backward: call hlr_model_forward with training=1 first");
-    int64_t n = check_batch(dy, HLR_F32, &m->out, m->train_batch, "hlr_model_backward", "dy");
+    int64_t n = hlr__check_batch(dy, HLR_F32, &m->out, m->train_batch, "hlr_model_backward", "dy");
     if (n < 0)
         return (hlr_status)n;
     if (dx && hlr__model_in_dtype(m) == HLR_I32)
         return hlr__fail(HLR_EINVAL, "hlr_model_backward: the input is token ids, which have no gradient; "
                                      "pass dx NULL");
     if (dx) {
-        int64_t nx = check_batch(dx, HLR_F32, &m->in, n, "hlr_model_backward", "dx");
+        int64_t nx = hlr__check_batch(dx, HLR_F32, &m->in, n, "hlr_model_backward", "dx");
         if (nx < 0)
             return (hlr_status)nx;
     }
@@ -576,7 +609,7 @@ hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tenso
         return hlr__fail(HLR_ESTATE, "hlr_model_train_batch: the model is not built");
     if (hlr__model_check_trainable(m, "hlr_model_train_batch") != HLR_OK)
         return HLR_ESTATE;
-    int64_t n = check_batch(x, hlr__model_in_dtype(m), &m->in, -1, "hlr_model_train_batch", "input");
+    int64_t n = hlr__check_batch(x, hlr__model_in_dtype(m), &m->in, -1, "hlr_model_train_batch", "input");
     if (n < 0)
         return (hlr_status)n;
     hlr_status st = hlr__model_check_pass(m, n, x->data, "hlr_model_train_batch");
@@ -595,7 +628,7 @@ hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tenso
                 return hlr__fail(HLR_EINVAL, "hlr_model_train_batch: label %d at %lld outside [0, %lld)", lab[i],
                                  (long long)i, (long long)m->out_size);
     } else {
-        int64_t nt = check_batch(target, HLR_F32, &m->out, n, "hlr_model_train_batch", "target");
+        int64_t nt = hlr__check_batch(target, HLR_F32, &m->out, n, "hlr_model_train_batch", "target");
         if (nt < 0)
             return (hlr_status)nt;
     }

@@ -335,6 +335,88 @@ START_TEST(test_clone_layer_grad_is_refused)
 }
 END_TEST
 
+/* Issue 15, defect 2: hlr_model_add(m, hlr_dropout(1.5f)) got NULL and the
+ * model then built without that layer.  Now the build refuses, naming the
+ * position and the constructor's message. */
+START_TEST(test_build_refuses_a_model_whose_add_got_null)
+{
+    hlr_model *m = hlr_model_new(1);
+    ck_assert_ok(hlr_model_add(m, hlr_flatten()));
+    ck_assert_status(hlr_model_add(m, hlr_dropout(1.5f)), HLR_EINVAL);
+    ck_assert_ok(hlr_model_add(m, hlr_dense(12, 4, 1)));
+    ck_assert_status(hlr_model_build(m, 2, (int64_t[]){3, 4}), HLR_EINVAL);
+    ck_assert_error_mentions("layer 1 was never added");
+    ck_assert_error_mentions("hlr_dropout: p = 1.5");
+    /* still refused on a second try: the model stays incomplete */
+    ck_assert_status(hlr_model_build(m, 2, (int64_t[]){3, 4}), HLR_EINVAL);
+    hlr_model_free(m);
+    /* A NULL with no failure before it says so too. */
+    m = hlr_model_new(1);
+    ck_assert_status(hlr_model_add(m, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_model_build(m, 1, (int64_t[]){4}), HLR_EINVAL);
+    ck_assert_error_mentions("layer 0 was never added");
+    hlr_model_free(m);
+}
+END_TEST
+
+/* Issue 15, defect 6: predict's shape error gave neither shape. */
+START_TEST(test_predict_shape_error_gives_both_shapes)
+{
+    hlr_model *m = small_mlp(3); /* takes (3, 4) */
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){2, 4, 3});
+    int32_t classes[2];
+    ck_assert_status(hlr_model_predict(m, x, classes, NULL), HLR_ESHAPE);
+    ck_assert_error_mentions("hlr_model_predict");
+    ck_assert_error_mentions("(2, 4, 3)");
+    ck_assert_error_mentions("(N, 3, 4)");
+    hlr_tensor_free(x);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* Issue 15, defect 7: without a validation part the history said val_loss 0,
+ * val_accuracy 0; it says NaN (absent) now, in memory and in the file. */
+START_TEST(test_history_without_validation_is_nan)
+{
+    hlr_model *m = small_mlp(3);
+    enum { N = 40 };
+    float x[N * 12];
+    int32_t lab[N];
+    test_fill(x, N * 12, 8, -1, 1);
+    for (int i = 0; i < N; i++)
+        lab[i] = i % 4;
+    hlr_dataset *d = hlr_dataset_from(2, (int64_t[]){3, 4}, N, x, lab, 4);
+    hlr_optimizer *o = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.batch_size = 8;
+    ck_assert_ok(hlr_model_fit(m, o, d, &fo));
+    fo.validation_split = 0.25;
+    ck_assert_ok(hlr_model_fit(m, o, d, &fo));
+    char path[] = "/tmp/hlr-history-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_ok(hlr_model_save(m, path, NULL));
+    hlr_model *back = hlr_model_load(path, NULL);
+    unlink(path);
+    ck_assert_ptr_nonnull(back);
+    for (int k = 0; k < 2; k++) {
+        hlr_epoch_stats s[2];
+        for (int e = 0; e < 2; e++)
+            ck_assert_ok(hlr_metadata_history(hlr_model_metadata(k ? back : m), e, &s[e]));
+        ck_assert_msg(isnan(s[0].val_loss) && isnan(s[0].val_accuracy), "%s: no validation, yet val_loss %g, "
+                      "val_accuracy %g", k ? "loaded" : "in memory", s[0].val_loss, s[0].val_accuracy);
+        ck_assert_msg(isfinite(s[1].val_loss) && s[1].val_accuracy >= 0.0 && s[1].val_accuracy <= 1.0,
+                      "with validation: val_loss %g, val_accuracy %g", s[1].val_loss, s[1].val_accuracy);
+    }
+    hlr_model_free(back);
+    hlr_optimizer_free(o);
+    hlr_dataset_free(d);
+    hlr_model_free(m);
+}
+END_TEST
+
 /* train_batch must equal forward + hlr_cross_entropy + backward + step. */
 START_TEST(test_custom_loss_loop_equals_train_batch)
 {
@@ -529,6 +611,9 @@ Suite *suite_model(void)
     tcase_add_test(t, test_classifier_calls_refuse_an_output_that_is_not_n_by_c);
     tcase_add_test(t, test_evaluate_counts_nan_scores_as_wrong);
     tcase_add_test(t, test_clone_layer_grad_is_refused);
+    tcase_add_test(t, test_build_refuses_a_model_whose_add_got_null);
+    tcase_add_test(t, test_predict_shape_error_gives_both_shapes);
+    tcase_add_test(t, test_history_without_validation_is_nan);
     tcase_add_test(t, test_custom_loss_loop_equals_train_batch);
     tcase_add_test(t, test_train_batch_validates_targets);
     tcase_add_test(t, test_mse_regression_learns_a_linear_map);

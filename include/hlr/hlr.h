@@ -885,7 +885,11 @@ HLR_API void hlr_model_free(hlr_model *m);
  *   in every case but one: on failure the layer is freed, so the caller
  *   never has to.  The exception is a layer that already belongs to a model
  *   (HLR_ESTATE): it stays with that model.  Layers cannot be added after
- *   hlr_model_build().
+ *   hlr_model_build().  A failed add (a NULL layer from a constructor that
+ *   failed, say) is remembered: hlr_model_build() then refuses the model,
+ *   naming the missing layer's position and the constructor's message, so
+ *   that unchecked calls such as hlr_model_add(m, hlr_dropout(p)) cannot
+ *   build a model without that layer.
  * Errors: HLR_EINVAL (NULL model or layer), HLR_ESTATE (already built, or
  *   the layer belongs to another model), HLR_ENOMEM.
  */
@@ -894,9 +898,9 @@ HLR_API hlr_status hlr_model_add(hlr_model *m, hlr_layer *l);
 /*
  * hlr_model_build -- infer every layer's shapes from the shape of one
  *   sample (no batch dimension) and create and initialise the parameters.
- * Errors: HLR_EINVAL (bad shape, no layers), HLR_ESHAPE with a message
- *   naming the layer index and type that does not fit, HLR_ESTATE (built
- *   already), HLR_ENOMEM.
+ * Errors: HLR_EINVAL (bad shape, no layers, a failed hlr_model_add),
+ *   HLR_ESHAPE with a message naming the layer index and type that does not
+ *   fit, HLR_ESTATE (built already), HLR_ENOMEM.
  */
 HLR_API hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *sample_shape);
 
@@ -995,8 +999,8 @@ typedef struct hlr_epoch_stats {
     int epochs;            /* of the whole fit */
     double train_loss;     /* mean over the epoch's batches, weighted by batch size */
     double train_accuracy; /* fraction in [0, 1] (cross-entropy models; 0 for MSE) */
-    double val_loss;       /* on the validation part; 0 when there is none */
-    double val_accuracy;
+    double val_loss;       /* on the validation part; NaN when there is none (isnan()) */
+    double val_accuracy;   /* fraction in [0, 1]; NaN when there is no validation part */
     double lr;             /* learning rate used in the epoch's last step */
     double seconds;        /* wall time of the epoch (training and validation) */
     double samples_per_second; /* training samples per second */

@@ -94,6 +94,15 @@ class EpochStats(ctypes.Structure):
         ("samples_per_second", c_double),
     ]
 
+    def as_dict(self):
+        """The fields as a dict; val_loss and val_accuracy are None when fit had no validation part
+        (the C struct holds NaN there)."""
+        d = {name: getattr(self, name) for name, _ in self._fields_}
+        for key in ("val_loss", "val_accuracy"):
+            if d[key] != d[key]:
+                d[key] = None
+        return d
+
 
 EPOCH_FN = ctypes.CFUNCTYPE(c_int, POINTER(EpochStats), c_void_p)
 LOG_FN = ctypes.CFUNCTYPE(None, c_int, c_char_p, c_void_p)

@@ -55,7 +55,7 @@ def _history(md):
     for i in range(lib.hlr_metadata_history_length(md)):
         s = EpochStats()
         check(lib.hlr_metadata_history(md, i, ctypes.byref(s)))
-        out.append({name: getattr(s, name) for name, _ in EpochStats._fields_})
+        out.append(s.as_dict())
     return out
 
 

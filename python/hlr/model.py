@@ -7,7 +7,7 @@ import weakref
 
 from . import _arrays, _check
 from ._arrays import Buf, Tensors, as_batch, as_input, empty, shape_arg
-from ._capi import (ENUMS, EPOCH_FN, HLR_ECANCELLED, HLR_F32, HLR_I32, MAX_DIMS, EpochStats, FitOptions, Metrics,
+from ._capi import (ENUMS, EPOCH_FN, HLR_ECANCELLED, HLR_F32, HLR_I32, MAX_DIMS, FitOptions, Metrics,
                     SaveOptions, lib)
 from ._errors import check, check_ptr
 from ._handle import Owner
@@ -379,7 +379,8 @@ class Model:
         validation_split: the last fraction of (x, y) held out and evaluated
         after each epoch.  callback(stats) runs after each epoch with a dict
         (epoch, epochs, train_loss, train_accuracy, val_loss, val_accuracy,
-        lr, seconds, samples_per_second); returning True stops training.
+        lr, seconds, samples_per_second; val_loss and val_accuracy are None
+        without a validation split); returning True stops training.
         label_smoothing: torch's CrossEntropyLoss(label_smoothing); None keeps
         the model's (0, or what a loaded file says).  augment_shift: shift
         training images by up to this many pixels.  lengths: each sequence's
@@ -409,7 +410,7 @@ class Model:
         def on_epoch(stats, _user):
             try:
                 s = stats.contents
-                record = {name: getattr(s, name) for name, _ in EpochStats._fields_}
+                record = s.as_dict()
                 history.append(record)
                 if callback is not None and callback(dict(record)):
                     stopped.append(True)

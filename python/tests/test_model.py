@@ -1,7 +1,9 @@
 """Model: structure, forward/backward, training, evaluation, prediction, errors."""
 
+import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import helpers
@@ -206,6 +208,19 @@ class TestRunning(unittest.TestCase):
         self.assertGreater(hist[-1]["samples_per_second"], 0)
         r = m.evaluate(x, y)
         self.assertGreater(r["accuracy"], 0.9)
+
+    def test_fit_without_validation_records_it_as_absent(self):
+        # Issue 15, defect 7: the history used to say val_loss 0.0, val_accuracy 0.0.
+        x, y = blobs(100)
+        m = helpers.mlp(seed=2)
+        hist = m.fit(x, y, epochs=2, batch_size=20)
+        self.assertEqual([(h["val_loss"], h["val_accuracy"]) for h in hist], [(None, None)] * 2)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m.hlr")
+            m.save(path)
+            saved = hlr.load(path).metadata.history
+        self.assertEqual([(h["val_loss"], h["val_accuracy"]) for h in saved], [(None, None)] * 2)
+        self.assertEqual([h["train_loss"] for h in saved], [h["train_loss"] for h in hist])
 
     def test_fit_default_optimizer_and_stopping_callback(self):
         x, y = blobs(100)
