@@ -43,6 +43,13 @@ void hlrk_softmax_rows_backward(float *dx, const float *y, const float *dy, int6
  * l_c = x_c - max - log(sum exp(x - max)):
  *   loss = -sum_c t_c l_c,   dloss/dx_c = softmax_c - t_c   (then / rows).
  */
+/* x - mx for x <= mx: in float, or in double where float overflows. */
+static inline double shifted(float x, float mx)
+{
+    float d = x - mx;
+    return isinf(d) ? (double)x - (double)mx : (double)d;
+}
+
 double hlrk_cross_entropy(const float *logits, const int32_t *labels, int64_t rows, int64_t cols,
                            float smoothing, float *grad)
 {
@@ -55,27 +62,27 @@ double hlrk_cross_entropy(const float *logits, const int32_t *labels, int64_t ro
         float mx = xr[0];
         for (int64_t c = 1; c < cols; c++)
             mx = xr[c] > mx ? xr[c] : mx;
-        /* Differences in double: two finite floats can differ by more than
-         * FLT_MAX (3e38 - -3e38), which in float would be -inf. */
-        const double dmx = mx;
+        /* x - max in float, as torch's log_softmax; only where that
+         * overflows (two finite floats can differ by more than FLT_MAX:
+         * 3e38 - -3e38) is it taken in double instead. */
         double sum = 0.0;
         for (int64_t c = 0; c < cols; c++)
-            sum += exp((double)xr[c] - dmx);
+            sum += exp(shifted(xr[c], mx));
         double lse = log(sum);
         double loss = 0.0;
         if (smoothing == 0.0f) {
-            loss = -(((double)xr[labels[r]] - dmx) - lse);
+            loss = -(shifted(xr[labels[r]], mx) - lse);
         } else {
             for (int64_t c = 0; c < cols; c++) {
                 double t = c == labels[r] ? on : off;
-                loss -= t * (((double)xr[c] - dmx) - lse);
+                loss -= t * (shifted(xr[c], mx) - lse);
             }
         }
         total += loss;
         if (grad) {
             float *gr = grad + r * cols;
             for (int64_t c = 0; c < cols; c++) {
-                double p = exp(((double)xr[c] - dmx) - lse);
+                double p = exp(shifted(xr[c], mx) - lse);
                 double t = c == labels[r] ? on : off;
                 gr[c] = (float)(p - t) * inv_rows;
             }
