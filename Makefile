@@ -46,7 +46,7 @@ PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo pyth
 CPP_EXAMPLE := $(BINOUT)/hlr-classify-cpp
 
 .PHONY: all lib examples test check sanitize valgrind demo data deps install uninstall clean help bench bench-deps \
-    python-test cli-test fuzz tsan
+    python-test cli-test docs-test fuzz tsan
 all: lib examples
 
 lib: $(SHARED) $(LIBOUT)/$(SONAME) $(LIBOUT)/libhlr.so $(STATIC) $(LIBOUT)/hlr.pc
@@ -145,6 +145,7 @@ test: deps
 	@scripts/check-install.sh
 	@$(MAKE) --no-print-directory python-test
 	@$(MAKE) --no-print-directory cli-test
+	@$(MAKE) --no-print-directory docs-test
 	HLR_DATA_DIR=$(DATA_DIR) $(BINOUT)/hlr-tests
 
 check: test
@@ -154,6 +155,13 @@ check: test
 python-test: lib $(CPP_EXAMPLE)
 	HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) \
 	    HLR_CPP_EXAMPLE=$(abspath $(CPP_EXAMPLE)) $(PYTHON) -m unittest discover -s python/tests
+
+# The documentation's code: README.md's and docs/*.md's C blocks and the
+# header's overview example compiled (README's program run), docs/python.md's
+# examples run with doctest, the figure README gives for `make demo` checked.
+docs-test: all
+	HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) PYTHONPATH=$(abspath python) \
+	    CC="$(CC)" $(PYTHON) tests/docs/check_snippets.py
 
 # The example programs' commands, run as a user runs them (tests/cli/): on
 # small synthetic idx files, so they need no MNIST.  test_errors.py: every
@@ -245,7 +253,8 @@ help:
 	@echo "make demo       install missing packages, fetch MNIST, build, train the MLP"
 	@echo "make test       build and run every test (Check suite, exports, install, Python, C++ example)"
 	@echo "make python-test  only the Python package's tests (PYTHON=$(PYTHON))"
-	@echo "make cli-test   the example programs' commands (bin/hlr-mnist attention) on synthetic data"
+	@echo "make cli-test   the example programs' commands and failures on synthetic data (tests/cli)"
+	@echo "make docs-test  the documentation's code: C blocks compiled, Python examples run, the demo figure"
 	@echo "make sanitize   the test suite under ASan + UBSan"
 	@echo "make valgrind   a short bin/hlr-mnist run under valgrind"
 	@echo "make fuzz       libFuzzer (clang) on the model-file reader for FUZZ_SECONDS=$(FUZZ_SECONDS)"

@@ -25,21 +25,25 @@
  * (N, C, H, W); a dense layer sees (N, features); class labels are int32.
  * Shapes passed to hlr_model_build() leave out the batch dimension.
  *
- * A typical program:
+ * A typical program (train: an hlr_dataset, e.g. from hlr_dataset_load_idx;
+ * `make test` compiles this example, tests/docs/check_snippets.py):
  *
  *   hlr_model *m = hlr_model_new(42);
  *   hlr_model_add(m, hlr_flatten());
- *   hlr_model_add(m, hlr_dense(784, 256));
+ *   hlr_model_add(m, hlr_dense(784, 256, 1));
  *   hlr_model_add(m, hlr_relu());
- *   hlr_model_add(m, hlr_dense(256, 10));
+ *   hlr_model_add(m, hlr_dense(256, 10, 1));
  *   int64_t in[] = {1, 28, 28};
- *   if (hlr_model_build(m, 3, in) != HLR_OK)
+ *   if (hlr_model_build(m, 3, in) != HLR_OK)  // also after a failed add
  *       fprintf(stderr, "%s\n", hlr_last_error());
  *   hlr_optimizer *opt = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f);
  *   hlr_fit_options fo;
  *   hlr_fit_options_default(&fo);
- *   hlr_model_fit(m, opt, train, &fo);
- *   ...
+ *   if (hlr_model_fit(m, opt, train, &fo) != HLR_OK)
+ *       fprintf(stderr, "%s\n", hlr_last_error());
+ *   hlr_metrics met;
+ *   if (hlr_model_evaluate(m, train, 256, 1, &met, NULL) == HLR_OK)
+ *       printf("accuracy %.2f%%\n", 100 * met.accuracy);
  *   hlr_optimizer_free(opt);
  *   hlr_model_free(m);
  *
@@ -690,10 +694,11 @@ typedef enum hlr_loss_kind {
 
 /*
  * hlr_cross_entropy -- softmax cross-entropy of logits (N, C) against int32
- *   labels (N) in [0, C), averaged over N; computed stably, in double, for
- *   any finite logits: the gradient is always finite, and the loss is +inf
- *   only where its exact value exceeds FLT_MAX (a logit more than about
- *   3.4e38 below the largest one, on the label).  With label_smoothing s in [0, 1) the target is
+ *   labels (N) in [0, C), averaged over N; computed stably for any finite
+ *   logits (x - max as torch computes it, in double where float would
+ *   overflow): the gradient is always finite, and the loss is +inf only
+ *   where its exact value exceeds FLT_MAX (a logit more than about 3.4e38
+ *   below the largest one, on the label).  With label_smoothing s in [0, 1) the target is
  *   (1-s)*onehot + s/C, as torch.nn.CrossEntropyLoss(label_smoothing=s).
  *   When grad is not NULL it receives dLoss/dlogits, shape (N, C).
  * Returns: HLR_OK; HLR_EINVAL (NULL, wrong dtype, label out of range, s out

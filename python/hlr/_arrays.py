@@ -185,12 +185,40 @@ def _flatten(values, what, dtype):
     return flat, tuple(shape)
 
 
+def _scale_uint8(x):
+    """uint8 pixels -> float32 value / 255; anything else unchanged."""
+    if HAVE_NUMPY and isinstance(x, np.ndarray):
+        if x.dtype == np.uint8:
+            _counted_conversion()
+            return x.astype(np.float32) / np.float32(255)
+        return x
+    if isinstance(x, (bytes, bytearray, list, tuple, str)) or x is None:
+        return x  # bytes are refused by as_input; lists of ints are numbers, not pixels
+    try:
+        mv = memoryview(x)
+    except TypeError:
+        return x
+    if _buffer_format(mv) != "B":
+        return x
+    if HAVE_NUMPY:
+        _counted_conversion()
+        return np.frombuffer(mv.tobytes(), dtype=np.uint8).reshape(mv.shape).astype(np.float32) / np.float32(255)
+    out = array.array("f", [v / 255 for v in mv.cast("B").tolist()])  # double, then rounded: the same floats
+    _counted_conversion()
+    return memoryview(out).cast("B").cast("f", mv.shape) if mv.ndim > 1 else out
+
+
 def as_batch(x, sample_shape, what="input", dtype=HLR_F32):
     """A float32 (or int32 token) input for a model taking samples of sample_shape.
 
     A one-dimensional input is read as flat row-major data of whole samples:
-    (N * prod(sample_shape),) becomes (N, *sample_shape).
+    (N * prod(sample_shape),) becomes (N, *sample_shape).  uint8 data (a
+    NumPy uint8 array, or a buffer of format "B") is taken as 0-255 pixels
+    and scaled to [0, 1] exactly as the C loaders scale idx files: value / 255
+    in float32.
     """
+    if dtype == HLR_F32:
+        x = _scale_uint8(x)
     buf = as_input(x, dtype, what)
     if len(buf.shape) == 1 and sample_shape is not None:
         size = 1

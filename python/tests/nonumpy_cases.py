@@ -30,6 +30,12 @@ class TestWithoutNumpy(unittest.TestCase):
         self.assertEqual(y.shape, (2, 1))
         self.assertEqual(y.tolist(), [[7.0], [12.0]])
 
+    def test_uint8_buffers_are_pixels_scaled_by_1_over_255(self):
+        m = hlr.Model([hlr.Flatten(), hlr.Dense(4, 2)], input_shape=(2, 2), seed=1)
+        pixels = array.array("B", [0, 51, 128, 255, 7, 200, 99, 1])
+        scaled = [[[v / 255 for v in pixels[k:k + 2]] for k in (i, i + 2)] for i in (0, 4)]
+        self.assertEqual(m.forward(pixels).tolist(), m.forward(scaled).tolist())
+
     def test_array_array_passes_without_copy(self):
         m = hlr.Model([hlr.Flatten(), hlr.Dense(4, 2)], input_shape=(2, 2))
         x = array.array("f", range(8))

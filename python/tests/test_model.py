@@ -278,6 +278,27 @@ class TestRunning(unittest.TestCase):
         np.testing.assert_array_equal(m.predict_classes(x, batch_size=9), p.argmax(axis=1))
         self.assertEqual(m.predict_classes(x).dtype, np.int32)
 
+    def test_uint8_images_are_pixels_scaled_by_1_over_255(self):
+        # Issue 15, defect 8: uint8 used to be taken as floats 0..255 (saturated probabilities).
+        m = hlr.Model([hlr.Flatten(), hlr.Dense(12, 3)], input_shape=(1, 3, 4), seed=1)
+        pixels = (np.arange(24) * 11 % 256).astype(np.uint8).reshape(2, 1, 3, 4)
+        scaled = pixels.astype(np.float32) / np.float32(255)
+        np.testing.assert_array_equal(m.forward(pixels), m.forward(scaled))
+        np.testing.assert_array_equal(m.predict(pixels), m.predict(scaled))
+        np.testing.assert_array_equal(m.predict(memoryview(pixels.tobytes()).cast("B", (2, 1, 3, 4))),
+                                      m.predict(scaled))
+        y = np.array([0, 2], np.int32)
+        ea, eb = m.evaluate(pixels, y), m.evaluate(scaled, y)
+        self.assertEqual((ea["loss"], ea["accuracy"]), (eb["loss"], eb["accuracy"]))
+        # the same training either way
+        a = hlr.Model([hlr.Flatten(), hlr.Dense(12, 3)], input_shape=(1, 3, 4), seed=1)
+        b = hlr.Model([hlr.Flatten(), hlr.Dense(12, 3)], input_shape=(1, 3, 4), seed=1)
+        ha = a.fit(pixels, y, epochs=2, batch_size=2, shuffle=False)
+        hb = b.fit(scaled, y, epochs=2, batch_size=2, shuffle=False)
+        self.assertEqual([h["train_loss"] for h in ha], [h["train_loss"] for h in hb])
+        # other integer types are numbers, not pixels
+        np.testing.assert_array_equal(m.forward(pixels.astype(np.int32)), m.forward(pixels.astype(np.float32)))
+
     def test_predict_needs_a_class_output(self):
         m = hlr.Model([hlr.Dense(2, 3)], input_shape=(2, 2))  # output (2, 3) per sample
         with self.assertRaises(ValueError):
