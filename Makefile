@@ -169,7 +169,7 @@ docs-test: all
 cli-test: all
 	HLR_MNIST=$(abspath $(BINOUT)/hlr-mnist) HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) PYTHONPATH=$(abspath python) \
 	    $(PYTHON) tests/cli/test_mnist_attention.py
-	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_errors.py
+	HLR_BIN=$(abspath $(BINOUT)) HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) $(PYTHON) tests/cli/test_errors.py
 
 # The C++ example: a C++17 program with its own small RAII wrapper (examples/cpp/).
 $(CPP_EXAMPLE): examples/cpp/classify.cpp include/hlr/hlr.h $(SHARED) $(LIBOUT)/libhlr.so
@@ -258,7 +258,7 @@ help:
 	@echo "make sanitize   the test suite under ASan + UBSan"
 	@echo "make valgrind   a short bin/hlr-mnist run under valgrind"
 	@echo "make fuzz       libFuzzer (clang) on the model-file reader for FUZZ_SECONDS=$(FUZZ_SECONDS)"
-	@echo "make tsan       the four-thread model-serving test under ThreadSanitizer (clang)"
+	@echo "make tsan       the Check cases named threads under ThreadSanitizer (clang)"
 	@echo "make data       fetch MNIST into $(DATA_DIR) and install Fashion-MNIST (Debian package)"
 	@echo "make bench      libhlr against PyTorch, model by model (BENCH_MODELS=$(BENCH_MODELS))"
 	@echo "make bench-accuracy  time to 99% test accuracy with cnn-bn, libhlr then PyTorch (ACCURACY_FLAGS=)"

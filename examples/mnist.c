@@ -72,7 +72,9 @@ static void usage(FILE *f)
                "  load a saved model and print its test accuracy (the same line training printed)\n"
                "       hlr-mnist resume FILE --epochs N [--save OUT] [--data DIR] [--threads T]\n"
                "  continue a saved training for N more epochs, bit for bit as if never stopped (same\n"
-               "  thread count); batch size, augmentation, data set and limits come from FILE\n"
+               "  thread count); batch size, augmentation, data set and limits come from FILE; a file\n"
+               "  saved otherwise (from Python, say) does not record them: --batch, --limit, --augment\n"
+               "  give them, and a note says which the file could not tell\n"
                "       hlr-mnist attention FILE [--index I] [--out PICTURE] [--layer K] [--head H] [--data DIR]\n"
                "                       [--threads T]\n"
                "  where the saved model looks: prints test image I's true and predicted class, the\n"
@@ -263,6 +265,24 @@ static long saved_number(hlr_model *m, const char *key, long fallback)
 }
 
 /* Load the test (and, when tr is not NULL, training) images a saved model was trained on. */
+/* A setting the file records (hlr-mnist train --save writes them all), or,
+ * for a file saved otherwise (from Python, say), the command line's value,
+ * with a note that says the file could not tell. */
+static long saved_or_given(hlr_model *m, const char *path, const char *key, long given, const char *what,
+                           const char *option)
+{
+    const char *v = hlr_metadata_get(hlr_model_metadata(m), key);
+    if (v)
+        return strtol(v, NULL, 10);
+    if (given < 0)
+        printf("note: %s does not record %s (it was not saved by hlr-mnist train): using all of them (%s N "
+               "to choose)\n", path, what, option);
+    else
+        printf("note: %s does not record %s (it was not saved by hlr-mnist train): using %s %ld\n", path, what,
+               option, given);
+    return given;
+}
+
 static int load_saved_data(hlr_model *m, const options *o, hlr_dataset **tr, hlr_dataset **te, int *fashion)
 {
     const char *ds = hlr_metadata_get(hlr_model_metadata(m), "dataset");
@@ -271,7 +291,7 @@ static int load_saved_data(hlr_model *m, const options *o, hlr_dataset **tr, hlr
     long test_limit = o->test_limit >= 0 ? o->test_limit : saved_number(m, "test_limit", -1);
     if ((tr && !(*tr = load_mnist_part("hlr-mnist", dir, "train"))) || !(*te = load_mnist_part("hlr-mnist", dir, "t10k")))
         return -1;
-    if ((tr && keep_first(tr, saved_number(m, "limit", -1)) != 0) || keep_first(te, test_limit) != 0) {
+    if ((tr && keep_first(tr, o->limit) != 0) || keep_first(te, test_limit) != 0) {
         fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
         return -1;
     }
@@ -333,16 +353,17 @@ static int resume_file(const char *path, const options *o)
         fprintf(stderr, "hlr-mnist: %s holds no optimizer state to resume from (save with train --save)\n", path);
         goto out;
     }
-    if (load_saved_data(m, o, &tr, &te, &fashion) != 0)
-        goto out;
-    options saved = *o; /* the settings the training started with */
-    saved.batch = (int)saved_number(m, "batch", 64);
-    saved.limit = saved_number(m, "limit", -1);
+    options saved = *o; /* the settings the training started with, as far as the file says */
+    const char *v = hlr_metadata_get(hlr_model_metadata(m), "model");
+    saved.model = v ? v : "a model the file does not name";
+    saved.batch = (int)saved_or_given(m, path, "batch", o->batch, "its batch size", "--batch");
+    saved.limit = saved_or_given(m, path, "limit", o->limit, "how many training images it used", "--limit");
     saved.test_limit = o->test_limit >= 0 ? o->test_limit : saved_number(m, "test_limit", -1);
     saved.seed = (unsigned long long)saved_number(m, "seed", 0);
-    const char *v;
-    if ((v = hlr_metadata_get(hlr_model_metadata(m), "model")) != NULL)
-        saved.model = v;
+    int augment = (int)saved_or_given(m, path, "augment", o->augment < 0 ? 0 : o->augment,
+                                      "its augmentation shift", "--augment");
+    if (load_saved_data(m, &saved, &tr, &te, &fashion) != 0)
+        goto out;
     if ((v = hlr_metadata_get(hlr_model_metadata(m), "optimizer")) != NULL)
         saved.optimizer = v;
     if ((v = hlr_metadata_get(hlr_model_metadata(m), "dataset")) != NULL)
@@ -354,7 +375,7 @@ static int resume_file(const char *path, const options *o)
     hlr_fit_options_default(&fo);
     fo.epochs = o->epochs;
     fo.batch_size = saved.batch;
-    fo.augment_shift = (int)saved_number(m, "augment", 0);
+    fo.augment_shift = augment;
     fo.schedule_per_batch = saved.schedule_per_batch = (int)saved_number(m, "schedule_per_batch", 0);
     fo.on_epoch = on_epoch;
     progress prog = {.before = before, .stop_after = o->stop_after};

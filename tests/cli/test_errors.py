@@ -125,6 +125,30 @@ class Errors(unittest.TestCase):
             self.assertEqual((rc, err), (0, ""), "%s %s" % (program, args))
             self.assertIn("usage:", out)
 
+    # Issue 15, defect 9: resuming a model saved from Python printed "mlp" and the whole training set.
+    def test_resume_of_a_file_saved_elsewhere_says_what_it_cannot_know(self):
+        import sys
+        sys.path.insert(0, os.path.join(ROOT, "python"))
+        import hlr
+        (x, y), _ = hlr.load_mnist(self.data)
+        m = hlr.Model([hlr.Flatten(), hlr.Dense(784, 10)], input_shape=(1, 28, 28))
+        opt = hlr.Adam(1e-3)
+        m.fit(x[:120], y[:120], epochs=1, batch_size=32, optimizer=opt)
+        path = os.path.join(self.data, "from-python.hlr")
+        m.save(path, optimizer=opt)
+        rc, out, err = run("hlr-mnist", "resume", path, "--epochs", "1", "--data", self.data)
+        self.assertEqual(rc, 0, err)
+        resuming = [l for l in out.splitlines() if l.startswith("resuming")][0]
+        self.assertNotIn("mlp", resuming)
+        self.assertIn("a model the file does not name", resuming)
+        self.assertIn("does not record its batch size", out)
+        self.assertIn("does not record how many training images it used", out)
+        rc, out, err = run("hlr-mnist", "resume", path, "--epochs", "1", "--batch", "32", "--limit", "120",
+                           "--data", self.data)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("1 more on 120 images, batch 32", out)
+        self.assertIn("test accuracy:", out)
+
     def test_a_valid_run_still_trains(self):
         rc, out, err = run("hlr-mnist", "train", "--epochs", "1", "--limit", "100", "--test-limit", "50",
                            "--data", self.data)

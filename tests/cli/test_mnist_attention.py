@@ -203,11 +203,11 @@ class AttentionCommand(unittest.TestCase):
         missing = os.path.join(self.tmp, "missing.ppm")
         for args, code, words in [
             (("--index", TEST, "--out", missing), 1, "out of range"),
-            (("--index", -1, "--out", missing), 1, "out of range"),
+            (("--index", -1, "--out", missing), 2, "out of range"),  # a usage mistake, found before loading
             (("--layer", 7, "--out", missing), 1, "lstm, not an attention layer"),
             (("--layer", 99, "--out", missing), 1, "no layer 99"),
             (("--head", 1, "--out", missing), 1, "1 head"),
-            (("--index", "x"), 2, "not a number"),
+            (("--index", "x"), 2, "not a whole number"),
         ]:
             rc, out, err = self.attention(*args)
             self.assertEqual(rc, code, (args, out, err))
