@@ -34,10 +34,21 @@ def last_error():
     return _capi.lib.hlr_last_error().decode("utf-8", "replace")
 
 
-def check(status):
-    """Raise HlrError for a negative status; return it otherwise."""
+def _in_callers_terms(message, where):
+    """"hlr_model_fit: batch_size 0 ..." -> "fit: batch_size 0 ..." when where is given."""
+    if where and message.startswith("hlr_"):
+        head, sep, rest = message.partition(": ")
+        if sep and " " not in head:
+            return "%s: %s" % (where, rest)
+    return message
+
+
+def check(status, where=None):
+    """Raise HlrError for a negative status; return it otherwise.  where: the
+    Python method the caller called ("fit"), put in place of the C function's
+    name at the start of the library's message."""
     if status < 0:
-        raise HlrError(status, last_error())
+        raise HlrError(status, _in_callers_terms(last_error(), where))
     return status
 
 

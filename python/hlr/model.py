@@ -21,6 +21,23 @@ _LOSSES = {
 _ELEM = 4  # bytes per float32 or int32 element
 
 
+
+def _check_labels(yb, classes, where):
+    """ValueError naming the first label outside [0, classes), in the caller's terms."""
+    n = yb.shape[0]
+    if n == 0:
+        return
+    values = (ctypes.c_int32 * n).from_address(yb.addr)
+    if _arrays.HAVE_NUMPY:
+        a = _arrays.np.frombuffer(values, dtype=_arrays.np.int32)
+        bad = _arrays.np.flatnonzero((a < 0) | (a >= classes))
+        first = int(bad[0]) if bad.size else -1
+    else:
+        first = next((i for i, v in enumerate(values) if v < 0 or v >= classes), -1)
+    if first >= 0:
+        raise ValueError("%s: y[%d] = %d is outside [0, %d), the model's %d classes"
+                         % (where, first, values[first], classes, classes))
+
 class Model:
     """A sequential model (torch.nn.Sequential plus Keras-style training).
 
@@ -141,7 +158,7 @@ class Model:
         shape = _check.shape(input_shape, "input_shape")
         if len(shape) > MAX_DIMS - 1:
             raise ValueError("input_shape has %d dimensions; at most %d" % (len(shape), MAX_DIMS - 1))
-        check(lib.hlr_model_build(self._ptr, len(shape), shape_arg(shape)))
+        check(lib.hlr_model_build(self._ptr, len(shape), shape_arg(shape)), "build")
         self._built = True
         self._input_shape = shape
         return self
@@ -298,7 +315,7 @@ class Model:
         y, yb = empty((xb.shape[0],) + self.output_shape)
         self._apply_lengths(lb, xb.shape[0])
         with Tensors() as t:
-            check(lib.hlr_model_forward(ptr, t.wrap(xb), t.wrap(yb), int(training)))
+            check(lib.hlr_model_forward(ptr, t.wrap(xb), t.wrap(yb), int(training)), "forward")
         self._ran(xb)
         return y
 
@@ -311,11 +328,11 @@ class Model:
         gb = as_input(grad_output, HLR_F32, "grad_output")
         if self._input_shape is None or self._input_dtype() == HLR_I32:
             with Tensors() as t:  # no input gradient (or no forward yet: the library's HLR_ESTATE)
-                check(lib.hlr_model_backward(self._ptr, t.wrap(gb), None))
+                check(lib.hlr_model_backward(self._ptr, t.wrap(gb), None), "backward")
             return None
         dx, dxb = empty((gb.shape[0],) + tuple(self._input_shape))
         with Tensors() as t:
-            check(lib.hlr_model_backward(self._ptr, t.wrap(gb), t.wrap(dxb)))
+            check(lib.hlr_model_backward(self._ptr, t.wrap(gb), t.wrap(dxb)), "backward")
         return dx
 
     def _set_loss(self, kind, smoothing):
@@ -340,13 +357,15 @@ class Model:
         smoothing = _check.real(label_smoothing, "label_smoothing", 0.0, 1.0, hi_open=True)
         xb = self._input(x)
         yb = as_input(y, HLR_I32 if loss == "cross_entropy" else HLR_F32, "y")
+        if loss == "cross_entropy" and len(yb.shape) == 1:
+            _check_labels(yb, self._classes(), "train_batch")
         lb = self._lengths_arg(lengths, xb.shape[0])
         optimizer._bind(self)
         self._set_loss(kind, smoothing)
         self._apply_lengths(lb, xb.shape[0])
         value = ctypes.c_float()
         with Tensors() as t:
-            check(lib.hlr_model_train_batch(self._ptr, optimizer._ptr, t.wrap(xb), t.wrap(yb), ctypes.byref(value)))
+            check(lib.hlr_model_train_batch(self._ptr, optimizer._ptr, t.wrap(xb), t.wrap(yb), ctypes.byref(value)), "train_batch")
         self._ran(xb)
         return value.value
 
@@ -356,12 +375,14 @@ class Model:
             raise ValueError("the model's output is %s per sample; classification needs (classes,)" % (out,))
         return out[0]
 
-    def _dataset(self, xb, y, lengths):
+    def _dataset(self, xb, y, lengths, where):
         """An hlr_dataset (a copy) of xb and labels y, with the model's output width as classes."""
         yb = as_input(y, HLR_I32, "y")
         n = xb.shape[0]
         if yb.shape != (n,):
-            raise ValueError("y must hold one label per sample: x has %d samples, y has shape %s" % (n, yb.shape))
+            raise ValueError("%s: y must hold one label per sample: x has %d samples, y has shape %s"
+                             % (where, n, yb.shape))
+        _check_labels(yb, self._classes(), where)
         lb = self._lengths_arg(lengths, n)
         sample = xb.shape[1:]
         make = lib.hlr_dataset_from_tokens if xb.dtype == HLR_I32 else lib.hlr_dataset_from
@@ -401,7 +422,7 @@ class Model:
         elif not isinstance(optimizer, Optimizer):
             raise TypeError("optimizer must be an hlr optimizer, not %s" % type(optimizer).__name__)
         xb = self._input(x)
-        data = self._dataset(xb, y, lengths)
+        data = self._dataset(xb, y, lengths, "fit")
         optimizer._bind(self)
         self._set_loss(_LOSSES["cross_entropy"], smoothing)
 
@@ -437,7 +458,7 @@ class Model:
         if failure:
             raise failure[0]
         if not (status == HLR_ECANCELLED and stopped):
-            check(status)
+            check(status, "fit")
         self._ran(xb)
         self._last_batch = None  # fit's last batch size is not known here
         return history
@@ -449,12 +470,12 @@ class Model:
         batch_size = _check.integer(batch_size, "batch_size")
         top_k = _check.integer(top_k, "top_k")
         xb = self._input(x)
-        data = self._dataset(xb, y, lengths)
+        data = self._dataset(xb, y, lengths, "evaluate")
         c = self._classes()
         confusion, caddr = _arrays.empty_int64((c, c))
         m = Metrics()
         try:
-            check(lib.hlr_model_evaluate(self._ptr, data.ptr, batch_size, top_k, ctypes.byref(m), caddr))
+            check(lib.hlr_model_evaluate(self._ptr, data.ptr, batch_size, top_k, ctypes.byref(m), caddr), "evaluate")
         finally:
             data.release()
             self._lengths_set = False
@@ -483,7 +504,7 @@ class Model:
                 xt = t.wrap(Buf(xb.addr + start * per * _ELEM, (m,) + xb.shape[1:], xb.dtype, xb.keep))
                 pt = t.wrap(Buf(pb.addr + start * c * _ELEM, (m, c), HLR_F32, pb.keep)) if want_probs else None
                 kaddr = kb.addr + start * _ELEM if want_classes else None
-                check(lib.hlr_model_predict(ptr, xt, kaddr, pt))
+                check(lib.hlr_model_predict(ptr, xt, kaddr, pt), "predict")
             self._ran(Buf(0, (m,) + xb.shape[1:], xb.dtype, None))
         return probs, classes
 
@@ -524,7 +545,7 @@ class Model:
         counters.
         """
         opts = self._save_options(optimizer, compression, training_state)
-        check(lib.hlr_model_save(self._ptr, _path(path), ctypes.byref(opts)))
+        check(lib.hlr_model_save(self._ptr, _path(path), ctypes.byref(opts)), "save")
 
     def to_bytes(self, optimizer=None, compression=6, training_state=True):
         """The bytes save() would write (hlr.load_bytes reads them)."""

@@ -36,6 +36,11 @@ class TestWithoutNumpy(unittest.TestCase):
         scaled = [[[v / 255 for v in pixels[k:k + 2]] for k in (i, i + 2)] for i in (0, 4)]
         self.assertEqual(m.forward(pixels).tolist(), m.forward(scaled).tolist())
 
+    def test_label_errors_in_the_callers_terms(self):
+        m = hlr.Model([hlr.Dense(2, 3)], input_shape=(2,))
+        with self.assertRaisesRegex(ValueError, r"^fit: y\[1\] = 7 is outside \[0, 3\)"):
+            m.fit([[0.0, 1.0], [1.0, 0.0]], [0, 7])
+
     def test_array_array_passes_without_copy(self):
         m = hlr.Model([hlr.Flatten(), hlr.Dense(4, 2)], input_shape=(2, 2))
         x = array.array("f", range(8))

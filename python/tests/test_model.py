@@ -191,9 +191,29 @@ class TestRunning(unittest.TestCase):
             m.train_batch(hlr.SGD(0.1), x, y, loss="hinge")
         with self.assertRaises(TypeError):
             m.train_batch(hlr.SGD(0.1), x, y.astype(np.float32))
+        with self.assertRaisesRegex(ValueError, r"^train_batch: y\[0\] = \d+ is outside \[0, 3\)"):
+            m.train_batch(hlr.SGD(0.1), x, y + 5)  # labels out of range, said in the caller's terms
+
+    def test_errors_are_said_in_the_callers_terms(self):
+        # Issue 15, defect 10: messages named C functions ("hlr_dataset_from: label 10 at 3 ...").
+        m = helpers.mlp()
+        x, y = blobs(8)
+        y[3] = 10
+        for call, where in ((lambda: m.fit(x, y), "fit"), (lambda: m.evaluate(x, y), "evaluate")):
+            with self.assertRaises(ValueError) as cm:
+                call()
+            self.assertEqual(str(cm.exception), "%s: y[3] = 10 is outside [0, 3), the model's 3 classes" % where)
+        y[3] = -1
+        with self.assertRaisesRegex(ValueError, r"^fit: y\[3\] = -1 is outside"):
+            m.fit(x, y)
         with self.assertRaises(hlr.HlrError) as cm:
-            m.train_batch(hlr.SGD(0.1), x, y + 5)  # labels out of range: the library checks
-        self.assertEqual(cm.exception.code, hlr.EINVAL)
+            m.forward(np.zeros((2, 5), np.float32))
+        self.assertEqual(cm.exception.code, hlr.ESHAPE)
+        self.assertTrue(cm.exception.message.startswith("forward: input has shape (2, 5)"), cm.exception.message)
+        with self.assertRaises(hlr.HlrError) as cm:
+            m.fit(x, np.zeros(8, np.int32), batch_size=8, validation_split=0.99)
+        self.assertTrue(cm.exception.message.startswith("fit: "), cm.exception.message)
+        self.assertNotIn("hlr_", cm.exception.message)
 
     def test_fit_returns_history_and_learns(self):
         x, y = blobs(300)
