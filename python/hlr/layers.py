@@ -311,29 +311,38 @@ class BatchNorm1d(_BatchNorm):
 
 
 class _Recurrent(Layer):
-    """LSTM and GRU: torch.nn.LSTM / GRU with batch_first=True.
+    """LSTM and GRU: torch.nn.LSTM / GRU, with torch's positional arguments
+    (input_size, hidden_size, num_layers, bias, batch_first, dropout,
+    bidirectional) and batch_first=True, the only layout the library has.
 
-    Input (T, input_size) per sample.  return_sequences=True gives every
-    step of the last layer, (T, D * hidden_size), as torch's `output`;
-    False gives the final state, (D * hidden_size).  D is 2 when
-    bidirectional.  Parameters are named as torch names them
-    (weight_ih_l0, bias_hh_l1_reverse, ...).
+    Input (T, input_size) per sample.  By default the output is the final
+    state, (D * hidden_size), as the C layer's (so LSTM(28, 16) can feed
+    Dense(16, 10)); return_sequences=True (keyword only) gives every step of
+    the last layer, (T, D * hidden_size), as torch's `output`.  D is 2 when
+    bidirectional.  bias=False is not supported (the layer always has
+    biases).  Parameters are named as torch names them (weight_ih_l0,
+    bias_hh_l1_reverse, ...).
     """
 
     _ctor = None
     _cell = False  # LSTM: also a cell state
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, return_sequences=True,
-                 dropout=0.0):
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True, dropout=0.0,
+                 bidirectional=False, *, return_sequences=False):
         i = _check.integer(input_size, "input_size")
         h = _check.integer(hidden_size, "hidden_size")
+        if _check.boolean(bias, "bias") is not True:
+            raise ValueError("%s: bias=False is not supported; the layer always has biases" % type(self).__name__)
+        if _check.boolean(batch_first, "batch_first") is not True:
+            raise ValueError("%s: batch_first=False is not supported; sequences are (N, T, features)"
+                             % type(self).__name__)
         b = _check.boolean(bidirectional, "bidirectional")
         n = _check.integer(num_layers, "num_layers", 1, 4 if b else 8)
         rs = _check.boolean(return_sequences, "return_sequences")
         d = _check.real(dropout, "dropout", 0.0, 1.0, hi_open=True)
         flags = (DEFINES["HLR_RETURN_SEQUENCES"] if rs else 0) | (DEFINES["HLR_BIDIRECTIONAL"] if b else 0)
         super().__init__(type(self)._ctor(i, h, n, flags, d), input_size=i, hidden_size=h, num_layers=n,
-                         bidirectional=b, return_sequences=rs, dropout=d)
+                         dropout=d, bidirectional=b, return_sequences=rs)
 
     def _state_shape(self, batch):
         """(num_layers * D, batch, hidden_size), read from the built parameters."""

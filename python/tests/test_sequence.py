@@ -53,7 +53,7 @@ class TestRecurrent(unittest.TestCase):
         self.x = np.random.default_rng(1).standard_normal((2, 5, 3)).astype(np.float32)
 
     def test_lstm_names_and_shapes_follow_torch(self):
-        m = hlr.Model([hlr.LSTM(3, 4, num_layers=2, bidirectional=True)], input_shape=(5, 3))
+        m = hlr.Model([hlr.LSTM(3, 4, num_layers=2, bidirectional=True, return_sequences=True)], input_shape=(5, 3))
         p = m.layers[0].params()
         expect = {"weight_ih_l0": (16, 3), "weight_hh_l0": (16, 4), "bias_ih_l0": (16,), "bias_hh_l0": (16,),
                   "weight_ih_l1": (16, 8), "weight_hh_l1": (16, 4)}
@@ -62,11 +62,11 @@ class TestRecurrent(unittest.TestCase):
             self.assertEqual(tuple(p[name + "_reverse"].shape), shape, name)
         self.assertEqual(len(p), 16)
         self.assertEqual(m.output_shape, (5, 8))
-        self.assertEqual(repr(m.layers[0]), "LSTM(input_size=3, hidden_size=4, num_layers=2, bidirectional=True, "
-                                            "return_sequences=True, dropout=0.0)")
+        self.assertEqual(repr(m.layers[0]), "LSTM(input_size=3, hidden_size=4, num_layers=2, dropout=0.0, "
+                                            "bidirectional=True, return_sequences=True)")
 
     def test_lstm_matches_numpy(self):
-        m = hlr.Model([hlr.LSTM(3, 4)], input_shape=(5, 3))
+        m = hlr.Model([hlr.LSTM(3, 4, return_sequences=True)], input_shape=(5, 3))
         p = m.layers[0].params()
         out, h, c = lstm_ref(self.x.astype(np.float64), p)
         np.testing.assert_allclose(m.forward(self.x), out, rtol=1e-4, atol=1e-5)
@@ -75,7 +75,7 @@ class TestRecurrent(unittest.TestCase):
         np.testing.assert_allclose(c_n[0], c, rtol=1e-4, atol=1e-5)
 
     def test_lstm_initial_state(self):
-        m = hlr.Model([hlr.LSTM(3, 4)], input_shape=(5, 3))
+        m = hlr.Model([hlr.LSTM(3, 4, return_sequences=True)], input_shape=(5, 3))
         lstm = m.layers[0]
         rng = np.random.default_rng(2)
         h0 = rng.standard_normal((1, 2, 4)).astype(np.float32)
@@ -95,6 +95,25 @@ class TestRecurrent(unittest.TestCase):
         np.testing.assert_allclose(m.forward(self.x[:1]), lstm_ref(self.x[:1].astype(np.float64), lstm.params())[0],
                                    rtol=1e-4, atol=1e-5)
 
+    def test_defaults_and_positional_arguments_follow_torch_and_c(self):
+        # Issue 15, defect 11: Python returned sequences by default while C returns the last state, and
+        # torch's positional order put `bidirectional` where torch has `bias`.
+        m = hlr.Model([hlr.LSTM(28, 16), hlr.Dense(16, 10)], input_shape=(5, 28))
+        self.assertEqual(m.output_shape, (10,))
+        g = hlr.GRU(3, 4, 2, True, True, 0.25, True)  # torch: (in, hidden, num_layers, bias, batch_first, dropout, bidir)
+        self.assertEqual(repr(g), "GRU(input_size=3, hidden_size=4, num_layers=2, dropout=0.25, bidirectional=True, "
+                                  "return_sequences=False)")
+        self.assertEqual(hlr.Model([g], input_shape=(5, 3)).output_shape, (8,))
+        with self.assertRaisesRegex(ValueError, "bias=False"):
+            hlr.LSTM(3, 4, 1, False)
+        with self.assertRaisesRegex(ValueError, "batch_first=False"):
+            hlr.LSTM(3, 4, batch_first=False)
+        with self.assertRaises(TypeError):
+            hlr.LSTM(3, 4, 1, True, True, 0.0, False, True)  # return_sequences is keyword-only
+        # the C layer's default is the same
+        c = hlr.Model([hlr.LSTM(3, 4)], input_shape=(5, 3))
+        self.assertEqual(c.output_shape, (4,))
+
     def test_gru_matches_numpy(self):
         m = hlr.Model([hlr.GRU(3, 4, return_sequences=False)], input_shape=(5, 3))
         _, h = gru_ref(self.x.astype(np.float64), m.layers[0].params())
@@ -104,7 +123,7 @@ class TestRecurrent(unittest.TestCase):
             m.layers[0].set_initial_state(np.zeros((1, 2, 4), np.float32), np.zeros((1, 2, 4), np.float32))
 
     def test_lengths_act_as_packed_sequences(self):
-        m = hlr.Model([hlr.LSTM(3, 4), hlr.SeqLast()], input_shape=(5, 3))
+        m = hlr.Model([hlr.LSTM(3, 4, return_sequences=True), hlr.SeqLast()], input_shape=(5, 3))
         lengths = np.array([3, 5], np.int32)
         y = m.forward(self.x, lengths=lengths)
         _, h_short, _ = lstm_ref(self.x[:1, :3].astype(np.float64), m.layers[0].params())
@@ -158,7 +177,7 @@ class TestTokensAndBridges(unittest.TestCase):
         ids = rng.integers(1, 8, (n, t)).astype(np.int32)
         lengths = rng.integers(1, t + 1, n).astype(np.int32)
         y = (ids[np.arange(n), lengths - 1] > 4).astype(np.int32)  # the last valid token decides
-        m = hlr.Model([hlr.Embedding(8, 8, padding_idx=0), hlr.GRU(8, 16), hlr.SeqLast(), hlr.Dense(16, 2)],
+        m = hlr.Model([hlr.Embedding(8, 8, padding_idx=0), hlr.GRU(8, 16, return_sequences=True), hlr.SeqLast(), hlr.Dense(16, 2)],
                       input_shape=(t,), seed=2)
         opt = hlr.Adam(0.02)
         hist = m.fit(ids, y, epochs=15, batch_size=16, optimizer=opt, lengths=lengths)
