@@ -11,16 +11,19 @@ CC ?= cc
 CXX ?= c++
 OPENBLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 OPENBLAS_LIBS := $(or $(shell pkg-config --libs openblas 2>/dev/null),-lopenblas)
+# libpng reads the images of hlr_image_load() (and bin/hlr-mnist writes its PNG pictures with it).
+PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
+PNG_LIBS := $(or $(shell pkg-config --libs libpng 2>/dev/null),-lpng)
 CHECK_LIBS := $(or $(shell pkg-config --libs check 2>/dev/null),-lcheck -lsubunit -lrt -lm -pthread)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(OPENBLAS_CFLAGS)
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(OPENBLAS_CFLAGS) $(PNG_CFLAGS)
 LIB_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden
 # The kernels' loops are written to vectorise: let the compiler do it at -O2
 # too.  -fno-math-errno lets sqrtf become one instruction; it changes no value.
 KERNEL_CFLAGS := -ftree-vectorize -fvect-cost-model=dynamic -fno-math-errno
-LDLIBS := $(OPENBLAS_LIBS) -lz -lm -pthread
+LDLIBS := $(OPENBLAS_LIBS) $(PNG_LIBS) -lz -lm -pthread
 
 # BUILD names the object folder, so a sanitizer build can live beside the normal one.
 BUILD ?= build
@@ -77,7 +80,7 @@ $(STATIC): $(LIB_OBJ)
 $(LIBOUT)/hlr.pc: pkgconfig/hlr.pc.in Makefile
 	@mkdir -p $(LIBOUT)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
-	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@PRIVATE_LIBS@|$(OPENBLAS_LIBS) -lz -lm|g' $< > $@
+	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@PRIVATE_LIBS@|$(OPENBLAS_LIBS) $(PNG_LIBS) -lz -lm|g' $< > $@
 
 # Example programs link the shared library and find it through their rpath
 # (BINOUT and LIBOUT are always siblings: bin/ and lib/).
@@ -87,7 +90,7 @@ EXAMPLE_COMMON := $(BUILD)/examples/common.o $(BUILD)/examples/models.o $(BUILD)
 $(BINOUT)/hlr-%: $(BUILD)/examples/%.o $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/libhlr.so
 	@mkdir -p $(BINOUT)
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/examples/$*.o $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
-	    -Wl,-rpath,'$$ORIGIN/../lib' -lz -lm
+	    -Wl,-rpath,'$$ORIGIN/../lib' $(PNG_LIBS) -lz -lm
 
 # The test runner links the static library, so white-box tests may use internals.
 $(BINOUT)/hlr-tests: $(TEST_OBJ) $(STATIC)
@@ -170,6 +173,8 @@ cli-test: all
 	HLR_MNIST=$(abspath $(BINOUT)/hlr-mnist) HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) PYTHONPATH=$(abspath python) \
 	    $(PYTHON) tests/cli/test_mnist_attention.py
 	HLR_BIN=$(abspath $(BINOUT)) HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) $(PYTHON) tests/cli/test_errors.py
+	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_predict.py
+	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_train_options.py
 
 # The C++ example: a C++17 program with its own small RAII wrapper (examples/cpp/).
 $(CPP_EXAMPLE): examples/cpp/classify.cpp include/hlr/hlr.h $(SHARED) $(LIBOUT)/libhlr.so

@@ -3,8 +3,10 @@
  */
 #include "common.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *data_dir(const char *from_option)
@@ -51,4 +53,134 @@ void print_confusion(FILE *out, const int64_t *confusion, int classes, const cha
             fprintf(out, " %6lld", (long long)confusion[i * classes + j]);
         fprintf(out, "\n");
     }
+}
+
+void print_class_report(FILE *out, const int64_t *confusion, int classes, const char *const *names)
+{
+    hlr_class_metrics per[256], mac, wei;
+    if (classes > 256 || hlr_classification_report(confusion, classes, per, &mac, &wei) != HLR_OK)
+        return;
+    fprintf(out, "%12s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1", "support");
+    for (int c = 0; c < classes; c++) {
+        char label[32];
+        if (names)
+            snprintf(label, sizeof label, "%.9s %d", names[c], c);
+        else
+            snprintf(label, sizeof label, "%d", c);
+        fprintf(out, "%12s %9.4f %9.4f %9.4f %9lld\n", label, per[c].precision, per[c].recall, per[c].f1,
+                (long long)per[c].support);
+    }
+    fprintf(out, "%12s %9.4f %9.4f %9.4f %9lld\n", "macro avg", mac.precision, mac.recall, mac.f1,
+            (long long)mac.support);
+    fprintf(out, "%12s %9.4f %9.4f %9.4f %9lld\n", "weighted avg", wei.precision, wei.recall, wei.f1,
+            (long long)wei.support);
+}
+
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void draw_progress(FILE *out, const hlr_batch_stats *s)
+{
+    static double last;
+    double now = monotonic_now();
+    if (s->batch != s->batches && now - last < 0.1)
+        return;
+    last = now;
+    enum { WIDTH = 30 };
+    char bar[WIDTH + 1];
+    int done = (int)(WIDTH * s->samples / (s->total > 0 ? s->total : 1));
+    for (int i = 0; i < WIDTH; i++)
+        bar[i] = i < done ? '=' : '.';
+    bar[WIDTH] = '\0';
+    double rate = s->seconds > 0 ? (double)s->samples / s->seconds : 0.0;
+    double left = rate > 0 ? (double)(s->total - s->samples) / rate : 0.0;
+    fprintf(out, "\repoch %d/%d [%s] %lld/%lld  loss %.4f  accuracy %.2f%%  %.0f img/s  %.0f s left \033[K",
+            s->epoch, s->epochs, bar, (long long)s->samples, (long long)s->total, s->loss, 100.0 * s->accuracy, rate,
+            left);
+    fflush(out);
+}
+
+/* One panel: the series of a quantity over the epochs, in a box at (x0, y0). */
+static void svg_panel(FILE *f, double x0, double y0, double w, double h, const hlr_epoch_stats *e, int n,
+                      int accuracy, const char *title)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        double v[2] = {accuracy ? e[i].train_accuracy : e[i].train_loss, accuracy ? e[i].val_accuracy : e[i].val_loss};
+        for (int k = 0; k < 2; k++)
+            if (isfinite(v[k])) {
+                lo = v[k] < lo ? v[k] : lo;
+                hi = v[k] > hi ? v[k] : hi;
+            }
+    }
+    if (!(hi > lo)) {
+        lo = isfinite(lo) ? lo - 0.5 : 0.0;
+        hi = lo + 1.0;
+    }
+    double pad = 0.05 * (hi - lo);
+    lo -= pad;
+    hi += pad;
+    fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' stroke='#888'/>\n", x0, y0, w, h);
+    fprintf(f, "<text x='%.1f' y='%.1f' font-size='14' text-anchor='middle'>%s</text>\n", x0 + w / 2, y0 - 8, title);
+    for (int t = 0; t <= 4; t++) {
+        double v = lo + (hi - lo) * t / 4, y = y0 + h - h * t / 4;
+        fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='end'>%.*f</text>\n", x0 - 4, y + 3,
+                accuracy ? 1 : 3, accuracy ? 100 * v : v);
+    }
+    for (int i = 0; i < n; i++) {
+        double x = x0 + (n > 1 ? w * i / (n - 1) : w / 2);
+        fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='middle'>%d</text>\n", x, y0 + h + 14,
+                e[i].epoch);
+    }
+    const char *colour[2] = {"#1f77b4", "#ff7f0e"};
+    for (int k = 0; k < 2; k++) {
+        int started = 0;
+        for (int i = 0; i < n; i++) {
+            double v = k == 0 ? (accuracy ? e[i].train_accuracy : e[i].train_loss)
+                              : (accuracy ? e[i].val_accuracy : e[i].val_loss);
+            if (!isfinite(v))
+                continue;
+            double x = x0 + (n > 1 ? w * i / (n - 1) : w / 2), y = y0 + h - h * (v - lo) / (hi - lo);
+            if (!started)
+                fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2' points='", colour[k]);
+            fprintf(f, "%.1f,%.1f ", x, y);
+            started = 1;
+        }
+        if (started)
+            fprintf(f, "'/>\n");
+        for (int i = 0; i < n; i++) {
+            double v = k == 0 ? (accuracy ? e[i].train_accuracy : e[i].train_loss)
+                              : (accuracy ? e[i].val_accuracy : e[i].val_loss);
+            if (isfinite(v))
+                fprintf(f, "<circle cx='%.1f' cy='%.1f' r='3' fill='%s'/>\n",
+                        x0 + (n > 1 ? w * i / (n - 1) : w / 2), y0 + h - h * (v - lo) / (hi - lo), colour[k]);
+        }
+    }
+}
+
+int write_curves_svg(const char *path, const hlr_epoch_stats *e, int n, const char *title)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int val = 0;
+    for (int i = 0; i < n; i++)
+        val |= isfinite(e[i].val_loss);
+    fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='760' height='330' font-family='sans-serif'>\n"
+               "<rect width='100%%' height='100%%' fill='white'/>\n"
+               "<text x='380' y='20' font-size='15' text-anchor='middle'>%s</text>\n", title);
+    svg_panel(f, 60, 55, 280, 220, e, n, 0, "loss");
+    svg_panel(f, 440, 55, 280, 220, e, n, 1, "accuracy (%)");
+    fprintf(f, "<text x='380' y='305' font-size='11' text-anchor='middle'>epoch</text>\n"
+               "<rect x='250' y='312' width='12' height='4' fill='#1f77b4'/><text x='266' y='318' font-size='11'>"
+               "training</text>\n");
+    if (val)
+        fprintf(f, "<rect x='400' y='312' width='12' height='4' fill='#ff7f0e'/><text x='416' y='318' "
+                   "font-size='11'>validation</text>\n");
+    fprintf(f, "</svg>\n");
+    return fclose(f) == 0 ? 0 : -1;
 }

@@ -18,4 +18,16 @@ hlr_dataset *load_mnist_part(const char *prog, const char *dir, const char *pref
 /* Print a classes x classes confusion matrix (rows: true class). */
 void print_confusion(FILE *out, const int64_t *confusion, int classes, const char *const *names);
 
+/* Print per-class precision, recall, F1 and support, and their macro and
+ * weighted means, from a confusion matrix (hlr_classification_report). */
+void print_class_report(FILE *out, const int64_t *confusion, int classes, const char *const *names);
+
+/* A progress line for the per-batch callback on a terminal: bar, rate, time left
+ * (redrawn in place with \r, at most ten times a second; cleared by the epoch's line). */
+void draw_progress(FILE *out, const hlr_batch_stats *s);
+
+/* Learning curves as an SVG picture: loss and accuracy per epoch, training and
+ * (where present) validation.  0, or -1 with errno set. */
+int write_curves_svg(const char *path, const hlr_epoch_stats *epochs, int n, const char *title);
+
 #endif

@@ -18,10 +18,12 @@
 
 #include <errno.h>
 #include <math.h>
+#include <png.h>
+#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
+#include <unistd.h>
 
 typedef struct options {
     const char *model, *optimizer, *data;
@@ -39,6 +41,11 @@ typedef struct options {
     long index;       /* attention --index I: which test image */
     const char *out;  /* attention --out FILE: the picture (NULL: attention-I.ppm) */
     long layer, head; /* attention --layer K, --head H (-1: the last attention layer, the mean of the heads) */
+    double val_split;  /* --val-split F: the last fraction of the training images held out for validation */
+    int early_stopping; /* --early-stopping P: stop after P epochs without improvement (0: off) */
+    const char *checkpoint; /* --checkpoint FILE: saved after every epoch, resumable */
+    const char *plot;       /* --plot FILE.svg: learning curves */
+    hlr_augment geo;        /* --rotate, --scale, --shear, --elastic */
 } options;
 
 static void usage(FILE *f)
@@ -65,6 +72,15 @@ static void usage(FILE *f)
                "               /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist)\n"
                "  --save       write the trained model, with optimizer and training state, to FILE\n"
                "  --stop-after stop after N of the --epochs (the schedule still spans them all), then save\n"
+               "  --val-split F  hold out the last fraction F of the training images; each epoch reports\n"
+               "               val_loss and val_accuracy on them\n"
+               "  --early-stopping P  stop after P epochs in a row without a better validation loss (the\n"
+               "               training loss without --val-split) and keep the best epoch's weights\n"
+               "  --checkpoint FILE  save the model after every epoch (with optimizer state: resumable)\n"
+               "  --plot FILE.svg  draw the learning curves (loss and accuracy per epoch) into FILE.svg\n"
+               "  --rotate D, --scale F, --shear D, --elastic A  augment each training image: rotate by up\n"
+               "               to D degrees, scale by 1 +- F, shear by up to D degrees, elastic distortion of\n"
+               "               about A pixels (sigma 4); after --augment's shift\n"
                "  --target-accuracy P  evaluate on the test set after every epoch, printing the accuracy and\n"
                "               the training time so far (evaluation excluded), and stop once it reaches P %%\n"
                "               (0: evaluate only; the schedule still spans all --epochs)\n"
@@ -92,7 +108,8 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, int first, options *o, const char **file)
 {
     *o = (options){.model = "mlp", .optimizer = NULL, .epochs = 3, .batch = 64, .lr = 0.0f, .augment = -1,
-                   .dataset = "mnist", .limit = -1, .test_limit = -1, .layer = -1, .head = -1, .target = -1};
+                   .dataset = "mnist", .limit = -1, .test_limit = -1, .layer = -1, .head = -1, .target = -1,
+                   .geo = {.elastic_sigma = 4.0}};
     const opt_spec specs[] = {
         OPT_STR("--model", &o->model),
         OPT_STR("--optimizer", &o->optimizer),
@@ -116,6 +133,14 @@ static int parse(int argc, char **argv, int first, options *o, const char **file
         OPT_STR("--out", &o->out),
         OPT_NUM("--layer", OPT_LONG, &o->layer, 0, 100000),
         OPT_NUM("--head", OPT_LONG, &o->head, 0, 100000),
+        OPT_NUM_HINT("--val-split", OPT_DOUBLE, &o->val_split, 0, 0.9, "a fraction of the training images"),
+        OPT_NUM("--early-stopping", OPT_INT, &o->early_stopping, 1, 100000),
+        OPT_STR("--checkpoint", &o->checkpoint),
+        OPT_STR("--plot", &o->plot),
+        OPT_NUM("--rotate", OPT_DOUBLE, &o->geo.rotate, 0, 180),
+        OPT_NUM("--scale", OPT_DOUBLE, &o->geo.scale, 0, 0.9),
+        OPT_NUM("--shear", OPT_DOUBLE, &o->geo.shear, 0, 60),
+        OPT_NUM("--elastic", OPT_DOUBLE, &o->geo.elastic_alpha, 0, 1000),
     };
     const char *pos[1] = {NULL};
     int npos = 0;
@@ -180,14 +205,35 @@ typedef struct progress {
     int eval_batch;        /* the fit's batch: a larger one would re-plan the buffers fit is using */
     double target, train_seconds;
     int reached, failed;
+    int tty;                 /* standard output is a terminal: draw a progress bar */
+    hlr_epoch_stats *curve;  /* --plot: every epoch's figures (capacity ncurve_cap) */
+    int ncurve, ncurve_cap;
 } progress;
+
+static int on_batch(const hlr_batch_stats *s, void *user)
+{
+    (void)user;
+    draw_progress(stdout, s);
+    return 0;
+}
 
 static int on_epoch(const hlr_epoch_stats *s, void *user)
 {
     progress *p = user;
     int before = p ? p->before : 0;
-    printf("epoch %d/%d  loss %.4f  accuracy %.2f%%  lr %.2g  %.0f img/s  %.2f s\n", before + s->epoch,
-           before + s->epochs, s->train_loss, 100.0 * s->train_accuracy, s->lr, s->samples_per_second, s->seconds);
+    char val[96] = "";
+    if (!isnan(s->val_loss))
+        snprintf(val, sizeof val, "  val_loss %.4f  val_accuracy %.2f%%", s->val_loss, 100.0 * s->val_accuracy);
+    printf("%sepoch %d/%d  loss %.4f  accuracy %.2f%%%s  lr %.2g  %.0f img/s  %.2f s\n", p && p->tty ? "\r\033[K" : "",
+           before + s->epoch, before + s->epochs, s->train_loss, 100.0 * s->train_accuracy, val, s->lr,
+           s->samples_per_second, s->seconds);
+    if (s->stopping)
+        printf("early stopping: no improvement since epoch %d, whose weights the model keeps\n",
+               before + s->best_epoch);
+    if (p && p->curve && p->ncurve < p->ncurve_cap) {
+        p->curve[p->ncurve] = *s;
+        p->curve[p->ncurve++].epoch = before + s->epoch;
+    }
     if (p && p->m) {
         hlr_metrics met;
         p->train_seconds += s->seconds; /* the epochs' own time: this evaluation is not in it */
@@ -225,12 +271,16 @@ static int keep_first(hlr_dataset **d, long n)
 }
 
 /* Record what resume and eval need in the model's metadata, then save it with its optimizer. */
-static hlr_status save_model(hlr_model *m, hlr_optimizer *opt, const options *o, int fashion, int augment,
-                             const char *path)
+/* What a saved model records of its training, so that `resume` and `eval` can continue it. */
+static hlr_status set_training_metadata(hlr_model *m, const options *o, int fashion, int augment)
 {
     static const char *const digits[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
     hlr_metadata *md = hlr_model_metadata(m);
-    char batch[24], aug[24], limit[24], test_limit[24], seed[24], per_batch[24];
+    char batch[24], aug[24], limit[24], test_limit[24], seed[24], per_batch[24], val_split[32];
+    snprintf(val_split, sizeof val_split, "%.17g", o->val_split);
+    char geo[160];
+    snprintf(geo, sizeof geo, "%.17g %.17g %.17g %.17g %.17g", o->geo.rotate, o->geo.scale, o->geo.shear,
+             o->geo.elastic_alpha, o->geo.elastic_sigma);
     snprintf(batch, sizeof batch, "%d", o->batch);
     snprintf(per_batch, sizeof per_batch, "%d", o->schedule_per_batch);
     snprintf(aug, sizeof aug, "%d", augment);
@@ -239,12 +289,20 @@ static hlr_status save_model(hlr_model *m, hlr_optimizer *opt, const options *o,
     snprintf(seed, sizeof seed, "%llu", o->seed);
     const char *keys[][2] = {{"model", o->model},   {"optimizer", o->optimizer}, {"batch", batch},
                              {"augment", aug},      {"limit", limit},            {"test_limit", test_limit},
-                             {"seed", seed},        {"dataset", o->dataset}, {"schedule_per_batch", per_batch}};
+                             {"seed", seed},        {"dataset", o->dataset}, {"schedule_per_batch", per_batch},
+                             {"val_split", val_split}, {"augment_geometric", geo}};
     hlr_status st = hlr_metadata_set_dataset(md, fashion ? "Fashion-MNIST" : "MNIST");
     if (st == HLR_OK)
         st = hlr_metadata_set_class_names(md, 10, fashion ? fashion_classes : digits);
     for (size_t i = 0; i < sizeof keys / sizeof keys[0] && st == HLR_OK; i++)
         st = hlr_metadata_set(md, keys[i][0], keys[i][1]);
+    return st;
+}
+
+static hlr_status save_model(hlr_model *m, hlr_optimizer *opt, const options *o, int fashion, int augment,
+                             const char *path)
+{
+    hlr_status st = set_training_metadata(m, o, fashion, augment);
     hlr_save_options so;
     hlr_save_options_default(&so);
     so.optimizer = opt;
@@ -308,6 +366,7 @@ static int report(hlr_model *m, const hlr_dataset *te, int fashion)
         return 1;
     }
     print_confusion(stdout, confusion, 10, fashion ? fashion_classes : NULL);
+    print_class_report(stdout, confusion, 10, fashion ? fashion_classes : NULL);
     printf("test loss: %.4f  top-3 accuracy: %.2f%%\n", met.loss, 100.0 * met.top_k_accuracy);
     printf("test accuracy: %.2f%%\n", 100.0 * met.accuracy);
     return 0;
@@ -376,6 +435,14 @@ static int resume_file(const char *path, const options *o)
     fo.epochs = o->epochs;
     fo.batch_size = saved.batch;
     fo.augment_shift = augment;
+    const char *vs = hlr_metadata_get(hlr_model_metadata(m), "val_split");
+    fo.validation_split = saved.val_split = vs ? strtod(vs, NULL) : o->val_split;
+    const char *geo = hlr_metadata_get(hlr_model_metadata(m), "augment_geometric");
+    hlr_augment *g = &saved.geo;
+    if (geo && sscanf(geo, "%lf %lf %lf %lf %lf", &g->rotate, &g->scale, &g->shear, &g->elastic_alpha,
+                      &g->elastic_sigma) != 5)
+        *g = o->geo;
+    fo.augment = saved.geo;
     fo.schedule_per_batch = saved.schedule_per_batch = (int)saved_number(m, "schedule_per_batch", 0);
     fo.on_epoch = on_epoch;
     progress prog = {.before = before, .stop_after = o->stop_after};
@@ -403,6 +470,7 @@ out:
 static int train(const options *o)
 {
     int rc = 1;
+    progress prog = {0};
     hlr_dataset *tr = NULL, *te = NULL;
     hlr_model *m = NULL;
     hlr_optimizer *opt = NULL;
@@ -452,26 +520,48 @@ static int train(const options *o)
     fo.augment_shift = o->augment >= 0 ? o->augment : recipe.augment;
     fo.schedule_per_batch = per_batch;
     fo.on_epoch = on_epoch;
-    progress prog = {.stop_after = o->stop_after};
+    fo.validation_split = o->val_split;
+    fo.augment = o->geo;
+    hlr_monitor monitor = o->val_split > 0 ? HLR_MONITOR_VAL_LOSS : HLR_MONITOR_TRAIN_LOSS;
+    if (o->early_stopping > 0)
+        fo.early_stopping = (hlr_early_stopping){.patience = o->early_stopping, .monitor = monitor, .restore_best = 1};
+    if (o->checkpoint)
+        fo.checkpoint = (hlr_checkpoint){.path = o->checkpoint, .monitor = monitor};
+    prog.stop_after = o->stop_after;
+    prog.tty = isatty(STDOUT_FILENO);
+    if (prog.tty)
+        fo.on_batch = on_batch;
+    if (o->plot && !(prog.curve = calloc((size_t)o->epochs, sizeof *prog.curve))) {
+        fprintf(stderr, "hlr-mnist: out of memory\n");
+        goto out;
+    }
+    prog.ncurve_cap = o->plot ? o->epochs : 0;
     if (o->target >= 0) {
         prog.m = m, prog.te = te, prog.target = o->target;
         prog.eval_batch = (int)(o->batch < hlr_dataset_size(tr) ? o->batch : hlr_dataset_size(tr));
     }
     fo.user = &prog;
+    options recorded = *o;
+    recorded.schedule_per_batch = per_batch;
+    if (set_training_metadata(m, &recorded, fashion, fo.augment_shift) != HLR_OK) /* checkpoints carry it too */
+        goto fail;
     hlr_status fit_st = hlr_model_fit(m, opt, tr, &fo);
     if (prog.failed)
         goto out;
     if (fit_st != HLR_OK && !(fit_st == HLR_ECANCELLED && (o->stop_after > 0 || prog.reached)))
         goto fail;
-    hlr_metrics met;
-    int64_t confusion[10 * 10];
-    if (hlr_model_evaluate(m, te, 256, 3, &met, confusion) != HLR_OK)
-        goto fail;
-    print_confusion(stdout, confusion, 10, fashion ? fashion_classes : NULL);
-    printf("test loss: %.4f  top-3 accuracy: %.2f%%\n", met.loss, 100.0 * met.top_k_accuracy);
-    printf("test accuracy: %.2f%%\n", 100.0 * met.accuracy);
-    options recorded = *o;
-    recorded.schedule_per_batch = per_batch;
+    if (o->plot) {
+        char title[160];
+        snprintf(title, sizeof title, "%s on %s, %d epochs", o->model, fashion ? "Fashion-MNIST" : "MNIST",
+                 prog.ncurve);
+        if (write_curves_svg(o->plot, prog.curve, prog.ncurve, title) != 0) {
+            fprintf(stderr, "hlr-mnist: cannot write %s: %s\n", o->plot, strerror(errno));
+            goto out;
+        }
+        printf("learning curves: %s\n", o->plot);
+    }
+    if (report(m, te, fashion) != 0)
+        goto out;
     if (o->save && save_model(m, opt, &recorded, fashion, fo.augment_shift, o->save) != HLR_OK)
         goto fail;
     rc = 0;
@@ -479,6 +569,7 @@ static int train(const options *o)
 fail:
     fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
 out:
+    free(prog.curve);
     hlr_optimizer_free(opt);
     hlr_model_free(m);
     hlr_dataset_free(tr);
@@ -571,55 +662,43 @@ static void put(picture *p, int x, int y, const unsigned char rgb[3])
     memcpy(p->rgb + 3 * ((size_t)y * p->w + x), rgb, 3);
 }
 
-static void png_u32(unsigned char *b, uint32_t v)
+/* libpng's errors jump back into write_png(), which reports the failure (libpng would print and abort). */
+static void png_failed(png_structp png, png_const_charp msg)
 {
-    b[0] = (unsigned char)(v >> 24), b[1] = (unsigned char)(v >> 16), b[2] = (unsigned char)(v >> 8);
-    b[3] = (unsigned char)v;
+    (void)msg;
+    png_longjmp(png, 1);
 }
 
-static void png_chunk(FILE *f, const char *type, const unsigned char *data, size_t n)
+static void png_warned(png_structp png, png_const_charp msg)
 {
-    unsigned char b[4];
-    png_u32(b, (uint32_t)n);
-    fwrite(b, 1, 4, f);
-    fwrite(type, 1, 4, f);
-    if (n)
-        fwrite(data, 1, n, f);
-    uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)type, 4);
-    if (n)
-        crc = crc32(crc, data, (uInt)n);
-    png_u32(b, (uint32_t)crc);
-    fwrite(b, 1, 4, f);
+    (void)png;
+    (void)msg;
 }
 
-/* PNG, 8-bit RGB: each row a filter byte (0, none) and its pixels, deflated by zlib. */
+/* PNG, 8-bit RGB, written by libpng; 0, or -1 when libpng failed (a write error, no memory). */
 static int write_png(FILE *f, const picture *p)
 {
-    size_t row = 1 + 3 * (size_t)p->w, n = row * (size_t)p->h;
-    uLongf zn = compressBound((uLong)n);
-    unsigned char *raw = malloc(n), *z = malloc(zn), ihdr[13] = {0};
-    int ok = raw && z;
-    if (ok) {
-        for (int y = 0; y < p->h; y++) {
-            raw[y * row] = 0;
-            memcpy(raw + y * row + 1, p->rgb + 3 * (size_t)y * p->w, row - 1);
-        }
-        ok = compress2(z, &zn, raw, (uLong)n, 9) == Z_OK;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_failed, png_warned);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_write_struct(png ? &png : NULL, NULL);
+        return -1;
     }
-    if (ok) {
-        static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-        png_u32(ihdr, (uint32_t)p->w);
-        png_u32(ihdr + 4, (uint32_t)p->h);
-        ihdr[8] = 8; /* bits per sample */
-        ihdr[9] = 2; /* RGB; compression, filter and interlace methods 0 */
-        fwrite(signature, 1, 8, f);
-        png_chunk(f, "IHDR", ihdr, 13);
-        png_chunk(f, "IDAT", z, zn);
-        png_chunk(f, "IEND", NULL, 0);
+    /* png and info are not changed after this point, so they are intact after a longjmp. */
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return -1;
     }
-    free(raw);
-    free(z);
-    return ok ? 0 : -1;
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)p->w, (png_uint_32)p->h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_compression_level(png, 9);
+    png_write_info(png, info);
+    for (int y = 0; y < p->h; y++)
+        png_write_row(png, p->rgb + 3 * (size_t)y * p->w);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return 0;
 }
 
 static int ends_with(const char *s, const char *tail)

@@ -1,104 +1,45 @@
 /*
- * hlr-predict -- classify grey images with a saved model and print the
- * three most likely classes with their probabilities.
+ * hlr-predict -- classify pictures with a saved model and print the three
+ * most likely classes with their probabilities.
  *
- *   hlr-predict [--invert] MODEL IMAGE.pgm...
- *   hlr-predict --index 0-9,42 MODEL t10k-images-idx3-ubyte.gz
+ *   hlr-predict [--mnist | --raw] [--invert] [--json] MODEL IMAGE...
+ *   hlr-predict --index 0-9,42 [--json] MODEL t10k-images-idx3-ubyte.gz
  *
- * Images are PGM files (P5 binary or P2 text, any maxval) or, with --index,
- * images of an idx file (raw or gzip), picked by number.  Pixels are scaled
- * to [0, 1] like the training data: white digits on black, as MNIST; pass
- * --invert for dark ink on light paper.
+ * Images are PNG or PGM files, read by hlr_image_load() (grey; colour
+ * becomes luminance, transparency white paper), or, with --index, images
+ * of an idx file (raw or gzip), picked by number.  For a model that takes
+ * 28 x 28 images (MNIST's), a picture of any other size gets the library's
+ * MNIST preprocessing (hlr_image_preprocess_mnist: ink made bright, cropped,
+ * scaled to fit 20 x 20, centred by its centre of mass), so a photo or a
+ * scan of one digit can be given as it is; --mnist applies it to every
+ * image, --raw to none.  An image used raw must have the model's size and
+ * be white ink on black, as MNIST; --invert says the ink is dark on light
+ * paper (then the preprocessing does not guess the polarity either).
+ * --json prints one JSON object per image and line instead of the table.
+ * Every failure is one line on stderr; the exit status is 1 when an image
+ * or the model failed, 2 for a usage mistake.
  */
 #include "common.h"
 #include "options.h"
 
 #include <ctype.h>
-#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hlr-predict [--invert] [--index LIST] MODEL IMAGE...\n"
-               "  IMAGE     a PGM file (P5 or P2), or with --index an idx image file (raw or .gz)\n"
-               "  --index   which images of an idx file: numbers and ranges, e.g. 0-9,42\n"
-               "  --invert  the images are dark on light: use 1 - pixel\n");
-}
-
-/* ---- PGM ---- */
-
-/* The next header number of a PGM, skipping white space and # comments. */
-static long pgm_number(const unsigned char *p, size_t n, size_t *pos)
-{
-    while (*pos < n) {
-        if (p[*pos] == '#')
-            while (*pos < n && p[*pos] != '\n')
-                (*pos)++;
-        else if (isspace(p[*pos]))
-            (*pos)++;
-        else
-            break;
-    }
-    if (*pos >= n || !isdigit(p[*pos]))
-        return -1;
-    long v = 0;
-    while (*pos < n && isdigit(p[*pos]) && v < 1000000)
-        v = v * 10 + (p[(*pos)++] - '0');
-    return v;
-}
-
-/* Read a PGM into a new array of w*h values in [0, 1]; NULL with a message. */
-static float *read_pgm(const char *path, long *w, long *h)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "hlr-predict: cannot open %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    unsigned char *data = malloc(1 << 24);
-    size_t n = data ? fread(data, 1, 1 << 24, f) : 0;
-    fclose(f);
-    float *img = NULL;
-    size_t pos = 2;
-    int binary = n > 2 && data[0] == 'P' && data[1] == '5', text = n > 2 && data[0] == 'P' && data[1] == '2';
-    long maxval = 0;
-    if (binary || text) {
-        *w = pgm_number(data, n, &pos);
-        *h = pgm_number(data, n, &pos);
-        maxval = pgm_number(data, n, &pos);
-    }
-    int idx = n > 4 && ((data[0] == 0x1F && data[1] == 0x8B) || (!data[0] && !data[1] && data[2] == 8 && data[3] == 3));
-    if (!binary && !text) {
-        fprintf(stderr, "hlr-predict: %s is not a PGM file (P5 or P2)%s\n", path,
-                idx ? "; for the images of an idx file, say which with --index" : "");
-    } else if (*w < 1 || *h < 1 || *w > 4096 || *h > 4096 || maxval < 1 || maxval > 65535) {
-        fprintf(stderr, "hlr-predict: %s: bad PGM header\n", path);
-    } else if ((img = malloc((size_t)(*w * *h) * sizeof *img)) != NULL) {
-        pos++; /* the single white-space byte after maxval */
-        int wide = maxval > 255;
-        for (long i = 0; i < *w * *h; i++) {
-            long v;
-            if (text) {
-                v = pgm_number(data, n, &pos);
-            } else if (pos + (size_t)wide < n) {
-                v = wide ? data[pos] << 8 | data[pos + 1] : data[pos];
-                pos += 1 + (size_t)wide;
-            } else {
-                v = -1;
-            }
-            if (v < 0 || v > maxval) {
-                fprintf(stderr, "hlr-predict: %s: truncated or bad pixel %ld\n", path, i);
-                free(img);
-                img = NULL;
-                break;
-            }
-            img[i] = (float)v / (float)maxval;
-        }
-    }
-    free(data);
-    return img;
+    fprintf(f, "usage: hlr-predict [--mnist | --raw] [--invert] [--json] [--index LIST] MODEL IMAGE...\n"
+               "  IMAGE     a PNG or PGM (P5 or P2) file, or with --index an idx image file (raw or .gz)\n"
+               "  --mnist   always apply the MNIST preprocessing: ink made bright, cropped, scaled to fit\n"
+               "            20 x 20 and centred in 28 x 28 (the default for a 28 x 28 model and a picture\n"
+               "            of another size)\n"
+               "  --raw     never: the image must have the model's size and be light ink on black\n"
+               "  --invert  the images are dark ink on light paper (raw: use 1 - pixel; with the\n"
+               "            preprocessing: do not guess the polarity)\n"
+               "  --json    one JSON object per image and line: file, class, probability, top 3\n"
+               "  --index   which images of an idx file: numbers and ranges, e.g. 0-9,42\n");
 }
 
 /* ---- idx ---- */
@@ -155,7 +96,8 @@ bad:
     return -1;
 }
 
-typedef int (*image_fn)(const float *img, long w, long h, const char *label, void *user);
+/* What to do with one image (1, H, W): file names it, index is its number in an idx file (-1: none). */
+typedef int (*image_fn)(const hlr_tensor *img, const char *file, long index, void *user);
 
 /* Call fn for each listed image of an idx file (gzip or raw). */
 static int for_idx_images(const char *path, const char *list, image_fn fn, void *user)
@@ -182,7 +124,15 @@ static int for_idx_images(const char *path, const char *list, image_fn fn, void 
         return 1;
     }
     unsigned char *px = malloc((size_t)(rows * cols));
-    float *img = malloc((size_t)(rows * cols) * sizeof *img);
+    hlr_tensor *img = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, rows, cols});
+    if (!px || !img) {
+        fprintf(stderr, "hlr-predict: out of memory\n");
+        free(px);
+        hlr_tensor_free(img);
+        gzclose(g);
+        return 1;
+    }
+    float *v = hlr_tensor_f32(img);
     int rc = 0;
     for (long i = 0; i <= last && rc == 0; i++) {
         if (gzread(g, px, (unsigned)(rows * cols)) != (int)(rows * cols)) {
@@ -193,15 +143,92 @@ static int for_idx_images(const char *path, const char *list, image_fn fn, void 
         if (!in_list(list, i))
             continue;
         for (long k = 0; k < rows * cols; k++)
-            img[k] = (float)px[k] / 255.0f;
-        char label[4200];
-        snprintf(label, sizeof label, "%s[%ld]", path, i);
-        rc = fn(img, cols, rows, label, user);
+            v[k] = (float)px[k] / 255.0f;
+        rc = fn(img, path, i, user);
     }
     free(px);
-    free(img);
+    hlr_tensor_free(img);
     gzclose(g);
     return rc;
+}
+
+/* Whether a file that is no image looks like an idx file (raw or gzip), for a hint. */
+static int looks_like_idx(const char *path)
+{
+    FILE *f = fopen(path, "rb"); /* a regular file: hlr_image_load() has refused anything else */
+    unsigned char b[4] = {0};
+    int n = f ? (int)fread(b, 1, 4, f) : 0;
+    if (f)
+        fclose(f);
+    return n >= 2 && ((b[0] == 0x1F && b[1] == 0x8B) || (n == 4 && !b[0] && !b[1] && b[2] == 8 && b[3] == 3));
+}
+
+/* ---- JSON ---- */
+
+/* The length of the valid UTF-8 sequence at p, or 0 when it is not one. */
+static int utf8_length(const unsigned char *p)
+{
+    int n;
+    unsigned long cp, least;
+    if (p[0] < 0x80)
+        return 1;
+    if ((p[0] & 0xE0) == 0xC0)
+        n = 2, cp = p[0] & 0x1F, least = 0x80;
+    else if ((p[0] & 0xF0) == 0xE0)
+        n = 3, cp = p[0] & 0x0F, least = 0x800;
+    else if ((p[0] & 0xF8) == 0xF0)
+        n = 4, cp = p[0] & 0x07, least = 0x10000;
+    else
+        return 0;
+    for (int i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) /* also stops at the NUL */
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3F);
+    }
+    if (cp < least || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* s as a JSON string.  A file name need not be UTF-8: a byte that is not
+ * part of a valid sequence becomes U+FFFD, so the line stays valid JSON. */
+static void json_string(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', f);
+    while (*p) {
+        int n = utf8_length(p);
+        if (*p == '"' || *p == '\\') {
+            fprintf(f, "\\%c", *p);
+        } else if (*p < 0x20) {
+            const char *esc = *p == '\n'   ? "\\n"
+                              : *p == '\r' ? "\\r"
+                              : *p == '\t' ? "\\t"
+                              : *p == '\b' ? "\\b"
+                              : *p == '\f' ? "\\f"
+                                           : NULL;
+            if (esc)
+                fputs(esc, f);
+            else
+                fprintf(f, "\\u%04x", *p);
+        } else if (n == 0) {
+            fputs("\\ufffd", f);
+            n = 1;
+        } else {
+            fwrite(p, 1, (size_t)n, f);
+        }
+        p += n ? n : 1;
+    }
+    fputc('"', f);
+}
+
+/* A probability as a JSON number (null should a model give NaN). */
+static void json_number(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.6g", v);
+    else
+        fputs("null", f);
 }
 
 /* ---- classification ---- */
@@ -212,50 +239,130 @@ typedef struct predictor {
     int64_t in_shape[HLR_MAX_DIMS + 1];
     int in_ndim;
     int64_t in_numel, classes;
-    int invert;
+    int takes_mnist;        /* the model's input is 28 x 28 values */
+    int mnist, raw, invert; /* --mnist, --raw, --invert */
+    int json;
 } predictor;
 
-static int classify(const float *img, long w, long h, const char *label, void *user)
+/* Class c by name when the model's metadata names its classes, else by number. */
+static void print_class(const predictor *p, int c, int json)
+{
+    const char *name = c < hlr_metadata_num_classes(p->md) ? hlr_metadata_class_name(p->md, c) : NULL;
+    if (name && json)
+        json_string(stdout, name);
+    else if (name)
+        fputs(name, stdout);
+    else
+        printf("%d", c);
+}
+
+static void report(const predictor *p, const char *file, long index, const float *pr)
+{
+    int top[3] = {-1, -1, -1};
+    for (int k = 0; k < 3 && k < p->classes; k++)
+        for (int c = 0; c < p->classes; c++)
+            if ((k < 1 || c != top[0]) && (k < 2 || c != top[1]) && (top[k] < 0 || pr[c] > pr[top[k]]))
+                top[k] = c;
+    if (p->json) {
+        fputs("{\"file\": ", stdout);
+        json_string(stdout, file);
+        if (index >= 0)
+            printf(", \"index\": %ld", index);
+        fputs(", \"class\": ", stdout);
+        print_class(p, top[0], 1);
+        fputs(", \"probability\": ", stdout);
+        json_number(stdout, pr[top[0]]);
+        fputs(", \"top\": [", stdout);
+        for (int k = 0; k < 3 && top[k] >= 0; k++) {
+            fputs(k ? ", {\"class\": " : "{\"class\": ", stdout);
+            print_class(p, top[k], 1);
+            fputs(", \"probability\": ", stdout);
+            json_number(stdout, pr[top[k]]);
+            fputs("}", stdout);
+        }
+        fputs("]}\n", stdout);
+        return;
+    }
+    if (index >= 0)
+        printf("%s[%ld]:", file, index);
+    else
+        printf("%s:", file);
+    for (int k = 0; k < 3 && top[k] >= 0; k++) {
+        fputs("  ", stdout);
+        print_class(p, top[k], 0);
+        printf(" %.2f%%", 100.0 * pr[top[k]]);
+    }
+    printf("\n");
+}
+
+/* "PATH" or "PATH[I]" for messages. */
+static const char *label_of(const char *file, long index, char *buf, size_t cap)
+{
+    if (index < 0)
+        return file;
+    snprintf(buf, cap, "%s[%ld]", file, index);
+    return buf;
+}
+
+static int classify(const hlr_tensor *img, const char *file, long index, void *user)
 {
     predictor *p = user;
-    if ((int64_t)w * h != p->in_numel) {
-        fprintf(stderr, "hlr-predict: %s is %ldx%ld; the model takes %lld pixels\n", label, w, h,
-                (long long)p->in_numel);
+    char lbuf[4200];
+    const char *label = label_of(file, index, lbuf, sizeof lbuf);
+    int64_t h = hlr_tensor_dim(img, 1), w = hlr_tensor_dim(img, 2);
+    int preprocess = p->mnist || (!p->raw && p->takes_mnist && !(h == 28 && w == 28));
+    hlr_tensor *pre = NULL;
+    if (preprocess) {
+        pre = hlr_image_preprocess_mnist(img, p->invert ? HLR_IMAGE_DARK_INK : 0);
+        if (!pre) {
+            fprintf(stderr, "hlr-predict: %s: %s\n", label, hlr_last_error());
+            return 1;
+        }
+        img = pre;
+        h = w = 28;
+    } else if (h * w != p->in_numel) {
+        fprintf(stderr, "hlr-predict: %s is %lldx%lld; the model takes %lld pixels%s\n", label, (long long)w,
+                (long long)h, (long long)p->in_numel, p->raw ? " (and --raw keeps the picture as it is)" : "");
         return 1;
     }
     hlr_tensor *x = hlr_tensor_new(HLR_F32, p->in_ndim + 1, p->in_shape);
     hlr_tensor *probs = hlr_tensor_new(HLR_F32, 2, (int64_t[]){1, p->classes});
+    int rc = 0;
     if (!x || !probs) {
         fprintf(stderr, "hlr-predict: %s\n", hlr_last_error());
-        return 1;
-    }
-    float *xd = hlr_tensor_f32(x);
-    for (int64_t i = 0; i < p->in_numel; i++)
-        xd[i] = p->invert ? 1.0f - img[i] : img[i];
-    int32_t cls;
-    int rc = 0;
-    if (hlr_model_predict(p->model, x, &cls, probs) != HLR_OK) {
-        fprintf(stderr, "hlr-predict: %s: %s\n", label, hlr_last_error());
         rc = 1;
     } else {
-        const float *pr = hlr_tensor_f32(probs);
-        int top[3] = {-1, -1, -1};
-        for (int k = 0; k < 3 && k < p->classes; k++)
-            for (int c = 0; c < p->classes; c++)
-                if ((k < 1 || c != top[0]) && (k < 2 || c != top[1]) && (top[k] < 0 || pr[c] > pr[top[k]]))
-                    top[k] = c;
-        printf("%s:", label);
-        for (int k = 0; k < 3 && top[k] >= 0; k++) {
-            const char *name = top[k] < hlr_metadata_num_classes(p->md) ? hlr_metadata_class_name(p->md, top[k]) : NULL;
-            if (name)
-                printf("  %s %.2f%%", name, 100.0 * pr[top[k]]);
-            else
-                printf("  %d %.2f%%", top[k], 100.0 * pr[top[k]]);
+        float *xd = hlr_tensor_f32(x);
+        const float *src = hlr_tensor_f32(img);
+        int flip = p->invert && !preprocess; /* the preprocessing has made the ink bright already */
+        for (int64_t i = 0; i < p->in_numel; i++)
+            xd[i] = flip ? 1.0f - src[i] : src[i];
+        int32_t cls;
+        if (hlr_model_predict(p->model, x, &cls, probs) != HLR_OK) {
+            fprintf(stderr, "hlr-predict: %s: %s\n", label, hlr_last_error());
+            rc = 1;
+        } else {
+            report(p, file, index, hlr_tensor_f32(probs));
         }
-        printf("\n");
     }
+    fflush(stdout);
     hlr_tensor_free(x);
     hlr_tensor_free(probs);
+    hlr_tensor_free(pre);
+    return rc;
+}
+
+static int classify_file(predictor *p, const char *path)
+{
+    hlr_tensor *img = hlr_image_load(path, 0);
+    if (!img) {
+        int idx = hlr_last_status() == HLR_EFORMAT && looks_like_idx(path);
+        fprintf(stderr, "hlr-predict: %s%s\n", hlr_last_error(),
+                idx ? "; for the images of an idx file, say which with --index" : "");
+        return 1;
+    }
+    int rc = classify(img, path, -1, p);
+    hlr_tensor_free(img);
     return rc;
 }
 
@@ -263,17 +370,26 @@ int main(int argc, char **argv)
 {
     predictor p = {0};
     const char *index = NULL;
-    const opt_spec specs[] = {OPT_FLAG_("--invert", &p.invert), OPT_STR("--index", &index)};
+    const opt_spec specs[] = {OPT_FLAG_("--invert", &p.invert), OPT_STR("--index", &index),
+                              OPT_FLAG_("--mnist", &p.mnist), OPT_FLAG_("--raw", &p.raw), OPT_FLAG_("--json", &p.json)};
     const char **pos = calloc((size_t)argc, sizeof *pos);
     int npos = 0;
-    int rc = pos ? parse_options("hlr-predict", argc, argv, 1, specs, 2, pos, argc, &npos) : -1;
+    int rc = pos ? parse_options("hlr-predict", argc, argv, 1, specs, (int)(sizeof specs / sizeof specs[0]), pos, argc,
+                                 &npos)
+                 : -1;
     if (rc > 0)
         usage(stdout);
-    if (rc == 0 && npos < 2)
+    if (rc == 0 && p.mnist && p.raw) {
+        fprintf(stderr, "hlr-predict: --mnist and --raw contradict each other: give one of them\n");
+        rc = -1;
+    }
+    if (rc == 0 && npos < 2) {
         fprintf(stderr, "hlr-predict: %s (see hlr-predict --help)\n", npos ? "no IMAGE given" : "no MODEL given");
+        rc = -1;
+    }
     if (rc == 0 && index && check_index_list(index) < 0)
         rc = -1;
-    if (rc != 0 || npos < 2) {
+    if (rc != 0) {
         free(pos);
         return rc > 0 ? 0 : 2;
     }
@@ -294,26 +410,23 @@ int main(int argc, char **argv)
     for (int i = 0; i < p.in_ndim; i++)
         p.in_numel *= p.in_shape[i + 1];
     p.classes = os[0];
+    p.takes_mnist = p.in_numel == 28 * 28;
     if (ond != 1) {
         fprintf(stderr, "hlr-predict: %s does not classify: its output is not a vector of classes\n", model_path);
         hlr_model_free(p.model);
         free(pos);
         return 1;
     }
-    for (int i = 1; i < npos; i++) {
-        if (index) {
-            rc |= for_idx_images(pos[i], index, classify, &p);
-        } else {
-            long w = 0, h = 0;
-            float *img = read_pgm(pos[i], &w, &h);
-            if (!img) {
-                rc = 1;
-                continue;
-            }
-            rc |= classify(img, w, h, pos[i], &p);
-            free(img);
-        }
+    if (p.mnist && !p.takes_mnist) {
+        fprintf(stderr, "hlr-predict: --mnist makes 28x28 images, and %s takes %lld values\n", model_path,
+                (long long)p.in_numel);
+        hlr_model_free(p.model);
+        free(pos);
+        return 1;
     }
+    rc = 0;
+    for (int i = 1; i < npos; i++)
+        rc |= index ? for_idx_images(pos[i], index, classify, &p) : classify_file(&p, pos[i]);
     hlr_model_free(p.model);
     free(pos);
     return rc;

@@ -18,6 +18,8 @@ need_cmd make make
 need_cmd pkg-config pkg-config
 need_cmd python3 python3
 need_py numpy python3-numpy
+# History.plot() in the Python package draws learning curves with matplotlib (its test needs it).
+need_py matplotlib python3-matplotlib
 need_cmd npm npm
 need_cmd gzip gzip
 need_cmd sha256sum coreutils
@@ -35,10 +37,11 @@ if command -v pkg-config >/dev/null 2>&1; then
     need_pc openblas libopenblas-dev
     need_pc check check
     need_pc zlib zlib1g-dev
+    need_pc libpng libpng-dev
     # Debian's check.pc links libsubunit, which lives in its own package.
     need_file /usr/include/subunit/child.h libsubunit-dev
 else
-    missing+=(libopenblas-dev check zlib1g-dev libsubunit-dev)
+    missing+=(libopenblas-dev check zlib1g-dev libpng-dev libsubunit-dev)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -6,7 +6,9 @@
 #include "internal.h"
 #include "kernels/kernels.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -18,6 +20,8 @@ void hlr_fit_options_default(hlr_fit_options *o)
     o->epochs = 1;
     o->batch_size = 64;
     o->shuffle = 1;
+    o->reduce_lr.factor = 0.1;
+    o->augment.elastic_sigma = 4.0;
 }
 
 static double now_seconds(void)
@@ -135,6 +139,153 @@ static hlr_status eval_range(hlr_model *m, const hlr_dataset *d, int64_t start, 
     return HLR_OK;
 }
 
+/* ---- training control: monitors, early stopping, plateaus, checkpoints, CSV ---- */
+
+static const char *monitor_name(hlr_monitor k)
+{
+    static const char *const names[] = {"val_loss", "val_accuracy", "train_loss", "train_accuracy"};
+    return names[k];
+}
+
+static double monitor_value(const hlr_epoch_stats *s, hlr_monitor k)
+{
+    switch (k) {
+    case HLR_MONITOR_VAL_LOSS:
+        return s->val_loss;
+    case HLR_MONITOR_VAL_ACCURACY:
+        return s->val_accuracy;
+    case HLR_MONITOR_TRAIN_LOSS:
+        return s->train_loss;
+    default:
+        return s->train_accuracy;
+    }
+}
+
+/* One watched number: the best value so far and the epochs since it. */
+typedef struct watch {
+    hlr_monitor monitor;
+    double min_delta, best;
+    int best_epoch, wait;
+} watch;
+
+static void watch_init(watch *w, hlr_monitor k, double min_delta)
+{
+    *w = (watch){.monitor = k, .min_delta = min_delta, .best = NAN};
+}
+
+/* Record epoch e's value; 1 when it improved on the best by more than min_delta (NaN never does). */
+static int watch_update(watch *w, const hlr_epoch_stats *s, int e)
+{
+    double v = monitor_value(s, w->monitor);
+    int lower = w->monitor == HLR_MONITOR_VAL_LOSS || w->monitor == HLR_MONITOR_TRAIN_LOSS;
+    int better = !isnan(v) && (isnan(w->best) || (lower ? v < w->best - w->min_delta : v > w->best + w->min_delta));
+    if (better) {
+        w->best = v;
+        w->best_epoch = e;
+        w->wait = 0;
+    } else {
+        w->wait++;
+    }
+    return better;
+}
+
+/* Every parameter and buffer of the model, copied in and out of one block. */
+static int64_t param_floats(hlr_model *m)
+{
+    int64_t n = 0;
+    for (int i = 0; i < hlr_model_num_layers(m); i++) {
+        const hlr_layer *l = hlr_model_layer(m, i);
+        for (int j = 0; j < l->nparams; j++)
+            n += l->params[j].value.numel;
+    }
+    return n;
+}
+
+static void params_copy(hlr_model *m, float *block, int to_block)
+{
+    for (int i = 0; i < hlr_model_num_layers(m); i++) {
+        hlr_layer *l = hlr_model_layer(m, i);
+        for (int j = 0; j < l->nparams; j++) {
+            size_t bytes = (size_t)l->params[j].value.numel * sizeof(float);
+            if (to_block)
+                memcpy(block, hlr__param(l, j), bytes);
+            else
+                memcpy(hlr__param(l, j), block, bytes);
+            block += l->params[j].value.numel;
+        }
+    }
+}
+
+static hlr_status check_monitor(hlr_monitor k, int has_val, const char *what, const char *fn)
+{
+    if ((unsigned)k > HLR_MONITOR_TRAIN_ACCURACY)
+        return hlr__fail(HLR_EINVAL, "%s: %s monitors an unknown value (%d)", fn, what, (int)k);
+    if (!has_val && (k == HLR_MONITOR_VAL_LOSS || k == HLR_MONITOR_VAL_ACCURACY))
+        return hlr__fail(HLR_EINVAL, "%s: %s monitors %s but there is no validation data (set validation_split or "
+                         "validation_data, or monitor train_loss)", fn, what, monitor_name(k));
+    return HLR_OK;
+}
+
+/* The options that need checking beyond the basic ones. */
+static hlr_status check_control(const hlr_model *m, const hlr_dataset *train, const hlr_fit_options *opt,
+                                float smoothing, const char *fn)
+{
+    int has_val = opt->validation_split > 0.0 || opt->validation_data;
+    hlr_status st;
+    if (opt->validation_data && opt->validation_split > 0.0)
+        return hlr__fail(HLR_EINVAL, "%s: give validation_split or validation_data, not both", fn);
+    if (opt->validation_data) {
+        if ((st = check_fit(m, opt->validation_data, fn)) != HLR_OK)
+            return st;
+        if (opt->validation_data->dtype != train->dtype)
+            return hlr__fail(HLR_EINVAL, "%s: validation_data holds other samples than the training set", fn);
+    }
+    if (opt->class_weight) {
+        if (opt->class_weight_count != hlr__model_out_size(m))
+            return hlr__fail(HLR_EINVAL, "%s: class_weight has %d entries, the model has %lld classes", fn,
+                             opt->class_weight_count, (long long)hlr__model_out_size(m));
+        for (int c = 0; c < opt->class_weight_count; c++)
+            if (!(opt->class_weight[c] >= 0.0f) || !isfinite(opt->class_weight[c]))
+                return hlr__fail(HLR_EINVAL, "%s: class_weight[%d] = %g; weights must be >= 0 and finite", fn, c,
+                                 (double)opt->class_weight[c]);
+        if (smoothing != 0.0f)
+            return hlr__fail(HLR_EUNSUPPORTED, "%s: class_weight with label smoothing is not supported", fn);
+    }
+    const hlr_early_stopping *es = &opt->early_stopping;
+    if (es->patience < 0 || !(es->min_delta >= 0.0) || !isfinite(es->min_delta))
+        return hlr__fail(HLR_EINVAL, "%s: early_stopping needs patience >= 0 and min_delta >= 0 (got %d, %g)", fn,
+                         es->patience, es->min_delta);
+    if (es->patience > 0 && (st = check_monitor(es->monitor, has_val, "early_stopping", fn)) != HLR_OK)
+        return st;
+    const hlr_lr_plateau *rp = &opt->reduce_lr;
+    if (rp->patience < 0 || (rp->patience > 0 && (!(rp->factor > 0.0 && rp->factor < 1.0) || !(rp->min_delta >= 0.0) ||
+                                                  !isfinite(rp->min_delta) || !(rp->min_lr >= 0.0) ||
+                                                  !isfinite(rp->min_lr))))
+        return hlr__fail(HLR_EINVAL, "%s: reduce_lr needs patience >= 0, factor in (0, 1), min_delta >= 0 and "
+                         "min_lr >= 0 (got %d, %g, %g, %g)", fn, rp->patience, rp->factor, rp->min_delta, rp->min_lr);
+    if (rp->patience > 0 && (st = check_monitor(rp->monitor, has_val, "reduce_lr", fn)) != HLR_OK)
+        return st;
+    if (opt->checkpoint.path && (st = check_monitor(opt->checkpoint.monitor, has_val || !opt->checkpoint.best_only,
+                                                    "checkpoint", fn)) != HLR_OK)
+        return st;
+    return HLR_OK;
+}
+
+static void csv_field(FILE *f, double v, const char *fmt)
+{
+    if (!isnan(v))
+        fprintf(f, fmt, v);
+}
+
+static void csv_row(FILE *f, const hlr_epoch_stats *s)
+{
+    fprintf(f, "%d,%.9g,%.9g,", s->epoch, s->train_loss, s->train_accuracy);
+    csv_field(f, s->val_loss, "%.9g");
+    fputc(',', f);
+    csv_field(f, s->val_accuracy, "%.9g");
+    fprintf(f, ",%.9g,%.6f\n", s->lr, s->seconds);
+}
+
 hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *train, const hlr_fit_options *opt)
 {
     const char *fn = "hlr_model_fit";
@@ -153,11 +304,20 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                          opt->augment_shift);
     if (opt->augment_shift > 0 && train->dtype != HLR_F32)
         return hlr__fail(HLR_EINVAL, "%s: augment_shift applies to images, not token ids", fn);
+    const hlr_augment *ag = &opt->augment;
+    if (!(ag->rotate >= 0 && ag->rotate <= 180) || !(ag->scale >= 0 && ag->scale <= 0.9) ||
+        !(ag->shear >= 0 && ag->shear <= 60) || !(ag->elastic_alpha >= 0 && ag->elastic_alpha <= 1000) ||
+        (ag->elastic_alpha > 0 && !(ag->elastic_sigma > 0 && ag->elastic_sigma <= 64)))
+        return hlr__fail(HLR_EINVAL, "%s: augment needs rotate in [0, 180], scale in [0, 0.9], shear in [0, 60], "
+                         "elastic_alpha in [0, 1000] and elastic_sigma in (0, 64] (got %g, %g, %g, %g, %g)", fn,
+                         ag->rotate, ag->scale, ag->shear, ag->elastic_alpha, ag->elastic_sigma);
+    if (hlr__augment_active(ag) && (train->sample.ndim != 3 || train->dtype != HLR_F32))
+        return hlr__fail(HLR_EINVAL, "%s: augment applies to (C, H, W) float images", fn);
     float smoothing;
     if (hlr__model_loss(m, &smoothing) != HLR_LOSS_CROSS_ENTROPY || hlr__model_out_size(m) < 1)
         return hlr__fail(HLR_EINVAL, "%s: fitting a data set needs the cross-entropy loss", fn);
     hlr_status st = check_fit(m, train, fn);
-    if (st != HLR_OK)
+    if (st != HLR_OK || (st = check_control(m, train, opt, smoothing, fn)) != HLR_OK)
         return st;
     int64_t n_val = (int64_t)(opt->validation_split * (double)train->n + 0.5);
     int64_t n_train = train->n - n_val;
@@ -165,15 +325,48 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
         return hlr__fail(HLR_EINVAL, "%s: the validation split leaves no training samples", fn);
 
     int64_t batch = opt->batch_size < n_train ? opt->batch_size : n_train;
+    const int64_t batches = (n_train + batch - 1) / batch;
     int64_t c = hlr__model_out_size(m);
+    const hlr_early_stopping *es = &opt->early_stopping;
     int64_t *perm = hlr__alloc_or_fail((size_t)n_train, sizeof *perm, fn);
     int32_t *by = hlr__alloc_or_fail((size_t)batch, sizeof *by, fn);
     int32_t *bl = train->lengths ? hlr__alloc_or_fail((size_t)batch, sizeof *bl, fn) : NULL;
     float *shift_tmp = opt->augment_shift ? hlr__alloc_or_fail((size_t)train->sample_size, sizeof(float), fn) : NULL;
-    if (!perm || !by || (opt->augment_shift && !shift_tmp) || (train->lengths && !bl)) {
+    const int augmenting = hlr__augment_active(&opt->augment);
+    float *aug_work = augmenting
+                          ? hlr__alloc_or_fail((size_t)hlr__augment_work_floats(&train->sample, &opt->augment),
+                                               sizeof(float), fn)
+                          : NULL;
+    float *best_params = es->patience > 0 && es->restore_best
+                             ? hlr__alloc_or_fail((size_t)param_floats(m), sizeof(float), fn) : NULL;
+    FILE *csv = NULL;
+    watch stop_watch, lr_watch, ckpt_watch;
+    watch_init(&stop_watch, es->monitor, es->min_delta);
+    watch_init(&lr_watch, opt->reduce_lr.monitor, opt->reduce_lr.min_delta);
+    watch_init(&ckpt_watch, opt->checkpoint.monitor, 0.0);
+    int last_epoch = 0;
+    if (!perm || !by || (opt->augment_shift && !shift_tmp) || (train->lengths && !bl) || (augmenting && !aug_work) ||
+        (es->patience > 0 && es->restore_best && !best_params)) {
         st = HLR_ENOMEM;
         goto done;
     }
+    if (opt->csv_log) {
+        int fresh = 1;
+        if (opt->csv_append) {
+            FILE *probe = fopen(opt->csv_log, "r");
+            fresh = !probe || fgetc(probe) == EOF;
+            if (probe)
+                fclose(probe);
+        }
+        csv = fopen(opt->csv_log, opt->csv_append ? "a" : "w");
+        if (!csv) {
+            st = hlr__fail(HLR_EIO, "%s: cannot write the CSV log %s: %s", fn, opt->csv_log, strerror(errno));
+            goto done;
+        }
+        if (fresh)
+            fprintf(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
+    }
+    int64_t val_batch = batch;
     if ((st = hlr__model_plan(m, batch)) != HLR_OK)
         goto done;
     float *bx = hlr__model_input_buffer(m); /* gather straight into the model's input */
@@ -204,8 +397,12 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                 goto done;
             if (opt->augment_shift)
                 augment_shift(bx, nb, &train->sample, opt->augment_shift, rng, shift_tmp);
+            if (augmenting)
+                hlr__augment_images(bx, nb, &train->sample, &opt->augment, rng, aug_work);
             const float *out = hlr__model_forward_raw(m, bx, nb, 1);
-            double l = hlrk_cross_entropy(out, by, nb, c, smoothing, hlr__model_dy(m));
+            double l = opt->class_weight
+                           ? hlrk_cross_entropy_weighted(out, by, nb, c, opt->class_weight, hlr__model_dy(m))
+                           : hlrk_cross_entropy(out, by, nb, c, smoothing, hlr__model_dy(m));
             if (!isfinite(l)) {
                 st = hlr__fail(HLR_ENUMERIC, "%s: the loss became %g in epoch %d", fn, l, epoch);
                 goto done;
@@ -217,6 +414,17 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                 goto done;
             if (opt->schedule_per_batch)
                 hlr_optimizer_schedule_step(o);
+            if (opt->on_batch) {
+                int64_t done_n = b + nb;
+                hlr_batch_stats bs = {.epoch = epoch, .epochs = opt->epochs, .batch = b / batch + 1,
+                                      .batches = batches, .samples = done_n, .total = n_train,
+                                      .loss = loss_sum / (double)done_n,
+                                      .accuracy = (double)correct / (double)done_n, .seconds = now_seconds() - t0};
+                if (opt->on_batch(&bs, opt->user)) {
+                    st = hlr__fail(HLR_ECANCELLED, "%s: stopped by the batch callback in epoch %d", fn, epoch);
+                    goto done;
+                }
+            }
         }
         hlr_epoch_stats s = {.epoch = epoch, .epochs = opt->epochs, .lr = hlr_optimizer_lr(o), .val_loss = NAN,
                              .val_accuracy = NAN}; /* NaN: no validation part */
@@ -226,31 +434,75 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
         s.train_loss = loss_sum / (double)n_train;
         s.train_accuracy = (double)correct / (double)n_train;
         s.samples_per_second = (double)n_train / (t_train > 0 ? t_train : 1e-9);
-        if (n_val > 0) {
+        if (n_val > 0 || opt->validation_data) {
+            const hlr_dataset *vd = opt->validation_data ? opt->validation_data : train;
             eval_acc acc = {0};
-            if ((st = eval_range(m, train, n_train, n_val, batch, 1, &acc, NULL, fn)) != HLR_OK)
+            if ((st = eval_range(m, vd, opt->validation_data ? 0 : n_train, opt->validation_data ? vd->n : n_val,
+                                 val_batch, 1, &acc, NULL, fn)) != HLR_OK)
                 goto done;
             s.val_loss = acc.loss_sum / (double)acc.count;
             s.val_accuracy = (double)acc.correct / (double)acc.count;
         }
         s.seconds = now_seconds() - t0;
         ex->epochs_trained++;
-        ex->batches_trained += (n_train + batch - 1) / batch;
+        ex->batches_trained += batches;
+        last_epoch = epoch;
+        if (es->patience > 0) {
+            if (watch_update(&stop_watch, &s, epoch) && best_params)
+                params_copy(m, best_params, 1);
+            s.best_epoch = stop_watch.best_epoch;
+            s.stopping = stop_watch.wait >= es->patience && epoch < opt->epochs;
+        }
+        if (opt->reduce_lr.patience > 0 && !watch_update(&lr_watch, &s, epoch) &&
+            lr_watch.wait >= opt->reduce_lr.patience) {
+            double lr = hlr_optimizer_base_lr(o), next = lr * opt->reduce_lr.factor;
+            next = next < opt->reduce_lr.min_lr ? opt->reduce_lr.min_lr : next;
+            if (next < lr && next > 0.0 && hlr_optimizer_set_lr(o, (float)next) == HLR_OK)
+                lr_watch.wait = 0;
+        }
         hlr_epoch_stats rec = s;
         rec.epoch = (int)ex->epochs_trained;
         rec.epochs = (int)(epochs_before + opt->epochs);
         if ((st = hlr__metadata_add_epoch(&ex->meta, &rec)) != HLR_OK)
             goto done;
+        if (opt->checkpoint.path) {
+            int improved = watch_update(&ckpt_watch, &s, epoch);
+            if (!opt->checkpoint.best_only || improved) {
+                hlr_save_options so;
+                hlr_save_options_default(&so);
+                so.optimizer = o;
+                if ((st = hlr_model_save(m, opt->checkpoint.path, &so)) != HLR_OK)
+                    goto done;
+            }
+        }
+        if (csv) {
+            csv_row(csv, &s);
+            if (fflush(csv) != 0) {
+                st = hlr__fail(HLR_EIO, "%s: cannot write the CSV log %s: %s", fn, opt->csv_log, strerror(errno));
+                goto done;
+            }
+        }
         if (opt->on_epoch && opt->on_epoch(&s, opt->user)) {
             st = hlr__fail(HLR_ECANCELLED, "%s: stopped by the callback after epoch %d", fn, epoch);
             goto done;
         }
+        if (s.stopping)
+            break;
     }
 done:
+    /* The best epoch's parameters, when asked, once the fit has run its course
+     * (to the end, stopped early, or cancelled by a callback). */
+    if (best_params && stop_watch.best_epoch > 0 && stop_watch.best_epoch != last_epoch &&
+        (st == HLR_OK || st == HLR_ECANCELLED))
+        params_copy(m, best_params, 0);
+    if (csv && fclose(csv) != 0 && st == HLR_OK)
+        st = hlr__fail(HLR_EIO, "%s: cannot write the CSV log %s: %s", fn, opt->csv_log, strerror(errno));
     hlr__free(perm);
     hlr__free(by);
     hlr__free(bl);
     hlr__free(shift_tmp);
+    hlr__free(best_params);
+    hlr__free(aug_work);
     hlr_model_set_lengths(m, NULL, 0);
     return st;
 }
@@ -289,6 +541,46 @@ hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int batch_size
     out->accuracy = (double)acc.correct / (double)acc.count;
     out->top_k_accuracy = (double)acc.top_k_correct / (double)acc.count;
     out->top_k = top_k;
+    return HLR_OK;
+}
+
+hlr_status hlr_classification_report(const int64_t *confusion, int classes, hlr_class_metrics *per_class,
+                                     hlr_class_metrics *macro, hlr_class_metrics *weighted)
+{
+    const char *fn = "hlr_classification_report";
+    if (!confusion || classes < 1)
+        return hlr__fail(HLR_EINVAL, "%s: %s", fn, confusion ? "classes must be >= 1" : "confusion is NULL");
+    int64_t total = 0;
+    for (int64_t k = 0; k < (int64_t)classes * classes; k++) {
+        if (confusion[k] < 0)
+            return hlr__fail(HLR_EINVAL, "%s: confusion[%lld] = %lld is negative", fn, (long long)k,
+                             (long long)confusion[k]);
+        total += confusion[k];
+    }
+    hlr_class_metrics mac = {.support = total}, wei = {.support = total};
+    for (int c = 0; c < classes; c++) {
+        int64_t tp = confusion[(int64_t)c * classes + c], row = 0, col = 0;
+        for (int k = 0; k < classes; k++) {
+            row += confusion[(int64_t)c * classes + k];
+            col += confusion[(int64_t)k * classes + c];
+        }
+        hlr_class_metrics m = {.precision = col ? (double)tp / (double)col : 0.0,
+                               .recall = row ? (double)tp / (double)row : 0.0, .support = row};
+        m.f1 = m.precision + m.recall > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0.0;
+        if (per_class)
+            per_class[c] = m;
+        mac.precision += m.precision / classes;
+        mac.recall += m.recall / classes;
+        mac.f1 += m.f1 / classes;
+        double share = total ? (double)row / (double)total : 0.0;
+        wei.precision += m.precision * share;
+        wei.recall += m.recall * share;
+        wei.f1 += m.f1 * share;
+    }
+    if (macro)
+        *macro = mac;
+    if (weighted)
+        *weighted = wei;
     return HLR_OK;
 }
 

@@ -216,6 +216,7 @@ struct hlr_layer {
     int fuse_pool;      /* this layer also does the 2x2 max pooling after its fused ReLU */
     int pool_fused;     /* this max pooling is done by the layer two before: an alias */
     int64_t in_size, out_size;
+    int frozen;         /* hlr_layer_set_trainable(l, 0): optimizers leave its parameters alone */
     int nparams;
     hlr_param params[HLR_MAX_PARAMS];
 };
@@ -339,6 +340,19 @@ void hlr__optimizer_describe(const hlr_optimizer *o, hlr_optimizer_desc *d);
 /* Set a fresh optimizer's counters and, when bound, bind it to m (allocating
  * zeroed state as a first step would); describe() then gives the buffers. */
 hlr_status hlr__optimizer_restore(hlr_optimizer *o, hlr_model *m, int bound, int64_t steps, int64_t sched_pos);
+
+/* ---- augmentation (augment.c) ---- */
+
+/* Nonzero when a asks for anything. */
+int hlr__augment_active(const hlr_augment *a);
+/* Floats of work space hlr__augment_images needs for samples of shape s (C, H, W). */
+int64_t hlr__augment_work_floats(const hlr_shape *s, const hlr_augment *a);
+/* Augment n (C, H, W) images of x in place, drawing from rng. */
+void hlr__augment_images(float *x, int64_t n, const hlr_shape *s, const hlr_augment *a, hlr_rng *rng, float *work);
+/* out = in resampled at m (2 x 2, row-major: output offset from the centre -> input offset) plus the
+ * displacements dx, dy per output pixel (NULL: none), bilinear, zero outside. */
+void hlr__warp_image(float *out, const float *in, int64_t C, int64_t H, int64_t W, const double m[4], const float *dx,
+                     const float *dy);
 
 /* ---- datasets (dataset.c) ---- */
 

@@ -415,9 +415,15 @@ static int has_trainable(const hlr_layer *l)
     return 0;
 }
 
-void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx)
+static void backward_pass(hlr_model *m, const float *dy, float *dx, int training);
+
+void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx) { backward_pass(m, dy, dx, 1); }
+
+/* Backward through the last forward: a training one, or (training 0) the inference forward of
+ * hlr_model_input_gradient, whose layers then differentiate what inference computed. */
+static void backward_pass(hlr_model *m, const float *dy, float *dx, int training)
 {
-    hlr_pass p = {.batch = m->train_batch, .training = 1, .rng = &m->rng};
+    hlr_pass p = {.batch = m->train_batch, .training = training, .rng = &m->rng};
     p.lengths = m->nlengths == p.batch ? m->lengths : NULL;
     /* Without a dx to return, the gradient stops at the first layer with
      * trainable parameters: nothing below it needs one (the mlp's first
@@ -655,4 +661,58 @@ hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tenso
         return hlr__fail(HLR_ENUMERIC, "hlr_model_train_batch: the loss is %g; parameters left unchanged", l);
     hlr__model_backward_raw(m, m->dy, NULL);
     return hlr_optimizer_step(o, m);
+}
+
+/* ---- input gradients in inference mode ---- */
+
+hlr_status hlr_model_input_gradient(hlr_model *m, const hlr_tensor *x, const int32_t *targets, int of_loss,
+                                    hlr_tensor *grad)
+{
+    const char *fn = "hlr_model_input_gradient";
+    if (!m || !x || !grad)
+        return hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
+    if (!m->built)
+        return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
+    if (m->extra.shared_from)
+        return hlr__fail(HLR_ESTATE, "%s: a clone made by hlr_model_clone_shared keeps no gradients; use the "
+                         "model it was cloned from", fn);
+    if (hlr__model_in_dtype(m) != HLR_F32)
+        return hlr__fail(HLR_EUNSUPPORTED, "%s: the model takes token ids, which have no gradient", fn);
+    hlr_status st = hlr__model_check_classifier(m, fn);
+    if (st != HLR_OK)
+        return st;
+    int64_t n = hlr__check_batch(x, HLR_F32, &m->in, -1, fn, "input");
+    if (n < 0)
+        return (hlr_status)n;
+    int64_t ng = hlr__check_batch(grad, HLR_F32, &m->in, n, fn, "grad");
+    if (ng < 0)
+        return (hlr_status)ng;
+    if (of_loss && !targets)
+        return hlr__fail(HLR_EINVAL, "%s: the loss's gradient needs the labels (targets)", fn);
+    const int64_t c = m->out_size;
+    for (int64_t i = 0; targets && i < n; i++)
+        if (targets[i] < 0 || targets[i] >= c)
+            return hlr__fail(HLR_EINVAL, "%s: target %d at %lld outside [0, %lld)", fn, targets[i], (long long)i,
+                             (long long)c);
+    if ((st = hlr__model_check_pass(m, n, x->data, fn)) != HLR_OK || (st = hlr__model_plan(m, n)) != HLR_OK)
+        return st;
+    /* The inference forward on the model's own copy of x (backward reads layer inputs after it). */
+    memcpy(m->acts[0], x->data, (size_t)(n * m->in_size) * sizeof(float));
+    const float *out = hlr__model_forward_raw(m, m->acts[0], n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = out + i * c;
+        float *d = m->dy + i * c;
+        int64_t t = targets ? targets[i] : hlrk_argmax(row, c);
+        if (of_loss) { /* d(-log softmax_t)/d logits = softmax - onehot, per sample (no mean over the batch) */
+            hlrk_softmax_rows(d, row, 1, c);
+            d[t] -= 1.0f;
+        } else {
+            memset(d, 0, (size_t)c * sizeof *d);
+            d[t] = 1.0f;
+        }
+    }
+    m->train_batch = n;
+    backward_pass(m, m->dy, grad->data, 0);
+    m->train_batch = 0; /* hlr_model_backward still needs a training forward of its own */
+    return HLR_OK;
 }

@@ -204,6 +204,21 @@ static double current_lr(const hlr_optimizer *o)
 
 float hlr_optimizer_lr(const hlr_optimizer *o) { return o ? (float)current_lr(o) : 0.0f; }
 
+float hlr_optimizer_base_lr(const hlr_optimizer *o) { return o ? o->lr : 0.0f; }
+
+hlr_status hlr_optimizer_set_lr(hlr_optimizer *o, float lr)
+{
+    if (!o)
+        return hlr__fail(HLR_EINVAL, "hlr_optimizer_set_lr: optimizer is NULL");
+    if (!(lr > 0.0f) || !isfinite(lr))
+        return hlr__fail(HLR_EINVAL, "hlr_optimizer_set_lr: learning rate %g must be positive and finite", (double)lr);
+    if (o->schedule == HLR_SCHEDULE_COSINE && o->sched_b > (double)lr)
+        return hlr__fail(HLR_EINVAL, "hlr_optimizer_set_lr: %g is below the cosine schedule's eta_min %g", (double)lr,
+                         o->sched_b);
+    o->lr = lr;
+    return HLR_OK;
+}
+
 int64_t hlr_optimizer_steps(const hlr_optimizer *o) { return o ? o->steps : 0; }
 
 /* Count the model's parameters; allocate the state on the first step. */
@@ -260,7 +275,7 @@ static hlr_status clip(hlr_optimizer *o, hlr_model *m)
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
         hlr_layer *l = hlr_model_layer(m, i);
         for (int j = 0; j < l->nparams; j++) {
-            if (l->params[j].buffer)
+            if (l->params[j].buffer || l->frozen)
                 continue;
             const float *g = hlr__grad(l, j);
             for (int64_t e = 0; e < l->params[j].grad.numel; e++)
@@ -276,7 +291,7 @@ static hlr_status clip(hlr_optimizer *o, hlr_model *m)
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
         hlr_layer *l = hlr_model_layer(m, i);
         for (int j = 0; j < l->nparams; j++) {
-            if (l->params[j].buffer)
+            if (l->params[j].buffer || l->frozen)
                 continue;
             float *g = hlr__grad(l, j);
             hlrk_scale(g, l->params[j].grad.numel, coef);
@@ -326,6 +341,10 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
         for (int j = 0; j < l->nparams; j++) {
             if (l->params[j].buffer)
                 continue;
+            if (l->frozen) { /* its state slot stays, untouched: unfreezing later goes on from it */
+                k++;
+                continue;
+            }
             int64_t n = l->params[j].value.numel;
             if (o->kind == OPT_SGD)
                 hlrk_sgd(hlr__param(l, j), hlr__grad(l, j), o->m1 ? o->m1[k] : NULL, n, lr, o->weight_decay,

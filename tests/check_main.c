@@ -21,6 +21,8 @@ Suite *suite_conv(void);
 Suite *suite_attention(void);
 Suite *suite_transformer(void);
 Suite *suite_parallel(void);
+Suite *suite_image(void);
+Suite *suite_control(void);
 
 int main(void)
 {
@@ -39,6 +41,8 @@ int main(void)
     srunner_add_suite(sr, suite_attention());
     srunner_add_suite(sr, suite_transformer());
     srunner_add_suite(sr, suite_parallel());
+    srunner_add_suite(sr, suite_image());
+    srunner_add_suite(sr, suite_control());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -417,6 +417,34 @@ START_TEST(test_history_without_validation_is_nan)
 }
 END_TEST
 
+/* Per-class precision, recall and F1 against hand-computed values (scikit-learn's, zero_division=0). */
+START_TEST(test_classification_report)
+{
+    const int64_t conf[9] = {5, 1, 0, 2, 3, 1, 0, 0, 0}; /* class 2: never present, predicted once */
+    hlr_class_metrics per[3], mac, wei;
+    ck_assert_ok(hlr_classification_report(conf, 3, per, &mac, &wei));
+    ck_assert_close(per[0].precision, 5.0 / 7, 1e-15, 0);
+    ck_assert_close(per[0].recall, 5.0 / 6, 1e-15, 0);
+    ck_assert_close(per[0].f1, 10.0 / 13, 1e-15, 0);
+    ck_assert_close(per[1].precision, 0.75, 1e-15, 0);
+    ck_assert_close(per[1].recall, 0.5, 1e-15, 0);
+    ck_assert_close(per[1].f1, 0.6, 1e-15, 0);
+    ck_assert_msg(per[2].precision == 0 && per[2].recall == 0 && per[2].f1 == 0 && per[2].support == 0,
+                  "class 2: %g %g %g %lld", per[2].precision, per[2].recall, per[2].f1, (long long)per[2].support);
+    ck_assert_int_eq(per[0].support, 6);
+    ck_assert_close(mac.precision, (5.0 / 7 + 0.75) / 3, 1e-15, 0);
+    ck_assert_close(mac.f1, (10.0 / 13 + 0.6) / 3, 1e-15, 0);
+    ck_assert_close(wei.recall, (5.0 / 6 + 0.5) / 2, 1e-15, 0);
+    ck_assert_close(wei.f1, (10.0 / 13 + 0.6) / 2, 1e-15, 0);
+    ck_assert_int_eq(wei.support, 12);
+    ck_assert_ok(hlr_classification_report(conf, 3, NULL, NULL, NULL));
+    ck_assert_status(hlr_classification_report(NULL, 3, per, NULL, NULL), HLR_EINVAL);
+    ck_assert_status(hlr_classification_report(conf, 0, per, NULL, NULL), HLR_EINVAL);
+    const int64_t neg[1] = {-1};
+    ck_assert_status(hlr_classification_report(neg, 1, per, NULL, NULL), HLR_EINVAL);
+}
+END_TEST
+
 /* train_batch must equal forward + hlr_cross_entropy + backward + step. */
 START_TEST(test_custom_loss_loop_equals_train_batch)
 {
@@ -614,6 +642,7 @@ Suite *suite_model(void)
     tcase_add_test(t, test_build_refuses_a_model_whose_add_got_null);
     tcase_add_test(t, test_predict_shape_error_gives_both_shapes);
     tcase_add_test(t, test_history_without_validation_is_nan);
+    tcase_add_test(t, test_classification_report);
     tcase_add_test(t, test_custom_loss_loop_equals_train_batch);
     tcase_add_test(t, test_train_batch_validates_targets);
     tcase_add_test(t, test_mse_regression_learns_a_linear_map);

@@ -340,6 +340,45 @@ START_TEST(test_optimizer_refuses_a_model_at_a_freed_models_address)
 }
 END_TEST
 
+/* Fine-tuning: a frozen layer's parameters stay bit for bit; the others move; unfreezing resumes updates. */
+START_TEST(test_frozen_layers_are_left_alone)
+{
+    hlr_model *m = hlr_model_new(4);
+    ck_assert_ok(hlr_model_add(m, hlr_dense(4, 5, 1)));
+    ck_assert_ok(hlr_model_add(m, hlr_dense(5, 3, 1)));
+    ck_assert_ok(hlr_model_build(m, 1, (int64_t[]){4}));
+    hlr_layer *a = hlr_model_layer(m, 0), *b = hlr_model_layer(m, 1);
+    ck_assert_int_eq(hlr_layer_trainable(a), 1);
+    ck_assert_ok(hlr_layer_set_trainable(a, 0));
+    ck_assert_int_eq(hlr_layer_trainable(a), 0);
+    ck_assert_status(hlr_layer_set_trainable(NULL, 0), HLR_EINVAL);
+    ck_assert_int_eq(hlr_layer_trainable(NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        hlr_layer *l = hlr_model_layer(m, i);
+        test_fill(hlr_tensor_f32(hlr_layer_grad(l, "weight")), hlr_tensor_numel(hlr_layer_grad(l, "weight")), 3 + i,
+                  -1, 1);
+        test_fill(hlr_tensor_f32(hlr_layer_grad(l, "bias")), hlr_tensor_numel(hlr_layer_grad(l, "bias")), 5 + i, -1, 1);
+    }
+    /* NaN gradients on the frozen layer: clipping's norm leaves them out */
+    hlr_tensor_f32(hlr_layer_grad(a, "bias"))[0] = NAN;
+    float wa[20], wb[15];
+    memcpy(wa, hlr_tensor_f32(hlr_layer_param(a, "weight")), sizeof wa);
+    memcpy(wb, hlr_tensor_f32(hlr_layer_param(b, "weight")), sizeof wb);
+    hlr_optimizer *o = hlr_adamw(1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f); /* with decoupled weight decay */
+    ck_assert_ok(hlr_optimizer_set_clip_norm(o, 1.0f));
+    for (int s = 0; s < 3; s++)
+        ck_assert_ok(hlr_optimizer_step(o, m));
+    ck_assert_msg(memcmp(wa, hlr_tensor_f32(hlr_layer_param(a, "weight")), sizeof wa) == 0, "a frozen weight moved");
+    ck_assert_msg(memcmp(wb, hlr_tensor_f32(hlr_layer_param(b, "weight")), sizeof wb) != 0, "the trainable layer stood");
+    hlr_tensor_f32(hlr_layer_grad(a, "bias"))[0] = 0.5f;
+    ck_assert_ok(hlr_layer_set_trainable(a, 1));
+    ck_assert_ok(hlr_optimizer_step(o, m));
+    ck_assert_msg(memcmp(wa, hlr_tensor_f32(hlr_layer_param(a, "weight")), sizeof wa) != 0, "unfrozen, still stood");
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+}
+END_TEST
+
 START_TEST(test_steps_counts_parameter_updates_only)
 {
     hlr_model *m = dense_model(0.1f);
@@ -508,6 +547,7 @@ Suite *suite_optim(void)
     tcase_add_loop_test(tc, test_optimizer_refuses_a_second_model, 0, 3);
     tcase_add_loop_test(tc, test_optimizer_refuses_a_model_at_a_freed_models_address, 0, 3);
     tcase_add_test(tc, test_steps_counts_parameter_updates_only);
+    tcase_add_test(tc, test_frozen_layers_are_left_alone);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("schedules");

@@ -663,6 +663,23 @@ HLR_API const char *hlr_layer_type(const hlr_layer *l);
 HLR_API int hlr_layer_param_count(const hlr_layer *l);
 
 /*
+ * hlr_layer_set_trainable -- freeze (0) or unfreeze (nonzero) a layer, for
+ *   fine-tuning: optimizers leave a frozen layer's parameters and their own
+ *   state for them untouched (no update, no weight decay, not in gradient
+ *   clipping's norm), as torch skips parameters with requires_grad=False.
+ *   Gradients are still computed, so earlier layers keep learning.  Batch
+ *   norm's running statistics still follow training batches (as torch's
+ *   with requires_grad=False).  A layer unfrozen later goes on from its
+ *   optimizer state, with Adam's bias correction at the optimizer's step
+ *   count (torch counts steps per parameter).  Not saved in model files.
+ * Errors: HLR_EINVAL (NULL).
+ */
+HLR_API hlr_status hlr_layer_set_trainable(hlr_layer *l, int trainable);
+
+/* hlr_layer_trainable -- 1 unless hlr_layer_set_trainable(l, 0) froze it (0 for NULL). */
+HLR_API int hlr_layer_trainable(const hlr_layer *l);
+
+/*
  * hlr_layer_param_name -- name of parameter i, as PyTorch's state_dict names
  *   it for the equivalent module ("weight", "bias").
  * Returns: NULL (HLR_EINVAL) when l is NULL or i out of range.
@@ -781,6 +798,17 @@ HLR_API hlr_status hlr_optimizer_schedule_step(hlr_optimizer *o);
 
 /* hlr_optimizer_lr -- the learning rate the next step will use (0 for NULL). */
 HLR_API float hlr_optimizer_lr(const hlr_optimizer *o);
+
+/*
+ * hlr_optimizer_set_lr -- change the base learning rate (the one the
+ *   constructor took; a schedule still multiplies it).  The optimizer's
+ *   state is kept.
+ * Errors: HLR_EINVAL (NULL, lr <= 0 or not finite).
+ */
+HLR_API hlr_status hlr_optimizer_set_lr(hlr_optimizer *o, float lr);
+
+/* hlr_optimizer_base_lr -- the base learning rate (0 for NULL). */
+HLR_API float hlr_optimizer_base_lr(const hlr_optimizer *o);
 
 /* hlr_optimizer_steps -- how many parameter updates it has made. */
 HLR_API int64_t hlr_optimizer_steps(const hlr_optimizer *o);
@@ -1009,10 +1037,74 @@ typedef struct hlr_epoch_stats {
     double lr;             /* learning rate used in the epoch's last step */
     double seconds;        /* wall time of the epoch (training and validation) */
     double samples_per_second; /* training samples per second */
+    int best_epoch;        /* the fit's epoch (1-based) with the best value early stopping monitors so far;
+                              0 when early stopping is off */
+    int stopping;          /* 1: early stopping ends the fit after this epoch */
 } hlr_epoch_stats;
 
 /* Return nonzero to stop fitting after this epoch (fit then returns HLR_ECANCELLED). */
 typedef int (*hlr_epoch_fn)(const hlr_epoch_stats *stats, void *user);
+
+/* What the per-batch callback of hlr_model_fit() receives: progress within the epoch. */
+typedef struct hlr_batch_stats {
+    int epoch, epochs;        /* as in hlr_epoch_stats */
+    int64_t batch, batches;   /* this batch (1-based) of the epoch's batches */
+    int64_t samples, total;   /* training samples done in the epoch, of total */
+    double loss;              /* mean training loss of the epoch so far */
+    double accuracy;          /* training accuracy of the epoch so far, in [0, 1] */
+    double seconds;           /* since the epoch began */
+} hlr_batch_stats;
+
+/* Return nonzero to stop fitting at once (fit then returns HLR_ECANCELLED). */
+typedef int (*hlr_batch_fn)(const hlr_batch_stats *stats, void *user);
+
+/* The number early stopping, reduce-on-plateau and checkpoints watch, once per epoch. */
+typedef enum hlr_monitor {
+    HLR_MONITOR_VAL_LOSS = 0,      /* lower is better; needs validation data */
+    HLR_MONITOR_VAL_ACCURACY = 1,  /* higher is better; needs validation data */
+    HLR_MONITOR_TRAIN_LOSS = 2,
+    HLR_MONITOR_TRAIN_ACCURACY = 3
+} hlr_monitor;
+
+/* Early stopping (Keras's EarlyStopping): stop after `patience` epochs in a
+ * row without an improvement of more than min_delta. */
+typedef struct hlr_early_stopping {
+    int patience;      /* epochs without improvement before stopping; 0 (default): off */
+    hlr_monitor monitor;
+    double min_delta;  /* an improvement must exceed this; default 0 */
+    int restore_best;  /* 1: end with the parameters (and batch-norm statistics) of the best epoch */
+} hlr_early_stopping;
+
+/* Keras's ReduceLROnPlateau: after `patience` epochs without improvement,
+ * multiply the optimizer's base learning rate by factor (not below min_lr). */
+typedef struct hlr_lr_plateau {
+    int patience;      /* 0 (default): off */
+    hlr_monitor monitor;
+    double factor;     /* in (0, 1); default 0.1 */
+    double min_delta;  /* default 0 */
+    double min_lr;     /* default 0 */
+} hlr_lr_plateau;
+
+/* Save the model after each epoch (Keras's ModelCheckpoint), atomically, as
+ * hlr_model_save() does, with the optimizer's state so training can resume. */
+typedef struct hlr_checkpoint {
+    const char *path;  /* NULL (default): off.  Overwritten by each save */
+    hlr_monitor monitor;
+    int best_only;     /* 1: save only when the monitored value improved */
+} hlr_checkpoint;
+
+/* Geometric augmentation of (C, H, W) training images in hlr_model_fit(),
+ * drawn per image from the model's generator (so reproducible) and applied
+ * as one bilinear resampling about the image's centre, zero outside.  All 0
+ * (the default): off. */
+typedef struct hlr_augment {
+    double rotate;        /* rotation by up to this many degrees either way, in [0, 180] */
+    double scale;         /* scaling by a factor in [1 - scale, 1 + scale], scale in [0, 0.9] */
+    double shear;         /* horizontal shear by up to this many degrees either way, in [0, 60] */
+    double elastic_alpha; /* elastic distortion (Simard et al. 2003): displacements of up to about
+                             this many pixels, smoothed by a Gaussian of elastic_sigma; 0: off */
+    double elastic_sigma; /* in (0, 64]; default 4 (used when elastic_alpha > 0) */
+} hlr_augment;
 
 /* Options of hlr_model_fit(); initialise with hlr_fit_options_default(). */
 typedef struct hlr_fit_options {
@@ -1025,7 +1117,20 @@ typedef struct hlr_fit_options {
     int augment_shift;        /* shift each (C, H, W) training image by up to this many pixels in x and y,
                                  drawn from the model's generator, zero-filling; default 0 (off) */
     hlr_epoch_fn on_epoch;    /* default NULL */
-    void *user;               /* passed to on_epoch */
+    void *user;               /* passed to on_epoch and on_batch */
+    hlr_batch_fn on_batch;    /* after every training batch, for progress; default NULL */
+    const hlr_dataset *validation_data; /* evaluated after each epoch instead of a split; default NULL
+                                           (validation_split must then be 0) */
+    const float *class_weight; /* weight of each class in the training loss, as torch's
+                                  CrossEntropyLoss(weight=w): sum w[y] loss / sum w[y]; NULL (default): 1 */
+    int class_weight_count;   /* entries of class_weight: the model's number of classes */
+    hlr_early_stopping early_stopping;
+    hlr_lr_plateau reduce_lr;
+    hlr_checkpoint checkpoint;
+    const char *csv_log;      /* append one line per epoch to this CSV file (header first when new or
+                                 truncated); NULL (default): none */
+    int csv_append;           /* 1: keep the file's lines; 0 (default): start it afresh */
+    hlr_augment augment;      /* rotation, scaling, shear, elastic distortion, after augment_shift */
 } hlr_fit_options;
 
 /* hlr_fit_options_default -- fill *o with the defaults above (no-op on NULL). */
@@ -1043,10 +1148,26 @@ HLR_API void hlr_fit_options_default(hlr_fit_options *o);
  *   order depends only on the generator's state, which a model file's
  *   training state keeps: fitting 1 + 1 epochs with a save and load in
  *   between gives the same bits as fitting 2 (same thread count).
+ *   Training control, all in opt: on_batch reports progress; validation
+ *   comes from validation_data or the tail split; class_weight weighs the
+ *   training loss (not the validation loss; not with label smoothing);
+ *   early_stopping ends the fit early, returning HLR_OK, and with
+ *   restore_best leaves the model with the best epoch's parameters (the
+ *   optimizer's state stays the last epoch's); reduce_lr lowers the
+ *   learning rate on a plateau (hlr_optimizer_set_lr()); checkpoint saves
+ *   the model and optimizer after each epoch or each improvement; csv_log
+ *   writes the history as CSV (epoch, train_loss, train_accuracy, val_loss,
+ *   val_accuracy, lr, seconds; validation fields empty without validation).
+ *   A monitor of val_* needs validation data.  What these need is allocated
+ *   before the first batch.  The library itself never prints.
  * Errors: HLR_EINVAL (NULL, bad options, float samples for token ids or
- *   the other way round), HLR_ESHAPE (samples do not fit the model, or
- *   its output is not (N, C)), HLR_ENUMERIC (loss diverged), HLR_ECANCELLED (callback asked to stop),
- *   and those of hlr_model_train_batch().
+ *   the other way round, a class_weight count that is not the number of
+ *   classes or a weight < 0 or not finite, both a split and validation_data,
+ *   a val_* monitor without validation), HLR_ESHAPE (samples do not fit the
+ *   model, or its output is not (N, C)), HLR_ENUMERIC (loss diverged),
+ *   HLR_ECANCELLED (a callback asked to stop), HLR_EIO (a checkpoint or the
+ *   CSV log could not be written), HLR_EUNSUPPORTED (class_weight with label
+ *   smoothing), and those of hlr_model_train_batch().
  */
 HLR_API hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *train,
                                  const hlr_fit_options *opt);
@@ -1075,6 +1196,27 @@ typedef struct hlr_metrics {
 HLR_API hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int batch_size, int top_k,
                                       hlr_metrics *out, int64_t *confusion);
 
+/* One class's (or an average's) figures in hlr_classification_report(). */
+typedef struct hlr_class_metrics {
+    double precision; /* of the samples predicted as the class, the fraction that are */
+    double recall;    /* of the samples of the class, the fraction predicted as it */
+    double f1;        /* 2 precision recall / (precision + recall) */
+    int64_t support;  /* samples of the class (for an average: all samples) */
+} hlr_class_metrics;
+
+/*
+ * hlr_classification_report -- per-class precision, recall and F1 from a
+ *   classes x classes confusion matrix (rows: true class, columns:
+ *   predicted, as hlr_model_evaluate() fills it), and their macro (plain)
+ *   and weighted (by support) means, as scikit-learn's
+ *   classification_report with zero_division=0: a class never predicted
+ *   has precision 0, one never present recall 0 (and F1 0).  per_class
+ *   (classes entries), macro and weighted may each be NULL.
+ * Errors: HLR_EINVAL (NULL confusion, classes < 1, a negative count).
+ */
+HLR_API hlr_status hlr_classification_report(const int64_t *confusion, int classes, hlr_class_metrics *per_class,
+                                             hlr_class_metrics *macro, hlr_class_metrics *weighted);
+
 /*
  * hlr_model_predict -- inference on a batch x: classes (N int32, may be
  *   NULL) receives the arg-max class, probs (N, C float32 tensor, may be
@@ -1082,6 +1224,24 @@ HLR_API hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int ba
  * Errors: as hlr_model_forward(); HLR_ESHAPE when the output is not (N, C).
  */
 HLR_API hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes, hlr_tensor *probs);
+
+/*
+ * hlr_model_input_gradient -- the gradient, with respect to the input x (a
+ *   batch), of one number per sample, with the model as predict sees it
+ *   (inference: batch norm's running statistics, no dropout): the class
+ *   score (logit) of targets[i], or of the predicted class when targets is
+ *   NULL; with of_loss, the sample's cross-entropy loss against label
+ *   targets[i] instead (no mean over the batch).  grad has x's shape.  For
+ *   saliency maps and adversarial examples.  Nothing a prediction depends on
+ *   changes (running statistics, the random generator); the parameters'
+ *   gradient buffers are overwritten.
+ * Errors: HLR_EINVAL (NULL, a target outside the classes, of_loss without
+ *   targets), HLR_ESHAPE (x or grad not (N, input shape), output not
+ *   (N, C)), HLR_ESTATE (not built, a clone: clones keep no gradients),
+ *   HLR_EUNSUPPORTED (a model of token ids), HLR_ENOMEM.
+ */
+HLR_API hlr_status hlr_model_input_gradient(hlr_model *m, const hlr_tensor *x, const int32_t *targets, int of_loss,
+                                            hlr_tensor *grad);
 
 /*
  * hlr_model_set_lengths -- give a batch of n sequences different lengths:
@@ -1412,6 +1572,84 @@ HLR_API const hlr_metadata *hlr_model_info_metadata(const hlr_model_info *info);
  *   one thread at a time; m itself may predict in one more thread.
  */
 HLR_API hlr_model *hlr_model_clone_shared(const hlr_model *m);
+
+/* ------------------------------------------------------------------------ */
+/* Images                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Pictures from files, as grey float32 tensors of shape (1, H, W) with
+ * values in [0, 1], white = 1: PNG (grey, grey + alpha, RGB, RGBA, palette;
+ * 1 to 16 bits; interlaced or not; read with libpng) and PGM (P5 binary or
+ * P2 text, any maxval up to 65535).  Colour becomes luminance
+ * 0.299 R + 0.587 G + 0.114 B of the stored values (no gamma correction);
+ * transparency is composited onto white paper.
+ *
+ * For a classifier trained on MNIST, HLR_IMAGE_MNIST turns a picture of one
+ * handwritten digit into what MNIST's images look like:
+ *   1. polarity: the paper's brightness is the median of the pixels on the
+ *      image's edge; on light paper (above 0.5) the image is inverted, so
+ *      that the ink is bright on black, as in MNIST (HLR_IMAGE_DARK_INK or
+ *      HLR_IMAGE_LIGHT_INK say it instead);
+ *   2. contrast: paper -> 0, the brightest ink -> 1 (clamped); a picture in
+ *      which no pixel differs from the paper by 0.1 or more has no ink;
+ *   3. crop to the bounding box of the pixels above 0.1;
+ *   4. scale to fit 20 x 20, keeping the aspect ratio (area averaging when
+ *      shrinking, bilinear when enlarging);
+ *   5. paste into 28 x 28 with the ink's centre of mass on pixel (14, 14)
+ *      (row and column from 0, as in MNIST; shifted by whole pixels; what
+ *      falls outside is cut off).
+ * A stray speck or a frame around the digit widens the box of step 3: crop
+ * such pictures first.
+ */
+
+/* Flags of hlr_image_load() and hlr_image_preprocess_mnist(); or them together. */
+/* MNIST preprocessing (above): the result is (1, 28, 28). */
+#define HLR_IMAGE_MNIST 1
+/* The ink is dark on light paper: invert the image (with HLR_IMAGE_MNIST: instead of guessing). */
+#define HLR_IMAGE_DARK_INK 2
+/* The ink is light on dark, as MNIST: with HLR_IMAGE_MNIST, do not guess; alone it changes nothing. */
+#define HLR_IMAGE_LIGHT_INK 4
+
+/* The largest image hlr_image_load() accepts: pixels a side, and in all. */
+#define HLR_IMAGE_MAX_SIDE 16384
+#define HLR_IMAGE_MAX_PIXELS 67108864
+
+/*
+ * hlr_image_load -- read the PNG or PGM file at path (told apart by their
+ *   first bytes, not by the name) into a grey image, preprocessed as flags
+ *   say.  Special files (FIFOs, devices, folders) are refused without
+ *   blocking.  Nothing is printed, whatever the file holds.
+ * Returns: a float32 tensor (1, H, W) in [0, 1]: the image as it is (white
+ *   = 1; inverted with HLR_IMAGE_DARK_INK), or (1, 28, 28) with
+ *   HLR_IMAGE_MNIST; NULL on error.
+ * Errors: HLR_EINVAL (NULL path, unknown flags, both ink flags),
+ *   HLR_EIO (cannot open or read the file, not a regular file: the message
+ *   names the path and the reason), HLR_EFORMAT (neither PNG nor PGM,
+ *   empty, truncated, corrupt -- a CRC or compressed-data error --, more
+ *   than HLR_IMAGE_MAX_SIDE pixels a side or HLR_IMAGE_MAX_PIXELS in all,
+ *   a pixel above a PGM's maxval; with HLR_IMAGE_MNIST a blank picture
+ *   with no ink: the message names the path and says what is wrong),
+ *   HLR_ENOMEM.
+ * Ownership: owned; free with hlr_tensor_free().
+ * Thread-safety: safe; loads in different threads do not interfere.
+ */
+HLR_API hlr_tensor *hlr_image_load(const char *path, int flags);
+
+/*
+ * hlr_image_preprocess_mnist -- the MNIST preprocessing of HLR_IMAGE_MNIST
+ *   for an image already in memory: a float32 tensor (H, W) or (1, H, W),
+ *   white = 1 (values outside [0, 1] are clamped).  flags may hold
+ *   HLR_IMAGE_DARK_INK or HLR_IMAGE_LIGHT_INK (HLR_IMAGE_MNIST is allowed
+ *   and changes nothing).
+ * Returns: a new float32 tensor (1, 28, 28) in [0, 1], or NULL.
+ * Errors: HLR_EINVAL (NULL image, an int32 tensor, a pixel NaN or
+ *   infinite, unknown flags, both ink flags, a blank image with no ink),
+ *   HLR_ESHAPE (not (H, W) or (1, H, W)), HLR_ENOMEM.
+ * Ownership: owned; free with hlr_tensor_free().  image stays the caller's.
+ * Thread-safety: only reads image.
+ */
+HLR_API hlr_tensor *hlr_image_preprocess_mnist(const hlr_tensor *image, int flags);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,7 @@ from ._capi import ENUMS as _ENUMS
 from ._capi import LOG_FN as _LOG_FN
 from ._capi import lib as _lib
 from ._errors import HlrError, last_error, strerror
-from .data import load_idx, load_mnist
+from .data import load_idx, load_image, load_mnist
 from .files import Metadata, inspect, load, load_bytes
 from .functional import cross_entropy, mse_loss
 from .layers import (GELU, GRU, LSTM, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Dropout, Embedding,
@@ -30,6 +30,9 @@ from .layers import (GELU, GRU, LSTM, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2
                      MaxPool2d, MultiheadAttention, ReLU, SeqLast, SeqMax, SeqMean, Sigmoid, Softmax, Tanh,
                      PositionalEncoding, PatchEmbedding, ClassToken, SeqFirst, TransformerEncoderLayer)
 from .model import Model
+from .metrics import classification_report, confusion_matrix
+from . import callbacks
+from .callbacks import History
 from .optim import SGD, Adam, AdamW, Optimizer
 from . import _check
 
@@ -91,6 +94,6 @@ __all__ = [
     "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "BatchNorm2d", "BatchNorm1d", "LSTM", "GRU", "Embedding",
     "ImageRows", "FeatureMapRows", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm",
     "PositionalEncoding", "PatchEmbedding", "ClassToken", "SeqFirst", "TransformerEncoderLayer",
-    "Model", "Optimizer", "SGD", "Adam", "AdamW",
-    "load_idx", "load_mnist", "cross_entropy", "mse_loss", "load", "load_bytes", "inspect", "Metadata",
+    "Model", "callbacks", "History", "classification_report", "confusion_matrix", "Optimizer", "SGD", "Adam", "AdamW",
+    "load_idx", "load_mnist", "load_image", "cross_entropy", "mse_loss", "load", "load_bytes", "inspect", "Metadata",
 ] + [n[len("HLR_"):] for n in _ENUMS["hlr_status"]]

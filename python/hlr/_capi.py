@@ -42,6 +42,8 @@ ENUMS = {
     "hlr_dtype": {"HLR_F32": 0, "HLR_I32": 1},
     "hlr_loss_kind": {"HLR_LOSS_CROSS_ENTROPY": 0, "HLR_LOSS_MSE": 1},
     "hlr_schedule_kind": {"HLR_SCHEDULE_CONSTANT": 0, "HLR_SCHEDULE_STEP": 1, "HLR_SCHEDULE_COSINE": 2},
+    "hlr_monitor": {"HLR_MONITOR_VAL_LOSS": 0, "HLR_MONITOR_VAL_ACCURACY": 1, "HLR_MONITOR_TRAIN_LOSS": 2,
+                    "HLR_MONITOR_TRAIN_ACCURACY": 3},
 }
 
 # Numeric #defines other than the HLR_VERSION_* family.
@@ -57,6 +59,11 @@ DEFINES = {
     "HLR_ATTN_NO_BIAS": 8,
     "HLR_POS_SINUSOIDAL": 0,
     "HLR_POS_LEARNED": 1,
+    "HLR_IMAGE_MNIST": 1,
+    "HLR_IMAGE_DARK_INK": 2,
+    "HLR_IMAGE_LIGHT_INK": 4,
+    "HLR_IMAGE_MAX_SIDE": 16384,
+    "HLR_IMAGE_MAX_PIXELS": 67108864,
 }
 
 
@@ -92,6 +99,8 @@ class EpochStats(ctypes.Structure):
         ("lr", c_double),
         ("seconds", c_double),
         ("samples_per_second", c_double),
+        ("best_epoch", c_int),
+        ("stopping", c_int),
     ]
 
     def as_dict(self):
@@ -104,8 +113,51 @@ class EpochStats(ctypes.Structure):
         return d
 
 
+class BatchStats(ctypes.Structure):
+    """hlr_batch_stats: what the per-batch callback of hlr_model_fit() receives."""
+
+    _fields_ = [
+        ("epoch", c_int),
+        ("epochs", c_int),
+        ("batch", c_int64),
+        ("batches", c_int64),
+        ("samples", c_int64),
+        ("total", c_int64),
+        ("loss", c_double),
+        ("accuracy", c_double),
+        ("seconds", c_double),
+    ]
+
+
 EPOCH_FN = ctypes.CFUNCTYPE(c_int, POINTER(EpochStats), c_void_p)
+BATCH_FN = ctypes.CFUNCTYPE(c_int, POINTER(BatchStats), c_void_p)
 LOG_FN = ctypes.CFUNCTYPE(None, c_int, c_char_p, c_void_p)
+
+
+class EarlyStopping(ctypes.Structure):
+    """hlr_early_stopping."""
+
+    _fields_ = [("patience", c_int), ("monitor", c_int), ("min_delta", c_double), ("restore_best", c_int)]
+
+
+class LrPlateau(ctypes.Structure):
+    """hlr_lr_plateau."""
+
+    _fields_ = [("patience", c_int), ("monitor", c_int), ("factor", c_double), ("min_delta", c_double),
+                ("min_lr", c_double)]
+
+
+class Checkpoint(ctypes.Structure):
+    """hlr_checkpoint."""
+
+    _fields_ = [("path", c_char_p), ("monitor", c_int), ("best_only", c_int)]
+
+
+class Augment(ctypes.Structure):
+    """hlr_augment."""
+
+    _fields_ = [("rotate", c_double), ("scale", c_double), ("shear", c_double), ("elastic_alpha", c_double),
+                ("elastic_sigma", c_double)]
 
 
 class FitOptions(ctypes.Structure):
@@ -120,6 +172,16 @@ class FitOptions(ctypes.Structure):
         ("augment_shift", c_int),
         ("on_epoch", EPOCH_FN),
         ("user", c_void_p),
+        ("on_batch", BATCH_FN),
+        ("validation_data", c_void_p),
+        ("class_weight", POINTER(c_float)),
+        ("class_weight_count", c_int),
+        ("early_stopping", EarlyStopping),
+        ("reduce_lr", LrPlateau),
+        ("checkpoint", Checkpoint),
+        ("csv_log", c_char_p),
+        ("csv_append", c_int),
+        ("augment", Augment),
     ]
 
 
@@ -133,6 +195,12 @@ class Metrics(ctypes.Structure):
         ("top_k_accuracy", c_double),
         ("top_k", c_int),
     ]
+
+
+class ClassMetrics(ctypes.Structure):
+    """hlr_class_metrics: one class's figures in hlr_classification_report()."""
+
+    _fields_ = [("precision", c_double), ("recall", c_double), ("f1", c_double), ("support", c_int64)]
 
 
 class SaveOptions(ctypes.Structure):
@@ -181,6 +249,9 @@ class FileSummary(ctypes.Structure):
 
 # Struct name in the header -> ctypes class, for the drift test.
 STRUCTS = {"hlr_epoch_stats": EpochStats, "hlr_fit_options": FitOptions, "hlr_metrics": Metrics,
+           "hlr_batch_stats": BatchStats, "hlr_early_stopping": EarlyStopping, "hlr_lr_plateau": LrPlateau,
+           "hlr_checkpoint": Checkpoint, "hlr_class_metrics": ClassMetrics,
+           "hlr_augment": Augment,
            "hlr_save_options": SaveOptions, "hlr_file_summary": FileSummary}
 
 # ---------------------------------------------------------------------------
@@ -269,6 +340,11 @@ FUNCTIONS = {
     "hlr_optimizer_set_schedule": (STATUS, [H, ENUM, c_double, c_double, c_int, c_double]),
     "hlr_optimizer_schedule_step": (STATUS, [H]),
     "hlr_optimizer_lr": (c_float, [H]),
+    "hlr_layer_set_trainable": (STATUS, [H, c_int]),
+    "hlr_model_input_gradient": (STATUS, [H, H, POINTER(ctypes.c_int32), c_int, H]),
+    "hlr_layer_trainable": (c_int, [H]),
+    "hlr_optimizer_base_lr": (c_float, [H]),
+    "hlr_optimizer_set_lr": (STATUS, [H, c_float]),
     "hlr_optimizer_steps": (c_int64, [H]),
     # data sets
     "hlr_dataset_load_idx": (H, [c_char_p, c_char_p]),
@@ -307,6 +383,8 @@ FUNCTIONS = {
     "hlr_fit_options_default": (None, [POINTER(FitOptions)]),
     "hlr_model_fit": (STATUS, [H, H, H, POINTER(FitOptions)]),
     "hlr_model_evaluate": (STATUS, [H, H, c_int, c_int, POINTER(Metrics), c_void_p]),
+    "hlr_classification_report": (STATUS, [POINTER(c_int64), c_int, POINTER(ClassMetrics), POINTER(ClassMetrics),
+                                           POINTER(ClassMetrics)]),
     "hlr_model_predict": (STATUS, [H, H, c_void_p, H]),
     "hlr_model_set_lengths": (STATUS, [H, c_void_p, c_int64]),
     # model files
@@ -341,6 +419,9 @@ FUNCTIONS = {
     "hlr_model_info_metadata": (H, [H]),
     # serving from several threads
     "hlr_model_clone_shared": (H, [H]),
+    # images
+    "hlr_image_load": (H, [c_char_p, c_int]),
+    "hlr_image_preprocess_mnist": (H, [H, c_int]),
 }
 
 # ---------------------------------------------------------------------------

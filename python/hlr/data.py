@@ -1,10 +1,11 @@
-"""Data sets: MNIST's idx files (raw or gzipped) into arrays."""
+"""Data sets: MNIST's idx files (raw or gzipped) into arrays; pictures (PNG, PGM) into images."""
 
 import ctypes
 import os
 
+from . import _check
 from ._arrays import empty
-from ._capi import HLR_I32, lib
+from ._capi import DEFINES, HLR_I32, lib
 from ._errors import check_ptr
 from ._handle import Owner
 
@@ -62,4 +63,38 @@ def load_mnist(directory=None):
     return train, test
 
 
-__all__ = ["load_idx", "load_mnist"]
+_INK_FLAGS = {None: 0, "dark": DEFINES["HLR_IMAGE_DARK_INK"], "light": DEFINES["HLR_IMAGE_LIGHT_INK"]}
+
+
+def load_image(path, mnist=False, ink=None):
+    """Read a PNG or PGM picture as one grey image, float32 (1, H, W) in [0, 1], white = 1.
+
+    PNG of any colour type and bit depth, PGM P5 or P2: colour becomes
+    luminance (0.299 R + 0.587 G + 0.114 B), transparency white paper.
+    With mnist=True the picture of one digit is made to look like MNIST's
+    images, for a model trained on them: ink bright on black, cropped to
+    the ink, scaled to fit 20 x 20 and put in 28 x 28 with its centre of
+    mass in the middle, so the result is (1, 28, 28).  The polarity is
+    guessed from the picture's edge (the paper); ink="dark" says the ink is
+    dark on light paper (without mnist: the image is inverted), "light"
+    that it is light on dark.
+
+    Raises HlrError: EIO (missing, unreadable, not a regular file), EFORMAT
+    (neither PNG nor PGM, damaged, larger than 16384 pixels a side; with
+    mnist, a blank picture).
+    """
+    p = _fspath(path, "path")
+    flags = DEFINES["HLR_IMAGE_MNIST"] if _check.boolean(mnist, "mnist") else 0
+    if ink is not None:
+        _check.choice(ink, "ink", ("dark", "light"))
+    flags |= _INK_FLAGS[ink]
+    t = Owner(check_ptr(lib.hlr_image_load(p, flags)), lib.hlr_tensor_free)
+    try:
+        x, xb = empty(tuple(lib.hlr_tensor_dim(t.ptr, i) for i in range(3)))
+        ctypes.memmove(xb.addr, lib.hlr_tensor_f32(t.ptr), xb.numel * 4)
+    finally:
+        t.release()
+    return x
+
+
+__all__ = ["load_idx", "load_mnist", "load_image"]

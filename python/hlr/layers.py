@@ -137,6 +137,20 @@ class Layer:
         """{name: writable array view} of the gradients of the last backward pass."""
         return self._views(lib.hlr_layer_grad)
 
+    @property
+    def trainable(self):
+        """False once frozen: optimizers then leave its parameters alone (Keras's layer.trainable)."""
+        return bool(lib.hlr_layer_trainable(self._ptr))
+
+    @trainable.setter
+    def trainable(self, value):
+        check(lib.hlr_layer_set_trainable(self._ptr, int(_check.boolean(value, "trainable"))))
+
+    def requires_grad_(self, requires_grad=True):
+        """torch's module.requires_grad_(False): freeze the layer (see trainable); returns it."""
+        self.trainable = requires_grad
+        return self
+
     def __repr__(self):
         name = type(self).__name__
         if self._config is None:

@@ -7,7 +7,7 @@ import weakref
 
 from . import _arrays, _check
 from ._arrays import Buf, Tensors, as_batch, as_input, empty, shape_arg
-from ._capi import (ENUMS, EPOCH_FN, HLR_ECANCELLED, HLR_F32, HLR_I32, MAX_DIMS, FitOptions, Metrics,
+from ._capi import (BATCH_FN, ENUMS, EPOCH_FN, HLR_ECANCELLED, HLR_F32, HLR_I32, MAX_DIMS, FitOptions, Metrics,
                     SaveOptions, lib)
 from ._errors import check, check_ptr
 from ._handle import Owner
@@ -393,21 +393,36 @@ class Model:
         return data
 
     def fit(self, x, y, epochs=1, batch_size=64, optimizer=None, validation_split=0.0, callback=None,
-            shuffle=True, label_smoothing=None, augment_shift=0, lengths=None):
+            shuffle=True, label_smoothing=None, augment_shift=0, lengths=None, *, validation_data=None,
+            class_weight=None, callbacks=None, verbose=1, augment=None):
         """Train with softmax cross-entropy on labels y for `epochs` epochs.
 
         optimizer: an hlr optimizer (default: a new Adam(1e-3)).
         validation_split: the last fraction of (x, y) held out and evaluated
-        after each epoch.  callback(stats) runs after each epoch with a dict
-        (epoch, epochs, train_loss, train_accuracy, val_loss, val_accuracy,
-        lr, seconds, samples_per_second; val_loss and val_accuracy are None
-        without a validation split); returning True stops training.
+        after each epoch; or validation_data=(x_val, y_val[, lengths]).
+        callback(stats) runs after each epoch with a dict (epoch, epochs,
+        train_loss, train_accuracy, val_loss, val_accuracy, lr, seconds,
+        samples_per_second, best_epoch, stopping; val_loss and val_accuracy
+        are None without validation); returning True stops training.
+        callbacks: hlr.callbacks.EarlyStopping, ModelCheckpoint,
+        ReduceLROnPlateau, CSVLogger (carried out by the library, at most one
+        of each) and objects with on_epoch_end(epoch, logs).
+        class_weight: {class: weight} (others 1) or one weight per class,
+        weighing the training loss as torch's CrossEntropyLoss(weight=).
+        augment: {"rotate": degrees, "scale": fraction, "shear": degrees,
+        "elastic_alpha": pixels, "elastic_sigma": pixels} (any subset) for
+        (C, H, W) images: random, reproducible, after augment_shift.
+        verbose: 0 silent; 1 (default) a progress bar on a terminal, else one
+        line per epoch; 2 one line per epoch (to standard output).
         label_smoothing: torch's CrossEntropyLoss(label_smoothing); None keeps
         the model's (0, or what a loaded file says).  augment_shift: shift
         training images by up to this many pixels.  lengths: each sequence's
         valid steps, for sequence models.
-        Returns the list of those per-epoch dicts.
+        Returns a History: the list of those per-epoch dicts (.history gives
+        Keras's dict of lists, .plot() draws the curves).
         """
+        from . import callbacks as cbs
+
         epochs = _check.integer(epochs, "epochs")
         batch_size = _check.integer(batch_size, "batch_size")
         validation_split = _check.real(validation_split, "validation_split", 0.0, 1.0, hi_open=True)
@@ -415,29 +430,68 @@ class Model:
         smoothing = None if label_smoothing is None else _check.real(label_smoothing, "label_smoothing", 0.0, 1.0,
                                                                      hi_open=True)
         shift = _check.integer(augment_shift, "augment_shift", lo=0)
+        verbose = _check.integer(verbose, "verbose", 0, 2)
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
         if optimizer is None:
             optimizer = Adam()
         elif not isinstance(optimizer, Optimizer):
             raise TypeError("optimizer must be an hlr optimizer, not %s" % type(optimizer).__name__)
+        callbacks = list(callbacks or [])
+        by_kind = {}
+        python_cbs = []
+        for c in callbacks:
+            kind = next((k for k in (cbs.EarlyStopping, cbs.ModelCheckpoint, cbs.ReduceLROnPlateau, cbs.CSVLogger)
+                         if isinstance(c, k)), None)
+            if kind is None:
+                if not callable(getattr(c, "on_epoch_end", None)):
+                    raise TypeError("callbacks[%d]: %s has no on_epoch_end method" % (len(python_cbs),
+                                                                                      type(c).__name__))
+                python_cbs.append(c)
+            elif kind in by_kind:
+                raise ValueError("fit: give at most one %s" % kind.__name__)
+            else:
+                by_kind[kind] = c
+        if validation_data is not None:
+            if validation_split:
+                raise ValueError("fit: give validation_split or validation_data, not both")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise TypeError("validation_data must be (x_val, y_val) or (x_val, y_val, lengths_val)")
         xb = self._input(x)
         data = self._dataset(xb, y, lengths, "fit")
+        val = None
+        if validation_data is not None:
+            vx = self._input(validation_data[0], "validation_data[0]")
+            val = self._dataset(vx, validation_data[1], validation_data[2] if len(validation_data) == 3 else None,
+                                "fit: validation_data")
+        weights = self._class_weights(class_weight) if class_weight is not None else None
         optimizer._bind(self)
         self._set_loss(_LOSSES["cross_entropy"], smoothing)
 
-        history, failure, stopped = [], [], []
+        history, failure, stopped = cbs.History(), [], []
+        progress = cbs.ProgressBar(verbose) if verbose else None
 
         def on_epoch(stats, _user):
             try:
-                s = stats.contents
-                record = s.as_dict()
+                record = stats.contents.as_dict()
                 history.append(record)
-                if callback is not None and callback(dict(record)):
+                if progress is not None:
+                    progress.on_epoch(record)
+                stop = bool(callback is not None and callback(dict(record)))
+                for c in python_cbs:
+                    stop = bool(c.on_epoch_end(record["epoch"], dict(record))) or stop
+                if stop:
                     stopped.append(True)
-                    return 1
-                return 0
+                return int(stop)
             except BaseException as e:  # carried out of C and raised below
+                failure.append(e)
+                return 1
+
+        def on_batch(stats, _user):
+            try:
+                progress.on_batch(stats.contents)
+                return 0
+            except BaseException as e:
                 failure.append(e)
                 return 1
 
@@ -450,10 +504,51 @@ class Model:
         opts.augment_shift = shift
         cb = EPOCH_FN(on_epoch)
         opts.on_epoch = cb
+        bcb = BATCH_FN(on_batch)
+        if progress is not None and progress.bar:
+            opts.on_batch = bcb
+        if val is not None:
+            opts.validation_data = val.ptr
+        if weights is not None:
+            opts.class_weight = weights
+            opts.class_weight_count = len(weights)
+        monitors = ENUMS["hlr_monitor"]
+        es = by_kind.get(cbs.EarlyStopping)
+        if es is not None:
+            opts.early_stopping.patience = max(es.patience, 1)
+            opts.early_stopping.monitor = monitors["HLR_MONITOR_" + es.monitor.upper()]
+            opts.early_stopping.min_delta = es.min_delta
+            opts.early_stopping.restore_best = int(es.restore_best_weights)
+        rp = by_kind.get(cbs.ReduceLROnPlateau)
+        if rp is not None:
+            opts.reduce_lr.patience = rp.patience
+            opts.reduce_lr.monitor = monitors["HLR_MONITOR_" + rp.monitor.upper()]
+            opts.reduce_lr.factor = rp.factor
+            opts.reduce_lr.min_delta = rp.min_delta
+            opts.reduce_lr.min_lr = rp.min_lr
+        mc = by_kind.get(cbs.ModelCheckpoint)
+        if mc is not None:
+            opts.checkpoint.path = mc.filepath
+            opts.checkpoint.monitor = monitors["HLR_MONITOR_" + mc.monitor.upper()]
+            opts.checkpoint.best_only = int(mc.save_best_only)
+        if augment is not None:
+            if not isinstance(augment, dict):
+                raise TypeError("augment must be a dict, not %s" % type(augment).__name__)
+            for key, value in augment.items():
+                if key not in ("rotate", "scale", "shear", "elastic_alpha", "elastic_sigma"):
+                    raise ValueError("augment: unknown key %r (rotate, scale, shear, elastic_alpha, elastic_sigma)"
+                                     % (key,))
+                setattr(opts.augment, key, _check.real(value, "augment[%r]" % key, 0.0))
+        csv = by_kind.get(cbs.CSVLogger)
+        if csv is not None:
+            opts.csv_log = csv.filename
+            opts.csv_append = int(csv.append)
         try:
             status = lib.hlr_model_fit(self._ptr, optimizer._ptr, data.ptr, ctypes.byref(opts))
         finally:
             data.release()
+            if val is not None:
+                val.release()
             self._lengths_set = False  # fit returns with none set
         if failure:
             raise failure[0]
@@ -462,6 +557,24 @@ class Model:
         self._ran(xb)
         self._last_batch = None  # fit's last batch size is not known here
         return history
+
+    def _class_weights(self, class_weight):
+        """class_weight ({class: weight} or a sequence) as a ctypes float array, one per class."""
+        n = self._classes()
+        if isinstance(class_weight, dict):
+            w = [1.0] * n
+            for k, v in class_weight.items():
+                k = _check.integer(k, "class_weight key", 0, n - 1)
+                w[k] = _check.real(v, "class_weight[%d]" % k, 0.0)
+        else:
+            try:
+                items = list(class_weight)
+            except TypeError:
+                raise TypeError("class_weight must be a dict or a sequence of weights") from None
+            if len(items) != n:
+                raise ValueError("class_weight has %d weights, the model has %d classes" % (len(items), n))
+            w = [_check.real(v, "class_weight[%d]" % i, 0.0) for i, v in enumerate(items)]
+        return (ctypes.c_float * n)(*w)
 
     def evaluate(self, x, y, batch_size=256, top_k=1, lengths=None):
         """Inference on (x, y): a dict with loss (mean cross-entropy), accuracy,
@@ -546,6 +659,45 @@ class Model:
         """
         opts = self._save_options(optimizer, compression, training_state)
         check(lib.hlr_model_save(self._ptr, _path(path), ctypes.byref(opts)), "save")
+
+    def input_gradient(self, x, target=None, loss=False):
+        """d(score)/dx for a batch x, with the model as predict() sees it (batch norm's running
+        statistics, no dropout; nothing a prediction depends on changes).  The score is the logit
+        of `target` (a class index, or one per sample; None: each sample's predicted class), or
+        with loss=True the sample's cross-entropy loss against label `target`.  Returns an array
+        shaped like x.  For saliency maps and adversarial examples."""
+        xb = self._input(x)
+        n = xb.shape[0]
+        targets = None
+        if target is not None:
+            if isinstance(target, int) and not isinstance(target, bool):
+                target = [target] * n
+            tb = as_input(target, HLR_I32, "target")
+            if tb.shape != (n,):
+                raise ValueError("input_gradient: target must be a class or one per sample (%d), got shape %s"
+                                 % (n, tb.shape))
+            _check_labels(tb, self._classes(), "input_gradient")
+            targets = ctypes.cast(tb.addr, ctypes.POINTER(ctypes.c_int32))
+            keep = tb  # alive through the call
+        elif loss:
+            raise ValueError("input_gradient: loss=True needs the labels as target")
+        out, gb = empty(xb.shape)
+        with Tensors() as t:
+            check(lib.hlr_model_input_gradient(self._ptr, t.wrap(xb), targets, int(bool(loss)), t.wrap(gb)),
+                  "input_gradient")
+        if target is not None:
+            del keep
+        return out
+
+    def __reduce__(self):
+        """pickle (and copy.deepcopy) through the model file format: architecture, parameters,
+        batch-norm statistics, metadata and training state, not an optimizer (save one with
+        save(path, optimizer=...)).  Frozen layers come back trainable, as in a file."""
+        if not self._built:
+            raise TypeError("cannot pickle an unbuilt Model: build it first (input_shape=...)")
+        from .files import load_bytes
+
+        return (load_bytes, (self.to_bytes(),))
 
     def to_bytes(self, optimizer=None, compression=6, training_state=True):
         """The bytes save() would write (hlr.load_bytes reads them)."""

@@ -58,8 +58,13 @@ class Optimizer:
 
     @property
     def lr(self):
-        """The learning rate the next step will use (after schedule and warm-up)."""
+        """The learning rate the next step will use (after schedule and warm-up).  Setting it
+        changes the base rate (the constructor's), which a schedule still multiplies."""
         return lib.hlr_optimizer_lr(self._ptr)
+
+    @lr.setter
+    def lr(self, value):
+        check(lib.hlr_optimizer_set_lr(self._ptr, _check.real(value, "lr", 0.0, lo_open=True)))
 
     @property
     def steps(self):

@@ -39,7 +39,7 @@ class TestWithoutNumpy(unittest.TestCase):
     def test_label_errors_in_the_callers_terms(self):
         m = hlr.Model([hlr.Dense(2, 3)], input_shape=(2,))
         with self.assertRaisesRegex(ValueError, r"^fit: y\[1\] = 7 is outside \[0, 3\)"):
-            m.fit([[0.0, 1.0], [1.0, 0.0]], [0, 7])
+            m.fit([[0.0, 1.0], [1.0, 0.0]], [0, 7], verbose=0)
 
     def test_array_array_passes_without_copy(self):
         m = hlr.Model([hlr.Flatten(), hlr.Dense(4, 2)], input_shape=(2, 2))
@@ -77,7 +77,7 @@ class TestWithoutNumpy(unittest.TestCase):
         m = hlr.Model([hlr.Dense(2, 8), hlr.ReLU(), hlr.Dense(8, 2)], input_shape=(2,), seed=1)
         opt = hlr.Adam(0.05)
         first = m.train_batch(opt, x, y)
-        hist = m.fit(x, y, epochs=5, batch_size=8, optimizer=opt)
+        hist = m.fit(x, y, epochs=5, batch_size=8, optimizer=opt, verbose=0)
         self.assertEqual(len(hist), 5)
         self.assertLess(hist[-1]["train_loss"], first)
         r = m.evaluate(x, list(y))
@@ -111,7 +111,7 @@ class TestWithoutNumpy(unittest.TestCase):
         with self.assertRaises(ValueError):
             m.forward([[1.0, 2.0], [3.0]])
         with self.assertRaises(TypeError):
-            m.fit([[1.0, 2.0]], [0.5])
+            m.fit([[1.0, 2.0]], [0.5], verbose=0)
 
     def test_load_idx(self):
         with tempfile.TemporaryDirectory() as tmp:

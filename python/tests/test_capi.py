@@ -144,7 +144,9 @@ def acceptable(ctype, enums, handles, structs, callbacks):
     if t in _SCALARS:
         return {_SCALARS[t]}
     if t in callbacks:
-        return {{"hlr_epoch_fn": _capi.EPOCH_FN, "hlr_log_fn": _capi.LOG_FN}[t]}
+        return {{"hlr_epoch_fn": _capi.EPOCH_FN, "hlr_batch_fn": _capi.BATCH_FN, "hlr_log_fn": _capi.LOG_FN}[t]}
+    if t in structs:  # a struct field held by value
+        return {_capi.STRUCTS[t]}
     if t == "char **":
         return {ctypes.POINTER(ctypes.c_char_p)}
     if t.endswith("**"):
@@ -225,7 +227,7 @@ class TestDeclarationsMatchHeader(unittest.TestCase):
                 self.assertIn(t, self.accept(ctype), "%s.%s is %s, declared %s" % (name, fname, ctype, t))
 
     def test_callback_types_match(self):
-        mine = {"hlr_epoch_fn": _capi.EPOCH_FN, "hlr_log_fn": _capi.LOG_FN}
+        mine = {"hlr_epoch_fn": _capi.EPOCH_FN, "hlr_batch_fn": _capi.BATCH_FN, "hlr_log_fn": _capi.LOG_FN}
         self.assertEqual(sorted(mine), sorted(self.callbacks))
         for name, (ret, args) in self.callbacks.items():
             fn = mine[name]

@@ -22,7 +22,7 @@ def trained_mlp(seed=0, n=200):
     y = (x[:, 0] > 0).astype(np.int32) + (x[:, 1] > 0).astype(np.int32)
     m = helpers.mlp(seed=seed)
     opt = hlr.Adam(0.01)
-    m.fit(x, y, epochs=2, batch_size=32, optimizer=opt)
+    m.fit(x, y, epochs=2, batch_size=32, optimizer=opt, verbose=0)
     return m, opt, x, y
 
 
@@ -203,7 +203,7 @@ class TestCppAgrees(unittest.TestCase):
         n = 300
         m = hlr.Model([hlr.Flatten(), hlr.Dense(784, 32), hlr.ReLU(), hlr.Dense(32, 10)], input_shape=(1, 28, 28),
                       seed=1)
-        m.fit(xt[:2000], yt[:2000], epochs=1, batch_size=50, optimizer=hlr.Adam(2e-3))
+        m.fit(xt[:2000], yt[:2000], epochs=1, batch_size=50, optimizer=hlr.Adam(2e-3), verbose=0)
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "mlp.hlr")
             m.save(path)

@@ -199,19 +199,19 @@ class TestRunning(unittest.TestCase):
         m = helpers.mlp()
         x, y = blobs(8)
         y[3] = 10
-        for call, where in ((lambda: m.fit(x, y), "fit"), (lambda: m.evaluate(x, y), "evaluate")):
+        for call, where in ((lambda: m.fit(x, y, verbose=0), "fit"), (lambda: m.evaluate(x, y), "evaluate")):
             with self.assertRaises(ValueError) as cm:
                 call()
             self.assertEqual(str(cm.exception), "%s: y[3] = 10 is outside [0, 3), the model's 3 classes" % where)
         y[3] = -1
         with self.assertRaisesRegex(ValueError, r"^fit: y\[3\] = -1 is outside"):
-            m.fit(x, y)
+            m.fit(x, y, verbose=0)
         with self.assertRaises(hlr.HlrError) as cm:
             m.forward(np.zeros((2, 5), np.float32))
         self.assertEqual(cm.exception.code, hlr.ESHAPE)
         self.assertTrue(cm.exception.message.startswith("forward: input has shape (2, 5)"), cm.exception.message)
         with self.assertRaises(hlr.HlrError) as cm:
-            m.fit(x, np.zeros(8, np.int32), batch_size=8, validation_split=0.99)
+            m.fit(x, np.zeros(8, np.int32), batch_size=8, validation_split=0.99, verbose=0)
         self.assertTrue(cm.exception.message.startswith("fit: "), cm.exception.message)
         self.assertNotIn("hlr_", cm.exception.message)
 
@@ -220,7 +220,7 @@ class TestRunning(unittest.TestCase):
         m = helpers.mlp(seed=4)
         seen = []
         hist = m.fit(x, y, epochs=3, batch_size=32, optimizer=hlr.Adam(0.02), validation_split=0.2,
-                     callback=seen.append)
+                     callback=seen.append, verbose=0)
         self.assertEqual([h["epoch"] for h in hist], [1, 2, 3])
         self.assertEqual(seen, hist)
         self.assertGreater(hist[-1]["train_accuracy"], 0.9)
@@ -233,7 +233,7 @@ class TestRunning(unittest.TestCase):
         # Issue 15, defect 7: the history used to say val_loss 0.0, val_accuracy 0.0.
         x, y = blobs(100)
         m = helpers.mlp(seed=2)
-        hist = m.fit(x, y, epochs=2, batch_size=20)
+        hist = m.fit(x, y, epochs=2, batch_size=20, verbose=0)
         self.assertEqual([(h["val_loss"], h["val_accuracy"]) for h in hist], [(None, None)] * 2)
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "m.hlr")
@@ -245,7 +245,7 @@ class TestRunning(unittest.TestCase):
     def test_fit_default_optimizer_and_stopping_callback(self):
         x, y = blobs(100)
         m = helpers.mlp()
-        hist = m.fit(x, y, epochs=5, batch_size=20, callback=lambda s: s["epoch"] == 2)
+        hist = m.fit(x, y, epochs=5, batch_size=20, callback=lambda s: s["epoch"] == 2, verbose=0)
         self.assertEqual(len(hist), 2)
 
     def test_fit_callback_exception_propagates(self):
@@ -255,7 +255,7 @@ class TestRunning(unittest.TestCase):
             raise RuntimeError("stop here")
 
         with self.assertRaisesRegex(RuntimeError, "stop here"):
-            helpers.mlp().fit(x, y, epochs=3, callback=boom)
+            helpers.mlp().fit(x, y, epochs=3, callback=boom, verbose=0)
 
     def test_fit_argument_errors(self):
         x, y = blobs(20)
@@ -264,16 +264,16 @@ class TestRunning(unittest.TestCase):
                             ({"validation_split": 1.0}, ValueError), ({"optimizer": "sgd"}, TypeError),
                             ({"callback": 3}, TypeError)]:
             with self.assertRaises(exc, msg=kwargs):
-                m.fit(x, y, **kwargs)
+                m.fit(x, y, **kwargs, verbose=0)
         with self.assertRaises(ValueError):
-            m.fit(x, y[:10])
+            m.fit(x, y[:10], verbose=0)
         with self.assertRaises(hlr.HlrError):
-            m.fit(x, y, validation_split=0.99)  # nothing left to train on: the library says so
+            m.fit(x, y, validation_split=0.99, verbose=0)  # nothing left to train on: the library says so
 
     def test_evaluate_confusion_and_top_k(self):
         x, y = blobs(90)
         m = helpers.mlp(seed=6)
-        m.fit(x, y, epochs=5, batch_size=16, optimizer=hlr.Adam(0.02))
+        m.fit(x, y, epochs=5, batch_size=16, optimizer=hlr.Adam(0.02), verbose=0)
         r = m.evaluate(x, y, batch_size=7, top_k=2)
         c = r["confusion"]
         self.assertEqual(c.shape, (3, 3))
@@ -313,8 +313,8 @@ class TestRunning(unittest.TestCase):
         # the same training either way
         a = hlr.Model([hlr.Flatten(), hlr.Dense(12, 3)], input_shape=(1, 3, 4), seed=1)
         b = hlr.Model([hlr.Flatten(), hlr.Dense(12, 3)], input_shape=(1, 3, 4), seed=1)
-        ha = a.fit(pixels, y, epochs=2, batch_size=2, shuffle=False)
-        hb = b.fit(scaled, y, epochs=2, batch_size=2, shuffle=False)
+        ha = a.fit(pixels, y, epochs=2, batch_size=2, shuffle=False, verbose=0)
+        hb = b.fit(scaled, y, epochs=2, batch_size=2, shuffle=False, verbose=0)
         self.assertEqual([h["train_loss"] for h in ha], [h["train_loss"] for h in hb])
         # other integer types are numbers, not pixels
         np.testing.assert_array_equal(m.forward(pixels.astype(np.int32)), m.forward(pixels.astype(np.float32)))

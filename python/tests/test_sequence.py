@@ -180,7 +180,7 @@ class TestTokensAndBridges(unittest.TestCase):
         m = hlr.Model([hlr.Embedding(8, 8, padding_idx=0), hlr.GRU(8, 16, return_sequences=True), hlr.SeqLast(), hlr.Dense(16, 2)],
                       input_shape=(t,), seed=2)
         opt = hlr.Adam(0.02)
-        hist = m.fit(ids, y, epochs=15, batch_size=16, optimizer=opt, lengths=lengths)
+        hist = m.fit(ids, y, epochs=15, batch_size=16, optimizer=opt, lengths=lengths, verbose=0)
         self.assertGreater(hist[-1]["train_accuracy"], 0.9)
         r = m.evaluate(ids, y, lengths=lengths)
         self.assertGreater(r["accuracy"], 0.9)

@@ -161,6 +161,11 @@ void hlrk_softmax_rows_backward(float *dx, const float *y, const float *dy, int6
  * already be checked to lie in [0, cols). */
 double hlrk_cross_entropy(const float *logits, const int32_t *labels, int64_t rows, int64_t cols,
                            float smoothing, float *grad);
+/* The same with a weight per class, as torch's CrossEntropyLoss(weight=w):
+ * sum_i w[y_i] loss_i / sum_i w[y_i], its gradient in grad (NULL: none);
+ * 0 and a zero gradient when every w[y_i] is 0. */
+double hlrk_cross_entropy_weighted(const float *logits, const int32_t *labels, int64_t rows, int64_t cols,
+                                   const float *w, float *grad);
 
 /* One torch.optim.Adam/AdamW step over n elements, in torch's order:
  * p *= decay_mul (AdamW's decoupled decay; 1 for Adam); d = g + l2 * p;

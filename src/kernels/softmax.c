@@ -91,6 +91,33 @@ double hlrk_cross_entropy(const float *logits, const int32_t *labels, int64_t ro
     return total / (double)rows;
 }
 
+double hlrk_cross_entropy_weighted(const float *logits, const int32_t *labels, int64_t rows, int64_t cols,
+                                   const float *w, float *grad)
+{
+    double wsum = 0.0, total = 0.0;
+    for (int64_t r = 0; r < rows; r++)
+        wsum += w[labels[r]];
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = logits + r * cols;
+        float mx = xr[0];
+        for (int64_t c = 1; c < cols; c++)
+            mx = xr[c] > mx ? xr[c] : mx;
+        double sum = 0.0;
+        for (int64_t c = 0; c < cols; c++)
+            sum += exp(shifted(xr[c], mx));
+        double lse = log(sum), wr = w[labels[r]];
+        if (wr != 0.0)
+            total += wr * (lse - shifted(xr[labels[r]], mx));
+        if (grad) {
+            float *gr = grad + r * cols;
+            double scale = wsum > 0.0 ? wr / wsum : 0.0;
+            for (int64_t c = 0; c < cols; c++)
+                gr[c] = (float)((exp(shifted(xr[c], mx) - lse) - (c == labels[r])) * scale);
+        }
+    }
+    return wsum > 0.0 ? total / wsum : 0.0;
+}
+
 int64_t hlrk_argmax(const float *x, int64_t n)
 {
     int64_t best = 0;

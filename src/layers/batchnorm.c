@@ -34,6 +34,7 @@ typedef struct batchnorm {
     int64_t slots;    /* one plane of scratch per concurrent part of a pass */
     float *plane;     /* slots x (S + 32): a plane before pooling, or its gradient */
     int64_t planned;  /* the batch win is sized for (0: nothing planned yet) */
+    int eval_last;    /* the last forward used the running statistics (inference): backward follows it */
 } batchnorm;
 
 enum { WEIGHT, BIAS, RUNNING_MEAN, RUNNING_VAR };
@@ -165,6 +166,7 @@ static int64_t parts_of(const batchnorm *b)
 static void bn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
     batchnorm *b = (batchnorm *)l;
+    b->eval_last = !p->training;
     bn_job j = {b, p, x, NULL, NULL, y, NULL, parts_of(b)};
     hlr__parallel_for(j.parts, 1, bn_forward_part, &j);
 }
@@ -189,7 +191,10 @@ static void bn_backward_part(void *ctx, int64_t s0, int64_t s1)
     for (int64_t s = s0; s < s1; s++) {
         float *pl = l->fuse_pool ? b->plane + s * (S + 32) : NULL;
         for (int64_t c = s * C / j->parts; c < (s + 1) * C / j->parts; c++) {
-            const float *xc = j->x + c * S, mean = b->mean[c], inv = b->inv_std[c];
+            /* after an inference forward the statistics are the running ones, constants of x */
+            const float *xc = j->x + c * S;
+            const float mean = b->eval_last ? hlr__param(l, RUNNING_MEAN)[c] : b->mean[c],
+                        inv = b->eval_last ? 1.0f / sqrtf(hlr__param(l, RUNNING_VAR)[c] + b->eps) : b->inv_std[c];
             double sg = 0.0, sgx = 0.0;
             if (l->fuse_pool)
                 for (int64_t n = 0; n < N; n++) {
@@ -206,8 +211,8 @@ static void bn_backward_part(void *ctx, int64_t s0, int64_t s1)
             dw[c] = (float)(sgx * inv);
             if (!j->dx)
                 continue;
-            const float k = w[c] * inv, kb = (float)(-(double)k * inv * inv * sgx / (double)M),
-                        kc = (float)(-(double)k * sg / (double)M);
+            const float k = w[c] * inv, kb = b->eval_last ? 0.0f : (float)(-(double)k * inv * inv * sgx / (double)M),
+                        kc = b->eval_last ? 0.0f : (float)(-(double)k * sg / (double)M);
             for (int64_t n = 0; n < N; n++) {
                 const int64_t o = (n * C + c) * So, i = (n * C + c) * S;
                 const float *g = j->dy + i, *gm = mask ? mask + i : NULL;

@@ -12,6 +12,7 @@ typedef struct dropout {
     float p;
     float *scale;     /* per element of the last training batch: 0 or 1/(1-p) */
     int64_t capacity; /* elements scale can hold */
+    int applied;      /* the last forward dropped (training): backward follows it */
 } dropout;
 
 static hlr_status dropout_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
@@ -41,7 +42,8 @@ static void dropout_forward(hlr_layer *l, const hlr_pass *p, const float *x, flo
 {
     dropout *d = (dropout *)l;
     int64_t n = p->batch * l->in_size;
-    if (!p->training || d->p == 0.0f) {
+    d->applied = p->training && d->p != 0.0f;
+    if (!d->applied) {
         memcpy(y, x, (size_t)n * sizeof *y);
         return;
     }
@@ -61,7 +63,7 @@ static void dropout_backward(hlr_layer *l, const hlr_pass *p, const float *x, co
     int64_t n = p->batch * l->in_size;
     if (!dx)
         return;
-    if (d->p == 0.0f) {
+    if (!d->applied) { /* after an inference forward (hlr_model_input_gradient): the identity */
         memcpy(dx, dy, (size_t)n * sizeof *dx);
         return;
     }

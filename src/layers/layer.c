@@ -95,6 +95,16 @@ const char *hlr_layer_type(const hlr_layer *l) { return l ? l->ops->type : ""; }
 
 int hlr_layer_param_count(const hlr_layer *l) { return l ? l->nparams : 0; }
 
+hlr_status hlr_layer_set_trainable(hlr_layer *l, int trainable)
+{
+    if (!l)
+        return hlr__fail(HLR_EINVAL, "hlr_layer_set_trainable: layer is NULL");
+    l->frozen = !trainable;
+    return HLR_OK;
+}
+
+int hlr_layer_trainable(const hlr_layer *l) { return l && !l->frozen; }
+
 const char *hlr_layer_param_name(const hlr_layer *l, int i)
 {
     if (!l) {

@@ -133,7 +133,7 @@ class Errors(unittest.TestCase):
         (x, y), _ = hlr.load_mnist(self.data)
         m = hlr.Model([hlr.Flatten(), hlr.Dense(784, 10)], input_shape=(1, 28, 28))
         opt = hlr.Adam(1e-3)
-        m.fit(x[:120], y[:120], epochs=1, batch_size=32, optimizer=opt)
+        m.fit(x[:120], y[:120], epochs=1, batch_size=32, optimizer=opt, verbose=0)
         path = os.path.join(self.data, "from-python.hlr")
         m.save(path, optimizer=opt)
         rc, out, err = run("hlr-mnist", "resume", path, "--epochs", "1", "--data", self.data)

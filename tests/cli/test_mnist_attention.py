@@ -192,7 +192,7 @@ class AttentionCommand(unittest.TestCase):
             n, kind = struct.unpack(">I4s", data[pos:pos + 8])
             body, crc = data[pos + 8:pos + 8 + n], struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0]
             self.assertEqual(zlib.crc32(kind + body) & 0xFFFFFFFF, crc, kind)
-            chunks[kind] = body
+            chunks[kind] = chunks.get(kind, b"") + body  # the image data may be split over several IDATs
             pos += 12 + n
         w, h, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
         self.assertEqual((depth, colour), (8, 2))

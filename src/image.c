@@ -1,0 +1,638 @@
+/*
+ * image.c -- PNG (through libpng) and PGM files into grey float tensors,
+ * and the preprocessing that turns a picture of one handwritten digit into
+ * an MNIST-like 28 x 28 image.
+ *
+ * Files are read as hostile: the size a header declares is checked against
+ * HLR_IMAGE_MAX_SIDE and HLR_IMAGE_MAX_PIXELS before anything is allocated
+ * for it, every read is checked, and libpng reports through handlers that
+ * record its message and jump back here (it never prints or aborts).  The
+ * decoder keeps one row of the file's samples at a time: interlaced PNGs
+ * are read pass by pass and each pass's pixels put in place here, so that
+ * no whole-image buffer of raw samples is needed besides the result.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOAD_FN "hlr_image_load"
+#define MNIST_FN "hlr_image_preprocess_mnist"
+
+/* The flags hlr_image_load() knows. */
+#define KNOWN_FLAGS (HLR_IMAGE_MNIST | HLR_IMAGE_DARK_INK | HLR_IMAGE_LIGHT_INK)
+
+/* MNIST's geometry: the digit fits a 20 x 20 box, its centre of mass goes
+ * to the centre of a 28 x 28 field. */
+#define MNIST_SIDE 28
+#define MNIST_BOX 20
+/* Ink must differ from the paper by this much of the full scale, or the
+ * picture counts as blank (noise and paper texture stay below it). */
+#define MIN_CONTRAST 0.1f
+/* After the contrast is stretched to [0, 1], pixels above this are ink:
+ * they decide the bounding box. */
+#define INK_LEVEL 0.1f
+
+/* The size checks every decoder makes before allocating the image. */
+static hlr_status check_size(const char *path, int64_t w, int64_t h)
+{
+    if (w < 1 || h < 1)
+        return hlr__fail(HLR_EFORMAT, "%s: %s: the image is %lld x %lld pixels", LOAD_FN, path, (long long)w,
+                         (long long)h);
+    if (w > HLR_IMAGE_MAX_SIDE || h > HLR_IMAGE_MAX_SIDE)
+        return hlr__fail(HLR_EFORMAT, "%s: %s: the image is %lld x %lld pixels, more than %d a side", LOAD_FN, path,
+                         (long long)w, (long long)h, HLR_IMAGE_MAX_SIDE);
+    if (w * h > HLR_IMAGE_MAX_PIXELS)
+        return hlr__fail(HLR_EFORMAT, "%s: %s: the image is %lld x %lld pixels, more than %d in all", LOAD_FN, path,
+                         (long long)w, (long long)h, HLR_IMAGE_MAX_PIXELS);
+    return HLR_OK;
+}
+
+static hlr_tensor *new_image(int64_t w, int64_t h)
+{
+    hlr_tensor *t = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, h, w});
+    if (!t)
+        hlr__fail(HLR_ENOMEM, "%s: cannot allocate an image of %lld x %lld pixels", LOAD_FN, (long long)w,
+                  (long long)h);
+    return t;
+}
+
+static int64_t be32(const unsigned char *p)
+{
+    return (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+}
+
+static float clamp01(float v)
+{
+    return v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+}
+
+/* ---- PNG ---- */
+
+typedef struct png_job {
+    FILE *f;
+    const char *path;
+    char msg[160]; /* libpng's last error */
+    int oom;       /* an allocation of libpng's failed */
+    hlr_tensor *img;
+    unsigned char *row; /* one row of samples as libpng hands them over */
+} png_job;
+
+static void png_on_error(png_structp png, png_const_charp msg)
+{
+    png_job *j = png_get_error_ptr(png);
+    snprintf(j->msg, sizeof j->msg, "%s", msg ? msg : "unknown error");
+    png_longjmp(png, 1); /* never return: libpng would print and abort */
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg; /* the library is silent: a warning (a bad ancillary chunk) changes nothing we use */
+}
+
+static png_voidp png_on_malloc(png_structp png, png_alloc_size_t n)
+{
+    void *p = hlr__malloc(n);
+    if (!p)
+        ((png_job *)png_get_mem_ptr(png))->oom = 1;
+    return p;
+}
+
+static void png_on_free(png_structp png, png_voidp p)
+{
+    (void)png;
+    hlr__free(p);
+}
+
+static void png_on_read(png_structp png, png_bytep data, size_t n)
+{
+    png_job *j = png_get_io_ptr(png);
+    if (fread(data, 1, n, j->f) != n)
+        png_error(png, ferror(j->f) ? "read error" : "the file ends too early (truncated)");
+}
+
+/* One sample (channel c of pixel x) of a row of 8- or 16-bit samples, in [0, 1]. */
+static float sample(const unsigned char *row, int64_t x, int channels, int c, int wide)
+{
+    int64_t i = x * channels + c;
+    return wide ? (float)(row[2 * i] << 8 | row[2 * i + 1]) / 65535.0f : (float)row[i] / 255.0f;
+}
+
+/* Grey values of n pixels of a row into out[0], out[step], ...: colour to
+ * luminance, alpha composited onto white paper. */
+static void row_to_grey(const unsigned char *row, int64_t n, int channels, int wide, float *out, int64_t step)
+{
+    for (int64_t x = 0; x < n; x++) {
+        float v, a = 1.0f;
+        if (channels >= 3)
+            v = 0.299f * sample(row, x, channels, 0, wide) + 0.587f * sample(row, x, channels, 1, wide) +
+                0.114f * sample(row, x, channels, 2, wide);
+        else
+            v = sample(row, x, channels, 0, wide);
+        if (channels == 2 || channels == 4)
+            a = sample(row, x, channels, channels - 1, wide);
+        out[x * step] = clamp01(a * v + (1.0f - a));
+    }
+}
+
+/*
+ * Decode into j->img.  Everything this allocates hangs off j, which lives
+ * in the caller's frame, so after a longjmp the caller frees it all; no
+ * local variable here is read after setjmp returns a second time.
+ */
+static hlr_status png_decode(png_job *j, png_structp png, png_infop info)
+{
+    if (setjmp(png_jmpbuf(png))) {
+        if (j->oom)
+            return hlr__fail(HLR_ENOMEM, "%s: %s: out of memory while decoding the PNG", LOAD_FN, j->path);
+        return hlr__fail(HLR_EFORMAT, "%s: %s: bad PNG: %s", LOAD_FN, j->path, j->msg);
+    }
+    png_set_read_fn(png, j, png_on_read);
+    /* libpng's own cap (a million a side) would speak first; let check_size() say it. */
+    png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
+    png_read_info(png, info);
+    int64_t w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    hlr_status st = check_size(j->path, w, h);
+    if (st != HLR_OK)
+        return st;
+    int color = png_get_color_type(png, info);
+    if (color == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(png);
+    if (color == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8)
+        png_set_expand_gray_1_2_4_to_8(png); /* scaled to the full 8-bit range */
+    if (png_get_valid(png, info, PNG_INFO_tRNS))
+        png_set_tRNS_to_alpha(png);
+    png_read_update_info(png, info);
+    int channels = png_get_channels(png, info), wide = png_get_bit_depth(png, info) == 16;
+    if (channels < 1 || channels > 4 || (!wide && png_get_bit_depth(png, info) != 8))
+        return hlr__fail(HLR_EFORMAT, "%s: %s: unexpected PNG layout (%d channels of %d bits)", LOAD_FN, j->path,
+                         channels, png_get_bit_depth(png, info));
+    j->img = new_image(w, h);
+    if (!j->img)
+        return HLR_ENOMEM;
+    j->row = hlr__alloc_or_fail(png_get_rowbytes(png, info), 1, LOAD_FN);
+    if (!j->row)
+        return HLR_ENOMEM;
+    float *out = hlr_tensor_f32(j->img);
+    if (png_get_interlace_type(png, info) == PNG_INTERLACE_NONE) {
+        for (int64_t y = 0; y < h; y++) {
+            png_read_row(png, j->row, NULL);
+            row_to_grey(j->row, w, channels, wide, out + y * w, 1);
+        }
+    } else {
+        /* Without png_set_interlace_handling(), libpng hands over each
+         * Adam7 pass as a small image of its own (skipping empty passes). */
+        for (int pass = 0; pass < 7; pass++) {
+            int64_t cols = PNG_PASS_COLS(w, pass), rows = PNG_PASS_ROWS(h, pass);
+            if (cols == 0 || rows == 0)
+                continue;
+            for (int64_t r = 0; r < rows; r++) {
+                png_read_row(png, j->row, NULL);
+                int64_t y = PNG_ROW_FROM_PASS_ROW(r, pass);
+                row_to_grey(j->row, cols, channels, wide, out + y * w + PNG_PASS_START_COL(pass),
+                            (int64_t)PNG_PASS_COL_OFFSET(pass));
+            }
+        }
+    }
+    png_read_end(png, NULL); /* the rest of the file must be there too: catches truncation */
+    return HLR_OK;
+}
+
+static hlr_tensor *load_png(FILE *f, const char *path)
+{
+    png_job j = {.f = f, .path = path};
+    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &j, png_on_error, png_on_warning, &j,
+                                               png_on_malloc, png_on_free);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    hlr_status st = info ? png_decode(&j, png, info)
+                         : hlr__fail(HLR_ENOMEM, "%s: %s: out of memory for the PNG decoder", LOAD_FN, path);
+    png_destroy_read_struct(png ? &png : NULL, info ? &info : NULL, NULL);
+    hlr__free(j.row);
+    if (st != HLR_OK) {
+        hlr_tensor_free(j.img);
+        return NULL;
+    }
+    return j.img;
+}
+
+/* ---- PGM (P5 binary, P2 text) ---- */
+
+/*
+ * The next number of a PGM header (or, for P2, of its pixels), after white
+ * space and # comments: >= 0, or -1 when the file ends first, -2 when
+ * something else stands there, -3 when it has more than 9 digits.  The
+ * character that ends the number is consumed (the single white space
+ * between a P5 header and its pixels).
+ */
+static long pgm_number(FILE *f)
+{
+    int c = getc(f);
+    for (;;) {
+        if (c == '#')
+            while (c != '\n' && c != '\r' && c != EOF)
+                c = getc(f);
+        else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f')
+            c = getc(f);
+        else
+            break;
+    }
+    if (c == EOF)
+        return -1;
+    if (c < '0' || c > '9')
+        return -2;
+    long v = 0;
+    int digits = 0;
+    for (; c >= '0' && c <= '9'; c = getc(f))
+        if (++digits > 9)
+            return -3;
+        else
+            v = v * 10 + (c - '0');
+    if (c != EOF && c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\v' && c != '\f' && c != '#')
+        return -2;
+    if (c == '#')
+        ungetc(c, f);
+    return v;
+}
+
+static hlr_tensor *load_pgm(FILE *f, const char *path, int binary)
+{
+    /* The magic ("P5" or "P2") has been read and must be followed by white space or a comment. */
+    int c = getc(f);
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '#') {
+        hlr__fail(HLR_EFORMAT, "%s: %s: not a PGM file: no white space after its magic number", LOAD_FN, path);
+        return NULL;
+    }
+    ungetc(c, f);
+    static const char *const names[] = {"width", "height", "maxval"};
+    long hdr[3];
+    for (int i = 0; i < 3; i++) {
+        hdr[i] = pgm_number(f);
+        if (hdr[i] < 0) {
+            if (hdr[i] == -1)
+                hlr__fail(HLR_EFORMAT, "%s: %s: bad PGM header: the file ends before its %s (truncated)", LOAD_FN, path,
+                          names[i]);
+            else
+                hlr__fail(HLR_EFORMAT, "%s: %s: bad PGM header: %s %s", LOAD_FN, path,
+                          hdr[i] == -3 ? "too large a number for the" : "not a number where the header has its",
+                          names[i]);
+            return NULL;
+        }
+    }
+    int64_t w = hdr[0], h = hdr[1];
+    long maxval = hdr[2];
+    if (check_size(path, w, h) != HLR_OK)
+        return NULL;
+    if (maxval < 1 || maxval > 65535) {
+        hlr__fail(HLR_EFORMAT, "%s: %s: bad PGM header: maxval %ld is outside 1..65535", LOAD_FN, path, maxval);
+        return NULL;
+    }
+    hlr_tensor *img = new_image(w, h);
+    if (!img)
+        return NULL;
+    float *out = hlr_tensor_f32(img);
+    int wide = maxval > 255;
+    unsigned char *row = binary ? hlr__alloc_or_fail((size_t)w, wide ? 2 : 1, LOAD_FN) : NULL;
+    if (binary && !row) {
+        hlr_tensor_free(img);
+        return NULL;
+    }
+    const char *bad = NULL;
+    int64_t at = 0;
+    long value = 0;
+    for (int64_t y = 0; y < h && !bad; y++) {
+        if (binary && fread(row, wide ? 2 : 1, (size_t)w, f) != (size_t)w) {
+            at = y * w;
+            bad = "truncated";
+            break;
+        }
+        for (int64_t x = 0; x < w; x++) {
+            value = binary ? (wide ? row[2 * x] << 8 | row[2 * x + 1] : row[x]) : pgm_number(f);
+            if (value < 0 || value > maxval) {
+                at = y * w + x;
+                bad = value == -1 ? "truncated" : value < 0 ? "not a number" : "above maxval";
+                break;
+            }
+            out[y * w + x] = (float)value / (float)maxval;
+        }
+    }
+    hlr__free(row);
+    if (!bad)
+        return img;
+    hlr_tensor_free(img);
+    if (!strcmp(bad, "truncated"))
+        hlr__fail(HLR_EFORMAT, "%s: %s: the file ends at pixel %lld of %lld x %lld (truncated)", LOAD_FN, path,
+                  (long long)at, (long long)w, (long long)h);
+    else if (!strcmp(bad, "not a number"))
+        hlr__fail(HLR_EFORMAT, "%s: %s: pixel %lld (row %lld, column %lld) is not a number", LOAD_FN, path,
+                  (long long)at, (long long)(at / w), (long long)(at % w));
+    else
+        hlr__fail(HLR_EFORMAT, "%s: %s: pixel %lld (row %lld, column %lld) is %ld, above maxval %ld", LOAD_FN, path,
+                  (long long)at, (long long)(at / w), (long long)(at % w), value, maxval);
+    return NULL;
+}
+
+/* ---- MNIST-style preprocessing ---- */
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of the pixels on the image's outer edge: the paper's brightness. */
+static int border_median(const float *px, int64_t h, int64_t w, float *median, const char *fn)
+{
+    int64_t n = h == 1 || w == 1 ? h * w : 2 * w + 2 * (h - 2);
+    float *b = hlr__alloc_or_fail((size_t)n, sizeof *b, fn);
+    if (!b)
+        return -1;
+    int64_t k = 0;
+    for (int64_t y = 0; y < h; y++)
+        for (int64_t x = 0; x < w; x++)
+            if (y == 0 || y == h - 1 || x == 0 || x == w - 1)
+                b[k++] = px[y * w + x];
+    qsort(b, (size_t)k, sizeof *b, cmp_float);
+    *median = k % 2 ? b[k / 2] : 0.5f * (b[k / 2 - 1] + b[k / 2]);
+    hlr__free(b);
+    return 0;
+}
+
+/*
+ * Resampling weights along one axis, from n_in samples to n_out: output o
+ * is the sum over k < count[o] of weight[offset[o] + k] * in[start[o] + k].
+ * Shrinking averages the area each output pixel covers; enlarging
+ * interpolates linearly between the two nearest input pixels (centres
+ * aligned).  Either way the weights of an output sum to 1.
+ */
+typedef struct taps {
+    int64_t *start, *count, *offset;
+    float *weight;
+} taps;
+
+/* Frees and forgets (a failed taps_make() frees, and its caller frees again). */
+static void taps_free(taps *t)
+{
+    hlr__free(t->start);
+    hlr__free(t->weight);
+    t->start = NULL;
+    t->weight = NULL;
+}
+
+static int taps_make(taps *t, int64_t n_in, int64_t n_out, const char *fn)
+{
+    t->start = hlr__alloc_or_fail((size_t)(3 * n_out), sizeof(int64_t), fn);
+    t->weight = hlr__alloc_or_fail((size_t)(n_in + 2 * n_out + 2), sizeof(float), fn);
+    if (!t->start || !t->weight) {
+        taps_free(t);
+        return -1;
+    }
+    t->count = t->start + n_out;
+    t->offset = t->start + 2 * n_out;
+    double f = (double)n_in / (double)n_out; /* input pixels per output pixel */
+    int64_t used = 0;
+    for (int64_t o = 0; o < n_out; o++) {
+        t->offset[o] = used;
+        if (f >= 1.0) {
+            double a = o * f, b = (o + 1) * f;
+            int64_t i0 = (int64_t)floor(a), i1 = (int64_t)ceil(b);
+            if (i1 > n_in)
+                i1 = n_in;
+            t->start[o] = i0;
+            t->count[o] = 0;
+            for (int64_t i = i0; i < i1; i++) {
+                double cover = fmin(b, (double)i + 1) - fmax(a, (double)i);
+                t->weight[used + t->count[o]++] = (float)(cover > 0 ? cover / f : 0);
+            }
+        } else {
+            double c = (o + 0.5) * f - 0.5;
+            c = c < 0 ? 0 : c > (double)(n_in - 1) ? (double)(n_in - 1) : c;
+            int64_t i0 = (int64_t)floor(c);
+            float frac = (float)(c - (double)i0);
+            t->start[o] = i0;
+            t->count[o] = i0 + 1 < n_in ? 2 : 1;
+            t->weight[used] = t->count[o] == 2 ? 1.0f - frac : 1.0f;
+            if (t->count[o] == 2)
+                t->weight[used + 1] = frac;
+        }
+        used += t->count[o];
+    }
+    return 0;
+}
+
+/* Resample the bw x bh region at (bx, by) of px (w wide) to ow x oh into out. */
+static int resample(const float *px, int64_t w, int64_t bx, int64_t by, int64_t bw, int64_t bh, float *out, int64_t ow,
+                    int64_t oh, const char *fn)
+{
+    taps tx = {0}, ty = {0};
+    float *tmp = NULL;
+    int rc = -1;
+    if (taps_make(&tx, bw, ow, fn) != 0 || taps_make(&ty, bh, oh, fn) != 0)
+        goto done;
+    tmp = hlr__alloc_or_fail((size_t)(bh * ow), sizeof *tmp, fn);
+    if (!tmp)
+        goto done;
+    for (int64_t y = 0; y < bh; y++) {
+        const float *src = px + (by + y) * w + bx;
+        for (int64_t o = 0; o < ow; o++) {
+            float s = 0;
+            for (int64_t k = 0; k < tx.count[o]; k++)
+                s += tx.weight[tx.offset[o] + k] * src[tx.start[o] + k];
+            tmp[y * ow + o] = s;
+        }
+    }
+    for (int64_t o = 0; o < oh; o++)
+        for (int64_t x = 0; x < ow; x++) {
+            float s = 0;
+            for (int64_t k = 0; k < ty.count[o]; k++)
+                s += ty.weight[ty.offset[o] + k] * tmp[(ty.start[o] + k) * ow + x];
+            out[o * ow + x] = clamp01(s);
+        }
+    rc = 0;
+done:
+    taps_free(&tx);
+    taps_free(&ty);
+    hlr__free(tmp);
+    return rc;
+}
+
+/*
+ * The MNIST recipe on an h x w grey image px (white = 1), in five steps:
+ * polarity (ink made bright), contrast stretched between the paper and the
+ * brightest ink, crop to the ink's bounding box, scale to fit 20 x 20 with
+ * the aspect ratio kept, paste into 28 x 28 with the centre of mass of the
+ * ink at (14, 14).  blank_code is the status for a picture without ink;
+ * messages start with fn and, when path is not NULL, the path.
+ */
+static hlr_tensor *mnist(const float *px, int64_t h, int64_t w, int flags, hlr_status blank_code, const char *fn,
+                         const char *path)
+{
+    char where[4200] = "";
+    if (path)
+        snprintf(where, sizeof where, " %s:", path);
+    float paper;
+    if (border_median(px, h, w, &paper, fn) != 0)
+        return NULL;
+    int dark_ink = flags & HLR_IMAGE_DARK_INK ? 1 : flags & HLR_IMAGE_LIGHT_INK ? 0 : paper > 0.5f;
+    float *v = hlr__alloc_or_fail((size_t)(h * w), sizeof *v, fn);
+    if (!v)
+        return NULL;
+    float peak = 0;
+    if (dark_ink)
+        paper = 1.0f - paper;
+    for (int64_t i = 0; i < h * w; i++) {
+        v[i] = dark_ink ? 1.0f - clamp01(px[i]) : clamp01(px[i]);
+        peak = v[i] > peak ? v[i] : peak;
+    }
+    if (peak - paper < MIN_CONTRAST) {
+        hlr__free(v);
+        hlr__fail(blank_code, "%s:%s no ink found: no pixel differs from the paper (brightness %.2f) by %.2f or more%s",
+                  fn, where, dark_ink ? 1.0f - paper : paper, (double)MIN_CONTRAST,
+                  flags & (HLR_IMAGE_DARK_INK | HLR_IMAGE_LIGHT_INK) ? " (is the ink's polarity right?)" : "");
+        return NULL;
+    }
+    int64_t x0 = w, y0 = h, x1 = -1, y1 = -1;
+    for (int64_t y = 0; y < h; y++)
+        for (int64_t x = 0; x < w; x++) {
+            float s = clamp01((v[y * w + x] - paper) / (peak - paper));
+            v[y * w + x] = s;
+            if (s > INK_LEVEL) {
+                x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+                y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+            }
+        }
+    int64_t bw = x1 - x0 + 1, bh = y1 - y0 + 1, side = bw > bh ? bw : bh;
+    int64_t ow = (int64_t)llround((double)bw * MNIST_BOX / (double)side);
+    int64_t oh = (int64_t)llround((double)bh * MNIST_BOX / (double)side);
+    ow = ow < 1 ? 1 : ow;
+    oh = oh < 1 ? 1 : oh;
+    float box[MNIST_BOX * MNIST_BOX];
+    int rc = resample(v, w, x0, y0, bw, bh, box, ow, oh, fn);
+    hlr__free(v);
+    if (rc != 0)
+        return NULL;
+    double mass = 0, mx = 0, my = 0;
+    for (int64_t y = 0; y < oh; y++)
+        for (int64_t x = 0; x < ow; x++) {
+            double m = box[y * ow + x];
+            mass += m;
+            mx += m * (double)x;
+            my += m * (double)y;
+        }
+    /* The centre of mass goes to pixel (14, 14), indices counted from 0, as in MNIST (where it sits at
+     * 14.0 +- 0.5 in both directions).  mass > 0: the box holds at least one pixel above INK_LEVEL,
+     * averaged with weights summing to 1. */
+    int64_t dx = MNIST_SIDE / 2 - (int64_t)llround(mass > 0 ? mx / mass : (ow - 1) / 2.0);
+    int64_t dy = MNIST_SIDE / 2 - (int64_t)llround(mass > 0 ? my / mass : (oh - 1) / 2.0);
+    hlr_tensor *t = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, MNIST_SIDE, MNIST_SIDE});
+    if (!t)
+        return NULL;
+    float *out = hlr_tensor_f32(t);
+    for (int64_t y = 0; y < oh; y++)
+        for (int64_t x = 0; x < ow; x++) {
+            int64_t tx = x + dx, ty = y + dy; /* a lopsided digit may reach past the edge: clipped, as MNIST */
+            if (tx >= 0 && tx < MNIST_SIDE && ty >= 0 && ty < MNIST_SIDE)
+                out[ty * MNIST_SIDE + tx] = box[y * ow + x];
+        }
+    return t;
+}
+
+/* path: named in the message when not NULL. */
+static hlr_status check_flags(int flags, const char *fn, const char *path)
+{
+    const char *sep = path ? ": " : "";
+    path = path ? path : "";
+    if (flags & ~KNOWN_FLAGS)
+        return hlr__fail(HLR_EINVAL, "%s: %s%sunknown flags 0x%x", fn, path, sep, (unsigned)(flags & ~KNOWN_FLAGS));
+    if ((flags & HLR_IMAGE_DARK_INK) && (flags & HLR_IMAGE_LIGHT_INK))
+        return hlr__fail(HLR_EINVAL, "%s: %s%sHLR_IMAGE_DARK_INK and HLR_IMAGE_LIGHT_INK together", fn, path, sep);
+    return HLR_OK;
+}
+
+hlr_tensor *hlr_image_preprocess_mnist(const hlr_tensor *image, int flags)
+{
+    if (!image) {
+        hlr__fail(HLR_EINVAL, "%s: image is NULL", MNIST_FN);
+        return NULL;
+    }
+    if (check_flags(flags, MNIST_FN, NULL) != HLR_OK)
+        return NULL;
+    if (image->dtype != HLR_F32 || !(image->ndim == 2 || (image->ndim == 3 && image->shape[0] == 1))) {
+        hlr_shape s = {.ndim = image->ndim};
+        memcpy(s.d, image->shape, sizeof s.d);
+        char buf[160];
+        hlr__fail(image->dtype != HLR_F32 ? HLR_EINVAL : HLR_ESHAPE,
+                  "%s: the image must be float32 of shape (H, W) or (1, H, W), not %s %s", MNIST_FN,
+                  image->dtype == HLR_F32 ? "float32" : "int32", hlr__shape_str(&s, buf, sizeof buf));
+        return NULL;
+    }
+    const float *px = image->data;
+    for (int64_t i = 0; i < image->numel; i++)
+        if (!isfinite(px[i])) {
+            hlr__fail(HLR_EINVAL, "%s: pixel %lld is %g; pixels must be finite", MNIST_FN, (long long)i, (double)px[i]);
+            return NULL;
+        }
+    return mnist(px, image->shape[image->ndim - 2], image->shape[image->ndim - 1], flags, HLR_EINVAL, MNIST_FN, NULL);
+}
+
+/* ---- hlr_image_load ---- */
+
+hlr_tensor *hlr_image_load(const char *path, int flags)
+{
+    if (!path) {
+        hlr__fail(HLR_EINVAL, "%s: path is NULL", LOAD_FN);
+        return NULL;
+    }
+    if (check_flags(flags, LOAD_FN, path) != HLR_OK)
+        return NULL;
+    int fd = hlr__open_regular(path, LOAD_FN, NULL); /* no FIFO or device: it could block */
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        hlr__fail(HLR_ENOMEM, "%s: %s: cannot open a stream on the file", LOAD_FN, path);
+        return NULL;
+    }
+    /* Enough for a PNG's signature and the size in its IHDR chunk. */
+    unsigned char magic[24] = {0};
+    size_t got = fread(magic, 1, sizeof magic, f);
+    hlr_tensor *img = NULL;
+    if (ferror(f)) {
+        hlr__fail(HLR_EIO, "%s: cannot read %s", LOAD_FN, path);
+    } else if (got == 0) {
+        hlr__fail(HLR_EFORMAT, "%s: %s: the file is empty", LOAD_FN, path);
+    } else if (fseek(f, 0, SEEK_SET) != 0) {
+        hlr__fail(HLR_EIO, "%s: cannot read %s (seek failed)", LOAD_FN, path);
+    } else if (got >= 8 && !png_sig_cmp(magic, 0, 8)) {
+        /* A hostile size is refused here, before libpng reads on to the image data. */
+        if (got < 24 || memcmp(magic + 12, "IHDR", 4) != 0 ||
+            check_size(path, be32(magic + 16), be32(magic + 20)) == HLR_OK)
+            img = load_png(f, path);
+    } else if (got >= 2 && magic[0] == 'P' && (magic[1] == '5' || magic[1] == '2')) {
+        fseek(f, 2, SEEK_SET);
+        img = load_pgm(f, path, magic[1] == '5');
+    } else {
+        hlr__fail(HLR_EFORMAT, "%s: %s: not a PNG or PGM (P5 or P2) image", LOAD_FN, path);
+    }
+    fclose(f);
+    if (!img)
+        return NULL;
+    if (flags & HLR_IMAGE_MNIST) {
+        hlr_tensor *t = mnist(hlr_tensor_f32(img), img->shape[1], img->shape[2], flags, HLR_EFORMAT, LOAD_FN, path);
+        hlr_tensor_free(img);
+        return t;
+    }
+    if (flags & HLR_IMAGE_DARK_INK) {
+        float *px = hlr_tensor_f32(img);
+        for (int64_t i = 0; i < img->numel; i++)
+            px[i] = 1.0f - px[i];
+    }
+    return img;
+}

@@ -1,0 +1,80 @@
+"""bin/hlr-mnist train's training control and reports, on a small synthetic idx set (no MNIST):
+--val-split, --early-stopping, --checkpoint (resumable), --plot (an SVG), and the per-class table
+after the confusion matrix.  Run by `make cli-test`."""
+import os
+import random
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_errors import BIN, write_idx  # noqa: E402
+
+
+def run(*args):
+    p = subprocess.run([os.path.join(BIN, "hlr-mnist")] + [str(a) for a in args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+class TrainOptions(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = cls.tmp.name
+        write_idx(cls.data, "train", 300)
+        write_idx(cls.data, "t10k", 60)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_validation_checkpoint_plot_and_report(self):
+        ckpt, svg = os.path.join(self.data, "ckpt.hlr"), os.path.join(self.data, "curves.svg")
+        rc, out, err = run("train", "--epochs", "4", "--val-split", "0.2", "--early-stopping", "2",
+                           "--checkpoint", ckpt, "--plot", svg, "--data", self.data)
+        self.assertEqual(rc, 0, err)
+        epochs = re.findall(r"^epoch (\d+)/4 .* val_loss (\d+\.\d+)  val_accuracy (\d+\.\d+)%", out, re.M)
+        self.assertGreaterEqual(len(epochs), 3)  # early stopping may end it after epoch 3
+        self.assertIn("training mlp on 300 images", out)
+        # the per-class table: one line per class, then the averages
+        self.assertRegex(out, r"(?m)^\s+class precision\s+recall\s+f1\s+support$")
+        self.assertRegex(out, r"(?m)^\s+9 +\d\.\d{4} +\d\.\d{4} +\d\.\d{4} +\d+$")
+        self.assertRegex(out, r"(?m)^weighted avg +\d\.\d{4}")
+        # the picture: two panels, a training and a validation line in each
+        root = ET.parse(svg).getroot()
+        lines = root.findall("{http://www.w3.org/2000/svg}polyline")
+        self.assertEqual(len(lines), 4)
+        self.assertEqual(len(lines[0].get("points").split()), len(epochs))
+        # the checkpoint resumes, with the training's own settings
+        rc, out, err = run("resume", ckpt, "--epochs", "1", "--data", self.data)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("does not record", out)
+        self.assertRegex(out, r"val_loss \d")
+
+    def test_early_stopping_stops(self):
+        # random pictures with random labels: the model can only memorise the training part, so the
+        # validation loss soon stops improving and early stopping ends the 30 epochs long before
+        noise = os.path.join(self.data, "noise")
+        os.makedirs(noise)
+        rng = random.Random(5)
+        for prefix, n in (("train", 400), ("t10k", 50)):
+            with open(os.path.join(noise, prefix + "-images-idx3-ubyte"), "wb") as f:
+                f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes(rng.randrange(256) for _ in range(n * 784)))
+            with open(os.path.join(noise, prefix + "-labels-idx1-ubyte"), "wb") as f:
+                f.write(struct.pack(">II", 0x801, n) + bytes(rng.randrange(10) for _ in range(n)))
+        rc, out, err = run("train", "--epochs", "30", "--val-split", "0.25", "--early-stopping", "2", "--data", noise)
+        self.assertEqual(rc, 0, err)
+        m = re.search(r"early stopping: no improvement since epoch (\d+)", out)
+        self.assertIsNotNone(m, out)
+        last = int(re.findall(r"^epoch (\d+)/30", out, re.M)[-1])
+        self.assertLess(last, 30)
+        self.assertEqual(last, int(m.group(1)) + 2)  # patience 2
+
+
+if __name__ == "__main__":
+    unittest.main()
