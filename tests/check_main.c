@@ -23,6 +23,7 @@ Suite *suite_transformer(void);
 Suite *suite_parallel(void);
 Suite *suite_image(void);
 Suite *suite_control(void);
+Suite *suite_ctc(void);
 
 int main(void)
 {
@@ -43,6 +44,7 @@ int main(void)
     srunner_add_suite(sr, suite_parallel());
     srunner_add_suite(sr, suite_image());
     srunner_add_suite(sr, suite_control());
+    srunner_add_suite(sr, suite_ctc());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

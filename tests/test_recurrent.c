@@ -384,6 +384,30 @@ START_TEST(test_feature_map_rows_matches_finite_differences)
 }
 END_TEST
 
+/* Columns as steps: exactly torch's x.permute(0, 3, 1, 2).reshape(N, W, C * H), and its gradient. */
+START_TEST(test_feature_map_columns_is_the_permutation_and_matches_finite_differences)
+{
+    enum { N = 2, C = 3, H = 4, W = 5 };
+    hlr_model *m = MODEL(hlr_feature_map_columns());
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){C, H, W}));
+    float xv[N * C * H * W];
+    test_fill(xv, N * C * H * W, 6, -1, 1);
+    hlr_tensor *x = hlr_tensor_from(HLR_F32, 4, (int64_t[]){N, C, H, W}, xv);
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){N, W, C * H});
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    const float *yd = hlr_tensor_f32(y);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int h = 0; h < H; h++)
+                for (int w = 0; w < W; w++)
+                    ck_assert(yd[((n * W + w) * C + c) * H + h] == xv[((n * C + c) * H + h) * W + w]);
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_model_free(m);
+    gradcheck(MODEL(hlr_feature_map_columns(), hlr_dense(12, 2, 1)), 3, (int64_t[]){3, 4, 5}, 2, 15, NULL);
+}
+END_TEST
+
 /* _i: 0 seq_last, 1 seq_mean; each after a dense layer, without and with lengths. */
 START_TEST(test_sequence_reductions_match_finite_differences)
 {
@@ -995,6 +1019,7 @@ Suite *suite_recurrent(void)
     tcase_add_test(t, test_embedding_matches_finite_differences);
     tcase_add_loop_test(t, test_embedding_rnn_mean_with_lengths_matches_finite_differences, 0, 2);
     tcase_add_test(t, test_feature_map_rows_matches_finite_differences);
+    tcase_add_test(t, test_feature_map_columns_is_the_permutation_and_matches_finite_differences);
     tcase_add_loop_test(t, test_sequence_reductions_match_finite_differences, 0, 2);
     tcase_add_test(t, test_seq_max_matches_finite_differences);
     suite_add_tcase(s, t);

@@ -466,6 +466,9 @@ HLR_API hlr_layer *hlr_embedding(int num_embeddings, int dim, int padding_idx);
  *   hlr_feature_map_rows (C, H, W) -> (H, C W): a feature map as H steps,
  *                        channel-major within a step, as torch's
  *                        x.permute(0, 2, 1, 3).reshape(N, H, C * W)
+ *   hlr_feature_map_columns (C, H, W) -> (W, C H): a feature map as W
+ *                        steps, left to right (a CRNN reading a line),
+ *                        as torch's x.permute(0, 3, 1, 2).reshape(N, W, C * H)
  *   hlr_seq_last         (T, F...) -> (F...): the step L - 1 of each sequence
  *   hlr_seq_mean         (T, F...) -> (F...): the mean of steps 0..L-1
  *   hlr_seq_max          (T, F...) -> (F...): the maximum over steps 0..L-1,
@@ -474,6 +477,7 @@ HLR_API hlr_layer *hlr_embedding(int num_embeddings, int dim, int padding_idx);
  */
 HLR_API hlr_layer *hlr_image_rows(void);
 HLR_API hlr_layer *hlr_feature_map_rows(void);
+HLR_API hlr_layer *hlr_feature_map_columns(void);
 HLR_API hlr_layer *hlr_seq_last(void);
 HLR_API hlr_layer *hlr_seq_mean(void);
 HLR_API hlr_layer *hlr_seq_max(void);
@@ -731,6 +735,75 @@ HLR_API hlr_status hlr_cross_entropy(const hlr_tensor *logits, const hlr_tensor 
  * Returns: HLR_OK; HLR_EINVAL; HLR_ESHAPE.
  */
 HLR_API hlr_status hlr_mse(const hlr_tensor *pred, const hlr_tensor *target, float *loss, hlr_tensor *grad);
+
+/* How a loss over a batch reduces its samples' losses. */
+typedef enum hlr_reduction {
+    HLR_REDUCTION_NONE = 0, /* one loss per sample */
+    HLR_REDUCTION_SUM = 1,
+    HLR_REDUCTION_MEAN = 2  /* for CTC as torch: each loss over its target length, then the mean */
+} hlr_reduction;
+
+/*
+ * hlr_ctc_loss -- Connectionist Temporal Classification, exactly
+ *   torch.nn.functional.ctc_loss(logits.log_softmax(-1).transpose(0, 1),
+ *   targets, input_lengths, target_lengths, blank, reduction,
+ *   zero_infinity): logits (N, T, C) float32, batch first, the log-softmax
+ *   over C done here; input_lengths (N) int32 in [1, T]; targets (N, S)
+ *   int32, sample n's first target_lengths[n] (in [0, S]) entries being
+ *   its labels, each in [0, C) and not the blank.  *loss receives one
+ *   number (sum, mean) or N (none).  grad (may be NULL) receives the
+ *   gradient of the reduced loss (for none: of the sum of the N losses)
+ *   with respect to the logits; zero past each input length.  A target
+ *   that no alignment fits (too long for its input) gives +inf, or 0 with
+ *   zero_infinity, and a zero gradient (never NaN).  Computed in double,
+ *   in log space, samples in parallel.
+ * Errors: HLR_EINVAL (NULL loss, wrong dtype, a length or label out of
+ *   range, the blank among the labels or outside [0, C), an unknown
+ *   reduction), HLR_ESHAPE (shapes disagree), HLR_ENOMEM.
+ */
+HLR_API hlr_status hlr_ctc_loss(const hlr_tensor *logits, const hlr_tensor *input_lengths, const hlr_tensor *targets,
+                                const hlr_tensor *target_lengths, int blank, hlr_reduction reduction,
+                                int zero_infinity, float *loss, hlr_tensor *grad);
+
+/* A word list for hlr_ctc_decode(): words as label sequences, in a trie. */
+typedef struct hlr_lexicon hlr_lexicon;
+
+/* hlr_lexicon_new -- an empty lexicon (NULL + HLR_ENOMEM).  Free with hlr_lexicon_free(). */
+HLR_API hlr_lexicon *hlr_lexicon_new(void);
+HLR_API void hlr_lexicon_free(hlr_lexicon *lexicon);
+
+/*
+ * hlr_lexicon_add -- add a word of n labels (each >= 0; the application
+ *   maps its characters to labels).  Adding a word twice keeps one.
+ * Errors: HLR_EINVAL (NULL, n outside 1..4096, a negative label),
+ *   HLR_ENOMEM (the lexicon is unchanged).
+ */
+HLR_API hlr_status hlr_lexicon_add(hlr_lexicon *lexicon, const int32_t *labels, int n);
+
+/* hlr_lexicon_size -- the number of distinct words (0 for NULL). */
+HLR_API int64_t hlr_lexicon_size(const hlr_lexicon *lexicon);
+
+/*
+ * hlr_ctc_decode -- the label sequence one sample's logits (T, C,
+ *   row-major) spell.  beam_width 0: best path (greedy): the most likely
+ *   label at every step, repeats merged, blanks dropped.  beam_width >= 1:
+ *   prefix beam search keeping that many prefixes, each scored by all of
+ *   its alignments (with width 1 it agrees with best path whenever each
+ *   step's most likely label has more than half the probability); with a
+ *   lexicon only prefixes of its words are followed and only a whole word
+ *   is returned.  labels receives up to cap labels and *len their number.
+ *   confidence (may be NULL) receives, per label, the largest probability
+ *   it has among the steps the labels' most likely alignment gives it;
+ *   *log_prob (may be NULL) the best path's log-probability (greedy) or the
+ *   result's total (beam).
+ * Errors: HLR_EINVAL (NULL, T < 1, C < 2, blank outside [0, C), a width
+ *   outside [0, 4096], a lexicon with width 0), HLR_ENOTFOUND (no word of
+ *   the lexicon fits), HLR_ESHAPE (more than cap labels: the first cap are
+ *   written, *len says how many there are), HLR_ENOMEM.
+ */
+HLR_API hlr_status hlr_ctc_decode(const float *logits, int T, int C, int blank, int beam_width,
+                                  const hlr_lexicon *lexicon, int32_t *labels, float *confidence, int cap, int *len,
+                                  double *log_prob);
 
 /* ------------------------------------------------------------------------ */
 /* Optimizers and learning-rate schedules                                   */

@@ -24,7 +24,7 @@ from ._capi import lib as _lib
 from ._errors import HlrError, last_error, strerror
 from .data import load_idx, load_image, load_mnist
 from .files import Metadata, inspect, load, load_bytes
-from .functional import cross_entropy, mse_loss
+from .functional import Lexicon, cross_entropy, ctc_decode, ctc_loss, mse_loss
 from .layers import (GELU, GRU, LSTM, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Dropout, Embedding,
                      FeatureMapRows, Flatten, GlobalAvgPool2d, ImageRows, Layer, LayerNorm, LeakyReLU, Linear,
                      MaxPool2d, MultiheadAttention, ReLU, SeqLast, SeqMax, SeqMean, Sigmoid, Softmax, Tanh,
@@ -95,5 +95,5 @@ __all__ = [
     "ImageRows", "FeatureMapRows", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm",
     "PositionalEncoding", "PatchEmbedding", "ClassToken", "SeqFirst", "TransformerEncoderLayer",
     "Model", "callbacks", "History", "classification_report", "confusion_matrix", "Optimizer", "SGD", "Adam", "AdamW",
-    "load_idx", "load_mnist", "load_image", "cross_entropy", "mse_loss", "load", "load_bytes", "inspect", "Metadata",
+    "load_idx", "load_mnist", "load_image", "cross_entropy", "mse_loss", "ctc_loss", "ctc_decode", "Lexicon", "load", "load_bytes", "inspect", "Metadata",
 ] + [n[len("HLR_"):] for n in _ENUMS["hlr_status"]]

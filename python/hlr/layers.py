@@ -442,6 +442,15 @@ class ImageRows(Layer):
         super().__init__(lib.hlr_image_rows())
 
 
+@_registers("feature_map_columns")
+class FeatureMapColumns(Layer):
+    """(C, H, W) -> (W, C*H): a feature map as W steps, left to right, as a CRNN reads a line
+    (torch: x.permute(0, 3, 1, 2).reshape(N, W, -1))."""
+
+    def __init__(self):
+        super().__init__(lib.hlr_feature_map_columns())
+
+
 @_registers("feature_map_rows")
 class FeatureMapRows(Layer):
     """(C, H, W) -> (H, C*W): a feature map as H steps (torch: x.permute(0, 2, 1, 3).reshape(N, H, -1))."""
@@ -597,5 +606,5 @@ def _wrap(ptr, model):
 
 __all__ = ["Layer", "Dense", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout",
            "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "BatchNorm2d", "BatchNorm1d", "LSTM", "GRU",
-           "Embedding", "ImageRows", "FeatureMapRows", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm",
+           "Embedding", "ImageRows", "FeatureMapRows", "FeatureMapColumns", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm",
            "PositionalEncoding", "PatchEmbedding", "ClassToken", "SeqFirst", "TransformerEncoderLayer"]

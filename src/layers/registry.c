@@ -26,6 +26,7 @@ extern const hlr_layer_ops hlr__gru_ops;
 extern const hlr_layer_ops hlr__embedding_ops;
 extern const hlr_layer_ops hlr__image_rows_ops;
 extern const hlr_layer_ops hlr__feature_map_rows_ops;
+extern const hlr_layer_ops hlr__feature_map_columns_ops;
 extern const hlr_layer_ops hlr__seq_last_ops;
 extern const hlr_layer_ops hlr__seq_mean_ops;
 extern const hlr_layer_ops hlr__seq_max_ops;
@@ -58,6 +59,7 @@ static const hlr_layer_ops *const registry[] = {
     &hlr__embedding_ops,
     &hlr__image_rows_ops,
     &hlr__feature_map_rows_ops,
+    &hlr__feature_map_columns_ops,
     &hlr__seq_last_ops,
     &hlr__seq_mean_ops,
     &hlr__seq_max_ops,
