@@ -34,7 +34,7 @@ LIB_SRC := $(wildcard src/*.c src/kernels/*.c src/layers/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-EXAMPLES := $(BINOUT)/hlr-mnist $(BINOUT)/hlr-langid $(BINOUT)/hlr-inspect $(BINOUT)/hlr-predict
+EXAMPLES := $(BINOUT)/hlr-mnist $(BINOUT)/hlr-langid $(BINOUT)/hlr-inspect $(BINOUT)/hlr-predict $(BINOUT)/hlr-read
 SONAME := libhlr.so.$(VERSION_MAJOR)
 SHARED := $(LIBOUT)/libhlr.so.$(VERSION)
 STATIC := $(LIBOUT)/libhlr.a
@@ -175,6 +175,7 @@ cli-test: all
 	HLR_BIN=$(abspath $(BINOUT)) HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) $(PYTHON) tests/cli/test_errors.py
 	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_predict.py
 	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_train_options.py
+	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_read.py
 
 # The C++ example: a C++17 program with its own small RAII wrapper (examples/cpp/).
 $(CPP_EXAMPLE): examples/cpp/classify.cpp include/hlr/hlr.h $(SHARED) $(LIBOUT)/libhlr.so

@@ -60,6 +60,7 @@ static hlr_layer *l_seq_mean(void) { return hlr_seq_mean(); }
 static hlr_layer *l_dense_10_3(void) { return hlr_dense(10, 3, 1); }
 static hlr_layer *l_conv_1_2(void) { return hlr_conv2d(1, 2, 3, 3, 1, 1, 1, 1, 1); }
 static hlr_layer *l_feature_rows(void) { return hlr_feature_map_rows(); }
+static hlr_layer *l_feature_columns(void) { return hlr_feature_map_columns(); }
 static hlr_layer *l_gru(void) { return hlr_gru(12, 4, 1, HLR_RETURN_SEQUENCES, 0.0f); }
 static hlr_layer *l_seq_last(void) { return hlr_seq_last(); }
 static hlr_layer *l_dense_4_3(void) { return hlr_dense(4, 3, 1); }
@@ -94,6 +95,7 @@ static const model_case model_cases[] = {
                                      l_dense_8_3}, 0},
     {"transformer", 3, {1, 8, 8}, 3, {l_patches, l_class_token, l_pos_learned, l_pos_sinusoidal, l_encoder,
                                        l_encoder_plain, l_layernorm_8, l_seq_first, l_dense_8_3}, 0},
+    {"crnn-columns", 3, {1, 6, 6}, 3, {l_conv_1_2, l_feature_columns, l_gru, l_seq_last, l_dense_4_3}, 0},
 };
 #define N_MODEL_CASES ((int)(sizeof model_cases / sizeof model_cases[0]))
 

@@ -1,0 +1,515 @@
+/*
+ * hlr-read -- read handwritten digit strings: a CRNN (convolutions whose
+ * columns become a sequence, a bidirectional LSTM) trained with CTC on
+ * strings composed from real MNIST digits.
+ *
+ *   hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]
+ *                  [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]
+ *                  [--batch B] [--lr X] [--threads T] [--data DIR]
+ *   hlr-read predict FILE IMAGE...
+ *
+ * Data: a seeded generator composes strings of A..B digits (default 1..8):
+ * each MNIST digit cropped to its ink, scaled by 0.8..1.2, placed with a
+ * gap of -3..+6 pixels after the previous one (overlaps included) and a
+ * vertical jitter on a canvas 32 pixels high and CANVAS_W wide.  Training
+ * strings use only training images, test strings only test images.  The
+ * recogniser must find where the digits start and end by itself.
+ *
+ * Training is a plain loop over the library's pieces: forward, hlr_ctc_loss,
+ * backward, an Adam step.  One line per epoch (loss, validation CER, img/s),
+ * then the two lines scripts read: `test CER: 0.85%` and
+ * `test string accuracy: 96.10%` (greedy decoding unless --beam).
+ */
+#include "common.h"
+#include "options.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CANVAS_H 32
+#define CANVAS_W 224
+#define CLASSES 11 /* the blank (0) and the digits 0..9 as 1..10 */
+#define MAX_DIGITS 16
+#define STEPS (CANVAS_W / 4) /* two 2x2 poolings: 56 columns */
+
+typedef struct options {
+    const char *task, *save, *data;
+    int epochs, threads, beam, batch, min_len, max_len;
+    long train_strings, test_strings;
+    unsigned long long seed;
+    float lr;
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]\n"
+               "                      [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]\n"
+               "                      [--batch B] [--lr X] [--threads T] [--data DIR]\n"
+               "       hlr-read predict FILE IMAGE...\n"
+               "  --task           digits: strings of MNIST digits (the only task yet)\n"
+               "  --epochs         training epochs (default 10)\n"
+               "  --seed           seed of the strings, the initialisation and the order (default 0)\n"
+               "  --save           write the trained model to FILE (read back by `predict`)\n"
+               "  --beam           decode with a prefix beam search of K (default 0: best path)\n"
+               "  --train-strings  strings per training epoch (default 60000, drawn anew each epoch)\n"
+               "  --test-strings   test strings, from the test images (default 10000, fixed by the seed)\n"
+               "  --min-len, --max-len  digits per string (default 1 and 8)\n"
+               "  --batch          batch size (default 32)\n"
+               "  --lr             Adam's learning rate (default 0.001)\n"
+               "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
+               "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
+               "  predict          read PNG or PGM pictures of digit strings: each is scaled to 32 pixels\n"
+               "                   high, dark ink on light paper inverted; prints the text and confidence\n");
+}
+
+/* ---- the generator ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint64_t x = *s;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    return x ^ (x >> 33);
+}
+
+static double rng_uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) / 9007199254740992.0; }
+
+static int rng_between(uint64_t *s, int lo, int hi) { return lo + (int)(rng_uniform(s) * (hi - lo + 1)); }
+
+/* The ink's bounding box of a 28 x 28 digit (pixels above 0.1). */
+static void ink_box(const float *d, int *x0, int *y0, int *x1, int *y1)
+{
+    *x0 = *y0 = 28;
+    *x1 = *y1 = -1;
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++)
+            if (d[y * 28 + x] > 0.1f) {
+                *x0 = x < *x0 ? x : *x0;
+                *x1 = x > *x1 ? x : *x1;
+                *y0 = y < *y0 ? y : *y0;
+                *y1 = y > *y1 ? y : *y1;
+            }
+    if (*x1 < 0)
+        *x0 = *y0 = 0, *x1 = *y1 = 27;
+}
+
+/* Bilinear sample of a 28 x 28 digit at (x, y), zero outside. */
+static float sample(const float *d, double x, double y)
+{
+    int ix = (int)floor(x), iy = (int)floor(y);
+    double ax = x - ix, ay = y - iy, s = 0;
+    for (int k = 0; k < 4; k++) {
+        int xx = ix + (k & 1), yy = iy + (k >> 1);
+        double w = (k & 1 ? ax : 1 - ax) * (k >> 1 ? ay : 1 - ay);
+        if (xx >= 0 && xx < 28 && yy >= 0 && yy < 28)
+            s += w * d[yy * 28 + xx];
+    }
+    return (float)s;
+}
+
+/*
+ * Compose one string from `digits` (n images of 28 x 28, labels) into canvas (CANVAS_H x
+ * CANVAS_W, zeroed here): labels go to out (digit + 1, the blank being 0).  Returns the length.
+ */
+static int compose(uint64_t *s, const float *digits, const int32_t *labels, int64_t n, const options *o, float *canvas,
+                   int32_t *out)
+{
+    for (;;) { /* draw until the string fits the canvas */
+        memset(canvas, 0, CANVAS_H * CANVAS_W * sizeof *canvas);
+        int len = rng_between(s, o->min_len, o->max_len), x = rng_between(s, 0, 6), fits = 1;
+        for (int i = 0; i < len && fits; i++) {
+            int64_t k = (int64_t)(rng_uniform(s) * (double)n);
+            const float *d = digits + k * 784;
+            int x0, y0, x1, y1;
+            ink_box(d, &x0, &y0, &x1, &y1);
+            double scale = 0.8 + 0.4 * rng_uniform(s);
+            int w = (int)lround((x1 - x0 + 1) * scale), h = (int)lround((y1 - y0 + 1) * scale);
+            h = h > CANVAS_H - 2 ? CANVAS_H - 2 : h;
+            int top = rng_between(s, 1, CANVAS_H - 1 - h);
+            if (i > 0)
+                x += rng_between(s, -3, 6);
+            if (x < 0)
+                x = 0;
+            if (x + w > CANVAS_W) {
+                fits = 0;
+                break;
+            }
+            for (int yy = 0; yy < h; yy++)
+                for (int xx = 0; xx < w; xx++) {
+                    float v = sample(d, x0 + (xx + 0.5) / scale - 0.5, y0 + (yy + 0.5) / scale - 0.5);
+                    float *c = &canvas[(top + yy) * CANVAS_W + x + xx];
+                    *c = v > *c ? v : *c; /* overlapping strokes: the darker ink wins */
+                }
+            out[i] = labels[k] + 1;
+            x += w;
+        }
+        if (fits)
+            return len;
+    }
+}
+
+/* ---- metrics ---- */
+
+static int edit_distance(const int32_t *a, int n, const int32_t *b, int m)
+{
+    int row[MAX_DIGITS * 8 + 1];
+    for (int j = 0; j <= m; j++)
+        row[j] = j;
+    for (int i = 1; i <= n; i++) {
+        int diag = row[0];
+        row[0] = i;
+        for (int j = 1; j <= m; j++) {
+            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[m];
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- the model ---- */
+
+static hlr_model *make_crnn(unsigned long long seed)
+{
+    hlr_model *m = hlr_model_new(seed);
+    if (!m)
+        return NULL;
+    hlr_model_add(m, hlr_conv2d(1, 16, 3, 3, 1, 1, 1, 1, 1));  /* (1, 32, 224) -> (16, 32, 224) */
+    hlr_model_add(m, hlr_relu());
+    hlr_model_add(m, hlr_maxpool2d(2, 2, 0));                  /* -> (16, 16, 112) */
+    hlr_model_add(m, hlr_conv2d(16, 32, 3, 3, 1, 1, 1, 1, 1)); /* -> (32, 16, 112) */
+    hlr_model_add(m, hlr_relu());
+    hlr_model_add(m, hlr_maxpool2d(2, 2, 0));                  /* -> (32, 8, 56) */
+    hlr_model_add(m, hlr_feature_map_columns());               /* -> (56, 256): a step per 4 pixel columns */
+    hlr_model_add(m, hlr_lstm(256, 64, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f)); /* -> (56, 128) */
+    hlr_model_add(m, hlr_dense(128, CLASSES, 1));              /* -> (56, 11) */
+    if (hlr_model_build(m, 3, (int64_t[]){1, CANVAS_H, CANVAS_W}) != HLR_OK) { /* refuses a failed add too */
+        hlr_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Read n canvases: CER numerator and denominator, whole strings right.  out: (batch, STEPS, CLASSES). */
+typedef struct score {
+    int64_t edits, chars, right, strings;
+} score;
+
+static int read_batch(hlr_model *m, hlr_tensor *x, hlr_tensor *y, const int32_t *truth, const int *lens, int n,
+                      int beam, score *sc)
+{
+    if (hlr_model_forward(m, x, y, 0) != HLR_OK)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        int32_t got[STEPS];
+        int len;
+        if (hlr_ctc_decode(hlr_tensor_f32(y) + (int64_t)i * STEPS * CLASSES, STEPS, CLASSES, 0, beam, NULL, got, NULL,
+                           STEPS, &len, NULL) != HLR_OK)
+            return -1;
+        int e = edit_distance(truth + i * MAX_DIGITS, lens[i], got, len);
+        sc->edits += e;
+        sc->chars += lens[i];
+        sc->right += e == 0;
+        sc->strings++;
+    }
+    return 0;
+}
+
+typedef struct batch_bufs {
+    hlr_tensor *x, *y, *dy, *targets, *tlen, *ilen;
+    int32_t truth[1024 * MAX_DIGITS];
+    int lens[1024];
+} batch_bufs;
+
+static void free_bufs(batch_bufs *b)
+{
+    hlr_tensor_free(b->x);
+    hlr_tensor_free(b->y);
+    hlr_tensor_free(b->dy);
+    hlr_tensor_free(b->targets);
+    hlr_tensor_free(b->tlen);
+    hlr_tensor_free(b->ilen);
+}
+
+/* Evaluate on `count` strings drawn from stream s (so the same strings every time for the same seed). */
+static int evaluate(hlr_model *m, batch_bufs *b, int batch, uint64_t seed, const hlr_dataset *d, const options *o,
+                    long count, int beam, score *sc)
+{
+    uint64_t s = seed;
+    *sc = (score){0};
+    for (long done = 0; done < count;) {
+        int n = count - done < batch ? (int)(count - done) : batch;
+        for (int i = 0; i < n; i++)
+            b->lens[i] = compose(&s, hlr_dataset_inputs(d), hlr_dataset_labels(d), hlr_dataset_size(d), o,
+                                 hlr_tensor_f32(b->x) + (int64_t)i * CANVAS_H * CANVAS_W, b->truth + i * MAX_DIGITS);
+        if (n < batch) { /* a short last batch: blank canvases, not scored */
+            memset(hlr_tensor_f32(b->x) + (int64_t)n * CANVAS_H * CANVAS_W, 0,
+                   (size_t)(batch - n) * CANVAS_H * CANVAS_W * sizeof(float));
+        }
+        if (read_batch(m, b->x, b->y, b->truth, b->lens, n, beam, sc) != 0)
+            return -1;
+        done += n;
+    }
+    return 0;
+}
+
+static int train(const options *o)
+{
+    if (strcmp(o->task, "digits") != 0) {
+        fprintf(stderr, "hlr-read: unknown task '%s' (digits)\n", o->task);
+        return 2;
+    }
+    if (o->min_len > o->max_len) {
+        fprintf(stderr, "hlr-read: --min-len %d is above --max-len %d\n", o->min_len, o->max_len);
+        return 2;
+    }
+    if (o->threads > 0 && hlr_set_num_threads(o->threads) != HLR_OK) {
+        fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+        return 1;
+    }
+    const char *dir = data_dir(o->data);
+    hlr_dataset *tr = load_mnist_part("hlr-read", dir, "train"), *te = tr ? load_mnist_part("hlr-read", dir, "t10k")
+                                                                             : NULL;
+    hlr_model *m = NULL;
+    hlr_dataset *val = NULL;
+    hlr_optimizer *opt = NULL;
+    static batch_bufs b; /* large (its label arrays): not on the stack */
+    memset(&b, 0, sizeof b);
+    int rc = 1;
+    if (!tr || !te)
+        goto out;
+    if (!(m = make_crnn(o->seed)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
+        goto fail;
+    const int B = o->batch;
+    b.x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){B, 1, CANVAS_H, CANVAS_W});
+    b.y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, STEPS, CLASSES});
+    b.dy = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, STEPS, CLASSES});
+    b.targets = hlr_tensor_new(HLR_I32, 2, (int64_t[]){B, MAX_DIGITS});
+    b.tlen = hlr_tensor_new(HLR_I32, 1, (int64_t[]){B});
+    b.ilen = hlr_tensor_new(HLR_I32, 1, (int64_t[]){B});
+    if (!b.x || !b.y || !b.dy || !b.targets || !b.tlen || !b.ilen)
+        goto fail;
+    for (int i = 0; i < B; i++)
+        hlr_tensor_i32(b.ilen)[i] = STEPS;
+    char summary[4096];
+    if (hlr_model_summary(m, summary, sizeof summary, NULL) == HLR_OK)
+        printf("%s", summary);
+    printf("training a CRNN with CTC on %ld strings of %d-%d MNIST digits per epoch: %d epochs, batch %d, adam lr %g, "
+           "seed %llu, %d threads\n", o->train_strings, o->min_len, o->max_len, o->epochs, B, (double)o->lr, o->seed,
+           hlr_get_num_threads());
+    fflush(stdout);
+    /* validation strings come from the last training images (5,000, or a twelfth of a small set),
+     * which the training strings never use */
+    const int64_t hold = hlr_dataset_size(tr) / 12 < 5000 ? hlr_dataset_size(tr) / 12 : 5000;
+    const int64_t pool = hlr_dataset_size(tr) - hold;
+    val = hold > 0 ? hlr_dataset_slice(tr, pool, hold) : NULL;
+    if (!val)
+        goto fail;
+    uint64_t stream = o->seed * 0x9E3779B97F4A7C15ULL + 1;
+    const uint64_t val_seed = o->seed * 31 + 7, test_seed = o->seed * 131 + 11;
+    for (int epoch = 1; epoch <= o->epochs; epoch++) {
+        double t0 = now(), loss_sum = 0;
+        long done = 0;
+        int batches = 0;
+        while (done + B <= o->train_strings) {
+            for (int i = 0; i < B; i++) {
+                int32_t *t = hlr_tensor_i32(b.targets) + i * MAX_DIGITS;
+                memset(t, 0, MAX_DIGITS * sizeof *t);
+                hlr_tensor_i32(b.tlen)[i] = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr),
+                                                    pool, o,
+                                                    hlr_tensor_f32(b.x) + (int64_t)i * CANVAS_H * CANVAS_W, t);
+            }
+            float loss;
+            if (hlr_model_forward(m, b.x, b.y, 1) != HLR_OK ||
+                hlr_ctc_loss(b.y, b.ilen, b.targets, b.tlen, 0, HLR_REDUCTION_MEAN, 1, &loss, b.dy) != HLR_OK ||
+                hlr_model_backward(m, b.dy, NULL) != HLR_OK || hlr_optimizer_step(opt, m) != HLR_OK)
+                goto fail;
+            loss_sum += loss;
+            batches++;
+            done += B;
+        }
+        double secs = now() - t0;
+        score sc;
+        if (evaluate(m, &b, B, val_seed, val, o, 1000, 0, &sc) != 0)
+            goto fail;
+        printf("epoch %d/%d  loss %.4f  validation CER %.2f%%  string accuracy %.2f%%  %.0f img/s  %.1f s\n", epoch,
+               o->epochs, batches ? loss_sum / batches : 0.0, 100.0 * (double)sc.edits / (double)sc.chars,
+               100.0 * (double)sc.right / (double)sc.strings, (double)done / secs, secs);
+        fflush(stdout);
+    }
+    score sc;
+    if (evaluate(m, &b, B, test_seed, te, o, o->test_strings, o->beam, &sc) != 0)
+        goto fail;
+    printf("test strings: %lld, %lld digits, %s decoding\n", (long long)sc.strings, (long long)sc.chars,
+           o->beam ? "beam" : "best-path");
+    printf("test CER: %.2f%%\n", 100.0 * (double)sc.edits / (double)sc.chars);
+    printf("test string accuracy: %.2f%%\n", 100.0 * (double)sc.right / (double)sc.strings);
+    if (o->save) {
+        hlr_metadata *md = hlr_model_metadata(m);
+        if (hlr_metadata_set(md, "task", "digits") != HLR_OK ||
+            hlr_metadata_set(md, "alphabet", "-0123456789") != HLR_OK || hlr_model_save(m, o->save, NULL) != HLR_OK)
+            goto fail;
+        printf("saved %s\n", o->save);
+    }
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+out:
+    free_bufs(&b);
+    hlr_optimizer_free(opt);
+    hlr_model_free(m);
+    hlr_dataset_free(tr);
+    hlr_dataset_free(te);
+    hlr_dataset_free(val);
+    return rc;
+}
+
+/* ---- predict ---- */
+
+/* A picture as the model's canvas: ink bright (dark-on-light inverted), scaled to CANVAS_H high
+ * keeping the aspect ratio, left-aligned, cut at CANVAS_W. */
+static int to_canvas(const hlr_tensor *img, float *canvas)
+{
+    const int64_t H = hlr_tensor_dim(img, 1), W = hlr_tensor_dim(img, 2);
+    const float *p = hlr_tensor_f32(img);
+    double mean = 0;
+    for (int64_t i = 0; i < H * W; i++)
+        mean += p[i];
+    int invert = mean / (double)(H * W) > 0.5; /* mostly light: light paper */
+    double scale = (double)(CANVAS_H - 4) / (double)H;
+    int64_t w = (int64_t)lround((double)W * scale);
+    memset(canvas, 0, CANVAS_H * CANVAS_W * sizeof *canvas);
+    for (int64_t y = 0; y < CANVAS_H - 4; y++)
+        for (int64_t x = 0; x < w && x + 2 < CANVAS_W; x++) {
+            int64_t sy = (int64_t)((y + 0.5) / scale), sx = (int64_t)((x + 0.5) / scale);
+            sy = sy >= H ? H - 1 : sy;
+            sx = sx >= W ? W - 1 : sx;
+            float v = p[sy * W + sx];
+            canvas[(y + 2) * CANVAS_W + x + 2] = invert ? 1.0f - v : v;
+        }
+    return w + 4 > CANVAS_W;
+}
+
+static int predict(const char *path, char **images, int n)
+{
+    hlr_model *m = hlr_model_load(path, NULL);
+    if (!m) {
+        fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+        return 1;
+    }
+    const char *alphabet = hlr_metadata_get(hlr_model_metadata(m), "alphabet");
+    int in_nd, out_nd;
+    int64_t in_shape[HLR_MAX_DIMS], out_shape[HLR_MAX_DIMS];
+    hlr_model_input_shape(m, &in_nd, in_shape);
+    hlr_model_output_shape(m, &out_nd, out_shape);
+    if (!alphabet || in_nd != 3 || in_shape[1] != CANVAS_H || in_shape[2] != CANVAS_W || out_nd != 2 ||
+        out_shape[1] != (int64_t)strlen(alphabet)) {
+        fprintf(stderr, "hlr-read: %s is not a model saved by hlr-read train\n", path);
+        hlr_model_free(m);
+        return 1;
+    }
+    const int T = (int)out_shape[0], C = (int)out_shape[1];
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, 1, CANVAS_H, CANVAS_W});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, T, C});
+    int rc = 0;
+    for (int i = 0; i < n && x && y; i++) {
+        hlr_tensor *img = hlr_image_load(images[i], 0);
+        if (!img) {
+            fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+            rc = 1;
+            continue;
+        }
+        int cut = to_canvas(img, hlr_tensor_f32(x));
+        hlr_tensor_free(img);
+        int32_t labels[256];
+        float conf[256];
+        int len;
+        double lp;
+        if (hlr_model_forward(m, x, y, 0) != HLR_OK ||
+            hlr_ctc_decode(hlr_tensor_f32(y), T, C, 0, 0, NULL, labels, conf, 256, &len, &lp) != HLR_OK) {
+            fprintf(stderr, "hlr-read: %s: %s\n", images[i], hlr_last_error());
+            rc = 1;
+            continue;
+        }
+        printf("%s: ", images[i]);
+        double least = 1.0;
+        for (int k = 0; k < len; k++) {
+            putchar(labels[k] < C ? alphabet[labels[k]] : '?');
+            least = conf[k] < least ? conf[k] : least;
+        }
+        printf("  (confidence %.1f%%%s)\n", 100.0 * (len ? least : exp(lp)), cut ? "; cut at the right" : "");
+    }
+    if (!x || !y) {
+        fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+        rc = 1;
+    }
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_model_free(m);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "hlr-read: which command: train or predict? (see hlr-read --help)\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "predict")) {
+        if (argc < 4) {
+            fprintf(stderr, "hlr-read: predict needs a model FILE and at least one IMAGE\n");
+            return 2;
+        }
+        return predict(argv[2], argv + 3, argc - 3);
+    }
+    if (strcmp(argv[1], "train") != 0) {
+        fprintf(stderr, "hlr-read: unknown command '%s' (train or predict)\n", argv[1]);
+        return 2;
+    }
+    options o = {.task = "digits", .epochs = 10, .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
+                 .test_strings = 10000, .lr = 1e-3f};
+    const opt_spec specs[] = {
+        OPT_STR("--task", &o.task),
+        OPT_STR("--save", &o.save),
+        OPT_STR("--data", &o.data),
+        OPT_NUM("--epochs", OPT_INT, &o.epochs, 1, 10000),
+        OPT_NUM("--threads", OPT_INT, &o.threads, 1, 1024),
+        OPT_NUM("--beam", OPT_INT, &o.beam, 0, 4096),
+        OPT_NUM("--batch", OPT_INT, &o.batch, 1, 1024),
+        OPT_NUM("--min-len", OPT_INT, &o.min_len, 1, MAX_DIGITS),
+        OPT_NUM("--max-len", OPT_INT, &o.max_len, 1, MAX_DIGITS),
+        OPT_NUM("--train-strings", OPT_LONG, &o.train_strings, 1, 100000000),
+        OPT_NUM("--test-strings", OPT_LONG, &o.test_strings, 1, 100000000),
+        OPT_NUM("--seed", OPT_U64, &o.seed, 0, HUGE_VAL),
+        OPT_POS_HINT("--lr", OPT_FLOAT, &o.lr, 1e3, "Adam's learning rate"),
+    };
+    int rc = parse_options("hlr-read", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, NULL);
+    if (rc > 0)
+        usage(stdout);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    if (o.train_strings < o.batch) {
+        fprintf(stderr, "hlr-read: --train-strings %ld is fewer than one batch of %d\n", o.train_strings, o.batch);
+        return 2;
+    }
+    return train(&o);
+}

@@ -1,0 +1,69 @@
+"""bin/hlr-read on a small synthetic idx set (no MNIST): train, save, predict, and its failures.
+It checks the program's plumbing; the accuracy on real MNIST strings is measured by running it
+(see README).  Run by `make cli-test`."""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_errors import BIN, write_idx  # noqa: E402
+
+
+def run(*args):
+    p = subprocess.run([os.path.join(BIN, "hlr-read")] + [str(a) for a in args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+class Read(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = cls.tmp.name
+        write_idx(cls.data, "train", 240)
+        write_idx(cls.data, "t10k", 60)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_train_save_predict(self):
+        model = os.path.join(self.data, "read.hlr")
+        rc, out, err = run("train", "--epochs", "2", "--train-strings", "64", "--test-strings", "40", "--max-len", "3",
+                           "--data", self.data, "--save", model)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(re.findall(r"(?m)^epoch \d/2  loss \d+\.\d{4}  validation CER \d+\.\d\d%", out)), 2)
+        self.assertRegex(out, r"(?m)^test CER: \d+\.\d\d%$")
+        self.assertRegex(out, r"(?m)^test string accuracy: \d+\.\d\d%$")
+        # a picture of a string: three bars of the synthetic digits side by side, dark on light
+        w, h = 90, 28
+        px = bytearray([255] * (w * h))
+        for i, label in enumerate((1, 4, 7)):
+            for y in range(2 + 2 * label, 5 + 2 * label):
+                for x in range(4 + 28 * i, 24 + 28 * i):
+                    px[y * w + x] = 0
+        img = os.path.join(self.data, "string.pgm")
+        with open(img, "wb") as f:
+            f.write(b"P5\n%d %d\n255\n" % (w, h) + bytes(px))
+        rc, out, err = run("predict", model, img)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^%s: \d*  \(confidence \d+\.\d%%\)\n$" % re.escape(img))
+
+    def test_failures_are_one_line(self):
+        for args, code, says in [(("train", "--task", "words"), 2, "unknown task"),
+                                 (("train", "--min-len", "5", "--max-len", "2"), 2, "--min-len 5"),
+                                 (("train", "--beam", "-1"), 2, "--beam"),
+                                 (("predict", os.path.join(self.data, "none.hlr"), "x.png"), 1, "none.hlr"),
+                                 (("frob",), 2, "unknown command"),
+                                 (("train", "--data", os.path.join(self.data, "nowhere")), 1, "cannot load")]:
+            rc, out, err = run(*args)
+            self.assertEqual(rc, code, (args, err))
+            self.assertEqual(len(err.splitlines()), 1, (args, err))
+            self.assertIn(says, err)
+
+
+if __name__ == "__main__":
+    unittest.main()
