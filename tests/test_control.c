@@ -14,23 +14,7 @@
 
 Suite *suite_control(void);
 
-#define FEATURES 8
-static hlr_dataset *rings(int64_t n, unsigned long long seed)
-{
-    float *x = malloc((size_t)n * FEATURES * sizeof *x);
-    int32_t *y = malloc((size_t)n * sizeof *y);
-    for (int64_t i = 0; i < n; i++) {
-        float *xi = x + i * FEATURES;
-        for (int f = 0; f < FEATURES; f++)
-            xi[f] = 2 * test_rand(&seed) - 1;
-        y[i] = (xi[0] * xi[0] + xi[1] * xi[1] < 0.65f * 0.65f) * 2 + (xi[0] * xi[1] > 0);
-    }
-    hlr_dataset *d = hlr_dataset_from(1, (int64_t[]){FEATURES}, n, x, y, 4);
-    free(x);
-    free(y);
-    ck_assert_ptr_nonnull(d);
-    return d;
-}
+#define FEATURES TEST_RINGS_FEATURES
 
 static hlr_model *small_model(uint64_t seed)
 {
@@ -91,7 +75,7 @@ static int on_epoch(const hlr_epoch_stats *s, void *user)
 
 START_TEST(test_batch_callback_reports_progress_and_can_stop)
 {
-    hlr_dataset *d = rings(300, 1);
+    hlr_dataset *d = test_rings(300, 1);
     hlr_model *m = small_model(2);
     hlr_optimizer *o = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0);
     hlr_fit_options fo;
@@ -122,7 +106,7 @@ END_TEST
 
 START_TEST(test_validation_data_is_evaluated_each_epoch)
 {
-    hlr_dataset *d = rings(256, 3), *v = rings(100, 4);
+    hlr_dataset *d = test_rings(256, 3), *v = test_rings(100, 4);
     hlr_model *m = small_model(2);
     hlr_optimizer *o = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0);
     hlr_fit_options fo;
@@ -196,7 +180,7 @@ END_TEST
 
 START_TEST(test_class_weight_in_fit)
 {
-    hlr_dataset *d = rings(256, 5);
+    hlr_dataset *d = test_rings(256, 5);
     hlr_model *m = small_model(2);
     hlr_optimizer *o = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0);
     hlr_fit_options fo;
@@ -243,7 +227,7 @@ END_TEST
  */
 START_TEST(test_early_stopping_stops_and_restores_the_best_epoch)
 {
-    hlr_dataset *d = rings(256, 6);
+    hlr_dataset *d = test_rings(256, 6);
     hlr_model *m = small_model(9), *twin = small_model(9);
     hlr_optimizer *o = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0), *ot = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0);
     hlr_fit_options fo;
@@ -289,7 +273,7 @@ END_TEST
 
 START_TEST(test_reduce_lr_on_plateau)
 {
-    hlr_dataset *d = rings(128, 7);
+    hlr_dataset *d = test_rings(128, 7);
     hlr_model *m = small_model(2);
     hlr_optimizer *o = hlr_sgd(0.1f, 0, 0, 0);
     hlr_fit_options fo;
@@ -357,7 +341,7 @@ START_TEST(test_checkpoint_keeps_the_best_or_the_last_epoch)
     tmp_make();
     char path[128];
     snprintf(path, sizeof path, "%s/ckpt.hlr", tmp_dir);
-    hlr_dataset *d = rings(256, 8), *v = rings(64, 9);
+    hlr_dataset *d = test_rings(256, 8), *v = test_rings(64, 9);
     hlr_model *m = small_model(2);
     hlr_optimizer *o = hlr_sgd(0.3f, 0.9f, 0, 0);
     hlr_fit_options fo;
@@ -422,7 +406,7 @@ START_TEST(test_csv_log)
     tmp_make();
     char path[128], first[512];
     snprintf(path, sizeof path, "%s/history.csv", tmp_dir);
-    hlr_dataset *d = rings(128, 8);
+    hlr_dataset *d = test_rings(128, 8);
     hlr_model *m = small_model(2);
     hlr_optimizer *o = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0);
     hlr_fit_options fo;
@@ -695,7 +679,7 @@ END_TEST
 
 START_TEST(test_augmentation_options_are_checked)
 {
-    hlr_dataset *img = bars(8), *flat = rings(16, 1);
+    hlr_dataset *img = bars(8), *flat = test_rings(16, 1);
     hlr_layer *layers[] = {hlr_flatten(), hlr_dense(64, 4, 1)};
     hlr_model *m = test_model_of(3, layers, 2);
     ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 8, 8}));

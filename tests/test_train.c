@@ -9,28 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/*
- * Points in the square [-1, 1]^2; class = (inside the circle r < 0.65) * 2
- * + (x0 * x1 > 0).  No straight line separates the classes, so the MLP must
- * really learn.  Six noise features ride along.
- */
-#define FEATURES 8
-static hlr_dataset *rings(int64_t n, unsigned long long seed)
-{
-    float *x = malloc((size_t)n * FEATURES * sizeof *x);
-    int32_t *y = malloc((size_t)n * sizeof *y);
-    for (int64_t i = 0; i < n; i++) {
-        float *xi = x + i * FEATURES;
-        for (int f = 0; f < FEATURES; f++)
-            xi[f] = 2 * test_rand(&seed) - 1;
-        y[i] = (xi[0] * xi[0] + xi[1] * xi[1] < 0.65f * 0.65f) * 2 + (xi[0] * xi[1] > 0);
-    }
-    hlr_dataset *d = hlr_dataset_from(1, (int64_t[]){FEATURES}, n, x, y, 4);
-    free(x);
-    free(y);
-    ck_assert_ptr_nonnull(d);
-    return d;
-}
+#define FEATURES TEST_RINGS_FEATURES
 
 static hlr_model *rings_model(uint64_t seed)
 {
@@ -62,7 +41,7 @@ static int on_epoch(const hlr_epoch_stats *s, void *user)
 
 START_TEST(test_mlp_learns_generated_rings_to_95_percent)
 {
-    hlr_dataset *train = rings(4000, 1), *test = rings(2000, 2);
+    hlr_dataset *train = test_rings(4000, 1), *test = test_rings(2000, 2);
     hlr_model *m = rings_model(3);
     hlr_optimizer *o = hlr_adam(3e-3f, 0.9f, 0.999f, 1e-8f, 0);
     hlr_fit_options fo;
@@ -92,7 +71,7 @@ END_TEST
 /* Train a rings model with dropout for 3 epochs; return its parameters (owned). */
 static float *train_and_dump(uint64_t seed, int64_t *count)
 {
-    hlr_dataset *train = rings(600, 9);
+    hlr_dataset *train = test_rings(600, 9);
     hlr_model *m = hlr_model_new(seed);
     ck_assert_ok(hlr_model_add(m, hlr_dense(FEATURES, 32, 1)));
     ck_assert_ok(hlr_model_add(m, hlr_gelu()));
@@ -136,7 +115,7 @@ END_TEST
 
 START_TEST(test_fit_callback_can_stop_and_schedule_advances_per_epoch)
 {
-    hlr_dataset *train = rings(300, 4);
+    hlr_dataset *train = test_rings(300, 4);
     hlr_model *m = rings_model(5);
     hlr_optimizer *o = hlr_sgd(0.1f, 0, 0, 0);
     ck_assert_ok(hlr_optimizer_set_schedule(o, HLR_SCHEDULE_STEP, 1, 0.5, 0, 1));
@@ -161,7 +140,7 @@ END_TEST
 
 START_TEST(test_fit_rejects_bad_options_and_mismatched_data)
 {
-    hlr_dataset *train = rings(100, 4);
+    hlr_dataset *train = test_rings(100, 4);
     hlr_model *m = rings_model(5);
     hlr_optimizer *o = hlr_sgd(0.1f, 0, 0, 0);
     hlr_fit_options fo;

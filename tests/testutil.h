@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -70,6 +71,30 @@ static inline void expect_torch_close(const char *cname, const char *what, const
         ck_assert_msg(fabs(g - w) <= TORCH_ATOL + TORCH_RTOL * fabs(w),
                       "%s: %s[%lld]: libhlr %.9g, torch %.9g (diff %.3g)", cname, what, (long long)i, g, w, g - w);
     }
+}
+
+/*
+ * n points in the square [-1, 1]^2 with six noise features; class = (inside
+ * the circle r < 0.65) * 2 + (x0 * x1 > 0), 4 classes.  No straight line
+ * separates them, so a model must really learn (test_train.c, test_control.c).
+ */
+#define TEST_RINGS_FEATURES 8
+static inline hlr_dataset *test_rings(int64_t n, unsigned long long seed)
+{
+    float *x = (float *)malloc((size_t)n * TEST_RINGS_FEATURES * sizeof *x);
+    int32_t *y = (int32_t *)malloc((size_t)n * sizeof *y);
+    ck_assert(x && y);
+    for (int64_t i = 0; i < n; i++) {
+        float *xi = x + i * TEST_RINGS_FEATURES;
+        for (int f = 0; f < TEST_RINGS_FEATURES; f++)
+            xi[f] = 2 * test_rand(&seed) - 1;
+        y[i] = (xi[0] * xi[0] + xi[1] * xi[1] < 0.65f * 0.65f) * 2 + (xi[0] * xi[1] > 0);
+    }
+    hlr_dataset *d = hlr_dataset_from(1, (int64_t[]){TEST_RINGS_FEATURES}, n, x, y, 4);
+    free(x);
+    free(y);
+    ck_assert_ptr_nonnull(d);
+    return d;
 }
 
 /* A model with the given seed of n layers, none of them NULL (a failed constructor's message is shown). */

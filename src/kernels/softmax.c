@@ -50,6 +50,19 @@ static inline double shifted(float x, float mx)
     return isinf(d) ? (double)x - (double)mx : (double)d;
 }
 
+/* A row's maximum, and the log of sum exp(x - max) (so log-softmax(x_c) = shifted(x_c, max) - lse). */
+static inline double row_lse(const float *xr, int64_t cols, float *max)
+{
+    float mx = xr[0];
+    for (int64_t c = 1; c < cols; c++)
+        mx = xr[c] > mx ? xr[c] : mx;
+    double sum = 0.0;
+    for (int64_t c = 0; c < cols; c++)
+        sum += exp(shifted(xr[c], mx));
+    *max = mx;
+    return log(sum);
+}
+
 double hlrk_cross_entropy(const float *logits, const int32_t *labels, int64_t rows, int64_t cols,
                            float smoothing, float *grad)
 {
@@ -59,16 +72,11 @@ double hlrk_cross_entropy(const float *logits, const int32_t *labels, int64_t ro
     const float inv_rows = 1.0f / (float)rows;
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = logits + r * cols;
-        float mx = xr[0];
-        for (int64_t c = 1; c < cols; c++)
-            mx = xr[c] > mx ? xr[c] : mx;
         /* x - max in float, as torch's log_softmax; only where that
          * overflows (two finite floats can differ by more than FLT_MAX:
          * 3e38 - -3e38) is it taken in double instead. */
-        double sum = 0.0;
-        for (int64_t c = 0; c < cols; c++)
-            sum += exp(shifted(xr[c], mx));
-        double lse = log(sum);
+        float mx;
+        const double lse = row_lse(xr, cols, &mx);
         double loss = 0.0;
         if (smoothing == 0.0f) {
             loss = -(shifted(xr[labels[r]], mx) - lse);
@@ -99,13 +107,8 @@ double hlrk_cross_entropy_weighted(const float *logits, const int32_t *labels, i
         wsum += w[labels[r]];
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = logits + r * cols;
-        float mx = xr[0];
-        for (int64_t c = 1; c < cols; c++)
-            mx = xr[c] > mx ? xr[c] : mx;
-        double sum = 0.0;
-        for (int64_t c = 0; c < cols; c++)
-            sum += exp(shifted(xr[c], mx));
-        double lse = log(sum), wr = w[labels[r]];
+        float mx;
+        const double lse = row_lse(xr, cols, &mx), wr = w[labels[r]];
         if (wr != 0.0)
             total += wr * (lse - shifted(xr[labels[r]], mx));
         if (grad) {
