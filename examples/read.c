@@ -5,7 +5,7 @@
  *
  *   hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]
  *                  [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]
- *                  [--batch B] [--lr X] [--threads T] [--data DIR]
+ *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--threads T] [--data DIR]
  *   hlr-read predict FILE IMAGE...
  *
  * Data: a seeded generator composes strings of A..B digits (default 1..8):
@@ -37,8 +37,8 @@
 #define STEPS (CANVAS_W / 4) /* two 2x2 poolings: 56 columns */
 
 typedef struct options {
-    const char *task, *save, *data;
-    int epochs, threads, beam, batch, min_len, max_len;
+    const char *task, *save, *data, *schedule;
+    int epochs, threads, beam, batch, min_len, max_len, hidden;
     long train_strings, test_strings;
     unsigned long long seed;
     float lr;
@@ -48,7 +48,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]\n"
                "                      [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]\n"
-               "                      [--batch B] [--lr X] [--threads T] [--data DIR]\n"
+               "                      [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--threads T]\n"
+               "                      [--data DIR]\n"
                "       hlr-read predict FILE IMAGE...\n"
                "  --task           digits: strings of MNIST digits (the only task yet)\n"
                "  --epochs         training epochs (default 10)\n"
@@ -60,6 +61,8 @@ static void usage(FILE *f)
                "  --min-len, --max-len  digits per string (default 1 and 8)\n"
                "  --batch          batch size (default 32)\n"
                "  --lr             Adam's learning rate (default 0.001)\n"
+               "  --schedule       cosine (default: decay to 0 over all batches) or none\n"
+               "  --hidden         the LSTM's hidden size per direction (default 64)\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
                "  predict          read PNG or PGM pictures of digit strings: each is scaled to 32 pixels\n"
@@ -155,25 +158,6 @@ static int compose(uint64_t *s, const float *digits, const int32_t *labels, int6
 
 /* ---- metrics ---- */
 
-static int edit_distance(const int32_t *a, int n, const int32_t *b, int m)
-{
-    int row[MAX_DIGITS * 8 + 1];
-    for (int j = 0; j <= m; j++)
-        row[j] = j;
-    for (int i = 1; i <= n; i++) {
-        int diag = row[0];
-        row[0] = i;
-        for (int j = 1; j <= m; j++) {
-            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            best = up + 1 < best ? up + 1 : best;
-            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[m];
-}
-
 static double now(void)
 {
     struct timespec ts;
@@ -183,7 +167,7 @@ static double now(void)
 
 /* ---- the model ---- */
 
-static hlr_model *make_crnn(unsigned long long seed)
+static hlr_model *make_crnn(unsigned long long seed, int hidden)
 {
     hlr_model *m = hlr_model_new(seed);
     if (!m)
@@ -195,8 +179,8 @@ static hlr_model *make_crnn(unsigned long long seed)
     hlr_model_add(m, hlr_relu());
     hlr_model_add(m, hlr_maxpool2d(2, 2, 0));                  /* -> (32, 8, 56) */
     hlr_model_add(m, hlr_feature_map_columns());               /* -> (56, 256): a step per 4 pixel columns */
-    hlr_model_add(m, hlr_lstm(256, 64, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f)); /* -> (56, 128) */
-    hlr_model_add(m, hlr_dense(128, CLASSES, 1));              /* -> (56, 11) */
+    hlr_model_add(m, hlr_lstm(256, hidden, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f)); /* -> (56, 2h) */
+    hlr_model_add(m, hlr_dense(2 * hidden, CLASSES, 1));       /* -> (56, 11) */
     if (hlr_model_build(m, 3, (int64_t[]){1, CANVAS_H, CANVAS_W}) != HLR_OK) { /* refuses a failed add too */
         hlr_model_free(m);
         return NULL;
@@ -220,7 +204,9 @@ static int read_batch(hlr_model *m, hlr_tensor *x, hlr_tensor *y, const int32_t 
         if (hlr_ctc_decode(hlr_tensor_f32(y) + (int64_t)i * STEPS * CLASSES, STEPS, CLASSES, 0, beam, NULL, got, NULL,
                            STEPS, &len, NULL) != HLR_OK)
             return -1;
-        int e = edit_distance(truth + i * MAX_DIGITS, lens[i], got, len);
+        int64_t e = hlr_edit_distance(truth + i * MAX_DIGITS, lens[i], got, len);
+        if (e < 0)
+            return -1;
         sc->edits += e;
         sc->chars += lens[i];
         sc->right += e == 0;
@@ -273,6 +259,10 @@ static int train(const options *o)
         fprintf(stderr, "hlr-read: unknown task '%s' (digits)\n", o->task);
         return 2;
     }
+    if (strcmp(o->schedule, "cosine") && strcmp(o->schedule, "none")) {
+        fprintf(stderr, "hlr-read: --schedule '%s' is not a schedule: expected cosine or none\n", o->schedule);
+        return 2;
+    }
     if (o->min_len > o->max_len) {
         fprintf(stderr, "hlr-read: --min-len %d is above --max-len %d\n", o->min_len, o->max_len);
         return 2;
@@ -292,7 +282,12 @@ static int train(const options *o)
     int rc = 1;
     if (!tr || !te)
         goto out;
-    if (!(m = make_crnn(o->seed)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
+    if (!(m = make_crnn(o->seed, o->hidden)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
+        goto fail;
+    /* cosine decay to 0 over all the batches of all the epochs, stepped per batch */
+    if (!strcmp(o->schedule, "cosine") &&
+        hlr_optimizer_set_schedule(opt, HLR_SCHEDULE_COSINE, (double)(o->train_strings / o->batch) * o->epochs, 0.0, 0,
+                                   1.0) != HLR_OK)
         goto fail;
     const int B = o->batch;
     b.x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){B, 1, CANVAS_H, CANVAS_W});
@@ -308,9 +303,9 @@ static int train(const options *o)
     char summary[4096];
     if (hlr_model_summary(m, summary, sizeof summary, NULL) == HLR_OK)
         printf("%s", summary);
-    printf("training a CRNN with CTC on %ld strings of %d-%d MNIST digits per epoch: %d epochs, batch %d, adam lr %g, "
-           "seed %llu, %d threads\n", o->train_strings, o->min_len, o->max_len, o->epochs, B, (double)o->lr, o->seed,
-           hlr_get_num_threads());
+    printf("training a CRNN with CTC on %ld strings of %d-%d MNIST digits per epoch: %d epochs, batch %d, adam lr %g "
+           "(%s), seed %llu, %d threads\n", o->train_strings, o->min_len, o->max_len, o->epochs, B, (double)o->lr,
+           o->schedule, o->seed, hlr_get_num_threads());
     fflush(stdout);
     /* validation strings come from the last training images (5,000, or a twelfth of a small set),
      * which the training strings never use */
@@ -336,7 +331,8 @@ static int train(const options *o)
             float loss;
             if (hlr_model_forward(m, b.x, b.y, 1) != HLR_OK ||
                 hlr_ctc_loss(b.y, b.ilen, b.targets, b.tlen, 0, HLR_REDUCTION_MEAN, 1, &loss, b.dy) != HLR_OK ||
-                hlr_model_backward(m, b.dy, NULL) != HLR_OK || hlr_optimizer_step(opt, m) != HLR_OK)
+                hlr_model_backward(m, b.dy, NULL) != HLR_OK || hlr_optimizer_step(opt, m) != HLR_OK ||
+                hlr_optimizer_schedule_step(opt) != HLR_OK)
                 goto fail;
             loss_sum += loss;
             batches++;
@@ -486,11 +482,13 @@ int main(int argc, char **argv)
         return 2;
     }
     options o = {.task = "digits", .epochs = 10, .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
-                 .test_strings = 10000, .lr = 1e-3f};
+                 .test_strings = 10000, .lr = 1e-3f, .hidden = 64, .schedule = "cosine"};
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
         OPT_STR("--save", &o.save),
         OPT_STR("--data", &o.data),
+        OPT_STR("--schedule", &o.schedule),
+        OPT_NUM("--hidden", OPT_INT, &o.hidden, 1, 4096),
         OPT_NUM("--epochs", OPT_INT, &o.epochs, 1, 10000),
         OPT_NUM("--threads", OPT_INT, &o.threads, 1, 1024),
         OPT_NUM("--beam", OPT_INT, &o.beam, 0, 4096),

@@ -523,3 +523,35 @@ done:
     hlr__free(table);
     return st;
 }
+
+/* ---- edit distance, for character and word error rates ---- */
+
+int64_t hlr_edit_distance(const int32_t *ref, int64_t n, const int32_t *hyp, int64_t m)
+{
+    const char *fn = "hlr_edit_distance";
+    if (n < 0 || m < 0 || (n > 0 && !ref) || (m > 0 && !hyp)) {
+        hlr__fail(HLR_EINVAL, "%s: NULL sequence or negative length", fn);
+        return -1;
+    }
+    if (n == 0 || m == 0)
+        return n + m;
+    int64_t *row = hlr__alloc_or_fail((size_t)m + 1, sizeof *row, fn);
+    if (!row)
+        return -1;
+    for (int64_t j = 0; j <= m; j++)
+        row[j] = j;
+    for (int64_t i = 1; i <= n; i++) {
+        int64_t diag = row[0];
+        row[0] = i;
+        for (int64_t j = 1; j <= m; j++) {
+            int64_t up = row[j], best = diag + (ref[i - 1] != hyp[j - 1]);
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    int64_t d = row[m];
+    hlr__free(row);
+    return d;
+}

@@ -309,6 +309,21 @@ START_TEST(test_lexicon_decoding_yields_only_its_words)
 }
 END_TEST
 
+START_TEST(test_edit_distance)
+{
+    const int32_t kitten[] = {'k', 'i', 't', 't', 'e', 'n'}, sitting[] = {'s', 'i', 't', 't', 'i', 'n', 'g'};
+    ck_assert_int_eq(hlr_edit_distance(kitten, 6, sitting, 7), 3);
+    ck_assert_int_eq(hlr_edit_distance(sitting, 7, kitten, 6), 3);
+    ck_assert_int_eq(hlr_edit_distance(kitten, 6, kitten, 6), 0);
+    ck_assert_int_eq(hlr_edit_distance(kitten, 6, NULL, 0), 6);
+    ck_assert_int_eq(hlr_edit_distance(NULL, 0, sitting, 7), 7);
+    ck_assert_int_eq(hlr_edit_distance(kitten, 2, kitten + 4, 2), 2);
+    ck_assert_int_eq(hlr_edit_distance(NULL, 3, kitten, 6), -1);
+    ck_assert_int_eq(hlr_last_status(), HLR_EINVAL);
+    ck_assert_int_eq(hlr_edit_distance(kitten, -1, kitten, 6), -1);
+}
+END_TEST
+
 /* ---- a CRNN trained with the CTC loss in a hand-written loop ---- */
 
 enum { CR_H = 8, CR_MAXLEN = 3, CR_W = 4 * CR_MAXLEN, CR_CLASSES = 4 };
@@ -417,6 +432,7 @@ Suite *suite_ctc(void)
     tcase_add_test(t, test_beam_search_finds_the_most_likely_sequence);
     tcase_add_test(t, test_beam_of_one_agrees_with_best_path_when_steps_are_decided);
     tcase_add_test(t, test_lexicon_decoding_yields_only_its_words);
+    tcase_add_test(t, test_edit_distance);
     suite_add_tcase(s, t);
     t = tcase_create("crnn");
     tcase_set_timeout(t, 120);

@@ -805,6 +805,16 @@ HLR_API hlr_status hlr_ctc_decode(const float *logits, int T, int C, int blank, 
                                   const hlr_lexicon *lexicon, int32_t *labels, float *confidence, int cap, int *len,
                                   double *log_prob);
 
+/*
+ * hlr_edit_distance -- the Levenshtein distance (insertions, deletions and
+ *   substitutions, each 1) between label sequences ref (n) and hyp (m):
+ *   summed over a test set and divided by the references' total length, the
+ *   character error rate (CER); on word ids, the word error rate (WER).
+ * Returns: the distance, or -1 with HLR_EINVAL (NULL with a length > 0, a
+ *   negative length) or HLR_ENOMEM.
+ */
+HLR_API int64_t hlr_edit_distance(const int32_t *ref, int64_t n, const int32_t *hyp, int64_t m);
+
 /* ------------------------------------------------------------------------ */
 /* Optimizers and learning-rate schedules                                   */
 /* ------------------------------------------------------------------------ */

@@ -319,6 +319,7 @@ FUNCTIONS = {
     "hlr_lexicon_free": (None, [H]),
     "hlr_lexicon_add": (STATUS, [H, POINTER(ctypes.c_int32), c_int]),
     "hlr_lexicon_size": (c_int64, [H]),
+    "hlr_edit_distance": (c_int64, [POINTER(ctypes.c_int32), c_int64, POINTER(ctypes.c_int32), c_int64]),
     "hlr_seq_last": (H, []),
     "hlr_seq_mean": (H, []),
     "hlr_seq_max": (H, []),

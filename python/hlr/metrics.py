@@ -75,4 +75,46 @@ def classification_report(y_true=None, y_pred=None, *, confusion=None, target_na
     return head + body + acc + avgs
 
 
-__all__ = ["classification_report", "confusion_matrix"]
+def edit_distance(reference, hypothesis):
+    """Levenshtein distance between two sequences (str, or sequences of ints or of words)."""
+    ids = {}
+
+    def encode(seq):
+        return [ids.setdefault(v, len(ids)) for v in seq]
+
+    a, b = encode(reference), encode(hypothesis)
+    ra = (ctypes.c_int32 * max(len(a), 1))(*a)
+    rb = (ctypes.c_int32 * max(len(b), 1))(*b)
+    d = lib.hlr_edit_distance(ra, len(a), rb, len(b))
+    if d < 0:
+        from ._errors import HlrError, last_error
+        raise HlrError(-2, last_error())
+    return d
+
+
+def _pairs(references, hypotheses):
+    references, hypotheses = list(references), list(hypotheses)
+    if len(references) != len(hypotheses):
+        raise ValueError("%d references for %d hypotheses" % (len(references), len(hypotheses)))
+    return list(zip(references, hypotheses))
+
+
+def cer(references, hypotheses):
+    """Character error rate: the summed edit distances over the references' total length."""
+    pairs = _pairs(references, hypotheses)
+    total = sum(len(r) for r, _ in pairs)
+    return sum(edit_distance(r, h) for r, h in pairs) / total if total else 0.0
+
+
+def wer(references, hypotheses):
+    """Word error rate: cer over whitespace-separated words."""
+    return cer([r.split() for r, _ in _pairs(references, hypotheses)], [h.split() for h in hypotheses])
+
+
+def string_accuracy(references, hypotheses):
+    """The fraction of hypotheses equal to their reference."""
+    pairs = _pairs(references, hypotheses)
+    return sum(list(r) == list(h) for r, h in pairs) / len(pairs) if pairs else 0.0
+
+
+__all__ = ["classification_report", "confusion_matrix", "edit_distance", "cer", "wer", "string_accuracy"]

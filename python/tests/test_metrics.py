@@ -34,6 +34,15 @@ class TestReport(unittest.TestCase):
         self.assertEqual(lines[5].split(), ["accuracy", "0.67", "3"])
         self.assertEqual(lines[6].split()[:2], ["macro", "avg"])
 
+    def test_error_rates(self):
+        self.assertEqual(hlr.edit_distance("kitten", "sitting"), 3)
+        self.assertEqual(hlr.edit_distance([1, 2, 3], []), 3)
+        self.assertAlmostEqual(hlr.cer(["31415", "27"], ["3145", "27"]), 1 / 7)
+        self.assertAlmostEqual(hlr.wer(["the cat sat", "on a mat"], ["the cat sat", "on the mat"]), 1 / 6)
+        self.assertEqual(hlr.string_accuracy(["12", "34"], ["12", "43"]), 0.5)
+        with self.assertRaises(ValueError):
+            hlr.cer(["1"], [])
+
     def test_bad_input(self):
         with self.assertRaises(ValueError):
             hlr.classification_report(confusion=[[1, 2]])
