@@ -61,9 +61,9 @@ static void usage(FILE *f)
                "  --test-strings   test strings, from the test images (default 10000, fixed by the seed)\n"
                "  --min-len, --max-len  digits per string (default 1 and 8)\n"
                "  --batch          batch size (default 32)\n"
-               "  --lr             Adam's learning rate (default 0.001)\n"
+               "  --lr             Adam's learning rate (default 0.002)\n"
                "  --schedule       cosine (default: decay to 0 over all batches) or none\n"
-               "  --hidden         the LSTM's hidden size per direction (default 64)\n"
+               "  --hidden         the LSTM's hidden size per direction (default 96)\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
                "  predict          read PNG or PGM pictures of digit strings: each is scaled to 32 pixels\n"
@@ -483,7 +483,7 @@ int main(int argc, char **argv)
         return 2;
     }
     options o = {.task = "digits", .epochs = 10, .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
-                 .test_strings = 10000, .lr = 1e-3f, .hidden = 64, .schedule = "cosine"};
+                 .test_strings = 10000, .lr = 2e-3f, .hidden = 96, .schedule = "cosine"};
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
         OPT_STR("--save", &o.save),
