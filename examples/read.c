@@ -5,7 +5,8 @@
  *
  *   hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]
  *                  [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]
- *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--threads T] [--data DIR]
+ *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]
+ *                  [--threads T] [--data DIR]
  *   hlr-read predict FILE IMAGE...
  *
  * Data: a seeded generator composes strings of A..B digits (default 1..8):
@@ -39,7 +40,7 @@
 
 typedef struct options {
     const char *task, *save, *data, *schedule;
-    int epochs, threads, beam, batch, min_len, max_len, hidden;
+    int epochs, threads, beam, batch, min_len, max_len, hidden, convs;
     long train_strings, test_strings;
     unsigned long long seed;
     float lr;
@@ -49,8 +50,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]\n"
                "                      [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]\n"
-               "                      [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--threads T]\n"
-               "                      [--data DIR]\n"
+               "                      [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]\n"
+               "                      [--threads T] [--data DIR]\n"
                "       hlr-read predict FILE IMAGE...\n"
                "  --task           digits: strings of MNIST digits (the only task yet)\n"
                "  --epochs         training epochs (default 10)\n"
@@ -64,6 +65,7 @@ static void usage(FILE *f)
                "  --lr             Adam's learning rate (default 0.002)\n"
                "  --schedule       cosine (default: decay to 0 over all batches) or none\n"
                "  --hidden         the LSTM's hidden size per direction (default 96)\n"
+               "  --convs          2 (default) or 3 convolutions before the LSTM\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
                "  predict          read PNG or PGM pictures of digit strings: each is scaled to 32 pixels\n"
@@ -168,7 +170,7 @@ static double now(void)
 
 /* ---- the model ---- */
 
-static hlr_model *make_crnn(unsigned long long seed, int hidden)
+static hlr_model *make_crnn(unsigned long long seed, int hidden, int convs)
 {
     hlr_model *m = hlr_model_new(seed);
     if (!m)
@@ -179,6 +181,10 @@ static hlr_model *make_crnn(unsigned long long seed, int hidden)
     hlr_model_add(m, hlr_conv2d(16, 32, 3, 3, 1, 1, 1, 1, 1)); /* -> (32, 16, 112) */
     hlr_model_add(m, hlr_relu());
     hlr_model_add(m, hlr_maxpool2d(2, 2, 0));                  /* -> (32, 8, 56) */
+    if (convs >= 3) {                                          /* a wider view per column */
+        hlr_model_add(m, hlr_conv2d(32, 32, 3, 3, 1, 1, 1, 1, 1));
+        hlr_model_add(m, hlr_relu());
+    }
     hlr_model_add(m, hlr_feature_map_columns());               /* -> (56, 256): a step per 4 pixel columns */
     hlr_model_add(m, hlr_lstm(256, hidden, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f)); /* -> (56, 2h) */
     hlr_model_add(m, hlr_dense(2 * hidden, CLASSES, 1));       /* -> (56, 11) */
@@ -283,7 +289,7 @@ static int train(const options *o)
     int rc = 1;
     if (!tr || !te)
         goto out;
-    if (!(m = make_crnn(o->seed, o->hidden)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
+    if (!(m = make_crnn(o->seed, o->hidden, o->convs)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
         goto fail;
     /* cosine decay to 0 over all the batches of all the epochs, stepped per batch */
     if (!strcmp(o->schedule, "cosine") &&
@@ -483,13 +489,14 @@ int main(int argc, char **argv)
         return 2;
     }
     options o = {.task = "digits", .epochs = 10, .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
-                 .test_strings = 10000, .lr = 2e-3f, .hidden = 96, .schedule = "cosine"};
+                 .test_strings = 10000, .lr = 2e-3f, .hidden = 96, .schedule = "cosine", .convs = 2};
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
         OPT_STR("--save", &o.save),
         OPT_STR("--data", &o.data),
         OPT_STR("--schedule", &o.schedule),
         OPT_NUM("--hidden", OPT_INT, &o.hidden, 1, 4096),
+        OPT_NUM("--convs", OPT_INT, &o.convs, 2, 3),
         OPT_NUM("--epochs", OPT_INT, &o.epochs, 1, 10000),
         OPT_NUM("--threads", OPT_INT, &o.threads, 1, 1024),
         OPT_NUM("--beam", OPT_INT, &o.beam, 0, 4096),

@@ -56,6 +56,8 @@ class Read(unittest.TestCase):
         for args, code, says in [(("train", "--task", "words"), 2, "unknown task"),
                                  (("train", "--min-len", "5", "--max-len", "2"), 2, "--min-len 5"),
                                  (("train", "--beam", "-1"), 2, "--beam"),
+                                 (("train", "--convs", "4"), 2, "--convs 4"),
+                                 (("train", "--schedule", "step"), 2, "--schedule 'step'"),
                                  (("predict", os.path.join(self.data, "none.hlr"), "x.png"), 1, "none.hlr"),
                                  (("frob",), 2, "unknown command"),
                                  (("train", "--data", os.path.join(self.data, "nowhere")), 1, "cannot load")]:
