@@ -65,7 +65,7 @@ static void usage(FILE *f)
                "  --lr             Adam's learning rate (default 0.002)\n"
                "  --schedule       cosine (default: decay to 0 over all batches) or none\n"
                "  --hidden         the LSTM's hidden size per direction (default 96)\n"
-               "  --convs          2 (default) or 3 convolutions before the LSTM\n"
+               "  --convs          2 or 3 (default) convolutions before the LSTM\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
                "  predict          read PNG or PGM pictures of digit strings: each is scaled to 32 pixels\n"
@@ -489,7 +489,7 @@ int main(int argc, char **argv)
         return 2;
     }
     options o = {.task = "digits", .epochs = 10, .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
-                 .test_strings = 10000, .lr = 2e-3f, .hidden = 96, .schedule = "cosine", .convs = 2};
+                 .test_strings = 10000, .lr = 2e-3f, .hidden = 96, .schedule = "cosine", .convs = 3};
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
         OPT_STR("--save", &o.save),
