@@ -76,7 +76,7 @@ void print_class_report(FILE *out, const int64_t *confusion, int classes, const 
             (long long)wei.support);
 }
 
-static double monotonic_now(void)
+double monotonic_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

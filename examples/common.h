@@ -22,6 +22,9 @@ void print_confusion(FILE *out, const int64_t *confusion, int classes, const cha
  * weighted means, from a confusion matrix (hlr_classification_report). */
 void print_class_report(FILE *out, const int64_t *confusion, int classes, const char *const *names);
 
+/* Seconds on a monotonic clock, for timing. */
+double monotonic_now(void);
+
 /* A progress line for the per-batch callback on a terminal: bar, rate, time left
  * (redrawn in place with \r, at most ten times a second; cleared by the epoch's line). */
 void draw_progress(FILE *out, const hlr_batch_stats *s);

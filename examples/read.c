@@ -30,7 +30,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define CANVAS_H 32
 #define CANVAS_W 224
@@ -160,13 +159,6 @@ static int compose(uint64_t *s, const float *digits, const int32_t *labels, int6
 }
 
 /* ---- metrics ---- */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- the model ---- */
 
@@ -324,7 +316,7 @@ static int train(const options *o)
     uint64_t stream = o->seed * 0x9E3779B97F4A7C15ULL + 1;
     const uint64_t val_seed = o->seed * 31 + 7, test_seed = o->seed * 131 + 11;
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
-        double t0 = now(), loss_sum = 0;
+        double t0 = monotonic_now(), loss_sum = 0;
         long done = 0;
         int batches = 0;
         while (done + B <= o->train_strings) {
@@ -345,7 +337,7 @@ static int train(const options *o)
             batches++;
             done += B;
         }
-        double secs = now() - t0;
+        double secs = monotonic_now() - t0;
         score sc;
         if (evaluate(m, &b, B, val_seed, val, o, o->test_strings < 1000 ? o->test_strings : 1000, 0, &sc) != 0)
             goto fail;

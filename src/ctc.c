@@ -29,6 +29,22 @@ static inline double lse2(double a, double b)
     return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
 }
 
+/* lp = log-softmax of each of `rows` rows of C logits, in double. */
+static void log_softmax_rows(double *lp, const float *x, int64_t rows, int64_t C)
+{
+    for (int64_t t = 0; t < rows; t++) {
+        const float *xt = x + t * C;
+        double mx = xt[0], s = 0;
+        for (int64_t c = 1; c < C; c++)
+            mx = xt[c] > mx ? xt[c] : mx;
+        for (int64_t c = 0; c < C; c++)
+            s += exp((double)xt[c] - mx);
+        const double lz = mx + log(s);
+        for (int64_t c = 0; c < C; c++)
+            lp[t * C + c] = (double)xt[c] - lz;
+    }
+}
+
 /* What each sample's part needs. */
 typedef struct ctc_job {
     const float *x;          /* (N, T, C) */
@@ -51,18 +67,7 @@ static void ctc_part(void *ctx, int64_t b, int64_t e)
         const int32_t *l = j->tgt + n * j->S;
         const int64_t Ti = j->in_len[n], Si = j->tgt_len[n], L = 2 * Si + 1;
         double *lp = j->work + n * j->work_per, *alpha = lp + T * C, *beta = alpha + T * Lmax;
-        /* log-softmax of each valid step */
-        for (int64_t t = 0; t < Ti; t++) {
-            const float *xt = x + t * C;
-            double mx = xt[0], s = 0;
-            for (int64_t c = 1; c < C; c++)
-                mx = xt[c] > mx ? xt[c] : mx;
-            for (int64_t c = 0; c < C; c++)
-                s += exp((double)xt[c] - mx);
-            double lz = mx + log(s);
-            for (int64_t c = 0; c < C; c++)
-                lp[t * C + c] = (double)xt[c] - lz;
-        }
+        log_softmax_rows(lp, x, Ti, C); /* each valid step */
 #define LAB(s) ((s) % 2 ? (int64_t)l[(s) / 2] : (int64_t)j->blank)
         /* alpha */
         for (int64_t s = 0; s < L; s++)
@@ -377,16 +382,7 @@ hlr_status hlr_ctc_decode(const float *logits, int T, int C, int blank, int beam
         st = HLR_ENOMEM;
         goto done;
     }
-    for (int t = 0; t < T; t++) {
-        const float *x = logits + (int64_t)t * C;
-        double mx = x[0], s = 0;
-        for (int c = 1; c < C; c++)
-            mx = x[c] > mx ? x[c] : mx;
-        for (int c = 0; c < C; c++)
-            s += exp((double)x[c] - mx);
-        for (int c = 0; c < C; c++)
-            lp[(int64_t)t * C + c] = (double)x[c] - mx - log(s);
-    }
+    log_softmax_rows(lp, logits, T, C);
     int n = 0;
     double score = 0.0;
     if (W == 0) { /* best path */

@@ -366,7 +366,6 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
         if (fresh)
             fprintf(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
     }
-    int64_t val_batch = batch;
     if ((st = hlr__model_plan(m, batch)) != HLR_OK)
         goto done;
     float *bx = hlr__model_input_buffer(m); /* gather straight into the model's input */
@@ -438,7 +437,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             const hlr_dataset *vd = opt->validation_data ? opt->validation_data : train;
             eval_acc acc = {0};
             if ((st = eval_range(m, vd, opt->validation_data ? 0 : n_train, opt->validation_data ? vd->n : n_val,
-                                 val_batch, 1, &acc, NULL, fn)) != HLR_OK)
+                                 batch, 1, &acc, NULL, fn)) != HLR_OK)
                 goto done;
             s.val_loss = acc.loss_sum / (double)acc.count;
             s.val_accuracy = (double)acc.correct / (double)acc.count;

@@ -879,20 +879,6 @@ END_TEST
 
 /* ---- MNIST digits drawn as a user's picture would be ---- */
 
-static hlr_dataset *load_mnist_part(const char *dir, const char *prefix)
-{
-    char img[1024], lab[1024];
-    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    if (access(img, R_OK) != 0) {
-        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte", dir, prefix);
-        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte", dir, prefix);
-    }
-    hlr_dataset *d = hlr_dataset_load_idx(img, lab);
-    ck_assert_msg(d != NULL, "cannot load MNIST from %s (%s); `make data` fetches it", dir, hlr_last_error());
-    return d;
-}
-
 #define PICTURES 500
 #define CANVAS_W 120
 #define CANVAS_H 110
@@ -908,10 +894,7 @@ static hlr_dataset *load_mnist_part(const char *dir, const char *prefix)
  */
 START_TEST(test_mnist_digits_as_pictures_are_classified_as_well_as_the_originals)
 {
-    const char *dir = getenv("HLR_DATA_DIR");
-    if (!dir || !*dir)
-        dir = "data/mnist";
-    hlr_dataset *full = load_mnist_part(dir, "train"), *tests = load_mnist_part(dir, "t10k");
+    hlr_dataset *full = test_load_mnist("train"), *tests = test_load_mnist("t10k");
     hlr_dataset *train = hlr_dataset_slice(full, 0, 10000), *test = hlr_dataset_slice(tests, 0, PICTURES);
     hlr_dataset_free(full);
     hlr_dataset_free(tests);

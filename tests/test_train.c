@@ -172,26 +172,9 @@ START_TEST(test_fit_rejects_bad_options_and_mismatched_data)
 }
 END_TEST
 
-static hlr_dataset *load_part(const char *dir, const char *prefix)
-{
-    char img[1024], lab[1024];
-    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    if (access(img, R_OK) != 0) {
-        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte", dir, prefix);
-        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte", dir, prefix);
-    }
-    hlr_dataset *d = hlr_dataset_load_idx(img, lab);
-    ck_assert_msg(d != NULL, "cannot load MNIST from %s (%s); `make data` fetches it", dir, hlr_last_error());
-    return d;
-}
-
 START_TEST(test_one_epoch_on_6000_mnist_images_reaches_90_percent)
 {
-    const char *dir = getenv("HLR_DATA_DIR");
-    if (!dir || !*dir)
-        dir = "data/mnist";
-    hlr_dataset *full = load_part(dir, "train"), *test = load_part(dir, "t10k");
+    hlr_dataset *full = test_load_mnist("train"), *test = test_load_mnist("t10k");
     ck_assert_int_eq(hlr_dataset_size(full), 60000);
     ck_assert_int_eq(hlr_dataset_size(test), 10000);
     ck_assert_int_eq(hlr_dataset_num_classes(full), 10);

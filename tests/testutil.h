@@ -97,6 +97,25 @@ static inline hlr_dataset *test_rings(int64_t n, unsigned long long seed)
     return d;
 }
 
+/* MNIST's "train" or "t10k" part from $HLR_DATA_DIR (else data/mnist), gzipped or raw; the test
+ * fails, naming the folder, when it is not there (`make data` fetches it). */
+static inline hlr_dataset *test_load_mnist(const char *prefix)
+{
+    const char *dir = getenv("HLR_DATA_DIR");
+    if (!dir || !*dir)
+        dir = "data/mnist";
+    char img[1024], lab[1024];
+    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    if (access(img, R_OK) != 0) {
+        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte", dir, prefix);
+        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    }
+    hlr_dataset *d = hlr_dataset_load_idx(img, lab);
+    ck_assert_msg(d != NULL, "cannot load MNIST from %s (%s); `make data` fetches it", dir, hlr_last_error());
+    return d;
+}
+
 /* A model with the given seed of n layers, none of them NULL (a failed constructor's message is shown). */
 static inline hlr_model *test_model_of(uint64_t seed, hlr_layer *const *layers, int n)
 {
