@@ -6,7 +6,7 @@
  *   hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]
  *                  [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]
  *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]
- *                  [--threads T] [--data DIR]
+ *                  [--channels C] [--batchnorm] [--threads T] [--data DIR]
  *   hlr-read predict FILE IMAGE...
  *
  * Data: a seeded generator composes strings of A..B digits (default 1..8):
@@ -39,7 +39,7 @@
 
 typedef struct options {
     const char *task, *save, *data, *schedule;
-    int epochs, threads, beam, batch, min_len, max_len, hidden, convs;
+    int epochs, threads, beam, batch, min_len, max_len, hidden, convs, channels, batchnorm;
     long train_strings, test_strings;
     unsigned long long seed;
     float lr;
@@ -50,7 +50,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]\n"
                "                      [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]\n"
                "                      [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]\n"
-               "                      [--threads T] [--data DIR]\n"
+               "                      [--channels C] [--batchnorm] [--threads T] [--data DIR]\n"
                "       hlr-read predict FILE IMAGE...\n"
                "  --task           digits: strings of MNIST digits (the only task yet)\n"
                "  --epochs         training epochs (default 10)\n"
@@ -65,6 +65,8 @@ static void usage(FILE *f)
                "  --schedule       cosine (default: decay to 0 over all batches) or none\n"
                "  --hidden         the LSTM's hidden size per direction (default 96)\n"
                "  --convs          2 or 3 (default) convolutions before the LSTM\n"
+               "  --channels       the first convolution's channels C; the others have 2C (default 16)\n"
+               "  --batchnorm      batch normalisation after each convolution\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
                "  predict          read PNG or PGM pictures of digit strings: each is scaled to 32 pixels\n"
@@ -162,23 +164,28 @@ static int compose(uint64_t *s, const float *digits, const int32_t *labels, int6
 
 /* ---- the model ---- */
 
-static hlr_model *make_crnn(unsigned long long seed, int hidden, int convs)
+/* A 3 x 3 convolution (no bias when batch norm follows), its batch norm, a ReLU. */
+static void add_conv(hlr_model *m, int in, int out, int bn)
+{
+    hlr_model_add(m, hlr_conv2d(in, out, 3, 3, 1, 1, 1, 1, !bn));
+    if (bn)
+        hlr_model_add(m, hlr_batchnorm2d(out, 1e-5f, 0.1f));
+    hlr_model_add(m, hlr_relu());
+}
+
+static hlr_model *make_crnn(unsigned long long seed, int hidden, int convs, int ch, int bn)
 {
     hlr_model *m = hlr_model_new(seed);
     if (!m)
         return NULL;
-    hlr_model_add(m, hlr_conv2d(1, 16, 3, 3, 1, 1, 1, 1, 1));  /* (1, 32, 224) -> (16, 32, 224) */
-    hlr_model_add(m, hlr_relu());
-    hlr_model_add(m, hlr_maxpool2d(2, 2, 0));                  /* -> (16, 16, 112) */
-    hlr_model_add(m, hlr_conv2d(16, 32, 3, 3, 1, 1, 1, 1, 1)); /* -> (32, 16, 112) */
-    hlr_model_add(m, hlr_relu());
-    hlr_model_add(m, hlr_maxpool2d(2, 2, 0));                  /* -> (32, 8, 56) */
-    if (convs >= 3) {                                          /* a wider view per column */
-        hlr_model_add(m, hlr_conv2d(32, 32, 3, 3, 1, 1, 1, 1, 1));
-        hlr_model_add(m, hlr_relu());
-    }
-    hlr_model_add(m, hlr_feature_map_columns());               /* -> (56, 256): a step per 4 pixel columns */
-    hlr_model_add(m, hlr_lstm(256, hidden, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f)); /* -> (56, 2h) */
+    add_conv(m, 1, ch, bn);                         /* (1, 32, 224) -> (c, 32, 224) */
+    hlr_model_add(m, hlr_maxpool2d(2, 2, 0));       /* -> (c, 16, 112) */
+    add_conv(m, ch, 2 * ch, bn);                    /* -> (2c, 16, 112) */
+    hlr_model_add(m, hlr_maxpool2d(2, 2, 0));       /* -> (2c, 8, 56) */
+    if (convs >= 3)                                 /* a wider view per column */
+        add_conv(m, 2 * ch, 2 * ch, bn);
+    hlr_model_add(m, hlr_feature_map_columns());    /* -> (56, 16c): a step per 4 pixel columns */
+    hlr_model_add(m, hlr_lstm(16 * ch, hidden, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f)); /* -> (56, 2h) */
     hlr_model_add(m, hlr_dense(2 * hidden, CLASSES, 1));       /* -> (56, 11) */
     if (hlr_model_build(m, 3, (int64_t[]){1, CANVAS_H, CANVAS_W}) != HLR_OK) { /* refuses a failed add too */
         hlr_model_free(m);
@@ -281,7 +288,7 @@ static int train(const options *o)
     int rc = 1;
     if (!tr || !te)
         goto out;
-    if (!(m = make_crnn(o->seed, o->hidden, o->convs)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
+    if (!(m = make_crnn(o->seed, o->hidden, o->convs, o->channels, o->batchnorm)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
         goto fail;
     /* cosine decay to 0 over all the batches of all the epochs, stepped per batch */
     if (!strcmp(o->schedule, "cosine") &&
@@ -481,7 +488,8 @@ int main(int argc, char **argv)
         return 2;
     }
     options o = {.task = "digits", .epochs = 10, .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
-                 .test_strings = 10000, .lr = 2e-3f, .hidden = 96, .schedule = "cosine", .convs = 3};
+                 .test_strings = 10000, .lr = 2e-3f, .hidden = 96, .schedule = "cosine", .convs = 3,
+                 .channels = 16};
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
         OPT_STR("--save", &o.save),
@@ -489,6 +497,8 @@ int main(int argc, char **argv)
         OPT_STR("--schedule", &o.schedule),
         OPT_NUM("--hidden", OPT_INT, &o.hidden, 1, 4096),
         OPT_NUM("--convs", OPT_INT, &o.convs, 2, 3),
+        OPT_NUM("--channels", OPT_INT, &o.channels, 1, 256),
+        OPT_FLAG_("--batchnorm", &o.batchnorm),
         OPT_NUM("--epochs", OPT_INT, &o.epochs, 1, 10000),
         OPT_NUM("--threads", OPT_INT, &o.threads, 1, 1024),
         OPT_NUM("--beam", OPT_INT, &o.beam, 0, 4096),

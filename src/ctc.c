@@ -134,6 +134,19 @@ static void ctc_part(void *ctx, int64_t b, int64_t e)
     }
 }
 
+/* Run the loss over N samples with a workspace of hlr__ctc_work_doubles(); returns each sample's loss
+ * (inside the workspace). */
+static const double *ctc_run(const float *x, int64_t N, int64_t T, int64_t C, const int32_t *il, const int32_t *tg,
+                             int64_t S, const int32_t *tl, int blank, int zero_infinity, hlr_reduction reduction,
+                             double *work, float *grad)
+{
+    const int64_t per = T * C + 2 * T * (2 * S + 1);
+    double *nll = work + N * per;
+    ctc_job j = {x, il, tg, tl, T, C, S, blank, zero_infinity, (int)reduction, nll, grad, work, per, N};
+    hlr__parallel_for(N, 1, ctc_part, &j);
+    return nll;
+}
+
 hlr_status hlr_ctc_loss(const hlr_tensor *logits, const hlr_tensor *input_lengths, const hlr_tensor *targets,
                         const hlr_tensor *target_lengths, int blank, hlr_reduction reduction, int zero_infinity,
                         float *loss, hlr_tensor *grad)
@@ -182,22 +195,16 @@ hlr_status hlr_ctc_loss(const hlr_tensor *logits, const hlr_tensor *input_length
                 return hlr__fail(HLR_EINVAL, "%s: targets[%lld][%lld] = %d is not a label in [0, %lld) other than "
                                  "the blank %d", fn, (long long)n, (long long)s, tg[n * S + s], (long long)C, blank);
     }
-    const int64_t Lmax = 2 * S + 1, per = T * C + 2 * T * Lmax;
-    int64_t total;
+    int64_t doubles;
     if (N == 0)
         return hlr__fail(HLR_ESHAPE, "%s: the batch is empty", fn);
-    if (hlr__mul_overflows(per, N, &total))
+    if (hlr__ctc_work_doubles(N, T, C, S, &doubles) != 0)
         return hlr__fail(HLR_ENOMEM, "%s: the workspace overflows", fn);
-    double *work = hlr__alloc_or_fail((size_t)total, sizeof(double), fn);
-    double *nll = hlr__alloc_or_fail((size_t)N, sizeof(double), fn);
-    if (!work || !nll) {
-        hlr__free(work);
-        hlr__free(nll);
+    double *work = hlr__alloc_or_fail((size_t)doubles, sizeof(double), fn);
+    if (!work)
         return HLR_ENOMEM;
-    }
-    ctc_job j = {logits->data, il, tg, tl, T, C, S, blank, zero_infinity != 0, (int)reduction, nll,
-                 grad ? (float *)grad->data : NULL, work, per, N};
-    hlr__parallel_for(N, 1, ctc_part, &j);
+    const double *nll = ctc_run(logits->data, N, T, C, il, tg, S, tl, blank, zero_infinity != 0, reduction, work,
+                                grad ? (float *)grad->data : NULL);
     double sum = 0.0;
     for (int64_t n = 0; n < N; n++) {
         if (reduction == HLR_REDUCTION_NONE)
@@ -210,8 +217,101 @@ hlr_status hlr_ctc_loss(const hlr_tensor *logits, const hlr_tensor *input_length
     else if (reduction == HLR_REDUCTION_MEAN)
         *loss = (float)(sum / (double)N);
     hlr__free(work);
-    hlr__free(nll);
     return HLR_OK;
+}
+
+int hlr__ctc_work_doubles(int64_t N, int64_t T, int64_t C, int64_t S, int64_t *doubles)
+{
+    int64_t per = 0, t2 = 0;
+    if (hlr__mul_overflows(T, 2 * (2 * S + 1), &t2) || hlr__mul_overflows(T, C, &per) || per > INT64_MAX - t2 ||
+        hlr__mul_overflows(per + t2 + 2, N, doubles))
+        return -1;
+    return 0;
+}
+
+/* Each row's label count: the entries before its first negative one. */
+static void target_lengths(const int32_t *targets, int64_t N, int64_t S, int32_t *tl)
+{
+    for (int64_t n = 0; n < N; n++) {
+        int64_t k = 0;
+        while (k < S && targets[n * S + k] >= 0)
+            k++;
+        tl[n] = (int32_t)k;
+    }
+}
+
+double hlr__ctc_model_loss(const float *out, int64_t N, int64_t T, int64_t C, const int32_t *in_len,
+                           const int32_t *targets, int64_t S, double *work, float *dy)
+{
+    int32_t *il = (int32_t *)(work + N * (T * C + 2 * T * (2 * S + 1)) + N), *tl = il + N; /* the last N doubles */
+    if (!in_len) {
+        for (int64_t n = 0; n < N; n++)
+            il[n] = (int32_t)T;
+        in_len = il;
+    }
+    target_lengths(targets, N, S, tl);
+    const double *nll = ctc_run(out, N, T, C, in_len, targets, S, tl, 0, 1, HLR_REDUCTION_MEAN, work, dy);
+    double sum = 0.0;
+    for (int64_t n = 0; n < N; n++)
+        sum += nll[n] / (double)(tl[n] > 0 ? tl[n] : 1);
+    return sum / (double)N;
+}
+
+/* The Levenshtein distance with a row of m + 1 int64 given. */
+static int64_t edit_distance_row(const int32_t *ref, int64_t n, const int32_t *hyp, int64_t m, int64_t *row)
+{
+    if (n == 0 || m == 0)
+        return n + m;
+    for (int64_t j = 0; j <= m; j++)
+        row[j] = j;
+    for (int64_t i = 1; i <= n; i++) {
+        int64_t diag = row[0];
+        row[0] = i;
+        for (int64_t j = 1; j <= m; j++) {
+            int64_t up = row[j], best = diag + (ref[i - 1] != hyp[j - 1]);
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[m];
+}
+
+/* Best path of (T, C) scores (blank 0): argmax per step, repeats merged, blanks dropped. */
+static int64_t best_path(const float *x, int64_t T, int64_t C, int32_t *out)
+{
+    int64_t len = 0;
+    int32_t prev = -1;
+    for (int64_t t = 0; t < T; t++) {
+        const float *xt = x + t * C;
+        int32_t k = 0;
+        for (int32_t c = 1; c < (int32_t)C; c++)
+            k = xt[c] > xt[k] ? c : k;
+        if (k != 0 && k != prev)
+            out[len++] = k;
+        prev = k;
+    }
+    return len;
+}
+
+void hlr__ctc_score(const float *out, int64_t N, int64_t T, int64_t C, const int32_t *in_len, const int32_t *targets,
+                    int64_t S, double *work, hlr__ctc_tally *tally)
+{
+    int32_t *hyp = (int32_t *)work;
+    int64_t *row = (int64_t *)(work + (T + 1) / 2 + 1);
+    for (int64_t n = 0; n < N; n++) {
+        const int32_t *ref = targets + n * S;
+        int64_t len = 0;
+        while (len < S && ref[len] >= 0)
+            len++;
+        int64_t got = best_path(out + n * T * C, in_len ? in_len[n] : T, C, hyp);
+        int64_t e = edit_distance_row(ref, len, hyp, got, row);
+        tally->edits += e;
+        tally->chars += len;
+        tally->right += e == 0;
+        tally->strings++;
+    }
 }
 
 /* ---- lexicons: word lists as tries of labels ---- */
@@ -534,20 +634,7 @@ int64_t hlr_edit_distance(const int32_t *ref, int64_t n, const int32_t *hyp, int
     int64_t *row = hlr__alloc_or_fail((size_t)m + 1, sizeof *row, fn);
     if (!row)
         return -1;
-    for (int64_t j = 0; j <= m; j++)
-        row[j] = j;
-    for (int64_t i = 1; i <= n; i++) {
-        int64_t diag = row[0];
-        row[0] = i;
-        for (int64_t j = 1; j <= m; j++) {
-            int64_t up = row[j], best = diag + (ref[i - 1] != hyp[j - 1]);
-            best = up + 1 < best ? up + 1 : best;
-            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    int64_t d = row[m];
+    int64_t d = edit_distance_row(ref, n, hyp, m, row);
     hlr__free(row);
     return d;
 }

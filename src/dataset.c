@@ -37,6 +37,7 @@ void hlr_dataset_free(hlr_dataset *d)
     hlr__free(d->x);
     hlr__free(d->y);
     hlr__free(d->lengths);
+    hlr__free(d->targets);
     hlr__free(d);
 }
 
@@ -245,6 +246,69 @@ hlr_dataset *hlr_dataset_from_tokens(int sample_ndim, const int64_t *sample_shap
     return dataset_from("hlr_dataset_from_tokens", HLR_I32, sample_ndim, sample_shape, n, ids, labels, num_classes);
 }
 
+hlr_dataset *hlr_dataset_from_sequences(int sample_ndim, const int64_t *sample_shape, int64_t n, const float *x,
+                                        const int32_t *widths, const int32_t *targets, int max_target,
+                                        int num_classes)
+{
+    const char *fn = "hlr_dataset_from_sequences";
+    if (!targets) {
+        hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
+        return NULL;
+    }
+    if (max_target < 1 || num_classes < 2 || n < 1) {
+        hlr__fail(HLR_EINVAL, "%s: need n >= 1, max_target >= 1 and num_classes >= 2 (the blank and a label)", fn);
+        return NULL;
+    }
+    int64_t cells;
+    if (hlr__mul_overflows(n, max_target, &cells)) {
+        hlr__fail(HLR_EINVAL, "%s: %lld targets of %d are too many", fn, (long long)n, max_target);
+        return NULL;
+    }
+    if (hlr__check_ctc_targets(targets, n, max_target, num_classes, fn) != HLR_OK)
+        return NULL;
+    int32_t *zeros = hlr__alloc_or_fail((size_t)n, sizeof *zeros, fn); /* dataset_from's labels: replaced below */
+    if (!zeros)
+        return NULL;
+    hlr_dataset *d = dataset_from(fn, HLR_F32, sample_ndim, sample_shape, n, x, zeros, num_classes);
+    hlr__free(zeros);
+    if (!d)
+        return NULL;
+    if (!(d->targets = hlr__alloc_or_fail((size_t)cells, sizeof *d->targets, fn))) {
+        hlr_dataset_free(d);
+        return NULL;
+    }
+    memcpy(d->targets, targets, (size_t)cells * sizeof *targets);
+    d->max_target = max_target;
+    for (int64_t i = 0; i < n; i++) { /* y: each row's label count */
+        int32_t k = 0;
+        while (k < max_target && targets[i * max_target + k] >= 0)
+            k++;
+        d->y[i] = k;
+    }
+    if (widths) {
+        const int64_t W = d->sample.d[d->sample.ndim - 1];
+        for (int64_t i = 0; i < n; i++)
+            if (widths[i] < 1 || widths[i] > W) {
+                hlr__fail(HLR_EINVAL, "%s: width %d of sample %lld outside [1, %lld]", fn, widths[i], (long long)i,
+                          (long long)W);
+                hlr_dataset_free(d);
+                return NULL;
+            }
+        if (hlr_dataset_set_lengths(d, widths) != HLR_OK) {
+            hlr_dataset_free(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+const int32_t *hlr_dataset_targets(const hlr_dataset *d, int *max_target)
+{
+    if (max_target)
+        *max_target = d && d->targets ? (int)d->max_target : 0;
+    return d ? d->targets : NULL;
+}
+
 hlr_status hlr_dataset_set_lengths(hlr_dataset *d, const int32_t *lengths)
 {
     if (!d)
@@ -268,7 +332,9 @@ hlr_status hlr_dataset_shuffle(hlr_dataset *d, uint64_t seed)
 {
     if (!d)
         return hlr__fail(HLR_EINVAL, "hlr_dataset_shuffle: data set is NULL");
-    float *tmp = hlr__alloc_or_fail((size_t)d->sample_size, sizeof(float), "hlr_dataset_shuffle");
+    const int64_t S = d->max_target;
+    float *tmp = hlr__alloc_or_fail((size_t)(d->sample_size > S ? d->sample_size : S), sizeof(float),
+                                    "hlr_dataset_shuffle");
     if (!tmp)
         return HLR_ENOMEM;
     hlr_rng r;
@@ -288,6 +354,12 @@ hlr_status hlr_dataset_shuffle(hlr_dataset *d, uint64_t seed)
             t = d->lengths[i];
             d->lengths[i] = d->lengths[j];
             d->lengths[j] = t;
+        }
+        if (d->targets) { /* int32 through the float buffer: both 4 bytes, copied as bytes */
+            size_t tb = (size_t)S * sizeof(int32_t);
+            memcpy(tmp, d->targets + i * S, tb);
+            memcpy(d->targets + i * S, d->targets + j * S, tb);
+            memcpy(d->targets + j * S, tmp, tb);
         }
     }
     hlr__free(tmp);
@@ -314,6 +386,15 @@ hlr_dataset *hlr_dataset_slice(const hlr_dataset *d, int64_t start, int64_t coun
     if (d->lengths && hlr_dataset_set_lengths(s, d->lengths + start) != HLR_OK) {
         hlr_dataset_free(s);
         return NULL;
+    }
+    if (d->targets) {
+        size_t cells = (size_t)(count * d->max_target);
+        if (!(s->targets = hlr__alloc_or_fail(cells, sizeof *s->targets, "hlr_dataset_slice"))) {
+            hlr_dataset_free(s);
+            return NULL;
+        }
+        memcpy(s->targets, d->targets + start * d->max_target, cells * sizeof *s->targets);
+        s->max_target = d->max_target;
     }
     return s;
 }
@@ -350,7 +431,7 @@ int64_t hlr_dataset_sample_dim(const hlr_dataset *d, int i)
 }
 
 const float *hlr_dataset_inputs(const hlr_dataset *d) { return d && d->dtype == HLR_F32 ? d->x : NULL; }
-const int32_t *hlr_dataset_labels(const hlr_dataset *d) { return d ? d->y : NULL; }
+const int32_t *hlr_dataset_labels(const hlr_dataset *d) { return d && !d->targets ? d->y : NULL; }
 int hlr_dataset_dtype(const hlr_dataset *d) { return d ? (int)d->dtype : -1; }
 /* The token ids were stored through a const int32_t * (memcpy keeps their type). */
 const int32_t *hlr_dataset_tokens(const hlr_dataset *d)

@@ -36,9 +36,16 @@ static hlr_status check_fit(const hlr_model *m, const hlr_dataset *d, const char
 {
     const hlr_shape *in = hlr__model_in_shape(m);
     char a[96], b[96];
-    hlr_status st = hlr__model_check_classifier(m, fn);
+    float smoothing;
+    const int ctc = hlr__model_loss(m, &smoothing) == HLR_LOSS_CTC;
+    hlr_status st = ctc ? hlr__model_check_ctc(m, fn) : hlr__model_check_classifier(m, fn);
     if (st != HLR_OK)
         return st;
+    if (ctc != (d->targets != NULL))
+        return hlr__fail(HLR_EINVAL, "%s: %s", fn, ctc ? "a CTC model needs a sequence data set "
+                                                        "(hlr_dataset_from_sequences)"
+                                                      : "a sequence data set needs a model with the CTC loss "
+                                                        "(hlr_model_set_loss(m, HLR_LOSS_CTC, 0))");
     if (d->sample_size != hlr__model_in_size(m) || d->sample.ndim != in->ndim ||
         memcmp(d->sample.d, in->d, (size_t)in->ndim * sizeof in->d[0]) != 0)
         return hlr__fail(HLR_ESHAPE, "%s: samples are %s, the model takes %s", fn,
@@ -47,7 +54,10 @@ static hlr_status check_fit(const hlr_model *m, const hlr_dataset *d, const char
         return hlr__fail(HLR_EINVAL, "%s: samples are %s, the model takes %s", fn,
                          d->dtype == HLR_I32 ? "int32 token ids" : "float32",
                          d->dtype == HLR_I32 ? "float32" : "int32 token ids");
-    if (d->num_classes > hlr__model_out_size(m))
+    if (ctc && d->num_classes != hlr__model_out_shape(m)->d[1])
+        return hlr__fail(HLR_ESHAPE, "%s: the data set has %d classes (the blank included), the model scores %lld",
+                         fn, d->num_classes, (long long)hlr__model_out_shape(m)->d[1]);
+    if (!ctc && d->num_classes > hlr__model_out_size(m))
         return hlr__fail(HLR_ESHAPE, "%s: the data set has %d classes, the model outputs %lld", fn, d->num_classes,
                          (long long)hlr__model_out_size(m));
     return HLR_OK;
@@ -55,7 +65,8 @@ static hlr_status check_fit(const hlr_model *m, const hlr_dataset *d, const char
 
 /* Copy the samples idx[0..n) into x (their bytes: floats or token ids), their
  * labels into y and, when the data set has them, their lengths into len. */
-static void gather(const hlr_dataset *d, const int64_t *idx, int64_t n, float *x, int32_t *y, int32_t *len)
+static void gather(const hlr_dataset *d, const int64_t *idx, int64_t n, float *x, int32_t *y, int32_t *len,
+                   int32_t *targets)
 {
     size_t bytes = (size_t)d->sample_size * sizeof(float);
     for (int64_t i = 0; i < n; i++) {
@@ -63,6 +74,9 @@ static void gather(const hlr_dataset *d, const int64_t *idx, int64_t n, float *x
         y[i] = d->y[idx[i]];
         if (d->lengths)
             len[i] = d->lengths[idx[i]];
+        if (d->targets)
+            memcpy(targets + i * d->max_target, d->targets + idx[i] * d->max_target,
+                   (size_t)d->max_target * sizeof *targets);
     }
 }
 
@@ -102,11 +116,15 @@ static int64_t count_correct(const float *logits, const int32_t *y, int64_t n, i
 typedef struct eval_acc {
     double loss_sum;
     int64_t correct, top_k_correct, count;
+    hlr__ctc_tally ctc; /* CTC models: best-path readings against the targets */
 } eval_acc;
 
 static hlr_status eval_range(hlr_model *m, const hlr_dataset *d, int64_t start, int64_t n, int64_t batch, int top_k,
                              eval_acc *acc, int64_t *confusion, const char *fn)
 {
+    double *work = d->targets ? hlr__model_ctc_work(m, batch, d->max_target, fn) : NULL;
+    if (d->targets && !work)
+        return HLR_ENOMEM;
     int64_t c = hlr__model_out_size(m);
     for (int64_t b = start; b < start + n; b += batch) {
         int64_t nb = start + n - b < batch ? start + n - b : batch;
@@ -117,6 +135,16 @@ static hlr_status eval_range(hlr_model *m, const hlr_dataset *d, int64_t start, 
         if (st != HLR_OK)
             return st;
         const float *out = hlr__model_forward_raw(m, x, nb, 0);
+        if (d->targets) { /* CTC: the loss and best-path readings (the gradient lands in the unused dy) */
+            const hlr_shape *os = hlr__model_out_shape(m);
+            const int32_t *il = hlr__model_out_lengths(m, nb), *tg = d->targets + b * d->max_target;
+            acc->loss_sum += hlr__ctc_model_loss(out, nb, os->d[0], os->d[1], il, tg, d->max_target, work,
+                                                 hlr__model_dy(m)) * (double)nb;
+            hlr__ctc_score(out, nb, os->d[0], os->d[1], il, tg, d->max_target, work, &acc->ctc);
+            acc->correct = acc->ctc.right;
+            acc->count += nb;
+            continue;
+        }
         const int32_t *y = d->y + b;
         acc->loss_sum += hlrk_cross_entropy(out, y, nb, c, 0.0f, NULL) * (double)nb;
         for (int64_t i = 0; i < nb; i++) {
@@ -314,8 +342,13 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     if (hlr__augment_active(ag) && (train->sample.ndim != 3 || train->dtype != HLR_F32))
         return hlr__fail(HLR_EINVAL, "%s: augment applies to (C, H, W) float images", fn);
     float smoothing;
-    if (hlr__model_loss(m, &smoothing) != HLR_LOSS_CROSS_ENTROPY || hlr__model_out_size(m) < 1)
-        return hlr__fail(HLR_EINVAL, "%s: fitting a data set needs the cross-entropy loss", fn);
+    const hlr_loss_kind kind = hlr__model_loss(m, &smoothing);
+    const int ctc = kind == HLR_LOSS_CTC;
+    if ((kind != HLR_LOSS_CROSS_ENTROPY && !ctc) || hlr__model_out_size(m) < 1)
+        return hlr__fail(HLR_EINVAL, "%s: fitting a data set needs the cross-entropy or the CTC loss", fn);
+    if (ctc && (opt->class_weight || opt->augment_shift || hlr__augment_active(&opt->augment)))
+        return hlr__fail(HLR_EUNSUPPORTED, "%s: class_weight and augmentation are not supported with the CTC loss",
+                         fn);
     hlr_status st = check_fit(m, train, fn);
     if (st != HLR_OK || (st = check_control(m, train, opt, smoothing, fn)) != HLR_OK)
         return st;
@@ -331,6 +364,10 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     int64_t *perm = hlr__alloc_or_fail((size_t)n_train, sizeof *perm, fn);
     int32_t *by = hlr__alloc_or_fail((size_t)batch, sizeof *by, fn);
     int32_t *bl = train->lengths ? hlr__alloc_or_fail((size_t)batch, sizeof *bl, fn) : NULL;
+    int32_t *bt = ctc ? hlr__alloc_or_fail((size_t)(batch * train->max_target), sizeof *bt, fn) : NULL;
+    int64_t val_S = opt->validation_data ? opt->validation_data->max_target : 0;
+    double *ctc_work = ctc ? hlr__model_ctc_work(m, batch, train->max_target > val_S ? train->max_target : val_S, fn)
+                           : NULL;
     float *shift_tmp = opt->augment_shift ? hlr__alloc_or_fail((size_t)train->sample_size, sizeof(float), fn) : NULL;
     const int augmenting = hlr__augment_active(&opt->augment);
     float *aug_work = augmenting
@@ -346,6 +383,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     watch_init(&ckpt_watch, opt->checkpoint.monitor, 0.0);
     int last_epoch = 0;
     if (!perm || !by || (opt->augment_shift && !shift_tmp) || (train->lengths && !bl) || (augmenting && !aug_work) ||
+        (ctc && (!bt || !ctc_work)) ||
         (es->patience > 0 && es->restore_best && !best_params)) {
         st = HLR_ENOMEM;
         goto done;
@@ -390,7 +428,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             }
         for (int64_t b = 0; b < n_train; b += batch) {
             int64_t nb = n_train - b < batch ? n_train - b : batch;
-            gather(train, perm + b, nb, bx, by, bl);
+            gather(train, perm + b, nb, bx, by, bl, bt);
             if ((st = hlr_model_set_lengths(m, bl, nb)) != HLR_OK ||
                 (st = hlr__model_check_pass(m, nb, bx, fn)) != HLR_OK)
                 goto done;
@@ -399,15 +437,26 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             if (augmenting)
                 hlr__augment_images(bx, nb, &train->sample, &opt->augment, rng, aug_work);
             const float *out = hlr__model_forward_raw(m, bx, nb, 1);
-            double l = opt->class_weight
-                           ? hlrk_cross_entropy_weighted(out, by, nb, c, opt->class_weight, hlr__model_dy(m))
-                           : hlrk_cross_entropy(out, by, nb, c, smoothing, hlr__model_dy(m));
+            double l;
+            if (ctc) { /* the loss, then whole strings read right by best path: the accuracy */
+                const hlr_shape *os = hlr__model_out_shape(m);
+                const int32_t *il = hlr__model_out_lengths(m, nb);
+                hlr__ctc_tally t = {0};
+                l = hlr__ctc_model_loss(out, nb, os->d[0], os->d[1], il, bt, train->max_target, ctc_work,
+                                        hlr__model_dy(m));
+                hlr__ctc_score(out, nb, os->d[0], os->d[1], il, bt, train->max_target, ctc_work, &t);
+                correct += t.right;
+            } else {
+                l = opt->class_weight
+                        ? hlrk_cross_entropy_weighted(out, by, nb, c, opt->class_weight, hlr__model_dy(m))
+                        : hlrk_cross_entropy(out, by, nb, c, smoothing, hlr__model_dy(m));
+                correct += count_correct(out, by, nb, c);
+            }
             if (!isfinite(l)) {
                 st = hlr__fail(HLR_ENUMERIC, "%s: the loss became %g in epoch %d", fn, l, epoch);
                 goto done;
             }
             loss_sum += l * (double)nb;
-            correct += count_correct(out, by, nb, c);
             hlr__model_backward_raw(m, hlr__model_dy(m), NULL);
             if ((st = hlr_optimizer_step(o, m)) != HLR_OK)
                 goto done;
@@ -426,7 +475,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             }
         }
         hlr_epoch_stats s = {.epoch = epoch, .epochs = opt->epochs, .lr = hlr_optimizer_lr(o), .val_loss = NAN,
-                             .val_accuracy = NAN}; /* NaN: no validation part */
+                             .val_accuracy = NAN, .val_cer = NAN}; /* NaN: no validation part (or not CTC) */
         double t_train = now_seconds() - t0;
         if (!opt->schedule_per_batch)
             hlr_optimizer_schedule_step(o);
@@ -441,6 +490,8 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                 goto done;
             s.val_loss = acc.loss_sum / (double)acc.count;
             s.val_accuracy = (double)acc.correct / (double)acc.count;
+            if (ctc)
+                s.val_cer = (double)acc.ctc.edits / (double)(acc.ctc.chars > 0 ? acc.ctc.chars : 1);
         }
         s.seconds = now_seconds() - t0;
         ex->epochs_trained++;
@@ -499,6 +550,7 @@ done:
     hlr__free(perm);
     hlr__free(by);
     hlr__free(bl);
+    hlr__free(bt);
     hlr__free(shift_tmp);
     hlr__free(best_params);
     hlr__free(aug_work);
@@ -519,9 +571,11 @@ hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int batch_size
     hlr_status st = check_fit(m, d, fn);
     if (st != HLR_OK)
         return st;
-    int64_t c = hlr__model_out_size(m);
+    int64_t c = d->targets ? 1 : hlr__model_out_size(m); /* CTC: top_k 1 only */
     if (top_k < 1 || top_k > c)
         return hlr__fail(HLR_EINVAL, "%s: top_k %d outside 1..%lld", fn, top_k, (long long)c);
+    if (confusion && d->targets)
+        return hlr__fail(HLR_EINVAL, "%s: a CTC model reads sequences; it has no confusion matrix", fn);
     if (confusion && d->num_classes != c)
         return hlr__fail(HLR_ESHAPE, "%s: a confusion matrix needs as many classes (%d) as outputs (%lld)", fn,
                          d->num_classes, (long long)c);
@@ -538,8 +592,9 @@ hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int batch_size
     out->count = acc.count;
     out->loss = acc.loss_sum / (double)acc.count;
     out->accuracy = (double)acc.correct / (double)acc.count;
-    out->top_k_accuracy = (double)acc.top_k_correct / (double)acc.count;
+    out->top_k_accuracy = d->targets ? out->accuracy : (double)acc.top_k_correct / (double)acc.count;
     out->top_k = top_k;
+    out->cer = d->targets ? (double)acc.ctc.edits / (double)(acc.ctc.chars > 0 ? acc.ctc.chars : 1) : NAN;
     return HLR_OK;
 }
 

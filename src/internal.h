@@ -148,6 +148,15 @@ int hlr__config_int_in(const hlr_config *c, const char *type, const char *key, i
 /* A float config value: 0 on success, else -1 with HLR_EFORMAT set. */
 int hlr__config_float_of(const hlr_config *c, const char *type, const char *key, float *out);
 
+/* The valid length along an axis after a window of extent k (dilation
+ * included) with this stride and padding, of one whose valid length before
+ * is len: the windows that start inside it, in [1, out_max]. */
+static inline int32_t hlr__window_length(int64_t len, int64_t k, int64_t stride, int64_t pad, int64_t out_max)
+{
+    int64_t n = len + 2 * pad >= k ? (len + 2 * pad - k) / stride + 1 : 1;
+    return (int32_t)(n < 1 ? 1 : n > out_max ? out_max : n);
+}
+
 /* What a layer sees of the pass in progress. */
 typedef struct hlr_pass {
     int64_t batch; /* N of this batch */
@@ -191,6 +200,12 @@ typedef struct hlr_layer_ops {
                      float *dx);
     /* Optional: free what the layer allocated beyond its parameters. */
     void (*destroy)(hlr_layer *l);
+    /* Optional, for layers that shrink or stretch the time axis (a (C, H, W)
+     * input's width: convolution, pooling): out[i] = the valid length after
+     * the layer of a sample whose valid length before it is in[i], in
+     * [1, the output's length]; in and out may be the same array.  NULL:
+     * lengths pass through unchanged. */
+    void (*map_lengths)(const hlr_layer *l, const int32_t *in, int32_t *out, int64_t n);
     /* Optional (none for layers without hyper-parameters): describe the
      * layer's configuration. */
     void (*get_config)(const hlr_layer *l, hlr_config *c);
@@ -261,6 +276,8 @@ int hlr__pool2d_is_max2x2(const hlr_layer *l);
 hlr_status hlr__model_plan(hlr_model *m, int64_t batch);
 /* Forward on raw input of `batch` samples; returns the output buffer (borrowed). */
 const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch, int training);
+/* The valid lengths of the last forward's output sequences when lengths were set for its batch, else NULL. */
+const int32_t *hlr__model_out_lengths(const hlr_model *m, int64_t batch);
 /* The buffer (planned batch x in_size) that the training forward reads
  * without copying: fit gathers each batch straight into it. */
 float *hlr__model_input_buffer(hlr_model *m);
@@ -268,6 +285,7 @@ float *hlr__model_input_buffer(hlr_model *m);
 void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx);
 int64_t hlr__model_in_size(const hlr_model *m);
 int64_t hlr__model_out_size(const hlr_model *m);
+const hlr_shape *hlr__model_out_shape(const hlr_model *m);
 const hlr_shape *hlr__model_in_shape(const hlr_model *m);
 hlr_rng *hlr__model_rng(hlr_model *m);
 int hlr__model_built(const hlr_model *m);
@@ -291,6 +309,29 @@ hlr_status hlr__model_check_classifier(const hlr_model *m, const char *fn);
  * ("fn: what has shape (2, 5), expected (N, 4)"). */
 int64_t hlr__check_batch(const hlr_tensor *t, hlr_dtype dtype, const hlr_shape *shape, int64_t batch, const char *fn,
                          const char *what);
+
+/* ---- CTC (ctc.c) ---- */
+
+/* *doubles = the workspace of the CTC loss over N samples of (T, C) logits and targets of S (-1 on overflow). */
+int hlr__ctc_work_doubles(int64_t N, int64_t T, int64_t C, int64_t S, int64_t *doubles);
+/* The model's CTC loss (HLR_LOSS_CTC) over out (N, T, C): blank 0, torch's mean reduction (each loss over
+ * its target length, then the mean), zero_infinity; in_len NULL: T each; targets (N, S), each row's labels
+ * (in [1, C), checked by the caller) then negative padding.  dy receives the gradient. */
+double hlr__ctc_model_loss(const float *out, int64_t N, int64_t T, int64_t C, const int32_t *in_len,
+                           const int32_t *targets, int64_t S, double *work, float *dy);
+/* Best-path decodings against targets: label edits, reference labels, strings read right. */
+typedef struct hlr__ctc_tally {
+    int64_t edits, chars, right, strings;
+} hlr__ctc_tally;
+void hlr__ctc_score(const float *out, int64_t N, int64_t T, int64_t C, const int32_t *in_len, const int32_t *targets,
+                    int64_t S, double *work, hlr__ctc_tally *tally);
+
+/* HLR_ESHAPE naming fn unless the built model's output is (T, C) with C >= 2: what CTC needs. */
+hlr_status hlr__model_check_ctc(const hlr_model *m, const char *fn);
+/* The model's CTC workspace for batch samples and targets of S, grown when needed (NULL: HLR_ENOMEM set). */
+double *hlr__model_ctc_work(hlr_model *m, int64_t batch, int64_t S, const char *fn);
+/* HLR_EINVAL naming fn unless each of n rows of S is labels in [1, C) then only negative padding. */
+hlr_status hlr__check_ctc_targets(const int32_t *t, int64_t n, int64_t S, int64_t C, const char *fn);
 
 /* ---- model files, metadata, clones (modelfile.c, modelfile_read.c, metadata.c, clone.c) ---- */
 
@@ -365,6 +406,10 @@ struct hlr_dataset {
     float *x;
     int32_t *y;
     int32_t *lengths; /* per sample, its valid time steps; NULL when all are full */
+    /* A sequence data set (hlr_dataset_from_sequences): targets (n, max_target), each row's labels then
+     * -1 padding, and y holds each row's label count; NULL for a data set of class labels. */
+    int32_t *targets;
+    int64_t max_target;
 };
 
 #endif

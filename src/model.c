@@ -32,12 +32,20 @@ struct hlr_model {
     float *dy;      /* dLoss/dOutput of the last training batch */
 
     int64_t train_batch; /* N of the last training forward; 0 when none */
+    double *ctc_work;    /* the CTC loss's workspace (hlr__model_ctc_work), ctc_work_cap doubles */
+    int64_t ctc_work_cap;
     hlr_loss_kind loss;
     float smoothing;
 
     /* hlr_model_set_lengths: valid steps of each of nlengths samples (0: none set). */
     int32_t *lengths;
     int64_t nlengths, lengths_cap;
+    /* What each layer sees of them (layers with map_lengths shrink the width):
+     * len_in[i] the lengths layer i reads, len_in[nlayers] the output's; the
+     * rows of mapped lengths, lengths_cap each, are in mapped (len_layers rows). */
+    const int32_t **len_in;
+    int32_t *mapped;
+    int len_layers; /* nlayers when len_in and mapped were sized; -1: not yet */
 
     hlr_model_extra extra; /* metadata, training counters, clone link: see internal.h */
 
@@ -69,6 +77,7 @@ hlr_model *hlr_model_new(uint64_t seed)
     m->serial = atomic_fetch_add_explicit(&next_serial, 1, memory_order_relaxed);
     hlr__rng_seed(&m->rng, seed);
     m->loss = HLR_LOSS_CROSS_ENTROPY;
+    m->len_layers = -1;
     return m;
 }
 
@@ -99,6 +108,9 @@ void hlr_model_free(hlr_model *m)
     hlr__model_extra_release(m);
     free_buffers(m);
     hlr__free(m->lengths);
+    hlr__free(m->len_in);
+    hlr__free(m->mapped);
+    hlr__free(m->ctc_work);
     for (int i = 0; i < m->nlayers; i++)
         hlr_layer_free(m->layers[i]);
     hlr__free(m->layers);
@@ -383,7 +395,7 @@ hlr_status hlr__model_plan(hlr_model *m, int64_t batch)
 const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch, int training)
 {
     hlr_pass p = {.batch = batch, .training = training, .rng = &m->rng};
-    p.lengths = m->nlengths == batch ? m->lengths : NULL;
+    const int32_t *len = m->nlengths == batch ? m->lengths : NULL;
     const float *in = x;
     if (training && x != m->acts[0]) {
         /* Keep the input: backward needs it after the caller's buffer may have changed. */
@@ -393,6 +405,15 @@ const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch,
     for (int i = 0; i < m->nlayers; i++) {
         hlr_layer *l = m->layers[i];
         m->x_of[i] = in;
+        p.lengths = len;
+        if (len) {
+            m->len_in[i] = len;
+            if (l->ops->map_lengths) { /* the lengths after this layer, also for an alias (a fused pooling) */
+                int32_t *out = m->mapped + (int64_t)i * m->lengths_cap;
+                l->ops->map_lengths(l, len, out, batch);
+                len = out;
+            }
+        }
         if (is_alias(l)) {
             m->y_of[i] = (float *)in; /* never written through: alias layers have no forward */
         } else {
@@ -401,6 +422,8 @@ const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch,
         }
         in = m->y_of[i];
     }
+    if (len)
+        m->len_in[m->nlayers] = len;
     m->train_batch = training ? batch : 0;
     return in;
 }
@@ -424,7 +447,7 @@ void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx) { backwar
 static void backward_pass(hlr_model *m, const float *dy, float *dx, int training)
 {
     hlr_pass p = {.batch = m->train_batch, .training = training, .rng = &m->rng};
-    p.lengths = m->nlengths == p.batch ? m->lengths : NULL;
+    const int lengths = m->nlengths == p.batch; /* the forward left each layer's in len_in */
     /* Without a dx to return, the gradient stops at the first layer with
      * trainable parameters: nothing below it needs one (the mlp's first
      * dense layer, behind a flatten, then skips a third of its GEMMs). */
@@ -435,6 +458,7 @@ static void backward_pass(hlr_model *m, const float *dy, float *dx, int training
     const float *cur = dy;
     for (int i = m->nlayers - 1; i >= first; i--) {
         hlr_layer *l = m->layers[i];
+        p.lengths = lengths ? m->len_in[i] : NULL;
         if (is_alias(l)) {
             if (i == 0 && dx)
                 memcpy(dx, cur, (size_t)(p.batch * l->in_size) * sizeof *dx);
@@ -449,6 +473,7 @@ static void backward_pass(hlr_model *m, const float *dy, float *dx, int training
 
 int64_t hlr__model_in_size(const hlr_model *m) { return m->in_size; }
 int64_t hlr__model_out_size(const hlr_model *m) { return m->out_size; }
+const hlr_shape *hlr__model_out_shape(const hlr_model *m) { return &m->out; }
 const hlr_shape *hlr__model_in_shape(const hlr_model *m) { return &m->in; }
 hlr_rng *hlr__model_rng(hlr_model *m) { return &m->rng; }
 int hlr__model_built(const hlr_model *m) { return m->built; }
@@ -477,11 +502,35 @@ hlr_status hlr__model_check_classifier(const hlr_model *m, const char *fn)
                      "per sample (end with a dense layer, seq_last or seq_mean)", fn, hlr__shape_str(&m->out, s, sizeof s));
 }
 
+/* Size the per-layer lengths (len_in, mapped) for the model's layers and lengths_cap samples. */
+static hlr_status size_layer_lengths(hlr_model *m, const char *fn)
+{
+    const int64_t rows = m->nlayers > 0 ? m->nlayers : 1;
+    const int32_t **in = hlr__alloc_or_fail((size_t)m->nlayers + 1, sizeof *in, fn);
+    int32_t *mapped = hlr__alloc_or_fail((size_t)(rows * m->lengths_cap), sizeof *mapped, fn);
+    if (!in || !mapped) {
+        hlr__free(in);
+        hlr__free(mapped);
+        return HLR_ENOMEM;
+    }
+    hlr__free(m->len_in);
+    hlr__free(m->mapped);
+    m->len_in = in;
+    m->mapped = mapped;
+    m->len_layers = m->nlayers;
+    return HLR_OK;
+}
+
 hlr_status hlr__model_check_pass(hlr_model *m, int64_t batch, const void *x, const char *fn)
 {
     if (m->nlengths && m->nlengths != batch)
         return hlr__fail(HLR_ESHAPE, "%s: lengths were set for %lld sequences, the batch has %lld", fn,
                          (long long)m->nlengths, (long long)batch);
+    if (m->nlengths && m->len_layers != m->nlayers) { /* lengths set before the last layers were added */
+        hlr_status st = size_layer_lengths(m, fn);
+        if (st != HLR_OK)
+            return st;
+    }
     for (int i = 0; i < m->nlayers; i++) {
         hlr_layer *l = m->layers[i];
         hlr_status st = l->ops->check_pass ? l->ops->check_pass(l, batch, i == 0 ? x : NULL) : HLR_OK;
@@ -514,9 +563,40 @@ hlr_status hlr_model_set_lengths(hlr_model *m, const int32_t *lengths, int64_t n
         hlr__free(m->lengths);
         m->lengths = l;
         m->lengths_cap = cap;
+        m->len_layers = -1;
+    }
+    if (m->len_layers != m->nlayers) {
+        hlr_status st = size_layer_lengths(m, "hlr_model_set_lengths");
+        if (st != HLR_OK)
+            return st;
     }
     memcpy(m->lengths, lengths, (size_t)n * sizeof *lengths);
     m->nlengths = n;
+    return HLR_OK;
+}
+
+const int32_t *hlr__model_out_lengths(const hlr_model *m, int64_t batch)
+{
+    return m->nlengths == batch && m->len_layers == m->nlayers ? m->len_in[m->nlayers] : NULL;
+}
+
+hlr_status hlr_model_output_lengths(const hlr_model *m, int32_t *lengths, int64_t n)
+{
+    const char *fn = "hlr_model_output_lengths";
+    if (!m || !lengths)
+        return hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
+    if (!m->built)
+        return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
+    if (m->nlengths == 0)
+        return hlr__fail(HLR_ESTATE, "%s: no lengths are set (hlr_model_set_lengths)", fn);
+    if (n != m->nlengths)
+        return hlr__fail(HLR_ESHAPE, "%s: lengths were set for %lld samples, not %lld", fn, (long long)m->nlengths,
+                         (long long)n);
+    /* Map them now, in place: what a forward does, without one. */
+    memcpy(lengths, m->lengths, (size_t)n * sizeof *lengths);
+    for (int i = 0; i < m->nlayers; i++)
+        if (m->layers[i]->ops->map_lengths)
+            m->layers[i]->ops->map_lengths(m->layers[i], lengths, lengths, n);
     return HLR_OK;
 }
 
@@ -597,12 +677,61 @@ hlr_status hlr_model_set_loss(hlr_model *m, hlr_loss_kind kind, float label_smoo
 {
     if (!m)
         return hlr__fail(HLR_EINVAL, "hlr_model_set_loss: model is NULL");
-    if (kind != HLR_LOSS_CROSS_ENTROPY && kind != HLR_LOSS_MSE)
+    if (kind != HLR_LOSS_CROSS_ENTROPY && kind != HLR_LOSS_MSE && kind != HLR_LOSS_CTC)
         return hlr__fail(HLR_EINVAL, "hlr_model_set_loss: unknown loss %d", (int)kind);
     if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f))
         return hlr__fail(HLR_EINVAL, "hlr_model_set_loss: label smoothing %g outside [0, 1)", (double)label_smoothing);
+    if (kind != HLR_LOSS_CROSS_ENTROPY && label_smoothing != 0.0f)
+        return hlr__fail(HLR_EINVAL, "hlr_model_set_loss: label smoothing applies to cross-entropy only");
     m->loss = kind;
     m->smoothing = label_smoothing;
+    return HLR_OK;
+}
+
+hlr_status hlr__model_check_ctc(const hlr_model *m, const char *fn)
+{
+    if (m->out.ndim == 2 && m->out.d[1] >= 2)
+        return HLR_OK;
+    char s[96];
+    return hlr__fail(HLR_ESHAPE, "%s: the model's output is %s per sample; CTC needs (T, C), a sequence of scores "
+                     "over the blank and at least one label (end with a dense layer on a sequence)", fn,
+                     hlr__shape_str(&m->out, s, sizeof s));
+}
+
+double *hlr__model_ctc_work(hlr_model *m, int64_t batch, int64_t S, const char *fn)
+{
+    int64_t need;
+    if (hlr__ctc_work_doubles(batch, m->out.d[0], m->out.d[1], S, &need) != 0) {
+        hlr__fail(HLR_ENOMEM, "%s: the CTC workspace overflows", fn);
+        return NULL;
+    }
+    if (need > m->ctc_work_cap) {
+        double *w = hlr__alloc_or_fail((size_t)need, sizeof *w, fn);
+        if (!w)
+            return NULL;
+        hlr__free(m->ctc_work);
+        m->ctc_work = w;
+        m->ctc_work_cap = need;
+    }
+    return m->ctc_work;
+}
+
+hlr_status hlr__check_ctc_targets(const int32_t *t, int64_t n, int64_t S, int64_t C, const char *fn)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int padding = 0;
+        for (int64_t k = 0; k < S; k++) {
+            int32_t v = t[i * S + k];
+            if (v < 0) {
+                padding = 1;
+            } else if (padding || v == 0 || v >= C) {
+                return hlr__fail(HLR_EINVAL, "%s: target %lld, position %lld: %d is %s", fn, (long long)i,
+                                 (long long)k, v, padding ? "a label after the -1 padding"
+                                 : v == 0 ? "the blank (0), which is no label; pad with -1"
+                                          : "outside the labels [1, C)");
+            }
+        }
+    }
     return HLR_OK;
 }
 
@@ -633,6 +762,18 @@ hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tenso
             if (lab[i] < 0 || lab[i] >= m->out_size)
                 return hlr__fail(HLR_EINVAL, "hlr_model_train_batch: label %d at %lld outside [0, %lld)", lab[i],
                                  (long long)i, (long long)m->out_size);
+    } else if (m->loss == HLR_LOSS_CTC) {
+        if ((st = hlr__model_check_ctc(m, "hlr_model_train_batch")) != HLR_OK ||
+            (st = hlr__check_tensor(target, HLR_I32, "hlr_model_train_batch: target")) != HLR_OK)
+            return st;
+        if (target->ndim != 2 || target->shape[0] != n || target->shape[1] < 1)
+            return hlr__fail(HLR_ESHAPE, "hlr_model_train_batch: CTC targets must be (%lld, S): label sequences "
+                             "padded with -1", (long long)n);
+        if ((st = hlr__check_ctc_targets(target->data, n, target->shape[1], m->out.d[1],
+                                         "hlr_model_train_batch")) != HLR_OK)
+            return st;
+        if (!hlr__model_ctc_work(m, n, target->shape[1], "hlr_model_train_batch"))
+            return HLR_ENOMEM;
     } else {
         int64_t nt = hlr__check_batch(target, HLR_F32, &m->out, n, "hlr_model_train_batch", "target");
         if (nt < 0)
@@ -644,6 +785,9 @@ hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tenso
     double l;
     if (m->loss == HLR_LOSS_CROSS_ENTROPY) {
         l = hlrk_cross_entropy(out, target->data, n, m->out_size, m->smoothing, m->dy);
+    } else if (m->loss == HLR_LOSS_CTC) {
+        l = hlr__ctc_model_loss(out, n, m->out.d[0], m->out.d[1], hlr__model_out_lengths(m, n), target->data,
+                                target->shape[1], m->ctc_work, m->dy);
     } else {
         const float *t = target->data;
         int64_t k = n * m->out_size;

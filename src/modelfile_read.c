@@ -393,7 +393,7 @@ static hlr_status parse_arch(parsed *p)
     uint32_t n = get_u32_in(&r, 1, HLR_FILE_MAX_LAYERS, "the layer count");
     int64_t numel = 0;
     get_shape(&r, 1, HLR_MAX_DIMS - 1, HLR_FILE_MAX_INPUT, &p->input.ndim, p->input.d, &numel, "the input shape");
-    p->loss = get_u32_in(&r, 0, 1, "the loss");
+    p->loss = get_u32_in(&r, 0, 2, "the loss");
     size_t at = r.pos;
     p->smoothing = get_f32(&r, "the label smoothing");
     if (r.status == HLR_OK && !(p->smoothing >= 0.0f && p->smoothing < 1.0f)) {

@@ -10,6 +10,7 @@
 
 #include "fixtures/ctc_ref.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 Suite *suite_ctc(void);
@@ -417,6 +418,257 @@ START_TEST(test_a_crnn_learns_to_read_strings_with_ctc)
 }
 END_TEST
 
+/* ---- the CTC loss in the model: sequence data sets, fit, evaluate, lengths through convolutions ---- */
+
+enum { SQ_H = 8, SQ_MAXLEN = 5, SQ_W = 4 * SQ_MAXLEN, SQ_CLASSES = 4 };
+
+/* n strings of 1..SQ_MAXLEN labels, drawn as test_ctc's bars, each padded on the right to SQ_W: the
+ * images, their widths (four columns a label) and their targets (-1 padded). */
+static hlr_dataset *sequence_set(int64_t n, unsigned long long seed)
+{
+    float *x = calloc((size_t)n * SQ_H * SQ_W, sizeof *x);
+    int32_t *widths = malloc((size_t)n * sizeof *widths), *targets = malloc((size_t)n * SQ_MAXLEN * sizeof *targets);
+    ck_assert_ptr_nonnull(x);
+    for (int64_t i = 0; i < n; i++) {
+        float *img = x + i * SQ_H * SQ_W;
+        int32_t *t = targets + i * SQ_MAXLEN;
+        int len = 1 + (int)(test_rand(&seed) * SQ_MAXLEN);
+        for (int k = 0; k < SQ_MAXLEN; k++)
+            t[k] = k < len ? 1 + (int)(test_rand(&seed) * (SQ_CLASSES - 1)) : -1;
+        for (int k = 0; k < len; k++)
+            for (int r = 2 * t[k] - 1; r <= 2 * t[k]; r++)
+                for (int c = 4 * k; c < 4 * k + 2; c++)
+                    img[r * SQ_W + c] = 0.6f + 0.4f * test_rand(&seed);
+        widths[i] = 4 * len;
+    }
+    hlr_dataset *d = hlr_dataset_from_sequences(3, (int64_t[]){1, SQ_H, SQ_W}, n, x, widths, targets, SQ_MAXLEN,
+                                                SQ_CLASSES);
+    ck_assert_ptr_nonnull(d);
+    free(x);
+    free(widths);
+    free(targets);
+    return d;
+}
+
+/* conv (1 -> 4) - ReLU - 2x2 max pooling - columns - bidirectional GRU of 16 - dense: (10, 4). */
+static hlr_model *sequence_model(void)
+{
+    hlr_model *m = hlr_model_new(5);
+    ck_assert_ok(hlr_model_add(m, hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1)));
+    ck_assert_ok(hlr_model_add(m, hlr_relu()));
+    ck_assert_ok(hlr_model_add(m, hlr_maxpool2d(2, 2, 0)));
+    ck_assert_ok(hlr_model_add(m, hlr_feature_map_columns()));
+    ck_assert_ok(hlr_model_add(m, hlr_gru(4 * SQ_H / 2, 16, 1, HLR_RETURN_SEQUENCES | HLR_BIDIRECTIONAL, 0.0f)));
+    ck_assert_ok(hlr_model_add(m, hlr_dense(32, SQ_CLASSES, 1)));
+    ck_assert_ok(hlr_model_set_loss(m, HLR_LOSS_CTC, 0.0f));
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, SQ_H, SQ_W}));
+    return m;
+}
+
+static int epochs_seen;
+static double last_val_cer;
+static int note_epoch(const hlr_epoch_stats *s, void *user)
+{
+    (void)user;
+    epochs_seen++;
+    last_val_cer = s->val_cer;
+    ck_assert(s->val_accuracy >= 0.0 && s->val_accuracy <= 1.0);
+    return 0;
+}
+
+START_TEST(test_fit_trains_a_ctc_model_on_a_sequence_data_set)
+{
+    hlr_dataset *train = sequence_set(768, 3), *val = sequence_set(200, 4);
+    hlr_model *m = sequence_model();
+    /* each image's width reaches the recurrent layer and the loss: 4 L pixels -> 2 L columns */
+    int32_t widths[3] = {4, 12, 20}, steps[3];
+    ck_assert_ok(hlr_model_set_lengths(m, widths, 3));
+    ck_assert_ok(hlr_model_output_lengths(m, steps, 3));
+    ck_assert_int_eq(steps[0], 2);
+    ck_assert_int_eq(steps[1], 6);
+    ck_assert_int_eq(steps[2], 10);
+    ck_assert_status(hlr_model_output_lengths(m, steps, 2), HLR_ESHAPE);
+    ck_assert_ok(hlr_model_set_lengths(m, NULL, 0));
+    ck_assert_status(hlr_model_output_lengths(m, steps, 3), HLR_ESTATE);
+
+    hlr_metrics before, after;
+    ck_assert_ok(hlr_model_evaluate(m, val, 64, 1, &before, NULL));
+    hlr_optimizer *o = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.epochs = 12;
+    fo.batch_size = 32;
+    fo.validation_data = val;
+    fo.on_epoch = note_epoch;
+    epochs_seen = 0;
+    ck_assert_ok(hlr_model_fit(m, o, train, &fo));
+    ck_assert_int_eq(epochs_seen, 12);
+    ck_assert_ok(hlr_model_evaluate(m, val, 64, 1, &after, NULL));
+    ck_assert_int_eq(after.count, 200);
+    ck_assert_msg(after.loss < 0.2 * before.loss, "the CTC loss went from %g to %g", before.loss, after.loss);
+    ck_assert_msg(after.cer < 0.03 && after.accuracy > 0.9, "CER %g, strings read right %g (before: %g, %g)",
+                  after.cer, after.accuracy, before.cer, before.accuracy);
+    ck_assert(fabs(last_val_cer - after.cer) < 1e-12); /* fit's last validation is evaluate's */
+    /* a model file keeps the loss and the weights: the same figures, and it trains on */
+    void *buf = NULL;
+    size_t size = 0;
+    ck_assert_ok(hlr_model_save_buffer(m, NULL, &buf, &size));
+    hlr_model *back = hlr_model_load_buffer(buf, size, NULL);
+    ck_assert_ptr_nonnull(back);
+    hlr_metrics again;
+    ck_assert_ok(hlr_model_evaluate(back, val, 64, 1, &again, NULL));
+    ck_assert(again.loss == after.loss && again.cer == after.cer && again.accuracy == after.accuracy);
+    hlr_optimizer *o2 = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0);
+    fo.epochs = 1;
+    fo.on_epoch = NULL;
+    ck_assert_ok(hlr_model_fit(back, o2, train, &fo));
+    hlr_buffer_free(buf);
+    hlr_optimizer_free(o2);
+    hlr_model_free(back);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+    hlr_dataset_free(train);
+    hlr_dataset_free(val);
+}
+END_TEST
+
+START_TEST(test_train_batch_with_the_ctc_loss_uses_the_output_lengths)
+{
+    /* the same batch with and without widths: the loss differs (the steps past each width are not
+     * aligned), and with widths it equals hlr_ctc_loss on the forward's output and mapped lengths */
+    hlr_dataset *d = sequence_set(8, 9);
+    hlr_model *m = sequence_model();
+    hlr_tensor *x = hlr_tensor_from(HLR_F32, 4, (int64_t[]){8, 1, SQ_H, SQ_W}, hlr_dataset_inputs(d));
+    int max_target;
+    const int32_t *tg = hlr_dataset_targets(d, &max_target);
+    ck_assert_int_eq(max_target, SQ_MAXLEN);
+    hlr_tensor *t = i32(2, (int64_t[]){8, SQ_MAXLEN}, tg);
+    int32_t steps[8], tlen[8];
+    ck_assert_ok(hlr_model_set_lengths(m, hlr_dataset_lengths(d), 8));
+    ck_assert_ok(hlr_model_output_lengths(m, steps, 8));
+    for (int i = 0; i < 8; i++) {
+        tlen[i] = 0;
+        while (tlen[i] < SQ_MAXLEN && tg[i * SQ_MAXLEN + tlen[i]] >= 0)
+            tlen[i]++;
+        ck_assert_int_eq(steps[i], hlr_dataset_lengths(d)[i] / 2);
+    }
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){8, SQ_W / 2, SQ_CLASSES});
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    hlr_tensor *il = i32(1, (int64_t[]){8}, steps), *tl = i32(1, (int64_t[]){8}, tlen);
+    float want, with, without;
+    ck_assert_ok(hlr_ctc_loss(y, il, t, tl, 0, HLR_REDUCTION_MEAN, 1, &want, NULL));
+    hlr_optimizer *o = hlr_sgd(1e-30f, 0.0f, 0, 0.0f); /* so small a step that the weights stay */
+    ck_assert_ptr_nonnull(o);
+    ck_assert_ok(hlr_model_train_batch(m, o, x, t, &with));
+    ck_assert_close(with, want, 1e-5, 1e-6);
+    ck_assert_ok(hlr_model_set_lengths(m, NULL, 0));
+    ck_assert_ok(hlr_model_train_batch(m, o, x, t, &without));
+    ck_assert(fabsf(with - without) > 1e-3f);
+    hlr_optimizer_free(o);
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_tensor_free(t);
+    hlr_tensor_free(il);
+    hlr_tensor_free(tl);
+    hlr_model_free(m);
+    hlr_dataset_free(d);
+}
+END_TEST
+
+START_TEST(test_ctc_model_refusals)
+{
+    hlr_model *m = sequence_model();
+    hlr_optimizer *o = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0);
+    ck_assert_status(hlr_model_set_loss(m, HLR_LOSS_CTC, 0.1f), HLR_EINVAL);
+    ck_assert_error_mentions("cross-entropy only");
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){2, 1, SQ_H, SQ_W});
+    hlr_tensor *blank = i32(2, (int64_t[]){2, 3}, (int32_t[]){1, 0, -1, 2, -1, -1});
+    ck_assert_status(hlr_model_train_batch(m, o, x, blank, NULL), HLR_EINVAL);
+    ck_assert_error_mentions("the blank (0)");
+    hlr_tensor *big = i32(2, (int64_t[]){2, 3}, (int32_t[]){1, 4, -1, 2, -1, -1});
+    ck_assert_status(hlr_model_train_batch(m, o, x, big, NULL), HLR_EINVAL);
+    ck_assert_error_mentions("outside the labels");
+    hlr_tensor *after = i32(2, (int64_t[]){2, 3}, (int32_t[]){1, -1, 2, 2, -1, -1});
+    ck_assert_status(hlr_model_train_batch(m, o, x, after, NULL), HLR_EINVAL);
+    ck_assert_error_mentions("after the -1 padding");
+    hlr_tensor *flat = i32(1, (int64_t[]){2}, (int32_t[]){1, 2});
+    ck_assert_status(hlr_model_train_batch(m, o, x, flat, NULL), HLR_ESHAPE);
+    /* a data set of class labels for a CTC model, and a sequence data set for a classifier */
+    float img[2 * SQ_H * SQ_W] = {0};
+    hlr_dataset *classes = hlr_dataset_from(3, (int64_t[]){1, SQ_H, SQ_W}, 2, img, (int32_t[]){0, 1}, 2);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    ck_assert_status(hlr_model_fit(m, o, classes, &fo), HLR_EINVAL);
+    ck_assert_error_mentions("sequence data set");
+    hlr_dataset *seq = sequence_set(4, 1);
+    hlr_model *clf = TEST_MODEL(1, hlr_flatten(), hlr_dense(SQ_H * SQ_W, 4, 1));
+    ck_assert_ok(hlr_model_build(clf, 3, (int64_t[]){1, SQ_H, SQ_W}));
+    ck_assert_status(hlr_model_fit(clf, o, seq, &fo), HLR_EINVAL);
+    ck_assert_error_mentions("HLR_LOSS_CTC");
+    /* a CTC model whose output is not a sequence */
+    ck_assert_ok(hlr_model_set_loss(clf, HLR_LOSS_CTC, 0.0f));
+    ck_assert_status(hlr_model_fit(clf, o, seq, &fo), HLR_ESHAPE);
+    ck_assert_error_mentions("CTC needs (T, C)");
+    fo.augment.rotate = 5;
+    ck_assert_status(hlr_model_fit(m, o, seq, &fo), HLR_EUNSUPPORTED);
+    ck_assert_status(hlr_model_evaluate(m, seq, 4, 1, &(hlr_metrics){0}, (int64_t[16]){0}), HLR_EINVAL);
+    /* bad sequence data sets */
+    int32_t w_bad[2] = {4, SQ_W + 1}, t_ok[2 * 2] = {1, -1, 2, 3}, t_gap[2 * 2] = {-1, 1, 2, 3};
+    ck_assert_ptr_null(hlr_dataset_from_sequences(3, (int64_t[]){1, SQ_H, SQ_W}, 2, img, w_bad, t_ok, 2, 4));
+    ck_assert_error_mentions("width");
+    ck_assert_ptr_null(hlr_dataset_from_sequences(3, (int64_t[]){1, SQ_H, SQ_W}, 2, img, NULL, t_gap, 2, 4));
+    ck_assert_error_mentions("after the -1 padding");
+    ck_assert_ptr_null(hlr_dataset_from_sequences(3, (int64_t[]){1, SQ_H, SQ_W}, 2, img, NULL, t_ok, 2, 1));
+    ck_assert_ptr_null(hlr_dataset_from_sequences(3, (int64_t[]){1, SQ_H, SQ_W}, 2, img, NULL, NULL, 2, 4));
+    ck_assert_ptr_null(hlr_dataset_labels(seq));
+    hlr_dataset_free(classes);
+    hlr_dataset_free(seq);
+    hlr_tensor_free(x);
+    hlr_tensor_free(blank);
+    hlr_tensor_free(big);
+    hlr_tensor_free(after);
+    hlr_tensor_free(flat);
+    hlr_model_free(clf);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+}
+END_TEST
+
+START_TEST(test_sequence_sets_shuffle_and_slice_keep_targets_with_samples)
+{
+    hlr_dataset *d = sequence_set(50, 7);
+    int S;
+    const int32_t *t0 = hlr_dataset_targets(d, &S);
+    /* a signature per sample: its first pixel column sums and its target */
+    int32_t *before = malloc(50 * (size_t)(S + 1) * sizeof *before);
+    memcpy(before, t0, 50 * (size_t)S * sizeof *before);
+    int32_t wsum = 0;
+    for (int i = 0; i < 50; i++)
+        wsum += hlr_dataset_lengths(d)[i];
+    ck_assert_ok(hlr_dataset_shuffle(d, 3));
+    const float *x = hlr_dataset_inputs(d);
+    const int32_t *t = hlr_dataset_targets(d, NULL), *w = hlr_dataset_lengths(d);
+    int32_t wsum2 = 0;
+    for (int i = 0; i < 50; i++) {
+        int len = 0;
+        while (len < S && t[i * S + len] >= 0)
+            len++;
+        ck_assert_int_eq(w[i], 4 * len); /* the width stayed with its target */
+        for (int k = 0; k < len; k++) /* and the image: label k's bar lies on rows 2t-1, 2t */
+            ck_assert(x[i * SQ_H * SQ_W + (2 * t[i * S + k]) * SQ_W + 4 * k] > 0.5f);
+        wsum2 += w[i];
+    }
+    ck_assert_int_eq(wsum, wsum2);
+    hlr_dataset *tail = hlr_dataset_split(d, 0.2);
+    ck_assert_ptr_nonnull(tail);
+    ck_assert_int_eq(hlr_dataset_size(tail), 10);
+    ck_assert_mem_eq(hlr_dataset_targets(tail, NULL), t + 40 * S, 10 * (size_t)S * sizeof *t);
+    free(before);
+    hlr_dataset_free(tail);
+    hlr_dataset_free(d);
+}
+END_TEST
+
 Suite *suite_ctc(void)
 {
     Suite *s = suite_create("ctc");
@@ -437,6 +689,10 @@ Suite *suite_ctc(void)
     t = tcase_create("crnn");
     tcase_set_timeout(t, 120);
     tcase_add_test(t, test_a_crnn_learns_to_read_strings_with_ctc);
+    tcase_add_test(t, test_fit_trains_a_ctc_model_on_a_sequence_data_set);
+    tcase_add_test(t, test_train_batch_with_the_ctc_loss_uses_the_output_lengths);
+    tcase_add_test(t, test_ctc_model_refusals);
+    tcase_add_test(t, test_sequence_sets_shuffle_and_slice_keep_targets_with_samples);
     suite_add_tcase(s, t);
     return s;
 }

@@ -710,7 +710,10 @@ HLR_API hlr_tensor *hlr_layer_grad(hlr_layer *l, const char *name);
 
 typedef enum hlr_loss_kind {
     HLR_LOSS_CROSS_ENTROPY = 0, /* softmax + negative log-likelihood on int32 labels, mean over the batch */
-    HLR_LOSS_MSE = 1            /* mean squared error on float32 targets, mean over all elements */
+    HLR_LOSS_MSE = 1,           /* mean squared error on float32 targets, mean over all elements */
+    HLR_LOSS_CTC = 2            /* CTC on output (N, T, C) with blank 0, against int32 label sequences
+                                   (N, S) padded with -1: hlr_ctc_loss() with torch's mean reduction and
+                                   zero_infinity (a target too long for its input adds 0) */
 } hlr_loss_kind;
 
 /*
@@ -945,6 +948,29 @@ HLR_API hlr_dataset *hlr_dataset_from_tokens(int sample_ndim, const int64_t *sam
  */
 HLR_API hlr_status hlr_dataset_set_lengths(hlr_dataset *d, const int32_t *lengths);
 
+/*
+ * hlr_dataset_from_sequences -- a data set for a CTC model (HLR_LOSS_CTC):
+ *   n samples x, each of sample_shape (for images (C, H, W), the width W
+ *   being the widest image's, narrower ones padded with zeros on the
+ *   right), widths (n values in [1, W], the last axis's valid part, kept as
+ *   the samples' lengths: see hlr_model_set_lengths(); NULL: all W), and
+ *   targets (n rows of max_target int32: each sample's labels, in
+ *   [1, num_classes), then -1 padding; 0 is the blank).  num_classes is the
+ *   model's C, the blank included.  hlr_model_fit() and hlr_model_evaluate()
+ *   then train on and score the label sequences.
+ * Errors: as hlr_dataset_from(); HLR_EINVAL for a width outside [1, W], a
+ *   label outside [1, num_classes), a label after the padding,
+ *   max_target < 1 or num_classes < 2.
+ * Ownership: owned; the arrays stay the caller's.
+ */
+HLR_API hlr_dataset *hlr_dataset_from_sequences(int sample_ndim, const int64_t *sample_shape, int64_t n,
+                                                const float *x, const int32_t *widths, const int32_t *targets,
+                                                int max_target, int num_classes);
+
+/* hlr_dataset_targets -- a sequence data set's targets (n rows of *max_target, -1 padded), borrowed;
+ * NULL (and *max_target 0) for a data set of class labels.  max_target may be NULL. */
+HLR_API const int32_t *hlr_dataset_targets(const hlr_dataset *d, int *max_target);
+
 /* hlr_dataset_dtype -- HLR_F32, HLR_I32 for token ids; -1 for NULL. */
 HLR_API int hlr_dataset_dtype(const hlr_dataset *d);
 
@@ -974,7 +1000,8 @@ HLR_API int hlr_dataset_sample_ndim(const hlr_dataset *d);
 HLR_API int64_t hlr_dataset_sample_dim(const hlr_dataset *d, int i);
 /* Borrowed views of all samples and labels, valid until the data set changes or is freed.
  * hlr_dataset_inputs is NULL for a data set of token ids, hlr_dataset_tokens for
- * one of floats; hlr_dataset_lengths is NULL when the samples have no lengths. */
+ * one of floats; hlr_dataset_lengths is NULL when the samples have no lengths;
+ * hlr_dataset_labels is NULL for a sequence data set (see hlr_dataset_targets). */
 HLR_API const float *hlr_dataset_inputs(const hlr_dataset *d);
 HLR_API const int32_t *hlr_dataset_labels(const hlr_dataset *d);
 HLR_API const int32_t *hlr_dataset_tokens(const hlr_dataset *d);
@@ -1093,8 +1120,13 @@ HLR_API hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m);
 /*
  * hlr_model_set_loss -- the loss hlr_model_train_batch() and fit use:
  *   HLR_LOSS_CROSS_ENTROPY (default; targets int32 labels (N), output
- *   (N, C)) or HLR_LOSS_MSE (targets float32 of the output's shape).
- *   label_smoothing applies to cross-entropy, in [0, 1).
+ *   (N, C)), HLR_LOSS_MSE (targets float32 of the output's shape) or
+ *   HLR_LOSS_CTC (output (N, T, C), a sequence of scores over C - 1 labels
+ *   and the blank 0; targets int32 (N, S), each row's labels in [1, C)
+ *   followed by -1 padding; each sample's input length is its output
+ *   length for the lengths set, see hlr_model_output_lengths(), else T).
+ *   label_smoothing applies to cross-entropy, in [0, 1); 0 for the others.
+ *   Model files keep the loss.
  * Errors: HLR_EINVAL.
  */
 HLR_API hlr_status hlr_model_set_loss(hlr_model *m, hlr_loss_kind kind, float label_smoothing);
@@ -1123,6 +1155,9 @@ typedef struct hlr_epoch_stats {
     int best_epoch;        /* the fit's epoch (1-based) with the best value early stopping monitors so far;
                               0 when early stopping is off */
     int stopping;          /* 1: early stopping ends the fit after this epoch */
+    double val_cer;        /* CTC models: the validation character error rate (label edits of the best-path
+                              readings over target labels); NaN otherwise.  Their accuracies are the
+                              fractions of whole sequences read right. */
 } hlr_epoch_stats;
 
 /* Return nonzero to stop fitting after this epoch (fit then returns HLR_ECANCELLED). */
@@ -1258,10 +1293,12 @@ HLR_API hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_datas
 /* Results of hlr_model_evaluate(). */
 typedef struct hlr_metrics {
     int64_t count;         /* samples evaluated */
-    double loss;           /* mean cross-entropy */
-    double accuracy;       /* top-1, in [0, 1] */
-    double top_k_accuracy; /* true class among the k highest, in [0, 1] */
+    double loss;           /* mean cross-entropy (CTC models: mean CTC loss, as in training) */
+    double accuracy;       /* top-1, in [0, 1] (CTC models: whole sequences read right by best path) */
+    double top_k_accuracy; /* true class among the k highest, in [0, 1] (CTC: the accuracy) */
     int top_k;             /* the k used */
+    double cer;            /* CTC models: character error rate, edit distance of the best-path readings
+                              over the targets' labels (summed over the data set); NaN otherwise */
 } hlr_metrics;
 
 /*
@@ -1341,12 +1378,27 @@ HLR_API hlr_status hlr_model_input_gradient(hlr_model *m, const hlr_tensor *x, c
  *   a training forward and its backward cancels that forward (backward
  *   then fails with HLR_ESTATE).  hlr_model_fit() and hlr_model_evaluate()
  *   use the data set's lengths (hlr_dataset_set_lengths) and return with
- *   none set.
+ *   none set.  For a model taking (C, H, W) images, the lengths are each
+ *   image's valid width in pixels (the rest is padding, zeros): every
+ *   convolution and pooling maps them to the windows that start inside
+ *   them, so a CRNN's recurrent layers and its CTC loss see each image's
+ *   own number of columns (hlr_feature_map_columns).
  * Errors: HLR_EINVAL (model NULL, n < 1, a length < 1), HLR_ENOMEM (only
  *   when n exceeds every batch size seen before).
  * Ownership: lengths stays the caller's.
  */
 HLR_API hlr_status hlr_model_set_lengths(hlr_model *m, const int32_t *lengths, int64_t n);
+
+/*
+ * hlr_model_output_lengths -- the valid lengths of the output sequences
+ *   for the lengths set by hlr_model_set_lengths() (n of them): after
+ *   every layer that shrinks the time axis (convolution and pooling map an
+ *   image's width), each in [1, the output's steps].  What a CTC decoder
+ *   reads of each sample's output.
+ * Errors: HLR_EINVAL (NULL), HLR_ESTATE (not built, or no lengths set),
+ *   HLR_ESHAPE (n is not the number of lengths set).
+ */
+HLR_API hlr_status hlr_model_output_lengths(const hlr_model *m, int32_t *lengths, int64_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Model files                                                               */

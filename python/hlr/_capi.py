@@ -40,7 +40,7 @@ ENUMS = {
     },
     "hlr_log_level": {"HLR_LOG_DEBUG": 0, "HLR_LOG_INFO": 1, "HLR_LOG_WARN": 2},
     "hlr_dtype": {"HLR_F32": 0, "HLR_I32": 1},
-    "hlr_loss_kind": {"HLR_LOSS_CROSS_ENTROPY": 0, "HLR_LOSS_MSE": 1},
+    "hlr_loss_kind": {"HLR_LOSS_CROSS_ENTROPY": 0, "HLR_LOSS_MSE": 1, "HLR_LOSS_CTC": 2},
     "hlr_schedule_kind": {"HLR_SCHEDULE_CONSTANT": 0, "HLR_SCHEDULE_STEP": 1, "HLR_SCHEDULE_COSINE": 2},
     "hlr_reduction": {"HLR_REDUCTION_NONE": 0, "HLR_REDUCTION_SUM": 1, "HLR_REDUCTION_MEAN": 2},
     "hlr_monitor": {"HLR_MONITOR_VAL_LOSS": 0, "HLR_MONITOR_VAL_ACCURACY": 1, "HLR_MONITOR_TRAIN_LOSS": 2,
@@ -102,13 +102,14 @@ class EpochStats(ctypes.Structure):
         ("samples_per_second", c_double),
         ("best_epoch", c_int),
         ("stopping", c_int),
+        ("val_cer", c_double),
     ]
 
     def as_dict(self):
-        """The fields as a dict; val_loss and val_accuracy are None when fit had no validation part
-        (the C struct holds NaN there)."""
+        """The fields as a dict; val_loss, val_accuracy and val_cer are None when fit had no validation
+        part (val_cer also for models without the CTC loss; the C struct holds NaN there)."""
         d = {name: getattr(self, name) for name, _ in self._fields_}
-        for key in ("val_loss", "val_accuracy"):
+        for key in ("val_loss", "val_accuracy", "val_cer"):
             if d[key] != d[key]:
                 d[key] = None
         return d
@@ -195,6 +196,7 @@ class Metrics(ctypes.Structure):
         ("accuracy", c_double),
         ("top_k_accuracy", c_double),
         ("top_k", c_int),
+        ("cer", c_double),
     ]
 
 
@@ -360,6 +362,8 @@ FUNCTIONS = {
     "hlr_dataset_load_idx": (H, [c_char_p, c_char_p]),
     "hlr_dataset_from": (H, [c_int, P_I64, c_int64, c_void_p, c_void_p, c_int]),
     "hlr_dataset_from_tokens": (H, [c_int, P_I64, c_int64, c_void_p, c_void_p, c_int]),
+    "hlr_dataset_from_sequences": (H, [c_int, P_I64, c_int64, c_void_p, c_void_p, c_void_p, c_int, c_int]),
+    "hlr_dataset_targets": (c_void_p, [H, POINTER(c_int)]),
     "hlr_dataset_set_lengths": (STATUS, [H, c_void_p]),
     "hlr_dataset_dtype": (c_int, [H]),
     "hlr_dataset_tokens": (c_void_p, [H]),
@@ -397,6 +401,7 @@ FUNCTIONS = {
                                            POINTER(ClassMetrics)]),
     "hlr_model_predict": (STATUS, [H, H, c_void_p, H]),
     "hlr_model_set_lengths": (STATUS, [H, c_void_p, c_int64]),
+    "hlr_model_output_lengths": (STATUS, [H, c_void_p, c_int64]),
     # model files
     "hlr_save_options_default": (None, [POINTER(SaveOptions)]),
     "hlr_model_save": (STATUS, [H, c_char_p, POINTER(SaveOptions)]),

@@ -432,8 +432,17 @@ static hlr_layer *conv_from_config(const hlr_config *cfg)
     return hlr_conv2d(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
 }
 
+/* Valid widths: the windows (dilation included) that start inside each sample's. */
+static void conv_map_lengths(const hlr_layer *l, const int32_t *in, int32_t *out, int64_t n)
+{
+    const conv2d *c = (const conv2d *)l;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = hlr__window_length(in[i], (int64_t)c->dil * (c->kw - 1) + 1, c->stride, c->pad, c->g.Wo);
+}
+
 const hlr_layer_ops hlr__conv2d_ops = {
     .type = "conv2d",
+    .map_lengths = conv_map_lengths,
     .fuses_relu = 1,
     .build = conv_build,
     .plan = conv_plan,

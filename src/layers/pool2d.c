@@ -50,6 +50,14 @@ static hlr_status pool_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, 
     return HLR_OK;
 }
 
+/* Valid widths: the windows that start inside each sample's. */
+static void pool_map_lengths(const hlr_layer *l, const int32_t *in, int32_t *out, int64_t n)
+{
+    const pool2d *p = (const pool2d *)l;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = hlr__window_length(in[i], p->k, p->stride, p->pad, p->Wo);
+}
+
 static int is_2x2(const pool2d *p) { return p->kind == POOL_MAX && p->k == 2 && p->stride == 2 && p->pad == 0; }
 
 extern const hlr_layer_ops hlr__maxpool2d_ops;
@@ -259,6 +267,7 @@ const hlr_layer_ops hlr__maxpool2d_ops = {
     .forward = pool_forward,
     .backward = pool_backward,
     .destroy = pool_destroy,
+    .map_lengths = pool_map_lengths,
     .get_config = pool_get_config,
     .from_config = maxpool_from_config,
 };
@@ -268,6 +277,7 @@ const hlr_layer_ops hlr__avgpool2d_ops = {
     .build = pool_build,
     .forward = pool_forward,
     .backward = pool_backward,
+    .map_lengths = pool_map_lengths,
     .get_config = pool_get_config,
     .from_config = avgpool_from_config,
 };
