@@ -470,8 +470,12 @@ done:
  * ink at (14, 14).  blank_code is the status for a picture without ink;
  * messages start with fn and, when path is not NULL, the path.
  */
-static hlr_tensor *mnist(const float *px, int64_t h, int64_t w, int flags, hlr_status blank_code, const char *fn,
-                         const char *path)
+/* The ink of an h x w grey image px (white = 1): polarity (ink made bright: guessed from the paper,
+ * the median of the edge, unless flags say), contrast stretched between the paper (0) and the
+ * brightest ink (1), and the bounding box of the pixels above INK_LEVEL.  Returns the h x w map
+ * (free it), or NULL: no ink (blank_code) or no memory.  Messages as mnist()'s. */
+static float *ink_map(const float *px, int64_t h, int64_t w, int flags, hlr_status blank_code, const char *fn,
+                      const char *path, int64_t box[4])
 {
     char where[4200] = "";
     if (path)
@@ -507,6 +511,18 @@ static hlr_tensor *mnist(const float *px, int64_t h, int64_t w, int flags, hlr_s
                 y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
             }
         }
+    box[0] = x0, box[1] = y0, box[2] = x1, box[3] = y1;
+    return v;
+}
+
+static hlr_tensor *mnist(const float *px, int64_t h, int64_t w, int flags, hlr_status blank_code, const char *fn,
+                         const char *path)
+{
+    int64_t bb[4];
+    float *v = ink_map(px, h, w, flags, blank_code, fn, path, bb);
+    if (!v)
+        return NULL;
+    const int64_t x0 = bb[0], y0 = bb[1], x1 = bb[2], y1 = bb[3];
     int64_t bw = x1 - x0 + 1, bh = y1 - y0 + 1, side = bw > bh ? bw : bh;
     int64_t ow = (int64_t)llround((double)bw * MNIST_BOX / (double)side);
     int64_t oh = (int64_t)llround((double)bh * MNIST_BOX / (double)side);
@@ -635,4 +651,262 @@ hlr_tensor *hlr_image_load(const char *path, int flags)
             px[i] = 1.0f - px[i];
     }
     return img;
+}
+
+/* ---- lines of writing, and data sets of them ---- */
+
+#define LINE_FN "hlr_image_line"
+
+hlr_tensor *hlr_image_line(const hlr_tensor *image, int height, int pad, int flags)
+{
+    if (!image) {
+        hlr__fail(HLR_EINVAL, "%s: image is NULL", LINE_FN);
+        return NULL;
+    }
+    if ((flags & ~(HLR_IMAGE_DARK_INK | HLR_IMAGE_LIGHT_INK)) ||
+        ((flags & HLR_IMAGE_DARK_INK) && (flags & HLR_IMAGE_LIGHT_INK))) {
+        hlr__fail(HLR_EINVAL, "%s: flags %d: only one of HLR_IMAGE_DARK_INK and HLR_IMAGE_LIGHT_INK, or 0", LINE_FN,
+                  flags);
+        return NULL;
+    }
+    if (height < 1 || height > 4096 || pad < 0 || 2 * pad >= height) {
+        hlr__fail(HLR_EINVAL, "%s: height %d must be in 1..4096 and pad %d in 0..(height - 1) / 2", LINE_FN, height,
+                  pad);
+        return NULL;
+    }
+    if (image->dtype != HLR_F32 || !(image->ndim == 2 || (image->ndim == 3 && image->shape[0] == 1))) {
+        hlr__fail(image->dtype != HLR_F32 ? HLR_EINVAL : HLR_ESHAPE,
+                  "%s: the image must be float32 of shape (H, W) or (1, H, W)", LINE_FN);
+        return NULL;
+    }
+    const float *px = image->data;
+    for (int64_t i = 0; i < image->numel; i++)
+        if (!isfinite(px[i])) {
+            hlr__fail(HLR_EINVAL, "%s: pixel %lld is %g; pixels must be finite", LINE_FN, (long long)i, (double)px[i]);
+            return NULL;
+        }
+    const int64_t h = image->shape[image->ndim - 2], w = image->shape[image->ndim - 1];
+    int64_t bb[4];
+    float *v = ink_map(px, h, w, flags, HLR_EINVAL, LINE_FN, NULL, bb);
+    if (!v)
+        return NULL;
+    const int64_t bw = bb[2] - bb[0] + 1, bh = bb[3] - bb[1] + 1, ih = height - 2 * pad;
+    int64_t iw = (int64_t)llround((double)bw * (double)ih / (double)bh);
+    iw = iw < 1 ? 1 : iw > HLR_IMAGE_MAX_SIDE ? HLR_IMAGE_MAX_SIDE : iw;
+    hlr_tensor *t = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, height, iw + 2 * pad});
+    float *ink = t ? hlr__alloc_or_fail((size_t)(ih * iw), sizeof *ink, LINE_FN) : NULL;
+    if (!ink || resample(v, w, bb[0], bb[1], bw, bh, ink, iw, ih, LINE_FN) != 0) {
+        hlr__free(v);
+        hlr__free(ink);
+        hlr_tensor_free(t);
+        return NULL;
+    }
+    float *out = hlr_tensor_f32(t); /* zeroed: the padding is paper */
+    for (int64_t y = 0; y < ih; y++)
+        memcpy(out + (y + pad) * (iw + 2 * pad) + pad, ink + y * iw, (size_t)iw * sizeof *out);
+    hlr__free(v);
+    hlr__free(ink);
+    return t;
+}
+
+/* The next UTF-8 code point of s (advanced past it); -1 for a malformed sequence. */
+static int32_t utf8_next(const char **s)
+{
+    const unsigned char *p = (const unsigned char *)*s;
+    int32_t c = p[0];
+    int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+    if (n < 0)
+        return -1;
+    if (n > 0)
+        c &= 0x3F >> n;
+    for (int i = 1; i <= n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return -1;
+        c = (c << 6) | (p[i] & 0x3F);
+    }
+    *s += n + 1;
+    return c;
+}
+
+#define LINES_FN "hlr_dataset_load_lines"
+#define LINES_MAX 10000000
+
+typedef struct line_item {
+    hlr_tensor *img;
+    int32_t *labels;
+    int n;
+} line_item;
+
+hlr_dataset *hlr_dataset_load_lines(const char *labels_path, const char *alphabet, int height, int pad, int width,
+                                    int flags)
+{
+    if (!labels_path || !alphabet) {
+        hlr__fail(HLR_EINVAL, "%s: NULL argument", LINES_FN);
+        return NULL;
+    }
+    if (width < 0 || width > HLR_IMAGE_MAX_SIDE) {
+        hlr__fail(HLR_EINVAL, "%s: width %d outside 0..%d (0: the widest image's)", LINES_FN, width,
+                  HLR_IMAGE_MAX_SIDE);
+        return NULL;
+    }
+    /* the alphabet's characters: label k + 1 for the k-th */
+    int32_t cps[1024];
+    int ncp = 0;
+    for (const char *a = alphabet; *a;) {
+        int32_t c = utf8_next(&a);
+        if (c < 0 || ncp == 1024) {
+            hlr__fail(HLR_EINVAL, "%s: the alphabet is %s", LINES_FN, c < 0 ? "not UTF-8" : "over 1024 characters");
+            return NULL;
+        }
+        for (int k = 0; k < ncp; k++)
+            if (cps[k] == c) {
+                hlr__fail(HLR_EINVAL, "%s: the alphabet holds character %d twice", LINES_FN, k + 1);
+                return NULL;
+            }
+        cps[ncp++] = c;
+    }
+    if (ncp == 0) {
+        hlr__fail(HLR_EINVAL, "%s: the alphabet is empty", LINES_FN);
+        return NULL;
+    }
+    int fd = hlr__open_regular(labels_path, LINES_FN, NULL);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        if (fd >= 0) {
+            close(fd);
+            hlr__fail(HLR_ENOMEM, "%s: %s: cannot open a stream on the file", LINES_FN, labels_path);
+        }
+        return NULL;
+    }
+    /* folder of the labels file: the images' names are relative to it */
+    const char *slash = strrchr(labels_path, '/');
+    size_t dir_len = slash ? (size_t)(slash - labels_path + 1) : 0;
+    line_item *items = NULL;
+    int64_t n = 0, cap = 0, lineno = 0, widest = 0;
+    int max_len = 1;
+    char line[8192], path[8192 + 4096];
+    hlr_dataset *d = NULL;
+    int failed = 0;
+    while (!failed && fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n') {
+            hlr__fail(HLR_EFORMAT, "%s: %s:%lld: the line is longer than %d bytes", LINES_FN, labels_path,
+                      (long long)lineno, (int)sizeof line - 2);
+            failed = 1;
+            break;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0 || line[0] == '#')
+            continue;
+        char *tab = strchr(line, '\t');
+        if (!tab || tab == line) {
+            hlr__fail(HLR_EFORMAT, "%s: %s:%lld: expected NAME<TAB>TEXT", LINES_FN, labels_path, (long long)lineno);
+            failed = 1;
+            break;
+        }
+        *tab = '\0';
+        if (n == LINES_MAX) {
+            hlr__fail(HLR_EFORMAT, "%s: %s: more than %d lines", LINES_FN, labels_path, LINES_MAX);
+            failed = 1;
+            break;
+        }
+        if (n == cap) {
+            int64_t nc = cap ? 2 * cap : 64;
+            line_item *ni = hlr__alloc_or_fail((size_t)nc, sizeof *ni, LINES_FN);
+            if (!ni) {
+                failed = 1;
+                break;
+            }
+            if (items)
+                memcpy(ni, items, (size_t)n * sizeof *ni);
+            hlr__free(items);
+            items = ni;
+            cap = nc;
+        }
+        line_item *it = &items[n];
+        memset(it, 0, sizeof *it);
+        /* the text: each character a label */
+        const char *text = tab + 1;
+        it->labels = hlr__alloc_or_fail(strlen(text) + 1, sizeof *it->labels, LINES_FN);
+        if (!it->labels) {
+            failed = 1;
+            break;
+        }
+        n++; /* from here on the item is freed with the others */
+        for (const char *t = text; *t;) {
+            const char *at = t;
+            int32_t c = utf8_next(&t), k = 0;
+            while (c >= 0 && k < ncp && cps[k] != c)
+                k++;
+            if (c < 0 || k == ncp) {
+                int bytes = c < 0 ? 1 : (int)(t - at);
+                hlr__fail(HLR_EFORMAT, "%s: %s:%lld: %s '%.*s' (byte %d of the text)", LINES_FN, labels_path,
+                          (long long)lineno, c < 0 ? "not UTF-8 at" : "a character outside the alphabet", bytes, at,
+                          (int)(at - text) + 1);
+                failed = 1;
+                break;
+            }
+            it->labels[it->n++] = k + 1;
+        }
+        if (failed)
+            break;
+        max_len = it->n > max_len ? it->n : max_len;
+        snprintf(path, sizeof path, "%.*s%s", line[0] == '/' ? 0 : (int)dir_len, labels_path, line);
+        hlr_tensor *raw = hlr_image_load(path, 0);
+        it->img = raw ? hlr_image_line(raw, height, pad, flags) : NULL;
+        hlr_tensor_free(raw);
+        if (!it->img) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", hlr_last_error());
+            hlr__fail(hlr_last_status(), "%s: %s:%lld: %s", LINES_FN, labels_path, (long long)lineno, why);
+            failed = 1;
+            break;
+        }
+        int64_t iw = it->img->shape[2];
+        if (width > 0 && iw > width) {
+            hlr__fail(HLR_EFORMAT, "%s: %s:%lld: %s is %lld pixels wide at height %d, more than the width %d",
+                      LINES_FN, labels_path, (long long)lineno, path, (long long)iw, height, width);
+            failed = 1;
+            break;
+        }
+        widest = iw > widest ? iw : widest;
+    }
+    if (!failed && ferror(f)) {
+        hlr__fail(HLR_EIO, "%s: cannot read %s", LINES_FN, labels_path);
+        failed = 1;
+    }
+    if (!failed && n == 0) {
+        hlr__fail(HLR_EFORMAT, "%s: %s names no image", LINES_FN, labels_path);
+        failed = 1;
+    }
+    fclose(f);
+    if (!failed) {
+        const int64_t W = width > 0 ? width : widest;
+        float *x = hlr__alloc_or_fail((size_t)(n * height * W), sizeof *x, LINES_FN);
+        int32_t *widths = hlr__alloc_or_fail((size_t)n, sizeof *widths, LINES_FN);
+        int32_t *targets = hlr__alloc_or_fail((size_t)(n * max_len), sizeof *targets, LINES_FN);
+        if (x && widths && targets) {
+            for (int64_t i = 0; i < n; i++) {
+                const int64_t iw = items[i].img->shape[2];
+                const float *src = hlr_tensor_f32(items[i].img);
+                for (int64_t y = 0; y < height; y++)
+                    memcpy(x + (i * height + y) * W, src + y * iw, (size_t)iw * sizeof *x);
+                widths[i] = (int32_t)iw;
+                for (int k = 0; k < max_len; k++)
+                    targets[i * max_len + k] = k < items[i].n ? items[i].labels[k] : -1;
+            }
+            d = hlr_dataset_from_sequences(3, (int64_t[]){1, height, W}, n, x, widths, targets, max_len, ncp + 1);
+        }
+        hlr__free(x);
+        hlr__free(widths);
+        hlr__free(targets);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        hlr_tensor_free(items[i].img);
+        hlr__free(items[i].labels);
+    }
+    hlr__free(items);
+    return d;
 }

@@ -960,6 +960,116 @@ START_TEST(test_mnist_digits_as_pictures_are_classified_as_well_as_the_originals
 }
 END_TEST
 
+/* ---- lines of writing and data sets of them (hlr_image_line, hlr_dataset_load_lines) ---- */
+
+/* A w x h PGM of white paper with a black w_ink x h_ink block at (x, y). */
+static void write_block_pgm(const char *name, int w, int h, int x, int y, int w_ink, int h_ink)
+{
+    char path[512], head[64];
+    tmp_path(path, sizeof path, name);
+    int n = snprintf(head, sizeof head, "P5 %d %d 255\n", w, h);
+    unsigned char *buf = malloc((size_t)(n + w * h));
+    ck_assert_ptr_nonnull(buf);
+    memcpy(buf, head, (size_t)n);
+    for (int r = 0; r < h; r++)
+        for (int c = 0; c < w; c++)
+            buf[n + r * w + c] = r >= y && r < y + h_ink && c >= x && c < x + w_ink ? 0 : 255;
+    write_bytes(path, buf, (size_t)(n + w * h));
+    free(buf);
+}
+
+static void write_text(const char *name, const char *text)
+{
+    char path[512];
+    tmp_path(path, sizeof path, name);
+    write_bytes(path, text, strlen(text));
+}
+
+START_TEST(test_a_line_is_cropped_scaled_to_its_height_and_padded)
+{
+    write_block_pgm("block.pgm", 50, 30, 10, 5, 24, 12); /* ink 24 x 12: twice as wide as high */
+    char path[512];
+    tmp_path(path, sizeof path, "block.pgm");
+    hlr_tensor *img = load_ok(path, 0);
+    hlr_tensor *line = hlr_image_line(img, 16, 2, 0);
+    ck_assert_ptr_nonnull(line);
+    ck_assert_int_eq(hlr_tensor_dim(line, 1), 16);
+    ck_assert_int_eq(hlr_tensor_dim(line, 2), 24 + 4); /* 12 rows of ink -> 12: 24 columns, 2 of paper each side */
+    const float *p = hlr_tensor_f32(line);
+    for (int y = 0; y < 16; y++)
+        for (int x = 0; x < 28; x++) {
+            int ink = y >= 2 && y < 14 && x >= 2 && x < 26;
+            ck_assert_msg(fabsf(p[y * 28 + x] - (ink ? 1.0f : 0.0f)) < 1e-6f, "pixel (%d, %d) = %g", y, x,
+                          (double)p[y * 28 + x]);
+        }
+    ck_assert_ptr_null(hlr_image_line(img, 16, 8, 0));
+    ck_assert_int_eq(hlr_last_status(), HLR_EINVAL);
+    ck_assert_ptr_null(hlr_image_line(img, 16, 1, HLR_IMAGE_MNIST));
+    ck_assert_ptr_null(hlr_image_line(NULL, 16, 1, 0));
+    hlr_tensor *blank = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, 4, 4});
+    ck_assert_ptr_null(hlr_image_line(blank, 16, 1, 0));
+    ck_assert_error_mentions("no ink");
+    hlr_tensor_free(blank);
+    hlr_tensor_free(line);
+    hlr_tensor_free(img);
+}
+END_TEST
+
+START_TEST(test_lines_load_from_a_labels_file)
+{
+    write_block_pgm("one.pgm", 40, 20, 5, 4, 10, 10);  /* 1:1 -> 6 x 6 ink at height 8, pad 1: 8 wide */
+    write_block_pgm("two.pgm", 60, 30, 2, 2, 30, 10);  /* 3:1 -> 18 x 6: 20 wide */
+    write_block_pgm("three.pgm", 12, 12, 1, 1, 5, 10); /* 1:2 -> 3 x 6: 5 wide */
+    write_text("labels.tsv", "# name, tab, text\none.pgm\tab\n\ntwo.pgm\tcab\r\nthree.pgm\t\xc3\xa9\n");
+    char labels[512];
+    tmp_path(labels, sizeof labels, "labels.tsv");
+    hlr_dataset *d = hlr_dataset_load_lines(labels, "abc\xc3\xa9", 8, 1, 0, 0);
+    ck_assert_msg(d != NULL, "%s", hlr_last_error());
+    ck_assert_int_eq(hlr_dataset_size(d), 3);
+    ck_assert_int_eq(hlr_dataset_num_classes(d), 5); /* the blank and four characters */
+    ck_assert_int_eq(hlr_dataset_sample_dim(d, 1), 8);
+    ck_assert_int_eq(hlr_dataset_sample_dim(d, 2), 20); /* the widest */
+    const int32_t *w = hlr_dataset_lengths(d);
+    ck_assert_int_eq(w[0], 8);
+    ck_assert_int_eq(w[1], 20);
+    ck_assert_int_eq(w[2], 5);
+    int S;
+    const int32_t *t = hlr_dataset_targets(d, &S);
+    ck_assert_int_eq(S, 3);
+    const int32_t want[9] = {1, 2, -1, 3, 1, 2, 4, -1, -1};
+    ck_assert_mem_eq(t, want, sizeof want);
+    const float *x = hlr_dataset_inputs(d);
+    ck_assert(x[0 * 160 + 1 * 20 + 1] > 0.99f); /* ink bright, inside the padding */
+    ck_assert(x[0 * 160 + 0 * 20 + 0] == 0.0f);
+    for (int c = 8; c < 20; c++) /* narrower images padded with zeros */
+        ck_assert(x[0 * 160 + 4 * 20 + c] == 0.0f);
+    hlr_dataset_free(d);
+    /* a fixed width narrower than an image, and the errors naming the file and line */
+    ck_assert_ptr_null(hlr_dataset_load_lines(labels, "abc\xc3\xa9", 8, 1, 10, 0));
+    ck_assert_error_mentions("labels.tsv:4: ");
+    ck_assert_error_mentions("more than the width 10");
+    ck_assert_ptr_null(hlr_dataset_load_lines(labels, "abc", 8, 1, 0, 0));
+    ck_assert_int_eq(hlr_last_status(), HLR_EFORMAT);
+    ck_assert_error_mentions("labels.tsv:5: a character outside the alphabet '\xc3\xa9'");
+    ck_assert_ptr_null(hlr_dataset_load_lines(labels, "abca", 8, 1, 0, 0));
+    ck_assert_error_mentions("twice");
+    write_text("bad.tsv", "one.pgm\tab\nmissing.pgm\tab\n");
+    tmp_path(labels, sizeof labels, "bad.tsv");
+    ck_assert_ptr_null(hlr_dataset_load_lines(labels, "abc", 8, 1, 0, 0));
+    ck_assert_int_eq(hlr_last_status(), HLR_EIO);
+    ck_assert_error_mentions("bad.tsv:2: ");
+    ck_assert_error_mentions("missing.pgm");
+    write_text("notab.tsv", "one.pgm ab\n");
+    tmp_path(labels, sizeof labels, "notab.tsv");
+    ck_assert_ptr_null(hlr_dataset_load_lines(labels, "abc", 8, 1, 0, 0));
+    ck_assert_error_mentions("notab.tsv:1: expected NAME<TAB>TEXT");
+    write_text("empty.tsv", "# nothing\n");
+    tmp_path(labels, sizeof labels, "empty.tsv");
+    ck_assert_ptr_null(hlr_dataset_load_lines(labels, "abc", 8, 1, 0, 0));
+    ck_assert_error_mentions("names no image");
+}
+END_TEST
+
 Suite *suite_image(void)
 {
     Suite *s = suite_create("image");
@@ -995,6 +1105,12 @@ Suite *suite_image(void)
     tcase_add_test(tc, test_mnist_preprocessing_of_thin_small_and_grey_pictures);
     tcase_add_test(tc, test_mnist_preprocessing_refuses_blank_pictures_and_bad_tensors);
     tcase_add_test(tc, test_mnist_digits_as_pictures_are_classified_as_well_as_the_originals);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lines");
+    tcase_add_unchecked_fixture(tc, tmp_dir_create, tmp_dir_remove);
+    tcase_add_test(tc, test_a_line_is_cropped_scaled_to_its_height_and_padded);
+    tcase_add_test(tc, test_lines_load_from_a_labels_file);
     suite_add_tcase(s, tc);
     return s;
 }

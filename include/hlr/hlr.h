@@ -1786,6 +1786,43 @@ HLR_API hlr_tensor *hlr_image_load(const char *path, int flags);
  */
 HLR_API hlr_tensor *hlr_image_preprocess_mnist(const hlr_tensor *image, int flags);
 
+/*
+ * hlr_image_line -- a picture of one line of writing (a number, a word) as
+ *   a CTC recogniser reads it: polarity and contrast as steps 1 and 2 of
+ *   HLR_IMAGE_MNIST (flags: 0 to guess the polarity, HLR_IMAGE_DARK_INK or
+ *   HLR_IMAGE_LIGHT_INK to say it), cropped to the ink's bounding box,
+ *   scaled to height - 2 pad pixels high with the aspect ratio kept (area
+ *   averaging when shrinking, bilinear when enlarging), then pad pixels of
+ *   paper (0) on every side.
+ * Returns: a float32 tensor (1, height, w), ink bright on 0; NULL on error.
+ * Errors: HLR_EINVAL (NULL, unknown or conflicting flags, height outside
+ *   1..4096, pad outside 0..(height - 1) / 2, a pixel not finite, no ink),
+ *   HLR_ESHAPE (not (H, W) or (1, H, W)), HLR_ENOMEM.
+ * Ownership: owned; free with hlr_tensor_free().
+ */
+HLR_API hlr_tensor *hlr_image_line(const hlr_tensor *image, int height, int pad, int flags);
+
+/*
+ * hlr_dataset_load_lines -- a sequence data set for a CTC model from a
+ *   labels file: one line per image, NAME<TAB>TEXT (UTF-8; empty lines and
+ *   lines starting with # are skipped), NAME a PNG or PGM file relative to
+ *   the labels file's folder (or absolute).  Each image goes through
+ *   hlr_image_line(image, height, pad, flags); the data set's samples are
+ *   (1, height, width), narrower images padded with zeros on the right and
+ *   their own widths kept as lengths (width 0: the widest image's).  Each
+ *   character of TEXT becomes label k + 1, k its position in alphabet (a
+ *   UTF-8 string of distinct characters; 0 is the blank), so the data set
+ *   has strlen-in-characters(alphabet) + 1 classes.
+ * Errors: HLR_EINVAL (NULL, a bad alphabet or width, bad height, pad or
+ *   flags), HLR_EIO (a file cannot be opened or read), HLR_EFORMAT (a line
+ *   without a tab, a character outside the alphabet, an image wider than
+ *   width, no lines, and the errors of hlr_image_load(): each message names
+ *   the labels file and line), HLR_ENOMEM.
+ * Ownership: owned; free with hlr_dataset_free().
+ */
+HLR_API hlr_dataset *hlr_dataset_load_lines(const char *labels_path, const char *alphabet, int height, int pad,
+                                            int width, int flags);
+
 #ifdef __cplusplus
 }
 #endif

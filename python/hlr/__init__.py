@@ -22,11 +22,11 @@ from ._capi import ENUMS as _ENUMS
 from ._capi import LOG_FN as _LOG_FN
 from ._capi import lib as _lib
 from ._errors import HlrError, last_error, strerror
-from .data import load_idx, load_image, load_mnist
+from .data import load_idx, load_image, load_lines, load_mnist
 from .files import Metadata, inspect, load, load_bytes
-from .functional import Lexicon, cross_entropy, ctc_decode, ctc_loss, mse_loss
+from .functional import CTCLoss, Lexicon, cross_entropy, ctc_decode, ctc_loss, mse_loss
 from .layers import (GELU, GRU, LSTM, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Dropout, Embedding,
-                     FeatureMapRows, Flatten, GlobalAvgPool2d, ImageRows, Layer, LayerNorm, LeakyReLU, Linear,
+                     FeatureMapColumns, FeatureMapRows, Flatten, GlobalAvgPool2d, ImageRows, Layer, LayerNorm, LeakyReLU, Linear,
                      MaxPool2d, MultiheadAttention, ReLU, SeqLast, SeqMax, SeqMean, Sigmoid, Softmax, Tanh,
                      PositionalEncoding, PatchEmbedding, ClassToken, SeqFirst, TransformerEncoderLayer)
 from .model import Model
@@ -92,8 +92,8 @@ __all__ = [
     "HAVE_NUMPY", "library_path",
     "Layer", "Dense", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "Flatten",
     "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "BatchNorm2d", "BatchNorm1d", "LSTM", "GRU", "Embedding",
-    "ImageRows", "FeatureMapRows", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm",
+    "ImageRows", "FeatureMapRows", "FeatureMapColumns", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm",
     "PositionalEncoding", "PatchEmbedding", "ClassToken", "SeqFirst", "TransformerEncoderLayer",
     "Model", "callbacks", "History", "classification_report", "confusion_matrix", "edit_distance", "cer", "wer", "string_accuracy", "Optimizer", "SGD", "Adam", "AdamW",
-    "load_idx", "load_mnist", "load_image", "cross_entropy", "mse_loss", "ctc_loss", "ctc_decode", "Lexicon", "load", "load_bytes", "inspect", "Metadata",
+    "load_idx", "load_mnist", "load_image", "cross_entropy", "mse_loss", "ctc_loss", "ctc_decode", "Lexicon", "CTCLoss", "load_lines", "load", "load_bytes", "inspect", "Metadata",
 ] + [n[len("HLR_"):] for n in _ENUMS["hlr_status"]]

@@ -437,6 +437,8 @@ FUNCTIONS = {
     # images
     "hlr_image_load": (H, [c_char_p, c_int]),
     "hlr_image_preprocess_mnist": (H, [H, c_int]),
+    "hlr_image_line": (H, [H, c_int, c_int, c_int]),
+    "hlr_dataset_load_lines": (H, [c_char_p, c_char_p, c_int, c_int, c_int, c_int]),
 }
 
 # ---------------------------------------------------------------------------

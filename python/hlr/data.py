@@ -37,6 +37,44 @@ def load_idx(images_path, labels_path):
     return x, y
 
 
+def load_lines(labels_path, alphabet, height=32, pad=2, width=0, ink=None):
+    """Read a labels file of lines NAME<TAB>TEXT (images relative to its folder) for a CTC model.
+
+    Each PNG or PGM picture is made ink-bright, cropped to its ink, scaled
+    to height - 2 pad pixels high (aspect kept) and given pad pixels of
+    paper around; pictures narrower than width (0: the widest) are padded
+    on the right.  Each character of TEXT becomes label k + 1 for the k-th
+    character of alphabet (0 is the blank).  Returns (x, targets, widths):
+    x float32 (N, 1, height, width), targets int32 (N, S) padded with -1,
+    widths int32 (N), what fit(..., loss="ctc", lengths=widths) takes.
+    Raises HlrError naming the file and line (EIO, EFORMAT).
+    """
+    lp = _fspath(labels_path, "labels_path")
+    if not isinstance(alphabet, str):
+        raise TypeError("alphabet must be a str, not %s" % type(alphabet).__name__)
+    height = _check.integer(height, "height", 1, 4096)
+    pad = _check.integer(pad, "pad", lo=0)
+    width = _check.integer(width, "width", lo=0)
+    if ink is not None:
+        _check.choice(ink, "ink", ("dark", "light"))
+    d = Owner(check_ptr(lib.hlr_dataset_load_lines(lp, alphabet.encode("utf-8"), height, pad, width,
+                                                   _INK_FLAGS[ink])), lib.hlr_dataset_free)
+    try:
+        n = lib.hlr_dataset_size(d.ptr)
+        sample = tuple(lib.hlr_dataset_sample_dim(d.ptr, i) for i in range(lib.hlr_dataset_sample_ndim(d.ptr)))
+        s = ctypes.c_int()
+        taddr = lib.hlr_dataset_targets(d.ptr, ctypes.byref(s))
+        x, xb = empty((n,) + sample)
+        targets, tb = empty((n, s.value), HLR_I32)
+        widths, wb = empty((n,), HLR_I32)
+        ctypes.memmove(xb.addr, lib.hlr_dataset_inputs(d.ptr), xb.numel * 4)
+        ctypes.memmove(tb.addr, taddr, tb.numel * 4)
+        ctypes.memmove(wb.addr, lib.hlr_dataset_lengths(d.ptr), n * 4)
+    finally:
+        d.release()
+    return x, targets, widths
+
+
 def _find(directory, stem):
     for name in (stem, stem + ".gz"):
         path = os.path.join(directory, name)

@@ -147,3 +147,22 @@ def ctc_decode(logits, blank=0, beam_width=0, lexicon=None, alphabet=None):
 
 
 __all__ = ["cross_entropy", "mse_loss", "ctc_loss", "ctc_decode", "Lexicon"]
+
+
+class CTCLoss:
+    """torch.nn.CTCLoss's counterpart: CTCLoss(blank=0, reduction="mean", zero_infinity=False)(logits,
+    targets, input_lengths, target_lengths) is ctc_loss(...) with those settings (logits (N, T, C),
+    batch first, raw scores).  Model.fit(..., loss=hlr.CTCLoss()) trains a model with it (blank 0,
+    reduction "mean"; a model's CTC loss always zeroes impossible alignments, as zero_infinity)."""
+
+    def __init__(self, blank=0, reduction="mean", zero_infinity=False):
+        self.blank = _check.integer(blank, "blank", lo=0)
+        self.reduction = _check.choice(reduction, "reduction", tuple(_REDUCTIONS))
+        self.zero_infinity = _check.boolean(zero_infinity, "zero_infinity")
+
+    def __call__(self, logits, targets, input_lengths, target_lengths, return_grad=False):
+        return ctc_loss(logits, targets, input_lengths, target_lengths, self.blank, self.reduction,
+                        self.zero_infinity, return_grad)
+
+    def __repr__(self):
+        return "CTCLoss(blank=%d, reduction=%r, zero_infinity=%s)" % (self.blank, self.reduction, self.zero_infinity)

@@ -17,7 +17,19 @@ from .optim import Adam, Optimizer
 _LOSSES = {
     "cross_entropy": ENUMS["hlr_loss_kind"]["HLR_LOSS_CROSS_ENTROPY"],
     "mse": ENUMS["hlr_loss_kind"]["HLR_LOSS_MSE"],
+    "ctc": ENUMS["hlr_loss_kind"]["HLR_LOSS_CTC"],
 }
+
+
+def _fit_loss(loss):
+    """fit's and evaluate's loss: "cross_entropy", "ctc" or an hlr.CTCLoss (blank 0, mean reduction)."""
+    from .functional import CTCLoss
+    if isinstance(loss, CTCLoss):
+        if loss.blank != 0 or loss.reduction != "mean":
+            raise ValueError("a model's CTC loss has blank 0 and reduction \"mean\" (got blank %d, %r)"
+                             % (loss.blank, loss.reduction))
+        return "ctc"
+    return _check.choice(loss, "loss", ("cross_entropy", "ctc"))
 _ELEM = 4  # bytes per float32 or int32 element
 
 
@@ -375,10 +387,25 @@ class Model:
             raise ValueError("the model's output is %s per sample; classification needs (classes,)" % (out,))
         return out[0]
 
-    def _dataset(self, xb, y, lengths, where):
-        """An hlr_dataset (a copy) of xb and labels y, with the model's output width as classes."""
+    def _dataset(self, xb, y, lengths, where, ctc=False):
+        """An hlr_dataset (a copy) of xb and labels y, with the model's output width as classes (ctc:
+        label sequences y (N, S) padded with -1, lengths the samples' widths)."""
         yb = as_input(y, HLR_I32, "y")
         n = xb.shape[0]
+        if ctc:
+            out = self.output_shape
+            if len(out) != 2:
+                raise ValueError("%s: the model's output is %s per sample; CTC needs (T, C)" % (where, out))
+            if len(yb.shape) != 2 or yb.shape[0] != n or yb.shape[1] < 1:
+                raise ValueError("%s: y must hold one label sequence per sample, (%d, S) padded with -1; got "
+                                 "shape %s" % (where, n, yb.shape))
+            if xb.dtype == HLR_I32:
+                raise ValueError("%s: CTC reads images or feature sequences, not token ids" % where)
+            lb = self._lengths_arg(lengths, n)
+            sample = xb.shape[1:]
+            return Owner(check_ptr(lib.hlr_dataset_from_sequences(len(sample), shape_arg(sample), n, xb.addr,
+                                                                  lb.addr if lb is not None else None, yb.addr,
+                                                                  yb.shape[1], out[1])), lib.hlr_dataset_free)
         if yb.shape != (n,):
             raise ValueError("%s: y must hold one label per sample: x has %d samples, y has shape %s"
                              % (where, n, yb.shape))
@@ -394,8 +421,15 @@ class Model:
 
     def fit(self, x, y, epochs=1, batch_size=64, optimizer=None, validation_split=0.0, callback=None,
             shuffle=True, label_smoothing=None, augment_shift=0, lengths=None, *, validation_data=None,
-            class_weight=None, callbacks=None, verbose=1, augment=None):
+            class_weight=None, callbacks=None, verbose=1, augment=None, loss="cross_entropy"):
         """Train with softmax cross-entropy on labels y for `epochs` epochs.
+
+        loss="ctc" (or an hlr.CTCLoss()) trains a sequence model, output
+        (T, C), with CTC instead: y holds label sequences (N, S) in 1..C-1
+        padded with -1 (0 is the blank), lengths each image's valid width
+        (hlr.load_lines gives all three); accuracies are then fractions of
+        whole sequences read right (best path), and each epoch's dict has
+        val_cer, the validation character error rate.
 
         optimizer: an hlr optimizer (default: a new Adam(1e-3)).
         validation_split: the last fraction of (x, y) held out and evaluated
@@ -457,16 +491,20 @@ class Model:
                 raise ValueError("fit: give validation_split or validation_data, not both")
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise TypeError("validation_data must be (x_val, y_val) or (x_val, y_val, lengths_val)")
+        loss = _fit_loss(loss)
+        ctc = loss == "ctc"
+        if ctc and smoothing:
+            raise ValueError("fit: label_smoothing applies to cross-entropy, not CTC")
         xb = self._input(x)
-        data = self._dataset(xb, y, lengths, "fit")
+        data = self._dataset(xb, y, lengths, "fit", ctc)
         val = None
         if validation_data is not None:
             vx = self._input(validation_data[0], "validation_data[0]")
             val = self._dataset(vx, validation_data[1], validation_data[2] if len(validation_data) == 3 else None,
-                                "fit: validation_data")
+                                "fit: validation_data", ctc)
         weights = self._class_weights(class_weight) if class_weight is not None else None
         optimizer._bind(self)
-        self._set_loss(_LOSSES["cross_entropy"], smoothing)
+        self._set_loss(_LOSSES[loss], 0.0 if ctc else smoothing)
 
         history, failure, stopped = cbs.History(), [], []
         progress = cbs.ProgressBar(verbose) if verbose else None
@@ -576,16 +614,24 @@ class Model:
             w = [_check.real(v, "class_weight[%d]" % i, 0.0) for i, v in enumerate(items)]
         return (ctypes.c_float * n)(*w)
 
-    def evaluate(self, x, y, batch_size=256, top_k=1, lengths=None):
+    def evaluate(self, x, y, batch_size=256, top_k=1, lengths=None, *, loss="cross_entropy"):
         """Inference on (x, y): a dict with loss (mean cross-entropy), accuracy,
         top_k_accuracy, top_k, count and confusion (classes x classes counts,
-        row = true class, column = predicted)."""
+        row = true class, column = predicted).  loss="ctc" (y label sequences
+        padded with -1, lengths the widths, as fit): loss (mean CTC loss),
+        accuracy (whole sequences read right by best path), cer (character
+        error rate) and count."""
         batch_size = _check.integer(batch_size, "batch_size")
         top_k = _check.integer(top_k, "top_k")
+        ctc = _fit_loss(loss) == "ctc"
         xb = self._input(x)
-        data = self._dataset(xb, y, lengths, "evaluate")
-        c = self._classes()
-        confusion, caddr = _arrays.empty_int64((c, c))
+        data = self._dataset(xb, y, lengths, "evaluate", ctc)
+        if ctc:
+            self._set_loss(_LOSSES["ctc"], 0.0)
+            confusion, caddr = None, None
+        else:
+            c = self._classes()
+            confusion, caddr = _arrays.empty_int64((c, c))
         m = Metrics()
         try:
             check(lib.hlr_model_evaluate(self._ptr, data.ptr, batch_size, top_k, ctypes.byref(m), caddr), "evaluate")
@@ -594,6 +640,8 @@ class Model:
             self._lengths_set = False
         self._ran(xb)
         self._last_batch = None
+        if ctc:
+            return {"loss": m.loss, "accuracy": m.accuracy, "cer": m.cer, "count": m.count}
         return {"loss": m.loss, "accuracy": m.accuracy, "top_k_accuracy": m.top_k_accuracy, "top_k": m.top_k,
                 "count": m.count, "confusion": confusion}
 

@@ -63,5 +63,83 @@ class TestCtc(unittest.TestCase):
             hlr.Lexicon(["ab"])
 
 
+def bar_strings(n, seed, max_len=5, height=8):
+    """n strings of 1..max_len labels in 1..3, label k a bar on rows 2k-1, 2k of a 4-column cell:
+    images (n, 1, height, 4 max_len), targets (n, max_len) padded with -1, widths 4 L."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 1, height, 4 * max_len), np.float32)
+    t = np.full((n, max_len), -1, np.int32)
+    w = np.zeros(n, np.int32)
+    for i in range(n):
+        k = int(rng.integers(1, max_len + 1))
+        t[i, :k] = rng.integers(1, 4, k)
+        for j, lab in enumerate(t[i, :k]):
+            x[i, 0, 2 * lab - 1:2 * lab + 1, 4 * j:4 * j + 2] = 0.6 + 0.4 * rng.random((2, 2))
+        w[i] = 4 * k
+    return x, t, w
+
+
+@needs_numpy
+class TestCtcModels(unittest.TestCase):
+    def model(self):
+        return hlr.Model([hlr.Conv2d(1, 4, 3, padding=1), hlr.ReLU(), hlr.MaxPool2d(2), hlr.FeatureMapColumns(),
+                          hlr.GRU(16, 16, bidirectional=True, return_sequences=True), hlr.Linear(32, 4)],
+                         input_shape=(1, 8, 20), seed=5)
+
+    def test_fit_and_evaluate_with_the_ctc_loss(self):
+        x, t, w = bar_strings(768, 3)
+        vx, vt, vw = bar_strings(200, 4)
+        m = self.model()
+        before = m.evaluate(vx, vt, lengths=vw, loss="ctc")
+        hist = m.fit(x, t, epochs=12, batch_size=32, optimizer=hlr.Adam(1e-2), lengths=w, loss=hlr.CTCLoss(),
+                     validation_data=(vx, vt, vw), verbose=0)
+        after = m.evaluate(vx, vt, lengths=vw, loss="ctc")
+        self.assertEqual(set(after), {"loss", "accuracy", "cer", "count"})
+        self.assertLess(after["loss"], 0.2 * before["loss"])
+        self.assertLess(after["cer"], 0.03)
+        self.assertGreater(after["accuracy"], 0.9)
+        self.assertAlmostEqual(hist[-1]["val_cer"], after["cer"], places=12)
+        # evaluate's accuracy is best path over each image's own columns (its width / 2)
+        steps = m.forward(vx, lengths=vw)
+        right = 0
+        for i in range(len(vx)):
+            text, _ = hlr.ctc_decode(steps[i, :vw[i] // 2], alphabet="-abc")
+            right += text == "".join("-abc"[k] for k in vt[i] if k > 0)
+        self.assertEqual(right / len(vx), after["accuracy"])
+        with self.assertRaises(ValueError):
+            m.fit(x, t[:, 0], loss="ctc", verbose=0)  # one label per sample is no sequence
+        with self.assertRaises(ValueError):
+            m.fit(x, t, loss=hlr.CTCLoss(blank=3), verbose=0)
+        with self.assertRaises(ValueError):
+            m.fit(x, t, loss="hinge", verbose=0)
+
+    def test_ctc_loss_object_is_the_function(self):
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2, 6, 4)).astype(np.float32)
+        crit = hlr.CTCLoss(reduction="sum")
+        self.assertEqual(crit(x, [[1, 2], [3, -1]], [6, 5], [2, 1]), hlr.ctc_loss(x, [[1, 2], [3, -1]], [6, 5], [2, 1],
+                                                                                   reduction="sum"))
+        self.assertIn("reduction='sum'", repr(crit))
+
+    def test_load_lines_reads_a_labels_file(self):
+        import os
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            for name, (h, w) in {"a.pgm": (10, 20), "b.pgm": (10, 40)}.items():
+                px = np.full((h, w), 255, np.uint8)
+                px[2:8, 3:3 + (w // 2)] = 0
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(b"P5 %d %d 255\n" % (w, h) + px.tobytes())
+            with open(os.path.join(d, "labels.tsv"), "w", encoding="utf-8") as f:
+                f.write("a.pgm\tab\nb.pgm\tba\u00e9\n")
+            x, t, w = hlr.load_lines(os.path.join(d, "labels.tsv"), "ab\u00e9", height=8, pad=1)
+            self.assertEqual(x.shape, (2, 1, 8, int(w.max())))
+            self.assertEqual(t.tolist(), [[1, 2, -1], [2, 1, 3]])
+            self.assertEqual(w.tolist(), [2 + round(10 * 6 / 6), 2 + round(20 * 6 / 6)])
+            with self.assertRaises(hlr.HlrError) as e:
+                hlr.load_lines(os.path.join(d, "labels.tsv"), "ab")
+            self.assertIn("labels.tsv:2:", str(e.exception))
+
+
 if __name__ == "__main__":
     unittest.main()
