@@ -109,7 +109,7 @@ $(BINOUT)/hlr-bench: $(BUILD)/bench/bench.o $(BUILD)/examples/models.o $(STATIC)
 
 # `make bench`: libhlr and PyTorch (Debian's python3-torch, `make bench-deps`)
 # side by side, one process per model, same OpenBLAS settings for both.
-BENCH_MODELS ?= mlp,cnn,lstm,gru,hybrid
+BENCH_MODELS ?= mlp,cnn,lstm,gru,hybrid,crnn
 # BENCH_FLAGS: --also-unset repeats both sides with OPENBLAS_CORETYPE/L2_SIZE
 # unset and checks that libhlr's outputs agree; --scaling measures both sides
 # with 1 thread too and reports the speed-up; --no-torch skips PyTorch.

@@ -4,6 +4,13 @@
  *
  *   hlr-bench --model NAME [--train-batch 64] [--infer-batch 256] [--windows 7] [--window-seconds 0.4]
  *   hlr-bench --gemm
+ *   hlr-bench --ctc [--windows 7] [--window-seconds 0.4]
+ *
+ * NAME is one of the reference models (examples/models.c) for 28 x 28
+ * images, or crnn: hlr-read's recogniser for 32 x 224 strings of digits,
+ * trained with the CTC loss on label sequences of 1 to 8 digits.  --ctc
+ * times hlr_ctc_loss alone, value and gradient, for a batch of 64 sequences
+ * of 64 steps over 11, 40 and 80 classes with targets of 8, 16 and 24.
  *
  * Prints one JSON object.  Speed is the median over timed windows, after a
  * warm-up; peak RSS is the process's, so run one model per process
@@ -98,44 +105,80 @@ static double gemm_flops_per_image(int (*step)(void *), void *ctx, int64_t batch
     return (double)atomic_load(&hlr__gemm_flops) / (double)batch;
 }
 
-static hlr_tensor *images(int64_t n, unsigned seed)
+static hlr_tensor *images(const hlr_model *m, int64_t n, unsigned seed)
 {
-    hlr_tensor *t = hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, 1, 28, 28});
+    int nd;
+    int64_t s[HLR_MAX_DIMS + 1];
+    hlr_model_input_shape(m, &nd, s + 1);
+    s[0] = n;
+    hlr_tensor *t = hlr_tensor_new(HLR_F32, nd + 1, s);
     if (t)
-        fill(hlr_tensor_f32(t), n * 784, seed);
+        fill(hlr_tensor_f32(t), hlr_tensor_numel(t), seed);
+    return t;
+}
+
+static hlr_tensor *outputs(const hlr_model *m, int64_t n)
+{
+    int nd;
+    int64_t s[HLR_MAX_DIMS + 1];
+    hlr_model_output_shape(m, &nd, s + 1);
+    s[0] = n;
+    return hlr_tensor_new(HLR_F32, nd + 1, s);
+}
+
+#define CRNN_CLASSES 11
+#define CRNN_MAX_LEN 8
+
+/* Class labels i mod 10, or for the CRNN label sequences of 1..8 digits (1..10), -1 padded. */
+static hlr_tensor *targets(int crnn, int64_t n)
+{
+    hlr_tensor *t = crnn ? hlr_tensor_new(HLR_I32, 2, (int64_t[]){n, CRNN_MAX_LEN})
+                         : hlr_tensor_new(HLR_I32, 1, (int64_t[]){n});
+    if (!t)
+        return NULL;
+    int32_t *v = hlr_tensor_i32(t);
+    for (int64_t i = 0; i < n; i++) {
+        if (!crnn) {
+            v[i] = (int32_t)(i % 10);
+            continue;
+        }
+        int len = 1 + (int)(i % CRNN_MAX_LEN);
+        for (int k = 0; k < CRNN_MAX_LEN; k++)
+            v[i * CRNN_MAX_LEN + k] = k < len ? 1 + (int32_t)((i * 7 + k * 3) % 10) : -1;
+    }
     return t;
 }
 
 static int bench_model(const char *name, int64_t train_batch, int64_t infer_batch, int windows, double secs)
 {
     run r = {0};
-    if (!example_model_exists(name)) {
-        fprintf(stderr, "hlr-bench: unknown model '%s' (%s)\n", name, EXAMPLE_MODELS);
+    const int crnn = !strcmp(name, "crnn");
+    if (!crnn && !example_model_exists(name)) {
+        fprintf(stderr, "hlr-bench: unknown model '%s' (%s, crnn)\n", name, EXAMPLE_MODELS);
         return 2;
     }
-    r.m = example_model(name, 0);
+    /* hlr-read's default recogniser */
+    r.m = crnn ? example_crnn(0, 32, 224, CRNN_CLASSES, 16, 3, 0, 96) : example_model(name, 0);
     r.o = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f);
-    r.x = images(train_batch, 1);
-    r.labels = hlr_tensor_new(HLR_I32, 1, (int64_t[]){train_batch});
+    r.x = r.m ? images(r.m, train_batch, 1) : NULL;
+    r.labels = targets(crnn, train_batch);
     if (!r.m || !r.o || !r.x || !r.labels) {
         fprintf(stderr, "hlr-bench: %s\n", hlr_last_error());
         return 1;
     }
-    for (int64_t i = 0; i < train_batch; i++)
-        hlr_tensor_i32(r.labels)[i] = (int32_t)(i % 10);
     /* A fingerprint of the arithmetic: the untrained model's outputs for fixed
      * inputs, so runs under other OpenBLAS kernels can be compared. */
-    hlr_tensor *probe_y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){train_batch, 10});
+    hlr_tensor *probe_y = outputs(r.m, train_batch);
     double check = 0.0;
     if (probe_y && hlr_model_forward(r.m, r.x, probe_y, 0) == HLR_OK)
-        for (int64_t i = 0; i < train_batch * 10; i++)
+        for (int64_t i = 0; i < hlr_tensor_numel(probe_y); i++)
             check += hlr_tensor_f32(probe_y)[i] * (double)((i % 7) + 1);
     hlr_tensor_free(probe_y);
     double train = measure(train_step, &r, train_batch, windows, secs);
     double train_flops = gemm_flops_per_image(train_step, &r, train_batch);
     hlr_tensor_free(r.x);
-    r.x = images(infer_batch, 2);
-    r.y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){infer_batch, 10});
+    r.x = images(r.m, infer_batch, 2);
+    r.y = outputs(r.m, infer_batch);
     double infer = measure(infer_step, &r, infer_batch, windows, secs);
     double infer_flops = gemm_flops_per_image(infer_step, &r, infer_batch);
     struct rusage ru;
@@ -155,6 +198,58 @@ static int bench_model(const char *name, int64_t train_batch, int64_t infer_batc
     hlr_optimizer_free(r.o);
     hlr_model_free(r.m);
     return rc;
+}
+
+/* ---- the CTC loss alone ---- */
+
+typedef struct ctc_ctx {
+    hlr_tensor *x, *il, *tg, *tl, *g;
+} ctc_ctx;
+
+static int ctc_step(void *p)
+{
+    ctc_ctx *c = p;
+    float loss;
+    return hlr_ctc_loss(c->x, c->il, c->tg, c->tl, 0, HLR_REDUCTION_MEAN, 0, &loss, c->g) != HLR_OK;
+}
+
+/* Calls per second (a batch of N sequences each) for the sizes the issue names. */
+static int bench_ctc(int windows, double secs)
+{
+    enum { N = 64, T = 64 };
+    static const int sizes[3][2] = {{11, 8}, {40, 16}, {80, 24}}; /* C, S */
+    printf("{\"lib\": \"libhlr\", \"ctc\": [");
+    for (int k = 0; k < 3; k++) {
+        const int C = sizes[k][0], S = sizes[k][1];
+        ctc_ctx c = {hlr_tensor_new(HLR_F32, 3, (int64_t[]){N, T, C}), hlr_tensor_new(HLR_I32, 1, (int64_t[]){N}),
+                     hlr_tensor_new(HLR_I32, 2, (int64_t[]){N, S}), hlr_tensor_new(HLR_I32, 1, (int64_t[]){N}),
+                     hlr_tensor_new(HLR_F32, 3, (int64_t[]){N, T, C})};
+        if (!c.x || !c.il || !c.tg || !c.tl || !c.g) {
+            fprintf(stderr, "hlr-bench: %s\n", hlr_last_error());
+            return 1;
+        }
+        fill(hlr_tensor_f32(c.x), N * T * C, 3);
+        for (int n = 0; n < N; n++) { /* lengths and labels as bench/torch_bench.py draws them */
+            hlr_tensor_i32(c.il)[n] = T - (n % 8);
+            hlr_tensor_i32(c.tl)[n] = S - (n % 4);
+            for (int s = 0; s < S; s++)
+                hlr_tensor_i32(c.tg)[n * S + s] = 1 + (n * 31 + s * 7) % (C - 1);
+        }
+        double rate = measure(ctc_step, &c, 1, windows, secs);
+        printf("%s{\"C\": %d, \"S\": %d, \"N\": %d, \"T\": %d, \"calls_s\": %.1f}", k ? ", " : "", C, S, N, T,
+               rate);
+        hlr_tensor_free(c.x);
+        hlr_tensor_free(c.il);
+        hlr_tensor_free(c.tg);
+        hlr_tensor_free(c.tl);
+        hlr_tensor_free(c.g);
+        if (rate < 0) {
+            fprintf(stderr, "hlr-bench: %s\n", hlr_last_error());
+            return 1;
+        }
+    }
+    printf("], \"threads\": %d}\n", hlr_get_num_threads());
+    return 0;
 }
 
 /* ---- GEMM rates ---- */
@@ -235,12 +330,12 @@ int main(int argc, char **argv)
 {
     const char *model = NULL;
     int64_t train_batch = 64, infer_batch = 256;
-    int windows = 7, gemm = 0;
+    int windows = 7, gemm = 0, ctc = 0;
     double secs = 0.4;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
-        if (!strcmp(a, "--gemm")) {
-            gemm = 1;
+        if (!strcmp(a, "--gemm") || !strcmp(a, "--ctc")) {
+            *(a[2] == 'g' ? &gemm : &ctc) = 1;
             continue;
         }
         if (!strcmp(a, "--model"))
@@ -255,7 +350,7 @@ int main(int argc, char **argv)
             secs = atof(v);
         else {
             fprintf(stderr, "usage: hlr-bench --model NAME [--train-batch 64] [--infer-batch 256] [--windows 7] "
-                            "[--window-seconds 0.4] | --gemm\n");
+                            "[--window-seconds 0.4] | --gemm | --ctc\n");
             return 2;
         }
         i++;
@@ -266,6 +361,8 @@ int main(int argc, char **argv)
     }
     if (gemm)
         return bench_gemm();
+    if (ctc)
+        return bench_ctc(windows, secs);
     if (!model) {
         fprintf(stderr, "hlr-bench: --model NAME or --gemm\n");
         return 2;

@@ -5,7 +5,11 @@ under the same OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as the caller's; then
 the table of ratios (libhlr / PyTorch), written also as JSON.
 
   bench/run.py [--models mlp,cnn] [--threads 2] [--json build/bench.json] [--no-torch] [--also-unset]
-               [--scaling] [--rounds 2]
+               [--scaling] [--rounds 2] [--no-ctc]
+
+Models: the reference models of examples/models.c and crnn (hlr-read's recogniser, 32 x 224 images,
+trained with the CTC loss on sequences of 1 to 8 digits).  Then the CTC loss alone (hlr-bench --ctc
+against torch's ctc_loss on log_softmax, value and gradient) unless --no-ctc.
 
 Each side of each model runs --rounds times, libhlr and PyTorch alternating, and keeps its best
 speed (timings on a shared VM drift by a fifth from one minute to the next; a slow minute then
@@ -109,6 +113,32 @@ def report(title, rows, gemm, threads):
           f"conv2 (Winograd, 2.25x fewer multiplications) {gemm['conv2_layer_gflops']:.1f} GFLOP/s")
 
 
+def ctc_run(threads, secs, env_base, no_torch, rounds):
+    """hlr_ctc_loss alone against torch.nn.functional.ctc_loss (value and gradient), rounds alternating, each
+    size's best rate per side."""
+    hs, ts = [], []
+    for _ in range(rounds):
+        hs.append(run_json([os.path.join(ROOT, "bin", "hlr-bench"), "--ctc", "--window-seconds", secs],
+                           dict(env_base, HLR_NUM_THREADS=str(threads))))
+        if not no_torch:
+            ts.append(run_json([TORCH_PY, os.path.join(HERE, "torch_bench.py"), "--ctc", "--threads", str(threads),
+                                "--window-seconds", secs], dict(env_base, **TORCH_ENV)))
+    rows = []
+    for k, size in enumerate(hs[0]["ctc"]):
+        row = dict(size, libhlr_calls_s=max(h["ctc"][k]["calls_s"] for h in hs))
+        del row["calls_s"]
+        if ts:
+            row["pytorch_calls_s"] = max(t["ctc"][k]["calls_s"] for t in ts)
+            row["ratio"] = round(row["libhlr_calls_s"] / row["pytorch_calls_s"], 2)
+        rows.append(row)
+    print(f"CTC loss alone, value and gradient (calls/s of a batch; hlr_ctc_loss vs torch ctc_loss on log_softmax), "
+          f"{threads} threads")
+    for r in rows:
+        tail = f"  PyTorch {r['pytorch_calls_s']:8.1f}  ratio {r['ratio']:5.2f}" if ts else ""
+        print(f"  N {r['N']} T {r['T']} C {r['C']:3d} S {r['S']:2d}: libhlr {r['libhlr_calls_s']:8.1f}{tail}")
+    return rows
+
+
 def report_scaling(rows1, rows, threads):
     print(f"thread scaling: img/s with 1 thread and with {threads}, and the speed-up")
     head = f"{'model':8} {'side':8} {'train 1':>9} {'train ' + str(threads):>9} {'x':>5}   " \
@@ -135,6 +165,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=os.path.join(ROOT, "build", "bench.json"))
     ap.add_argument("--no-torch", action="store_true", help="measure libhlr only")
+    ap.add_argument("--no-ctc", action="store_true", help="skip the CTC loss benchmark")
     ap.add_argument("--also-unset", action="store_true",
                     help="repeat with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for both sides")
     ap.add_argument("--scaling", action="store_true", help="also measure with 1 thread and report the speed-up")
@@ -150,6 +181,9 @@ def main():
     rows, gemm = one_run(models, a.threads, a.window_seconds, base, a.no_torch, a.rounds)
     report(f"OPENBLAS_CORETYPE={core}", rows, gemm, a.threads)
     result = {"openblas_coretype": core, "threads": a.threads, "rounds": a.rounds, "models": rows, "gemm": gemm}
+    if not a.no_ctc:
+        print()
+        result["ctc_loss"] = ctc_run(a.threads, a.window_seconds, base, a.no_torch, a.rounds)
     if a.scaling:
         rows1, _ = one_run(models, 1, a.window_seconds, base, a.no_torch, a.rounds)
         print()

@@ -72,8 +72,59 @@ class Hybrid(nn.Module):
         return self.fc((w @ v).mean(dim=1))
 
 
+class CRNN(nn.Module):
+    """hlr-read's recogniser (examples/models.c, example_crnn with its defaults): conv 16, pool, conv 32, pool,
+    conv 32 (3x3, padding 1, ReLU), the 56 columns of the (32, 8, 56) map as steps of 256 features (channel-major),
+    a bidirectional LSTM of 96, dense 11 (the blank and ten digits) per step."""
+
+    def __init__(self, channels=16, hidden=96, classes=11):
+        super().__init__()
+        c = channels
+        self.features = nn.Sequential(nn.Conv2d(1, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(c, 2 * c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.ReLU())
+        self.lstm = nn.LSTM(2 * c * 8, hidden, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(2 * hidden, classes)
+
+    def forward(self, x):
+        f = self.features(x)                                         # (N, C, H, W)
+        seq = f.permute(0, 3, 1, 2).reshape(x.shape[0], f.shape[3], -1)  # columns, channel-major
+        h, _ = self.lstm(seq)
+        return self.fc(h)                                            # (N, W, classes)
+
+
 MODELS = {"mlp": mlp, "cnn": cnn, "cnn-bn": cnn_bn, "lstm": lambda: ImageRows(nn.LSTM),
-          "gru": lambda: ImageRows(nn.GRU), "hybrid": Hybrid}
+          "gru": lambda: ImageRows(nn.GRU), "hybrid": Hybrid, "crnn": CRNN}
+
+
+def crnn_targets(n):
+    """hlr-bench's: sequences of 1..8 labels in 1..10, the same for both sides."""
+    lengths = [1 + i % 8 for i in range(n)]
+    t = torch.full((n, 8), 0, dtype=torch.long)
+    for i in range(n):
+        for k in range(lengths[i]):
+            t[i, k] = 1 + (i * 7 + k * 3) % 10
+    return t, torch.tensor(lengths)
+
+
+def bench_ctc(windows, secs):
+    """torch.nn.functional.ctc_loss on log_softmax(logits) (what hlr_ctc_loss fuses), value and gradient, as
+    hlr-bench --ctc: N 64, T 64, (C, S) in (11, 8), (40, 16), (80, 24)."""
+    out = []
+    N, T = 64, 64
+    for C, S in ((11, 8), (40, 16), (80, 24)):
+        x = torch.rand(N, T, C, requires_grad=True)
+        il = torch.tensor([T - n % 8 for n in range(N)])
+        tl = torch.tensor([S - n % 4 for n in range(N)])
+        tg = torch.tensor([[1 + (n * 31 + s * 7) % (C - 1) for s in range(S)] for n in range(N)])
+
+        def step():
+            x.grad = None
+            lp = x.log_softmax(-1).transpose(0, 1)
+            torch.nn.functional.ctc_loss(lp, tg, il, tl, 0, "mean", False).backward()
+
+        out.append({"C": C, "S": S, "N": N, "T": T, "calls_s": round(measure(step, 1, windows, secs), 1)})
+    return out
 
 
 def measure(step, batch, windows, secs):
@@ -95,7 +146,8 @@ def measure(step, batch, windows, secs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True, choices=sorted(MODELS))
+    ap.add_argument("--model", choices=sorted(MODELS))
+    ap.add_argument("--ctc", action="store_true", help="time the CTC loss alone")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-batch", type=int, default=64)
     ap.add_argument("--infer-batch", type=int, default=256)
@@ -104,11 +156,26 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    if a.ctc:
+        print(json.dumps({"lib": "pytorch", "ctc": bench_ctc(a.windows, a.window_seconds), "threads": a.threads,
+                          "torch": torch.__version__}))
+        return 0
+    if not a.model:
+        ap.error("--model NAME or --ctc")
     model = MODELS[a.model]()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
-    x = torch.rand(a.train_batch, 1, 28, 28)
+    crnn = a.model == "crnn"
+    shape = (1, 32, 224) if crnn else (1, 28, 28)
+    x = torch.rand(a.train_batch, *shape)
     y = torch.arange(a.train_batch) % 10
+    if crnn:
+        targets, target_lengths = crnn_targets(a.train_batch)
+
+        def loss_fn(out, _y):  # noqa: F811 -- CTC on the per-step scores, every image all 56 steps
+            lp = out.log_softmax(-1).transpose(0, 1)
+            il = torch.full((out.shape[0],), out.shape[1], dtype=torch.long)
+            return torch.nn.functional.ctc_loss(lp, targets, il, target_lengths, 0, "mean", True)
 
     def train_step():
         opt.zero_grad()
@@ -117,7 +184,7 @@ def main():
 
     model.train()
     train = measure(train_step, a.train_batch, a.windows, a.window_seconds)
-    xi = torch.rand(a.infer_batch, 1, 28, 28)
+    xi = torch.rand(a.infer_batch, *shape)
     model.eval()
 
     def infer_step():

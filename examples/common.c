@@ -184,3 +184,71 @@ int write_curves_svg(const char *path, const hlr_epoch_stats *e, int n, const ch
     fprintf(f, "</svg>\n");
     return fclose(f) == 0 ? 0 : -1;
 }
+
+/* ---- JSON output ---- */
+
+/* The length of the valid UTF-8 sequence at p, or 0 when it is not one. */
+static int utf8_length(const unsigned char *p)
+{
+    int n;
+    unsigned long cp, least;
+    if (p[0] < 0x80)
+        return 1;
+    if ((p[0] & 0xE0) == 0xC0)
+        n = 2, cp = p[0] & 0x1F, least = 0x80;
+    else if ((p[0] & 0xF0) == 0xE0)
+        n = 3, cp = p[0] & 0x0F, least = 0x800;
+    else if ((p[0] & 0xF8) == 0xF0)
+        n = 4, cp = p[0] & 0x07, least = 0x10000;
+    else
+        return 0;
+    for (int i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) /* also stops at the NUL */
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3F);
+    }
+    if (cp < least || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* s as a JSON string.  A file name need not be UTF-8: a byte that is not
+ * part of a valid sequence becomes U+FFFD, so the line stays valid JSON. */
+void json_string(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', f);
+    while (*p) {
+        int n = utf8_length(p);
+        if (*p == '"' || *p == '\\') {
+            fprintf(f, "\\%c", *p);
+        } else if (*p < 0x20) {
+            const char *esc = *p == '\n'   ? "\\n"
+                              : *p == '\r' ? "\\r"
+                              : *p == '\t' ? "\\t"
+                              : *p == '\b' ? "\\b"
+                              : *p == '\f' ? "\\f"
+                                           : NULL;
+            if (esc)
+                fputs(esc, f);
+            else
+                fprintf(f, "\\u%04x", *p);
+        } else if (n == 0) {
+            fputs("\\ufffd", f);
+            n = 1;
+        } else {
+            fwrite(p, 1, (size_t)n, f);
+        }
+        p += n ? n : 1;
+    }
+    fputc('"', f);
+}
+
+/* A probability as a JSON number (null should a model give NaN). */
+void json_number(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.6g", v);
+    else
+        fputs("null", f);
+}

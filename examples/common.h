@@ -25,6 +25,11 @@ void print_class_report(FILE *out, const int64_t *confusion, int classes, const 
 /* Seconds on a monotonic clock, for timing. */
 double monotonic_now(void);
 
+/* s as a JSON string (a byte outside valid UTF-8 becomes U+FFFD, so the output stays valid JSON). */
+void json_string(FILE *f, const char *s);
+/* v as a JSON number (null when not finite). */
+void json_number(FILE *f, double v);
+
 /* A progress line for the per-batch callback on a terminal: bar, rate, time left
  * (redrawn in place with \r, at most ten times a second; cleared by the epoch's line). */
 void draw_progress(FILE *out, const hlr_batch_stats *s);

@@ -134,3 +134,42 @@ int example_model_exists(const char *name)
             return 1;
     return 0;
 }
+
+/* A 3 x 3 convolution (no bias when batch norm follows), its batch norm, a ReLU. */
+static hlr_status conv_block(hlr_model *m, int in, int out, int bn)
+{
+    if (bn)
+        return ADD(m, hlr_conv2d(in, out, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(out, 1e-5f, 0.1f), hlr_relu());
+    return ADD(m, hlr_conv2d(in, out, 3, 3, 1, 1, 1, 1, 1), hlr_relu());
+}
+
+hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int channels, int convs, int bn,
+                        int hidden)
+{
+    hlr_model *m = hlr_model_new(seed);
+    if (!m)
+        return NULL;
+    const int c = channels, rows = height / 4;
+    hlr_status st = conv_block(m, 1, c, bn);                                       /* (c, H, W) */
+    if (st == HLR_OK)
+        st = ADD(m, hlr_maxpool2d(2, 2, 0));                                       /* (c, H/2, W/2) */
+    if (st == HLR_OK)
+        st = conv_block(m, c, 2 * c, bn);                                          /* (2c, H/2, W/2) */
+    if (st == HLR_OK)
+        st = ADD(m, hlr_maxpool2d(2, 2, 0));                                       /* (2c, H/4, W/4) */
+    if (st == HLR_OK && convs >= 3)
+        st = conv_block(m, 2 * c, 2 * c, bn);                                      /* a wider view per column */
+    if (st == HLR_OK)
+        st = ADD(m, hlr_feature_map_columns(),                                     /* (W/4, 2c H/4) */
+                 hlr_lstm(2 * c * rows, hidden, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f), /* (W/4, 2h) */
+                 hlr_dense(2 * hidden, classes, 1));                                /* (W/4, classes) */
+    if (st == HLR_OK)
+        st = hlr_model_set_loss(m, HLR_LOSS_CTC, 0.0f);
+    if (st == HLR_OK)
+        st = hlr_model_build(m, 3, (int64_t[]){1, height, width});
+    if (st != HLR_OK) {
+        hlr_model_free(m);
+        return NULL;
+    }
+    return m;
+}

@@ -24,6 +24,18 @@ hlr_model *example_model(const char *name, uint64_t seed);
  * schedule (the batch-normalised CNN, the transformer). */
 int example_model_wants_augmentation(const char *name);
 
+/*
+ * The CRNN of hlr-read and the benchmark: 3 x 3 convolutions of c, 2c (and
+ * with convs 3 another 2c) channels, each followed by a batch norm when bn
+ * (without a bias then) and a ReLU, a 2 x 2 max pooling after the first
+ * two; the feature map's columns as steps (one per 4 pixel columns); a
+ * bidirectional LSTM of `hidden`; dense to `classes` (the blank 0 and the
+ * labels).  Built for (1, height, width) images, with the CTC loss.
+ * NULL with hlr_last_error() saying why.
+ */
+hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int channels, int convs, int bn,
+                        int hidden);
+
 /* How hlr-mnist trains a model unless told otherwise. */
 typedef struct example_recipe {
     const char *optimizer; /* "adam" or "adamw" */

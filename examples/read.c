@@ -6,8 +6,8 @@
  *   hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]
  *                  [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]
  *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]
- *                  [--channels C] [--batchnorm] [--threads T] [--data DIR]
- *   hlr-read predict FILE IMAGE...
+ *                  [--channels C] [--batchnorm] [--shear S] [--threads T] [--data DIR]
+ *   hlr-read predict [--json] FILE IMAGE...
  *
  * Data: a seeded generator composes strings of A..B digits (default 1..8):
  * each MNIST digit cropped to its ink, scaled by 0.8..1.2, placed with a
@@ -23,6 +23,7 @@
  * `test string accuracy: 96.10%` (greedy decoding unless --beam).
  */
 #include "common.h"
+#include "models.h"
 #include "options.h"
 
 #include <errno.h>
@@ -43,6 +44,7 @@ typedef struct options {
     long train_strings, test_strings;
     unsigned long long seed;
     float lr;
+    double shear;
 } options;
 
 static void usage(FILE *f)
@@ -50,8 +52,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]\n"
                "                      [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]\n"
                "                      [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]\n"
-               "                      [--channels C] [--batchnorm] [--threads T] [--data DIR]\n"
-               "       hlr-read predict FILE IMAGE...\n"
+               "                      [--channels C] [--batchnorm] [--shear S] [--threads T]\n"
+               "                      [--data DIR]\n"
+               "       hlr-read predict [--json] FILE IMAGE...\n"
                "  --task           digits: strings of MNIST digits (the only task yet)\n"
                "  --epochs         training epochs (default 10)\n"
                "  --seed           seed of the strings, the initialisation and the order (default 0)\n"
@@ -67,10 +70,14 @@ static void usage(FILE *f)
                "  --convs          2 or 3 (default) convolutions before the LSTM\n"
                "  --channels       the first convolution's channels C; the others have 2C (default 16)\n"
                "  --batchnorm      batch normalisation after each convolution\n"
+               "  --shear          training digits slanted by up to this shear (x per y) either way, and\n"
+               "                   their width scaled by 0.85..1.15 (default 0: off); never the test strings\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
-               "  predict          read PNG or PGM pictures of digit strings: each is scaled to 32 pixels\n"
-               "                   high, dark ink on light paper inverted; prints the text and confidence\n");
+               "  predict          read PNG or PGM pictures of digit strings (either polarity): each line of\n"
+               "                   ink is cropped and scaled to 22 of the canvas's 32 pixels; prints the text\n"
+               "                   and its confidence (the least sure character's), or with --json one\n"
+               "                   object per picture: file, text, confidence, characters, cut\n");
 }
 
 /* ---- the generator ---- */
@@ -123,8 +130,8 @@ static float sample(const float *d, double x, double y)
  * Compose one string from `digits` (n images of 28 x 28, labels) into canvas (CANVAS_H x
  * CANVAS_W, zeroed here): labels go to out (digit + 1, the blank being 0).  Returns the length.
  */
-static int compose(uint64_t *s, const float *digits, const int32_t *labels, int64_t n, const options *o, float *canvas,
-                   int32_t *out)
+static int compose(uint64_t *s, const float *digits, const int32_t *labels, int64_t n, const options *o, int augment,
+                   float *canvas, int32_t *out)
 {
     for (;;) { /* draw until the string fits the canvas */
         memset(canvas, 0, CANVAS_H * CANVAS_W * sizeof *canvas);
@@ -134,9 +141,14 @@ static int compose(uint64_t *s, const float *digits, const int32_t *labels, int6
             const float *d = digits + k * 784;
             int x0, y0, x1, y1;
             ink_box(d, &x0, &y0, &x1, &y1);
-            double scale = 0.8 + 0.4 * rng_uniform(s);
-            int w = (int)lround((x1 - x0 + 1) * scale), h = (int)lround((y1 - y0 + 1) * scale);
+            double scale = 0.8 + 0.4 * rng_uniform(s), sx = scale, shear = 0;
+            if (augment) { /* another hand: a slant of up to +-shear, width by 0.85..1.15 */
+                sx *= 0.85 + 0.3 * rng_uniform(s);
+                shear = o->shear * (2 * rng_uniform(s) - 1);
+            }
+            int h = (int)lround((y1 - y0 + 1) * scale);
             h = h > CANVAS_H - 2 ? CANVAS_H - 2 : h;
+            int w = (int)lround((x1 - x0 + 1) * sx + fabs(shear) * h);
             int top = rng_between(s, 1, CANVAS_H - 1 - h);
             if (i > 0)
                 x += rng_between(s, -3, 6);
@@ -146,9 +158,12 @@ static int compose(uint64_t *s, const float *digits, const int32_t *labels, int6
                 fits = 0;
                 break;
             }
+            const double cx = x0 + (x1 - x0 + 1) / 2.0;
             for (int yy = 0; yy < h; yy++)
                 for (int xx = 0; xx < w; xx++) {
-                    float v = sample(d, x0 + (xx + 0.5) / scale - 0.5, y0 + (yy + 0.5) / scale - 0.5);
+                    double src_x = augment ? cx + (xx + 0.5 - w / 2.0 - shear * (yy + 0.5 - h / 2.0)) / sx - 0.5
+                                           : x0 + (xx + 0.5) / scale - 0.5;
+                    float v = sample(d, src_x, y0 + (yy + 0.5) / scale - 0.5);
                     float *c = &canvas[(top + yy) * CANVAS_W + x + xx];
                     *c = v > *c ? v : *c; /* overlapping strokes: the darker ink wins */
                 }
@@ -163,36 +178,6 @@ static int compose(uint64_t *s, const float *digits, const int32_t *labels, int6
 /* ---- metrics ---- */
 
 /* ---- the model ---- */
-
-/* A 3 x 3 convolution (no bias when batch norm follows), its batch norm, a ReLU. */
-static void add_conv(hlr_model *m, int in, int out, int bn)
-{
-    hlr_model_add(m, hlr_conv2d(in, out, 3, 3, 1, 1, 1, 1, !bn));
-    if (bn)
-        hlr_model_add(m, hlr_batchnorm2d(out, 1e-5f, 0.1f));
-    hlr_model_add(m, hlr_relu());
-}
-
-static hlr_model *make_crnn(unsigned long long seed, int hidden, int convs, int ch, int bn)
-{
-    hlr_model *m = hlr_model_new(seed);
-    if (!m)
-        return NULL;
-    add_conv(m, 1, ch, bn);                         /* (1, 32, 224) -> (c, 32, 224) */
-    hlr_model_add(m, hlr_maxpool2d(2, 2, 0));       /* -> (c, 16, 112) */
-    add_conv(m, ch, 2 * ch, bn);                    /* -> (2c, 16, 112) */
-    hlr_model_add(m, hlr_maxpool2d(2, 2, 0));       /* -> (2c, 8, 56) */
-    if (convs >= 3)                                 /* a wider view per column */
-        add_conv(m, 2 * ch, 2 * ch, bn);
-    hlr_model_add(m, hlr_feature_map_columns());    /* -> (56, 16c): a step per 4 pixel columns */
-    hlr_model_add(m, hlr_lstm(16 * ch, hidden, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f)); /* -> (56, 2h) */
-    hlr_model_add(m, hlr_dense(2 * hidden, CLASSES, 1));       /* -> (56, 11) */
-    if (hlr_model_build(m, 3, (int64_t[]){1, CANVAS_H, CANVAS_W}) != HLR_OK) { /* refuses a failed add too */
-        hlr_model_free(m);
-        return NULL;
-    }
-    return m;
-}
 
 /* Read n canvases: CER numerator and denominator, whole strings right.  out: (batch, STEPS, CLASSES). */
 typedef struct score {
@@ -246,7 +231,7 @@ static int evaluate(hlr_model *m, batch_bufs *b, int batch, uint64_t seed, const
     for (long done = 0; done < count;) {
         int n = count - done < batch ? (int)(count - done) : batch;
         for (int i = 0; i < n; i++)
-            b->lens[i] = compose(&s, hlr_dataset_inputs(d), hlr_dataset_labels(d), hlr_dataset_size(d), o,
+            b->lens[i] = compose(&s, hlr_dataset_inputs(d), hlr_dataset_labels(d), hlr_dataset_size(d), o, 0,
                                  hlr_tensor_f32(b->x) + (int64_t)i * CANVAS_H * CANVAS_W, b->truth + i * MAX_DIGITS);
         if (n < batch) { /* a short last batch: blank canvases, not scored */
             memset(hlr_tensor_f32(b->x) + (int64_t)n * CANVAS_H * CANVAS_W, 0,
@@ -288,7 +273,7 @@ static int train(const options *o)
     int rc = 1;
     if (!tr || !te)
         goto out;
-    if (!(m = make_crnn(o->seed, o->hidden, o->convs, o->channels, o->batchnorm)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
+    if (!(m = example_crnn(o->seed, CANVAS_H, CANVAS_W, CLASSES, o->channels, o->convs, o->batchnorm, o->hidden)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
         goto fail;
     /* cosine decay to 0 over all the batches of all the epochs, stepped per batch */
     if (!strcmp(o->schedule, "cosine") &&
@@ -331,7 +316,7 @@ static int train(const options *o)
                 int32_t *t = hlr_tensor_i32(b.targets) + i * MAX_DIGITS;
                 memset(t, 0, MAX_DIGITS * sizeof *t);
                 hlr_tensor_i32(b.tlen)[i] = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr),
-                                                    pool, o,
+                                                    pool, o, o->shear > 0,
                                                     hlr_tensor_f32(b.x) + (int64_t)i * CANVAS_H * CANVAS_W, t);
             }
             float loss;
@@ -383,31 +368,26 @@ out:
 
 /* ---- predict ---- */
 
-/* A picture as the model's canvas: ink bright (dark-on-light inverted), scaled to CANVAS_H high
- * keeping the aspect ratio, left-aligned, cut at CANVAS_W. */
+/* A picture as the model's canvas: its line of ink (hlr_image_line: made bright, cropped, scaled to
+ * INK_H pixels high, centred in the canvas's height, as tall as the generator's digits), two
+ * columns in from the left, cut at CANVAS_W.  Returns nonzero when it was cut; -1 on error. */
+#define INK_H 22
 static int to_canvas(const hlr_tensor *img, float *canvas)
 {
-    const int64_t H = hlr_tensor_dim(img, 1), W = hlr_tensor_dim(img, 2);
-    const float *p = hlr_tensor_f32(img);
-    double mean = 0;
-    for (int64_t i = 0; i < H * W; i++)
-        mean += p[i];
-    int invert = mean / (double)(H * W) > 0.5; /* mostly light: light paper */
-    double scale = (double)(CANVAS_H - 4) / (double)H;
-    int64_t w = (int64_t)lround((double)W * scale);
+    hlr_tensor *line = hlr_image_line(img, CANVAS_H, (CANVAS_H - INK_H) / 2, 0);
+    if (!line)
+        return -1;
+    const int64_t w = hlr_tensor_dim(line, 2);
+    const float *p = hlr_tensor_f32(line);
     memset(canvas, 0, CANVAS_H * CANVAS_W * sizeof *canvas);
-    for (int64_t y = 0; y < CANVAS_H - 4; y++)
-        for (int64_t x = 0; x < w && x + 2 < CANVAS_W; x++) {
-            int64_t sy = (int64_t)((y + 0.5) / scale), sx = (int64_t)((x + 0.5) / scale);
-            sy = sy >= H ? H - 1 : sy;
-            sx = sx >= W ? W - 1 : sx;
-            float v = p[sy * W + sx];
-            canvas[(y + 2) * CANVAS_W + x + 2] = invert ? 1.0f - v : v;
-        }
-    return w + 4 > CANVAS_W;
+    for (int64_t y = 0; y < CANVAS_H; y++)
+        for (int64_t x = 0; x < w && x + 2 < CANVAS_W; x++)
+            canvas[y * CANVAS_W + x + 2] = p[y * w + x];
+    hlr_tensor_free(line);
+    return w + 2 > CANVAS_W;
 }
 
-static int predict(const char *path, char **images, int n)
+static int predict(const char *path, char **images, int n, int json)
 {
     hlr_model *m = hlr_model_load(path, NULL);
     if (!m) {
@@ -432,7 +412,7 @@ static int predict(const char *path, char **images, int n)
     for (int i = 0; i < n && x && y; i++) {
         hlr_tensor *img = hlr_image_load(images[i], 0);
         if (!img) {
-            fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+            fprintf(stderr, "hlr-read: %s\n", hlr_last_error()); /* the message names the picture */
             rc = 1;
             continue;
         }
@@ -442,19 +422,37 @@ static int predict(const char *path, char **images, int n)
         float conf[256];
         int len;
         double lp;
-        if (hlr_model_forward(m, x, y, 0) != HLR_OK ||
+        if (cut < 0 || hlr_model_forward(m, x, y, 0) != HLR_OK ||
             hlr_ctc_decode(hlr_tensor_f32(y), T, C, 0, 0, NULL, labels, conf, 256, &len, &lp) != HLR_OK) {
             fprintf(stderr, "hlr-read: %s: %s\n", images[i], hlr_last_error());
             rc = 1;
             continue;
         }
-        printf("%s: ", images[i]);
+        char text[257];
         double least = 1.0;
         for (int k = 0; k < len; k++) {
-            putchar(labels[k] < C ? alphabet[labels[k]] : '?');
+            text[k] = labels[k] < C ? alphabet[labels[k]] : '?';
             least = conf[k] < least ? conf[k] : least;
         }
-        printf("  (confidence %.1f%%%s)\n", 100.0 * (len ? least : exp(lp)), cut ? "; cut at the right" : "");
+        text[len] = '\0';
+        const double confidence = len ? least : exp(lp);
+        if (json) {
+            printf("{\"file\": ");
+            json_string(stdout, images[i]);
+            printf(", \"text\": ");
+            json_string(stdout, text);
+            printf(", \"confidence\": ");
+            json_number(stdout, confidence);
+            printf(", \"characters\": [");
+            for (int k = 0; k < len; k++) {
+                printf("%s", k ? ", " : "");
+                json_number(stdout, conf[k]);
+            }
+            printf("], \"cut\": %s}\n", cut ? "true" : "false");
+        } else {
+            printf("%s: %s  (confidence %.1f%%%s)\n", images[i], text, 100.0 * confidence,
+                   cut ? "; cut at the right" : "");
+        }
     }
     if (!x || !y) {
         fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
@@ -477,11 +475,12 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "predict")) {
-        if (argc < 4) {
+        int json = argc > 2 && !strcmp(argv[2], "--json");
+        if (argc < 4 + json) {
             fprintf(stderr, "hlr-read: predict needs a model FILE and at least one IMAGE\n");
             return 2;
         }
-        return predict(argv[2], argv + 3, argc - 3);
+        return predict(argv[2 + json], argv + 3 + json, argc - 3 - json, json);
     }
     if (strcmp(argv[1], "train") != 0) {
         fprintf(stderr, "hlr-read: unknown command '%s' (train or predict)\n", argv[1]);
@@ -499,6 +498,7 @@ int main(int argc, char **argv)
         OPT_NUM("--convs", OPT_INT, &o.convs, 2, 3),
         OPT_NUM("--channels", OPT_INT, &o.channels, 1, 256),
         OPT_FLAG_("--batchnorm", &o.batchnorm),
+        OPT_NUM("--shear", OPT_DOUBLE, &o.shear, 0, 1),
         OPT_NUM("--epochs", OPT_INT, &o.epochs, 1, 10000),
         OPT_NUM("--threads", OPT_INT, &o.threads, 1, 1024),
         OPT_NUM("--beam", OPT_INT, &o.beam, 0, 4096),

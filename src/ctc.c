@@ -45,6 +45,13 @@ static void log_softmax_rows(double *lp, const float *x, int64_t rows, int64_t C
     }
 }
 
+/* Doubles of workspace per sample: softmax numerators or log-probabilities (T C), alpha (T L), beta (T L
+ * in log space; two rows in the scaled recursion, which also keeps two numbers per step), L = 2 S + 1. */
+static inline int64_t per_sample(int64_t T, int64_t C, int64_t S)
+{
+    return T * C + 2 * T * (2 * S + 1) + 2 * (2 * S + 1) + 2 * T;
+}
+
 /* What each sample's part needs. */
 typedef struct ctc_job {
     const float *x;          /* (N, T, C) */
@@ -58,11 +65,12 @@ typedef struct ctc_job {
     int64_t N;
 } ctc_job;
 
-static void ctc_part(void *ctx, int64_t b, int64_t e)
+/* One sample in log space (lse2 per cell): slow, but exact wherever probabilities underflow double;
+ * the scaled recursion below hands a sample over to it then. */
+static void ctc_sample_log(const ctc_job *j, int64_t n)
 {
-    const ctc_job *j = ctx;
     const int64_t T = j->T, C = j->C, Lmax = 2 * j->S + 1;
-    for (int64_t n = b; n < e; n++) {
+    {
         const float *x = j->x + n * T * C;
         const int32_t *l = j->tgt + n * j->S;
         const int64_t Ti = j->in_len[n], Si = j->tgt_len[n], L = 2 * Si + 1;
@@ -92,11 +100,11 @@ static void ctc_part(void *ctx, int64_t b, int64_t e)
             nll = 0.0;
         j->nll[n] = nll;
         if (!j->grad)
-            continue;
+            return;
         float *g = j->grad + n * T * C;
         memset(g, 0, (size_t)(T * C) * sizeof *g);
         if (impossible)
-            continue; /* zero gradient: torch's is NaN without zero_infinity; ours never is */
+            return; /* zero gradient: torch's is NaN without zero_infinity; ours never is */
         double scale = 1.0;
         if (j->reduction == HLR_REDUCTION_MEAN)
             scale = 1.0 / ((double)(Si > 0 ? Si : 1) * (double)j->N);
@@ -134,13 +142,142 @@ static void ctc_part(void *ctx, int64_t b, int64_t e)
     }
 }
 
+
+/*
+ * One sample by the scaled recursion (Rabiner's scaling, as Graves's thesis
+ * describes it): in probability space, each step's alpha (and beta) divided
+ * by its sum, the logarithms of those sums adding up to the likelihood.  The
+ * inner loops are then sums and products, no exp or log per cell.  The
+ * emissions are exp(x - max) per step (softmax numerators); beta here
+ * leaves out the step's own emission, so that alpha_t(s) beta_t(s) is the
+ * mass of the alignments passing through s at t, and the gradient of step t
+ * is softmax - that mass (normalised per step) summed per label.  Returns 0,
+ * or -1 when a probability underflowed double (extreme logits): the caller
+ * then redoes the sample in log space.
+ */
+static int ctc_sample_scaled(const ctc_job *j, int64_t n)
+{
+    const int64_t T = j->T, C = j->C, Lmax = 2 * j->S + 1;
+    const float *x = j->x + n * T * C;
+    const int32_t *l = j->tgt + n * j->S;
+    const int64_t Ti = j->in_len[n], Si = j->tgt_len[n], L = 2 * Si + 1;
+    double *q = j->work + n * j->work_per, *alpha = q + T * C, *beta = alpha + T * Lmax;
+    double *qsum = beta + 2 * Lmax, *lsum = qsum + T; /* per step: the sum of its softmax numerators, its log */
+#define LAB(s) ((s) % 2 ? (int64_t)l[(s) / 2] : (int64_t)j->blank)
+    /* the fewest steps an alignment needs: a step per label, and a blank between repeats */
+    int64_t need = Si;
+    for (int64_t s = 1; s < Si; s++)
+        need += l[s] == l[s - 1];
+    if (need > Ti) {
+        j->nll[n] = j->zero_infinity ? 0.0 : INFINITY;
+        if (j->grad) /* zero gradient: torch's is NaN without zero_infinity; ours never is */
+            memset(j->grad + n * T * C, 0, (size_t)(T * C) * sizeof(float));
+        return 0;
+    }
+    for (int64_t t = 0; t < Ti; t++) {
+        const float *xt = x + t * C;
+        double *qt = q + t * C, mx = xt[0], sum = 0;
+        for (int64_t c = 1; c < C; c++)
+            mx = xt[c] > mx ? xt[c] : mx;
+        for (int64_t c = 0; c < C; c++)
+            sum += qt[c] = exp((double)xt[c] - mx);
+        qsum[t] = sum;
+        lsum[t] = log(sum);
+    }
+    double ll = 0;
+    for (int64_t t = 0; t < Ti; t++) {
+        const double *qt = q + t * C, *prev = alpha + (t - 1) * Lmax;
+        double *cur = alpha + t * Lmax, c = 0;
+        for (int64_t s = 0; s < L; s++) {
+            double a;
+            if (t == 0) {
+                a = s < 2 ? 1.0 : 0.0;
+            } else {
+                a = prev[s];
+                if (s >= 1)
+                    a += prev[s - 1];
+                if (s >= 2 && LAB(s) != j->blank && LAB(s) != LAB(s - 2))
+                    a += prev[s - 2];
+            }
+            cur[s] = a * qt[LAB(s)];
+            c += cur[s];
+        }
+        if (!(c > DBL_MIN) || !isfinite(c))
+            return -1;
+        const double inv = 1.0 / c;
+        for (int64_t s = 0; s < L; s++)
+            cur[s] *= inv;
+        ll += log(c) - lsum[t];
+    }
+    const double *last = alpha + (Ti - 1) * Lmax;
+    const double end = L >= 2 ? last[L - 1] + last[L - 2] : last[L - 1];
+    if (!(end > DBL_MIN))
+        return -1;
+    j->nll[n] = -(ll + log(end));
+    if (!j->grad)
+        return 0;
+    float *g = j->grad + n * T * C;
+    memset(g, 0, (size_t)(T * C) * sizeof *g);
+    double scale = 1.0;
+    if (j->reduction == HLR_REDUCTION_MEAN)
+        scale = 1.0 / ((double)(Si > 0 ? Si : 1) * (double)j->N);
+    double *bcur = beta, *bnext = beta + Lmax;
+    for (int64_t s = 0; s < L; s++)
+        bcur[s] = s >= L - 2 ? 1.0 : 0.0;
+    for (int64_t t = Ti - 1; t >= 0; t--) {
+        const double *at = alpha + t * Lmax, *qt = q + t * C;
+        double z = 0;
+        for (int64_t s = 0; s < L; s++)
+            z += at[s] * bcur[s];
+        if (!(z > DBL_MIN))
+            return -1;
+        const double zi = scale / z, si = scale / qsum[t];
+        float *gt = g + t * C;
+        for (int64_t c = 0; c < C; c++)
+            gt[c] = (float)(qt[c] * si);
+        for (int64_t s = 0; s < L; s++)
+            gt[LAB(s)] -= (float)(at[s] * bcur[s] * zi);
+        if (t == 0)
+            break;
+        /* beta of step t - 1: through step t's emissions */
+        double c = 0;
+        for (int64_t s = 0; s < L; s++) {
+            double v = bcur[s] * qt[LAB(s)];
+            if (s + 1 < L)
+                v += bcur[s + 1] * qt[LAB(s + 1)];
+            if (s + 2 < L && LAB(s) != j->blank && LAB(s) != LAB(s + 2))
+                v += bcur[s + 2] * qt[LAB(s + 2)];
+            bnext[s] = v;
+            c += v;
+        }
+        if (!(c > DBL_MIN) || !isfinite(c))
+            return -1;
+        const double inv = 1.0 / c;
+        for (int64_t s = 0; s < L; s++)
+            bnext[s] *= inv;
+        double *tmp = bcur;
+        bcur = bnext;
+        bnext = tmp;
+    }
+#undef LAB
+    return 0;
+}
+
+static void ctc_part(void *ctx, int64_t b, int64_t e)
+{
+    const ctc_job *j = ctx;
+    for (int64_t n = b; n < e; n++)
+        if (ctc_sample_scaled(j, n) != 0)
+            ctc_sample_log(j, n);
+}
+
 /* Run the loss over N samples with a workspace of hlr__ctc_work_doubles(); returns each sample's loss
  * (inside the workspace). */
 static const double *ctc_run(const float *x, int64_t N, int64_t T, int64_t C, const int32_t *il, const int32_t *tg,
                              int64_t S, const int32_t *tl, int blank, int zero_infinity, hlr_reduction reduction,
                              double *work, float *grad)
 {
-    const int64_t per = T * C + 2 * T * (2 * S + 1);
+    const int64_t per = per_sample(T, C, S);
     double *nll = work + N * per;
     ctc_job j = {x, il, tg, tl, T, C, S, blank, zero_infinity, (int)reduction, nll, grad, work, per, N};
     hlr__parallel_for(N, 1, ctc_part, &j);
@@ -223,8 +360,9 @@ hlr_status hlr_ctc_loss(const hlr_tensor *logits, const hlr_tensor *input_length
 int hlr__ctc_work_doubles(int64_t N, int64_t T, int64_t C, int64_t S, int64_t *doubles)
 {
     int64_t per = 0, t2 = 0;
-    if (hlr__mul_overflows(T, 2 * (2 * S + 1), &t2) || hlr__mul_overflows(T, C, &per) || per > INT64_MAX - t2 ||
-        hlr__mul_overflows(per + t2 + 2, N, doubles))
+    if (S > (INT64_MAX >> 8) || T > (INT64_MAX >> 8) || hlr__mul_overflows(T, 2 * (2 * S + 1), &t2) ||
+        hlr__mul_overflows(T, C, &per) || per > (INT64_MAX >> 2) - t2 - 2 * (2 * S + 1) - 2 * T ||
+        hlr__mul_overflows(per_sample(T, C, S) + 2, N, doubles))
         return -1;
     return 0;
 }
@@ -243,7 +381,7 @@ static void target_lengths(const int32_t *targets, int64_t N, int64_t S, int32_t
 double hlr__ctc_model_loss(const float *out, int64_t N, int64_t T, int64_t C, const int32_t *in_len,
                            const int32_t *targets, int64_t S, double *work, float *dy)
 {
-    int32_t *il = (int32_t *)(work + N * (T * C + 2 * T * (2 * S + 1)) + N), *tl = il + N; /* the last N doubles */
+    int32_t *il = (int32_t *)(work + N * per_sample(T, C, S) + N), *tl = il + N; /* the last N doubles */
     if (!in_len) {
         for (int64_t n = 0; n < N; n++)
             il[n] = (int32_t)T;

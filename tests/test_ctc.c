@@ -69,6 +69,32 @@ START_TEST(test_ctc_two_steps_is_analytic)
 }
 END_TEST
 
+START_TEST(test_ctc_survives_probabilities_below_double_range)
+{
+    /* Class 2, never a label, outscores the others by 800 nats: their probabilities (e^-800) underflow
+     * double, so the scaled recursion hands the sample to the log-space one.  Target [1] in 2 steps:
+     * paths 11, 01 and 10, each e^-1600, so the loss is 1600 - ln 3; at step 0 label 1 carries 2/3 of
+     * them, the blank 1/3. */
+    const float x[6] = {0, 0, 800, 0, 0, 800};
+    hlr_tensor *lg = hlr_tensor_from(HLR_F32, 3, (int64_t[]){1, 2, 3}, x);
+    hlr_tensor *g = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, 2, 3});
+    hlr_tensor *il = i32(1, (int64_t[]){1}, (int32_t[]){2}), *tl = i32(1, (int64_t[]){1}, (int32_t[]){1});
+    hlr_tensor *tg = i32(2, (int64_t[]){1, 1}, (int32_t[]){1});
+    float loss;
+    ck_assert_ok(hlr_ctc_loss(lg, il, tg, tl, 0, HLR_REDUCTION_SUM, 0, &loss, g));
+    ck_assert_close(loss, 1600.0 - log(3.0), 1e-6, 1e-3);
+    const float *d = hlr_tensor_f32(g);
+    ck_assert_close(d[0], -1.0 / 3.0, 1e-5, 1e-6);
+    ck_assert_close(d[1], -2.0 / 3.0, 1e-5, 1e-6);
+    ck_assert_close(d[2], 1.0, 1e-5, 1e-6);
+    hlr_tensor_free(lg);
+    hlr_tensor_free(g);
+    hlr_tensor_free(il);
+    hlr_tensor_free(tl);
+    hlr_tensor_free(tg);
+}
+END_TEST
+
 START_TEST(test_ctc_gradient_matches_finite_differences)
 {
     enum { N = 2, T = 6, C = 4, S = 3 };
@@ -676,6 +702,7 @@ Suite *suite_ctc(void)
     tcase_add_loop_test(t, test_ctc_matches_torch, 0, (int)(sizeof ctc_ref_cases / sizeof ctc_ref_cases[0]));
     tcase_add_test(t, test_ctc_two_steps_is_analytic);
     tcase_add_test(t, test_ctc_gradient_matches_finite_differences);
+    tcase_add_test(t, test_ctc_survives_probabilities_below_double_range);
     tcase_add_test(t, test_ctc_refusals);
     suite_add_tcase(s, t);
     t = tcase_create("decode");

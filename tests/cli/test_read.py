@@ -1,6 +1,7 @@
 """bin/hlr-read on a small synthetic idx set (no MNIST): train, save, predict, and its failures.
 It checks the program's plumbing; the accuracy on real MNIST strings is measured by running it
 (see README).  Run by `make cli-test`."""
+import json
 import os
 import re
 import subprocess
@@ -51,6 +52,23 @@ class Read(unittest.TestCase):
         rc, out, err = run("predict", model, img)
         self.assertEqual(rc, 0, err)
         self.assertRegex(out, r"^%s: \d*  \(confidence \d+\.\d%%\)\n$" % re.escape(img))
+        rc, out, err = run("predict", "--json", model, img)
+        self.assertEqual(rc, 0, err)
+        got = json.loads(out)
+        self.assertEqual(set(got), {"file", "text", "confidence", "characters", "cut"})
+        self.assertEqual(got["file"], img)
+        self.assertRegex(got["text"], r"^\d*$")
+        self.assertEqual(len(got["characters"]), len(got["text"]))
+        self.assertFalse(got["cut"])
+        # a blank picture: one line naming it, exit 1, and the next picture still read
+        blank = os.path.join(self.data, "blank.pgm")
+        with open(blank, "wb") as f:
+            f.write(b"P5\n%d %d\n255\n" % (w, h) + bytes([255] * (w * h)))
+        rc, out, err = run("predict", model, blank, img)
+        self.assertEqual(rc, 1)
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertIn("blank.pgm: hlr_image_line: no ink", err)
+        self.assertIn(img + ": ", out)
 
     def test_failures_are_one_line(self):
         for args, code, says in [(("train", "--task", "words"), 2, "unknown task"),
