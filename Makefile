@@ -126,6 +126,15 @@ ACCURACY_FLAGS ?=
 bench-accuracy: deps data bench-deps all
 	/usr/bin/python3 bench/time_to_accuracy.py --hlr-mnist $(BINOUT)/hlr-mnist --data $(DATA_DIR) $(ACCURACY_FLAGS)
 
+# `make bench-read`: bin/hlr-read train and its PyTorch twin (bench/torch_crnn.py: the same CRNN,
+# recipe and strings, from `hlr-read generate`), one after the other; READ_FLAGS for both,
+# e.g. READ_FLAGS="--seed 1 --threads 2".  About half an hour each on 2 cores.
+READ_FLAGS ?=
+.PHONY: bench-read
+bench-read: deps data bench-deps all
+	$(BINOUT)/hlr-read train $(READ_FLAGS)
+	/usr/bin/python3 bench/torch_crnn.py --hlr-read $(BINOUT)/hlr-read $(READ_FLAGS)
+
 bench-deps:
 	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \
 	    if [ "$$(id -u)" -eq 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch; \

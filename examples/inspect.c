@@ -51,7 +51,10 @@ static int inspect(const char *path, int chunks)
     printf("flags       %08x%s%s\n", (unsigned)s.flags, s.flags & 1 ? " optimizer-state" : "",
            s.flags & 2 ? " training-state" : "");
     printf("input       %s\n", shape_text(s.input_ndim, s.input_shape, buf, sizeof buf));
-    printf("loss        %s", s.loss == 0 ? "cross-entropy" : "mean squared error");
+    printf("loss        %s", s.loss == HLR_LOSS_CROSS_ENTROPY ? "cross-entropy"
+                             : s.loss == HLR_LOSS_MSE        ? "mean squared error"
+                             : s.loss == HLR_LOSS_CTC ? "CTC (label sequences, blank 0)"
+                                                      : "?");
     if (s.label_smoothing > 0)
         printf(", label smoothing %g", s.label_smoothing);
     printf("\n\n  #  %-17s %-34s %-16s %10s\n", "layer", "configuration", "output shape", "scalars");

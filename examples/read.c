@@ -8,6 +8,7 @@
  *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]
  *                  [--channels C] [--batchnorm] [--shear S] [--threads T] [--data DIR]
  *   hlr-read predict [--json] FILE IMAGE...
+ *   hlr-read generate --part train|val|test [options]
  *
  * Data: a seeded generator composes strings of A..B digits (default 1..8):
  * each MNIST digit cropped to its ink, scaled by 0.8..1.2, placed with a
@@ -45,6 +46,7 @@ typedef struct options {
     unsigned long long seed;
     float lr;
     double shear;
+    const char *part; /* generate: train, val or test */
 } options;
 
 static void usage(FILE *f)
@@ -55,6 +57,7 @@ static void usage(FILE *f)
                "                      [--channels C] [--batchnorm] [--shear S] [--threads T]\n"
                "                      [--data DIR]\n"
                "       hlr-read predict [--json] FILE IMAGE...\n"
+               "       hlr-read generate --part train|val|test [the train options that shape the strings]\n"
                "  --task           digits: strings of MNIST digits (the only task yet)\n"
                "  --epochs         training epochs (default 10)\n"
                "  --seed           seed of the strings, the initialisation and the order (default 0)\n"
@@ -77,7 +80,10 @@ static void usage(FILE *f)
                "  predict          read PNG or PGM pictures of digit strings (either polarity): each line of\n"
                "                   ink is cropped and scaled to 22 of the canvas's 32 pixels; prints the text\n"
                "                   and its confidence (the least sure character's), or with --json one\n"
-               "                   object per picture: file, text, confidence, characters, cut\n");
+               "                   object per picture: file, text, confidence, characters, cut\n"
+               "  generate         write the strings `train` with the same options would see, to standard\n"
+               "                   output: per string 16 int32 labels (digit + 1, -1 padded) and the\n"
+               "                   32 x 224 float32 canvas (bench/torch_crnn.py trains PyTorch on them)\n");
 }
 
 /* ---- the generator ---- */
@@ -366,6 +372,73 @@ out:
     return rc;
 }
 
+/* ---- generate: the strings train() sees, for another program (bench/torch_crnn.py) ---- */
+
+/* One record: MAX_DIGITS int32 labels (digit + 1, -1 padded), then the CANVAS_H x CANVAS_W float32
+ * canvas; native byte order. */
+static int write_record(const float *canvas, const int32_t *labels, int len)
+{
+    int32_t l[MAX_DIGITS];
+    for (int k = 0; k < MAX_DIGITS; k++)
+        l[k] = k < len ? labels[k] : -1;
+    return fwrite(l, sizeof l, 1, stdout) != 1 || fwrite(canvas, sizeof(float), CANVAS_H * CANVAS_W, stdout) !=
+                                                   CANVAS_H * CANVAS_W;
+}
+
+static int generate(const options *o)
+{
+    if (strcmp(o->part, "train") && strcmp(o->part, "val") && strcmp(o->part, "test")) {
+        fprintf(stderr, "hlr-read: --part '%s' is not a part: expected train, val or test\n", o->part);
+        return 2;
+    }
+    const char *dir = data_dir(o->data);
+    hlr_dataset *tr = load_mnist_part("hlr-read", dir, "train"), *te = tr ? load_mnist_part("hlr-read", dir, "t10k")
+                                                                             : NULL;
+    hlr_dataset *val = NULL;
+    int rc = 1;
+    if (!tr || !te)
+        goto out;
+    /* as train(): the same pool, validation digits, streams and counts */
+    const int64_t hold = hlr_dataset_size(tr) / 12 < 5000 ? hlr_dataset_size(tr) / 12 : 5000;
+    const int64_t pool = hlr_dataset_size(tr) - hold;
+    if (!(val = hlr_dataset_slice(tr, pool, hold))) {
+        fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+        goto out;
+    }
+    float canvas[CANVAS_H * CANVAS_W];
+    int32_t labels[MAX_DIGITS];
+    int failed = 0;
+    if (!strcmp(o->part, "train")) {
+        uint64_t stream = o->seed * 0x9E3779B97F4A7C15ULL + 1;
+        const long per_epoch = o->train_strings / o->batch * o->batch;
+        for (long i = 0; i < per_epoch * o->epochs && !failed; i++) {
+            int len = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr), pool, o, o->shear > 0, canvas,
+                              labels);
+            failed = write_record(canvas, labels, len);
+        }
+    } else {
+        const int is_val = !strcmp(o->part, "val");
+        const hlr_dataset *d = is_val ? val : te;
+        uint64_t s = is_val ? o->seed * 31 + 7 : o->seed * 131 + 11;
+        const long count = is_val ? (o->test_strings < 1000 ? o->test_strings : 1000) : o->test_strings;
+        for (long i = 0; i < count && !failed; i++) {
+            int len = compose(&s, hlr_dataset_inputs(d), hlr_dataset_labels(d), hlr_dataset_size(d), o, 0, canvas,
+                              labels);
+            failed = write_record(canvas, labels, len);
+        }
+    }
+    if (failed || fflush(stdout) != 0) {
+        fprintf(stderr, "hlr-read: cannot write the strings to standard output: %s\n", strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    hlr_dataset_free(tr);
+    hlr_dataset_free(te);
+    hlr_dataset_free(val);
+    return rc;
+}
+
 /* ---- predict ---- */
 
 /* A picture as the model's canvas: its line of ink (hlr_image_line: made bright, cropped, scaled to
@@ -482,8 +555,9 @@ int main(int argc, char **argv)
         }
         return predict(argv[2 + json], argv + 3 + json, argc - 3 - json, json);
     }
-    if (strcmp(argv[1], "train") != 0) {
-        fprintf(stderr, "hlr-read: unknown command '%s' (train or predict)\n", argv[1]);
+    const int gen = !strcmp(argv[1], "generate");
+    if (strcmp(argv[1], "train") != 0 && !gen) {
+        fprintf(stderr, "hlr-read: unknown command '%s' (train, predict or generate)\n", argv[1]);
         return 2;
     }
     options o = {.task = "digits", .epochs = 10, .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
@@ -509,6 +583,7 @@ int main(int argc, char **argv)
         OPT_NUM("--test-strings", OPT_LONG, &o.test_strings, 1, 100000000),
         OPT_NUM("--seed", OPT_U64, &o.seed, 0, HUGE_VAL),
         OPT_POS_HINT("--lr", OPT_FLOAT, &o.lr, 1e3, "Adam's learning rate"),
+        OPT_STR("--part", &o.part),
     };
     int rc = parse_options("hlr-read", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, NULL);
     if (rc > 0)
@@ -519,5 +594,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "hlr-read: --train-strings %ld is fewer than one batch of %d\n", o.train_strings, o.batch);
         return 2;
     }
-    return train(&o);
+    if (gen != (o.part != NULL)) {
+        fprintf(stderr, "hlr-read: %s\n", gen ? "generate needs --part train, val or test" : "--part is for generate");
+        return 2;
+    }
+    return gen ? generate(&o) : train(&o);
 }

@@ -4,6 +4,7 @@ It checks the program's plumbing; the accuracy on real MNIST strings is measured
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,21 @@ class Read(unittest.TestCase):
         self.assertIn("blank.pgm: hlr_image_line: no ink", err)
         self.assertIn(img + ": ", out)
 
+    def test_generate_writes_the_strings_train_sees(self):
+        p = subprocess.run([os.path.join(BIN, "hlr-read"), "generate", "--part", "train", "--train-strings", "70",
+                            "--batch", "32", "--epochs", "2", "--max-len", "3", "--data", self.data],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        record = 16 * 4 + 32 * 224 * 4
+        self.assertEqual(len(p.stdout), 2 * 64 * record)  # whole batches of 32 per epoch, as train
+        labels = struct.unpack("16i", p.stdout[:64])
+        n = sum(1 for v in labels if v >= 0)
+        self.assertTrue(1 <= n <= 3 and all(1 <= v <= 10 for v in labels[:n]) and all(v == -1 for v in labels[n:]))
+        q = subprocess.run([os.path.join(BIN, "hlr-read"), "generate", "--part", "test", "--test-strings", "5",
+                            "--data", self.data], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertEqual(len(q.stdout), 5 * record)
+
     def test_failures_are_one_line(self):
         for args, code, says in [(("train", "--task", "words"), 2, "unknown task"),
                                  (("train", "--min-len", "5", "--max-len", "2"), 2, "--min-len 5"),
@@ -78,6 +94,9 @@ class Read(unittest.TestCase):
                                  (("train", "--schedule", "step"), 2, "--schedule 'step'"),
                                  (("predict", os.path.join(self.data, "none.hlr"), "x.png"), 1, "none.hlr"),
                                  (("frob",), 2, "unknown command"),
+                                 (("generate",), 2, "generate needs --part"),
+                                 (("generate", "--part", "dev"), 2, "--part 'dev'"),
+                                 (("train", "--part", "train"), 2, "--part is for generate"),
                                  (("train", "--data", os.path.join(self.data, "nowhere")), 1, "cannot load")]:
             rc, out, err = run(*args)
             self.assertEqual(rc, code, (args, err))
