@@ -56,7 +56,8 @@ def records(args, part):
     """Yield (labels int32 (16,), canvas float32 (32, 224)) from `hlr-read generate`."""
     cmd = [args.hlr_read, "generate", "--part", part, "--seed", str(args.seed), "--epochs", str(args.epochs),
            "--train-strings", str(args.train_strings), "--test-strings", str(args.test_strings),
-           "--batch", str(args.batch), "--shear", str(args.shear)]
+           "--batch", str(args.batch), "--shear", str(args.shear), "--min-len", str(args.min_len),
+           "--max-len", str(args.max_len)]
     if args.data:
         cmd += ["--data", args.data]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, bufsize=1 << 20)
@@ -147,6 +148,8 @@ def main():
     ap.add_argument("--hidden", type=int, default=96)
     ap.add_argument("--convs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--min-len", type=int, default=1)
+    ap.add_argument("--max-len", type=int, default=8)
     ap.add_argument("--train-strings", type=int, default=60000)
     ap.add_argument("--test-strings", type=int, default=10000)
     ap.add_argument("--data", default=None)

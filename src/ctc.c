@@ -46,10 +46,11 @@ static void log_softmax_rows(double *lp, const float *x, int64_t rows, int64_t C
 }
 
 /* Doubles of workspace per sample: softmax numerators or log-probabilities (T C), alpha (T L), beta (T L
- * in log space; two rows in the scaled recursion, which also keeps two numbers per step), L = 2 S + 1. */
+ * in log space; two rows in the scaled recursion, which also keeps two numbers per step and each
+ * symbol's label and whether it may be skipped), L = 2 S + 1. */
 static inline int64_t per_sample(int64_t T, int64_t C, int64_t S)
 {
-    return T * C + 2 * T * (2 * S + 1) + 2 * (2 * S + 1) + 2 * T;
+    return T * C + 2 * T * (2 * S + 1) + 3 * (2 * S + 1) + 2 * T;
 }
 
 /* What each sample's part needs. */
@@ -161,9 +162,10 @@ static int ctc_sample_scaled(const ctc_job *j, int64_t n)
     const float *x = j->x + n * T * C;
     const int32_t *l = j->tgt + n * j->S;
     const int64_t Ti = j->in_len[n], Si = j->tgt_len[n], L = 2 * Si + 1;
-    double *q = j->work + n * j->work_per, *alpha = q + T * C, *beta = alpha + T * Lmax;
-    double *qsum = beta + 2 * Lmax, *lsum = qsum + T; /* per step: the sum of its softmax numerators, its log */
-#define LAB(s) ((s) % 2 ? (int64_t)l[(s) / 2] : (int64_t)j->blank)
+    double *base = j->work + n * j->work_per, *alpha = base + T * C, *beta = alpha + T * Lmax;
+    float *q = (float *)base;           /* (T, C) softmax numerators, in float */
+    double *qsum = beta + 2 * Lmax;     /* per step: their sum */
+    int32_t *lab = (int32_t *)(qsum + T), *skip = lab + Lmax; /* per symbol: its label; may alpha skip to it */
     /* the fewest steps an alignment needs: a step per label, and a blank between repeats */
     int64_t need = Si;
     for (int64_t s = 1; s < Si; s++)
@@ -174,40 +176,35 @@ static int ctc_sample_scaled(const ctc_job *j, int64_t n)
             memset(j->grad + n * T * C, 0, (size_t)(T * C) * sizeof(float));
         return 0;
     }
-    for (int64_t t = 0; t < Ti; t++) {
-        const float *xt = x + t * C;
-        double *qt = q + t * C, mx = xt[0], sum = 0;
-        for (int64_t c = 1; c < C; c++)
-            mx = xt[c] > mx ? xt[c] : mx;
-        for (int64_t c = 0; c < C; c++)
-            sum += qt[c] = exp((double)xt[c] - mx);
-        qsum[t] = sum;
-        lsum[t] = log(sum);
+    for (int64_t s = 0; s < L; s++) {
+        lab[s] = s % 2 ? l[s / 2] : j->blank;
+        skip[s] = s >= 2 && s % 2 && l[s / 2] != l[s / 2 - 1]; /* from s - 2: a label after another label */
     }
+    hlrk_exp_shifted_rows(q, qsum, x, Ti, C);
     double ll = 0;
     for (int64_t t = 0; t < Ti; t++) {
-        const double *qt = q + t * C, *prev = alpha + (t - 1) * Lmax;
+        const float *qt = q + t * C;
+        const double *prev = alpha + (t - 1) * Lmax;
         double *cur = alpha + t * Lmax, c = 0;
-        for (int64_t s = 0; s < L; s++) {
-            double a;
-            if (t == 0) {
-                a = s < 2 ? 1.0 : 0.0;
-            } else {
-                a = prev[s];
+        if (t == 0) {
+            for (int64_t s = 0; s < L; s++)
+                c += cur[s] = s < 2 ? (double)qt[lab[s]] : 0.0;
+        } else {
+            for (int64_t s = 0; s < L; s++) {
+                double a = prev[s];
                 if (s >= 1)
                     a += prev[s - 1];
-                if (s >= 2 && LAB(s) != j->blank && LAB(s) != LAB(s - 2))
+                if (skip[s])
                     a += prev[s - 2];
+                c += cur[s] = a * (double)qt[lab[s]];
             }
-            cur[s] = a * qt[LAB(s)];
-            c += cur[s];
         }
         if (!(c > DBL_MIN) || !isfinite(c))
             return -1;
         const double inv = 1.0 / c;
         for (int64_t s = 0; s < L; s++)
             cur[s] *= inv;
-        ll += log(c) - lsum[t];
+        ll += log(c / qsum[t]);
     }
     const double *last = alpha + (Ti - 1) * Lmax;
     const double end = L >= 2 ? last[L - 1] + last[L - 2] : last[L - 1];
@@ -217,7 +214,8 @@ static int ctc_sample_scaled(const ctc_job *j, int64_t n)
     if (!j->grad)
         return 0;
     float *g = j->grad + n * T * C;
-    memset(g, 0, (size_t)(T * C) * sizeof *g);
+    if (Ti < T)
+        memset(g + Ti * C, 0, (size_t)((T - Ti) * C) * sizeof *g);
     double scale = 1.0;
     if (j->reduction == HLR_REDUCTION_MEAN)
         scale = 1.0 / ((double)(Si > 0 ? Si : 1) * (double)j->N);
@@ -225,28 +223,30 @@ static int ctc_sample_scaled(const ctc_job *j, int64_t n)
     for (int64_t s = 0; s < L; s++)
         bcur[s] = s >= L - 2 ? 1.0 : 0.0;
     for (int64_t t = Ti - 1; t >= 0; t--) {
-        const double *at = alpha + t * Lmax, *qt = q + t * C;
+        const double *at = alpha + t * Lmax;
+        const float *qt = q + t * C;
         double z = 0;
         for (int64_t s = 0; s < L; s++)
             z += at[s] * bcur[s];
         if (!(z > DBL_MIN))
             return -1;
-        const double zi = scale / z, si = scale / qsum[t];
+        const double zi = scale / z;
+        const float si = (float)(scale / qsum[t]);
         float *gt = g + t * C;
         for (int64_t c = 0; c < C; c++)
-            gt[c] = (float)(qt[c] * si);
+            gt[c] = qt[c] * si;
         for (int64_t s = 0; s < L; s++)
-            gt[LAB(s)] -= (float)(at[s] * bcur[s] * zi);
+            gt[lab[s]] -= (float)(at[s] * bcur[s] * zi);
         if (t == 0)
             break;
         /* beta of step t - 1: through step t's emissions */
         double c = 0;
         for (int64_t s = 0; s < L; s++) {
-            double v = bcur[s] * qt[LAB(s)];
+            double v = bcur[s] * (double)qt[lab[s]];
             if (s + 1 < L)
-                v += bcur[s + 1] * qt[LAB(s + 1)];
-            if (s + 2 < L && LAB(s) != j->blank && LAB(s) != LAB(s + 2))
-                v += bcur[s + 2] * qt[LAB(s + 2)];
+                v += bcur[s + 1] * (double)qt[lab[s + 1]];
+            if (s + 2 < L && skip[s + 2])
+                v += bcur[s + 2] * (double)qt[lab[s + 2]];
             bnext[s] = v;
             c += v;
         }
@@ -259,7 +259,6 @@ static int ctc_sample_scaled(const ctc_job *j, int64_t n)
         bcur = bnext;
         bnext = tmp;
     }
-#undef LAB
     return 0;
 }
 

@@ -156,6 +156,11 @@ void hlrk_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols);
 /* dx = y * (dy - sum(dy * y)) per row. */
 void hlrk_softmax_rows_backward(float *dx, const float *y, const float *dy, int64_t rows, int64_t cols);
 
+/* Per row of cols: q = e^(x - the row's max) within 2 ulp, 0 where x - max < -87 (below float's normal
+ * range: the caller treats that as underflow), and sums[r] the row's sum of q, in double.  The softmax
+ * numerators of the CTC loss. */
+void hlrk_exp_shifted_rows(float *q, double *sums, const float *x, int64_t rows, int64_t cols);
+
 /* Softmax cross-entropy of logits (rows, cols) against labels; returns the
  * mean loss; grad (may be NULL) = (softmax - target) / rows.  Labels must
  * already be checked to lie in [0, cols). */

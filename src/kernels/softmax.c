@@ -3,6 +3,7 @@
  * and arg-max.
  */
 #include "kernels.h"
+#include "exp_approx.h"
 
 #include <math.h>
 
@@ -22,6 +23,24 @@ void hlrk_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols)
         float inv = 1.0f / sum;
         for (int64_t c = 0; c < cols; c++)
             yr[c] *= inv;
+    }
+}
+
+HLR_KERNEL void hlrk_exp_shifted_rows(float *q, double *sums, const float *x, int64_t rows, int64_t cols)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *qr = q + r * cols, mx = xr[0];
+        for (int64_t c = 1; c < cols; c++)
+            mx = xr[c] > mx ? xr[c] : mx;
+        for (int64_t c = 0; c < cols; c++) {
+            float d = xr[c] - mx;
+            qr[c] = select_bits(d < -87.0f, 0.0f, exp_approx(d));
+        }
+        double sum = 0.0;
+        for (int64_t c = 0; c < cols; c++)
+            sum += qr[c];
+        sums[r] = sum;
     }
 }
 
