@@ -139,6 +139,7 @@ static float sample(const float *d, double x, double y)
 static int compose(uint64_t *s, const float *digits, const int32_t *labels, int64_t n, const options *o, int augment,
                    float *canvas, int32_t *out)
 {
+    float patch[CANVAS_H * 64]; /* an augmented digit before it is placed */
     for (;;) { /* draw until the string fits the canvas */
         memset(canvas, 0, CANVAS_H * CANVAS_W * sizeof *canvas);
         int len = rng_between(s, o->min_len, o->max_len), x = rng_between(s, 0, 6), fits = 1;
@@ -154,7 +155,27 @@ static int compose(uint64_t *s, const float *digits, const int32_t *labels, int6
             }
             int h = (int)lround((y1 - y0 + 1) * scale);
             h = h > CANVAS_H - 2 ? CANVAS_H - 2 : h;
-            int w = (int)lround((x1 - x0 + 1) * sx + fabs(shear) * h);
+            int w = (int)lround((x1 - x0 + 1) * sx), from = 0;
+            if (augment) {
+                /* the slanted digit in a patch as wide as it can lean, then its ink's own columns */
+                int pw = w + (int)ceil(fabs(shear) * h) + 2, first = pw, last = -1;
+                pw = pw > 64 ? 64 : pw;
+                const double cx = x0 + (x1 - x0 + 1) / 2.0;
+                for (int yy = 0; yy < h; yy++)
+                    for (int xx = 0; xx < pw; xx++) {
+                        double src_x = cx + (xx + 0.5 - pw / 2.0 - shear * (yy + 0.5 - h / 2.0)) / sx - 0.5;
+                        float v = sample(d, src_x, y0 + (yy + 0.5) / scale - 0.5);
+                        patch[yy * 64 + xx] = v;
+                        if (v > 0.1f) {
+                            first = xx < first ? xx : first;
+                            last = xx > last ? xx : last;
+                        }
+                    }
+                if (last < 0)
+                    first = 0, last = pw - 1;
+                from = first;
+                w = last - first + 1;
+            }
             int top = rng_between(s, 1, CANVAS_H - 1 - h);
             if (i > 0)
                 x += rng_between(s, -3, 6);
@@ -164,12 +185,10 @@ static int compose(uint64_t *s, const float *digits, const int32_t *labels, int6
                 fits = 0;
                 break;
             }
-            const double cx = x0 + (x1 - x0 + 1) / 2.0;
             for (int yy = 0; yy < h; yy++)
                 for (int xx = 0; xx < w; xx++) {
-                    double src_x = augment ? cx + (xx + 0.5 - w / 2.0 - shear * (yy + 0.5 - h / 2.0)) / sx - 0.5
-                                           : x0 + (xx + 0.5) / scale - 0.5;
-                    float v = sample(d, src_x, y0 + (yy + 0.5) / scale - 0.5);
+                    float v = augment ? patch[yy * 64 + from + xx]
+                                      : sample(d, x0 + (xx + 0.5) / scale - 0.5, y0 + (yy + 0.5) / scale - 0.5);
                     float *c = &canvas[(top + yy) * CANVAS_W + x + xx];
                     *c = v > *c ? v : *c; /* overlapping strokes: the darker ink wins */
                 }
