@@ -233,6 +233,12 @@ valgrind: all
 	@scripts/fetch-mnist.sh $(DATA_DIR)
 	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
 	    $(BINOUT)/hlr-mnist train --epochs 1 --limit 1000 --test-limit 1000 --data $(DATA_DIR)
+	@mkdir -p $(BUILD)/valgrind
+	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+	    $(BINOUT)/hlr-read train --epochs 1 --train-strings 64 --test-strings 32 --max-len 3 --data $(DATA_DIR) \
+	    --save $(BUILD)/valgrind/read.hlr
+	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+	    $(BINOUT)/hlr-read generate --part test --test-strings 8 --data $(DATA_DIR) > /dev/null
 
 # Train, save, reload and evaluate (the same accuracy line), and show the file.
 DEMO_MODEL ?= $(BUILD)/demo/mnist-mlp.hlr
