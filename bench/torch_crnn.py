@@ -5,7 +5,7 @@ decay per batch to 0, CTC with blank 0, torch's mean reduction and zero_infinity
 strings: `hlr-read generate` writes the training stream, the validation and the test strings that
 `hlr-read train` would see with these options, and this script trains on them as they come.
 
-  bench/torch_crnn.py [--hlr-read bin/hlr-read] [--epochs 10] [--seed 0] [--threads 2] [--batchnorm]
+  bench/torch_crnn.py [--hlr-read bin/hlr-read] [--epochs 10] [--seed 0] [--threads 2] [--batchnorm 0|1]
                       [--shear S] [--channels 16] [--hidden 96] [--lr 0.002] [--train-strings 60000]
                       [--test-strings 10000] [--data DIR] [--json FILE]
 
@@ -142,7 +142,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--batchnorm", action="store_true")
+    ap.add_argument("--batchnorm", type=int, choices=(0, 1), default=1)
     ap.add_argument("--shear", type=float, default=0.0)
     ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--hidden", type=int, default=96)

@@ -6,7 +6,7 @@
  *   hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]
  *                  [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]
  *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]
- *                  [--channels C] [--batchnorm] [--shear S] [--threads T] [--data DIR]
+ *                  [--channels C] [--batchnorm 0|1] [--shear S] [--threads T] [--data DIR]
  *   hlr-read predict [--json] FILE IMAGE...
  *   hlr-read generate --part train|val|test [options]
  *
@@ -54,7 +54,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]\n"
                "                      [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]\n"
                "                      [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]\n"
-               "                      [--channels C] [--batchnorm] [--shear S] [--threads T]\n"
+               "                      [--channels C] [--batchnorm 0|1] [--shear S] [--threads T]\n"
                "                      [--data DIR]\n"
                "       hlr-read predict [--json] FILE IMAGE...\n"
                "       hlr-read generate --part train|val|test [the train options that shape the strings]\n"
@@ -72,7 +72,7 @@ static void usage(FILE *f)
                "  --hidden         the LSTM's hidden size per direction (default 96)\n"
                "  --convs          2 or 3 (default) convolutions before the LSTM\n"
                "  --channels       the first convolution's channels C; the others have 2C (default 16)\n"
-               "  --batchnorm      batch normalisation after each convolution\n"
+               "  --batchnorm      1 (default): batch normalisation after each convolution; 0: none\n"
                "  --shear          training digits slanted by up to this shear (x per y) either way, and\n"
                "                   their width scaled by 0.85..1.15 (default 0: off); never the test strings\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
@@ -581,7 +581,7 @@ int main(int argc, char **argv)
     }
     options o = {.task = "digits", .epochs = 10, .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
                  .test_strings = 10000, .lr = 2e-3f, .hidden = 96, .schedule = "cosine", .convs = 3,
-                 .channels = 16};
+                 .channels = 16, .batchnorm = 1};
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
         OPT_STR("--save", &o.save),
@@ -590,7 +590,7 @@ int main(int argc, char **argv)
         OPT_NUM("--hidden", OPT_INT, &o.hidden, 1, 4096),
         OPT_NUM("--convs", OPT_INT, &o.convs, 2, 3),
         OPT_NUM("--channels", OPT_INT, &o.channels, 1, 256),
-        OPT_FLAG_("--batchnorm", &o.batchnorm),
+        OPT_NUM("--batchnorm", OPT_INT, &o.batchnorm, 0, 1),
         OPT_NUM("--shear", OPT_DOUBLE, &o.shear, 0, 1),
         OPT_NUM("--epochs", OPT_INT, &o.epochs, 1, 10000),
         OPT_NUM("--threads", OPT_INT, &o.threads, 1, 1024),
