@@ -7,8 +7,14 @@
  *                  [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]
  *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]
  *                  [--channels C] [--batchnorm 0|1] [--shear S] [--threads T] [--data DIR]
+ *   hlr-read train --task lines --labels FILE --alphabet CHARS [--test-labels FILE] [--height 32]
+ *                  [the model and optimiser options above]
  *   hlr-read predict [--json] FILE IMAGE...
  *   hlr-read generate --part train|val|test [options]
+ *
+ * --task lines trains on your own pictures of lines (a labels file of
+ * NAME<TAB>TEXT lines, hlr_dataset_load_lines) through hlr_model_fit with
+ * the CTC loss: a tenth validates, --test-labels tests.
  *
  * Data: a seeded generator composes strings of A..B digits (default 1..8):
  * each MNIST digit cropped to its ink, scaled by 0.8..1.2, placed with a
@@ -47,6 +53,8 @@ typedef struct options {
     float lr;
     double shear;
     const char *part; /* generate: train, val or test */
+    const char *labels, *test_labels, *alphabet; /* --task lines */
+    int height;
 } options;
 
 static void usage(FILE *f)
@@ -56,9 +64,15 @@ static void usage(FILE *f)
                "                      [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]\n"
                "                      [--channels C] [--batchnorm 0|1] [--shear S] [--threads T]\n"
                "                      [--data DIR]\n"
+               "       hlr-read train --task lines --labels FILE --alphabet CHARS [--test-labels FILE]\n"
+               "                      [--height 32] [the model and optimiser options]\n"
                "       hlr-read predict [--json] FILE IMAGE...\n"
                "       hlr-read generate --part train|val|test [the train options that shape the strings]\n"
-               "  --task           digits: strings of MNIST digits (the only task yet)\n"
+               "  --task           digits (default): strings of MNIST digits; lines: your pictures of lines\n"
+               "  --labels         lines: a file of NAME<TAB>TEXT lines, pictures (PNG, PGM) relative to it\n"
+               "  --alphabet       lines: the characters the texts use (UTF-8), each a label\n"
+               "  --test-labels    lines: pictures to test on (default: the validation tenth)\n"
+               "  --height         lines: the pictures' height on the canvas, a multiple of 4 (default 32)\n"
                "  --epochs         training epochs (default 10)\n"
                "  --seed           seed of the strings, the initialisation and the order (default 0)\n"
                "  --save           write the trained model to FILE (read back by `predict`)\n"
@@ -77,8 +91,8 @@ static void usage(FILE *f)
                "                   their width scaled by 0.85..1.15 (default 0: off); never the test strings\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
-               "  predict          read PNG or PGM pictures of digit strings (either polarity): each line of\n"
-               "                   ink is cropped and scaled to 22 of the canvas's 32 pixels; prints the text\n"
+               "  predict          read PNG or PGM pictures (either polarity): each line of ink is cropped and\n"
+               "                   scaled (digits: to 22 of the canvas's 32 pixels); prints the text\n"
                "                   and its confidence (the least sure character's), or with --json one\n"
                "                   object per picture: file, text, confidence, characters, cut\n"
                "  generate         write the strings `train` with the same options would see, to standard\n"
@@ -269,10 +283,18 @@ static int evaluate(hlr_model *m, batch_bufs *b, int batch, uint64_t seed, const
     return 0;
 }
 
+static int train_lines(const options *o);
+
 static int train(const options *o)
 {
+    if (!strcmp(o->task, "lines"))
+        return train_lines(o);
     if (strcmp(o->task, "digits") != 0) {
-        fprintf(stderr, "hlr-read: unknown task '%s' (digits)\n", o->task);
+        fprintf(stderr, "hlr-read: unknown task '%s' (digits or lines)\n", o->task);
+        return 2;
+    }
+    if (o->labels || o->test_labels || o->alphabet) {
+        fprintf(stderr, "hlr-read: --labels, --test-labels and --alphabet are for --task lines\n");
         return 2;
     }
     if (strcmp(o->schedule, "cosine") && strcmp(o->schedule, "none")) {
@@ -391,6 +413,101 @@ out:
     return rc;
 }
 
+/* ---- --task lines: pictures of lines and their texts, through hlr_model_fit ---- */
+
+static int print_lines_epoch(const hlr_epoch_stats *s, void *user)
+{
+    (void)user;
+    printf("epoch %d/%d  loss %.4f  validation CER %.2f%%  string accuracy %.2f%%  %.0f img/s  %.1f s\n", s->epoch,
+           s->epochs, s->train_loss, 100.0 * s->val_cer, 100.0 * s->val_accuracy, s->samples_per_second, s->seconds);
+    fflush(stdout);
+    return 0;
+}
+
+static int train_lines(const options *o)
+{
+    if (!o->labels || !o->alphabet) {
+        fprintf(stderr, "hlr-read: --task lines needs --labels FILE and --alphabet CHARACTERS\n");
+        return 2;
+    }
+    if (o->height % 4 != 0) {
+        fprintf(stderr, "hlr-read: --height %d is not a multiple of 4 (two 2 x 2 poolings)\n", o->height);
+        return 2;
+    }
+    if (strcmp(o->schedule, "cosine") && strcmp(o->schedule, "none")) {
+        fprintf(stderr, "hlr-read: --schedule '%s' is not a schedule: expected cosine or none\n", o->schedule);
+        return 2;
+    }
+    if (o->threads > 0 && hlr_set_num_threads(o->threads) != HLR_OK) {
+        fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+        return 1;
+    }
+    hlr_dataset *d = hlr_dataset_load_lines(o->labels, o->alphabet, o->height, 2, 0, 0), *val = NULL, *test = NULL;
+    hlr_model *m = NULL;
+    hlr_optimizer *opt = NULL;
+    int rc = 1;
+    if (!d || hlr_dataset_shuffle(d, o->seed) != HLR_OK)
+        goto fail;
+    const int64_t W = hlr_dataset_sample_dim(d, 2), n = hlr_dataset_size(d);
+    const int C = hlr_dataset_num_classes(d);
+    if (n < 10) {
+        fprintf(stderr, "hlr-read: %s has %lld pictures; training needs at least 10 (a tenth validates)\n", o->labels,
+                (long long)n);
+        rc = 2;
+        goto out;
+    }
+    if (!(val = hlr_dataset_split(d, 0.1)))
+        goto fail;
+    if (o->test_labels && !(test = hlr_dataset_load_lines(o->test_labels, o->alphabet, o->height, 2, (int)W, 0)))
+        goto fail;
+    if (!(m = example_crnn(o->seed, o->height, (int)W, C, o->channels, o->convs, o->batchnorm, o->hidden)) ||
+        !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
+        goto fail;
+    const int64_t batches = (hlr_dataset_size(d) + o->batch - 1) / o->batch;
+    if (!strcmp(o->schedule, "cosine") &&
+        hlr_optimizer_set_schedule(opt, HLR_SCHEDULE_COSINE, (double)(batches * o->epochs), 0.0, 0, 1.0) != HLR_OK)
+        goto fail;
+    printf("training a CRNN with CTC on %lld pictures of %s (%lld x %d, %d labels and the blank; %lld validate): "
+           "%d epochs, batch %d, adam lr %g (%s), seed %llu, %d threads\n", (long long)hlr_dataset_size(d), o->labels,
+           (long long)W, o->height, C - 1, (long long)hlr_dataset_size(val), o->epochs, o->batch, (double)o->lr,
+           o->schedule, o->seed, hlr_get_num_threads());
+    fflush(stdout);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.epochs = o->epochs;
+    fo.batch_size = o->batch;
+    fo.schedule_per_batch = 1;
+    fo.validation_data = val;
+    fo.on_epoch = print_lines_epoch;
+    hlr_metrics met;
+    if (hlr_model_fit(m, opt, d, &fo) != HLR_OK || hlr_model_evaluate(m, test ? test : val, 64, 1, &met, NULL) != HLR_OK)
+        goto fail;
+    const char *which = test ? "test" : "validation";
+    printf("%s pictures: %lld, best-path decoding\n", which, (long long)met.count);
+    printf("%s CER: %.2f%%\n", which, 100.0 * met.cer);
+    printf("%s string accuracy: %.2f%%\n", which, 100.0 * met.accuracy);
+    if (o->save) {
+        char alphabet[4200];
+        snprintf(alphabet, sizeof alphabet, "-%s", o->alphabet); /* index 0: the blank */
+        hlr_metadata *md = hlr_model_metadata(m);
+        if (hlr_metadata_set(md, "task", "lines") != HLR_OK || hlr_metadata_set(md, "alphabet", alphabet) != HLR_OK ||
+            hlr_model_save(m, o->save, NULL) != HLR_OK)
+            goto fail;
+        printf("saved %s\n", o->save);
+    }
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+out:
+    hlr_optimizer_free(opt);
+    hlr_model_free(m);
+    hlr_dataset_free(d);
+    hlr_dataset_free(val);
+    hlr_dataset_free(test);
+    return rc;
+}
+
 /* ---- generate: the strings train() sees, for another program (bench/torch_crnn.py) ---- */
 
 /* One record: MAX_DIGITS int32 labels (digit + 1, -1 padded), then the CANVAS_H x CANVAS_W float32
@@ -460,23 +577,46 @@ out:
 
 /* ---- predict ---- */
 
-/* A picture as the model's canvas: its line of ink (hlr_image_line: made bright, cropped, scaled to
- * INK_H pixels high, centred in the canvas's height, as tall as the generator's digits), two
- * columns in from the left, cut at CANVAS_W.  Returns nonzero when it was cut; -1 on error. */
+/* A picture as the model's (1, H, W) canvas: its line of ink (hlr_image_line: made bright, cropped,
+ * scaled, padded), from column x0, cut at W.  Digits models: the ink INK_H of the canvas's 32 pixels
+ * high (the generator's digits are about that tall), two columns in; lines models: as
+ * hlr_dataset_load_lines made their pictures (pad 2).  *width: the line's columns on the canvas.
+ * Returns nonzero when it was cut; -1 on error. */
 #define INK_H 22
-static int to_canvas(const hlr_tensor *img, float *canvas)
+static int to_canvas(const hlr_tensor *img, int lines, int64_t H, int64_t W, float *canvas, int64_t *width)
 {
-    hlr_tensor *line = hlr_image_line(img, CANVAS_H, (CANVAS_H - INK_H) / 2, 0);
+    const int64_t x0 = lines ? 0 : 2;
+    hlr_tensor *line = hlr_image_line(img, (int)H, lines ? 2 : (int)(H - INK_H) / 2, 0);
     if (!line)
         return -1;
     const int64_t w = hlr_tensor_dim(line, 2);
     const float *p = hlr_tensor_f32(line);
-    memset(canvas, 0, CANVAS_H * CANVAS_W * sizeof *canvas);
-    for (int64_t y = 0; y < CANVAS_H; y++)
-        for (int64_t x = 0; x < w && x + 2 < CANVAS_W; x++)
-            canvas[y * CANVAS_W + x + 2] = p[y * w + x];
+    memset(canvas, 0, (size_t)(H * W) * sizeof *canvas);
+    for (int64_t y = 0; y < H; y++)
+        for (int64_t x = 0; x < w && x + x0 < W; x++)
+            canvas[y * W + x + x0] = p[y * w + x];
     hlr_tensor_free(line);
-    return w + 2 > CANVAS_W;
+    *width = w + x0 < W ? w + x0 : W;
+    return w + x0 > W;
+}
+
+/* The byte offset of each of the alphabet's UTF-8 characters (at most cap); their count, -1 if not UTF-8. */
+static int utf8_offsets(const char *a, int *off, int cap)
+{
+    int n = 0;
+    for (int i = 0; a[i];) {
+        unsigned char c = (unsigned char)a[i];
+        int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (!len || n == cap)
+            return -1;
+        for (int k = 1; k < len; k++)
+            if (((unsigned char)a[i + k] & 0xC0) != 0x80)
+                return -1;
+        off[n++] = i;
+        i += len;
+    }
+    off[n] = (int)strlen(a);
+    return n;
 }
 
 static int predict(const char *path, char **images, int n, int json)
@@ -486,47 +626,60 @@ static int predict(const char *path, char **images, int n, int json)
         fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
         return 1;
     }
-    const char *alphabet = hlr_metadata_get(hlr_model_metadata(m), "alphabet");
-    int in_nd, out_nd;
+    const hlr_metadata *md = hlr_model_metadata(m);
+    const char *alphabet = hlr_metadata_get(md, "alphabet"), *task = hlr_metadata_get(md, "task");
+    const int lines = task && !strcmp(task, "lines");
+    int in_nd, out_nd, off[1025], chars = -1;
     int64_t in_shape[HLR_MAX_DIMS], out_shape[HLR_MAX_DIMS];
     hlr_model_input_shape(m, &in_nd, in_shape);
     hlr_model_output_shape(m, &out_nd, out_shape);
-    if (!alphabet || in_nd != 3 || in_shape[1] != CANVAS_H || in_shape[2] != CANVAS_W || out_nd != 2 ||
-        out_shape[1] != (int64_t)strlen(alphabet)) {
+    if (alphabet)
+        chars = utf8_offsets(alphabet, off, 1024);
+    if (!alphabet || in_nd != 3 || in_shape[0] != 1 || out_nd != 2 || out_shape[1] != chars ||
+        (!lines && (in_shape[1] != CANVAS_H || in_shape[2] != CANVAS_W))) {
         fprintf(stderr, "hlr-read: %s is not a model saved by hlr-read train\n", path);
         hlr_model_free(m);
         return 1;
     }
+    const int64_t H = in_shape[1], W = in_shape[2];
     const int T = (int)out_shape[0], C = (int)out_shape[1];
-    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, 1, CANVAS_H, CANVAS_W});
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, 1, H, W});
     hlr_tensor *y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, T, C});
+    int32_t *labels = malloc((size_t)T * sizeof *labels);
+    float *conf = malloc((size_t)T * sizeof *conf);
+    char *text = malloc((size_t)T * 4 + 1);
     int rc = 0;
-    for (int i = 0; i < n && x && y; i++) {
+    for (int i = 0; i < n && x && y && labels && conf && text; i++) {
         hlr_tensor *img = hlr_image_load(images[i], 0);
         if (!img) {
             fprintf(stderr, "hlr-read: %s\n", hlr_last_error()); /* the message names the picture */
             rc = 1;
             continue;
         }
-        int cut = to_canvas(img, hlr_tensor_f32(x));
+        int64_t width = 0;
+        int cut = to_canvas(img, lines, H, W, hlr_tensor_f32(x), &width);
         hlr_tensor_free(img);
-        int32_t labels[256];
-        float conf[256];
+        int32_t wl = (int32_t)width, steps = T;
         int len;
         double lp;
-        if (cut < 0 || hlr_model_forward(m, x, y, 0) != HLR_OK ||
-            hlr_ctc_decode(hlr_tensor_f32(y), T, C, 0, 0, NULL, labels, conf, 256, &len, &lp) != HLR_OK) {
+        /* a lines model reads the picture's own columns (digits models were trained on whole canvases) */
+        if (cut < 0 || (lines && (hlr_model_set_lengths(m, &wl, 1) != HLR_OK ||
+                                  hlr_model_output_lengths(m, &steps, 1) != HLR_OK)) ||
+            hlr_model_forward(m, x, y, 0) != HLR_OK ||
+            hlr_ctc_decode(hlr_tensor_f32(y), steps, C, 0, 0, NULL, labels, conf, T, &len, &lp) != HLR_OK) {
             fprintf(stderr, "hlr-read: %s: %s\n", images[i], hlr_last_error());
             rc = 1;
             continue;
         }
-        char text[257];
+        size_t at = 0;
         double least = 1.0;
         for (int k = 0; k < len; k++) {
-            text[k] = labels[k] < C ? alphabet[labels[k]] : '?';
+            int c = labels[k] < C ? labels[k] : 0;
+            memcpy(text + at, alphabet + off[c], (size_t)(off[c + 1] - off[c]));
+            at += (size_t)(off[c + 1] - off[c]);
             least = conf[k] < least ? conf[k] : least;
         }
-        text[len] = '\0';
+        text[at] = '\0';
         const double confidence = len ? least : exp(lp);
         if (json) {
             printf("{\"file\": ");
@@ -546,10 +699,13 @@ static int predict(const char *path, char **images, int n, int json)
                    cut ? "; cut at the right" : "");
         }
     }
-    if (!x || !y) {
-        fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+    if (!x || !y || !labels || !conf || !text) {
+        fprintf(stderr, "hlr-read: %s\n", x && y ? "out of memory" : hlr_last_error());
         rc = 1;
     }
+    free(labels);
+    free(conf);
+    free(text);
     hlr_tensor_free(x);
     hlr_tensor_free(y);
     hlr_model_free(m);
@@ -581,7 +737,7 @@ int main(int argc, char **argv)
     }
     options o = {.task = "digits", .epochs = 10, .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
                  .test_strings = 10000, .lr = 2e-3f, .hidden = 96, .schedule = "cosine", .convs = 3,
-                 .channels = 16, .batchnorm = 1};
+                 .channels = 16, .batchnorm = 1, .height = 32};
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
         OPT_STR("--save", &o.save),
@@ -603,6 +759,10 @@ int main(int argc, char **argv)
         OPT_NUM("--seed", OPT_U64, &o.seed, 0, HUGE_VAL),
         OPT_POS_HINT("--lr", OPT_FLOAT, &o.lr, 1e3, "Adam's learning rate"),
         OPT_STR("--part", &o.part),
+        OPT_STR("--labels", &o.labels),
+        OPT_STR("--test-labels", &o.test_labels),
+        OPT_STR("--alphabet", &o.alphabet),
+        OPT_NUM("--height", OPT_INT, &o.height, 8, 256),
     };
     int rc = parse_options("hlr-read", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, NULL);
     if (rc > 0)

@@ -3,6 +3,7 @@ It checks the program's plumbing; the accuracy on real MNIST strings is measured
 (see README).  Run by `make cli-test`."""
 import json
 import os
+import random
 import re
 import struct
 import subprocess
@@ -70,6 +71,55 @@ class Read(unittest.TestCase):
         self.assertEqual(err.count("\n"), 1, err)
         self.assertIn("blank.pgm: hlr_image_line: no ink", err)
         self.assertIn(img + ": ", out)
+
+    def test_lines_from_a_labels_file(self):
+        """--task lines: pictures of bar strings (label k a bar at height k, dark on light, sizes and margins
+        varying) and their texts in a labels file; train through fit, save, read a picture back."""
+        d = os.path.join(self.data, "lines")
+        os.makedirs(d, exist_ok=True)
+        rnd = random.Random(4)
+        rows = []
+        for i in range(120):
+            text = "".join(rnd.choice("abc") for _ in range(rnd.randint(1, 4)))
+            cell, h = rnd.randint(7, 9), 26
+            w = 6 + cell * len(text) + 4
+            px = bytearray([240] * (w * h))
+            for j, ch in enumerate(text):
+                k = "abc".index(ch)
+                for y in range(3 + 6 * k, 3 + 6 * k + 4):
+                    for x in range(6 + cell * j, 6 + cell * j + cell // 2):
+                        px[y * w + x] = 20
+            px[0] = px[(h - 1) * w] = 20  # specks in two corners: the crop to the ink keeps the bars' heights
+            name = "w%03d.pgm" % i
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(b"P5\n%d %d\n255\n" % (w, h) + bytes(px))
+            rows.append("%s\t%s" % (name, text))
+        with open(os.path.join(d, "labels.tsv"), "w") as f:
+            f.write("\n".join(rows[:100]) + "\n")
+        with open(os.path.join(d, "test.tsv"), "w") as f:
+            f.write("\n".join(rows[100:]) + "\n")
+        model = os.path.join(self.data, "lines.hlr")
+        rc, out, err = run("train", "--task", "lines", "--labels", os.path.join(d, "labels.tsv"), "--alphabet", "abc",
+                           "--test-labels", os.path.join(d, "test.tsv"), "--height", "16", "--epochs", "3",
+                           "--batch", "16", "--channels", "4", "--hidden", "16", "--save", model)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("training a CRNN with CTC on 90 pictures", out)
+        self.assertEqual(len(re.findall(r"(?m)^epoch \d/3  loss \d+\.\d{4}  validation CER \d+\.\d\d%", out)), 3)
+        self.assertRegex(out, r"(?m)^test pictures: 20, best-path decoding$")
+        self.assertRegex(out, r"(?m)^test CER: \d+\.\d\d%$")
+        rc, out, err = run("predict", "--json", model, os.path.join(d, "w100.pgm"))
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(json.loads(out)["text"], r"^[abc]*$")
+        for args, says in [(("train", "--task", "lines", "--alphabet", "abc"), "needs --labels"),
+                           (("train", "--task", "lines", "--labels", os.path.join(d, "labels.tsv"), "--alphabet", "ab"),
+                            "outside the alphabet"),
+                           (("train", "--task", "lines", "--labels", os.path.join(d, "labels.tsv"), "--alphabet", "abc",
+                             "--height", "18"), "multiple of 4"),
+                           (("train", "--alphabet", "abc"), "for --task lines")]:
+            rc, out, err = run(*args)
+            self.assertNotEqual(rc, 0, args)
+            self.assertEqual(len(err.splitlines()), 1, (args, err))
+            self.assertIn(says, err)
 
     def test_generate_writes_the_strings_train_sees(self):
         p = subprocess.run([os.path.join(BIN, "hlr-read"), "generate", "--part", "train", "--train-strings", "70",
