@@ -20,9 +20,13 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn as nn
+# PyTorch's threads only (torch.set_num_threads): an OpenBLAS thread pool of its own spins in sched_yield and,
+# on a busy machine, starves the process (bench/run.py sets the same for its PyTorch side).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
 
 H, W, CLASSES, MAX_DIGITS = 32, 224, 11, 16
 RECORD = MAX_DIGITS * 4 + H * W * 4
