@@ -11,6 +11,7 @@
 #include "fixtures/ctc_ref.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 Suite *suite_ctc(void);
@@ -601,6 +602,48 @@ START_TEST(test_train_batch_with_the_ctc_loss_uses_the_output_lengths)
 }
 END_TEST
 
+extern _Atomic long hlr__alloc_count;
+
+START_TEST(test_ctc_training_allocates_nothing_per_batch)
+{
+    hlr_dataset *d = sequence_set(96, 2), *val = sequence_set(40, 6);
+    hlr_model *m = sequence_model();
+    hlr_optimizer *o = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0);
+    hlr_tensor *x = hlr_tensor_from(HLR_F32, 4, (int64_t[]){16, 1, SQ_H, SQ_W}, hlr_dataset_inputs(d));
+    hlr_tensor *t = i32(2, (int64_t[]){16, SQ_MAXLEN}, hlr_dataset_targets(d, NULL));
+    const int32_t *w = hlr_dataset_lengths(d);
+    ck_assert_ok(hlr_model_set_lengths(m, w, 16));
+    ck_assert_ok(hlr_model_train_batch(m, o, x, t, NULL)); /* sizes the buffers and the CTC workspace */
+    long before = atomic_load(&hlr__alloc_count);
+    for (int i = 0; i < 20; i++) {
+        ck_assert_ok(hlr_model_set_lengths(m, w + (i % 2) * 16, 16));
+        ck_assert_ok(hlr_model_train_batch(m, o, x, t, NULL));
+    }
+    ck_assert_msg(atomic_load(&hlr__alloc_count) == before, "%ld allocations in 20 CTC training steps",
+                  atomic_load(&hlr__alloc_count) - before);
+    ck_assert_ok(hlr_model_set_lengths(m, NULL, 0));
+    /* fit: its set-up allocates, its epochs do not: 1 and 3 epochs allocate alike */
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.batch_size = 32;
+    fo.validation_data = val;
+    long counts[3];
+    for (int k = 0; k < 3; k++) { /* the first fit sizes the model's buffers for batches of 32 */
+        fo.epochs = k == 2 ? 3 : 1;
+        long b0 = atomic_load(&hlr__alloc_count);
+        ck_assert_ok(hlr_model_fit(m, o, d, &fo));
+        counts[k] = atomic_load(&hlr__alloc_count) - b0;
+    }
+    ck_assert_msg(counts[1] == counts[2], "fit allocated %ld times for 1 epoch, %ld for 3", counts[1], counts[2]);
+    hlr_tensor_free(x);
+    hlr_tensor_free(t);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+    hlr_dataset_free(d);
+    hlr_dataset_free(val);
+}
+END_TEST
+
 START_TEST(test_ctc_model_refusals)
 {
     hlr_model *m = sequence_model();
@@ -719,6 +762,7 @@ Suite *suite_ctc(void)
     tcase_add_test(t, test_fit_trains_a_ctc_model_on_a_sequence_data_set);
     tcase_add_test(t, test_train_batch_with_the_ctc_loss_uses_the_output_lengths);
     tcase_add_test(t, test_ctc_model_refusals);
+    tcase_add_test(t, test_ctc_training_allocates_nothing_per_batch);
     tcase_add_test(t, test_sequence_sets_shuffle_and_slice_keep_targets_with_samples);
     suite_add_tcase(s, t);
     return s;
