@@ -333,6 +333,21 @@ class Model:
 
     __call__ = forward
 
+    def output_lengths(self, lengths):
+        """Each sample's valid steps at the output for these input lengths (for images, their widths):
+        after every convolution and pooling that shrinks the time axis, as a CTC decoder reads them.
+        Returns int32 (N) (a list without NumPy)."""
+        if not self.built:
+            raise ValueError("output_lengths: the model is not built")
+        lb = as_input(lengths, HLR_I32, "lengths")
+        if len(lb.shape) != 1 or lb.shape[0] < 1:
+            raise ValueError("lengths must be one length per sample, got shape %s" % (lb.shape,))
+        n = lb.shape[0]
+        out, ob = empty((n,), HLR_I32)
+        self._apply_lengths(lb, n)
+        check(lib.hlr_model_output_lengths(self._ptr, ob.addr, n), "output_lengths")
+        return out
+
     def backward(self, grad_output):
         """After forward(x, training=True): propagate dLoss/dOutput, fill every
         layer's gradients (overwriting them) and return dLoss/dInput (None for
