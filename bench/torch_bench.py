@@ -73,16 +73,19 @@ class Hybrid(nn.Module):
 
 
 class CRNN(nn.Module):
-    """hlr-read's recogniser (examples/models.c, example_crnn with its defaults): conv 16, pool, conv 32, pool,
-    conv 32 (3x3, padding 1, ReLU), the 56 columns of the (32, 8, 56) map as steps of 256 features (channel-major),
-    a bidirectional LSTM of 96, dense 11 (the blank and ten digits) per step."""
+    """hlr-read's recogniser (examples/models.c, example_crnn with hlr-read's defaults): conv 16, BN, pool, conv 32,
+    BN, pool, conv 32, BN (3x3, padding 1, no bias, ReLU), the 56 columns of the (32, 8, 56) map as steps of 256
+    features (channel-major), a bidirectional LSTM of 96, dense 11 (the blank and ten digits) per step."""
 
     def __init__(self, channels=16, hidden=96, classes=11):
         super().__init__()
         c = channels
-        self.features = nn.Sequential(nn.Conv2d(1, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Conv2d(c, 2 * c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.ReLU())
+
+        def block(i, o):
+            return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+
+        self.features = nn.Sequential(*block(1, c), nn.MaxPool2d(2), *block(c, 2 * c), nn.MaxPool2d(2),
+                                      *block(2 * c, 2 * c))
         self.lstm = nn.LSTM(2 * c * 8, hidden, batch_first=True, bidirectional=True)
         self.fc = nn.Linear(2 * hidden, classes)
 
