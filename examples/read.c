@@ -283,6 +283,28 @@ static int evaluate(hlr_model *m, batch_bufs *b, int batch, uint64_t seed, const
     return 0;
 }
 
+/* How the strings are drawn, one definition for train() and generate() (which must write exactly what
+ * train sees): training strings from the first `pool` training images with the stream `stream`;
+ * validation strings (val_count) from the last images (5,000, or a twelfth of a small set), which
+ * the training strings never use, seeded val_seed; test strings from the test images, test_seed. */
+typedef struct string_plan {
+    int64_t pool;
+    uint64_t stream, val_seed, test_seed;
+    long val_count;
+} string_plan;
+
+/* The plan for these options and training images, and the validation images (NULL: error set). */
+static hlr_dataset *plan_strings(const options *o, const hlr_dataset *tr, string_plan *p)
+{
+    const int64_t hold = hlr_dataset_size(tr) / 12 < 5000 ? hlr_dataset_size(tr) / 12 : 5000;
+    p->pool = hlr_dataset_size(tr) - hold;
+    p->stream = o->seed * 0x9E3779B97F4A7C15ULL + 1;
+    p->val_seed = o->seed * 31 + 7;
+    p->test_seed = o->seed * 131 + 11;
+    p->val_count = o->test_strings < 1000 ? o->test_strings : 1000;
+    return hlr_dataset_slice(tr, p->pool, hold); /* refuses hold 0 */
+}
+
 static int train_lines(const options *o);
 
 static int train(const options *o)
@@ -345,15 +367,10 @@ static int train(const options *o)
            "(%s), seed %llu, %d threads\n", o->train_strings, o->min_len, o->max_len, o->epochs, B, (double)o->lr,
            o->schedule, o->seed, hlr_get_num_threads());
     fflush(stdout);
-    /* validation strings come from the last training images (5,000, or a twelfth of a small set),
-     * which the training strings never use */
-    const int64_t hold = hlr_dataset_size(tr) / 12 < 5000 ? hlr_dataset_size(tr) / 12 : 5000;
-    const int64_t pool = hlr_dataset_size(tr) - hold;
-    val = hold > 0 ? hlr_dataset_slice(tr, pool, hold) : NULL;
-    if (!val)
+    string_plan plan;
+    if (!(val = plan_strings(o, tr, &plan)))
         goto fail;
-    uint64_t stream = o->seed * 0x9E3779B97F4A7C15ULL + 1;
-    const uint64_t val_seed = o->seed * 31 + 7, test_seed = o->seed * 131 + 11;
+    uint64_t stream = plan.stream;
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
         double t0 = monotonic_now(), loss_sum = 0;
         long done = 0;
@@ -363,7 +380,7 @@ static int train(const options *o)
                 int32_t *t = hlr_tensor_i32(b.targets) + i * MAX_DIGITS;
                 memset(t, 0, MAX_DIGITS * sizeof *t);
                 hlr_tensor_i32(b.tlen)[i] = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr),
-                                                    pool, o, o->shear > 0,
+                                                    plan.pool, o, o->shear > 0,
                                                     hlr_tensor_f32(b.x) + (int64_t)i * CANVAS_H * CANVAS_W, t);
             }
             float loss;
@@ -378,7 +395,7 @@ static int train(const options *o)
         }
         double secs = monotonic_now() - t0;
         score sc;
-        if (evaluate(m, &b, B, val_seed, val, o, o->test_strings < 1000 ? o->test_strings : 1000, 0, &sc) != 0)
+        if (evaluate(m, &b, B, plan.val_seed, val, o, plan.val_count, 0, &sc) != 0)
             goto fail;
         printf("epoch %d/%d  loss %.4f  validation CER %.2f%%  string accuracy %.2f%%  %.0f img/s  %.1f s\n", epoch,
                o->epochs, batches ? loss_sum / batches : 0.0, 100.0 * (double)sc.edits / (double)sc.chars,
@@ -386,7 +403,7 @@ static int train(const options *o)
         fflush(stdout);
     }
     score sc;
-    if (evaluate(m, &b, B, test_seed, te, o, o->test_strings, o->beam, &sc) != 0)
+    if (evaluate(m, &b, B, plan.test_seed, te, o, o->test_strings, o->beam, &sc) != 0)
         goto fail;
     printf("test strings: %lld, %lld digits, %s decoding\n", (long long)sc.strings, (long long)sc.chars,
            o->beam ? "beam" : "best-path");
@@ -534,10 +551,8 @@ static int generate(const options *o)
     int rc = 1;
     if (!tr || !te)
         goto out;
-    /* as train(): the same pool, validation digits, streams and counts */
-    const int64_t hold = hlr_dataset_size(tr) / 12 < 5000 ? hlr_dataset_size(tr) / 12 : 5000;
-    const int64_t pool = hlr_dataset_size(tr) - hold;
-    if (!(val = hlr_dataset_slice(tr, pool, hold))) {
+    string_plan plan; /* as train()'s */
+    if (!(val = plan_strings(o, tr, &plan))) {
         fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
         goto out;
     }
@@ -545,18 +560,19 @@ static int generate(const options *o)
     int32_t labels[MAX_DIGITS];
     int failed = 0;
     if (!strcmp(o->part, "train")) {
-        uint64_t stream = o->seed * 0x9E3779B97F4A7C15ULL + 1;
+        uint64_t stream = plan.stream;
         const long per_epoch = o->train_strings / o->batch * o->batch;
         for (long i = 0; i < per_epoch * o->epochs && !failed; i++) {
-            int len = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr), pool, o, o->shear > 0, canvas,
+            int len = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr), plan.pool, o, o->shear > 0,
+                              canvas,
                               labels);
             failed = write_record(canvas, labels, len);
         }
     } else {
         const int is_val = !strcmp(o->part, "val");
         const hlr_dataset *d = is_val ? val : te;
-        uint64_t s = is_val ? o->seed * 31 + 7 : o->seed * 131 + 11;
-        const long count = is_val ? (o->test_strings < 1000 ? o->test_strings : 1000) : o->test_strings;
+        uint64_t s = is_val ? plan.val_seed : plan.test_seed;
+        const long count = is_val ? plan.val_count : o->test_strings;
         for (long i = 0; i < count && !failed; i++) {
             int len = compose(&s, hlr_dataset_inputs(d), hlr_dataset_labels(d), hlr_dataset_size(d), o, 0, canvas,
                               labels);

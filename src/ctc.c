@@ -71,78 +71,75 @@ typedef struct ctc_job {
 static void ctc_sample_log(const ctc_job *j, int64_t n)
 {
     const int64_t T = j->T, C = j->C, Lmax = 2 * j->S + 1;
-    {
-        const float *x = j->x + n * T * C;
-        const int32_t *l = j->tgt + n * j->S;
-        const int64_t Ti = j->in_len[n], Si = j->tgt_len[n], L = 2 * Si + 1;
-        double *lp = j->work + n * j->work_per, *alpha = lp + T * C, *beta = alpha + T * Lmax;
-        log_softmax_rows(lp, x, Ti, C); /* each valid step */
+    const float *x = j->x + n * T * C;
+    const int32_t *l = j->tgt + n * j->S;
+    const int64_t Ti = j->in_len[n], Si = j->tgt_len[n], L = 2 * Si + 1;
+    double *lp = j->work + n * j->work_per, *alpha = lp + T * C, *beta = alpha + T * Lmax;
+    log_softmax_rows(lp, x, Ti, C); /* each valid step */
 #define LAB(s) ((s) % 2 ? (int64_t)l[(s) / 2] : (int64_t)j->blank)
-        /* alpha */
-        for (int64_t s = 0; s < L; s++)
-            alpha[s] = s < 2 ? lp[LAB(s)] : -INFINITY;
-        for (int64_t t = 1; t < Ti; t++) {
-            const double *prev = alpha + (t - 1) * Lmax;
-            double *cur = alpha + t * Lmax;
-            for (int64_t s = 0; s < L; s++) {
-                double a = prev[s];
-                if (s >= 1)
-                    a = lse2(a, prev[s - 1]);
-                if (s >= 2 && LAB(s) != j->blank && LAB(s) != LAB(s - 2))
-                    a = lse2(a, prev[s - 2]);
-                cur[s] = a == -INFINITY ? -INFINITY : a + lp[t * C + LAB(s)];
-            }
+    /* alpha */
+    for (int64_t s = 0; s < L; s++)
+        alpha[s] = s < 2 ? lp[LAB(s)] : -INFINITY;
+    for (int64_t t = 1; t < Ti; t++) {
+        const double *prev = alpha + (t - 1) * Lmax;
+        double *cur = alpha + t * Lmax;
+        for (int64_t s = 0; s < L; s++) {
+            double a = prev[s];
+            if (s >= 1)
+                a = lse2(a, prev[s - 1]);
+            if (s >= 2 && LAB(s) != j->blank && LAB(s) != LAB(s - 2))
+                a = lse2(a, prev[s - 2]);
+            cur[s] = a == -INFINITY ? -INFINITY : a + lp[t * C + LAB(s)];
         }
-        const double *last = alpha + (Ti - 1) * Lmax;
-        double ll = L >= 2 ? lse2(last[L - 1], last[L - 2]) : last[L - 1];
-        double nll = -ll;
-        int impossible = !isfinite(nll);
-        if (impossible && j->zero_infinity)
-            nll = 0.0;
-        j->nll[n] = nll;
-        if (!j->grad)
-            return;
-        float *g = j->grad + n * T * C;
-        memset(g, 0, (size_t)(T * C) * sizeof *g);
-        if (impossible)
-            return; /* zero gradient: torch's is NaN without zero_infinity; ours never is */
-        double scale = 1.0;
-        if (j->reduction == HLR_REDUCTION_MEAN)
-            scale = 1.0 / ((double)(Si > 0 ? Si : 1) * (double)j->N);
-        /* beta */
-        double *bl = beta + (Ti - 1) * Lmax;
-        for (int64_t s = 0; s < L; s++)
-            bl[s] = s >= L - 2 ? lp[(Ti - 1) * C + LAB(s)] : -INFINITY;
-        for (int64_t t = Ti - 2; t >= 0; t--) {
-            const double *next = beta + (t + 1) * Lmax;
-            double *cur = beta + t * Lmax;
-            for (int64_t s = 0; s < L; s++) {
-                double v = next[s];
-                if (s + 1 < L)
-                    v = lse2(v, next[s + 1]);
-                if (s + 2 < L && LAB(s) != j->blank && LAB(s) != LAB(s + 2))
-                    v = lse2(v, next[s + 2]);
-                cur[s] = v == -INFINITY ? -INFINITY : v + lp[t * C + LAB(s)];
-            }
-        }
-        /* gradient: per step, the alpha-beta mass of each symbol */
-        for (int64_t t = 0; t < Ti; t++) {
-            const double *at = alpha + t * Lmax, *bt = beta + t * Lmax;
-            float *gt = g + t * C;
-            for (int64_t c = 0; c < C; c++)
-                gt[c] = (float)(exp(lp[t * C + c]) * scale);
-            for (int64_t s = 0; s < L; s++) {
-                double ab = at[s] + bt[s];
-                if (ab == -INFINITY)
-                    continue;
-                int64_t k = LAB(s);
-                gt[k] -= (float)(exp(ab - lp[t * C + k] + nll) * scale);
-            }
-        }
-#undef LAB
     }
+    const double *last = alpha + (Ti - 1) * Lmax;
+    double ll = L >= 2 ? lse2(last[L - 1], last[L - 2]) : last[L - 1];
+    double nll = -ll;
+    int impossible = !isfinite(nll);
+    if (impossible && j->zero_infinity)
+        nll = 0.0;
+    j->nll[n] = nll;
+    if (!j->grad)
+        return;
+    float *g = j->grad + n * T * C;
+    memset(g, 0, (size_t)(T * C) * sizeof *g);
+    if (impossible)
+        return; /* zero gradient: torch's is NaN without zero_infinity; ours never is */
+    double scale = 1.0;
+    if (j->reduction == HLR_REDUCTION_MEAN)
+        scale = 1.0 / ((double)(Si > 0 ? Si : 1) * (double)j->N);
+    /* beta */
+    double *bl = beta + (Ti - 1) * Lmax;
+    for (int64_t s = 0; s < L; s++)
+        bl[s] = s >= L - 2 ? lp[(Ti - 1) * C + LAB(s)] : -INFINITY;
+    for (int64_t t = Ti - 2; t >= 0; t--) {
+        const double *next = beta + (t + 1) * Lmax;
+        double *cur = beta + t * Lmax;
+        for (int64_t s = 0; s < L; s++) {
+            double v = next[s];
+            if (s + 1 < L)
+                v = lse2(v, next[s + 1]);
+            if (s + 2 < L && LAB(s) != j->blank && LAB(s) != LAB(s + 2))
+                v = lse2(v, next[s + 2]);
+            cur[s] = v == -INFINITY ? -INFINITY : v + lp[t * C + LAB(s)];
+        }
+    }
+    /* gradient: per step, the alpha-beta mass of each symbol */
+    for (int64_t t = 0; t < Ti; t++) {
+        const double *at = alpha + t * Lmax, *bt = beta + t * Lmax;
+        float *gt = g + t * C;
+        for (int64_t c = 0; c < C; c++)
+            gt[c] = (float)(exp(lp[t * C + c]) * scale);
+        for (int64_t s = 0; s < L; s++) {
+            double ab = at[s] + bt[s];
+            if (ab == -INFINITY)
+                continue;
+            int64_t k = LAB(s);
+            gt[k] -= (float)(exp(ab - lp[t * C + k] + nll) * scale);
+        }
+    }
+#undef LAB
 }
-
 
 /*
  * One sample by the scaled recursion (Rabiner's scaling, as Graves's thesis
