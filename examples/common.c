@@ -3,6 +3,7 @@
  */
 #include "common.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,68 @@ int write_curves_svg(const char *path, const hlr_epoch_stats *e, int n, const ch
         fprintf(f, "<rect x='400' y='312' width='12' height='4' fill='#ff7f0e'/><text x='416' y='318' "
                    "font-size='11'>validation</text>\n");
     fprintf(f, "</svg>\n");
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* A confusion matrix as a heat map: cell (true i, predicted j) shaded by the
+ * fraction of class i's samples predicted j, on a square-root scale so that
+ * a few errors still show beside the diagonal's thousands; each cell shows
+ * its count.  The diagonal is blue, the errors orange. */
+int write_confusion_svg(const char *path, const int64_t *confusion, int classes, const char *const *names,
+                        const char *title)
+{
+    if (classes < 1 || classes > 256) {
+        errno = EINVAL;
+        return -1;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    const double cell = classes <= 10 ? 44 : 440.0 / classes, x0 = names ? 130 : 60, y0 = names ? 120 : 70;
+    const double w = x0 + classes * cell + 20, h = y0 + classes * cell + 50;
+    fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' font-family='sans-serif'>\n"
+               "<rect width='100%%' height='100%%' fill='white'/>\n"
+               "<text x='%.1f' y='22' font-size='15' text-anchor='middle'>%s</text>\n"
+               "<text x='%.1f' y='%.1f' font-size='12' text-anchor='middle'>predicted class</text>\n",
+            w, h, w / 2, title, x0 + classes * cell / 2, names ? 44.0 : 48.0);
+    fprintf(f, "<text x='14' y='%.1f' font-size='12' text-anchor='middle' transform='rotate(-90 14 %.1f)'>"
+               "true class</text>\n",
+            y0 + classes * cell / 2, y0 + classes * cell / 2);
+    char label[32];
+    for (int i = 0; i < classes; i++) {
+        const char *name = names ? names[i] : (snprintf(label, sizeof label, "%d", i), label);
+        double cx = x0 + (i + 0.5) * cell;
+        if (names) /* long names: slanted above their columns */
+            fprintf(f, "<text x='%.1f' y='%.1f' font-size='11' transform='rotate(-45 %.1f %.1f)'>%s</text>\n", cx,
+                    y0 - 6, cx, y0 - 6, name);
+        else
+            fprintf(f, "<text x='%.1f' y='%.1f' font-size='11' text-anchor='middle'>%s</text>\n", cx, y0 - 6, name);
+        fprintf(f, "<text x='%.1f' y='%.1f' font-size='11' text-anchor='end'>%s</text>\n", x0 - 6,
+                y0 + (i + 0.5) * cell + 4, name);
+    }
+    for (int i = 0; i < classes; i++) {
+        int64_t row = 0;
+        for (int j = 0; j < classes; j++)
+            row += confusion[(size_t)i * classes + j];
+        for (int j = 0; j < classes; j++) {
+            int64_t c = confusion[(size_t)i * classes + j];
+            double t = row > 0 ? sqrt((double)c / (double)row) : 0.0; /* 0..1 */
+            /* White to blue (#1f4e99) on the diagonal, white to orange (#d95f02) off it. */
+            const int to[2][3] = {{31, 78, 153}, {217, 95, 2}};
+            const int *k = to[i != j];
+            int r = (int)lround(255 + (k[0] - 255) * t), g = (int)lround(255 + (k[1] - 255) * t),
+                b = (int)lround(255 + (k[2] - 255) * t);
+            fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='#%02x%02x%02x' stroke='#ddd'/>\n",
+                    x0 + j * cell, y0 + i * cell, cell, cell, r, g, b);
+            if (c > 0 && cell >= 20)
+                fprintf(f, "<text x='%.1f' y='%.1f' font-size='%d' text-anchor='middle' fill='%s'>%lld</text>\n",
+                        x0 + (j + 0.5) * cell, y0 + (i + 0.5) * cell + 4, c >= 1000 ? 10 : 11,
+                        t > 0.6 ? "white" : "black", (long long)c);
+        }
+    }
+    fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='middle' fill='#555'>shade: square root of the "
+               "fraction of the true class; counts in the cells</text>\n</svg>\n",
+            x0 + classes * cell / 2, y0 + classes * cell + 24);
     return fclose(f) == 0 ? 0 : -1;
 }
 

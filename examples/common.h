@@ -37,5 +37,9 @@ void draw_progress(FILE *out, const hlr_batch_stats *s);
 /* Learning curves as an SVG picture: loss and accuracy per epoch, training and
  * (where present) validation.  0, or -1 with errno set. */
 int write_curves_svg(const char *path, const hlr_epoch_stats *epochs, int n, const char *title);
+/* The confusion matrix (classes x classes, rows true) as an SVG heat map; names may be NULL (0, 1, ...).
+ * 0, or -1 with errno set. */
+int write_confusion_svg(const char *path, const int64_t *confusion, int classes, const char *const *names,
+                        const char *title);
 
 #endif

@@ -45,6 +45,7 @@ typedef struct options {
     int early_stopping; /* --early-stopping P: stop after P epochs without improvement (0: off) */
     const char *checkpoint; /* --checkpoint FILE: saved after every epoch, resumable */
     const char *plot;       /* --plot FILE.svg: learning curves */
+    const char *confusion;  /* --confusion FILE.svg: the test set's confusion matrix as a heat map */
     hlr_augment geo;        /* --rotate, --scale, --shear, --elastic */
 } options;
 
@@ -78,13 +79,14 @@ static void usage(FILE *f)
                "               training loss without --val-split) and keep the best epoch's weights\n"
                "  --checkpoint FILE  save the model after every epoch (with optimizer state: resumable)\n"
                "  --plot FILE.svg  draw the learning curves (loss and accuracy per epoch) into FILE.svg\n"
+               "  --confusion FILE.svg  draw the test set's confusion matrix as a heat map into FILE.svg\n"
                "  --rotate D, --scale F, --shear D, --elastic A  augment each training image: rotate by up\n"
                "               to D degrees, scale by 1 +- F, shear by up to D degrees, elastic distortion of\n"
                "               about A pixels (sigma 4); after --augment's shift\n"
                "  --target-accuracy P  evaluate on the test set after every epoch, printing the accuracy and\n"
                "               the training time so far (evaluation excluded), and stop once it reaches P %%\n"
                "               (0: evaluate only; the schedule still spans all --epochs)\n"
-               "       hlr-mnist eval FILE [--data DIR] [--test-limit N]\n"
+               "       hlr-mnist eval FILE [--data DIR] [--test-limit N] [--confusion FILE.svg]\n"
                "  load a saved model and print its test accuracy (the same line training printed)\n"
                "       hlr-mnist resume FILE --epochs N [--save OUT] [--data DIR] [--threads T]\n"
                "  continue a saved training for N more epochs, bit for bit as if never stopped (same\n"
@@ -137,6 +139,7 @@ static int parse(int argc, char **argv, int first, options *o, const char **file
         OPT_NUM("--early-stopping", OPT_INT, &o->early_stopping, 1, 100000),
         OPT_STR("--checkpoint", &o->checkpoint),
         OPT_STR("--plot", &o->plot),
+        OPT_STR("--confusion", &o->confusion),
         OPT_NUM("--rotate", OPT_DOUBLE, &o->geo.rotate, 0, 180),
         OPT_NUM("--scale", OPT_DOUBLE, &o->geo.scale, 0, 0.9),
         OPT_NUM("--shear", OPT_DOUBLE, &o->geo.shear, 0, 60),
@@ -356,8 +359,8 @@ static int load_saved_data(hlr_model *m, const options *o, hlr_dataset **tr, hlr
     return 0;
 }
 
-/* Evaluate on the test set and print what training prints. */
-static int report(hlr_model *m, const hlr_dataset *te, int fashion)
+/* Evaluate on the test set and print what training prints; with --confusion, draw the matrix. */
+static int report(hlr_model *m, const hlr_dataset *te, int fashion, const options *o)
 {
     hlr_metrics met;
     int64_t confusion[10 * 10];
@@ -369,6 +372,17 @@ static int report(hlr_model *m, const hlr_dataset *te, int fashion)
     print_class_report(stdout, confusion, 10, fashion ? fashion_classes : NULL);
     printf("test loss: %.4f  top-3 accuracy: %.2f%%\n", met.loss, 100.0 * met.top_k_accuracy);
     printf("test accuracy: %.2f%%\n", 100.0 * met.accuracy);
+    if (o->confusion) {
+        char title[160];
+        const char *name = hlr_metadata_get(hlr_model_metadata(m), "model");
+        snprintf(title, sizeof title, "%s on %lld %s test images: %.2f%% right", name ? name : "model",
+                 (long long)met.count, fashion ? "Fashion-MNIST" : "MNIST", 100.0 * met.accuracy);
+        if (write_confusion_svg(o->confusion, confusion, 10, fashion ? fashion_classes : NULL, title) != 0) {
+            fprintf(stderr, "hlr-mnist: cannot write %s: %s\n", o->confusion, strerror(errno));
+            return 1;
+        }
+        printf("confusion matrix: %s\n", o->confusion);
+    }
     return 0;
 }
 
@@ -386,7 +400,7 @@ static int eval_file(const char *path, const options *o)
         const char *name = hlr_metadata_get(hlr_model_metadata(m), "model");
         printf("evaluating %s (%s, %lld epochs) on %lld test images\n", path, name ? name : "model",
                (long long)hlr_model_epochs_trained(m), (long long)hlr_dataset_size(te));
-        rc = report(m, te, fashion);
+        rc = report(m, te, fashion, o);
     }
     hlr_dataset_free(te);
     hlr_model_free(m);
@@ -452,7 +466,7 @@ static int resume_file(const char *path, const options *o)
         fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
         goto out;
     }
-    if (report(m, te, fashion) != 0)
+    if (report(m, te, fashion, o) != 0)
         goto out;
     if (o->save && save_model(m, opt, &saved, fashion, fo.augment_shift, o->save) != HLR_OK) {
         fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
@@ -560,7 +574,7 @@ static int train(const options *o)
         }
         printf("learning curves: %s\n", o->plot);
     }
-    if (report(m, te, fashion) != 0)
+    if (report(m, te, fashion, o) != 0)
         goto out;
     if (o->save && save_model(m, opt, &recorded, fashion, fo.augment_shift, o->save) != HLR_OK)
         goto fail;

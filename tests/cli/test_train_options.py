@@ -1,6 +1,6 @@
 """bin/hlr-mnist train's training control and reports, on a small synthetic idx set (no MNIST):
---val-split, --early-stopping, --checkpoint (resumable), --plot (an SVG), and the per-class table
-after the confusion matrix.  Run by `make cli-test`."""
+--val-split, --early-stopping, --checkpoint (resumable), --plot (an SVG), the per-class table
+after the confusion matrix, and --confusion (the matrix as an SVG heat map, from train and eval).  Run by `make cli-test`."""
 import os
 import random
 import re
@@ -55,6 +55,34 @@ class TrainOptions(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertNotIn("does not record", out)
         self.assertRegex(out, r"val_loss \d")
+
+    def test_confusion_heat_map(self):
+        model, svg = os.path.join(self.data, "conf.hlr"), os.path.join(self.data, "conf.svg")
+        rc, out, err = run("train", "--epochs", "1", "--data", self.data, "--save", model)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run("eval", model, "--data", self.data, "--confusion", svg)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("confusion matrix: " + svg, out)
+        # the printed matrix's counts are the ones drawn in the cells
+        printed = [[int(v) for v in line.split()[1:]] for line in out.split("\n")
+                   if re.match(r"^\s+\d\s+(\d+\s+){9}\d+$", line)]
+        self.assertEqual(len(printed), 10, out)
+        ns = "{http://www.w3.org/2000/svg}"
+        root = ET.parse(svg).getroot()
+        cells = [r for r in root.findall(ns + "rect") if r.get("stroke") == "#ddd"]
+        self.assertEqual(len(cells), 100)
+        drawn = {}
+        for t in root.findall(ns + "text"):
+            if t.get("fill") in ("black", "white"):
+                drawn[(float(t.get("y")), float(t.get("x")))] = int(t.text)
+        nonzero = sum(1 for row in printed for v in row if v)
+        self.assertEqual(len(drawn), nonzero)
+        self.assertEqual(sum(drawn.values()), sum(map(sum, printed)))
+        self.assertEqual(sum(map(sum, printed)), 60)
+        # a folder that does not exist: one line on stderr, exit 1
+        rc, out, err = run("eval", model, "--data", self.data, "--confusion", os.path.join(self.data, "no", "c.svg"))
+        self.assertEqual(rc, 1)
+        self.assertRegex(err, r"^hlr-mnist: cannot write .*no/c\.svg: No such file or directory\n$")
 
     def test_early_stopping_stops(self):
         # random pictures with random labels: the model can only memorise the training part, so the
