@@ -205,7 +205,7 @@ typedef struct progress {
     int before, stop_after;
     hlr_model *m;          /* NULL: no evaluation between epochs */
     const hlr_dataset *te;
-    int eval_batch;        /* the fit's batch: a larger one would re-plan the buffers fit is using */
+    int eval_batch;        /* the fit's batch: evaluating with it needs no larger buffers */
     double target, train_seconds;
     int reached, failed;
     int tty;                 /* standard output is a terminal: draw a progress bar */

@@ -314,6 +314,18 @@ static void csv_row(FILE *f, const hlr_epoch_stats *s)
     fprintf(f, ",%.9g,%.6f\n", s->lr, s->seconds);
 }
 
+/* A callback may run the model itself (a prediction, an evaluation) on more
+ * samples, or CTC on longer targets, than the fit planned for: the model then
+ * grows its buffers, and the addresses the fit holds would dangle.  Take them
+ * again after each callback; with buffers at least as large as before this
+ * allocates nothing. */
+static void refresh_buffers(hlr_model *m, float **bx, double **ctc_work, int64_t batch, int64_t ctc_S, const char *fn)
+{
+    *bx = hlr__model_input_buffer(m);
+    if (ctc_work)
+        *ctc_work = hlr__model_ctc_work(m, batch, ctc_S, fn);
+}
+
 hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *train, const hlr_fit_options *opt)
 {
     const char *fn = "hlr_model_fit";
@@ -366,8 +378,8 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     int32_t *bl = train->lengths ? hlr__alloc_or_fail((size_t)batch, sizeof *bl, fn) : NULL;
     int32_t *bt = ctc ? hlr__alloc_or_fail((size_t)(batch * train->max_target), sizeof *bt, fn) : NULL;
     int64_t val_S = opt->validation_data ? opt->validation_data->max_target : 0;
-    double *ctc_work = ctc ? hlr__model_ctc_work(m, batch, train->max_target > val_S ? train->max_target : val_S, fn)
-                           : NULL;
+    const int64_t ctc_S = train->max_target > val_S ? train->max_target : val_S;
+    double *ctc_work = ctc ? hlr__model_ctc_work(m, batch, ctc_S, fn) : NULL;
     float *shift_tmp = opt->augment_shift ? hlr__alloc_or_fail((size_t)train->sample_size, sizeof(float), fn) : NULL;
     const int augmenting = hlr__augment_active(&opt->augment);
     float *aug_work = augmenting
@@ -472,6 +484,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                     st = hlr__fail(HLR_ECANCELLED, "%s: stopped by the batch callback in epoch %d", fn, epoch);
                     goto done;
                 }
+                refresh_buffers(m, &bx, ctc ? &ctc_work : NULL, batch, ctc_S, fn);
             }
         }
         hlr_epoch_stats s = {.epoch = epoch, .epochs = opt->epochs, .lr = hlr_optimizer_lr(o), .val_loss = NAN,
@@ -536,6 +549,8 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             st = hlr__fail(HLR_ECANCELLED, "%s: stopped by the callback after epoch %d", fn, epoch);
             goto done;
         }
+        if (opt->on_epoch)
+            refresh_buffers(m, &bx, ctc ? &ctc_work : NULL, batch, ctc_S, fn);
         if (s.stopping)
             break;
     }

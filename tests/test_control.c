@@ -104,6 +104,78 @@ START_TEST(test_batch_callback_reports_progress_and_can_stop)
 }
 END_TEST
 
+/* A callback that predicts on more samples than the fit's batch makes the model
+ * grow its buffers; the fit must go on with the new ones (under ASan a stale
+ * address is a use after free) and train exactly as without the callback. */
+typedef struct predicting {
+    hlr_model *m;
+    hlr_tensor *x, *probs;
+    int calls;
+} predicting;
+
+static int predict_in_callback(predicting *p)
+{
+    ck_assert_ok(hlr_model_predict(p->m, p->x, NULL, p->probs));
+    p->calls++;
+    return 0;
+}
+
+static int predict_on_batch(const hlr_batch_stats *s, void *user)
+{
+    (void)s;
+    return predict_in_callback(user);
+}
+
+static int predict_on_epoch(const hlr_epoch_stats *s, void *user)
+{
+    (void)s;
+    return predict_in_callback(user);
+}
+
+START_TEST(test_callbacks_may_run_the_model_on_a_larger_batch)
+{
+    hlr_dataset *d = test_rings(200, 1), *big = test_rings(256, 9);
+    int64_t count_a, count_b;
+    float *want = NULL;
+    for (int with = 0; with <= 1; with++) {
+        hlr_model *m = small_model(2);
+        hlr_optimizer *o = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0);
+        hlr_fit_options fo;
+        hlr_fit_options_default(&fo);
+        fo.epochs = 2;
+        fo.batch_size = 16;
+        predicting p = {.m = m,
+                        .x = hlr_tensor_wrap(HLR_F32, 2, (int64_t[]){256, FEATURES}, (void *)hlr_dataset_inputs(big)),
+                        .probs = hlr_tensor_new(HLR_F32, 2, (int64_t[]){256, 4})};
+        ck_assert_ptr_nonnull(p.x);
+        ck_assert_ptr_nonnull(p.probs);
+        if (with) {
+            fo.on_batch = predict_on_batch;
+            fo.on_epoch = predict_on_epoch;
+            fo.user = &p;
+        }
+        ck_assert_ok(hlr_model_fit(m, o, d, &fo));
+        ck_assert_int_eq(p.calls, with ? 2 * 13 + 2 : 0);
+        float *got = params_of(m, with ? &count_b : &count_a);
+        if (!with) {
+            want = got;
+        } else {
+            ck_assert_int_eq(count_a, count_b);
+            ck_assert_msg(memcmp(want, got, (size_t)count_a * sizeof *got) == 0,
+                          "predicting in the callbacks changed what the fit learned");
+            free(got);
+        }
+        hlr_tensor_free(p.x);
+        hlr_tensor_free(p.probs);
+        hlr_optimizer_free(o);
+        hlr_model_free(m);
+    }
+    free(want);
+    hlr_dataset_free(big);
+    hlr_dataset_free(d);
+}
+END_TEST
+
 START_TEST(test_validation_data_is_evaluated_each_epoch)
 {
     hlr_dataset *d = test_rings(256, 3), *v = test_rings(100, 4);
@@ -711,6 +783,7 @@ Suite *suite_control(void)
     TCase *t = tcase_create("fit");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_batch_callback_reports_progress_and_can_stop);
+    tcase_add_test(t, test_callbacks_may_run_the_model_on_a_larger_batch);
     tcase_add_test(t, test_validation_data_is_evaluated_each_epoch);
     tcase_add_test(t, test_weighted_cross_entropy_value_and_gradient);
     tcase_add_test(t, test_class_weight_in_fit);
