@@ -158,6 +158,19 @@ static int parse(int argc, char **argv, int first, options *o, const char **file
         }
         *file = pos[0];
     }
+    /* Names are usage mistakes (exit 2), told before any data is read. */
+    if (!example_model_exists(o->model)) {
+        fprintf(stderr, "hlr-mnist: unknown model '%s' (available: %s)\n", o->model, EXAMPLE_MODELS);
+        return -1;
+    }
+    if (o->optimizer && strcmp(o->optimizer, "adam") && strcmp(o->optimizer, "adamw") && strcmp(o->optimizer, "sgd")) {
+        fprintf(stderr, "hlr-mnist: unknown optimizer '%s' (adam, adamw or sgd)\n", o->optimizer);
+        return -1;
+    }
+    if (o->schedule && strcmp(o->schedule, "none") && strcmp(o->schedule, "cosine")) {
+        fprintf(stderr, "hlr-mnist: unknown schedule '%s' (none or cosine)\n", o->schedule);
+        return -1;
+    }
     example_recipe r = example_model_recipe(o->model);
     if (!o->optimizer)
         o->optimizer = r.optimizer;

@@ -74,6 +74,15 @@ class Errors(unittest.TestCase):
         line = self.fails(2, "hlr-mnist", "train", "--limit", "0", says=("--limit",))
         self.assertIn("leave --limit out", line)  # what means "all" is said
 
+    # Unknown names are usage mistakes too, told before any data is read (they used to exit 1 after
+    # MNIST had loaded).
+    def test_unknown_names_exit_2_before_reading_data(self):
+        missing = os.path.join(self.data, "no-such-folder")
+        self.fails(2, "hlr-mnist", "train", "--model", "resnet", "--data", missing, says=("unknown model 'resnet'",))
+        self.fails(2, "hlr-mnist", "train", "--optimizer", "rmsprop", "--data", missing,
+                   says=("unknown optimizer 'rmsprop'",))
+        self.fails(2, "hlr-mnist", "train", "--schedule", "step", "--data", missing, says=("unknown schedule 'step'",))
+
     def test_values_that_are_not_numbers(self):
         self.fails(2, "hlr-mnist", "train", "--epochs", "three", says=("--epochs", "'three'"))
         self.fails(2, "hlr-mnist", "train", "--lr", "1e-3x", says=("--lr", "1e-3x"))
