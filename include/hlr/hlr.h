@@ -1,6 +1,13 @@
-/*
- * hlr.h -- the public interface of libhlr, a C library for training and
+/**
+ * @file hlr.h
+ * @brief The public interface of libhlr, a C library for training and
  * running neural networks for handwriting recognition.
+ *
+ * This header is the manual: each function's comment says what it does,
+ * what it returns, which errors it reports and when, who owns what, and
+ * which threads may call it.  `make docs` renders it with Doxygen, one page
+ * per area (see the topics list), and fails on any undocumented function,
+ * parameter or member.
  *
  * Overview
  * --------
@@ -8,18 +15,18 @@
  * CPU.  Every object is an opaque handle created by a constructor and
  * released by a matching hlr_*_free() function:
  *
- *   hlr_tensor     an n-dimensional array of float32 or int32 values
- *   hlr_layer      one layer (dense, ReLU, dropout, ...); owned by a model
- *                  once added to it
- *   hlr_model      a sequential list of layers that trains, evaluates and
- *                  predicts
- *   hlr_optimizer  SGD (momentum, Nesterov), Adam or AdamW, with gradient
- *                  clipping and a learning-rate schedule
- *   hlr_model_info what a model file holds, read without loading the model
- *   hlr_metadata   a model's class names, data set, strings and history
- *                  (borrowed from its model or hlr_model_info, never freed)
- *   hlr_dataset    a set of samples with int32 class labels (MNIST idx files
- *                  or caller arrays)
+ * - hlr_tensor: an n-dimensional array of float32 or int32 values
+ * - hlr_layer: one layer (dense, ReLU, dropout, ...); owned by a model once
+ *   added to it
+ * - hlr_model: a sequential list of layers that trains, evaluates and
+ *   predicts
+ * - hlr_optimizer: SGD (momentum, Nesterov), Adam or AdamW, with gradient
+ *   clipping and a learning-rate schedule
+ * - hlr_model_info: what a model file holds, read without loading the model
+ * - hlr_metadata: a model's class names, data set, strings and history
+ *   (borrowed from its model or hlr_model_info, never freed)
+ * - hlr_dataset: a set of samples with int32 class labels or label
+ *   sequences (MNIST idx files, caller arrays, pictures of lines)
  *
  * Data layout: float32, contiguous, row-major, batch first.  Images are
  * (N, C, H, W); a dense layer sees (N, features); class labels are int32.
@@ -28,6 +35,7 @@
  * A typical program (train: an hlr_dataset, e.g. from hlr_dataset_load_idx;
  * `make test` compiles this example, tests/docs/check_snippets.py):
  *
+ * @code
  *   hlr_model *m = hlr_model_new(42);
  *   hlr_model_add(m, hlr_flatten());
  *   hlr_model_add(m, hlr_dense(784, 256, 1));
@@ -46,6 +54,7 @@
  *       printf("accuracy %.2f%%\n", 100 * met.accuracy);
  *   hlr_optimizer_free(opt);
  *   hlr_model_free(m);
+ * @endcode
  *
  * Errors
  * ------
@@ -82,6 +91,12 @@
 extern "C" {
 #endif
 
+/**
+ * Marks the functions libhlr exports.  While the library itself is built
+ * (HLR_BUILDING_LIBRARY, with -fvisibility=hidden) it gives them default
+ * visibility, so only they leave libhlr.so; for a program that includes
+ * this header it expands to nothing.
+ */
 #if defined(HLR_BUILDING_LIBRARY) && defined(__GNUC__)
 #define HLR_API __attribute__((visibility("default")))
 #else
@@ -91,1320 +106,2996 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 /* Versions                                                                  */
 /* ------------------------------------------------------------------------ */
+/** @defgroup versions Versions
+ * @{ */
 
+/** Major version of this header: the 0 of "0.1.0". */
 #define HLR_VERSION_MAJOR 0
+/** Minor version of this header: the 1 of "0.1.0". */
 #define HLR_VERSION_MINOR 1
+/** Patch version of this header: the last 0 of "0.1.0". */
 #define HLR_VERSION_PATCH 0
+/**
+ * Version of this header as a string, "MAJOR.MINOR.PATCH".
+ * Compare it with hlr_version() to detect a header/library mismatch.
+ */
 #define HLR_VERSION_STRING "0.1.0"
-/* One number that grows with every release: 10000*major + 100*minor + patch. */
+/**
+ * One number that grows with every release.
+ * It is `10000 * major + 100 * minor + patch` (100 for 0.1.0); compare it
+ * with hlr_version_number().
+ */
 #define HLR_VERSION_NUMBER (HLR_VERSION_MAJOR * 10000 + HLR_VERSION_MINOR * 100 + HLR_VERSION_PATCH)
 
-/*
- * hlr_version -- the version of the library actually loaded.
- * Returns: a static string such as "0.1.0".  Compare it with
- *   HLR_VERSION_STRING to detect a header/library mismatch.
- * Ownership: static storage; never free it.
- * Thread-safety: safe.
+/**
+ * The version of the library actually loaded.
+ *
+ * @return a static string such as "0.1.0": the HLR_VERSION_STRING the
+ *   library was built with.  Compare it with HLR_VERSION_STRING to detect
+ *   a header/library mismatch.
+ * @ownership static storage; never free it.
+ * @threadsafety safe.
  */
 HLR_API const char *hlr_version(void);
 
-/*
- * hlr_version_number -- HLR_VERSION_NUMBER of the library actually loaded.
- * Thread-safety: safe.
+/**
+ * HLR_VERSION_NUMBER of the library actually loaded.
+ *
+ * @return `10000 * major + 100 * minor + patch` of the library the program
+ *   runs with; compare it with HLR_VERSION_NUMBER to detect a
+ *   header/library mismatch.
+ * @threadsafety safe.
  */
 HLR_API int hlr_version_number(void);
+
+/** @} */
 
 /* ------------------------------------------------------------------------ */
 /* Status codes and messages                                                 */
 /* ------------------------------------------------------------------------ */
+/** @defgroup errors Status codes, messages and logging
+ *
+ * A libhlr function that can fail returns an hlr_status, HLR_OK (zero) on
+ * success and a negative code otherwise, or, for a constructor, NULL.  In
+ * both cases it leaves a specific message for the calling thread, read with
+ * hlr_last_error(), and the code, read with hlr_last_status(); both are
+ * thread-local, and a later success does not clear them.  hlr_strerror()
+ * names a code.  hlr_status is the library's status codes table: a
+ * published code is never renumbered or reused, and a retired code stays
+ * listed as obsolete.
+ *
+ * The library never prints, exits or aborts because of anything a caller
+ * passes in; it logs only through a callback the caller installs with
+ * hlr_set_log_callback().
+ * @{ */
 
-/*
- * Status codes.  HLR_OK is zero, errors are negative.  A published value is
- * never renumbered or reused; a retired code stays listed as obsolete.
+/**
+ * Status codes: what a function returns, and hlr_last_status() reports.
+ * HLR_OK is zero, errors are negative.  A published value is never
+ * renumbered or reused; a retired code stays listed as obsolete.
+ * hlr_strerror() names each code.
  */
 typedef enum hlr_status {
-    HLR_OK = 0,
-    HLR_EINVAL = -1,      /* an argument is NULL, out of range or inconsistent */
-    HLR_ENOMEM = -2,      /* memory could not be allocated */
-    HLR_ESHAPE = -3,      /* tensor or layer shapes do not fit together */
-    HLR_EIO = -4,         /* a file could not be opened, read or written */
-    HLR_EFORMAT = -5,     /* a file's contents are malformed or truncated */
-    HLR_ESTATE = -6,      /* the call is not valid in the object's state (e.g. model not built) */
-    HLR_ENOTFOUND = -7,   /* a named item (parameter, layer) does not exist */
-    HLR_EUNSUPPORTED = -8,/* valid request the library does not implement */
-    HLR_ENUMERIC = -9,    /* a loss or gradient became NaN or infinite */
-    HLR_ECANCELLED = -10  /* a caller's callback asked to stop */
+    HLR_OK = 0,           /**< Success: the call did what was asked.  Also
+                               what hlr_last_status() returns while nothing
+                               has failed yet in the thread. */
+    HLR_EINVAL = -1,      /**< An argument is NULL, out of range or
+                               inconsistent with another, or a tensor is of
+                               the wrong dtype (hlr_tensor_f32() on an int32
+                               tensor, say).  Any function that checks its
+                               arguments can return it. */
+    HLR_ENOMEM = -2,      /**< Memory could not be allocated, or the size
+                               asked for overflows.  Any function that
+                               allocates can return it: constructors,
+                               hlr_model_build(), training, file loading. */
+    HLR_ESHAPE = -3,      /**< Tensor or layer shapes do not fit together:
+                               a layer cannot take the shape it is given
+                               when its model is built; an input, target,
+                               output or gradient tensor has the wrong shape
+                               for the model, loss or decoder; a data set's
+                               samples or classes do not match the model; or
+                               a caller's output buffer is too small for the
+                               result. */
+    HLR_EIO = -4,         /**< A file could not be opened, read or written:
+                               a path that is missing, unreadable or not a
+                               regular file (model files, idx data sets,
+                               images, label files), a failed read or seek,
+                               or a failed write of a model file or of
+                               hlr_model_fit()'s CSV log. */
+    HLR_EFORMAT = -5,     /**< A file's contents are malformed or truncated:
+                               a damaged or truncated model file (bad CRC,
+                               unknown layer type, an architecture that does
+                               not build or does not match its tensors), an
+                               idx file with a wrong magic number or sizes,
+                               an image that cannot be decoded or is too
+                               large, a malformed line of a labels file. */
+    HLR_ESTATE = -6,      /**< The call is not valid in the object's state,
+                               for instance: the model is not built (or, for
+                               hlr_model_add() and hlr_model_build(), is
+                               built already); the layer belongs to another
+                               model; hlr_model_backward() without a
+                               training forward pass first; training or
+                               gradients asked of an inference-only clone
+                               from hlr_model_clone_shared(); an optimizer
+                               that already trains another model; a layer's
+                               parameters before its model is built. */
+    HLR_ENOTFOUND = -7,   /**< A named item does not exist:
+                               hlr_layer_param() or hlr_layer_grad() with a
+                               name the layer has no parameter of, or
+                               hlr_ctc_decode() with a lexicon none of whose
+                               words fits the steps within the beam. */
+    HLR_EUNSUPPORTED = -8,/**< A valid request the library does not
+                               implement: a model file of a newer format or
+                               needing features this library lacks;
+                               hlr_model_save() of a model beyond the file
+                               format's limits or with a layer type that
+                               cannot be saved; class weights with label
+                               smoothing, or class weights or augmentation
+                               with the CTC loss; input gradients of a model
+                               that takes token ids; hlr_model_clone_shared()
+                               of a layer that cannot be rebuilt from its
+                               configuration. */
+    HLR_ENUMERIC = -9,    /**< A loss or gradient became NaN or infinite:
+                               the loss in hlr_model_train_batch() (the
+                               parameters are then left unchanged) or
+                               hlr_model_fit(), or the gradient norm when
+                               hlr_optimizer_step() clips gradients. */
+    HLR_ECANCELLED = -10  /**< A caller's callback asked to stop:
+                               hlr_model_fit() when its epoch or batch
+                               callback returns nonzero. */
 } hlr_status;
 
-/*
- * hlr_strerror -- the name of a status code, e.g. "invalid argument".
- * Returns: a static string; "unknown status" for a value not listed above.
- * Thread-safety: safe.
+/**
+ * The name of a status code, such as "invalid argument" for HLR_EINVAL.
+ *
+ * @param code  the code; any value is accepted.
+ * @return a static string ("success" for HLR_OK); "unknown status" for a
+ *   value not listed in hlr_status.
+ * @ownership static storage; never free it.
+ * @threadsafety safe.
  */
 HLR_API const char *hlr_strerror(hlr_status code);
 
-/*
- * hlr_last_error -- the message of the last failure in this thread, such as
- *   "dense (layer 2): input has 780 features, layer expects 784".
- * Returns: a NUL-terminated string, "" when nothing has failed yet.  A
+/**
+ * The message of the last failure in this thread.
+ * For example "dense (layer 2): input has 780 features, layer expects 784".
+ *
+ * @return a NUL-terminated string of at most 511 bytes (a longer message
+ *   is cut short), "" when nothing has failed yet in this thread.  A
  *   successful call does not clear it.
- * Ownership: borrowed, valid until the next libhlr call in the same thread.
- * Thread-safety: the message is thread-local.
+ * @ownership borrowed, valid until the next libhlr call in the same thread;
+ *   never free it.
+ * @threadsafety the message is thread-local.
  */
 HLR_API const char *hlr_last_error(void);
 
-/*
- * hlr_last_status -- the code of the last failure in this thread (HLR_OK
- *   when nothing has failed yet), so a constructor's NULL can be told apart:
- *   HLR_EINVAL or HLR_ENOMEM.  Like the message, a success does not clear it.
- * Thread-safety: thread-local.
+/**
+ * The code of the last failure in this thread.
+ * With it a constructor's NULL can be told apart: HLR_EINVAL or HLR_ENOMEM,
+ * say.  Like the message, a success does not clear it.
+ *
+ * @return the code of the last failure, HLR_OK when nothing has failed yet
+ *   in this thread.
+ * @threadsafety thread-local.
  */
 HLR_API hlr_status hlr_last_status(void);
 
-/* Log levels passed to the log callback. */
+/** Log levels passed to the log callback. */
 typedef enum hlr_log_level {
-    HLR_LOG_DEBUG = 0,
-    HLR_LOG_INFO = 1,
-    HLR_LOG_WARN = 2
+    HLR_LOG_DEBUG = 0, /**< Detail for debugging: every failure is logged at
+                            this level, with the message hlr_last_error()
+                            then returns. */
+    HLR_LOG_INFO = 1,  /**< Information (this version logs none). */
+    HLR_LOG_WARN = 2   /**< A warning (this version logs none). */
 } hlr_log_level;
 
+/**
+ * The type of the function that receives the library's log messages.
+ * Install one with hlr_set_log_callback().  It is called on the thread
+ * whose libhlr call logs the message, possibly on several threads at once.
+ *
+ * @param level    the message's severity; this version logs each failure,
+ *   at HLR_LOG_DEBUG.
+ * @param message  the text: NUL-terminated, never NULL, at most 511 bytes
+ *   (a longer message is cut short); for a failure, the text
+ *   hlr_last_error() then returns.  Borrowed, valid only during the call:
+ *   copy it to keep it.
+ * @param user     the user pointer given to hlr_set_log_callback(),
+ *   passed through unchanged.
+ */
 typedef void (*hlr_log_fn)(hlr_log_level level, const char *message, void *user);
 
-/*
- * hlr_set_log_callback -- install (or, with fn NULL, remove) the function that
- *   receives the library's log messages.  Without one the library is silent.
- * Thread-safety: call it before using the library from several threads;
- *   the callback itself may be called from any thread that calls libhlr.
+/**
+ * Install (or, with fn NULL, remove) the function that receives the
+ * library's log messages.  Without one the library is silent.  There is one
+ * callback for the whole process; a call replaces the previous one.
+ *
+ * @param fn    the callback, or NULL to remove it.
+ * @param user  passed unchanged to every call of fn; may be NULL.
+ * @ownership the library keeps fn and user until the next call; it never
+ *   dereferences or frees user, which must stay valid while fn is installed.
+ * @threadsafety call it before using the library from several threads
+ *   (it sets process-wide state without a lock); the callback itself may be
+ *   called from any thread that calls libhlr.
  */
 HLR_API void hlr_set_log_callback(hlr_log_fn fn, void *user);
+
+/** @} */
 
 /* ------------------------------------------------------------------------ */
 /* Threads                                                                   */
 /* ------------------------------------------------------------------------ */
+/** @defgroup threads Threads
+ * @{ */
 
-/*
- * hlr_set_num_threads -- the number of threads libhlr's arithmetic may
- *   use: its own pool, the calling thread included.  OpenBLAS runs
- *   single-threaded inside it, so the process never runs more arithmetic
- *   threads than this.  The default is the HLR_NUM_THREADS environment
- *   variable when set, else the number of online processors.  Results are
- *   bit-identical for the same seed and thread count (other thread counts
- *   agree to float rounding).
- * Returns: HLR_OK; HLR_EINVAL when n < 1 or n > 1024.
- * Thread-safety: global; call it while no other thread is inside libhlr.
+/**
+ * Set the number of threads libhlr's arithmetic may use.
+ * They form the library's own pool, the calling thread included.  OpenBLAS
+ * runs single-threaded inside it, so a call into libhlr never runs more
+ * arithmetic threads than this.  The pool runs one job at a time: another
+ * application thread that calls in while it is busy runs its loops serially
+ * on itself.  The pool holds at most 64 threads (63 workers and the
+ * caller): a larger n is accepted, and hlr_get_num_threads() reports it,
+ * but 64 run.  If the system refuses to start a worker, the pool runs with
+ * fewer, silently.
+ *
+ * The default is the HLR_NUM_THREADS environment variable when it is a
+ * whole number from 1 to 1024 (other values are ignored), else the number
+ * of online processors.  The variable is read once, when the first model is
+ * made or the thread count is first set or read; until then, arithmetic
+ * outside a model (hlr_ctc_loss(), say) runs on the calling thread alone.
+ * Results are bit-identical for the same seed and thread count (other
+ * thread counts agree to float rounding).
+ *
+ * @param n  the thread count, 1 to 1024; 1 runs all arithmetic on the
+ *   calling thread.
+ * @return HLR_OK, or HLR_EINVAL.
+ * @errors HLR_EINVAL when n is below 1 or above 1024; the count in force
+ *   is then unchanged.
+ * @threadsafety global; call it while no other thread is inside libhlr.
  */
 HLR_API hlr_status hlr_set_num_threads(int n);
 
-/* hlr_get_num_threads -- the thread count now in force. */
+/**
+ * The thread count now in force.
+ *
+ * @return the count last set with hlr_set_num_threads(), else the default
+ *   described there; at least 1.  It may exceed the 64 threads the pool
+ *   actually runs.
+ * @threadsafety safe, except while another thread is inside
+ *   hlr_set_num_threads().
+ */
 HLR_API int hlr_get_num_threads(void);
+
+/** @} */
 
 /* ------------------------------------------------------------------------ */
 /* Tensors                                                                   */
 /* ------------------------------------------------------------------------ */
+/** @defgroup tensors Tensors
+ *
+ * A tensor is an n-dimensional array of float32 or int32 values, stored
+ * contiguously in row-major order.  The caller owns a tensor made by
+ * hlr_tensor_new(), hlr_tensor_from() or hlr_tensor_wrap() and frees it
+ * with hlr_tensor_free(); the views returned by hlr_layer_param() and
+ * hlr_layer_grad() are borrowed from their layer.  The shape queries accept
+ * a NULL tensor: it gives 0 (and -1 for hlr_tensor_dtype()).
+ * @{ */
 
+/** The most dimensions a tensor may have. */
 #define HLR_MAX_DIMS 8
 
+/** The type of a tensor's elements. */
 typedef enum hlr_dtype {
-    HLR_F32 = 0, /* float (IEEE-754 binary32) */
-    HLR_I32 = 1  /* int32_t: class labels, token ids */
+    HLR_F32 = 0, /**< float (IEEE-754 binary32) */
+    HLR_I32 = 1  /**< int32_t: class labels, token ids */
 } hlr_dtype;
 
+/**
+ * An n-dimensional array of float32 or int32 values (an opaque handle).
+ * Its 0 to HLR_MAX_DIMS dimensions are each at least 1; its elements are
+ * contiguous, in row-major order.
+ */
 typedef struct hlr_tensor hlr_tensor;
 
-/*
- * hlr_tensor_new -- a new tensor of the given type and shape, zero-filled.
- *   ndim may be 0 (a scalar of one element); every dimension must be >= 1.
- * Returns: the tensor, or NULL on error.
- * Errors: HLR_EINVAL (bad dtype, ndim outside 0..HLR_MAX_DIMS, shape NULL
- *   with ndim > 0, a dimension < 1, total size overflowing), HLR_ENOMEM.
- * Ownership: owned; free with hlr_tensor_free().
+/**
+ * A new tensor of the given type and shape, zero-filled.
+ *
+ * @param dtype  the element type, HLR_F32 or HLR_I32.
+ * @param ndim   the number of dimensions, 0 to HLR_MAX_DIMS; 0 makes a
+ *   scalar of one element.
+ * @param shape  ndim sizes, each at least 1; may be NULL when ndim is 0.
+ * @return the tensor, or NULL on error.
+ * @errors HLR_EINVAL (bad dtype, ndim outside 0..HLR_MAX_DIMS, shape NULL
+ *   with ndim above 0, a dimension below 1, total size overflowing),
+ *   HLR_ENOMEM.
+ * @ownership owned; free with hlr_tensor_free().  shape stays the caller's
+ *   (it is copied).
+ * @threadsafety safe.
  */
 HLR_API hlr_tensor *hlr_tensor_new(hlr_dtype dtype, int ndim, const int64_t *shape);
 
-/*
- * hlr_tensor_from -- like hlr_tensor_new(), filled with a copy of data
- *   (numel elements of dtype, in row-major order).
- * Errors: as hlr_tensor_new(); HLR_EINVAL when data is NULL.
- * Ownership: owned; data stays the caller's.
+/**
+ * Like hlr_tensor_new(), but filled with a copy of data.
+ *
+ * @param dtype  the element type, HLR_F32 or HLR_I32.
+ * @param ndim   the number of dimensions, 0 to HLR_MAX_DIMS.
+ * @param shape  ndim sizes, each at least 1; may be NULL when ndim is 0.
+ * @param data   numel elements of dtype (numel: the product of the sizes),
+ *   in row-major order; not NULL.
+ * @return the tensor, or NULL on error.
+ * @errors as hlr_tensor_new(); HLR_EINVAL when data is NULL.
+ * @ownership owned; free with hlr_tensor_free().  data and shape stay the
+ *   caller's: both are copied.
+ * @threadsafety safe.
  */
 HLR_API hlr_tensor *hlr_tensor_from(hlr_dtype dtype, int ndim, const int64_t *shape, const void *data);
 
-/*
- * hlr_tensor_wrap -- a tensor that uses the caller's buffer without copying.
- *   The buffer must hold numel elements of dtype, suitably aligned for it,
- *   and outlive the tensor.  Writes through the tensor reach the buffer.
- * Errors: as hlr_tensor_from().
- * Ownership: the handle is owned (free with hlr_tensor_free()); the buffer
+/**
+ * A tensor that uses the caller's buffer without copying.
+ * Writes through the tensor reach the buffer.
+ *
+ * @param dtype  the element type, HLR_F32 or HLR_I32.
+ * @param ndim   the number of dimensions, 0 to HLR_MAX_DIMS.
+ * @param shape  ndim sizes, each at least 1 (copied); may be NULL when ndim
+ *   is 0.
+ * @param data   the buffer, not NULL.  It must hold numel elements of dtype,
+ *   suitably aligned for it, and outlive the tensor; the library can check
+ *   neither.
+ * @return the tensor, or NULL on error.
+ * @errors as hlr_tensor_from(): HLR_EINVAL (data NULL, or as
+ *   hlr_tensor_new()), HLR_ENOMEM.
+ * @ownership the handle is owned (free with hlr_tensor_free()); the buffer
  *   stays the caller's and is never freed by the library.
+ * @threadsafety safe.
  */
 HLR_API hlr_tensor *hlr_tensor_wrap(hlr_dtype dtype, int ndim, const int64_t *shape, void *data);
 
-/*
- * hlr_tensor_free -- release a tensor made by hlr_tensor_new/from/wrap.
- *   A NULL tensor, and a borrowed view returned by hlr_layer_param() or
- *   hlr_layer_grad(), are left alone.
+/**
+ * Release a tensor made by hlr_tensor_new(), hlr_tensor_from() or
+ * hlr_tensor_wrap(), or returned owned by another function.
+ * For a wrapped tensor only the handle is freed, not the caller's buffer.
+ *
+ * @param t  the tensor.  A NULL tensor, and a borrowed view returned by
+ *   hlr_layer_param() or hlr_layer_grad(), are left alone.
+ * @ownership takes back t, which must not be used afterwards (a borrowed
+ *   view stays its layer's).
+ * @threadsafety no other thread may be using t.
  */
 HLR_API void hlr_tensor_free(hlr_tensor *t);
 
-/* Shape queries.  A NULL tensor gives 0 (and -1 for hlr_tensor_dtype). */
+/**
+ * The tensor's number of dimensions.
+ *
+ * @param t  the tensor, or NULL.
+ * @return 0 to HLR_MAX_DIMS; 0 when t is NULL.
+ * @ownership t stays the caller's.
+ * @threadsafety safe; several threads may query one tensor at once.
+ */
 HLR_API int hlr_tensor_ndim(const hlr_tensor *t);
-/* hlr_tensor_dim -- dimension i; negative i counts from the end; 0 if out of range. */
+/**
+ * The size of dimension i.
+ *
+ * @param t  the tensor, or NULL.
+ * @param i  the dimension, 0 to ndim - 1; a negative i counts from the end
+ *   (-1 is the last).
+ * @return the size, or 0 when t is NULL or i is out of range (any i, for a
+ *   tensor of 0 dimensions).
+ * @ownership t stays the caller's.
+ * @threadsafety safe; several threads may query one tensor at once.
+ */
 HLR_API int64_t hlr_tensor_dim(const hlr_tensor *t, int i);
+/**
+ * The tensor's number of elements: the product of its dimensions.
+ *
+ * @param t  the tensor, or NULL.
+ * @return the element count (1 for a tensor of 0 dimensions), or 0 when t
+ *   is NULL.
+ * @ownership t stays the caller's.
+ * @threadsafety safe; several threads may query one tensor at once.
+ */
 HLR_API int64_t hlr_tensor_numel(const hlr_tensor *t);
+/**
+ * The type of the tensor's elements.
+ *
+ * @param t  the tensor, or NULL.
+ * @return HLR_F32 or HLR_I32 (as an int), or -1 when t is NULL.
+ * @ownership t stays the caller's.
+ * @threadsafety safe; several threads may query one tensor at once.
+ */
 HLR_API int hlr_tensor_dtype(const hlr_tensor *t);
 
-/*
- * hlr_tensor_data -- the tensor's elements, row-major.
- * Returns: the buffer, or NULL when t is NULL.
- * Ownership: borrowed, valid while the tensor (and, for a view, its layer)
+/**
+ * The tensor's elements, row-major.
+ *
+ * @param t  the tensor, or NULL.
+ * @return the buffer (for a wrapped tensor, the caller's buffer), or NULL
+ *   when t is NULL.
+ * @ownership borrowed, valid while the tensor (and, for a view, its layer)
  *   lives.
+ * @threadsafety safe; several threads may query one tensor at once.  Access
+ *   to the elements themselves is the caller's to synchronise.
  */
 HLR_API void *hlr_tensor_data(const hlr_tensor *t);
 
-/*
- * hlr_tensor_f32 / hlr_tensor_i32 -- the buffer typed, or NULL (with
- *   HLR_EINVAL in hlr_last_error()) when t is NULL or of the other dtype.
+/**
+ * The elements of a float32 tensor, typed.
+ *
+ * @param t  the tensor, of dtype HLR_F32.
+ * @return the buffer, or NULL when t is NULL or of the other dtype.
+ * @errors HLR_EINVAL (t NULL or not HLR_F32), reported by hlr_last_status()
+ *   and hlr_last_error().
+ * @ownership borrowed, valid while the tensor (and, for a view, its layer)
+ *   lives.
+ * @threadsafety safe; several threads may query one tensor at once.
  */
 HLR_API float *hlr_tensor_f32(const hlr_tensor *t);
+/**
+ * As hlr_tensor_f32(), for an int32 tensor.
+ *
+ * @param t  the tensor, of dtype HLR_I32.
+ * @return the buffer, or NULL when t is NULL or of the other dtype.
+ * @errors HLR_EINVAL (t NULL or not HLR_I32), reported by hlr_last_status()
+ *   and hlr_last_error().
+ * @ownership borrowed, valid while the tensor (and, for a view, its layer)
+ *   lives.
+ * @threadsafety safe; several threads may query one tensor at once.
+ */
 HLR_API int32_t *hlr_tensor_i32(const hlr_tensor *t);
 
+/** @} */
 /* ------------------------------------------------------------------------ */
 /* Layers                                                                    */
 /* ------------------------------------------------------------------------ */
+/** @defgroup layers Layers
+ *
+ * The layer constructors, the recurrent and attention layers' state
+ * accessors, and what every layer shares: its type, its parameters and
+ * whether optimizers train it.
+ *
+ * Layer constructors.  Each returns a new layer, or NULL with HLR_EINVAL
+ * (impossible hyper-parameter) or HLR_ENOMEM, leaving the reason for
+ * hlr_last_error().  The layer is owned by the caller until hlr_model_add()
+ * takes it (hlr_model_add() takes a new layer even when it fails: it frees
+ * it then); free an unused one with hlr_layer_free().  A constructor only
+ * checks and records its hyper-parameters: it creates no parameters and
+ * touches no global state (no random generator: hlr_model_build() creates
+ * and initialises every layer's parameters from the model's own generator,
+ * seeded by hlr_model_new()), so constructors may be called from any
+ * thread, concurrently.  A layer whose input does not fit it is reported
+ * when the model is built: hlr_model_build() fails with HLR_ESHAPE and a
+ * message naming the layer.  Shapes below leave out the batch dimension N.
+ * A layer's type name (hlr_layer_type()) is its constructor's name without
+ * the "hlr_" prefix.
+ *
+ * Recurrent layers (hlr_lstm(), hlr_gru()).  A sequence is (T, F) per
+ * sample, batch first: (N, T, F) with T steps of F features.  Their flags
+ * combine HLR_RETURN_SEQUENCES and HLR_BIDIRECTIONAL; below, D = 1 or 2 is
+ * the number of directions and H = hidden_size.
+ *
+ * Sequence layers (hlr_image_rows(), hlr_feature_map_rows(),
+ * hlr_feature_map_columns(), hlr_seq_last(), hlr_seq_mean(),
+ * hlr_seq_max(), hlr_seq_first()), so a model stays a plain list of
+ * layers.  Those that reduce over steps respect the lengths of
+ * hlr_model_set_lengths() (a sequence of length L has steps 0..L-1;
+ * without lengths, all T).
+ *
+ * Transformers: hlr_multihead_attention() (flags HLR_ATTN_*),
+ * hlr_layernorm(), hlr_positional_encoding() (kinds HLR_POS_*),
+ * hlr_patch_embedding(), hlr_class_token(), hlr_seq_first() and the
+ * composite hlr_transformer_encoder().
+ * @{ */
 
+/**
+ * A layer: made by one of the constructors below, owned by the caller
+ * until hlr_model_add() takes it, then by the model (hlr_model_layer()
+ * borrows it back; hlr_model_free() frees it).
+ */
 typedef struct hlr_layer hlr_layer;
 
-/*
- * Layer constructors.  Each returns a new layer, or NULL with HLR_EINVAL
- * (impossible hyper-parameter) or HLR_ENOMEM.  The layer is owned by the
- * caller until hlr_model_add() takes it; free an unused one with
- * hlr_layer_free().  Shapes below leave out the batch dimension N.
- */
-
-/*
- * hlr_dense -- fully connected: y = x W^T + b.  Input (in) and output (out).
- *   Parameters "weight" (out, in) and, when bias != 0, "bias" (out),
- *   initialised as PyTorch's nn.Linear: U(-1/sqrt(in), 1/sqrt(in)).
- *   A (N, ..., in) input is treated as rows of `in` features.
+/**
+ * A fully connected layer, y = x W^T + b, as torch.nn.Linear.
+ * Input (in) and output (out); a (N, ..., in) input is treated as rows of
+ * `in` features and gives (N, ..., out).  Parameters "weight" (out, in)
+ * and, when bias != 0, "bias" (out), initialised as PyTorch's nn.Linear:
+ * U(-1/sqrt(in), 1/sqrt(in)).
+ *
+ * @param in    input features, >= 1 (torch's in_features).
+ * @param out   output features, >= 1 (torch's out_features).
+ * @param bias  nonzero for a bias (torch's default, bias=True), 0 for none.
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless in, out >= 1; HLR_ENOMEM; at build time
+ *   HLR_ESHAPE unless the input's last dimension is `in`.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_dense(int in, int out, int bias);
 
-/* Element-wise activations: any input shape, same output shape. */
+/**
+ * ReLU, y = max(x, 0), as torch.nn.ReLU.
+ * Element-wise: any input shape, same output shape.  No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_relu(void);
-/* hlr_leaky_relu -- x for x > 0, slope * x otherwise (PyTorch default slope 0.01); slope finite. */
+
+/**
+ * Leaky ReLU: y = x for x > 0, slope * x otherwise, as torch.nn.LeakyReLU.
+ * Element-wise: any input shape, same output shape.  No parameters.
+ *
+ * @param slope  the slope for x <= 0; any finite value (PyTorch's default
+ *               negative_slope is 0.01).
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless slope is finite; HLR_ENOMEM.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_leaky_relu(float slope);
+
+/**
+ * The logistic sigmoid, y = 1 / (1 + exp(-x)), as torch.nn.Sigmoid.
+ * Element-wise: any input shape, same output shape.  No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_sigmoid(void);
+
+/**
+ * The hyperbolic tangent, y = tanh(x), as torch.nn.Tanh.
+ * Element-wise: any input shape, same output shape.  No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_tanh(void);
-/* hlr_gelu -- x * Phi(x) with the exact normal CDF (PyTorch's default GELU). */
+
+/**
+ * GELU, y = x * Phi(x) with the exact normal CDF (PyTorch's default GELU).
+ * Phi(x) = (1 + erf(x / sqrt(2))) / 2, as torch.nn.GELU() with
+ * approximate='none'.  Element-wise: any input shape, same output shape.
+ * No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_gelu(void);
 
-/*
- * hlr_softmax -- softmax over the last dimension.  For classification train
- *   with HLR_LOSS_CROSS_ENTROPY on the logits instead (it fuses the softmax);
- *   this layer is for models that need probabilities inside the network.
+/**
+ * Softmax over the last dimension, as torch.nn.Softmax(dim=-1).
+ * Any input shape, same output shape.  For classification train with
+ * HLR_LOSS_CROSS_ENTROPY on the logits instead (it fuses the softmax);
+ * this layer is for models that need probabilities inside the network.
+ * No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_softmax(void);
 
-/*
- * hlr_dropout -- in training, zero each element with probability p and
- *   scale the rest by 1/(1-p) (inverted dropout, as PyTorch); identity in
- *   inference.  Requires 0 <= p < 1.  Draws from the model's generator.
+/**
+ * Dropout, as torch.nn.Dropout.
+ * In training, zero each element with probability p and scale the rest by
+ * 1/(1-p) (inverted dropout, as PyTorch); identity in inference.  Any input
+ * shape, same output shape.  Draws from the model's generator, in
+ * training only.  No parameters.
+ *
+ * @param p  the probability of zeroing an element, 0 <= p < 1 (PyTorch's
+ *           default is 0.5); 0 makes the layer the identity.
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless 0 <= p < 1 (NaN included); HLR_ENOMEM.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state (the random draws
+ *   happen in training passes, from the model's generator).
  */
 HLR_API hlr_layer *hlr_dropout(float p);
 
-/* hlr_flatten -- (N, d1, d2, ...) -> (N, d1*d2*...). */
+/**
+ * Flatten each sample: (N, d1, d2, ...) -> (N, d1*d2*...).
+ * As torch.nn.Flatten(); the data do not move (no copy).  No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_flatten(void);
 
-/*
- * hlr_conv2d -- 2-D convolution (cross-correlation) as torch.nn.Conv2d.
- *   Input (in_channels, H, W), output (out_channels, Ho, Wo) with
- *   Ho = (H + 2 padding - dilation (kernel_h - 1) - 1) / stride + 1 and
- *   likewise Wo.  Parameters "weight" (out_channels, in_channels / groups,
- *   kernel_h, kernel_w) and, when bias != 0, "bias" (out_channels),
- *   initialised as torch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
- *   fan_in = in_channels / groups * kernel_h * kernel_w.
- *   Errors: HLR_EINVAL unless channels, kernel, stride, dilation, groups
- *   >= 1, padding >= 0 and groups divides both channel counts; at build
- *   time HLR_ESHAPE when the kernel does not fit the padded input.
+/**
+ * 2-D convolution (cross-correlation) as torch.nn.Conv2d.
+ * Input (in_channels, H, W), output (out_channels, Ho, Wo) with
+ * Ho = (H + 2 padding - dilation (kernel_h - 1) - 1) / stride + 1 (rounded
+ * down) and likewise Wo.  Padding is zeros, the same on every side.
+ * Parameters "weight" (out_channels, in_channels / groups, kernel_h,
+ * kernel_w) and, when bias != 0, "bias" (out_channels), initialised as
+ * torch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+ * fan_in = in_channels / groups * kernel_h * kernel_w.  Sequence lengths
+ * (hlr_model_set_lengths()) are valid widths: the layer maps each to the
+ * windows that start inside it.
+ *
+ * @param in_channels   input channels C, 1 to 2^20.
+ * @param out_channels  output channels, 1 to 2^20.
+ * @param kernel_h      kernel height, 1 to 65536.
+ * @param kernel_w      kernel width, 1 to 65536.
+ * @param stride        step between windows, both directions, 1 to 65536
+ *                      (torch's default 1).
+ * @param padding       zeros added on each side, both directions, 0 to
+ *                      65536 (torch's default 0).
+ * @param dilation      spacing between kernel taps, 1 to 65536 (torch's
+ *                      default 1).
+ * @param groups        channel groups, >= 1, dividing both channel counts
+ *                      (torch's default 1; groups = in_channels =
+ *                      out_channels is a depthwise convolution).
+ * @param bias          nonzero for a bias (torch's default, bias=True), 0
+ *                      for none.
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless channels, kernel, stride, dilation, groups
+ *   >= 1, padding >= 0, groups divides both channel counts, kernel,
+ *   stride, padding, dilation <= 65536 and channels <= 2^20; HLR_ENOMEM;
+ *   at build time HLR_ESHAPE unless the input is (in_channels, H, W), or
+ *   when the kernel does not fit the padded input.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_conv2d(int in_channels, int out_channels, int kernel_h, int kernel_w, int stride, int padding,
                               int dilation, int groups, int bias);
 
-/*
- * hlr_maxpool2d / hlr_avgpool2d -- pooling over kernel x kernel windows
- *   of each channel, as torch.nn.MaxPool2d / AvgPool2d: stride 0 means
- *   stride = kernel; padding <= kernel / 2.  Max pooling pads with -inf;
- *   average pooling counts the padding in the divisor (torch's
- *   count_include_pad=True).  Input (C, H, W), output (C, Ho, Wo),
- *   Ho = (H + 2 padding - kernel) / stride + 1.
+/**
+ * Max pooling over kernel x kernel windows of each channel.
+ * As torch.nn.MaxPool2d(kernel, stride, padding) (dilation 1,
+ * ceil_mode=False).  Input (C, H, W), output (C, Ho, Wo),
+ * Ho = (H + 2 padding - kernel) / stride + 1 (rounded down), likewise Wo.
+ * Padding counts as -inf.  Ties go to the first maximum; a window holding
+ * a NaN gives NaN (the gradient goes to its last NaN), as torch.  No
+ * parameters.  Sequence lengths (hlr_model_set_lengths()) are valid
+ * widths: the layer maps each to the windows that start inside it.
+ *
+ * @param kernel   window side, 1 to 65536.
+ * @param stride   step between windows, 1 to 65536; 0 means stride =
+ *                 kernel (torch's default).
+ * @param padding  on each side, 0 to kernel / 2 (torch's default 0).
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless 1 <= kernel <= 65536, 0 <= stride <= 65536
+ *   and 0 <= padding <= kernel / 2; HLR_ENOMEM; at build time HLR_ESHAPE
+ *   unless the input is (C, H, W) and the window fits the padded input.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_maxpool2d(int kernel, int stride, int padding);
+
+/**
+ * Average pooling over kernel x kernel windows of each channel.
+ * As torch.nn.AvgPool2d(kernel, stride, padding) with its defaults
+ * (ceil_mode=False, count_include_pad=True): the padding counts in the
+ * divisor, which is always kernel^2.  Shapes, parameters, lengths and
+ * errors as hlr_maxpool2d().
+ *
+ * @param kernel   window side, 1 to 65536.
+ * @param stride   step between windows, 1 to 65536; 0 means stride =
+ *                 kernel (torch's default).
+ * @param padding  zeros on each side, 0 to kernel / 2 (torch's default 0).
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless 1 <= kernel <= 65536, 0 <= stride <= 65536
+ *   and 0 <= padding <= kernel / 2; HLR_ENOMEM; at build time HLR_ESHAPE
+ *   unless the input is (C, H, W) and the window fits the padded input.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_avgpool2d(int kernel, int stride, int padding);
 
-/* hlr_global_avgpool2d -- (C, H, W) -> (C): the mean of each channel. */
+/**
+ * Global average pooling: (C, H, W) -> (C), the mean of each channel.
+ * As torch.nn.AdaptiveAvgPool2d(1) followed by a flatten.  No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM; at build time HLR_ESHAPE unless the input is
+ *   (C, H, W).
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_global_avgpool2d(void);
 
-/*
- * hlr_batchnorm2d -- torch.nn.BatchNorm2d over (C, H, W) inputs: in
- *   training, normalise each channel with the batch's mean and biased
- *   variance and update running_mean / running_var (unbiased) with
- *   momentum; in inference use the running statistics.  Parameters
- *   "weight" (C, ones) and "bias" (C, zeros); buffers "running_mean" (C,
- *   zeros) and "running_var" (C, ones), which optimizers never change.
- *   torch's defaults are eps = 1e-5, momentum = 0.1.
- * hlr_batchnorm1d -- the same for (C) or (C, L) inputs (torch BatchNorm1d).
- * Errors: HLR_EINVAL unless num_features >= 1, eps > 0, 0 <= momentum <= 1.
+/**
+ * Batch normalisation of (C, H, W) inputs, as torch.nn.BatchNorm2d.
+ * In training, normalise each channel with the batch's mean and biased
+ * variance and update running_mean / running_var (unbiased) with
+ * momentum; in inference use the running statistics.  Parameters
+ * "weight" (C, ones) and "bias" (C, zeros); buffers "running_mean" (C,
+ * zeros) and "running_var" (C, ones), which optimizers never change.
+ * Output shape = input shape.
+ *
+ * @param num_features  C, the number of channels, 1 to 2^24.
+ * @param eps           added to the variance, finite and > 0 (torch's
+ *                      default 1e-5).
+ * @param momentum      running = (1 - momentum) running + momentum batch,
+ *                      0 to 1 (torch's default 0.1; torch's
+ *                      momentum=None, a cumulative average, has no
+ *                      equivalent).
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless 1 <= num_features <= 2^24, eps > 0 is finite
+ *   and 0 <= momentum <= 1; HLR_ENOMEM; at build time HLR_ESHAPE unless
+ *   the input is (num_features, H, W).
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_batchnorm2d(int num_features, float eps, float momentum);
+
+/**
+ * Batch normalisation of (C) or (C, L) inputs, as torch.nn.BatchNorm1d.
+ * The same as hlr_batchnorm2d(), with statistics per channel over the
+ * batch (and L): parameters, buffers, training and inference as there.
+ *
+ * @param num_features  C, the number of channels, 1 to 2^24.
+ * @param eps           added to the variance, finite and > 0 (torch's
+ *                      default 1e-5).
+ * @param momentum      of the running statistics, 0 to 1 (torch's
+ *                      default 0.1).
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless 1 <= num_features <= 2^24, eps > 0 is finite
+ *   and 0 <= momentum <= 1; HLR_ENOMEM; at build time HLR_ESHAPE unless
+ *   the input is (num_features) or (num_features, L).
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_batchnorm1d(int num_features, float eps, float momentum);
 
-/*
- * Recurrent layers.  A sequence is (T, F) per sample, batch first: (N, T, F)
- * with T steps of F features.  flags combine:
- *   HLR_RETURN_SEQUENCES  output (T, D H): every step of the last layer,
- *                         directions concatenated (torch's `output`), zero
- *                         past a sequence's end (pad_packed_sequence);
- *                         without it, output (D H): the last layer's final
- *                         state, forward then reverse (torch's
- *                         cat(h_n[-2], h_n[-1]) when bidirectional; for one
- *                         direction, the output at each sequence's last step)
- *   HLR_BIDIRECTIONAL     a second direction reads each sequence from its
- *                         own last step back to the first; D = 2
- * with D = 1 or 2 and H = hidden_size.
+/**
+ * Recurrent flag: output every step of the last layer, (T, D H).
+ * Directions concatenated (torch's `output`), zero past a sequence's end
+ * (pad_packed_sequence).  Without it, the output is (D H): the last
+ * layer's final state, forward then reverse (torch's
+ * cat(h_n[-2], h_n[-1]) when bidirectional; for one direction, the output
+ * at each sequence's last step).  D = 1 or 2, H = hidden_size.
  */
 #define HLR_RETURN_SEQUENCES 1
+/**
+ * Recurrent flag: a second direction, D = 2.
+ * It reads each sequence from its own last step back to the first
+ * (torch's bidirectional=True).
+ */
 #define HLR_BIDIRECTIONAL 2
 
-/*
- * hlr_lstm -- torch.nn.LSTM(input_size, hidden_size, num_layers,
- *   dropout=dropout, bidirectional=..., batch_first=True), same equations
- *   and gate order (i, f, g, o):
- *     i = sig(W_ii x + b_ii + W_hi h + b_hi)   f = sig(W_if x + b_if + W_hf h + b_hf)
- *     g = tanh(W_ig x + b_ig + W_hg h + b_hg)  o = sig(W_io x + b_io + W_ho h + b_ho)
- *     c' = f c + i g                           h' = o tanh(c')
- *   Input (T, input_size).  Stacked layers feed each layer's output to the
- *   next, with dropout (probability `dropout`, training only) between them.
- *   Parameters, torch's names and shapes, G = 4 gates: for each layer k and
- *   direction, "weight_ih_l<k>" (G H, input_size for k = 0, else D H),
- *   "weight_hh_l<k>" (G H, H), "bias_ih_l<k>", "bias_hh_l<k>" (G H), the
- *   reverse direction's with the suffix "_reverse"; all initialised
- *   U(-1/sqrt(H), 1/sqrt(H)) as torch.  The initial state is zero unless
- *   hlr_rnn_set_initial_state() gives one; hlr_model_set_lengths() gives
- *   each sequence its length (packed-sequence semantics: the steps past the
- *   end produce zeros and leave the state alone).
- * Errors: HLR_EINVAL unless input_size, hidden_size >= 1, 1 <= num_layers
- *   <= 8 (4 when bidirectional), flags are known and 0 <= dropout < 1; at
- *   build time HLR_ESHAPE unless the input is (T, input_size).
+/**
+ * An LSTM, as torch.nn.LSTM with batch_first=True.
+ * It computes torch.nn.LSTM(input_size, hidden_size, num_layers,
+ * dropout=dropout, bidirectional=..., batch_first=True), with the same
+ * equations and gate order (i, f, g, o):
+ *
+ *     i  = sig(W_ii x + b_ii + W_hi h + b_hi)
+ *     f  = sig(W_if x + b_if + W_hf h + b_hf)
+ *     g  = tanh(W_ig x + b_ig + W_hg h + b_hg)
+ *     o  = sig(W_io x + b_io + W_ho h + b_ho)
+ *     c' = f c + i g
+ *     h' = o tanh(c')
+ *
+ * Input (T, input_size); output (T, D H) with HLR_RETURN_SEQUENCES, else
+ * (D H).  Stacked layers feed each layer's output to the next, with
+ * dropout (probability `dropout`, training only, drawn from the model's
+ * generator) between them.  Parameters, torch's names and shapes, G = 4
+ * gates: for each layer k and direction, `weight_ih_l<k>` (G H,
+ * input_size for k = 0, else D H), `weight_hh_l<k>` (G H, H),
+ * `bias_ih_l<k>`, `bias_hh_l<k>` (G H), the reverse direction's with the
+ * suffix "_reverse"; all initialised U(-1/sqrt(H), 1/sqrt(H)) as torch.
+ * The initial state is zero unless hlr_rnn_set_initial_state() gives one;
+ * hlr_model_set_lengths() gives each sequence its length (packed-sequence
+ * semantics: the steps past the end produce zeros and leave the state
+ * alone).  hlr_rnn_final_state() reads the final state.
+ *
+ * @param input_size   F, features per step, >= 1.
+ * @param hidden_size  H, features of the state, >= 1.
+ * @param num_layers   stacked layers, 1 to 8, or 1 to 4 when bidirectional
+ *                     (torch's default 1).
+ * @param flags        0 or HLR_RETURN_SEQUENCES and/or HLR_BIDIRECTIONAL,
+ *                     combined with |.
+ * @param dropout      probability of zeroing an element between stacked
+ *                     layers in training, 0 <= dropout < 1 (torch's
+ *                     default 0); no effect with one layer.
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless input_size, hidden_size >= 1, 1 <= num_layers
+ *   <= 8 (4 when bidirectional), flags are known and 0 <= dropout < 1;
+ *   HLR_ENOMEM; at build time HLR_ESHAPE unless the input is
+ *   (T, input_size).
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_lstm(int input_size, int hidden_size, int num_layers, int flags, float dropout);
 
-/*
- * hlr_gru -- torch.nn.GRU, as hlr_lstm() with G = 3 gates (r, z, n):
- *     r = sig(W_ir x + b_ir + W_hr h + b_hr)   z = sig(W_iz x + b_iz + W_hz h + b_hz)
- *     n = tanh(W_in x + b_in + r (W_hn h + b_hn))
+/**
+ * A GRU, as torch.nn.GRU with batch_first=True.
+ * As hlr_lstm() with G = 3 gates (r, z, n):
+ *
+ *     r  = sig(W_ir x + b_ir + W_hr h + b_hr)
+ *     z  = sig(W_iz x + b_iz + W_hz h + b_hz)
+ *     n  = tanh(W_in x + b_in + r (W_hn h + b_hn))
  *     h' = (1 - z) n + z h
- *   Parameter names, shapes, initialisation, options and errors as hlr_lstm().
+ *
+ * Parameter names, shapes, initialisation, options and errors as
+ * hlr_lstm().  A GRU has no cell state: pass NULL for c0, c_n and dc0 in
+ * hlr_rnn_set_initial_state(), hlr_rnn_final_state() and
+ * hlr_rnn_initial_state_grad().
+ *
+ * @param input_size   F, features per step, >= 1.
+ * @param hidden_size  H, features of the state, >= 1.
+ * @param num_layers   stacked layers, 1 to 8, or 1 to 4 when bidirectional
+ *                     (torch's default 1).
+ * @param flags        0 or HLR_RETURN_SEQUENCES and/or HLR_BIDIRECTIONAL,
+ *                     combined with |.
+ * @param dropout      probability of zeroing an element between stacked
+ *                     layers in training, 0 <= dropout < 1 (torch's
+ *                     default 0); no effect with one layer.
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless input_size, hidden_size >= 1, 1 <= num_layers
+ *   <= 8 (4 when bidirectional), flags are known and 0 <= dropout < 1;
+ *   HLR_ENOMEM; at build time HLR_ESHAPE unless the input is
+ *   (T, input_size).
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_gru(int input_size, int hidden_size, int num_layers, int flags, float dropout);
 
-/*
- * hlr_rnn_set_initial_state -- the state an LSTM or GRU layer starts every
- *   sequence from, instead of zeros: h0 and (LSTM only) c0, each
- *   (num_layers * D, N, H) as torch orders them (layer 0 forward, layer 0
- *   reverse, layer 1 ...).  Either may be NULL (zeros) for an LSTM; both
- *   NULL clears the state.  The values are copied.  The state stays in
- *   force for every forward pass until cleared, and every forward pass must
- *   then have a batch of exactly N (otherwise it fails with HLR_ESHAPE).
- * Errors: HLR_EINVAL (layer NULL or not lstm/gru, c0 for a GRU, wrong
- *   dtype), HLR_ESHAPE (shapes), HLR_ENOMEM.
- * Ownership: the tensors stay the caller's.
- * Thread-safety: changes the layer; not while its model runs.
+/**
+ * Set the state an LSTM or GRU layer starts every sequence from.
+ * Instead of zeros, h0 and (LSTM only) c0, each (num_layers * D, N, H) as
+ * torch orders them (layer 0 forward, layer 0 reverse, layer 1 ...).  The
+ * values are copied.  The state stays in force for every forward pass
+ * until cleared, and every forward pass must then have a batch of exactly
+ * N (otherwise it fails with HLR_ESHAPE).  After a backward pass,
+ * hlr_rnn_initial_state_grad() gives the state's gradient.
+ *
+ * @param l   an lstm or gru layer, built or not.
+ * @param h0  float32 (num_layers * D, N, H); NULL for zeros.
+ * @param c0  LSTM only: float32 (num_layers * D, N, H), the same N as h0;
+ *            NULL for zeros (and it must be NULL for a GRU).  With h0 and
+ *            c0 both NULL the state is cleared: zeros again, any batch.
+ * @return HLR_OK, or an error code below; on error the previous state
+ *   stays.
+ * @errors HLR_EINVAL (l NULL or not lstm/gru, c0 for a GRU, a tensor not
+ *   float32), HLR_ESHAPE (shapes), HLR_ENOMEM.
+ * @ownership the tensors stay the caller's.
+ * @threadsafety changes the layer; not while its model runs.
  */
 HLR_API hlr_status hlr_rnn_set_initial_state(hlr_layer *l, const hlr_tensor *h0, const hlr_tensor *c0);
 
-/*
- * hlr_rnn_final_state -- copy the final state of the layer's last forward
- *   pass into h_n and (LSTM only) c_n, each (num_layers * D, N, H) as
- *   torch's h_n, c_n: per sequence, the state after its last step (the
- *   reverse direction's after step 0).  Either may be NULL.
- * Errors: HLR_EINVAL (as above), HLR_ESHAPE, HLR_ESTATE (no forward pass
+/**
+ * Copy the final state of the layer's last forward pass to h_n and c_n.
+ * h_n and (LSTM only) c_n are each (num_layers * D, N, H) as torch's h_n,
+ * c_n, with N the last forward pass's batch: per sequence, the state after
+ * its last step (the reverse direction's after step 0).
+ *
+ * @param l         an lstm or gru layer.
+ * @param[out] h_n  float32 (num_layers * D, N, H), or NULL.
+ * @param[out] c_n  LSTM only: float32 (num_layers * D, N, H), or NULL
+ *                  (it must be NULL for a GRU).
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (l NULL or not lstm/gru, c_n for a GRU, a tensor not
+ *   float32), HLR_ESHAPE (another shape), HLR_ESTATE (no forward pass
  *   yet, or the buffers were re-planned for a larger batch since).
+ * @ownership the tensors stay the caller's; only their data is written.
+ * @threadsafety reads the layer; not while its model runs.
  */
 HLR_API hlr_status hlr_rnn_final_state(hlr_layer *l, hlr_tensor *h_n, hlr_tensor *c_n);
 
-/*
- * hlr_rnn_initial_state_grad -- after hlr_model_backward(), dLoss/dh0 and
- *   (LSTM only) dLoss/dc0 for the initial state the forward pass used,
- *   shapes as in hlr_rnn_set_initial_state().  Either may be NULL.
- * Errors: HLR_EINVAL, HLR_ESHAPE, HLR_ESTATE (no backward pass since an
- *   initial state was set and used).
+/**
+ * The gradient of the loss with respect to the initial state.
+ * After hlr_model_backward(), dLoss/dh0 and (LSTM only) dLoss/dc0 for the
+ * initial state (hlr_rnn_set_initial_state()) the forward pass used,
+ * shapes as in hlr_rnn_set_initial_state().
+ *
+ * @param l         an lstm or gru layer.
+ * @param[out] dh0  float32 (num_layers * D, N, H), or NULL.
+ * @param[out] dc0  LSTM only: float32 (num_layers * D, N, H), or NULL (it
+ *                  must be NULL for a GRU).
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (l NULL or not lstm/gru, dc0 for a GRU, a tensor not
+ *   float32), HLR_ESHAPE (another shape), HLR_ESTATE (unless the last
+ *   forward pass used an initial state and a backward pass followed it;
+ *   setting the state again also clears the gradient).
+ * @ownership the tensors stay the caller's; only their data is written.
+ * @threadsafety reads the layer; not while its model runs.
  */
 HLR_API hlr_status hlr_rnn_initial_state_grad(hlr_layer *l, hlr_tensor *dh0, hlr_tensor *dc0);
 
-/*
- * hlr_embedding -- torch.nn.Embedding: y = weight[id] for int32 token ids.
- *   Input: ids of any shape (...), output (..., dim).  It reads int32 ids,
- *   so it must be the model's first layer, and the model then takes int32
- *   input tensors (hlr_model_forward, hlr_model_predict,
- *   hlr_model_train_batch, data sets from hlr_dataset_from_tokens).
- *   Parameter "weight" (num_embeddings, dim), N(0, 1) as torch.  With
- *   padding_idx >= 0 that row starts at zero and never gets a gradient;
- *   -1 means no padding index.  A forward pass with an id outside
- *   [0, num_embeddings) fails with HLR_EINVAL naming it.
- * Errors: HLR_EINVAL unless num_embeddings, dim >= 1 and
- *   -1 <= padding_idx < num_embeddings; at build time HLR_ESHAPE when the
- *   embedding is not the first layer.
+/**
+ * A lookup table of vectors, y = weight[id], as torch.nn.Embedding.
+ * For int32 token ids.  Input: ids of any shape (...), at most
+ * HLR_MAX_DIMS - 2 dimensions; output (..., dim).  It reads int32 ids, so
+ * it must be the model's first layer, and the model then takes int32
+ * input tensors (hlr_model_forward(), hlr_model_predict(),
+ * hlr_model_train_batch(), data sets from hlr_dataset_from_tokens()).
+ * Parameter "weight" (num_embeddings, dim), N(0, 1) as torch.  A forward
+ * pass with an id outside [0, num_embeddings) fails with HLR_EINVAL
+ * naming it.
+ *
+ * @param num_embeddings  the number of ids (rows), >= 1.
+ * @param dim             the length of each vector, >= 1.
+ * @param padding_idx     -1 <= padding_idx < num_embeddings; with
+ *                        padding_idx >= 0 that row starts at zero and
+ *                        never gets a gradient; -1 means no padding index
+ *                        (torch's padding_idx=None).
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless num_embeddings, dim >= 1 and
+ *   -1 <= padding_idx < num_embeddings; HLR_ENOMEM; at build time
+ *   HLR_ESHAPE when the embedding is not the first layer or its input has
+ *   more than HLR_MAX_DIMS - 2 dimensions.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_embedding(int num_embeddings, int dim, int padding_idx);
 
-/*
- * Sequence layers, so a model stays a plain list of layers.  Those that
- * reduce over steps respect the lengths of hlr_model_set_lengths() (a
- * sequence of length L has steps 0..L-1; without lengths, all T).
- *   hlr_image_rows       (1, H, W) -> (H, W): an image as H steps of its
- *                        rows (no copy)
- *   hlr_feature_map_rows (C, H, W) -> (H, C W): a feature map as H steps,
- *                        channel-major within a step, as torch's
- *                        x.permute(0, 2, 1, 3).reshape(N, H, C * W)
- *   hlr_feature_map_columns (C, H, W) -> (W, C H): a feature map as W
- *                        steps, left to right (a CRNN reading a line),
- *                        as torch's x.permute(0, 3, 1, 2).reshape(N, W, C * H)
- *   hlr_seq_last         (T, F...) -> (F...): the step L - 1 of each sequence
- *   hlr_seq_mean         (T, F...) -> (F...): the mean of steps 0..L-1
- *   hlr_seq_max          (T, F...) -> (F...): the maximum over steps 0..L-1,
- *                        per feature (gradient to the first maximum)
- * Errors: HLR_ENOMEM; at build time HLR_ESHAPE for another input shape.
+/**
+ * An image as the sequence of its rows: (1, H, W) -> (H, W).
+ * H steps of W features; the data do not move (no copy).  For several
+ * channels use hlr_feature_map_rows().  No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM; at build time HLR_ESHAPE unless the input is
+ *   (1, H, W).
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_image_rows(void);
+
+/**
+ * A feature map as the sequence of its rows: (C, H, W) -> (H, C W).
+ * H steps, top to bottom, channel-major within a step, as torch's
+ * x.permute(0, 2, 1, 3).reshape(N, H, C * W).  No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM; at build time HLR_ESHAPE unless the input is
+ *   (C, H, W).
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_feature_map_rows(void);
+
+/**
+ * A feature map as the sequence of its columns: (C, H, W) -> (W, C H).
+ * W steps, left to right (a CRNN reading a line), channel-major within a
+ * step, as torch's x.permute(0, 3, 1, 2).reshape(N, W, C * H).  No
+ * parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM; at build time HLR_ESHAPE unless the input is
+ *   (C, H, W).
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_feature_map_columns(void);
+
+/**
+ * The last step of each sequence: (T, F...) -> (F...).
+ * The step L - 1 of a sequence of length L (hlr_model_set_lengths();
+ * without lengths, step T - 1), as output[i, L - 1] of a padded batch in
+ * PyTorch.  The other steps get a zero gradient.  No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM; at build time HLR_ESHAPE unless the input has at
+ *   least two dimensions.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_seq_last(void);
+
+/**
+ * The mean over the steps of each sequence: (T, F...) -> (F...).
+ * The mean of steps 0..L-1 of a sequence of length L
+ * (hlr_model_set_lengths(); without lengths, all T); the steps past its
+ * end neither count nor get a gradient.  No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM; at build time HLR_ESHAPE unless the input has at
+ *   least two dimensions.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_seq_mean(void);
+
+/**
+ * The maximum over the steps of each sequence: (T, F...) -> (F...).
+ * Per feature, the maximum over steps 0..L-1 of a sequence of length L
+ * (hlr_model_set_lengths(); without lengths, all T).  The gradient goes
+ * to the first maximum; a NaN wins, as in torch.max.  No parameters.
+ *
+ * @return the new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM; at build time HLR_ESHAPE unless the input has at
+ *   least two dimensions.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
 HLR_API hlr_layer *hlr_seq_max(void);
 
-/*
- * Attention.  Flags of hlr_multihead_attention(), combined with |:
- *   HLR_ATTN_CAUSAL       query i attends only to keys 0..i (torch's
- *                         attn_mask = triu(ones(T, T), 1) as booleans)
- *   HLR_ATTN_KEY_PADDING  keys at or past each sequence's length
- *                         (hlr_model_set_lengths) are masked (torch's
- *                         key_padding_mask); queries there are still computed
- *   HLR_ATTN_NO_OUT_PROJ  no output projection: the output is the heads'
- *                         outputs concatenated
- *   HLR_ATTN_NO_BIAS      no in_proj_bias and out_proj.bias (torch's bias=False)
+/**
+ * Attention flag: causal self-attention.
+ * Query i attends only to keys 0..i (torch's
+ * attn_mask = triu(ones(T, T), 1) as booleans).
  */
 #define HLR_ATTN_CAUSAL 1
+/**
+ * Attention flag: mask the keys past each sequence's length.
+ * Keys at or past each sequence's length (hlr_model_set_lengths()) are
+ * masked (torch's key_padding_mask); queries there are still computed.
+ */
 #define HLR_ATTN_KEY_PADDING 2
+/**
+ * Attention flag: no output projection.
+ * The output is the heads' outputs concatenated; there are no
+ * "out_proj.weight" and "out_proj.bias" parameters.
+ * hlr_multihead_attention() only.
+ */
 #define HLR_ATTN_NO_OUT_PROJ 4
+/**
+ * Attention flag: no biases.
+ * No in_proj_bias and out_proj.bias (torch's bias=False).
+ * hlr_multihead_attention() only.
+ */
 #define HLR_ATTN_NO_BIAS 8
 
-/*
- * hlr_multihead_attention -- self-attention as
- *   torch.nn.MultiheadAttention(embed_dim, num_heads, dropout, bias,
- *   batch_first=True) computes mha(x, x, x).  Input and output (T, E),
- *   E = embed_dim, split into num_heads heads of d = E / num_heads:
+/**
+ * Multi-head self-attention, as torch.nn.MultiheadAttention.
+ * It computes what torch.nn.MultiheadAttention(embed_dim, num_heads,
+ * dropout, bias, batch_first=True) computes as mha(x, x, x).  Input and
+ * output (T, E),
+ * E = embed_dim, split into num_heads heads of d = E / num_heads:
+ *
  *     [Q K V] = x in_proj_weight^T + in_proj_bias
  *     head h = softmax(Q_h K_h^T / sqrt(d) + mask) V_h
  *     y = [head 0 ... head H-1] out_proj.weight^T + out_proj.bias
- *   Parameters, torch's names: "in_proj_weight" (3E, E) (W_q, W_k, W_v
- *   stacked), "in_proj_bias" (3E), "out_proj.weight" (E, E),
- *   "out_proj.bias" (E), initialised as torch: xavier_uniform_ for
- *   in_proj_weight, U(-1/sqrt(E), 1/sqrt(E)) for out_proj.weight (nn.Linear),
- *   zero biases.  In training, dropout (probability `dropout`) zeroes
- *   attention probabilities and scales the rest by 1/(1-p), drawing from the
- *   model's generator.  flags: HLR_ATTN_* above.
- * Errors: HLR_EINVAL unless embed_dim, num_heads >= 1, num_heads divides
- *   embed_dim, flags are known and 0 <= dropout < 1; at build time
- *   HLR_ESHAPE unless the input is (T, embed_dim).
+ *
+ * Parameters, torch's names: "in_proj_weight" (3E, E) (W_q, W_k, W_v
+ * stacked), "in_proj_bias" (3E), "out_proj.weight" (E, E),
+ * "out_proj.bias" (E), initialised as torch: xavier_uniform_ for
+ * in_proj_weight, U(-1/sqrt(E), 1/sqrt(E)) for out_proj.weight
+ * (nn.Linear), zero biases; HLR_ATTN_NO_BIAS leaves out the biases and
+ * HLR_ATTN_NO_OUT_PROJ the output projection.  In training, dropout
+ * (probability `dropout`) zeroes attention probabilities and scales the
+ * rest by 1/(1-p), drawing from the model's generator.
+ * hlr_attention_weights() reads the probabilities of the last forward
+ * pass.
+ *
+ * @param embed_dim  E, features per step, >= 1, a multiple of num_heads,
+ *                   at most INT32_MAX / 3.
+ * @param num_heads  the number of heads, >= 1.
+ * @param flags      0 or HLR_ATTN_CAUSAL, HLR_ATTN_KEY_PADDING,
+ *                   HLR_ATTN_NO_OUT_PROJ, HLR_ATTN_NO_BIAS combined with |.
+ * @param dropout    attention dropout, 0 <= dropout < 1 (torch's default
+ *                   0).
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless embed_dim, num_heads >= 1, num_heads divides
+ *   embed_dim, embed_dim <= INT32_MAX / 3, flags are known and
+ *   0 <= dropout < 1; HLR_ENOMEM; at build time HLR_ESHAPE unless the
+ *   input is (T, embed_dim).
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_multihead_attention(int embed_dim, int num_heads, int flags, float dropout);
 
-/*
- * hlr_attention_weights -- the attention probabilities of the layer's last
- *   forward pass, before dropout, into weights (N, heads, T, T): row i of
- *   head h is how query step i weighs key steps 0..T-1 (zero where masked).
- *   torch's need_weights=True with average_attn_weights=False.  l is a
- *   multihead_attention layer or a transformer_encoder (its self_attn).
- * Errors: HLR_EINVAL (NULL, neither layer type, not float32),
- *   HLR_ESHAPE (another shape), HLR_ESTATE (no forward pass since the
- *   buffers were last sized for a larger batch).
- * Ownership: weights stays the caller's.
- * Thread-safety: reads the layer; not while its model runs.
+/**
+ * Copy the attention probabilities of the layer's last forward pass.
+ * The probabilities before dropout go into weights (N, heads, T, T): row
+ * i of head h is how query step i weighs key steps 0..T-1 (zero where
+ * masked).  torch's need_weights=True with average_attn_weights=False.
+ * hlr_attention_weights_shape() gives the shape to allocate.
+ *
+ * @param l             a multihead_attention layer or a
+ *                      transformer_encoder (its self_attn).
+ * @param[out] weights  float32 (N, heads, T, T), N the last forward
+ *                      pass's batch.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (l or weights NULL, l neither layer type, weights not
+ *   float32), HLR_ESHAPE (another shape), HLR_ESTATE (no forward pass
+ *   yet, or the buffers were re-planned for a larger batch since).
+ * @ownership weights stays the caller's; only its data is written.
+ * @threadsafety reads the layer; not while its model runs.
  */
 HLR_API hlr_status hlr_attention_weights(const hlr_layer *l, hlr_tensor *weights);
 
-/*
- * hlr_attention_weights_shape -- the shape hlr_attention_weights() wants
- *   now: shape[0..3] = last forward's batch N, heads, T, T.
- * Errors: as hlr_attention_weights() (HLR_EINVAL for shape NULL; HLR_ESTATE
- *   before a forward pass).
+/**
+ * The shape hlr_attention_weights() wants now.
+ * shape[0..3] = the last forward pass's batch N, heads, T, T.
+ *
+ * @param l           a multihead_attention layer or a
+ *                    transformer_encoder.
+ * @param[out] shape  four int64_t.
+ * @return HLR_OK, or an error code below.
+ * @errors as hlr_attention_weights(): HLR_EINVAL (shape NULL, l NULL or
+ *   neither layer type), HLR_ESTATE (no forward pass yet, or the buffers
+ *   were re-planned for a larger batch since).
+ * @ownership shape stays the caller's.
+ * @threadsafety reads the layer; not while its model runs.
  */
 HLR_API hlr_status hlr_attention_weights_shape(const hlr_layer *l, int64_t shape[4]);
 
-/*
- * hlr_layernorm -- torch.nn.LayerNorm(dim, eps): each sample's last
- *   dimension (of size dim) normalised to zero mean and unit (biased)
- *   variance, then y = weight xhat + bias, in training and inference alike.
- *   Input (..., dim), same output shape.  Parameters "weight" (dim, ones)
- *   and "bias" (dim, zeros).  torch's default eps is 1e-5.
- * Errors: HLR_EINVAL unless dim >= 1 and eps > 0 is finite; at build time
- *   HLR_ESHAPE unless the input ends in dim.
+/**
+ * Layer normalisation over the last dimension, as torch.nn.LayerNorm.
+ * As torch.nn.LayerNorm(dim, eps): each sample's last dimension (of size
+ * dim) normalised to zero mean and unit (biased) variance, then
+ * y = weight xhat + bias, in training and inference alike.  Input
+ * (..., dim), same output shape.  Parameters "weight" (dim, ones) and
+ * "bias" (dim, zeros).
+ *
+ * @param dim  the size of the last dimension, >= 1.
+ * @param eps  added to the variance, finite and > 0 (torch's default
+ *             1e-5).
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless dim >= 1 and eps > 0 is finite; HLR_ENOMEM;
+ *   at build time HLR_ESHAPE unless the input ends in dim.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_layernorm(int dim, float eps);
 
-/*
- * Transformers.  Kinds of hlr_positional_encoding():
- *   HLR_POS_SINUSOIDAL  the fixed table of "Attention is all you need":
- *                       pe[pos, 2i] = sin(pos / 10000^(2i / dim)),
- *                       pe[pos, 2i + 1] = cos(pos / 10000^(2i / dim));
- *                       for an odd dim the last column is a sine
- *   HLR_POS_LEARNED     a trained table
+/**
+ * Positional-encoding kind: the fixed sinusoidal table.
+ * The table of "Attention is all you need":
+ * pe[pos, 2i] = sin(pos / 10000^(2i / dim)),
+ * pe[pos, 2i + 1] = cos(pos / 10000^(2i / dim)); for an odd dim the last
+ * column is a sine.  No parameters.
  */
 #define HLR_POS_SINUSOIDAL 0
+/** Positional-encoding kind: a trained table, the parameter "weight". */
 #define HLR_POS_LEARNED 1
 
-/*
- * hlr_positional_encoding -- add a position's vector to each step:
- *   y[t] = x[t] + pe[t] for t < T.  Input and output (T, dim), T <= max_len.
- *   HLR_POS_SINUSOIDAL has no parameters (the table is computed in double
- *   and rounded to float).  HLR_POS_LEARNED has the parameter "weight"
- *   (max_len, dim), initialised N(0, 0.02^2) (BERT's and timm's std 0.02;
- *   torch has no such module); rows T.. get zero gradients.
- * Returns: a new layer, or NULL on error.
- * Errors: HLR_EINVAL unless max_len, dim >= 1 and kind is one of the two;
+/**
+ * Add a position's vector to each step: y[t] = x[t] + pe[t] for t < T.
+ * Input and output (T, dim), T <= max_len.  HLR_POS_SINUSOIDAL has no
+ * parameters (the table is computed in double and rounded to float).
+ * HLR_POS_LEARNED has the parameter "weight" (max_len, dim), initialised
+ * N(0, 0.02^2) (BERT's and timm's std 0.02; torch has no such module);
+ * rows T.. get zero gradients.
+ *
+ * @param max_len  the most steps an input may have, >= 1.
+ * @param dim      features per step, >= 1.
+ * @param kind     HLR_POS_SINUSOIDAL or HLR_POS_LEARNED.
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless max_len, dim >= 1 and kind is one of the two;
  *   HLR_ENOMEM; at build time HLR_ESHAPE unless the input is (T, dim) with
  *   T <= max_len.
- * Ownership: the caller's until hlr_model_add() takes it (hlr_layer_free()
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
  *   for an unused one).
- * Thread-safety: a new object; any thread.
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_positional_encoding(int max_len, int dim, int kind);
 
-/*
- * hlr_patch_embedding -- an image cut into non-overlapping patch x patch
- *   squares, each projected to dim features: exactly torch's
- *   Conv2d(in_channels, dim, kernel_size=patch, stride=patch) followed by
- *   .flatten(2).transpose(1, 2).  Input (C, H, W) with H and W multiples of
- *   patch, output (H/patch * W/patch, dim), patches in row-major order.
- *   Parameters "weight" (dim, C, patch, patch) and "bias" (dim), initialised
- *   as nn.Conv2d: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C patch^2.
- *   One GEMM over the whole batch's patches.
- * Returns: a new layer, or NULL on error.
- * Errors: HLR_EINVAL unless in_channels, patch, dim >= 1; HLR_ENOMEM; at
- *   build time HLR_ESHAPE unless the input is (in_channels, H, W) with H and
- *   W multiples of patch.
- * Ownership, thread-safety: as hlr_positional_encoding().
+/**
+ * An image cut into patch x patch squares, each projected to dim features.
+ * Non-overlapping squares: exactly torch's
+ * Conv2d(in_channels, dim, kernel_size=patch, stride=patch) followed by
+ * .flatten(2).transpose(1, 2).  Input (C, H, W) with H and W multiples of
+ * patch, output (H/patch * W/patch, dim), patches in row-major order.
+ * Parameters "weight" (dim, C, patch, patch) and "bias" (dim), initialised
+ * as nn.Conv2d: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C patch^2.
+ * One GEMM over the whole batch's patches.
+ *
+ * @param in_channels  C, >= 1.
+ * @param patch        the side of a square, >= 1.
+ * @param dim          features per patch, >= 1.
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless in_channels, patch, dim >= 1; HLR_ENOMEM; at
+ *   build time HLR_ESHAPE unless the input is (in_channels, H, W) with H
+ *   and W multiples of patch.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_patch_embedding(int in_channels, int patch, int dim);
 
-/*
- * hlr_class_token -- prepend a learned token at step 0:
- *   (T, dim) -> (T + 1, dim), y[0] = cls_token, y[t + 1] = x[t].
- *   Parameter "cls_token" (dim), initialised to zeros (as torchvision's
- *   VisionTransformer).  hlr_seq_first() reads the token's output back.
- *   Sequence lengths (hlr_model_set_lengths) reach later layers unchanged:
- *   count the token in them when a later layer masks padding.
- * Returns: a new layer, or NULL on error.
- * Errors: HLR_EINVAL unless dim >= 1; HLR_ENOMEM; at build time
+/**
+ * Prepend a learned token at step 0: (T, dim) -> (T + 1, dim).
+ * y[0] = cls_token, y[t + 1] = x[t].  Parameter "cls_token" (dim),
+ * initialised to zeros (as torchvision's VisionTransformer).
+ * hlr_seq_first() reads the token's output back.  Sequence lengths
+ * (hlr_model_set_lengths()) reach later layers unchanged: count the token
+ * in them when a later layer masks padding.
+ *
+ * @param dim  features per step, >= 1.
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless dim >= 1; HLR_ENOMEM; at build time
  *   HLR_ESHAPE unless the input is (T, dim).
- * Ownership, thread-safety: as hlr_positional_encoding().
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_class_token(int dim);
 
-/*
- * hlr_seq_first -- the first step of each sequence: (T, F...) -> (F...),
- *   y = x[0] (torch's x[:, 0]); with hlr_class_token(), the token's output.
- * Returns: a new layer, or NULL with HLR_ENOMEM.
- * Errors: at build time HLR_ESHAPE unless the input has at least two
- *   dimensions.
- * Ownership, thread-safety: as hlr_positional_encoding().
+/**
+ * The first step of each sequence: (T, F...) -> (F...).
+ * y = x[0] (torch's x[:, 0]); with hlr_class_token(), the token's output.
+ * Step 0 is valid in every sequence, so lengths do not matter.  No
+ * parameters.
+ *
+ * @return a new layer, or NULL with HLR_ENOMEM.
+ * @errors HLR_ENOMEM; at build time HLR_ESHAPE unless the input has at
+ *   least two dimensions.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_seq_first(void);
 
-/*
- * hlr_transformer_encoder -- one pre-norm transformer encoder block, equal
- *   to torch 1.13's nn.TransformerEncoderLayer(d_model=dim, nhead=heads,
- *   dim_feedforward=ff_dim, dropout=dropout, activation='gelu',
- *   batch_first=True, norm_first=True) in training mode:
+/**
+ * One pre-norm transformer encoder block.
+ * Equal to torch 1.13's nn.TransformerEncoderLayer(d_model=dim,
+ * nhead=heads, dim_feedforward=ff_dim, dropout=dropout,
+ * activation='gelu', batch_first=True, norm_first=True) in training mode:
+ *
  *     x = x + dropout1(self_attn(norm1(x)))
  *     y = x + dropout2(linear2(dropout(gelu(linear1(norm2(x))))))
- *   with self_attn as hlr_multihead_attention(dim, heads, flags, dropout)
- *   (attention dropout too), norm1 and norm2 as hlr_layernorm(dim, 1e-5),
- *   linear1 (dim -> ff_dim) and linear2 (ff_dim -> dim) as hlr_dense().
- *   It is one layer that owns its sub-layers, so a model stays a list.
- *   Input and output (T, dim).  flags: HLR_ATTN_CAUSAL and/or
- *   HLR_ATTN_KEY_PADDING, given to the attention.  Parameters, torch's
- *   state_dict names and initialisation: "self_attn.in_proj_weight"
- *   (3 dim, dim) xavier-uniform, "self_attn.in_proj_bias" (3 dim) zeros,
- *   "self_attn.out_proj.weight" (dim, dim) U(-1/sqrt(dim), 1/sqrt(dim)),
- *   "self_attn.out_proj.bias" (dim) zeros, "linear1.weight" (ff_dim, dim),
- *   "linear1.bias" (ff_dim) U(-1/sqrt(dim), 1/sqrt(dim)), "linear2.weight"
- *   (dim, ff_dim), "linear2.bias" (dim) U(-1/sqrt(ff_dim), 1/sqrt(ff_dim)),
- *   "norm1.weight", "norm2.weight" (dim) ones, "norm1.bias", "norm2.bias"
- *   (dim) zeros.  Dropout draws from the model's generator, in training only.
- *   hlr_attention_weights() reads its attention's probabilities.
- * Returns: a new layer, or NULL on error.
- * Errors: HLR_EINVAL unless dim, heads, ff_dim >= 1, heads divides dim,
- *   flags are among the two above and 0 <= dropout < 1; HLR_ENOMEM; at
- *   build time HLR_ESHAPE unless the input is (T, dim).
- * Ownership, thread-safety: as hlr_positional_encoding().
+ *
+ * with self_attn as hlr_multihead_attention(dim, heads, flags, dropout)
+ * (attention dropout too), norm1 and norm2 as hlr_layernorm(dim, 1e-5),
+ * linear1 (dim -> ff_dim) and linear2 (ff_dim -> dim) as hlr_dense().  It
+ * is one layer that owns its sub-layers, so a model stays a list.  Input
+ * and output (T, dim).  Parameters, torch's state_dict names and
+ * initialisation: "self_attn.in_proj_weight" (3 dim, dim) xavier-uniform,
+ * "self_attn.in_proj_bias" (3 dim) zeros, "self_attn.out_proj.weight"
+ * (dim, dim) U(-1/sqrt(dim), 1/sqrt(dim)), "self_attn.out_proj.bias"
+ * (dim) zeros, "linear1.weight" (ff_dim, dim), "linear1.bias" (ff_dim)
+ * U(-1/sqrt(dim), 1/sqrt(dim)), "linear2.weight" (dim, ff_dim),
+ * "linear2.bias" (dim) U(-1/sqrt(ff_dim), 1/sqrt(ff_dim)),
+ * "norm1.weight", "norm2.weight" (dim) ones, "norm1.bias", "norm2.bias"
+ * (dim) zeros.  Dropout draws from the model's generator, in training
+ * only.  hlr_attention_weights() reads its attention's probabilities.
+ *
+ * @param dim      d_model, features per step, >= 1, a multiple of heads,
+ *                 at most INT32_MAX / 3.
+ * @param heads    attention heads, >= 1.
+ * @param ff_dim   the feed-forward width, >= 1 (torch's default 2048).
+ * @param flags    0 or HLR_ATTN_CAUSAL and/or HLR_ATTN_KEY_PADDING, given
+ *                 to the attention.
+ * @param dropout  for the attention, dropout1, dropout and dropout2,
+ *                 0 <= dropout < 1 (torch's default 0.1).
+ * @return a new layer, or NULL on error.
+ * @errors HLR_EINVAL unless dim, heads, ff_dim >= 1, heads divides dim,
+ *   dim <= INT32_MAX / 3, flags are among the two above and
+ *   0 <= dropout < 1; HLR_ENOMEM; at build time HLR_ESHAPE unless the
+ *   input is (T, dim).
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
  */
 HLR_API hlr_layer *hlr_transformer_encoder(int dim, int heads, int ff_dim, int flags, float dropout);
 
-/*
- * hlr_layer_free -- free a layer that was never added to a model.  Do not
- *   call it on a layer a model owns (hlr_model_free() frees those).
+/**
+ * Free a layer that was never added to a model.
+ * Its parameters and buffers go with it.  Do not call it on a layer a
+ * model owns (hlr_model_free() frees those); a layer given to
+ * hlr_model_add() belongs to the model even when the add failed.
+ *
+ * @param l  the layer, or NULL (a no-op).
+ * @ownership takes ownership of l: it is invalid afterwards.
+ * @threadsafety l must not be in use by another thread.
  */
 HLR_API void hlr_layer_free(hlr_layer *l);
 
-/*
- * hlr_layer_type -- the layer's type name ("dense", "relu", ...).
- * Ownership: static string.  Returns "" for NULL.
+/**
+ * The layer's type name ("dense", "relu", ...).
+ * Its constructor's name without "hlr_": "conv2d", "lstm",
+ * "transformer_encoder", ...
+ *
+ * @param l  the layer, or NULL.
+ * @return the name; "" for NULL.
+ * @ownership static string; never free it.
+ * @threadsafety safe from any thread (the type never changes).
  */
 HLR_API const char *hlr_layer_type(const hlr_layer *l);
 
-/* hlr_layer_param_count -- number of named parameters (0 for NULL). */
+/**
+ * Number of named parameters (0 for NULL).
+ * The tensors hlr_layer_param_name() lists, buffers included (a batch
+ * norm's running_mean and running_var); they exist once the layer's model
+ * is built, so the count is 0 before.
+ *
+ * @param l  the layer, or NULL.
+ * @return the count; 0 for NULL or before the model is built.
+ * @threadsafety reads the layer; safe alongside other readers, not while
+ *   its model is being built.
+ */
 HLR_API int hlr_layer_param_count(const hlr_layer *l);
 
-/*
- * hlr_layer_set_trainable -- freeze (0) or unfreeze (nonzero) a layer, for
- *   fine-tuning: optimizers leave a frozen layer's parameters and their own
- *   state for them untouched (no update, no weight decay, not in gradient
- *   clipping's norm), as torch skips parameters with requires_grad=False.
- *   Gradients are still computed, so earlier layers keep learning.  Batch
- *   norm's running statistics still follow training batches (as torch's
- *   with requires_grad=False).  A layer unfrozen later goes on from its
- *   optimizer state, with Adam's bias correction at the optimizer's step
- *   count (torch counts steps per parameter).  Not saved in model files.
- * Errors: HLR_EINVAL (NULL).
+/**
+ * Freeze (0) or unfreeze (nonzero) a layer, for fine-tuning.
+ * Optimizers leave a frozen layer's parameters and their own state for
+ * them untouched (no update, no weight decay, not in gradient clipping's
+ * norm), as torch skips parameters with requires_grad=False.  Gradients
+ * are still computed, so earlier layers keep learning.  Batch norm's
+ * running statistics still follow training batches (as torch's with
+ * requires_grad=False).  A layer unfrozen later goes on from its
+ * optimizer state, with Adam's bias correction at the optimizer's step
+ * count (torch counts steps per parameter).  Not saved in model files.
+ *
+ * @param l          the layer, built or not.
+ * @param trainable  0 to freeze, nonzero to unfreeze.
+ * @return HLR_OK, or HLR_EINVAL.
+ * @errors HLR_EINVAL (l NULL).
+ * @threadsafety changes the layer; not while an optimizer steps on its
+ *   model.
  */
 HLR_API hlr_status hlr_layer_set_trainable(hlr_layer *l, int trainable);
 
-/* hlr_layer_trainable -- 1 unless hlr_layer_set_trainable(l, 0) froze it (0 for NULL). */
+/**
+ * Whether optimizers train the layer.
+ * 1 unless hlr_layer_set_trainable(l, 0) froze it.
+ *
+ * @param l  the layer, or NULL.
+ * @return 1 or 0; 0 for NULL.
+ * @threadsafety reads the layer; safe alongside other readers.
+ */
 HLR_API int hlr_layer_trainable(const hlr_layer *l);
 
-/*
- * hlr_layer_param_name -- name of parameter i, as PyTorch's state_dict names
- *   it for the equivalent module ("weight", "bias").
- * Returns: NULL (HLR_EINVAL) when l is NULL or i out of range.
- * Ownership: borrowed, valid while the layer lives.
+/**
+ * Name of parameter i, as PyTorch's state_dict names it.
+ * For the equivalent module ("weight", "bias", "running_mean",
+ * "self_attn.in_proj_weight", ...), in the layer's own order.
+ *
+ * @param l  the layer.
+ * @param i  0 to hlr_layer_param_count() - 1 (no valid i before the
+ *           model is built).
+ * @return the name, or NULL (HLR_EINVAL) when l is NULL or i out of range.
+ * @errors HLR_EINVAL (l NULL, i out of range).
+ * @ownership borrowed, valid while the layer lives.
+ * @threadsafety reads the layer; safe alongside other readers.
  */
 HLR_API const char *hlr_layer_param_name(const hlr_layer *l, int i);
 
-/*
- * hlr_layer_param / hlr_layer_grad -- the parameter, or its gradient from
- *   the last backward pass, by name.  Parameters exist once the layer's
- *   model is built (before that: HLR_ESTATE).  Writing into the parameter's
- *   data changes the model.  A clone's layers (hlr_model_clone_shared) have
- *   parameters, shared with the original, but no gradients (HLR_ESTATE).
- * Returns: a view, or NULL with HLR_ENOTFOUND / HLR_ESTATE / HLR_EINVAL.
- * Ownership: borrowed, valid while the layer lives; hlr_tensor_free() on it
- *   does nothing.
+/**
+ * The parameter, by name, as a float32 tensor view.
+ * Parameters exist once the layer's model is built (before that:
+ * HLR_ESTATE); buffers (running_mean, running_var) are found too.  The
+ * view has the parameter's shape.  Writing into its data changes the
+ * model.  A clone's layers (hlr_model_clone_shared()) have parameters,
+ * shared with the original, so writing changes the original and every
+ * clone.
+ *
+ * @param l     the layer.
+ * @param name  a name that hlr_layer_param_name() lists.
+ * @return a view, or NULL with HLR_ENOTFOUND / HLR_ESTATE / HLR_EINVAL.
+ * @errors HLR_EINVAL (l or name NULL), HLR_ESTATE (the model is not
+ *   built), HLR_ENOTFOUND (no such name).
+ * @ownership borrowed, valid while the layer lives (for a clone's layer,
+ *   while the original model lives too); hlr_tensor_free() on it does
+ *   nothing.
+ * @threadsafety reads the layer; the view's data must not be read while
+ *   its model trains, nor written while any model sharing it runs.
  */
 HLR_API hlr_tensor *hlr_layer_param(hlr_layer *l, const char *name);
+
+/**
+ * The gradient of a parameter from the last backward pass, by name.
+ * As hlr_layer_param(), for dLoss/dparameter: each backward pass
+ * overwrites it (no accumulation); a buffer's stays zero.  A clone's
+ * layers (hlr_model_clone_shared()) have no gradients (HLR_ESTATE).
+ *
+ * @param l     the layer.
+ * @param name  a name that hlr_layer_param_name() lists.
+ * @return a view, or NULL with HLR_ENOTFOUND / HLR_ESTATE / HLR_EINVAL.
+ * @errors HLR_EINVAL (l or name NULL), HLR_ESTATE (the model is not
+ *   built, or l belongs to a clone), HLR_ENOTFOUND (no such name).
+ * @ownership borrowed, valid while the layer lives; hlr_tensor_free() on
+ *   it does nothing.
+ * @threadsafety reads the layer; the view's data must not be read while
+ *   its model runs a backward pass.
+ */
 HLR_API hlr_tensor *hlr_layer_grad(hlr_layer *l, const char *name);
+
+/** @} */
 
 /* ------------------------------------------------------------------------ */
 /* Losses                                                                    */
 /* ------------------------------------------------------------------------ */
+/** @defgroup losses Losses and sequence decoding
+ *
+ * The losses a model trains with (hlr_model_set_loss()), callable on their
+ * own on tensors, with their gradients; hlr_ctc_decode() reads the label
+ * sequence out of a CTC model's output, optionally within a lexicon, and
+ * hlr_edit_distance() scores it against a reference.
+ * @{ */
 
+/** The loss a model trains with; see hlr_model_set_loss(). */
 typedef enum hlr_loss_kind {
-    HLR_LOSS_CROSS_ENTROPY = 0, /* softmax + negative log-likelihood on int32 labels, mean over the batch */
-    HLR_LOSS_MSE = 1,           /* mean squared error on float32 targets, mean over all elements */
-    HLR_LOSS_CTC = 2            /* CTC on output (N, T, C) with blank 0, against int32 label sequences
-                                   (N, S) padded with -1: hlr_ctc_loss() with torch's mean reduction and
-                                   zero_infinity (a target too long for its input adds 0) */
+    HLR_LOSS_CROSS_ENTROPY = 0, /**< softmax + negative log-likelihood on int32 labels, mean over the batch
+                                     (hlr_cross_entropy()) */
+    HLR_LOSS_MSE = 1,           /**< mean squared error on float32 targets, mean over all elements
+                                     (hlr_mse()) */
+    HLR_LOSS_CTC = 2            /**< CTC on output (N, T, C) with blank 0, against int32 label sequences
+                                     (N, S) padded with -1: hlr_ctc_loss() with torch's mean reduction and
+                                     zero_infinity (a target too long for its input adds 0) */
 } hlr_loss_kind;
 
-/*
- * hlr_cross_entropy -- softmax cross-entropy of logits (N, C) against int32
- *   labels (N) in [0, C), averaged over N; computed stably for any finite
- *   logits (x - max as torch computes it, in double where float would
- *   overflow): the gradient is always finite, and the loss is +inf only
- *   where its exact value exceeds FLT_MAX (a logit more than about 3.4e38
- *   below the largest one, on the label).  With label_smoothing s in [0, 1) the target is
- *   (1-s)*onehot + s/C, as torch.nn.CrossEntropyLoss(label_smoothing=s).
- *   When grad is not NULL it receives dLoss/dlogits, shape (N, C).
- * Returns: HLR_OK; HLR_EINVAL (NULL, wrong dtype, label out of range, s out
- *   of range); HLR_ESHAPE (shapes disagree).
- * Ownership: nothing is retained.
+/**
+ * Softmax cross-entropy of logits (N, C) against int32 labels (N),
+ * averaged over N.
+ * Computed stably for any finite logits (`x - max` as torch computes it, in
+ * double where float would overflow): the gradient is always finite, and
+ * the loss is +inf only where its exact value exceeds FLT_MAX (a logit more
+ * than about 3.4e38 below the largest one, on the label).  With
+ * label_smoothing s the target is `(1 - s) * onehot + s / C`, as
+ * torch.nn.CrossEntropyLoss(label_smoothing=s).
+ *
+ * @param logits           float32 scores (N, C); not NULL.
+ * @param labels           int32 class labels (N), each in [0, C); not NULL.
+ * @param label_smoothing  s, in [0, 1); 0 for plain cross-entropy.
+ * @param[out] loss        receives the mean loss; not NULL.
+ * @param[out] grad        NULL, or a float32 tensor of the logits' shape
+ *   (N, C) that receives dLoss/dlogits (of the mean).
+ * @return HLR_OK, or an error code below (nothing is written then).
+ * @errors HLR_EINVAL (loss, logits or labels NULL; a tensor of the wrong
+ *   dtype; a label outside [0, C); label_smoothing outside [0, 1)),
+ *   HLR_ESHAPE (logits not 2-D, labels not 1-D of N values, grad not of
+ *   the logits' shape).
+ * @ownership nothing is retained; all tensors stay the caller's.
+ * @threadsafety reads logits and labels only; any thread, as long as no
+ *   other thread writes grad or the inputs meanwhile.
  */
 HLR_API hlr_status hlr_cross_entropy(const hlr_tensor *logits, const hlr_tensor *labels, float label_smoothing,
                                      float *loss, hlr_tensor *grad);
 
-/*
- * hlr_mse -- mean over all elements of (pred - target)^2; grad (same shape,
- *   may be NULL) receives 2 (pred - target) / numel.
- * Returns: HLR_OK; HLR_EINVAL; HLR_ESHAPE.
+/**
+ * Mean squared error: the mean over all elements of `(pred - target)^2`.
+ * The sum is taken in double.
+ *
+ * @param pred        float32 predictions, any shape; not NULL.
+ * @param target      float32 targets of pred's shape; not NULL.
+ * @param[out] loss   receives the mean; not NULL.
+ * @param[out] grad   NULL, or a float32 tensor of pred's shape that
+ *   receives `2 (pred - target) / numel`.
+ * @return HLR_OK, or an error code below (nothing is written then).
+ * @errors HLR_EINVAL (loss, pred or target NULL; a tensor not float32),
+ *   HLR_ESHAPE (pred, target and grad not all of one shape).
+ * @ownership nothing is retained; all tensors stay the caller's.
+ * @threadsafety reads pred and target only; any thread, as long as no
+ *   other thread writes grad or the inputs meanwhile.
  */
 HLR_API hlr_status hlr_mse(const hlr_tensor *pred, const hlr_tensor *target, float *loss, hlr_tensor *grad);
 
-/* How a loss over a batch reduces its samples' losses. */
+/** How a loss over a batch reduces its samples' losses. */
 typedef enum hlr_reduction {
-    HLR_REDUCTION_NONE = 0, /* one loss per sample */
-    HLR_REDUCTION_SUM = 1,
-    HLR_REDUCTION_MEAN = 2  /* for CTC as torch: each loss over its target length, then the mean */
+    HLR_REDUCTION_NONE = 0, /**< one loss per sample */
+    HLR_REDUCTION_SUM = 1,  /**< the sum of the samples' losses */
+    HLR_REDUCTION_MEAN = 2  /**< for CTC as torch: each loss over its target length (a length of 0
+                                 counting as 1), then the mean over the batch */
 } hlr_reduction;
 
-/*
- * hlr_ctc_loss -- Connectionist Temporal Classification, exactly
- *   torch.nn.functional.ctc_loss(logits.log_softmax(-1).transpose(0, 1),
- *   targets, input_lengths, target_lengths, blank, reduction,
- *   zero_infinity): logits (N, T, C) float32, batch first, the log-softmax
- *   over C done here; input_lengths (N) int32 in [1, T]; targets (N, S)
- *   int32, sample n's first target_lengths[n] (in [0, S]) entries being
- *   its labels, each in [0, C) and not the blank.  *loss receives one
- *   number (sum, mean) or N (none).  grad (may be NULL) receives the
- *   gradient of the reduced loss (for none: of the sum of the N losses)
- *   with respect to the logits; zero past each input length.  A target
- *   that no alignment fits (too long for its input) gives +inf, or 0 with
- *   zero_infinity, and a zero gradient (never NaN).  Computed in double,
- *   in log space, samples in parallel.
- * Errors: HLR_EINVAL (NULL loss, wrong dtype, a length or label out of
- *   range, the blank among the labels or outside [0, C), an unknown
- *   reduction), HLR_ESHAPE (shapes disagree), HLR_ENOMEM.
+/**
+ * Connectionist Temporal Classification loss of a batch, with its gradient.
+ * Exactly torch.nn.functional.ctc_loss(
+ * `logits.log_softmax(-1).transpose(0, 1)`, targets, input_lengths,
+ * target_lengths, blank, reduction, zero_infinity), the log-softmax over C
+ * done here.  A target that no alignment fits (too long for its input)
+ * gives +inf, or 0 with zero_infinity, and a zero gradient (never NaN).
+ * Computed in double, by the scaled forward-backward recursion, redone in
+ * log space for a sample whose probabilities underflow; samples in
+ * parallel.
+ *
+ * @param logits          float32 scores (N, T, C), batch first; not NULL.
+ * @param input_lengths   int32 (N): each sample's number of valid steps, in
+ *   [1, T]; not NULL.
+ * @param targets         int32 (N, S): sample n's first target_lengths[n]
+ *   entries are its labels, each in [0, C) and not the blank; the rest is
+ *   ignored; not NULL.
+ * @param target_lengths  int32 (N), each in [0, S]; not NULL.
+ * @param blank           the blank's class, in [0, C).
+ * @param reduction       HLR_REDUCTION_NONE, HLR_REDUCTION_SUM or
+ *   HLR_REDUCTION_MEAN.
+ * @param zero_infinity   nonzero: an impossible target's loss is 0
+ *   instead of +inf.
+ * @param[out] loss       receives one number (sum, mean) or N (none); not
+ *   NULL.
+ * @param[out] grad       NULL, or a float32 tensor (N, T, C) that receives
+ *   the gradient of the reduced loss (for none: of the sum of the N losses)
+ *   with respect to the logits; zero past each input length.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (loss or a tensor NULL, a tensor of the wrong dtype,
+ *   a length or label out of range, the blank among the labels or outside
+ *   [0, C), an unknown reduction, more than 2^24 steps T or 2^20 target
+ *   columns S), HLR_ESHAPE (shapes disagree), HLR_ENOMEM.
+ * @ownership nothing is retained; all tensors stay the caller's.
+ * @threadsafety reads its input tensors only; any thread, as long as no
+ *   other thread writes grad, loss or the inputs meanwhile.
  */
 HLR_API hlr_status hlr_ctc_loss(const hlr_tensor *logits, const hlr_tensor *input_lengths, const hlr_tensor *targets,
                                 const hlr_tensor *target_lengths, int blank, hlr_reduction reduction,
                                 int zero_infinity, float *loss, hlr_tensor *grad);
 
-/* A word list for hlr_ctc_decode(): words as label sequences, in a trie. */
+/**
+ * A word list for hlr_ctc_decode(): words as label sequences, in a trie.
+ * Create with hlr_lexicon_new(), fill with hlr_lexicon_add(), free with
+ * hlr_lexicon_free().
+ */
 typedef struct hlr_lexicon hlr_lexicon;
 
-/* hlr_lexicon_new -- an empty lexicon (NULL + HLR_ENOMEM).  Free with hlr_lexicon_free(). */
+/**
+ * Create an empty lexicon.
+ *
+ * @return the lexicon, or NULL.
+ * @errors HLR_ENOMEM.
+ * @ownership owned; free with hlr_lexicon_free().
+ * @threadsafety any thread.
+ */
 HLR_API hlr_lexicon *hlr_lexicon_new(void);
+
+/**
+ * Free a lexicon.
+ *
+ * @param lexicon  the lexicon; NULL is a no-op.
+ * @ownership frees lexicon, which the caller owned.
+ * @threadsafety no other call may be using lexicon (an hlr_ctc_decode()
+ *   reading it included).
+ */
 HLR_API void hlr_lexicon_free(hlr_lexicon *lexicon);
 
-/*
- * hlr_lexicon_add -- add a word of n labels (each >= 0; the application
- *   maps its characters to labels).  Adding a word twice keeps one.
- * Errors: HLR_EINVAL (NULL, n outside 1..4096, a negative label),
- *   HLR_ENOMEM (the lexicon is unchanged).
+/**
+ * Add a word of n labels to a lexicon.
+ * The application maps its characters to labels.  Adding a word twice
+ * keeps one.
+ *
+ * @param lexicon  the lexicon; not NULL.
+ * @param labels   the word's n labels, each >= 0; not NULL.
+ * @param n        the word's length, 1 to 4096.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (lexicon or labels NULL, n outside 1..4096, a
+ *   negative label), HLR_ENOMEM (out of memory, or the trie would pass
+ *   2^31 - 1 nodes; the lexicon is unchanged).
+ * @ownership labels is copied and stays the caller's.
+ * @threadsafety changes lexicon: no other call may use it meanwhile (an
+ *   hlr_ctc_decode() reading it included).
  */
 HLR_API hlr_status hlr_lexicon_add(hlr_lexicon *lexicon, const int32_t *labels, int n);
 
-/* hlr_lexicon_size -- the number of distinct words (0 for NULL). */
+/**
+ * The number of distinct words in a lexicon.
+ *
+ * @param lexicon  the lexicon, or NULL.
+ * @return the number of words; 0 for NULL.
+ * @ownership lexicon is only read.
+ * @threadsafety reads lexicon only; safe alongside other readers of it,
+ *   not alongside hlr_lexicon_add().
+ */
 HLR_API int64_t hlr_lexicon_size(const hlr_lexicon *lexicon);
 
-/*
- * hlr_ctc_decode -- the label sequence one sample's logits (T, C,
- *   row-major) spell.  beam_width 0: best path (greedy): the most likely
- *   label at every step, repeats merged, blanks dropped.  beam_width >= 1:
- *   prefix beam search keeping that many prefixes, each scored by all of
- *   its alignments (with width 1 it agrees with best path whenever each
- *   step's most likely label has more than half the probability); with a
- *   lexicon only prefixes of its words are followed and only a whole word
- *   is returned.  labels receives up to cap labels and *len their number.
- *   confidence (may be NULL) receives, per label, the largest probability
- *   it has among the steps the labels' most likely alignment gives it;
- *   *log_prob (may be NULL) the best path's log-probability (greedy) or the
- *   result's total (beam).
- * Errors: HLR_EINVAL (NULL, T < 1, C < 2, blank outside [0, C), a width
- *   outside [0, 4096], a lexicon with width 0), HLR_ENOTFOUND (no word of
- *   the lexicon fits), HLR_ESHAPE (more than cap labels: the first cap are
- *   written, *len says how many there are), HLR_ENOMEM.
+/**
+ * Decode the label sequence one sample's CTC output spells.
+ * The log-softmax over C is taken here, in double.
+ * beam_width 0: best path (greedy): the most likely label at every step,
+ * repeats merged, blanks dropped.  beam_width 1 or more: prefix beam search
+ * keeping that many prefixes, each scored by all of its alignments (with
+ * width 1 it agrees with best path whenever each step's most likely label
+ * has more than half the probability); with a lexicon only prefixes of its
+ * words are followed and only a whole word is returned, so the result is
+ * one word of the lexicon.
+ *
+ * @param logits           float32 scores of one sample, T rows of C,
+ *   row-major; not NULL.
+ * @param T                the number of steps, 1 to 2^20.
+ * @param C                the number of classes, the blank included, 2 to
+ *   2^20.
+ * @param blank            the blank's class, in [0, C).
+ * @param beam_width       0 for best path, else the beam's width, up to
+ *   4096 (at least 1 with a lexicon).
+ * @param lexicon          NULL, or the words the result must be one of.
+ * @param[out] labels      receives the first cap labels of the result (all
+ *   of them when there are no more than cap); may be NULL when cap is 0.
+ * @param[out] confidence  NULL, or receives, for each label written to
+ *   labels, the largest probability it has among the steps the labels'
+ *   most likely alignment gives it.
+ * @param cap              the room in labels (and confidence), >= 0.
+ * @param[out] len         receives the result's number of labels, even
+ *   when that is more than cap; not NULL.
+ * @param[out] log_prob    NULL, or receives the best path's
+ *   log-probability (greedy) or the result's total (beam).
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (logits or len NULL, labels NULL with cap above 0,
+ *   T outside [1, 2^20], C outside [2, 2^20], blank outside [0, C),
+ *   cap negative, a width outside [0, 4096], a lexicon with width 0),
+ *   HLR_ENOTFOUND (no word of the lexicon fits; nothing is written),
+ *   HLR_ESHAPE (more than cap labels: the first cap labels and confidences
+ *   are written, *len says how many there are, *log_prob is set),
+ *   HLR_ENOMEM (when only the confidences could not be computed, labels,
+ *   *len and *log_prob are written).
+ * @ownership nothing is retained; lexicon is only read; all buffers stay
+ *   the caller's.
+ * @threadsafety any thread; several threads may decode with one lexicon at
+ *   once, as long as no hlr_lexicon_add() runs on it meanwhile.
  */
 HLR_API hlr_status hlr_ctc_decode(const float *logits, int T, int C, int blank, int beam_width,
                                   const hlr_lexicon *lexicon, int32_t *labels, float *confidence, int cap, int *len,
                                   double *log_prob);
 
-/*
- * hlr_edit_distance -- the Levenshtein distance (insertions, deletions and
- *   substitutions, each 1) between label sequences ref (n) and hyp (m):
- *   summed over a test set and divided by the references' total length, the
- *   character error rate (CER); on word ids, the word error rate (WER).
- * Returns: the distance, or -1 with HLR_EINVAL (NULL with a length > 0, a
- *   negative length) or HLR_ENOMEM.
+/**
+ * The Levenshtein distance between two label sequences.
+ * Insertions, deletions and substitutions each cost 1.  Summed over a test
+ * set and divided by the references' total length, the distance gives the
+ * character error rate (CER); on word ids, the word error rate (WER).
+ * Memory: one row of m + 1 int64.
+ *
+ * @param ref  the reference's n labels; may be NULL when n is 0.
+ * @param n    the reference's length, >= 0.
+ * @param hyp  the hypothesis's m labels; may be NULL when m is 0.
+ * @param m    the hypothesis's length, >= 0.
+ * @return the distance (at most the larger of n and m), or -1 on error.
+ * @errors HLR_EINVAL (NULL with a length above 0, a negative length),
+ *   HLR_ENOMEM.
+ * @ownership ref and hyp are only read; nothing is retained.
+ * @threadsafety any thread.
  */
 HLR_API int64_t hlr_edit_distance(const int32_t *ref, int64_t n, const int32_t *hyp, int64_t m);
+
+/** @} */
 
 /* ------------------------------------------------------------------------ */
 /* Optimizers and learning-rate schedules                                   */
 /* ------------------------------------------------------------------------ */
+/** @defgroup optimizers Optimizers and learning-rate schedules
+ *
+ * An optimizer updates a model's parameters from their gradients
+ * (hlr_optimizer_step(), which hlr_model_train_batch() and hlr_model_fit()
+ * call) with the update rules of torch.optim: SGD with momentum and
+ * Nesterov momentum, Adam and AdamW.  It can clip the gradients' global
+ * norm first and follow a learning-rate schedule with a linear warm-up.
+ * @{ */
 
+/**
+ * An optimizer: SGD, Adam or AdamW with its hyper-parameters, its
+ * per-parameter state, gradient clipping and learning-rate schedule.
+ * Create with hlr_sgd(), hlr_adam() or hlr_adamw(); free with
+ * hlr_optimizer_free().
+ */
 typedef struct hlr_optimizer hlr_optimizer;
 
-/*
- * hlr_sgd -- stochastic gradient descent, exactly torch.optim.SGD:
- *   g += weight_decay * p;  v = momentum * v + g (v = g on the first step);
- *   p -= lr * (nesterov ? g + momentum * v : v).
- * Errors: HLR_EINVAL when lr <= 0 or not finite, momentum outside [0, 1),
- *   weight_decay < 0, or nesterov with momentum 0.
- * Ownership: owned; free with hlr_optimizer_free().  An optimizer keeps
- *   per-parameter state for the first model it steps and refuses another.
+/**
+ * Create a stochastic gradient descent optimizer, exactly torch.optim.SGD.
+ * Per parameter p with gradient g:
+ * `g += weight_decay * p;  v = momentum * v + g` (`v = g` on the first
+ * step); `p -= lr * (nesterov ? g + momentum * v : v)`.  torch's dampening
+ * is always 0 (its default).  With momentum 0 no per-parameter buffer is
+ * kept.
+ *
+ * @param lr            the learning rate (torch: lr; default 1e-3, none in
+ *   older releases); positive and finite.
+ * @param momentum      the momentum factor (torch: momentum, default 0); in
+ *   [0, 1).
+ * @param nesterov      nonzero for Nesterov momentum (torch: nesterov,
+ *   default False); needs momentum above 0.
+ * @param weight_decay  the L2 penalty added to the gradient (torch:
+ *   weight_decay, default 0); >= 0 and finite.
+ * @return the optimizer, or NULL.
+ * @errors HLR_EINVAL (lr not positive or not finite, momentum outside
+ *   [0, 1), weight_decay negative or not finite, nesterov with momentum
+ *   0), HLR_ENOMEM.
+ * @ownership owned; free with hlr_optimizer_free().  An optimizer keeps
+ *   per-parameter state for the first model it steps and refuses another
+ *   (HLR_ESTATE from hlr_optimizer_step()).
+ * @threadsafety any thread.
  */
 HLR_API hlr_optimizer *hlr_sgd(float lr, float momentum, int nesterov, float weight_decay);
 
-/*
- * hlr_adam -- torch.optim.Adam (L2 weight decay added to the gradient):
- *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
- *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
- * hlr_adamw -- torch.optim.AdamW: decoupled decay p -= lr * wd * p first.
- * Errors: HLR_EINVAL when lr <= 0, beta outside [0, 1), eps <= 0 or
- *   weight_decay < 0.
+/**
+ * Create an Adam optimizer, exactly torch.optim.Adam (L2 weight decay
+ * added to the gradient).
+ * Per parameter p with gradient g, at step t (from 1):
+ * `g += weight_decay * p;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;`
+ * `p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)`.  torch's
+ * amsgrad is always off (its default).
+ *
+ * @param lr            the learning rate (torch: lr, default 1e-3);
+ *   positive and finite.
+ * @param beta1         b1, the first moment's decay (torch: betas[0],
+ *   default 0.9); in [0, 1).
+ * @param beta2         b2, the second moment's decay (torch: betas[1],
+ *   default 0.999); in [0, 1).
+ * @param eps           added to the denominator (torch: eps, default
+ *   1e-8); positive and finite.
+ * @param weight_decay  the L2 penalty added to the gradient (torch:
+ *   weight_decay, default 0); >= 0 and finite.
+ * @return the optimizer, or NULL.
+ * @errors HLR_EINVAL (lr or eps not positive or not finite, a beta outside
+ *   [0, 1), weight_decay negative or not finite), HLR_ENOMEM.
+ * @ownership owned; free with hlr_optimizer_free().  Like every optimizer
+ *   it keeps state for the first model it steps and refuses another.
+ * @threadsafety any thread.
  */
 HLR_API hlr_optimizer *hlr_adam(float lr, float beta1, float beta2, float eps, float weight_decay);
+
+/**
+ * Create an AdamW optimizer, exactly torch.optim.AdamW.
+ * As hlr_adam(), but the weight decay is decoupled: `p -= lr *
+ * weight_decay * p` first (lr being the step's scheduled rate), and
+ * nothing is added to the gradient.
+ *
+ * @param lr            the learning rate (torch: lr, default 1e-3);
+ *   positive and finite.
+ * @param beta1         the first moment's decay (torch: betas[0], default
+ *   0.9); in [0, 1).
+ * @param beta2         the second moment's decay (torch: betas[1], default
+ *   0.999); in [0, 1).
+ * @param eps           added to the denominator (torch: eps, default
+ *   1e-8); positive and finite.
+ * @param weight_decay  the decoupled decay (torch: weight_decay, default
+ *   1e-2); >= 0 and finite.
+ * @return the optimizer, or NULL.
+ * @errors as hlr_adam(): HLR_EINVAL (lr or eps not positive or not finite,
+ *   a beta outside [0, 1), weight_decay negative or not finite),
+ *   HLR_ENOMEM.
+ * @ownership owned; free with hlr_optimizer_free().  Like every optimizer
+ *   it keeps state for the first model it steps and refuses another.
+ * @threadsafety any thread.
+ */
 HLR_API hlr_optimizer *hlr_adamw(float lr, float beta1, float beta2, float eps, float weight_decay);
 
+/**
+ * Free an optimizer and its state.
+ *
+ * @param o  the optimizer; NULL is a no-op.
+ * @ownership frees o, which the caller owned; the model it trained keeps
+ *   its parameters.
+ * @threadsafety no other call may be using o.
+ */
 HLR_API void hlr_optimizer_free(hlr_optimizer *o);
 
-/*
- * hlr_optimizer_set_clip_norm -- before each step, scale all gradients by
- *   min(1, max_norm / (total_norm + 1e-6)) where total_norm is the L2 norm of
- *   every gradient together (torch.nn.utils.clip_grad_norm_).  0 disables.
- * Errors: HLR_EINVAL (NULL, max_norm < 0 or not finite).
+/**
+ * Clip the gradients' global L2 norm before each step.
+ * Before each step of hlr_optimizer_step(), all gradients are scaled by
+ * `min(1, max_norm / (total_norm + 1e-6))` where total_norm is the L2 norm
+ * of every gradient together (`torch.nn.utils.clip_grad_norm_`); frozen
+ * layers' gradients are neither counted nor scaled.  A total norm that is
+ * not finite makes the step fail with HLR_ENUMERIC.
+ *
+ * @param o         the optimizer; not NULL.
+ * @param max_norm  the largest total norm, >= 0 and finite; 0 (the
+ *   default) disables clipping.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (o NULL, max_norm negative or not finite).
+ * @ownership o stays the caller's; nothing is retained.
+ * @threadsafety changes o: no other call may use it meanwhile.
  */
 HLR_API hlr_status hlr_optimizer_set_clip_norm(hlr_optimizer *o, float max_norm);
 
+/**
+ * The kind of learning-rate schedule, for hlr_optimizer_set_schedule()
+ * (lr is the base learning rate, t the schedule position).
+ */
 typedef enum hlr_schedule_kind {
-    HLR_SCHEDULE_CONSTANT = 0,
-    HLR_SCHEDULE_STEP = 1,  /* lr * gamma^floor(t / step_size)            (torch StepLR) */
-    HLR_SCHEDULE_COSINE = 2 /* eta_min + (lr - eta_min)(1 + cos(pi t / T)) / 2, t <= T (CosineAnnealingLR) */
+    HLR_SCHEDULE_CONSTANT = 0, /**< lr throughout (a warm-up still applies); the default */
+    HLR_SCHEDULE_STEP = 1,  /**< lr * gamma^floor(t / step_size)            (torch StepLR) */
+    HLR_SCHEDULE_COSINE = 2 /**< eta_min + (lr - eta_min)(1 + cos(pi t / T)) / 2, t <= T, then eta_min
+                                 (CosineAnnealingLR) */
 } hlr_schedule_kind;
 
-/*
- * hlr_optimizer_set_schedule -- the learning rate at schedule position t is
- *   base_lr * warmup(t) * decay(t), with decay given by kind (a = step_size
- *   and b = gamma for STEP; a = T and b = eta_min for COSINE; ignored for
- *   CONSTANT) and warmup(t) = start + (1 - start) * min(t, W) / W for
- *   W = warmup_steps > 0 (torch LinearLR with end factor 1), else 1.
- *   For COSINE, t past T stays at eta_min.  The position starts at 0 and
- *   advances by hlr_optimizer_schedule_step() (hlr_model_fit() does it once
- *   per epoch, or per batch if asked).
- *   Schedules only decay: the rate never exceeds base_lr.
- * Errors: HLR_EINVAL (unknown kind, step_size < 1, gamma outside (0, 1],
- *   T < 1, eta_min outside [0, base_lr], warmup_steps < 0, warmup_start
- *   outside (0, 1], any of them not finite).
+/**
+ * Set the learning-rate schedule, with an optional linear warm-up.
+ * The learning rate at schedule position t is `rate(t) * warmup(t)`, with
+ * rate given by kind (see hlr_schedule_kind; a = step_size and b = gamma
+ * for STEP, a = T and b = eta_min for COSINE, both ignored for CONSTANT)
+ * and `warmup(t) = start + (1 - start) * min(t, W) / W` for W =
+ * warmup_steps above 0 (torch LinearLR with end factor 1), else 1.  For
+ * COSINE, t past T stays at eta_min.  The position starts at 0 (each call
+ * restarts it there) and advances by hlr_optimizer_schedule_step()
+ * (hlr_model_fit() does it once per epoch, or per batch if asked).
+ * Schedules only decay: the rate never exceeds base_lr.  On failure the
+ * previous schedule stays.
+ *
+ * @param o             the optimizer; not NULL.
+ * @param kind          HLR_SCHEDULE_CONSTANT, HLR_SCHEDULE_STEP or
+ *   HLR_SCHEDULE_COSINE.
+ * @param a             STEP: step_size, finite and >= 1; COSINE: T,
+ *   finite and >= 1.
+ * @param b             STEP: gamma, in (0, 1]; COSINE: eta_min, in
+ *   [0, base_lr].
+ * @param warmup_steps  W, >= 0; 0 for no warm-up.
+ * @param warmup_start  the warm-up's start factor, in (0, 1]; ignored when
+ *   warmup_steps is 0.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (o NULL, unknown kind, step_size below 1, gamma
+ *   outside (0, 1], T below 1, eta_min outside [0, base_lr],
+ *   warmup_steps negative, warmup_start outside (0, 1] with warm-up, a
+ *   used value not finite).
+ * @ownership o stays the caller's; nothing is retained.
+ * @threadsafety changes o: no other call may use it meanwhile.
  */
 HLR_API hlr_status hlr_optimizer_set_schedule(hlr_optimizer *o, hlr_schedule_kind kind, double a, double b,
                                               int warmup_steps, double warmup_start);
 
-/* hlr_optimizer_schedule_step -- advance the schedule by one position. */
+/**
+ * Advance the schedule by one position.
+ *
+ * @param o  the optimizer; not NULL.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (o NULL).
+ * @ownership o stays the caller's.
+ * @threadsafety changes o: no other call may use it meanwhile.
+ */
 HLR_API hlr_status hlr_optimizer_schedule_step(hlr_optimizer *o);
 
-/* hlr_optimizer_lr -- the learning rate the next step will use (0 for NULL). */
+/**
+ * The learning rate the next step will use.
+ * The base rate with the schedule and warm-up at the current position
+ * applied.
+ *
+ * @param o  the optimizer, or NULL.
+ * @return the learning rate; 0 for NULL.
+ * @ownership o is only read.
+ * @threadsafety reads o only; safe alongside other readers of it, not
+ *   alongside a call that changes it.
+ */
 HLR_API float hlr_optimizer_lr(const hlr_optimizer *o);
 
-/*
- * hlr_optimizer_set_lr -- change the base learning rate (the one the
- *   constructor took; a schedule still multiplies it).  The optimizer's
- *   state is kept.
- * Errors: HLR_EINVAL (NULL, lr <= 0 or not finite).
+/**
+ * Change the base learning rate.
+ * The base rate is the one the constructor took; a schedule still
+ * multiplies it.  The optimizer's state (moments, step count, schedule
+ * position) is kept.
+ *
+ * @param o   the optimizer; not NULL.
+ * @param lr  the new base rate: positive, finite and, with a COSINE
+ *   schedule, not below its eta_min.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (o NULL, lr not positive or not finite, lr below the
+ *   eta_min of a COSINE schedule).
+ * @ownership o stays the caller's.
+ * @threadsafety changes o: no other call may use it meanwhile.
  */
 HLR_API hlr_status hlr_optimizer_set_lr(hlr_optimizer *o, float lr);
 
-/* hlr_optimizer_base_lr -- the base learning rate (0 for NULL). */
+/**
+ * The base learning rate.
+ *
+ * @param o  the optimizer, or NULL.
+ * @return the base rate (the constructor's, or hlr_optimizer_set_lr()'s);
+ *   0 for NULL.
+ * @ownership o is only read.
+ * @threadsafety reads o only; safe alongside other readers of it, not
+ *   alongside a call that changes it.
+ */
 HLR_API float hlr_optimizer_base_lr(const hlr_optimizer *o);
 
-/* hlr_optimizer_steps -- how many parameter updates it has made. */
+/**
+ * How many parameter updates the optimizer has made.
+ * Each successful hlr_optimizer_step() counts one; an optimizer loaded
+ * with a model file goes on from its saved count.  Adam's and AdamW's bias
+ * corrections use this count.
+ *
+ * @param o  the optimizer, or NULL.
+ * @return the number of steps; 0 for NULL.
+ * @ownership o is only read.
+ * @threadsafety reads o only; safe alongside other readers of it, not
+ *   alongside a call that changes it.
+ */
 HLR_API int64_t hlr_optimizer_steps(const hlr_optimizer *o);
+
+/** @} */
 
 /* ------------------------------------------------------------------------ */
 /* Datasets                                                                  */
 /* ------------------------------------------------------------------------ */
+/** @defgroup data Data sets
+ *
+ * A data set holds n samples of one shape (float32 values, or int32 token
+ * ids for a model that starts with an embedding), each with an int32 class
+ * label or, for a CTC model, a label sequence, and optionally each
+ * sample's sequence length.  hlr_model_fit() and hlr_model_evaluate() read
+ * it.  Calls that only read a data set (those taking a const pointer) may
+ * run on it from several threads at once, never alongside a call that
+ * changes it.
+ * @{ */
 
+/**
+ * A data set: samples with their class labels or label sequences, and
+ * optionally their lengths.  Free with hlr_dataset_free().
+ */
 typedef struct hlr_dataset hlr_dataset;
 
-/*
- * hlr_dataset_load_idx -- read an idx image file (magic 0x00000803, uint8
- *   pixels) and an idx label file (0x00000801), each raw or gzip-compressed.
- *   Pixels are scaled to [0, 1]; samples have shape (1, rows, cols).
- *   Magic, dimensions and sizes are checked against the bytes present.
- * Returns: the data set, or NULL.
- * Errors: HLR_EINVAL (NULL path), HLR_EIO (cannot open or read),
- *   HLR_EFORMAT (bad magic, truncated, counts disagree, absurd sizes),
- *   HLR_ENOMEM.
- * Ownership: owned; free with hlr_dataset_free().
+/**
+ * Load a data set from an idx image file and an idx label file (MNIST's
+ * format).
+ * The image file has magic 0x00000803 and uint8 pixels, the label file
+ * magic 0x00000801 and uint8 labels; each may be raw or gzip-compressed.
+ * Pixels are scaled to [0, 1] (exactly value / 255, as torchvision's
+ * ToTensor); samples have shape (1, rows, cols); the number of classes is
+ * the largest label + 1.  Magic, dimensions and sizes are checked against
+ * the bytes present: 1 to 1e8 images of 1 to 4096 rows and columns, and
+ * neither file may be shorter or longer than its header says.
+ *
+ * @param images_path  the image file's path; not NULL.
+ * @param labels_path  the label file's path; not NULL.
+ * @return the data set, or NULL.
+ * @errors HLR_EINVAL (NULL path), HLR_EIO (cannot open or read, not a
+ *   regular file), HLR_EFORMAT (bad magic, truncated or corrupt, longer
+ *   than its header says, counts disagree, absurd sizes), HLR_ENOMEM.
+ * @ownership owned; free with hlr_dataset_free().  The paths are only
+ *   read.
+ * @threadsafety any thread.
  */
 HLR_API hlr_dataset *hlr_dataset_load_idx(const char *images_path, const char *labels_path);
 
-/*
- * hlr_dataset_from -- a data set of n samples copied from caller arrays: x
- *   holds n * prod(sample_shape) floats, labels n values in
- *   [0, num_classes).
- * Errors: HLR_EINVAL (NULL pointers, n < 1, num_classes < 1, bad shape,
+/**
+ * Create a data set of n samples copied from caller arrays.
+ *
+ * @param sample_ndim   the number of dimensions of one sample, 1 to
+ *   HLR_MAX_DIMS - 1.
+ * @param sample_shape  the sample_ndim sizes of one sample, each >= 1; not
+ *   NULL.
+ * @param n             the number of samples, >= 1.
+ * @param x             n * prod(sample_shape) floats, sample after sample;
+ *   not NULL.
+ * @param labels        n class labels, each in [0, num_classes); not NULL.
+ * @param num_classes   the number of classes, >= 1.
+ * @return the data set, or NULL.
+ * @errors HLR_EINVAL (NULL pointers, n below 1, num_classes below 1, bad
+ *   shape: sample_ndim out of range, a size below 1 or a total too large;
  *   label out of range), HLR_ENOMEM.
- * Ownership: owned; the arrays stay the caller's.
+ * @ownership owned; free with hlr_dataset_free().  The arrays are copied
+ *   and stay the caller's.
+ * @threadsafety any thread.
  */
 HLR_API hlr_dataset *hlr_dataset_from(int sample_ndim, const int64_t *sample_shape, int64_t n, const float *x,
                                       const int32_t *labels, int num_classes);
 
-/*
- * hlr_dataset_from_tokens -- as hlr_dataset_from(), for models whose first
- *   layer is an embedding: ids holds n * prod(sample_shape) int32 token ids
- *   (checked against the embedding when the data set is used).
- * Errors, ownership: as hlr_dataset_from().
+/**
+ * As hlr_dataset_from(), for models whose first layer is an embedding.
+ *
+ * @param sample_ndim   the number of dimensions of one sample, 1 to
+ *   HLR_MAX_DIMS - 1.
+ * @param sample_shape  the sample_ndim sizes of one sample, each >= 1; not
+ *   NULL.
+ * @param n             the number of samples, >= 1.
+ * @param ids           n * prod(sample_shape) int32 token ids, sample
+ *   after sample (checked against the embedding when the data set is
+ *   used); not NULL.
+ * @param labels        n class labels, each in [0, num_classes); not NULL.
+ * @param num_classes   the number of classes, >= 1.
+ * @return the data set, or NULL.
+ * @errors as hlr_dataset_from(): HLR_EINVAL (NULL pointers, n below 1,
+ *   num_classes below 1, bad shape, label out of range), HLR_ENOMEM.
+ * @ownership as hlr_dataset_from(): owned; free with hlr_dataset_free().
+ *   The arrays are copied and stay the caller's.
+ * @threadsafety any thread.
  */
 HLR_API hlr_dataset *hlr_dataset_from_tokens(int sample_ndim, const int64_t *sample_shape, int64_t n,
                                              const int32_t *ids, const int32_t *labels, int num_classes);
 
-/*
- * hlr_dataset_set_lengths -- give each of the data set's samples, sequences
- *   of T steps, its own length (lengths holds size values >= 1; see
- *   hlr_model_set_lengths()), or with lengths NULL remove them.  Shuffling,
- *   splitting and slicing keep each length with its sample.
- * Errors: HLR_EINVAL (NULL data set, a length < 1), HLR_ENOMEM.
- * Ownership: lengths is copied.
+/**
+ * Give each of a data set's samples its own sequence length, or remove the
+ * lengths.
+ * The samples are sequences of T steps; see hlr_model_set_lengths() (a
+ * length is not checked against T here; one larger than a layer's number
+ * of steps counts as all of them).  Shuffling, splitting and slicing keep
+ * each length with its sample.  On failure d is unchanged.
+ *
+ * @param d        the data set; not NULL.
+ * @param lengths  hlr_dataset_size(d) values, each >= 1; NULL removes the
+ *   lengths.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL data set, a length below 1), HLR_ENOMEM.
+ * @ownership lengths is copied and stays the caller's.
+ * @threadsafety changes d: no other call may use it meanwhile.
  */
 HLR_API hlr_status hlr_dataset_set_lengths(hlr_dataset *d, const int32_t *lengths);
 
-/*
- * hlr_dataset_from_sequences -- a data set for a CTC model (HLR_LOSS_CTC):
- *   n samples x, each of sample_shape (for images (C, H, W), the width W
- *   being the widest image's, narrower ones padded with zeros on the
- *   right), widths (n values in [1, W], the last axis's valid part, kept as
- *   the samples' lengths: see hlr_model_set_lengths(); NULL: all W), and
- *   targets (n rows of max_target int32: each sample's labels, in
- *   [1, num_classes), then -1 padding; 0 is the blank).  num_classes is the
- *   model's C, the blank included.  hlr_model_fit() and hlr_model_evaluate()
- *   then train on and score the label sequences.
- * Errors: as hlr_dataset_from(); HLR_EINVAL for a width outside [1, W], a
- *   label outside [1, num_classes), a label after the padding,
- *   max_target < 1 or num_classes < 2.
- * Ownership: owned; the arrays stay the caller's.
+/**
+ * Create a data set for a CTC model (HLR_LOSS_CTC) from caller arrays.
+ * hlr_model_fit() and hlr_model_evaluate() then train on and score the
+ * label sequences.  The data set has no class labels
+ * (hlr_dataset_labels() gives NULL); hlr_dataset_targets() reads the
+ * sequences.
+ *
+ * @param sample_ndim   the number of dimensions of one sample, 1 to
+ *   HLR_MAX_DIMS - 1.
+ * @param sample_shape  the sample_ndim sizes of one sample, each >= 1 (for
+ *   images (C, H, W), the width W being the widest image's, narrower ones
+ *   padded with zeros on the right); not NULL.
+ * @param n             the number of samples, >= 1.
+ * @param x             n * prod(sample_shape) floats, sample after sample;
+ *   not NULL.
+ * @param widths        NULL (every sample is W wide), or n values in
+ *   [1, W]: the last axis's valid part, kept as the samples' lengths (see
+ *   hlr_model_set_lengths()).
+ * @param targets       n rows of max_target int32: each sample's labels,
+ *   in [1, num_classes), then -1 padding (a row may be all padding); 0 is
+ *   the blank; not NULL.
+ * @param max_target    the length of a row of targets, >= 1.
+ * @param num_classes   the model's C, the blank included, >= 2.
+ * @return the data set, or NULL.
+ * @errors HLR_EINVAL (as hlr_dataset_from(): NULL pointers, n below 1, bad
+ *   shape; and a width outside [1, W], a label outside [1, num_classes),
+ *   a label after the padding, max_target below 1, num_classes below 2,
+ *   n * max_target too large), HLR_ENOMEM.
+ * @ownership owned; free with hlr_dataset_free().  The arrays are copied
+ *   and stay the caller's.
+ * @threadsafety any thread.
  */
 HLR_API hlr_dataset *hlr_dataset_from_sequences(int sample_ndim, const int64_t *sample_shape, int64_t n,
                                                 const float *x, const int32_t *widths, const int32_t *targets,
                                                 int max_target, int num_classes);
 
-/* hlr_dataset_targets -- a sequence data set's targets (n rows of *max_target, -1 padded), borrowed;
- * NULL (and *max_target 0) for a data set of class labels.  max_target may be NULL. */
+/**
+ * A sequence data set's targets: n rows of *max_target int32, -1 padded.
+ *
+ * @param d                the data set, or NULL.
+ * @param[out] max_target  NULL, or receives the length of a row; 0 when
+ *   the data set has no targets.
+ * @return the targets, in the data set's current order; NULL for a data
+ *   set of class labels or d NULL.
+ * @ownership borrowed: valid until the data set changes or is freed.
+ * @threadsafety reads d only; safe alongside other readers of it.
+ */
 HLR_API const int32_t *hlr_dataset_targets(const hlr_dataset *d, int *max_target);
 
-/* hlr_dataset_dtype -- HLR_F32, HLR_I32 for token ids; -1 for NULL. */
+/**
+ * The type of a data set's samples.
+ *
+ * @param d  the data set, or NULL.
+ * @return HLR_F32, HLR_I32 for token ids (hlr_dataset_from_tokens()); -1
+ *   for NULL.
+ * @ownership d is only read.
+ * @threadsafety reads d only; safe alongside other readers of it.
+ */
 HLR_API int hlr_dataset_dtype(const hlr_dataset *d);
 
+/**
+ * Free a data set.
+ *
+ * @param d  the data set; NULL is a no-op.
+ * @ownership frees d, which the caller owned; every view borrowed from it
+ *   becomes invalid.
+ * @threadsafety no other call may be using d.
+ */
 HLR_API void hlr_dataset_free(hlr_dataset *d);
 
-/* hlr_dataset_shuffle -- permute the samples (Fisher-Yates) with a seeded generator. */
+/**
+ * Permute the samples (Fisher-Yates) with a seeded generator.
+ * The generator is xoshiro256** seeded through splitmix64: the same seed
+ * gives the same order on every platform.  Labels, targets and lengths
+ * move with their samples.
+ *
+ * @param d     the data set; not NULL.
+ * @param seed  the generator's seed, any value.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (d NULL), HLR_ENOMEM (d is unchanged).
+ * @ownership d stays the caller's.
+ * @threadsafety changes d: no other call may use it meanwhile.
+ */
 HLR_API hlr_status hlr_dataset_shuffle(hlr_dataset *d, uint64_t seed);
 
-/*
- * hlr_dataset_split -- move the last round(fraction * size) samples of d
- *   into a new data set and return it; d keeps the rest.
- * Errors: HLR_EINVAL (NULL, fraction outside (0, 1), either part empty).
- * Ownership: owned; free with hlr_dataset_free().
+/**
+ * Move the last round(fraction * size) samples of d into a new data set
+ * and return it; d keeps the rest.
+ * The new data set keeps d's sample shape, number of classes, kind of
+ * samples, lengths and targets.  A half rounds up.
+ *
+ * @param d         the data set; not NULL.
+ * @param fraction  the part to move, in (0, 1).
+ * @return the new data set, or NULL (d is then unchanged).
+ * @errors HLR_EINVAL (NULL, fraction outside (0, 1), either part empty),
+ *   HLR_ENOMEM.
+ * @ownership owned; free with hlr_dataset_free().  d stays the caller's.
+ * @threadsafety changes d: no other call may use it meanwhile.
  */
 HLR_API hlr_dataset *hlr_dataset_split(hlr_dataset *d, double fraction);
 
-/*
- * hlr_dataset_slice -- a copy of samples [start, start + count).
- * Errors: HLR_EINVAL (range outside the data set, count < 1).
+/**
+ * A copy of samples [start, start + count) of a data set.
+ * The copy keeps d's sample shape, number of classes, kind of samples,
+ * lengths and targets.
+ *
+ * @param d      the data set; not NULL.
+ * @param start  the first sample, in [0, size).
+ * @param count  the number of samples, >= 1, with start + count up to the
+ *   size.
+ * @return the new data set, or NULL.
+ * @errors HLR_EINVAL (d NULL, range outside the data set, count below 1),
+ *   HLR_ENOMEM.
+ * @ownership owned; free with hlr_dataset_free().  d is only read.
+ * @threadsafety reads d only; safe alongside other readers of it.
  */
 HLR_API hlr_dataset *hlr_dataset_slice(const hlr_dataset *d, int64_t start, int64_t count);
 
+/**
+ * The number of samples of a data set.
+ *
+ * @param d  the data set, or NULL.
+ * @return the number of samples; 0 for NULL.
+ * @ownership d is only read.
+ * @threadsafety reads d only; safe alongside other readers of it.
+ */
 HLR_API int64_t hlr_dataset_size(const hlr_dataset *d);
+
+/**
+ * The number of classes of a data set (for a sequence data set, the blank
+ * included).
+ *
+ * @param d  the data set, or NULL.
+ * @return the number of classes; 0 for NULL.
+ * @ownership d is only read.
+ * @threadsafety reads d only; safe alongside other readers of it.
+ */
 HLR_API int hlr_dataset_num_classes(const hlr_dataset *d);
-/* hlr_dataset_sample_ndim / _sample_dim -- the shape of one sample. */
+
+/**
+ * The number of dimensions of one sample (with hlr_dataset_sample_dim(),
+ * the shape of one sample).
+ *
+ * @param d  the data set, or NULL.
+ * @return the number of dimensions; 0 for NULL.
+ * @ownership d is only read.
+ * @threadsafety reads d only; safe alongside other readers of it.
+ */
 HLR_API int hlr_dataset_sample_ndim(const hlr_dataset *d);
+
+/**
+ * The size of dimension i of one sample (with hlr_dataset_sample_ndim(),
+ * the shape of one sample).
+ *
+ * @param d  the data set, or NULL.
+ * @param i  the dimension, in [0, hlr_dataset_sample_ndim(d)).
+ * @return the size; 0 for NULL or i out of range.
+ * @ownership d is only read.
+ * @threadsafety reads d only; safe alongside other readers of it.
+ */
 HLR_API int64_t hlr_dataset_sample_dim(const hlr_dataset *d, int i);
-/* Borrowed views of all samples and labels, valid until the data set changes or is freed.
- * hlr_dataset_inputs is NULL for a data set of token ids, hlr_dataset_tokens for
- * one of floats; hlr_dataset_lengths is NULL when the samples have no lengths;
- * hlr_dataset_labels is NULL for a sequence data set (see hlr_dataset_targets). */
+
+/**
+ * A borrowed view of all samples of a data set of floats.
+ * hlr_dataset_size(d) * prod(sample shape) values, sample after sample.
+ *
+ * @param d  the data set, or NULL.
+ * @return the samples; NULL for a data set of token ids or d NULL.
+ * @ownership borrowed: valid until the data set changes or is freed.
+ * @threadsafety reads d only; safe alongside other readers of it.
+ */
 HLR_API const float *hlr_dataset_inputs(const hlr_dataset *d);
+
+/**
+ * A borrowed view of all class labels of a data set.
+ * hlr_dataset_size(d) values.
+ *
+ * @param d  the data set, or NULL.
+ * @return the labels; NULL for a sequence data set (see
+ *   hlr_dataset_targets()) or d NULL.
+ * @ownership borrowed: valid until the data set changes or is freed.
+ * @threadsafety reads d only; safe alongside other readers of it.
+ */
 HLR_API const int32_t *hlr_dataset_labels(const hlr_dataset *d);
+
+/**
+ * A borrowed view of all samples of a data set of token ids.
+ * hlr_dataset_size(d) * prod(sample shape) values, sample after sample.
+ *
+ * @param d  the data set, or NULL.
+ * @return the token ids; NULL for a data set of floats or d NULL.
+ * @ownership borrowed: valid until the data set changes or is freed.
+ * @threadsafety reads d only; safe alongside other readers of it.
+ */
 HLR_API const int32_t *hlr_dataset_tokens(const hlr_dataset *d);
+
+/**
+ * A borrowed view of the samples' lengths (hlr_dataset_set_lengths()).
+ * hlr_dataset_size(d) values.
+ *
+ * @param d  the data set, or NULL.
+ * @return the lengths; NULL when the samples have no lengths or d NULL.
+ * @ownership borrowed: valid until the data set changes or is freed.
+ * @threadsafety reads d only; safe alongside other readers of it.
+ */
 HLR_API const int32_t *hlr_dataset_lengths(const hlr_dataset *d);
 
+/** @} */
 /* ------------------------------------------------------------------------ */
 /* Models                                                                    */
 /* ------------------------------------------------------------------------ */
+/** @defgroup model Models: build, train, evaluate, predict
+ * @{ */
 
+/**
+ * A sequential model: a list of layers that trains, evaluates and predicts.
+ * Opaque; made with hlr_model_new() (or loaded with hlr_model_load()) and
+ * freed with hlr_model_free().  It owns its layers, its parameters, its
+ * buffers, its metadata and its random generator.
+ */
 typedef struct hlr_model hlr_model;
 
-/*
- * hlr_model_new -- an empty sequential model whose random generator (weight
- *   initialisation, dropout, shuffling in fit) starts from seed.
- * Returns: the model, or NULL (HLR_ENOMEM).
- * Ownership: owned; free with hlr_model_free(), which frees its layers.
+/**
+ * Create an empty sequential model whose random generator starts from seed.
+ * The generator draws the weight initialisation (hlr_model_build()), the
+ * dropout masks of training passes, and the shuffling and augmentation in
+ * hlr_model_fit().  The loss starts as HLR_LOSS_CROSS_ENTROPY
+ * (hlr_model_set_loss()).
+ *
+ * @param seed  seed of the model's random generator; any value.
+ * @return the model, or NULL (HLR_ENOMEM).
+ * @errors HLR_ENOMEM.
+ * @ownership owned; free with hlr_model_free(), which frees its layers.
+ * @threadsafety safe; threads may create models at the same time.
  */
 HLR_API hlr_model *hlr_model_new(uint64_t seed);
 
+/**
+ * Free a model, every layer added to it, and its buffers and metadata.
+ *
+ * @param m  the model, or NULL (a no-op).
+ * @ownership frees m and its layers: pointers from hlr_model_layer() and
+ *   hlr_model_metadata() die with it.  Free every hlr_model_clone_shared()
+ *   clone of m first.
+ * @threadsafety not while another thread uses m or a clone of it.
+ */
 HLR_API void hlr_model_free(hlr_model *m);
 
-/*
- * hlr_model_add -- append a layer.  The model takes ownership of the layer
- *   in every case but one: on failure the layer is freed, so the caller
- *   never has to.  The exception is a layer that already belongs to a model
- *   (HLR_ESTATE): it stays with that model.  Layers cannot be added after
- *   hlr_model_build().  A failed add (a NULL layer from a constructor that
- *   failed, say) is remembered: hlr_model_build() then refuses the model,
- *   naming the missing layer's position and the constructor's message, so
- *   that unchecked calls such as hlr_model_add(m, hlr_dropout(p)) cannot
- *   build a model without that layer.
- * Errors: HLR_EINVAL (NULL model or layer), HLR_ESTATE (already built, or
- *   the layer belongs to another model), HLR_ENOMEM.
+/**
+ * Append layer l to m, which takes ownership of l, even when the call fails.
+ * The one exception is a layer that already belongs to a model (this one or
+ * another; HLR_ESTATE): it stays with that model.  In every other case the
+ * caller never frees l: it is added or, on failure, freed at once (also when
+ * m is NULL or already built).
+ *
+ * Layers cannot be added after hlr_model_build().  A failed add to a model
+ * not yet built (a NULL layer from a constructor that failed, say) is
+ * remembered: hlr_model_build() then refuses the model, naming the missing
+ * layer's position and why (for a NULL layer, the constructor's message),
+ * so that unchecked calls such as `hlr_model_add(m, hlr_dropout(p))` cannot
+ * build a model without that layer.
+ *
+ * @param m  the model, not built yet.
+ * @param l  the layer, straight from a layer constructor; NULL fails.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL model or layer), HLR_ESTATE (already built, or
+ *   the layer already belongs to a model), HLR_ENOMEM (the layer list could
+ *   not grow).
+ * @ownership takes ownership of l, even on failure (l is then freed), unless
+ *   l already belongs to a model.  An added layer is freed by
+ *   hlr_model_free(m); hlr_model_layer() lends it back.
+ * @threadsafety changes m; not while m is used elsewhere.
  */
 HLR_API hlr_status hlr_model_add(hlr_model *m, hlr_layer *l);
 
-/*
- * hlr_model_build -- infer every layer's shapes from the shape of one
- *   sample (no batch dimension) and create and initialise the parameters.
- * Errors: HLR_EINVAL (bad shape, no layers, a failed hlr_model_add),
- *   HLR_ESHAPE with a message naming the layer index and type that does not
- *   fit, HLR_ESTATE (built already), HLR_ENOMEM.
+/**
+ * Infer every layer's shapes from the shape of one sample and create and
+ * initialise the parameters.
+ * The initial weights are drawn from the model's generator
+ * (hlr_model_new()).  A failed build leaves the model unbuilt, without
+ * parameters.
+ *
+ * @param m             the model, with its layers added.
+ * @param ndim          number of dimensions of one sample, 1 to
+ *                      HLR_MAX_DIMS - 1.
+ * @param sample_shape  the ndim sizes of one sample (no batch dimension),
+ *                      each at least 1, their product at most 2^31; for
+ *                      MNIST images {1, 28, 28}.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL model or sample_shape, bad shape, no layers, a
+ *   failed hlr_model_add(), a layer's parameter too large), HLR_ESHAPE with
+ *   a message naming the layer index and type that does not fit (also a
+ *   layer of token ids, such as an embedding, that is not the first),
+ *   HLR_ESTATE (built already), HLR_ENOMEM.
+ * @ownership sample_shape stays the caller's; the model copies it.
+ * @threadsafety changes m; not while m is used elsewhere.
  */
 HLR_API hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *sample_shape);
 
-/* hlr_model_num_layers -- the number of layers (0 for NULL). */
+/**
+ * The number of layers added to the model.
+ *
+ * @param m  the model, built or not, or NULL.
+ * @return the number of layers (0 for NULL).
+ * @ownership m is only read.
+ * @threadsafety reads m only.
+ */
 HLR_API int hlr_model_num_layers(const hlr_model *m);
 
-/*
- * hlr_model_layer -- layer i (0-based).
- * Returns: NULL (HLR_EINVAL) when out of range.
- * Ownership: borrowed, owned by the model.
+/**
+ * Layer i of the model (0-based).
+ *
+ * @param m  the model.
+ * @param i  index of the layer, from 0 to hlr_model_num_layers() - 1.
+ * @return the layer, or NULL (HLR_EINVAL) when m is NULL or i out of range.
+ * @errors HLR_EINVAL.
+ * @ownership borrowed, owned by the model: valid until hlr_model_free(m);
+ *   never free it.
+ * @threadsafety reads m only; using the layer counts as using m.
  */
 HLR_API hlr_layer *hlr_model_layer(hlr_model *m, int i);
 
-/* hlr_model_param_count -- the total number of trainable scalars (0 before build). */
+/**
+ * The total number of trainable scalars of the model.
+ * Weights and biases count, frozen layers' (hlr_layer_set_trainable())
+ * included; batch norm's running statistics do not.
+ *
+ * @param m  the model, or NULL.
+ * @return the number of parameters (0 for NULL or before build).
+ * @ownership m is only read.
+ * @threadsafety reads m only.
+ */
 HLR_API int64_t hlr_model_param_count(const hlr_model *m);
 
-/*
- * hlr_model_output_shape -- the shape of one output sample (after build):
- *   writes up to HLR_MAX_DIMS dimensions to shape and the count to *ndim.
- * Errors: HLR_EINVAL, HLR_ESTATE (not built).
+/**
+ * The shape of one output sample (after build), without the batch
+ * dimension.
+ *
+ * @param m           a built model.
+ * @param[out] ndim   receives the number of dimensions.
+ * @param[out] shape  receives the ndim sizes: room for HLR_MAX_DIMS values
+ *                    always suffices (at most HLR_MAX_DIMS - 1 are
+ *                    written).
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (a NULL argument), HLR_ESTATE (not built).
+ * @ownership ndim and shape stay the caller's.
+ * @threadsafety reads m only.
  */
 HLR_API hlr_status hlr_model_output_shape(const hlr_model *m, int *ndim, int64_t *shape);
 
-/*
- * hlr_model_input_shape -- the shape of one input sample, as given to
- *   hlr_model_build() (a loaded model: as stored in its file), written like
- *   hlr_model_output_shape() writes its shape.
- * Errors: HLR_EINVAL, HLR_ESTATE (not built).
+/**
+ * The shape of one input sample, as given to hlr_model_build() (for a
+ * loaded model: as stored in its file).
+ * Written like hlr_model_output_shape() writes its shape.
+ *
+ * @param m           a built model.
+ * @param[out] ndim   receives the number of dimensions.
+ * @param[out] shape  receives the ndim sizes: room for HLR_MAX_DIMS values
+ *                    always suffices.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (a NULL argument), HLR_ESTATE (not built).
+ * @ownership ndim and shape stay the caller's.
+ * @threadsafety reads m only.
  */
 HLR_API hlr_status hlr_model_input_shape(const hlr_model *m, int *ndim, int64_t *shape);
 
-/*
- * hlr_model_summary -- a table of layer, output shape and parameter count,
- *   then the totals, written as text into buf (always NUL-terminated when
- *   cap > 0).  *needed (if not NULL) receives the full length without the
- *   NUL, as snprintf returns it; call with cap 0 to size a buffer.
- * Errors: HLR_EINVAL (NULL model, buf NULL with cap > 0), HLR_ESTATE (not built).
+/**
+ * Write a table of layer, output shape and parameter count, then the
+ * totals, as text into buf.
+ * A header line and an "input" line come first, then one line per layer;
+ * the last line gives the total parameters and their size as float32 in
+ * KiB.  The text is cut to fit cap and is always NUL-terminated when cap is
+ * not 0; a cut text still returns HLR_OK, so compare `*needed` with cap.
+ * Call with buf NULL and cap 0 to size a buffer (it needs `*needed + 1`
+ * bytes).
+ *
+ * @param m            a built model.
+ * @param[out] buf     receives the text; may be NULL when cap is 0.
+ * @param cap          size of buf in bytes, the NUL included.
+ * @param[out] needed  if not NULL, receives the full length of the text
+ *                     without the NUL, as snprintf returns it, also when
+ *                     the text was cut.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL model, buf NULL with a nonzero cap), HLR_ESTATE
+ *   (not built).
+ * @ownership buf and needed stay the caller's.
+ * @threadsafety reads m only.
  */
 HLR_API hlr_status hlr_model_summary(const hlr_model *m, char *buf, size_t cap, size_t *needed);
 
-/*
- * hlr_model_forward -- run the model on a batch x (N, sample shape...) and
- *   write y (N, output shape...).  With training != 0, dropout is active and
- *   the activations are kept for hlr_model_backward().  x is float32, or
- *   int32 token ids when the first layer is an embedding.
- *   Buffers are sized when a batch larger than any before arrives; batches
- *   of that size or smaller allocate nothing.
- * Errors: HLR_EINVAL (NULL, wrong dtype, a token id out of range),
- *   HLR_ESTATE (not built), HLR_ESHAPE (x or y does not match; a batch
+/**
+ * Run the model on a batch x and write its output to y.
+ * With training nonzero, dropout is active and the activations (and a copy
+ * of x) are kept for hlr_model_backward(); a pass with training 0 cancels a
+ * training pass that has not had its backward yet.  Lengths set with
+ * hlr_model_set_lengths() apply.  Buffers are sized when a batch larger
+ * than any before arrives; batches of that size or smaller allocate
+ * nothing.
+ *
+ * @param m         a built model.
+ * @param x         the batch (N, sample shape...): float32, or int32 token
+ *                  ids when the first layer is an embedding.
+ * @param[out] y    float32 tensor (N, output shape...), overwritten.
+ * @param training  nonzero for a training pass, 0 for inference.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL, wrong dtype, a token id out of range),
+ *   HLR_ESTATE (not built; training nonzero on a clone made by
+ *   hlr_model_clone_shared()), HLR_ESHAPE (x or y does not match; a batch
  *   other than the one lengths or an initial state were set for),
  *   HLR_ENOMEM.
- * Thread-safety: uses the model's buffers; one thread at a time per model.
+ * @ownership x and y stay the caller's; the model keeps no pointer to them.
+ * @threadsafety uses the model's buffers; one thread at a time per model.
  */
 HLR_API hlr_status hlr_model_forward(hlr_model *m, const hlr_tensor *x, hlr_tensor *y, int training);
 
-/*
- * hlr_model_backward -- after hlr_model_forward(..., training=1), propagate
- *   dy = dLoss/dy (shape of y) back through the model, overwriting every
- *   parameter's gradient, and write dLoss/dx into dx unless dx is NULL
- *   (token ids have no gradient: dx must be NULL for an embedding model).
- *   With this and an optimizer a caller can train on any loss.
- * Errors: HLR_EINVAL, HLR_ESTATE (no training forward before), HLR_ESHAPE.
+/**
+ * Propagate dy = dLoss/dy back through the model after a training forward,
+ * overwriting every parameter's gradient.
+ * Call it after hlr_model_forward(..., training=1).  Anything in between
+ * that runs the model in inference (hlr_model_forward() with training 0,
+ * hlr_model_predict(), hlr_model_evaluate(), hlr_model_input_gradient()) or
+ * calls hlr_model_set_lengths() cancels that forward.  With this and an
+ * optimizer (hlr_optimizer_step()) a caller can train on any loss.
+ *
+ * @param m       the model.
+ * @param dy      float32 dLoss/dy, of the shape of that forward's y.
+ * @param[out] dx NULL, or a float32 tensor (N, sample shape...) that
+ *                receives dLoss/dx.  Token ids have no gradient: dx must
+ *                be NULL for an embedding model.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL m or dy, a tensor not float32, dx for a model of
+ *   token ids), HLR_ESTATE (not built, or no training forward before),
+ *   HLR_ESHAPE (dy or dx does not match).
+ * @ownership dy and dx stay the caller's.
+ * @threadsafety uses the model's buffers; one thread at a time per model.
  */
 HLR_API hlr_status hlr_model_backward(hlr_model *m, const hlr_tensor *dy, hlr_tensor *dx);
 
-/*
- * hlr_optimizer_step -- update every parameter of m from its gradient.
- * Errors: HLR_EINVAL, HLR_ESTATE (model not built, or optimizer bound to
- *   another model), HLR_ENUMERIC (non-finite gradient norm when clipping),
- *   HLR_ENOMEM (first step only: the optimizer's state).
+/**
+ * Update every parameter of m from its gradient: one step of optimizer o.
+ * Parameters of frozen layers (hlr_layer_set_trainable()) and batch norm's
+ * running statistics are left alone.  The step uses the current learning
+ * rate (hlr_optimizer_lr()), first clips the gradients in place when a clip
+ * norm is set (hlr_optimizer_set_clip_norm()), and counts in
+ * hlr_optimizer_steps(); it does not advance the schedule
+ * (hlr_optimizer_schedule_step()).  The first step binds o to m: from then
+ * on o steps only m.
+ *
+ * @param o  the optimizer.
+ * @param m  a built model whose gradients are set (hlr_model_backward()).
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL), HLR_ESTATE (model not built, a clone made by
+ *   hlr_model_clone_shared(), or optimizer bound to another model),
+ *   HLR_ENUMERIC (non-finite gradient norm when clipping; nothing is
+ *   updated), HLR_ENOMEM (first step only: the optimizer's state).
+ * @ownership both stay the caller's; o keeps no pointer to m.
+ * @threadsafety changes o and m's parameters: not while another thread
+ *   uses either, or a clone of m.
  */
 HLR_API hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m);
 
-/*
- * hlr_model_set_loss -- the loss hlr_model_train_batch() and fit use:
- *   HLR_LOSS_CROSS_ENTROPY (default; targets int32 labels (N), output
- *   (N, C)), HLR_LOSS_MSE (targets float32 of the output's shape) or
- *   HLR_LOSS_CTC (output (N, T, C), a sequence of scores over C - 1 labels
- *   and the blank 0; targets int32 (N, S), each row's labels in [1, C)
- *   followed by -1 padding; each sample's input length is its output
- *   length for the lengths set, see hlr_model_output_lengths(), else T).
- *   label_smoothing applies to cross-entropy, in [0, 1); 0 for the others.
- *   Model files keep the loss.
- * Errors: HLR_EINVAL.
+/**
+ * Choose the loss hlr_model_train_batch() and hlr_model_fit() use.
+ * HLR_LOSS_CROSS_ENTROPY (the default): targets int32 labels (N), output
+ * (N, C).  HLR_LOSS_MSE: targets float32 of the output's shape.
+ * HLR_LOSS_CTC: output (N, T, C), a sequence of scores over C - 1 labels
+ * and the blank 0; targets int32 (N, S), each row's labels in [1, C)
+ * followed by -1 padding; each sample's input length is its output length
+ * for the lengths set (see hlr_model_output_lengths()), else T.  May be
+ * called before or after hlr_model_build().  Model files keep the loss.
+ *
+ * @param m                the model.
+ * @param kind             HLR_LOSS_CROSS_ENTROPY, HLR_LOSS_MSE or
+ *                         HLR_LOSS_CTC.
+ * @param label_smoothing  applies to cross-entropy, in [0, 1); 0 for the
+ *                         others.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL model, unknown kind, label_smoothing outside
+ *   [0, 1), or not 0 for another loss than cross-entropy).
+ * @ownership m stays the caller's.
+ * @threadsafety changes m; not while m is used elsewhere.
  */
 HLR_API hlr_status hlr_model_set_loss(hlr_model *m, hlr_loss_kind kind, float label_smoothing);
 
-/*
- * hlr_model_train_batch -- one step: forward in training mode, loss,
- *   backward, optimizer step.  *loss (if not NULL) receives the batch loss.
- * Errors: as hlr_model_forward(), hlr_model_backward(), the loss functions
- *   and hlr_optimizer_step(); HLR_ENUMERIC when the loss is not finite (the
- *   parameters are then left unchanged).
+/**
+ * One training step on a batch: forward in training mode, loss, backward,
+ * optimizer step.
+ * The loss is the model's (hlr_model_set_loss()), with its label smoothing,
+ * averaged as hlr_loss_kind says.
+ *
+ * @param m          a built model, not a clone.
+ * @param o          the optimizer (see hlr_optimizer_step()).
+ * @param x          the batch, as for hlr_model_forward().
+ * @param target     for cross-entropy int32 labels (N) in [0, C); for MSE
+ *                   float32 of the output's shape (N, output shape...); for
+ *                   CTC int32 (N, S) label rows padded with -1.
+ * @param[out] loss  if not NULL, receives the batch loss, also when it is
+ *                   not finite.
+ * @return HLR_OK, or an error code below.
+ * @errors as hlr_model_forward(), hlr_model_backward(), the loss functions
+ *   and hlr_optimizer_step(): HLR_EINVAL (NULL, wrong dtype, a label outside
+ *   [0, C), a CTC target label that is 0 or not below C or follows the
+ *   padding), HLR_ESTATE (not built, a clone), HLR_ESHAPE (x or target does
+ *   not match; the output is not (N, C) for cross-entropy or (N, T, C)
+ *   with C at least 2 for CTC), HLR_ENOMEM; HLR_ENUMERIC when the loss is
+ *   not finite (the parameters are then left unchanged).
+ * @ownership x, target and loss stay the caller's.
+ * @threadsafety uses m's buffers and changes m and o: one thread at a time
+ *   for both.
  */
 HLR_API hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tensor *x,
                                          const hlr_tensor *target, float *loss);
 
-/* What the per-epoch callback of hlr_model_fit() receives. */
+/** What the per-epoch callback of hlr_model_fit() receives. */
 typedef struct hlr_epoch_stats {
-    int epoch;             /* 1-based */
-    int epochs;            /* of the whole fit */
-    double train_loss;     /* mean over the epoch's batches, weighted by batch size */
-    double train_accuracy; /* fraction in [0, 1] (cross-entropy models; 0 for MSE) */
-    double val_loss;       /* on the validation part; NaN when there is none (isnan()) */
-    double val_accuracy;   /* fraction in [0, 1]; NaN when there is no validation part */
-    double lr;             /* learning rate used in the epoch's last step */
-    double seconds;        /* wall time of the epoch (training and validation) */
-    double samples_per_second; /* training samples per second */
-    int best_epoch;        /* the fit's epoch (1-based) with the best value early stopping monitors so far;
-                              0 when early stopping is off */
-    int stopping;          /* 1: early stopping ends the fit after this epoch */
-    double val_cer;        /* CTC models: the validation character error rate (label edits of the best-path
-                              readings over target labels); NaN otherwise.  Their accuracies are the
-                              fractions of whole sequences read right. */
+    int epoch;             /**< 1-based, counted within this hlr_model_fit()
+                                call (hlr_model_epochs_trained() counts all) */
+    int epochs;            /**< of the whole fit (the epochs option) */
+    double train_loss;     /**< mean over the epoch's batches, weighted by
+                                batch size */
+    double train_accuracy; /**< fraction in [0, 1] of the training samples
+                                classified right (CTC models: see val_cer) */
+    double val_loss;       /**< on the validation part; NaN when there is
+                                none (isnan()) */
+    double val_accuracy;   /**< fraction in [0, 1]; NaN when there is no
+                                validation part */
+    double lr;             /**< learning rate (hlr_optimizer_lr()) read after
+                                the epoch's last step: the rate its steps
+                                used, but with schedule_per_batch the rate
+                                for the step after it */
+    double seconds;        /**< wall time of the epoch (training and
+                                validation) */
+    double samples_per_second; /**< training samples per second (training
+                                    time only) */
+    int best_epoch;        /**< the fit's epoch (1-based) with the best value
+                                early stopping monitors so far; 0 when early
+                                stopping is off */
+    int stopping;          /**< 1: early stopping ends the fit after this
+                                epoch */
+    double val_cer;        /**< CTC models: the validation character error
+                                rate (label edits of the best-path readings
+                                over target labels); NaN otherwise.  Their
+                                accuracies are the fractions of whole
+                                sequences read right. */
 } hlr_epoch_stats;
 
-/* Return nonzero to stop fitting after this epoch (fit then returns HLR_ECANCELLED). */
+/**
+ * The per-epoch callback of hlr_model_fit() (hlr_fit_options::on_epoch).
+ * Called on the thread that called hlr_model_fit(), after each completed
+ * epoch has been counted, added to the model's history, checkpointed and
+ * logged, so it may save the model (hlr_model_save()) or run it
+ * (hlr_model_predict(), hlr_model_evaluate(), on any batch size: buffers
+ * the model grows for it are taken up by the fit, which then trains exactly
+ * as without the call).  It must not free the model or the optimizer.
+ *
+ * @param stats  the epoch's figures; borrowed, valid during the call only.
+ * @param user   the user pointer of the fit options.
+ * @return nonzero to stop fitting after this epoch (fit then returns
+ *   HLR_ECANCELLED), 0 to go on.
+ */
 typedef int (*hlr_epoch_fn)(const hlr_epoch_stats *stats, void *user);
 
-/* What the per-batch callback of hlr_model_fit() receives: progress within the epoch. */
+/**
+ * What the per-batch callback of hlr_model_fit() receives: progress within
+ * the epoch.
+ */
 typedef struct hlr_batch_stats {
-    int epoch, epochs;        /* as in hlr_epoch_stats */
-    int64_t batch, batches;   /* this batch (1-based) of the epoch's batches */
-    int64_t samples, total;   /* training samples done in the epoch, of total */
-    double loss;              /* mean training loss of the epoch so far */
-    double accuracy;          /* training accuracy of the epoch so far, in [0, 1] */
-    double seconds;           /* since the epoch began */
+    int epoch, /**< as in hlr_epoch_stats */ epochs; /**< likewise */
+    int64_t batch, /**< this batch (1-based) */ batches; /**< in the epoch */
+    int64_t samples, /**< samples trained */ total; /**< of the epoch */
+    double loss;              /**< mean training loss of the epoch so far */
+    double accuracy;          /**< training accuracy of the epoch so far, in
+                                   [0, 1] */
+    double seconds;           /**< since the epoch began */
 } hlr_batch_stats;
 
-/* Return nonzero to stop fitting at once (fit then returns HLR_ECANCELLED). */
+/**
+ * The per-batch callback of hlr_model_fit() (hlr_fit_options::on_batch),
+ * for progress.
+ * Called on the thread that called hlr_model_fit(), after every training
+ * batch's optimizer step.  As hlr_epoch_fn, it may save or run the model
+ * but must not free the model or the optimizer.
+ *
+ * @param stats  progress within the epoch; borrowed, valid during the call
+ *               only.
+ * @param user   the user pointer of the fit options.
+ * @return nonzero to stop fitting at once (fit then returns HLR_ECANCELLED;
+ *   the unfinished epoch is not counted), 0 to go on.
+ */
 typedef int (*hlr_batch_fn)(const hlr_batch_stats *stats, void *user);
 
-/* The number early stopping, reduce-on-plateau and checkpoints watch, once per epoch. */
+/**
+ * The number early stopping, reduce-on-plateau and checkpoints watch, once
+ * per epoch.  A NaN value never counts as an improvement.
+ */
 typedef enum hlr_monitor {
-    HLR_MONITOR_VAL_LOSS = 0,      /* lower is better; needs validation data */
-    HLR_MONITOR_VAL_ACCURACY = 1,  /* higher is better; needs validation data */
-    HLR_MONITOR_TRAIN_LOSS = 2,
-    HLR_MONITOR_TRAIN_ACCURACY = 3
+    HLR_MONITOR_VAL_LOSS = 0,      /**< lower is better; needs validation
+                                        data */
+    HLR_MONITOR_VAL_ACCURACY = 1,  /**< higher is better; needs validation
+                                        data */
+    HLR_MONITOR_TRAIN_LOSS = 2,    /**< lower is better */
+    HLR_MONITOR_TRAIN_ACCURACY = 3 /**< higher is better */
 } hlr_monitor;
 
-/* Early stopping (Keras's EarlyStopping): stop after `patience` epochs in a
+/** Early stopping (Keras's EarlyStopping): stop after `patience` epochs in a
  * row without an improvement of more than min_delta. */
 typedef struct hlr_early_stopping {
-    int patience;      /* epochs without improvement before stopping; 0 (default): off */
-    hlr_monitor monitor;
-    double min_delta;  /* an improvement must exceed this; default 0 */
-    int restore_best;  /* 1: end with the parameters (and batch-norm statistics) of the best epoch */
+    int patience;      /**< epochs without improvement before stopping, at
+                            least 0; 0 (default): off */
+    hlr_monitor monitor; /**< the value watched; default
+                              HLR_MONITOR_VAL_LOSS */
+    double min_delta;  /**< an improvement must exceed this; at least 0;
+                            default 0 */
+    int restore_best;  /**< nonzero: end with the parameters (and batch-norm
+                            statistics) of the best epoch, also when a
+                            callback stopped the fit; default 0 */
 } hlr_early_stopping;
 
-/* Keras's ReduceLROnPlateau: after `patience` epochs without improvement,
- * multiply the optimizer's base learning rate by factor (not below min_lr). */
+/** Keras's ReduceLROnPlateau: after `patience` epochs without improvement,
+ * multiply the optimizer's base learning rate (hlr_optimizer_base_lr()) by
+ * factor (not below min_lr) with hlr_optimizer_set_lr(); the count then
+ * starts again.  A rate that would not go down is left as it is. */
 typedef struct hlr_lr_plateau {
-    int patience;      /* 0 (default): off */
-    hlr_monitor monitor;
-    double factor;     /* in (0, 1); default 0.1 */
-    double min_delta;  /* default 0 */
-    double min_lr;     /* default 0 */
+    int patience;      /**< at least 0; 0 (default): off */
+    hlr_monitor monitor; /**< the value watched; default
+                              HLR_MONITOR_VAL_LOSS */
+    double factor;     /**< in (0, 1); default 0.1 */
+    double min_delta;  /**< an improvement must exceed this; at least 0;
+                            default 0 */
+    double min_lr;     /**< lowest rate, at least 0; default 0 */
 } hlr_lr_plateau;
 
-/* Save the model after each epoch (Keras's ModelCheckpoint), atomically, as
+/** Save the model after each epoch (Keras's ModelCheckpoint), atomically, as
  * hlr_model_save() does, with the optimizer's state so training can resume. */
 typedef struct hlr_checkpoint {
-    const char *path;  /* NULL (default): off.  Overwritten by each save */
-    hlr_monitor monitor;
-    int best_only;     /* 1: save only when the monitored value improved */
+    const char *path;  /**< the file, overwritten by each save (borrowed
+                            for the fit); NULL (default): off */
+    hlr_monitor monitor; /**< the value best_only watches; default
+                              HLR_MONITOR_VAL_LOSS */
+    int best_only;     /**< nonzero: save only when the monitored value
+                            improved; 0 (default): every epoch */
 } hlr_checkpoint;
 
-/* Geometric augmentation of (C, H, W) training images in hlr_model_fit(),
+/** Geometric augmentation of (C, H, W) training images in hlr_model_fit(),
  * drawn per image from the model's generator (so reproducible) and applied
  * as one bilinear resampling about the image's centre, zero outside.  All 0
- * (the default): off. */
+ * (the default): off.  Float32 images only, not with the CTC loss;
+ * validation images are not augmented. */
 typedef struct hlr_augment {
-    double rotate;        /* rotation by up to this many degrees either way, in [0, 180] */
-    double scale;         /* scaling by a factor in [1 - scale, 1 + scale], scale in [0, 0.9] */
-    double shear;         /* horizontal shear by up to this many degrees either way, in [0, 60] */
-    double elastic_alpha; /* elastic distortion (Simard et al. 2003): displacements of up to about
-                             this many pixels, smoothed by a Gaussian of elastic_sigma; 0: off */
-    double elastic_sigma; /* in (0, 64]; default 4 (used when elastic_alpha > 0) */
+    double rotate;        /**< rotation by up to this many degrees either
+                               way, in [0, 180] */
+    double scale;         /**< scaling by a factor in [1 - scale,
+                               1 + scale], scale in [0, 0.9] */
+    double shear;         /**< horizontal shear by up to this many degrees
+                               either way, in [0, 60] */
+    double elastic_alpha; /**< elastic distortion (Simard, Steinkraus and
+                               Platt 2003): displacements of up to about this
+                               many pixels, smoothed by a Gaussian of
+                               elastic_sigma; in [0, 1000]; 0: off */
+    double elastic_sigma; /**< in (0, 64]; default 4 (used when
+                               elastic_alpha is not 0) */
 } hlr_augment;
 
-/* Options of hlr_model_fit(); initialise with hlr_fit_options_default(). */
+/** Options of hlr_model_fit(); initialise with hlr_fit_options_default(). */
 typedef struct hlr_fit_options {
-    int epochs;               /* default 1 */
-    int batch_size;           /* default 64 */
-    int shuffle;              /* shuffle each epoch: a new permutation of the data, drawn from the
-                                 model's generator; default 1 */
-    double validation_split;  /* last fraction of the data kept for validation, [0, 1); default 0 */
-    int schedule_per_batch;   /* advance the lr schedule per batch instead of per epoch; default 0 */
-    int augment_shift;        /* shift each (C, H, W) training image by up to this many pixels in x and y,
-                                 drawn from the model's generator, zero-filling; default 0 (off) */
-    hlr_epoch_fn on_epoch;    /* default NULL */
-    void *user;               /* passed to on_epoch and on_batch */
-    hlr_batch_fn on_batch;    /* after every training batch, for progress; default NULL */
-    const hlr_dataset *validation_data; /* evaluated after each epoch instead of a split; default NULL
-                                           (validation_split must then be 0) */
-    const float *class_weight; /* weight of each class in the training loss, as torch's
-                                  CrossEntropyLoss(weight=w): sum w[y] loss / sum w[y]; NULL (default): 1 */
-    int class_weight_count;   /* entries of class_weight: the model's number of classes */
-    hlr_early_stopping early_stopping;
-    hlr_lr_plateau reduce_lr;
-    hlr_checkpoint checkpoint;
-    const char *csv_log;      /* append one line per epoch to this CSV file (header first when new or
-                                 truncated); NULL (default): none */
-    int csv_append;           /* 1: keep the file's lines; 0 (default): start it afresh */
-    hlr_augment augment;      /* rotation, scaling, shear, elastic distortion, after augment_shift */
+    int epochs;               /**< at least 1; default 1 */
+    int batch_size;           /**< at least 1; default 64 */
+    int shuffle;              /**< shuffle each epoch: a new permutation of
+                                   the data, drawn from the model's
+                                   generator; default 1 */
+    double validation_split;  /**< last fraction of the data (rounded to
+                                   whole samples, never shuffled) kept for
+                                   validation, [0, 1); default 0 */
+    int schedule_per_batch;   /**< advance the lr schedule per batch instead
+                                   of per epoch; default 0 */
+    int augment_shift;        /**< shift each (C, H, W) training image by up
+                                   to this many pixels (less than H and W)
+                                   in x and y, drawn from the model's
+                                   generator, zero-filling; default 0 (off);
+                                   float32 images only, not with CTC */
+    hlr_epoch_fn on_epoch;    /**< called after each epoch; default NULL */
+    void *user;               /**< passed to on_epoch and on_batch; default
+                                   NULL */
+    hlr_batch_fn on_batch;    /**< after every training batch, for
+                                   progress; default NULL */
+    const hlr_dataset *validation_data; /**< evaluated after each epoch
+                                             instead of a split; default NULL
+                                             (validation_split must then be
+                                             0) */
+    const float *class_weight; /**< weight of each class in the training
+                                    loss, as torch's
+                                    CrossEntropyLoss(weight=w):
+                                    sum w[y] loss / sum w[y]; each at least 0
+                                    and finite; NULL (default): 1 */
+    int class_weight_count;   /**< entries of class_weight: the model's
+                                   number of classes */
+    hlr_early_stopping early_stopping; /**< stop early; default off */
+    hlr_lr_plateau reduce_lr; /**< lower the learning rate on a plateau;
+                                   default off */
+    hlr_checkpoint checkpoint; /**< save after each epoch; default off */
+    const char *csv_log;      /**< append one line per epoch to this CSV file
+                                   (a header line first when the file is new,
+                                   empty or started afresh); NULL (default):
+                                   none */
+    int csv_append;           /**< 1: keep the file's lines; 0 (default):
+                                   start it afresh */
+    hlr_augment augment;      /**< rotation, scaling, shear, elastic
+                                   distortion, after augment_shift; default
+                                   off */
 } hlr_fit_options;
 
-/* hlr_fit_options_default -- fill *o with the defaults above (no-op on NULL). */
+/**
+ * Fill `*o` with the defaults given for each member.
+ * That is epochs 1, batch_size 64, shuffle 1, reduce_lr.factor 0.1,
+ * augment.elastic_sigma 4, and 0 or NULL everywhere else (monitors
+ * HLR_MONITOR_VAL_LOSS): no validation, callbacks, class weights, early
+ * stopping, learning rate reduction, checkpoints, CSV log or augmentation.
+ *
+ * @param[out] o  the options to fill, or NULL (a no-op).
+ * @ownership o stays the caller's.
+ * @threadsafety writes only `*o`.
+ */
 HLR_API void hlr_fit_options_default(hlr_fit_options *o);
 
-/*
- * hlr_model_fit -- train on a data set (cross-entropy on its labels) for
- *   opt->epochs epochs in batches of opt->batch_size.  A data set of token
- *   ids needs a model whose first layer is an embedding, and only such a
- *   one; a data set's sequence lengths apply batch by batch, and the model
- *   is left with no lengths set (see hlr_model_set_lengths()).
- *   Each completed epoch counts in hlr_model_epochs_trained() and appends
- *   a record to the model's metadata history (before on_epoch runs, so a
- *   callback may save a checkpoint that resumes exactly).  Each epoch's
- *   order depends only on the generator's state, which a model file's
- *   training state keeps: fitting 1 + 1 epochs with a save and load in
- *   between gives the same bits as fitting 2 (same thread count).
- *   Training control, all in opt: on_batch reports progress; validation
- *   comes from validation_data or the tail split; class_weight weighs the
- *   training loss (not the validation loss; not with label smoothing);
- *   early_stopping ends the fit early, returning HLR_OK, and with
- *   restore_best leaves the model with the best epoch's parameters (the
- *   optimizer's state stays the last epoch's); reduce_lr lowers the
- *   learning rate on a plateau (hlr_optimizer_set_lr()); checkpoint saves
- *   the model and optimizer after each epoch or each improvement; csv_log
- *   writes the history as CSV (epoch, train_loss, train_accuracy, val_loss,
- *   val_accuracy, lr, seconds; validation fields empty without validation).
- *   A monitor of val_* needs validation data.  What these need is allocated
- *   before the first batch.  The library itself never prints.
- * Errors: HLR_EINVAL (NULL, bad options, float samples for token ids or
- *   the other way round, a class_weight count that is not the number of
- *   classes or a weight < 0 or not finite, both a split and validation_data,
- *   a val_* monitor without validation), HLR_ESHAPE (samples do not fit the
- *   model, or its output is not (N, C)), HLR_ENUMERIC (loss diverged),
- *   HLR_ECANCELLED (a callback asked to stop), HLR_EIO (a checkpoint or the
- *   CSV log could not be written), HLR_EUNSUPPORTED (class_weight with label
- *   smoothing), and those of hlr_model_train_batch().
+/**
+ * Train on a data set for `opt->epochs` epochs in batches of
+ * `opt->batch_size`.
+ * The loss is cross-entropy on the data set's labels (with the model's
+ * label smoothing) or, for a model with the CTC loss, CTC on the data set's
+ * label sequences (hlr_dataset_from_sequences()); a model with the MSE loss
+ * is refused.  A data set of token ids needs a model whose first layer is
+ * an embedding, and only such a one; a data set's sequence lengths apply
+ * batch by batch, and the model is left with no lengths set (see
+ * hlr_model_set_lengths()).  Each completed epoch counts in
+ * hlr_model_epochs_trained() and appends a record to the model's metadata
+ * history (before on_epoch runs, so a callback may save a checkpoint that
+ * resumes exactly).  Each epoch's order depends only on the generator's
+ * state, which a model file's training state keeps: fitting 1 + 1 epochs
+ * with a save and load in between gives the same bits as fitting 2 (same
+ * thread count).
+ *
+ * Training control, all in opt: on_batch reports progress; validation comes
+ * from validation_data or the tail split; class_weight weighs the training
+ * loss (not the validation loss; not with label smoothing); early_stopping
+ * ends the fit early, returning HLR_OK, and with restore_best leaves the
+ * model with the best epoch's parameters (the optimizer's state stays the
+ * last epoch's); reduce_lr lowers the learning rate on a plateau
+ * (hlr_optimizer_set_lr()); checkpoint saves the model and optimizer after
+ * each epoch or each improvement; csv_log writes the history as CSV (epoch,
+ * train_loss, train_accuracy, val_loss, val_accuracy, lr, seconds;
+ * validation fields empty without validation).  A monitor of val_* needs
+ * validation data.  What these need is allocated before the first batch.
+ * The library itself never prints.
+ *
+ * @param m      a built model, not a clone.
+ * @param o      the optimizer (see hlr_optimizer_step()); its schedule
+ *               advances once per epoch, or per batch with
+ *               schedule_per_batch.
+ * @param train  the training data set; its last validation_split part is
+ *               kept for validation.
+ * @param opt    the options (hlr_fit_options_default()).
+ * @return HLR_OK (also when early stopping ended the fit), or an error code
+ *   below.  Epochs completed before an error stay trained and counted.
+ * @errors HLR_EINVAL (NULL, bad options, a model with the MSE loss, float
+ *   samples for token ids or the other way round, a CTC model without a
+ *   data set of label sequences or the other way round, a class_weight
+ *   count that is not the number of classes or a negative or non-finite
+ *   weight, both a split and validation_data, a split that leaves no
+ *   training samples, a val_* monitor without validation), HLR_ESTATE (not
+ *   built, a clone, an optimizer bound to another model), HLR_ESHAPE
+ *   (samples do not fit the model, its output is not (N, C) (CTC:
+ *   (N, T, C)), or the data set has more classes than it outputs),
+ *   HLR_ENUMERIC (loss diverged), HLR_ECANCELLED (a callback asked to
+ *   stop), HLR_EIO (a checkpoint or the CSV log could not be written),
+ *   HLR_EUNSUPPORTED (class_weight with label smoothing; class_weight or
+ *   augmentation with CTC), HLR_ENOMEM, and those of
+ *   hlr_model_train_batch() and hlr_model_save().
+ * @ownership m, o, train and opt (with what it points to) stay the
+ *   caller's; they are borrowed for the call only.
+ * @threadsafety uses m's buffers and changes m and o for the whole call;
+ *   train and validation_data are only read.  The callbacks run on the
+ *   calling thread.
  */
 HLR_API hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *train,
                                  const hlr_fit_options *opt);
 
-/* Results of hlr_model_evaluate(). */
+/** Results of hlr_model_evaluate(). */
 typedef struct hlr_metrics {
-    int64_t count;         /* samples evaluated */
-    double loss;           /* mean cross-entropy (CTC models: mean CTC loss, as in training) */
-    double accuracy;       /* top-1, in [0, 1] (CTC models: whole sequences read right by best path) */
-    double top_k_accuracy; /* true class among the k highest, in [0, 1] (CTC: the accuracy) */
-    int top_k;             /* the k used */
-    double cer;            /* CTC models: character error rate, edit distance of the best-path readings
-                              over the targets' labels (summed over the data set); NaN otherwise */
+    int64_t count;         /**< samples evaluated */
+    double loss;           /**< mean cross-entropy, without label smoothing
+                                or class weights (CTC models: mean CTC loss,
+                                as in training) */
+    double accuracy;       /**< top-1, in [0, 1] (CTC models: whole
+                                sequences read right by best path) */
+    double top_k_accuracy; /**< true class among the k highest, in [0, 1]
+                                (CTC: the accuracy) */
+    int top_k;             /**< the k used */
+    double cer;            /**< CTC models: character error rate, edit
+                                distance of the best-path readings over the
+                                targets' labels (summed over the data set);
+                                NaN otherwise */
 } hlr_metrics;
 
-/*
- * hlr_model_evaluate -- inference over a data set in batches of batch_size.
- *   When confusion is not NULL it receives num_classes x num_classes counts,
- *   row = true class, column = predicted class (num_classes of the data set,
- *   which must equal the model's output width).  Token ids and sequence
- *   lengths as in hlr_model_fit().  A sample whose scores hold a NaN counts
- *   as wrong, for top-1 and top-k alike (and makes the mean loss NaN).
- * Errors: HLR_EINVAL (NULL, batch_size < 1, top_k outside 1..classes,
- *   float samples for token ids or the other way round), HLR_ESHAPE
- *   (samples do not fit the model, or its output is not (N, C)),
- *   HLR_ESTATE, HLR_ENOMEM.
+/**
+ * Inference over a data set in batches of batch_size.
+ * The model runs as in hlr_model_predict() (no dropout, batch norm's
+ * running statistics).  Token ids and sequence lengths as in
+ * hlr_model_fit(): the model is left with no lengths set.  A sample whose
+ * scores hold a NaN counts as wrong, for top-1 and top-k alike (and makes
+ * the mean loss NaN).
+ *
+ * @param m              a built model (a clone will do).
+ * @param d              the data set: class labels for a cross-entropy
+ *                       model, label sequences for a CTC model.
+ * @param batch_size     samples per forward pass, at least 1.
+ * @param top_k          the k of top_k_accuracy, from 1 to the number of
+ *                       classes (1 for a CTC model).
+ * @param[out] out       receives the metrics.
+ * @param[out] confusion NULL, or num_classes x num_classes counts, which it
+ *                       overwrites: row = true class, column = predicted
+ *                       class (num_classes of the data set, which must
+ *                       equal the model's output width).  Not for CTC
+ *                       models.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL, batch_size below 1, top_k outside 1..classes,
+ *   float samples for token ids or the other way round, a CTC model without
+ *   a data set of label sequences or the other way round, confusion for a
+ *   CTC model), HLR_ESHAPE (samples do not fit the model, its output is not
+ *   (N, C), the data set has more classes than it outputs, or fewer when
+ *   confusion is given), HLR_ESTATE (not built), HLR_ENOMEM.
+ * @ownership d, out and confusion stay the caller's.
+ * @threadsafety uses m's buffers; one thread at a time per model; d is only
+ *   read.
  */
 HLR_API hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int batch_size, int top_k,
                                       hlr_metrics *out, int64_t *confusion);
 
-/* One class's (or an average's) figures in hlr_classification_report(). */
+/** One class's (or an average's) figures in hlr_classification_report(). */
 typedef struct hlr_class_metrics {
-    double precision; /* of the samples predicted as the class, the fraction that are */
-    double recall;    /* of the samples of the class, the fraction predicted as it */
-    double f1;        /* 2 precision recall / (precision + recall) */
-    int64_t support;  /* samples of the class (for an average: all samples) */
+    double precision; /**< of the samples predicted as the class, the
+                           fraction that are */
+    double recall;    /**< of the samples of the class, the fraction
+                           predicted as it */
+    double f1;        /**< 2 precision recall / (precision + recall); 0 when
+                           both are 0 */
+    int64_t support;  /**< samples of the class (for an average: all
+                           samples) */
 } hlr_class_metrics;
 
-/*
- * hlr_classification_report -- per-class precision, recall and F1 from a
- *   classes x classes confusion matrix (rows: true class, columns:
- *   predicted, as hlr_model_evaluate() fills it), and their macro (plain)
- *   and weighted (by support) means, as scikit-learn's
- *   classification_report with zero_division=0: a class never predicted
- *   has precision 0, one never present recall 0 (and F1 0).  per_class
- *   (classes entries), macro and weighted may each be NULL.
- * Errors: HLR_EINVAL (NULL confusion, classes < 1, a negative count).
+/**
+ * Per-class precision, recall and F1 from a confusion matrix, and their
+ * macro and weighted means.
+ * The matrix is classes x classes (rows: true class, columns: predicted, as
+ * hlr_model_evaluate() fills it); the macro mean is plain, over every
+ * class, the weighted one weighs each class by its support.  As
+ * scikit-learn's classification_report with zero_division=0: a class never
+ * predicted has precision 0, one never present recall 0 (and F1 0).
+ *
+ * @param confusion       classes x classes counts, none negative.
+ * @param classes         the number of classes, at least 1.
+ * @param[out] per_class  NULL, or classes entries, one per class.
+ * @param[out] macro      NULL, or receives the plain means.
+ * @param[out] weighted   NULL, or receives the means weighted by support
+ *                        (all 0 for an all-zero matrix).
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL confusion, classes below 1, a negative count).
+ * @ownership all arrays stay the caller's.
+ * @threadsafety safe; touches only its arguments.
  */
 HLR_API hlr_status hlr_classification_report(const int64_t *confusion, int classes, hlr_class_metrics *per_class,
                                              hlr_class_metrics *macro, hlr_class_metrics *weighted);
 
-/*
- * hlr_model_predict -- inference on a batch x: classes (N int32, may be
- *   NULL) receives the arg-max class, probs (N, C float32 tensor, may be
- *   NULL) the softmax probabilities of the output.
- * Errors: as hlr_model_forward(); HLR_ESHAPE when the output is not (N, C).
+/**
+ * Inference on a batch x: the arg-max class and the softmax probabilities
+ * of the output.
+ * No dropout, batch norm's running statistics, lengths as set with
+ * hlr_model_set_lengths().  Like any pass with training 0, it cancels a
+ * training forward that has not had its backward yet.
+ *
+ * @param m            a built model whose output is (N, C).
+ * @param x            the batch, as for hlr_model_forward().
+ * @param[out] classes NULL, or N int32 values: the arg-max class of each
+ *                     sample.
+ * @param[out] probs   NULL, or a float32 tensor (N, C): the softmax
+ *                     probabilities of the output.
+ * @return HLR_OK, or an error code below.
+ * @errors as hlr_model_forward(): HLR_EINVAL (NULL m or x, wrong dtype of x
+ *   or probs, a token id out of range), HLR_ESTATE (not built), HLR_ESHAPE
+ *   (x does not fit, the output is not (N, C), probs is not (N, C), a batch
+ *   other than the one lengths or an initial state were set for),
+ *   HLR_ENOMEM.
+ * @ownership x, classes and probs stay the caller's.
+ * @threadsafety uses m's buffers; one thread at a time per model (give each
+ *   thread its own hlr_model_clone_shared()).
  */
 HLR_API hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes, hlr_tensor *probs);
 
-/*
- * hlr_model_input_gradient -- the gradient, with respect to the input x (a
- *   batch), of one number per sample, with the model as predict sees it
- *   (inference: batch norm's running statistics, no dropout): the class
- *   score (logit) of targets[i], or of the predicted class when targets is
- *   NULL; with of_loss, the sample's cross-entropy loss against label
- *   targets[i] instead (no mean over the batch).  grad has x's shape.  For
- *   saliency maps and adversarial examples.  Nothing a prediction depends on
- *   changes (running statistics, the random generator); the parameters'
- *   gradient buffers are overwritten.
- * Errors: HLR_EINVAL (NULL, a target outside the classes, of_loss without
- *   targets), HLR_ESHAPE (x or grad not (N, input shape), output not
- *   (N, C)), HLR_ESTATE (not built, a clone: clones keep no gradients),
- *   HLR_EUNSUPPORTED (a model of token ids), HLR_ENOMEM.
+/**
+ * The gradient, with respect to the input x (a batch), of one number per
+ * sample, with the model as predict sees it.
+ * Inference: batch norm's running statistics, no dropout, the lengths set.
+ * The number is the class score (logit) of targets[i], or of the predicted
+ * class when targets is NULL; with of_loss, the sample's cross-entropy loss
+ * against label targets[i] instead (no mean over the batch).  For saliency
+ * maps and adversarial examples.  Nothing a prediction depends on changes
+ * (running statistics, the random generator); the parameters' gradient
+ * buffers are overwritten, and a training forward still waiting for its
+ * backward is cancelled.
+ *
+ * @param m          a built model of float32 input whose output is (N, C);
+ *                   not a clone.
+ * @param x          float32 batch (N, input shape...).
+ * @param targets    NULL, or N int32 classes in [0, C).
+ * @param of_loss    nonzero: differentiate the loss (needs targets); 0: the
+ *                   class score.
+ * @param[out] grad  float32 tensor of x's shape, overwritten.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL, wrong dtype, a target outside the classes,
+ *   of_loss without targets), HLR_ESHAPE (x or grad not (N, input shape),
+ *   output not (N, C)), HLR_ESTATE (not built, a clone: clones keep no
+ *   gradients), HLR_EUNSUPPORTED (a model of token ids), HLR_ENOMEM.
+ * @ownership x, targets and grad stay the caller's.
+ * @threadsafety uses m's buffers; one thread at a time per model.
  */
 HLR_API hlr_status hlr_model_input_gradient(hlr_model *m, const hlr_tensor *x, const int32_t *targets, int of_loss,
                                             hlr_tensor *grad);
 
-/*
- * hlr_model_set_lengths -- give a batch of n sequences different lengths:
- *   sequence i has lengths[i] valid steps, the rest of its T steps is
- *   padding.  Recurrent layers then follow PyTorch's packed sequences (a
- *   sequence's steps past its end produce zeros and leave its state alone;
- *   the reverse direction starts at its own last step), and hlr_seq_last,
- *   hlr_seq_mean and hlr_seq_max read only the valid steps; padding gets a
- *   zero gradient.  The lengths are copied and stay in force for every
- *   forward pass (and the backward pass after it) until replaced or
- *   cleared with lengths NULL; meanwhile each forward pass must have a
- *   batch of exactly n (otherwise HLR_ESHAPE).  A length larger than a
- *   layer's number of steps counts as all of them.  Setting lengths between
- *   a training forward and its backward cancels that forward (backward
- *   then fails with HLR_ESTATE).  hlr_model_fit() and hlr_model_evaluate()
- *   use the data set's lengths (hlr_dataset_set_lengths) and return with
- *   none set.  For a model taking (C, H, W) images, the lengths are each
- *   image's valid width in pixels (the rest is padding, zeros): every
- *   convolution and pooling maps them to the windows that start inside
- *   them, so a CRNN's recurrent layers and its CTC loss see each image's
- *   own number of columns (hlr_feature_map_columns).
- * Errors: HLR_EINVAL (model NULL, n < 1, a length < 1), HLR_ENOMEM (only
- *   when n exceeds every batch size seen before).
- * Ownership: lengths stays the caller's.
+/**
+ * Give a batch of n sequences different lengths: sequence i has lengths[i]
+ * valid steps, the rest of its T steps is padding.
+ * Recurrent layers then follow PyTorch's packed sequences (a sequence's
+ * steps past its end produce zeros and leave its state alone; the reverse
+ * direction starts at its own last step), and hlr_seq_last(), hlr_seq_mean()
+ * and hlr_seq_max() read only the valid steps; padding gets a zero
+ * gradient.  The lengths are copied and stay in force for every forward
+ * pass (and the backward pass after it) until replaced or cleared with
+ * lengths NULL; meanwhile each forward pass must have a batch of exactly n
+ * (otherwise HLR_ESHAPE).  A length larger than a layer's number of steps
+ * counts as all of them.  Any call (also one that clears or fails) between
+ * a training forward and its backward cancels that forward (backward then
+ * fails with HLR_ESTATE).  hlr_model_fit() and hlr_model_evaluate() use the
+ * data set's lengths (hlr_dataset_set_lengths()) and return with none set.
+ *
+ * For a model taking (C, H, W) images, the lengths are each image's valid
+ * width in pixels (the rest is padding, zeros): every convolution and
+ * pooling maps them to the windows that start inside them, so a CRNN's
+ * recurrent layers and its CTC loss see each image's own number of columns
+ * (hlr_feature_map_columns()).
+ *
+ * @param m        the model, built or not.
+ * @param lengths  NULL to clear, or n valid step counts, each at least 1.
+ * @param n        the number of sequences, at least 1; ignored when
+ *                 lengths is NULL.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (model NULL, n below 1, a length below 1; the lengths
+ *   in force then stay), HLR_ENOMEM (only when the model must make room:
+ *   the first time, after layers were added, or when n exceeds the room
+ *   made before, which covers the largest batch seen at the time).
+ * @ownership lengths stays the caller's.
+ * @threadsafety changes m; not while m is used elsewhere.
  */
 HLR_API hlr_status hlr_model_set_lengths(hlr_model *m, const int32_t *lengths, int64_t n);
 
-/*
- * hlr_model_output_lengths -- the valid lengths of the output sequences
- *   for the lengths set by hlr_model_set_lengths() (n of them): after
- *   every layer that shrinks the time axis (convolution and pooling map an
- *   image's width), each in [1, the output's steps].  What a CTC decoder
- *   reads of each sample's output.
- * Errors: HLR_EINVAL (NULL), HLR_ESTATE (not built, or no lengths set),
+/**
+ * The valid lengths of the output sequences for the lengths set by
+ * hlr_model_set_lengths().
+ * After every layer that shrinks the time axis (convolution and pooling map
+ * an image's width), each in [1, the output's steps].  What a CTC decoder
+ * reads of each sample's output.  Computed from the lengths set, without a
+ * forward pass.
+ *
+ * @param m             a built model with lengths set.
+ * @param[out] lengths  receives n values.
+ * @param n             the number of lengths set.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL), HLR_ESTATE (not built, or no lengths set),
  *   HLR_ESHAPE (n is not the number of lengths set).
+ * @ownership lengths stays the caller's.
+ * @threadsafety reads m only.
  */
 HLR_API hlr_status hlr_model_output_lengths(const hlr_model *m, int32_t *lengths, int64_t n);
+
+/** @} */
 
 /* ------------------------------------------------------------------------ */
 /* Model files                                                               */
 /* ------------------------------------------------------------------------ */
-
-/*
+/** @defgroup files Model files
+ *
  * A model file (specified byte by byte in docs/format.md) holds everything
  * needed to rebuild a model in another process: its architecture (every
  * layer's type and configuration), its parameters and buffers, optionally
@@ -1416,303 +3107,566 @@ HLR_API hlr_status hlr_model_output_lengths(const hlr_model *m, int32_t *lengths
  * The reader treats every file as hostile: it checks every count, size and
  * dimension against the bytes present and sane limits before allocating,
  * and fails with HLR_EFORMAT and a message naming the chunk and offset,
- * e.g. "model file: chunk PARM #3 at payload offset 1932: ...".  A file of
- * a newer major format version fails with HLR_EUNSUPPORTED; newer minor
- * versions load (chunks this library does not know are skipped).
- */
+ * for example `model file: chunk PARM #3 at payload offset 1932: ...`.  A
+ * file of a newer major format version fails with HLR_EUNSUPPORTED; newer
+ * minor versions load (chunks this library does not know are skipped).
+ * @{ */
 
-/* The format version this library writes, and (major) reads. */
+/** The major format version this library writes, and the one it reads
+ *  (files of a newer major version fail with HLR_EUNSUPPORTED). */
 #define HLR_FORMAT_MAJOR 1
+/** The minor format version this library writes; it reads every minor
+ *  version of HLR_FORMAT_MAJOR. */
 #define HLR_FORMAT_MINOR 0
 
-/* Options of hlr_model_save(); initialise with hlr_save_options_default(). */
+/** Options of hlr_model_save() and hlr_model_save_buffer(); initialise
+ *  with hlr_save_options_default(). */
 typedef struct hlr_save_options {
-    int compression;                /* zlib level: 0 (stored) to 9 (smallest); default 6 */
-    const hlr_optimizer *optimizer; /* when not NULL, its state is saved so training can resume; it
-                                       must be unused or bound to this model; default NULL */
-    int training_state;             /* save the model's random generator and epoch counters; default 1 */
+    int compression;                /**< zlib level: 0 (stored) to 9
+                                       (smallest); default 6 */
+    const hlr_optimizer *optimizer; /**< when not NULL, its state is saved
+                                       so training can resume; it must be
+                                       unused or bound to this model;
+                                       default NULL */
+    int training_state;             /**< nonzero: save the model's random
+                                       generator and its epoch and batch
+                                       counters; default 1 */
 } hlr_save_options;
 
-/* hlr_save_options_default -- fill *o with the defaults above (no-op on NULL). */
+/**
+ * Fill an hlr_save_options with the defaults: compression 6, optimizer
+ * NULL, training_state 1 (every other byte zero).
+ *
+ * @param[out] o  the options to fill; NULL is allowed and does nothing.
+ * @ownership o stays the caller's.
+ * @threadsafety safe; writes only o.
+ */
 HLR_API void hlr_save_options_default(hlr_save_options *o);
 
-/*
- * hlr_model_save -- write a built model to path, with the optimizer state
- *   and training state opt asks for (opt NULL: the defaults).  The file is
- *   written to a temporary file in path's folder, flushed to disk and
- *   renamed over path: a crash or a full disk leaves the previous file (or
- *   none), never a partial one; on failure the temporary file is removed.
- * Returns: HLR_OK or an error.
- * Errors: HLR_EINVAL (NULL model or path, compression outside 0..9),
- *   HLR_ESTATE (not built; the optimizer trains another model),
- *   HLR_EUNSUPPORTED (a layer type that cannot be saved), HLR_EIO (the
- *   folder cannot be written, the disk is full: the message names the path
- *   and the system's reason), HLR_ENOMEM.
- * Ownership: nothing is retained.
- * Thread-safety: reads the model (and optimizer): do not train them from
+/**
+ * Write a built model to a model file, with the optimizer state and
+ * training state the options ask for.
+ * The file is written to a temporary file (`.hlr-save-PID-N.tmp`) in
+ * path's folder, flushed to disk and renamed over path: a crash or a full
+ * disk leaves the previous file (or none), never a partial one; on failure
+ * the temporary file is removed.  docs/format.md specifies the bytes.
+ *
+ * @param m     the model to save; must be built.
+ * @param path  the file to create or replace; not NULL, not empty.
+ * @param opt   what to save besides the model (see hlr_save_options); NULL
+ *              means the defaults of hlr_save_options_default().
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL model, NULL or empty path, compression outside
+ *   0..9), HLR_ESTATE (not built; the optimizer trains another model),
+ *   HLR_EUNSUPPORTED (a layer type that cannot be saved, or a model beyond
+ *   the format's limits: more than 4096 layers, an input sample or one
+ *   layer's output sample of more than 2^26 values, more than 2^28 values
+ *   in the input and all layers' outputs together), HLR_EIO (the folder
+ *   cannot be written, the disk is full: the message names the path and the
+ *   system's reason), HLR_ENOMEM.
+ * @ownership nothing is retained; m, path and opt stay the caller's.
+ * @threadsafety reads the model (and optimizer): do not train them from
  *   another thread meanwhile.  Saving two models at once is fine.
  */
 HLR_API hlr_status hlr_model_save(const hlr_model *m, const char *path, const hlr_save_options *opt);
 
-/*
- * hlr_model_save_buffer -- the same bytes as hlr_model_save(), into memory.
- *   *data receives the file's bytes, *size their number.
- * Errors: as hlr_model_save() but no HLR_EIO; *data is NULL on failure.
- * Ownership: *data is owned by the caller; free it with hlr_buffer_free().
+/**
+ * Write the same bytes as hlr_model_save() into memory instead of a file.
+ *
+ * @param m          the model to save; must be built.
+ * @param opt        as for hlr_model_save(); NULL means the defaults.
+ * @param[out] data  receives the file's bytes; NULL on failure.  Must not be
+ *                   NULL.
+ * @param[out] size  receives their number; 0 on failure.  Must not be NULL.
+ * @return HLR_OK, or an error code below.
+ * @errors as hlr_model_save() but no HLR_EIO; HLR_EINVAL also for a NULL
+ *   data or size.
+ * @ownership `*data` is owned by the caller; free it with hlr_buffer_free().
+ *   m and opt are not retained.
+ * @threadsafety as hlr_model_save().
  */
 HLR_API hlr_status hlr_model_save_buffer(const hlr_model *m, const hlr_save_options *opt, void **data,
                                          size_t *size);
 
-/* hlr_buffer_free -- free a buffer from hlr_model_save_buffer() (no-op on NULL). */
+/**
+ * Free a buffer from hlr_model_save_buffer().
+ *
+ * @param data  the buffer; NULL is allowed and does nothing.
+ * @ownership takes ownership of data and frees it.
+ * @threadsafety safe; distinct buffers may be freed from distinct threads.
+ */
 HLR_API void hlr_buffer_free(void *data);
 
-/*
- * hlr_model_load -- read a model file and rebuild the model: layers from
- *   their configurations, built with the stored input shape, parameters,
- *   buffers, loss, metadata and (when saved) the training state.  Without
- *   training state the model's generator is where hlr_model_new(0) and the
- *   build leave it.
- *   When optimizer is not NULL it receives the saved optimizer, bound to the
- *   returned model with its moments, step count and schedule position, or
- *   NULL when the file holds none; hlr_model_fit(m, *optimizer, ...) then
- *   continues where the saved training stopped.
- * Returns: the built model, or NULL (then *optimizer is NULL too).
- * Errors: HLR_EINVAL (NULL path), HLR_EIO (cannot open or read),
- *   HLR_EFORMAT (not a model file, corrupt, truncated, inconsistent: the
- *   message says what and where), HLR_EUNSUPPORTED (newer major format
- *   version, or a required feature this library lacks), HLR_ENOMEM.
- * Ownership: the model (free with hlr_model_free()) and *optimizer (free
- *   with hlr_optimizer_free()) are owned by the caller.
- * Thread-safety: safe; loads in different threads do not interfere.
+/**
+ * Read a model file and rebuild the model: layers from their
+ * configurations, built with the stored input shape, parameters, buffers,
+ * loss, metadata and (when saved) the training state.
+ * Without training state the model's generator is where hlr_model_new(0)
+ * and the build leave it.  docs/format.md specifies the bytes.
+ *
+ * @param path            the model file; not NULL.
+ * @param[out] optimizer  NULL to ignore the file's optimizer state (it is
+ *   still checked).  Otherwise `*optimizer` receives the saved optimizer,
+ *   bound to the returned model with its moments, step count and schedule
+ *   position (one saved before its first step comes back unbound, as it
+ *   was), or NULL when the file holds none;
+ *   `hlr_model_fit(m, *optimizer, ...)` then continues where the saved
+ *   training stopped.
+ * @return the built model, or NULL (then `*optimizer` is NULL too).
+ * @errors HLR_EINVAL (NULL path), HLR_EIO (cannot open or read, not a
+ *   regular file: FIFOs, devices and folders are refused without
+ *   blocking), HLR_EFORMAT (not a model file, corrupt, truncated,
+ *   inconsistent, a layer type this library does not know: the message
+ *   names the path and says what and where), HLR_EUNSUPPORTED (newer major
+ *   format version, or a required feature this library lacks), HLR_ENOMEM.
+ * @ownership the model (free with hlr_model_free()) and `*optimizer` (free
+ *   with hlr_optimizer_free()) are owned by the caller.  path is not
+ *   retained.
+ * @threadsafety safe; loads in different threads do not interfere.
  */
 HLR_API hlr_model *hlr_model_load(const char *path, hlr_optimizer **optimizer);
 
-/*
- * hlr_model_load_buffer -- hlr_model_load() from size bytes at data (a
- *   file's whole contents).
- * Errors: as hlr_model_load() (HLR_EINVAL for NULL data), no HLR_EIO.
- * Ownership: data stays the caller's and is not retained.
+/**
+ * Do what hlr_model_load() does, from a file's whole contents in memory.
+ *
+ * @param data            the file's bytes; not NULL.
+ * @param size            their number.
+ * @param[out] optimizer  as for hlr_model_load(); may be NULL.
+ * @return the built model, or NULL (then `*optimizer` is NULL too).
+ * @errors as hlr_model_load() (HLR_EINVAL for NULL data), no HLR_EIO.
+ * @ownership as hlr_model_load(); data stays the caller's and is not
+ *   retained.
+ * @threadsafety safe; only reads data.
  */
 HLR_API hlr_model *hlr_model_load_buffer(const void *data, size_t size, hlr_optimizer **optimizer);
 
-/*
- * hlr_model_epochs_trained -- the epochs hlr_model_fit() has completed on
- *   this model, counting every call and, through a file's training state,
- *   earlier processes (0 for NULL).
+/**
+ * Count the epochs hlr_model_fit() has completed on this model, over every
+ * call and, through a file's training state, earlier processes.
+ *
+ * @param m  the model; NULL is allowed.
+ * @return the number of epochs (0 for NULL, for a clone and for a model
+ *   loaded from a file without training state).
+ * @ownership m is only read.
+ * @threadsafety as the model: not while it trains in another thread.
  */
 HLR_API int64_t hlr_model_epochs_trained(const hlr_model *m);
+
+/** @} */
 
 /* ------------------------------------------------------------------------ */
 /* Metadata                                                                  */
 /* ------------------------------------------------------------------------ */
+/** @defgroup metadata Metadata
+ * @{ */
 
-/*
+/**
+ * A model's metadata, which model files keep.
  * Every model carries metadata that model files keep: a data set name,
  * class names, free key/value strings and the per-epoch history that
- * hlr_model_fit() records.  Strings are copied in, must be NUL-terminated
- * and are meant to be UTF-8.  Limits (HLR_EINVAL beyond them): data set
- * name up to 255 bytes, up to 65536 class names of 1 to 255 bytes, up to
- * 4096 keys of 1 to 255 bytes with values up to 65535 bytes.
+ * hlr_model_fit() records.  It is borrowed from its model
+ * (hlr_model_metadata()) or from an hlr_model_info
+ * (hlr_model_info_metadata()) and never freed by the caller.  Strings are
+ * copied in, must be NUL-terminated and are meant to be UTF-8.  Limits
+ * (HLR_EINVAL beyond them): data set name up to 255 bytes, up to 65536
+ * class names of 1 to 255 bytes, up to 4096 keys of 1 to 255 bytes with
+ * values up to 65535 bytes.
  */
 typedef struct hlr_metadata hlr_metadata;
 
-/*
- * hlr_model_metadata -- the model's metadata, to read or change.
- * Returns: NULL (HLR_EINVAL) for a NULL model.
- * Ownership: borrowed, valid while the model lives.
- * Thread-safety: as the model.
+/**
+ * Get the model's metadata, to read or change.
+ *
+ * @param m  the model.
+ * @return the metadata, or NULL (HLR_EINVAL) for a NULL model.
+ * @errors HLR_EINVAL (NULL model).
+ * @ownership borrowed, valid while the model lives; never freed by the
+ *   caller.
+ * @threadsafety as the model.
  */
 HLR_API hlr_metadata *hlr_model_metadata(hlr_model *m);
 
-/*
- * hlr_metadata_set_dataset -- name the data set the model was trained on
- *   (NULL or "" clears it).
- * Errors: HLR_EINVAL (NULL metadata, name too long), HLR_ENOMEM.
+/**
+ * Name the data set the model was trained on.
+ *
+ * @param md    the metadata.
+ * @param name  the name, up to 255 bytes; NULL or "" clears it.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL metadata, name too long), HLR_ENOMEM.  On failure
+ *   the old name stays.
+ * @ownership name is copied.
+ * @threadsafety as the model that owns md.
  */
 HLR_API hlr_status hlr_metadata_set_dataset(hlr_metadata *md, const char *name);
 
-/* hlr_metadata_dataset -- the data set name, "" when none (or md NULL); borrowed until changed. */
+/**
+ * Get the data set name.
+ *
+ * @param md  the metadata; NULL is allowed.
+ * @return the name, "" when none (or md NULL); never NULL.
+ * @ownership borrowed, valid until the name changes or the owner is freed.
+ * @threadsafety only reads md: safe while no thread changes it.
+ */
 HLR_API const char *hlr_metadata_dataset(const hlr_metadata *md);
 
-/*
- * hlr_metadata_set_class_names -- replace the class names with n copies of
- *   names[0..n) (n = 0 clears them).
- * Errors: HLR_EINVAL (NULL metadata, names NULL with n > 0, n outside
+/**
+ * Replace the class names with copies of the given ones.
+ *
+ * @param md     the metadata.
+ * @param n      the number of names, 0 to 65536; 0 clears them.
+ * @param names  n names (names[0..n)) of 1 to 255 bytes each, in class
+ *               order; may be NULL when n is 0.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL metadata, names NULL with n > 0, n outside
  *   0..65536, a name NULL, empty or too long), HLR_ENOMEM.  On failure the
  *   old names stay.
+ * @ownership the names are copied.
+ * @threadsafety as the model that owns md.
  */
 HLR_API hlr_status hlr_metadata_set_class_names(hlr_metadata *md, int n, const char *const *names);
 
-/* hlr_metadata_num_classes -- how many class names there are (0 for NULL). */
+/**
+ * Count the class names.
+ *
+ * @param md  the metadata; NULL is allowed.
+ * @return how many class names there are (0 for NULL).
+ * @ownership md is only read.
+ * @threadsafety only reads md: safe while no thread changes it.
+ */
 HLR_API int hlr_metadata_num_classes(const hlr_metadata *md);
 
-/*
- * hlr_metadata_class_name -- class name i.
- * Returns: NULL (HLR_EINVAL) when md is NULL or i out of range.
- * Ownership: borrowed, valid until the names change or the owner is freed.
+/**
+ * Get class name i.
+ *
+ * @param md  the metadata.
+ * @param i   the class, 0 to hlr_metadata_num_classes() - 1.
+ * @return the name, or NULL (HLR_EINVAL) when md is NULL or i out of range.
+ * @errors HLR_EINVAL (NULL metadata, i out of range).
+ * @ownership borrowed, valid until the names change or the owner is freed.
+ * @threadsafety only reads md: safe while no thread changes it.
  */
 HLR_API const char *hlr_metadata_class_name(const hlr_metadata *md, int i);
 
-/*
- * hlr_metadata_set -- set key to a copy of value, replacing an earlier
- *   value; value NULL removes the key.  Keys keep the order they were
- *   first set in.
- * Errors: HLR_EINVAL (NULL metadata or key, empty or too long key or
- *   value, more than 4096 keys), HLR_ENOMEM.
+/**
+ * Set key to a copy of value, replacing an earlier value, or remove it.
+ * Keys keep the order they were first set in; removing one moves the later
+ * keys one place forward.
+ *
+ * @param md     the metadata.
+ * @param key    the key, 1 to 255 bytes; not NULL.
+ * @param value  the value, 0 to 65535 bytes ("" is a value); NULL removes
+ *               the key (nothing happens when it is absent).
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL metadata or key, empty or too long key, too long
+ *   value, a new key beyond 4096), HLR_ENOMEM.  On failure nothing changes.
+ * @ownership key and value are copied.
+ * @threadsafety as the model that owns md.
  */
 HLR_API hlr_status hlr_metadata_set(hlr_metadata *md, const char *key, const char *value);
 
-/*
- * hlr_metadata_get -- the value of key, or NULL when absent (no error set).
- * Ownership: borrowed, valid until the key changes or the owner is freed.
+/**
+ * Get the value of key.
+ *
+ * @param md   the metadata; NULL is allowed.
+ * @param key  the key; NULL is allowed.
+ * @return the value, or NULL when absent or md or key is NULL (no error
+ *   set).
+ * @ownership borrowed, valid until the key changes or the owner is freed.
+ * @threadsafety only reads md: safe while no thread changes it.
  */
 HLR_API const char *hlr_metadata_get(const hlr_metadata *md, const char *key);
 
-/* hlr_metadata_count -- the number of keys (0 for NULL). */
+/**
+ * Count the keys.
+ *
+ * @param md  the metadata; NULL is allowed.
+ * @return the number of keys (0 for NULL).
+ * @ownership md is only read.
+ * @threadsafety only reads md: safe while no thread changes it.
+ */
 HLR_API int hlr_metadata_count(const hlr_metadata *md);
 
-/* hlr_metadata_key -- key i (0-based, in order set), or NULL (HLR_EINVAL) out of range; borrowed. */
+/**
+ * Get key i, in the order the keys were set.
+ *
+ * @param md  the metadata.
+ * @param i   the key's place, 0 to hlr_metadata_count() - 1.
+ * @return the key, or NULL (HLR_EINVAL) when md is NULL or i out of range.
+ * @errors HLR_EINVAL (NULL metadata, i out of range).
+ * @ownership borrowed, valid until the key is removed or the owner is
+ *   freed.
+ * @threadsafety only reads md: safe while no thread changes it.
+ */
 HLR_API const char *hlr_metadata_key(const hlr_metadata *md, int i);
 
-/* hlr_metadata_history_length -- epochs recorded by hlr_model_fit() (0 for NULL). */
+/**
+ * Count the epochs recorded by hlr_model_fit().
+ *
+ * @param md  the metadata; NULL is allowed.
+ * @return the number of records (0 for NULL).
+ * @ownership md is only read.
+ * @threadsafety only reads md: safe while no thread changes it.
+ */
 HLR_API int hlr_metadata_history_length(const hlr_metadata *md);
 
-/*
- * hlr_metadata_history -- epoch record i (0 = oldest) into *out: epoch is
- *   the model's epoch number (counting every fit, from 1), epochs the count
- *   that fit reached, the rest as hlr_model_fit()'s callback saw them.
- * Errors: HLR_EINVAL (NULL, i out of range).
+/**
+ * Copy epoch record i into an hlr_epoch_stats.
+ * In the record, epoch is the model's epoch number (counting every fit,
+ * from 1) and epochs the epoch number at which that fit was set to end
+ * (the epochs before it plus its own count, even when early stopping ended
+ * it sooner); the rest is as hlr_model_fit()'s callback saw it.  Model
+ * files keep only epoch, epochs, the losses, accuracies, lr, seconds and
+ * samples_per_second: a record read from a file has best_epoch, stopping
+ * and val_cer 0.
+ *
+ * @param md        the metadata.
+ * @param i         the record, 0 (the oldest) to
+ *                  hlr_metadata_history_length() - 1.
+ * @param[out] out  receives the record; not NULL.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL md or out, i out of range).
+ * @ownership out is the caller's; md is only read.
+ * @threadsafety only reads md: safe while no thread changes it.
  */
 HLR_API hlr_status hlr_metadata_history(const hlr_metadata *md, int i, hlr_epoch_stats *out);
 
-/* hlr_metadata_clear_history -- forget the recorded epochs (HLR_EINVAL for NULL). */
+/**
+ * Forget the recorded epochs.
+ *
+ * @param md  the metadata.
+ * @return HLR_OK, or HLR_EINVAL for NULL.
+ * @errors HLR_EINVAL (NULL metadata).
+ * @ownership md is borrowed for the call.
+ * @threadsafety as the model that owns md.
+ */
 HLR_API hlr_status hlr_metadata_clear_history(hlr_metadata *md);
+
+/** @} */
 
 /* ------------------------------------------------------------------------ */
 /* Reading a model file without loading it                                   */
 /* ------------------------------------------------------------------------ */
+/** @defgroup info Reading a model file without loading it
+ * @{ */
 
-/*
- * hlr_model_info reads a model file's header, layer table, optimizer and
- * training state and metadata without creating the model or keeping its
- * weights (bin/hlr-inspect prints it).  The payload is inflated and checked
- * as by hlr_model_load(), with one difference: a payload CRC-32 mismatch is
- * reported (crc_ok = 0) rather than refused, so a damaged file can still be
- * examined.
+/**
+ * What a model file holds, read without creating the model.
+ * hlr_model_info_load() reads a model file's header, layer table, optimizer
+ * and training state and metadata without creating the model or keeping
+ * its weights (bin/hlr-inspect prints it).  The payload is inflated and
+ * checked as by hlr_model_load(), with one difference: a payload CRC-32
+ * mismatch is reported (crc_ok = 0) rather than refused, so a damaged file
+ * can still be examined.  docs/format.md specifies the bytes.
  */
 typedef struct hlr_model_info hlr_model_info;
 
-/*
- * hlr_model_info_load / hlr_model_info_load_buffer -- read the file at path,
- *   or the size bytes at data.
- * Returns: the information, or NULL.
- * Errors: as hlr_model_load() (the layer types and configurations are not
- *   checked against this library's layers).
- * Ownership: owned; free with hlr_model_info_free().  data is not retained.
+/**
+ * Read the model file at path into an hlr_model_info.
+ *
+ * @param path  the model file; not NULL.
+ * @return the information, or NULL.
+ * @errors as hlr_model_load() (the layer types and configurations are not
+ *   checked against this library's layers, and a payload CRC-32 mismatch is
+ *   no error).
+ * @ownership owned; free with hlr_model_info_free().  path is not retained.
+ * @threadsafety safe; reads in different threads do not interfere.
  */
 HLR_API hlr_model_info *hlr_model_info_load(const char *path);
+
+/**
+ * Do what hlr_model_info_load() does, from a file's whole contents in
+ * memory.
+ *
+ * @param data  the file's bytes; not NULL.
+ * @param size  their number.
+ * @return the information, or NULL.
+ * @errors as hlr_model_info_load() (HLR_EINVAL for NULL data), no HLR_EIO.
+ * @ownership owned; free with hlr_model_info_free().  data stays the
+ *   caller's and is not retained.
+ * @threadsafety safe; only reads data.
+ */
 HLR_API hlr_model_info *hlr_model_info_load_buffer(const void *data, size_t size);
+
+/**
+ * Free an hlr_model_info and everything borrowed from it.
+ *
+ * @param info  the information; NULL is allowed and does nothing.
+ * @ownership takes ownership of info; the strings and metadata borrowed
+ *   from it become invalid.
+ * @threadsafety not while another thread uses info.
+ */
 HLR_API void hlr_model_info_free(hlr_model_info *info);
 
-/* What hlr_model_info_summary() reports. */
+/** What hlr_model_info_summary() reports. */
 typedef struct hlr_file_summary {
-    int format_major, format_minor; /* the file's format version */
-    uint32_t flags;                 /* the header's flags (docs/format.md) */
-    uint64_t file_size;             /* header + compressed payload, bytes */
-    uint64_t compressed_size, uncompressed_size; /* of the payload */
-    uint32_t payload_crc;           /* CRC-32 of the payload as the header states it */
-    int crc_ok;                     /* 1 when the inflated payload has that CRC-32 */
-    uint32_t weights_crc;           /* CRC-32 of every parameter's and buffer's values in file
-                                       order: files with equal weights give equal numbers */
-    char writer_version[32];        /* library version that wrote the file, "" if not recorded */
-    int num_layers;
-    int input_ndim;
-    int64_t input_shape[HLR_MAX_DIMS]; /* one sample, without the batch dimension */
-    int64_t param_count;            /* trainable scalars */
-    int64_t buffer_count;           /* stored scalars never trained (batch-norm statistics) */
-    int loss;                       /* hlr_loss_kind */
-    double label_smoothing;
-    int has_optimizer;
-    char optimizer[8];              /* "sgd", "adam", "adamw"; "" without optimizer state */
-    double base_lr, current_lr;     /* the optimizer's base rate and the rate its next step uses */
-    int64_t optimizer_steps, schedule_position;
-    int has_training_state;
-    int64_t epochs_trained, batches_trained;
-    int num_chunks;
+    /** the file's major format version */
+    int format_major, format_minor; /**< the file's minor format version */
+    uint32_t flags;                 /**< the header's flags (docs/format.md):
+                                       bit 0 optimizer state, bit 1 training
+                                       state */
+    uint64_t file_size;             /**< header + compressed payload, bytes */
+    /** the compressed payload's size, bytes */
+    uint64_t compressed_size, uncompressed_size; /**< the inflated payload's
+                                                    size, bytes */
+    uint32_t payload_crc;           /**< CRC-32 of the payload as the header
+                                       states it */
+    int crc_ok;                     /**< 1 when the inflated payload has that
+                                       CRC-32, else 0 */
+    uint32_t weights_crc;           /**< CRC-32 of every parameter's and
+                                       buffer's values in file order: files
+                                       with equal weights give equal
+                                       numbers */
+    char writer_version[32];        /**< library version that wrote the
+                                       file, "" if not recorded */
+    int num_layers;                 /**< layers in the layer table: see
+                                       hlr_model_info_layer() */
+    int input_ndim;                 /**< dimensions in input_shape */
+    int64_t input_shape[HLR_MAX_DIMS]; /**< one sample, without the batch
+                                          dimension; unused entries 0 */
+    int64_t param_count;            /**< trainable scalars */
+    int64_t buffer_count;           /**< stored scalars never trained
+                                       (batch-norm statistics) */
+    int loss;                       /**< hlr_loss_kind */
+    double label_smoothing;         /**< the loss's label smoothing, in
+                                       [0, 1) */
+    int has_optimizer;              /**< 1 when the file holds optimizer state,
+                                       else 0 (and the optimizer fields
+                                       below are 0 or "") */
+    char optimizer[8];              /**< "sgd", "adam", "adamw"; "" without
+                                       optimizer state */
+    /** the optimizer's base learning rate */
+    double base_lr, current_lr;     /**< the rate the optimizer's next step
+                                       uses (schedule applied) */
+    /** the optimizer steps taken */
+    int64_t optimizer_steps, schedule_position; /**< the learning-rate
+                                                   schedule's position */
+    int has_training_state;         /**< 1 when the file holds training state,
+                                       else 0 */
+    /** epochs trained by hlr_model_fit() (0 without training state) */
+    int64_t epochs_trained, batches_trained; /**< batches trained by
+                                                hlr_model_fit() (0 without
+                                                training state) */
+    int num_chunks;                 /**< chunks in the payload, unknown ones
+                                       included: see hlr_model_info_chunk() */
 } hlr_file_summary;
 
-/*
- * hlr_model_info_summary -- fill *out with the file's summary.  size is
- *   sizeof(hlr_file_summary) as the caller knows it: a program built
- *   against an older header (smaller struct) gets the fields it knows.
- * Errors: HLR_EINVAL (NULL, size 0).
+/**
+ * Fill an hlr_file_summary with the file's summary.
+ *
+ * @param info      the information.
+ * @param[out] out  receives the summary; not NULL.
+ * @param size      sizeof(hlr_file_summary) as the caller knows it: a
+ *                  program built against an older header (smaller struct)
+ *                  gets the fields it knows; bytes beyond this header's
+ *                  struct are left alone.  Not 0.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL info or out, size 0).
+ * @ownership out is the caller's; info is only read.
+ * @threadsafety only reads info: several threads may read one info at once.
  */
 HLR_API hlr_status hlr_model_info_summary(const hlr_model_info *info, hlr_file_summary *out, size_t size);
 
-/*
- * hlr_model_info_layer -- layer i of the file's layer table: *type (e.g.
- *   "conv2d") and *config (its configuration as text, "key=value"
- *   separated by spaces, e.g. "in=784 out=256 bias=1"; "" when it has
- *   none) are borrowed strings valid until hlr_model_info_free(); its output
- *   shape (up to HLR_MAX_DIMS dimensions) goes to *ndim / shape and its
- *   stored scalar count to *scalars.  Every output pointer may be NULL.
- * Errors: HLR_EINVAL (NULL info, i out of range).
+/**
+ * Describe layer i of the file's layer table.
+ * Every output pointer may be NULL.
+ *
+ * @param info           the information.
+ * @param i              the layer, 0 to num_layers - 1 (hlr_file_summary).
+ * @param[out] type      receives the layer's type, such as "conv2d".
+ * @param[out] config    receives its configuration as text, "key=value"
+ *                       separated by spaces (for a dense layer
+ *                       "in=784 out=256 bias=1"); "" when it has none.
+ * @param[out] ndim      receives the number of dimensions of its output
+ *                       shape (one sample, without the batch dimension).
+ * @param[out] shape     receives those dimensions; room for HLR_MAX_DIMS.
+ * @param[out] scalars   receives its stored scalar count (parameters and
+ *                       buffers).
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL info, i out of range).
+ * @ownership `*type` and `*config` are borrowed strings valid until
+ *   hlr_model_info_free().
+ * @threadsafety only reads info: several threads may read one info at once.
  */
 HLR_API hlr_status hlr_model_info_layer(const hlr_model_info *info, int i, const char **type, const char **config,
                                         int *ndim, int64_t *shape, int64_t *scalars);
 
-/*
- * hlr_model_info_chunk -- chunk i of the payload, in file order: its tag
- *   (4 characters and a NUL into tag[5]), the payload offset of its header
- *   and the length of its body.  Every output pointer may be NULL.
- * Errors: HLR_EINVAL (NULL info, i out of range).
+/**
+ * Describe chunk i of the payload, in file order.
+ * Every output pointer may be NULL.
+ *
+ * @param info         the information.
+ * @param i            the chunk, 0 to num_chunks - 1 (hlr_file_summary).
+ * @param[out] tag     receives the tag: 4 characters and a NUL.
+ * @param[out] offset  receives the payload offset of its header.
+ * @param[out] length  receives the length of its body, bytes.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL info, i out of range).
+ * @ownership the outputs are the caller's; info is only read.
+ * @threadsafety only reads info: several threads may read one info at once.
  */
 HLR_API hlr_status hlr_model_info_chunk(const hlr_model_info *info, int i, char tag[5], uint64_t *offset,
                                         uint64_t *length);
 
-/*
- * hlr_model_info_metadata -- the file's metadata (data set, class names,
- *   keys, history), read with the hlr_metadata_* getters.
- * Ownership: borrowed, valid until hlr_model_info_free().
+/**
+ * Get the file's metadata (data set, class names, keys, history), to read
+ * with the hlr_metadata_* getters.
+ *
+ * @param info  the information.
+ * @return the metadata, or NULL (HLR_EINVAL) for a NULL info.
+ * @errors HLR_EINVAL (NULL info).
+ * @ownership borrowed, valid until hlr_model_info_free().
+ * @threadsafety only reads info: several threads may read one info at once.
  */
 HLR_API const hlr_metadata *hlr_model_info_metadata(const hlr_model_info *info);
+
+/** @} */
 
 /* ------------------------------------------------------------------------ */
 /* Serving from several threads                                              */
 /* ------------------------------------------------------------------------ */
+/** @defgroup serving Serving from several threads
+ * @{ */
 
-/*
- * hlr_model_clone_shared -- a model for inference that uses m's parameters
- *   and buffers in place (nothing is copied) and has its own activation
- *   buffers, so that each thread can predict with its own clone while all
- *   share one set of weights:
+/**
+ * Make a model for inference that uses m's parameters and buffers in place
+ * (nothing is copied) and has its own activation buffers, so that each
+ * thread can predict with its own clone while all share one set of
+ * weights:
  *
  *     hlr_model *m = hlr_model_load("model.hlr", NULL);       (main thread)
  *     hlr_model *mine = hlr_model_clone_shared(m);            (one per thread)
  *     hlr_model_predict(mine, x, classes, probs);             (in that thread)
  *     hlr_model_free(mine);                                   (before m)
  *
- *   A clone forwards with training = 0, predicts and evaluates; it refuses
- *   to train (HLR_ESTATE from hlr_model_forward with training != 0,
- *   hlr_model_train_batch, hlr_model_fit and hlr_optimizer_step), and its
- *   layers have no gradients.  Its metadata starts empty.
- * Returns: the clone, or NULL.
- * Errors: HLR_EINVAL (NULL), HLR_ESTATE (m not built), HLR_EUNSUPPORTED (a
- *   layer type that cannot be rebuilt from its configuration), HLR_ENOMEM.
- * Ownership: owned; free with hlr_model_free().  m must outlive every clone
+ * A clone has m's layers (rebuilt from their configurations), loss and
+ * input shape.  It forwards with training = 0, predicts and evaluates; it
+ * refuses to train (HLR_ESTATE from hlr_model_forward() with training != 0,
+ * hlr_model_train_batch(), hlr_model_fit() and hlr_optimizer_step()), and
+ * its layers have no gradients (HLR_ESTATE from hlr_layer_grad() and
+ * hlr_model_input_gradient()).  Its metadata starts empty.
+ *
+ * @param m  the model to share; must be built.
+ * @return the clone, or NULL.
+ * @errors HLR_EINVAL (NULL), HLR_ESTATE (m not built, or a layer that
+ *   rebuilds with other tensors), HLR_EUNSUPPORTED (a layer type that
+ *   cannot be rebuilt from its configuration), HLR_ENOMEM.
+ * @ownership owned; free with hlr_model_free().  m must outlive every clone
  *   of it, and must not be trained, or have its parameters written, while
- *   a clone is in use.  A clone of a clone shares the first model's data.
- * Thread-safety: making clones only reads m, so threads may clone m at the
+ *   a clone is in use (writing a clone's parameters writes m's).  A clone
+ *   of a clone shares the first model's data.
+ * @threadsafety making clones only reads m, so threads may clone m at the
  *   same time and while m predicts.  Each clone, like any model, is used by
  *   one thread at a time; m itself may predict in one more thread.
  */
 HLR_API hlr_model *hlr_model_clone_shared(const hlr_model *m);
 
+/** @} */
+
 /* ------------------------------------------------------------------------ */
 /* Images                                                                    */
 /* ------------------------------------------------------------------------ */
-
-/*
+/** @defgroup images Images and line pictures
+ *
  * Pictures from files, as grey float32 tensors of shape (1, H, W) with
  * values in [0, 1], white = 1: PNG (grey, grey + alpha, RGB, RGBA, palette;
  * 1 to 16 bits; interlaced or not; read with libpng) and PGM (P5 binary or
@@ -1722,106 +3676,152 @@ HLR_API hlr_model *hlr_model_clone_shared(const hlr_model *m);
  *
  * For a classifier trained on MNIST, HLR_IMAGE_MNIST turns a picture of one
  * handwritten digit into what MNIST's images look like:
- *   1. polarity: the paper's brightness is the median of the pixels on the
- *      image's edge; on light paper (above 0.5) the image is inverted, so
- *      that the ink is bright on black, as in MNIST (HLR_IMAGE_DARK_INK or
- *      HLR_IMAGE_LIGHT_INK say it instead);
- *   2. contrast: paper -> 0, the brightest ink -> 1 (clamped); a picture in
- *      which no pixel differs from the paper by 0.1 or more has no ink;
- *   3. crop to the bounding box of the pixels above 0.1;
- *   4. scale to fit 20 x 20, keeping the aspect ratio (area averaging when
- *      shrinking, bilinear when enlarging);
- *   5. paste into 28 x 28 with the ink's centre of mass on pixel (14, 14)
- *      (row and column from 0, as in MNIST; shifted by whole pixels; what
- *      falls outside is cut off).
+ *
+ * 1. polarity: the paper's brightness is the median of the pixels on the
+ *    image's edge; on light paper (above 0.5) the image is inverted, so
+ *    that the ink is bright on black, as in MNIST (HLR_IMAGE_DARK_INK or
+ *    HLR_IMAGE_LIGHT_INK say it instead);
+ * 2. contrast: paper to 0, the brightest ink to 1 (clamped); a picture in
+ *    which no pixel is brighter than the paper by 0.1 or more (after step
+ *    1) has no ink;
+ * 3. crop to the bounding box of the pixels above 0.1;
+ * 4. scale to fit 20 x 20, keeping the aspect ratio (area averaging when
+ *    shrinking, bilinear when enlarging);
+ * 5. paste into 28 x 28 with the ink's centre of mass on pixel (14, 14)
+ *    (row and column from 0, as in MNIST; shifted by whole pixels; what
+ *    falls outside is cut off).
+ *
  * A stray speck or a frame around the digit widens the box of step 3: crop
  * such pictures first.
- */
+ *
+ * The flags of hlr_image_load() and hlr_image_preprocess_mnist()
+ * (HLR_IMAGE_MNIST, HLR_IMAGE_DARK_INK, HLR_IMAGE_LIGHT_INK) are or-ed
+ * together; hlr_image_line() and hlr_dataset_load_lines() take only the
+ * two ink flags.
+ * @{ */
 
-/* Flags of hlr_image_load() and hlr_image_preprocess_mnist(); or them together. */
-/* MNIST preprocessing (above): the result is (1, 28, 28). */
+/** Flag: MNIST preprocessing (steps 1 to 5 above): the result is
+ *  (1, 28, 28). */
 #define HLR_IMAGE_MNIST 1
-/* The ink is dark on light paper: invert the image (with HLR_IMAGE_MNIST: instead of guessing). */
+/** Flag: the ink is dark on light paper: invert the image (with
+ *  HLR_IMAGE_MNIST: instead of guessing). */
 #define HLR_IMAGE_DARK_INK 2
-/* The ink is light on dark, as MNIST: with HLR_IMAGE_MNIST, do not guess; alone it changes nothing. */
+/** Flag: the ink is light on dark, as MNIST: with HLR_IMAGE_MNIST, do not
+ *  guess; alone it changes nothing. */
 #define HLR_IMAGE_LIGHT_INK 4
 
-/* The largest image hlr_image_load() accepts: pixels a side, and in all. */
+/** The largest image hlr_image_load() accepts: pixels a side. */
 #define HLR_IMAGE_MAX_SIDE 16384
+/** The largest image hlr_image_load() accepts: pixels in all. */
 #define HLR_IMAGE_MAX_PIXELS 67108864
 
-/*
- * hlr_image_load -- read the PNG or PGM file at path (told apart by their
- *   first bytes, not by the name) into a grey image, preprocessed as flags
- *   say.  Special files (FIFOs, devices, folders) are refused without
- *   blocking.  Nothing is printed, whatever the file holds.
- * Returns: a float32 tensor (1, H, W) in [0, 1]: the image as it is (white
- *   = 1; inverted with HLR_IMAGE_DARK_INK), or (1, 28, 28) with
- *   HLR_IMAGE_MNIST; NULL on error.
- * Errors: HLR_EINVAL (NULL path, unknown flags, both ink flags),
+/**
+ * Read a PNG or PGM file into a grey image, preprocessed as flags say.
+ * PNG and PGM are told apart by their first bytes, not by the name.
+ * Special files (FIFOs, devices, folders) are refused without blocking.
+ * Nothing is printed, whatever the file holds.
+ *
+ * @param path   the image file; not NULL.
+ * @param flags  0, or HLR_IMAGE_MNIST, HLR_IMAGE_DARK_INK and
+ *               HLR_IMAGE_LIGHT_INK or-ed together (not both ink flags).
+ * @return a float32 tensor (1, H, W) in [0, 1]: the image as it is (white
+ *   = 1; inverted with HLR_IMAGE_DARK_INK), or (1, 28, 28), ink bright on
+ *   0, with HLR_IMAGE_MNIST; NULL on error.
+ * @errors HLR_EINVAL (NULL path, unknown flags, both ink flags),
  *   HLR_EIO (cannot open or read the file, not a regular file: the message
  *   names the path and the reason), HLR_EFORMAT (neither PNG nor PGM,
- *   empty, truncated, corrupt -- a CRC or compressed-data error --, more
- *   than HLR_IMAGE_MAX_SIDE pixels a side or HLR_IMAGE_MAX_PIXELS in all,
- *   a pixel above a PGM's maxval; with HLR_IMAGE_MNIST a blank picture
- *   with no ink: the message names the path and says what is wrong),
- *   HLR_ENOMEM.
- * Ownership: owned; free with hlr_tensor_free().
- * Thread-safety: safe; loads in different threads do not interfere.
+ *   empty, truncated, corrupt (a CRC or compressed-data error), a bad PGM
+ *   header, more than HLR_IMAGE_MAX_SIDE pixels a side or
+ *   HLR_IMAGE_MAX_PIXELS in all, a pixel above a PGM's maxval; with
+ *   HLR_IMAGE_MNIST a blank picture with no ink: the message names the path
+ *   and says what is wrong), HLR_ENOMEM.
+ * @ownership owned; free with hlr_tensor_free().  path is not retained.
+ * @threadsafety safe; loads in different threads do not interfere.
  */
 HLR_API hlr_tensor *hlr_image_load(const char *path, int flags);
 
-/*
- * hlr_image_preprocess_mnist -- the MNIST preprocessing of HLR_IMAGE_MNIST
- *   for an image already in memory: a float32 tensor (H, W) or (1, H, W),
- *   white = 1 (values outside [0, 1] are clamped).  flags may hold
- *   HLR_IMAGE_DARK_INK or HLR_IMAGE_LIGHT_INK (HLR_IMAGE_MNIST is allowed
- *   and changes nothing).
- * Returns: a new float32 tensor (1, 28, 28) in [0, 1], or NULL.
- * Errors: HLR_EINVAL (NULL image, an int32 tensor, a pixel NaN or
+/**
+ * Apply the MNIST preprocessing of HLR_IMAGE_MNIST (steps 1 to 5 in this
+ * group's description) to an image already in memory.
+ *
+ * @param image  a float32 tensor (H, W) or (1, H, W), white = 1 (values
+ *               outside [0, 1] are clamped), every pixel finite.
+ * @param flags  0, HLR_IMAGE_DARK_INK or HLR_IMAGE_LIGHT_INK
+ *               (HLR_IMAGE_MNIST is allowed and changes nothing).
+ * @return a new float32 tensor (1, 28, 28) in [0, 1], ink bright on 0, or
+ *   NULL.
+ * @errors HLR_EINVAL (NULL image, an int32 tensor, a pixel NaN or
  *   infinite, unknown flags, both ink flags, a blank image with no ink),
  *   HLR_ESHAPE (not (H, W) or (1, H, W)), HLR_ENOMEM.
- * Ownership: owned; free with hlr_tensor_free().  image stays the caller's.
- * Thread-safety: only reads image.
+ * @ownership owned; free with hlr_tensor_free().  image stays the caller's.
+ * @threadsafety only reads image.
  */
 HLR_API hlr_tensor *hlr_image_preprocess_mnist(const hlr_tensor *image, int flags);
 
-/*
- * hlr_image_line -- a picture of one line of writing (a number, a word) as
- *   a CTC recogniser reads it: polarity and contrast as steps 1 and 2 of
- *   HLR_IMAGE_MNIST (flags: 0 to guess the polarity, HLR_IMAGE_DARK_INK or
- *   HLR_IMAGE_LIGHT_INK to say it), cropped to the ink's bounding box,
- *   scaled to height - 2 pad pixels high with the aspect ratio kept (area
- *   averaging when shrinking, bilinear when enlarging), then pad pixels of
- *   paper (0) on every side.
- * Returns: a float32 tensor (1, height, w), ink bright on 0; NULL on error.
- * Errors: HLR_EINVAL (NULL, unknown or conflicting flags, height outside
- *   1..4096, pad outside 0..(height - 1) / 2, a pixel not finite, no ink),
- *   HLR_ESHAPE (not (H, W) or (1, H, W)), HLR_ENOMEM.
- * Ownership: owned; free with hlr_tensor_free().
+/**
+ * Prepare a picture of one line of writing (a number, a word) as a CTC
+ * recogniser reads it: polarity and contrast as steps 1 and 2 of
+ * HLR_IMAGE_MNIST, cropped to the ink's bounding box (pixels above 0.1),
+ * scaled to height - 2 pad pixels high with the aspect ratio kept (area
+ * averaging when shrinking, bilinear when enlarging), then pad pixels of
+ * paper (0) on every side.
+ *
+ * @param image   a float32 tensor (H, W) or (1, H, W), white = 1 (values
+ *                outside [0, 1] are clamped), every pixel finite.
+ * @param height  the result's height, 1 to 4096.
+ * @param pad     the paper added on every side, 0 to (height - 1) / 2.
+ * @param flags   0 to guess the polarity, HLR_IMAGE_DARK_INK or
+ *                HLR_IMAGE_LIGHT_INK to say it.
+ * @return a float32 tensor (1, height, w) in [0, 1], ink bright on 0, its
+ *   width w the scaled ink's width (at least 1, at most
+ *   HLR_IMAGE_MAX_SIDE) plus 2 pad; NULL on error.
+ * @errors HLR_EINVAL (NULL, an int32 tensor, unknown or conflicting flags
+ *   (HLR_IMAGE_MNIST included), height outside 1..4096, pad outside
+ *   0..(height - 1) / 2, a pixel not finite, no ink), HLR_ESHAPE (not
+ *   (H, W) or (1, H, W)), HLR_ENOMEM.
+ * @ownership owned; free with hlr_tensor_free().  image stays the caller's.
+ * @threadsafety only reads image.
  */
 HLR_API hlr_tensor *hlr_image_line(const hlr_tensor *image, int height, int pad, int flags);
 
-/*
- * hlr_dataset_load_lines -- a sequence data set for a CTC model from a
- *   labels file: one line per image, NAME<TAB>TEXT (UTF-8; empty lines and
- *   lines starting with # are skipped), NAME a PNG or PGM file relative to
- *   the labels file's folder (or absolute).  Each image goes through
- *   hlr_image_line(image, height, pad, flags); the data set's samples are
- *   (1, height, width), narrower images padded with zeros on the right and
- *   their own widths kept as lengths (width 0: the widest image's).  Each
- *   character of TEXT becomes label k + 1, k its position in alphabet (a
- *   UTF-8 string of distinct characters; 0 is the blank), so the data set
- *   has strlen-in-characters(alphabet) + 1 classes.
- * Errors: HLR_EINVAL (NULL, a bad alphabet or width, bad height, pad or
- *   flags), HLR_EIO (a file cannot be opened or read), HLR_EFORMAT (a line
- *   without a tab, a character outside the alphabet, an image wider than
- *   width, no lines, and the errors of hlr_image_load(): each message names
- *   the labels file and line), HLR_ENOMEM.
- * Ownership: owned; free with hlr_dataset_free().
+/**
+ * Load a sequence data set for a CTC model from a labels file.
+ * The labels file has one line per image, `NAME<TAB>TEXT` (UTF-8; empty
+ * lines and lines starting with `#` are skipped; at most 8190 bytes a
+ * line), NAME a PNG or PGM file relative to the labels file's folder (or
+ * absolute).  Each image goes through hlr_image_line(image, height, pad,
+ * flags); the data set's samples are (1, height, width), narrower images
+ * padded with zeros on the right and their own widths kept as lengths (see
+ * hlr_dataset_from_sequences()).  Each character of TEXT becomes label
+ * k + 1, k its position in alphabet (0 is the blank), so the data set has
+ * the number of characters in alphabet + 1 classes.
+ *
+ * @param labels_path  the labels file; not NULL.
+ * @param alphabet     a UTF-8 string of 1 to 1024 distinct characters; not
+ *                     NULL.
+ * @param height       as for hlr_image_line().
+ * @param pad          as for hlr_image_line().
+ * @param width        the samples' width, 0 to HLR_IMAGE_MAX_SIDE; 0: the
+ *                     widest image's.
+ * @param flags        as for hlr_image_line().
+ * @return the data set, or NULL.
+ * @errors HLR_EINVAL (NULL labels_path or alphabet, a bad alphabet or
+ *   width), HLR_EIO (a file cannot be opened or read), HLR_EFORMAT (a line
+ *   without a tab or with an empty NAME, text that is not UTF-8, a
+ *   character outside the alphabet, a line too long, more than 10000000
+ *   lines, an image wider than width, no lines), HLR_ENOMEM; and for an
+ *   image, the errors of hlr_image_load() and of hlr_image_line() with
+ *   their codes (HLR_EINVAL for an image with no ink, and for a bad height,
+ *   pad or flags, which are found at the first image).  Each message about
+ *   a line names the labels file and line.
+ * @ownership owned; free with hlr_dataset_free().  labels_path and
+ *   alphabet are not retained.
+ * @threadsafety safe; loads in different threads do not interfere.
  */
 HLR_API hlr_dataset *hlr_dataset_load_lines(const char *labels_path, const char *alphabet, int height, int pad,
                                             int width, int flags);
+
+/** @} */
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 """The documentation's code, compiled and run, so that it cannot drift from the library.
 
-- Every ```c block of README.md and docs/*.md: a whole program (one with `int main`) is compiled
+- Every ```c block of README.md, docs/*.md and docs/reference/*.md: a whole program (one with `int main`) is compiled
   against this build and, in README.md, run from the repository root (it trains on MNIST, which
   `make test` has fetched); a fragment is compiled inside a function, after the declarations that
   an HTML comment just above it gives (`<!-- snippet: hlr_model *m = NULL; -->`, unseen on a
@@ -107,7 +107,8 @@ class Snippets(unittest.TestCase):
 
     def test_c_blocks_of_the_docs_compile(self):
         count = 0
-        for path in [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))):
+        for path in [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))) + \
+                sorted(glob.glob(os.path.join(ROOT, "docs", "reference", "*.md"))):
             for line, context, code in blocks(path):
                 name = "%s-%d" % (os.path.basename(path).replace(".", "-"), line)
                 with self.subTest(block="%s:%d" % (os.path.relpath(path, ROOT), line)):
