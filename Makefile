@@ -49,7 +49,7 @@ PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo pyth
 CPP_EXAMPLE := $(BINOUT)/hlr-classify-cpp
 
 .PHONY: all lib examples test check sanitize valgrind demo data deps install uninstall clean help bench bench-deps \
-    python-test cli-test docs-test fuzz tsan
+    python-test cli-test docs-test fuzz tsan docs man docs-check
 all: lib examples
 
 lib: $(SHARED) $(LIBOUT)/$(SONAME) $(LIBOUT)/libhlr.so $(STATIC) $(LIBOUT)/hlr.pc
@@ -77,10 +77,13 @@ $(STATIC): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJ)
 
+# hlr.pc names the prefix it is installed under: `make install` writes it afresh
+# for its own PREFIX (lib/hlr.pc, for the default one, may be older).
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+    -e 's|@VERSION@|$(VERSION)|g' -e 's|@PRIVATE_LIBS@|$(OPENBLAS_LIBS) $(PNG_LIBS) -lz -lm|g'
 $(LIBOUT)/hlr.pc: pkgconfig/hlr.pc.in Makefile
 	@mkdir -p $(LIBOUT)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
-	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@PRIVATE_LIBS@|$(OPENBLAS_LIBS) $(PNG_LIBS) -lz -lm|g' $< > $@
+	$(PC_SED) $< > $@
 
 # Example programs link the shared library and find it through their rpath
 # (BINOUT and LIBOUT are always siblings: bin/ and lib/).
@@ -157,6 +160,7 @@ test: deps
 	@scripts/check-install.sh
 	@$(MAKE) --no-print-directory python-test
 	@$(MAKE) --no-print-directory cli-test
+	@$(MAKE) --no-print-directory docs-check
 	@$(MAKE) --no-print-directory docs-test
 	HLR_DATA_DIR=$(DATA_DIR) $(BINOUT)/hlr-tests
 
@@ -170,10 +174,14 @@ python-test: lib $(CPP_EXAMPLE)
 
 # The documentation's code: README.md's and docs/*.md's C blocks and the
 # header's overview example compiled (README's program run), docs/python.md's
-# examples run with doctest, the figure README gives for `make demo` checked.
-docs-test: all
+# examples run with doctest, the figure README gives for `make demo` checked;
+# the man pages rendered by man and their options compared with each
+# program's --help; docs/tutorial.md's commands run in order.
+docs-test: all man $(BINOUT)/hlr-bench
 	HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) PYTHONPATH=$(abspath python) \
 	    CC="$(CC)" $(PYTHON) tests/docs/check_snippets.py
+	HLR_BIN=$(abspath $(BINOUT)) HLR_MAN_DIR=$(abspath $(BUILD)/man) $(PYTHON) tests/docs/check_man.py
+	$(PYTHON) tests/docs/check_tutorial.py
 
 # The example programs' commands, run as a user runs them (tests/cli/): on
 # small synthetic idx files, so they need no MNIST.  test_errors.py: every
@@ -240,6 +248,36 @@ valgrind: all
 	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
 	    $(BINOUT)/hlr-read generate --part test --test-strings 8 --data $(DATA_DIR) > /dev/null
 
+# Documentation: the API reference rendered by Doxygen from
+# include/hlr/hlr.h (docs/Doxyfile; any warning -- an undocumented function,
+# parameter or member -- fails), man pages from docs/man/*.scd by scdoc, and
+# the README's pictures from real runs (scripts/make-pictures.sh).
+DOCS_OUT ?= $(BUILD)/docs
+MAN_SRC := $(wildcard docs/man/*.scd)
+MAN_PAGES := $(MAN_SRC:docs/man/%.scd=$(BUILD)/man/%)
+man: $(MAN_PAGES)
+# The page's date is its source's last commit (SOURCE_DATE_EPOCH), so a rebuild
+# gives the same page; outside a git clone, today's.
+$(BUILD)/man/%: docs/man/%.scd
+	@mkdir -p $(dir $@)
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct -- $< 2>/dev/null | grep . || date +%s) scdoc < $< > $@.tmp \
+	    || { rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
+
+# The reference alone, fast (well under a second): `make test` runs it.  Besides
+# Doxygen's warnings, tests/docs/check_reference.py wants Thread-safety in every
+# function's block, and Errors and Ownership where they apply.
+docs-check: deps
+	@mkdir -p $(DOCS_OUT)
+	@HLR_VERSION=$(VERSION) HLR_DOCS_OUT=$(DOCS_OUT) doxygen docs/Doxyfile || \
+	    { cat $(DOCS_OUT)/warnings.log >&2; echo "make docs: Doxygen warnings above (docs/Doxyfile)" >&2; exit 1; }
+	@$(PYTHON) tests/docs/check_reference.py
+	@echo "docs: API reference in $(DOCS_OUT)/html/index.html, no Doxygen warning"
+
+docs: docs-check man all
+	@scripts/fetch-mnist.sh $(DATA_DIR)
+	HLR_BIN=$(BINOUT) HLR_DATA_DIR=$(DATA_DIR) HLR_PICTURES_WORK=$(BUILD)/pictures scripts/make-pictures.sh
+
 # Train, save, reload and evaluate (the same accuracy line), and show the file.
 DEMO_MODEL ?= $(BUILD)/demo/mnist-mlp.hlr
 demo: deps
@@ -252,19 +290,33 @@ demo: deps
 	$(BINOUT)/hlr-inspect $(DEMO_MODEL)
 	$(BINOUT)/hlr-mnist train --model cnn-bn --epochs 1 --limit 12000 --test-limit 2000 --data $(DATA_DIR)
 
-install: lib
-	install -d $(DESTDIR)$(INCLUDEDIR)/hlr $(DESTDIR)$(LIBDIR)/pkgconfig
+# The library, its header and pkg-config file, the programs and their man pages.
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+# Pages of the installed programs (not hlr-bench's: the benchmark stays in the tree) and of the library.
+INSTALL_MAN1 := $(addprefix $(BUILD)/man/,$(addsuffix .1,$(notdir $(EXAMPLES))))
+INSTALL_MAN3 := $(filter %.3,$(MAN_PAGES))
+install: lib examples $(INSTALL_MAN1) $(INSTALL_MAN3)
+	install -d $(DESTDIR)$(INCLUDEDIR)/hlr $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
 	install -m 644 include/hlr/*.h $(DESTDIR)$(INCLUDEDIR)/hlr/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libhlr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libhlr.so
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
-	install -m 644 $(LIBOUT)/hlr.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(PC_SED) pkgconfig/hlr.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/hlr.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/hlr.pc
+	install -m 755 $(EXAMPLES) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(INSTALL_MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(INSTALL_MAN3) $(DESTDIR)$(MANDIR)/man3/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libhlr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libhlr.so \
 	    $(DESTDIR)$(LIBDIR)/libhlr.a $(DESTDIR)$(LIBDIR)/pkgconfig/hlr.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/hlr
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(EXAMPLES))) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(INSTALL_MAN1))) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(INSTALL_MAN3)))
 
 clean:
 	rm -rf build lib bin
@@ -275,7 +327,10 @@ help:
 	@echo "make test       build and run every test (Check suite, exports, install, Python, C++ example)"
 	@echo "make python-test  only the Python package's tests (PYTHON=$(PYTHON))"
 	@echo "make cli-test   the example programs' commands and failures on synthetic data (tests/cli)"
-	@echo "make docs-test  the documentation's code: C blocks compiled, Python examples run, the demo figure"
+	@echo "make docs-test  the documentation's code: C blocks compiled, Python examples run, the demo figure,"
+	@echo "                man pages against --help, the tutorial's commands run"
+	@echo "make docs       the API reference (Doxygen, $(DOCS_OUT)/html), man pages ($(BUILD)/man), README's pictures"
+	@echo "make docs-check the API reference alone: fails on any Doxygen warning (part of make test)"
 	@echo "make sanitize   the test suite under ASan + UBSan"
 	@echo "make valgrind   a short bin/hlr-mnist run under valgrind"
 	@echo "make fuzz       libFuzzer (clang) on the model-file reader for FUZZ_SECONDS=$(FUZZ_SECONDS)"

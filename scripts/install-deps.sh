@@ -23,6 +23,10 @@ need_py matplotlib python3-matplotlib
 need_cmd npm npm
 need_cmd gzip gzip
 need_cmd sha256sum coreutils
+# The API reference (make docs; make test fails on a Doxygen warning) and the man pages.
+need_cmd doxygen doxygen
+need_cmd scdoc scdoc
+need_cmd man man-db
 # Word lists that bin/hlr-langid learns from (the five default languages, and those --langs adds).
 need_file /usr/share/dict/american-english wamerican
 need_file /usr/share/dict/spanish wspanish
