@@ -93,7 +93,7 @@ EXAMPLE_COMMON := $(BUILD)/examples/common.o $(BUILD)/examples/models.o $(BUILD)
 $(BINOUT)/hlr-%: $(BUILD)/examples/%.o $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/libhlr.so
 	@mkdir -p $(BINOUT)
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/examples/$*.o $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
-	    -Wl,-rpath,'$$ORIGIN/../lib' $(PNG_LIBS) -lz -lm
+	    -Wl,-rpath,'$$ORIGIN/../lib' $(PNG_LIBS) -lz -lm -ldl
 
 # The test runner links the static library, so white-box tests may use internals.
 $(BINOUT)/hlr-tests: $(TEST_OBJ) $(STATIC)
@@ -162,6 +162,8 @@ test: deps
 	@$(MAKE) --no-print-directory cli-test
 	@$(MAKE) --no-print-directory docs-check
 	@$(MAKE) --no-print-directory docs-test
+	@if [ -n "$(HAVE_MPI)" ]; then $(MAKE) --no-print-directory mpi-test; \
+	    else echo "mpi-test: skipped, Open MPI is not installed (scripts/install-deps.sh installs it)"; fi
 	HLR_DATA_DIR=$(DATA_DIR) $(BINOUT)/hlr-tests
 
 check: test
@@ -248,6 +250,40 @@ valgrind: all
 	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
 	    $(BINOUT)/hlr-read generate --part test --test-strings 8 --data $(DATA_DIR) > /dev/null
 
+# `make mpi`: libhlr-mpi, the companion library that gives data-parallel
+# training (hlr_fit_options.distributed) its collectives from Open MPI, and the
+# test program tests/mpi/mpi_fit.c.  libhlr itself never links MPI; bin/hlr-mnist
+# loads libhlr-mpi at run time for --distributed.  `make test` runs mpi-test
+# when Open MPI is installed (scripts/install-deps.sh installs it).
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS := $(shell pkg-config --libs ompi-c 2>/dev/null)
+HAVE_MPI := $(shell pkg-config --exists ompi-c 2>/dev/null && command -v mpirun >/dev/null 2>&1 && echo 1)
+MPI_SHARED := $(LIBOUT)/libhlr-mpi.so.$(VERSION)
+MPI_TEST := $(BUILD)/mpi/mpi_fit
+.PHONY: mpi mpi-test bench-mpi
+mpi: $(MPI_SHARED) $(LIBOUT)/libhlr-mpi.so.$(VERSION_MAJOR) $(LIBOUT)/libhlr-mpi.so $(MPI_TEST)
+$(MPI_SHARED): src/mpi/hlr_mpi.c include/hlr/hlr_mpi.h include/hlr/hlr.h $(SHARED) $(LIBOUT)/libhlr.so
+	@test -n "$(HAVE_MPI)" || { echo "make mpi needs Open MPI: apt-get install libopenmpi-dev openmpi-bin" >&2; exit 1; }
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(MPI_CFLAGS) -fPIC -shared \
+	    -Wl,-soname,libhlr-mpi.so.$(VERSION_MAJOR) $(LDFLAGS) -o $@ $< -L$(LIBOUT) -lhlr $(MPI_LIBS) -Wl,-rpath,'$$ORIGIN'
+$(LIBOUT)/libhlr-mpi.so.$(VERSION_MAJOR): $(MPI_SHARED)
+	ln -sf libhlr-mpi.so.$(VERSION) $@
+$(LIBOUT)/libhlr-mpi.so: $(LIBOUT)/libhlr-mpi.so.$(VERSION_MAJOR)
+	ln -sf libhlr-mpi.so.$(VERSION_MAJOR) $@
+$(MPI_TEST): tests/mpi/mpi_fit.c $(LIBOUT)/libhlr-mpi.so
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(LDFLAGS) -o $@ $< -L$(LIBOUT) -lhlr-mpi -lhlr -lm \
+	    -Wl,-rpath,$(abspath $(LIBOUT))
+
+# `make bench-mpi`: mpirun -np 2 with one thread each against one process with two threads, the
+# same global batch (bench/mpi.py; MPI_BENCH_FLAGS e.g. --models cnn,lstm --rounds 2).
+MPI_BENCH_FLAGS ?=
+bench-mpi: deps data all mpi
+	bench/mpi.py $(MPI_BENCH_FLAGS)
+
+mpi-test: all mpi
+	HLR_BIN=$(abspath $(BINOUT)) HLR_MPI_FIT=$(abspath $(MPI_TEST)) $(PYTHON) tests/mpi/test_mpi.py
+
 # Documentation: the API reference rendered by Doxygen from
 # include/hlr/hlr.h (docs/Doxyfile; any warning -- an undocumented function,
 # parameter or member -- fails), man pages from docs/man/*.scd by scdoc, and
@@ -309,10 +345,22 @@ install: lib examples $(INSTALL_MAN1) $(INSTALL_MAN3)
 	install -m 755 $(EXAMPLES) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(INSTALL_MAN1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 $(INSTALL_MAN3) $(DESTDIR)$(MANDIR)/man3/
+	@if [ -n "$(HAVE_MPI)" ]; then $(MAKE) --no-print-directory install-mpi; fi
+
+# libhlr-mpi and its header, where Open MPI is installed (`make install` calls it then).
+.PHONY: install-mpi
+install-mpi: mpi
+	install -d $(DESTDIR)$(INCLUDEDIR)/hlr $(DESTDIR)$(LIBDIR)
+	install -m 644 include/hlr/hlr_mpi.h $(DESTDIR)$(INCLUDEDIR)/hlr/
+	install -m 755 $(MPI_SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libhlr-mpi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libhlr-mpi.so.$(VERSION_MAJOR)
+	ln -sf libhlr-mpi.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libhlr-mpi.so
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libhlr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libhlr.so \
 	    $(DESTDIR)$(LIBDIR)/libhlr.a $(DESTDIR)$(LIBDIR)/pkgconfig/hlr.pc
+	rm -f $(DESTDIR)$(LIBDIR)/libhlr-mpi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libhlr-mpi.so.$(VERSION_MAJOR) \
+	    $(DESTDIR)$(LIBDIR)/libhlr-mpi.so
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/hlr
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(EXAMPLES))) \
 	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(INSTALL_MAN1))) \
@@ -338,6 +386,9 @@ help:
 	@echo "make data       fetch MNIST into $(DATA_DIR) and install Fashion-MNIST (Debian package)"
 	@echo "make bench      libhlr against PyTorch, model by model (BENCH_MODELS=$(BENCH_MODELS))"
 	@echo "make bench-accuracy  time to 99% test accuracy with cnn-bn, libhlr then PyTorch (ACCURACY_FLAGS=)"
+	@echo "make mpi        libhlr-mpi (data-parallel training over Open MPI) and its test program"
+	@echo "make mpi-test   mpirun -np 2 and 4: ranks bit-identical, one process matched (part of make test)"
+	@echo "make bench-mpi  mpirun -np 2 x 1 thread against 1 process x 2 threads (MPI_BENCH_FLAGS=)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=  (make uninstall removes it)"
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(wildcard $(BUILD)/examples/*.d)

@@ -42,10 +42,13 @@ if command -v pkg-config >/dev/null 2>&1; then
     need_pc check check
     need_pc zlib zlib1g-dev
     need_pc libpng libpng-dev
+    # Data-parallel training (make mpi, libhlr-mpi) and its tests in make test: Open MPI.
+    need_pc ompi-c libopenmpi-dev
+    need_cmd mpirun openmpi-bin
     # Debian's check.pc links libsubunit, which lives in its own package.
     need_file /usr/include/subunit/child.h libsubunit-dev
 else
-    missing+=(libopenblas-dev check zlib1g-dev libpng-dev libsubunit-dev)
+    missing+=(libopenblas-dev check zlib1g-dev libpng-dev libsubunit-dev libopenmpi-dev openmpi-bin)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

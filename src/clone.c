@@ -20,6 +20,9 @@ void hlr__model_extra_release(hlr_model *m)
 {
     hlr_model_extra *ex = hlr__model_extra(m);
     hlr__metadata_clear(&ex->meta);
+    hlr__free(ex->fused);
+    ex->fused = NULL;
+    ex->fused_cap = 0;
     if (!ex->shared_from)
         return;
     /* The parameter data belongs to the original: forget it before the layers are freed. */

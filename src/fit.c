@@ -326,6 +326,36 @@ static void refresh_buffers(hlr_model *m, float **bx, double **ctc_work, int64_t
         *ctc_work = hlr__model_ctc_work(m, batch, ctc_S, fn);
 }
 
+/* Data-parallel: the sums of every process's figures, in place (nothing to do alone). */
+static hlr_status sum_over_processes(const hlr_distributed *dist, double *v, int64_t n)
+{
+    return dist && dist->size > 1
+               ? hlr__dist_failed(dist->allreduce_f64(v, n, dist->user), "hlr_model_fit", "sum of the figures")
+               : HLR_OK;
+}
+
+static hlr_status sum_eval(const hlr_distributed *dist, eval_acc *acc)
+{
+    double v[8] = {acc->loss_sum,     (double)acc->correct,   (double)acc->top_k_correct, (double)acc->count,
+                   (double)acc->ctc.edits, (double)acc->ctc.chars, (double)acc->ctc.right, (double)acc->ctc.strings};
+    hlr_status st = sum_over_processes(dist, v, 8);
+    if (st != HLR_OK)
+        return st;
+    *acc = (eval_acc){.loss_sum = v[0], .correct = (int64_t)v[1], .top_k_correct = (int64_t)v[2],
+                      .count = (int64_t)v[3],
+                      .ctc = {(int64_t)v[4], (int64_t)v[5], (int64_t)v[6], (int64_t)v[7]}};
+    return HLR_OK;
+}
+
+/* Whether any process asked to stop (every process calls it, so that all stop together). */
+static hlr_status any_process(const hlr_distributed *dist, int *flag)
+{
+    double v = *flag ? 1.0 : 0.0;
+    hlr_status st = sum_over_processes(dist, &v, 1);
+    *flag = v > 0.0;
+    return st;
+}
+
 hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *train, const hlr_fit_options *opt)
 {
     const char *fn = "hlr_model_fit";
@@ -369,11 +399,18 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     if (n_train < 1)
         return hlr__fail(HLR_EINVAL, "%s: the validation split leaves no training samples", fn);
 
-    int64_t batch = opt->batch_size < n_train ? opt->batch_size : n_train;
-    const int64_t batches = (n_train + batch - 1) / batch;
+    /* Data-parallel: this process trains on n_local samples of each epoch's permutation (see hlr.h). */
+    const hlr_distributed *dist = opt->distributed;
+    if (dist && (st = hlr__dist_check(dist, fn)) != HLR_OK)
+        return st;
+    const int nproc = dist ? dist->size : 1, rank = dist ? dist->rank : 0, lead = rank == 0;
+    const int64_t n_local = (n_train + nproc - 1) / nproc;
+    int64_t batch = opt->batch_size < n_local ? opt->batch_size : n_local;
+    const int64_t batches = (n_local + batch - 1) / batch;
     int64_t c = hlr__model_out_size(m);
     const hlr_early_stopping *es = &opt->early_stopping;
     int64_t *perm = hlr__alloc_or_fail((size_t)n_train, sizeof *perm, fn);
+    int64_t *shard = nproc > 1 ? hlr__alloc_or_fail((size_t)n_local, sizeof *shard, fn) : perm;
     int32_t *by = hlr__alloc_or_fail((size_t)batch, sizeof *by, fn);
     int32_t *bl = train->lengths ? hlr__alloc_or_fail((size_t)batch, sizeof *bl, fn) : NULL;
     int32_t *bt = ctc ? hlr__alloc_or_fail((size_t)(batch * train->max_target), sizeof *bt, fn) : NULL;
@@ -394,13 +431,13 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     watch_init(&lr_watch, opt->reduce_lr.monitor, opt->reduce_lr.min_delta);
     watch_init(&ckpt_watch, opt->checkpoint.monitor, 0.0);
     int last_epoch = 0;
-    if (!perm || !by || (opt->augment_shift && !shift_tmp) || (train->lengths && !bl) || (augmenting && !aug_work) ||
+    if (!perm || !shard || !by || (opt->augment_shift && !shift_tmp) || (train->lengths && !bl) || (augmenting && !aug_work) ||
         (ctc && (!bt || !ctc_work)) ||
         (es->patience > 0 && es->restore_best && !best_params)) {
         st = HLR_ENOMEM;
         goto done;
     }
-    if (opt->csv_log) {
+    if (opt->csv_log && lead) {
         int fresh = 1;
         if (opt->csv_append) {
             FILE *probe = fopen(opt->csv_log, "r");
@@ -418,6 +455,10 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     }
     if ((st = hlr__model_plan(m, batch)) != HLR_OK)
         goto done;
+    if (nproc > 1 && (!hlr__dist_fused(m, fn) || (st = hlr__dist_broadcast(m, dist, fn)) != HLR_OK)) {
+        st = st != HLR_OK ? st : HLR_ENOMEM;
+        goto done;
+    }
     float *bx = hlr__model_input_buffer(m); /* gather straight into the model's input */
     hlr_rng *rng = hlr__model_rng(m);
     hlr_model_extra *ex = hlr__model_extra(m);
@@ -438,9 +479,14 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                 perm[i] = perm[j];
                 perm[j] = t;
             }
-        for (int64_t b = 0; b < n_train; b += batch) {
-            int64_t nb = n_train - b < batch ? n_train - b : batch;
-            gather(train, perm + b, nb, bx, by, bl, bt);
+        /* DistributedSampler: the permutation padded with its first samples to nproc * n_local,
+         * this process taking every nproc-th from its rank. */
+        if (nproc > 1)
+            for (int64_t i = 0; i < n_local; i++)
+                shard[i] = perm[(rank + i * nproc) % n_train];
+        for (int64_t b = 0; b < n_local; b += batch) {
+            int64_t nb = n_local - b < batch ? n_local - b : batch;
+            gather(train, shard + b, nb, bx, by, bl, bt);
             if ((st = hlr_model_set_lengths(m, bl, nb)) != HLR_OK ||
                 (st = hlr__model_check_pass(m, nb, bx, fn)) != HLR_OK)
                 goto done;
@@ -470,21 +516,28 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             }
             loss_sum += l * (double)nb;
             hlr__model_backward_raw(m, hlr__model_dy(m), NULL);
+            if (nproc > 1 && (st = hlr__dist_allreduce_grads(m, dist, fn)) != HLR_OK)
+                goto done;
             if ((st = hlr_optimizer_step(o, m)) != HLR_OK)
                 goto done;
             if (opt->schedule_per_batch)
                 hlr_optimizer_schedule_step(o);
+            int stop = 0;
             if (opt->on_batch) {
                 int64_t done_n = b + nb;
                 hlr_batch_stats bs = {.epoch = epoch, .epochs = opt->epochs, .batch = b / batch + 1,
-                                      .batches = batches, .samples = done_n, .total = n_train,
+                                      .batches = batches, .samples = done_n, .total = n_local,
                                       .loss = loss_sum / (double)done_n,
                                       .accuracy = (double)correct / (double)done_n, .seconds = now_seconds() - t0};
-                if (opt->on_batch(&bs, opt->user)) {
-                    st = hlr__fail(HLR_ECANCELLED, "%s: stopped by the batch callback in epoch %d", fn, epoch);
-                    goto done;
-                }
+                stop = opt->on_batch(&bs, opt->user) != 0;
                 refresh_buffers(m, &bx, ctc ? &ctc_work : NULL, batch, ctc_S, fn);
+            }
+            if (nproc > 1 && (st = any_process(dist, &stop)) != HLR_OK)
+                goto done;
+            if (stop) {
+                st = hlr__fail(HLR_ECANCELLED, "%s: stopped by the batch callback%s in epoch %d", fn,
+                               nproc > 1 ? " (of this or another process)" : "", epoch);
+                goto done;
             }
         }
         hlr_epoch_stats s = {.epoch = epoch, .epochs = opt->epochs, .lr = hlr_optimizer_lr(o), .val_loss = NAN,
@@ -492,14 +545,21 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
         double t_train = now_seconds() - t0;
         if (!opt->schedule_per_batch)
             hlr_optimizer_schedule_step(o);
-        s.train_loss = loss_sum / (double)n_train;
-        s.train_accuracy = (double)correct / (double)n_train;
-        s.samples_per_second = (double)n_train / (t_train > 0 ? t_train : 1e-9);
+        double sums[3] = {loss_sum, (double)correct, (double)n_local};
+        if ((st = sum_over_processes(dist, sums, 3)) != HLR_OK)
+            goto done;
+        s.train_loss = sums[0] / sums[2];
+        s.train_accuracy = sums[1] / sums[2];
+        s.samples_per_second = sums[2] / (t_train > 0 ? t_train : 1e-9);
         if (n_val > 0 || opt->validation_data) {
             const hlr_dataset *vd = opt->validation_data ? opt->validation_data : train;
             eval_acc acc = {0};
-            if ((st = eval_range(m, vd, opt->validation_data ? 0 : n_train, opt->validation_data ? vd->n : n_val,
-                                 batch, 1, &acc, NULL, fn)) != HLR_OK)
+            /* Each process evaluates its contiguous part; the sums are everyone's. */
+            int64_t v0 = opt->validation_data ? 0 : n_train, vn = opt->validation_data ? vd->n : n_val;
+            int64_t lo = vn * rank / nproc, hi = vn * (rank + 1) / nproc;
+            if (hi > lo && (st = eval_range(m, vd, v0 + lo, hi - lo, batch, 1, &acc, NULL, fn)) != HLR_OK)
+                goto done;
+            if ((st = sum_eval(dist, &acc)) != HLR_OK)
                 goto done;
             s.val_loss = acc.loss_sum / (double)acc.count;
             s.val_accuracy = (double)acc.correct / (double)acc.count;
@@ -530,7 +590,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             goto done;
         if (opt->checkpoint.path) {
             int improved = watch_update(&ckpt_watch, &s, epoch);
-            if (!opt->checkpoint.best_only || improved) {
+            if (lead && (!opt->checkpoint.best_only || improved)) {
                 hlr_save_options so;
                 hlr_save_options_default(&so);
                 so.optimizer = o;
@@ -545,12 +605,16 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                 goto done;
             }
         }
-        if (opt->on_epoch && opt->on_epoch(&s, opt->user)) {
-            st = hlr__fail(HLR_ECANCELLED, "%s: stopped by the callback after epoch %d", fn, epoch);
-            goto done;
-        }
+        int stop = opt->on_epoch && opt->on_epoch(&s, opt->user);
         if (opt->on_epoch)
             refresh_buffers(m, &bx, ctc ? &ctc_work : NULL, batch, ctc_S, fn);
+        if (nproc > 1 && (st = any_process(dist, &stop)) != HLR_OK)
+            goto done;
+        if (stop) {
+            st = hlr__fail(HLR_ECANCELLED, "%s: stopped by the callback%s after epoch %d", fn,
+                           nproc > 1 ? " (of this or another process)" : "", epoch);
+            goto done;
+        }
         if (s.stopping)
             break;
     }
@@ -562,6 +626,8 @@ done:
         params_copy(m, best_params, 0);
     if (csv && fclose(csv) != 0 && st == HLR_OK)
         st = hlr__fail(HLR_EIO, "%s: cannot write the CSV log %s: %s", fn, opt->csv_log, strerror(errno));
+    if (shard != perm)
+        hlr__free(shard);
     hlr__free(perm);
     hlr__free(by);
     hlr__free(bl);

@@ -355,11 +355,26 @@ typedef struct hlr_model_extra {
     hlr_metadata meta;
     int64_t epochs_trained, batches_trained; /* by hlr_model_fit, across calls and files */
     const hlr_model *shared_from;            /* clones: the model whose parameter data they use */
+    float *fused;                            /* data-parallel training: every parameter in one buffer
+                                                (distributed.c), fused_cap floats; NULL until needed */
+    int64_t fused_cap;
 } hlr_model_extra;
 /* The model's extra state (read through it for const models too). */
 hlr_model_extra *hlr__model_extra(const hlr_model *m);
 /* hlr_model_free calls it first: frees the metadata, forgets shared parameter data. */
 void hlr__model_extra_release(hlr_model *m);
+/* ---- data-parallel training (distributed.c) ---- */
+
+/* HLR_EINVAL naming fn unless d is complete and consistent. */
+hlr_status hlr__dist_check(const hlr_distributed *d, const char *fn);
+/* The model's fused buffer, large enough for every parameter (allocated once): NULL + HLR_ENOMEM. */
+float *hlr__dist_fused(hlr_model *m, const char *fn);
+/* hlr_model_broadcast_parameters / hlr_model_allreduce_gradients without the argument checks. */
+hlr_status hlr__dist_broadcast(hlr_model *m, const hlr_distributed *d, const char *fn);
+hlr_status hlr__dist_allreduce_grads(hlr_model *m, const hlr_distributed *d, const char *fn);
+/* st unchanged when HLR_OK; otherwise an error naming fn and what failed (a collective's own code, or HLR_EIO). */
+hlr_status hlr__dist_failed(hlr_status st, const char *fn, const char *what);
+
 /* HLR_ESTATE, naming fn, when m is a clone (clones serve inference only). */
 hlr_status hlr__model_check_trainable(const hlr_model *m, const char *fn);
 

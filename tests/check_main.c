@@ -24,6 +24,7 @@ Suite *suite_parallel(void);
 Suite *suite_image(void);
 Suite *suite_control(void);
 Suite *suite_ctc(void);
+Suite *suite_distributed(void);
 
 int main(void)
 {
@@ -45,6 +46,7 @@ int main(void)
     srunner_add_suite(sr, suite_image());
     srunner_add_suite(sr, suite_control());
     srunner_add_suite(sr, suite_ctc());
+    srunner_add_suite(sr, suite_distributed());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -2816,6 +2816,9 @@ typedef struct hlr_fit_options {
     hlr_augment augment;      /**< rotation, scaling, shear, elastic
                                    distortion, after augment_shift; default
                                    off */
+    const struct hlr_distributed *distributed; /**< data-parallel training
+                                   across processes (see hlr_distributed);
+                                   NULL (default): this process alone */
 } hlr_fit_options;
 
 /**
@@ -3088,6 +3091,103 @@ HLR_API hlr_status hlr_model_set_lengths(hlr_model *m, const int32_t *lengths, i
  * @threadsafety reads m only.
  */
 HLR_API hlr_status hlr_model_output_lengths(const hlr_model *m, int32_t *lengths, int64_t n);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/* Data-parallel training                                                    */
+/* ------------------------------------------------------------------------ */
+/** @defgroup distributed Data-parallel training across processes
+ *
+ * One process per machine (or socket), each with a copy of the model, each
+ * training on its own shard of the data: after every batch's backward pass
+ * the gradients of all processes are averaged, and every process takes the
+ * same optimizer step, so the copies stay equal.  The library knows no
+ * transport: the caller gives it the collective operations in an
+ * hlr_distributed, and the companion library libhlr-mpi (`make mpi`,
+ * include/hlr/hlr_mpi.h) gives them from MPI.  With
+ * hlr_fit_options::distributed set, hlr_model_fit():
+ *
+ * - broadcasts rank 0's parameters (and batch-norm statistics) and
+ *   generator state before the first batch, so every process starts alike;
+ * - shards each epoch's permutation as PyTorch's DistributedSampler does:
+ *   the same permutation in every process, padded with its first samples to
+ *   a multiple of `size`, process `rank` taking samples rank, rank + size,
+ *   rank + 2 size, ...; so `batch_size` is the per-process batch and the
+ *   global batch is `size` times it;
+ * - averages the gradients of all trainable parameters in one fused buffer
+ *   (one all-reduce of the model's trainable floats per batch; allocated
+ *   before the first batch);
+ * - sums the epoch's figures (training loss and accuracy, and validation,
+ *   each process evaluating its contiguous part of the validation data)
+ *   across processes, so hlr_epoch_stats, early stopping, reduce-on-plateau
+ *   and the history agree everywhere;
+ * - stops every process when any callback asks one to;
+ * - writes the checkpoint and the CSV log in rank 0 only.
+ *
+ * Batch normalisation keeps per-process statistics, as PyTorch's
+ * DistributedDataParallel does by default.  Dropout and augmentation draw
+ * from each process's generator, which starts equal and stays equal.
+ * @{ */
+
+/**
+ * The collective operations of data-parallel training, given by the
+ * caller (libhlr-mpi's hlr_mpi_distributed() fills one from MPI).  Every
+ * process calls them in the same order with the same counts; each must
+ * return only when the operation is complete in this process.
+ */
+typedef struct hlr_distributed {
+    int rank;  /**< this process, in [0, size) */
+    int size;  /**< the number of processes, >= 1 */
+    /** Sum `count` floats element-wise over all processes, the result in
+     *  every process's `data` (MPI_Allreduce with MPI_SUM, in place).
+     *  Returns HLR_OK, or an error code (with hlr_last_error() set by
+     *  whoever failed) that ends the fit. */
+    hlr_status (*allreduce_f32)(float *data, int64_t count, void *user);
+    /** As allreduce_f32(), for doubles (the epoch's figures). */
+    hlr_status (*allreduce_f64)(double *data, int64_t count, void *user);
+    /** Copy rank 0's `bytes` bytes at `data` into every process's `data`
+     *  (MPI_Bcast). */
+    hlr_status (*broadcast)(void *data, int64_t bytes, void *user);
+    void *user;  /**< passed to each function */
+} hlr_distributed;
+
+/**
+ * Give every process rank 0's parameters, batch-norm statistics and
+ * generator state, for a training loop of one's own (hlr_model_fit() does
+ * it itself when hlr_fit_options::distributed is set).
+ *
+ * @param m  a built model that may train (not a clone).
+ * @param d  the collective operations; `d->size` 1 does nothing.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL, a missing function, rank outside [0, size)),
+ *   HLR_ESTATE (m not built, or a clone), HLR_ENOMEM, and what
+ *   `d->broadcast` returns.
+ * @ownership nothing is retained; the model keeps one buffer of its
+ *   parameters' size for this and hlr_model_allreduce_gradients(), freed
+ *   with it.
+ * @threadsafety uses m; one thread at a time, and every process must call
+ *   it.
+ */
+HLR_API hlr_status hlr_model_broadcast_parameters(hlr_model *m, const hlr_distributed *d);
+
+/**
+ * Average the gradients of the model's trainable parameters over all
+ * processes, in one fused all-reduce, for a training loop of one's own:
+ * call it after hlr_model_backward() and before hlr_optimizer_step().
+ * Frozen layers' gradients and batch-norm statistics are left alone.
+ *
+ * @param m  a built model that may train.
+ * @param d  the collective operations; `d->size` 1 does nothing.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL, a missing function, rank outside [0, size)),
+ *   HLR_ESTATE (m not built, or a clone), HLR_ENOMEM (the first call
+ *   allocates the fused buffer), and what `d->allreduce_f32` returns.
+ * @ownership nothing is retained (the fused buffer is the model's).
+ * @threadsafety uses m; one thread at a time, and every process must call
+ *   it.
+ */
+HLR_API hlr_status hlr_model_allreduce_gradients(hlr_model *m, const hlr_distributed *d);
 
 /** @} */
 

@@ -162,6 +162,23 @@ class Augment(ctypes.Structure):
                 ("elastic_sigma", c_double)]
 
 
+# Data-parallel training's collectives (hlr_distributed); the Python package leaves them to C.
+ALLREDUCE_F32_FN = ctypes.CFUNCTYPE(c_int, POINTER(c_float), c_int64, c_void_p)
+ALLREDUCE_F64_FN = ctypes.CFUNCTYPE(c_int, POINTER(c_double), c_int64, c_void_p)
+BROADCAST_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_int64, c_void_p)
+
+
+class Distributed(ctypes.Structure):
+    _fields_ = [
+        ("rank", c_int),
+        ("size", c_int),
+        ("allreduce_f32", ALLREDUCE_F32_FN),
+        ("allreduce_f64", ALLREDUCE_F64_FN),
+        ("broadcast", BROADCAST_FN),
+        ("user", c_void_p),
+    ]
+
+
 class FitOptions(ctypes.Structure):
     """hlr_fit_options; fill with hlr_fit_options_default() first."""
 
@@ -184,6 +201,7 @@ class FitOptions(ctypes.Structure):
         ("csv_log", c_char_p),
         ("csv_append", c_int),
         ("augment", Augment),
+        ("distributed", POINTER(Distributed)),  # data-parallel training: C's (libhlr-mpi); NULL here
     ]
 
 
@@ -255,7 +273,7 @@ STRUCTS = {"hlr_epoch_stats": EpochStats, "hlr_fit_options": FitOptions, "hlr_me
            "hlr_batch_stats": BatchStats, "hlr_early_stopping": EarlyStopping, "hlr_lr_plateau": LrPlateau,
            "hlr_checkpoint": Checkpoint, "hlr_class_metrics": ClassMetrics,
            "hlr_augment": Augment,
-           "hlr_save_options": SaveOptions, "hlr_file_summary": FileSummary}
+           "hlr_save_options": SaveOptions, "hlr_file_summary": FileSummary, "hlr_distributed": Distributed}
 
 # ---------------------------------------------------------------------------
 # Function prototypes: name -> (restype, [argtypes]).  Handles (hlr_model *,
@@ -396,6 +414,8 @@ FUNCTIONS = {
     "hlr_model_train_batch": (STATUS, [H, H, H, H, POINTER(c_float)]),
     "hlr_fit_options_default": (None, [POINTER(FitOptions)]),
     "hlr_model_fit": (STATUS, [H, H, H, POINTER(FitOptions)]),
+    "hlr_model_broadcast_parameters": (STATUS, [H, POINTER(Distributed)]),
+    "hlr_model_allreduce_gradients": (STATUS, [H, POINTER(Distributed)]),
     "hlr_model_evaluate": (STATUS, [H, H, c_int, c_int, POINTER(Metrics), c_void_p]),
     "hlr_classification_report": (STATUS, [POINTER(c_int64), c_int, POINTER(ClassMetrics), POINTER(ClassMetrics),
                                            POINTER(ClassMetrics)]),

@@ -98,6 +98,11 @@ def header_structs(text):
             stmt = stmt.strip()
             if not stmt:
                 continue
+            fp = re.match(r"^(.*?)\(\s*\*\s*(\w+)\s*\)\s*\((.*)\)$", stmt, flags=re.S)
+            if fp:  # a function pointer member: "fn:" return type and argument types
+                args = [_split_decl(a)[0] for a in fp.group(3).split(",")]
+                fields.append((fp.group(2), "fn:" + _norm(fp.group(1)) + "|" + "|".join(args)))
+                continue
             first, *more = [s.strip() for s in stmt.split(",")]
             ctype, fname = _split_decl(first)
             fields.append((fname, ctype))
@@ -132,7 +137,14 @@ _SCALARS = {
 
 def acceptable(ctype, enums, handles, structs, callbacks):
     """The set of ctypes types that correctly declare C type `ctype`."""
-    t = ctype.replace("const ", "").strip()
+    if ctype.startswith("fn:"):  # a function pointer: the CFUNCTYPEs of _capi whose signature fits
+        ret, *args = ctype[3:].split("|")
+        return {f for f in vars(_capi).values()
+                if isinstance(f, type) and issubclass(f, ctypes._CFuncPtr) and f is not ctypes._CFuncPtr
+                and f._restype_ in acceptable(ret, enums, handles, structs, callbacks)
+                and len(f._argtypes_) == len(args)
+                and all(a in acceptable(c, enums, handles, structs, callbacks) for a, c in zip(f._argtypes_, args))}
+    t = ctype.replace("const ", "").replace("struct ", "").strip()
     m = re.match(r"^(.*)\[(\w+)\]$", t)
     if m:  # an array field
         n = int(m.group(2)) if m.group(2).isdigit() else _capi.DEFINES[m.group(2)]
