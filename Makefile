@@ -282,7 +282,8 @@ bench-mpi: deps data all mpi
 	bench/mpi.py $(MPI_BENCH_FLAGS)
 
 mpi-test: all mpi
-	HLR_BIN=$(abspath $(BINOUT)) HLR_MPI_FIT=$(abspath $(MPI_TEST)) $(PYTHON) tests/mpi/test_mpi.py
+	HLR_BIN=$(abspath $(BINOUT)) HLR_MPI_FIT=$(abspath $(MPI_TEST)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) \
+	    $(PYTHON) tests/mpi/test_mpi.py
 
 # Documentation: the API reference rendered by Doxygen from
 # include/hlr/hlr.h (docs/Doxyfile; any warning -- an undocumented function,

@@ -3,6 +3,7 @@
  */
 #include "common.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -314,4 +315,61 @@ void json_number(FILE *f, double v)
         fprintf(f, "%.6g", v);
     else
         fputs("null", f);
+}
+
+/* ---- --distributed ---- */
+
+example_distributed example_dist = {.d = {.rank = 0, .size = 1}};
+
+int example_start_distributed(const char *prog, int *argc, char ***argv)
+{
+    example_distributed *x = &example_dist;
+    x->lib = dlopen("libhlr-mpi.so.0", RTLD_NOW | RTLD_LOCAL);
+    hlr_status (*init)(int *, char ***, hlr_distributed *) = NULL;
+    if (x->lib) {
+        *(void **)&init = dlsym(x->lib, "hlr_mpi_init");
+        *(void **)&x->stats = dlsym(x->lib, "hlr_mpi_stats");
+        *(void **)&x->finalize = dlsym(x->lib, "hlr_mpi_finalize");
+    }
+    if (!init || !x->stats || !x->finalize) {
+        const char *why = dlerror();
+        fprintf(stderr, "%s: --distributed needs libhlr-mpi (build it with `make mpi`): %s\n", prog,
+                why ? why : "a symbol is missing");
+        x->lib = NULL;
+        return 1;
+    }
+    if (init(argc, argv, &x->d) != HLR_OK) {
+        fprintf(stderr, "%s: --distributed: MPI did not start\n", prog);
+        x->lib = NULL;
+        return 1;
+    }
+    if (x->d.rank != 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "%s: rank %d: cannot silence standard output: %s\n", prog, x->d.rank, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+void example_stop_distributed(void)
+{
+    if (example_dist.finalize)
+        example_dist.finalize();
+}
+
+void example_print_distributed(int batch, int after)
+{
+    const example_distributed *x = &example_dist;
+    if (x->d.size < 2)
+        return;
+    if (!after) {
+        printf("data-parallel: %d processes x batch %d = global batch %d; gradients averaged after each batch\n",
+               x->d.size, batch, x->d.size * batch);
+        return;
+    }
+    int64_t calls = 0, bytes = 0;
+    double seconds = 0;
+    x->stats(&calls, &seconds, &bytes);
+    if (calls > 0)
+        printf("all-reduce (rank 0): %lld calls, %.3f ms and %.1f KiB each on average\n", (long long)calls,
+               1e3 * seconds / (double)calls, (double)bytes / (double)calls / 1024.0);
 }

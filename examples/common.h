@@ -42,4 +42,22 @@ int write_curves_svg(const char *path, const hlr_epoch_stats *epochs, int n, con
 int write_confusion_svg(const char *path, const int64_t *confusion, int classes, const char *const *names,
                         const char *title);
 
+/* ---- --distributed: data-parallel training through libhlr-mpi, loaded at run time ---- */
+
+/* The state of --distributed; .d is {rank 0, size 1} and .lib NULL when not distributed. */
+typedef struct example_distributed {
+    void *lib; /* libhlr-mpi, dlopen'ed */
+    hlr_distributed d;
+    void (*stats)(int64_t *calls, double *seconds, int64_t *bytes);
+    void (*finalize)(void);
+} example_distributed;
+extern example_distributed example_dist;
+
+/* Load libhlr-mpi and start MPI; ranks other than 0 print nothing on stdout.  0, or 1 after a line on stderr. */
+int example_start_distributed(const char *prog, int *argc, char ***argv);
+/* MPI_Finalize when example_start_distributed started it. */
+void example_stop_distributed(void);
+/* Before training (after 0): what each process does; after (1): what the gradient all-reduces cost. */
+void example_print_distributed(int batch, int after);
+
 #endif

@@ -16,7 +16,6 @@
 #include "models.h"
 #include "options.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <png.h>
@@ -426,58 +425,6 @@ static int eval_file(const char *path, const options *o)
     return rc;
 }
 
-/* --distributed: libhlr-mpi, loaded at run time so that hlr-mnist needs MPI only when asked to. */
-static struct {
-    void *lib;
-    hlr_distributed d; /* size 1 when not distributed */
-    void (*stats)(int64_t *calls, double *seconds, int64_t *bytes);
-    void (*finalize)(void);
-} dist = {.d = {.rank = 0, .size = 1}};
-
-/* Start MPI through libhlr-mpi; 0, or 1 with a line on stderr.  Other ranks than 0 print nothing. */
-static int start_distributed(int *argc, char ***argv)
-{
-    dist.lib = dlopen("libhlr-mpi.so.0", RTLD_NOW | RTLD_LOCAL);
-    hlr_status (*init)(int *, char ***, hlr_distributed *) = NULL;
-    if (dist.lib) {
-        *(void **)&init = dlsym(dist.lib, "hlr_mpi_init");
-        *(void **)&dist.stats = dlsym(dist.lib, "hlr_mpi_stats");
-        *(void **)&dist.finalize = dlsym(dist.lib, "hlr_mpi_finalize");
-    }
-    if (!init || !dist.stats || !dist.finalize) {
-        fprintf(stderr, "hlr-mnist: --distributed needs libhlr-mpi (build it with `make mpi`): %s\n", dlerror());
-        return 1;
-    }
-    if (init(argc, argv, &dist.d) != HLR_OK) {
-        fprintf(stderr, "hlr-mnist: --distributed: MPI did not start\n");
-        return 1;
-    }
-    if (dist.d.rank != 0 && !freopen("/dev/null", "w", stdout)) {
-        fprintf(stderr, "hlr-mnist: rank %d: cannot silence standard output: %s\n", dist.d.rank, strerror(errno));
-        return 1;
-    }
-    return 0;
-}
-
-/* The data-parallel lines: before training, what each process does; after, what the all-reduces cost. */
-static void print_distributed(int batch, int after)
-{
-    if (dist.d.size < 2)
-        return;
-    if (!after) {
-        printf("data-parallel: %d processes x batch %d = global batch %d; gradients averaged after each batch\n",
-               dist.d.size, batch, dist.d.size * batch);
-        return;
-    }
-    int64_t calls = 0, bytes = 0;
-    double seconds = 0;
-    dist.stats(&calls, &seconds, &bytes);
-    if (calls > 0)
-        printf("all-reduce (rank 0): %lld calls, %.3f ms and %.1f KiB each on average\n", (long long)calls,
-               1e3 * seconds / (double)calls, (double)bytes / (double)calls / 1024.0);
-}
-
-/* hlr-mnist resume FILE --epochs N: continue the saved training exactly. */
 static int resume_file(const char *path, const options *o)
 {
     if (o->threads > 0 && hlr_set_num_threads(o->threads) != HLR_OK) {
@@ -531,17 +478,18 @@ static int resume_file(const char *path, const options *o)
     fo.on_epoch = on_epoch;
     progress prog = {.before = before, .stop_after = o->stop_after};
     fo.user = &prog;
-    fo.distributed = dist.lib ? &dist.d : NULL; /* NULL: this process alone */
-    print_distributed(fo.batch_size, 0);
+    fo.distributed = example_dist.lib ? &example_dist.d : NULL; /* NULL: this process alone */
+    example_print_distributed(fo.batch_size, 0);
     hlr_status st = hlr_model_fit(m, opt, tr, &fo);
     if (st != HLR_OK && !(st == HLR_ECANCELLED && o->stop_after > 0)) {
         fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
         goto out;
     }
-    print_distributed(fo.batch_size, 1);
+    example_print_distributed(fo.batch_size, 1);
     if (report(m, te, fashion, o) != 0)
         goto out;
-    if (o->save && dist.d.rank == 0 && save_model(m, opt, &saved, fashion, fo.augment_shift, o->save) != HLR_OK) {
+    if (o->save && example_dist.d.rank == 0 &&
+        save_model(m, opt, &saved, fashion, fo.augment_shift, o->save) != HLR_OK) {
         fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
         goto out;
     }
@@ -588,7 +536,7 @@ static int train(const options *o)
     int per_batch = 0;
     if (!strcmp(schedule, "cosine") && recipe.warmup_epochs > 0) {
         /* per batch: a linear warm-up from lr/100, then cosine decay to 0 at the last batch */
-        int64_t global = (int64_t)o->batch * dist.d.size; /* per process: its shard in batches of --batch */
+        int64_t global = (int64_t)o->batch * example_dist.d.size; /* per process: its shard in batches of --batch */
         int64_t batches = (hlr_dataset_size(tr) + global - 1) / global;
         per_batch = 1;
         if (hlr_optimizer_set_schedule(opt, HLR_SCHEDULE_COSINE, (double)(batches * o->epochs), 0.0,
@@ -629,8 +577,8 @@ static int train(const options *o)
         prog.eval_batch = (int)(o->batch < hlr_dataset_size(tr) ? o->batch : hlr_dataset_size(tr));
     }
     fo.user = &prog;
-    fo.distributed = dist.lib ? &dist.d : NULL; /* NULL: this process alone */
-    print_distributed(o->batch, 0);
+    fo.distributed = example_dist.lib ? &example_dist.d : NULL; /* NULL: this process alone */
+    example_print_distributed(o->batch, 0);
     options recorded = *o;
     recorded.schedule_per_batch = per_batch;
     if (set_training_metadata(m, &recorded, fashion, fo.augment_shift) != HLR_OK) /* checkpoints carry it too */
@@ -650,10 +598,11 @@ static int train(const options *o)
         }
         printf("learning curves: %s\n", o->plot);
     }
-    print_distributed(o->batch, 1);
+    example_print_distributed(o->batch, 1);
     if (report(m, te, fashion, o) != 0)
         goto out;
-    if (o->save && dist.d.rank == 0 && save_model(m, opt, &recorded, fashion, fo.augment_shift, o->save) != HLR_OK)
+    if (o->save && example_dist.d.rank == 0 &&
+        save_model(m, opt, &recorded, fashion, fo.augment_shift, o->save) != HLR_OK)
         goto fail;
     rc = 0;
     goto out;
@@ -1101,10 +1050,9 @@ int main(int argc, char **argv)
         return attention(file, &o);
     if (eval)
         return eval_file(file, &o);
-    if (o.distributed && start_distributed(&argc, &argv) != 0)
+    if (o.distributed && example_start_distributed("hlr-mnist", &argc, &argv) != 0)
         return 1;
     rc = resume ? resume_file(file, &o) : train(&o);
-    if (dist.finalize)
-        dist.finalize();
+    example_stop_distributed();
     return rc;
 }

@@ -55,6 +55,7 @@ typedef struct options {
     const char *part; /* generate: train, val or test */
     const char *labels, *test_labels, *alphabet; /* --task lines */
     int height;
+    int distributed; /* --distributed: one of mpirun's processes (digits) */
 } options;
 
 static void usage(FILE *f)
@@ -91,6 +92,10 @@ static void usage(FILE *f)
                "                   their width scaled by 0.85..1.15 (default 0: off); never the test strings\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
+               "  --distributed    digits: data-parallel training under mpirun: each process composes the\n"
+               "                   global batch of processes x --batch strings and trains on its part, the\n"
+               "                   gradients averaged after every batch (libhlr-mpi, `make mpi`); only\n"
+               "                   rank 0 prints and saves\n"
                "  predict          read PNG or PGM pictures (either polarity): each line of ink is cropped and\n"
                "                   scaled (digits: to 28 of the canvas's 32 pixels); prints the text\n"
                "                   and its confidence (the least sure character's), or with --json one\n"
@@ -344,9 +349,15 @@ static int train(const options *o)
         goto out;
     if (!(m = example_crnn(o->seed, CANVAS_H, CANVAS_W, CLASSES, o->channels, o->convs, o->batchnorm, o->hidden)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
         goto fail;
+    /* --distributed: P processes each train on their B of every P B strings, which all of them compose */
+    const hlr_distributed *dist = example_dist.lib ? &example_dist.d : NULL;
+    const int P = dist ? dist->size : 1, rank = dist ? dist->rank : 0;
+    if (dist && hlr_model_broadcast_parameters(m, dist) != HLR_OK)
+        goto fail;
     /* cosine decay to 0 over all the batches of all the epochs, stepped per batch */
     if (!strcmp(o->schedule, "cosine") &&
-        hlr_optimizer_set_schedule(opt, HLR_SCHEDULE_COSINE, (double)(o->train_strings / o->batch) * o->epochs, 0.0, 0,
+        hlr_optimizer_set_schedule(opt, HLR_SCHEDULE_COSINE,
+                                   (double)(o->train_strings / ((long)o->batch * P)) * o->epochs, 0.0, 0,
                                    1.0) != HLR_OK)
         goto fail;
     const int B = o->batch;
@@ -366,6 +377,7 @@ static int train(const options *o)
     printf("training a CRNN with CTC on %ld strings of %d-%d MNIST digits per epoch: %d epochs, batch %d, adam lr %g "
            "(%s), seed %llu, %d threads\n", o->train_strings, o->min_len, o->max_len, o->epochs, B, (double)o->lr,
            o->schedule, o->seed, hlr_get_num_threads());
+    example_print_distributed(B, 0);
     fflush(stdout);
     string_plan plan;
     if (!(val = plan_strings(o, tr, &plan)))
@@ -375,23 +387,34 @@ static int train(const options *o)
         double t0 = monotonic_now(), loss_sum = 0;
         long done = 0;
         int batches = 0;
-        while (done + B <= o->train_strings) {
-            for (int i = 0; i < B; i++) {
-                int32_t *t = hlr_tensor_i32(b.targets) + i * MAX_DIGITS;
+        while (done + (long)B * P <= o->train_strings) {
+            for (int g = 0; g < B * P; g++) { /* string g of the global batch: ours when g / B is our rank */
+                int i = g - rank * B, mine = i >= 0 && i < B;
+                static float other[CANVAS_H * CANVAS_W];
+                int32_t other_t[MAX_DIGITS], *t = mine ? hlr_tensor_i32(b.targets) + i * MAX_DIGITS : other_t;
                 memset(t, 0, MAX_DIGITS * sizeof *t);
-                hlr_tensor_i32(b.tlen)[i] = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr),
-                                                    plan.pool, o, o->shear > 0,
-                                                    hlr_tensor_f32(b.x) + (int64_t)i * CANVAS_H * CANVAS_W, t);
+                int len = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr), plan.pool, o, o->shear > 0,
+                                  mine ? hlr_tensor_f32(b.x) + (int64_t)i * CANVAS_H * CANVAS_W : other, t);
+                if (mine)
+                    hlr_tensor_i32(b.tlen)[i] = len;
             }
             float loss;
             if (hlr_model_forward(m, b.x, b.y, 1) != HLR_OK ||
                 hlr_ctc_loss(b.y, b.ilen, b.targets, b.tlen, 0, HLR_REDUCTION_MEAN, 1, &loss, b.dy) != HLR_OK ||
-                hlr_model_backward(m, b.dy, NULL) != HLR_OK || hlr_optimizer_step(opt, m) != HLR_OK ||
+                hlr_model_backward(m, b.dy, NULL) != HLR_OK ||
+                (dist && hlr_model_allreduce_gradients(m, dist) != HLR_OK) || hlr_optimizer_step(opt, m) != HLR_OK ||
                 hlr_optimizer_schedule_step(opt) != HLR_OK)
                 goto fail;
             loss_sum += loss;
             batches++;
-            done += B;
+            done += (long)B * P;
+        }
+        if (dist && P > 1) { /* the mean over the processes' batches */
+            if (dist->allreduce_f64(&loss_sum, 1, dist->user) != HLR_OK) {
+                fprintf(stderr, "hlr-read: the sum of the losses across processes failed\n");
+                goto out;
+            }
+            loss_sum /= P;
         }
         double secs = monotonic_now() - t0;
         score sc;
@@ -409,7 +432,8 @@ static int train(const options *o)
            o->beam ? "beam" : "best-path");
     printf("test CER: %.2f%%\n", 100.0 * (double)sc.edits / (double)sc.chars);
     printf("test string accuracy: %.2f%%\n", 100.0 * (double)sc.right / (double)sc.strings);
-    if (o->save) {
+    example_print_distributed(B, 1);
+    if (o->save && rank == 0) {
         hlr_metadata *md = hlr_model_metadata(m);
         if (hlr_metadata_set(md, "task", "digits") != HLR_OK ||
             hlr_metadata_set(md, "alphabet", "-0123456789") != HLR_OK || hlr_model_save(m, o->save, NULL) != HLR_OK)
@@ -780,6 +804,7 @@ int main(int argc, char **argv)
         OPT_STR("--test-labels", &o.test_labels),
         OPT_STR("--alphabet", &o.alphabet),
         OPT_NUM("--height", OPT_INT, &o.height, 8, 256),
+        OPT_FLAG_("--distributed", &o.distributed),
     };
     int rc = parse_options("hlr-read", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, NULL);
     if (rc > 0)
@@ -794,5 +819,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "hlr-read: %s\n", gen ? "generate needs --part train, val or test" : "--part is for generate");
         return 2;
     }
-    return gen ? generate(&o) : train(&o);
+    if (o.distributed && (gen || strcmp(o.task, "digits") != 0)) {
+        fprintf(stderr, "hlr-read: --distributed is for train --task digits\n");
+        return 2;
+    }
+    if (o.distributed && example_start_distributed("hlr-read", &argc, &argv) != 0)
+        return 1;
+    rc = gen ? generate(&o) : train(&o);
+    example_stop_distributed();
+    return rc;
 }

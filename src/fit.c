@@ -431,7 +431,8 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     watch_init(&lr_watch, opt->reduce_lr.monitor, opt->reduce_lr.min_delta);
     watch_init(&ckpt_watch, opt->checkpoint.monitor, 0.0);
     int last_epoch = 0;
-    if (!perm || !shard || !by || (opt->augment_shift && !shift_tmp) || (train->lengths && !bl) || (augmenting && !aug_work) ||
+    if (!perm || !shard || !by || (opt->augment_shift && !shift_tmp) || (train->lengths && !bl) ||
+        (augmenting && !aug_work) ||
         (ctc && (!bt || !ctc_work)) ||
         (es->patience > 0 && es->restore_best && !best_params)) {
         st = HLR_ENOMEM;

@@ -6,7 +6,9 @@
   agree within 1e-5 (relative) and the loss curves match;
 - a rank that dies in the middle of training ends the job with an error, without a hang;
 - `mpirun -np 2 bin/hlr-mnist train --distributed` on small synthetic idx files: rank 0 alone
-  prints and saves, and the saved file resumes with another number of processes.
+  prints and saves, and the saved file resumes with another number of processes;
+- `mpirun -np 2 bin/hlr-read train --distributed` (a hand-written loop: the C API's broadcast
+  and all-reduce), on MNIST when `make test` has fetched it.
 """
 import os
 import struct
@@ -106,6 +108,23 @@ class DataParallel(unittest.TestCase):
         p = mpirun(0, hlr_mnist, "resume", model, "--epochs", "1", "--data", data)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertNotIn("data-parallel", p.stdout)
+
+    def test_hlr_read_distributed(self):
+        data = os.environ.get("HLR_DATA_DIR", os.path.join(ROOT, "data", "mnist"))
+        if not os.path.exists(os.path.join(data, "train-images-idx3-ubyte.gz")):
+            self.skipTest("no MNIST in %s (make data)" % data)
+        model = os.path.join(self.tmp.name, "r.hlr")
+        p = mpirun(2, os.path.join(BIN, "hlr-read"), "train", "--distributed", "--train-strings", "256",
+                   "--test-strings", "32", "--epochs", "1", "--batch", "16", "--max-len", "3", "--data", data,
+                   "--save", model, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("data-parallel: 2 processes x batch 16 = global batch 32", p.stdout)
+        self.assertEqual(p.stdout.count("test CER:"), 1, p.stdout)
+        self.assertEqual(p.stdout.count("saved "), 1)
+        self.assertRegex(p.stdout, r"all-reduce \(rank 0\): 8 calls")  # 256 strings / 32 a step
+        p = mpirun(0, os.path.join(BIN, "hlr-read"), "generate", "--part", "test", "--distributed")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--distributed is for train --task digits", p.stderr)
 
 
 if __name__ == "__main__":
