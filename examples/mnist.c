@@ -47,6 +47,7 @@ typedef struct options {
     const char *plot;       /* --plot FILE.svg: learning curves */
     const char *confusion;  /* --confusion FILE.svg: the test set's confusion matrix as a heat map */
     int distributed;        /* --distributed: one of mpirun's processes (libhlr-mpi) */
+    int sync_bn;            /* --sync-batchnorm: batch norm's statistics over all the processes' batches */
     hlr_augment geo;        /* --rotate, --scale, --shear, --elastic */
 } options;
 
@@ -84,6 +85,8 @@ static void usage(FILE *f)
                "  --distributed  data-parallel training under mpirun (train, resume): each process trains on\n"
                "               its shard with --batch, the gradients averaged after every batch (libhlr-mpi,\n"
                "               built by `make mpi`); only rank 0 prints and saves\n"
+               "  --sync-batchnorm  with --distributed: batch norm's training statistics over all the\n"
+               "               processes' batches (as torch.nn.SyncBatchNorm; default: each process's own)\n"
                "  --rotate D, --scale F, --shear D, --elastic A  augment each training image: rotate by up\n"
                "               to D degrees, scale by 1 +- F, shear by up to D degrees, elastic distortion of\n"
                "               about A pixels (sigma 4); after --augment's shift\n"
@@ -145,6 +148,7 @@ static int parse(int argc, char **argv, int first, options *o, const char **file
         OPT_STR("--plot", &o->plot),
         OPT_STR("--confusion", &o->confusion),
         OPT_FLAG_("--distributed", &o->distributed),
+        OPT_FLAG_("--sync-batchnorm", &o->sync_bn),
         OPT_NUM("--rotate", OPT_DOUBLE, &o->geo.rotate, 0, 180),
         OPT_NUM("--scale", OPT_DOUBLE, &o->geo.scale, 0, 0.9),
         OPT_NUM("--shear", OPT_DOUBLE, &o->geo.shear, 0, 60),
@@ -1050,8 +1054,13 @@ int main(int argc, char **argv)
         return attention(file, &o);
     if (eval)
         return eval_file(file, &o);
+    if (o.sync_bn && !o.distributed) {
+        fprintf(stderr, "hlr-mnist: --sync-batchnorm needs --distributed\n");
+        return 2;
+    }
     if (o.distributed && example_start_distributed("hlr-mnist", &argc, &argv) != 0)
         return 1;
+    example_dist.d.sync_batchnorm = o.sync_bn;
     rc = resume ? resume_file(file, &o) : train(&o);
     example_stop_distributed();
     return rc;

@@ -460,6 +460,9 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
         st = st != HLR_OK ? st : HLR_ENOMEM;
         goto done;
     }
+    hlr_model_extra *mx = hlr__model_extra(m);
+    mx->sync_status = HLR_OK;
+    mx->sync_bn = nproc > 1 && dist->sync_batchnorm ? dist : NULL; /* batch norm over all processes' batches */
     float *bx = hlr__model_input_buffer(m); /* gather straight into the model's input */
     hlr_rng *rng = hlr__model_rng(m);
     hlr_model_extra *ex = hlr__model_extra(m);
@@ -496,6 +499,8 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             if (augmenting)
                 hlr__augment_images(bx, nb, &train->sample, &opt->augment, rng, aug_work);
             const float *out = hlr__model_forward_raw(m, bx, nb, 1);
+            if ((st = mx->sync_status) != HLR_OK)
+                goto done;
             double l;
             if (ctc) { /* the loss, then whole strings read right by best path: the accuracy */
                 const hlr_shape *os = hlr__model_out_shape(m);
@@ -517,6 +522,8 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             }
             loss_sum += l * (double)nb;
             hlr__model_backward_raw(m, hlr__model_dy(m), NULL);
+            if ((st = mx->sync_status) != HLR_OK) /* a synchronised batch norm's all-reduce failed */
+                goto done;
             if (nproc > 1 && (st = hlr__dist_allreduce_grads(m, dist, fn)) != HLR_OK)
                 goto done;
             if ((st = hlr_optimizer_step(o, m)) != HLR_OK)
@@ -620,6 +627,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             break;
     }
 done:
+    hlr__model_extra(m)->sync_bn = NULL;
     /* The best epoch's parameters, when asked, once the fit has run its course
      * (to the end, stopped early, or cancelled by a callback). */
     if (best_params && stop_watch.best_epoch > 0 && stop_watch.best_epoch != last_epoch &&

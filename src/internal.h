@@ -163,6 +163,11 @@ typedef struct hlr_pass {
     int training;  /* dropout and friends active */
     hlr_rng *rng;  /* the model's generator */
     const int32_t *lengths; /* per sample, its valid time steps (hlr_model_set_lengths); NULL: all */
+    /* Data-parallel training with synchronised batch norm (hlr_distributed.sync_batchnorm): a
+     * training pass's batch statistics are over every process's batch; a failed collective
+     * leaves its code in *sync_status.  NULL: this process's batch alone. */
+    const hlr_distributed *sync;
+    hlr_status *sync_status;
 } hlr_pass;
 
 /*
@@ -358,6 +363,8 @@ typedef struct hlr_model_extra {
     float *fused;                            /* data-parallel training: every parameter in one buffer
                                                 (distributed.c), fused_cap floats; NULL until needed */
     int64_t fused_cap;
+    const hlr_distributed *sync_bn;          /* set by hlr_model_fit for synchronised batch norm */
+    hlr_status sync_status;                  /* the first failure of a batch norm's collective */
 } hlr_model_extra;
 /* The model's extra state (read through it for const models too). */
 hlr_model_extra *hlr__model_extra(const hlr_model *m);

@@ -394,7 +394,8 @@ hlr_status hlr__model_plan(hlr_model *m, int64_t batch)
 
 const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch, int training)
 {
-    hlr_pass p = {.batch = batch, .training = training, .rng = &m->rng};
+    hlr_pass p = {.batch = batch, .training = training, .rng = &m->rng,
+                  .sync = training ? m->extra.sync_bn : NULL, .sync_status = &m->extra.sync_status};
     const int32_t *len = m->nlengths == batch ? m->lengths : NULL;
     const float *in = x;
     if (training && x != m->acts[0]) {
@@ -446,7 +447,8 @@ void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx) { backwar
  * hlr_model_input_gradient, whose layers then differentiate what inference computed. */
 static void backward_pass(hlr_model *m, const float *dy, float *dx, int training)
 {
-    hlr_pass p = {.batch = m->train_batch, .training = training, .rng = &m->rng};
+    hlr_pass p = {.batch = m->train_batch, .training = training, .rng = &m->rng,
+                  .sync = training ? m->extra.sync_bn : NULL, .sync_status = &m->extra.sync_status};
     const int lengths = m->nlengths == p.batch; /* the forward left each layer's in len_in */
     /* Without a dx to return, the gradient stops at the first layer with
      * trainable parameters: nothing below it needs one (the mlp's first

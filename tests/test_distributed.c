@@ -90,6 +90,28 @@ static hlr_model *mlp(uint64_t seed)
     return m;
 }
 
+/* The same with batch normalisation between the dense layers (the first without a bias, which batch
+ * norm would cancel: its gradient is rounding noise, and Adam would follow the noise). */
+static hlr_model *mlp_bn(uint64_t seed)
+{
+    hlr_layer *layers[] = {hlr_dense(FEATURES, 32, 0), hlr_batchnorm1d(32, 1e-5f, 0.1f), hlr_relu(),
+                           hlr_dense(32, 4, 1)};
+    hlr_model *m = test_model_of(seed, layers, 4);
+    ck_assert_ok(hlr_model_build(m, 1, (int64_t[]){FEATURES}));
+    return m;
+}
+
+/* A convolution, batch norm with its ReLU and 2x2 max pooling fused into it, on 1 x 8 x 8 images. */
+static hlr_model *cnn_bn(uint64_t seed)
+{
+    hlr_layer *layers[] = {hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(4, 1e-5f, 0.1f), hlr_relu(),
+                           hlr_maxpool2d(2, 2, 0), hlr_flatten(), hlr_dense(64, 4, 1)};
+    hlr_model *m = test_model_of(seed, layers, 6);
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 8, 8}));
+    return m;
+}
+
+/* Every parameter and buffer (batch norm's running statistics) of m, in order. */
 static float *params_of(hlr_model *m, int64_t *count)
 {
     int64_t n = 0;
@@ -118,6 +140,7 @@ typedef struct run {
     const hlr_dataset *data;
     uint64_t seed;
     int batch, epochs, stop_rank;
+    int bn, sync; /* batch norm in the model (1 dense, 2 convolutional); synchronised across the processes */
     double val_split;
     hlr_status status;
     hlr_epoch_stats ep[8];
@@ -136,7 +159,7 @@ static int record(const hlr_epoch_stats *s, void *user)
 static void *train(void *arg)
 {
     run *r = arg;
-    hlr_model *m = mlp(r->seed);
+    hlr_model *m = r->bn == 2 ? cnn_bn(r->seed) : r->bn ? mlp_bn(r->seed) : mlp(r->seed);
     hlr_optimizer *o = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0);
     hlr_fit_options fo;
     hlr_fit_options_default(&fo);
@@ -154,7 +177,8 @@ static void *train(void *arg)
 }
 
 /* size processes (threads) with the given per-process batch; size 0: one process, no hlr_distributed. */
-static void run_world(int size, int batch, const hlr_dataset *d, double val_split, int stop_rank, run *runs)
+static void run_world_bn(int size, int batch, const hlr_dataset *d, double val_split, int stop_rank, int bn,
+                         int sync, run *runs)
 {
     world *w = calloc(1, sizeof *w);
     w->size = size > 0 ? size : 1;
@@ -162,11 +186,12 @@ static void run_world(int size, int batch, const hlr_dataset *d, double val_spli
     pthread_t th[MAX_RANKS];
     for (int r = 0; r < w->size; r++) {
         runs[r] = (run){.me = {w, r}, .data = d, .seed = 100 + (uint64_t)r, /* seeds differ: the broadcast evens them */
-                        .batch = batch, .epochs = 2, .stop_rank = stop_rank, .val_split = val_split};
+                        .batch = batch, .epochs = 2, .stop_rank = stop_rank, .val_split = val_split, .bn = bn,
+                        .sync = sync};
         if (size > 0)
             runs[r].dist = (hlr_distributed){.rank = r, .size = size, .allreduce_f32 = allreduce_f32,
                                              .allreduce_f64 = allreduce_f64, .broadcast = broadcast,
-                                             .user = &runs[r].me};
+                                             .user = &runs[r].me, .sync_batchnorm = sync};
         else
             runs[r].seed = 100;
         ck_assert_int_eq(pthread_create(&th[r], NULL, train, &runs[r]), 0);
@@ -175,6 +200,21 @@ static void run_world(int size, int batch, const hlr_dataset *d, double val_spli
         pthread_join(th[r], NULL);
     pthread_barrier_destroy(&w->barrier);
     free(w);
+}
+
+static void run_world(int size, int batch, const hlr_dataset *d, double val_split, int stop_rank, run *runs)
+{
+    run_world_bn(size, batch, d, val_split, stop_rank, 0, 0, runs);
+}
+
+static double worst_relative(const float *a, const float *b, int64_t n)
+{
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double rel = fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), 1e-2);
+        worst = rel > worst ? rel : worst;
+    }
+    return worst;
 }
 
 static void free_runs(run *runs, int n)
@@ -223,6 +263,57 @@ START_TEST(test_ranks_stay_identical_and_match_one_process_with_the_global_batch
         free_runs(runs, size);
     }
     free_runs(one, 1);
+    hlr_dataset_free(d);
+}
+END_TEST
+
+/* Synchronised batch norm: N processes with batch B train as one process with batch N B, running
+ * statistics included; without it each process's statistics are its own batch's. */
+/* _i: 1 dense and batchnorm1d, 2 conv2d and batchnorm2d with the fused ReLU and pooling. */
+START_TEST(test_sync_batchnorm_trains_as_one_process_with_the_global_batch)
+{
+    hlr_set_num_threads(1);
+    hlr_dataset *d = test_rings(512, 7);
+    if (_i == 2) { /* images whose class is the brightest quadrant */
+        hlr_dataset_free(d);
+        float *x = malloc(512 * 64 * sizeof *x);
+        int32_t y[512];
+        unsigned long long g = 99;
+        for (int i = 0; i < 512; i++) {
+            y[i] = i % 4;
+            for (int k = 0; k < 64; k++) {
+                g = g * 6364136223846793005ULL + 1442695040888963407ULL;
+                int quadrant = (k / 8 >= 4) * 2 + (k % 8 >= 4);
+                x[i * 64 + k] = (float)((g >> 11) * 0x1.0p-53) + (quadrant == y[i] ? 0.5f : 0.0f);
+            }
+        }
+        d = hlr_dataset_from(3, (int64_t[]){1, 8, 8}, 512, x, y, 4);
+        free(x);
+        ck_assert_ptr_nonnull(d);
+    }
+    run one[1], synced[2], apart[2];
+    run_world_bn(0, 64, d, 0.25, -1, _i, 0, one);
+    run_world_bn(2, 32, d, 0.25, -1, _i, 1, synced);
+    run_world_bn(2, 32, d, 0.25, -1, _i, 0, apart);
+    ck_assert_ok(one[0].status);
+    for (int r = 0; r < 2; r++) {
+        ck_assert_ok(synced[r].status);
+        ck_assert_ok(apart[r].status);
+        /* synchronised, even the running statistics are the same bits in every process */
+        ck_assert_msg(memcmp(synced[r].params, synced[0].params, (size_t)synced[0].nparams * sizeof(float)) == 0,
+                      "synchronised: rank %d differs", r);
+    }
+    double sync_diff = worst_relative(synced[0].params, one[0].params, one[0].nparams);
+    double apart_diff = worst_relative(apart[0].params, one[0].params, one[0].nparams);
+    ck_assert_msg(sync_diff < 1e-4, "synchronised batch norm against one process: %g (relative)", sync_diff);
+    ck_assert_msg(apart_diff > 1e-3, "per-process batch norm matched one process too closely (%g)", apart_diff);
+    for (int e = 0; e < 2; e++) {
+        ck_assert_close(synced[0].ep[e].train_loss, one[0].ep[e].train_loss, 1e-4, 0);
+        ck_assert_close(synced[0].ep[e].val_loss, one[0].ep[e].val_loss, 1e-4, 0);
+    }
+    free_runs(one, 1);
+    free_runs(synced, 2);
+    free_runs(apart, 2);
     hlr_dataset_free(d);
 }
 END_TEST
@@ -289,6 +380,7 @@ Suite *suite_distributed(void)
     TCase *t = tcase_create("threads as processes");
     tcase_set_timeout(t, 120);
     tcase_add_test(t, test_ranks_stay_identical_and_match_one_process_with_the_global_batch);
+    tcase_add_loop_test(t, test_sync_batchnorm_trains_as_one_process_with_the_global_batch, 1, 3);
     tcase_add_test(t, test_a_callback_in_one_process_stops_them_all);
     tcase_add_test(t, test_bad_hlr_distributed_is_refused);
     suite_add_tcase(s, t);

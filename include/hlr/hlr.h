@@ -3126,7 +3126,11 @@ HLR_API hlr_status hlr_model_output_lengths(const hlr_model *m, int32_t *lengths
  * - writes the checkpoint and the CSV log in rank 0 only.
  *
  * Batch normalisation keeps per-process statistics, as PyTorch's
- * DistributedDataParallel does by default.  Dropout and augmentation draw
+ * DistributedDataParallel does by default, or with
+ * hlr_distributed::sync_batchnorm takes each training batch's statistics
+ * over all the processes' batches, as torch.nn.SyncBatchNorm (then N
+ * processes with batch B train as one process with batch N B, batch norm
+ * included).  Dropout and augmentation draw
  * from each process's generator, which starts equal and stays equal.
  * @{ */
 
@@ -3150,6 +3154,12 @@ typedef struct hlr_distributed {
      *  (MPI_Bcast). */
     hlr_status (*broadcast)(void *data, int64_t bytes, void *user);
     void *user;  /**< passed to each function */
+    int sync_batchnorm; /**< 1: batch normalisation computes a training
+                             batch's statistics over every process's batch
+                             (torch.nn.SyncBatchNorm: two all-reduces of its
+                             per-channel sums in the forward pass, one in the
+                             backward); 0 (default): each process's own, as
+                             PyTorch's DistributedDataParallel */
 } hlr_distributed;
 
 /**

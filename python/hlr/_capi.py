@@ -176,6 +176,7 @@ class Distributed(ctypes.Structure):
         ("allreduce_f64", ALLREDUCE_F64_FN),
         ("broadcast", BROADCAST_FN),
         ("user", c_void_p),
+        ("sync_batchnorm", c_int),
     ]
 
 

@@ -10,6 +10,12 @@
  *   inference: the running statistics replace mu and var.
  *   backward (training):  dbias = sum dy,  dweight = sum dy xhat,
  *              dx = weight / sqrt(var + eps) / M (M dy - dbias - xhat dweight).
+ * Synchronised (data-parallel training with hlr_distributed.sync_batchnorm,
+ * as torch.nn.SyncBatchNorm): M, mu and var are over every process's batch
+ * (all-reduces of the per-channel sums, then of the squared deviations from
+ * the global mean), and backward's dx uses the all-reduced dbias and dweight
+ * sums over that M; the parameters' own gradients stay this process's sums,
+ * which the model's gradient all-reduce then averages.
  * A ReLU after the layer, and a 2x2 max pooling after that ReLU (2d, even
  * sides), are fused into it (fuse_layers() in model.c): forward writes the
  * ReLU's, or the pooling's, output; backward masks dy, or rebuilds the
@@ -35,6 +41,8 @@ typedef struct batchnorm {
     float *plane;     /* slots x (S + 32): a plane before pooling, or its gradient */
     int64_t planned;  /* the batch win is sized for (0: nothing planned yet) */
     int eval_last;    /* the last forward used the running statistics (inference): backward follows it */
+    double *sums;     /* (2C + 1): synchronised statistics' per-channel sums, all-reduced */
+    double sync_M;    /* the last synchronised forward's M over all processes; 0: not synchronised */
 } batchnorm;
 
 enum { WEIGHT, BIAS, RUNNING_MEAN, RUNNING_VAR };
@@ -79,10 +87,14 @@ static hlr_status bn_plan(hlr_layer *l, int64_t max_batch)
         float *mean = hlr__alloc_or_fail((size_t)(2 * b->C), sizeof *mean, "batchnorm");
         float *plane = mean && slots ? hlr__alloc_or_fail((size_t)(slots * (b->S + 32)), sizeof *plane, "batchnorm")
                                      : NULL;
-        if (!mean || (slots && !plane)) {
+        double *sums = mean ? hlr__alloc_or_fail((size_t)(2 * b->C + 1), sizeof *sums, "batchnorm") : NULL;
+        if (!mean || (slots && !plane) || !sums) {
             hlr__free(mean);
+            hlr__free(plane);
+            hlr__free(sums);
             return HLR_ENOMEM;
         }
+        b->sums = sums;
         b->mean = mean;
         b->inv_std = mean + b->C;
         b->plane = plane;
@@ -114,6 +126,7 @@ typedef struct bn_job {
     const float *x, *y, *dy;
     float *out, *dx;
     int64_t parts;
+    int phase; /* synchronised: forward 1 sums, 2 squared deviations, 3 apply; backward 1 sums, 2 dx */
 } bn_job;
 
 static void bn_forward_part(void *ctx, int64_t s0, int64_t s1)
@@ -129,7 +142,18 @@ static void bn_forward_part(void *ctx, int64_t s0, int64_t s1)
         for (int64_t c = s * C / j->parts; c < (s + 1) * C / j->parts; c++) {
             const float *xc = j->x + c * S;
             float mean, inv;
-            if (p->training) {
+            if (j->phase == 1) { /* synchronised: this process's sum, to be all-reduced */
+                b->sums[c] = hlrk_bn_sum(xc, N, C * S, S);
+                continue;
+            }
+            if (j->phase == 2) {
+                b->sums[c] = hlrk_bn_sqdev(xc, N, C * S, S, b->mean[c]);
+                continue;
+            }
+            if (j->phase == 3) {
+                mean = b->mean[c];
+                inv = b->inv_std[c];
+            } else if (p->training) {
                 mean = (float)(hlrk_bn_sum(xc, N, C * S, S) / (double)M);
                 double var = hlrk_bn_sqdev(xc, N, C * S, S, mean) / (double)M;
                 inv = (float)(1.0 / sqrt(var + (double)b->eps));
@@ -163,11 +187,48 @@ static int64_t parts_of(const batchnorm *b)
     return t < b->C ? t : b->C;
 }
 
+/* A synchronised pass's all-reduce; 0, or -1 with the failure kept in the pass's status. */
+static int all_reduce(const hlr_pass *p, double *v, int64_t n)
+{
+    hlr_status st = p->sync->allreduce_f64(v, n, p->sync->user);
+    if (st == HLR_OK)
+        return 0;
+    if (p->sync_status && *p->sync_status == HLR_OK)
+        *p->sync_status = hlr__dist_failed(st, "batchnorm", "all-reduce of the batch statistics");
+    return -1;
+}
+
 static void bn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
     batchnorm *b = (batchnorm *)l;
     b->eval_last = !p->training;
-    bn_job j = {b, p, x, NULL, NULL, y, NULL, parts_of(b)};
+    bn_job j = {b, p, x, NULL, NULL, y, NULL, parts_of(b), 0};
+    b->sync_M = 0;
+    if (p->training && p->sync && p->sync->size > 1) {
+        /* Statistics over every process's batch: the sums, then the squared deviations from the global mean. */
+        const int64_t C = b->C;
+        j.phase = 1;
+        hlr__parallel_for(j.parts, 1, bn_forward_part, &j);
+        b->sums[C] = (double)(p->batch * b->S);
+        if (all_reduce(p, b->sums, C + 1) != 0)
+            return;
+        const double M = b->sums[C];
+        for (int64_t c = 0; c < C; c++)
+            b->mean[c] = (float)(b->sums[c] / M);
+        j.phase = 2;
+        hlr__parallel_for(j.parts, 1, bn_forward_part, &j);
+        if (all_reduce(p, b->sums, C) != 0)
+            return;
+        float *rm = hlr__param(l, RUNNING_MEAN), *rv = hlr__param(l, RUNNING_VAR);
+        for (int64_t c = 0; c < C; c++) {
+            double var = b->sums[c] / M, unbiased = M > 1 ? var * M / (M - 1) : var;
+            b->inv_std[c] = (float)(1.0 / sqrt(var + (double)b->eps));
+            rm[c] = (1.0f - b->momentum) * rm[c] + b->momentum * b->mean[c];
+            rv[c] = (1.0f - b->momentum) * rv[c] + b->momentum * (float)unbiased;
+        }
+        b->sync_M = M;
+        j.phase = 3;
+    }
     hlr__parallel_for(j.parts, 1, bn_forward_part, &j);
 }
 
@@ -196,7 +257,7 @@ static void bn_backward_part(void *ctx, int64_t s0, int64_t s1)
             const float mean = b->eval_last ? hlr__param(l, RUNNING_MEAN)[c] : b->mean[c],
                         inv = b->eval_last ? 1.0f / sqrtf(hlr__param(l, RUNNING_VAR)[c] + b->eps) : b->inv_std[c];
             double sg = 0.0, sgx = 0.0;
-            if (l->fuse_pool)
+            if (l->fuse_pool && j->phase != 2)
                 for (int64_t n = 0; n < N; n++) {
                     const int64_t o = (n * C + c) * So;
                     double a1, a2;
@@ -205,14 +266,27 @@ static void bn_backward_part(void *ctx, int64_t s0, int64_t s1)
                     sg += a1;
                     sgx += a2;
                 }
-            else
+            else if (j->phase != 2)
                 hlrk_bn_grad_sums(j->dy + c * S, mask ? mask + c * S : NULL, xc, N, C * S, S, mean, &sg, &sgx);
-            db[c] = (float)sg;
-            dw[c] = (float)(sgx * inv);
+            if (j->phase != 2) {
+                db[c] = (float)sg;
+                dw[c] = (float)(sgx * inv);
+            }
+            if (j->phase == 1) { /* synchronised: this process's sums, to be all-reduced */
+                b->sums[c] = sg;
+                b->sums[C + c] = sgx;
+                continue;
+            }
+            double Mx = (double)M;
+            if (j->phase == 2) { /* everyone's sums over everyone's M */
+                sg = b->sums[c];
+                sgx = b->sums[C + c];
+                Mx = b->sync_M;
+            }
             if (!j->dx)
                 continue;
-            const float k = w[c] * inv, kb = b->eval_last ? 0.0f : (float)(-(double)k * inv * inv * sgx / (double)M),
-                        kc = b->eval_last ? 0.0f : (float)(-(double)k * sg / (double)M);
+            const float k = w[c] * inv, kb = b->eval_last ? 0.0f : (float)(-(double)k * inv * inv * sgx / Mx),
+                        kc = b->eval_last ? 0.0f : (float)(-(double)k * sg / Mx);
             for (int64_t n = 0; n < N; n++) {
                 const int64_t o = (n * C + c) * So, i = (n * C + c) * S;
                 const float *g = j->dy + i, *gm = mask ? mask + i : NULL;
@@ -229,7 +303,14 @@ static void bn_backward_part(void *ctx, int64_t s0, int64_t s1)
 static void bn_backward(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     batchnorm *b = (batchnorm *)l;
-    bn_job j = {b, p, x, y, dy, NULL, dx, parts_of(b)};
+    bn_job j = {b, p, x, y, dy, NULL, dx, parts_of(b), 0};
+    if (b->sync_M > 0 && !b->eval_last && p->sync && p->sync->size > 1) {
+        j.phase = 1; /* this process's sums (and the parameters' own gradients) */
+        hlr__parallel_for(j.parts, 1, bn_backward_part, &j);
+        if (all_reduce(p, b->sums, 2 * (int64_t)b->C) != 0 || !dx)
+            return;
+        j.phase = 2;
+    }
     hlr__parallel_for(j.parts, 1, bn_backward_part, &j);
 }
 
@@ -237,6 +318,7 @@ static void bn_destroy(hlr_layer *l)
 {
     batchnorm *b = (batchnorm *)l;
     hlr__free(b->mean); /* inv_std shares its allocation */
+    hlr__free(b->sums);
     hlr__free(b->plane);
     hlr__free(b->win);
 }

@@ -108,6 +108,11 @@ class DataParallel(unittest.TestCase):
         p = mpirun(0, hlr_mnist, "resume", model, "--epochs", "1", "--data", data)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertNotIn("data-parallel", p.stdout)
+        # batch norm synchronised over the processes (the convolutional model, its pooling fused)
+        p = mpirun(2, hlr_mnist, "train", "--distributed", "--sync-batchnorm", "--model", "cnn-bn", "--epochs", "1",
+                   "--batch", "16", "--data", data)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^test accuracy: \d+\.\d\d%$")
 
     def test_hlr_read_distributed(self):
         data = os.environ.get("HLR_DATA_DIR", os.path.join(ROOT, "data", "mnist"))
