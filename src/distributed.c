@@ -28,21 +28,10 @@ hlr_status hlr__dist_failed(hlr_status st, const char *fn, const char *what)
                      what, hlr_strerror(st < 0 ? st : HLR_EIO));
 }
 
-static int64_t all_floats(hlr_model *m)
-{
-    int64_t n = 0;
-    for (int i = 0; i < hlr_model_num_layers(m); i++) {
-        const hlr_layer *l = hlr_model_layer(m, i);
-        for (int j = 0; j < l->nparams; j++)
-            n += l->params[j].value.numel;
-    }
-    return n;
-}
-
 float *hlr__dist_fused(hlr_model *m, const char *fn)
 {
     hlr_model_extra *ex = hlr__model_extra(m);
-    int64_t n = all_floats(m);
+    int64_t n = hlr__model_param_floats(m);
     if (n < 1)
         n = 1; /* a model without parameters still gets a buffer to point at */
     if (n > ex->fused_cap) {

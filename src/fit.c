@@ -218,17 +218,6 @@ static int watch_update(watch *w, const hlr_epoch_stats *s, int e)
 }
 
 /* Every parameter and buffer of the model, copied in and out of one block. */
-static int64_t param_floats(hlr_model *m)
-{
-    int64_t n = 0;
-    for (int i = 0; i < hlr_model_num_layers(m); i++) {
-        const hlr_layer *l = hlr_model_layer(m, i);
-        for (int j = 0; j < l->nparams; j++)
-            n += l->params[j].value.numel;
-    }
-    return n;
-}
-
 static void params_copy(hlr_model *m, float *block, int to_block)
 {
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
@@ -424,7 +413,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                                                sizeof(float), fn)
                           : NULL;
     float *best_params = es->patience > 0 && es->restore_best
-                             ? hlr__alloc_or_fail((size_t)param_floats(m), sizeof(float), fn) : NULL;
+                             ? hlr__alloc_or_fail((size_t)hlr__model_param_floats(m), sizeof(float), fn) : NULL;
     FILE *csv = NULL;
     watch stop_watch, lr_watch, ckpt_watch;
     watch_init(&stop_watch, es->monitor, es->min_delta);

@@ -368,6 +368,8 @@ typedef struct hlr_model_extra {
 } hlr_model_extra;
 /* The model's extra state (read through it for const models too). */
 hlr_model_extra *hlr__model_extra(const hlr_model *m);
+/* The floats of every parameter and buffer of the model's layers. */
+int64_t hlr__model_param_floats(const hlr_model *m);
 /* hlr_model_free calls it first: frees the metadata, forgets shared parameter data. */
 void hlr__model_extra_release(hlr_model *m);
 /* ---- data-parallel training (distributed.c) ---- */

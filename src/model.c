@@ -482,6 +482,15 @@ int hlr__model_built(const hlr_model *m) { return m->built; }
 float *hlr__model_dy(hlr_model *m) { return m->dy; }
 hlr_model_extra *hlr__model_extra(const hlr_model *m) { return (hlr_model_extra *)&m->extra; }
 
+int64_t hlr__model_param_floats(const hlr_model *m)
+{
+    int64_t n = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int j = 0; j < m->layers[i]->nparams; j++)
+            n += m->layers[i]->params[j].value.numel;
+    return n;
+}
+
 hlr_loss_kind hlr__model_loss(const hlr_model *m, float *smoothing)
 {
     *smoothing = m->smoothing;

@@ -24,28 +24,6 @@ static hlr_model *small_model(uint64_t seed)
     return m;
 }
 
-/* Every parameter of m, in order, into a new array (free it). */
-static float *params_of(hlr_model *m, int64_t *count)
-{
-    int64_t n = 0;
-    for (int i = 0; i < hlr_model_num_layers(m); i++) {
-        hlr_layer *l = hlr_model_layer(m, i);
-        for (int p = 0; p < hlr_layer_param_count(l); p++)
-            n += hlr_tensor_numel(hlr_layer_param(l, hlr_layer_param_name(l, p)));
-    }
-    float *out = malloc((size_t)n * sizeof *out), *at = out;
-    for (int i = 0; i < hlr_model_num_layers(m); i++) {
-        hlr_layer *l = hlr_model_layer(m, i);
-        for (int p = 0; p < hlr_layer_param_count(l); p++) {
-            hlr_tensor *t = hlr_layer_param(l, hlr_layer_param_name(l, p));
-            memcpy(at, hlr_tensor_f32(t), (size_t)hlr_tensor_numel(t) * sizeof *at);
-            at += hlr_tensor_numel(t);
-        }
-    }
-    *count = n;
-    return out;
-}
-
 typedef struct fit_log {
     int batches, epochs, stop_at_batch;
     hlr_batch_stats last_batch;
@@ -156,7 +134,7 @@ START_TEST(test_callbacks_may_run_the_model_on_a_larger_batch)
         }
         ck_assert_ok(hlr_model_fit(m, o, d, &fo));
         ck_assert_int_eq(p.calls, with ? 2 * 13 + 2 : 0);
-        float *got = params_of(m, with ? &count_b : &count_a);
+        float *got = test_params_of(m, with ? &count_b : &count_a);
         if (!with) {
             want = got;
         } else {
@@ -320,7 +298,7 @@ START_TEST(test_early_stopping_stops_and_restores_the_best_epoch)
     hlr_fit_options_default(&one);
     ck_assert_ok(hlr_model_fit(twin, ot, d, &one));
     int64_t na, nb;
-    float *a = params_of(m, &na), *b = params_of(twin, &nb);
+    float *a = test_params_of(m, &na), *b = test_params_of(twin, &nb);
     ck_assert_int_eq(na, nb);
     ck_assert_msg(memcmp(a, b, (size_t)na * sizeof *a) == 0, "the restored parameters are not epoch 1's");
     free(a);
@@ -702,7 +680,7 @@ static float *fit_bars(const hlr_augment *a, int64_t *count)
     if (a)
         fo.augment = *a;
     ck_assert_ok(hlr_model_fit(m, o, d, &fo));
-    float *p = params_of(m, count);
+    float *p = test_params_of(m, count);
     hlr_optimizer_free(o);
     hlr_model_free(m);
     hlr_dataset_free(d);

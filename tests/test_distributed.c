@@ -111,28 +111,6 @@ static hlr_model *cnn_bn(uint64_t seed)
     return m;
 }
 
-/* Every parameter and buffer (batch norm's running statistics) of m, in order. */
-static float *params_of(hlr_model *m, int64_t *count)
-{
-    int64_t n = 0;
-    for (int i = 0; i < hlr_model_num_layers(m); i++) {
-        hlr_layer *l = hlr_model_layer(m, i);
-        for (int p = 0; p < hlr_layer_param_count(l); p++)
-            n += hlr_tensor_numel(hlr_layer_param(l, hlr_layer_param_name(l, p)));
-    }
-    float *out = malloc((size_t)n * sizeof *out), *at = out;
-    for (int i = 0; i < hlr_model_num_layers(m); i++) {
-        hlr_layer *l = hlr_model_layer(m, i);
-        for (int p = 0; p < hlr_layer_param_count(l); p++) {
-            hlr_tensor *t = hlr_layer_param(l, hlr_layer_param_name(l, p));
-            memcpy(at, hlr_tensor_f32(t), (size_t)hlr_tensor_numel(t) * sizeof *at);
-            at += hlr_tensor_numel(t);
-        }
-    }
-    *count = n;
-    return out;
-}
-
 /* One "process" of a run: its model, options and results. */
 typedef struct run {
     member me;
@@ -170,7 +148,7 @@ static void *train(void *arg)
     fo.user = r;
     fo.distributed = r->dist.size > 0 ? &r->dist : NULL;
     r->status = hlr_model_fit(m, o, r->data, &fo);
-    r->params = params_of(m, &r->nparams);
+    r->params = test_params_of(m, &r->nparams);
     hlr_optimizer_free(o);
     hlr_model_free(m);
     return NULL;

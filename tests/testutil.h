@@ -194,4 +194,28 @@ static inline int fifo_guard_stop(fifo_guard *g)
     return g->unblocked;
 }
 
+/* Every parameter and buffer (batch norm's running statistics) of m, in order, in a new array
+ * (free it); *count receives its length. */
+static inline float *test_params_of(hlr_model *m, int64_t *count)
+{
+    int64_t n = 0;
+    for (int i = 0; i < hlr_model_num_layers(m); i++) {
+        hlr_layer *l = hlr_model_layer(m, i);
+        for (int p = 0; p < hlr_layer_param_count(l); p++)
+            n += hlr_tensor_numel(hlr_layer_param(l, hlr_layer_param_name(l, p)));
+    }
+    float *out = (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof *out), *at = out;
+    ck_assert_ptr_nonnull(out);
+    for (int i = 0; i < hlr_model_num_layers(m); i++) {
+        hlr_layer *l = hlr_model_layer(m, i);
+        for (int p = 0; p < hlr_layer_param_count(l); p++) {
+            hlr_tensor *t = hlr_layer_param(l, hlr_layer_param_name(l, p));
+            memcpy(at, hlr_tensor_f32(t), (size_t)hlr_tensor_numel(t) * sizeof *at);
+            at += hlr_tensor_numel(t);
+        }
+    }
+    *count = n;
+    return out;
+}
+
 #endif
