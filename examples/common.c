@@ -249,6 +249,78 @@ int write_confusion_svg(const char *path, const int64_t *confusion, int classes,
     return fclose(f) == 0 ? 0 : -1;
 }
 
+int write_reliability_svg(const char *path, int bins, const int64_t *count, const double *confidence,
+                          const double *accuracy, const int64_t *count0, const double *accuracy0,
+                          const char *title)
+{
+    if (bins < 1 || bins > 1000) {
+        errno = EINVAL;
+        return -1;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    const double x0 = 60, y0 = 50, w = 360, h = 300, hh = 70; /* the diagram, then the histogram below */
+    int64_t n = 0, n0 = 0, most = 1;
+    for (int b = 0; b < bins; b++) {
+        n += count[b];
+        most = count[b] > most ? count[b] : most;
+        if (count0) {
+            n0 += count0[b];
+            most = count0[b] > most ? count0[b] : most;
+        }
+    }
+    fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='460' height='%.0f' font-family='sans-serif'>\n"
+               "<rect width='100%%' height='100%%' fill='white'/>\n"
+               "<text x='230' y='24' font-size='14' text-anchor='middle'>%s</text>\n"
+               "<rect x='%.0f' y='%.0f' width='%.0f' height='%.0f' fill='none' stroke='#888'/>\n"
+               "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='#aaa' stroke-dasharray='4 3'/>\n",
+            y0 + h + hh + 70, title, x0, y0, w, h, x0, y0 + h, x0 + w, y0);
+    for (int t = 0; t <= 4; t++) {
+        double v = t / 4.0;
+        fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='end'>%.2f</text>\n", x0 - 4,
+                y0 + h - h * v + 3, v);
+        fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='middle'>%.2f</text>\n", x0 + w * v,
+                y0 + h + hh + 22, v);
+    }
+    const double bw = w / bins;
+    for (int b = 0; b < bins; b++) {
+        double x = x0 + b * bw;
+        if (count[b] > 0) { /* accuracy bar, and the gap to the bin's mean confidence in red */
+            double ya = y0 + h - h * accuracy[b], yc = y0 + h - h * confidence[b];
+            fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='#1f77b4' stroke='white'/>\n", x, ya,
+                    bw, y0 + h - ya);
+            fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='#d62728' fill-opacity='0.35'/>\n",
+                    x, ya < yc ? ya : yc, bw, fabs(yc - ya));
+        }
+        if (count0 && count0[b] > 0)
+            fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' stroke='#ff7f0e' "
+                       "stroke-width='1.5'/>\n",
+                    x + 1, y0 + h - h * accuracy0[b], bw - 2, h * accuracy0[b]);
+        double bh = hh * (double)count[b] / (double)most;
+        fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='#1f77b4' stroke='white'/>\n", x,
+                y0 + h + 10 + hh - bh, bw, bh);
+        if (count0) {
+            double bh0 = hh * (double)count0[b] / (double)most;
+            fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' stroke='#ff7f0e'/>\n", x + 1,
+                    y0 + h + 10 + hh - bh0, bw - 2, bh0);
+        }
+    }
+    fprintf(f, "<text x='16' y='%.1f' font-size='12' text-anchor='middle' transform='rotate(-90 16 %.1f)'>accuracy"
+               "</text>\n<text x='%.1f' y='%.1f' font-size='12' text-anchor='middle'>confidence (the largest "
+               "probability)</text>\n<text x='%.1f' y='%.1f' font-size='10' text-anchor='end'>samples</text>\n",
+            y0 + h / 2, y0 + h / 2, x0 + w / 2, y0 + h + hh + 40, x0 - 4, y0 + h + 10 + hh / 2);
+    fprintf(f, "<rect x='%.0f' y='%.0f' width='12' height='8' fill='#1f77b4'/><text x='%.0f' y='%.0f' "
+               "font-size='11'>accuracy%s (%lld samples)</text>\n",
+            x0, y0 + h + hh + 52, x0 + 16, y0 + h + hh + 60, count0 ? " after" : "", (long long)n);
+    if (count0)
+        fprintf(f, "<rect x='%.0f' y='%.0f' width='12' height='8' fill='none' stroke='#ff7f0e'/><text x='%.0f' "
+                   "y='%.0f' font-size='11'>before (%lld)</text>\n",
+                x0 + 250, y0 + h + hh + 52, x0 + 266, y0 + h + hh + 60, (long long)n0);
+    fprintf(f, "</svg>\n");
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 /* ---- JSON output ---- */
 
 /* The length of the valid UTF-8 sequence at p, or 0 when it is not one. */

@@ -37,6 +37,12 @@ void draw_progress(FILE *out, const hlr_batch_stats *s);
 /* Learning curves as an SVG picture: loss and accuracy per epoch, training and
  * (where present) validation.  0, or -1 with errno set. */
 int write_curves_svg(const char *path, const hlr_epoch_stats *epochs, int n, const char *title);
+/* A reliability diagram (Guo et al. 2017) as SVG: per confidence bin (bins equal-width bins), the accuracy as
+ * a bar against the diagonal of perfect calibration, and the bin's share of the samples below; a second set
+ * (count0, accuracy0; NULL for none) is drawn as outlines, e.g. before temperature scaling.  0, or -1 with errno. */
+int write_reliability_svg(const char *path, int bins, const int64_t *count, const double *confidence,
+                          const double *accuracy, const int64_t *count0, const double *accuracy0,
+                          const char *title);
 /* The confusion matrix (classes x classes, rows true) as an SVG heat map; names may be NULL (0, 1, ...).
  * 0, or -1 with errno set. */
 int write_confusion_svg(const char *path, const int64_t *confusion, int classes, const char *const *names,

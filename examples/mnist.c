@@ -46,6 +46,7 @@ typedef struct options {
     const char *checkpoint; /* --checkpoint FILE: saved after every epoch, resumable */
     const char *plot;       /* --plot FILE.svg: learning curves */
     const char *confusion;  /* --confusion FILE.svg: the test set's confusion matrix as a heat map */
+    const char *reliability; /* --reliability FILE.svg: eval and calibrate's reliability diagram */
     int distributed;        /* --distributed: one of mpirun's processes (libhlr-mpi) */
     int sync_bn;            /* --sync-batchnorm: batch norm's statistics over all the processes' batches */
     hlr_augment geo;        /* --rotate, --scale, --shear, --elastic */
@@ -94,7 +95,14 @@ static void usage(FILE *f)
                "               the training time so far (evaluation excluded), and stop once it reaches P %%\n"
                "               (0: evaluate only; the schedule still spans all --epochs)\n"
                "       hlr-mnist eval FILE [--data DIR] [--test-limit N] [--confusion FILE.svg]\n"
-               "  load a saved model and print its test accuracy (the same line training printed)\n"
+               "                      [--reliability FILE.svg]\n"
+               "  load a saved model and print its test accuracy (the same line training printed) and\n"
+               "  its expected calibration error (test ECE, 15 bins, with the model's temperature)\n"
+               "       hlr-mnist calibrate FILE [--val-split F] [--save OUT] [--data DIR] [--reliability FILE.svg]\n"
+               "  fit the temperature that calibrates the model's probabilities (temperature scaling) on the\n"
+               "  last fraction F of the training images it used (default: its own --val-split, else 0.1),\n"
+               "  print the test ECE before and after, and save it into FILE (or OUT); eval then prints\n"
+               "  `test ECE:` with it, and --reliability draws the reliability diagram into FILE.svg\n"
                "       hlr-mnist resume FILE --epochs N [--save OUT] [--data DIR] [--threads T]\n"
                "  continue a saved training for N more epochs, bit for bit as if never stopped (same\n"
                "  thread count); batch size, augmentation, data set and limits come from FILE; a file\n"
@@ -147,6 +155,7 @@ static int parse(int argc, char **argv, int first, options *o, const char **file
         OPT_STR("--checkpoint", &o->checkpoint),
         OPT_STR("--plot", &o->plot),
         OPT_STR("--confusion", &o->confusion),
+        OPT_STR("--reliability", &o->reliability),
         OPT_FLAG_("--distributed", &o->distributed),
         OPT_FLAG_("--sync-batchnorm", &o->sync_bn),
         OPT_NUM("--rotate", OPT_DOUBLE, &o->geo.rotate, 0, 180),
@@ -394,6 +403,26 @@ static int report(hlr_model *m, const hlr_dataset *te, int fashion, const option
     print_class_report(stdout, confusion, 10, fashion ? fashion_classes : NULL);
     printf("test loss: %.4f  top-3 accuracy: %.2f%%\n", met.loss, 100.0 * met.top_k_accuracy);
     printf("test accuracy: %.2f%%\n", 100.0 * met.accuracy);
+    hlr_calibration cal;
+    int64_t cnt[15];
+    double conf[15], acc[15];
+    if (hlr_model_calibration(m, te, 256, 15, &cal, cnt, conf, acc) != HLR_OK) {
+        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+        return 1;
+    }
+    printf("test ECE: %.2f%% (15 bins; temperature %.3f)\n", 100.0 * cal.ece, hlr_model_temperature(m));
+    if (o->reliability) {
+        char title[160];
+        snprintf(title, sizeof title, "%s, temperature %.3f: test ECE %.2f%%",
+                 hlr_metadata_get(hlr_model_metadata(m), "model") ? hlr_metadata_get(hlr_model_metadata(m), "model")
+                                                                   : "model",
+                 hlr_model_temperature(m), 100.0 * cal.ece);
+        if (write_reliability_svg(o->reliability, 15, cnt, conf, acc, NULL, NULL, title) != 0) {
+            fprintf(stderr, "hlr-mnist: cannot write %s: %s\n", o->reliability, strerror(errno));
+            return 1;
+        }
+        printf("reliability diagram: %s\n", o->reliability);
+    }
     if (o->confusion) {
         char title[160];
         const char *name = hlr_metadata_get(hlr_model_metadata(m), "model");
@@ -425,6 +454,77 @@ static int eval_file(const char *path, const options *o)
         rc = report(m, te, fashion, o);
     }
     hlr_dataset_free(te);
+    hlr_model_free(m);
+    return rc;
+}
+
+/* hlr-mnist calibrate FILE: temperature scaling on the tail of the training images. */
+static int calibrate_file(const char *path, const options *o)
+{
+    hlr_optimizer *opt = NULL;
+    hlr_model *m = hlr_model_load(path, &opt);
+    if (!m) {
+        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+        return 1;
+    }
+    hlr_dataset *tr = NULL, *te = NULL, *val = NULL;
+    int fashion, rc = 1;
+    options lim = *o;
+    lim.limit = o->limit >= 0 ? o->limit : saved_number(m, "limit", -1); /* the images it trained on */
+    if (load_saved_data(m, &lim, &tr, &te, &fashion) != 0)
+        goto out;
+    const char *vs = hlr_metadata_get(hlr_model_metadata(m), "val_split");
+    double trained_split = vs ? strtod(vs, NULL) : 0.0, split = o->val_split > 0 ? o->val_split
+                                                            : trained_split > 0 ? trained_split : 0.1;
+    int64_t n = hlr_dataset_size(tr), nv = (int64_t)(split * (double)n + 0.5);
+    if (nv < 1 || !(val = hlr_dataset_slice(tr, n - nv, nv)))
+        goto fail;
+    printf("calibrating %s on the last %lld of its %lld training images%s\n", path, (long long)nv, (long long)n,
+           split <= trained_split + 1e-12 && trained_split > 0
+               ? " (its validation part: unseen in training)"
+               : " (note: the model trained on them; train with --val-split for an unseen part)");
+    hlr_calibration before, after;
+    int64_t c0[15], c1[15];
+    double f0[15], a0[15], f1[15], a1[15], t = 0;
+    hlr_calibration vb, va;
+    if (hlr_model_calibration(m, te, 256, 15, &before, c0, f0, a0) != HLR_OK ||
+        hlr_model_calibration(m, val, 256, 15, &vb, NULL, NULL, NULL) != HLR_OK ||
+        hlr_model_fit_temperature(m, val, 256, &t) != HLR_OK ||
+        hlr_model_calibration(m, val, 256, 15, &va, NULL, NULL, NULL) != HLR_OK ||
+        hlr_model_calibration(m, te, 256, 15, &after, c1, f1, a1) != HLR_OK)
+        goto fail;
+    printf("temperature: %.4f (validation NLL %.4f -> %.4f)\n", t, vb.nll, va.nll);
+    printf("test ECE: %.2f%% -> %.2f%%, MCE %.2f%% -> %.2f%%, NLL %.4f -> %.4f, Brier %.4f -> %.4f\n",
+           100 * before.ece, 100 * after.ece, 100 * before.mce, 100 * after.mce, before.nll, after.nll, before.brier,
+           after.brier);
+    printf("test accuracy: %.2f%% (unchanged by temperature scaling: %.2f%% before)\n", 100 * after.accuracy,
+           100 * before.accuracy);
+    if (o->reliability) {
+        char title[160];
+        snprintf(title, sizeof title, "temperature %.3f: test ECE %.2f%% -> %.2f%%", t, 100 * before.ece,
+                 100 * after.ece);
+        if (write_reliability_svg(o->reliability, 15, c1, f1, a1, c0, a0, title) != 0) {
+            fprintf(stderr, "hlr-mnist: cannot write %s: %s\n", o->reliability, strerror(errno));
+            goto out;
+        }
+        printf("reliability diagram: %s\n", o->reliability);
+    }
+    hlr_save_options so;
+    hlr_save_options_default(&so);
+    so.optimizer = opt;
+    const char *out = o->save ? o->save : path;
+    if (hlr_model_save(m, out, &so) != HLR_OK)
+        goto fail;
+    printf("saved %s (temperature %.4f)\n", out, t);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+out:
+    hlr_dataset_free(tr);
+    hlr_dataset_free(te);
+    hlr_dataset_free(val);
+    hlr_optimizer_free(opt);
     hlr_model_free(m);
     return rc;
 }
@@ -1029,22 +1129,23 @@ out:
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "hlr-mnist: which command: train, eval, resume or attention? (see hlr-mnist --help)\n");
+        fprintf(stderr, "hlr-mnist: which command: train, eval, calibrate, resume or attention? (see hlr-mnist --help)\n");
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;
     }
-    int eval = !strcmp(argv[1], "eval"), resume = !strcmp(argv[1], "resume"), attend = !strcmp(argv[1], "attention");
-    if (strcmp(argv[1], "train") != 0 && !eval && !resume && !attend) {
-        fprintf(stderr, "hlr-mnist: unknown command '%s' (train, eval, resume or attention)\n", argv[1]);
+    int eval = !strcmp(argv[1], "eval"), resume = !strcmp(argv[1], "resume"), attend = !strcmp(argv[1], "attention"),
+        calib = !strcmp(argv[1], "calibrate");
+    if (strcmp(argv[1], "train") != 0 && !eval && !resume && !attend && !calib) {
+        fprintf(stderr, "hlr-mnist: unknown command '%s' (train, eval, calibrate, resume or attention)\n", argv[1]);
         return 2;
     }
     options o;
     const char *file = NULL;
     /* eval, resume and attention take a model FILE; train takes none. */
-    int rc = parse(argc, argv, 2, &o, (eval || resume || attend) ? &file : NULL);
+    int rc = parse(argc, argv, 2, &o, (eval || resume || attend || calib) ? &file : NULL);
     if (rc != 0) {
         if (rc > 0)
             usage(stdout);
@@ -1054,6 +1155,8 @@ int main(int argc, char **argv)
         return attention(file, &o);
     if (eval)
         return eval_file(file, &o);
+    if (calib)
+        return calibrate_file(file, &o);
     if (o.sync_bn && !o.distributed) {
         fprintf(stderr, "hlr-mnist: --sync-batchnorm needs --distributed\n");
         return 2;

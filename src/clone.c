@@ -69,6 +69,7 @@ hlr_model *hlr_model_clone_shared(const hlr_model *cm)
     const hlr_shape *in = hlr__model_in_shape(m);
     if (st == HLR_OK)
         st = hlr_model_set_loss(c, loss, smoothing);
+    hlr__model_extra(c)->temperature = ex->temperature;
     if (st == HLR_OK)
         st = hlr_model_build(c, in->ndim, in->d);
     /* The rebuilt layers must hold the same tensors; then each takes the original's data. */

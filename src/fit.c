@@ -746,7 +746,34 @@ hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes
     for (int64_t i = 0; i < n; i++)
         if (classes)
             classes[i] = (int32_t)hlrk_argmax(out + i * c, c);
-    if (probs)
-        hlrk_softmax_rows(probs->data, out, n, c);
+    if (probs) {
+        const double t = hlr__model_temperature(m);
+        if (t == 1.0) {
+            hlrk_softmax_rows(probs->data, out, n, c);
+        } else { /* temperature scaling: softmax(logits / T) */
+            float *p = probs->data;
+            const float inv = (float)(1.0 / t);
+            for (int64_t i = 0; i < n * c; i++)
+                p[i] = out[i] * inv;
+            hlrk_softmax_rows(p, p, n, c);
+        }
+    }
     return HLR_OK;
+}
+
+hlr_status hlr__model_logits(hlr_model *m, const hlr_dataset *d, int64_t batch, float *out, const char *fn)
+{
+    const int64_t c = hlr__model_out_size(m);
+    hlr_status st = hlr__model_plan(m, batch);
+    for (int64_t b = 0; b < d->n && st == HLR_OK; b += batch) {
+        int64_t nb = d->n - b < batch ? d->n - b : batch;
+        const float *x = d->x + b * d->sample_size;
+        st = hlr_model_set_lengths(m, d->lengths ? d->lengths + b : NULL, nb);
+        if (st == HLR_OK)
+            st = hlr__model_check_pass(m, nb, x, fn);
+        if (st == HLR_OK)
+            memcpy(out + b * c, hlr__model_forward_raw(m, x, nb, 0), (size_t)(nb * c) * sizeof *out);
+    }
+    hlr_model_set_lengths(m, NULL, 0);
+    return st;
 }

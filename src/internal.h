@@ -364,10 +364,16 @@ typedef struct hlr_model_extra {
                                                 (distributed.c), fused_cap floats; NULL until needed */
     int64_t fused_cap;
     const hlr_distributed *sync_bn;          /* set by hlr_model_fit for synchronised batch norm */
+    double temperature;                      /* hlr_model_predict's logits / T; 0 (never set) means 1 */
     hlr_status sync_status;                  /* the first failure of a batch norm's collective */
 } hlr_model_extra;
 /* The model's extra state (read through it for const models too). */
 hlr_model_extra *hlr__model_extra(const hlr_model *m);
+/* The raw output (logits) of every sample of d, n x out_size floats into out, in inference passes
+ * of batch samples (fit.c). */
+hlr_status hlr__model_logits(hlr_model *m, const hlr_dataset *d, int64_t batch, float *out, const char *fn);
+/* The temperature in force: 1 when never set (calibrate.c). */
+double hlr__model_temperature(const hlr_model *m);
 /* The floats of every parameter and buffer of the model's layers. */
 int64_t hlr__model_param_floats(const hlr_model *m);
 /* hlr_model_free calls it first: frees the metadata, forgets shared parameter data. */

@@ -170,14 +170,14 @@ static uint32_t crc32_of(const unsigned char *p, size_t n)
 
 /* ---- the envelope ---- */
 
-static void put_header(unsigned char *h, uint32_t flags, uint64_t csize, uint64_t usize, uint32_t crc)
+static void put_header(unsigned char *h, int minor, uint32_t flags, uint64_t csize, uint64_t usize, uint32_t crc)
 {
     hlr_bytes b = {.p = h, .cap = HLR_FILE_HEADER_SIZE}; /* fits: never reallocates */
     hlr__put_raw(&b, hlr__file_magic, 8);
     hlr__put_u8(&b, HLR_FORMAT_MAJOR & 0xFF);
     hlr__put_u8(&b, HLR_FORMAT_MAJOR >> 8);
-    hlr__put_u8(&b, HLR_FORMAT_MINOR & 0xFF);
-    hlr__put_u8(&b, HLR_FORMAT_MINOR >> 8);
+    hlr__put_u8(&b, (unsigned)minor & 0xFF);
+    hlr__put_u8(&b, (unsigned)minor >> 8);
     hlr__put_u32(&b, flags);
     hlr__put_u64(&b, csize);
     hlr__put_u64(&b, usize);
@@ -186,6 +186,12 @@ static void put_header(unsigned char *h, uint32_t flags, uint64_t csize, uint64_
 }
 
 hlr_status hlr__file_wrap(const void *payload, size_t len, int level, uint32_t flags, void **out, size_t *outlen)
+{
+    return hlr__file_wrap_minor(payload, len, level, 0, flags, out, outlen);
+}
+
+hlr_status hlr__file_wrap_minor(const void *payload, size_t len, int level, int minor, uint32_t flags, void **out,
+                                size_t *outlen)
 {
     *out = NULL;
     *outlen = 0;
@@ -227,7 +233,7 @@ hlr_status hlr__file_wrap(const void *payload, size_t len, int level, uint32_t f
         hlr__free(file);
         return hlr__fail(HLR_ENOMEM, "model file: zlib failed to compress (%d)", zst);
     }
-    put_header(file, flags, csize, len, crc32_of(payload, len));
+    put_header(file, minor, flags, csize, len, crc32_of(payload, len));
     *out = file;
     *outlen = HLR_FILE_HEADER_SIZE + csize;
     return HLR_OK;
@@ -578,6 +584,11 @@ hlr_status hlr__file_payload(const hlr_model *cm, const hlr_save_options *opt, h
     }
     if (st == HLR_OK)
         put_metadata(b, &hlr__model_extra(m)->meta);
+    if (st == HLR_OK && hlr__model_temperature(m) != 1.0) { /* format 1.1: temperature scaling */
+        size_t at = hlr__chunk_begin(b, "TEMP");
+        hlr__put_f64(b, hlr__model_temperature(m));
+        hlr__chunk_end(b, at);
+    }
     if (st == HLR_OK && b->failed)
         st = hlr__fail(HLR_ENOMEM, "hlr_model_save: cannot allocate %zu bytes for the payload", b->cap * 2);
     if (st != HLR_OK)
@@ -614,7 +625,9 @@ static hlr_status make_file(const hlr_model *m, const hlr_save_options *opt, voi
     hlr_status st = hlr__file_payload(m, opt, &payload, &flags);
     if (st != HLR_OK)
         return st;
-    st = hlr__file_wrap(payload.p, payload.len, opt->compression, flags, file, size);
+    /* The smallest version that holds the contents: 1.1 only for a temperature (TEMP). */
+    const int minor = hlr__model_temperature(m) != 1.0 ? 1 : 0;
+    st = hlr__file_wrap_minor(payload.p, payload.len, opt->compression, minor, flags, file, size);
     hlr__bytes_free(&payload);
     return st;
 }

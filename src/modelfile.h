@@ -84,6 +84,9 @@ typedef struct hlr_file_header {
  * hostile payloads in valid checksums.
  */
 hlr_status hlr__file_wrap(const void *payload, size_t len, int level, uint32_t flags, void **out, size_t *outlen);
+/* The same, writing format minor version `minor` in the header (hlr__file_wrap: 0). */
+hlr_status hlr__file_wrap_minor(const void *payload, size_t len, int level, int minor, uint32_t flags, void **out,
+                                size_t *outlen);
 
 /*
  * Check a file's header and sizes, inflate the payload and check its CRC.

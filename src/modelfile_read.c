@@ -57,7 +57,8 @@ typedef struct parsed {
     size_t len;
     chunk *chunks;
     int nchunks;
-    int arch, optm, trst, meta, hist; /* chunk numbers, -1 when absent */
+    int arch, optm, trst, meta, hist, temp; /* chunk numbers, -1 when absent */
+    double temperature; /* TEMP (format 1.1), 1 without it */
 
     int nlayers;
     file_layer *layers;
@@ -359,7 +360,8 @@ static hlr_status index_chunks(parsed *p)
         }
     }
     p->nchunks = n;
-    p->arch = p->optm = p->trst = p->meta = p->hist = -1;
+    p->arch = p->optm = p->trst = p->meta = p->hist = p->temp = -1;
+    p->temperature = 1.0;
     for (int i = 0; i < n; i++) {
         int *slot = NULL;
         const char *t = p->chunks[i].tag;
@@ -373,6 +375,8 @@ static hlr_status index_chunks(parsed *p)
             slot = &p->meta;
         else if (!strcmp(t, "HIST"))
             slot = &p->hist;
+        else if (!strcmp(t, "TEMP"))
+            slot = &p->temp;
         if (!slot)
             continue;
         if (*slot >= 0)
@@ -592,7 +596,24 @@ static hlr_status parse_omom(parsed *p, int number, omom_ref *t)
     return HLR_OK;
 }
 
-/* ---- TRST, META, HIST ---- */
+/* ---- TRST, META, HIST, TEMP ---- */
+
+/* TEMP (format 1.1): f64 temperature of hlr_model_predict's softmax, in [1e-3, 1e3]. */
+static hlr_status parse_temp(parsed *p)
+{
+    cursor r = open_chunk(p, p->temp);
+    size_t at = r.pos;
+    double t = get_f64(&r, "the temperature");
+    if (r.status == HLR_OK && !(t >= 1e-3 && t <= 1e3)) {
+        r.pos = at;
+        bad(&r, "the temperature %g is outside [0.001, 1000]", t);
+    }
+    finish(&r);
+    if (r.status == HLR_OK && p->loss != 0)
+        return fail_at(p, p->temp, p->chunks[p->temp].body, "a TEMP chunk in a model whose loss is not cross-entropy");
+    p->temperature = t;
+    return r.status;
+}
 
 static hlr_status parse_trst(parsed *p)
 {
@@ -752,7 +773,7 @@ static hlr_status parse(parsed *p, const void *data, size_t size, int tolerate_c
         return fail_at(p, p->optm, p->chunks[p->optm].body, "%d OMOM chunks for %u slots with %u moments", p->nomom,
                        p->slots, p->moments);
     if ((p->trst >= 0 && (st = parse_trst(p)) != HLR_OK) || (p->meta >= 0 && (st = parse_meta(p)) != HLR_OK) ||
-        (p->hist >= 0 && (st = parse_hist(p)) != HLR_OK))
+        (p->hist >= 0 && (st = parse_hist(p)) != HLR_OK) || (p->temp >= 0 && (st = parse_temp(p)) != HLR_OK))
         return st;
     int has_opt = !!(p->h.flags & HLR_FILE_FLAG_OPTIMIZER), has_tr = !!(p->h.flags & HLR_FILE_FLAG_TRAINING);
     if (has_opt != (p->optm >= 0) || has_tr != (p->trst >= 0))
@@ -936,6 +957,7 @@ static hlr_model *load(const void *data, size_t size, hlr_optimizer **optimizer)
             ex->epochs_trained = p.epochs;
             ex->batches_trained = p.batches;
         }
+        ex->temperature = p.temperature;
         hlr__metadata_clear(&ex->meta);
         ex->meta = p.md; /* moved */
         memset(&p.md, 0, sizeof p.md);

@@ -25,6 +25,7 @@ Suite *suite_image(void);
 Suite *suite_control(void);
 Suite *suite_ctc(void);
 Suite *suite_distributed(void);
+Suite *suite_calibrate(void);
 
 int main(void)
 {
@@ -47,6 +48,7 @@ int main(void)
     srunner_add_suite(sr, suite_control());
     srunner_add_suite(sr, suite_ctc());
     srunner_add_suite(sr, suite_distributed());
+    srunner_add_suite(sr, suite_calibrate());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

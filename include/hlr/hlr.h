@@ -3095,6 +3095,142 @@ HLR_API hlr_status hlr_model_output_lengths(const hlr_model *m, int32_t *lengths
 /** @} */
 
 /* ------------------------------------------------------------------------ */
+/* Calibrated confidence                                                     */
+/* ------------------------------------------------------------------------ */
+/** @defgroup calibration Calibrated confidence
+ *
+ * How far a classifier's probabilities can be trusted, and temperature
+ * scaling to make them trustworthy (Guo et al. 2017, "On calibration of
+ * modern neural networks").  A model's confidence in a prediction is its
+ * largest probability; the model is calibrated when, among the predictions
+ * made with confidence p, a fraction p is right.  The expected calibration
+ * error (ECE) measures the gap: predictions are put in equal-width bins of
+ * confidence, ((b - 1)/B, b/B], and ECE = sum over bins of
+ * (n_b / n) |accuracy_b - confidence_b|.  Temperature scaling divides the
+ * logits by one number T > 0 fitted on held-out data by minimising the
+ * negative log-likelihood: the arg-max, so the accuracy, cannot change.
+ * @{ */
+
+/** Most bins hlr_calibration_metrics() takes. */
+#define HLR_CALIBRATION_MAX_BINS 100
+
+/** What hlr_calibration_metrics() measures. */
+typedef struct hlr_calibration {
+    int64_t count;    /**< samples measured */
+    int bins;         /**< the bins used for ECE and MCE */
+    double ece;       /**< expected calibration error, in [0, 1] */
+    double mce;       /**< maximum calibration error: the largest
+                           |accuracy_b - confidence_b| over non-empty bins */
+    double nll;       /**< mean negative log-likelihood of the true class
+                           (natural log; a probability below FLT_MIN counts
+                           as FLT_MIN) */
+    double brier;     /**< mean over samples of sum over classes of
+                           (p_c - [c = label])^2, in [0, 2] */
+    double accuracy;  /**< fraction whose arg-max is the label */
+} hlr_calibration;
+
+/**
+ * Calibration of a classifier's probabilities against the true labels:
+ * ECE and MCE over `bins` equal-width confidence bins, NLL, Brier score and
+ * accuracy; optionally the reliability diagram's bins.
+ *
+ * @param probs        n rows of `classes` probabilities (row-major), each
+ *                     in [0, 1] (rows need not sum to exactly 1).
+ * @param labels       n labels in [0, classes).
+ * @param n            samples, >= 1.
+ * @param classes      classes, >= 2.
+ * @param bins         bins, 1 to HLR_CALIBRATION_MAX_BINS (15 as Guo et al.).
+ * @param[out] out     receives the figures.
+ * @param[out] bin_count       `bins` counts of samples per bin, or NULL.
+ * @param[out] bin_confidence  `bins` mean confidences (0 for an empty bin),
+ *                             or NULL.
+ * @param[out] bin_accuracy    `bins` accuracies (0 for an empty bin), or
+ *                             NULL.
+ * @return HLR_OK, or HLR_EINVAL.
+ * @errors HLR_EINVAL (NULL probs, labels or out; n below 1; classes below
+ *   2; bins outside 1..HLR_CALIBRATION_MAX_BINS; a label outside
+ *   [0, classes); a probability outside [0, 1] or NaN).
+ * @ownership all arrays stay the caller's; nothing is retained.
+ * @threadsafety safe; touches only its arguments.
+ */
+HLR_API hlr_status hlr_calibration_metrics(const float *probs, const int32_t *labels, int64_t n, int classes,
+                                           int bins, hlr_calibration *out, int64_t *bin_count,
+                                           double *bin_confidence, double *bin_accuracy);
+
+/**
+ * Fit the temperature T that minimises the mean negative log-likelihood of
+ * softmax(logits / T) on a held-out data set (not the training data: a
+ * model is over-confident on what it was trained on), and set it on the
+ * model, as hlr_model_set_temperature() would.  The NLL is convex in 1/T;
+ * Newton's method on 1/T, from the model's current temperature's 1/T,
+ * safeguarded by bisection, finds it to 1e-9 relative.
+ *
+ * @param m           a built classifier (cross-entropy loss, output (N, C)).
+ * @param val         held-out samples with their labels, matching the model.
+ * @param batch_size  the batch of the inference passes, >= 1.
+ * @param[out] t      receives T (may be NULL).
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL, batch_size below 1, a sequence data set),
+ *   HLR_ESTATE (m not built), HLR_ESHAPE (the samples do not fit, or the
+ *   output is not (N, C)), HLR_EUNSUPPORTED (a CTC or MSE model),
+ *   HLR_ENUMERIC (the logits hold NaN or infinity), HLR_ENOMEM.
+ * @ownership val stays the caller's; the model keeps T (in its file too).
+ * @threadsafety uses m (inference passes): one thread at a time.
+ */
+HLR_API hlr_status hlr_model_fit_temperature(hlr_model *m, const hlr_dataset *val, int batch_size, double *t);
+
+/**
+ * Set the temperature T that hlr_model_predict() divides the logits by
+ * before the softmax (1: none).  Classes, so accuracy, do not change;
+ * hlr_model_forward() and hlr_model_evaluate()'s loss still see the raw
+ * logits.  Saved in the model file (format 1.1, chunk `TEMP`) when T is
+ * not 1; clones made afterwards inherit it.
+ *
+ * @param m  a built or unbuilt classifier (a CTC or MSE model is refused).
+ * @param t  the temperature, finite, in [1e-3, 1e3].
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (m NULL, t out of range or not finite),
+ *   HLR_EUNSUPPORTED (a CTC or MSE model).
+ * @ownership nothing is retained beyond the number.
+ * @threadsafety changes m: not while another thread uses it.
+ */
+HLR_API hlr_status hlr_model_set_temperature(hlr_model *m, double t);
+
+/**
+ * The model's temperature (see hlr_model_set_temperature()).
+ *
+ * @param m  the model, or NULL.
+ * @return T; 1 for NULL or a model never calibrated.
+ * @ownership nothing is retained.
+ * @threadsafety reads m; safe alongside other readers.
+ */
+HLR_API double hlr_model_temperature(const hlr_model *m);
+
+/**
+ * Predict a whole data set and measure the calibration of the
+ * probabilities hlr_model_predict() gives (the model's temperature
+ * applied), as hlr_calibration_metrics() does.
+ *
+ * @param m           a built classifier.
+ * @param d           samples with their labels, matching the model.
+ * @param batch_size  the batch of the inference passes, >= 1.
+ * @param bins        as for hlr_calibration_metrics().
+ * @param[out] out    receives the figures.
+ * @param[out] bin_count       as for hlr_calibration_metrics(), or NULL.
+ * @param[out] bin_confidence  as for hlr_calibration_metrics(), or NULL.
+ * @param[out] bin_accuracy    as for hlr_calibration_metrics(), or NULL.
+ * @return HLR_OK, or an error code below.
+ * @errors as hlr_model_fit_temperature() and hlr_calibration_metrics().
+ * @ownership all arrays stay the caller's.
+ * @threadsafety uses m (inference passes): one thread at a time.
+ */
+HLR_API hlr_status hlr_model_calibration(hlr_model *m, const hlr_dataset *d, int batch_size, int bins,
+                                         hlr_calibration *out, int64_t *bin_count, double *bin_confidence,
+                                         double *bin_accuracy);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
 /* Data-parallel training                                                    */
 /* ------------------------------------------------------------------------ */
 /** @defgroup distributed Data-parallel training across processes
@@ -3227,7 +3363,7 @@ HLR_API hlr_status hlr_model_allreduce_gradients(hlr_model *m, const hlr_distrib
 #define HLR_FORMAT_MAJOR 1
 /** The minor format version this library writes; it reads every minor
  *  version of HLR_FORMAT_MAJOR. */
-#define HLR_FORMAT_MINOR 0
+#define HLR_FORMAT_MINOR 1
 
 /** Options of hlr_model_save() and hlr_model_save_buffer(); initialise
  *  with hlr_save_options_default(). */

@@ -30,7 +30,7 @@ from .layers import (GELU, GRU, LSTM, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2
                      MaxPool2d, MultiheadAttention, ReLU, SeqLast, SeqMax, SeqMean, Sigmoid, Softmax, Tanh,
                      PositionalEncoding, PatchEmbedding, ClassToken, SeqFirst, TransformerEncoderLayer)
 from .model import Model
-from .metrics import cer, classification_report, confusion_matrix, edit_distance, string_accuracy, wer
+from .metrics import calibration, cer, classification_report, confusion_matrix, edit_distance, string_accuracy, wer
 from . import callbacks
 from .callbacks import History
 from .optim import SGD, Adam, AdamW, Optimizer
@@ -94,6 +94,6 @@ __all__ = [
     "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "BatchNorm2d", "BatchNorm1d", "LSTM", "GRU", "Embedding",
     "ImageRows", "FeatureMapRows", "FeatureMapColumns", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm",
     "PositionalEncoding", "PatchEmbedding", "ClassToken", "SeqFirst", "TransformerEncoderLayer",
-    "Model", "callbacks", "History", "classification_report", "confusion_matrix", "edit_distance", "cer", "wer", "string_accuracy", "Optimizer", "SGD", "Adam", "AdamW",
+    "Model", "callbacks", "History", "calibration", "classification_report", "confusion_matrix", "edit_distance", "cer", "wer", "string_accuracy", "Optimizer", "SGD", "Adam", "AdamW",
     "load_idx", "load_mnist", "load_image", "cross_entropy", "mse_loss", "ctc_loss", "ctc_decode", "Lexicon", "CTCLoss", "load_lines", "load", "load_bytes", "inspect", "Metadata",
 ] + [n[len("HLR_"):] for n in _ENUMS["hlr_status"]]

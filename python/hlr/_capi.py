@@ -51,7 +51,7 @@ ENUMS = {
 DEFINES = {
     "HLR_MAX_DIMS": 8,
     "HLR_FORMAT_MAJOR": 1,
-    "HLR_FORMAT_MINOR": 0,
+    "HLR_FORMAT_MINOR": 1,
     "HLR_RETURN_SEQUENCES": 1,
     "HLR_BIDIRECTIONAL": 2,
     "HLR_ATTN_CAUSAL": 1,
@@ -65,6 +65,7 @@ DEFINES = {
     "HLR_IMAGE_LIGHT_INK": 4,
     "HLR_IMAGE_MAX_SIDE": 16384,
     "HLR_IMAGE_MAX_PIXELS": 67108864,
+    "HLR_CALIBRATION_MAX_BINS": 100,
 }
 
 
@@ -219,6 +220,20 @@ class Metrics(ctypes.Structure):
     ]
 
 
+class Calibration(ctypes.Structure):
+    """hlr_calibration: what hlr_calibration_metrics() measures."""
+
+    _fields_ = [
+        ("count", c_int64),
+        ("bins", c_int),
+        ("ece", c_double),
+        ("mce", c_double),
+        ("nll", c_double),
+        ("brier", c_double),
+        ("accuracy", c_double),
+    ]
+
+
 class ClassMetrics(ctypes.Structure):
     """hlr_class_metrics: one class's figures in hlr_classification_report()."""
 
@@ -274,7 +289,8 @@ STRUCTS = {"hlr_epoch_stats": EpochStats, "hlr_fit_options": FitOptions, "hlr_me
            "hlr_batch_stats": BatchStats, "hlr_early_stopping": EarlyStopping, "hlr_lr_plateau": LrPlateau,
            "hlr_checkpoint": Checkpoint, "hlr_class_metrics": ClassMetrics,
            "hlr_augment": Augment,
-           "hlr_save_options": SaveOptions, "hlr_file_summary": FileSummary, "hlr_distributed": Distributed}
+           "hlr_save_options": SaveOptions, "hlr_file_summary": FileSummary, "hlr_distributed": Distributed,
+           "hlr_calibration": Calibration}
 
 # ---------------------------------------------------------------------------
 # Function prototypes: name -> (restype, [argtypes]).  Handles (hlr_model *,
@@ -416,6 +432,12 @@ FUNCTIONS = {
     "hlr_fit_options_default": (None, [POINTER(FitOptions)]),
     "hlr_model_fit": (STATUS, [H, H, H, POINTER(FitOptions)]),
     "hlr_model_broadcast_parameters": (STATUS, [H, POINTER(Distributed)]),
+    "hlr_calibration_metrics": (STATUS, [c_void_p, c_void_p, c_int64, c_int, c_int, POINTER(Calibration), c_void_p,
+                                         c_void_p, c_void_p]),
+    "hlr_model_fit_temperature": (STATUS, [H, H, c_int, POINTER(c_double)]),
+    "hlr_model_set_temperature": (STATUS, [H, c_double]),
+    "hlr_model_temperature": (c_double, [H]),
+    "hlr_model_calibration": (STATUS, [H, H, c_int, c_int, POINTER(Calibration), c_void_p, c_void_p, c_void_p]),
     "hlr_model_allreduce_gradients": (STATUS, [H, POINTER(Distributed)]),
     "hlr_model_evaluate": (STATUS, [H, H, c_int, c_int, POINTER(Metrics), c_void_p]),
     "hlr_classification_report": (STATUS, [POINTER(c_int64), c_int, POINTER(ClassMetrics), POINTER(ClassMetrics),

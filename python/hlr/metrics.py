@@ -3,8 +3,8 @@ scikit-learn's classification_report with zero_division=0."""
 
 import ctypes
 
-from ._arrays import HLR_I32, as_input
-from ._capi import ClassMetrics, lib
+from ._arrays import HLR_F32, HLR_I32, as_input
+from ._capi import Calibration, ClassMetrics, lib
 from ._errors import check
 
 
@@ -118,3 +118,25 @@ def string_accuracy(references, hypotheses):
 
 
 __all__ = ["classification_report", "confusion_matrix", "edit_distance", "cer", "wer", "string_accuracy"]
+
+
+def _calibration_dict(c, counts, conf, acc):
+    return {"ece": c.ece, "mce": c.mce, "nll": c.nll, "brier": c.brier, "accuracy": c.accuracy, "count": c.count,
+            "bins": c.bins, "bin_count": list(counts), "bin_confidence": list(conf), "bin_accuracy": list(acc)}
+
+
+def calibration(probs, labels, bins=15):
+    """How well probabilities (n, C) match the labels (n): a dict with ece and mce (expected and maximum
+    calibration error over `bins` equal-width confidence bins, Guo et al. 2017), nll, brier, accuracy,
+    count, and the reliability diagram's bin_count, bin_confidence and bin_accuracy."""
+    p = as_input(probs, HLR_F32, "probs")
+    y = as_input(labels, HLR_I32, "labels")
+    if len(p.shape) != 2 or len(y.shape) != 1 or p.shape[0] != y.shape[0]:
+        raise ValueError("calibration: probs must be (n, C) and labels (n,), got shapes %s and %s" % (p.shape, y.shape))
+    if not isinstance(bins, int) or not 1 <= bins <= 100:
+        raise ValueError("calibration: bins must be an integer in 1..100, got %r" % (bins,))
+    c = Calibration()
+    counts, conf, acc = (ctypes.c_int64 * bins)(), (ctypes.c_double * bins)(), (ctypes.c_double * bins)()
+    check(lib.hlr_calibration_metrics(p.addr, y.addr, p.shape[0], p.shape[1], bins, ctypes.byref(c), counts, conf,
+                                      acc), "calibration")
+    return _calibration_dict(c, counts, conf, acc)

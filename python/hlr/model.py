@@ -7,8 +7,8 @@ import weakref
 
 from . import _arrays, _check
 from ._arrays import Buf, Tensors, as_batch, as_input, empty, shape_arg
-from ._capi import (BATCH_FN, ENUMS, EPOCH_FN, HLR_ECANCELLED, HLR_F32, HLR_I32, MAX_DIMS, FitOptions, Metrics,
-                    SaveOptions, lib)
+from ._capi import (BATCH_FN, ENUMS, EPOCH_FN, HLR_ECANCELLED, HLR_F32, HLR_I32, MAX_DIMS, Calibration, FitOptions,
+                    Metrics, SaveOptions, lib)
 from ._errors import check, check_ptr
 from ._handle import Owner
 from .layers import Layer, _wrap
@@ -628,6 +628,52 @@ class Model:
                 raise ValueError("class_weight has %d weights, the model has %d classes" % (len(items), n))
             w = [_check.real(v, "class_weight[%d]" % i, 0.0) for i, v in enumerate(items)]
         return (ctypes.c_float * n)(*w)
+
+    @property
+    def temperature(self):
+        """The temperature predict() divides the logits by (1: none; see fit_temperature)."""
+        return lib.hlr_model_temperature(self._ptr)
+
+    @temperature.setter
+    def temperature(self, t):
+        check(lib.hlr_model_set_temperature(self._ptr, float(t)), "temperature")
+
+    def fit_temperature(self, x, y, batch_size=256):
+        """Temperature scaling (Guo et al. 2017): fit T on held-out (x, y) by minimising the NLL of
+        softmax(logits / T), set it (predict() applies it, save() keeps it) and return it.  The
+        classes predict() gives, so the accuracy, do not change."""
+        batch_size = _check.integer(batch_size, "batch_size")
+        xb = self._input(x)
+        data = self._dataset(xb, y, None, "fit_temperature", False)
+        t = ctypes.c_double()
+        try:
+            check(lib.hlr_model_fit_temperature(self._ptr, data.ptr, batch_size, ctypes.byref(t)), "fit_temperature")
+        finally:
+            data.release()
+        self._ran(xb)
+        self._last_batch = None
+        return t.value
+
+    def calibration(self, x, y, batch_size=256, bins=15):
+        """The calibration of predict()'s probabilities on (x, y), the temperature applied: a dict as
+        hlr.metrics.calibration gives (ece, mce, nll, brier, accuracy, count and the bins)."""
+        from .metrics import _calibration_dict
+        batch_size = _check.integer(batch_size, "batch_size")
+        bins = _check.integer(bins, "bins")
+        if not 1 <= bins <= 100:
+            raise ValueError("calibration: bins must be in 1..100, got %d" % bins)
+        xb = self._input(x)
+        data = self._dataset(xb, y, None, "calibration", False)
+        c = Calibration()
+        counts, conf, acc = (ctypes.c_int64 * bins)(), (ctypes.c_double * bins)(), (ctypes.c_double * bins)()
+        try:
+            check(lib.hlr_model_calibration(self._ptr, data.ptr, batch_size, bins, ctypes.byref(c), counts, conf, acc),
+                  "calibration")
+        finally:
+            data.release()
+        self._ran(xb)
+        self._last_batch = None
+        return _calibration_dict(c, counts, conf, acc)
 
     def evaluate(self, x, y, batch_size=256, top_k=1, lengths=None, *, loss="cross_entropy"):
         """Inference on (x, y): a dict with loss (mean cross-entropy), accuracy,

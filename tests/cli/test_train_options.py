@@ -1,6 +1,7 @@
 """bin/hlr-mnist train's training control and reports, on a small synthetic idx set (no MNIST):
 --val-split, --early-stopping, --checkpoint (resumable), --plot (an SVG), the per-class table
-after the confusion matrix, and --confusion (the matrix as an SVG heat map, from train and eval).  Run by `make cli-test`."""
+after the confusion matrix, --confusion (the matrix as an SVG heat map, from train and eval), and
+calibrate (temperature scaling; eval's `test ECE` line and --reliability diagrams).  Run by `make cli-test`."""
 import os
 import random
 import re
@@ -83,6 +84,32 @@ class TrainOptions(unittest.TestCase):
         rc, out, err = run("eval", model, "--data", self.data, "--confusion", os.path.join(self.data, "no", "c.svg"))
         self.assertEqual(rc, 1)
         self.assertRegex(err, r"^hlr-mnist: cannot write .*no/c\.svg: No such file or directory\n$")
+
+    def test_calibrate_fits_saves_and_eval_reports_ece(self):
+        model, out = os.path.join(self.data, "cal.hlr"), os.path.join(self.data, "cal2.hlr")
+        svg = os.path.join(self.data, "rel.svg")
+        rc, o, err = run("train", "--epochs", "2", "--val-split", "0.2", "--data", self.data, "--save", model)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(o, r"(?m)^test ECE: \d+\.\d\d% \(15 bins; temperature 1\.000\)$")
+        rc, o, err = run("calibrate", model, "--data", self.data, "--save", out, "--reliability", svg)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("on the last 60 of its 300 training images (its validation part: unseen in training)", o)
+        t = float(re.search(r"(?m)^temperature: (\d+\.\d+) \(validation NLL", o).group(1))
+        acc = re.search(r"(?m)^test accuracy: (\d+\.\d\d)% \(unchanged by temperature scaling: (\d+\.\d\d)%", o)
+        self.assertEqual(acc.group(1), acc.group(2))
+        self.assertIn("saved " + out, o)
+        # the reliability diagram: bars drawn, before (outlines) and after
+        root = ET.parse(svg).getroot()
+        self.assertGreater(len(root.findall("{http://www.w3.org/2000/svg}rect")), 15)
+        # eval applies the saved temperature
+        rc, o, err = run("eval", out, "--data", self.data)
+        self.assertEqual(rc, 0, err)
+        got = float(re.search(r"(?m)^test ECE: \d+\.\d\d% \(15 bins; temperature (\d+\.\d+)\)$", o).group(1))
+        self.assertAlmostEqual(got, t, places=3)
+        # a missing file name is a usage mistake
+        rc, o, err = run("calibrate")
+        self.assertEqual(rc, 2)
+        self.assertIn("calibrate needs a model FILE", err)
 
     def test_early_stopping_stops(self):
         # random pictures with random labels: the model can only memorise the training part, so the
