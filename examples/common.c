@@ -5,6 +5,8 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <png.h>
+#include <setjmp.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +321,89 @@ int write_reliability_svg(const char *path, int bins, const int64_t *count, cons
                 x0 + 250, y0 + h + hh + 52, x0 + 266, y0 + h + hh + 60, (long long)n0);
     fprintf(f, "</svg>\n");
     return fclose(f) == 0 ? 0 : -1;
+}
+
+/* ---- pictures ---- */
+
+void example_put(picture *p, int x, int y, const unsigned char rgb[3])
+{
+    memcpy(p->rgb + 3 * ((size_t)y * p->w + x), rgb, 3);
+}
+
+/* libpng's errors jump back into write_png(), which reports the failure (libpng would print and abort). */
+static void png_failed(png_structp png, png_const_charp msg)
+{
+    (void)msg;
+    png_longjmp(png, 1);
+}
+
+static void png_warned(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+/* PNG, 8-bit RGB, written by libpng; 0, or -1 when libpng failed (a write error, no memory). */
+static int write_png(FILE *f, const picture *p)
+{
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_failed, png_warned);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_write_struct(png ? &png : NULL, NULL);
+        return -1;
+    }
+    /* png and info are not changed after this point, so they are intact after a longjmp. */
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return -1;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)p->w, (png_uint_32)p->h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_compression_level(png, 9);
+    png_write_info(png, info);
+    for (int y = 0; y < p->h; y++)
+        png_write_row(png, p->rgb + 3 * (size_t)y * p->w);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+/* Write the picture as PNG (.png), grey PGM P5 (.pgm) or PPM P6 (anything else). */
+int example_write_picture(const char *prog, const char *path, const picture *p)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    size_t n = (size_t)p->w * p->h;
+    if (ends_with(path, ".png") || ends_with(path, ".PNG")) {
+        rc = write_png(f, p);
+    } else if (ends_with(path, ".pgm") || ends_with(path, ".PGM")) {
+        fprintf(f, "P5\n%d %d\n255\n", p->w, p->h);
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char *c = p->rgb + 3 * i;
+            fputc((int)(0.299f * c[0] + 0.587f * c[1] + 0.114f * c[2] + 0.5f), f);
+        }
+    } else {
+        fprintf(f, "P6\n%d %d\n255\n", p->w, p->h);
+        fwrite(p->rgb, 3, n, f);
+    }
+    if (ferror(f))
+        rc = -1;
+    if (fclose(f) != 0 || rc != 0) {
+        fprintf(stderr, "%s: cannot write %s\n", prog, path);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- JSON output ---- */

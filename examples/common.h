@@ -66,4 +66,17 @@ void example_stop_distributed(void);
 /* Before training (after 0): what each process does; after (1): what the gradient all-reduces cost. */
 void example_print_distributed(int batch, int after);
 
+/* ---- pictures ---- */
+
+/* An 8-bit RGB picture, w x h, rows top down. */
+typedef struct picture {
+    int w, h;
+    unsigned char *rgb;
+} picture;
+/* Set pixel (x, y) to rgb. */
+void example_put(picture *p, int x, int y, const unsigned char rgb[3]);
+/* Write the picture as PNG (.png, through libpng), grey PGM P5 (.pgm) or PPM P6 (anything else);
+ * 0, or -1 after a line on stderr naming prog and the path. */
+int example_write_picture(const char *prog, const char *path, const picture *p);
+
 #endif

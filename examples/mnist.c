@@ -18,8 +18,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <png.h>
-#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -796,92 +794,6 @@ static void heat(float a, unsigned char rgb[3])
 }
 
 /* An RGB picture, row-major, 3 bytes a pixel. */
-typedef struct picture {
-    int w, h;
-    unsigned char *rgb;
-} picture;
-
-static void put(picture *p, int x, int y, const unsigned char rgb[3])
-{
-    memcpy(p->rgb + 3 * ((size_t)y * p->w + x), rgb, 3);
-}
-
-/* libpng's errors jump back into write_png(), which reports the failure (libpng would print and abort). */
-static void png_failed(png_structp png, png_const_charp msg)
-{
-    (void)msg;
-    png_longjmp(png, 1);
-}
-
-static void png_warned(png_structp png, png_const_charp msg)
-{
-    (void)png;
-    (void)msg;
-}
-
-/* PNG, 8-bit RGB, written by libpng; 0, or -1 when libpng failed (a write error, no memory). */
-static int write_png(FILE *f, const picture *p)
-{
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_failed, png_warned);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!info) {
-        png_destroy_write_struct(png ? &png : NULL, NULL);
-        return -1;
-    }
-    /* png and info are not changed after this point, so they are intact after a longjmp. */
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        return -1;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)p->w, (png_uint_32)p->h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_set_compression_level(png, 9);
-    png_write_info(png, info);
-    for (int y = 0; y < p->h; y++)
-        png_write_row(png, p->rgb + 3 * (size_t)y * p->w);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    return 0;
-}
-
-static int ends_with(const char *s, const char *tail)
-{
-    size_t n = strlen(s), k = strlen(tail);
-    return n >= k && strcmp(s + n - k, tail) == 0;
-}
-
-/* Write the picture as PNG (.png), grey PGM P5 (.pgm) or PPM P6 (anything else). */
-static int write_picture(const char *path, const picture *p)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        fprintf(stderr, "hlr-mnist: cannot write %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    int rc = 0;
-    size_t n = (size_t)p->w * p->h;
-    if (ends_with(path, ".png") || ends_with(path, ".PNG")) {
-        rc = write_png(f, p);
-    } else if (ends_with(path, ".pgm") || ends_with(path, ".PGM")) {
-        fprintf(f, "P5\n%d %d\n255\n", p->w, p->h);
-        for (size_t i = 0; i < n; i++) {
-            const unsigned char *c = p->rgb + 3 * i;
-            fputc((int)(0.299f * c[0] + 0.587f * c[1] + 0.114f * c[2] + 0.5f), f);
-        }
-    } else {
-        fprintf(f, "P6\n%d %d\n255\n", p->w, p->h);
-        fwrite(p->rgb, 3, n, f);
-    }
-    if (ferror(f))
-        rc = -1;
-    if (fclose(f) != 0 || rc != 0) {
-        fprintf(stderr, "hlr-mnist: cannot write %s\n", path);
-        return -1;
-    }
-    return 0;
-}
-
 #define ZOOM 8 /* screen pixels per image pixel */
 #define GAP 8  /* between panels */
 
@@ -914,7 +826,7 @@ static void draw(picture *p, const float *img, int h, int w, const float *att, c
             float v = img[(y / ZOOM) * w + x / ZOOM];
             v = v < 0 ? 0 : v > 1 ? 1 : v;
             unsigned char grey[3] = {(unsigned char)(255 * v + 0.5f), grey[0], grey[0]};
-            put(p, x, y, grey);
+            example_put(p, x, y, grey);
             if (!overlay)
                 continue;
             int s = step_at(sm, y / ZOOM, x / ZOOM);
@@ -924,7 +836,7 @@ static void draw(picture *p, const float *img, int h, int w, const float *att, c
             unsigned char c[3] = {(unsigned char)(255 * (ink + tint * 1.0f) + 0.5f),
                                   (unsigned char)(255 * (ink + tint * 0.55f) + 0.5f),
                                   (unsigned char)(255 * (ink + tint * 0.1f) + 0.5f)};
-            put(p, zw + GAP + x, y, c);
+            example_put(p, zw + GAP + x, y, c);
         }
     int x0 = zw + (overlay ? GAP + zw : 0) + GAP;
     for (int i = 0; i < T; i++)
@@ -933,7 +845,7 @@ static void draw(picture *p, const float *img, int h, int w, const float *att, c
             heat(amax > 0 ? att[i * T + j] / amax : 0, c);
             for (int y = i * cell; y < (i + 1) * cell; y++)
                 for (int x = j * cell; x < (j + 1) * cell; x++)
-                    put(p, x0 + x, y, c);
+                    example_put(p, x0 + x, y, c);
         }
 }
 
@@ -1106,7 +1018,7 @@ static int attention(const char *path, const options *o)
         snprintf(out, sizeof out, "%s", o->out);
     else
         snprintf(out, sizeof out, "attention-%ld.ppm", o->index);
-    if (write_picture(out, &pic) != 0)
+    if (example_write_picture("hlr-mnist", out, &pic) != 0)
         goto out;
     printf("wrote %s: %d x %d pixels: the image | %sthe attention matrix%s\n", out, pic.w, pic.h,
            sm.kind != STEPS_NONE ? "the image tinted by the attention each step receives | " : "",

@@ -31,6 +31,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hlr-predict [--mnist | --raw] [--invert] [--json] [--index LIST] MODEL IMAGE...\n"
+               "       hlr-predict --explain saliency|smoothgrad|ig|gradcam --out FILE.png MODEL IMAGE\n"
                "  IMAGE     a PNG or PGM (P5 or P2) file, or with --index an idx image file (raw or .gz)\n"
                "  --mnist   always apply the MNIST preprocessing: ink made bright, cropped, scaled to fit\n"
                "            20 x 20 and centred in 28 x 28 (the default for a 28 x 28 model and a picture\n"
@@ -39,7 +40,12 @@ static void usage(FILE *f)
                "  --invert  the images are dark ink on light paper (raw: use 1 - pixel; with the\n"
                "            preprocessing: do not guess the polarity)\n"
                "  --json    one JSON object per image and line: file, class, probability, top 3\n"
-               "  --index   which images of an idx file: numbers and ranges, e.g. 0-9,42\n");
+               "  --index   which images of an idx file: numbers and ranges, e.g. 0-9,42\n"
+               "  --explain where the model looks for the class it predicts, drawn into --out (PNG, PGM or\n"
+               "            PPM by its name): the image the model saw, and the image under the attribution\n"
+               "            map (saliency, smoothgrad, ig for integrated gradients, gradcam for the last\n"
+               "            convolution); one IMAGE (or one --index)\n"
+               "  --out     the picture --explain draws\n");
 }
 
 /* ---- idx ---- */
@@ -176,6 +182,7 @@ typedef struct predictor {
     int takes_mnist;        /* the model's input is 28 x 28 values */
     int mnist, raw, invert; /* --mnist, --raw, --invert */
     int json;
+    const char *explain, *out; /* --explain METHOD, --out FILE */
 } predictor;
 
 /* Class c by name when the model's metadata names its classes, else by number. */
@@ -238,6 +245,68 @@ static const char *label_of(const char *file, long index, char *buf, size_t cap)
     return buf;
 }
 
+/* --explain: the model's input x (1, ...) of h x w pixels and the attribution map of class cls, side by side,
+ * zoomed; the map (its absolute value, scaled to its largest) tints the grey image red to yellow. */
+static int explain(const predictor *p, const hlr_tensor *x, int32_t cls, const char *label)
+{
+    static const struct { const char *name; hlr_explain_method m; } methods[] = {
+        {"saliency", HLR_EXPLAIN_SALIENCY}, {"smoothgrad", HLR_EXPLAIN_SMOOTHGRAD},
+        {"ig", HLR_EXPLAIN_INTEGRATED_GRADIENTS}, {"gradcam", HLR_EXPLAIN_GRADCAM}};
+    hlr_explain_options o;
+    hlr_explain_options_default(&o);
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (!strcmp(p->explain, methods[i].name))
+            o.method = methods[i].m;
+    if (o.method == HLR_EXPLAIN_INTEGRATED_GRADIENTS)
+        o.steps = 64;
+    const int nd = hlr_tensor_ndim(x);
+    const int64_t h = nd >= 3 ? hlr_tensor_dim(x, -2) : 1, w = hlr_tensor_dim(x, -1), C = hlr_tensor_numel(x) / (h * w);
+    int64_t shape[HLR_MAX_DIMS];
+    for (int i = 0; i < nd; i++)
+        shape[i] = hlr_tensor_dim(x, i);
+    hlr_tensor *map = hlr_tensor_new(HLR_F32, nd, shape);
+    if (!map || hlr_model_explain(p->model, x, &cls, &o, map) != HLR_OK) {
+        fprintf(stderr, "hlr-predict: %s: --explain %s: %s\n", label, p->explain, hlr_last_error());
+        hlr_tensor_free(map);
+        return 1;
+    }
+    const float *v = hlr_tensor_f32(x), *a = hlr_tensor_f32(map);
+    float top = 0;
+    for (int64_t i = 0; i < h * w * C; i++)
+        top = fabsf(a[i]) > top ? fabsf(a[i]) : top;
+    const int zoom = h * w <= 64 * 64 ? 8 : 2, gap = 8;
+    picture pic = {.w = (int)(2 * w * zoom + gap), .h = (int)(h * zoom)};
+    pic.rgb = calloc((size_t)pic.w * pic.h, 3);
+    if (!pic.rgb) {
+        fprintf(stderr, "hlr-predict: out of memory\n");
+        hlr_tensor_free(map);
+        return 1;
+    }
+    memset(pic.rgb, 64, (size_t)pic.w * pic.h * 3);
+    for (int64_t y = 0; y < h * zoom; y++)
+        for (int64_t xx = 0; xx < w * zoom; xx++) {
+            int64_t i = (y / zoom) * w + xx / zoom;
+            double g = 0, t = 0; /* the mean over the channels */
+            for (int64_t c = 0; c < C; c++) {
+                g += v[c * h * w + i] / (double)C;
+                t += (top > 0 ? fabsf(a[c * h * w + i]) / top : 0) / (double)C;
+            }
+            g = g < 0 ? 0 : g > 1 ? 1 : g;
+            unsigned char grey[3] = {(unsigned char)(255 * g), (unsigned char)(255 * g), (unsigned char)(255 * g)};
+            /* heat: dark red at small values to yellow at the largest, over a dimmed image */
+            double r = 0.35 * g + 0.65 * fmin(1.0, 2 * t), gg = 0.35 * g + 0.65 * fmax(0.0, 2 * t - 1);
+            unsigned char heat[3] = {(unsigned char)(255 * r), (unsigned char)(255 * gg), (unsigned char)(255 * 0.35 * g)};
+            example_put(&pic, (int)xx, (int)y, grey);
+            example_put(&pic, (int)(w * zoom + gap + xx), (int)y, heat);
+        }
+    int rc = example_write_picture("hlr-predict", p->out, &pic) != 0;
+    if (!rc)
+        printf("%s: %s for class %d drawn into %s\n", label, p->explain, cls, p->out);
+    free(pic.rgb);
+    hlr_tensor_free(map);
+    return rc;
+}
+
 static int classify(const hlr_tensor *img, const char *file, long index, void *user)
 {
     predictor *p = user;
@@ -277,6 +346,8 @@ static int classify(const hlr_tensor *img, const char *file, long index, void *u
             rc = 1;
         } else {
             report(p, file, index, hlr_tensor_f32(probs));
+            if (p->explain && explain(p, x, cls, label) != 0)
+                rc = 1;
         }
     }
     fflush(stdout);
@@ -305,7 +376,8 @@ int main(int argc, char **argv)
     predictor p = {0};
     const char *index = NULL;
     const opt_spec specs[] = {OPT_FLAG_("--invert", &p.invert), OPT_STR("--index", &index),
-                              OPT_FLAG_("--mnist", &p.mnist), OPT_FLAG_("--raw", &p.raw), OPT_FLAG_("--json", &p.json)};
+                              OPT_FLAG_("--mnist", &p.mnist), OPT_FLAG_("--raw", &p.raw), OPT_FLAG_("--json", &p.json),
+                              OPT_STR("--explain", &p.explain), OPT_STR("--out", &p.out)};
     const char **pos = calloc((size_t)argc, sizeof *pos);
     int npos = 0;
     int rc = pos ? parse_options("hlr-predict", argc, argv, 1, specs, (int)(sizeof specs / sizeof specs[0]), pos, argc,
@@ -323,6 +395,25 @@ int main(int argc, char **argv)
     }
     if (rc == 0 && index && check_index_list(index) < 0)
         rc = -1;
+    if (rc == 0 && p.explain) {
+        const char *ok[] = {"saliency", "smoothgrad", "ig", "gradcam"};
+        int known = 0;
+        for (int i = 0; i < 4; i++)
+            known |= !strcmp(p.explain, ok[i]);
+        if (!known) {
+            fprintf(stderr, "hlr-predict: --explain '%s': saliency, smoothgrad, ig or gradcam\n", p.explain);
+            rc = -1;
+        } else if (!p.out) {
+            fprintf(stderr, "hlr-predict: --explain needs --out FILE.png for its picture\n");
+            rc = -1;
+        } else if (npos != 2 || (index && strpbrk(index, ",-"))) {
+            fprintf(stderr, "hlr-predict: --explain draws one image: give one IMAGE (or one --index)\n");
+            rc = -1;
+        }
+    } else if (rc == 0 && p.out) {
+        fprintf(stderr, "hlr-predict: --out is for --explain\n");
+        rc = -1;
+    }
     if (rc != 0) {
         free(pos);
         return rc > 0 ? 0 : 2;

@@ -374,6 +374,12 @@ hlr_model_extra *hlr__model_extra(const hlr_model *m);
 hlr_status hlr__model_logits(hlr_model *m, const hlr_dataset *d, int64_t batch, float *out, const char *fn);
 /* The temperature in force: 1 when never set (calibrate.c). */
 double hlr__model_temperature(const hlr_model *m);
+/* Grad-CAM's ingredients: an inference forward of x (n samples), then the gradient of each sample's
+ * class score (targets[i], or the arg-max) back to layer k's output: that output into act, the
+ * gradient into grad (n x the layer's buffer, a fused pooling's output for a layer that does one),
+ * the per-sample shape of both into *shape (model.c). */
+hlr_status hlr__model_layer_gradient(hlr_model *m, const float *x, int64_t n, const int32_t *targets, int k,
+                                     float *act, float *grad, hlr_shape *shape, const char *fn);
 /* The floats of every parameter and buffer of the model's layers. */
 int64_t hlr__model_param_floats(const hlr_model *m);
 /* hlr_model_free calls it first: frees the metadata, forgets shared parameter data. */

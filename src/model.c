@@ -439,13 +439,15 @@ static int has_trainable(const hlr_layer *l)
     return 0;
 }
 
-static void backward_pass(hlr_model *m, const float *dy, float *dx, int training);
+static void backward_pass(hlr_model *m, const float *dy, float *dx, int training, int capture, float *captured);
 
-void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx) { backward_pass(m, dy, dx, 1); }
+void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx) { backward_pass(m, dy, dx, 1, -1, NULL); }
 
 /* Backward through the last forward: a training one, or (training 0) the inference forward of
- * hlr_model_input_gradient, whose layers then differentiate what inference computed. */
-static void backward_pass(hlr_model *m, const float *dy, float *dx, int training)
+ * hlr_model_input_gradient, whose layers then differentiate what inference computed.  With capture
+ * >= 0, the gradient arriving at layer `capture`'s output buffer is copied to captured, and the pass
+ * stops there. */
+static void backward_pass(hlr_model *m, const float *dy, float *dx, int training, int capture, float *captured)
 {
     hlr_pass p = {.batch = m->train_batch, .training = training, .rng = &m->rng,
                   .sync = training ? m->extra.sync_bn : NULL, .sync_status = &m->extra.sync_status};
@@ -454,7 +456,7 @@ static void backward_pass(hlr_model *m, const float *dy, float *dx, int training
      * trainable parameters: nothing below it needs one (the mlp's first
      * dense layer, behind a flatten, then skips a third of its GEMMs). */
     int first = 0;
-    if (!dx)
+    if (!dx && capture < 0)
         while (first < m->nlayers && !has_trainable(m->layers[first]))
             first++;
     const float *cur = dy;
@@ -465,6 +467,10 @@ static void backward_pass(hlr_model *m, const float *dy, float *dx, int training
             if (i == 0 && dx)
                 memcpy(dx, cur, (size_t)(p.batch * l->in_size) * sizeof *dx);
             continue;
+        }
+        if (i == capture) {
+            memcpy(captured, cur, (size_t)(p.batch * act_size(m, l)) * sizeof *captured);
+            return;
         }
         /* Write into whichever ping-pong buffer does not hold dy. */
         float *out = i > first ? (cur == m->grad[0] ? m->grad[1] : m->grad[0]) : dx;
@@ -867,7 +873,33 @@ hlr_status hlr_model_input_gradient(hlr_model *m, const hlr_tensor *x, const int
         }
     }
     m->train_batch = n;
-    backward_pass(m, m->dy, grad->data, 0);
+    backward_pass(m, m->dy, grad->data, 0, -1, NULL);
     m->train_batch = 0; /* hlr_model_backward still needs a training forward of its own */
+    return HLR_OK;
+}
+
+hlr_status hlr__model_layer_gradient(hlr_model *m, const float *x, int64_t n, const int32_t *targets, int k,
+                                     float *act, float *grad, hlr_shape *shape, const char *fn)
+{
+    hlr_layer *l = m->layers[k];
+    if (is_alias(l))
+        return hlr__fail(HLR_EINVAL, "%s: layer %d (%s) is done by the layer before it; pick that one", fn, k,
+                         l->ops->type);
+    hlr_status st = hlr__model_check_pass(m, n, x, fn);
+    if (st != HLR_OK || (st = hlr__model_plan(m, n)) != HLR_OK)
+        return st;
+    memcpy(m->acts[0], x, (size_t)(n * m->in_size) * sizeof(float));
+    const float *out = hlr__model_forward_raw(m, m->acts[0], n, 0);
+    const int64_t c = m->out_size;
+    for (int64_t i = 0; i < n; i++) { /* d(class score)/d logits: one-hot */
+        float *d = m->dy + i * c;
+        memset(d, 0, (size_t)c * sizeof *d);
+        d[targets ? targets[i] : hlrk_argmax(out + i * c, c)] = 1.0f;
+    }
+    *shape = l->fuse_pool ? m->layers[k + 2]->out : l->out;
+    memcpy(act, m->y_of[k], (size_t)(n * act_size(m, l)) * sizeof *act);
+    m->train_batch = n;
+    backward_pass(m, m->dy, NULL, 0, k, grad);
+    m->train_batch = 0;
     return HLR_OK;
 }

@@ -26,6 +26,7 @@ Suite *suite_control(void);
 Suite *suite_ctc(void);
 Suite *suite_distributed(void);
 Suite *suite_calibrate(void);
+Suite *suite_explain(void);
 
 int main(void)
 {
@@ -49,6 +50,7 @@ int main(void)
     srunner_add_suite(sr, suite_ctc());
     srunner_add_suite(sr, suite_distributed());
     srunner_add_suite(sr, suite_calibrate());
+    srunner_add_suite(sr, suite_explain());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

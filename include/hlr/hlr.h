@@ -3231,6 +3231,92 @@ HLR_API hlr_status hlr_model_calibration(hlr_model *m, const hlr_dataset *d, int
 /** @} */
 
 /* ------------------------------------------------------------------------ */
+/* Where the model looks                                                     */
+/* ------------------------------------------------------------------------ */
+/** @defgroup explain Where the model looks: saliency, SmoothGrad, integrated gradients, Grad-CAM
+ *
+ * Attribution maps of a classifier's decision over its input, each a
+ * float32 tensor of the input's shape (N, input shape...), for the class
+ * score (logit) of a target class (or the predicted one), computed with
+ * the model as predict sees it (inference: running statistics, no dropout):
+ *
+ * - saliency (Simonyan et al. 2014): |d score / d x|;
+ * - SmoothGrad (Smilkov et al. 2017): the mean of |d score / d x| over
+ *   copies of x with Gaussian noise of standard deviation `noise` times
+ *   the sample's value range;
+ * - integrated gradients (Sundararajan et al. 2017): (x - baseline) times
+ *   the mean gradient along the straight path from the baseline to x
+ *   (midpoint rule, `steps` points); they add up to score(x) -
+ *   score(baseline) (completeness), up to the rule's error;
+ * - Grad-CAM (Selvaraju et al. 2017) for a convolution: ReLU(sum over
+ *   channels k of a_k A_k), A the layer's output (after a ReLU or pooling
+ *   fused into it) and a_k the mean over positions of d score / d A_k,
+ *   upsampled bilinearly (as torch's interpolate with align_corners=False)
+ *   to the input's height and width and written to every input channel.
+ * @{ */
+
+/** The attribution methods of hlr_model_explain(). */
+typedef enum hlr_explain_method {
+    HLR_EXPLAIN_SALIENCY = 0,   /**< |gradient| */
+    HLR_EXPLAIN_SMOOTHGRAD = 1, /**< mean |gradient| over noisy copies */
+    HLR_EXPLAIN_INTEGRATED_GRADIENTS = 2, /**< signed; completeness */
+    HLR_EXPLAIN_GRADCAM = 3     /**< a convolution's class activation map */
+} hlr_explain_method;
+
+/** Options of hlr_model_explain(); initialise with hlr_explain_options_default(). */
+typedef struct hlr_explain_options {
+    hlr_explain_method method; /**< default HLR_EXPLAIN_SALIENCY */
+    int steps;                 /**< SmoothGrad's noisy copies, integrated
+                                    gradients' path points, 1 to 4096;
+                                    default 32 */
+    double noise;              /**< SmoothGrad: noise standard deviation as
+                                    a fraction of each sample's value range,
+                                    in [0, 10]; default 0.15 */
+    const hlr_tensor *baseline; /**< integrated gradients: the baseline, of
+                                    x's shape or one sample's; NULL (default):
+                                    zeros */
+    int layer;                 /**< Grad-CAM: the index of a conv2d layer in
+                                    the model; -1 (default): the last one */
+    uint64_t seed;             /**< SmoothGrad's noise; default 0 */
+} hlr_explain_options;
+
+/**
+ * Fill `*o` with the defaults given for each member.
+ *
+ * @param[out] o  the options, or NULL (a no-op).
+ * @ownership o stays the caller's.
+ * @threadsafety writes only `*o`.
+ */
+HLR_API void hlr_explain_options_default(hlr_explain_options *o);
+
+/**
+ * An attribution map per sample of x: which of its values drive the score
+ * of the target class (see the group's description for the methods).
+ *
+ * @param m           a built classifier of float32 input (not a clone:
+ *                    clones keep no gradients).
+ * @param x           float32 batch (N, input shape...); Grad-CAM needs
+ *                    images (N, C, H, W).
+ * @param targets     NULL (each sample's predicted class), or N classes.
+ * @param opt         the method and its settings; NULL: saliency.
+ * @param[out] map    float32 tensor of x's shape, overwritten.
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL m, x or map, an unknown method, steps or noise
+ *   out of range, a target outside the classes, a Grad-CAM layer that is
+ *   not a conv2d or whose output is not (C, H, W)), HLR_ESHAPE (x, map or
+ *   the baseline of another shape, output not (N, C)), HLR_ESTATE (not
+ *   built, a clone), HLR_EUNSUPPORTED (token ids), HLR_ENOTFOUND
+ *   (Grad-CAM without a conv2d layer), HLR_ENOMEM.
+ * @ownership x, targets, opt, the baseline and map stay the caller's.
+ * @threadsafety uses m's buffers (and overwrites its parameters'
+ *   gradients, as hlr_model_input_gradient()); one thread at a time.
+ */
+HLR_API hlr_status hlr_model_explain(hlr_model *m, const hlr_tensor *x, const int32_t *targets,
+                                     const hlr_explain_options *opt, hlr_tensor *map);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
 /* Data-parallel training                                                    */
 /* ------------------------------------------------------------------------ */
 /** @defgroup distributed Data-parallel training across processes

@@ -43,6 +43,8 @@ ENUMS = {
     "hlr_loss_kind": {"HLR_LOSS_CROSS_ENTROPY": 0, "HLR_LOSS_MSE": 1, "HLR_LOSS_CTC": 2},
     "hlr_schedule_kind": {"HLR_SCHEDULE_CONSTANT": 0, "HLR_SCHEDULE_STEP": 1, "HLR_SCHEDULE_COSINE": 2},
     "hlr_reduction": {"HLR_REDUCTION_NONE": 0, "HLR_REDUCTION_SUM": 1, "HLR_REDUCTION_MEAN": 2},
+    "hlr_explain_method": {"HLR_EXPLAIN_SALIENCY": 0, "HLR_EXPLAIN_SMOOTHGRAD": 1,
+                           "HLR_EXPLAIN_INTEGRATED_GRADIENTS": 2, "HLR_EXPLAIN_GRADCAM": 3},
     "hlr_monitor": {"HLR_MONITOR_VAL_LOSS": 0, "HLR_MONITOR_VAL_ACCURACY": 1, "HLR_MONITOR_TRAIN_LOSS": 2,
                     "HLR_MONITOR_TRAIN_ACCURACY": 3},
 }
@@ -234,6 +236,19 @@ class Calibration(ctypes.Structure):
     ]
 
 
+class ExplainOptions(ctypes.Structure):
+    """hlr_explain_options: hlr_model_explain's method and settings."""
+
+    _fields_ = [
+        ("method", c_int),
+        ("steps", c_int),
+        ("noise", c_double),
+        ("baseline", c_void_p),
+        ("layer", c_int),
+        ("seed", c_uint64),
+    ]
+
+
 class ClassMetrics(ctypes.Structure):
     """hlr_class_metrics: one class's figures in hlr_classification_report()."""
 
@@ -290,7 +305,7 @@ STRUCTS = {"hlr_epoch_stats": EpochStats, "hlr_fit_options": FitOptions, "hlr_me
            "hlr_checkpoint": Checkpoint, "hlr_class_metrics": ClassMetrics,
            "hlr_augment": Augment,
            "hlr_save_options": SaveOptions, "hlr_file_summary": FileSummary, "hlr_distributed": Distributed,
-           "hlr_calibration": Calibration}
+           "hlr_calibration": Calibration, "hlr_explain_options": ExplainOptions}
 
 # ---------------------------------------------------------------------------
 # Function prototypes: name -> (restype, [argtypes]).  Handles (hlr_model *,
@@ -435,6 +450,8 @@ FUNCTIONS = {
     "hlr_calibration_metrics": (STATUS, [c_void_p, c_void_p, c_int64, c_int, c_int, POINTER(Calibration), c_void_p,
                                          c_void_p, c_void_p]),
     "hlr_model_fit_temperature": (STATUS, [H, H, c_int, POINTER(c_double)]),
+    "hlr_explain_options_default": (None, [POINTER(ExplainOptions)]),
+    "hlr_model_explain": (STATUS, [H, H, c_void_p, POINTER(ExplainOptions), H]),
     "hlr_model_set_temperature": (STATUS, [H, c_double]),
     "hlr_model_temperature": (c_double, [H]),
     "hlr_model_calibration": (STATUS, [H, H, c_int, c_int, POINTER(Calibration), c_void_p, c_void_p, c_void_p]),

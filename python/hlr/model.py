@@ -7,8 +7,8 @@ import weakref
 
 from . import _arrays, _check
 from ._arrays import Buf, Tensors, as_batch, as_input, empty, shape_arg
-from ._capi import (BATCH_FN, ENUMS, EPOCH_FN, HLR_ECANCELLED, HLR_F32, HLR_I32, MAX_DIMS, Calibration, FitOptions,
-                    Metrics, SaveOptions, lib)
+from ._capi import (BATCH_FN, ENUMS, EPOCH_FN, HLR_ECANCELLED, HLR_F32, HLR_I32, MAX_DIMS, Calibration,
+                    ExplainOptions, FitOptions, Metrics, SaveOptions, lib)
 from ._errors import check, check_ptr
 from ._handle import Owner
 from .layers import Layer, _wrap
@@ -796,6 +796,47 @@ class Model:
                   "input_gradient")
         if target is not None:
             del keep
+        return out
+
+    _EXPLAIN = {"saliency": 0, "smoothgrad": 1, "integrated_gradients": 2, "ig": 2, "gradcam": 3}
+
+    def explain(self, x, target=None, method="saliency", steps=32, noise=0.15, baseline=None, layer=-1, seed=0):
+        """Where the model looks: an attribution map shaped like x, for the logit of `target` (a class,
+        or one per sample; None: each sample's predicted class).  method: "saliency" (|d score/dx|),
+        "smoothgrad" (its mean over `steps` copies with noise of `noise` times the sample's range),
+        "integrated_gradients" or "ig" (from `baseline`, zeros by default, over `steps` path points:
+        they add up to score(x) - score(baseline)), "gradcam" (conv2d layer `layer`, -1 the last,
+        upsampled to the input and repeated over its channels)."""
+        if method not in self._EXPLAIN:
+            raise ValueError("explain: method must be one of %s, got %r" % (sorted(self._EXPLAIN), method))
+        xb = self._input(x)
+        n = xb.shape[0]
+        targets, keep = None, []
+        if target is not None:
+            if isinstance(target, int) and not isinstance(target, bool):
+                target = [target] * n
+            tb = as_input(target, HLR_I32, "target")
+            if tb.shape != (n,):
+                raise ValueError("explain: target must be a class or one per sample (%d), got shape %s"
+                                 % (n, tb.shape))
+            _check_labels(tb, self._classes(), "explain")
+            targets = ctypes.cast(tb.addr, ctypes.POINTER(ctypes.c_int32))
+            keep.append(tb)
+        o = ExplainOptions()
+        lib.hlr_explain_options_default(ctypes.byref(o))
+        o.method = self._EXPLAIN[method]
+        o.steps = _check.integer(steps, "steps")
+        o.noise = float(noise)
+        o.layer = _check.integer(layer, "layer", lo=-1)
+        o.seed = _check.integer(seed, "seed", lo=0, hi=2**64 - 1)
+        out, mb = empty(xb.shape)
+        with Tensors() as t:
+            if baseline is not None:
+                bb = as_input(baseline, HLR_F32, "baseline")
+                keep.append(bb)
+                o.baseline = t.wrap(bb)
+            check(lib.hlr_model_explain(self._ptr, t.wrap(xb), targets, ctypes.byref(o), t.wrap(mb)), "explain")
+        del keep
         return out
 
     def __reduce__(self):

@@ -1,4 +1,4 @@
-"""Calibrated confidence from Python: hlr.calibration on hand-worked numbers, and a model's
+"""Trust from Python: hlr.calibration on hand-worked numbers, a model's
 fit_temperature / temperature / calibration (the C side is checked in tests/test_calibrate.c)."""
 
 import math
@@ -62,3 +62,26 @@ class TestTemperature(unittest.TestCase):
             self.assertAlmostEqual(hlr.load(path).temperature, t)
         with self.assertRaises(hlr.HlrError):
             m.temperature = 0
+
+
+@needs_numpy
+class TestExplain(unittest.TestCase):
+    def test_maps(self):
+        rng = np.random.default_rng(1)
+        m = hlr.Model([hlr.Conv2d(1, 4, 3, padding=1), hlr.ReLU(), hlr.Flatten(), hlr.Dense(4 * 36, 3)],
+                      input_shape=(1, 6, 6))
+        x = rng.random((4, 1, 6, 6), dtype=np.float32)
+        sal = m.explain(x, target=1)
+        self.assertEqual(sal.shape, x.shape)
+        np.testing.assert_array_equal(sal, np.abs(m.input_gradient(x, target=1)))
+        ig = m.explain(x, target=[0, 1, 2, 0], method="ig", steps=256)
+        logits, base = m.forward(x), m.forward(np.zeros_like(x))
+        for i, t in enumerate([0, 1, 2, 0]):
+            diff = logits[i, t] - base[i, t]
+            self.assertAlmostEqual(float(ig[i].sum()), float(diff), delta=0.01 * abs(diff) + 1e-6)
+        cam = m.explain(x, method="gradcam")
+        self.assertTrue((cam >= 0).all())
+        sg = m.explain(x, method="smoothgrad", steps=4, seed=3)
+        np.testing.assert_array_equal(sg, m.explain(x, method="smoothgrad", steps=4, seed=3))
+        with self.assertRaises(ValueError):
+            m.explain(x, method="lime")

@@ -8,6 +8,7 @@ classifies pictures written here (PNG with zlib and struct, PGM by hand).  Run b
 """
 import json
 import os
+import re
 import struct
 import subprocess
 import tempfile
@@ -130,6 +131,36 @@ class Predict(unittest.TestCase):
         a, b = out.splitlines()
         self.assertTrue(a.startswith(self.picture + ":  "), a)
         self.assertEqual(a[len(self.picture):], b[len(rgb):])
+
+    def test_explain_draws_each_method(self):
+        cnn = self.path("cnn.hlr")
+        rc, out, err = run("hlr-mnist", "train", "--model", "cnn", "--epochs", "1", "--data", self.tmp.name,
+                           "--save", cnn)
+        self.assertEqual(rc, 0, err)
+        for method in ("saliency", "smoothgrad", "ig", "gradcam"):
+            pic = self.path("explain-%s.png" % method)
+            rc, out, err = run("hlr-predict", "--explain", method, "--out", pic, cnn, self.bar)
+            self.assertEqual((rc, err), (0, ""))
+            self.assertRegex(out, r"(?m)^%s: %s for class \d drawn into %s$" % (re.escape(self.bar), method,
+                                                                                   re.escape(pic)))
+            with open(pic, "rb") as f:
+                head = f.read(24)
+            self.assertEqual(head[:8], b"\x89PNG\r\n\x1a\n")
+            w, h = struct.unpack(">II", head[16:24])
+            self.assertEqual((w, h), (2 * 28 * 8 + 8, 28 * 8))  # the image and the map, side by side
+        # an MLP has no convolution for Grad-CAM: one line naming it
+        rc, out, err = run("hlr-predict", "--explain", "gradcam", "--out", self.path("x.png"), self.model, self.bar)
+        self.assertEqual(rc, 1)
+        self.assertRegex(err, r"^hlr-predict: .*--explain gradcam: .*conv2d.*\n$")
+        for args, says in ((["--explain", "lime", "--out", "x.png"], "saliency, smoothgrad, ig or gradcam"),
+                           (["--explain", "ig"], "needs --out"),
+                           (["--out", "x.png"], "--out is for --explain")):
+            rc, out, err = run("hlr-predict", *args, self.model, self.bar)
+            self.assertEqual(rc, 2, err)
+            self.assertIn(says, err)
+        rc, out, err = run("hlr-predict", "--explain", "ig", "--out", "x.png", self.model, self.bar, self.bar)
+        self.assertEqual(rc, 2)
+        self.assertIn("one IMAGE", err)
 
     def test_mnist_raw_and_invert(self):
         # --mnist on the 28 x 28 bar changes nothing (it is MNIST-like already)
