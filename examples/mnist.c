@@ -41,6 +41,9 @@ typedef struct options {
     long layer, head; /* attention --layer K, --head H (-1: the last attention layer, the mean of the heads) */
     double val_split;  /* --val-split F: the last fraction of the training images held out for validation */
     int early_stopping; /* --early-stopping P: stop after P epochs without improvement (0: off) */
+    const char *adversarial; /* train --adversarial fgsm|pgd */
+    double eps, step_size, adv_fraction; /* --eps E, --step-size S, --adv-fraction F */
+    int steps;              /* attack --steps K, train --adv-steps K (0: the method's default) */
     const char *checkpoint; /* --checkpoint FILE: saved after every epoch, resumable */
     const char *plot;       /* --plot FILE.svg: learning curves */
     const char *confusion;  /* --confusion FILE.svg: the test set's confusion matrix as a heat map */
@@ -96,6 +99,13 @@ static void usage(FILE *f)
                "                      [--reliability FILE.svg]\n"
                "  load a saved model and print its test accuracy (the same line training printed) and\n"
                "  its expected calibration error (test ECE, 15 bins, with the model's temperature)\n"
+               "  --adversarial fgsm|pgd  adversarial training: the first --adv-fraction F of each batch (default\n"
+               "               0.5) replaced by adversarial examples within --eps E (default 0.1): fgsm with a\n"
+               "               random start and a step of 1.25 E, or pgd of --adv-steps K (default 7) steps of\n"
+               "               2.5 E / K from a random start (--step-size S overrides the step)\n"
+               "       hlr-mnist attack FILE [--eps 0.1] [--steps 20] [--step-size S] [--data DIR] [--test-limit N]\n"
+               "  robust accuracy on the test images under an L-infinity attack: FGSM for --steps 1, else\n"
+               "  PGD from a random start with steps of S (default 2.5 E / steps); prints `robust accuracy:`\n"
                "       hlr-mnist calibrate FILE [--val-split F] [--save OUT] [--data DIR] [--reliability FILE.svg]\n"
                "  fit the temperature that calibrates the model's probabilities (temperature scaling) on the\n"
                "  last fraction F of the training images it used (default: its own --val-split, else 0.1),\n"
@@ -124,7 +134,7 @@ static int parse(int argc, char **argv, int first, options *o, const char **file
 {
     *o = (options){.model = "mlp", .optimizer = NULL, .epochs = 3, .batch = 64, .lr = 0.0f, .augment = -1,
                    .dataset = "mnist", .limit = -1, .test_limit = -1, .layer = -1, .head = -1, .target = -1,
-                   .geo = {.elastic_sigma = 4.0}};
+                   .geo = {.elastic_sigma = 4.0}, .eps = 0.1, .adv_fraction = 0.5};
     const opt_spec specs[] = {
         OPT_STR("--model", &o->model),
         OPT_STR("--optimizer", &o->optimizer),
@@ -150,6 +160,12 @@ static int parse(int argc, char **argv, int first, options *o, const char **file
         OPT_NUM("--head", OPT_LONG, &o->head, 0, 100000),
         OPT_NUM_HINT("--val-split", OPT_DOUBLE, &o->val_split, 0, 0.9, "a fraction of the training images"),
         OPT_NUM("--early-stopping", OPT_INT, &o->early_stopping, 1, 100000),
+        OPT_STR("--adversarial", &o->adversarial),
+        OPT_NUM("--eps", OPT_DOUBLE, &o->eps, 0, 1),
+        OPT_NUM("--step-size", OPT_DOUBLE, &o->step_size, 0, 1),
+        OPT_NUM("--adv-fraction", OPT_DOUBLE, &o->adv_fraction, 0.01, 1),
+        OPT_NUM("--steps", OPT_INT, &o->steps, 1, 10000),
+        OPT_NUM("--adv-steps", OPT_INT, &o->steps, 1, 10000),
         OPT_STR("--checkpoint", &o->checkpoint),
         OPT_STR("--plot", &o->plot),
         OPT_STR("--confusion", &o->confusion),
@@ -181,6 +197,10 @@ static int parse(int argc, char **argv, int first, options *o, const char **file
     }
     if (o->optimizer && strcmp(o->optimizer, "adam") && strcmp(o->optimizer, "adamw") && strcmp(o->optimizer, "sgd")) {
         fprintf(stderr, "hlr-mnist: unknown optimizer '%s' (adam, adamw or sgd)\n", o->optimizer);
+        return -1;
+    }
+    if (o->adversarial && strcmp(o->adversarial, "fgsm") && strcmp(o->adversarial, "pgd")) {
+        fprintf(stderr, "hlr-mnist: unknown --adversarial '%s' (fgsm or pgd)\n", o->adversarial);
         return -1;
     }
     if (o->schedule && strcmp(o->schedule, "none") && strcmp(o->schedule, "cosine")) {
@@ -456,6 +476,46 @@ static int eval_file(const char *path, const options *o)
     return rc;
 }
 
+/* hlr-mnist attack FILE: robust accuracy on the test images. */
+static int attack_file(const char *path, const options *o)
+{
+    if (o->threads > 0 && hlr_set_num_threads(o->threads) != HLR_OK) {
+        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+        return 1;
+    }
+    hlr_model *m = hlr_model_load(path, NULL);
+    if (!m) {
+        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+        return 1;
+    }
+    hlr_dataset *te = NULL;
+    int fashion, rc = 1;
+    if (load_saved_data(m, o, NULL, &te, &fashion) == 0) {
+        hlr_attack_options a;
+        hlr_attack_options_default(&a);
+        a.eps = o->eps;
+        a.steps = o->steps > 0 ? o->steps : 20;
+        a.random_start = a.steps > 1;
+        a.step_size = o->step_size > 0 ? o->step_size : a.steps == 1 ? o->eps : 2.5 * o->eps / a.steps;
+        printf("attacking %s on %lld test images: %s, eps %g, %d step%s of %g%s\n", path,
+               (long long)hlr_dataset_size(te), a.steps == 1 ? "FGSM" : "PGD", a.eps, a.steps, a.steps > 1 ? "s" : "",
+               a.step_size, a.random_start ? ", random start" : "");
+        hlr_metrics met;
+        double robust;
+        if (hlr_model_evaluate(m, te, 256, 1, &met, NULL) != HLR_OK ||
+            hlr_model_robust_accuracy(m, te, 256, &a, &robust) != HLR_OK) {
+            fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+        } else {
+            printf("clean accuracy: %.2f%%\n", 100.0 * met.accuracy);
+            printf("robust accuracy: %.2f%%\n", 100.0 * robust);
+            rc = 0;
+        }
+    }
+    hlr_dataset_free(te);
+    hlr_model_free(m);
+    return rc;
+}
+
 /* hlr-mnist calibrate FILE: temperature scaling on the tail of the training images. */
 static int calibrate_file(const char *path, const options *o)
 {
@@ -660,6 +720,19 @@ static int train(const options *o)
     fo.on_epoch = on_epoch;
     fo.validation_split = o->val_split;
     fo.augment = o->geo;
+    hlr_attack_options adv;
+    if (o->adversarial) {
+        hlr_attack_options_default(&adv);
+        adv.eps = o->eps;
+        adv.random_start = 1;
+        int pgd = !strcmp(o->adversarial, "pgd");
+        adv.steps = pgd ? (o->steps > 0 ? o->steps : 7) : 1;
+        adv.step_size = o->step_size > 0 ? o->step_size : pgd ? 2.5 * o->eps / adv.steps : 1.25 * o->eps;
+        fo.adversarial = &adv;
+        fo.adversarial_fraction = o->adv_fraction;
+        printf("adversarial training: %s, eps %g, %d step%s of %g, random start, %g of each batch\n",
+               o->adversarial, adv.eps, adv.steps, adv.steps > 1 ? "s" : "", adv.step_size, o->adv_fraction);
+    }
     hlr_monitor monitor = o->val_split > 0 ? HLR_MONITOR_VAL_LOSS : HLR_MONITOR_TRAIN_LOSS;
     if (o->early_stopping > 0)
         fo.early_stopping = (hlr_early_stopping){.patience = o->early_stopping, .monitor = monitor, .restore_best = 1};
@@ -1041,7 +1114,8 @@ out:
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "hlr-mnist: which command: train, eval, calibrate, resume or attention? (see hlr-mnist --help)\n");
+        fprintf(stderr, "hlr-mnist: which command: train, eval, calibrate, attack, resume or attention? (see hlr-mnist "
+                        "--help)\n");
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -1049,15 +1123,16 @@ int main(int argc, char **argv)
         return 0;
     }
     int eval = !strcmp(argv[1], "eval"), resume = !strcmp(argv[1], "resume"), attend = !strcmp(argv[1], "attention"),
-        calib = !strcmp(argv[1], "calibrate");
-    if (strcmp(argv[1], "train") != 0 && !eval && !resume && !attend && !calib) {
-        fprintf(stderr, "hlr-mnist: unknown command '%s' (train, eval, calibrate, resume or attention)\n", argv[1]);
+        calib = !strcmp(argv[1], "calibrate"), attack = !strcmp(argv[1], "attack");
+    if (strcmp(argv[1], "train") != 0 && !eval && !resume && !attend && !calib && !attack) {
+        fprintf(stderr, "hlr-mnist: unknown command '%s' (train, eval, calibrate, attack, resume or attention)\n",
+                argv[1]);
         return 2;
     }
     options o;
     const char *file = NULL;
     /* eval, resume and attention take a model FILE; train takes none. */
-    int rc = parse(argc, argv, 2, &o, (eval || resume || attend || calib) ? &file : NULL);
+    int rc = parse(argc, argv, 2, &o, (eval || resume || attend || calib || attack) ? &file : NULL);
     if (rc != 0) {
         if (rc > 0)
             usage(stdout);
@@ -1069,6 +1144,8 @@ int main(int argc, char **argv)
         return eval_file(file, &o);
     if (calib)
         return calibrate_file(file, &o);
+    if (attack)
+        return attack_file(file, &o);
     if (o.sync_bn && !o.distributed) {
         fprintf(stderr, "hlr-mnist: --sync-batchnorm needs --distributed\n");
         return 2;

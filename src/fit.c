@@ -22,6 +22,7 @@ void hlr_fit_options_default(hlr_fit_options *o)
     o->shuffle = 1;
     o->reduce_lr.factor = 0.1;
     o->augment.elastic_sigma = 4.0;
+    o->adversarial_fraction = 0.5;
 }
 
 static double now_seconds(void)
@@ -383,6 +384,17 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     hlr_status st = check_fit(m, train, fn);
     if (st != HLR_OK || (st = check_control(m, train, opt, smoothing, fn)) != HLR_OK)
         return st;
+    const hlr_attack_options *adv = opt->adversarial;
+    if (adv) {
+        if ((st = hlr__attack_check(adv, fn)) != HLR_OK)
+            return st;
+        if (!(opt->adversarial_fraction > 0 && opt->adversarial_fraction <= 1))
+            return hlr__fail(HLR_EINVAL, "%s: adversarial_fraction %g is outside (0, 1]", fn,
+                             opt->adversarial_fraction);
+        if (ctc || train->dtype != HLR_F32 || train->lengths)
+            return hlr__fail(HLR_EUNSUPPORTED, "%s: adversarial training takes float samples of one size and "
+                             "class labels (not token ids, sequences or CTC)", fn);
+    }
     int64_t n_val = (int64_t)(opt->validation_split * (double)train->n + 0.5);
     int64_t n_train = train->n - n_val;
     if (n_train < 1)
@@ -412,6 +424,8 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                           ? hlr__alloc_or_fail((size_t)hlr__augment_work_floats(&train->sample, &opt->augment),
                                                sizeof(float), fn)
                           : NULL;
+    /* Adversarial training: the clean part of the batch, the adversarial examples, the input gradient. */
+    float *adv_work = adv ? hlr__alloc_or_fail((size_t)(3 * batch * train->sample_size), sizeof(float), fn) : NULL;
     float *best_params = es->patience > 0 && es->restore_best
                              ? hlr__alloc_or_fail((size_t)hlr__model_param_floats(m), sizeof(float), fn) : NULL;
     FILE *csv = NULL;
@@ -422,7 +436,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     int last_epoch = 0;
     if (!perm || !shard || !by || (opt->augment_shift && !shift_tmp) || (train->lengths && !bl) ||
         (augmenting && !aug_work) ||
-        (ctc && (!bt || !ctc_work)) ||
+        (ctc && (!bt || !ctc_work)) || (adv && !adv_work) ||
         (es->patience > 0 && es->restore_best && !best_params)) {
         st = HLR_ENOMEM;
         goto done;
@@ -487,6 +501,13 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                 augment_shift(bx, nb, &train->sample, opt->augment_shift, rng, shift_tmp);
             if (augmenting)
                 hlr__augment_images(bx, nb, &train->sample, &opt->augment, rng, aug_work);
+            if (adv) { /* the first part of the batch replaced by its adversarial examples */
+                const int64_t per = train->sample_size, k = (int64_t)ceil(opt->adversarial_fraction * (double)nb);
+                float *clean = adv_work, *ax = clean + batch * per, *g = ax + batch * per;
+                memcpy(clean, bx, (size_t)(k * per) * sizeof *clean);
+                hlr__attack(m, clean, k, per, by, adv, ax, g, rng); /* its passes overwrite bx's first k */
+                memcpy(bx, ax, (size_t)(k * per) * sizeof *bx);
+            }
             const float *out = hlr__model_forward_raw(m, bx, nb, 1);
             if ((st = mx->sync_status) != HLR_OK)
                 goto done;
@@ -633,6 +654,7 @@ done:
     hlr__free(shift_tmp);
     hlr__free(best_params);
     hlr__free(aug_work);
+    hlr__free(adv_work);
     hlr_model_set_lengths(m, NULL, 0);
     return st;
 }

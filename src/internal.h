@@ -374,6 +374,15 @@ hlr_model_extra *hlr__model_extra(const hlr_model *m);
 hlr_status hlr__model_logits(hlr_model *m, const hlr_dataset *d, int64_t batch, float *out, const char *fn);
 /* The temperature in force: 1 when never set (calibrate.c). */
 double hlr__model_temperature(const hlr_model *m);
+/* hlr_model_input_gradient's work, checks done and buffers planned for n (model.c). */
+void hlr__model_input_gradient_raw(hlr_model *m, const float *x, int64_t n, const int32_t *targets, int of_loss,
+                                   float *grad);
+/* HLR_EINVAL naming fn unless o's values are in range (attack.c). */
+hlr_status hlr__attack_check(const hlr_attack_options *o, const char *fn);
+/* The attack of hlr_model_attack on n samples of per floats, checks done and buffers planned: x into adv,
+ * grad a scratch of n * per floats, the random start from rng (attack.c). */
+void hlr__attack(hlr_model *m, const float *x, int64_t n, int64_t per, const int32_t *labels,
+                 const hlr_attack_options *o, float *adv, float *grad, hlr_rng *rng);
 /* Grad-CAM's ingredients: an inference forward of x (n samples), then the gradient of each sample's
  * class score (targets[i], or the arg-max) back to layer k's output: that output into act, the
  * gradient into grad (n x the layer's buffer, a fused pooling's output for a layer that does one),

@@ -857,8 +857,16 @@ hlr_status hlr_model_input_gradient(hlr_model *m, const hlr_tensor *x, const int
                              (long long)c);
     if ((st = hlr__model_check_pass(m, n, x->data, fn)) != HLR_OK || (st = hlr__model_plan(m, n)) != HLR_OK)
         return st;
+    hlr__model_input_gradient_raw(m, x->data, n, targets, of_loss, grad->data);
+    return HLR_OK;
+}
+
+void hlr__model_input_gradient_raw(hlr_model *m, const float *x, int64_t n, const int32_t *targets, int of_loss,
+                                   float *grad)
+{
+    const int64_t c = m->out_size;
     /* The inference forward on the model's own copy of x (backward reads layer inputs after it). */
-    memcpy(m->acts[0], x->data, (size_t)(n * m->in_size) * sizeof(float));
+    memcpy(m->acts[0], x, (size_t)(n * m->in_size) * sizeof(float));
     const float *out = hlr__model_forward_raw(m, m->acts[0], n, 0);
     for (int64_t i = 0; i < n; i++) {
         const float *row = out + i * c;
@@ -873,9 +881,8 @@ hlr_status hlr_model_input_gradient(hlr_model *m, const hlr_tensor *x, const int
         }
     }
     m->train_batch = n;
-    backward_pass(m, m->dy, grad->data, 0, -1, NULL);
+    backward_pass(m, m->dy, grad, 0, -1, NULL);
     m->train_batch = 0; /* hlr_model_backward still needs a training forward of its own */
-    return HLR_OK;
 }
 
 hlr_status hlr__model_layer_gradient(hlr_model *m, const float *x, int64_t n, const int32_t *targets, int k,

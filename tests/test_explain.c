@@ -5,7 +5,9 @@
  * the convolution is known; and the sanity checks of Adebayo et al. 2018:
  * maps of a trained model change materially (Spearman rank correlation below
  * 0.5) when its weights are randomised, top layer first then all, and when
- * it is trained on random labels instead.
+ * it is trained on random labels instead.  And robustness: FGSM is the signed
+ * gradient step worked by hand, PGD stays in its ball and raises the loss,
+ * and adversarial training makes a model more robust than plain training.
  */
 #include "testutil_internal.h"
 
@@ -325,6 +327,120 @@ START_TEST(test_sanity_checks_randomised_weights_and_labels)
 }
 END_TEST
 
+/* ---- robustness ---- */
+
+/* FGSM on a linear model: d loss / dx = W^T (softmax(W x) - onehot(y)), so the adversarial example
+ * is clip(x + eps sign(that)) exactly. */
+START_TEST(test_fgsm_is_the_signed_gradient_step)
+{
+    hlr_set_num_threads(1);
+    hlr_model *m = TEST_MODEL(2, hlr_flatten(), hlr_dense(64, 4, 0));
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 8, 8}));
+    hlr_dataset *d = quadrants(4, 3, 0);
+    hlr_tensor *x = hlr_tensor_wrap(HLR_F32, 4, (int64_t[]){4, 1, 8, 8}, (void *)hlr_dataset_inputs(d));
+    hlr_tensor *adv = hlr_tensor_new(HLR_F32, 4, x->shape), *z = hlr_tensor_new(HLR_F32, 2, (int64_t[]){4, 4});
+    const int32_t *y = hlr_dataset_labels(d);
+    hlr_attack_options o;
+    hlr_attack_options_default(&o);
+    o.eps = 0.05;
+    ck_assert_ok(hlr_model_attack(m, x, y, &o, adv));
+    ck_assert_ok(hlr_model_forward(m, x, z, 0));
+    const float *W = hlr_tensor_f32(hlr_layer_param(hlr_model_layer(m, 1), "weight"));
+    for (int i = 0; i < 4; i++) {
+        double p[4], mx = -1e300, sum = 0;
+        for (int c = 0; c < 4; c++)
+            mx = fmax(mx, hlr_tensor_f32(z)[i * 4 + c]);
+        for (int c = 0; c < 4; c++)
+            sum += p[c] = exp(hlr_tensor_f32(z)[i * 4 + c] - mx);
+        for (int k = 0; k < 64; k++) {
+            double g = 0;
+            for (int c = 0; c < 4; c++)
+                g += W[c * 64 + k] * (p[c] / sum - (c == y[i]));
+            float xv = hlr_tensor_f32(x)[i * 64 + k], want = xv + (g > 0 ? 0.05f : g < 0 ? -0.05f : 0.0f);
+            want = want < 0 ? 0 : want > 1 ? 1 : want;
+            ck_assert_float_eq_tol(hlr_tensor_f32(adv)[i * 64 + k], want, 1e-6);
+        }
+    }
+    /* in place: the same */
+    hlr_tensor *copy = hlr_tensor_from(HLR_F32, 4, x->shape, hlr_tensor_f32(x));
+    ck_assert_ok(hlr_model_attack(m, copy, y, &o, copy));
+    ck_assert_mem_eq(hlr_tensor_f32(copy), hlr_tensor_f32(adv), 4 * 64 * sizeof(float));
+    /* refusals */
+    o.eps = -1;
+    ck_assert_status(hlr_model_attack(m, x, y, &o, adv), HLR_EINVAL);
+    hlr_attack_options_default(&o);
+    o.clip_min = 1;
+    ck_assert_status(hlr_model_attack(m, x, y, &o, adv), HLR_EINVAL);
+    ck_assert_status(hlr_model_attack(m, x, NULL, NULL, adv), HLR_EINVAL);
+    hlr_tensor_free(copy);
+    hlr_tensor_free(x);
+    hlr_tensor_free(adv);
+    hlr_tensor_free(z);
+    hlr_dataset_free(d);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* PGD stays in the ball and the range, raises the loss, and eps 0 changes nothing; adversarial
+ * training makes the model more robust than plain training. */
+START_TEST(test_pgd_and_adversarial_training)
+{
+    hlr_set_num_threads(1);
+    hlr_dataset *d = quadrants(1024, 31, 0), *test = quadrants(256, 32, 0);
+    hlr_model *plain = cnn(5), *robust = cnn(5);
+    train(plain, d, 3);
+    hlr_attack_options o;
+    hlr_attack_options_default(&o);
+    o.eps = 0.2;
+    o.steps = 10;
+    o.random_start = 1;
+    hlr_tensor *x = hlr_tensor_wrap(HLR_F32, 4, (int64_t[]){256, 1, 8, 8}, (void *)hlr_dataset_inputs(test));
+    hlr_tensor *adv = hlr_tensor_new(HLR_F32, 4, x->shape);
+    const int32_t *y = hlr_dataset_labels(test);
+    ck_assert_ok(hlr_model_attack(plain, x, y, &o, adv));
+    for (int64_t i = 0; i < 256 * 64; i++) {
+        float a = hlr_tensor_f32(adv)[i], v = hlr_tensor_f32(x)[i];
+        ck_assert_msg(a >= v - 0.2f - 1e-6f && a <= v + 0.2f + 1e-6f && a >= 0 && a <= 1, "%g from %g", a, v);
+    }
+    hlr_metrics clean, attacked;
+    hlr_dataset *ad = hlr_dataset_from(3, (int64_t[]){1, 8, 8}, 256, hlr_tensor_f32(adv), y, 4);
+    ck_assert_ok(hlr_model_evaluate(plain, test, 64, 1, &clean, NULL));
+    ck_assert_ok(hlr_model_evaluate(plain, ad, 64, 1, &attacked, NULL));
+    ck_assert_msg(attacked.loss > clean.loss, "PGD lowered the loss: %g -> %g", clean.loss, attacked.loss);
+    double r_plain, r_robust, r_zero;
+    ck_assert_ok(hlr_model_robust_accuracy(plain, test, 64, &o, &r_plain));
+    ck_assert_close(r_plain, attacked.accuracy, 0.05, 0); /* the same attack, other random starts */
+    hlr_attack_options none = o;
+    none.eps = 0;
+    ck_assert_ok(hlr_model_robust_accuracy(plain, test, 64, &none, &r_zero));
+    ck_assert_double_eq(r_zero, clean.accuracy);
+    /* adversarial training: PGD of 5 steps on the whole batch */
+    hlr_attack_options train_attack = o;
+    train_attack.steps = 5;
+    hlr_optimizer *opt = hlr_adam(1e-2f, 0.9f, 0.999f, 1e-8f, 0);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.epochs = 3;
+    fo.batch_size = 32;
+    fo.adversarial = &train_attack;
+    fo.adversarial_fraction = 1.0;
+    ck_assert_ok(hlr_model_fit(robust, opt, d, &fo));
+    ck_assert_ok(hlr_model_robust_accuracy(robust, test, 64, &o, &r_robust));
+    ck_assert_msg(r_robust > r_plain + 0.1, "robust accuracy: %g after adversarial training, %g without", r_robust,
+                  r_plain);
+    fo.adversarial_fraction = 0;
+    ck_assert_status(hlr_model_fit(robust, opt, d, &fo), HLR_EINVAL);
+    hlr_optimizer_free(opt);
+    hlr_dataset_free(ad);
+    hlr_tensor_free(x);
+    hlr_tensor_free(adv);
+    hlr_model_free(plain);
+    hlr_model_free(robust);
+    hlr_dataset_free(d);
+    hlr_dataset_free(test);
+}
+END_TEST
+
 Suite *suite_explain(void)
 {
     Suite *s = suite_create("explain");
@@ -335,5 +451,10 @@ Suite *suite_explain(void)
     tcase_add_test(t, test_gradcam_matches_its_definition);
     tcase_add_loop_test(t, test_sanity_checks_randomised_weights_and_labels, 0, 2);
     suite_add_tcase(s, t);
+    TCase *r = tcase_create("robustness");
+    tcase_set_timeout(r, 120);
+    tcase_add_test(r, test_fgsm_is_the_signed_gradient_step);
+    tcase_add_test(r, test_pgd_and_adversarial_training);
+    suite_add_tcase(s, r);
     return s;
 }

@@ -2819,6 +2819,14 @@ typedef struct hlr_fit_options {
     const struct hlr_distributed *distributed; /**< data-parallel training
                                    across processes (see hlr_distributed);
                                    NULL (default): this process alone */
+    const struct hlr_attack_options *adversarial; /**< adversarial training:
+                                   the first adversarial_fraction of each
+                                   training batch replaced by its
+                                   adversarial examples (hlr_model_attack()
+                                   on the model as it is, the random start
+                                   drawn from the model's generator); NULL
+                                   (default): off */
+    double adversarial_fraction; /**< in (0, 1]; default 0.5 */
 } hlr_fit_options;
 
 /**
@@ -3313,6 +3321,86 @@ HLR_API void hlr_explain_options_default(hlr_explain_options *o);
  */
 HLR_API hlr_status hlr_model_explain(hlr_model *m, const hlr_tensor *x, const int32_t *targets,
                                      const hlr_explain_options *opt, hlr_tensor *map);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/* Robustness                                                                */
+/* ------------------------------------------------------------------------ */
+/** @defgroup robustness Robustness: adversarial examples and training
+ *
+ * L-infinity attacks on a classifier: FGSM (Goodfellow et al. 2015), one
+ * step of step_size in the direction of the sign of the loss's gradient,
+ * and PGD (Madry et al. 2018), `steps` such steps from x or from a random
+ * point of the eps-ball, each projected back into the ball around x and
+ * the valid input range.  The gradient is of the cross-entropy loss
+ * against the true label, with the model as predict sees it (inference).
+ * Adversarial training (hlr_fit_options::adversarial) trains on such
+ * examples made from the model as it is at each batch.
+ * @{ */
+
+/** Options of hlr_model_attack(); initialise with hlr_attack_options_default(). */
+typedef struct hlr_attack_options {
+    double eps;        /**< the L-infinity radius, in [0, 10]; default 0.1 */
+    int steps;         /**< 1: FGSM; more: PGD; 1 to 10000; default 1 */
+    double step_size;  /**< each step's size, >= 0; 0 (default): eps for one
+                            step, 2.5 eps / steps for more (Madry et al.) */
+    int random_start;  /**< 1: start from a uniform point of the eps-ball;
+                            default 0 */
+    double clip_min;   /**< the smallest valid input value; default 0 */
+    double clip_max;   /**< the largest valid input value; default 1 */
+    uint64_t seed;     /**< hlr_model_attack()'s random start; default 0 */
+} hlr_attack_options;
+
+/**
+ * Fill `*o` with the defaults given for each member (FGSM at 0.1).
+ *
+ * @param[out] o  the options, or NULL (a no-op).
+ * @ownership o stays the caller's.
+ * @threadsafety writes only `*o`.
+ */
+HLR_API void hlr_attack_options_default(hlr_attack_options *o);
+
+/**
+ * Adversarial examples of a batch: x moved within the eps-ball (and the
+ * valid range) to increase each sample's loss against its label.
+ *
+ * @param m           a built classifier of float32 input (not a clone).
+ * @param x           float32 batch (N, input shape...), values in
+ *                    [clip_min, clip_max].
+ * @param labels      N true classes.
+ * @param o           the attack; NULL: the defaults.
+ * @param[out] x_adv  float32 tensor of x's shape (may be x itself).
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL m, x, labels or x_adv, options out of range,
+ *   a label outside the classes), HLR_ESHAPE (x_adv not x's shape, x not
+ *   the model's input, output not (N, C)), HLR_ESTATE (not built, a
+ *   clone), HLR_EUNSUPPORTED (token ids), HLR_ENOMEM.
+ * @ownership x, labels, o and x_adv stay the caller's.
+ * @threadsafety uses m's buffers (and overwrites its parameters'
+ *   gradients); one thread at a time.
+ */
+HLR_API hlr_status hlr_model_attack(hlr_model *m, const hlr_tensor *x, const int32_t *labels,
+                                    const hlr_attack_options *o, hlr_tensor *x_adv);
+
+/**
+ * Robust accuracy: the fraction of a data set's samples still classified
+ * right after hlr_model_attack() (each batch attacked with the options;
+ * the random start seeded by o->seed and the batch's position).
+ *
+ * @param m           a built classifier.
+ * @param d           samples with their labels, matching the model.
+ * @param batch_size  the batch of the attack, >= 1.
+ * @param o           the attack; NULL: the defaults.
+ * @param[out] accuracy  receives the fraction, in [0, 1].
+ * @return HLR_OK, or an error code below.
+ * @errors as hlr_model_attack(); HLR_EINVAL (NULL d or accuracy,
+ *   batch_size below 1, a sequence data set).
+ * @ownership nothing is retained.
+ * @threadsafety uses m's buffers; one thread at a time.
+ */
+HLR_API hlr_status hlr_model_robust_accuracy(hlr_model *m, const hlr_dataset *d, int batch_size,
+                                             const hlr_attack_options *o, double *accuracy);
 
 /** @} */
 

@@ -165,6 +165,20 @@ class Augment(ctypes.Structure):
                 ("elastic_sigma", c_double)]
 
 
+class AttackOptions(ctypes.Structure):
+    """hlr_attack_options: FGSM or PGD within an L-infinity ball."""
+
+    _fields_ = [
+        ("eps", c_double),
+        ("steps", c_int),
+        ("step_size", c_double),
+        ("random_start", c_int),
+        ("clip_min", c_double),
+        ("clip_max", c_double),
+        ("seed", c_uint64),
+    ]
+
+
 # Data-parallel training's collectives (hlr_distributed); the Python package leaves them to C.
 ALLREDUCE_F32_FN = ctypes.CFUNCTYPE(c_int, POINTER(c_float), c_int64, c_void_p)
 ALLREDUCE_F64_FN = ctypes.CFUNCTYPE(c_int, POINTER(c_double), c_int64, c_void_p)
@@ -206,6 +220,8 @@ class FitOptions(ctypes.Structure):
         ("csv_append", c_int),
         ("augment", Augment),
         ("distributed", POINTER(Distributed)),  # data-parallel training: C's (libhlr-mpi); NULL here
+        ("adversarial", POINTER(AttackOptions)),
+        ("adversarial_fraction", c_double),
     ]
 
 
@@ -305,7 +321,8 @@ STRUCTS = {"hlr_epoch_stats": EpochStats, "hlr_fit_options": FitOptions, "hlr_me
            "hlr_checkpoint": Checkpoint, "hlr_class_metrics": ClassMetrics,
            "hlr_augment": Augment,
            "hlr_save_options": SaveOptions, "hlr_file_summary": FileSummary, "hlr_distributed": Distributed,
-           "hlr_calibration": Calibration, "hlr_explain_options": ExplainOptions}
+           "hlr_calibration": Calibration, "hlr_explain_options": ExplainOptions,
+           "hlr_attack_options": AttackOptions}
 
 # ---------------------------------------------------------------------------
 # Function prototypes: name -> (restype, [argtypes]).  Handles (hlr_model *,
@@ -451,6 +468,9 @@ FUNCTIONS = {
                                          c_void_p, c_void_p]),
     "hlr_model_fit_temperature": (STATUS, [H, H, c_int, POINTER(c_double)]),
     "hlr_explain_options_default": (None, [POINTER(ExplainOptions)]),
+    "hlr_attack_options_default": (None, [POINTER(AttackOptions)]),
+    "hlr_model_attack": (STATUS, [H, H, c_void_p, POINTER(AttackOptions), H]),
+    "hlr_model_robust_accuracy": (STATUS, [H, H, c_int, POINTER(AttackOptions), POINTER(c_double)]),
     "hlr_model_explain": (STATUS, [H, H, c_void_p, POINTER(ExplainOptions), H]),
     "hlr_model_set_temperature": (STATUS, [H, c_double]),
     "hlr_model_temperature": (c_double, [H]),

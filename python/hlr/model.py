@@ -7,8 +7,8 @@ import weakref
 
 from . import _arrays, _check
 from ._arrays import Buf, Tensors, as_batch, as_input, empty, shape_arg
-from ._capi import (BATCH_FN, ENUMS, EPOCH_FN, HLR_ECANCELLED, HLR_F32, HLR_I32, MAX_DIMS, Calibration,
-                    ExplainOptions, FitOptions, Metrics, SaveOptions, lib)
+from ._capi import (BATCH_FN, ENUMS, EPOCH_FN, HLR_ECANCELLED, HLR_F32, HLR_I32, MAX_DIMS, AttackOptions,
+                    Calibration, ExplainOptions, FitOptions, Metrics, SaveOptions, lib)
 from ._errors import check, check_ptr
 from ._handle import Owner
 from .layers import Layer, _wrap
@@ -49,6 +49,24 @@ def _check_labels(yb, classes, where):
     if first >= 0:
         raise ValueError("%s: y[%d] = %d is outside [0, %d), the model's %d classes"
                          % (where, first, values[first], classes, classes))
+
+def _attack_options(settings, what):
+    """An AttackOptions from a dict: eps, steps, step_size, random_start, clip (lo, hi), seed."""
+    known = ("eps", "steps", "step_size", "random_start", "clip", "seed")
+    for key in settings:
+        if key not in known:
+            raise ValueError("%s: unknown attack setting %r (%s)" % (what, key, ", ".join(known)))
+    o = AttackOptions()
+    lib.hlr_attack_options_default(ctypes.byref(o))
+    o.eps = _check.real(settings.get("eps", 0.1), "eps", 0.0)
+    o.steps = _check.integer(settings.get("steps", 1), "steps")
+    o.step_size = _check.real(settings.get("step_size", 0.0), "step_size", 0.0)
+    o.random_start = int(bool(settings.get("random_start", False)))
+    lo, hi = settings.get("clip", (0.0, 1.0))
+    o.clip_min, o.clip_max = float(lo), float(hi)
+    o.seed = _check.integer(settings.get("seed", 0), "seed", lo=0, hi=2**64 - 1)
+    return o
+
 
 class Model:
     """A sequential model (torch.nn.Sequential plus Keras-style training).
@@ -436,7 +454,8 @@ class Model:
 
     def fit(self, x, y, epochs=1, batch_size=64, optimizer=None, validation_split=0.0, callback=None,
             shuffle=True, label_smoothing=None, augment_shift=0, lengths=None, *, validation_data=None,
-            class_weight=None, callbacks=None, verbose=1, augment=None, loss="cross_entropy"):
+            class_weight=None, callbacks=None, verbose=1, augment=None, loss="cross_entropy", adversarial=None,
+            adversarial_fraction=0.5):
         """Train with softmax cross-entropy on labels y for `epochs` epochs.
 
         loss="ctc" (or an hlr.CTCLoss()) trains a sequence model, output
@@ -461,6 +480,9 @@ class Model:
         augment: {"rotate": degrees, "scale": fraction, "shear": degrees,
         "elastic_alpha": pixels, "elastic_sigma": pixels} (any subset) for
         (C, H, W) images: random, reproducible, after augment_shift.
+        adversarial: adversarial training, a dict of attack() settings (eps,
+        steps, step_size, random_start, clip); the first adversarial_fraction
+        of each batch is replaced by its adversarial examples.
         verbose: 0 silent; 1 (default) a progress bar on a terminal, else one
         line per epoch; 2 one line per epoch (to standard output).
         label_smoothing: torch's CrossEntropyLoss(label_smoothing); None keeps
@@ -592,6 +614,12 @@ class Model:
                     raise ValueError("augment: unknown key %r (rotate, scale, shear, elastic_alpha, elastic_sigma)"
                                      % (key,))
                 setattr(opts.augment, key, _check.real(value, "augment[%r]" % key, 0.0))
+        if adversarial is not None:
+            if not isinstance(adversarial, dict):
+                raise TypeError("adversarial must be a dict of attack settings, not %s" % type(adversarial).__name__)
+            attack_opts = _attack_options(adversarial, "fit")
+            opts.adversarial = ctypes.pointer(attack_opts)
+            opts.adversarial_fraction = _check.real(adversarial_fraction, "adversarial_fraction", 0.0)
         csv = by_kind.get(cbs.CSVLogger)
         if csv is not None:
             opts.csv_log = csv.filename
@@ -797,6 +825,42 @@ class Model:
         if target is not None:
             del keep
         return out
+
+    def attack(self, x, y, eps=0.1, steps=1, step_size=0.0, random_start=False, clip=(0.0, 1.0), seed=0):
+        """Adversarial examples of (x, y) within the L-infinity ball of radius eps and the range clip:
+        FGSM for steps=1, else PGD (step_size 0: 2.5 eps / steps), from a random point of the ball
+        with random_start.  Returns an array shaped like x."""
+        xb = self._input(x)
+        yb = as_input(y, HLR_I32, "y")
+        if yb.shape != (xb.shape[0],):
+            raise ValueError("attack: y must hold one label per sample (%d), got shape %s" % (xb.shape[0], yb.shape))
+        _check_labels(yb, self._classes(), "attack")
+        o = _attack_options(dict(eps=eps, steps=steps, step_size=step_size, random_start=random_start, clip=clip,
+                                 seed=seed), "attack")
+        out, ab = empty(xb.shape)
+        with Tensors() as t:
+            check(lib.hlr_model_attack(self._ptr, t.wrap(xb), ctypes.cast(yb.addr, ctypes.POINTER(ctypes.c_int32)),
+                                       ctypes.byref(o), t.wrap(ab)), "attack")
+        del yb
+        return out
+
+    def robust_accuracy(self, x, y, eps=0.1, steps=20, step_size=0.0, random_start=True, clip=(0.0, 1.0), seed=0,
+                        batch_size=256):
+        """The fraction of (x, y) still classified right under attack() with these settings."""
+        batch_size = _check.integer(batch_size, "batch_size")
+        o = _attack_options(dict(eps=eps, steps=steps, step_size=step_size, random_start=random_start, clip=clip,
+                                 seed=seed), "robust_accuracy")
+        xb = self._input(x)
+        data = self._dataset(xb, y, None, "robust_accuracy", False)
+        acc = ctypes.c_double()
+        try:
+            check(lib.hlr_model_robust_accuracy(self._ptr, data.ptr, batch_size, ctypes.byref(o), ctypes.byref(acc)),
+                  "robust_accuracy")
+        finally:
+            data.release()
+        self._ran(xb)
+        self._last_batch = None
+        return acc.value
 
     _EXPLAIN = {"saliency": 0, "smoothgrad": 1, "integrated_gradients": 2, "ig": 2, "gradcam": 3}
 

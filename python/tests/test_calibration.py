@@ -85,3 +85,28 @@ class TestExplain(unittest.TestCase):
         np.testing.assert_array_equal(sg, m.explain(x, method="smoothgrad", steps=4, seed=3))
         with self.assertRaises(ValueError):
             m.explain(x, method="lime")
+
+
+@needs_numpy
+class TestRobustness(unittest.TestCase):
+    def test_attacks_and_adversarial_training(self):
+        rng = np.random.default_rng(2)
+        y = np.arange(400, dtype=np.int32) % 2
+        x = (rng.random((400, 1, 4, 4)) * 0.5).astype(np.float32)
+        x[y == 1, :, :2, :] += 0.5  # class 1: the top half brighter
+        m = hlr.Model([hlr.Flatten(), hlr.Dense(16, 2)], input_shape=(1, 4, 4))
+        m.fit(x, y, epochs=5, batch_size=20, optimizer=hlr.Adam(1e-2), verbose=0)
+        adv = m.attack(x[:50], y[:50], eps=0.1)
+        self.assertEqual(adv.shape, (50, 1, 4, 4))
+        self.assertLessEqual(float(np.abs(adv - x[:50]).max()), 0.1 + 1e-6)
+        self.assertTrue(((adv >= 0) & (adv <= 1)).all())
+        clean = m.evaluate(x, y)["accuracy"]
+        self.assertEqual(m.robust_accuracy(x, y, eps=0.0), clean)
+        self.assertLess(m.robust_accuracy(x, y, eps=0.25, steps=10), clean)
+        m2 = hlr.Model([hlr.Flatten(), hlr.Dense(16, 2)], input_shape=(1, 4, 4))
+        m2.fit(x, y, epochs=5, batch_size=20, optimizer=hlr.Adam(1e-2), verbose=0,
+               adversarial={"eps": 0.25, "steps": 5, "random_start": True}, adversarial_fraction=1.0)
+        self.assertGreaterEqual(m2.robust_accuracy(x, y, eps=0.25, steps=10), m.robust_accuracy(x, y, eps=0.25,
+                                                                                                 steps=10))
+        with self.assertRaises(ValueError):
+            m.fit(x, y, adversarial={"epsilon": 1})

@@ -111,6 +111,26 @@ class TrainOptions(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertIn("calibrate needs a model FILE", err)
 
+    def test_adversarial_training_and_attack(self):
+        model = os.path.join(self.data, "adv.hlr")
+        rc, o, err = run("train", "--epochs", "1", "--adversarial", "pgd", "--eps", "0.1", "--adv-steps", "3",
+                         "--data", self.data, "--save", model)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("adversarial training: pgd, eps 0.1, 3 steps of 0.0833333, random start, 0.5 of each batch", o)
+        rc, o, err = run("attack", model, "--eps", "0.1", "--steps", "5", "--data", self.data)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("PGD, eps 0.1, 5 steps of 0.05, random start", o)
+        clean = float(re.search(r"(?m)^clean accuracy: (\d+\.\d\d)%$", o).group(1))
+        robust = float(re.search(r"(?m)^robust accuracy: (\d+\.\d\d)%$", o).group(1))
+        self.assertLessEqual(robust, clean)
+        rc, o, err = run("attack", model, "--eps", "0", "--steps", "1", "--data", self.data)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(re.search(r"(?m)^robust accuracy: (.*)$", o).group(1),
+                         re.search(r"(?m)^clean accuracy: (.*)$", o).group(1))
+        rc, o, err = run("train", "--adversarial", "cw", "--data", self.data)
+        self.assertEqual(rc, 2)
+        self.assertIn("unknown --adversarial 'cw' (fgsm or pgd)", err)
+
     def test_early_stopping_stops(self):
         # random pictures with random labels: the model can only memorise the training part, so the
         # validation loss soon stops improving and early stopping ends the 30 epochs long before
