@@ -20,6 +20,8 @@ need_cmd python3 python3
 need_py numpy python3-numpy
 # History.plot() in the Python package draws learning curves with matplotlib (its test needs it).
 need_py matplotlib python3-matplotlib
+# python/examples/tune.py (hyperparameter search) and its test need Optuna.
+need_py optuna python3-optuna
 need_cmd npm npm
 need_cmd gzip gzip
 need_cmd sha256sum coreutils
