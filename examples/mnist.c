@@ -476,18 +476,25 @@ static int eval_file(const char *path, const options *o)
     return rc;
 }
 
-/* hlr-mnist attack FILE: robust accuracy on the test images. */
-static int attack_file(const char *path, const options *o)
+/* The model at path, after --threads is set; NULL after a line on stderr. */
+static hlr_model *load_with_threads(const char *path, const options *o)
 {
     if (o->threads > 0 && hlr_set_num_threads(o->threads) != HLR_OK) {
         fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
-        return 1;
+        return NULL;
     }
     hlr_model *m = hlr_model_load(path, NULL);
-    if (!m) {
+    if (!m)
         fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+    return m;
+}
+
+/* hlr-mnist attack FILE: robust accuracy on the test images. */
+static int attack_file(const char *path, const options *o)
+{
+    hlr_model *m = load_with_threads(path, o);
+    if (!m)
         return 1;
-    }
     hlr_dataset *te = NULL;
     int fashion, rc = 1;
     if (load_saved_data(m, o, NULL, &te, &fashion) == 0) {
@@ -939,15 +946,9 @@ static hlr_tensor *read_attention(const hlr_layer *l)
 /* hlr-mnist attention FILE: test image o->index beside the attention weights the model gives it. */
 static int attention(const char *path, const options *o)
 {
-    if (o->threads > 0 && hlr_set_num_threads(o->threads) != HLR_OK) {
-        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+    hlr_model *m = load_with_threads(path, o);
+    if (!m)
         return 1;
-    }
-    hlr_model *m = hlr_model_load(path, NULL);
-    if (!m) {
-        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
-        return 1;
-    }
     int rc = 1, fashion = 0;
     hlr_dataset *te = NULL;
     hlr_tensor *x = NULL, *probs = NULL, *weights = NULL;
