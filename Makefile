@@ -138,6 +138,17 @@ bench-read: deps data bench-deps all
 	$(BINOUT)/hlr-read train $(READ_FLAGS)
 	/usr/bin/python3 bench/torch_crnn.py --hlr-read $(BINOUT)/hlr-read $(READ_FLAGS)
 
+# `make bench-ort`: libhlr against ONNX Runtime for inference (bench/ort.py) at batch 1, 16 and 256:
+# onnxruntime-node from npm (its CPU library ships in the package: the install script, which
+# fetches GPU add-ons, is skipped) and the models exported from PyTorch (bench/export_onnx.py).
+ORT_FLAGS ?=
+.PHONY: bench-ort
+bench-ort: deps bench-deps all $(BINOUT)/hlr-bench
+	@test -d $(BUILD)/node/node_modules/onnxruntime-node || { mkdir -p $(BUILD)/node && \
+	    cd $(BUILD)/node && npm install --no-audit --no-fund --ignore-scripts --prefix . onnxruntime-node@1.30.0 >/dev/null; }
+	@test -f $(BUILD)/onnx/hybrid.onnx || /usr/bin/python3 bench/export_onnx.py $(BUILD)/onnx 2>/dev/null
+	bench/ort.py --onnx $(BUILD)/onnx --node-path $(abspath $(BUILD)/node/node_modules) $(ORT_FLAGS)
+
 bench-deps:
 	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \
 	    if [ "$$(id -u)" -eq 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch; \
@@ -387,6 +398,7 @@ help:
 	@echo "make data       fetch MNIST into $(DATA_DIR) and install Fashion-MNIST (Debian package)"
 	@echo "make bench      libhlr against PyTorch, model by model (BENCH_MODELS=$(BENCH_MODELS))"
 	@echo "make bench-accuracy  time to 99% test accuracy with cnn-bn, libhlr then PyTorch (ACCURACY_FLAGS=)"
+	@echo "make bench-ort  inference against ONNX Runtime at batch 1, 16 and 256 (ORT_FLAGS=)"
 	@echo "make mpi        libhlr-mpi (data-parallel training over Open MPI) and its test program"
 	@echo "make mpi-test   mpirun -np 2 and 4: ranks bit-identical, one process matched (part of make test)"
 	@echo "make bench-mpi  mpirun -np 2 x 1 thread against 1 process x 2 threads (MPI_BENCH_FLAGS=)"

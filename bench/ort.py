@@ -1,0 +1,86 @@
+#!/usr/bin/python3
+"""libhlr against ONNX Runtime for inference (`make bench-ort`): the reference models of `make bench`
+(ONNX Runtime runs bench/torch_bench.py's PyTorch twins, exported by bench/export_onnx.py), at
+batch 1, 16 and 256, the two sides alternating, each the best of --rounds, the same thread count.
+Prints the CPU and its instruction set, OpenBLAS's kernel for libhlr and ONNX Runtime's version, a
+table of img/s and the ratios libhlr / ONNX Runtime, and writes it all to build/bench-ort.json.
+
+    bench/ort.py --onnx build/onnx --node-path build/node/node_modules [--models mlp,cnn,...] [--rounds 2]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cpu():
+    with open("/proc/cpuinfo") as f:
+        text = f.read()
+    model = re.search(r"model name\s*:\s*(.*)", text).group(1)
+    flags = re.search(r"flags\s*:\s*(.*)", text).group(1).split()
+    return model, "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
+
+
+def run(cmd, env=None):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env)
+    if p.returncode != 0:
+        sys.exit("bench/ort.py: %s failed: %s" % (" ".join(cmd), p.stderr.strip()[-400:]))
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--onnx", default=os.path.join(ROOT, "build", "onnx"))
+    ap.add_argument("--node-path", default=os.path.join(ROOT, "build", "node", "node_modules"))
+    ap.add_argument("--models", default="mlp,cnn,cnn-bn,lstm,gru,hybrid")
+    ap.add_argument("--batches", default="1,16,256")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--windows", type=int, default=5)
+    ap.add_argument("--window-seconds", type=float, default=0.4)
+    a = ap.parse_args()
+    batches = [int(b) for b in a.batches.split(",")]
+    env = dict(os.environ, HLR_NUM_THREADS=str(a.threads), NODE_PATH=a.node_path)
+    model_name, isa = cpu()
+    print("CPU: %s (%s); %d threads each side; OPENBLAS_CORETYPE=%s" % (model_name, isa, a.threads,
+                                                                        os.environ.get("OPENBLAS_CORETYPE", "(unset)")))
+    rows, meta = [], {}
+    for m in a.models.split(","):
+        best = {}
+        for _ in range(a.rounds):
+            for b in batches:
+                h = run([os.path.join(ROOT, "bin", "hlr-bench"), "--model", m, "--infer-batch", str(b),
+                         "--windows", str(a.windows), "--window-seconds", str(a.window_seconds)], env)
+                meta["blas_core"] = h.get("blas_core")
+                best[("hlr", b)] = max(best.get(("hlr", b), 0), h["infer_img_s"])
+            o = run(["node", os.path.join(ROOT, "bench", "ort_bench.js"), os.path.join(a.onnx, m + ".onnx"),
+                     str(a.threads), a.batches, str(a.windows), str(a.window_seconds)], env)
+            meta["onnxruntime"] = o["version"]
+            for b in batches:
+                best[("ort", b)] = max(best.get(("ort", b), 0), o["infer_img_s"][str(b)])
+        rows.append((m, best))
+    print("libhlr: OpenBLAS kernel %s; ONNX Runtime %s (onnxruntime-node, CPU)" % (meta.get("blas_core"),
+                                                                               meta.get("onnxruntime")))
+    head = "%-8s" % "model" + "".join("  %10s %10s %6s" % ("hlr b%d" % b, "ort b%d" % b, "ratio") for b in batches)
+    print(head)
+    out = []
+    for m, best in rows:
+        line = "%-8s" % m
+        rec = {"model": m}
+        for b in batches:
+            h, o = best[("hlr", b)], best[("ort", b)]
+            line += "  %10.0f %10.0f %6.2f" % (h, o, h / o)
+            rec["b%d" % b] = {"libhlr": h, "onnxruntime": o, "ratio": round(h / o, 2)}
+        print(line)
+        out.append(rec)
+    os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", "bench-ort.json"), "w") as f:
+        json.dump({"cpu": model_name, "isa": isa, "threads": a.threads, **meta, "rows": out}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
