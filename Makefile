@@ -118,8 +118,18 @@ BENCH_MODELS ?= mlp,cnn,lstm,gru,hybrid,crnn
 # with 1 thread too and reports the speed-up; --no-torch skips PyTorch.
 # --rounds N (default 2) alternates the sides N times and keeps each one's best.
 BENCH_FLAGS ?= --also-unset --scaling
+# ISA=avx2 measures the AVX2 path on an AVX-512 machine: libhlr rebuilt in build/avx2 with its
+# kernels' AVX-512 clones left out (HLR_ISA_AVX2), OpenBLAS's Haswell kernel, PyTorch's oneDNN at AVX2.
+ISA ?= native
+ifeq ($(ISA),avx2)
+BENCH_BIN := build/avx2/bin/hlr-bench
+else
+BENCH_BIN := $(BINOUT)/hlr-bench
+endif
 bench: deps bench-deps all $(BINOUT)/hlr-bench
-	bench/run.py --models $(BENCH_MODELS) $(BENCH_FLAGS)
+	@if [ "$(ISA)" = avx2 ]; then $(MAKE) --no-print-directory BUILD=build/avx2 LIBOUT=build/avx2/lib \
+	    BINOUT=build/avx2/bin CFLAGS="$(CFLAGS) -DHLR_ISA_AVX2" build/avx2/bin/hlr-bench; fi
+	bench/run.py --models $(BENCH_MODELS) --hlr-bench $(BENCH_BIN) --isa $(ISA) $(BENCH_FLAGS)
 
 # `make bench-accuracy`: time to 99 % test accuracy on MNIST with --model cnn-bn, libhlr
 # (hlr-mnist --target-accuracy) then PyTorch (bench/torch_time_to_accuracy.py), same recipe;

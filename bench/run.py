@@ -25,6 +25,7 @@ speed-up from 1 to --threads threads.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -57,12 +58,28 @@ def best_of(runs, side):
     return best
 
 
+HLR_BENCH = os.path.join(ROOT, "bin", "hlr-bench")
+
+
+def cpu_isa():
+    """The CPU's model name and widest vector extension, from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return "an unknown CPU"
+    m = re.search(r"model name\s*:\s*(.*)", text)
+    flags = (re.search(r"flags\s*:\s*(.*)", text) or re.search(r"()", "")).group(1).split()
+    return "%s, %s" % (m.group(1) if m else "unknown", "AVX-512" if "avx512f" in flags else
+                       "AVX2" if "avx2" in flags else "no AVX2")
+
+
 def one_run(models, threads, secs, env_base, no_torch, rounds):
     """Each model: libhlr, then PyTorch, `rounds` times over, alternating, so that a slow minute of the
     machine falls on both sides; each side keeps its best round."""
     hlr_env = dict(env_base, HLR_NUM_THREADS=str(threads))
     torch_env = dict(env_base, **TORCH_ENV)
-    bench = os.path.join(ROOT, "bin", "hlr-bench")
+    bench = HLR_BENCH
     rows = []
     for model in models:
         hs, ts = [], []
@@ -118,7 +135,7 @@ def ctc_run(threads, secs, env_base, no_torch, rounds):
     size's best rate per side."""
     hs, ts = [], []
     for _ in range(rounds):
-        hs.append(run_json([os.path.join(ROOT, "bin", "hlr-bench"), "--ctc", "--window-seconds", secs],
+        hs.append(run_json([HLR_BENCH, "--ctc", "--window-seconds", secs],
                            dict(env_base, HLR_NUM_THREADS=str(threads))))
         if not no_torch:
             ts.append(run_json([TORCH_PY, os.path.join(HERE, "torch_bench.py"), "--ctc", "--threads", str(threads),
@@ -170,13 +187,28 @@ def main():
                     help="repeat with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for both sides")
     ap.add_argument("--scaling", action="store_true", help="also measure with 1 thread and report the speed-up")
     ap.add_argument("--window-seconds", default="0.4")
+    ap.add_argument("--hlr-bench", default=os.path.join(ROOT, "bin", "hlr-bench"), help="libhlr's side")
+    ap.add_argument("--isa", choices=["native", "avx2"], default="native",
+                    help="avx2: cap both sides at AVX2 (OPENBLAS_CORETYPE=Haswell, ONEDNN_MAX_CPU_ISA=AVX2; "
+                         "--hlr-bench built with HLR_ISA_AVX2, as `make bench ISA=avx2` does)")
     ap.add_argument("--rounds", type=int, default=2,
                     help="measure each side this many times, alternating, and keep each side's best")
     a = ap.parse_args()
     if a.rounds < 1:
         ap.error("--rounds must be at least 1")
     models = a.models.split(",")
+    global HLR_BENCH
+    HLR_BENCH = a.hlr_bench
     base = dict(os.environ)
+    if a.isa == "avx2":
+        base.update(OPENBLAS_CORETYPE="Haswell", ONEDNN_MAX_CPU_ISA="AVX2")
+        print("ISA capped at AVX2: libhlr's kernels built without their AVX-512 clones (%s), OpenBLAS's Haswell "
+              "kernel, PyTorch's oneDNN at AVX2, on a CPU that has %s" % (a.hlr_bench, cpu_isa()))
+        if a.also_unset:
+            print("(--also-unset is ignored with --isa avx2: unsetting OPENBLAS_CORETYPE would lift the cap)")
+            a.also_unset = False
+    else:
+        print("ISA: native (%s); libhlr picks its AVX-512 or AVX2 clones at load time" % cpu_isa())
     core = base.get("OPENBLAS_CORETYPE", "(unset: OpenBLAS picks)")
     rows, gemm = one_run(models, a.threads, a.window_seconds, base, a.no_torch, a.rounds)
     report(f"OPENBLAS_CORETYPE={core}", rows, gemm, a.threads)

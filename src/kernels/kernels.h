@@ -16,6 +16,10 @@
  * reassociation and no contraction into FMA (-std=c11 sets -ffp-contract=off).
  */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HLR_NO_CLONES) && \
+    !defined(__SANITIZE_ADDRESS__) && defined(HLR_ISA_AVX2)
+/* `make bench ISA=avx2`: a build capped at AVX2 (x86-64-v3), to measure that path on an AVX-512 machine. */
+#define HLR_KERNEL __attribute__((target_clones("default", "avx2")))
+#elif defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HLR_NO_CLONES) && \
     !defined(__SANITIZE_ADDRESS__)
 #define HLR_KERNEL __attribute__((target_clones("default", "avx2", "avx512f")))
 #else
