@@ -23,44 +23,49 @@ int64_t hlrk_conv_direct_scratch(const hlrk_conv_geom *g)
 
 /* See kernels.h. */
 typedef hlrk_v16 v16;
+/* 8 floats: one AVX2 register.  GCC keeps a vector wider than the clone's registers in memory, so the
+ * AVX2 clone sums in these (v16 there ran the first cnn convolution at under 5 GFLOP/s). */
+typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
 #define NACC 8 /* independent sums: enough to hide the adds' latency */
 
 /*
  * ywide[0, n) of one output channel: every tap's weighted, shifted input
- * summed in tap order.  A block of NACC x 16 outputs stays in registers
- * while the taps stream past; the rest goes 16, then 1 at a time.
+ * summed in tap order.  A block of NACC vectors of outputs stays in
+ * registers while the taps stream past; the rest goes a vector, then 1 at
+ * a time.  V is the vector type (v16 for AVX-512, v8 for AVX2) and L its
+ * floats; each output's sum is the same in every case, so every ISA gives
+ * the same bits.
  */
-static inline __attribute__((always_inline)) void taps(float *restrict yw, const float *restrict xpad,
-                                                       const float *restrict wc, const int64_t *restrict off,
-                                                       int64_t ntaps, int64_t n)
-{
-    int64_t i = 0;
-    for (; i + 16 * NACC <= n; i += 16 * NACC) {
-        v16 acc[NACC] = {0};
-        for (int64_t t = 0; t < ntaps; t++) {
-            const float *xs = xpad + off[t] + i;
-            const float w = wc[t];
-#pragma GCC unroll 8
-            for (int a = 0; a < NACC; a++)
-                acc[a] += w * *(const v16 *)(xs + 16 * a);
-        }
-#pragma GCC unroll 8
-        for (int a = 0; a < NACC; a++)
-            *(v16 *)(yw + i + 16 * a) = acc[a];
+#define TAPS(name, V, L)                                                                                              \
+    static inline __attribute__((always_inline)) void name(float *restrict yw, const float *restrict xpad,          \
+                                                           const float *restrict wc, const int64_t *restrict off,   \
+                                                           int64_t ntaps, int64_t n)                                \
+    {                                                                                                                \
+        int64_t i = 0;                                                                                               \
+        for (; i + L * NACC <= n; i += L * NACC) {                                                                   \
+            V acc[NACC] = {0};                                                                                       \
+            for (int64_t t = 0; t < ntaps; t++) {                                                                    \
+                const float *xs = xpad + off[t] + i;                                                                 \
+                const float w = wc[t];                                                                               \
+                _Pragma("GCC unroll 8") for (int a = 0; a < NACC; a++) acc[a] += w * *(const V *)(xs + L * a);       \
+            }                                                                                                        \
+            _Pragma("GCC unroll 8") for (int a = 0; a < NACC; a++) *(V *)(yw + i + L * a) = acc[a];                  \
+        }                                                                                                            \
+        for (; i + L <= n; i += L) {                                                                                 \
+            V acc = {0};                                                                                             \
+            for (int64_t t = 0; t < ntaps; t++)                                                                      \
+                acc += wc[t] * *(const V *)(xpad + off[t] + i);                                                      \
+            *(V *)(yw + i) = acc;                                                                                    \
+        }                                                                                                            \
+        for (; i < n; i++) {                                                                                         \
+            float acc = 0.0f;                                                                                        \
+            for (int64_t t = 0; t < ntaps; t++)                                                                      \
+                acc += wc[t] * xpad[off[t] + i];                                                                     \
+            yw[i] = acc;                                                                                             \
+        }                                                                                                            \
     }
-    for (; i + 16 <= n; i += 16) {
-        v16 acc = {0};
-        for (int64_t t = 0; t < ntaps; t++)
-            acc += wc[t] * *(const v16 *)(xpad + off[t] + i);
-        *(v16 *)(yw + i) = acc;
-    }
-    for (; i < n; i++) {
-        float acc = 0.0f;
-        for (int64_t t = 0; t < ntaps; t++)
-            acc += wc[t] * xpad[off[t] + i];
-        yw[i] = acc;
-    }
-}
+TAPS(taps16, v16, 16)
+TAPS(taps8, v8, 8)
 
 /* Output row oh of the plane goes to row `to` (split rows: the even rows, then the odd ones). */
 static inline __attribute__((always_inline)) void crop_bias(float *restrict y, const float *restrict yw, float b,
@@ -90,8 +95,18 @@ HLR_KERNEL void hlrk_conv_direct(float *y, const float *x, const float *w, const
         for (int64_t ki = 0; ki < kh; ki++)
             for (int64_t kj = 0; kj < kw; kj++)
                 off[ntaps++] = (c * Hp + ki) * Wp + kj;
+    /* Which clone runs (kernels.h picks the widest the CPU has; the AVX2-capped build has none wider):
+     * AVX-512 sums in v16, the others in v8. */
+#ifdef HLR_ISA_AVX2
+    const int v16_fits = 0;
+#else
+    const int v16_fits = __builtin_cpu_supports("avx512f");
+#endif
     for (int64_t co = 0; co < cout; co++) {
-        taps(yw, xpad, w + co * ntaps, off, ntaps, n);
+        if (v16_fits)
+            taps16(yw, xpad, w + co * ntaps, off, ntaps, n);
+        else
+            taps8(yw, xpad, w + co * ntaps, off, ntaps, n);
         crop_bias(y + co * Ho * Wo, yw, bias ? bias[co] : 0.0f, relu, split_rows, Ho, Wo, Wp);
     }
 }
