@@ -17,6 +17,24 @@
 
 Suite *suite_explain(void);
 
+/* The next number of a 64-bit LCG, and one in [0, 1). */
+static uint64_t lcg(uint64_t *g)
+{
+    return *g = *g * 6364136223846793005ULL + 1442695040888963407ULL;
+}
+
+static float uniform(uint64_t *g) { return (float)((lcg(g) >> 11) * 0x1.0p-53); }
+
+/* n images 1 x 8 x 8 and their 4 classes as a data set; frees x and y. */
+static hlr_dataset *images(float *x, int32_t *y, int64_t n)
+{
+    hlr_dataset *d = hlr_dataset_from(3, (int64_t[]){1, 8, 8}, n, x, y, 4);
+    free(x);
+    free(y);
+    ck_assert_ptr_nonnull(d);
+    return d;
+}
+
 /* Images 1 x 8 x 8 of noise whose class (0..3) is the quadrant made brighter. */
 static hlr_dataset *quadrants(int64_t n, uint64_t seed, int random_labels)
 {
@@ -26,18 +44,12 @@ static hlr_dataset *quadrants(int64_t n, uint64_t seed, int random_labels)
     for (int64_t i = 0; i < n; i++) {
         int q = (int)(i % 4);
         for (int k = 0; k < 64; k++) {
-            g = g * 6364136223846793005ULL + 1442695040888963407ULL;
             int quadrant = (k / 8 >= 4) * 2 + (k % 8 >= 4);
-            x[i * 64 + k] = (float)((g >> 11) * 0x1.0p-53) * 0.5f + (quadrant == q ? 0.5f : 0.0f);
+            x[i * 64 + k] = uniform(&g) * 0.5f + (quadrant == q ? 0.5f : 0.0f);
         }
-        g = g * 6364136223846793005ULL + 1442695040888963407ULL;
-        y[i] = random_labels ? (int32_t)((g >> 33) % 4) : q;
+        y[i] = random_labels ? (int32_t)((lcg(&g) >> 33) % 4) : q;
     }
-    hlr_dataset *d = hlr_dataset_from(3, (int64_t[]){1, 8, 8}, n, x, y, 4);
-    free(x);
-    free(y);
-    ck_assert_ptr_nonnull(d);
-    return d;
+    return images(x, y, n);
 }
 
 /* Images 1 x 8 x 8 of noise with one bright line of 4 pixels somewhere, its direction the class:
@@ -49,25 +61,18 @@ static hlr_dataset *lines(int64_t n, uint64_t seed, int random_labels)
     uint64_t g = seed;
     for (int64_t i = 0; i < n; i++) {
         int q = (int)(i % 4);
-        for (int k = 0; k < 64; k++) {
-            g = g * 6364136223846793005ULL + 1442695040888963407ULL;
-            x[i * 64 + k] = (float)((g >> 11) * 0x1.0p-53) * 0.3f;
-        }
-        g = g * 6364136223846793005ULL + 1442695040888963407ULL;
+        for (int k = 0; k < 64; k++)
+            x[i * 64 + k] = uniform(&g) * 0.3f;
+        lcg(&g);
         int r = (int)((g >> 33) % 5), c = (int)((g >> 40) % 5); /* the line's start, so that it fits */
         const int dr[4] = {0, 1, 1, 1}, dc[4] = {1, 0, 1, -1};
         if (q == 3)
             c += 3;
         for (int s = 0; s < 4; s++)
             x[i * 64 + (r + s * dr[q]) * 8 + c + s * dc[q]] = 1.0f;
-        g = g * 6364136223846793005ULL + 1442695040888963407ULL;
-        y[i] = random_labels ? (int32_t)((g >> 33) % 4) : q;
+        y[i] = random_labels ? (int32_t)((lcg(&g) >> 33) % 4) : q;
     }
-    hlr_dataset *d = hlr_dataset_from(3, (int64_t[]){1, 8, 8}, n, x, y, 4);
-    free(x);
-    free(y);
-    ck_assert_ptr_nonnull(d);
-    return d;
+    return images(x, y, n);
 }
 
 /* Two convolutions, global average pooling and a dense layer: Grad-CAM's own setting (its mean
