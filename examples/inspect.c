@@ -57,6 +57,8 @@ static int inspect(const char *path, int chunks)
                                                       : "?");
     if (s.label_smoothing > 0)
         printf(", label smoothing %g", s.label_smoothing);
+    if (s.temperature != 1.0)
+        printf("\ntemperature %.4g (temperature scaling: predictions are softmax(logits / T))", s.temperature);
     printf("\n\n  #  %-17s %-34s %-16s %10s\n", "layer", "configuration", "output shape", "scalars");
     for (int i = 0; i < s.num_layers; i++) {
         const char *type, *config;

@@ -1055,6 +1055,7 @@ static hlr_model_info *info(const void *data, size_t size)
     hlr_file_summary *s = &in->s;
     s->format_major = (int)p->h.major;
     s->format_minor = (int)p->h.minor;
+    s->temperature = p->temperature;
     s->flags = p->h.flags;
     s->file_size = p->file_size;
     s->compressed_size = p->h.csize;

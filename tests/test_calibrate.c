@@ -176,6 +176,7 @@ START_TEST(test_temperature_travels_in_files_and_clones)
     hlr_file_summary s;
     ck_assert_ok(hlr_model_info_summary(in, &s, sizeof s));
     ck_assert_int_eq(s.format_minor, 1);
+    ck_assert_double_eq(s.temperature, 1.75);
     hlr_model_info_free(in);
     hlr_buffer_free(buf);
     hlr_model *c = hlr_model_clone_shared(back);

@@ -3968,6 +3968,11 @@ typedef struct hlr_file_summary {
                                                 training state) */
     int num_chunks;                 /**< chunks in the payload, unknown ones
                                        included: see hlr_model_info_chunk() */
+    double temperature;             /**< the temperature of temperature
+                                       scaling (a TEMP chunk, format 1.1); 1
+                                       without one (readers whose size
+                                       argument stops before it do not get
+                                       it) */
 } hlr_file_summary;
 
 /**

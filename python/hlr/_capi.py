@@ -312,6 +312,7 @@ class FileSummary(ctypes.Structure):
         ("epochs_trained", c_int64),
         ("batches_trained", c_int64),
         ("num_chunks", c_int),
+        ("temperature", c_double),
     ]
 
 

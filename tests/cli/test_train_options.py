@@ -101,6 +101,11 @@ class TrainOptions(unittest.TestCase):
         # the reliability diagram: bars drawn, before (outlines) and after
         root = ET.parse(svg).getroot()
         self.assertGreater(len(root.findall("{http://www.w3.org/2000/svg}rect")), 15)
+        # hlr-inspect shows it
+        p = subprocess.run([os.path.join(BIN, "hlr-inspect"), out], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^temperature %s \(temperature scaling" % re.escape("%.4g" % t))
         # eval applies the saved temperature
         rc, o, err = run("eval", out, "--data", self.data)
         self.assertEqual(rc, 0, err)
