@@ -294,7 +294,7 @@ $(LIBOUT)/libhlr-mpi.so: $(LIBOUT)/libhlr-mpi.so.$(VERSION_MAJOR)
 $(MPI_TEST): tests/mpi/mpi_fit.c $(LIBOUT)/libhlr-mpi.so
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(LDFLAGS) -o $@ $< -L$(LIBOUT) -lhlr-mpi -lhlr -lm \
-	    -Wl,-rpath,$(abspath $(LIBOUT))
+	    -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(dir $(MPI_TEST)) $(LIBOUT))'
 
 # `make bench-mpi`: mpirun -np 2 with one thread each against one process with two threads, the
 # same global batch (bench/mpi.py; MPI_BENCH_FLAGS e.g. --models cnn,lstm --rounds 2).
