@@ -69,12 +69,11 @@ hlr_status hlr_model_attack(hlr_model *m, const hlr_tensor *x, const int32_t *la
     if (x_adv->dtype != HLR_F32 || x_adv->ndim != x->ndim ||
         memcmp(x_adv->shape, x->shape, (size_t)x->ndim * sizeof *x->shape) != 0)
         return hlr__fail(HLR_ESHAPE, "%s: x_adv must be a float32 tensor of x's shape", fn);
-    /* The checks and planning of hlr_model_input_gradient, through one call on x. */
-    hlr_tensor *g = hlr_tensor_new(HLR_F32, x->ndim, x->shape);
+    hlr_tensor *g = hlr_tensor_new(HLR_F32, x->ndim, x->shape); /* the input gradient of each step */
     if (!g)
         return hlr_last_status();
     float *x0 = NULL;
-    if ((st = hlr_model_input_gradient(m, x, labels, 1, g)) == HLR_OK && x_adv->data == x->data) {
+    if ((st = hlr__model_input_gradient_check(m, x, labels, 1, g, fn)) == HLR_OK && x_adv->data == x->data) {
         /* attacking in place: the ball is around the original x, kept aside */
         x0 = hlr__alloc_or_fail((size_t)x->numel, sizeof *x0, fn);
         if (!x0)

@@ -85,6 +85,19 @@ double hlr__model_temperature(const hlr_model *m)
 
 double hlr_model_temperature(const hlr_model *m) { return hlr__model_temperature(m); }
 
+void hlr__model_probabilities(const hlr_model *m, const float *logits, int64_t n, int64_t c, float *probs)
+{
+    const double t = hlr__model_temperature(m);
+    if (t == 1.0) {
+        hlrk_softmax_rows(probs, logits, n, c);
+        return;
+    }
+    const float inv = (float)(1.0 / t); /* temperature scaling: softmax(logits / T) */
+    for (int64_t i = 0; i < n * c; i++)
+        probs[i] = logits[i] * inv;
+    hlrk_softmax_rows(probs, probs, n, c);
+}
+
 /* HLR_EUNSUPPORTED unless m's loss is cross-entropy (temperature scales a classifier's softmax). */
 static hlr_status check_classifier_loss(const hlr_model *m, const char *fn)
 {
@@ -224,10 +237,7 @@ hlr_status hlr_model_calibration(hlr_model *m, const hlr_dataset *d, int batch_s
     if (!z)
         return st;
     const int64_t c = hlr__model_out_size(m);
-    const float inv = (float)(1.0 / hlr__model_temperature(m));
-    for (int64_t i = 0; i < d->n * c; i++) /* the probabilities hlr_model_predict gives */
-        z[i] *= inv;
-    hlrk_softmax_rows(z, z, d->n, c);
+    hlr__model_probabilities(m, z, d->n, c, z); /* the probabilities hlr_model_predict gives */
     st = hlr_calibration_metrics(z, d->y, d->n, (int)c, bins, out, bin_count, bin_confidence, bin_accuracy);
     hlr__free(z);
     return st;

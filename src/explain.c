@@ -67,22 +67,20 @@ static hlr_status gradcam(hlr_model *m, const hlr_tensor *x, const int32_t *targ
     if (!act)
         return HLR_ENOMEM;
     float *grad = act + n * per, *cam = grad + n * per;
-    hlr_shape s;
+    hlr_shape s = {0};
     hlr_status st = hlr__model_layer_gradient(m, x->data, n, targets, layer, act, grad, &s, fn);
     if (st == HLR_OK && s.ndim != 3)
         st = hlr__fail(HLR_EINVAL, "%s: layer %d's output is not (C, H, W)", fn, layer);
+    const int64_t K = s.d[0], hw = s.d[1] * s.d[2];
+    float plane[4096];
+    double *acc = NULL;
+    if (st == HLR_OK && hw > 4096)
+        st = hlr__fail(HLR_EINVAL, "%s: layer %d's maps are too large for Grad-CAM (%lld positions)", fn, layer,
+                       (long long)hw);
+    if (st == HLR_OK && !(acc = hlr__alloc_or_fail((size_t)hw, sizeof *acc, fn)))
+        st = HLR_ENOMEM;
     for (int64_t i = 0; i < n && st == HLR_OK; i++) {
-        const int64_t K = s.d[0], hw = s.d[1] * s.d[2];
         const float *A = act + i * K * hw, *G = grad + i * K * hw;
-        float small[4096], *plane = hw <= 4096 ? small : NULL;
-        double *acc = hlr__alloc_or_fail((size_t)hw, sizeof *acc, fn);
-        if (!acc || !plane) {
-            hlr__free(acc);
-            st = acc ? hlr__fail(HLR_EINVAL, "%s: layer %d's maps are too large for Grad-CAM (%lld positions)", fn,
-                                 layer, (long long)hw)
-                     : HLR_ENOMEM;
-            break;
-        }
         memset(acc, 0, (size_t)hw * sizeof *acc);
         for (int64_t k = 0; k < K; k++) {
             double a = 0;
@@ -94,11 +92,11 @@ static hlr_status gradcam(hlr_model *m, const hlr_tensor *x, const int32_t *targ
         }
         for (int64_t p = 0; p < hw; p++)
             plane[p] = acc[p] > 0 ? (float)acc[p] : 0.0f;
-        hlr__free(acc);
         upsample(plane, s.d[1], s.d[2], cam, H, W);
         for (int64_t c = 0; c < C; c++)
             memcpy((float *)map->data + (i * C + c) * H * W, cam, (size_t)(H * W) * sizeof *cam);
     }
+    hlr__free(acc);
     hlr__free(act);
     return st;
 }
@@ -124,25 +122,25 @@ hlr_status hlr_model_explain(hlr_model *m, const hlr_tensor *x, const int32_t *t
         return hlr__fail(HLR_EINVAL, "%s: x and map must be float32", fn);
     if (map->ndim != x->ndim || memcmp(map->shape, x->shape, (size_t)x->ndim * sizeof *x->shape) != 0)
         return hlr__fail(HLR_ESHAPE, "%s: map must have x's shape", fn);
-    /* The checks of hlr_model_input_gradient (classifier, clone, shapes, targets) come with its first call;
-     * Grad-CAM makes them through the same one, on a throwaway gradient. */
     const int64_t numel = x->numel, n = x->ndim > 0 ? x->shape[0] : 0, per = n > 0 ? numel / n : 0;
     hlr_tensor *g = hlr_tensor_new(HLR_F32, x->ndim, x->shape);
-    int32_t *cls = g && !targets ? hlr__alloc_or_fail((size_t)(n > 0 ? n : 1), sizeof *cls, fn) : NULL;
-    if (!g || (!targets && !cls)) {
-        hlr_tensor_free(g);
-        return g ? HLR_ENOMEM : hlr_last_status();
-    }
+    if (!g)
+        return hlr_last_status();
+    /* hlr_model_input_gradient's checks (classifier, clone, shapes, targets), and its buffers planned. */
+    hlr_status st = hlr__model_input_gradient_check(m, x, targets, 0, g, fn);
     /* Without targets, each sample's predicted class on x itself (a noisy copy or a point of the path
-     * may predict another). */
-    hlr_status st = targets ? HLR_OK : hlr_model_predict(m, x, cls, NULL);
-    if (!targets)
-        targets = cls;
-    if (st == HLR_OK)
-        st = hlr_model_input_gradient(m, x, targets, 0, g);
+     * may predict another); saliency's one gradient takes the arg-max of that very forward pass. */
+    int32_t *cls = NULL;
+    if (st == HLR_OK && !targets && o.method != HLR_EXPLAIN_SALIENCY) {
+        if (!(cls = hlr__alloc_or_fail((size_t)(n > 0 ? n : 1), sizeof *cls, fn)))
+            st = HLR_ENOMEM;
+        else if ((st = hlr_model_predict(m, x, cls, NULL)) == HLR_OK)
+            targets = cls;
+    }
     float *out = map->data;
     const float *gx = g->data, *xv = x->data;
     if (st == HLR_OK && o.method == HLR_EXPLAIN_SALIENCY) {
+        hlr__model_input_gradient_raw(m, xv, n, targets, 0, g->data);
         for (int64_t i = 0; i < numel; i++)
             out[i] = fabsf(gx[i]);
     } else if (st == HLR_OK && o.method == HLR_EXPLAIN_GRADCAM) {
@@ -154,24 +152,28 @@ hlr_status hlr_model_explain(hlr_model *m, const hlr_tensor *x, const int32_t *t
         hlr_tensor *xs = st == HLR_OK ? hlr_tensor_new(HLR_F32, x->ndim, x->shape) : NULL;
         if (st == HLR_OK && !xs)
             st = hlr_last_status();
-        double *sum = st == HLR_OK ? hlr__alloc_or_fail((size_t)numel, sizeof *sum, fn) : NULL;
+        double *sum = st == HLR_OK ? hlr__alloc_or_fail((size_t)(numel + n), sizeof *sum, fn) : NULL, *sd = NULL;
         if (st == HLR_OK && !sum)
             st = HLR_ENOMEM;
+        if (st == HLR_OK && o.method == HLR_EXPLAIN_SMOOTHGRAD) { /* each sample's noise: noise x its range */
+            sd = sum + numel;
+            for (int64_t i = 0; i < n; i++) {
+                float lo = xv[i * per], hi = lo;
+                for (int64_t j = 1; j < per; j++) {
+                    lo = xv[i * per + j] < lo ? xv[i * per + j] : lo;
+                    hi = xv[i * per + j] > hi ? xv[i * per + j] : hi;
+                }
+                sd[i] = o.noise * (double)(hi - lo);
+            }
+        }
         hlr_rng rng;
         hlr__rng_seed(&rng, o.seed);
         float *xn = xs ? xs->data : NULL;
         for (int s = 0; s < o.steps && st == HLR_OK; s++) {
             if (o.method == HLR_EXPLAIN_SMOOTHGRAD) {
-                for (int64_t i = 0; i < n; i++) {
-                    float lo = xv[i * per], hi = lo;
-                    for (int64_t j = 1; j < per; j++) {
-                        lo = xv[i * per + j] < lo ? xv[i * per + j] : lo;
-                        hi = xv[i * per + j] > hi ? xv[i * per + j] : hi;
-                    }
-                    double sd = o.noise * (double)(hi - lo);
+                for (int64_t i = 0; i < n; i++)
                     for (int64_t j = 0; j < per; j++)
-                        xn[i * per + j] = (float)(xv[i * per + j] + sd * hlr__rng_normal(&rng));
-                }
+                        xn[i * per + j] = (float)(xv[i * per + j] + sd[i] * hlr__rng_normal(&rng));
             } else { /* the path's midpoints: baseline + (s + 1/2) / steps (x - baseline) */
                 const float f = (float)(((double)s + 0.5) / o.steps);
                 for (int64_t i = 0; i < numel; i++) {
@@ -179,8 +181,7 @@ hlr_status hlr_model_explain(hlr_model *m, const hlr_tensor *x, const int32_t *t
                     xn[i] = b0 + f * (xv[i] - b0);
                 }
             }
-            if ((st = hlr_model_input_gradient(m, xs, targets, 0, g)) != HLR_OK)
-                break;
+            hlr__model_input_gradient_raw(m, xn, n, targets, 0, g->data); /* xs: x's shape, checked above */
             for (int64_t i = 0; i < numel; i++)
                 sum[i] += o.method == HLR_EXPLAIN_SMOOTHGRAD ? fabsf(gx[i]) : gx[i];
         }

@@ -768,18 +768,8 @@ hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes
     for (int64_t i = 0; i < n; i++)
         if (classes)
             classes[i] = (int32_t)hlrk_argmax(out + i * c, c);
-    if (probs) {
-        const double t = hlr__model_temperature(m);
-        if (t == 1.0) {
-            hlrk_softmax_rows(probs->data, out, n, c);
-        } else { /* temperature scaling: softmax(logits / T) */
-            float *p = probs->data;
-            const float inv = (float)(1.0 / t);
-            for (int64_t i = 0; i < n * c; i++)
-                p[i] = out[i] * inv;
-            hlrk_softmax_rows(p, p, n, c);
-        }
-    }
+    if (probs)
+        hlr__model_probabilities(m, out, n, c, probs->data);
     return HLR_OK;
 }
 

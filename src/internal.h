@@ -374,6 +374,13 @@ hlr_model_extra *hlr__model_extra(const hlr_model *m);
 hlr_status hlr__model_logits(hlr_model *m, const hlr_dataset *d, int64_t batch, float *out, const char *fn);
 /* The temperature in force: 1 when never set (calibrate.c). */
 double hlr__model_temperature(const hlr_model *m);
+/* hlr_model_predict's probabilities of n rows of c logits: softmax(logits / T), T the model's
+ * temperature (plain softmax at 1); probs may be logits (calibrate.c). */
+void hlr__model_probabilities(const hlr_model *m, const float *logits, int64_t n, int64_t c, float *probs);
+/* hlr_model_input_gradient's checks (m, x and grad not NULL): m a built classifier of float32 input that
+ * keeps gradients, x and grad (N, input shape), targets in range; the buffers planned for N (model.c). */
+hlr_status hlr__model_input_gradient_check(hlr_model *m, const hlr_tensor *x, const int32_t *targets, int of_loss,
+                                          const hlr_tensor *grad, const char *fn);
 /* hlr_model_input_gradient's work, checks done and buffers planned for n (model.c). */
 void hlr__model_input_gradient_raw(hlr_model *m, const float *x, int64_t n, const int32_t *targets, int of_loss,
                                    float *grad);

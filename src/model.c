@@ -832,6 +832,15 @@ hlr_status hlr_model_input_gradient(hlr_model *m, const hlr_tensor *x, const int
     const char *fn = "hlr_model_input_gradient";
     if (!m || !x || !grad)
         return hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
+    hlr_status st = hlr__model_input_gradient_check(m, x, targets, of_loss, grad, fn);
+    if (st == HLR_OK)
+        hlr__model_input_gradient_raw(m, x->data, x->shape[0], targets, of_loss, grad->data);
+    return st;
+}
+
+hlr_status hlr__model_input_gradient_check(hlr_model *m, const hlr_tensor *x, const int32_t *targets, int of_loss,
+                                          const hlr_tensor *grad, const char *fn)
+{
     if (!m->built)
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
     if (m->extra.shared_from)
@@ -857,7 +866,6 @@ hlr_status hlr_model_input_gradient(hlr_model *m, const hlr_tensor *x, const int
                              (long long)c);
     if ((st = hlr__model_check_pass(m, n, x->data, fn)) != HLR_OK || (st = hlr__model_plan(m, n)) != HLR_OK)
         return st;
-    hlr__model_input_gradient_raw(m, x->data, n, targets, of_loss, grad->data);
     return HLR_OK;
 }
 
