@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #define LOAD_FN "hlr_image_load"
+#define DECODE_FN "hlr_image_decode"
 #define MNIST_FN "hlr_image_preprocess_mnist"
 
 /* The flags hlr_image_load() knows. */
@@ -39,25 +40,25 @@
 #define INK_LEVEL 0.1f
 
 /* The size checks every decoder makes before allocating the image. */
-static hlr_status check_size(const char *path, int64_t w, int64_t h)
+static hlr_status check_size(const char *fn, const char *path, int64_t w, int64_t h)
 {
     if (w < 1 || h < 1)
-        return hlr__fail(HLR_EFORMAT, "%s: %s: the image is %lld x %lld pixels", LOAD_FN, path, (long long)w,
+        return hlr__fail(HLR_EFORMAT, "%s: %s: the image is %lld x %lld pixels", fn, path, (long long)w,
                          (long long)h);
     if (w > HLR_IMAGE_MAX_SIDE || h > HLR_IMAGE_MAX_SIDE)
-        return hlr__fail(HLR_EFORMAT, "%s: %s: the image is %lld x %lld pixels, more than %d a side", LOAD_FN, path,
+        return hlr__fail(HLR_EFORMAT, "%s: %s: the image is %lld x %lld pixels, more than %d a side", fn, path,
                          (long long)w, (long long)h, HLR_IMAGE_MAX_SIDE);
     if (w * h > HLR_IMAGE_MAX_PIXELS)
-        return hlr__fail(HLR_EFORMAT, "%s: %s: the image is %lld x %lld pixels, more than %d in all", LOAD_FN, path,
+        return hlr__fail(HLR_EFORMAT, "%s: %s: the image is %lld x %lld pixels, more than %d in all", fn, path,
                          (long long)w, (long long)h, HLR_IMAGE_MAX_PIXELS);
     return HLR_OK;
 }
 
-static hlr_tensor *new_image(int64_t w, int64_t h)
+static hlr_tensor *new_image(const char *fn, int64_t w, int64_t h)
 {
     hlr_tensor *t = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, h, w});
     if (!t)
-        hlr__fail(HLR_ENOMEM, "%s: cannot allocate an image of %lld x %lld pixels", LOAD_FN, (long long)w,
+        hlr__fail(HLR_ENOMEM, "%s: cannot allocate an image of %lld x %lld pixels", fn, (long long)w,
                   (long long)h);
     return t;
 }
@@ -76,7 +77,7 @@ static float clamp01(float v)
 
 typedef struct png_job {
     FILE *f;
-    const char *path;
+    const char *fn, *path; /* for messages: the public function, the file */
     char msg[160]; /* libpng's last error */
     int oom;       /* an allocation of libpng's failed */
     hlr_tensor *img;
@@ -150,8 +151,8 @@ static hlr_status png_decode(png_job *j, png_structp png, png_infop info)
 {
     if (setjmp(png_jmpbuf(png))) {
         if (j->oom)
-            return hlr__fail(HLR_ENOMEM, "%s: %s: out of memory while decoding the PNG", LOAD_FN, j->path);
-        return hlr__fail(HLR_EFORMAT, "%s: %s: bad PNG: %s", LOAD_FN, j->path, j->msg);
+            return hlr__fail(HLR_ENOMEM, "%s: %s: out of memory while decoding the PNG", j->fn, j->path);
+        return hlr__fail(HLR_EFORMAT, "%s: %s: bad PNG: %s", j->fn, j->path, j->msg);
     }
     png_set_read_fn(png, j, png_on_read);
     /* libpng's own cap (a million a side) would speak first; let check_size() say it. */
@@ -159,7 +160,7 @@ static hlr_status png_decode(png_job *j, png_structp png, png_infop info)
     png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
     png_read_info(png, info);
     int64_t w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-    hlr_status st = check_size(j->path, w, h);
+    hlr_status st = check_size(j->fn, j->path, w, h);
     if (st != HLR_OK)
         return st;
     int color = png_get_color_type(png, info);
@@ -172,12 +173,12 @@ static hlr_status png_decode(png_job *j, png_structp png, png_infop info)
     png_read_update_info(png, info);
     int channels = png_get_channels(png, info), wide = png_get_bit_depth(png, info) == 16;
     if (channels < 1 || channels > 4 || (!wide && png_get_bit_depth(png, info) != 8))
-        return hlr__fail(HLR_EFORMAT, "%s: %s: unexpected PNG layout (%d channels of %d bits)", LOAD_FN, j->path,
+        return hlr__fail(HLR_EFORMAT, "%s: %s: unexpected PNG layout (%d channels of %d bits)", j->fn, j->path,
                          channels, png_get_bit_depth(png, info));
-    j->img = new_image(w, h);
+    j->img = new_image(j->fn, w, h);
     if (!j->img)
         return HLR_ENOMEM;
-    j->row = hlr__alloc_or_fail(png_get_rowbytes(png, info), 1, LOAD_FN);
+    j->row = hlr__alloc_or_fail(png_get_rowbytes(png, info), 1, j->fn);
     if (!j->row)
         return HLR_ENOMEM;
     float *out = hlr_tensor_f32(j->img);
@@ -205,14 +206,14 @@ static hlr_status png_decode(png_job *j, png_structp png, png_infop info)
     return HLR_OK;
 }
 
-static hlr_tensor *load_png(FILE *f, const char *path)
+static hlr_tensor *load_png(FILE *f, const char *fn, const char *path)
 {
-    png_job j = {.f = f, .path = path};
+    png_job j = {.f = f, .fn = fn, .path = path};
     png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &j, png_on_error, png_on_warning, &j,
                                                png_on_malloc, png_on_free);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     hlr_status st = info ? png_decode(&j, png, info)
-                         : hlr__fail(HLR_ENOMEM, "%s: %s: out of memory for the PNG decoder", LOAD_FN, path);
+                         : hlr__fail(HLR_ENOMEM, "%s: %s: out of memory for the PNG decoder", fn, path);
     png_destroy_read_struct(png ? &png : NULL, info ? &info : NULL, NULL);
     hlr__free(j.row);
     if (st != HLR_OK) {
@@ -261,12 +262,12 @@ static long pgm_number(FILE *f)
     return v;
 }
 
-static hlr_tensor *load_pgm(FILE *f, const char *path, int binary)
+static hlr_tensor *load_pgm(FILE *f, const char *fn, const char *path, int binary)
 {
     /* The magic ("P5" or "P2") has been read and must be followed by white space or a comment. */
     int c = getc(f);
     if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '#') {
-        hlr__fail(HLR_EFORMAT, "%s: %s: not a PGM file: no white space after its magic number", LOAD_FN, path);
+        hlr__fail(HLR_EFORMAT, "%s: %s: not a PGM file: no white space after its magic number", fn, path);
         return NULL;
     }
     ungetc(c, f);
@@ -276,10 +277,10 @@ static hlr_tensor *load_pgm(FILE *f, const char *path, int binary)
         hdr[i] = pgm_number(f);
         if (hdr[i] < 0) {
             if (hdr[i] == -1)
-                hlr__fail(HLR_EFORMAT, "%s: %s: bad PGM header: the file ends before its %s (truncated)", LOAD_FN, path,
+                hlr__fail(HLR_EFORMAT, "%s: %s: bad PGM header: the file ends before its %s (truncated)", fn, path,
                           names[i]);
             else
-                hlr__fail(HLR_EFORMAT, "%s: %s: bad PGM header: %s %s", LOAD_FN, path,
+                hlr__fail(HLR_EFORMAT, "%s: %s: bad PGM header: %s %s", fn, path,
                           hdr[i] == -3 ? "too large a number for the" : "not a number where the header has its",
                           names[i]);
             return NULL;
@@ -287,18 +288,18 @@ static hlr_tensor *load_pgm(FILE *f, const char *path, int binary)
     }
     int64_t w = hdr[0], h = hdr[1];
     long maxval = hdr[2];
-    if (check_size(path, w, h) != HLR_OK)
+    if (check_size(fn, path, w, h) != HLR_OK)
         return NULL;
     if (maxval < 1 || maxval > 65535) {
-        hlr__fail(HLR_EFORMAT, "%s: %s: bad PGM header: maxval %ld is outside 1..65535", LOAD_FN, path, maxval);
+        hlr__fail(HLR_EFORMAT, "%s: %s: bad PGM header: maxval %ld is outside 1..65535", fn, path, maxval);
         return NULL;
     }
-    hlr_tensor *img = new_image(w, h);
+    hlr_tensor *img = new_image(fn, w, h);
     if (!img)
         return NULL;
     float *out = hlr_tensor_f32(img);
     int wide = maxval > 255;
-    unsigned char *row = binary ? hlr__alloc_or_fail((size_t)w, wide ? 2 : 1, LOAD_FN) : NULL;
+    unsigned char *row = binary ? hlr__alloc_or_fail((size_t)w, wide ? 2 : 1, fn) : NULL;
     if (binary && !row) {
         hlr_tensor_free(img);
         return NULL;
@@ -327,13 +328,13 @@ static hlr_tensor *load_pgm(FILE *f, const char *path, int binary)
         return img;
     hlr_tensor_free(img);
     if (!strcmp(bad, "truncated"))
-        hlr__fail(HLR_EFORMAT, "%s: %s: the file ends at pixel %lld of %lld x %lld (truncated)", LOAD_FN, path,
+        hlr__fail(HLR_EFORMAT, "%s: %s: the file ends at pixel %lld of %lld x %lld (truncated)", fn, path,
                   (long long)at, (long long)w, (long long)h);
     else if (!strcmp(bad, "not a number"))
-        hlr__fail(HLR_EFORMAT, "%s: %s: pixel %lld (row %lld, column %lld) is not a number", LOAD_FN, path,
+        hlr__fail(HLR_EFORMAT, "%s: %s: pixel %lld (row %lld, column %lld) is not a number", fn, path,
                   (long long)at, (long long)(at / w), (long long)(at % w));
     else
-        hlr__fail(HLR_EFORMAT, "%s: %s: pixel %lld (row %lld, column %lld) is %ld, above maxval %ld", LOAD_FN, path,
+        hlr__fail(HLR_EFORMAT, "%s: %s: pixel %lld (row %lld, column %lld) is %ld, above maxval %ld", fn, path,
                   (long long)at, (long long)(at / w), (long long)(at % w), value, maxval);
     return NULL;
 }
@@ -599,6 +600,49 @@ hlr_tensor *hlr_image_preprocess_mnist(const hlr_tensor *image, int flags)
 
 /* ---- hlr_image_load ---- */
 
+/*
+ * Decode the PNG or PGM that f holds from its start, then preprocess it as
+ * flags say.  Messages start with fn and name (a path, or what the caller
+ * calls the bytes); f stays open.
+ */
+static hlr_tensor *decode_stream(FILE *f, const char *fn, const char *name, int flags)
+{
+    /* Enough for a PNG's signature and the size in its IHDR chunk. */
+    unsigned char magic[24] = {0};
+    size_t got = fread(magic, 1, sizeof magic, f);
+    hlr_tensor *img = NULL;
+    if (ferror(f)) {
+        hlr__fail(HLR_EIO, "%s: cannot read %s", fn, name);
+    } else if (got == 0) {
+        hlr__fail(HLR_EFORMAT, "%s: %s: the file is empty", fn, name);
+    } else if (fseek(f, 0, SEEK_SET) != 0) {
+        hlr__fail(HLR_EIO, "%s: cannot read %s (seek failed)", fn, name);
+    } else if (got >= 8 && !png_sig_cmp(magic, 0, 8)) {
+        /* A hostile size is refused here, before libpng reads on to the image data. */
+        if (got < 24 || memcmp(magic + 12, "IHDR", 4) != 0 ||
+            check_size(fn, name, be32(magic + 16), be32(magic + 20)) == HLR_OK)
+            img = load_png(f, fn, name);
+    } else if (got >= 2 && magic[0] == 'P' && (magic[1] == '5' || magic[1] == '2')) {
+        fseek(f, 2, SEEK_SET);
+        img = load_pgm(f, fn, name, magic[1] == '5');
+    } else {
+        hlr__fail(HLR_EFORMAT, "%s: %s: not a PNG or PGM (P5 or P2) image", fn, name);
+    }
+    if (!img)
+        return NULL;
+    if (flags & HLR_IMAGE_MNIST) {
+        hlr_tensor *t = mnist(hlr_tensor_f32(img), img->shape[1], img->shape[2], flags, HLR_EFORMAT, fn, name);
+        hlr_tensor_free(img);
+        return t;
+    }
+    if (flags & HLR_IMAGE_DARK_INK) {
+        float *px = hlr_tensor_f32(img);
+        for (int64_t i = 0; i < img->numel; i++)
+            px[i] = 1.0f - px[i];
+    }
+    return img;
+}
+
 hlr_tensor *hlr_image_load(const char *path, int flags)
 {
     if (!path) {
@@ -616,40 +660,34 @@ hlr_tensor *hlr_image_load(const char *path, int flags)
         hlr__fail(HLR_ENOMEM, "%s: %s: cannot open a stream on the file", LOAD_FN, path);
         return NULL;
     }
-    /* Enough for a PNG's signature and the size in its IHDR chunk. */
-    unsigned char magic[24] = {0};
-    size_t got = fread(magic, 1, sizeof magic, f);
-    hlr_tensor *img = NULL;
-    if (ferror(f)) {
-        hlr__fail(HLR_EIO, "%s: cannot read %s", LOAD_FN, path);
-    } else if (got == 0) {
-        hlr__fail(HLR_EFORMAT, "%s: %s: the file is empty", LOAD_FN, path);
-    } else if (fseek(f, 0, SEEK_SET) != 0) {
-        hlr__fail(HLR_EIO, "%s: cannot read %s (seek failed)", LOAD_FN, path);
-    } else if (got >= 8 && !png_sig_cmp(magic, 0, 8)) {
-        /* A hostile size is refused here, before libpng reads on to the image data. */
-        if (got < 24 || memcmp(magic + 12, "IHDR", 4) != 0 ||
-            check_size(path, be32(magic + 16), be32(magic + 20)) == HLR_OK)
-            img = load_png(f, path);
-    } else if (got >= 2 && magic[0] == 'P' && (magic[1] == '5' || magic[1] == '2')) {
-        fseek(f, 2, SEEK_SET);
-        img = load_pgm(f, path, magic[1] == '5');
-    } else {
-        hlr__fail(HLR_EFORMAT, "%s: %s: not a PNG or PGM (P5 or P2) image", LOAD_FN, path);
-    }
+    hlr_tensor *img = decode_stream(f, LOAD_FN, path, flags);
     fclose(f);
-    if (!img)
+    return img;
+}
+
+/* What messages of hlr_image_decode() call the bytes: a request must never name a file. */
+#define DECODE_NAME "the image data"
+
+hlr_tensor *hlr_image_decode(const void *data, size_t size, int flags)
+{
+    if (!data && size) {
+        hlr__fail(HLR_EINVAL, "%s: data is NULL", DECODE_FN);
         return NULL;
-    if (flags & HLR_IMAGE_MNIST) {
-        hlr_tensor *t = mnist(hlr_tensor_f32(img), img->shape[1], img->shape[2], flags, HLR_EFORMAT, LOAD_FN, path);
-        hlr_tensor_free(img);
-        return t;
     }
-    if (flags & HLR_IMAGE_DARK_INK) {
-        float *px = hlr_tensor_f32(img);
-        for (int64_t i = 0; i < img->numel; i++)
-            px[i] = 1.0f - px[i];
+    if (check_flags(flags, DECODE_FN, NULL) != HLR_OK)
+        return NULL;
+    if (size == 0) {
+        hlr__fail(HLR_EFORMAT, "%s: no image data (0 bytes)", DECODE_FN);
+        return NULL;
     }
+    /* A read-only stream over the caller's bytes: the decoders read files and memory alike. */
+    FILE *f = fmemopen((void *)data, size, "rb");
+    if (!f) {
+        hlr__fail(HLR_ENOMEM, "%s: cannot open a stream on %zu bytes of image data", DECODE_FN, size);
+        return NULL;
+    }
+    hlr_tensor *img = decode_stream(f, DECODE_FN, DECODE_NAME, flags);
+    fclose(f);
     return img;
 }
 

@@ -593,6 +593,56 @@ START_TEST(test_png_huge_declared_size_is_refused_before_allocating)
 }
 END_TEST
 
+/* hlr_image_decode: the same pictures from memory, and hostile bytes refused without naming a file. */
+START_TEST(test_decode_from_memory_equals_load_and_refuses_bad_bytes)
+{
+    size_t n;
+    unsigned char *png = random_png(&n);
+    char path[256];
+    tmp_path(path, sizeof path, "memory.png");
+    write_bytes(path, png, n);
+    const int flags[] = {0, HLR_IMAGE_DARK_INK, HLR_IMAGE_MNIST | HLR_IMAGE_DARK_INK};
+    for (int k = 0; k < 3; k++) {
+        hlr_tensor *a = load_ok(path, flags[k]), *b = hlr_image_decode(png, n, flags[k]);
+        ck_assert_msg(b != NULL, "hlr_image_decode(flags %d): %s", flags[k], hlr_last_error());
+        ck_assert_int_eq(hlr_tensor_numel(a), hlr_tensor_numel(b));
+        ck_assert(memcmp(hlr_tensor_f32(a), hlr_tensor_f32(b), (size_t)hlr_tensor_numel(a) * sizeof(float)) == 0);
+        hlr_tensor_free(a);
+        hlr_tensor_free(b);
+    }
+    const unsigned char pgm[] = "P2\n2 1\n4\n0 4\n";
+    hlr_tensor *t = hlr_image_decode(pgm, sizeof pgm - 1, 0);
+    ck_assert_msg(t != NULL, "%s", hlr_last_error());
+    ck_assert(hlr_tensor_f32(t)[0] == 0.0f && hlr_tensor_f32(t)[1] == 1.0f);
+    hlr_tensor_free(t);
+    /* every truncation fails, and no message names a file */
+    for (size_t cut = 0; cut < n; cut += 7) {
+        ck_assert_ptr_null(hlr_image_decode(png, cut, 0));
+        ck_assert_int_eq(hlr_last_status(), HLR_EFORMAT);
+        ck_assert_msg(strstr(hlr_last_error(), "hlr_image_decode") && !strstr(hlr_last_error(), "/"),
+                      "cut at %zu: %s", cut, hlr_last_error());
+    }
+    ck_assert_ptr_null(hlr_image_decode(NULL, 10, 0));
+    ck_assert_int_eq(hlr_last_status(), HLR_EINVAL);
+    ck_assert_ptr_null(hlr_image_decode(png, n, HLR_IMAGE_DARK_INK | HLR_IMAGE_LIGHT_INK));
+    ck_assert_int_eq(hlr_last_status(), HLR_EINVAL);
+    ck_assert_ptr_null(hlr_image_decode("hello, world", 12, 0));
+    ck_assert_error_mentions("not a PNG or PGM");
+    unsigned char blank[28 * 28];
+    memset(blank, 255, sizeof blank);
+    char blank_path[256];
+    tmp_path(blank_path, sizeof blank_path, "blank.png");
+    write_grey_png(blank_path, 28, 28, blank);
+    FILE *f = fopen(blank_path, "rb");
+    unsigned char buf[4096];
+    size_t got = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    ck_assert_ptr_null(hlr_image_decode(buf, got, HLR_IMAGE_MNIST));
+    ck_assert_int_eq(hlr_last_status(), HLR_EFORMAT);
+    free(png);
+}
+END_TEST
+
 START_TEST(test_other_files_fail_naming_the_path)
 {
     char path[256];
@@ -1093,6 +1143,7 @@ Suite *suite_image(void)
     tcase_add_test(tc, test_png_truncated_at_every_offset_fails);
     tcase_add_test(tc, test_png_random_byte_flips_fail_cleanly_or_decode);
     tcase_add_test(tc, test_png_huge_declared_size_is_refused_before_allocating);
+    tcase_add_test(tc, test_decode_from_memory_equals_load_and_refuses_bad_bytes);
     tcase_add_test(tc, test_other_files_fail_naming_the_path);
     tcase_add_test(tc, test_fifo_is_refused_without_blocking);
     tcase_add_test(tc, test_out_of_memory_at_every_step_fails_cleanly);

@@ -4166,6 +4166,27 @@ HLR_API hlr_model *hlr_model_clone_shared(const hlr_model *m);
 HLR_API hlr_tensor *hlr_image_load(const char *path, int flags);
 
 /**
+ * Decode a PNG or PGM image held in memory (an upload, a network message),
+ * preprocessed as flags say: hlr_image_load() without the file.  The bytes
+ * are treated as hostile: the same size limits, truncation and corruption
+ * checks, and nothing is printed.  Messages call the bytes "the image data"
+ * and never name a file.
+ *
+ * @param data   the encoded image; not NULL unless size is 0.
+ * @param size   its length in bytes.
+ * @param flags  as hlr_image_load()'s.
+ * @return a float32 tensor (1, H, W) in [0, 1] as hlr_image_load() gives,
+ *   or NULL on error.
+ * @errors HLR_EINVAL (NULL data, unknown flags, both ink flags),
+ *   HLR_EFORMAT (no bytes, neither PNG nor PGM, truncated, corrupt, too
+ *   large; with HLR_IMAGE_MNIST a blank picture), HLR_ENOMEM.
+ * @ownership owned; free with hlr_tensor_free().  data stays the caller's
+ *   and is not retained.
+ * @threadsafety safe; decodes in different threads do not interfere.
+ */
+HLR_API hlr_tensor *hlr_image_decode(const void *data, size_t size, int flags);
+
+/**
  * Apply the MNIST preprocessing of HLR_IMAGE_MNIST (steps 1 to 5 in this
  * group's description) to an image already in memory.
  *
