@@ -14,6 +14,9 @@ OPENBLAS_LIBS := $(or $(shell pkg-config --libs openblas 2>/dev/null),-lopenblas
 # libpng reads the images of hlr_image_load() (and bin/hlr-mnist writes its PNG pictures with it).
 PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
 PNG_LIBS := $(or $(shell pkg-config --libs libpng 2>/dev/null),-lpng)
+# bin/hlr-serve: HTTP through libmicrohttpd, JSON through cJSON.
+SERVE_CFLAGS := $(shell pkg-config --cflags libmicrohttpd libcjson 2>/dev/null)
+SERVE_LIBS := $(or $(shell pkg-config --libs libmicrohttpd libcjson 2>/dev/null),-lmicrohttpd -lcjson)
 CHECK_LIBS := $(or $(shell pkg-config --libs check 2>/dev/null),-lcheck -lsubunit -lrt -lm -pthread)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -34,7 +37,7 @@ LIB_SRC := $(wildcard src/*.c src/kernels/*.c src/layers/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-EXAMPLES := $(BINOUT)/hlr-mnist $(BINOUT)/hlr-langid $(BINOUT)/hlr-inspect $(BINOUT)/hlr-predict $(BINOUT)/hlr-read
+EXAMPLES := $(BINOUT)/hlr-mnist $(BINOUT)/hlr-langid $(BINOUT)/hlr-inspect $(BINOUT)/hlr-predict $(BINOUT)/hlr-read $(BINOUT)/hlr-serve
 SONAME := libhlr.so.$(VERSION_MAJOR)
 SHARED := $(LIBOUT)/libhlr.so.$(VERSION)
 STATIC := $(LIBOUT)/libhlr.a
@@ -94,6 +97,16 @@ $(BINOUT)/hlr-%: $(BUILD)/examples/%.o $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/lib
 	@mkdir -p $(BINOUT)
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/examples/$*.o $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
 	    -Wl,-rpath,'$$ORIGIN/../lib' $(PNG_LIBS) -lz -lm -ldl
+
+# hlr-serve carries its page (examples/serve/page.html, pulled in by .incbin) and links libmicrohttpd and cJSON.
+$(BUILD)/examples/serve.o: examples/serve.c examples/serve/page.html
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(SERVE_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BINOUT)/hlr-serve: $(BUILD)/examples/serve.o $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/libhlr.so
+	@mkdir -p $(BINOUT)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/examples/serve.o $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
+	    -Wl,-rpath,'$$ORIGIN/../lib' $(SERVE_LIBS) $(PNG_LIBS) -lz -lm -ldl -pthread
 
 # The test runner links the static library, so white-box tests may use internals.
 $(BINOUT)/hlr-tests: $(TEST_OBJ) $(STATIC)
@@ -183,6 +196,7 @@ test: deps
 	@$(MAKE) --no-print-directory cli-test
 	@$(MAKE) --no-print-directory docs-check
 	@$(MAKE) --no-print-directory docs-test
+	@$(MAKE) --no-print-directory serve-test
 	@if [ -n "$(HAVE_MPI)" ]; then $(MAKE) --no-print-directory mpi-test; \
 	    else echo "mpi-test: skipped, Open MPI is not installed (scripts/install-deps.sh installs it)"; fi
 	HLR_DATA_DIR=$(DATA_DIR) $(BINOUT)/hlr-tests
@@ -216,6 +230,19 @@ cli-test: all
 	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_predict.py
 	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_train_options.py
 	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_read.py
+
+# bin/hlr-serve: its HTTP API (every route and error status, batching, tokens, reload, drain) and its
+# page in a real browser (Debian's chromium, driven by playwright-core from npm, installed into
+# build/node; no browser is downloaded).  The screenshot lands in build/serve-browser.png.
+PLAYWRIGHT := $(BUILD)/node/node_modules/playwright-core/package.json
+$(PLAYWRIGHT):
+	@mkdir -p $(BUILD)/node
+	cd $(BUILD)/node && npm install --no-audit --no-fund --ignore-scripts --prefix . playwright-core@1.64.1 >/dev/null
+.PHONY: serve-test load-test
+serve-test: all $(PLAYWRIGHT)
+	HLR_BIN=$(abspath $(BINOUT)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) $(PYTHON) tests/serve/test_serve.py
+	HLR_BIN=$(abspath $(BINOUT)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) HLR_NODE_PATH=$(abspath $(BUILD)/node/node_modules) \
+	    HLR_SCREENSHOT=$(abspath $(BUILD)/serve-browser.png) $(PYTHON) tests/serve/test_browser.py
 
 # The C++ example: a C++17 program with its own small RAII wrapper (examples/cpp/).
 $(CPP_EXAMPLE): examples/cpp/classify.cpp include/hlr/hlr.h $(SHARED) $(LIBOUT)/libhlr.so

@@ -78,5 +78,24 @@ void example_put(picture *p, int x, int y, const unsigned char rgb[3]);
 /* Write the picture as PNG (.png, through libpng), grey PGM P5 (.pgm) or PPM P6 (anything else);
  * 0, or -1 after a line on stderr naming prog and the path. */
 int example_write_picture(const char *prog, const char *path, const picture *p);
+/* The picture as PNG bytes in memory (libpng): *out is malloc'ed (free it), *n its length; 0, or -1. */
+int example_png_bytes(const picture *p, unsigned char **out, size_t *n);
+/* Draw an image (C channels of h x w values in [0, 1], shown as their mean) zoomed by zoom at column x0:
+ * grey, or with a (attribution values, any sign; NULL for none) as heat over the dimmed image, dark red at
+ * small |a| to yellow at the largest. */
+void example_draw_image(picture *pic, int x0, const float *v, const float *a, int64_t C, int64_t h, int64_t w,
+                        int zoom);
+
+/* ---- lines of writing (bin/hlr-read, bin/hlr-serve) ---- */
+
+/* A picture (1, h, w), white = 1, as a CTC model of hlr-read's reads it, on its (1, H, W) canvas: the
+ * line of ink (hlr_image_line: made bright, cropped, scaled, padded) from the left, cut at W.  lines:
+ * a lines model (pad 2, as hlr_dataset_load_lines made its pictures); else a digits model (the ink 28 of
+ * 32 pixels high, two columns in).  *width: the line's columns on the canvas.  Returns 1 when it was
+ * cut, 0 when not, -1 on error (hlr_last_error() says why). */
+int example_line_canvas(const hlr_tensor *img, int lines, int64_t H, int64_t W, float *canvas, int64_t *width);
+/* The byte offset of each UTF-8 character of an alphabet (at most cap, off[count] = its length); the
+ * count, or -1 when it is not UTF-8 or has more than cap characters. */
+int example_utf8_offsets(const char *a, int *off, int cap);
 
 #endif

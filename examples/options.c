@@ -32,12 +32,20 @@ static void describe_range(const opt_spec *s, char *buf, size_t cap)
 
 static int set_value(const char *prog, const opt_spec *s, const char *v)
 {
-    if (s->type == OPT_STRING) {
+    if (s->type == OPT_STRING || s->type == OPT_APPEND) {
         if (!*v) {
             fprintf(stderr, "%s: %s needs a value, not an empty string\n", prog, s->name);
             return -1;
         }
-        *(const char **)s->dest = v;
+        if (s->type == OPT_STRING) {
+            *(const char **)s->dest = v;
+            return 0;
+        }
+        if (*s->rest_count >= (int)s->hi) {
+            fprintf(stderr, "%s: %s is given more than %d times\n", prog, s->name, (int)s->hi);
+            return -1;
+        }
+        ((const char **)s->dest)[(*s->rest_count)++] = v;
         return 0;
     }
     char *end = NULL;

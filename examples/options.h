@@ -15,6 +15,7 @@ typedef enum opt_type {
     OPT_FLOAT,  /* float *: a finite number in [lo, hi], or (lo, hi] with lo_open */
     OPT_DOUBLE, /* double * */
     OPT_FLAG,   /* int *: set to 1; takes no value */
+    OPT_APPEND, /* const char *[hi]: each time given, one more value; their count in *rest_count */
     OPT_REST    /* char ***: every argument after it (its count in *rest_count) */
 } opt_type;
 
@@ -26,7 +27,7 @@ typedef struct opt_spec {
     int lo_open;      /* 1: the range excludes lo (e.g. a learning rate > 0) */
     const char *hint; /* said after a range error, e.g. "leave --limit out for all images"; may be NULL */
     int *seen;        /* set to 1 when the option is given; may be NULL */
-    int *rest_count;  /* OPT_REST: how many arguments followed */
+    int *rest_count;  /* OPT_REST: how many arguments followed; OPT_APPEND: how many values */
 } opt_spec;
 
 /* Table entries: a string, a number in [lo, hi], a number in [lo, hi] with a

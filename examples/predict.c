@@ -271,9 +271,6 @@ static int explain(const predictor *p, const hlr_tensor *x, int32_t cls, const c
         return 1;
     }
     const float *v = hlr_tensor_f32(x), *a = hlr_tensor_f32(map);
-    float top = 0;
-    for (int64_t i = 0; i < h * w * C; i++)
-        top = fabsf(a[i]) > top ? fabsf(a[i]) : top;
     const int zoom = h * w <= 64 * 64 ? 8 : 2, gap = 8;
     picture pic = {.w = (int)(2 * w * zoom + gap), .h = (int)(h * zoom)};
     pic.rgb = calloc((size_t)pic.w * pic.h, 3);
@@ -283,22 +280,8 @@ static int explain(const predictor *p, const hlr_tensor *x, int32_t cls, const c
         return 1;
     }
     memset(pic.rgb, 64, (size_t)pic.w * pic.h * 3);
-    for (int64_t y = 0; y < h * zoom; y++)
-        for (int64_t xx = 0; xx < w * zoom; xx++) {
-            int64_t i = (y / zoom) * w + xx / zoom;
-            double g = 0, t = 0; /* the mean over the channels */
-            for (int64_t c = 0; c < C; c++) {
-                g += v[c * h * w + i] / (double)C;
-                t += (top > 0 ? fabsf(a[c * h * w + i]) / top : 0) / (double)C;
-            }
-            g = g < 0 ? 0 : g > 1 ? 1 : g;
-            unsigned char grey[3] = {(unsigned char)(255 * g), (unsigned char)(255 * g), (unsigned char)(255 * g)};
-            /* heat: dark red at small values to yellow at the largest, over a dimmed image */
-            double r = 0.35 * g + 0.65 * fmin(1.0, 2 * t), gg = 0.35 * g + 0.65 * fmax(0.0, 2 * t - 1);
-            unsigned char heat[3] = {(unsigned char)(255 * r), (unsigned char)(255 * gg), (unsigned char)(255 * 0.35 * g)};
-            example_put(&pic, (int)xx, (int)y, grey);
-            example_put(&pic, (int)(w * zoom + gap + xx), (int)y, heat);
-        }
+    example_draw_image(&pic, 0, v, NULL, C, h, w, zoom);
+    example_draw_image(&pic, (int)(w * zoom + gap), v, a, C, h, w, zoom);
     int rc = example_write_picture("hlr-predict", p->out, &pic) != 0;
     if (!rc)
         printf("%s: %s for class %d drawn into %s\n", label, p->explain, cls, p->out);

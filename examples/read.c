@@ -617,49 +617,6 @@ out:
 
 /* ---- predict ---- */
 
-/* A picture as the model's (1, H, W) canvas: its line of ink (hlr_image_line: made bright, cropped,
- * scaled, padded), from column x0, cut at W.  Digits models: the ink INK_H of the canvas's 32 pixels
- * high, two columns in (a generated string's ink spans about that much with its jitter: on 300
- * pictures of test strings, 22, 24, 26, 28 and 30 gave CER 4.43, 3.00, 1.65, 1.35 and 1.50 %); lines
- * models: as hlr_dataset_load_lines made their pictures (pad 2).  *width: the line's columns on the
- * canvas.  Returns nonzero when it was cut; -1 on error. */
-#define INK_H 28
-static int to_canvas(const hlr_tensor *img, int lines, int64_t H, int64_t W, float *canvas, int64_t *width)
-{
-    const int64_t x0 = lines ? 0 : 2;
-    hlr_tensor *line = hlr_image_line(img, (int)H, lines ? 2 : (int)(H - INK_H) / 2, 0);
-    if (!line)
-        return -1;
-    const int64_t w = hlr_tensor_dim(line, 2);
-    const float *p = hlr_tensor_f32(line);
-    memset(canvas, 0, (size_t)(H * W) * sizeof *canvas);
-    for (int64_t y = 0; y < H; y++)
-        for (int64_t x = 0; x < w && x + x0 < W; x++)
-            canvas[y * W + x + x0] = p[y * w + x];
-    hlr_tensor_free(line);
-    *width = w + x0 < W ? w + x0 : W;
-    return w + x0 > W;
-}
-
-/* The byte offset of each of the alphabet's UTF-8 characters (at most cap); their count, -1 if not UTF-8. */
-static int utf8_offsets(const char *a, int *off, int cap)
-{
-    int n = 0;
-    for (int i = 0; a[i];) {
-        unsigned char c = (unsigned char)a[i];
-        int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        if (!len || n == cap)
-            return -1;
-        for (int k = 1; k < len; k++)
-            if (((unsigned char)a[i + k] & 0xC0) != 0x80)
-                return -1;
-        off[n++] = i;
-        i += len;
-    }
-    off[n] = (int)strlen(a);
-    return n;
-}
-
 static int predict(const char *path, char **images, int n, int json)
 {
     hlr_model *m = hlr_model_load(path, NULL);
@@ -675,7 +632,7 @@ static int predict(const char *path, char **images, int n, int json)
     hlr_model_input_shape(m, &in_nd, in_shape);
     hlr_model_output_shape(m, &out_nd, out_shape);
     if (alphabet)
-        chars = utf8_offsets(alphabet, off, 1024);
+        chars = example_utf8_offsets(alphabet, off, 1024);
     if (!alphabet || in_nd != 3 || in_shape[0] != 1 || out_nd != 2 || out_shape[1] != chars ||
         (!lines && (in_shape[1] != CANVAS_H || in_shape[2] != CANVAS_W))) {
         fprintf(stderr, "hlr-read: %s is not a model saved by hlr-read train\n", path);
@@ -698,7 +655,7 @@ static int predict(const char *path, char **images, int n, int json)
             continue;
         }
         int64_t width = 0;
-        int cut = to_canvas(img, lines, H, W, hlr_tensor_f32(x), &width);
+        int cut = example_line_canvas(img, lines, H, W, hlr_tensor_f32(x), &width);
         hlr_tensor_free(img);
         int32_t wl = (int32_t)width, steps = T;
         int len;

@@ -23,6 +23,9 @@ need_py matplotlib python3-matplotlib
 # python/examples/tune.py (hyperparameter search) and its test need Optuna.
 need_py optuna python3-optuna
 need_cmd npm npm
+# bin/hlr-serve's browser test (make test) drives Debian's Chromium; make load-test loads the server with wrk.
+need_cmd chromium chromium
+need_cmd wrk wrk
 need_cmd gzip gzip
 need_cmd sha256sum coreutils
 # The API reference (make docs; make test fails on a Doxygen warning) and the man pages.
@@ -44,13 +47,17 @@ if command -v pkg-config >/dev/null 2>&1; then
     need_pc check check
     need_pc zlib zlib1g-dev
     need_pc libpng libpng-dev
+    # bin/hlr-serve: HTTP through libmicrohttpd, JSON through cJSON.
+    need_pc libmicrohttpd libmicrohttpd-dev
+    need_pc libcjson libcjson-dev
     # Data-parallel training (make mpi, libhlr-mpi) and its tests in make test: Open MPI.
     need_pc ompi-c libopenmpi-dev
     need_cmd mpirun openmpi-bin
     # Debian's check.pc links libsubunit, which lives in its own package.
     need_file /usr/include/subunit/child.h libsubunit-dev
 else
-    missing+=(libopenblas-dev check zlib1g-dev libpng-dev libsubunit-dev libopenmpi-dev openmpi-bin)
+    missing+=(libopenblas-dev check zlib1g-dev libpng-dev libsubunit-dev libopenmpi-dev openmpi-bin libmicrohttpd-dev
+              libcjson-dev)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -517,6 +517,7 @@ FUNCTIONS = {
     "hlr_model_clone_shared": (H, [H]),
     # images
     "hlr_image_load": (H, [c_char_p, c_int]),
+    "hlr_image_decode": (H, [c_void_p, c_size_t, c_int]),
     "hlr_image_preprocess_mnist": (H, [H, c_int]),
     "hlr_image_line": (H, [H, c_int, c_int, c_int]),
     "hlr_dataset_load_lines": (H, [c_char_p, c_char_p, c_int, c_int, c_int, c_int]),

@@ -122,11 +122,31 @@ def load_image(path, mnist=False, ink=None):
     mnist, a blank picture).
     """
     p = _fspath(path, "path")
+    return _image(lambda flags: lib.hlr_image_load(p, flags), mnist, ink)
+
+
+def decode_image(data, mnist=False, ink=None):
+    """A PNG or PGM picture held in memory (bytes, e.g. an upload), as load_image reads a file:
+    float32 (1, H, W) in [0, 1], white = 1, or (1, 28, 28) with mnist=True.
+
+    The bytes are hostile input to the library: the same limits and checks as
+    a file, and messages that call them "the image data".
+
+    Raises HlrError: EFORMAT (empty, neither PNG nor PGM, damaged, too large;
+    with mnist, a blank picture); TypeError when data is not bytes-like.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError("data must be bytes, not %s" % type(data).__name__)
+    raw = bytes(data)
+    return _image(lambda flags: lib.hlr_image_decode(raw, len(raw), flags), mnist, ink)
+
+
+def _image(call, mnist, ink):
     flags = DEFINES["HLR_IMAGE_MNIST"] if _check.boolean(mnist, "mnist") else 0
     if ink is not None:
         _check.choice(ink, "ink", ("dark", "light"))
     flags |= _INK_FLAGS[ink]
-    t = Owner(check_ptr(lib.hlr_image_load(p, flags)), lib.hlr_tensor_free)
+    t = Owner(check_ptr(call(flags)), lib.hlr_tensor_free)
     try:
         x, xb = empty(tuple(lib.hlr_tensor_dim(t.ptr, i) for i in range(3)))
         ctypes.memmove(xb.addr, lib.hlr_tensor_f32(t.ptr), xb.numel * 4)
@@ -135,4 +155,4 @@ def load_image(path, mnist=False, ink=None):
     return x
 
 
-__all__ = ["load_idx", "load_mnist", "load_image"]
+__all__ = ["load_idx", "load_mnist", "load_image", "decode_image"]

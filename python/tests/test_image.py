@@ -92,6 +92,21 @@ class TestLoadImage(unittest.TestCase):
         a = 51 / 255
         self.assert_pixels(hlr.load_image(p), [a * 100 / 255 + 1 - a, 100 / 255])
 
+    def test_decode_image_from_bytes_equals_load_image(self):
+        p = self.path("b.png")
+        write_png(p, 3, 2, 0, [[0, 128, 255], [255, 0, 9]])
+        with open(p, "rb") as f:
+            data = f.read()
+        self.assertEqual(flat(hlr.decode_image(data)), flat(hlr.load_image(p)))
+        self.assertEqual(flat(hlr.decode_image(bytearray(data), ink="dark")), flat(hlr.load_image(p, ink="dark")))
+        for bad in (b"", data[:20], b"hello"):
+            with self.assertRaises(hlr.HlrError) as e:
+                hlr.decode_image(bad)
+            self.assertIn("hlr_image_decode", str(e.exception))
+            self.assertNotIn(self.tmp.name, str(e.exception))
+        with self.assertRaises(TypeError):
+            hlr.decode_image(p)
+
     def test_pgm_binary_16_bit_and_text(self):
         p = self.path("a.pgm")
         write_pgm(p, 2, 2, [0, 50, 99, 100], maxval=100)
