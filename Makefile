@@ -244,6 +244,13 @@ serve-test: all $(PLAYWRIGHT)
 	HLR_BIN=$(abspath $(BINOUT)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) HLR_NODE_PATH=$(abspath $(BUILD)/node/node_modules) \
 	    HLR_SCREENSHOT=$(abspath $(BUILD)/serve-browser.png) $(PYTHON) tests/serve/test_browser.py
 
+# `make load-test`: bin/hlr-serve under wrk (64 connections, LOAD_SECONDS), a burst of malformed requests,
+# and batch-of-one in the same run (bench/load_test.py).  Not part of make test.
+LOAD_SECONDS ?= 30
+load-test: deps data all
+	$(PYTHON) bench/load_test.py --bin $(abspath $(BINOUT)) --data $(abspath $(DATA_DIR)) \
+	    --work $(abspath $(BUILD)/load-test) --seconds $(LOAD_SECONDS) $(LOAD_FLAGS)
+
 # The C++ example: a C++17 program with its own small RAII wrapper (examples/cpp/).
 $(CPP_EXAMPLE): examples/cpp/classify.cpp include/hlr/hlr.h $(SHARED) $(LIBOUT)/libhlr.so
 	@mkdir -p $(BINOUT)
@@ -255,10 +262,14 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 sanitize: deps
 	@scripts/fetch-mnist.sh $(DATA_DIR)
 	@$(MAKE) --no-print-directory BUILD=build/sanitize LIBOUT=build/sanitize/lib BINOUT=build/sanitize/bin \
-	    CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build/sanitize/bin/hlr-tests build/sanitize/bin/hlr-mnist
+	    CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build/sanitize/bin/hlr-tests build/sanitize/bin/hlr-mnist \
+	    build/sanitize/bin/hlr-serve build/sanitize/bin/hlr-read build/sanitize/bin/hlr-predict
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    HLR_DATA_DIR=$(DATA_DIR) build/sanitize/bin/hlr-tests
 	ASAN_OPTIONS=detect_leaks=1 build/sanitize/bin/hlr-mnist train --epochs 1 --limit 2000 --test-limit 2000 --data $(DATA_DIR)
+	@# hlr-serve's API tests against the sanitized programs: a leak or a fault changes the server's exit or stderr
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 HLR_BIN=$(abspath build/sanitize/bin) \
+	    HLR_DATA_DIR=$(abspath $(DATA_DIR)) $(PYTHON) tests/serve/test_serve.py
 
 # `make fuzz`: libFuzzer (clang) on the model-file reader, in its own build
 # folder, for FUZZ_SECONDS; not part of `make test`.  The corpus starts from
@@ -297,6 +308,10 @@ valgrind: all
 	    --save $(BUILD)/valgrind/read.hlr
 	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
 	    $(BINOUT)/hlr-read generate --part test --test-strings 8 --data $(DATA_DIR) > /dev/null
+	@# hlr-serve under valgrind, answering the API tests' requests (HLR_SERVE_WRAPPER runs the server in it)
+	HLR_SERVE_WRAPPER="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 -q" \
+	    HLR_NUM_THREADS=1 HLR_BIN=$(abspath $(BINOUT)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) \
+	    $(PYTHON) tests/serve/test_serve.py Api Lifecycle.test_sigterm_drains_in_flight_requests_and_exits_0
 
 # `make mpi`: libhlr-mpi, the companion library that gives data-parallel
 # training (hlr_fit_options.distributed) its collectives from Open MPI, and the

@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The page, built into the binary (examples/serve/page.html). */
 __asm__(".section .rodata\n"
@@ -75,7 +76,7 @@ static struct {
     long max_body;
     const char *bind, *token_file;
     int verbose;
-} opt = {.port = 8080, .threads = 2, .compute_threads = 1, .batch = 32, .wait_us = 1000, .timeout = 10,
+} opt = {.port = 8080, .threads = 2, .compute_threads = 0, .batch = 32, .wait_us = 1000, .timeout = 10,
          .max_connections = 512, .drain = 30, .max_body = 1 << 20, .bind = "127.0.0.1"};
 
 static void usage(FILE *f)
@@ -86,7 +87,8 @@ static void usage(FILE *f)
             "  --port N               the TCP port (default 8080; 0 picks a free one, printed at start)\n"
             "  --bind ADDRESS         the address to listen on, IPv4 or IPv6 (default 127.0.0.1)\n"
             "  --threads N            HTTP threads: they decode and preprocess pictures (default 2)\n"
-            "  --compute-threads N    libhlr's threads for each batch (default 1)\n"
+            "  --compute-threads N    libhlr's threads for each batch (default: libhlr's, $HLR_NUM_THREADS or\n"
+            "                         the cores)\n"
             "  --batch N              the largest batch of requests run together (default 32; 1: no batching)\n"
             "  --wait-us N            how long a batch waits for more requests after its first, in\n"
             "                         microseconds (default 1000)\n"
@@ -130,7 +132,8 @@ static struct {
     atomic_llong batches[N_BATCH + 1], batch_items;
     atomic_llong reloads_ok, reloads_failed;
     atomic_int inflight;
-    atomic_int pending; /* jobs handed to a batcher and not yet answered */
+    atomic_int pending;  /* jobs handed to a batcher and not yet answered */
+    atomic_int arriving; /* recognize requests being received or decoded: a batch waits only for them */
 } M;
 
 static void count_request(int route, int code, double seconds)
@@ -509,11 +512,12 @@ static void *batcher(void *arg)
             pthread_mutex_unlock(&s->mu);
             break;
         }
-        /* wait for more, until the batch is full or the first request has waited long enough */
-        if (s->queued < opt.batch && opt.wait_us > 0 && !s->stop) {
+        /* Wait for more while requests are on their way, until the batch is full or the first request
+         * has waited --wait-us: a lone request runs at once. */
+        if (s->queued < opt.batch && opt.wait_us > 0 && !s->stop && atomic_load(&M.arriving) > 0) {
             double due = s->head->queued_at + 1e-6 * opt.wait_us;
             struct timespec ts = {.tv_sec = (time_t)due, .tv_nsec = (long)((due - floor(due)) * 1e9)};
-            while (s->queued < opt.batch && !s->stop)
+            while (s->queued < opt.batch && !s->stop && atomic_load(&M.arriving) > 0)
                 if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
                     break;
         }
@@ -551,12 +555,15 @@ typedef struct request {
     char *body;
     size_t len, cap;
     size_t dropped; /* bytes read past --max-body (the answer will be 413) */
+    int arriving;   /* counted in M.arriving */
     generation *gen; /* held while a job is out */
     job job;
 } request;
 
 static void request_free(request *r)
 {
+    if (r->arriving)
+        atomic_fetch_sub(&M.arriving, 1);
     free(r->body);
     free(r->job.input);
     free(r->job.probs);
@@ -896,6 +903,10 @@ static int prepare(const served *s, const hlr_tensor *img, job *j, char *why, si
 static enum MHD_Result start_job(struct MHD_Connection *c, request *r)
 {
     char why[512];
+    if (r->arriving) { /* no longer on its way: a batch need not wait for it */
+        atomic_fetch_sub(&M.arriving, 1);
+        r->arriving = 0;
+    }
     hlr_tensor *img = body_picture(r, why, sizeof why);
     if (!img)
         return send_error(c, r, 400, "%s", why);
@@ -930,10 +941,20 @@ static enum MHD_Result start_job(struct MHD_Connection *c, request *r)
         s->head = j;
     s->tail = j;
     s->queued++;
-    if (s->queued == 1 || s->queued >= opt.batch)
-        pthread_cond_signal(&s->cv);
+    pthread_cond_signal(&s->cv); /* a waiting batcher counts again */
     pthread_mutex_unlock(&s->mu);
     return MHD_YES;
+}
+
+/* A probability with the float's 6 significant digits (not 17 of the double it was widened to). */
+static void add_probability(cJSON *o, const char *key, double v)
+{
+    char buf[32];
+    if (isfinite(v))
+        snprintf(buf, sizeof buf, "%.6g", v);
+    else
+        snprintf(buf, sizeof buf, "null");
+    cJSON_AddRawToObject(o, key, buf);
 }
 
 static cJSON *label_json(const served *s, int k)
@@ -973,7 +994,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, request *r)
     if (s->kind == CLASSIFIER) {
         cJSON_AddItemToObject(o, "class", label_json(s, j->cls));
         cJSON_AddNumberToObject(o, "index", j->cls);
-        cJSON_AddNumberToObject(o, "confidence", j->confidence);
+        add_probability(o, "confidence", j->confidence);
         cJSON *top = cJSON_AddArrayToObject(o, "top");
         int used[TOP_K] = {0};
         for (int k = 0; top && k < TOP_K && k < s->classes; k++) {
@@ -988,7 +1009,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, request *r)
             used[k] = best;
             cJSON *e = cJSON_CreateObject();
             cJSON_AddItemToObject(e, "label", label_json(s, best));
-            cJSON_AddNumberToObject(e, "probability", j->probs[best]);
+            add_probability(e, "probability", j->probs[best]);
             cJSON_AddItemToArray(top, e);
         }
         if (j->saliency_png) {
@@ -999,7 +1020,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, request *r)
         }
     } else {
         cJSON_AddStringToObject(o, "text", j->text);
-        cJSON_AddNumberToObject(o, "confidence", j->confidence);
+        add_probability(o, "confidence", j->confidence);
         cJSON *chars = cJSON_AddArrayToObject(o, "characters");
         for (int k = 0, at = 0; chars && k < j->len; k++) {
             int n = 1;
@@ -1010,7 +1031,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, request *r)
             at += n;
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "label", one);
-            cJSON_AddNumberToObject(e, "probability", j->char_conf[k]);
+            add_probability(e, "probability", j->char_conf[k]);
             cJSON_AddItemToArray(chars, e);
         }
         cJSON_AddBoolToObject(o, "cut", j->cut);
@@ -1080,9 +1101,14 @@ static enum MHD_Result begin(struct MHD_Connection *c, request *r, const char *m
     else
         return send_error(c, r, 415, "Content-Type must be image/png or application/json, not %s%s%s",
                           type ? "'" : "missing", type ? echo(type, shown) : "", type ? "'" : "");
+    /* A body announced over the limit: far over, refused at once; a little over, read and dropped so
+     * that a client that sends before it reads still gets the answer. */
     const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (len && strtoull(len, NULL, 10) > (unsigned long long)opt.max_body)
-        return send_error(c, r, 413, "the body is %s bytes; at most %ld", len, opt.max_body);
+    unsigned long long announced = len ? strtoull(len, NULL, 10) : 0;
+    if (announced > 16ULL * (unsigned long long)opt.max_body)
+        return send_error(c, r, 413, "the body is %llu bytes; at most %ld", announced, opt.max_body);
+    r->arriving = 1;
+    atomic_fetch_add(&M.arriving, 1);
     return MHD_YES;
 }
 
@@ -1132,7 +1158,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     if (r->state == RECEIVING && r->dropped)
-        return send_error(c, r, 413, "the body is longer than %ld bytes", opt.max_body);
+        return send_error(c, r, 413, "the body is %zu bytes; at most %ld", r->len + r->dropped, opt.max_body);
     if (r->state == RECEIVING)
         return start_job(c, r);
     if (atomic_load(&r->job.done))
@@ -1170,6 +1196,18 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* ---- start, signals, reload, drain ---- */
+
+static int sig_pipe[2];
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+    if (write(sig_pipe[1], &c, 1) < 0) {
+        /* the pipe is full of signals already: the main thread will act on those */
+    }
+    errno = saved;
+}
 
 static int parse_models(void)
 {
@@ -1283,16 +1321,21 @@ int main(int argc, char **argv)
         v6 = 1;
     }
 
-    /* Signals go to the main thread only, which waits for them: block them before any thread starts. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    /* Signals may land on any thread (OpenBLAS starts its own before main): each handler writes the
+     * signal's number into a pipe, which the main thread reads. */
+    if (pipe(sig_pipe) != 0) {
+        fprintf(stderr, PROG ": cannot make a pipe for signals: %s\n", strerror(errno));
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (hlr_set_num_threads(opt.compute_threads) != HLR_OK) {
+    if (opt.compute_threads && hlr_set_num_threads(opt.compute_threads) != HLR_OK) {
         fprintf(stderr, PROG ": %s\n", hlr_last_error());
         return 1;
     }
@@ -1328,14 +1371,15 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     for (;;) {
-        int sig;
-        if (sigwait(&sigs, &sig) != 0)
+        unsigned char sig;
+        ssize_t got = read(sig_pipe[0], &sig, 1);
+        if (got < 0 && errno == EINTR)
             continue;
-        if (sig == SIGHUP) {
+        if (got == 1 && sig == SIGHUP) {
             reload();
             continue;
         }
-        break;
+        break; /* SIGTERM, SIGINT (or the pipe failed: stop all the same) */
     }
     /* Drain: stop accepting, let the requests in flight finish, then stop. */
     MHD_socket listener = MHD_quiesce_daemon(S.daemon);
