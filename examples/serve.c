@@ -590,6 +590,8 @@ static enum MHD_Result send_text(struct MHD_Connection *c, request *r, int code,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (code == 405)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->route == R_RECOGNIZE ? "POST" : "GET, HEAD");
+    /* counted before the answer leaves: a client that reads /metrics next sees this request in it */
+    count_request(r->route, code, now_s() - r->t0);
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)code, resp);
     MHD_destroy_response(resp);
     r->code = code;
@@ -734,7 +736,7 @@ static enum MHD_Result metrics_route(struct MHD_Connection *c, request *r)
             if (v)
                 fprintf(f, "hlr_requests_total{route=\"%s\",code=\"%d\"} %lld\n", route_names[k], codes[s], v);
         }
-    fprintf(f, "# HELP hlr_request_duration_seconds Time from a request's arrival to its answer's end.\n"
+    fprintf(f, "# HELP hlr_request_duration_seconds Time from a request's arrival to its answer.\n"
                "# TYPE hlr_request_duration_seconds histogram\n");
     long long cum = 0;
     for (int b = 0; b <= N_LATENCY; b++) {
@@ -1174,8 +1176,6 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     if (!r)
         return;
     (void)why;
-    if (r->code) /* answered (a client that gave up before an answer is counted nowhere) */
-        count_request(r->route, r->code, now_s() - r->t0);
     atomic_fetch_sub(&M.inflight, 1);
     request_free(r);
     *con_cls = NULL;
