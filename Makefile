@@ -17,6 +17,11 @@ PNG_LIBS := $(or $(shell pkg-config --libs libpng 2>/dev/null),-lpng)
 # bin/hlr-serve: HTTP through libmicrohttpd, JSON through cJSON.
 SERVE_CFLAGS := $(shell pkg-config --cflags libmicrohttpd libcjson 2>/dev/null)
 SERVE_LIBS := $(or $(shell pkg-config --libs libmicrohttpd libcjson 2>/dev/null),-lmicrohttpd -lcjson)
+# ONNX export: the messages of the onnx.proto Debian's libonnx-dev installs, compiled by protoc-c
+# (protobuf-c-compiler) at build time into $(BUILD)/onnx, and protobuf-c's runtime.
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+PROTOBUF_C_CFLAGS := $(shell pkg-config --cflags libprotobuf-c 2>/dev/null)
+PROTOBUF_C_LIBS := $(or $(shell pkg-config --libs libprotobuf-c 2>/dev/null),-lprotobuf-c)
 CHECK_LIBS := $(or $(shell pkg-config --libs check 2>/dev/null),-lcheck -lsubunit -lrt -lm -pthread)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -26,7 +31,7 @@ LIB_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden
 # The kernels' loops are written to vectorise: let the compiler do it at -O2
 # too.  -fno-math-errno lets sqrtf become one instruction; it changes no value.
 KERNEL_CFLAGS := -ftree-vectorize -fvect-cost-model=dynamic -fno-math-errno
-LDLIBS := $(OPENBLAS_LIBS) $(PNG_LIBS) -lz -lm -pthread
+LDLIBS := $(OPENBLAS_LIBS) $(PNG_LIBS) $(PROTOBUF_C_LIBS) -lz -lm -pthread
 
 # BUILD names the object folder, so a sanitizer build can live beside the normal one.
 BUILD ?= build
@@ -34,10 +39,10 @@ LIBOUT ?= lib
 BINOUT ?= bin
 
 LIB_SRC := $(wildcard src/*.c src/kernels/*.c src/layers/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/onnx/onnx.pb-c.o
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-EXAMPLES := $(BINOUT)/hlr-mnist $(BINOUT)/hlr-langid $(BINOUT)/hlr-inspect $(BINOUT)/hlr-predict $(BINOUT)/hlr-read $(BINOUT)/hlr-serve
+EXAMPLES := $(BINOUT)/hlr-mnist $(BINOUT)/hlr-langid $(BINOUT)/hlr-inspect $(BINOUT)/hlr-predict $(BINOUT)/hlr-read $(BINOUT)/hlr-serve $(BINOUT)/hlr-export
 SONAME := libhlr.so.$(VERSION_MAJOR)
 SHARED := $(LIBOUT)/libhlr.so.$(VERSION)
 STATIC := $(LIBOUT)/libhlr.a
@@ -65,6 +70,18 @@ $(BUILD)/src/kernels/%.o: src/kernels/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) $(KERNEL_CFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/onnx/onnx.pb-c.c $(BUILD)/onnx/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/onnx
+	protoc-c --c_out=$(BUILD)/onnx -I$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+
+# generated code: compiled as it is, without the project's extra warnings
+$(BUILD)/onnx/onnx.pb-c.o: $(BUILD)/onnx/onnx.pb-c.c
+	$(CC) -std=c11 $(CFLAGS) -fPIC -fvisibility=hidden $(PROTOBUF_C_CFLAGS) -c $< -o $@
+
+$(BUILD)/src/onnx_export.o: src/onnx_export.c $(BUILD)/onnx/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(PROTOBUF_C_CFLAGS) -I$(BUILD)/onnx -MMD -MP -c $< -o $@
+
 $(SHARED): $(LIB_OBJ) src/libhlr.map
 	@mkdir -p $(LIBOUT)
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libhlr.map $(LDFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
@@ -83,7 +100,7 @@ $(STATIC): $(LIB_OBJ)
 # hlr.pc names the prefix it is installed under: `make install` writes it afresh
 # for its own PREFIX (lib/hlr.pc, for the default one, may be older).
 PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
-    -e 's|@VERSION@|$(VERSION)|g' -e 's|@PRIVATE_LIBS@|$(OPENBLAS_LIBS) $(PNG_LIBS) -lz -lm|g'
+    -e 's|@VERSION@|$(VERSION)|g' -e 's|@PRIVATE_LIBS@|$(OPENBLAS_LIBS) $(PNG_LIBS) $(PROTOBUF_C_LIBS) -lz -lm|g'
 $(LIBOUT)/hlr.pc: pkgconfig/hlr.pc.in Makefile
 	@mkdir -p $(LIBOUT)
 	$(PC_SED) $< > $@
@@ -116,6 +133,11 @@ $(BINOUT)/hlr-tests: $(TEST_OBJ) $(STATIC)
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isrc -MMD -MP -c $< -o $@
+
+# test_onnx.c reads the exported bytes back with the generated protobuf-c messages
+$(BUILD)/tests/test_onnx.o: tests/test_onnx.c $(BUILD)/onnx/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PROTOBUF_C_CFLAGS) -Isrc -I$(BUILD)/onnx -MMD -MP -c $< -o $@
 
 # The benchmark program lives in bench/ and shares the example models; it
 # links the static library so that it can also time the internal GEMM path.
@@ -167,10 +189,9 @@ bench-read: deps data bench-deps all
 ORT_FLAGS ?=
 .PHONY: bench-ort
 bench-ort: deps bench-deps all $(BINOUT)/hlr-bench
-	@test -d $(BUILD)/node/node_modules/onnxruntime-node || { mkdir -p $(BUILD)/node && \
-	    cd $(BUILD)/node && npm install --no-audit --no-fund --ignore-scripts --prefix . onnxruntime-node@1.30.0 >/dev/null; }
-	@test -f $(BUILD)/onnx/hybrid.onnx || /usr/bin/python3 bench/export_onnx.py $(BUILD)/onnx 2>/dev/null
-	bench/ort.py --onnx $(BUILD)/onnx --node-path $(abspath $(BUILD)/node/node_modules) $(ORT_FLAGS)
+	@$(MAKE) --no-print-directory $(ORT_NODE)
+	@test -f $(BUILD)/ort-models/hybrid.onnx || /usr/bin/python3 bench/export_onnx.py $(BUILD)/ort-models 2>/dev/null
+	bench/ort.py --onnx $(BUILD)/ort-models --node-path $(abspath $(BUILD)/node/node_modules) $(ORT_FLAGS)
 
 bench-deps:
 	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \
@@ -197,6 +218,7 @@ test: deps
 	@$(MAKE) --no-print-directory docs-check
 	@$(MAKE) --no-print-directory docs-test
 	@$(MAKE) --no-print-directory serve-test
+	@$(MAKE) --no-print-directory onnx-test
 	@if [ -n "$(HAVE_MPI)" ]; then $(MAKE) --no-print-directory mpi-test; \
 	    else echo "mpi-test: skipped, Open MPI is not installed (scripts/install-deps.sh installs it)"; fi
 	HLR_DATA_DIR=$(DATA_DIR) $(BINOUT)/hlr-tests
@@ -243,6 +265,19 @@ serve-test: all $(PLAYWRIGHT)
 	HLR_BIN=$(abspath $(BINOUT)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) $(PYTHON) tests/serve/test_serve.py
 	HLR_BIN=$(abspath $(BINOUT)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) HLR_NODE_PATH=$(abspath $(BUILD)/node/node_modules) \
 	    HLR_SCREENSHOT=$(abspath $(BUILD)/serve-browser.png) $(PYTHON) tests/serve/test_browser.py
+
+# ONNX export checked by Debian's python3-onnx checker and by ONNX Runtime (npm onnxruntime-node, which
+# ships its CPU library; installed into build/node with --ignore-scripts: its install script would fetch
+# GPU add-ons from outside): tests/onnx/test_onnx.py.  Without node the ONNX Runtime half is skipped.
+ORT_NODE := $(BUILD)/node/node_modules/onnxruntime-node/package.json
+$(ORT_NODE):
+	@mkdir -p $(BUILD)/node
+	@if command -v npm >/dev/null 2>&1; then cd $(BUILD)/node && \
+	    npm install --no-audit --no-fund --ignore-scripts --prefix . onnxruntime-node@1.30.0 >/dev/null; fi
+.PHONY: onnx-test
+onnx-test: all $(ORT_NODE)
+	HLR_BIN=$(abspath $(BINOUT)) HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) \
+	    HLR_NODE_PATH=$(abspath $(BUILD)/node/node_modules) $(PYTHON) tests/onnx/test_onnx.py
 
 # `make load-test`: bin/hlr-serve under wrk (64 connections, LOAD_SECONDS), a burst of malformed requests,
 # and batch-of-one in the same run (bench/load_test.py).  Not part of make test.

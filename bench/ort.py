@@ -5,7 +5,7 @@ batch 1, 16 and 256, the two sides alternating, each the best of --rounds, the s
 Prints the CPU and its instruction set, OpenBLAS's kernel for libhlr and ONNX Runtime's version, a
 table of img/s and the ratios libhlr / ONNX Runtime, and writes it all to build/bench-ort.json.
 
-    bench/ort.py --onnx build/onnx --node-path build/node/node_modules [--models mlp,cnn,...] [--rounds 2]
+    bench/ort.py --onnx build/ort-models --node-path build/node/node_modules [--models mlp,cnn,...] [--rounds 2]
 """
 import argparse
 import json

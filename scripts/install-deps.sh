@@ -22,6 +22,8 @@ need_py numpy python3-numpy
 need_py matplotlib python3-matplotlib
 # python/examples/tune.py (hyperparameter search) and its test need Optuna.
 need_py optuna python3-optuna
+# The ONNX export test checks every exported file with ONNX's own checker.
+need_py onnx python3-onnx
 need_cmd npm npm
 # bin/hlr-serve's browser test (make test) drives Debian's Chromium; make load-test loads the server with wrk.
 need_cmd chromium chromium
@@ -50,6 +52,10 @@ if command -v pkg-config >/dev/null 2>&1; then
     # bin/hlr-serve: HTTP through libmicrohttpd, JSON through cJSON.
     need_pc libmicrohttpd libmicrohttpd-dev
     need_pc libcjson libcjson-dev
+    # ONNX export: protobuf-c's runtime and compiler, and ONNX's own onnx.proto (libonnx-dev).
+    need_pc libprotobuf-c libprotobuf-c-dev
+    need_cmd protoc-c protobuf-c-compiler
+    need_file /usr/include/onnx/onnx.proto libonnx-dev
     # Data-parallel training (make mpi, libhlr-mpi) and its tests in make test: Open MPI.
     need_pc ompi-c libopenmpi-dev
     need_cmd mpirun openmpi-bin
@@ -57,7 +63,7 @@ if command -v pkg-config >/dev/null 2>&1; then
     need_file /usr/include/subunit/child.h libsubunit-dev
 else
     missing+=(libopenblas-dev check zlib1g-dev libpng-dev libsubunit-dev libopenmpi-dev openmpi-bin libmicrohttpd-dev
-              libcjson-dev)
+              libcjson-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

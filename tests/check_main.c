@@ -27,6 +27,7 @@ Suite *suite_ctc(void);
 Suite *suite_distributed(void);
 Suite *suite_calibrate(void);
 Suite *suite_explain(void);
+Suite *suite_onnx(void);
 
 int main(void)
 {
@@ -51,6 +52,7 @@ int main(void)
     srunner_add_suite(sr, suite_distributed());
     srunner_add_suite(sr, suite_calibrate());
     srunner_add_suite(sr, suite_explain());
+    srunner_add_suite(sr, suite_onnx());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

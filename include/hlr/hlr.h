@@ -3675,6 +3675,72 @@ HLR_API int64_t hlr_model_epochs_trained(const hlr_model *m);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
+/* ONNX                                                                      */
+/* ------------------------------------------------------------------------ */
+/** @defgroup onnx ONNX export
+ *
+ * A built model as an ONNX model (https://onnx.ai), for ONNX Runtime and
+ * every other runtime that reads the format: opset HLR_ONNX_OPSET (IR
+ * version 8), one float input "input" of shape (N, the model's input
+ * shape) with N, the batch, dynamic, and one output "logits" (what
+ * hlr_model_forward() gives; a classifier's probabilities are their
+ * softmax after dividing by the model's temperature, which the file's
+ * metadata holds).  Each layer becomes the operators that compute what it
+ * computes at inference, as torch.onnx.export writes the same PyTorch
+ * modules: dense (Gemm, or MatMul and Add on sequences), conv2d (Conv, with
+ * groups and dilation), maxpool2d, avgpool2d, global_avgpool2d,
+ * batchnorm1d/2d (BatchNormalization with the running statistics), relu,
+ * leaky_relu, sigmoid, tanh, gelu (through Erf), softmax, dropout
+ * (Identity), flatten, image_rows, feature_map_rows/columns (Transpose and
+ * Reshape), lstm and gru (ONNX's LSTM and GRU, gates re-ordered, stacked
+ * and bidirectional), multihead_attention without masks (MatMul, Softmax),
+ * seq_mean, seq_max, seq_first, seq_last and layernorm.  The metadata
+ * holds the file's metadata keys, "class_names" (a JSON array), "dataset"
+ * and "temperature".
+ *
+ * Not exported yet (HLR_EUNSUPPORTED naming the layer): embedding (int32
+ * input), class_token, positional_encoding, patch_embedding,
+ * transformer_encoder, attention masks, and per-sample sequence lengths
+ * (the exported graph reads every step).
+ * @{ */
+
+/** The ONNX operator set libhlr writes (ONNX 1.12; ONNX Runtime 1.12 and later read it). */
+#define HLR_ONNX_OPSET 17
+
+/**
+ * Write a built model as an ONNX file.
+ *
+ * @param m      a built model (a clone too).
+ * @param path   the file to write (replaced).
+ * @param opset  HLR_ONNX_OPSET, or 0 for it.
+ * @return HLR_OK, or an error code.
+ * @errors HLR_EINVAL (NULL m or path), HLR_ESTATE (not built),
+ *   HLR_EUNSUPPORTED (another opset; a layer with no export yet, named in
+ *   the message; int32 input), HLR_EIO (cannot write path; a partial file
+ *   is removed), HLR_ENOMEM.
+ * @ownership m is only read; path is not retained.
+ * @threadsafety as a prediction: not while m trains.
+ */
+HLR_API hlr_status hlr_model_export_onnx(hlr_model *m, const char *path, int opset);
+
+/**
+ * hlr_model_export_onnx() into memory.
+ *
+ * @param m          a built model.
+ * @param opset      HLR_ONNX_OPSET, or 0 for it.
+ * @param[out] data  the ONNX model's bytes (NULL on error).
+ * @param[out] size  their count (0 on error).
+ * @return HLR_OK, or an error code.
+ * @errors HLR_EINVAL (a NULL argument), HLR_ESTATE, HLR_EUNSUPPORTED,
+ *   HLR_ENOMEM, as hlr_model_export_onnx().
+ * @ownership `*data` is owned by the caller; free it with hlr_buffer_free().
+ * @threadsafety as a prediction: not while m trains.
+ */
+HLR_API hlr_status hlr_model_export_onnx_buffer(hlr_model *m, int opset, void **data, size_t *size);
+
+/** @} */
+
+/* ------------------------------------------------------------------------ */
 /* Metadata                                                                  */
 /* ------------------------------------------------------------------------ */
 /** @defgroup metadata Metadata

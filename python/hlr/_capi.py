@@ -68,6 +68,7 @@ DEFINES = {
     "HLR_IMAGE_MAX_SIDE": 16384,
     "HLR_IMAGE_MAX_PIXELS": 67108864,
     "HLR_CALIBRATION_MAX_BINS": 100,
+    "HLR_ONNX_OPSET": 17,
 }
 
 
@@ -486,6 +487,8 @@ FUNCTIONS = {
     # model files
     "hlr_save_options_default": (None, [POINTER(SaveOptions)]),
     "hlr_model_save": (STATUS, [H, c_char_p, POINTER(SaveOptions)]),
+    "hlr_model_export_onnx": (STATUS, [H, c_char_p, c_int]),
+    "hlr_model_export_onnx_buffer": (STATUS, [H, c_int, POINTER(c_void_p), POINTER(c_size_t)]),
     "hlr_model_save_buffer": (STATUS, [H, POINTER(SaveOptions), POINTER(c_void_p), POINTER(c_size_t)]),
     "hlr_buffer_free": (None, [c_void_p]),
     "hlr_model_load": (H, [c_char_p, POINTER(c_void_p)]),

@@ -797,6 +797,21 @@ class Model:
         opts = self._save_options(optimizer, compression, training_state)
         check(lib.hlr_model_save(self._ptr, _path(path), ctypes.byref(opts)), "save")
 
+    def export_onnx(self, path=None):
+        """The built model as ONNX (opset 17, hlr_model_export_onnx): written to path, or returned as bytes
+        when path is None.  Input "input" (N, input_shape), output "logits"; the metadata holds the class
+        names and the temperature.  Raises HlrError EUNSUPPORTED naming a layer that has no export yet.
+        """
+        if path is not None:
+            check(lib.hlr_model_export_onnx(self._ptr, _path(path), 0), "export_onnx")
+            return None
+        data, size = ctypes.c_void_p(), ctypes.c_size_t()
+        check(lib.hlr_model_export_onnx_buffer(self._ptr, 0, ctypes.byref(data), ctypes.byref(size)), "export_onnx")
+        try:
+            return ctypes.string_at(data, size.value)
+        finally:
+            lib.hlr_buffer_free(data)
+
     def input_gradient(self, x, target=None, loss=False):
         """d(score)/dx for a batch x, with the model as predict() sees it (batch norm's running
         statistics, no dropout; nothing a prediction depends on changes).  The score is the logit

@@ -1,0 +1,183 @@
+/*
+ * test_onnx.c -- hlr_model_export_onnx: the graph read back with protobuf-c (operators, shapes, opset,
+ * parameters bit for bit, the LSTM's gates in ONNX's order), the file equal to the buffer, and every
+ * refusal.  That ONNX Runtime computes what libhlr computes is tests/onnx/test_onnx.py's part.
+ */
+#include "testutil.h"
+
+#include "../src/internal.h"
+#include "onnx.pb-c.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+Suite *suite_onnx(void);
+
+static Onnx__ModelProto *export_and_parse(hlr_model *m)
+{
+    void *data = NULL;
+    size_t size = 0;
+    ck_assert_ok(hlr_model_export_onnx_buffer(m, 0, &data, &size));
+    ck_assert_uint_gt(size, 0);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, size, data);
+    ck_assert_msg(mp != NULL, "protobuf-c cannot read the exported bytes");
+    hlr_buffer_free(data);
+    return mp;
+}
+
+static const Onnx__TensorProto *initializer(const Onnx__GraphProto *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (!strcmp(g->initializer[i]->name, name))
+            return g->initializer[i];
+    ck_abort_msg("no initializer %s", name);
+    return NULL;
+}
+
+START_TEST(test_an_mlp_is_its_operators_with_its_parameters_bit_for_bit)
+{
+    hlr_model *m = TEST_MODEL(1, hlr_flatten(), hlr_dense(12, 5, 1), hlr_relu(), hlr_dense(5, 3, 1));
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 3, 4}));
+    ck_assert_ok(hlr_metadata_set_class_names(hlr_model_metadata(m), 3, (const char *[]){"a", "b\"c", "d"}));
+    Onnx__ModelProto *mp = export_and_parse(m);
+    ck_assert_int_eq(mp->ir_version, 8);
+    ck_assert_uint_eq(mp->n_opset_import, 1);
+    ck_assert_int_eq(mp->opset_import[0]->version, HLR_ONNX_OPSET);
+    ck_assert_str_eq(mp->producer_name, "libhlr");
+    const Onnx__GraphProto *g = mp->graph;
+    const char *ops[] = {"Reshape", "Gemm", "Relu", "Gemm", "Identity"};
+    ck_assert_uint_eq(g->n_node, 5);
+    for (size_t i = 0; i < g->n_node; i++)
+        ck_assert_str_eq(g->node[i]->op_type, ops[i]);
+    ck_assert_str_eq(g->node[4]->output[0], "logits");
+    /* input (N, 1, 3, 4) with N named, output (N, 3) */
+    const Onnx__TensorShapeProto *in = g->input[0]->type->tensor_type->shape, *out = g->output[0]->type->tensor_type->shape;
+    ck_assert_str_eq(g->input[0]->name, "input");
+    ck_assert_uint_eq(in->n_dim, 4);
+    ck_assert_str_eq(in->dim[0]->dim_param, "N");
+    ck_assert_int_eq(in->dim[3]->dim_value, 4);
+    ck_assert_uint_eq(out->n_dim, 2);
+    ck_assert_int_eq(out->dim[1]->dim_value, 3);
+    /* the first dense layer's weight, (5, 12), as raw little-endian floats equal to the model's */
+    const Onnx__TensorProto *w = initializer(g, "layer1.weight");
+    ck_assert_uint_eq(w->n_dims, 2);
+    ck_assert_int_eq(w->dims[0], 5);
+    ck_assert_int_eq(w->dims[1], 12);
+    const hlr_tensor *p = hlr_layer_param(hlr_model_layer(m, 1), "weight");
+    ck_assert_uint_eq(w->raw_data.len, 60 * sizeof(float));
+    ck_assert(memcmp(w->raw_data.data, hlr_tensor_f32(p), 60 * sizeof(float)) == 0);
+    /* Gemm with transB, as torch.nn.Linear exports */
+    ck_assert_str_eq(g->node[1]->attribute[0]->name, "transB");
+    ck_assert_int_eq(g->node[1]->attribute[0]->i, 1);
+    /* metadata: class names as a JSON array (quotes escaped), the temperature */
+    int found = 0;
+    for (size_t i = 0; i < mp->n_metadata_props; i++)
+        if (!strcmp(mp->metadata_props[i]->key, "class_names")) {
+            ck_assert_str_eq(mp->metadata_props[i]->value, "[\"a\",\"b\\\"c\",\"d\"]");
+            found++;
+        } else if (!strcmp(mp->metadata_props[i]->key, "temperature")) {
+            ck_assert_str_eq(mp->metadata_props[i]->value, "1");
+            found++;
+        }
+    ck_assert_int_eq(found, 2);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    hlr_model_free(m);
+}
+END_TEST
+
+START_TEST(test_lstm_gates_are_reordered_into_onnx_order)
+{
+    const int H = 3, F = 2;
+    hlr_model *m = TEST_MODEL(2, hlr_lstm(F, H, 1, 0, 0.0f));
+    ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){4, F}));
+    Onnx__ModelProto *mp = export_and_parse(m);
+    const Onnx__TensorProto *W = initializer(mp->graph, "layer0.W_l0"), *B = initializer(mp->graph, "layer0.B_l0");
+    ck_assert_int_eq(W->dims[0], 1);
+    ck_assert_int_eq(W->dims[1], 4 * H);
+    ck_assert_int_eq(W->dims[2], F);
+    const float *w = (const float *)W->raw_data.data, *b = (const float *)B->raw_data.data;
+    const float *wih = hlr_tensor_f32(hlr_layer_param(hlr_model_layer(m, 0), "weight_ih_l0"));
+    const float *bhh = hlr_tensor_f32(hlr_layer_param(hlr_model_layer(m, 0), "bias_hh_l0"));
+    /* ONNX i o f c <- PyTorch i f g o: block 1 is PyTorch's block 3, block 3 its block 2 */
+    const int from[4] = {0, 3, 1, 2};
+    for (int k = 0; k < 4; k++) {
+        ck_assert(memcmp(w + k * H * F, wih + from[k] * H * F, (size_t)(H * F) * sizeof(float)) == 0);
+        ck_assert(memcmp(b + 4 * H + k * H, bhh + from[k] * H, (size_t)H * sizeof(float)) == 0);
+    }
+    onnx__model_proto__free_unpacked(mp, NULL);
+    hlr_model_free(m);
+}
+END_TEST
+
+START_TEST(test_the_file_holds_the_buffers_bytes_and_exports_repeat)
+{
+    hlr_model *m = TEST_MODEL(3, hlr_conv2d(1, 2, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 2, 0),
+                              hlr_flatten(), hlr_dense(8, 2, 1));
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 4, 4}));
+    void *a, *b;
+    size_t na, nb;
+    ck_assert_ok(hlr_model_export_onnx_buffer(m, HLR_ONNX_OPSET, &a, &na));
+    ck_assert_ok(hlr_model_export_onnx_buffer(m, 0, &b, &nb));
+    ck_assert_uint_eq(na, nb);
+    ck_assert(memcmp(a, b, na) == 0);
+    char path[] = "/tmp/hlr-test-onnx-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_ok(hlr_model_export_onnx(m, path, 0));
+    FILE *f = fopen(path, "rb");
+    char *c = malloc(na + 1);
+    ck_assert_uint_eq(fread(c, 1, na + 1, f), na);
+    fclose(f);
+    ck_assert(memcmp(a, c, na) == 0);
+    free(c);
+    unlink(path);
+    hlr_buffer_free(a);
+    hlr_buffer_free(b);
+    hlr_model_free(m);
+}
+END_TEST
+
+START_TEST(test_refusals_name_the_problem)
+{
+    void *data = (void *)1;
+    size_t size = 7;
+    ck_assert_status(hlr_model_export_onnx(NULL, "/tmp/x.onnx", 0), HLR_EINVAL);
+    hlr_model *m = TEST_MODEL(4, hlr_flatten(), hlr_dense(4, 2, 1));
+    ck_assert_status(hlr_model_export_onnx(m, NULL, 0), HLR_EINVAL);
+    ck_assert_status(hlr_model_export_onnx_buffer(m, 0, NULL, &size), HLR_EINVAL);
+    ck_assert_status(hlr_model_export_onnx_buffer(m, 0, &data, &size), HLR_ESTATE);
+    ck_assert(data == NULL && size == 0);
+    ck_assert_ok(hlr_model_build(m, 1, (int64_t[]){4}));
+    ck_assert_status(hlr_model_export_onnx_buffer(m, 13, &data, &size), HLR_EUNSUPPORTED);
+    ck_assert_error_mentions("opset 13");
+    /* a folder that does not exist: nothing is left behind */
+    ck_assert_status(hlr_model_export_onnx(m, "/nonexistent-folder/m.onnx", 0), HLR_EIO);
+    ck_assert_error_mentions("/nonexistent-folder/m.onnx");
+    hlr_model_free(m);
+    /* token ids in, and layers with no export yet */
+    m = TEST_MODEL(5, hlr_embedding(10, 4, -1), hlr_seq_mean(), hlr_dense(4, 2, 1));
+    ck_assert_ok(hlr_model_build(m, 1, (int64_t[]){6}));
+    ck_assert_status(hlr_model_export_onnx_buffer(m, 0, &data, &size), HLR_EUNSUPPORTED);
+    ck_assert_error_mentions("layer 0 (embedding)");
+    hlr_model_free(m);
+    m = TEST_MODEL(6, hlr_image_rows(), hlr_multihead_attention(4, 2, HLR_ATTN_CAUSAL, 0.0f), hlr_seq_mean());
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 3, 4}));
+    ck_assert_status(hlr_model_export_onnx_buffer(m, 0, &data, &size), HLR_EUNSUPPORTED);
+    ck_assert_error_mentions("layer 1 (multihead_attention)");
+    hlr_model_free(m);
+}
+END_TEST
+
+Suite *suite_onnx(void)
+{
+    Suite *s = suite_create("onnx");
+    TCase *tc = tcase_create("export");
+    tcase_add_test(tc, test_an_mlp_is_its_operators_with_its_parameters_bit_for_bit);
+    tcase_add_test(tc, test_lstm_gates_are_reordered_into_onnx_order);
+    tcase_add_test(tc, test_the_file_holds_the_buffers_bytes_and_exports_repeat);
+    tcase_add_test(tc, test_refusals_name_the_problem);
+    suite_add_tcase(s, tc);
+    return s;
+}
