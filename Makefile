@@ -78,7 +78,7 @@ $(BUILD)/onnx/onnx.pb-c.c $(BUILD)/onnx/onnx.pb-c.h: $(ONNX_PROTO)
 $(BUILD)/onnx/onnx.pb-c.o: $(BUILD)/onnx/onnx.pb-c.c
 	$(CC) -std=c11 $(CFLAGS) -fPIC -fvisibility=hidden $(PROTOBUF_C_CFLAGS) -c $< -o $@
 
-$(BUILD)/src/onnx_export.o: src/onnx_export.c $(BUILD)/onnx/onnx.pb-c.h
+$(BUILD)/src/onnx_%.o: src/onnx_%.c $(BUILD)/onnx/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) $(PROTOBUF_C_CFLAGS) -I$(BUILD)/onnx -MMD -MP -c $< -o $@
 

@@ -409,10 +409,12 @@ static const char *recurrent(ox *o, const hlr_layer *l, const char *x, int lstm)
         if (!lstm)
             as[na++] = a_int(o, "linear_before_reset", 1);
         n->n_attribute = na, n->attribute = as;
-        /* Y (T, D, N, H) -> (T, N, D H) for the next layer; Y_h (D, N, H) */
-        const char *y = transpose(o, outs[0], 4, (int64_t[]){0, 2, 1, 3});
-        seq = NODE2(o, "Reshape", y, init_i64(o, "shape", 3, (int64_t[]){0, 0, D * H}), NULL, NULL, NULL, NULL, NULL,
-                    NULL);
+        /* Y (T, D, N, H) -> (T, N, D H) for the next layer or the output; else the final states Y_h (D, N, H) */
+        if (k + 1 < layers || seqs) {
+            const char *y = transpose(o, outs[0], 4, (int64_t[]){0, 2, 1, 3});
+            seq = NODE2(o, "Reshape", y, init_i64(o, "shape", 3, (int64_t[]){0, 0, D * H}), NULL, NULL, NULL, NULL,
+                        NULL, NULL);
+        }
         last = outs[1];
     }
     if (seqs)

@@ -1,7 +1,7 @@
 /*
  * test_onnx.c -- hlr_model_export_onnx: the graph read back with protobuf-c (operators, shapes, opset,
  * parameters bit for bit, the LSTM's gates in ONNX's order), the file equal to the buffer, and every
- * refusal.  That ONNX Runtime computes what libhlr computes is tests/onnx/test_onnx.py's part.
+ * refusal; an export imported back gives the same bits, and damaged files fail cleanly.  That ONNX Runtime computes what libhlr computes is tests/onnx/test_onnx.py's part.
  */
 #include "testutil.h"
 
@@ -11,6 +11,113 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* A small model of most importable layers, built and with batch norm statistics that are not the identity. */
+static hlr_model *import_case(void)
+{
+    hlr_model *m = TEST_MODEL(7, hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(4, 1e-5f, 0.1f), hlr_relu(),
+                              hlr_maxpool2d(2, 2, 0), hlr_feature_map_columns(), hlr_gru(8, 5, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f),
+                              hlr_dense(10, 3, 1));
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 4, 6}));
+    float *mean = hlr_tensor_f32(hlr_layer_param(hlr_model_layer(m, 1), "running_mean"));
+    float *var = hlr_tensor_f32(hlr_layer_param(hlr_model_layer(m, 1), "running_var"));
+    for (int c = 0; c < 4; c++)
+        mean[c] = 0.1f * (float)c - 0.1f, var[c] = 0.5f + 0.25f * (float)c;
+    return m;
+}
+
+START_TEST(test_an_export_imports_back_to_the_same_bits)
+{
+    hlr_model *m = import_case();
+    void *data;
+    size_t size;
+    ck_assert_ok(hlr_model_export_onnx_buffer(m, 0, &data, &size));
+    hlr_model *back = hlr_model_import_onnx_buffer(data, size);
+    ck_assert_msg(back != NULL, "%s", hlr_last_error());
+    ck_assert_int_eq(hlr_model_num_layers(back), hlr_model_num_layers(m));
+    for (int i = 0; i < hlr_model_num_layers(m); i++)
+        ck_assert_str_eq(hlr_layer_type(hlr_model_layer(back, i)), hlr_layer_type(hlr_model_layer(m, i)));
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){3, 1, 4, 6});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){3, 3, 3}), *z = hlr_tensor_new(HLR_F32, 3, (int64_t[]){3, 3, 3});
+    test_fill(hlr_tensor_f32(x), 72, 5, -1.0f, 1.0f);
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    ck_assert_ok(hlr_model_forward(back, x, z, 0));
+    ck_assert(memcmp(hlr_tensor_f32(y), hlr_tensor_f32(z), 27 * sizeof(float)) == 0);
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_tensor_free(z);
+    hlr_model_free(back);
+    hlr_buffer_free(data);
+    hlr_model_free(m);
+}
+END_TEST
+
+/* A damaged file fails with a clear status, or (a change the parser cannot see, in a weight) imports to a
+ * model that runs. */
+static void import_damaged(const void *data, size_t size, int *failed)
+{
+    hlr_model *m = hlr_model_import_onnx_buffer(data, size);
+    if (!m) {
+        hlr_status st = hlr_last_status();
+        ck_assert_msg(st == HLR_EFORMAT || st == HLR_EUNSUPPORTED || st == HLR_EINVAL || st == HLR_ESHAPE,
+                      "status %d: %s", st, hlr_last_error());
+        ck_assert(strstr(hlr_last_error(), "hlr_model_import_onnx") != NULL);
+        (*failed)++;
+        return;
+    }
+    int nd;
+    int64_t shape[HLR_MAX_DIMS + 1] = {2};
+    ck_assert_ok(hlr_model_input_shape(m, &nd, shape + 1));
+    int64_t n = 2;
+    for (int i = 1; i <= nd; i++)
+        n *= shape[i];
+    if (n <= 1 << 16) {
+        hlr_tensor *x = hlr_tensor_new(HLR_F32, nd + 1, shape);
+        int ond;
+        int64_t os[HLR_MAX_DIMS + 1] = {2};
+        hlr_model_output_shape(m, &ond, os + 1);
+        hlr_tensor *y = hlr_tensor_new(HLR_F32, ond + 1, os);
+        if (x && y)
+            hlr_model_forward(m, x, y, 0);
+        hlr_tensor_free(x);
+        hlr_tensor_free(y);
+    }
+    hlr_model_free(m);
+}
+
+START_TEST(test_truncated_and_mutated_files_fail_cleanly)
+{
+    hlr_model *m = import_case();
+    void *data;
+    size_t size;
+    ck_assert_ok(hlr_model_export_onnx_buffer(m, 0, &data, &size));
+    unsigned char *copy = malloc(size);
+    int failed = 0;
+    for (size_t cut = 1; cut < size; cut++)
+        import_damaged(data, cut, &failed);
+    ck_assert_int_ge(failed, (int)(size - 1) * 9 / 10);
+    unsigned long long seed = 99;
+    for (int round = 0; round < 3000; round++) {
+        memcpy(copy, data, size);
+        int flips = 1 + (int)(test_rand(&seed) * 4);
+        for (int k = 0; k < flips; k++) {
+            size_t at = (size_t)(test_rand(&seed) * (float)size) % size;
+            copy[at] ^= (unsigned char)(1 + test_rand(&seed) * 255);
+        }
+        import_damaged(copy, size, &failed);
+    }
+    ck_assert_ptr_null(hlr_model_import_onnx_buffer(NULL, 5));
+    ck_assert_int_eq(hlr_last_status(), HLR_EINVAL);
+    ck_assert_ptr_null(hlr_model_import_onnx_buffer("garbage!", 8));
+    ck_assert_int_eq(hlr_last_status(), HLR_EFORMAT);
+    ck_assert_ptr_null(hlr_model_import_onnx("/nonexistent/model.onnx"));
+    ck_assert_int_eq(hlr_last_status(), HLR_EIO);
+    ck_assert_error_mentions("/nonexistent/model.onnx");
+    free(copy);
+    hlr_buffer_free(data);
+    hlr_model_free(m);
+}
+END_TEST
 
 Suite *suite_onnx(void);
 
@@ -178,6 +285,11 @@ Suite *suite_onnx(void)
     tcase_add_test(tc, test_lstm_gates_are_reordered_into_onnx_order);
     tcase_add_test(tc, test_the_file_holds_the_buffers_bytes_and_exports_repeat);
     tcase_add_test(tc, test_refusals_name_the_problem);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("import");
+    tcase_add_test(tc, test_an_export_imports_back_to_the_same_bits);
+    tcase_add_test(tc, test_truncated_and_mutated_files_fail_cleanly);
+    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
 }

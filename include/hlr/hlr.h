@@ -3677,7 +3677,7 @@ HLR_API int64_t hlr_model_epochs_trained(const hlr_model *m);
 /* ------------------------------------------------------------------------ */
 /* ONNX                                                                      */
 /* ------------------------------------------------------------------------ */
-/** @defgroup onnx ONNX export
+/** @defgroup onnx ONNX export and import
  *
  * A built model as an ONNX model (https://onnx.ai), for ONNX Runtime and
  * every other runtime that reads the format: opset HLR_ONNX_OPSET (IR
@@ -3737,6 +3737,53 @@ HLR_API hlr_status hlr_model_export_onnx(hlr_model *m, const char *path, int ops
  * @threadsafety as a prediction: not while m trains.
  */
 HLR_API hlr_status hlr_model_export_onnx_buffer(hlr_model *m, int opset, void **data, size_t *size);
+
+/**
+ * Read an ONNX model into a new, built libhlr model (ready to predict; its
+ * parameters are the file's).  The graph must be a chain of layers, as
+ * torch.onnx.export writes an nn.Sequential (or a module that runs its
+ * layers one after the other) and as hlr_model_export_onnx() writes: every
+ * node reads the output of the one before, plus constants, from one float
+ * input (N, fixed sizes...) to one output.  Read back: Gemm, MatMul (+ Add)
+ * as dense; Conv; MaxPool; AveragePool; GlobalAveragePool + Flatten;
+ * BatchNormalization; Relu, LeakyRelu, Sigmoid, Tanh, Softmax (last axis),
+ * the Erf form of GELU; Flatten and Reshape (flatten, image_rows);
+ * Transpose + Reshape (feature_map_rows/columns); Dropout and Identity
+ * (dropped); LSTM and GRU (forward or bidirectional, zero initial states,
+ * no sequence lengths) between the Transposes, Squeezes and Reshapes that
+ * exporters put around them; Gather of the first or last step; ReduceMean
+ * and ReduceMax over the steps; LayerNormalization.  The file's metadata
+ * becomes the model's ("temperature" sets the temperature, "dataset" the
+ * data set; "class_names" is left out).  Attention and the other layers
+ * without an export are not read back.
+ *
+ * The file is treated as hostile input: every count, shape and length is
+ * checked before use, and a damaged file fails cleanly.
+ *
+ * @param path  the .onnx file.
+ * @return the model (free with hlr_model_free()), or NULL.
+ * @errors HLR_EINVAL (NULL path), HLR_EIO (cannot open or read the file;
+ *   not a regular file), HLR_EFORMAT (not an ONNX model, inconsistent
+ *   data; the message names the file), HLR_EUNSUPPORTED (an operator,
+ *   attribute or graph shape that is not read: the message names the node
+ *   and its operator; opsets outside 9 to 18), HLR_ENOMEM.
+ * @ownership the model is the caller's; path is not retained.
+ * @threadsafety safe: imports in different threads do not interfere.
+ */
+HLR_API hlr_model *hlr_model_import_onnx(const char *path);
+
+/**
+ * hlr_model_import_onnx() from bytes in memory.
+ *
+ * @param data  the ONNX model's bytes; not NULL.
+ * @param size  their count, at least 1.
+ * @return the model, or NULL.
+ * @errors HLR_EINVAL (NULL data, no bytes), HLR_EFORMAT, HLR_EUNSUPPORTED,
+ *   HLR_ENOMEM, as hlr_model_import_onnx() (messages name no file).
+ * @ownership the model is the caller's; data is only read.
+ * @threadsafety safe.
+ */
+HLR_API hlr_model *hlr_model_import_onnx_buffer(const void *data, size_t size);
 
 /** @} */
 

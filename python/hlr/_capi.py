@@ -489,6 +489,8 @@ FUNCTIONS = {
     "hlr_model_save": (STATUS, [H, c_char_p, POINTER(SaveOptions)]),
     "hlr_model_export_onnx": (STATUS, [H, c_char_p, c_int]),
     "hlr_model_export_onnx_buffer": (STATUS, [H, c_int, POINTER(c_void_p), POINTER(c_size_t)]),
+    "hlr_model_import_onnx": (H, [c_char_p]),
+    "hlr_model_import_onnx_buffer": (H, [c_void_p, c_size_t]),
     "hlr_model_save_buffer": (STATUS, [H, POINTER(SaveOptions), POINTER(c_void_p), POINTER(c_size_t)]),
     "hlr_buffer_free": (None, [c_void_p]),
     "hlr_model_load": (H, [c_char_p, POINTER(c_void_p)]),

@@ -191,6 +191,19 @@ def load_bytes(data, return_optimizer=False):
     return _loaded(ptr, opt, return_optimizer)
 
 
+def import_onnx(source):
+    """An ONNX model (a path, or its bytes) as a built Model (hlr_model_import_onnx): a chain of layers as
+    torch.onnx.export writes an nn.Sequential, or as Model.export_onnx() writes.  Raises HlrError:
+    EUNSUPPORTED naming the node and operator that is not read, EFORMAT for a damaged file, EIO.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        holder, size = _bytes_arg(source)
+        ptr = check_ptr(lib.hlr_model_import_onnx_buffer(ctypes.cast(holder, ctypes.c_void_p), size))
+    else:
+        ptr = check_ptr(lib.hlr_model_import_onnx(_fspath(source)))
+    return _loaded(ptr, ctypes.c_void_p(), False)
+
+
 def inspect(source):
     """What a model file holds, without building the model: a dict with
     'summary' (format version, sizes, CRCs, input shape, parameter counts,
@@ -241,4 +254,4 @@ def inspect(source):
         info.release()
 
 
-__all__ = ["load", "load_bytes", "inspect", "Metadata"]
+__all__ = ["load", "load_bytes", "import_onnx", "inspect", "Metadata"]

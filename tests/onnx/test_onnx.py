@@ -1,7 +1,9 @@
-"""ONNX export: every bin/hlr-mnist model, the CRNN of bin/hlr-read and models of the remaining layers,
+"""ONNX export and import: every bin/hlr-mnist model, the CRNN of bin/hlr-read and models of the remaining layers,
 exported by bin/hlr-export or Model.export_onnx, pass Debian's python3-onnx checker (with shape
 inference) and give, in ONNX Runtime (npm onnxruntime-node, CPU), the logits libhlr gives within 1e-4
-(max abs) on 1,000 MNIST test images (200 random inputs for the synthetic models).
+(max abs) on 1,000 MNIST test images (200 random inputs for the synthetic models); every exported file
+without attention imports back (hlr.import_onnx) to the same logits bit for bit, and the PyTorch exports
+in tests/fixtures/onnx import to PyTorch's outputs within 1e-5 relative.
 
 Run by `make onnx-test` (part of `make test`), which installs onnxruntime-node into build/node; without
 node the ONNX Runtime half is skipped with a printed reason:
@@ -154,7 +156,43 @@ class Export(unittest.TestCase):
         self.assertIn("layer 0 (patch_embedding) has no ONNX export yet", str(e.exception))
         self.assertFalse(os.path.exists(self.path("no.onnx")))
 
-    def test_5_onnx_runtime_agrees(self):
+    def test_5_exported_files_import_back_to_the_same_outputs(self):
+        self.assertGreaterEqual(len(self.cases), 13)
+        for name, path, shape, want in self.cases:
+            x = np.fromfile(self.path(name + ".in"), dtype=np.float32).reshape(shape)
+            if name.startswith(("hybrid", "attention")):
+                with self.assertRaises(hlr.HlrError) as e:
+                    hlr.import_onnx(path)
+                self.assertIn("multi-head attention is not read back", str(e.exception))
+                continue
+            with open(path, "rb") as f:
+                for source in (path, f.read()):
+                    model = hlr.import_onnx(source)
+                    got = model.forward(x)
+                    # the same layers with the same parameters: the same bits
+                    self.assertEqual(np.max(np.abs(got - want)), 0.0, name)
+            print("%-16s imported back: the same logits, bit for bit" % name, file=sys.stderr)
+
+    def test_6_pytorch_exports_import(self):
+        """Fixtures from tests/fixtures/make_onnx_fixtures.py: torch.onnx.export (PyTorch 1.13) of small
+        models, with PyTorch's own outputs."""
+        folder = os.path.join(ROOT, "tests", "fixtures", "onnx")
+        names = sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".onnx"))
+        self.assertEqual(names, ["bilstm", "cnn", "gelu-layernorm-mean", "gru", "lstm", "mlp"])
+        for name in names:
+            with open(os.path.join(folder, name + ".json")) as f:
+                shapes = json.load(f)
+            x = np.fromfile(os.path.join(folder, name + ".in"), dtype=np.float32).reshape(shapes["input"])
+            want = np.fromfile(os.path.join(folder, name + ".out"), dtype=np.float32).reshape(shapes["output"])
+            got = hlr.import_onnx(os.path.join(folder, name + ".onnx")).forward(x)
+            self.assertEqual(got.shape, want.shape, name)
+            bad = np.abs(got - want) > 1e-5 * np.abs(want) + 1e-6
+            self.assertFalse(bad.any(), "%s: %s" % (name, np.argwhere(bad)[:5]))
+            print("%-20s from PyTorch %s: max |libhlr - PyTorch| = %.2e" % (name, shapes["torch"],
+                                                                         float(np.max(np.abs(got - want)))),
+                  file=sys.stderr)
+
+    def test_7_onnx_runtime_agrees(self):
         reason = node_reason()
         if reason:
             print("ONNX Runtime comparison skipped: " + reason, file=sys.stderr)

@@ -1,0 +1,930 @@
+/*
+ * onnx_import.c -- hlr_model_import_onnx: an ONNX model as a libhlr model.
+ *
+ * The file is hostile input: protobuf-c parses it (bounds-checked), then
+ * every count, shape, attribute and data length is checked before use.  The
+ * graph must be a chain of layers, the way torch.onnx.export writes an
+ * nn.Sequential and the way hlr_model_export_onnx() writes: each node reads
+ * the output of the layer before it (plus constants), from one float input
+ * (N, ...) to one output.  Nodes map back to layers:
+ *
+ *   Gemm, MatMul [+ Add]            dense
+ *   Conv                            conv2d
+ *   MaxPool, AveragePool            maxpool2d, avgpool2d
+ *   GlobalAveragePool + Flatten     global_avgpool2d
+ *   BatchNormalization              batchnorm2d / batchnorm1d
+ *   Relu, LeakyRelu, Sigmoid, Tanh, Softmax (last axis), Erf-GELU as exported
+ *   Flatten, Reshape                flatten, image_rows, feature_map_rows/columns (after Transpose)
+ *   Dropout, Identity               nothing (inference)
+ *   Transpose, LSTM/GRU, Squeeze    lstm / gru (forward or bidirectional, zero initial state)
+ *   Gather (axis 1)                 seq_first, seq_last
+ *   ReduceMean, ReduceMax (axis 1)  seq_mean, seq_max
+ *   LayerNormalization              layernorm
+ *
+ * plus the shape arithmetic exporters emit for initial states (Shape,
+ * Gather, Unsqueeze, Concat, ConstantOfShape of zeros, Constant).  Anything
+ * else is refused with a message naming the node and its operator.
+ */
+#include "internal.h"
+#include "onnx.pb-c.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define IFN "hlr_model_import_onnx"
+/* Far above any model of this library's kind; below what would let a file exhaust memory by counts alone. */
+#define MAX_FILE_BYTES (2LL << 30)
+#define MAX_LAYERS 4096
+
+static const char *s_(const char *s) { return s ? s : ""; }
+
+/* ---- named constant tensors: initializers and Constant nodes ---- */
+
+typedef struct konst {
+    const char *name;
+    int is_float, zeros; /* zeros: ConstantOfShape of 0 (shape unknown until run time) */
+    int ndim;
+    int64_t dims[8];
+    int64_t n;
+    const float *f; /* little-endian data inside the parsed message */
+    float *f_owned;
+    int64_t *i;
+} konst;
+
+typedef struct imp {
+    konst *k;
+    int nk, capk;
+    Onnx__GraphProto *g;
+    size_t at; /* the node being read */
+    /* the chain */
+    hlr_model *m;
+    int nlayers;
+    struct pend {
+        int layer;
+        char param[HLR_PARAM_NAME_MAX];
+        float *data; /* owned */
+        int64_t n;
+    } *pend;
+    int npend, cappend;
+    /* the current tensor: its name and per-sample shape; layout of recurrent intermediates */
+    const char *cur;
+    hlr_shape shape;
+    enum { L_BATCH, L_TIME, L_RNN_Y, L_RNN_Y2, L_RNN_H, L_RNN_H2 } layout;
+    int64_t rnn_dirs;
+} imp;
+
+static hlr_status node_fail(imp *p, const Onnx__NodeProto *n, const char *fmt, ...) HLR_PRINTF(3, 4);
+static hlr_status node_fail(imp *p, const Onnx__NodeProto *n, const char *fmt, ...)
+{
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return hlr__fail(HLR_EUNSUPPORTED, "%s: node %zu '%.64s' (%.32s): %s", IFN, p->at, s_(n->name), s_(n->op_type), why);
+}
+
+static konst *find_k(imp *p, const char *name)
+{
+    for (int i = 0; name && i < p->nk; i++)
+        if (!strcmp(p->k[i].name, name))
+            return &p->k[i];
+    return NULL;
+}
+
+/* A TensorProto as a constant: float or int64, with its data's length checked against its dims. */
+static hlr_status add_tensor(imp *p, const char *name, const Onnx__TensorProto *t)
+{
+    if (p->nk == p->capk) {
+        int cap = p->capk ? 2 * p->capk : 64;
+        konst *k = hlr__realloc(p->k, (size_t)cap * sizeof *k);
+        if (!k)
+            return hlr__fail(HLR_ENOMEM, "%s: out of memory", IFN);
+        p->k = k, p->capk = cap;
+    }
+    konst *k = &p->k[p->nk];
+    memset(k, 0, sizeof *k);
+    k->name = s_(name);
+    if (t->n_dims > 8)
+        return hlr__fail(HLR_EFORMAT, "%s: tensor '%.64s' has %zu dimensions", IFN, k->name, t->n_dims);
+    k->ndim = (int)t->n_dims;
+    k->n = 1;
+    for (size_t d = 0; d < t->n_dims; d++) {
+        if (t->dims[d] < 0 || (t->dims[d] > 0 && k->n > (INT64_C(1) << 40) / t->dims[d]))
+            return hlr__fail(HLR_EFORMAT, "%s: tensor '%.64s' has a bad dimension %lld", IFN, k->name,
+                             (long long)t->dims[d]);
+        k->dims[d] = t->dims[d];
+        k->n *= t->dims[d];
+    }
+    if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
+        k->is_float = 1;
+        if (t->has_raw_data && t->raw_data.len == (size_t)k->n * 4)
+            k->f = (const float *)t->raw_data.data;
+        else if (!t->has_raw_data && t->n_float_data == (size_t)k->n)
+            k->f = t->float_data;
+        else
+            return hlr__fail(HLR_EFORMAT, "%s: tensor '%.64s' holds %zu bytes of data for %lld floats", IFN, k->name,
+                             t->has_raw_data ? t->raw_data.len : t->n_float_data * 4, (long long)k->n);
+        if ((uintptr_t)k->f % sizeof(float)) { /* raw bytes need not be aligned: copy them */
+            k->f_owned = hlr__malloc((size_t)k->n * sizeof(float) + 1);
+            if (!k->f_owned)
+                return hlr__fail(HLR_ENOMEM, "%s: out of memory", IFN);
+            memcpy(k->f_owned, k->f, (size_t)k->n * sizeof(float));
+            k->f = k->f_owned;
+        }
+    } else if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64) {
+        k->i = hlr__malloc((size_t)k->n * sizeof(int64_t) + 1);
+        if (!k->i)
+            return hlr__fail(HLR_ENOMEM, "%s: out of memory", IFN);
+        if (t->has_raw_data && t->raw_data.len == (size_t)k->n * 8)
+            memcpy(k->i, t->raw_data.data, (size_t)k->n * 8);
+        else if (!t->has_raw_data && t->n_int64_data == (size_t)k->n)
+            memcpy(k->i, t->int64_data, (size_t)k->n * 8);
+        else {
+            hlr__free(k->i);
+            return hlr__fail(HLR_EFORMAT, "%s: tensor '%.64s' holds the wrong amount of data for %lld int64s", IFN,
+                             k->name, (long long)k->n);
+        }
+    } else {
+        /* other types (exporters' int32 / bool constants) are kept nameless: a node that needs one is refused */
+        k->n = 0;
+    }
+    p->nk++;
+    return HLR_OK;
+}
+
+static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (n->attribute[i] && !strcmp(s_(n->attribute[i]->name), name))
+            return n->attribute[i];
+    return NULL;
+}
+
+static int64_t attr_i(const Onnx__NodeProto *n, const char *name, int64_t dflt)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    return a && a->has_i ? a->i : dflt;
+}
+
+static float attr_f(const Onnx__NodeProto *n, const char *name, float dflt)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    return a && a->has_f ? a->f : dflt;
+}
+
+/* An INTS attribute, all of whose values equal one another (square kernels, symmetric pads): that value, or
+ * dflt when absent; -1 when the values differ or there are not n of them. */
+static int64_t attr_same(const Onnx__NodeProto *n, const char *name, size_t count, int64_t dflt)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    if (!a)
+        return dflt;
+    if (a->n_ints != count)
+        return -1;
+    for (size_t i = 1; i < count; i++)
+        if (a->ints[i] != a->ints[0])
+            return -1;
+    return a->ints[0];
+}
+
+static const char *in_(const Onnx__NodeProto *n, size_t i) { return i < n->n_input ? s_(n->input[i]) : ""; }
+static const char *out_(const Onnx__NodeProto *n, size_t i) { return i < n->n_output ? s_(n->output[i]) : ""; }
+
+/* Is tensor name read by any node after the current one (or is it the graph's output)? */
+static int used_later(const imp *p, const char *name)
+{
+    if (!*name)
+        return 0;
+    for (size_t j = p->at + 1; j < p->g->n_node; j++)
+        for (size_t i = 0; i < p->g->node[j]->n_input; i++)
+            if (!strcmp(s_(p->g->node[j]->input[i]), name))
+                return 1;
+    return p->g->n_output > 0 && !strcmp(s_(p->g->output[0]->name), name);
+}
+
+/* ---- layers ---- */
+
+static hlr_status add_layer(imp *p, const Onnx__NodeProto *n, hlr_layer *l)
+{
+    if (!l)
+        return hlr_last_status();
+    if (p->nlayers == MAX_LAYERS) {
+        hlr_layer_free(l);
+        return node_fail(p, n, "more than %d layers", MAX_LAYERS);
+    }
+    hlr_status st = hlr_model_add(p->m, l);
+    if (st != HLR_OK)
+        return st;
+    p->nlayers++;
+    return HLR_OK;
+}
+
+/* Copy values (transposed from rows x cols when rows > 0) for parameter `name` of the last layer. */
+static hlr_status pend(imp *p, const char *name, const float *src, int64_t n, int64_t rows, int64_t cols)
+{
+    if (p->npend == p->cappend) {
+        int cap = p->cappend ? 2 * p->cappend : 32;
+        struct pend *q = hlr__realloc(p->pend, (size_t)cap * sizeof *q);
+        if (!q)
+            return hlr__fail(HLR_ENOMEM, "%s: out of memory", IFN);
+        p->pend = q, p->cappend = cap;
+    }
+    float *d = hlr__malloc((size_t)n * sizeof *d + 1);
+    if (!d)
+        return hlr__fail(HLR_ENOMEM, "%s: out of memory", IFN);
+    if (rows > 0)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++)
+                d[c * rows + r] = src[r * cols + c];
+    else
+        memcpy(d, src, (size_t)n * sizeof *d);
+    struct pend *q = &p->pend[p->npend++];
+    q->layer = p->nlayers - 1, q->data = d, q->n = n;
+    snprintf(q->param, sizeof q->param, "%s", name);
+    return HLR_OK;
+}
+
+static const konst *fk(imp *p, const Onnx__NodeProto *n, size_t i, int ndim)
+{
+    const konst *k = find_k(p, in_(n, i));
+    if (!k || !k->is_float || (ndim >= 0 && k->ndim != ndim))
+        return NULL;
+    return k;
+}
+
+static int64_t numel(const hlr_shape *s)
+{
+    int64_t v = 1;
+    for (int i = 0; i < s->ndim; i++)
+        v *= s->d[i];
+    return v;
+}
+
+#define NEED(cond, ...)                                                                                            \
+    do {                                                                                                           \
+        if (!(cond))                                                                                               \
+            return node_fail(p, n, __VA_ARGS__);                                                                   \
+    } while (0)
+
+static hlr_status dense(imp *p, const Onnx__NodeProto *n, int gemm)
+{
+    const int64_t in = p->shape.d[p->shape.ndim - 1];
+    const konst *W = fk(p, n, 1, 2), *B = NULL;
+    NEED(W, "the weight must be a constant matrix");
+    int trans = gemm ? (int)attr_i(n, "transB", 0) : 0; /* MatMul: W is (in, out) */
+    if (gemm) {
+        NEED(attr_f(n, "alpha", 1) == 1 && attr_f(n, "beta", 1) == 1 && !attr_i(n, "transA", 0),
+             "only alpha 1, beta 1 and transA 0 are read");
+        NEED(p->shape.ndim == 1, "Gemm on a %d-dimensional sample", p->shape.ndim);
+        if (n->n_input > 2 && *in_(n, 2))
+            B = fk(p, n, 2, -1);
+        NEED(n->n_input <= 2 || !*in_(n, 2) || B, "the bias must be a constant");
+    }
+    const int64_t out = trans ? W->dims[0] : W->dims[1];
+    NEED((trans ? W->dims[1] : W->dims[0]) == in, "the weight is %lldx%lld for %lld inputs", (long long)W->dims[0],
+         (long long)W->dims[1], (long long)in);
+    /* MatMul followed by Add of a constant vector: the bias */
+    if (!gemm && p->at + 1 < p->g->n_node) {
+        const Onnx__NodeProto *a = p->g->node[p->at + 1];
+        const int first = !strcmp(in_(a, 0), out_(n, 0)); /* y + b or b + y */
+        const konst *b = find_k(p, in_(a, first ? 1 : 0));
+        if (!strcmp(s_(a->op_type), "Add") && a->n_input == 2 && (first || !strcmp(in_(a, 1), out_(n, 0))) && b &&
+            b->is_float && b->n == out) {
+            B = b;
+            p->at++;
+            n = a;
+        }
+    }
+    NEED(!B || B->n == out, "the bias has %lld values for %lld outputs", (long long)B->n, (long long)out);
+    NEED(in <= INT32_MAX && out <= INT32_MAX && out > 0, "too large");
+    hlr_status st = add_layer(p, n, hlr_dense((int)in, (int)out, B != NULL));
+    if (st == HLR_OK)
+        st = trans ? pend(p, "weight", W->f, W->n, 0, 0) : pend(p, "weight", W->f, W->n, in, out);
+    if (st == HLR_OK && B)
+        st = pend(p, "bias", B->f, B->n, 0, 0);
+    p->shape.d[p->shape.ndim - 1] = out;
+    return st;
+}
+
+static hlr_status conv(imp *p, const Onnx__NodeProto *n)
+{
+    NEED(p->shape.ndim == 3, "the input is not (C, H, W)");
+    const konst *W = fk(p, n, 1, 4), *B = n->n_input > 2 && *in_(n, 2) ? fk(p, n, 2, 1) : NULL;
+    NEED(W, "the weight must be a constant (out, in / groups, kh, kw)");
+    NEED(n->n_input <= 2 || !*in_(n, 2) || B, "the bias must be a constant vector");
+    const int64_t s = attr_same(n, "strides", 2, 1), d = attr_same(n, "dilations", 2, 1), pad = attr_same(n, "pads", 4, 0),
+                  g = attr_i(n, "group", 1);
+    const Onnx__AttributeProto *ap = attr(n, "auto_pad");
+    NEED(!ap || !ap->has_s || (ap->s.len == 6 && !memcmp(ap->s.data, "NOTSET", 6)), "auto_pad is not read");
+    NEED(s >= 1 && d >= 1 && pad >= 0 && g >= 1, "strides, dilations and pads must be equal in both directions");
+    const int64_t cout = W->dims[0], cin = W->dims[1] * g;
+    NEED(cin == p->shape.d[0] && cout % g == 0, "the weight does not fit %lld input channels", (long long)p->shape.d[0]);
+    NEED(!B || B->n == cout, "the bias has %lld values", (long long)(B ? B->n : 0));
+    const int64_t kh = W->dims[2], kw = W->dims[3];
+    NEED(cout <= 65536 && kh <= 4096 && kw <= 4096 && s <= 4096 && pad <= 4096 && d <= 4096, "too large");
+    hlr_status st = add_layer(p, n, hlr_conv2d((int)cin, (int)cout, (int)kh, (int)kw, (int)s, (int)pad, (int)d, (int)g,
+                                               B != NULL));
+    if (st == HLR_OK)
+        st = pend(p, "weight", W->f, W->n, 0, 0);
+    if (st == HLR_OK && B)
+        st = pend(p, "bias", B->f, B->n, 0, 0);
+    const int64_t H = (p->shape.d[1] + 2 * pad - d * (kh - 1) - 1) / s + 1, Wd = (p->shape.d[2] + 2 * pad - d * (kw - 1) - 1) / s + 1;
+    p->shape = (hlr_shape){.ndim = 3, .d = {cout, H, Wd}};
+    return st;
+}
+
+static hlr_status pool(imp *p, const Onnx__NodeProto *n, int avg)
+{
+    NEED(p->shape.ndim == 3, "the input is not (C, H, W)");
+    const int64_t k = attr_same(n, "kernel_shape", 2, -1), s = attr_same(n, "strides", 2, 1),
+                  pad = attr_same(n, "pads", 4, 0);
+    NEED(k >= 1 && s >= 1 && pad >= 0, "kernel, strides and pads must be equal in both directions");
+    NEED(!attr_i(n, "ceil_mode", 0), "ceil_mode 1 is not read");
+    NEED(attr_same(n, "dilations", 2, 1) == 1, "dilated pooling is not read");
+    NEED(!avg || pad == 0 || attr_i(n, "count_include_pad", 0), "average pooling must count the padding");
+    NEED(k <= 4096 && s <= 4096 && pad <= k / 2, "a pad over half the kernel");
+    hlr_status st = add_layer(p, n, avg ? hlr_avgpool2d((int)k, (int)s, (int)pad) : hlr_maxpool2d((int)k, (int)s, (int)pad));
+    p->shape.d[1] = (p->shape.d[1] + 2 * pad - k) / s + 1;
+    p->shape.d[2] = (p->shape.d[2] + 2 * pad - k) / s + 1;
+    return st;
+}
+
+static hlr_status batchnorm(imp *p, const Onnx__NodeProto *n)
+{
+    const int64_t C = p->shape.d[0];
+    const konst *k[4];
+    for (int i = 0; i < 4; i++) {
+        k[i] = fk(p, n, (size_t)i + 1, 1);
+        NEED(k[i] && k[i]->n == C, "scale, bias, mean and variance must be constants of %lld values", (long long)C);
+    }
+    NEED(p->shape.ndim == 3 || p->shape.ndim == 1 || p->shape.ndim == 2, "a %d-dimensional sample", p->shape.ndim);
+    NEED(C <= INT32_MAX, "too large");
+    const float eps = attr_f(n, "epsilon", 1e-5f);
+    hlr_status st = add_layer(p, n, p->shape.ndim == 3 ? hlr_batchnorm2d((int)C, eps, 0.1f)
+                                                       : hlr_batchnorm1d((int)C, eps, 0.1f));
+    static const char *const names[4] = {"weight", "bias", "running_mean", "running_var"};
+    for (int i = 0; i < 4 && st == HLR_OK; i++)
+        st = pend(p, names[i], k[i]->f, C, 0, 0);
+    return st;
+}
+
+/* The shape a Reshape asks for, per sample: its constant target with 0 (copy) and -1 (the rest) resolved; the
+ * batch must stay first.  0, or -1 when the target is not a constant or does not keep the batch. */
+static int reshape_target(imp *p, const Onnx__NodeProto *n, hlr_shape *to)
+{
+    const konst *k = find_k(p, in_(n, 1));
+    if (!k || !k->i || k->ndim != 1 || k->n < 2 || k->n > HLR_MAX_DIMS + 1)
+        return -1;
+    if (k->i[0] != 0 && k->i[0] != -1)
+        return -1;
+    to->ndim = (int)k->n - 1;
+    int64_t known = 1, minus = -1;
+    for (int i = 1; i < k->n; i++) {
+        int64_t v = k->i[i];
+        if (v == 0 && i - 1 < p->shape.ndim)
+            v = p->shape.d[i - 1];
+        if (v == -1 && minus < 0) {
+            minus = i - 1;
+            continue;
+        }
+        if (v <= 0)
+            return -1;
+        to->d[i - 1] = v;
+        known *= v;
+    }
+    if (minus >= 0) {
+        if (known <= 0 || numel(&p->shape) % known)
+            return -1;
+        to->d[minus] = numel(&p->shape) / known;
+    }
+    if (k->i[0] == -1 && numel(to) != numel(&p->shape))
+        return -1;
+    return numel(to) == numel(&p->shape) ? 0 : -1;
+}
+
+static int same_shape(const hlr_shape *a, const hlr_shape *b)
+{
+    if (a->ndim != b->ndim)
+        return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->d[i] != b->d[i])
+            return 0;
+    return 1;
+}
+
+static int perm_is(const Onnx__NodeProto *n, int count, const int64_t *want)
+{
+    const Onnx__AttributeProto *a = attr(n, "perm");
+    if (!a || a->n_ints != (size_t)count)
+        return 0;
+    for (int i = 0; i < count; i++)
+        if (a->ints[i] != want[i])
+            return 0;
+    return 1;
+}
+
+/* A recurrent node (X in the time-first layout): becomes an lstm or gru layer once its use is known. */
+static hlr_status recurrent(imp *p, const Onnx__NodeProto *n, int lstm)
+{
+    NEED(p->layout == L_TIME && p->shape.ndim == 2, "its input is not a batch of sequences turned time-first");
+    const int64_t H = attr_i(n, "hidden_size", 0), F = p->shape.d[1], G = lstm ? 4 : 3;
+    const Onnx__AttributeProto *dir = attr(n, "direction");
+    int64_t D = 1;
+    if (dir && dir->has_s) {
+        if (dir->s.len == 13 && !memcmp(dir->s.data, "bidirectional", 13))
+            D = 2;
+        else
+            NEED(dir->s.len == 7 && !memcmp(dir->s.data, "forward", 7), "only forward and bidirectional are read");
+    }
+    NEED(H >= 1 && H <= 65536, "hidden_size %lld", (long long)H);
+    NEED(!attr(n, "activations") && !attr(n, "clip") && !attr_i(n, "input_forget", 0) && !attr_i(n, "layout", 0),
+         "custom activations, clip, input_forget and layout are not read");
+    NEED(lstm || attr_i(n, "linear_before_reset", 0) == 1, "a GRU without linear_before_reset (PyTorch's) is not read");
+    const konst *W = fk(p, n, 1, 3), *R = fk(p, n, 2, 3), *B = n->n_input > 3 && *in_(n, 3) ? fk(p, n, 3, 2) : NULL;
+    NEED(W && R && W->dims[0] == D && W->dims[1] == G * H && W->dims[2] == F && R->dims[0] == D && R->dims[1] == G * H &&
+             R->dims[2] == H,
+         "W and R must be constants of (%lld, %lld, %lld) and (%lld, %lld, %lld)", (long long)D, (long long)(G * H),
+         (long long)F, (long long)D, (long long)(G * H), (long long)H);
+    NEED(!B || (B->dims[0] == D && B->dims[1] == 2 * G * H), "B must be a constant of (%lld, %lld)", (long long)D,
+         (long long)(2 * G * H));
+    NEED(!*in_(n, 4), "per-sample sequence lengths are not read");
+    for (size_t i = 5; i < n->n_input && i < 8; i++) {
+        const konst *z = find_k(p, in_(n, i));
+        NEED(!*in_(n, i) || (z && z->zeros), "only zero initial states (and no peepholes) are read");
+    }
+    const int has_y = used_later(p, out_(n, 0)), has_h = used_later(p, out_(n, 1));
+    NEED(has_y + has_h == 1 && !used_later(p, out_(n, 2)), "either Y or Y_h must be read on, not both, not Y_c");
+    NEED(F <= INT32_MAX, "too large");
+    hlr_status st = add_layer(p, n, lstm ? hlr_lstm((int)F, (int)H, 1, (has_y ? HLR_RETURN_SEQUENCES : 0) |
+                                                                          (D == 2 ? HLR_BIDIRECTIONAL : 0), 0.0f)
+                                         : hlr_gru((int)F, (int)H, 1, (has_y ? HLR_RETURN_SEQUENCES : 0) |
+                                                                         (D == 2 ? HLR_BIDIRECTIONAL : 0), 0.0f));
+    /* ONNX's gate order back to PyTorch's: LSTM i f g o <- i o f c, GRU r z n <- z r h */
+    static const int lstm_from[4] = {0, 2, 3, 1}, gru_from[3] = {1, 0, 2};
+    const int *from = lstm ? lstm_from : gru_from;
+    static const char *const kinds[4] = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"};
+    float *buf = hlr__malloc((size_t)(G * H * (F > H ? F : H)) * sizeof *buf + 1);
+    if (!buf)
+        return hlr__fail(HLR_ENOMEM, "%s: out of memory", IFN);
+    for (int64_t d = 0; d < D && st == HLR_OK; d++)
+        for (int kind = 0; kind < 4 && st == HLR_OK; kind++) {
+            const int64_t cols = kind == 0 ? F : kind == 1 ? H : 1;
+            const float *src = kind == 0 ? W->f + d * G * H * F
+                               : kind == 1 ? R->f + d * G * H * H
+                                           : B ? B->f + d * 2 * G * H + (kind == 3 ? G * H : 0) : NULL;
+            for (int gte = 0; gte < G; gte++)
+                for (int64_t r = 0; r < H * cols; r++)
+                    buf[gte * H * cols + r] = src ? src[from[gte] * H * cols + r] : 0.0f;
+            char name[HLR_PARAM_NAME_MAX];
+            snprintf(name, sizeof name, "%s%s", kinds[kind], d ? "_reverse" : "");
+            st = pend(p, name, buf, G * H * cols, 0, 0);
+        }
+    hlr__free(buf);
+    p->rnn_dirs = D;
+    if (has_y) {
+        p->cur = out_(n, 0);
+        p->layout = L_RNN_Y; /* (T, D, N, H) */
+    } else {
+        p->cur = out_(n, 1);
+        p->layout = L_RNN_H; /* (D, N, H) */
+    }
+    p->shape = has_y ? (hlr_shape){.ndim = 2, .d = {p->shape.d[0], D * H}} : (hlr_shape){.ndim = 1, .d = {D * H}};
+    return st;
+}
+
+/* A constant scalar (one float) named name: 1 and its value, or 0. */
+static int scalar(imp *p, const char *name, float *v)
+{
+    const konst *k = find_k(p, name);
+    if (!k || !k->is_float || k->n != 1)
+        return 0;
+    *v = k->f[0];
+    return 1;
+}
+
+/* The index of the first node after `from` that is not a Constant (constants are read first), or the count. */
+static size_t next_node(const imp *p, size_t from)
+{
+    size_t j = from + 1;
+    while (j < p->g->n_node && p->g->node[j] && !strcmp(s_(p->g->node[j]->op_type), "Constant"))
+        j++;
+    return j;
+}
+
+/* GELU as exporters write it: x / sqrt 2 (or x * (1 / sqrt 2)), Erf, + 1, x * that, * 0.5 (in either operand
+ * order; constants may stand between).  1 and *last, the index of its last node; or 0. */
+static int gelu_at(imp *p, const Onnx__NodeProto *n, size_t *last)
+{
+    size_t idx[5] = {p->at};
+    for (int k = 1; k < 5; k++) {
+        idx[k] = next_node(p, idx[k - 1]);
+        if (idx[k] >= p->g->n_node || !p->g->node[idx[k]])
+            return 0;
+    }
+    Onnx__NodeProto *q[5];
+    for (int k = 0; k < 5; k++)
+        q[k] = p->g->node[idx[k]];
+    float c;
+    const char *x = in_(n, 0);
+    const int div = !strcmp(s_(n->op_type), "Div");
+    if (!scalar(p, in_(n, 1), &c) || fabsf(div ? c - 1.41421356f : c - 0.70710678f) > 1e-3f)
+        return 0;
+#define IS(k, name) (!strcmp(s_(q[k]->op_type), name))
+#define READS(k, t) (!strcmp(in_(q[k], 0), t) || !strcmp(in_(q[k], 1), t))
+    float one, half;
+    const char *a = !strcmp(in_(q[2], 0), out_(q[1], 0)) ? in_(q[2], 1) : in_(q[2], 0);
+    const char *h = !strcmp(in_(q[4], 0), out_(q[3], 0)) ? in_(q[4], 1) : in_(q[4], 0);
+    *last = idx[4];
+    return IS(1, "Erf") && !strcmp(in_(q[1], 0), out_(n, 0)) && IS(2, "Add") && READS(2, out_(q[1], 0)) &&
+           scalar(p, a, &one) && one == 1.0f && IS(3, "Mul") && READS(3, x) && READS(3, out_(q[2], 0)) &&
+           IS(4, "Mul") && READS(4, out_(q[3], 0)) && scalar(p, h, &half) && half == 0.5f;
+#undef IS
+#undef READS
+}
+
+/* The next node of the chain. */
+static hlr_status node(imp *p, Onnx__NodeProto *n)
+{
+    const char *op = s_(n->op_type);
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
+        return node_fail(p, n, "operators of domain '%.32s' are not read", n->domain);
+    /* constants and the shape arithmetic of initial states */
+    if (!strcmp(op, "Constant"))
+        return HLR_OK; /* read in a first pass */
+    if (!strcmp(op, "ConstantOfShape")) {
+        const Onnx__AttributeProto *v = attr(n, "value");
+        int zero = 1;
+        if (v && v->t) {
+            const Onnx__TensorProto *t = v->t;
+            if (t->has_raw_data)
+                for (size_t i = 0; i < t->raw_data.len; i++)
+                    zero &= t->raw_data.data[i] == 0;
+            for (size_t i = 0; i < t->n_float_data; i++)
+                zero &= t->float_data[i] == 0;
+        }
+        NEED(zero, "only zeros are read");
+        hlr_status st = add_tensor(p, out_(n, 0), &(Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT);
+        if (st == HLR_OK)
+            p->k[p->nk - 1].zeros = 1;
+        return st;
+    }
+    int reads_cur = n->n_input > 0 && p->cur && !strcmp(in_(n, 0), p->cur);
+    if (!reads_cur && (!strcmp(op, "Shape") || !strcmp(op, "Gather") || !strcmp(op, "Unsqueeze") ||
+                       !strcmp(op, "Concat") || !strcmp(op, "Squeeze") || !strcmp(op, "Cast"))) {
+        /* shape arithmetic off the chain: its results may only feed more of it or a ConstantOfShape */
+        for (size_t i = 0; i < n->n_output; i++) {
+            for (size_t j = p->at + 1; j < p->g->n_node; j++) {
+                const Onnx__NodeProto *u = p->g->node[j];
+                for (size_t q = 0; q < u->n_input; q++)
+                    if (!strcmp(s_(u->input[q]), out_(n, i))) {
+                        const char *uo = s_(u->op_type);
+                        NEED(!strcmp(uo, "Shape") || !strcmp(uo, "Gather") || !strcmp(uo, "Unsqueeze") ||
+                                 !strcmp(uo, "Concat") || !strcmp(uo, "Squeeze") || !strcmp(uo, "Cast") ||
+                                 !strcmp(uo, "ConstantOfShape"),
+                             "shape arithmetic whose result feeds %.32s", uo);
+                    }
+            }
+        }
+        return HLR_OK;
+    }
+    NEED(reads_cur, "it does not read the output of the layer before (only chains of layers are read)");
+    if (!strcmp(op, "Shape"))
+        return HLR_OK; /* of the chain's tensor, for an initial state: checked when used */
+    hlr_status st = HLR_OK;
+    const char *y = out_(n, 0);
+    size_t gelu_end = 0;
+    /* recurrent intermediates first: they change the layout, not the layers */
+    if (p->layout != L_BATCH) {
+        if (!strcmp(op, "LSTM") || !strcmp(op, "GRU")) {
+            st = recurrent(p, n, !strcmp(op, "LSTM"));
+            return st;
+        }
+        if (p->layout == L_TIME && !strcmp(op, "Transpose") && perm_is(n, 3, (int64_t[]){1, 0, 2}))
+            p->layout = L_BATCH;
+        else if (p->layout == L_RNN_Y && !strcmp(op, "Squeeze") && p->rnn_dirs == 1)
+            p->layout = L_TIME;
+        else if (p->layout == L_RNN_Y && !strcmp(op, "Transpose") && perm_is(n, 4, (int64_t[]){0, 2, 1, 3}))
+            p->layout = L_RNN_Y2;
+        else if (p->layout == L_RNN_Y2 && !strcmp(op, "Reshape"))
+            p->layout = L_TIME; /* (T, N, D H) */
+        else if (p->layout == L_RNN_H && !strcmp(op, "Transpose") && perm_is(n, 3, (int64_t[]){1, 0, 2}))
+            p->layout = L_RNN_H2;
+        else if ((p->layout == L_RNN_H2 || (p->layout == L_RNN_H && p->rnn_dirs == 1)) &&
+                 (!strcmp(op, "Reshape") || !strcmp(op, "Squeeze") || !strcmp(op, "Flatten")))
+            p->layout = L_BATCH;
+        else
+            return node_fail(p, n, "not one of the patterns around a recurrent layer that are read");
+        p->cur = y;
+        return HLR_OK;
+    }
+    if (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) {
+        st = dense(p, p->g->node[p->at], !strcmp(op, "Gemm"));
+        y = out_(p->g->node[p->at], 0); /* MatMul may have taken its Add */
+    } else if (!strcmp(op, "Conv")) {
+        st = conv(p, n);
+    } else if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool")) {
+        st = pool(p, n, !strcmp(op, "AveragePool"));
+    } else if (!strcmp(op, "GlobalAveragePool")) {
+        NEED(p->shape.ndim == 3, "the input is not (C, H, W)");
+        Onnx__NodeProto *f = p->at + 1 < p->g->n_node ? p->g->node[p->at + 1] : NULL;
+        NEED(f && (!strcmp(s_(f->op_type), "Flatten") || !strcmp(s_(f->op_type), "Reshape")) && !strcmp(in_(f, 0), y),
+             "a GlobalAveragePool is read when a Flatten follows it");
+        st = add_layer(p, n, hlr_global_avgpool2d());
+        p->shape = (hlr_shape){.ndim = 1, .d = {p->shape.d[0]}};
+        p->at++;
+        y = out_(f, 0);
+    } else if (!strcmp(op, "BatchNormalization")) {
+        st = batchnorm(p, n);
+    } else if ((!strcmp(op, "Mul") || !strcmp(op, "Div")) && gelu_at(p, n, &gelu_end)) {
+        st = add_layer(p, n, hlr_gelu());
+        p->at = gelu_end;
+        y = out_(p->g->node[p->at], 0);
+    } else if (!strcmp(op, "Relu")) {
+        st = add_layer(p, n, hlr_relu());
+    } else if (!strcmp(op, "LeakyRelu")) {
+        st = add_layer(p, n, hlr_leaky_relu(attr_f(n, "alpha", 0.01f)));
+    } else if (!strcmp(op, "Sigmoid")) {
+        st = add_layer(p, n, hlr_sigmoid());
+    } else if (!strcmp(op, "Tanh")) {
+        st = add_layer(p, n, hlr_tanh());
+    } else if (!strcmp(op, "Softmax")) {
+        const int64_t axis = attr_i(n, "axis", -1);
+        NEED(axis == -1 || axis == p->shape.ndim, "only the last axis is read");
+        st = add_layer(p, n, hlr_softmax());
+    } else if (!strcmp(op, "Pad")) { /* exporters pad by nothing before an average pooling */
+        const konst *k = find_k(p, in_(n, 1));
+        const Onnx__AttributeProto *mode = attr(n, "mode");
+        int zero = k && k->i;
+        for (int64_t i = 0; zero && i < k->n; i++)
+            zero = k->i[i] == 0;
+        NEED(zero && (!mode || !mode->has_s || (mode->s.len == 8 && !memcmp(mode->s.data, "constant", 8))),
+             "only a Pad that pads nothing is read");
+    } else if (!strcmp(op, "Dropout") || !strcmp(op, "Identity")) {
+        /* inference: nothing */
+    } else if (!strcmp(op, "Flatten")) {
+        NEED(attr_i(n, "axis", 1) == 1, "only axis 1 is read");
+        if (p->shape.ndim != 1)
+            st = add_layer(p, n, hlr_flatten());
+        p->shape = (hlr_shape){.ndim = 1, .d = {numel(&p->shape)}};
+    } else if (!strcmp(op, "Reshape")) {
+        hlr_shape to;
+        NEED(reshape_target(p, n, &to) == 0, "the target shape must be constant, keep the batch and the size");
+        if (to.ndim == 1 && p->shape.ndim > 1)
+            st = add_layer(p, n, hlr_flatten());
+        else if (p->shape.ndim == 3 && p->shape.d[0] == 1 && to.ndim == 2 && to.d[0] == p->shape.d[1])
+            st = add_layer(p, n, hlr_image_rows());
+        else
+            NEED(same_shape(&to, &p->shape) || (to.ndim + 1 == p->shape.ndim && p->shape.d[0] == 1),
+                 "a reshape to no layer's shape%s", p->shape.ndim == 2 && to.ndim == 3 ? " (attention heads? "
+                 "multi-head attention is not read back)" : "");
+        p->shape = to;
+    } else if (!strcmp(op, "Transpose")) {
+        if (p->shape.ndim == 2 && perm_is(n, 3, (int64_t[]){1, 0, 2})) {
+            p->layout = L_TIME; /* into a recurrent node */
+        } else if (p->shape.ndim == 3 && (perm_is(n, 4, (int64_t[]){0, 2, 1, 3}) || perm_is(n, 4, (int64_t[]){0, 3, 1, 2}))) {
+            const int cols = perm_is(n, 4, (int64_t[]){0, 3, 1, 2});
+            Onnx__NodeProto *r = p->at + 1 < p->g->n_node ? p->g->node[p->at + 1] : NULL;
+            NEED(r && !strcmp(s_(r->op_type), "Reshape") && !strcmp(in_(r, 0), y),
+                 "a feature map turned into a sequence must be reshaped next");
+            st = add_layer(p, n, cols ? hlr_feature_map_columns() : hlr_feature_map_rows());
+            const int64_t C = p->shape.d[0], H = p->shape.d[1], W = p->shape.d[2];
+            p->shape = cols ? (hlr_shape){.ndim = 2, .d = {W, C * H}} : (hlr_shape){.ndim = 2, .d = {H, C * W}};
+            p->at++;
+            y = out_(r, 0);
+        } else {
+            return node_fail(p, n, "a transpose that is no layer's");
+        }
+    } else if (!strcmp(op, "ReduceMean") || !strcmp(op, "ReduceMax")) {
+        NEED(p->shape.ndim == 2 && attr_same(n, "axes", 1, -1) == 1 && !attr_i(n, "keepdims", 1),
+             "only the steps of a sequence (axes [1], keepdims 0) are read");
+        st = add_layer(p, n, !strcmp(op, "ReduceMean") ? hlr_seq_mean() : hlr_seq_max());
+        p->shape = (hlr_shape){.ndim = 1, .d = {p->shape.d[1]}};
+    } else if (!strcmp(op, "Gather")) {
+        const konst *k = find_k(p, in_(n, 1));
+        NEED(p->shape.ndim == 2 && attr_i(n, "axis", 0) == 1 && k && k->i && k->n == 1,
+             "only one step of a sequence is read");
+        const int64_t T = p->shape.d[0], at = k->i[0] < 0 ? k->i[0] + T : k->i[0];
+        NEED(at == 0 || at == T - 1, "only the first or the last step is read");
+        st = add_layer(p, n, at == 0 ? hlr_seq_first() : hlr_seq_last());
+        p->shape = (hlr_shape){.ndim = 1, .d = {p->shape.d[1]}};
+        if (k->ndim == 1) /* (N, 1, F): a Reshape or Squeeze drops the step next */
+            p->shape = (hlr_shape){.ndim = 2, .d = {1, p->shape.d[0]}};
+    } else if (!strcmp(op, "Squeeze")) {
+        NEED(p->shape.ndim == 2 && p->shape.d[0] == 1, "a squeeze that is no layer's");
+        p->shape = (hlr_shape){.ndim = 1, .d = {p->shape.d[1]}};
+    } else if (!strcmp(op, "LayerNormalization")) {
+        const int64_t F = p->shape.d[p->shape.ndim - 1];
+        const konst *w = fk(p, n, 1, 1), *b = n->n_input > 2 && *in_(n, 2) ? fk(p, n, 2, 1) : NULL;
+        NEED(attr_i(n, "axis", -1) == -1 || attr_i(n, "axis", -1) == p->shape.ndim, "only the last axis is read");
+        NEED(w && w->n == F && b && b->n == F, "scale and bias must be constants of %lld values", (long long)F);
+        st = add_layer(p, n, hlr_layernorm((int)F, attr_f(n, "epsilon", 1e-5f)));
+        if (st == HLR_OK)
+            st = pend(p, "weight", w->f, F, 0, 0);
+        if (st == HLR_OK)
+            st = pend(p, "bias", b->f, F, 0, 0);
+    } else {
+        return node_fail(p, n, "this operator is not read");
+    }
+    p->cur = y;
+    return st;
+}
+
+static void imp_free(imp *p)
+{
+    for (int i = 0; i < p->nk; i++) {
+        hlr__free(p->k[i].f_owned);
+        hlr__free(p->k[i].i);
+    }
+    hlr__free(p->k);
+    for (int i = 0; i < p->npend; i++)
+        hlr__free(p->pend[i].data);
+    hlr__free(p->pend);
+}
+
+hlr_model *hlr_model_import_onnx_buffer(const void *data, size_t size)
+{
+    if (!data || !size) {
+        hlr__fail(HLR_EINVAL, "%s: %s", IFN, !data ? "data is NULL" : "no bytes");
+        return NULL;
+    }
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, size, data);
+    if (!mp) {
+        hlr__fail(HLR_EFORMAT, "%s: not an ONNX model (protobuf cannot read its %zu bytes)", IFN, size);
+        return NULL;
+    }
+    imp p = {0};
+    hlr_status st = HLR_OK;
+    Onnx__GraphProto *g = mp->graph;
+    int64_t opset = -1;
+    for (size_t i = 0; i < mp->n_opset_import; i++)
+        if (mp->opset_import[i] && (!mp->opset_import[i]->domain || !*mp->opset_import[i]->domain ||
+                                    !strcmp(mp->opset_import[i]->domain, "ai.onnx")))
+            opset = mp->opset_import[i]->version;
+    if (!g || g->n_output != 1 || !g->output[0])
+        st = hlr__fail(HLR_EFORMAT, "%s: the model has %s", IFN, !g ? "no graph" : "not exactly one output");
+    else if (opset < 9 || opset > 18)
+        st = hlr__fail(HLR_EUNSUPPORTED, "%s: opset %lld; opsets 9 to 18 are read", IFN, (long long)opset);
+    p.g = g;
+    for (size_t i = 0; st == HLR_OK && i < g->n_initializer; i++)
+        if (g->initializer[i])
+            st = add_tensor(&p, g->initializer[i]->name, g->initializer[i]);
+    /* the one input that is not an initializer */
+    const Onnx__ValueInfoProto *input = NULL;
+    for (size_t i = 0; st == HLR_OK && i < g->n_input; i++)
+        if (g->input[i] && !find_k(&p, s_(g->input[i]->name))) {
+            if (input)
+                st = hlr__fail(HLR_EUNSUPPORTED, "%s: the graph has more than one input", IFN);
+            input = g->input[i];
+        }
+    if (st == HLR_OK) {
+        const Onnx__TypeProto *t = input ? input->type : NULL;
+        const Onnx__TensorShapeProto *sh = t && t->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && t->tensor_type
+                                               ? t->tensor_type->shape
+                                               : NULL;
+        if (!input || !sh || t->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || sh->n_dim < 2 ||
+            sh->n_dim > HLR_MAX_DIMS + 1)
+            st = hlr__fail(HLR_EUNSUPPORTED, "%s: the input must be a float tensor (N, ...) of 2 to %d dimensions", IFN,
+                           HLR_MAX_DIMS + 1);
+        for (size_t d = 1; st == HLR_OK && d < sh->n_dim; d++) {
+            if (!sh->dim[d] || sh->dim[d]->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
+                sh->dim[d]->dim_value < 1 || sh->dim[d]->dim_value > (1 << 24))
+                st = hlr__fail(HLR_EUNSUPPORTED, "%s: the input's dimension %zu must be a fixed size", IFN, d);
+            else
+                p.shape.d[d - 1] = sh->dim[d]->dim_value;
+        }
+        if (st == HLR_OK) {
+            p.shape.ndim = (int)sh->n_dim - 1;
+            p.cur = s_(input->name);
+        }
+    }
+    /* constants first: exporters put them anywhere, also between the nodes of one pattern */
+    for (size_t i = 0; st == HLR_OK && i < g->n_node; i++) {
+        const Onnx__NodeProto *n = g->node[i];
+        if (!n || strcmp(s_(n->op_type), "Constant"))
+            continue;
+        const Onnx__AttributeProto *v = attr(n, "value");
+        p.at = i;
+        st = v && v->t && n->n_output == 1 ? add_tensor(&p, out_(n, 0), v->t)
+                                          : node_fail(&p, n, "only tensor constants are read");
+    }
+    hlr_shape in_shape = p.shape;
+    p.m = st == HLR_OK ? hlr_model_new(0) : NULL;
+    if (st == HLR_OK && !p.m)
+        st = hlr_last_status();
+    for (p.at = 0; st == HLR_OK && p.at < g->n_node; p.at++) {
+        if (!g->node[p.at])
+            st = hlr__fail(HLR_EFORMAT, "%s: node %zu is empty", IFN, p.at);
+        else
+            st = node(&p, g->node[p.at]);
+    }
+    if (st == HLR_OK && (p.layout != L_BATCH || strcmp(p.cur, s_(g->output[0]->name))))
+        st = hlr__fail(HLR_EUNSUPPORTED, "%s: the chain of layers does not end at the graph's output '%.64s'", IFN,
+                       s_(g->output[0]->name));
+    if (st == HLR_OK && p.nlayers == 0)
+        st = hlr__fail(HLR_EUNSUPPORTED, "%s: the graph holds no layer", IFN);
+    if (st == HLR_OK)
+        st = hlr_model_build(p.m, in_shape.ndim, in_shape.d);
+    for (int i = 0; st == HLR_OK && i < p.npend; i++) {
+        hlr_tensor *t = hlr_layer_param(hlr_model_layer(p.m, p.pend[i].layer), p.pend[i].param);
+        if (!t || hlr_tensor_numel(t) != p.pend[i].n)
+            st = hlr__fail(HLR_EFORMAT, "%s: layer %d's %s does not take %lld values", IFN, p.pend[i].layer,
+                           p.pend[i].param, (long long)p.pend[i].n);
+        else
+            memcpy(hlr_tensor_f32(t), p.pend[i].data, (size_t)p.pend[i].n * sizeof(float));
+    }
+    if (st == HLR_OK) {
+        hlr_metadata *md = hlr_model_metadata(p.m);
+        for (size_t i = 0; st == HLR_OK && i < mp->n_metadata_props; i++) {
+            const Onnx__StringStringEntryProto *e = mp->metadata_props[i];
+            if (!e || !e->key || !e->value)
+                continue;
+            if (!strcmp(e->key, "temperature")) {
+                char *end;
+                double tv = strtod(e->value, &end);
+                if (*end || !(tv > 0) || hlr_model_set_temperature(p.m, tv) != HLR_OK)
+                    st = hlr__fail(HLR_EFORMAT, "%s: metadata temperature '%.32s' is not a number > 0", IFN, e->value);
+            } else if (!strcmp(e->key, "dataset")) {
+                st = hlr_metadata_set_dataset(md, e->value);
+            } else if (strcmp(e->key, "class_names")) {
+                st = hlr_metadata_set(md, e->key, e->value);
+            }
+        }
+    }
+    imp_free(&p);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    if (st != HLR_OK) {
+        /* a layer's own refusal (a value the checks above let through) still says who is speaking */
+        if (strncmp(hlr_last_error(), IFN, strlen(IFN)) != 0) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", hlr_last_error());
+            hlr__fail(st, "%s: %s", IFN, msg);
+        }
+        hlr_model_free(p.m);
+        return NULL;
+    }
+    return p.m;
+}
+
+hlr_model *hlr_model_import_onnx(const char *path)
+{
+    if (!path) {
+        hlr__fail(HLR_EINVAL, "%s: path is NULL", IFN);
+        return NULL;
+    }
+    int fd = hlr__open_regular(path, IFN, NULL);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        hlr__fail(HLR_ENOMEM, "%s: %s: cannot open a stream on the file", IFN, path);
+        return NULL;
+    }
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    hlr_model *m = NULL;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= (size_t)MAX_FILE_BYTES) {
+                hlr__fail(HLR_EFORMAT, "%s: %s is larger than %lld bytes", IFN, path, (long long)MAX_FILE_BYTES);
+                goto done;
+            }
+            cap = cap ? 2 * cap : 1 << 16;
+            unsigned char *b = hlr__realloc(buf, cap);
+            if (!b) {
+                hlr__fail(HLR_ENOMEM, "%s: out of memory reading %s", IFN, path);
+                goto done;
+            }
+            buf = b;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        hlr__fail(HLR_EIO, "%s: cannot read %s", IFN, path);
+        goto done;
+    }
+    if (len == 0) {
+        hlr__fail(HLR_EFORMAT, "%s: %s is empty", IFN, path);
+        goto done;
+    }
+    m = hlr_model_import_onnx_buffer(buf, len);
+    if (!m) { /* name the file */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", hlr_last_error());
+        const char *rest = strncmp(msg, IFN ": ", strlen(IFN) + 2) ? msg : msg + strlen(IFN) + 2;
+        hlr__fail(hlr_last_status(), "%s: %s: %s", IFN, path, rest);
+    }
+done:
+    hlr__free(buf);
+    fclose(f);
+    return m;
+}
