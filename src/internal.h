@@ -260,6 +260,9 @@ hlr_status hlr__layer_fail(const hlr_layer *l, hlr_status code, const char *fmt,
 /* The multihead_attention sub-layer of a transformer_encoder layer
  * (layers/transformer_encoder.c); l must be one. */
 hlr_layer *hlr__transformer_encoder_attention(const hlr_layer *l);
+/* The (steps, dim) table a built positional_encoding layer adds (layers/positional_encoding.c): its
+ * learned weight's first rows, or the sinusoids; l must be one. */
+const float *hlr__positional_encoding_table(hlr_layer *l);
 extern const hlr_layer_ops hlr__transformer_encoder_ops;
 
 /* The registry of layer types (layers/registry.c). */

@@ -39,6 +39,7 @@ typedef struct ox {
     size_t ninits, capinits;
     int counter;
     int oom;
+    const char *lengths; /* the graph's "lengths" input (int32 (N)) of a model over token ids, else NULL */
 } ox;
 
 static void *ox_alloc(ox *o, size_t n)
@@ -380,14 +381,15 @@ static const char *recurrent(ox *o, const hlr_layer *l, const char *x, int lstm)
             snprintf(name, sizeof name, "bias_hh_l%lld%s", (long long)k, rev);
             reorder_gates(B + d * 2 * G * H + G * H, l->params[find_param(l, name)].value.data, G, order, H, 1);
         }
-        const char *ins[4] = {seq, init_f32(o, ox_str(o, "layer%d.W_l%lld", l->index, (long long)k), 3,
+        const char *ins[5] = {seq, init_f32(o, ox_str(o, "layer%d.W_l%lld", l->index, (long long)k), 3,
                                               (int64_t[]){D, G * H, F}, W),
                               init_f32(o, ox_str(o, "layer%d.R_l%lld", l->index, (long long)k), 3,
                                        (int64_t[]){D, G * H, H}, R),
                               init_f32(o, ox_str(o, "layer%d.B_l%lld", l->index, (long long)k), 2,
-                                       (int64_t[]){D, 2 * G * H}, B)};
+                                       (int64_t[]){D, 2 * G * H}, B),
+                              o->lengths};
         const char *outs[2] = {NULL, NULL};
-        if (!node_n(o, lstm ? "LSTM" : "GRU", 4, ins, 2, outs, NULL, NULL, NULL, NULL, NULL, NULL))
+        if (!node_n(o, lstm ? "LSTM" : "GRU", o->lengths ? 5 : 4, ins, 2, outs, NULL, NULL, NULL, NULL, NULL, NULL))
             return NULL;
         /* attributes that depend on the kind and direction */
         Onnx__NodeProto *n = o->nodes[o->nnodes - 1];
@@ -425,49 +427,177 @@ static const char *recurrent(ox *o, const hlr_layer *l, const char *x, int lstm)
     return NODE2(o, "Reshape", h, init_i64(o, "shape", 2, (int64_t[]){0, D * H}), NULL, NULL, NULL, NULL, NULL, NULL);
 }
 
-/* Multi-head self-attention over x (N, T, E), as torch.nn.MultiheadAttention(x, x, x). */
-static const char *attention(ox *o, const hlr_layer *l, const char *x)
+/* Multi-head self-attention over x (N, T, E), as torch.nn.MultiheadAttention(x, x, x): W (3E, E) and B (3E)
+ * the input projection, Wo (E, E) and Bo (E) the output projection (NULL: none); causal: keys after the
+ * query are masked.  Names start with prefix. */
+static const char *mha(ox *o, const char *prefix, const char *x, int64_t E, int64_t h, int64_t T, const float *W,
+                       const float *B, const float *Wo, const float *Bo, int causal)
 {
-    const int64_t E = cfg(l, "embed_dim"), h = cfg(l, "num_heads"), dh = E / h;
-    const int iw = find_param(l, "in_proj_weight"), ib = find_param(l, "in_proj_bias");
-    const float *W = l->params[iw].value.data, *B = ib >= 0 ? l->params[ib].value.data : NULL;
+    const int64_t dh = E / h;
     const char *heads[3];
-    for (int k = 0; k < 3; k++) { /* q, k, v: x W_k^T + b_k, as (N, h, T, dh) */
+    for (int k = 0; k < 3; k++) { /* q, k, v: x W_k^T + b_k, as (N, h, T, dh); k as (N, h, dh, T) */
         float *wt = ox_alloc(o, (size_t)(E * E) * sizeof *wt);
         if (!wt)
             return NULL;
         for (int64_t i = 0; i < E; i++)
             for (int64_t j = 0; j < E; j++)
                 wt[j * E + i] = W[(k * E + i) * E + j];
-        const char *y = NODE2(o, "MatMul", x, init_f32(o, ox_str(o, "layer%d.in_proj_t%d", l->index, k), 2,
-                                                       (int64_t[]){E, E}, wt),
+        const char *y = NODE2(o, "MatMul", x, init_f32(o, ox_str(o, "%s.in_proj_t%d", prefix, k), 2, (int64_t[]){E, E}, wt),
                               NULL, NULL, NULL, NULL, NULL, NULL);
         if (B)
-            y = NODE2(o, "Add", y, init_f32(o, ox_str(o, "layer%d.in_proj_bias%d", l->index, k), 1, (int64_t[]){E},
-                                            B + k * E),
+            y = NODE2(o, "Add", y, init_f32(o, ox_str(o, "%s.in_proj_bias%d", prefix, k), 1, (int64_t[]){E}, B + k * E),
                       NULL, NULL, NULL, NULL, NULL, NULL);
         y = NODE2(o, "Reshape", y, init_i64(o, "shape", 4, (int64_t[]){0, 0, h, dh}), NULL, NULL, NULL, NULL, NULL, NULL);
         heads[k] = transpose(o, y, 4, k == 1 ? (int64_t[]){0, 2, 3, 1} : (int64_t[]){0, 2, 1, 3});
     }
     const char *s = NODE2(o, "MatMul", heads[0], heads[1], NULL, NULL, NULL, NULL, NULL, NULL); /* (N, h, T, T) */
     s = NODE2(o, "Mul", s, scalar_f32(o, "scale", 1.0f / sqrtf((float)dh)), NULL, NULL, NULL, NULL, NULL, NULL);
+    if (causal) { /* -inf above the diagonal: softmax gives those keys exactly 0, as the layer does */
+        float *mask = ox_alloc(o, (size_t)(T * T) * sizeof *mask);
+        if (!mask)
+            return NULL;
+        for (int64_t i = 0; i < T; i++)
+            for (int64_t j = 0; j < T; j++)
+                mask[i * T + j] = j > i ? -INFINITY : 0.0f;
+        s = NODE2(o, "Add", s, init_f32(o, ox_str(o, "%s.causal_mask", prefix), 2, (int64_t[]){T, T}, mask), NULL,
+                  NULL, NULL, NULL, NULL, NULL);
+    }
     s = NODE1(o, "Softmax", s, a_int(o, "axis", -1), NULL, NULL, NULL, NULL, NULL);
     const char *y = NODE2(o, "MatMul", s, heads[2], NULL, NULL, NULL, NULL, NULL, NULL); /* (N, h, T, dh) */
     y = transpose(o, y, 4, (int64_t[]){0, 2, 1, 3});
     y = NODE2(o, "Reshape", y, init_i64(o, "shape", 3, (int64_t[]){0, 0, E}), NULL, NULL, NULL, NULL, NULL, NULL);
-    const int ow = find_param(l, "out_proj.weight"), ob = find_param(l, "out_proj.bias");
-    if (ow < 0)
+    if (!Wo)
         return y;
-    const float *Wo = l->params[ow].value.data;
     float *wt = ox_alloc(o, (size_t)(E * E) * sizeof *wt);
     if (!wt)
         return NULL;
     for (int64_t i = 0; i < E; i++)
         for (int64_t j = 0; j < E; j++)
             wt[j * E + i] = Wo[i * E + j];
-    y = NODE2(o, "MatMul", y, init_f32(o, ox_str(o, "layer%d.out_proj_t", l->index), 2, (int64_t[]){E, E}, wt), NULL,
-              NULL, NULL, NULL, NULL, NULL);
-    return ob >= 0 ? NODE2(o, "Add", y, param(o, l, ob), NULL, NULL, NULL, NULL, NULL, NULL) : y;
+    y = NODE2(o, "MatMul", y, init_f32(o, ox_str(o, "%s.out_proj_t", prefix), 2, (int64_t[]){E, E}, wt), NULL, NULL,
+              NULL, NULL, NULL, NULL);
+    if (Bo)
+        y = NODE2(o, "Add", y, init_f32(o, ox_str(o, "%s.out_proj_bias", prefix), 1, (int64_t[]){E}, Bo), NULL, NULL,
+                  NULL, NULL, NULL, NULL);
+    return y;
+}
+
+static const float *param_data(const hlr_layer *l, const char *name)
+{
+    const int i = find_param(l, name);
+    return i >= 0 ? l->params[i].value.data : NULL;
+}
+
+static const char *attention(ox *o, const hlr_layer *l, const char *x)
+{
+    return mha(o, ox_str(o, "layer%d", l->index), x, cfg(l, "embed_dim"), cfg(l, "num_heads"), l->in.d[0],
+               param_data(l, "in_proj_weight"), param_data(l, "in_proj_bias"), param_data(l, "out_proj.weight"),
+               param_data(l, "out_proj.bias"), (int)cfg(l, "causal"));
+}
+
+/* x W^T + b on the last axis of x, W (out, in) of layer l's parameter wname (and bname). */
+static const char *linear(ox *o, const hlr_layer *l, const char *x, const char *wname, const char *bname)
+{
+    const hlr_tensor *W = &l->params[find_param(l, wname)].value;
+    const int64_t out = W->shape[0], in = W->shape[1];
+    float *wt = ox_alloc(o, (size_t)(in * out) * sizeof *wt);
+    if (!wt)
+        return NULL;
+    const float *wd = W->data;
+    for (int64_t i = 0; i < out; i++)
+        for (int64_t k = 0; k < in; k++)
+            wt[k * out + i] = wd[i * in + k];
+    const char *y = NODE2(o, "MatMul", x, init_f32(o, ox_str(o, "layer%d.%s_t", l->index, wname), 2, (int64_t[]){in, out}, wt),
+                          NULL, NULL, NULL, NULL, NULL, NULL);
+    const int b = bname ? find_param(l, bname) : -1;
+    return b >= 0 ? NODE2(o, "Add", y, param(o, l, b), NULL, NULL, NULL, NULL, NULL, NULL) : y;
+}
+
+static const char *layer_norm(ox *o, const hlr_layer *l, const char *x, const char *w, const char *b, float eps)
+{
+    return node_n(o, "LayerNormalization", 3, (const char *[]){x, param(o, l, find_param(l, w)), param(o, l, find_param(l, b))},
+                  1, NULL, a_int(o, "axis", -1), a_float(o, "epsilon", eps), NULL, NULL, NULL, NULL);
+}
+
+static const char *gelu(ox *o, const char *x)
+{
+    const char *e = NODE1(o, "Erf", NODE2(o, "Mul", x, scalar_f32(o, "rsqrt2", 0.70710678118654752f), NULL, NULL, NULL,
+                                           NULL, NULL, NULL),
+                          NULL, NULL, NULL, NULL, NULL, NULL);
+    e = NODE2(o, "Add", e, scalar_f32(o, "one", 1.0f), NULL, NULL, NULL, NULL, NULL, NULL);
+    e = NODE2(o, "Mul", x, e, NULL, NULL, NULL, NULL, NULL, NULL);
+    return NODE2(o, "Mul", e, scalar_f32(o, "half", 0.5f), NULL, NULL, NULL, NULL, NULL, NULL);
+}
+
+/* A pre-norm encoder block: x1 = x + attn(norm1(x)); y = x1 + linear2(gelu(linear1(norm2(x1)))). */
+static const char *encoder_block(ox *o, const hlr_layer *l, const char *x)
+{
+    const char *h = layer_norm(o, l, x, "norm1.weight", "norm1.bias", 1e-5f);
+    const char *a = mha(o, ox_str(o, "layer%d.self_attn", l->index), h, cfg(l, "dim"), cfg(l, "heads"), l->in.d[0],
+                        param_data(l, "self_attn.in_proj_weight"), param_data(l, "self_attn.in_proj_bias"),
+                        param_data(l, "self_attn.out_proj.weight"), param_data(l, "self_attn.out_proj.bias"),
+                        (int)cfg(l, "causal"));
+    const char *x1 = NODE2(o, "Add", x, a, NULL, NULL, NULL, NULL, NULL, NULL);
+    const char *f = linear(o, l, layer_norm(o, l, x1, "norm2.weight", "norm2.bias", 1e-5f), "linear1.weight",
+                           "linear1.bias");
+    f = linear(o, l, gelu(o, f), "linear2.weight", "linear2.bias");
+    return NODE2(o, "Add", x1, f, NULL, NULL, NULL, NULL, NULL, NULL);
+}
+
+/* The learned class token in front of every sequence: Concat(Expand(token, (N, 1, D)), x) on the steps. */
+static const char *class_token(ox *o, const hlr_layer *l, const char *x)
+{
+    const int64_t D = l->in.d[1];
+    const hlr_tensor *t = &l->params[find_param(l, "cls_token")].value;
+    const char *tok = init_f32(o, ox_str(o, "layer%d.cls_token", l->index), 3, (int64_t[]){1, 1, D}, t->data);
+    const char *n = NODE2(o, "Gather", NODE1(o, "Shape", x, NULL, NULL, NULL, NULL, NULL, NULL),
+                          init_i64(o, "batch_axis", 1, (int64_t[]){0}), a_int(o, "axis", 0), NULL, NULL, NULL, NULL, NULL);
+    const char *shape = node_n(o, "Concat", 2, (const char *[]){n, init_i64(o, "one_d", 2, (int64_t[]){1, D})}, 1, NULL,
+                               a_int(o, "axis", 0), NULL, NULL, NULL, NULL, NULL);
+    const char *e = NODE2(o, "Expand", tok, shape, NULL, NULL, NULL, NULL, NULL, NULL);
+    return node_n(o, "Concat", 2, (const char *[]){e, x}, 1, NULL, a_int(o, "axis", 1), NULL, NULL, NULL, NULL, NULL);
+}
+
+/* seq_mean / seq_max over each sequence's own steps (x (N, T, F), the graph's lengths (N)): steps t < length
+ * kept by a mask, as the layers do with hlr_model_set_lengths(). */
+static const char *masked_pool(ox *o, const hlr_layer *l, const char *x, int mean)
+{
+    const int64_t T = l->in.d[0];
+    int32_t *steps = ox_alloc(o, (size_t)T * sizeof *steps);
+    if (!steps)
+        return NULL;
+    for (int64_t t = 0; t < T; t++)
+        steps[t] = (int32_t)t;
+    Onnx__TensorProto *st = ox_alloc(o, sizeof *st);
+    int64_t *dims = ox_alloc(o, sizeof *dims);
+    if (!st || !dims)
+        return NULL;
+    *dims = T;
+    *st = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
+    st->name = ox_str(o, "layer%d.steps", l->index);
+    st->n_dims = 1, st->dims = dims;
+    st->has_data_type = 1, st->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+    st->n_int32_data = (size_t)T, st->int32_data = steps;
+    if (push(o, (void ***)&o->inits, &o->ninits, &o->capinits, st) != 0)
+        return NULL;
+    const char *len = NODE2(o, "Unsqueeze", o->lengths, init_i64(o, "axes", 1, (int64_t[]){1}), NULL, NULL, NULL, NULL,
+                            NULL, NULL);                                                    /* (N, 1) */
+    const char *mask = NODE2(o, "Less", st->name, len, NULL, NULL, NULL, NULL, NULL, NULL); /* (N, T) */
+    mask = NODE2(o, "Unsqueeze", mask, init_i64(o, "axes", 1, (int64_t[]){2}), NULL, NULL, NULL, NULL, NULL, NULL);
+    const char *axes = init_i64(o, "axes", 1, (int64_t[]){1});
+    if (!mean) {
+        const char *v = node_n(o, "Where", 3, (const char *[]){mask, x, scalar_f32(o, "minus_inf", -INFINITY)}, 1, NULL,
+                               NULL, NULL, NULL, NULL, NULL, NULL);
+        return NODE1(o, "ReduceMax", v, a_ints(o, "axes", 1, (int64_t[]){1}), a_int(o, "keepdims", 0), NULL, NULL,
+                     NULL, NULL);
+    }
+    const char *m = NODE1(o, "Cast", mask, a_int(o, "to", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT), NULL, NULL, NULL, NULL,
+                          NULL);
+    const char *sum = node_n(o, "ReduceSum", 2, (const char *[]){NODE2(o, "Mul", x, m, NULL, NULL, NULL, NULL, NULL, NULL), axes},
+                             1, NULL, a_int(o, "keepdims", 0), NULL, NULL, NULL, NULL, NULL);
+    const char *n = NODE1(o, "Cast", len, a_int(o, "to", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT), NULL, NULL, NULL, NULL,
+                          NULL);
+    return NODE2(o, "Div", sum, n, NULL, NULL, NULL, NULL, NULL, NULL);
 }
 
 /* One layer: the name of its output, or NULL with an error set (unsupported, or out of memory). */
@@ -494,14 +624,8 @@ static const char *layer(ox *o, const hlr_layer *l, const char *x)
         return NODE1(o, "Sigmoid", x, NULL, NULL, NULL, NULL, NULL, NULL);
     if (!strcmp(t, "tanh"))
         return NODE1(o, "Tanh", x, NULL, NULL, NULL, NULL, NULL, NULL);
-    if (!strcmp(t, "gelu")) { /* x (1 + erf(x / sqrt 2)) / 2 (opset 17 has no Gelu) */
-        const char *e = NODE1(o, "Erf", NODE2(o, "Mul", x, scalar_f32(o, "rsqrt2", 0.70710678118654752f), NULL, NULL,
-                                               NULL, NULL, NULL, NULL),
-                              NULL, NULL, NULL, NULL, NULL, NULL);
-        e = NODE2(o, "Add", e, scalar_f32(o, "one", 1.0f), NULL, NULL, NULL, NULL, NULL, NULL);
-        e = NODE2(o, "Mul", x, e, NULL, NULL, NULL, NULL, NULL, NULL);
-        return NODE2(o, "Mul", e, scalar_f32(o, "half", 0.5f), NULL, NULL, NULL, NULL, NULL, NULL);
-    }
+    if (!strcmp(t, "gelu")) /* x (1 + erf(x / sqrt 2)) / 2 (opset 17 has no Gelu) */
+        return gelu(o, x);
     if (!strcmp(t, "softmax"))
         return NODE1(o, "Softmax", x, a_int(o, "axis", -1), NULL, NULL, NULL, NULL, NULL);
     if (!strcmp(t, "dropout"))
@@ -514,13 +638,41 @@ static const char *layer(ox *o, const hlr_layer *l, const char *x)
     }
     if (!strcmp(t, "lstm") || !strcmp(t, "gru"))
         return recurrent(o, l, x, !strcmp(t, "lstm"));
-    if (!strcmp(t, "multihead_attention")) {
-        if (cfg(l, "causal") || cfg(l, "key_padding")) {
-            hlr__fail(HLR_EUNSUPPORTED, "%s: layer %d (multihead_attention): causal and key-padding masks are not "
-                                        "exported yet", FN, l->index);
+    if (!strcmp(t, "multihead_attention") || !strcmp(t, "transformer_encoder")) {
+        if (cfg(l, "key_padding")) {
+            hlr__fail(HLR_EUNSUPPORTED, "%s: layer %d (%s): key-padding masks (sequence lengths) are not exported yet",
+                      FN, l->index, t);
             return NULL;
         }
-        return attention(o, l, x);
+        return !strcmp(t, "multihead_attention") ? attention(o, l, x) : encoder_block(o, l, x);
+    }
+    if (!strcmp(t, "class_token"))
+        return class_token(o, l, x);
+    if (!strcmp(t, "positional_encoding")) {
+        const float *table = hlr__positional_encoding_table((hlr_layer *)l);
+        return NODE2(o, "Add", x, init_f32(o, ox_str(o, "layer%d.table", l->index), 2, (int64_t[]){l->in.d[0], l->in.d[1]},
+                                           table),
+                     NULL, NULL, NULL, NULL, NULL, NULL);
+    }
+    if (!strcmp(t, "patch_embedding")) { /* Conv(kernel p, stride p), flattened and turned patch-first */
+        const int64_t pch = cfg(l, "patch"), D = cfg(l, "dim");
+        const int b = find_param(l, "bias");
+        const char *c = node_n(o, "Conv", b >= 0 ? 3 : 2,
+                               (const char *[]){x, param(o, l, find_param(l, "weight")), b >= 0 ? param(o, l, b) : NULL},
+                               1, NULL, a_ints(o, "kernel_shape", 2, (int64_t[]){pch, pch}),
+                               a_ints(o, "strides", 2, (int64_t[]){pch, pch}), NULL, NULL, NULL, NULL);
+        c = NODE2(o, "Reshape", c, init_i64(o, "shape", 3, (int64_t[]){0, D, -1}), NULL, NULL, NULL, NULL, NULL, NULL);
+        return transpose(o, c, 3, (int64_t[]){0, 2, 1});
+    }
+    if (!strcmp(t, "embedding")) /* token ids (N, T) -> rows of the table (N, T, D) */
+        return NODE2(o, "Gather", param(o, l, find_param(l, "weight")), x, a_int(o, "axis", 0), NULL, NULL, NULL, NULL,
+                     NULL);
+    if ((!strcmp(t, "seq_mean") || !strcmp(t, "seq_max")) && o->lengths)
+        return masked_pool(o, l, x, !strcmp(t, "seq_mean"));
+    if (!strcmp(t, "seq_last") && o->lengths) {
+        hlr__fail(HLR_EUNSUPPORTED, "%s: layer %d (seq_last) after token ids: the last step of each length is not "
+                                    "exported yet", FN, l->index);
+        return NULL;
     }
     if (!strcmp(t, "seq_mean") || !strcmp(t, "seq_max"))
         return NODE1(o, !strcmp(t, "seq_mean") ? "ReduceMean" : "ReduceMax", x, a_ints(o, "axes", 1, (int64_t[]){1}),
@@ -543,7 +695,7 @@ static const char *layer(ox *o, const hlr_layer *l, const char *x)
 
 /* ---- the model ---- */
 
-static Onnx__ValueInfoProto *value_info(ox *o, const char *name, const hlr_shape *s)
+static Onnx__ValueInfoProto *value_info(ox *o, const char *name, const hlr_shape *s, int int32)
 {
     Onnx__ValueInfoProto *v = ox_alloc(o, sizeof *v);
     Onnx__TypeProto *tp = ox_alloc(o, sizeof *tp);
@@ -569,7 +721,8 @@ static Onnx__ValueInfoProto *value_info(ox *o, const char *name, const hlr_shape
     *sh = (Onnx__TensorShapeProto)ONNX__TENSOR_SHAPE_PROTO__INIT;
     sh->n_dim = (size_t)s->ndim + 1, sh->dim = dims;
     *tt = (Onnx__TypeProto__Tensor)ONNX__TYPE_PROTO__TENSOR__INIT;
-    tt->has_elem_type = 1, tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, tt->shape = sh;
+    tt->has_elem_type = 1, tt->shape = sh;
+    tt->elem_type = int32 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT32 : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     *tp = (Onnx__TypeProto)ONNX__TYPE_PROTO__INIT;
     tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE, tp->tensor_type = tt;
     *v = (Onnx__ValueInfoProto)ONNX__VALUE_INFO_PROTO__INIT;
@@ -601,11 +754,11 @@ hlr_status hlr_model_export_onnx_buffer(hlr_model *m, int opset, void **data, si
     if (!hlr__model_built(m))
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", FN);
     const int n = hlr_model_num_layers(m);
-    if (hlr_model_layer(m, 0)->ops->int_input)
-        return hlr__fail(HLR_EUNSUPPORTED, "%s: layer 0 (%s) reads token ids; models over int32 input have no ONNX "
-                                           "export yet", FN, hlr_model_layer(m, 0)->ops->type);
+    const int int_input = hlr_model_layer(m, 0)->ops->int_input;
     ox o = {0};
     const char *x = "input";
+    if (int_input) /* token ids come with each sequence's length, as hlr_model_set_lengths() gives them */
+        o.lengths = "lengths";
     for (int i = 0; i < n && x; i++)
         x = layer(&o, hlr_model_layer(m, i), x);
     hlr_status st = HLR_OK;
@@ -617,12 +770,14 @@ hlr_status hlr_model_export_onnx_buffer(hlr_model *m, int opset, void **data, si
     x = node_n(&o, "Identity", 1, (const char *[]){x}, 1, (const char *[]){"logits"}, NULL, NULL, NULL, NULL, NULL,
                NULL);
     const hlr_layer *first = hlr_model_layer(m, 0), *lastl = hlr_model_layer(m, n - 1);
-    Onnx__ValueInfoProto *in = value_info(&o, "input", &first->in), *out = value_info(&o, "logits", &lastl->out);
+    Onnx__ValueInfoProto *in = value_info(&o, "input", &first->in, int_input),
+                         *out = value_info(&o, "logits", &lastl->out, 0);
     Onnx__GraphProto *g = ox_alloc(&o, sizeof *g);
     Onnx__ModelProto *mp = ox_alloc(&o, sizeof *mp);
     Onnx__OperatorSetIdProto *ops = ox_alloc(&o, sizeof *ops);
     Onnx__OperatorSetIdProto **opsv = ox_alloc(&o, sizeof *opsv);
-    Onnx__ValueInfoProto **ins = ox_alloc(&o, sizeof *ins), **outs = ox_alloc(&o, sizeof *outs);
+    Onnx__ValueInfoProto **ins = ox_alloc(&o, 2 * sizeof *ins), **outs = ox_alloc(&o, sizeof *outs);
+    Onnx__ValueInfoProto *lens = int_input ? value_info(&o, "lengths", &(hlr_shape){.ndim = 0}, 1) : NULL;
     /* metadata: the class names, the temperature, the file's own keys */
     hlr_metadata *md = hlr_model_metadata(m);
     const int nmeta = hlr_metadata_count(md), nclass = hlr_metadata_num_classes(md);
@@ -673,7 +828,8 @@ hlr_status hlr_model_export_onnx_buffer(hlr_model *m, int opset, void **data, si
     g->name = ox_str(&o, "libhlr");
     g->n_node = o.nnodes, g->node = o.nodes;
     g->n_initializer = o.ninits, g->initializer = o.inits;
-    g->n_input = 1, g->input = ins;
+    ins[1] = lens;
+    g->n_input = lens ? 2 : 1, g->input = ins;
     g->n_output = 1, g->output = outs;
     *mp = (Onnx__ModelProto)ONNX__MODEL_PROTO__INIT;
     mp->has_ir_version = 1, mp->ir_version = IR_VERSION;

@@ -3681,7 +3681,7 @@ HLR_API int64_t hlr_model_epochs_trained(const hlr_model *m);
  *
  * A built model as an ONNX model (https://onnx.ai), for ONNX Runtime and
  * every other runtime that reads the format: opset HLR_ONNX_OPSET (IR
- * version 8), one float input "input" of shape (N, the model's input
+ * version 8), one input "input" of shape (N, the model's input
  * shape) with N, the batch, dynamic, and one output "logits" (what
  * hlr_model_forward() gives; a classifier's probabilities are their
  * softmax after dividing by the model's temperature, which the file's
@@ -3693,15 +3693,20 @@ HLR_API int64_t hlr_model_epochs_trained(const hlr_model *m);
  * leaky_relu, sigmoid, tanh, gelu (through Erf), softmax, dropout
  * (Identity), flatten, image_rows, feature_map_rows/columns (Transpose and
  * Reshape), lstm and gru (ONNX's LSTM and GRU, gates re-ordered, stacked
- * and bidirectional), multihead_attention without masks (MatMul, Softmax),
- * seq_mean, seq_max, seq_first, seq_last and layernorm.  The metadata
- * holds the file's metadata keys, "class_names" (a JSON array), "dataset"
- * and "temperature".
+ * and bidirectional), multihead_attention and transformer_encoder (MatMul,
+ * Softmax, LayerNormalization; a causal mask as an added -inf triangle),
+ * class_token (Expand, Concat), positional_encoding (Add of its table),
+ * patch_embedding (Conv, Reshape, Transpose), embedding (Gather), seq_mean,
+ * seq_max, seq_first, seq_last and layernorm.  A model over token ids (an
+ * embedding first) takes int32 "input" (N, T) and a second input,
+ * "lengths" (int32 (N)), each sequence's length as hlr_model_set_lengths()
+ * gives it: it feeds the recurrent layers' sequence_lens and masks
+ * seq_mean and seq_max.  The metadata holds the file's metadata keys,
+ * "class_names" (a JSON array), "dataset" and "temperature".
  *
- * Not exported yet (HLR_EUNSUPPORTED naming the layer): embedding (int32
- * input), class_token, positional_encoding, patch_embedding,
- * transformer_encoder, attention masks, and per-sample sequence lengths
- * (the exported graph reads every step).
+ * Not exported yet (HLR_EUNSUPPORTED naming the layer): key-padding masks
+ * of attention, seq_last after token ids, and sequence lengths of models
+ * over float input (their graphs read every step).
  * @{ */
 
 /** The ONNX operator set libhlr writes (ONNX 1.12; ONNX Runtime 1.12 and later read it). */
@@ -3716,7 +3721,7 @@ HLR_API int64_t hlr_model_epochs_trained(const hlr_model *m);
  * @return HLR_OK, or an error code.
  * @errors HLR_EINVAL (NULL m or path), HLR_ESTATE (not built),
  *   HLR_EUNSUPPORTED (another opset; a layer with no export yet, named in
- *   the message; int32 input), HLR_EIO (cannot write path; a partial file
+ *   the message), HLR_EIO (cannot write path; a partial file
  *   is removed), HLR_ENOMEM.
  * @ownership m is only read; path is not retained.
  * @threadsafety as a prediction: not while m trains.

@@ -62,6 +62,8 @@ static const float *table_of(hlr_layer *l)
     return e->kind == HLR_POS_LEARNED ? hlr__param(l, 0) : e->table;
 }
 
+const float *hlr__positional_encoding_table(hlr_layer *l) { return table_of(l); }
+
 static void pe_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
     const int64_t S = l->in_size; /* T D */

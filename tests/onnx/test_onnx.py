@@ -65,6 +65,8 @@ class Export(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.cases = []
+        cls.dtypes = {}
+        cls.lengths = {}
 
     @classmethod
     def tearDownClass(cls):
@@ -73,22 +75,25 @@ class Export(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.tmp.name, name)
 
-    def add_case(self, name, model, x, onnx_path=None):
+    def add_case(self, name, model, x, onnx_path=None, lengths=None):
         if onnx_path is None:
             onnx_path = self.path(name + ".onnx")
             model.export_onnx(onnx_path)
-        y = model.forward(x)
+        y = model.forward(x, lengths=lengths)
+        if lengths is not None:
+            np.ascontiguousarray(lengths, dtype=np.int32).tofile(self.path(name + ".len"))
+            self.lengths[name] = self.path(name + ".len")
         if onnx is not None:
             m = onnx.load(onnx_path)
             onnx.checker.check_model(m, full_check=True)
             self.assertEqual([o.name for o in m.graph.output], ["logits"])
             self.assertEqual(m.graph.input[0].type.tensor_type.shape.dim[0].dim_param, "N")
-        np.ascontiguousarray(x, dtype=np.float32).tofile(self.path(name + ".in"))
+        np.ascontiguousarray(x).tofile(self.path(name + ".in"))
         self.cases.append((name, onnx_path, tuple(x.shape), y))
 
     def test_1_mnist_models_through_hlr_export(self):
         x = mnist_images(1000)
-        for name in ("mlp", "cnn", "cnn-bn", "lstm", "gru", "hybrid"):
+        for name in ("mlp", "cnn", "cnn-bn", "lstm", "gru", "hybrid", "transformer"):
             model_file = self.path(name + ".hlr")
             rc, out, err = run("hlr-mnist", "train", "--model", name, "--epochs", "1", "--limit", "1000",
                                "--test-limit", "100", "--seed", "0", "--data", DATA, "--save", model_file)
@@ -113,6 +118,22 @@ class Export(unittest.TestCase):
         shape = model.input_shape
         rng = np.random.default_rng(1)
         self.add_case("crnn", model, rng.random((50,) + tuple(shape), dtype=np.float32))
+
+    def test_2b_the_language_identifier_of_hlr_langid(self):
+        model_file = self.path("langid.hlr")
+        rc, out, err = run("hlr-langid", "train", "--epochs", "1", "--words", "2000", "--save", model_file)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run("hlr-export", model_file, self.path("langid.onnx"))
+        self.assertEqual(rc, 0, err)
+        model = hlr.load(model_file)
+        vocab = model.state_dict()["0.weight"].shape[0]
+        T = model.input_shape[0]
+        rng = np.random.default_rng(3)
+        lengths = rng.integers(1, T + 1, 300).astype(np.int32)
+        x = rng.integers(1, vocab, (300, T)).astype(np.int32)
+        x[np.arange(T)[None, :] >= lengths[:, None]] = 0  # padded as hlr-langid pads
+        self.add_case("langid", model, x, self.path("langid.onnx"), lengths=lengths)
+        self.dtypes["langid"] = "int32"
 
     def test_3_the_other_layers(self):
         L = hlr.layers
@@ -148,22 +169,45 @@ class Export(unittest.TestCase):
             with open(self.path(name + ".onnx"), "rb") as f:
                 self.assertEqual(data, f.read())
 
-    def test_4_layers_without_export_are_named(self):
+    def test_4_token_ids_and_masks(self):
         L = hlr.layers
-        m = hlr.Model([L.PatchEmbedding(1, 4, 8), L.SeqMean(), L.Dense(8, 2)], input_shape=(1, 8, 8))
+        rng = np.random.default_rng(2)
+        # the language identifier's two shapes: token ids of words of 2 to 9 letters, an embedding, a
+        # bidirectional GRU read at each word's end, or an LSTM's steps averaged over each word's letters
+        x = rng.integers(0, 30, (200, 9)).astype(np.int32)
+        lengths = rng.integers(2, 10, 200).astype(np.int32)
+        m = hlr.Model([L.Embedding(30, 8, padding_idx=0), L.GRU(8, 6, bidirectional=True), L.Dense(12, 5)],
+                      input_shape=(9,), seed=4)
+        self.add_case("tokens-bigru", m, x, lengths=lengths)
+        m = hlr.Model([L.Embedding(30, 8, padding_idx=0), L.LSTM(8, 6, bidirectional=True, return_sequences=True),
+                       L.SeqMean(), L.Dense(12, 5)], input_shape=(9,), seed=6)
+        self.add_case("tokens-mean", m, x, lengths=lengths)
+        m = hlr.Model([L.Embedding(30, 8), L.Dense(8, 8), L.SeqMax(), L.Dense(8, 5)], input_shape=(9,), seed=7)
+        self.add_case("tokens-max", m, x, lengths=lengths)
+        for name in ("tokens-bigru", "tokens-mean", "tokens-max"):
+            self.dtypes[name] = "int32"
+        # causal self-attention, alone and in an encoder block, after sinusoidal positions
+        m = hlr.Model([L.ImageRows(), L.PositionalEncoding(16, 8, kind="sinusoidal"),
+                       L.MultiheadAttention(8, 2, causal=True), L.TransformerEncoderLayer(8, 2, 16, causal=True),
+                       L.SeqLast(), L.Dense(8, 3)], input_shape=(1, 7, 8), seed=5)
+        self.add_case("causal", m, rng.standard_normal((200, 1, 7, 8)).astype(np.float32))
+        # a layer that needs lengths is refused by name, and nothing is written
+        m = hlr.Model([L.ImageRows(), L.MultiheadAttention(8, 2, key_padding=True), L.SeqMean()], input_shape=(1, 4, 8))
         with self.assertRaises(hlr.HlrError) as e:
             m.export_onnx(self.path("no.onnx"))
-        self.assertIn("layer 0 (patch_embedding) has no ONNX export yet", str(e.exception))
+        self.assertIn("layer 1 (multihead_attention): key-padding masks", str(e.exception))
         self.assertFalse(os.path.exists(self.path("no.onnx")))
 
     def test_5_exported_files_import_back_to_the_same_outputs(self):
-        self.assertGreaterEqual(len(self.cases), 13)
+        self.assertGreaterEqual(len(self.cases), 19)
         for name, path, shape, want in self.cases:
             x = np.fromfile(self.path(name + ".in"), dtype=np.float32).reshape(shape)
-            if name.startswith(("hybrid", "attention")):
+            if name.startswith(("hybrid", "attention", "transformer", "causal", "tokens", "langid")):
                 with self.assertRaises(hlr.HlrError) as e:
                     hlr.import_onnx(path)
-                self.assertIn("multi-head attention is not read back", str(e.exception))
+                # attention, and token-id input, are not read back: refused, naming the node (or the input)
+                self.assertIn("hlr_model_import_onnx: ", str(e.exception))
+                self.assertTrue("node" in str(e.exception) or "input" in str(e.exception), str(e.exception))
                 continue
             with open(path, "rb") as f:
                 for source in (path, f.read()):
@@ -197,9 +241,11 @@ class Export(unittest.TestCase):
         if reason:
             print("ONNX Runtime comparison skipped: " + reason, file=sys.stderr)
             self.skipTest(reason)
-        self.assertGreaterEqual(len(self.cases), 13)
+        self.assertGreaterEqual(len(self.cases), 19)
         jobs = [{"model": path, "input": self.path(name + ".in"), "shape": list(shape),
-                 "output": self.path(name + ".out")} for name, path, shape, _ in self.cases]
+                 "output": self.path(name + ".out"), "dtype": self.dtypes.get(name, "float32"),
+                 "lengths": self.lengths.get(name)}
+                for name, path, shape, _ in self.cases]
         with open(self.path("jobs.json"), "w") as f:
             json.dump(jobs, f)
         p = subprocess.run(["node", os.path.join(ROOT, "tests", "onnx", "ort_run.cjs"), self.path("jobs.json")],
