@@ -278,6 +278,7 @@ $(ORT_NODE):
 onnx-test: all $(ORT_NODE)
 	HLR_BIN=$(abspath $(BINOUT)) HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) \
 	    HLR_NODE_PATH=$(abspath $(BUILD)/node/node_modules) $(PYTHON) tests/onnx/test_onnx.py
+	HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) $(PYTHON) tests/onnx/conformance.py
 
 # `make load-test`: bin/hlr-serve under wrk (64 connections, LOAD_SECONDS), a burst of malformed requests,
 # and batch-of-one in the same run (bench/load_test.py).  Not part of make test.

@@ -56,6 +56,8 @@ if command -v pkg-config >/dev/null 2>&1; then
     need_pc libprotobuf-c libprotobuf-c-dev
     need_cmd protoc-c protobuf-c-compiler
     need_file /usr/include/onnx/onnx.proto libonnx-dev
+    # ONNX's own conformance cases for the importer (tests/onnx/conformance.py in make test).
+    need_file /usr/share/libonnx-testdata/data/node libonnx-testdata
     # Data-parallel training (make mpi, libhlr-mpi) and its tests in make test: Open MPI.
     need_pc ompi-c libopenmpi-dev
     need_cmd mpirun openmpi-bin
@@ -63,7 +65,7 @@ if command -v pkg-config >/dev/null 2>&1; then
     need_file /usr/include/subunit/child.h libsubunit-dev
 else
     missing+=(libopenblas-dev check zlib1g-dev libpng-dev libsubunit-dev libopenmpi-dev openmpi-bin libmicrohttpd-dev
-              libcjson-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev)
+              libcjson-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

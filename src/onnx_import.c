@@ -312,6 +312,15 @@ static hlr_status dense(imp *p, const Onnx__NodeProto *n, int gemm)
     return st;
 }
 
+/* auto_pad absent, NOTSET, or VALID with no pads: the explicit pads are what counts. */
+static int explicit_pads(const Onnx__NodeProto *n)
+{
+    const Onnx__AttributeProto *ap = attr(n, "auto_pad");
+    if (!ap || !ap->has_s || (ap->s.len == 6 && !memcmp(ap->s.data, "NOTSET", 6)))
+        return 1;
+    return ap->s.len == 5 && !memcmp(ap->s.data, "VALID", 5) && attr_same(n, "pads", 4, 0) == 0;
+}
+
 static hlr_status conv(imp *p, const Onnx__NodeProto *n)
 {
     NEED(p->shape.ndim == 3, "the input is not (C, H, W)");
@@ -320,8 +329,7 @@ static hlr_status conv(imp *p, const Onnx__NodeProto *n)
     NEED(n->n_input <= 2 || !*in_(n, 2) || B, "the bias must be a constant vector");
     const int64_t s = attr_same(n, "strides", 2, 1), d = attr_same(n, "dilations", 2, 1), pad = attr_same(n, "pads", 4, 0),
                   g = attr_i(n, "group", 1);
-    const Onnx__AttributeProto *ap = attr(n, "auto_pad");
-    NEED(!ap || !ap->has_s || (ap->s.len == 6 && !memcmp(ap->s.data, "NOTSET", 6)), "auto_pad is not read");
+    NEED(explicit_pads(n), "auto_pad SAME_UPPER / SAME_LOWER is not read");
     NEED(s >= 1 && d >= 1 && pad >= 0 && g >= 1, "strides, dilations and pads must be equal in both directions");
     const int64_t cout = W->dims[0], cin = W->dims[1] * g;
     NEED(cin == p->shape.d[0] && cout % g == 0, "the weight does not fit %lld input channels", (long long)p->shape.d[0]);
@@ -345,6 +353,7 @@ static hlr_status pool(imp *p, const Onnx__NodeProto *n, int avg)
     const int64_t k = attr_same(n, "kernel_shape", 2, -1), s = attr_same(n, "strides", 2, 1),
                   pad = attr_same(n, "pads", 4, 0);
     NEED(k >= 1 && s >= 1 && pad >= 0, "kernel, strides and pads must be equal in both directions");
+    NEED(explicit_pads(n), "auto_pad SAME_UPPER / SAME_LOWER is not read");
     NEED(!attr_i(n, "ceil_mode", 0), "ceil_mode 1 is not read");
     NEED(attr_same(n, "dilations", 2, 1) == 1, "dilated pooling is not read");
     NEED(!avg || pad == 0 || attr_i(n, "count_include_pad", 0), "average pooling must count the padding");
@@ -364,6 +373,7 @@ static hlr_status batchnorm(imp *p, const Onnx__NodeProto *n)
         NEED(k[i] && k[i]->n == C, "scale, bias, mean and variance must be constants of %lld values", (long long)C);
     }
     NEED(p->shape.ndim == 3 || p->shape.ndim == 1 || p->shape.ndim == 2, "a %d-dimensional sample", p->shape.ndim);
+    NEED(!attr_i(n, "training_mode", 0), "training_mode 1 (statistics of the batch) is not read");
     NEED(C <= INT32_MAX, "too large");
     const float eps = attr_f(n, "epsilon", 1e-5f);
     hlr_status st = add_layer(p, n, p->shape.ndim == 3 ? hlr_batchnorm2d((int)C, eps, 0.1f)
@@ -728,6 +738,9 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
             st = pend(p, "weight", w->f, F, 0, 0);
         if (st == HLR_OK)
             st = pend(p, "bias", b->f, F, 0, 0);
+    } else if (!strcmp(op, "LSTM") || !strcmp(op, "GRU")) {
+        return node_fail(p, n, "its input must be a batch of sequences (N, T, F) turned time-first by a Transpose "
+                               "(perm 1, 0, 2)");
     } else {
         return node_fail(p, n, "this operator is not read");
     }
