@@ -343,8 +343,9 @@ static void png_warned(png_structp png, png_const_charp msg)
     (void)msg;
 }
 
-/* PNG, 8-bit RGB, written by libpng; 0, or -1 when libpng failed (a write error, no memory). */
-static int write_png(FILE *f, const picture *p)
+/* PNG, 8-bit RGB (channels 3) or RGBA (4), written by libpng; 0, or -1 when libpng failed (a write error, no
+ * memory). */
+static int write_png_px(FILE *f, int w, int h, const unsigned char *px, int channels)
 {
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_failed, png_warned);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -358,12 +359,12 @@ static int write_png(FILE *f, const picture *p)
         return -1;
     }
     png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)p->w, (png_uint_32)p->h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, channels == 4 ? PNG_COLOR_TYPE_RGBA : PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_compression_level(png, 9);
     png_write_info(png, info);
-    for (int y = 0; y < p->h; y++)
-        png_write_row(png, p->rgb + 3 * (size_t)y * p->w);
+    for (int y = 0; y < h; y++)
+        png_write_row(png, px + (size_t)channels * (size_t)y * (size_t)w);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     return 0;
@@ -371,12 +372,17 @@ static int write_png(FILE *f, const picture *p)
 
 int example_png_bytes(const picture *p, unsigned char **out, size_t *n)
 {
+    return example_png_pixels(p->w, p->h, p->rgb, 3, out, n);
+}
+
+int example_png_pixels(int w, int h, const unsigned char *px, int channels, unsigned char **out, size_t *n)
+{
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return -1;
-    int rc = write_png(f, p);
+    int rc = write_png_px(f, w, h, px, channels);
     if (fclose(f) != 0 || rc != 0) {
         free(buf);
         return -1;
@@ -410,6 +416,8 @@ void example_draw_image(picture *pic, int x0, const float *v, const float *a, in
             example_put(pic, (int)(x0 + x), (int)y, rgb);
         }
 }
+
+static int write_png(FILE *f, const picture *p) { return write_png_px(f, p->w, p->h, p->rgb, 3); }
 
 static int ends_with(const char *s, const char *tail)
 {

@@ -80,6 +80,8 @@ void example_put(picture *p, int x, int y, const unsigned char rgb[3]);
 int example_write_picture(const char *prog, const char *path, const picture *p);
 /* The picture as PNG bytes in memory (libpng): *out is malloc'ed (free it), *n its length; 0, or -1. */
 int example_png_bytes(const picture *p, unsigned char **out, size_t *n);
+/* w x h pixels of 3 (RGB) or 4 (RGBA) bytes as PNG bytes in memory, as example_png_bytes(). */
+int example_png_pixels(int w, int h, const unsigned char *px, int channels, unsigned char **out, size_t *n);
 /* Draw an image (C channels of h x w values in [0, 1], shown as their mean) zoomed by zoom at column x0:
  * grey, or with a (attribution values, any sign; NULL for none) as heat over the dimmed image, dark red at
  * small |a| to yellow at the largest. */

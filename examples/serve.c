@@ -217,8 +217,10 @@ struct job {
     float *char_conf;
     int len;
     double confidence;
-    unsigned char *saliency_png;
-    size_t saliency_len;
+    unsigned char *saliency_png, *overlay_png;
+    size_t saliency_len, overlay_len;
+    double place[4]; /* where the input's pixels came from in the picture (hlr_image_preprocess_mnist_placed) */
+    int64_t pic_w, pic_h;
     int batch; /* the size of the batch it ran in */
     atomic_int done;
 };
@@ -409,6 +411,38 @@ static void job_fail(job *j, const char *what)
     snprintf(j->error, sizeof j->error, "%s: %s", what, hlr_last_error());
 }
 
+/* The saliency map drawn over the picture the request sent: RGBA of the picture's size (at most OVERLAY_SIDE a
+ * side), transparent where the model did not look, red to yellow where it did; each picture pixel takes the
+ * value of the input pixel it went into (j->place). */
+#define OVERLAY_SIDE 560
+static void overlay(job *j, const float *map, int64_t h, int64_t w)
+{
+    float top = 0;
+    for (int64_t i = 0; i < h * w; i++)
+        top = fabsf(map[i]) > top ? fabsf(map[i]) : top;
+    const int64_t side = j->pic_w > j->pic_h ? j->pic_w : j->pic_h;
+    const double k = side > OVERLAY_SIDE ? (double)side / OVERLAY_SIDE : 1.0; /* picture pixels per overlay pixel */
+    const int W = (int)ceil((double)j->pic_w / k), H = (int)ceil((double)j->pic_h / k);
+    unsigned char *px = calloc((size_t)W * H, 4);
+    if (!px)
+        return;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            const double sx = (x + 0.5) * k, sy = (y + 0.5) * k;
+            const int64_t c = (int64_t)floor((sx - j->place[0]) / j->place[2]),
+                          r = (int64_t)floor((sy - j->place[1]) / j->place[3]);
+            if (c < 0 || c >= w || r < 0 || r >= h || top <= 0)
+                continue;
+            const double t = fabs(map[r * w + c]) / top;
+            unsigned char *o = px + 4 * ((size_t)y * W + x);
+            o[0] = 255, o[1] = (unsigned char)(255 * fmin(1.0, fmax(0.0, 2 * t - 1))), o[2] = 0;
+            o[3] = (unsigned char)(230 * fmin(1.0, 1.5 * t));
+        }
+    if (example_png_pixels(W, H, px, 4, &j->overlay_png, &j->overlay_len) != 0)
+        j->overlay_png = NULL;
+    free(px);
+}
+
 static void saliency(served *s, job *j)
 {
     hlr_explain_options o;
@@ -429,6 +463,8 @@ static void saliency(served *s, job *j)
             if (example_png_bytes(&pic, &j->saliency_png, &j->saliency_len) != 0)
                 j->saliency_png = NULL;
         }
+        if (j->saliency_png && s->in_ndim >= 2 && h * w == s->in_numel)
+            overlay(j, hlr_tensor_f32(map), h, w);
         if (!j->saliency_png) {
             j->status = HLR_ENOMEM;
             snprintf(j->error, sizeof j->error, "saliency: out of memory for its picture");
@@ -570,6 +606,7 @@ static void request_free(request *r)
     free(r->job.text);
     free(r->job.char_conf);
     free(r->job.saliency_png);
+    free(r->job.overlay_png);
     generation_release(r->gen);
     free(r);
 }
@@ -883,8 +920,10 @@ static int prepare(const served *s, const hlr_tensor *img, job *j, char *why, si
     }
     /* As hlr-predict: a 28 x 28 picture is used as it is (light ink on black, as MNIST); any other size
      * gets the MNIST preprocessing (ink made bright, cropped, scaled to 20 x 20, centred). */
+    j->pic_w = w, j->pic_h = h;
+    j->place[0] = j->place[1] = 0.0, j->place[2] = j->place[3] = 1.0; /* used as it is */
     if (s->takes_mnist && !(h == 28 && w == 28)) {
-        hlr_tensor *pre = hlr_image_preprocess_mnist(img, 0);
+        hlr_tensor *pre = hlr_image_preprocess_mnist_placed(img, 0, j->place);
         if (!pre) {
             snprintf(why, cap, "%s", hlr_last_error());
             return -1;
@@ -1018,6 +1057,12 @@ static enum MHD_Result answer(struct MHD_Connection *c, request *r)
             char *b64 = base64(j->saliency_png, j->saliency_len);
             if (b64)
                 cJSON_AddStringToObject(o, "saliency_png", b64);
+            free(b64);
+        }
+        if (j->overlay_png) {
+            char *b64 = base64(j->overlay_png, j->overlay_len);
+            if (b64)
+                cJSON_AddStringToObject(o, "saliency_overlay_png", b64);
             free(b64);
         }
     } else {

@@ -517,7 +517,7 @@ static float *ink_map(const float *px, int64_t h, int64_t w, int flags, hlr_stat
 }
 
 static hlr_tensor *mnist(const float *px, int64_t h, int64_t w, int flags, hlr_status blank_code, const char *fn,
-                         const char *path)
+                         const char *path, double place[4])
 {
     int64_t bb[4];
     float *v = ink_map(px, h, w, flags, blank_code, fn, path, bb);
@@ -550,6 +550,12 @@ static hlr_tensor *mnist(const float *px, int64_t h, int64_t w, int flags, hlr_s
     hlr_tensor *t = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, MNIST_SIDE, MNIST_SIDE});
     if (!t)
         return NULL;
+    if (place) { /* output pixel (i, j) covers the source's [x0 + (j - dx) bw / ow, ...) */
+        place[2] = (double)bw / (double)ow;
+        place[3] = (double)bh / (double)oh;
+        place[0] = (double)x0 - (double)dx * place[2];
+        place[1] = (double)y0 - (double)dy * place[3];
+    }
     float *out = hlr_tensor_f32(t);
     for (int64_t y = 0; y < oh; y++)
         for (int64_t x = 0; x < ow; x++) {
@@ -572,7 +578,7 @@ static hlr_status check_flags(int flags, const char *fn, const char *path)
     return HLR_OK;
 }
 
-hlr_tensor *hlr_image_preprocess_mnist(const hlr_tensor *image, int flags)
+hlr_tensor *hlr_image_preprocess_mnist_placed(const hlr_tensor *image, int flags, double place[4])
 {
     if (!image) {
         hlr__fail(HLR_EINVAL, "%s: image is NULL", MNIST_FN);
@@ -595,7 +601,13 @@ hlr_tensor *hlr_image_preprocess_mnist(const hlr_tensor *image, int flags)
             hlr__fail(HLR_EINVAL, "%s: pixel %lld is %g; pixels must be finite", MNIST_FN, (long long)i, (double)px[i]);
             return NULL;
         }
-    return mnist(px, image->shape[image->ndim - 2], image->shape[image->ndim - 1], flags, HLR_EINVAL, MNIST_FN, NULL);
+    return mnist(px, image->shape[image->ndim - 2], image->shape[image->ndim - 1], flags, HLR_EINVAL, MNIST_FN, NULL,
+                 place);
+}
+
+hlr_tensor *hlr_image_preprocess_mnist(const hlr_tensor *image, int flags)
+{
+    return hlr_image_preprocess_mnist_placed(image, flags, NULL);
 }
 
 /* ---- hlr_image_load ---- */
@@ -631,7 +643,7 @@ static hlr_tensor *decode_stream(FILE *f, const char *fn, const char *name, int 
     if (!img)
         return NULL;
     if (flags & HLR_IMAGE_MNIST) {
-        hlr_tensor *t = mnist(hlr_tensor_f32(img), img->shape[1], img->shape[2], flags, HLR_EFORMAT, fn, name);
+        hlr_tensor *t = mnist(hlr_tensor_f32(img), img->shape[1], img->shape[2], flags, HLR_EFORMAT, fn, name, NULL);
         hlr_tensor_free(img);
         return t;
     }

@@ -784,6 +784,39 @@ static void expect_mnist_like(const hlr_tensor *t, const char *what)
                   mx / mass, my / mass);
 }
 
+/* The placement says where each result pixel came from: a dark 40 x 40 square at (10, 20) of a 100 x 100 white
+ * picture becomes the 20 x 20 box (2 source pixels a result pixel), its centre moved to (14, 14). */
+START_TEST(test_mnist_placement_maps_result_pixels_to_the_source)
+{
+    hlr_tensor *img = hlr_tensor_new(HLR_F32, 2, (int64_t[]){100, 100});
+    float *px = hlr_tensor_f32(img);
+    for (int y = 0; y < 100; y++)
+        for (int x = 0; x < 100; x++)
+            px[y * 100 + x] = x >= 10 && x < 50 && y >= 20 && y < 60 ? 0.0f : 1.0f;
+    double place[4];
+    hlr_tensor *t = hlr_image_preprocess_mnist_placed(img, 0, place);
+    ck_assert_msg(t != NULL, "%s", hlr_last_error());
+    ck_assert_double_eq(place[2], 2.0);
+    ck_assert_double_eq(place[3], 2.0);
+    ck_assert_double_eq(place[0], 2.0);  /* 10 - 4 * 2: the box's column 0 lands on column 4 */
+    ck_assert_double_eq(place[1], 12.0); /* 20 - 4 * 2 */
+    /* every result pixel is ink exactly where its source rectangle is */
+    const float *out = hlr_tensor_f32(t);
+    for (int i = 0; i < 28; i++)
+        for (int j = 0; j < 28; j++) {
+            double sx = place[0] + (j + 0.5) * place[2], sy = place[1] + (i + 0.5) * place[3];
+            int ink = sx >= 10 && sx < 50 && sy >= 20 && sy < 60;
+            ck_assert_msg((out[i * 28 + j] > 0.5f) == ink, "pixel (%d, %d) is %g", i, j, (double)out[i * 28 + j]);
+        }
+    /* the same result as without the placement */
+    hlr_tensor *u = hlr_image_preprocess_mnist(img, 0);
+    ck_assert(memcmp(hlr_tensor_f32(u), out, 28 * 28 * sizeof(float)) == 0);
+    hlr_tensor_free(u);
+    hlr_tensor_free(t);
+    hlr_tensor_free(img);
+}
+END_TEST
+
 START_TEST(test_mnist_preprocessing_of_a_dark_on_light_stroke)
 {
     unsigned char px[90 * 60];
@@ -1153,6 +1186,7 @@ Suite *suite_image(void)
     tcase_add_unchecked_fixture(tc, tmp_dir_create, tmp_dir_remove);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_mnist_preprocessing_of_a_dark_on_light_stroke);
+    tcase_add_test(tc, test_mnist_placement_maps_result_pixels_to_the_source);
     tcase_add_test(tc, test_mnist_preprocessing_of_thin_small_and_grey_pictures);
     tcase_add_test(tc, test_mnist_preprocessing_refuses_blank_pictures_and_bad_tensors);
     tcase_add_test(tc, test_mnist_digits_as_pictures_are_classified_as_well_as_the_originals);

@@ -4323,6 +4323,26 @@ HLR_API hlr_tensor *hlr_image_decode(const void *data, size_t size, int flags);
 HLR_API hlr_tensor *hlr_image_preprocess_mnist(const hlr_tensor *image, int flags);
 
 /**
+ * hlr_image_preprocess_mnist(), and where each pixel of the result came
+ * from: pixel (i, j) of the 28 x 28 result (row i, column j, from 0)
+ * covers the rectangle of the source image from column place[0] + j
+ * place[2] to place[0] + (j + 1) place[2], and from row place[1] + i
+ * place[3] to place[1] + (i + 1) place[3] (in source pixels, which may
+ * reach past the source's edge).  A map over the result, such as a
+ * saliency map, can so be drawn over the picture the user gave.
+ *
+ * @param image       as hlr_image_preprocess_mnist()'s.
+ * @param flags       as hlr_image_preprocess_mnist()'s.
+ * @param[out] place  the placement: x origin, y origin, width and height of
+ *                    a result pixel in source pixels; may be NULL.
+ * @return a new float32 tensor (1, 28, 28), or NULL.
+ * @errors as hlr_image_preprocess_mnist().
+ * @ownership owned; free with hlr_tensor_free().  image stays the caller's.
+ * @threadsafety only reads image.
+ */
+HLR_API hlr_tensor *hlr_image_preprocess_mnist_placed(const hlr_tensor *image, int flags, double place[4]);
+
+/**
  * Prepare a picture of one line of writing (a number, a word) as a CTC
  * recogniser reads it: polarity and contrast as steps 1 and 2 of
  * HLR_IMAGE_MNIST, cropped to the ink's bounding box (pixels above 0.1),

@@ -524,6 +524,7 @@ FUNCTIONS = {
     "hlr_image_load": (H, [c_char_p, c_int]),
     "hlr_image_decode": (H, [c_void_p, c_size_t, c_int]),
     "hlr_image_preprocess_mnist": (H, [H, c_int]),
+    "hlr_image_preprocess_mnist_placed": (H, [H, c_int, POINTER(c_double)]),
     "hlr_image_line": (H, [H, c_int, c_int, c_int]),
     "hlr_dataset_load_lines": (H, [c_char_p, c_char_p, c_int, c_int, c_int, c_int]),
 }

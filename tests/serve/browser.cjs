@@ -54,6 +54,7 @@ async function recognise(page) {
     status: await page.locator("#status").textContent(),
     bars: await page.locator("#top .bar").count(),
     saliency: await page.locator("#look img").count(),
+    overlay: await page.locator("#overlay").evaluate((e) => e.style.display === "block" && e.naturalWidth > 0),
   };
 }
 
@@ -81,6 +82,7 @@ async function recognise(page) {
       if (r.answer !== digit) failures.push(`drew ${digit}, the page read '${r.answer}' (${r.status})`);
       if (r.bars !== 3) failures.push(`drew ${digit}: ${r.bars} confidence bars, expected 3`);
       if (r.saliency !== 1) failures.push(`drew ${digit}: no saliency picture`);
+      if (!r.overlay) failures.push(`drew ${digit}: no saliency over the strokes`);
     }
     // Undo takes back the last stroke: a 1 with a stray stroke, undone, reads as a 1 again.
     await page.click("#clear");

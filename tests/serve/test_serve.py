@@ -220,6 +220,17 @@ class Api(unittest.TestCase):
         pic = base64.b64decode(got["saliency_png"])
         self.assertEqual(pic[:8], b"\x89PNG\r\n\x1a\n")
         self.assertEqual(struct.unpack(">II", pic[16:24]), (224, 224))
+        # over the picture as it was sent: RGBA of its size, here the 28 x 28 digit itself
+        over = base64.b64decode(got["saliency_overlay_png"])
+        self.assertEqual(struct.unpack(">IIBB", over[16:26]), (28, 28, 8, 6))
+        # a drawing on paper: the overlay has the drawing's size, and is opaque only near the ink
+        big = [[250] * 120 for _ in range(100)]
+        for y in range(84):
+            for x in range(84):
+                big[8 + y][30 + x] = 250 - self.digits[1][y // 3][x // 3] * 230 // 255
+        got = self.s.recognize(png(big), query="&saliency=1")[1]
+        over = base64.b64decode(got["saliency_overlay_png"])
+        self.assertEqual(struct.unpack(">II", over[16:24]), (120, 100))
         status, got = self.s.recognize(png(self.digits[1]), model="reader", query="&saliency=1")
         self.assertEqual(status, 400)
         self.assertIn("classifiers", got["error"])
