@@ -111,41 +111,51 @@ static int push(ox *o, void ***arr, size_t *n, size_t *cap, void *item)
 
 typedef Onnx__AttributeProto attr;
 
-static attr *a_int(ox *o, const char *name, int64_t v)
+static attr *a_new(ox *o, const char *name, Onnx__AttributeProto__AttributeType type)
 {
     attr *a = ox_alloc(o, sizeof *a);
     if (!a)
         return NULL;
     *a = (attr)ONNX__ATTRIBUTE_PROTO__INIT;
     a->name = ox_str(o, "%s", name);
-    a->has_type = 1, a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    a->has_i = 1, a->i = v;
+    a->has_type = 1, a->type = type;
+    return a;
+}
+
+static attr *a_int(ox *o, const char *name, int64_t v)
+{
+    attr *a = a_new(o, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    if (a)
+        a->has_i = 1, a->i = v;
     return a;
 }
 
 static attr *a_float(ox *o, const char *name, float v)
 {
-    attr *a = ox_alloc(o, sizeof *a);
-    if (!a)
-        return NULL;
-    *a = (attr)ONNX__ATTRIBUTE_PROTO__INIT;
-    a->name = ox_str(o, "%s", name);
-    a->has_type = 1, a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-    a->has_f = 1, a->f = v;
+    attr *a = a_new(o, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    if (a)
+        a->has_f = 1, a->f = v;
     return a;
 }
 
 static attr *a_ints(ox *o, const char *name, int n, const int64_t *v)
 {
-    attr *a = ox_alloc(o, sizeof *a);
+    attr *a = a_new(o, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
     int64_t *copy = ox_alloc(o, (size_t)n * sizeof *copy);
     if (!a || !copy)
         return NULL;
     memcpy(copy, v, (size_t)n * sizeof *copy);
-    *a = (attr)ONNX__ATTRIBUTE_PROTO__INIT;
-    a->name = ox_str(o, "%s", name);
-    a->has_type = 1, a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
     a->n_ints = (size_t)n, a->ints = copy;
+    return a;
+}
+
+static attr *a_string(ox *o, const char *name, const char *v)
+{
+    attr *a = a_new(o, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    char *copy = ox_str(o, "%s", v);
+    if (!a || !copy)
+        return NULL;
+    a->has_s = 1, a->s.data = (uint8_t *)copy, a->s.len = strlen(copy);
     return a;
 }
 
@@ -398,16 +408,8 @@ static const char *recurrent(ox *o, const hlr_layer *l, const char *x, int lstm)
             return NULL;
         size_t na = 0;
         as[na++] = a_int(o, "hidden_size", H);
-        if (D == 2) {
-            attr *dir = ox_alloc(o, sizeof *dir);
-            if (!dir)
-                return NULL;
-            *dir = (attr)ONNX__ATTRIBUTE_PROTO__INIT;
-            dir->name = ox_str(o, "direction");
-            dir->has_type = 1, dir->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
-            dir->has_s = 1, dir->s.data = (uint8_t *)ox_str(o, "bidirectional"), dir->s.len = strlen("bidirectional");
-            as[na++] = dir;
-        }
+        if (D == 2)
+            as[na++] = a_string(o, "direction", "bidirectional");
         if (!lstm)
             as[na++] = a_int(o, "linear_before_reset", 1);
         n->n_attribute = na, n->attribute = as;

@@ -26,6 +26,7 @@
  * else is refused with a message naming the node and its operator.
  */
 #include "internal.h"
+#include "modelfile.h"
 #include "onnx.pb-c.h"
 
 #include <errno.h>
@@ -37,8 +38,6 @@
 #include <unistd.h>
 
 #define IFN "hlr_model_import_onnx"
-/* Far above any model of this library's kind; below what would let a file exhaust memory by counts alone. */
-#define MAX_FILE_BYTES (2LL << 30)
 #define MAX_LAYERS 4096
 
 static const char *s_(const char *s) { return s ? s : ""; }
@@ -890,54 +889,21 @@ hlr_model *hlr_model_import_onnx(const char *path)
         hlr__fail(HLR_EINVAL, "%s: path is NULL", IFN);
         return NULL;
     }
-    int fd = hlr__open_regular(path, IFN, NULL);
-    if (fd < 0)
+    unsigned char *buf;
+    size_t len;
+    if (hlr__read_file(path, IFN, &buf, &len) != HLR_OK)
         return NULL;
-    FILE *f = fdopen(fd, "rb");
-    if (!f) {
-        close(fd);
-        hlr__fail(HLR_ENOMEM, "%s: %s: cannot open a stream on the file", IFN, path);
-        return NULL;
-    }
-    unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
     hlr_model *m = NULL;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= (size_t)MAX_FILE_BYTES) {
-                hlr__fail(HLR_EFORMAT, "%s: %s is larger than %lld bytes", IFN, path, (long long)MAX_FILE_BYTES);
-                goto done;
-            }
-            cap = cap ? 2 * cap : 1 << 16;
-            unsigned char *b = hlr__realloc(buf, cap);
-            if (!b) {
-                hlr__fail(HLR_ENOMEM, "%s: out of memory reading %s", IFN, path);
-                goto done;
-            }
-            buf = b;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        hlr__fail(HLR_EIO, "%s: cannot read %s", IFN, path);
-        goto done;
-    }
-    if (len == 0) {
+    if (len == 0)
         hlr__fail(HLR_EFORMAT, "%s: %s is empty", IFN, path);
-        goto done;
-    }
-    m = hlr_model_import_onnx_buffer(buf, len);
-    if (!m) { /* name the file */
+    else
+        m = hlr_model_import_onnx_buffer(buf, len);
+    if (!m && len) { /* name the file */
         char msg[512];
         snprintf(msg, sizeof msg, "%s", hlr_last_error());
         const char *rest = strncmp(msg, IFN ": ", strlen(IFN) + 2) ? msg : msg + strlen(IFN) + 2;
         hlr__fail(hlr_last_status(), "%s: %s: %s", IFN, path, rest);
     }
-done:
     hlr__free(buf);
-    fclose(f);
     return m;
 }
