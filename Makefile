@@ -185,13 +185,14 @@ bench-read: deps data bench-deps all
 
 # `make bench-ort`: libhlr against ONNX Runtime for inference (bench/ort.py) at batch 1, 16 and 256:
 # onnxruntime-node from npm (its CPU library ships in the package: the install script, which
-# fetches GPU add-ons, is skipped) and the models exported from PyTorch (bench/export_onnx.py).
+# fetches GPU add-ons, is skipped) running libhlr's own exports of the models (hlr-export);
+# ORT_FLAGS=--export torch runs PyTorch's exports instead (bench/export_onnx.py, python3-torch).
 ORT_FLAGS ?=
 .PHONY: bench-ort
-bench-ort: deps bench-deps all $(BINOUT)/hlr-bench
+bench-ort: deps data all $(BINOUT)/hlr-bench
 	@$(MAKE) --no-print-directory $(ORT_NODE)
-	@test -f $(BUILD)/ort-models/hybrid.onnx || /usr/bin/python3 bench/export_onnx.py $(BUILD)/ort-models 2>/dev/null
-	bench/ort.py --onnx $(BUILD)/ort-models --node-path $(abspath $(BUILD)/node/node_modules) $(ORT_FLAGS)
+	HLR_DATA_DIR=$(abspath $(DATA_DIR)) bench/ort.py --onnx $(BUILD)/ort-models \
+	    --node-path $(abspath $(BUILD)/node/node_modules) $(ORT_FLAGS)
 
 bench-deps:
 	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \

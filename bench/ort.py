@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """libhlr against ONNX Runtime for inference (`make bench-ort`): the reference models of `make bench`
-(ONNX Runtime runs bench/torch_bench.py's PyTorch twins, exported by bench/export_onnx.py), at
-batch 1, 16 and 256, the two sides alternating, each the best of --rounds, the same thread count.
+at batch 1, 16 and 256, the two sides alternating, each the best of --rounds, the same thread count.
+ONNX Runtime runs libhlr's own export of each model (--export hlr, the default: hlr-mnist trains it
+briefly, hlr-export writes it; the weights do not change the speed) or bench/torch_bench.py's
+PyTorch twins exported by bench/export_onnx.py (--export torch, which needs python3-torch).
 Prints the CPU and its instruction set, OpenBLAS's kernel for libhlr and ONNX Runtime's version, a
 table of img/s and the ratios libhlr / ONNX Runtime, and writes it all to build/bench-ort.json.
 
     bench/ort.py --onnx build/ort-models --node-path build/node/node_modules [--models mlp,cnn,...] [--rounds 2]
+                 [--export hlr|torch]
 """
 import argparse
 import json
@@ -32,18 +35,40 @@ def run(cmd, env=None):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def run_plain(cmd):
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, universal_newlines=True)
+    if p.returncode != 0:
+        sys.exit("bench/ort.py: %s failed: %s" % (" ".join(cmd), p.stderr.strip()[-400:]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--onnx", default=os.path.join(ROOT, "build", "onnx"))
     ap.add_argument("--node-path", default=os.path.join(ROOT, "build", "node", "node_modules"))
-    ap.add_argument("--models", default="mlp,cnn,cnn-bn,lstm,gru,hybrid")
+    ap.add_argument("--models", default="mlp,cnn,cnn-bn,lstm,gru,hybrid,transformer")
     ap.add_argument("--batches", default="1,16,256")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--windows", type=int, default=5)
     ap.add_argument("--window-seconds", type=float, default=0.4)
+    ap.add_argument("--export", choices=("hlr", "torch"), default="hlr")
     a = ap.parse_args()
     batches = [int(b) for b in a.batches.split(",")]
+    os.makedirs(a.onnx, exist_ok=True)
+    for m in a.models.split(","):
+        path = os.path.join(a.onnx, "%s-%s.onnx" % (m, a.export))
+        if os.path.exists(path):
+            continue
+        if a.export == "torch":
+            run_plain(["/usr/bin/python3", os.path.join(ROOT, "bench", "export_onnx.py"), a.onnx])
+            for name in a.models.split(","):
+                if os.path.exists(os.path.join(a.onnx, name + ".onnx")):
+                    os.replace(os.path.join(a.onnx, name + ".onnx"), os.path.join(a.onnx, name + "-torch.onnx"))
+        else:
+            model = os.path.join(a.onnx, m + ".hlr")
+            run_plain([os.path.join(ROOT, "bin", "hlr-mnist"), "train", "--model", m, "--epochs", "1", "--limit",
+                       "256", "--test-limit", "100", "--save", model])
+            run_plain([os.path.join(ROOT, "bin", "hlr-export"), model, path])
     env = dict(os.environ, HLR_NUM_THREADS=str(a.threads), NODE_PATH=a.node_path)
     model_name, isa = cpu()
     print("CPU: %s (%s); %d threads each side; OPENBLAS_CORETYPE=%s" % (model_name, isa, a.threads,
@@ -57,19 +82,19 @@ def main():
                          "--windows", str(a.windows), "--window-seconds", str(a.window_seconds)], env)
                 meta["blas_core"] = h.get("blas_core")
                 best[("hlr", b)] = max(best.get(("hlr", b), 0), h["infer_img_s"])
-            o = run(["node", os.path.join(ROOT, "bench", "ort_bench.js"), os.path.join(a.onnx, m + ".onnx"),
+            o = run(["node", os.path.join(ROOT, "bench", "ort_bench.js"), os.path.join(a.onnx, "%s-%s.onnx" % (m, a.export)),
                      str(a.threads), a.batches, str(a.windows), str(a.window_seconds)], env)
             meta["onnxruntime"] = o["version"]
             for b in batches:
                 best[("ort", b)] = max(best.get(("ort", b), 0), o["infer_img_s"][str(b)])
         rows.append((m, best))
-    print("libhlr: OpenBLAS kernel %s; ONNX Runtime %s (onnxruntime-node, CPU)" % (meta.get("blas_core"),
-                                                                               meta.get("onnxruntime")))
-    head = "%-8s" % "model" + "".join("  %10s %10s %6s" % ("hlr b%d" % b, "ort b%d" % b, "ratio") for b in batches)
+    print("libhlr: OpenBLAS kernel %s; ONNX Runtime %s (onnxruntime-node, CPU) on %s's export"
+          % (meta.get("blas_core"), meta.get("onnxruntime"), "libhlr" if a.export == "hlr" else "PyTorch"))
+    head = "%-12s" % "model" + "".join("  %10s %10s %6s" % ("hlr b%d" % b, "ort b%d" % b, "ratio") for b in batches)
     print(head)
     out = []
     for m, best in rows:
-        line = "%-8s" % m
+        line = "%-12s" % m
         rec = {"model": m}
         for b in batches:
             h, o = best[("hlr", b)], best[("ort", b)]
@@ -79,7 +104,8 @@ def main():
         out.append(rec)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "bench-ort.json"), "w") as f:
-        json.dump({"cpu": model_name, "isa": isa, "threads": a.threads, **meta, "rows": out}, f, indent=1)
+        json.dump({"cpu": model_name, "isa": isa, "threads": a.threads, "export": a.export, **meta, "rows": out}, f,
+                  indent=1)
 
 
 if __name__ == "__main__":

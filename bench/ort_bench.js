@@ -18,7 +18,7 @@ async function main() {
         const data = new Float32Array(b * 28 * 28);
         for (let i = 0; i < data.length; i++)
             data[i] = (i * 7919 % 1000) / 1000;
-        const feeds = {x: new ort.Tensor('float32', data, [b, 1, 28, 28])};
+        const feeds = {[session.inputNames[0]]: new ort.Tensor('float32', data, [b, 1, 28, 28])};
         const warm = Date.now();
         while (Date.now() - warm < 300)
             await session.run(feeds);
