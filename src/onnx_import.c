@@ -75,6 +75,10 @@ typedef struct imp {
     hlr_shape shape;
     enum { L_BATCH, L_TIME, L_RNN_Y, L_RNN_Y2, L_RNN_H, L_RNN_H2 } layout;
     int64_t rnn_dirs;
+    int int_input;       /* the graph's input holds token ids (an embedding comes first) */
+    const char *lengths; /* the graph's second input: each sequence's length, or NULL */
+    const char *derived[32]; /* tensors computed from the lengths alone (masks, their casts) */
+    int nderived;
 } imp;
 
 static hlr_status node_fail(imp *p, const Onnx__NodeProto *n, const char *fmt, ...) HLR_PRINTF(3, 4);
@@ -462,7 +466,8 @@ static hlr_status recurrent(imp *p, const Onnx__NodeProto *n, int lstm)
          (long long)F, (long long)D, (long long)(G * H), (long long)H);
     NEED(!B || (B->dims[0] == D && B->dims[1] == 2 * G * H), "B must be a constant of (%lld, %lld)", (long long)D,
          (long long)(2 * G * H));
-    NEED(!*in_(n, 4), "per-sample sequence lengths are not read");
+    NEED(!*in_(n, 4) || (p->lengths && !strcmp(in_(n, 4), p->lengths)),
+         "per-sample sequence lengths are read only from the graph's lengths input");
     for (size_t i = 5; i < n->n_input && i < 8; i++) {
         const konst *z = find_k(p, in_(n, i));
         NEED(!*in_(n, i) || (z && z->zeros), "only zero initial states (and no peepholes) are read");
@@ -517,11 +522,16 @@ static int scalar(imp *p, const char *name, float *v)
     return 1;
 }
 
-/* The index of the first node after `from` that is not a Constant (constants are read first), or the count. */
+/* The index of the first node after `from` that is not a Constant (constants are read first) nor a computation
+ * on the lengths alone (marked first), or the count. */
+static int derived(const imp *p, const char *t);
+
 static size_t next_node(const imp *p, size_t from)
 {
     size_t j = from + 1;
-    while (j < p->g->n_node && p->g->node[j] && !strcmp(s_(p->g->node[j]->op_type), "Constant"))
+    while (j < p->g->n_node && p->g->node[j] &&
+           (!strcmp(s_(p->g->node[j]->op_type), "Constant") ||
+            (p->nderived && p->g->node[j]->n_output == 1 && derived(p, out_(p->g->node[j], 0)))))
         j++;
     return j;
 }
@@ -557,6 +567,361 @@ static int gelu_at(imp *p, const Onnx__NodeProto *n, size_t *last)
 #undef READS
 }
 
+/* ---- the composite patterns hlr_model_export_onnx() writes ---- */
+
+static Onnx__NodeProto *next_is(const imp *p, size_t *at, const char *op, const char *t);
+
+/* A Conv of kernel = stride, no padding, then Reshape (0, D, -1) and Transpose (0, 2, 1): a patch embedding.
+ * 1 and *out (the Transpose's output) when it is one. */
+static int patch_at(imp *p, const Onnx__NodeProto *n, const char **out)
+{
+    const konst *W = fk(p, n, 1, 4);
+    if (!W || p->shape.ndim != 3 || W->dims[2] != W->dims[3])
+        return 0;
+    const int64_t k = W->dims[2];
+    if (attr_same(n, "strides", 2, 1) != k || attr_same(n, "pads", 4, 0) != 0 || attr_same(n, "dilations", 2, 1) != 1 ||
+        attr_i(n, "group", 1) != 1)
+        return 0;
+    size_t at = p->at;
+    Onnx__NodeProto *r = next_is(p, &at, "Reshape", out_(n, 0));
+    const konst *sh = r ? find_k(p, in_(r, 1)) : NULL;
+    if (!sh || !sh->i || sh->n != 3 || sh->i[0] != 0 || sh->i[1] != W->dims[0] || sh->i[2] != -1)
+        return 0;
+    Onnx__NodeProto *t = next_is(p, &at, "Transpose", out_(r, 0));
+    if (!t || !perm_is(t, 3, (int64_t[]){0, 2, 1}))
+        return 0;
+    *out = out_(t, 0);
+    return 1;
+}
+
+static hlr_status patch_embedding(imp *p, const Onnx__NodeProto *n)
+{
+    const konst *W = fk(p, n, 1, 4), *B = n->n_input > 2 && *in_(n, 2) ? fk(p, n, 2, 1) : NULL;
+    const int64_t D = W->dims[0], C = W->dims[1], k = W->dims[2];
+    NEED(C == p->shape.d[0] && (!B || B->n == D) && D <= INT32_MAX && k <= 4096, "the weight does not fit the input");
+    NEED(p->shape.d[1] % k == 0 && p->shape.d[2] % k == 0, "the patches do not tile the picture");
+    hlr_status st = add_layer(p, n, hlr_patch_embedding((int)C, (int)k, (int)D));
+    if (st == HLR_OK)
+        st = pend(p, "weight", W->f, W->n, 0, 0);
+    if (st == HLR_OK && B)
+        st = pend(p, "bias", B->f, D, 0, 0);
+    for (int i = 0; i < 2; i++) /* the Reshape and the Transpose */
+        p->at = next_node(p, p->at);
+    p->shape = (hlr_shape){.ndim = 2, .d = {(p->shape.d[1] / k) * (p->shape.d[2] / k), D}};
+    return st;
+}
+
+/* The node after `from` (constants skipped), if it has op type op and reads t as one of its inputs. */
+static Onnx__NodeProto *next_is(const imp *p, size_t *at, const char *op, const char *t)
+{
+    size_t j = next_node(p, *at);
+    if (j >= p->g->n_node || !p->g->node[j] || strcmp(s_(p->g->node[j]->op_type), op))
+        return NULL;
+    Onnx__NodeProto *n = p->g->node[j];
+    int reads = 0;
+    for (size_t i = 0; i < n->n_input; i++)
+        reads |= !strcmp(s_(n->input[i]), t);
+    if (!reads)
+        return NULL;
+    *at = j;
+    return n;
+}
+
+/* The constant input of a binary node other than t. */
+static const konst *other_const(imp *p, const Onnx__NodeProto *n, const char *t)
+{
+    return find_k(p, !strcmp(in_(n, 0), t) ? in_(n, 1) : in_(n, 0));
+}
+
+typedef struct mha_match {
+    int64_t E, heads, T;
+    int causal;
+    const konst *w[3], *b[3], *wo, *bo; /* W_k^T (E, E), b_k (E); Wo^T, bo */
+    const char *out;                    /* the attention's output tensor */
+    size_t end;                         /* the index of its last node */
+} mha_match;
+
+/* Self-attention over x (N, T, E) as the export writes it (mha() in onnx_export.c), starting at node
+ * index `at` - 1 (the first MatMul is the next node).  1 when it matches. */
+static int match_mha(imp *p, size_t at, const char *x, int64_t T, int64_t E, mha_match *m)
+{
+    memset(m, 0, sizeof *m);
+    m->E = E, m->T = T;
+    const char *heads[3];
+    for (int k = 0; k < 3; k++) {
+        Onnx__NodeProto *n = next_is(p, &at, "MatMul", x);
+        if (!n || strcmp(in_(n, 0), x) || !(m->w[k] = find_k(p, in_(n, 1))) || !m->w[k]->is_float ||
+            m->w[k]->ndim != 2 || m->w[k]->dims[0] != E || m->w[k]->dims[1] != E)
+            return 0;
+        const char *y = out_(n, 0);
+        size_t save = at;
+        Onnx__NodeProto *a = next_is(p, &at, "Add", y);
+        if (a && (m->b[k] = other_const(p, a, y)) && m->b[k]->is_float && m->b[k]->n == E)
+            y = out_(a, 0);
+        else
+            at = save, m->b[k] = NULL;
+        Onnx__NodeProto *r = next_is(p, &at, "Reshape", y);
+        const konst *shape = r ? find_k(p, in_(r, 1)) : NULL;
+        if (!shape || !shape->i || shape->n != 4 || shape->i[2] < 1 || E % shape->i[2] || shape->i[3] != E / shape->i[2])
+            return 0;
+        if (k == 0)
+            m->heads = shape->i[2];
+        else if (shape->i[2] != m->heads)
+            return 0;
+        Onnx__NodeProto *t = next_is(p, &at, "Transpose", out_(r, 0));
+        if (!t || !perm_is(t, 4, k == 1 ? (int64_t[]){0, 2, 3, 1} : (int64_t[]){0, 2, 1, 3}))
+            return 0;
+        heads[k] = out_(t, 0);
+    }
+    if ((m->b[0] != NULL) != (m->b[1] != NULL) || (m->b[0] != NULL) != (m->b[2] != NULL))
+        return 0;
+    Onnx__NodeProto *n = next_is(p, &at, "MatMul", heads[0]);
+    if (!n || strcmp(in_(n, 1), heads[1]))
+        return 0;
+    Onnx__NodeProto *sc = next_is(p, &at, "Mul", out_(n, 0));
+    const konst *c = sc ? other_const(p, sc, out_(n, 0)) : NULL;
+    if (!c || !c->is_float || c->n != 1 || fabsf(c->f[0] - 1.0f / sqrtf((float)(E / m->heads))) > 1e-6f)
+        return 0;
+    const char *y = out_(sc, 0);
+    size_t save = at;
+    Onnx__NodeProto *mask = next_is(p, &at, "Add", y);
+    const konst *mk = mask ? other_const(p, mask, y) : NULL;
+    if (mk && mk->is_float && mk->ndim == 2 && mk->dims[0] == T && mk->dims[1] == T) {
+        for (int64_t i = 0; i < T; i++) /* only the causal triangle is read */
+            for (int64_t j = 0; j < T; j++)
+                if (j > i ? !isinf(mk->f[i * T + j]) || mk->f[i * T + j] > 0 : mk->f[i * T + j] != 0)
+                    return 0;
+        m->causal = 1;
+        y = out_(mask, 0);
+    } else {
+        at = save;
+    }
+    Onnx__NodeProto *sm = next_is(p, &at, "Softmax", y);
+    if (!sm || attr_i(sm, "axis", -1) != -1)
+        return 0;
+    n = next_is(p, &at, "MatMul", out_(sm, 0));
+    if (!n || strcmp(in_(n, 1), heads[2]))
+        return 0;
+    Onnx__NodeProto *t = next_is(p, &at, "Transpose", out_(n, 0));
+    if (!t || !perm_is(t, 4, (int64_t[]){0, 2, 1, 3}))
+        return 0;
+    Onnx__NodeProto *r = next_is(p, &at, "Reshape", out_(t, 0));
+    if (!r)
+        return 0;
+    m->out = out_(r, 0);
+    m->end = at;
+    save = at;
+    Onnx__NodeProto *o = next_is(p, &at, "MatMul", m->out);
+    if (o && !strcmp(in_(o, 0), m->out) && (m->wo = find_k(p, in_(o, 1))) && m->wo->is_float && m->wo->ndim == 2 &&
+        m->wo->dims[0] == E && m->wo->dims[1] == E) {
+        m->out = out_(o, 0);
+        m->end = at;
+        Onnx__NodeProto *ab = next_is(p, &at, "Add", m->out);
+        if (ab && (m->bo = other_const(p, ab, m->out)) && m->bo->is_float && m->bo->n == E) {
+            m->out = out_(ab, 0);
+            m->end = at;
+        } else {
+            m->bo = NULL;
+        }
+    } else {
+        m->wo = NULL;
+    }
+    (void)save;
+    return 1;
+}
+
+/* The attention's parameters into the last layer, named with prefix ("" or "self_attn."). */
+static hlr_status pend_mha(imp *p, const mha_match *m, const char *prefix)
+{
+    const int64_t E = m->E;
+    float *w = hlr__malloc((size_t)(3 * E * E) * sizeof *w), *b = hlr__malloc((size_t)(3 * E) * sizeof *b);
+    hlr_status st = w && b ? HLR_OK : hlr__fail(HLR_ENOMEM, "%s: out of memory", IFN);
+    for (int k = 0; st == HLR_OK && k < 3; k++) {
+        for (int64_t i = 0; i < E; i++) /* W^T (E, E) back to the rows of in_proj_weight */
+            for (int64_t j = 0; j < E; j++)
+                w[(k * E + i) * E + j] = m->w[k]->f[j * E + i];
+        if (m->b[k])
+            memcpy(b + k * E, m->b[k]->f, (size_t)E * sizeof *b);
+    }
+    char name[HLR_PARAM_NAME_MAX];
+    if (st == HLR_OK) {
+        snprintf(name, sizeof name, "%sin_proj_weight", prefix);
+        st = pend(p, name, w, 3 * E * E, 0, 0);
+    }
+    if (st == HLR_OK && m->b[0]) {
+        snprintf(name, sizeof name, "%sin_proj_bias", prefix);
+        st = pend(p, name, b, 3 * E, 0, 0);
+    }
+    if (st == HLR_OK && m->wo) {
+        snprintf(name, sizeof name, "%sout_proj.weight", prefix);
+        st = pend(p, name, m->wo->f, E * E, E, E);
+    }
+    if (st == HLR_OK && m->bo) {
+        snprintf(name, sizeof name, "%sout_proj.bias", prefix);
+        st = pend(p, name, m->bo->f, E, 0, 0);
+    }
+    hlr__free(w);
+    hlr__free(b);
+    return st;
+}
+
+/* A MatMul by a constant (in, out) and an Add of a constant (out) reading t: 1 with both, or 0. */
+static int linear_at(imp *p, size_t *at, const char *t, const konst **w, const konst **b, const char **out)
+{
+    Onnx__NodeProto *n = next_is(p, at, "MatMul", t);
+    if (!n || strcmp(in_(n, 0), t) || !(*w = find_k(p, in_(n, 1))) || !(*w)->is_float || (*w)->ndim != 2)
+        return 0;
+    Onnx__NodeProto *a = next_is(p, at, "Add", out_(n, 0));
+    if (!a || !(*b = other_const(p, a, out_(n, 0))) || !(*b)->is_float || (*b)->n != (*w)->dims[1])
+        return 0;
+    *out = out_(a, 0);
+    return 1;
+}
+
+/* A pre-norm encoder block as the export writes it (encoder_block() in onnx_export.c), starting at the
+ * LayerNormalization n that reads x.  Adds the layer; 1 when it matched (p->at and the output set), 0 when
+ * this is no block, -1 on error. */
+static int encoder_block(imp *p, Onnx__NodeProto *n, const char *x)
+{
+    if (p->shape.ndim != 2)
+        return 0;
+    const int64_t T = p->shape.d[0], E = p->shape.d[1];
+    const konst *n1w = fk(p, n, 1, 1), *n1b = n->n_input > 2 ? fk(p, n, 2, 1) : NULL;
+    if (!n1w || !n1b || n1w->n != E || n1b->n != E)
+        return 0;
+    mha_match m;
+    if (!match_mha(p, p->at, out_(n, 0), T, E, &m) || !m.wo || !m.bo)
+        return 0;
+    size_t at = m.end;
+    Onnx__NodeProto *r1 = next_is(p, &at, "Add", m.out);
+    if (!r1 || !((!strcmp(in_(r1, 0), x) && !strcmp(in_(r1, 1), m.out)) || (!strcmp(in_(r1, 1), x) && !strcmp(in_(r1, 0), m.out))))
+        return 0;
+    const char *x1 = out_(r1, 0);
+    Onnx__NodeProto *n2 = next_is(p, &at, "LayerNormalization", x1);
+    const konst *n2w = n2 ? fk(p, n2, 1, 1) : NULL, *n2b = n2 && n2->n_input > 2 ? fk(p, n2, 2, 1) : NULL;
+    if (!n2w || !n2b || n2w->n != E || n2b->n != E)
+        return 0;
+    const konst *w1, *b1, *w2, *b2;
+    const char *f;
+    if (!linear_at(p, &at, out_(n2, 0), &w1, &b1, &f) || w1->dims[0] != E)
+        return 0;
+    const int64_t F = w1->dims[1];
+    size_t save = p->at, gelu_end;
+    p->at = next_node(p, at);
+    if (p->at >= p->g->n_node || !gelu_at(p, p->g->node[p->at], &gelu_end) || strcmp(in_(p->g->node[p->at], 0), f)) {
+        p->at = save;
+        return 0;
+    }
+    at = gelu_end;
+    p->at = save;
+    if (!linear_at(p, &at, out_(p->g->node[gelu_end], 0), &w2, &b2, &f) || w2->dims[0] != F || w2->dims[1] != E)
+        return 0;
+    Onnx__NodeProto *r2 = next_is(p, &at, "Add", f);
+    if (!r2 || !(!strcmp(in_(r2, 0), x1) || !strcmp(in_(r2, 1), x1)))
+        return 0;
+    if (E > INT32_MAX || F > INT32_MAX)
+        return 0;
+    if (add_layer(p, n, hlr_transformer_encoder((int)E, (int)m.heads, (int)F, m.causal ? HLR_ATTN_CAUSAL : 0, 0.0f)) !=
+            HLR_OK ||
+        pend_mha(p, &m, "self_attn.") != HLR_OK || pend(p, "linear1.weight", w1->f, E * F, E, F) != HLR_OK ||
+        pend(p, "linear1.bias", b1->f, F, 0, 0) != HLR_OK || pend(p, "linear2.weight", w2->f, F * E, F, E) != HLR_OK ||
+        pend(p, "linear2.bias", b2->f, E, 0, 0) != HLR_OK || pend(p, "norm1.weight", n1w->f, E, 0, 0) != HLR_OK ||
+        pend(p, "norm1.bias", n1b->f, E, 0, 0) != HLR_OK || pend(p, "norm2.weight", n2w->f, E, 0, 0) != HLR_OK ||
+        pend(p, "norm2.bias", n2b->f, E, 0, 0) != HLR_OK)
+        return -1;
+    p->at = at;
+    p->cur = out_(r2, 0);
+    return 1;
+}
+
+static int derived(const imp *p, const char *t)
+{
+    if (p->lengths && !strcmp(t, p->lengths))
+        return 1;
+    for (int i = 0; i < p->nderived; i++)
+        if (!strcmp(p->derived[i], t))
+            return 1;
+    return 0;
+}
+
+/* Mark the tensors computed from the lengths alone (Unsqueeze, Less and Cast of them and of constants),
+ * wherever they stand in the graph. */
+static hlr_status mark_derived(imp *p)
+{
+    for (size_t j = 0; j < p->g->n_node; j++) {
+        const Onnx__NodeProto *n = p->g->node[j];
+        const char *op = n ? s_(n->op_type) : "";
+        if (strcmp(op, "Unsqueeze") && strcmp(op, "Less") && strcmp(op, "Cast"))
+            continue;
+        int from = 0, other = 0;
+        for (size_t i = 0; i < n->n_input; i++) {
+            const char *t = in_(n, i);
+            if (derived(p, t))
+                from = 1;
+            else if (*t && !find_k(p, t))
+                other = 1;
+        }
+        if (!from || other)
+            continue;
+        if (p->nderived == 32) {
+            p->at = j;
+            return node_fail(p, n, "too many tensors computed from the lengths");
+        }
+        p->derived[p->nderived++] = out_(n, 0);
+    }
+    return HLR_OK;
+}
+
+/* The nodes around a graph's lengths input, as the export writes them (masked_pool() in onnx_export.c):
+ * masks computed from the lengths (Unsqueeze, Less, Cast), and seq_max (Where, ReduceMax) or seq_mean (Mul,
+ * ReduceSum, Div) over each sequence's own steps.  1 when n was one of them (*st its outcome), else 0. */
+static int lengths_node(imp *p, Onnx__NodeProto *n, hlr_status *st)
+{
+    const char *op = s_(n->op_type);
+    int from_lengths = 0, other = 0;
+    for (size_t i = 0; i < n->n_input; i++) {
+        const char *t = in_(n, i);
+        if (derived(p, t))
+            from_lengths = 1;
+        else if (*t && !find_k(p, t))
+            other = 1;
+    }
+    if (!from_lengths)
+        return 0;
+    if (!other && (!strcmp(op, "Unsqueeze") || !strcmp(op, "Less") || !strcmp(op, "Cast")))
+        return 1; /* marked by mark_derived() */
+    const int T = p->shape.ndim == 2, where = !strcmp(op, "Where") && !strcmp(in_(n, 1), p->cur),
+              mul = !strcmp(op, "Mul") && (!strcmp(in_(n, 0), p->cur) || !strcmp(in_(n, 1), p->cur));
+    if (!T || (!where && !mul))
+        return 0; /* the LSTM's sequence_lens, or a node the chain refuses */
+    size_t at = p->at;
+    Onnx__NodeProto *r = next_is(p, &at, where ? "ReduceMax" : "ReduceSum", out_(n, 0));
+    if (!r) {
+        *st = node_fail(p, n, "a mask from the lengths is read only before ReduceMax or ReduceSum");
+        return 1;
+    }
+    const konst *axes = where ? NULL : find_k(p, in_(r, 1));
+    const int axis_ok = where ? attr_same(r, "axes", 1, -1) == 1 : axes && axes->i && axes->n == 1 && axes->i[0] == 1;
+    if (!axis_ok || attr_i(r, "keepdims", 1)) {
+        *st = node_fail(p, r, "only the steps of a sequence (axis 1, keepdims 0) are read");
+        return 1;
+    }
+    const char *y = out_(r, 0);
+    if (!where) {
+        Onnx__NodeProto *d = next_is(p, &at, "Div", y);
+        if (!d || strcmp(in_(d, 0), y) || !derived(p, in_(d, 1))) {
+            *st = node_fail(p, r, "a masked sum is read only divided by the lengths (a mean)");
+            return 1;
+        }
+        y = out_(d, 0);
+    }
+    *st = add_layer(p, n, where ? hlr_seq_max() : hlr_seq_mean());
+    p->shape = (hlr_shape){.ndim = 1, .d = {p->shape.d[1]}};
+    p->at = at;
+    p->cur = y;
+    return 1;
+}
+
 /* The next node of the chain. */
 static hlr_status node(imp *p, Onnx__NodeProto *n)
 {
@@ -584,6 +949,53 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         return st;
     }
     int reads_cur = n->n_input > 0 && p->cur && !strcmp(in_(n, 0), p->cur);
+    if (p->lengths) {
+        hlr_status st = HLR_OK;
+        int r = lengths_node(p, n, &st);
+        if (r)
+            return st;
+    }
+    if (!strcmp(op, "Gather") && p->int_input && p->nlayers == 0 && n->n_input == 2 && p->cur &&
+        !strcmp(in_(n, 1), p->cur)) { /* token ids into rows of a table: the embedding */
+        const konst *w = fk(p, n, 0, 2);
+        NEED(w && attr_i(n, "axis", 0) == 0 && w->dims[0] <= INT32_MAX && w->dims[1] <= INT32_MAX,
+             "the table of an embedding must be a constant (num_embeddings, dim)");
+        hlr_status st = add_layer(p, n, hlr_embedding((int)w->dims[0], (int)w->dims[1], -1));
+        if (st == HLR_OK)
+            st = pend(p, "weight", w->f, w->n, 0, 0);
+        p->shape = (hlr_shape){.ndim = 2, .d = {p->shape.d[0], w->dims[1]}};
+        p->cur = out_(n, 0);
+        return st;
+    }
+    NEED(!p->int_input || p->nlayers > 0, "token ids are read only by an embedding (Gather of a table's rows)");
+    if (!strcmp(op, "Concat") && n->n_input == 2 && p->cur && !strcmp(in_(n, 1), p->cur) && p->layout == L_BATCH) {
+        /* the class token: Concat(Expand(token, (N, 1, D)), x) on the steps */
+        const konst *tok = find_k(p, in_(n, 0));
+        NEED(tok && tok->is_float && tok->ndim == 3 && p->shape.ndim == 2 && tok->n == p->shape.d[1] &&
+                 (attr_i(n, "axis", 0) == 1 || attr_i(n, "axis", 0) == -2),
+             "only a class token is read in front of the steps");
+        hlr_status st = add_layer(p, n, hlr_class_token((int)p->shape.d[1]));
+        if (st == HLR_OK)
+            st = pend(p, "cls_token", tok->f, tok->n, 0, 0);
+        p->shape.d[0] += 1;
+        p->cur = out_(n, 0);
+        return st;
+    }
+    if (!strcmp(op, "Expand") && !reads_cur) {
+        /* a constant (1, 1, D) expanded over the batch: the class token, read by the Concat that follows */
+        const konst *tok = find_k(p, in_(n, 0));
+        NEED(tok && tok->is_float && tok->ndim == 3 && tok->dims[0] == 1 && tok->dims[1] == 1,
+             "only a constant (1, 1, D) is expanded (a class token)");
+        konst copy = *tok;
+        hlr_status st = add_tensor(p, out_(n, 0), &(Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT);
+        if (st == HLR_OK) {
+            konst *k = &p->k[p->nk - 1];
+            const char *name = k->name;
+            *k = copy;
+            k->name = name, k->f_owned = NULL, k->i = NULL;
+        }
+        return st;
+    }
     if (!reads_cur && (!strcmp(op, "Shape") || !strcmp(op, "Gather") || !strcmp(op, "Unsqueeze") ||
                        !strcmp(op, "Concat") || !strcmp(op, "Squeeze") || !strcmp(op, "Cast"))) {
         /* shape arithmetic off the chain: its results may only feed more of it or a ConstantOfShape */
@@ -595,7 +1007,7 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
                         const char *uo = s_(u->op_type);
                         NEED(!strcmp(uo, "Shape") || !strcmp(uo, "Gather") || !strcmp(uo, "Unsqueeze") ||
                                  !strcmp(uo, "Concat") || !strcmp(uo, "Squeeze") || !strcmp(uo, "Cast") ||
-                                 !strcmp(uo, "ConstantOfShape"),
+                                 !strcmp(uo, "ConstantOfShape") || !strcmp(uo, "Expand"),
                              "shape arithmetic whose result feeds %.32s", uo);
                     }
             }
@@ -632,9 +1044,31 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         p->cur = y;
         return HLR_OK;
     }
+    mha_match mm;
+    if (!strcmp(op, "LayerNormalization")) {
+        int r = encoder_block(p, n, p->cur);
+        if (r != 0)
+            return r > 0 ? HLR_OK : hlr_last_status();
+    }
+    if (!strcmp(op, "MatMul") && p->shape.ndim == 2 && match_mha(p, p->at - 1, p->cur, p->shape.d[0], p->shape.d[1], &mm)) {
+        /* match_mha starts after its argument: at - 1 (wrapping to SIZE_MAX at 0) makes this MatMul its first */
+        NEED(p->shape.d[1] <= INT32_MAX, "too large");
+        st = add_layer(p, n, hlr_multihead_attention((int)mm.E, (int)mm.heads, (mm.causal ? HLR_ATTN_CAUSAL : 0) |
+                                                                         (mm.wo ? 0 : HLR_ATTN_NO_OUT_PROJ) |
+                                                                         (mm.b[0] ? 0 : HLR_ATTN_NO_BIAS),
+                                                     0.0f));
+        if (st == HLR_OK)
+            st = pend_mha(p, &mm, "");
+        NEED(st != HLR_OK || !mm.bo || mm.wo, "an output bias without an output projection");
+        p->at = mm.end;
+        p->cur = mm.out;
+        return st;
+    }
     if (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) {
         st = dense(p, p->g->node[p->at], !strcmp(op, "Gemm"));
         y = out_(p->g->node[p->at], 0); /* MatMul may have taken its Add */
+    } else if (!strcmp(op, "Conv") && patch_at(p, n, &y)) {
+        st = patch_embedding(p, n);
     } else if (!strcmp(op, "Conv")) {
         st = conv(p, n);
     } else if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool")) {
@@ -666,6 +1100,14 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         const int64_t axis = attr_i(n, "axis", -1);
         NEED(axis == -1 || axis == p->shape.ndim, "only the last axis is read");
         st = add_layer(p, n, hlr_softmax());
+    } else if (!strcmp(op, "Add") && p->shape.ndim == 2) {
+        const konst *t = find_k(p, in_(n, 1));
+        NEED(t && t->is_float && t->ndim == 2 && t->dims[0] == p->shape.d[0] && t->dims[1] == p->shape.d[1],
+             "only the addition of a (steps, features) table is read (positional encodings)");
+        NEED(t->dims[0] <= INT32_MAX && t->dims[1] <= INT32_MAX, "too large");
+        st = add_layer(p, n, hlr_positional_encoding((int)t->dims[0], (int)t->dims[1], HLR_POS_LEARNED));
+        if (st == HLR_OK)
+            st = pend(p, "weight", t->f, t->n, 0, 0);
     } else if (!strcmp(op, "Pad")) { /* exporters pad by nothing before an average pooling */
         const konst *k = find_k(p, in_(n, 1));
         const Onnx__AttributeProto *mode = attr(n, "mode");
@@ -786,23 +1228,35 @@ hlr_model *hlr_model_import_onnx_buffer(const void *data, size_t size)
     for (size_t i = 0; st == HLR_OK && i < g->n_initializer; i++)
         if (g->initializer[i])
             st = add_tensor(&p, g->initializer[i]->name, g->initializer[i]);
-    /* the one input that is not an initializer */
-    const Onnx__ValueInfoProto *input = NULL;
+    /* the inputs that are not initializers: the data, and for token ids each sequence's length */
+    const Onnx__ValueInfoProto *input = NULL, *lengths = NULL;
     for (size_t i = 0; st == HLR_OK && i < g->n_input; i++)
         if (g->input[i] && !find_k(&p, s_(g->input[i]->name))) {
-            if (input)
-                st = hlr__fail(HLR_EUNSUPPORTED, "%s: the graph has more than one input", IFN);
-            input = g->input[i];
+            if (lengths)
+                st = hlr__fail(HLR_EUNSUPPORTED, "%s: the graph has more than two inputs", IFN);
+            else if (input)
+                lengths = g->input[i];
+            else
+                input = g->input[i];
         }
     if (st == HLR_OK) {
         const Onnx__TypeProto *t = input ? input->type : NULL;
         const Onnx__TensorShapeProto *sh = t && t->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && t->tensor_type
                                                ? t->tensor_type->shape
                                                : NULL;
-        if (!input || !sh || t->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || sh->n_dim < 2 ||
-            sh->n_dim > HLR_MAX_DIMS + 1)
-            st = hlr__fail(HLR_EUNSUPPORTED, "%s: the input must be a float tensor (N, ...) of 2 to %d dimensions", IFN,
-                           HLR_MAX_DIMS + 1);
+        const Onnx__TypeProto *lt = lengths ? lengths->type : NULL;
+        p.int_input = sh && t->tensor_type->elem_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+        if (!input || !sh || (t->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && !p.int_input) ||
+            sh->n_dim < 2 || sh->n_dim > HLR_MAX_DIMS + 1)
+            st = hlr__fail(HLR_EUNSUPPORTED, "%s: the input must be a float tensor (N, ...) of 2 to %d dimensions, or "
+                                             "int32 token ids (N, T)", IFN, HLR_MAX_DIMS + 1);
+        else if (lengths && (!p.int_input || !lt || lt->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+                             !lt->tensor_type || lt->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT32))
+            st = hlr__fail(HLR_EUNSUPPORTED, "%s: a second input is read only as the int32 lengths of token ids", IFN);
+        else if (p.int_input && sh->n_dim != 2)
+            st = hlr__fail(HLR_EUNSUPPORTED, "%s: token ids must be (N, T)", IFN);
+        if (lengths)
+            p.lengths = s_(lengths->name);
         for (size_t d = 1; st == HLR_OK && d < sh->n_dim; d++) {
             if (!sh->dim[d] || sh->dim[d]->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
                 sh->dim[d]->dim_value < 1 || sh->dim[d]->dim_value > (1 << 24))
@@ -825,6 +1279,8 @@ hlr_model *hlr_model_import_onnx_buffer(const void *data, size_t size)
         st = v && v->t && n->n_output == 1 ? add_tensor(&p, out_(n, 0), v->t)
                                           : node_fail(&p, n, "only tensor constants are read");
     }
+    if (st == HLR_OK && p.lengths)
+        st = mark_derived(&p);
     hlr_shape in_shape = p.shape;
     p.m = st == HLR_OK ? hlr_model_new(0) : NULL;
     if (st == HLR_OK && !p.m)

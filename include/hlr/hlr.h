@@ -3754,13 +3754,21 @@ HLR_API hlr_status hlr_model_export_onnx_buffer(hlr_model *m, int opset, void **
  * BatchNormalization; Relu, LeakyRelu, Sigmoid, Tanh, Softmax (last axis),
  * the Erf form of GELU; Flatten and Reshape (flatten, image_rows);
  * Transpose + Reshape (feature_map_rows/columns); Dropout and Identity
- * (dropped); LSTM and GRU (forward or bidirectional, zero initial states,
- * no sequence lengths) between the Transposes, Squeezes and Reshapes that
- * exporters put around them; Gather of the first or last step; ReduceMean
- * and ReduceMax over the steps; LayerNormalization.  The file's metadata
+ * (dropped); LSTM and GRU (forward or bidirectional, zero initial states)
+ * between the Transposes, Squeezes and Reshapes that exporters put around
+ * them; Gather of the first or last step; ReduceMean and ReduceMax over the
+ * steps; LayerNormalization.  The composite layers come back from the
+ * patterns hlr_model_export_onnx() writes for them: multi-head attention
+ * (with or without biases, output projection and causal mask), pre-norm
+ * transformer encoder blocks, the class token, positional encodings (an Add
+ * of a (steps, features) table, read as learned), patch embeddings, and a
+ * model over token ids: int32 input (N, T) read by an embedding, with an
+ * optional second input of int32 lengths (N) feeding the recurrent layers'
+ * sequence_lens and the masked seq_mean / seq_max (pass the lengths to the
+ * imported model with hlr_model_set_lengths()).  The file's metadata
  * becomes the model's ("temperature" sets the temperature, "dataset" the
- * data set; "class_names" is left out).  Attention and the other layers
- * without an export are not read back.
+ * data set; "class_names" is left out).  PyTorch's own export of
+ * nn.MultiheadAttention (dynamic shape arithmetic and Slices) is not read.
  *
  * The file is treated as hostile input: every count, shape and length is
  * checked before use, and a damaged file fails cleanly.

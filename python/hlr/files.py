@@ -193,7 +193,8 @@ def load_bytes(data, return_optimizer=False):
 
 def import_onnx(source):
     """An ONNX model (a path, or its bytes) as a built Model (hlr_model_import_onnx): a chain of layers as
-    torch.onnx.export writes an nn.Sequential, or as Model.export_onnx() writes.  Raises HlrError:
+    torch.onnx.export writes an nn.Sequential, or anything Model.export_onnx() writes (a model over token
+    ids takes its lengths through forward(x, lengths=...)).  Raises HlrError:
     EUNSUPPORTED naming the node and operator that is not read, EFORMAT for a damaged file, EIO.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
