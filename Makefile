@@ -324,6 +324,20 @@ fuzz:
 	build/fuzz/bin/hlr-fuzz-seeds build/fuzz/corpus
 	build/fuzz/bin/hlr-fuzz-load -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 build/fuzz/corpus
 
+# `make fuzz-onnx`: libFuzzer on the ONNX importer (hlr_model_import_onnx_buffer) for FUZZ_SECONDS, the
+# corpus in build/fuzz/onnx-corpus starting from libhlr's own exports; not part of `make test`.
+.PHONY: fuzz-onnx
+fuzz-onnx:
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz LIBOUT=build/fuzz/lib BINOUT=build/fuzz/bin \
+	    KERNEL_CFLAGS=-ftree-vectorize CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" build/fuzz/lib/libhlr.a
+	@mkdir -p build/fuzz/bin build/fuzz/onnx-corpus
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) -Iinclude -Isrc tests/fuzz/fuzz_onnx.c \
+	    build/fuzz/lib/libhlr.a $(LDLIBS) -o build/fuzz/bin/hlr-fuzz-onnx
+	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_SAN) -Iinclude -Isrc tests/fuzz/onnx_seeds.c \
+	    build/fuzz/lib/libhlr.a $(LDLIBS) -o build/fuzz/bin/hlr-fuzz-onnx-seeds
+	build/fuzz/bin/hlr-fuzz-onnx-seeds build/fuzz/onnx-corpus
+	build/fuzz/bin/hlr-fuzz-onnx -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 build/fuzz/onnx-corpus
+
 # `make tsan`: the Check cases named "threads" under ThreadSanitizer (clang):
 # one loaded model served from four threads through hlr_model_clone_shared,
 # and the thread pool at 6 threads (more than the cores) with jobs of fewer
