@@ -1245,11 +1245,13 @@ hlr_model *hlr_model_import_onnx_buffer(const void *data, size_t size)
                                                ? t->tensor_type->shape
                                                : NULL;
         const Onnx__TypeProto *lt = lengths ? lengths->type : NULL;
-        p.int_input = sh && t->tensor_type->elem_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+        /* token ids: int32 as libhlr takes them, or int64 as PyTorch exports them (read as int32 here) */
+        p.int_input = sh && (t->tensor_type->elem_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ||
+                             t->tensor_type->elem_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64);
         if (!input || !sh || (t->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && !p.int_input) ||
             sh->n_dim < 2 || sh->n_dim > HLR_MAX_DIMS + 1)
             st = hlr__fail(HLR_EUNSUPPORTED, "%s: the input must be a float tensor (N, ...) of 2 to %d dimensions, or "
-                                             "int32 token ids (N, T)", IFN, HLR_MAX_DIMS + 1);
+                                             "integer token ids (N, T)", IFN, HLR_MAX_DIMS + 1);
         else if (lengths && (!p.int_input || !lt || lt->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
                              !lt->tensor_type || lt->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT32))
             st = hlr__fail(HLR_EUNSUPPORTED, "%s: a second input is read only as the int32 lengths of token ids", IFN);

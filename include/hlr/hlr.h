@@ -3762,7 +3762,7 @@ HLR_API hlr_status hlr_model_export_onnx_buffer(hlr_model *m, int opset, void **
  * (with or without biases, output projection and causal mask), pre-norm
  * transformer encoder blocks, the class token, positional encodings (an Add
  * of a (steps, features) table, read as learned), patch embeddings, and a
- * model over token ids: int32 input (N, T) read by an embedding, with an
+ * model over token ids: int32 (or PyTorch's int64) input (N, T) read by an embedding, with an
  * optional second input of int32 lengths (N) feeding the recurrent layers'
  * sequence_lens and the masked seq_mean / seq_max (pass the lengths to the
  * imported model with hlr_model_set_lengths()).  The file's metadata
