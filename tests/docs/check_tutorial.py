@@ -80,6 +80,8 @@ class Tutorial(unittest.TestCase):
                              "the C program and the Python script disagree")
             self.assertRegex(out, r"wrote number\.pgm: 012")
             self.assertRegex(out, r"number\.pgm: \d*  \(confidence")
+            self.assertRegex(out, r"digits\.hlr: 19 layers written to digits\.onnx \(ONNX opset 17\)")
+            self.assertIn("digits.onnx: a valid ONNX model", out)
             for f in ("include/hlr/hlr.h", "lib/libhlr.so", "lib/pkgconfig/hlr.pc", "bin/hlr-mnist",
                       "share/man/man1/hlr-mnist.1", "share/man/man3/libhlr.3"):
                 self.assertTrue(os.path.exists(os.path.join(tmp, ".local", f)), "make install left out " + f)
