@@ -334,6 +334,7 @@ static hlr_status conv(imp *p, const Onnx__NodeProto *n)
                   g = attr_i(n, "group", 1);
     NEED(explicit_pads(n), "auto_pad SAME_UPPER / SAME_LOWER is not read");
     NEED(s >= 1 && d >= 1 && pad >= 0 && g >= 1, "strides, dilations and pads must be equal in both directions");
+    NEED(g <= 65536 && W->dims[1] <= 65536, "too many groups or channels");
     const int64_t cout = W->dims[0], cin = W->dims[1] * g;
     NEED(cin == p->shape.d[0] && cout % g == 0, "the weight does not fit %lld input channels", (long long)p->shape.d[0]);
     NEED(!B || B->n == cout, "the bias has %lld values", (long long)(B ? B->n : 0));
@@ -576,7 +577,7 @@ static Onnx__NodeProto *next_is(const imp *p, size_t *at, const char *op, const 
 static int patch_at(imp *p, const Onnx__NodeProto *n, const char **out)
 {
     const konst *W = fk(p, n, 1, 4);
-    if (!W || p->shape.ndim != 3 || W->dims[2] != W->dims[3])
+    if (!W || p->shape.ndim != 3 || W->dims[2] != W->dims[3] || W->dims[2] < 1)
         return 0;
     const int64_t k = W->dims[2];
     if (attr_same(n, "strides", 2, 1) != k || attr_same(n, "pads", 4, 0) != 0 || attr_same(n, "dilations", 2, 1) != 1 ||
