@@ -165,6 +165,7 @@ bench: deps bench-deps all $(BINOUT)/hlr-bench
 	@if [ "$(ISA)" = avx2 ]; then $(MAKE) --no-print-directory BUILD=build/avx2 LIBOUT=build/avx2/lib \
 	    BINOUT=build/avx2/bin CFLAGS="$(CFLAGS) -DHLR_ISA_AVX2" build/avx2/bin/hlr-bench; fi
 	bench/run.py --models $(BENCH_MODELS) --hlr-bench $(BENCH_BIN) --isa $(ISA) $(BENCH_FLAGS)
+	@$(MAKE) --no-print-directory bench-ort ORT_FLAGS="--hlr-bench $(abspath $(BENCH_BIN)) $(ORT_FLAGS)"
 
 # `make bench-accuracy`: time to 99 % test accuracy on MNIST with --model cnn-bn, libhlr
 # (hlr-mnist --target-accuracy) then PyTorch (bench/torch_time_to_accuracy.py), same recipe;

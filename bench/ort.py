@@ -52,6 +52,8 @@ def main():
     ap.add_argument("--windows", type=int, default=5)
     ap.add_argument("--window-seconds", type=float, default=0.4)
     ap.add_argument("--export", choices=("hlr", "torch"), default="hlr")
+    ap.add_argument("--hlr-bench", default=os.path.join(ROOT, "bin", "hlr-bench"),
+                    help="libhlr's side (make bench ISA=avx2 passes its AVX2 build; ONNX Runtime picks its own ISA)")
     a = ap.parse_args()
     batches = [int(b) for b in a.batches.split(",")]
     os.makedirs(a.onnx, exist_ok=True)
@@ -78,7 +80,7 @@ def main():
         best = {}
         for _ in range(a.rounds):
             for b in batches:
-                h = run([os.path.join(ROOT, "bin", "hlr-bench"), "--model", m, "--infer-batch", str(b),
+                h = run([a.hlr_bench, "--model", m, "--infer-batch", str(b),
                          "--windows", str(a.windows), "--window-seconds", str(a.window_seconds)], env)
                 meta["blas_core"] = h.get("blas_core")
                 best[("hlr", b)] = max(best.get(("hlr", b), 0), h["infer_img_s"])
