@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define IFN "hlr_model_import_onnx"
 #define MAX_LAYERS 4096
