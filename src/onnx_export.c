@@ -283,25 +283,28 @@ static int find_param(const hlr_layer *l, const char *name)
     return -1;
 }
 
-static int64_t cfg(const hlr_layer *l, const char *key)
+/* A layer's configuration value (0 when it has no such key). */
+static hlr_config config_of(const hlr_layer *l)
 {
     hlr_config c = {0};
-    int64_t v = 0;
-    if (l->ops->get_config) {
+    if (l->ops->get_config)
         l->ops->get_config(l, &c);
-        hlr__config_get_int(&c, key, &v);
-    }
+    return c;
+}
+
+static int64_t cfg(const hlr_layer *l, const char *key)
+{
+    hlr_config c = config_of(l);
+    int64_t v = 0;
+    hlr__config_get_int(&c, key, &v);
     return v;
 }
 
 static double cfg_f(const hlr_layer *l, const char *key)
 {
-    hlr_config c = {0};
+    hlr_config c = config_of(l);
     double v = 0;
-    if (l->ops->get_config) {
-        l->ops->get_config(l, &c);
-        hlr__config_get_float(&c, key, &v);
-    }
+    hlr__config_get_float(&c, key, &v);
     return v;
 }
 
