@@ -544,6 +544,33 @@ END_TEST
 
 /* Inference computes each sample on its own, in parts shared among the
  * threads: one sample alone gives the bits it gets inside a batch. */
+/* Winograd's transformed filters are kept between passes: a change of the weights (here a caller's write) must
+ * reach the next pass, with the bits of a model that had those weights from the start. */
+START_TEST(test_winograd_filters_follow_a_change_of_the_weights)
+{
+    hlr_model *a = TEST_MODEL(3, hlr_conv2d(16, 8, 3, 3, 1, 1, 1, 1, 1)), *b = TEST_MODEL(3, hlr_conv2d(16, 8, 3, 3, 1, 1, 1, 1, 1));
+    ck_assert_ok(hlr_model_build(a, 3, (int64_t[]){16, 6, 6}));
+    ck_assert_ok(hlr_model_build(b, 3, (int64_t[]){16, 6, 6}));
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){2, 16, 6, 6});
+    hlr_tensor *y1 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){2, 8, 6, 6}), *y2 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){2, 8, 6, 6});
+    hlr_tensor *y3 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){2, 8, 6, 6});
+    test_fill(hlr_tensor_f32(x), 2 * 16 * 36, 4, -1.0f, 1.0f);
+    ck_assert_ok(hlr_model_forward(a, x, y1, 0));
+    hlr_tensor_f32(hlr_layer_param(hlr_model_layer(a, 0), "weight"))[5] += 0.5f;
+    hlr_tensor_f32(hlr_layer_param(hlr_model_layer(b, 0), "weight"))[5] += 0.5f;
+    ck_assert_ok(hlr_model_forward(a, x, y2, 0));
+    ck_assert_ok(hlr_model_forward(b, x, y3, 0));
+    ck_assert(memcmp(hlr_tensor_f32(y1), hlr_tensor_f32(y2), 2 * 8 * 36 * sizeof(float)) != 0);
+    expect_same_bits("after the change", hlr_tensor_f32(y2), hlr_tensor_f32(y3), 2 * 8 * 36);
+    hlr_tensor_free(x);
+    hlr_tensor_free(y1);
+    hlr_tensor_free(y2);
+    hlr_tensor_free(y3);
+    hlr_model_free(a);
+    hlr_model_free(b);
+}
+END_TEST
+
 START_TEST(test_inference_of_one_sample_gives_its_bits_in_a_batch)
 {
     hlr_model *m = relu_cnn(1);
@@ -1391,6 +1418,7 @@ Suite *suite_conv(void)
     tcase_add_test(tc, test_fused_relus_give_the_bits_of_separate_layers);
     tcase_add_loop_test(tc, test_fused_pooling_breaks_ties_as_the_pooling_layer, 0, 2);
     tcase_add_test(tc, test_inference_of_one_sample_gives_its_bits_in_a_batch);
+    tcase_add_test(tc, test_winograd_filters_follow_a_change_of_the_weights);
     tcase_add_test(tc, test_fused_batchnorm_gives_the_bits_of_separate_layers);
     suite_add_tcase(s, tc);
 

@@ -64,6 +64,8 @@ typedef struct conv2d {
     float *dw1, *db1; /* partial weight and bias gradients (Winograd: dU) */
     float *V1, *M1;   /* Winograd: (16, Cin, block tiles), (16, Cout, block tiles) */
     float *U;         /* Winograd: the transformed filters (16, Cout, Cin), shared */
+    float *w_seen;    /* Winograd: the weights U was made from (Cout, Cin, 3, 3) */
+    int u_valid;      /* U holds the transform of w_seen */
     float *yfull;     /* fused pooling: (Cout, P), one sample's output before pooling */
     uint8_t *win;     /* fused pooling: (batch, Cout, P / 4), each window's winner */
     int64_t win_planned;
@@ -126,7 +128,7 @@ static hlr_status plan_slots(hlr_layer *l);
 /* Free what plan_slots() allocated (NULL again, so a later plan can retry). */
 static void free_slots(conv2d *c)
 {
-    float **bufs[] = {&c->scratch, &c->cols1, &c->dy1, &c->dw1, &c->U, &c->V1, &c->M1, &c->yfull};
+    float **bufs[] = {&c->scratch, &c->cols1, &c->dy1, &c->dw1, &c->U, &c->w_seen, &c->V1, &c->M1, &c->yfull};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         hlr__free(*bufs[i]);
         *bufs[i] = NULL;
@@ -161,6 +163,8 @@ static hlr_status plan_slots(hlr_layer *l)
         c->block = c->tiles < WINO_BLOCK_TILES ? WINO_BLOCK_TILES / c->tiles : 1;
         wsize = 16 * c->cout * c->cin;
         c->U = hlr__alloc_or_fail((size_t)wsize, sizeof(float), "conv2d Winograd filters");
+        c->w_seen = hlr__alloc_or_fail((size_t)(c->cout * c->cin * 9), sizeof(float), "conv2d Winograd filters");
+        c->u_valid = 0;
         c->V1 = hlr__alloc_or_fail((size_t)(slots * 16 * c->cin * c->block * c->tiles), sizeof(float),
                                    "conv2d Winograd inputs");
         c->M1 = hlr__alloc_or_fail((size_t)(slots * 16 * c->cout * c->block * c->tiles), sizeof(float),
@@ -172,7 +176,7 @@ static hlr_status plan_slots(hlr_layer *l)
     c->dw1 = hlr__alloc_or_fail((size_t)(slots * (wsize + c->cout)), sizeof(float), "conv2d partial gradients");
     c->yfull = l->fuse_pool ? hlr__alloc_or_fail((size_t)(slots * c->ysz), sizeof(float), "conv2d output") : NULL;
     c->ystride = l->fuse_pool ? c->cout * c->P / 4 : l->out_size;
-    if ((c->slot_size && !c->scratch) || (c->wino ? !c->U || !c->V1 || !c->M1 : !c->cols1) ||
+    if ((c->slot_size && !c->scratch) || (c->wino ? !c->U || !c->w_seen || !c->V1 || !c->M1 : !c->cols1) ||
         (l->fuse_relu && !c->dy1) || !c->dw1 || (l->fuse_pool && !c->yfull)) {
         free_slots(c);
         return HLR_ENOMEM;
@@ -276,8 +280,18 @@ static void conv_forward(hlr_layer *l, const hlr_pass *p, const float *x, float 
     conv2d *c = (conv2d *)l;
     forward_job j = {
         c, y, x, c->has_bias ? hlr__param(l, 1) : NULL, p->batch, c->slots < p->batch ? c->slots : p->batch};
-    if (c->wino)
-        hlrk_wino_filter(c->U, hlr__param(l, 0), c->cout, c->cin);
+    if (c->wino) {
+        /* The transformed filters change only when the weights do (an optimizer step, a load, a caller's
+         * or a clone's model's write): made again then, not on every pass, where at batch 1 the
+         * transform of a wide layer's filters cost more than its convolution.  The same bits either way. */
+        const float *w = hlr__param(l, 0);
+        const size_t bytes = (size_t)(c->cout * c->cin * 9) * sizeof *w;
+        if (!c->u_valid || memcmp(c->w_seen, w, bytes) != 0) {
+            hlrk_wino_filter(c->U, w, c->cout, c->cin);
+            memcpy(c->w_seen, w, bytes);
+            c->u_valid = 1;
+        }
+    }
     hlr__parallel_for(j.parts, 1, c->direct ? direct_part : c->wino ? wino_part : per_sample_part, &j);
 }
 
