@@ -310,25 +310,15 @@ static double cfg_f(const hlr_layer *l, const char *key)
 
 /* ---- layers ---- */
 
+static const char *linear(ox *o, const hlr_layer *l, const char *x, const char *wname, const char *bname);
+
 static const char *dense(ox *o, const hlr_layer *l, const char *x)
 {
     const int w = find_param(l, "weight"), b = find_param(l, "bias");
     if (l->in.ndim == 1)
         return node_n(o, "Gemm", b >= 0 ? 3 : 2, (const char *[]){x, param(o, l, w), b >= 0 ? param(o, l, b) : NULL},
                       1, NULL, a_int(o, "transB", 1), NULL, NULL, NULL, NULL, NULL);
-    /* on every step of a sequence (N, T, in): x W^T + b, with W^T stored as (in, out) */
-    const hlr_tensor *W = &l->params[w].value;
-    const int64_t out = W->shape[0], in = W->shape[1];
-    float *wt = ox_alloc(o, (size_t)(in * out) * sizeof *wt);
-    if (!wt)
-        return NULL;
-    const float *wd = W->data;
-    for (int64_t i = 0; i < out; i++)
-        for (int64_t k = 0; k < in; k++)
-            wt[k * out + i] = wd[i * in + k];
-    const char *y = NODE2(o, "MatMul", x, init_f32(o, ox_str(o, "layer%d.weight_t", l->index), 2, (int64_t[]){in, out}, wt),
-                          NULL, NULL, NULL, NULL, NULL, NULL);
-    return b >= 0 ? NODE2(o, "Add", y, param(o, l, b), NULL, NULL, NULL, NULL, NULL, NULL) : y;
+    return linear(o, l, x, "weight", "bias"); /* on every step of a sequence (N, T, in) */
 }
 
 static const char *conv2d(ox *o, const hlr_layer *l, const char *x)
