@@ -621,3 +621,18 @@ int example_utf8_offsets(const char *a, int *off, int cap)
     off[n] = (int)strlen(a);
     return n;
 }
+
+double example_ctc_text(const char *alphabet, const int *off, int C, const int32_t *labels, const float *conf, int len,
+                        double lp, char *text)
+{
+    size_t at = 0;
+    double least = 1.0;
+    for (int k = 0; k < len; k++) {
+        int c = labels[k] < C ? labels[k] : 0;
+        memcpy(text + at, alphabet + off[c], (size_t)(off[c + 1] - off[c]));
+        at += (size_t)(off[c + 1] - off[c]);
+        least = conf[k] < least ? conf[k] : least;
+    }
+    text[at] = '\0';
+    return len ? least : exp(lp);
+}

@@ -99,5 +99,10 @@ int example_line_canvas(const hlr_tensor *img, int lines, int64_t H, int64_t W, 
 /* The byte offset of each UTF-8 character of an alphabet (at most cap, off[count] = its length); the
  * count, or -1 when it is not UTF-8 or has more than cap characters. */
 int example_utf8_offsets(const char *a, int *off, int cap);
+/* The text of a CTC decoding (hlr_ctc_decode's len labels, each an index into the alphabet whose character
+ * offsets are off, C of them; a label past them reads as the blank's) into text (at least 4 len + 1 bytes);
+ * returns the confidence: the least sure character's, or exp(lp) for an empty reading. */
+double example_ctc_text(const char *alphabet, const int *off, int C, const int32_t *labels, const float *conf, int len,
+                        double lp, char *text);
 
 #endif

@@ -669,16 +669,7 @@ static int predict(const char *path, char **images, int n, int json)
             rc = 1;
             continue;
         }
-        size_t at = 0;
-        double least = 1.0;
-        for (int k = 0; k < len; k++) {
-            int c = labels[k] < C ? labels[k] : 0;
-            memcpy(text + at, alphabet + off[c], (size_t)(off[c + 1] - off[c]));
-            at += (size_t)(off[c + 1] - off[c]);
-            least = conf[k] < least ? conf[k] : least;
-        }
-        text[at] = '\0';
-        const double confidence = len ? least : exp(lp);
+        const double confidence = example_ctc_text(alphabet, off, C, labels, conf, len, lp, text);
         if (json) {
             printf("{\"file\": ");
             json_string(stdout, images[i]);

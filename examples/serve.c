@@ -521,18 +521,9 @@ static void run_batch(served *s, job **jobs, int n)
             job_fail(j, "decoding");
             continue;
         }
-        size_t at = 0;
-        double least = 1.0;
-        for (int k = 0; k < len; k++) {
-            int c = s->labels[k] < C ? s->labels[k] : 0;
-            memcpy(j->text + at, s->alphabet + s->off[c], (size_t)(s->off[c + 1] - s->off[c]));
-            at += (size_t)(s->off[c + 1] - s->off[c]);
-            j->char_conf[k] = s->conf[k];
-            least = s->conf[k] < least ? s->conf[k] : least;
-        }
-        j->text[at] = '\0';
+        j->confidence = example_ctc_text(s->alphabet, s->off, C, s->labels, s->conf, len, lp, j->text);
+        memcpy(j->char_conf, s->conf, (size_t)len * sizeof *j->char_conf);
         j->len = len;
-        j->confidence = len ? least : exp(lp);
     }
 }
 
@@ -703,6 +694,16 @@ static int flag_arg(struct MHD_Connection *c, const char *key)
 
 /* ---- GET routes ---- */
 
+/* Class k of a classifier: its name in the model's metadata, else its number. */
+static cJSON *label_json(const served *s, int k)
+{
+    const hlr_metadata *md = hlr_model_metadata(s->model);
+    const char *name = k < hlr_metadata_num_classes(md) ? hlr_metadata_class_name(md, k) : NULL;
+    char num[24];
+    snprintf(num, sizeof num, "%d", k);
+    return cJSON_CreateString(name ? name : num);
+}
+
 static cJSON *shape_json(const int64_t *shape, int n)
 {
     cJSON *a = cJSON_CreateArray();
@@ -728,12 +729,8 @@ static enum MHD_Result models_route(struct MHD_Connection *c, request *r)
             cJSON_AddStringToObject(o, "task", s->lines ? "lines" : "digits");
         } else {
             cJSON *cl = cJSON_AddArrayToObject(o, "classes");
-            for (int k = 0; cl && k < s->classes; k++) {
-                const char *name = k < hlr_metadata_num_classes(md) ? hlr_metadata_class_name(md, k) : NULL;
-                char num[24];
-                snprintf(num, sizeof num, "%d", k);
-                cJSON_AddItemToArray(cl, cJSON_CreateString(name ? name : num));
-            }
+            for (int k = 0; cl && k < s->classes; k++)
+                cJSON_AddItemToArray(cl, label_json(s, (int)k));
             cJSON_AddNumberToObject(o, "temperature", hlr_model_temperature(s->model));
         }
         if (hlr_metadata_dataset(md))
@@ -996,15 +993,6 @@ static void add_probability(cJSON *o, const char *key, double v)
     else
         snprintf(buf, sizeof buf, "null");
     cJSON_AddRawToObject(o, key, buf);
-}
-
-static cJSON *label_json(const served *s, int k)
-{
-    const hlr_metadata *md = hlr_model_metadata(s->model);
-    const char *name = k < hlr_metadata_num_classes(md) ? hlr_metadata_class_name(md, k) : NULL;
-    char num[24];
-    snprintf(num, sizeof num, "%d", k);
-    return cJSON_CreateString(name ? name : num);
 }
 
 static char *base64(const unsigned char *p, size_t n)
