@@ -422,6 +422,19 @@ static const char *recurrent(ox *o, const hlr_layer *l, const char *x, int lstm)
     return NODE2(o, "Reshape", h, init_i64(o, "shape", 2, (int64_t[]){0, D * H}), NULL, NULL, NULL, NULL, NULL, NULL);
 }
 
+/* x W^T for W (rows, cols) row-major: a MatMul by W's transpose, stored as the initializer named name. */
+static const char *matmul_t(ox *o, const char *x, const float *w, int64_t rows, int64_t cols, const char *name)
+{
+    float *wt = ox_alloc(o, (size_t)(rows * cols) * sizeof *wt);
+    if (!wt)
+        return NULL;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            wt[j * rows + i] = w[i * cols + j];
+    return NODE2(o, "MatMul", x, init_f32(o, name, 2, (int64_t[]){cols, rows}, wt), NULL, NULL, NULL, NULL, NULL,
+                 NULL);
+}
+
 /* Multi-head self-attention over x (N, T, E), as torch.nn.MultiheadAttention(x, x, x): W (3E, E) and B (3E)
  * the input projection, Wo (E, E) and Bo (E) the output projection (NULL: none); causal: keys after the
  * query are masked.  Names start with prefix. */
@@ -431,14 +444,7 @@ static const char *mha(ox *o, const char *prefix, const char *x, int64_t E, int6
     const int64_t dh = E / h;
     const char *heads[3];
     for (int k = 0; k < 3; k++) { /* q, k, v: x W_k^T + b_k, as (N, h, T, dh); k as (N, h, dh, T) */
-        float *wt = ox_alloc(o, (size_t)(E * E) * sizeof *wt);
-        if (!wt)
-            return NULL;
-        for (int64_t i = 0; i < E; i++)
-            for (int64_t j = 0; j < E; j++)
-                wt[j * E + i] = W[(k * E + i) * E + j];
-        const char *y = NODE2(o, "MatMul", x, init_f32(o, ox_str(o, "%s.in_proj_t%d", prefix, k), 2, (int64_t[]){E, E}, wt),
-                              NULL, NULL, NULL, NULL, NULL, NULL);
+        const char *y = matmul_t(o, x, W + k * E * E, E, E, ox_str(o, "%s.in_proj_t%d", prefix, k));
         if (B)
             y = NODE2(o, "Add", y, init_f32(o, ox_str(o, "%s.in_proj_bias%d", prefix, k), 1, (int64_t[]){E}, B + k * E),
                       NULL, NULL, NULL, NULL, NULL, NULL);
@@ -463,14 +469,7 @@ static const char *mha(ox *o, const char *prefix, const char *x, int64_t E, int6
     y = NODE2(o, "Reshape", y, init_i64(o, "shape", 3, (int64_t[]){0, 0, E}), NULL, NULL, NULL, NULL, NULL, NULL);
     if (!Wo)
         return y;
-    float *wt = ox_alloc(o, (size_t)(E * E) * sizeof *wt);
-    if (!wt)
-        return NULL;
-    for (int64_t i = 0; i < E; i++)
-        for (int64_t j = 0; j < E; j++)
-            wt[j * E + i] = Wo[i * E + j];
-    y = NODE2(o, "MatMul", y, init_f32(o, ox_str(o, "%s.out_proj_t", prefix), 2, (int64_t[]){E, E}, wt), NULL, NULL,
-              NULL, NULL, NULL, NULL);
+    y = matmul_t(o, y, Wo, E, E, ox_str(o, "%s.out_proj_t", prefix));
     if (Bo)
         y = NODE2(o, "Add", y, init_f32(o, ox_str(o, "%s.out_proj_bias", prefix), 1, (int64_t[]){E}, Bo), NULL, NULL,
                   NULL, NULL, NULL, NULL);
@@ -494,16 +493,7 @@ static const char *attention(ox *o, const hlr_layer *l, const char *x)
 static const char *linear(ox *o, const hlr_layer *l, const char *x, const char *wname, const char *bname)
 {
     const hlr_tensor *W = &l->params[find_param(l, wname)].value;
-    const int64_t out = W->shape[0], in = W->shape[1];
-    float *wt = ox_alloc(o, (size_t)(in * out) * sizeof *wt);
-    if (!wt)
-        return NULL;
-    const float *wd = W->data;
-    for (int64_t i = 0; i < out; i++)
-        for (int64_t k = 0; k < in; k++)
-            wt[k * out + i] = wd[i * in + k];
-    const char *y = NODE2(o, "MatMul", x, init_f32(o, ox_str(o, "layer%d.%s_t", l->index, wname), 2, (int64_t[]){in, out}, wt),
-                          NULL, NULL, NULL, NULL, NULL, NULL);
+    const char *y = matmul_t(o, x, W->data, W->shape[0], W->shape[1], ox_str(o, "layer%d.%s_t", l->index, wname));
     const int b = bname ? find_param(l, bname) : -1;
     return b >= 0 ? NODE2(o, "Add", y, param(o, l, b), NULL, NULL, NULL, NULL, NULL, NULL) : y;
 }

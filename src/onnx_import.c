@@ -91,7 +91,7 @@ static hlr_status node_fail(imp *p, const Onnx__NodeProto *n, const char *fmt, .
     return hlr__fail(HLR_EUNSUPPORTED, "%s: node %zu '%.64s' (%.32s): %s", IFN, p->at, s_(n->name), s_(n->op_type), why);
 }
 
-static konst *find_k(imp *p, const char *name)
+static konst *find_k(const imp *p, const char *name)
 {
     for (int i = 0; name && i < p->nk; i++)
         if (!strcmp(p->k[i].name, name))
@@ -844,6 +844,20 @@ static int derived(const imp *p, const char *t)
     return 0;
 }
 
+/* Whether node n reads a tensor computed from the lengths (*from) and a tensor that is neither that nor a
+ * constant (*other). */
+static void lengths_inputs(const imp *p, const Onnx__NodeProto *n, int *from, int *other)
+{
+    *from = *other = 0;
+    for (size_t i = 0; i < n->n_input; i++) {
+        const char *t = in_(n, i);
+        if (derived(p, t))
+            *from = 1;
+        else if (*t && !find_k(p, t))
+            *other = 1;
+    }
+}
+
 /* Mark the tensors computed from the lengths alone (Unsqueeze, Less and Cast of them and of constants),
  * wherever they stand in the graph. */
 static hlr_status mark_derived(imp *p)
@@ -853,14 +867,8 @@ static hlr_status mark_derived(imp *p)
         const char *op = n ? s_(n->op_type) : "";
         if (strcmp(op, "Unsqueeze") && strcmp(op, "Less") && strcmp(op, "Cast"))
             continue;
-        int from = 0, other = 0;
-        for (size_t i = 0; i < n->n_input; i++) {
-            const char *t = in_(n, i);
-            if (derived(p, t))
-                from = 1;
-            else if (*t && !find_k(p, t))
-                other = 1;
-        }
+        int from, other;
+        lengths_inputs(p, n, &from, &other);
         if (!from || other)
             continue;
         if (p->nderived == 32) {
@@ -878,14 +886,8 @@ static hlr_status mark_derived(imp *p)
 static int lengths_node(imp *p, Onnx__NodeProto *n, hlr_status *st)
 {
     const char *op = s_(n->op_type);
-    int from_lengths = 0, other = 0;
-    for (size_t i = 0; i < n->n_input; i++) {
-        const char *t = in_(n, i);
-        if (derived(p, t))
-            from_lengths = 1;
-        else if (*t && !find_k(p, t))
-            other = 1;
-    }
+    int from_lengths, other;
+    lengths_inputs(p, n, &from_lengths, &other);
     if (!from_lengths)
         return 0;
     if (!other && (!strcmp(op, "Unsqueeze") || !strcmp(op, "Less") || !strcmp(op, "Cast")))
