@@ -109,7 +109,8 @@ $(LIBOUT)/hlr.pc: pkgconfig/hlr.pc.in Makefile
 # (BINOUT and LIBOUT are always siblings: bin/ and lib/).
 examples: $(EXAMPLES)
 
-EXAMPLE_COMMON := $(BUILD)/examples/common.o $(BUILD)/examples/models.o $(BUILD)/examples/options.o
+EXAMPLE_COMMON := $(BUILD)/examples/common.o $(BUILD)/examples/models.o $(BUILD)/examples/options.o \
+                  $(BUILD)/examples/wordlang.o
 $(BINOUT)/hlr-%: $(BUILD)/examples/%.o $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/libhlr.so
 	@mkdir -p $(BINOUT)
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/examples/$*.o $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
