@@ -1153,6 +1153,165 @@ START_TEST(test_lines_load_from_a_labels_file)
 }
 END_TEST
 
+/* A photograph of a line: paper lit unevenly (0.45 on the left to 0.95 on the right) and a row of ink
+ * blocks (each a quarter of the paper's light) tilted by `deg` degrees.  With HLR_IMAGE_PHOTO the light
+ * is flattened and the line straightened, so the line comes out as long and as thin as when level. */
+static hlr_tensor *photo_of_a_line(double deg)
+{
+    const int64_t h = 160, w = 480;
+    hlr_tensor *t = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, h, w});
+    ck_assert_ptr_nonnull(t);
+    float *p = hlr_tensor_f32(t);
+    const double c = cos(deg * M_PI / 180), sn = sin(deg * M_PI / 180);
+    for (int64_t y = 0; y < h; y++)
+        for (int64_t x = 0; x < w; x++) {
+            const double paper = 0.45 + 0.5 * (double)x / (double)(w - 1);
+            /* the point in the line's own frame (level, centred) */
+            const double u = c * ((double)x - w / 2.0) + sn * ((double)y - h / 2.0);
+            const double v = -sn * ((double)x - w / 2.0) + c * ((double)y - h / 2.0);
+            const int ink = fabs(v) < 10 && fabs(u) < 180 && fmod(u + 180, 30) < 22; /* 12 blocks 22 x 20 */
+            p[y * w + x] = (float)(ink ? 0.25 * paper : paper);
+        }
+    return t;
+}
+
+START_TEST(test_photo_flag_flattens_the_light_and_straightens_the_line)
+{
+    /* level: 12 blocks of 22 with gaps of 8, 352 x 20 of ink; at height 24 less 2 x 2 of padding: 20 rows */
+    for (int k = 0; k < 3; k++) {
+        const double deg = (double[]){0, 6, -8}[k];
+        hlr_tensor *img = photo_of_a_line(deg);
+        hlr_tensor *line = hlr_image_line(img, 24, 2, HLR_IMAGE_PHOTO);
+        ck_assert_msg(line != NULL, "%s", hlr_last_error());
+        const int64_t w = hlr_tensor_dim(line, 2) - 4;
+        ck_assert_msg(w > 330 && w < 375, "tilted %g degrees: %lld columns, want about 352", deg, (long long)w);
+        /* the rows of ink are a band: the middle row inked along most of the line, the padding paper */
+        const float *o = hlr_tensor_f32(line);
+        const int64_t W = hlr_tensor_dim(line, 2);
+        double mid = 0, top = 0;
+        for (int64_t x = 0; x < W; x++)
+            mid += o[12 * W + x], top += o[0 * W + x];
+        ck_assert_msg(mid > 0.6 * (double)w && top == 0.0, "tilted %g: middle row %g, top row %g", deg, mid, top);
+        hlr_tensor_free(line);
+        if (deg != 0) { /* without the flag the tilt stays: the box is much taller for its length */
+            line = hlr_image_line(img, 24, 2, HLR_IMAGE_DARK_INK);
+            ck_assert_ptr_nonnull(line);
+            ck_assert_int_lt(hlr_tensor_dim(line, 2) - 4, 250);
+            hlr_tensor_free(line);
+        }
+        hlr_tensor_free(img);
+    }
+    /* the uneven light alone: without the flag the dark side of the paper is taken for ink */
+    hlr_tensor *img = photo_of_a_line(0);
+    hlr_tensor *line = hlr_image_line(img, 24, 2, 0);
+    ck_assert_ptr_nonnull(line);
+    ck_assert_int_lt(hlr_tensor_dim(line, 2), 340); /* the box takes the left side's dark paper: 160 rows high */
+    hlr_tensor_free(line);
+    hlr_tensor_free(img);
+    ck_assert_ptr_null(hlr_image_line(NULL, 24, 2, HLR_IMAGE_PHOTO));
+    hlr_tensor *blank = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, 80, 80});
+    for (int i = 0; i < 6400; i++)
+        hlr_tensor_f32(blank)[i] = 0.4f + 0.5f * (float)(i % 80) / 79.0f; /* uneven light, no ink */
+    ck_assert_ptr_null(hlr_image_line(blank, 24, 2, HLR_IMAGE_PHOTO));
+    ck_assert_error_mentions("no ink");
+    hlr_tensor_free(blank);
+    ck_assert_ptr_null(hlr_image_line(blank = photo_of_a_line(0), 24, 2, HLR_IMAGE_PHOTO | HLR_IMAGE_MNIST));
+    ck_assert_int_eq(hlr_last_status(), HLR_EINVAL);
+    hlr_tensor_free(blank);
+}
+END_TEST
+
+/* A tiny copy of the IAM Handwriting Database's layout: ascii/words.txt and ascii/lines.txt, the pictures
+ * under words/a01/a01-000u/ and lines/a01/a01-000u/ (real PNG files, dark ink on white). */
+START_TEST(test_iam_words_and_lines_load_from_its_layout)
+{
+    static const char *dirs[] = {"ascii", "words", "words/a01", "words/a01/a01-000u", "lines", "lines/a01",
+                                 "lines/a01/a01-000u"};
+    char path[512], index[512], images[512];
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        tmp_path(path, sizeof path, dirs[i]);
+        ck_assert_int_eq(mkdir(path, 0700), 0);
+    }
+    unsigned char px[12 * 40];
+    const struct {
+        const char *name;
+        int ink_w;
+    } pics[] = {{"words/a01/a01-000u/a01-000u-00-00.png", 10}, {"words/a01/a01-000u/a01-000u-00-01.png", 30},
+                {"lines/a01/a01-000u/a01-000u-00.png", 36}};
+    for (size_t i = 0; i < 3; i++) {
+        for (int r = 0; r < 12; r++)
+            for (int c = 0; c < 40; c++)
+                px[r * 40 + c] = r >= 1 && r < 11 && c >= 2 && c < 2 + pics[i].ink_w ? 0 : 255;
+        tmp_path(path, sizeof path, pics[i].name);
+        write_grey_png(path, 40, 12, px);
+    }
+    tmp_path(path, sizeof path, "words/a01/a01-000u/a01-000u-00-03.png"); /* IAM has two empty PNG files */
+    write_bytes(path, "", 0);
+    write_text("ascii/words.txt", "#--- words.txt ---\n#\n"
+                                  "a01-000u-00-00 ok 154 408 768 27 51 AT ab\n"
+                                  "a01-000u-00-01 ok 154 507 766 213 48 NN cab\n"
+                                  "a01-000u-00-02 err 154 796 764 70 50 TO ba\n"
+                                  "a01-000u-00-03 ok 154 919 757 166 78 VB ca\n");
+    tmp_path(index, sizeof index, "ascii/words.txt");
+    tmp_path(images, sizeof images, "words");
+    int64_t skipped = -1;
+    hlr_dataset *d = hlr_dataset_load_iam(index, images, "abc", 8, 1, 0, 0, &skipped);
+    ck_assert_msg(d != NULL, "%s", hlr_last_error());
+    ck_assert_int_eq(skipped, 2); /* the err line and the empty picture */
+    ck_assert_int_eq(hlr_dataset_size(d), 2);
+    ck_assert_int_eq(hlr_dataset_num_classes(d), 4);
+    int S;
+    const int32_t *t = hlr_dataset_targets(d, &S);
+    ck_assert_int_eq(S, 3);
+    const int32_t want[6] = {1, 2, -1, 3, 1, 2};
+    ck_assert_mem_eq(t, want, sizeof want);
+    const int32_t *w = hlr_dataset_lengths(d);
+    ck_assert_int_eq(w[0], 6 + 2);  /* 10 x 10 ink -> 6 x 6 at height 8, pad 1 */
+    ck_assert_int_eq(w[1], 18 + 2); /* 30 x 10 -> 18 x 6 */
+    hlr_dataset_free(d);
+    /* lines.txt: the words joined by '|', read as spaces */
+    write_text("ascii/lines.txt", "a01-000u-00 ok 154 19 408 746 1661 89 ab|c\n");
+    tmp_path(index, sizeof index, "ascii/lines.txt");
+    tmp_path(images, sizeof images, "lines");
+    d = hlr_dataset_load_iam(index, images, "abc ", 8, 1, 0, 0, NULL);
+    ck_assert_msg(d != NULL, "%s", hlr_last_error());
+    t = hlr_dataset_targets(d, &S);
+    ck_assert_int_eq(S, 4);
+    const int32_t want_line[4] = {1, 2, 4, 3};
+    ck_assert_mem_eq(t, want_line, sizeof want_line);
+    hlr_dataset_free(d);
+    /* not IAM's format, a path out of the folder, a missing picture: errors naming the file and line */
+    write_text("ascii/bad.txt", "a01-000u-00-00 ok 154 408 768 27 51 ab\n");
+    tmp_path(index, sizeof index, "ascii/bad.txt");
+    ck_assert_ptr_null(hlr_dataset_load_iam(index, images, "abc", 8, 1, 0, 0, NULL));
+    ck_assert_int_eq(hlr_last_status(), HLR_EFORMAT);
+    ck_assert_error_mentions("bad.txt:1: expected IAM's");
+    write_text("ascii/bad.txt", "a01-../x-00 ok 154 408 768 27 51 AT ab\n");
+    ck_assert_ptr_null(hlr_dataset_load_iam(index, images, "abc", 8, 1, 0, 0, NULL));
+    ck_assert_int_eq(hlr_last_status(), HLR_EFORMAT);
+    write_text("ascii/bad.txt", "# header\na01-000u-00-09 ok 154 408 768 27 51 AT ab\n");
+    tmp_path(images, sizeof images, "words");
+    ck_assert_ptr_null(hlr_dataset_load_iam(index, images, "abc", 8, 1, 0, 0, NULL));
+    ck_assert_int_eq(hlr_last_status(), HLR_EIO);
+    ck_assert_error_mentions("bad.txt:2: ");
+    ck_assert_error_mentions("a01-000u-00-09.png");
+    ck_assert_ptr_null(hlr_dataset_load_iam(index, NULL, "abc", 8, 1, 0, 0, NULL));
+    ck_assert_int_eq(hlr_last_status(), HLR_EINVAL);
+    /* the folders (tmp_dir_remove removes plain files only) */
+    static const char *files[] = {"words/a01/a01-000u/a01-000u-00-00.png", "words/a01/a01-000u/a01-000u-00-01.png",
+                                  "words/a01/a01-000u/a01-000u-00-03.png", "lines/a01/a01-000u/a01-000u-00.png",
+                                  "ascii/words.txt", "ascii/lines.txt", "ascii/bad.txt"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        tmp_path(path, sizeof path, files[i]);
+        unlink(path);
+    }
+    for (size_t i = sizeof dirs / sizeof dirs[0]; i-- > 0;) {
+        tmp_path(path, sizeof path, dirs[i]);
+        rmdir(path);
+    }
+}
+END_TEST
+
 Suite *suite_image(void)
 {
     Suite *s = suite_create("image");
@@ -1196,6 +1355,8 @@ Suite *suite_image(void)
     tcase_add_unchecked_fixture(tc, tmp_dir_create, tmp_dir_remove);
     tcase_add_test(tc, test_a_line_is_cropped_scaled_to_its_height_and_padded);
     tcase_add_test(tc, test_lines_load_from_a_labels_file);
+    tcase_add_test(tc, test_iam_words_and_lines_load_from_its_layout);
+    tcase_add_test(tc, test_photo_flag_flattens_the_light_and_straightens_the_line);
     suite_add_tcase(s, tc);
     return s;
 }

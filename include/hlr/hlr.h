@@ -4247,8 +4247,8 @@ HLR_API hlr_model *hlr_model_clone_shared(const hlr_model *m);
  *
  * The flags of hlr_image_load() and hlr_image_preprocess_mnist()
  * (HLR_IMAGE_MNIST, HLR_IMAGE_DARK_INK, HLR_IMAGE_LIGHT_INK) are or-ed
- * together; hlr_image_line() and hlr_dataset_load_lines() take only the
- * two ink flags.
+ * together; hlr_image_line() and hlr_dataset_load_lines() take the two
+ * ink flags and HLR_IMAGE_PHOTO.
  * @{ */
 
 /** Flag: MNIST preprocessing (steps 1 to 5 above): the result is
@@ -4260,6 +4260,15 @@ HLR_API hlr_model *hlr_model_clone_shared(const hlr_model *m);
 /** Flag: the ink is light on dark, as MNIST: with HLR_IMAGE_MNIST, do not
  *  guess; alone it changes nothing. */
 #define HLR_IMAGE_LIGHT_INK 4
+/** Flag of hlr_image_line() and the line loaders: a photograph (a phone's
+ *  picture of writing on paper).  Before the ink is found, the paper's
+ *  uneven light is flattened (each pixel divided by the paper's brightness
+ *  there: a morphological closing over an eighth of the picture's shorter
+ *  side, smoothed; for light ink, an opening subtracted), and what is
+ *  within 15 % of the paper's light becomes paper; after, the line is straightened: turned by the
+ *  angle, within +-10 degrees in steps of 0.5, whose rows' ink profile is
+ *  sharpest, when that beats leaving it level by 5 %. */
+#define HLR_IMAGE_PHOTO 8
 
 /** The largest image hlr_image_load() accepts: pixels a side. */
 #define HLR_IMAGE_MAX_SIDE 16384
@@ -4363,7 +4372,9 @@ HLR_API hlr_tensor *hlr_image_preprocess_mnist_placed(const hlr_tensor *image, i
  * @param height  the result's height, 1 to 4096.
  * @param pad     the paper added on every side, 0 to (height - 1) / 2.
  * @param flags   0 to guess the polarity, HLR_IMAGE_DARK_INK or
- *                HLR_IMAGE_LIGHT_INK to say it.
+ *                HLR_IMAGE_LIGHT_INK to say it; or-ed with HLR_IMAGE_PHOTO
+ *                for a photograph (its light flattened, the line
+ *                straightened).
  * @return a float32 tensor (1, height, w) in [0, 1], ink bright on 0, its
  *   width w the scaled ink's width (at least 1, at most
  *   HLR_IMAGE_MAX_SIDE) plus 2 pad; NULL on error.
@@ -4412,6 +4423,41 @@ HLR_API hlr_tensor *hlr_image_line(const hlr_tensor *image, int height, int pad,
  */
 HLR_API hlr_dataset *hlr_dataset_load_lines(const char *labels_path, const char *alphabet, int height, int pad,
                                             int width, int flags);
+
+/**
+ * Load a sequence data set for a CTC model from the IAM Handwriting
+ * Database's words or lines (https://fki.tic.heia-fr.ch/databases/iam-handwriting-database,
+ * free for research after registering; libhlr never fetches it).
+ * index_path is IAM's `ascii/words.txt` or `ascii/lines.txt`: lines of
+ * `ID STATUS GRAYLEVEL ... TEXT` (nine fields separated by spaces; lines
+ * starting with `#` are comments), the TEXT of lines.txt its words joined
+ * by `|` (read as spaces).  The picture of ID `a01-000u-00-00` is
+ * `image_dir/a01/a01-000u/a01-000u-00-00.png` (image_dir: IAM's `words`
+ * or `lines` folder).  Lines whose STATUS is `err` (IAM marks their
+ * segmentation as doubtful) and pictures that exist but cannot be decoded
+ * (IAM ships two empty PNG files) are skipped and counted in *skipped.
+ * Everything else is as hlr_dataset_load_lines(): each picture through
+ * hlr_image_line(), each character of TEXT label k + 1 for alphabet's k-th.
+ * docs/words.md has the recipe.
+ *
+ * @param index_path  IAM's words.txt or lines.txt; not NULL.
+ * @param image_dir   the folder of the pictures; not NULL.
+ * @param alphabet    as for hlr_dataset_load_lines().
+ * @param height      as for hlr_image_line().
+ * @param pad         as for hlr_image_line().
+ * @param width       as for hlr_dataset_load_lines().
+ * @param flags       as for hlr_image_line().
+ * @param[out] skipped  NULL, or receives the number of lines skipped.
+ * @return the data set, or NULL.
+ * @errors as hlr_dataset_load_lines(), and HLR_EFORMAT for a line that is
+ *   not IAM's format (fewer than nine fields, a STATUS other than ok or
+ *   err, an ID without two '-' or with '/' or "..") and HLR_EIO for a
+ *   missing picture.  Each message about a line names the file and line.
+ * @ownership owned; free with hlr_dataset_free().  No argument is retained.
+ * @threadsafety safe; loads in different threads do not interfere.
+ */
+HLR_API hlr_dataset *hlr_dataset_load_iam(const char *index_path, const char *image_dir, const char *alphabet,
+                                          int height, int pad, int width, int flags, int64_t *skipped);
 
 /** @} */
 

@@ -22,7 +22,7 @@ from ._capi import ENUMS as _ENUMS
 from ._capi import LOG_FN as _LOG_FN
 from ._capi import lib as _lib
 from ._errors import HlrError, last_error, strerror
-from .data import decode_image, load_idx, load_image, load_lines, load_mnist
+from .data import decode_image, load_iam, load_idx, load_image, load_lines, load_mnist
 from .files import Metadata, import_onnx, inspect, load, load_bytes
 from .functional import CTCLoss, Lexicon, cross_entropy, ctc_decode, ctc_loss, mse_loss
 from .layers import (GELU, GRU, LSTM, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Dropout, Embedding,
@@ -95,5 +95,5 @@ __all__ = [
     "ImageRows", "FeatureMapRows", "FeatureMapColumns", "SeqLast", "SeqMean", "SeqMax", "MultiheadAttention", "LayerNorm",
     "PositionalEncoding", "PatchEmbedding", "ClassToken", "SeqFirst", "TransformerEncoderLayer",
     "Model", "callbacks", "History", "calibration", "classification_report", "confusion_matrix", "edit_distance", "cer", "wer", "string_accuracy", "Optimizer", "SGD", "Adam", "AdamW",
-    "load_idx", "load_mnist", "load_image", "decode_image", "cross_entropy", "mse_loss", "ctc_loss", "ctc_decode", "Lexicon", "CTCLoss", "load_lines", "load", "load_bytes", "import_onnx", "inspect", "Metadata",
+    "load_idx", "load_mnist", "load_image", "decode_image", "cross_entropy", "mse_loss", "ctc_loss", "ctc_decode", "Lexicon", "CTCLoss", "load_lines", "load_iam", "load", "load_bytes", "import_onnx", "inspect", "Metadata",
 ] + [n[len("HLR_"):] for n in _ENUMS["hlr_status"]]

@@ -65,6 +65,7 @@ DEFINES = {
     "HLR_IMAGE_MNIST": 1,
     "HLR_IMAGE_DARK_INK": 2,
     "HLR_IMAGE_LIGHT_INK": 4,
+    "HLR_IMAGE_PHOTO": 8,
     "HLR_IMAGE_MAX_SIDE": 16384,
     "HLR_IMAGE_MAX_PIXELS": 67108864,
     "HLR_CALIBRATION_MAX_BINS": 100,
@@ -527,6 +528,7 @@ FUNCTIONS = {
     "hlr_image_preprocess_mnist_placed": (H, [H, c_int, POINTER(c_double)]),
     "hlr_image_line": (H, [H, c_int, c_int, c_int]),
     "hlr_dataset_load_lines": (H, [c_char_p, c_char_p, c_int, c_int, c_int, c_int]),
+    "hlr_dataset_load_iam": (H, [c_char_p, c_char_p, c_char_p, c_int, c_int, c_int, c_int, POINTER(c_int64)]),
 }
 
 # ---------------------------------------------------------------------------

@@ -50,6 +50,30 @@ def load_lines(labels_path, alphabet, height=32, pad=2, width=0, ink=None):
     Raises HlrError naming the file and line (EIO, EFORMAT).
     """
     lp = _fspath(labels_path, "labels_path")
+    args = _line_args(alphabet, height, pad, width, ink)
+    return _sequences(lib.hlr_dataset_load_lines(lp, *args))
+
+
+def load_iam(index_path, image_dir, alphabet, height=32, pad=2, width=0, ink=None):
+    """Read the IAM Handwriting Database's words or lines for a CTC model.
+
+    index_path is IAM's ascii/words.txt or ascii/lines.txt, image_dir its
+    words/ or lines/ folder (the picture of a01-000u-00-00 is
+    image_dir/a01/a01-000u/a01-000u-00-00.png); the '|' between the words
+    of lines.txt reads as a space.  Lines marked err and pictures that cannot
+    be decoded are skipped.  The pictures and texts become what load_lines
+    gives.  Returns (x, targets, widths, skipped).  docs/words.md has the
+    recipe; IAM itself is free for research after registering.
+    """
+    ip = _fspath(index_path, "index_path")
+    dp = _fspath(image_dir, "image_dir")
+    args = _line_args(alphabet, height, pad, width, ink)
+    skipped = ctypes.c_int64()
+    x, targets, widths = _sequences(lib.hlr_dataset_load_iam(ip, dp, *args, ctypes.byref(skipped)))
+    return x, targets, widths, skipped.value
+
+
+def _line_args(alphabet, height, pad, width, ink):
     if not isinstance(alphabet, str):
         raise TypeError("alphabet must be a str, not %s" % type(alphabet).__name__)
     height = _check.integer(height, "height", 1, 4096)
@@ -57,8 +81,12 @@ def load_lines(labels_path, alphabet, height=32, pad=2, width=0, ink=None):
     width = _check.integer(width, "width", lo=0)
     if ink is not None:
         _check.choice(ink, "ink", ("dark", "light"))
-    d = Owner(check_ptr(lib.hlr_dataset_load_lines(lp, alphabet.encode("utf-8"), height, pad, width,
-                                                   _INK_FLAGS[ink])), lib.hlr_dataset_free)
+    return alphabet.encode("utf-8"), height, pad, width, _INK_FLAGS[ink]
+
+
+def _sequences(ptr):
+    """A sequence data set's (x, targets, widths), copied out; the data set is freed."""
+    d = Owner(check_ptr(ptr), lib.hlr_dataset_free)
     try:
         n = lib.hlr_dataset_size(d.ptr)
         sample = tuple(lib.hlr_dataset_sample_dim(d.ptr, i) for i in range(lib.hlr_dataset_sample_ndim(d.ptr)))

@@ -142,6 +142,42 @@ class TestCtcModels(unittest.TestCase):
                 hlr.load_lines(os.path.join(d, "labels.tsv"), "ab")
             self.assertIn("labels.tsv:2:", str(e.exception))
 
+    def test_load_iam_reads_its_layout(self):
+        import os
+        import struct
+        import tempfile
+        import zlib
+
+        def png(path, px):  # 8-bit grey PNG, no filtering
+            h, w = px.shape
+            raw = b"".join(b"\0" + px[r].tobytes() for r in range(h))
+
+            def chunk(kind, data):
+                return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+            with open(path, "wb") as f:
+                f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) +
+                        chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+        with tempfile.TemporaryDirectory() as d:
+            pics = os.path.join(d, "words", "a01", "a01-000u")
+            os.makedirs(pics)
+            os.makedirs(os.path.join(d, "ascii"))
+            for i, w in enumerate((10, 20)):
+                px = np.full((10, 30), 255, np.uint8)
+                px[2:8, 3:3 + w] = 0
+                png(os.path.join(pics, "a01-000u-00-%02d.png" % i), px)
+            with open(os.path.join(d, "ascii", "words.txt"), "w") as f:
+                f.write("#--- words.txt ---\na01-000u-00-00 ok 154 408 768 27 51 AT ab\n"
+                        "a01-000u-00-01 ok 154 507 766 213 48 NN ba\na01-000u-00-02 err 154 796 764 70 50 TO a\n")
+            x, t, w, skipped = hlr.load_iam(os.path.join(d, "ascii", "words.txt"), os.path.join(d, "words"), "ab",
+                                            height=8, pad=1)
+            self.assertEqual(skipped, 1)
+            self.assertEqual(t.tolist(), [[1, 2], [2, 1]])
+            self.assertEqual(x.shape, (2, 1, 8, int(w.max())))
+            self.assertEqual(w.tolist(), [2 + 10, 2 + 20])
+            with self.assertRaises(hlr.HlrError) as e:
+                hlr.load_iam(os.path.join(d, "ascii", "words.txt"), os.path.join(d, "nowhere"), "ab")
+            self.assertIn("words.txt:2:", str(e.exception))
+
 
 if __name__ == "__main__":
     unittest.main()
