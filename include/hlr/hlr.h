@@ -4265,9 +4265,12 @@ HLR_API hlr_model *hlr_model_clone_shared(const hlr_model *m);
  *  uneven light is flattened (each pixel divided by the paper's brightness
  *  there: a morphological closing over an eighth of the picture's shorter
  *  side, smoothed; for light ink, an opening subtracted), and what is
- *  within 15 % of the paper's light becomes paper; after, the line is straightened: turned by the
- *  angle, within +-10 degrees in steps of 0.5, whose rows' ink profile is
- *  sharpest, when that beats leaving it level by 5 %. */
+ *  within 20 % of the paper's light becomes paper.  Then the line is
+ *  straightened (turned by the angle, within +-10 degrees in steps of 0.5,
+ *  whose rows' ink profile is sharpest, when that beats leaving it level
+ *  by 5 %), and cropped to the bulk of its ink: the rows and columns
+ *  between the first and the last 0.2 % of the ink's mass, so that specks
+ *  and the remains of a shadow at the edge do not widen the crop. */
 #define HLR_IMAGE_PHOTO 8
 
 /** The largest image hlr_image_load() accepts: pixels a side. */
