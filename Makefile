@@ -116,6 +116,19 @@ $(BINOUT)/hlr-%: $(BUILD)/examples/%.o $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/lib
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/examples/$*.o $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
 	    -Wl,-rpath,'$$ORIGIN/../lib' $(PNG_LIBS) -lz -lm -ldl
 
+# hlr-read's words task draws words with FreeType (Debian's libfreetype-dev).
+FREETYPE_CFLAGS := $(shell pkg-config --cflags freetype2 2>/dev/null)
+FREETYPE_LIBS := $(or $(shell pkg-config --libs freetype2 2>/dev/null),-lfreetype)
+$(BUILD)/examples/handwriting.o: examples/handwriting.c
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(FREETYPE_CFLAGS) -MMD -MP -c $< -o $@
+
+READ_OBJ := $(BUILD)/examples/read.o $(BUILD)/examples/words.o $(BUILD)/examples/handwriting.o
+$(BINOUT)/hlr-read: $(READ_OBJ) $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/libhlr.so
+	@mkdir -p $(BINOUT)
+	$(CC) $(LDFLAGS) -o $@ $(READ_OBJ) $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
+	    -Wl,-rpath,'$$ORIGIN/../lib' $(FREETYPE_LIBS) $(PNG_LIBS) -lz -lm -ldl
+
 # hlr-serve carries its page (examples/serve/page.html, pulled in by .incbin) and links libmicrohttpd and cJSON.
 $(BUILD)/examples/serve.o: examples/serve.c examples/serve/page.html
 	@mkdir -p $(dir $@)
@@ -195,6 +208,23 @@ bench-ort: deps data all $(BINOUT)/hlr-bench
 	@$(MAKE) --no-print-directory $(ORT_NODE)
 	HLR_DATA_DIR=$(abspath $(DATA_DIR)) bench/ort.py --onnx $(BUILD)/ort-models \
 	    --node-path $(abspath $(BUILD)/node/node_modules) $(ORT_FLAGS)
+
+# `make data-words`: the words task's two test sets as PNG files and labels.tsv (hlr-read generate
+# --task words), as `hlr-read train --task words` draws them for the same WORDS_FLAGS (e.g. --seed 1).
+# `make bench-words`: libhlr against Tesseract 5 on the held-out-font test words (bench/words.py),
+# with WORDS_MODEL (trained first by `hlr-read train --task words $(WORDS_FLAGS)` when missing,
+# about 35 minutes on 2 threads).
+WORDS_FLAGS ?=
+WORDS_MODEL ?= $(BUILD)/words.hlr
+.PHONY: data-words bench-words
+data-words: deps all
+	$(BINOUT)/hlr-read generate --task words --part test-held-out --out data/words/test-held-out $(WORDS_FLAGS)
+	$(BINOUT)/hlr-read generate --task words --part test-training --out data/words/test-training $(WORDS_FLAGS)
+
+bench-words: deps all
+	@[ -f $(WORDS_MODEL) ] || $(BINOUT)/hlr-read train --task words --splits $(BUILD)/words-splits.txt \
+	    --save $(WORDS_MODEL) $(WORDS_FLAGS)
+	/usr/bin/python3 bench/words.py --model $(WORDS_MODEL) --bin $(BINOUT) --out $(BUILD)/bench-words $(BENCH_WORDS_FLAGS)
 
 bench-deps:
 	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \
@@ -504,6 +534,8 @@ help:
 	@echo "make bench      libhlr against PyTorch, model by model (BENCH_MODELS=$(BENCH_MODELS))"
 	@echo "make bench-accuracy  time to 99% test accuracy with cnn-bn, libhlr then PyTorch (ACCURACY_FLAGS=)"
 	@echo "make bench-ort  inference against ONNX Runtime at batch 1, 16 and 256 (ORT_FLAGS=)"
+	@echo "make bench-words  handwritten words: libhlr against Tesseract 5 on held-out fonts (WORDS_MODEL=)"
+	@echo "make data-words  the words task's test pictures into data/words (WORDS_FLAGS=)"
 	@echo "make mpi        libhlr-mpi (data-parallel training over Open MPI) and its test program"
 	@echo "make mpi-test   mpirun -np 2 and 4: ranks bit-identical, one process matched (part of make test)"
 	@echo "make bench-mpi  mpirun -np 2 x 1 thread against 1 process x 2 threads (MPI_BENCH_FLAGS=)"

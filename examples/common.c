@@ -587,10 +587,11 @@ void example_print_distributed(int batch, int after)
  * spans about that much with its jitter: on 300 pictures of test strings, 22, 24, 26, 28 and 30 gave CER
  * 4.43, 3.00, 1.65, 1.35 and 1.50 %). */
 #define INK_H 28
-int example_line_canvas(const hlr_tensor *img, int lines, int64_t H, int64_t W, float *canvas, int64_t *width)
+int example_line_canvas(const hlr_tensor *img, int lines, int64_t H, int64_t W, int flags, float *canvas,
+                        int64_t *width)
 {
     const int64_t x0 = lines ? 0 : 2;
-    hlr_tensor *line = hlr_image_line(img, (int)H, lines ? 2 : (int)(H - INK_H) / 2, 0);
+    hlr_tensor *line = hlr_image_line(img, (int)H, lines ? 2 : (int)(H - INK_H) / 2, flags);
     if (!line)
         return -1;
     const int64_t w = hlr_tensor_dim(line, 2);

@@ -93,9 +93,11 @@ void example_draw_image(picture *pic, int x0, const float *v, const float *a, in
 /* A picture (1, h, w), white = 1, as a CTC model of hlr-read's reads it, on its (1, H, W) canvas: the
  * line of ink (hlr_image_line: made bright, cropped, scaled, padded) from the left, cut at W.  lines:
  * a lines model (pad 2, as hlr_dataset_load_lines made its pictures); else a digits model (the ink 28 of
- * 32 pixels high, two columns in).  *width: the line's columns on the canvas.  Returns 1 when it was
- * cut, 0 when not, -1 on error (hlr_last_error() says why). */
-int example_line_canvas(const hlr_tensor *img, int lines, int64_t H, int64_t W, float *canvas, int64_t *width);
+ * 32 pixels high, two columns in).  flags: hlr_image_line's (0, or HLR_IMAGE_PHOTO for a photograph).
+ * *width: the line's columns on the canvas.  Returns 1 when it was cut, 0 when not, -1 on error
+ * (hlr_last_error() says why). */
+int example_line_canvas(const hlr_tensor *img, int lines, int64_t H, int64_t W, int flags, float *canvas,
+                        int64_t *width);
 /* The byte offset of each UTF-8 character of an alphabet (at most cap, off[count] = its length); the
  * count, or -1 when it is not UTF-8 or has more than cap characters. */
 int example_utf8_offsets(const char *a, int *off, int cap);

@@ -9,8 +9,16 @@
  *                  [--channels C] [--batchnorm 0|1] [--shear S] [--threads T] [--data DIR]
  *   hlr-read train --task lines --labels FILE --alphabet CHARS [--test-labels FILE] [--height 32]
  *                  [the model and optimiser options above]
+ *   hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N] [--test-words N]
+ *                  [--width 256] [--langid FILE] [--langid-epochs N] [--mix-fonts P] [--splits FILE]
+ *                  [the model and optimiser options above]
  *   hlr-read predict [--json] FILE IMAGE...
+ *   hlr-read evaluate FILE [--test-words N] [--beam K] [--langid FILE] [--threads T]
  *   hlr-read generate --part train|val|test [options]
+ *   hlr-read generate --task words --part train|test-training|test-held-out --out DIR [options]
+ *
+ * --task words reads handwritten words of five languages drawn in Debian's
+ * handwriting fonts and names their language (words.c, docs/words.md).
  *
  * --task lines trains on your own pictures of lines (a labels file of
  * NAME<TAB>TEXT lines, hlr_dataset_load_lines) through hlr_model_fit with
@@ -32,8 +40,10 @@
 #include "common.h"
 #include "models.h"
 #include "options.h"
+#include "words.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,6 +66,7 @@ typedef struct options {
     const char *labels, *test_labels, *alphabet; /* --task lines */
     int height;
     int distributed; /* --distributed: one of mpirun's processes (digits) */
+    words_options w; /* --task words: the options of words.h */
 } options;
 
 static void usage(FILE *f)
@@ -67,13 +78,31 @@ static void usage(FILE *f)
                "                      [--data DIR]\n"
                "       hlr-read train --task lines --labels FILE --alphabet CHARS [--test-labels FILE]\n"
                "                      [--height 32] [the model and optimiser options]\n"
+               "       hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N]\n"
+               "                      [--test-words N] [--width 256] [--langid FILE] [--langid-epochs N]\n"
+               "                      [--mix-fonts P] [--splits FILE] [the model and optimiser options]\n"
                "       hlr-read predict [--json] FILE IMAGE...\n"
+               "       hlr-read evaluate FILE [--test-words N] [--beam K] [--langid FILE] [--threads T]\n"
                "       hlr-read generate --part train|val|test [the train options that shape the strings]\n"
-               "  --task           digits (default): strings of MNIST digits; lines: your pictures of lines\n"
+               "       hlr-read generate --task words --part train|test-training|test-held-out --out DIR\n"
+               "  --task           digits (default): strings of MNIST digits; lines: your pictures of lines;\n"
+               "                   words: handwritten words of several languages (Debian's word lists drawn in\n"
+               "                   its handwriting fonts), read and their language named\n"
                "  --labels         lines: a file of NAME<TAB>TEXT lines, pictures (PNG, PGM) relative to it\n"
                "  --alphabet       lines: the characters the texts use (UTF-8), each a label\n"
                "  --test-labels    lines: pictures to test on (default: the validation tenth)\n"
                "  --height         lines: the pictures' height on the canvas, a multiple of 4 (default 32)\n"
+               "  --langs          words: two or more of en es de nl pl fr it pt sv (default en,es,de,nl,pl)\n"
+               "  --words          words: at most this many words per language, a tenth held out (default 30000)\n"
+               "  --train-words    words: words drawn per training epoch (default 40000)\n"
+               "  --test-words     words: test words in each test set (default 2000)\n"
+               "  --width          words: the pictures' width, a multiple of 4 (default 256; wider ones squeezed)\n"
+               "  --langid FILE    words: name languages with this hlr-langid model instead of training one\n"
+               "  --langid-epochs  words: epochs of the language model trained alongside (default 6)\n"
+               "  --mix-fonts P    words: the share of training words drawn with a font per letter (default 0.25)\n"
+               "  --splits FILE    words: where the fonts and words of each split are written\n"
+               "                   (default words-splits.txt)\n"
+               "  --out DIR        generate --task words: the folder for the pictures and labels.tsv\n"
                "  --epochs         training epochs (default 10)\n"
                "  --seed           seed of the strings, the initialisation and the order (default 0)\n"
                "  --save           write the trained model to FILE (read back by `predict`)\n"
@@ -84,9 +113,9 @@ static void usage(FILE *f)
                "  --batch          batch size (default 32)\n"
                "  --lr             Adam's learning rate (default 0.002)\n"
                "  --schedule       cosine (default: decay to 0 over all batches) or none\n"
-               "  --hidden         the LSTM's hidden size per direction (default 96)\n"
+               "  --hidden         the LSTM's hidden size per direction (default 96; words: 128)\n"
                "  --convs          2 or 3 (default) convolutions before the LSTM\n"
-               "  --channels       the first convolution's channels C; the others have 2C (default 16)\n"
+               "  --channels       the first convolution's channels C; the others have 2C (default 16; words: 24)\n"
                "  --batchnorm      1 (default): batch normalisation after each convolution; 0: none\n"
                "  --shear          training digits slanted by up to this shear (x per y) either way, and\n"
                "                   their width scaled by 0.85..1.15 (default 0: off); never the test strings\n"
@@ -99,7 +128,10 @@ static void usage(FILE *f)
                "  predict          read PNG or PGM pictures (either polarity): each line of ink is cropped and\n"
                "                   scaled (digits: to 28 of the canvas's 32 pixels); prints the text\n"
                "                   and its confidence (the least sure character's), or with --json one\n"
-               "                   object per picture: file, text, confidence, characters, cut\n"
+               "                   object per picture: file, text, confidence, characters, cut; a words\n"
+               "                   model adds the three likeliest languages (\"languages\")\n"
+               "  evaluate         a words model's test words read again: its seed, word count and languages\n"
+               "                   from its file, the same lines as train --task words prints at the end\n"
                "  generate         write the strings `train` with the same options would see, to standard\n"
                "                   output: per string 16 int32 labels (digit + 1, -1 padded) and the\n"
                "                   32 x 224 float32 canvas (bench/torch_crnn.py trains PyTorch on them)\n");
@@ -316,8 +348,10 @@ static int train(const options *o)
 {
     if (!strcmp(o->task, "lines"))
         return train_lines(o);
+    if (!strcmp(o->task, "words"))
+        return words_train(&o->w);
     if (strcmp(o->task, "digits") != 0) {
-        fprintf(stderr, "hlr-read: unknown task '%s' (digits or lines)\n", o->task);
+        fprintf(stderr, "hlr-read: unknown task '%s' (digits, lines or words)\n", o->task);
         return 2;
     }
     if (o->labels || o->test_labels || o->alphabet) {
@@ -564,6 +598,12 @@ static int write_record(const float *canvas, const int32_t *labels, int len)
 
 static int generate(const options *o)
 {
+    if (!strcmp(o->task, "words"))
+        return words_generate(&o->w);
+    if (strcmp(o->task, "digits") != 0) {
+        fprintf(stderr, "hlr-read: generate makes --task digits or words, not '%s'\n", o->task);
+        return 2;
+    }
     if (strcmp(o->part, "train") && strcmp(o->part, "val") && strcmp(o->part, "test")) {
         fprintf(stderr, "hlr-read: --part '%s' is not a part: expected train, val or test\n", o->part);
         return 2;
@@ -626,7 +666,20 @@ static int predict(const char *path, char **images, int n, int json)
     }
     const hlr_metadata *md = hlr_model_metadata(m);
     const char *alphabet = hlr_metadata_get(md, "alphabet"), *task = hlr_metadata_get(md, "task");
-    const int lines = task && !strcmp(task, "lines");
+    const int words = task && !strcmp(task, "words"), lines = words || (task && !strcmp(task, "lines"));
+    words_langid *langs = NULL; /* a words model's language identifier, saved beside it */
+    if (words) {
+        const char *name = hlr_metadata_get(md, "words.langid");
+        if (!name) {
+            fprintf(stderr, "hlr-read: %s is a words model without its language model's name\n", path);
+            hlr_model_free(m);
+            return 1;
+        }
+        if (!(langs = words_langid_open(path, name))) {
+            hlr_model_free(m);
+            return 1;
+        }
+    }
     int in_nd, out_nd, off[1025], chars = -1;
     int64_t in_shape[HLR_MAX_DIMS], out_shape[HLR_MAX_DIMS];
     hlr_model_input_shape(m, &in_nd, in_shape);
@@ -636,6 +689,7 @@ static int predict(const char *path, char **images, int n, int json)
     if (!alphabet || in_nd != 3 || in_shape[0] != 1 || out_nd != 2 || out_shape[1] != chars ||
         (!lines && (in_shape[1] != CANVAS_H || in_shape[2] != CANVAS_W))) {
         fprintf(stderr, "hlr-read: %s is not a model saved by hlr-read train\n", path);
+        words_langid_close(langs);
         hlr_model_free(m);
         return 1;
     }
@@ -655,7 +709,8 @@ static int predict(const char *path, char **images, int n, int json)
             continue;
         }
         int64_t width = 0;
-        int cut = example_line_canvas(img, lines, H, W, hlr_tensor_f32(x), &width);
+        /* a words model is for people's own pictures: a photograph's light is flattened, its line straightened */
+        int cut = example_line_canvas(img, lines, H, W, words ? HLR_IMAGE_PHOTO : 0, hlr_tensor_f32(x), &width);
         hlr_tensor_free(img);
         int32_t wl = (int32_t)width, steps = T;
         int len;
@@ -670,6 +725,12 @@ static int predict(const char *path, char **images, int n, int json)
             continue;
         }
         const double confidence = example_ctc_text(alphabet, off, C, labels, conf, len, lp, text);
+        const char *codes[3] = {NULL, NULL, NULL};
+        float probs[3];
+        if (langs && words_langid_top3(langs, text, codes, probs) != 0) {
+            rc = 1;
+            continue;
+        }
         if (json) {
             printf("{\"file\": ");
             json_string(stdout, images[i]);
@@ -682,10 +743,25 @@ static int predict(const char *path, char **images, int n, int json)
                 printf("%s", k ? ", " : "");
                 json_number(stdout, conf[k]);
             }
-            printf("], \"cut\": %s}\n", cut ? "true" : "false");
+            printf("], \"cut\": %s", cut ? "true" : "false");
+            if (langs) {
+                printf(", \"languages\": [");
+                for (int k = 0; k < 3 && codes[k]; k++) {
+                    printf("%s{\"language\": ", k ? ", " : "");
+                    json_string(stdout, codes[k]);
+                    printf(", \"probability\": ");
+                    json_number(stdout, probs[k]);
+                    printf("}");
+                }
+                printf("]");
+            }
+            printf("}\n");
         } else {
-            printf("%s: %s  (confidence %.1f%%%s)\n", images[i], text, 100.0 * confidence,
+            printf("%s: %s  (confidence %.1f%%%s)", images[i], text, 100.0 * confidence,
                    cut ? "; cut at the right" : "");
+            for (int k = 0; k < 3 && codes[k]; k++)
+                printf("%s%s %.1f%%", k ? ", " : "  language: ", codes[k], 100.0 * probs[k]);
+            printf("\n");
         }
     }
     if (!x || !y || !labels || !conf || !text) {
@@ -697,6 +773,7 @@ static int predict(const char *path, char **images, int n, int json)
     free(text);
     hlr_tensor_free(x);
     hlr_tensor_free(y);
+    words_langid_close(langs);
     hlr_model_free(m);
     return rc;
 }
@@ -719,14 +796,17 @@ int main(int argc, char **argv)
         }
         return predict(argv[2 + json], argv + 3 + json, argc - 3 - json, json);
     }
-    const int gen = !strcmp(argv[1], "generate");
-    if (strcmp(argv[1], "train") != 0 && !gen) {
-        fprintf(stderr, "hlr-read: unknown command '%s' (train, predict or generate)\n", argv[1]);
+    const int gen = !strcmp(argv[1], "generate"), eval = !strcmp(argv[1], "evaluate");
+    if (strcmp(argv[1], "train") != 0 && !gen && !eval) {
+        fprintf(stderr, "hlr-read: unknown command '%s' (train, predict, evaluate or generate)\n", argv[1]);
         return 2;
     }
+    setlocale(LC_CTYPE, "C.UTF-8"); /* the word lists' letters (--task words) */
     options o = {.task = "digits", .epochs = 10, .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
-                 .test_strings = 10000, .lr = 2e-3f, .hidden = 96, .schedule = "cosine", .convs = 3,
-                 .channels = 16, .batchnorm = 1, .height = 32};
+                 .test_strings = 10000, .lr = 2e-3f, .schedule = "cosine", .convs = 3, .batchnorm = 1,
+                 .height = 32, /* .hidden and .channels 0: the task's own default, set below */
+                 .w = {.langs = "en,es,de,nl,pl", .words = 30000, .width = 256, .train_words = 40000, .test_words = 2000,
+                       .langid_epochs = 6, .mix = 0.25}};
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
         OPT_STR("--save", &o.save),
@@ -753,12 +833,68 @@ int main(int argc, char **argv)
         OPT_STR("--alphabet", &o.alphabet),
         OPT_NUM("--height", OPT_INT, &o.height, 8, 256),
         OPT_FLAG_("--distributed", &o.distributed),
+        OPT_STR("--langs", &o.w.langs),
+        OPT_STR("--langid", &o.w.langid),
+        OPT_STR("--splits", &o.w.splits),
+        OPT_STR("--out", &o.w.out),
+        OPT_NUM("--width", OPT_INT, &o.w.width, 8, 4096),
+        OPT_NUM("--words", OPT_LONG, &o.w.words, 20, 100000000),
+        OPT_NUM("--train-words", OPT_LONG, &o.w.train_words, 1, 100000000),
+        OPT_NUM("--test-words", OPT_LONG, &o.w.test_words, 1, 10000000),
+        OPT_NUM("--langid-epochs", OPT_INT, &o.w.langid_epochs, 1, 10000),
+        OPT_NUM("--mix-fonts", OPT_DOUBLE, &o.w.mix, 0, 1),
     };
-    int rc = parse_options("hlr-read", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, NULL);
+    const char *model_file = NULL;
+    int npos = 0;
+    int rc = parse_options("hlr-read", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), &model_file,
+                           eval ? 1 : 0, &npos);
     if (rc > 0)
         usage(stdout);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    if (eval) { /* a words model's test words read again: its own seed, words and languages */
+        if (npos != 1) {
+            fprintf(stderr, "hlr-read: evaluate needs the FILE of a words model\n");
+            return 2;
+        }
+        o.task = "words";
+        o.w.evaluate = model_file;
+    }
+    const int is_words = !strcmp(o.task, "words");
+    if (!o.hidden)
+        o.hidden = is_words ? 128 : 96;
+    if (!o.channels)
+        o.channels = is_words ? 24 : 16;
+    if (!is_words && (o.w.langid || o.w.splits || o.w.out || strcmp(o.w.langs, "en,es,de,nl,pl") || o.w.width != 256 ||
+                      o.w.words != 30000 || o.w.train_words != 40000 || o.w.test_words != 2000 ||
+                      o.w.langid_epochs != 6 || o.w.mix != 0.25)) {
+        fprintf(stderr, "hlr-read: --langs, --langid, --splits, --out, --width, --words, --train-words, --test-words, "
+                        "--langid-epochs and --mix-fonts are for --task words\n");
+        return 2;
+    }
+    if (is_words) { /* the options words.c reads */
+        o.w.epochs = o.epochs;
+        o.w.batch = o.batch;
+        o.w.hidden = o.hidden;
+        o.w.convs = o.convs;
+        o.w.channels = o.channels;
+        o.w.batchnorm = o.batchnorm;
+        o.w.beam = o.beam;
+        o.w.threads = o.threads;
+        o.w.seed = o.seed;
+        o.w.lr = o.lr;
+        o.w.schedule = o.schedule;
+        o.w.save = o.save;
+        o.w.part = o.part;
+        if (strcmp(o.schedule, "cosine") && strcmp(o.schedule, "none")) {
+            fprintf(stderr, "hlr-read: --schedule '%s' is not a schedule: expected cosine or none\n", o.schedule);
+            return 2;
+        }
+        if (o.w.train_words < o.batch) {
+            fprintf(stderr, "hlr-read: --train-words %ld is fewer than one batch of %d\n", o.w.train_words, o.batch);
+            return 2;
+        }
+    }
     if (o.train_strings < o.batch) {
         fprintf(stderr, "hlr-read: --train-strings %ld is fewer than one batch of %d\n", o.train_strings, o.batch);
         return 2;
@@ -767,7 +903,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "hlr-read: %s\n", gen ? "generate needs --part train, val or test" : "--part is for generate");
         return 2;
     }
-    if (o.distributed && (gen || strcmp(o.task, "digits") != 0)) {
+    if (o.distributed && (gen || eval || strcmp(o.task, "digits") != 0)) {
         fprintf(stderr, "hlr-read: --distributed is for train --task digits\n");
         return 2;
     }

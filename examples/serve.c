@@ -896,7 +896,7 @@ static int prepare(const served *s, const hlr_tensor *img, job *j, char *why, si
     const int64_t h = hlr_tensor_dim(img, 1), w = hlr_tensor_dim(img, 2);
     if (s->kind == TEXT) {
         int64_t width;
-        j->cut = example_line_canvas(img, s->lines, s->H, s->W, j->input, &width);
+        j->cut = example_line_canvas(img, s->lines, s->H, s->W, 0, j->input, &width);
         if (j->cut < 0) {
             snprintf(why, cap, "%s", hlr_last_error());
             return -1;

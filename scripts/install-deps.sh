@@ -44,7 +44,41 @@ need_file /usr/share/dict/french wfrench
 need_file /usr/share/dict/italian witalian
 need_file /usr/share/dict/portuguese wportuguese
 need_file /usr/share/dict/swedish wswedish
+# hlr-read's words task draws words in Debian's handwriting fonts (examples/handwriting.c lists each file;
+# docs/words.md says which languages each draws); make bench-words compares with Tesseract 5 and the
+# language packs of the five default languages (PIL scales its pictures).
+for f in truetype/fifthhorseman/dkg.ttf:fonts-dkg-handwriting truetype/breip/Breip.ttf:fonts-breip \
+         truetype/femkeklaver/femkeklaver.ttf:fonts-femkeklaver truetype/klee/KleeOne-Regular.ttf:fonts-klee \
+         truetype/ecolier-court/Ecolier-court.ttf:fonts-ecolier-court \
+         truetype/leckerli-one/LeckerliOne-Regular.ttf:fonts-leckerli-one \
+         truetype/cabinsketch/CabinSketch-Regular.ttf:fonts-cabinsketch \
+         truetype/klaudia-berenika/Klaudia.ttf:fonts-klaudia-berenika \
+         truetype/tomsontalks/TomsonTalks.ttf:fonts-tomsontalks truetype/tlwg/Purisa.ttf:fonts-tlwg-purisa-ttf \
+         truetype/humor-sans/Humor-Sans.ttf:fonts-humor-sans truetype/rufscript/Rufscript010.ttf:fonts-rufscript \
+         truetype/andika/Andika-Regular.ttf:fonts-sil-andika truetype/isabella/Isabella.ttf:fonts-isabella \
+         truetype/kristi/Kristi.ttf:fonts-kristi opentype/joscelyn/Joscelyn-Regular.otf:fonts-joscelyn \
+         opentype/comic-neue/ComicNeue-Regular.otf:fonts-comic-neue opentype/havana/Havana-Regular.otf:fonts-havana \
+         opentype/lobster/lobster.otf:fonts-lobster opentype/lobstertwo/LobsterTwo-Regular.otf:fonts-lobstertwo \
+         opentype/bwht/BecauseWeBuild-Regular.otf:fonts-bwht \
+         opentype/kaushanscript/KaushanScript-Regular.otf:fonts-kaushanscript \
+         opentype/dancingscript/DancingScript-Regular.otf:fonts-dancingscript \
+         opentype/urw-base35/P052-Italic.otf:fonts-urw-base35 truetype/freefont/FreeSerifItalic.ttf:fonts-freefont-ttf \
+         truetype/liberation2/LiberationSerif-Italic.ttf:fonts-liberation2 \
+         opentype/linux-libertine/LinLibertine_RI.otf:fonts-linuxlibertine \
+         opentype/ebgaramond/EBGaramond12-Italic.otf:fonts-ebgaramond \
+         truetype/gentiumplus/GentiumPlus-Italic.ttf:fonts-sil-gentiumplus \
+         truetype/dejavu/DejaVuSerif-Italic.ttf:fonts-dejavu-extra; do
+    need_file "/usr/share/fonts/${f%%:*}" "${f##*:}"
+done
+need_file /usr/share/texmf/fonts/opentype/public/tex-gyre/texgyrechorus-mediumitalic.otf fonts-texgyre
+need_cmd tesseract tesseract-ocr
+for l in eng spa deu nld pol; do
+    need_file "/usr/share/tesseract-ocr/5/tessdata/$l.traineddata" "tesseract-ocr-$l"
+done
+need_py PIL python3-pil
 if command -v pkg-config >/dev/null 2>&1; then
+    # hlr-read's words task renders text with FreeType.
+    need_pc freetype2 libfreetype-dev
     need_pc openblas libopenblas-dev
     need_pc check check
     need_pc zlib zlib1g-dev
@@ -64,7 +98,7 @@ if command -v pkg-config >/dev/null 2>&1; then
     # Debian's check.pc links libsubunit, which lives in its own package.
     need_file /usr/include/subunit/child.h libsubunit-dev
 else
-    missing+=(libopenblas-dev check zlib1g-dev libpng-dev libsubunit-dev libopenmpi-dev openmpi-bin libmicrohttpd-dev
+    missing+=(libfreetype-dev libopenblas-dev check zlib1g-dev libpng-dev libsubunit-dev libopenmpi-dev openmpi-bin libmicrohttpd-dev
               libcjson-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata)
 fi
 

@@ -137,7 +137,7 @@ class Read(unittest.TestCase):
         self.assertEqual(len(q.stdout), 5 * record)
 
     def test_failures_are_one_line(self):
-        for args, code, says in [(("train", "--task", "words"), 2, "unknown task"),
+        for args, code, says in [(("train", "--task", "sentences"), 2, "unknown task"),
                                  (("train", "--min-len", "5", "--max-len", "2"), 2, "--min-len 5"),
                                  (("train", "--beam", "-1"), 2, "--beam"),
                                  (("train", "--convs", "4"), 2, "--convs 4"),
@@ -148,6 +148,129 @@ class Read(unittest.TestCase):
                                  (("generate", "--part", "dev"), 2, "--part 'dev'"),
                                  (("train", "--part", "train"), 2, "--part is for generate"),
                                  (("train", "--data", os.path.join(self.data, "nowhere")), 1, "cannot load")]:
+            rc, out, err = run(*args)
+            self.assertEqual(rc, code, (args, err))
+            self.assertEqual(len(err.splitlines()), 1, (args, err))
+            self.assertIn(says, err)
+
+
+HELD_OUT_FONTS = {"KaushanScript-Regular.otf", "Kristi.ttf", "DancingScript-Regular.otf", "DancingScript-Bold.otf"}
+SMALL = ("--words", "300", "--test-words", "20")
+
+
+class Words(unittest.TestCase):
+    """--task words: Debian's word lists drawn in its handwriting fonts (scripts/install-deps.sh installs both);
+    a tiny run checks the plumbing, the splits and the failures, not the accuracy (README and docs/words.md
+    give the real run's figures)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.dir = cls.tmp.name
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def generate(self, part, out, *extra):
+        rc, text, err = run("generate", "--task", "words", "--part", part, "--out", out, *(SMALL + extra))
+        self.assertEqual(rc, 0, err)
+        with open(os.path.join(out, "labels.tsv"), encoding="utf-8") as f:
+            return [line.rstrip("\n").split("\t") for line in f if not line.startswith("#")]
+
+    def test_train_save_predict(self):
+        model, splits = os.path.join(self.dir, "words.hlr"), os.path.join(self.dir, "splits.txt")
+        rc, out, err = run("train", "--task", "words", "--epochs", "1", "--train-words", "32", "--batch", "16",
+                           "--langid-epochs", "1", "--channels", "4", "--hidden", "16", "--splits", splits,
+                           "--save", model, *SMALL)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"(?m)^fonts: \d+ training, 4 held out \(Kaushan Script, Kristi, Dancing Script\); "
+                              r"0 not installed$")
+        self.assertIn("the fonts and words of each split: %s\n" % splits, out)
+        self.assertRegex(out, r"(?m)^test words: 20 in held-out fonts, 20 in training fonts$")
+        self.assertEqual(len(re.findall(r"(?m)^epoch 1/1  loss \d+\.\d{4}  held-out fonts CER \d+\.\d\d%", out)), 1)
+        for what in ("CER", "word accuracy", "language accuracy"):
+            for fonts in ("training fonts", "held-out fonts"):
+                self.assertRegex(out, r"(?m)^test %s \(%s\): \d+\.\d\d%%$" % (what, fonts))
+        self.assertRegex(out, r"(?m)^held-out fonts, lexicon: CER \d+\.\d\d%  word accuracy")
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "words.langid.hlr")))
+        # evaluate: the saved model's own test words (seed, word count and languages from its metadata), read
+        # again to the same figures
+        rc, again, err = run("evaluate", model, "--test-words", "20", "--splits", splits)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("evaluating %s on 20 test words in held-out fonts and 20 in training fonts (its seed 0, 300 "
+                      "words per language, en,es,de,nl,pl)" % model, again)
+        self.assertEqual(re.findall(r"(?m)^test .*$", again), re.findall(r"(?m)^test .*$", out))
+        self.assertEqual(len(re.findall(r"(?m)^test .*$", out)), 7)  # "test words: ..." and the six figures
+        # the splits: every font in one split only, and no family on both sides
+        with open(splits, encoding="utf-8") as f:
+            rows = [line.split("\t") for line in f if not line.startswith("#")]
+        held = {r[1] for r in rows if r[3].startswith("held-out")}
+        trained = {r[1] for r in rows if r[3] == "training"}
+        self.assertEqual(held, {"Kaushan Script", "Kristi", "Dancing Script"})
+        self.assertFalse(held & trained)
+        # a generated test picture read back: the text, and three languages, likeliest first
+        pics = os.path.join(self.dir, "predict")
+        self.generate("test-held-out", pics)
+        img = os.path.join(pics, "000000.png")
+        rc, out, err = run("predict", model, img)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^%s: .*  \(confidence \d+\.\d%%\)  language: (en|es|de|nl|pl) \d+\.\d%%, "
+                              r"\w\w \d+\.\d%%, \w\w \d+\.\d%%\n$" % re.escape(img))
+        rc, out, err = run("predict", "--json", model, img)
+        self.assertEqual(rc, 0, err)
+        langs = json.loads(out)["languages"]
+        self.assertEqual(len(langs), 3)
+        p = [x["probability"] for x in langs]
+        self.assertEqual(p, sorted(p, reverse=True))
+        self.assertLessEqual(sum(p), 1.0 + 1e-6)
+        self.assertEqual(len({x["language"] for x in langs}), 3)
+        # the language model beside the model is required
+        os.rename(os.path.join(self.dir, "words.langid.hlr"), os.path.join(self.dir, "gone.hlr"))
+        try:
+            rc, out, err = run("predict", model, img)
+        finally:
+            os.rename(os.path.join(self.dir, "gone.hlr"), os.path.join(self.dir, "words.langid.hlr"))
+        self.assertEqual(rc, 1)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("words.langid.hlr", err)
+
+    def test_generate_is_seeded_and_keeps_the_splits_apart(self):
+        a = self.generate("test-held-out", os.path.join(self.dir, "a"))
+        b = self.generate("test-held-out", os.path.join(self.dir, "b"))
+        c = self.generate("test-held-out", os.path.join(self.dir, "c"), "--seed", "1")
+        self.assertEqual(a, b)
+        with open(os.path.join(self.dir, "a", "000003.png"), "rb") as f, \
+                open(os.path.join(self.dir, "b", "000003.png"), "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        self.assertNotEqual([r[1] for r in a], [r[1] for r in c])
+        self.assertEqual(len(a), 20)
+        self.assertEqual({r[2] for r in a}, {"en", "es", "de", "nl", "pl"})  # languages in turn
+        self.assertTrue({r[3] for r in a} <= HELD_OUT_FONTS, a)
+        seen = self.generate("test-training", os.path.join(self.dir, "s"))
+        self.assertEqual([r[1] for r in seen], [r[1] for r in a])  # the same test words, other hands
+        self.assertFalse({r[3] for r in seen} & HELD_OUT_FONTS)
+        train = self.generate("train", os.path.join(self.dir, "t"), "--test-words", "200")
+        self.assertFalse({r[3] for r in train} & HELD_OUT_FONTS)
+        self.assertFalse({r[1] for r in train} & {r[1] for r in a})  # test words are never trained on
+        for row in train:
+            self.assertRegex(row[1], r"^[^\W\d_]+$")  # letters only
+            self.assertEqual(row[1], row[1].lower())
+
+    def test_failures_are_one_line(self):
+        for args, code, says in [(("train", "--task", "words", "--width", "30"), 2, "--width 30"),
+                                 (("train", "--task", "words", "--langs", "en,xx"), 2, "'xx'"),
+                                 (("train", "--task", "words", "--langs", "en"), 2, "at least two"),
+                                 (("train", "--task", "words", "--train-words", "8"), 2, "--train-words 8"),
+                                 (("train", "--task", "words", "--langid", os.path.join(self.dir, "no.hlr")) + SMALL,
+                                  1, "no.hlr"),
+                                 (("train", "--langs", "en,es"), 2, "for --task words"),
+                                 (("generate", "--task", "words", "--part", "train"), 2, "needs --out"),
+                                 (("generate", "--task", "words", "--part", "dev", "--out", self.dir), 2,
+                                  "--part 'dev'"),
+                                 (("generate", "--task", "lines", "--part", "train"), 2, "not 'lines'"),
+                                 (("evaluate",), 2, "evaluate needs the FILE"),
+                                 (("evaluate", os.path.join(self.dir, "no.hlr")), 1, "no.hlr")]:
             rc, out, err = run(*args)
             self.assertEqual(rc, code, (args, err))
             self.assertEqual(len(err.splitlines()), 1, (args, err))
