@@ -69,9 +69,11 @@ static const struct {
     {"fonts-isabella", "/usr/share/fonts/truetype/isabella/Isabella.ttf", "Isabella", 0},
     /* italic and script type: not handwriting, but its shapes lean and join as a hand's do (and most of
      * these draw Polish, which few handwriting fonts do) */
-    {"fonts-texgyre", "/usr/share/texmf/fonts/opentype/public/tex-gyre/texgyrechorus-mediumitalic.otf", "TeX Gyre Chorus", 0},
+    {"fonts-texgyre", "/usr/share/texmf/fonts/opentype/public/tex-gyre/texgyrechorus-mediumitalic.otf",
+     "TeX Gyre Chorus", 0},
     {"fonts-texgyre", "/usr/share/texmf/fonts/opentype/public/tex-gyre/texgyreschola-italic.otf", "TeX Gyre Schola", 0},
-    {"fonts-texgyre", "/usr/share/texmf/fonts/opentype/public/tex-gyre/texgyreadventor-italic.otf", "TeX Gyre Adventor", 0},
+    {"fonts-texgyre", "/usr/share/texmf/fonts/opentype/public/tex-gyre/texgyreadventor-italic.otf", "TeX Gyre Adventor",
+     0},
     {"fonts-urw-base35", "/usr/share/fonts/opentype/urw-base35/URWBookman-LightItalic.otf", "URW Bookman", 0},
     {"fonts-urw-base35", "/usr/share/fonts/opentype/urw-base35/P052-Italic.otf", "P052", 0},
     {"fonts-urw-base35", "/usr/share/fonts/opentype/urw-base35/C059-Italic.otf", "C059", 0},
@@ -92,8 +94,15 @@ static const struct {
 
 };
 
-const hw_style hw_style_default = {.slant = 0.4, .rotate = 3.0, .elastic = 2.0, .jitter = 0.06, .spacing = 0.08,
-                                   .stretch = 0.2, .thickness = 0.5, .blur = 0.3, .noise = 0.06};
+const hw_style hw_style_default = {.slant = 0.4,
+                                   .rotate = 3.0,
+                                   .elastic = 2.0,
+                                   .jitter = 0.06,
+                                   .spacing = 0.08,
+                                   .stretch = 0.2,
+                                   .thickness = 0.5,
+                                   .blur = 0.3,
+                                   .noise = 0.06};
 
 double hw_uniform(uint64_t *rng)
 {
@@ -103,7 +112,10 @@ double hw_uniform(uint64_t *rng)
     return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
 }
 
-static double between(uint64_t *rng, double a, double b) { return a + (b - a) * hw_uniform(rng); }
+static double between(uint64_t *rng, double a, double b)
+{
+    return a + (b - a) * hw_uniform(rng);
+}
 
 int hw_fonts_open(hw_fonts *fs, const char *prog)
 {
@@ -132,8 +144,10 @@ int hw_fonts_open(hw_fonts *fs, const char *prog)
         test += table[i].held_out;
     }
     if (!train || !test) {
-        fprintf(stderr, "%s: no %s font is installed: install Debian's handwriting fonts (scripts/install-deps.sh "
-                        "does, as root; e.g. %s)\n", prog, train ? "held-out" : "training",
+        fprintf(stderr,
+                "%s: no %s font is installed: install Debian's handwriting fonts (scripts/install-deps.sh "
+                "does, as root; e.g. %s)\n",
+                prog, train ? "held-out" : "training",
                 train ? "fonts-kaushanscript fonts-kristi" : "fonts-comic-neue fonts-dkg-handwriting");
         hw_fonts_close(fs);
         return -1;
@@ -233,8 +247,8 @@ int hw_pick_letter_fonts(const hw_fonts *fs, const char *word, uint64_t *rng, in
     return 0;
 }
 
-hlr_tensor *hw_render_letters(const hw_fonts *fs, const int *fonts, const char *word, const hw_style *st,
-                              uint64_t *rng, int height)
+hlr_tensor *hw_render_letters(const hw_fonts *fs, const int *fonts, const char *word, const hw_style *st, uint64_t *rng,
+                              int height)
 {
     uint32_t cp[4 * WL_MAX_LEN];
     int n = code_points(word, cp, 4 * WL_MAX_LEN);
@@ -299,7 +313,8 @@ hlr_tensor *hw_render_letters(const hw_fonts *fs, const int *fonts, const char *
     {
         const int ih = r1 - r0 + 1;
         const int mx = st ? (int)ceil((st->slant + sin(st->rotate * M_PI / 180)) * ih + 2 * st->elastic +
-                                      st->stretch * (c1 - c0 + 1) / 2) + 3
+                                      st->stretch * (c1 - c0 + 1) / 2) +
+                                3
                           : 3;
         const int my = st ? (int)ceil(sin(st->rotate * M_PI / 180) * (c1 - c0 + 1) / 2 + 2 * st->elastic) + 3 : 3;
         const int H2 = ih + 2 * my, W2 = c1 - c0 + 1 + 2 * mx;
@@ -369,8 +384,8 @@ hlr_tensor *hw_render_letters(const hw_fonts *fs, const int *fonts, const char *
             for (int y = 0; y < H; y++)
                 for (int xo = 0; xo < W; xo++) {
                     const float *r = a + (size_t)y * W;
-                    b[(size_t)y * W + xo] = 0.5f * r[xo] + 0.25f * (xo > 0 ? r[xo - 1] : 0) +
-                                            0.25f * (xo + 1 < W ? r[xo + 1] : 0);
+                    b[(size_t)y * W + xo] =
+                        0.5f * r[xo] + 0.25f * (xo > 0 ? r[xo - 1] : 0) + 0.25f * (xo + 1 < W ? r[xo + 1] : 0);
                 }
             for (int y = 0; y < H; y++)
                 for (int xo = 0; xo < W; xo++)

@@ -55,8 +55,7 @@ extern const hw_style hw_style_default;
 /* The word drawn in the font (at 32 px) and distorted by style (NULL: none), bright ink on 0, then as the
  * recogniser reads any picture: hlr_image_line(.., height, 2, HLR_IMAGE_LIGHT_INK).  Returns (1, height, w),
  * or NULL: not a word, a letter the font lacks, or out of memory. */
-hlr_tensor *hw_render(const hw_fonts *fs, int font, const char *word, const hw_style *style, uint64_t *rng,
-                      int height);
+hlr_tensor *hw_render(const hw_fonts *fs, int font, const char *word, const hw_style *style, uint64_t *rng, int height);
 
 /* The same with each letter in its own font (fonts[i] for the word's i-th character). */
 hlr_tensor *hw_render_letters(const hw_fonts *fs, const int *fonts, const char *word, const hw_style *style,

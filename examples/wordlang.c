@@ -87,7 +87,6 @@ size_t wl_utf8_encode(uint32_t c, char *out)
     return 4;
 }
 
-
 /*
  * A word as the network sees it: lower-cased code points, letters only.
  * Returns the count, or -1 when the text has a non-letter or more than cap
@@ -112,7 +111,6 @@ static int normalise(const char *text, size_t len, uint32_t *cp, int cap)
     }
     return n;
 }
-
 
 typedef struct entry {
     uint32_t off;  /* into the pool; 0 marks an empty slot */
@@ -219,22 +217,27 @@ static int read_list(const char *prog, wordset *w, const wl_language *l, int lan
     return 0;
 }
 
-
-static int vocab_id(const wl_vocab *v, uint32_t c)
+int wl_vocab_index(const wl_vocab *v, uint32_t c)
 {
     int lo = 0, hi = v->n - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
         if (v->chars[mid] == c)
-            return mid + 2;
+            return mid;
         if (v->chars[mid] < c)
             lo = mid + 1;
         else
             hi = mid - 1;
     }
-    return 1; /* unknown */
+    return -1;
 }
 
+/* A character's token id: 2 + its index, 1 when the vocabulary does not have it. */
+static int vocab_id(const wl_vocab *v, uint32_t c)
+{
+    int k = wl_vocab_index(v, c);
+    return k < 0 ? 1 : k + 2;
+}
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -243,7 +246,6 @@ static uint64_t splitmix(uint64_t *s)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
-
 
 int wl_parse_langs(const char *prog, const char *list, int *lang)
 {
@@ -454,8 +456,7 @@ hlr_model *wl_langid_model(uint64_t seed, const char *cell, const char *pool, in
     return m;
 }
 
-/* The vocabulary as one UTF-8 string (model files keep it as metadata). */
-static char *vocab_string(const wl_vocab *v)
+char *wl_vocab_string(const wl_vocab *v)
 {
     char *s = malloc((size_t)v->n * 4 + 1), *q = s;
     if (!s)
@@ -472,13 +473,14 @@ int wl_langid_save(hlr_model *m, const wl_corpus *c, const wl_vocab *v, const ch
     const char *names[WL_MAX_LANGS];
     for (int i = 0; i < c->nlang; i++)
         names[i] = wl_languages[c->lang[i]].code;
-    char *chars = vocab_string(v);
+    char *chars = wl_vocab_string(v);
     char maxlen[16];
     snprintf(maxlen, sizeof maxlen, "%d", WL_MAX_LEN);
     int ok = md && chars && hlr_metadata_set_class_names(md, c->nlang, names) == HLR_OK &&
              hlr_metadata_set_dataset(md, "Debian word lists (/usr/share/dict)") == HLR_OK &&
              hlr_metadata_set(md, "langid.characters", chars) == HLR_OK &&
-             hlr_metadata_set(md, "langid.max_length", maxlen) == HLR_OK && (!path || hlr_model_save(m, path, NULL) == HLR_OK);
+             hlr_metadata_set(md, "langid.max_length", maxlen) == HLR_OK &&
+             (!path || hlr_model_save(m, path, NULL) == HLR_OK);
     free(chars);
     return ok ? 0 : -1;
 }

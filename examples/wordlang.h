@@ -38,7 +38,7 @@ int wl_parse_langs(const char *prog, const char *list, int *lang);
 /* The words, per language, split into training and test words. */
 typedef struct wl_corpus {
     int nlang, lang[WL_MAX_LANGS];
-    size_t per, ntrain, ntest; /* words per language: the first ntrain train, the next ntest test */
+    size_t per, ntrain, ntest;        /* words per language: the first ntrain train, the next ntest test */
     const char **words[WL_MAX_LANGS]; /* per language: per words (UTF-8, lower case) */
     char *pool;
 } wl_corpus;
@@ -57,6 +57,11 @@ typedef struct wl_vocab {
 
 /* The characters of the corpus's training words. */
 int wl_vocab_build(wl_vocab *v, const wl_corpus *c);
+/* The index of code point c among the vocabulary's sorted characters, or -1. */
+int wl_vocab_index(const wl_vocab *v, uint32_t c);
+/* The vocabulary's characters as one UTF-8 string (model files keep it as metadata); malloc'ed, NULL when
+ * out of memory. */
+char *wl_vocab_string(const wl_vocab *v);
 /* Token ids (WL_MAX_LEN, zero-padded) and the length of one UTF-8 word (lower-cased here; a longer
  * word is read up to WL_MAX_LEN characters); 0, or -1 when it is not UTF-8 or empty. */
 int wl_encode(const wl_vocab *v, const char *text, int32_t *ids, int32_t *length);

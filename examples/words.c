@@ -37,17 +37,8 @@
 
 static int label_of(const wl_vocab *a, uint32_t c)
 {
-    int lo = 0, hi = a->n - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if (a->chars[mid] == c)
-            return mid + 1;
-        if (a->chars[mid] < c)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return -1;
+    int k = wl_vocab_index(a, c);
+    return k < 0 ? -1 : k + 1;
 }
 
 /* A word's labels (WL_MAX_LEN, -1 padded); its length, or -1 when a character is not in the alphabet. */
@@ -65,16 +56,13 @@ static int word_labels(const wl_vocab *a, const char *word, int32_t *out)
     return n;
 }
 
-/* The alphabet as UTF-8, the blank first as '-' (hlr-read predict's "alphabet" metadata). */
+/* The alphabet as UTF-8, the blank first as '-' (hlr-read predict's "alphabet" metadata); malloc'ed. */
 static char *alphabet_string(const wl_vocab *a)
 {
-    char *s = malloc((size_t)a->n * 4 + 2), *q = s;
-    if (!s)
-        return NULL;
-    *q++ = '-';
-    for (int i = 0; i < a->n; i++)
-        q += wl_utf8_encode(a->chars[i], q);
-    *q = '\0';
+    char *chars = wl_vocab_string(a), *s = chars ? malloc(strlen(chars) + 2) : NULL;
+    if (s)
+        sprintf(s, "-%s", chars);
+    free(chars);
     return s;
 }
 
@@ -173,7 +161,7 @@ typedef struct result {
     int64_t font_edits[HW_MAX_FONTS], font_chars[HW_MAX_FONTS]; /* best path, by font */
     int64_t lex_edits, lex_right, lex_lang_right;
     int64_t both_lang_right; /* the language with the best sum of the lexicon's log p and langid's log p */
-    double seconds; /* reading alone: the forward pass and best-path decoding */
+    double seconds;          /* reading alone: the forward pass and best-path decoding */
 } result;
 
 /* Per-language lexicons of the corpus's words (training and test words). */
@@ -333,7 +321,10 @@ out:
     return rc;
 }
 
-static double pct(int64_t a, int64_t b) { return b ? 100.0 * (double)a / (double)b : 0.0; }
+static double pct(int64_t a, int64_t b)
+{
+    return b ? 100.0 * (double)a / (double)b : 0.0;
+}
 
 /* ---- the splits file ---- */
 
@@ -353,7 +344,8 @@ static int write_splits(const char *path, const hw_fonts *fs, const wl_corpus *c
             size_t ok = 0;
             for (size_t k = c->ntrain; k < c->per; k++)
                 ok += hw_font_draws(fs, i, c->words[l][k]);
-            fprintf(f, "%s%s %.0f%%", l ? ", " : "", wl_languages[c->lang[l]].code, pct((int64_t)ok, (int64_t)c->ntest));
+            fprintf(f, "%s%s %.0f%%", l ? ", " : "", wl_languages[c->lang[l]].code,
+                    pct((int64_t)ok, (int64_t)c->ntest));
         }
         fprintf(f, "\n");
     }
@@ -411,6 +403,7 @@ static int train_model(const words_options *o, const wl_corpus *cp, const wl_voc
     float *x = NULL;
     int32_t *targets = NULL, *widths = NULL;
     hlr_tensor *xt = NULL, *tt = NULL;
+    *out = NULL;
     const int C = a->n + 1;
     if (!(m = example_crnn(o->seed, HEIGHT, W, C, o->channels, o->convs, o->batchnorm, o->hidden)) ||
         !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f))) {
@@ -453,8 +446,8 @@ static int train_model(const words_options *o, const wl_corpus *cp, const wl_voc
                     if (font < 0 || word_labels(a, word, targets + (size_t)i * WL_MAX_LEN) < 0)
                         continue;
                     /* --mix-fonts: some words a letter from each of several fonts, more hands than fonts */
-                    const int mix = o->mix > 0 && hw_uniform(&rng) < o->mix &&
-                                    hw_pick_letter_fonts(fsp, word, &rng, letters) == 0;
+                    const int mix =
+                        o->mix > 0 && hw_uniform(&rng) < o->mix && hw_pick_letter_fonts(fsp, word, &rng, letters) == 0;
                     int w = draw(fsp, font, mix ? letters : NULL, word, &hw_style_default, &rng, W,
                                  x + (size_t)i * HEIGHT * W);
                     if (w > 0) {
@@ -465,8 +458,8 @@ static int train_model(const words_options *o, const wl_corpus *cp, const wl_voc
             }
             draw_s += monotonic_now() - d0;
             float loss;
-            if (hlr_model_set_lengths(m, widths, B) != HLR_OK || hlr_model_train_batch(m, opt, xt, tt, &loss) != HLR_OK ||
-                hlr_optimizer_schedule_step(opt) != HLR_OK) {
+            if (hlr_model_set_lengths(m, widths, B) != HLR_OK ||
+                hlr_model_train_batch(m, opt, xt, tt, &loss) != HLR_OK || hlr_optimizer_schedule_step(opt) != HLR_OK) {
                 fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
                 goto fail;
             }
@@ -484,14 +477,8 @@ static int train_model(const words_options *o, const wl_corpus *cp, const wl_voc
                (double)(per_epoch * B) / secs, 100.0 * draw_s / secs, secs);
         fflush(stdout);
     }
-    hlr_tensor_free(xt);
-    hlr_tensor_free(tt);
-    free(x);
-    free(targets);
-    free(widths);
-    hlr_optimizer_free(opt);
     *out = m;
-    return 0;
+    m = NULL;
 fail:
     hlr_tensor_free(xt);
     hlr_tensor_free(tt);
@@ -499,8 +486,8 @@ fail:
     free(targets);
     free(widths);
     hlr_optimizer_free(opt);
-    hlr_model_free(m);
-    return -1;
+    hlr_model_free(m); /* NULL once trained */
+    return *out ? 0 : -1;
 }
 
 int words_train(const words_options *o)
@@ -645,8 +632,10 @@ int words_train(const words_options *o)
     if (!o->evaluate && train_model(o, &c, a, &fs, ntrain_fonts, &held, &m) != 0)
         goto out;
     if (o->evaluate)
-        printf("evaluating %s on %lld test words in held-out fonts and %lld in training fonts (its seed %llu, %ld words "
-               "per language, %s)\n", o->evaluate, (long long)held.n, (long long)seen.n, seed, words, langs);
+        printf(
+            "evaluating %s on %lld test words in held-out fonts and %lld in training fonts (its seed %llu, %ld words "
+            "per language, %s)\n",
+            o->evaluate, (long long)held.n, (long long)seen.n, seed, words, langs);
     if (build_lexicons(&L, &c, a) != 0) {
         fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
         goto out;
@@ -671,10 +660,12 @@ int words_train(const words_options *o)
            pct(rh.lex_edits, rh.chars), pct(rh.lex_right, rh.n), pct(rh.lex_lang_right, rh.n));
     printf("training fonts, lexicon: CER %.2f%%  word accuracy %.2f%%  language accuracy %.2f%%\n",
            pct(rs.lex_edits, rs.chars), pct(rs.lex_right, rs.n), pct(rs.lex_lang_right, rs.n));
-    printf("language accuracy: langid on the text read %.2f%% (held-out fonts), %.2f%% (training fonts); the "
-           "lexicon's word's language %.2f%%, %.2f%%; both (the lexicon's log-likelihood plus langid's log-probability) "
-           "%.2f%%, %.2f%%\n", pct(rh.lang_right, rh.n), pct(rs.lang_right, rs.n), pct(rh.lex_lang_right, rh.n),
-           pct(rs.lex_lang_right, rs.n), pct(rh.both_lang_right, rh.n), pct(rs.both_lang_right, rs.n));
+    printf(
+        "language accuracy: langid on the text read %.2f%% (held-out fonts), %.2f%% (training fonts); the "
+        "lexicon's word's language %.2f%%, %.2f%%; both (the lexicon's log-likelihood plus langid's log-probability) "
+        "%.2f%%, %.2f%%\n",
+        pct(rh.lang_right, rh.n), pct(rs.lang_right, rs.n), pct(rh.lex_lang_right, rh.n), pct(rs.lex_lang_right, rs.n),
+        pct(rh.both_lang_right, rh.n), pct(rs.both_lang_right, rs.n));
     printf("reading (the forward pass and %s): %.2f s per 1000 words; the tests below read by %s\n",
            o->beam ? "beam search" : "best path", 1000.0 * rh.seconds / (double)rh.n,
            o->beam ? "prefix beam search" : "best path");
@@ -692,8 +683,7 @@ int words_train(const words_options *o)
         snprintf(count_text, sizeof count_text, "%ld", words);
         hlr_metadata *md = hlr_model_metadata(m);
         if (!alpha || hlr_metadata_set(md, "task", "words") != HLR_OK ||
-            hlr_metadata_set(md, "alphabet", alpha) != HLR_OK ||
-            hlr_metadata_set(md, "words.langs", langs) != HLR_OK ||
+            hlr_metadata_set(md, "alphabet", alpha) != HLR_OK || hlr_metadata_set(md, "words.langs", langs) != HLR_OK ||
             hlr_metadata_set(md, "words.seed", seed_text) != HLR_OK ||
             hlr_metadata_set(md, "words.count", count_text) != HLR_OK ||
             hlr_metadata_set(md, "words.langid", base_name(lpath)) != HLR_OK ||
@@ -782,7 +772,8 @@ int words_generate(const words_options *o)
             if (font < 0 || word_labels(a, word, s.targets + s.n * WL_MAX_LEN) < 0)
                 continue;
             int letters[4 * WL_MAX_LEN];
-            const int mix = o->mix > 0 && hw_uniform(&rng) < o->mix && hw_pick_letter_fonts(&fs, word, &rng, letters) == 0;
+            const int mix =
+                o->mix > 0 && hw_uniform(&rng) < o->mix && hw_pick_letter_fonts(&fs, word, &rng, letters) == 0;
             int w = draw(&fs, font, mix ? letters : NULL, word, &hw_style_default, &rng, W, s.x + s.n * HEIGHT * W);
             if (w <= 0)
                 continue;
@@ -800,7 +791,8 @@ int words_generate(const words_options *o)
         fprintf(stderr, "hlr-read: cannot write %s: %s\n", path, strerror(errno));
         goto out;
     }
-    fprintf(f, "# NAME\tTEXT\tLANGUAGE\tFONT (hlr-read generate --task words --part %s --seed %llu)\n", o->part, o->seed);
+    fprintf(f, "# NAME\tTEXT\tLANGUAGE\tFONT (hlr-read generate --task words --part %s --seed %llu)\n", o->part,
+            o->seed);
     for (int64_t k = 0; k < s.n; k++) {
         /* dark ink on white paper, as a scan would be; 3 paper pixels around */
         const int w = s.widths[k] + 6, h = HEIGHT + 6;
@@ -861,8 +853,7 @@ words_langid *words_langid_open(const char *model_path, const char *langid_name)
     char path[4096];
     const char *slash = strrchr(model_path, '/');
     if (strchr(langid_name, '/')) {
-        fprintf(stderr, "hlr-read: %s names its language model '%s', not a file beside it\n", model_path,
-                langid_name);
+        fprintf(stderr, "hlr-read: %s names its language model '%s', not a file beside it\n", model_path, langid_name);
         return NULL;
     }
     snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - model_path + 1) : 0, model_path, langid_name);
