@@ -14,9 +14,11 @@ counted in its seconds per 1,000 words:
              the larger picture), its text lower-cased and stripped of everything but letters (the
              truth is lower-case letters), its language from the same hlr-langid model.
 
-and a third row: libhlr reading photo-like copies of the same pictures (scaled 4 times, turned by up
-to 8 degrees either way, lit unevenly from one side at 55 to 100 %, blurred and grainy, as a phone's
-picture of a word on paper), which `hlr-read predict` flattens and straightens (HLR_IMAGE_PHOTO).
+Two more rows for libhlr: with `--lexicon` (the best word of the five word lists; the language weighed
+by that word's likelihood too), and on photo-like copies of the same pictures (scaled 4 times, turned
+by up to 8 degrees either way, lit unevenly from one side at 55 to 100 %, blurred and grainy, as a
+phone's picture of a word on paper), which `hlr-read predict` flattens and straightens
+(HLR_IMAGE_PHOTO).
 
 Both CERs are edit distance over the truth's length, in code points.  Prints a table and ends with
 the line scripts read:
@@ -92,13 +94,14 @@ def photo_copies(files, out_dir, seed):
     return paths
 
 
-def read_hlr(bin_dir, model, files):
+def read_hlr(bin_dir, model, files, lexicon=False):
     t0 = time.perf_counter()
-    p = subprocess.run([os.path.join(bin_dir, "hlr-read"), "predict", "--json", model] + files,
-                       stdout=subprocess.PIPE, universal_newlines=True, check=True)
+    p = subprocess.run([os.path.join(bin_dir, "hlr-read"), "predict", "--json"] + (["--lexicon"] if lexicon else []) +
+                       [model] + files, stdout=subprocess.PIPE, universal_newlines=True, check=True)
     seconds = time.perf_counter() - t0
     answers = [json.loads(line) for line in p.stdout.splitlines()]
-    return [x["text"] for x in answers], [x["languages"][0]["language"] for x in answers], seconds
+    return ([x["lexicon"] if lexicon else x["text"] for x in answers], [x["languages"][0]["language"] for x in answers],
+            seconds)
 
 
 def score(truth, langs, texts, got_langs):
@@ -139,6 +142,7 @@ def main():
     langs = [r[2] for r in rows]
 
     hlr_text, hlr_lang, hlr_s = read_hlr(a.bin, a.model, files)
+    lex_text, lex_lang, lex_s = read_hlr(a.bin, a.model, files, lexicon=True)
     photos = photo_copies(files, os.path.join(a.out, "photo-like"), a.seed)
     photo_text, photo_lang, photo_s = read_hlr(a.bin, a.model, photos)
 
@@ -168,12 +172,15 @@ def main():
 
     hc, hw, hl = score(truth, langs, hlr_text, hlr_lang)
     pc, pw, pl = score(truth, langs, photo_text, photo_lang)
+    lc, lw, ll = score(truth, langs, lex_text, lex_lang)
     tc, tw, tl = score(truth, langs, tess_text, tess_lang)
     hs, ts = 1000.0 * hlr_s / len(files), 1000.0 * tess_s / len(files)
     print("%d held-out-font test words (seed %d), %s; the language of each reading from %s" %
           (len(files), a.seed, os.path.relpath(pics, ROOT) if pics.startswith(ROOT) else pics, langid))
     print("%-10s %8s %15s %18s %12s" % ("", "CER", "word accuracy", "language accuracy", "s/1000"))
     print("%-10s %7.2f%% %14.2f%% %17.2f%% %12.1f" % ("libhlr", hc, hw, hl, hs))
+    print("%-10s %7.2f%% %14.2f%% %17.2f%% %12.1f   (--lexicon: the word lists' best word; language by its "
+          "likelihood and langid)" % ("libhlr", lc, lw, ll, 1000.0 * lex_s / len(files)))
     print("%-10s %7.2f%% %14.2f%% %17.2f%% %12.1f   (photo-like copies)" % ("libhlr", pc, pw, pl,
                                                                           1000.0 * photo_s / len(files)))
     print("%-10s %7.2f%% %14.2f%% %17.2f%% %12.1f   (%s, pictures x%d)" % ("tesseract", tc, tw, tl, ts, version,
@@ -181,6 +188,7 @@ def main():
     with open(os.path.join(a.out, "bench-words.json"), "w") as f:
         json.dump({"n": len(files), "seed": a.seed, "libhlr": {"cer": hc, "word": hw, "language": hl, "s_per_1000": hs},
                    "libhlr_photo_like": {"cer": pc, "word": pw, "language": pl},
+                   "libhlr_lexicon": {"cer": lc, "word": lw, "language": ll, "s_per_1000": 1000.0 * lex_s / len(files)},
                    "tesseract": {"cer": tc, "word": tw, "language": tl, "s_per_1000": ts, "version": version,
                                  "scale": a.scale},
                    "examples": [{"truth": t, "libhlr": h, "tesseract": x}

@@ -12,7 +12,7 @@
  *   hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N] [--test-words N]
  *                  [--width 256] [--langid FILE] [--langid-epochs N] [--mix-fonts P] [--splits FILE]
  *                  [the model and optimiser options above]
- *   hlr-read predict [--json] FILE IMAGE...
+ *   hlr-read predict [--json] [--lexicon] FILE IMAGE...
  *   hlr-read evaluate FILE [--test-words N] [--beam K] [--langid FILE] [--threads T]
  *   hlr-read generate --part train|val|test [options]
  *   hlr-read generate --task words --part train|test-training|test-held-out --out DIR [options]
@@ -81,7 +81,7 @@ static void usage(FILE *f)
                "       hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N]\n"
                "                      [--test-words N] [--width 256] [--langid FILE] [--langid-epochs N]\n"
                "                      [--mix-fonts P] [--splits FILE] [the model and optimiser options]\n"
-               "       hlr-read predict [--json] FILE IMAGE...\n"
+               "       hlr-read predict [--json] [--lexicon] FILE IMAGE...\n"
                "       hlr-read evaluate FILE [--test-words N] [--beam K] [--langid FILE] [--threads T]\n"
                "       hlr-read generate --part train|val|test [the train options that shape the strings]\n"
                "       hlr-read generate --task words --part train|test-training|test-held-out --out DIR\n"
@@ -129,7 +129,9 @@ static void usage(FILE *f)
                "                   scaled (digits: to 28 of the canvas's 32 pixels); prints the text\n"
                "                   and its confidence (the least sure character's), or with --json one\n"
                "                   object per picture: file, text, confidence, characters, cut; a words\n"
-               "                   model adds the three likeliest languages (\"languages\")\n"
+               "                   model adds the three likeliest languages (\"languages\"); with --lexicon\n"
+               "                   also the word of its word lists that fits best (\"lexicon\"), and the\n"
+               "                   languages weighed by their best word's likelihood too\n"
                "  evaluate         a words model's test words read again: its seed, word count and languages\n"
                "                   from its file, the same lines as train --task words prints at the end\n"
                "  generate         write the strings `train` with the same options would see, to standard\n"
@@ -657,7 +659,7 @@ out:
 
 /* ---- predict ---- */
 
-static int predict(const char *path, char **images, int n, int json)
+static int predict(const char *path, char **images, int n, int json, int lexicon)
 {
     hlr_model *m = hlr_model_load(path, NULL);
     if (!m) {
@@ -667,18 +669,15 @@ static int predict(const char *path, char **images, int n, int json)
     const hlr_metadata *md = hlr_model_metadata(m);
     const char *alphabet = hlr_metadata_get(md, "alphabet"), *task = hlr_metadata_get(md, "task");
     const int words = task && !strcmp(task, "words"), lines = words || (task && !strcmp(task, "lines"));
-    words_langid *langs = NULL; /* a words model's language identifier, saved beside it */
-    if (words) {
-        const char *name = hlr_metadata_get(md, "words.langid");
-        if (!name) {
-            fprintf(stderr, "hlr-read: %s is a words model without its language model's name\n", path);
-            hlr_model_free(m);
-            return 1;
-        }
-        if (!(langs = words_langid_open(path, name))) {
-            hlr_model_free(m);
-            return 1;
-        }
+    words_langid *langs = NULL; /* a words model's language identifier, saved beside it (and the lexicon) */
+    if (lexicon && !words) {
+        fprintf(stderr, "hlr-read: --lexicon is for words models; %s is not one\n", path);
+        hlr_model_free(m);
+        return 1;
+    }
+    if (words && !(langs = words_langid_open(path, m, lexicon))) {
+        hlr_model_free(m);
+        return 1;
     }
     int in_nd, out_nd, off[1025], chars = -1;
     int64_t in_shape[HLR_MAX_DIMS], out_shape[HLR_MAX_DIMS];
@@ -727,7 +726,8 @@ static int predict(const char *path, char **images, int n, int json)
         const double confidence = example_ctc_text(alphabet, off, C, labels, conf, len, lp, text);
         const char *codes[3] = {NULL, NULL, NULL};
         float probs[3];
-        if (langs && words_langid_top3(langs, text, codes, probs) != 0) {
+        char word[4 * 20 + 1] = ""; /* --lexicon: the word of the lists (WL_MAX_LEN characters at most) */
+        if (langs && words_langid_read(langs, hlr_tensor_f32(y), steps, C, text, word, codes, probs) != 0) {
             rc = 1;
             continue;
         }
@@ -744,6 +744,10 @@ static int predict(const char *path, char **images, int n, int json)
                 json_number(stdout, conf[k]);
             }
             printf("], \"cut\": %s", cut ? "true" : "false");
+            if (lexicon) {
+                printf(", \"lexicon\": ");
+                json_string(stdout, word);
+            }
             if (langs) {
                 printf(", \"languages\": [");
                 for (int k = 0; k < 3 && codes[k]; k++) {
@@ -759,6 +763,8 @@ static int predict(const char *path, char **images, int n, int json)
         } else {
             printf("%s: %s  (confidence %.1f%%%s)", images[i], text, 100.0 * confidence,
                    cut ? "; cut at the right" : "");
+            if (lexicon)
+                printf("  lexicon: %s", word[0] ? word : "(none fits)");
             for (int k = 0; k < 3 && codes[k]; k++)
                 printf("%s%s %.1f%%", k ? ", " : "  language: ", codes[k], 100.0 * probs[k]);
             printf("\n");
@@ -789,12 +795,23 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "predict")) {
-        int json = argc > 2 && !strcmp(argv[2], "--json");
-        if (argc < 4 + json) {
+        int json = 0, lexicon = 0, at = 2;
+        for (; at < argc && !strncmp(argv[at], "--", 2); at++) {
+            if (!strcmp(argv[at], "--json"))
+                json = 1;
+            else if (!strcmp(argv[at], "--lexicon"))
+                lexicon = 1;
+            else {
+                fprintf(stderr, "hlr-read: predict takes --json and --lexicon, not '%s'\n", argv[at]);
+                return 2;
+            }
+        }
+        if (argc < at + 2) {
             fprintf(stderr, "hlr-read: predict needs a model FILE and at least one IMAGE\n");
             return 2;
         }
-        return predict(argv[2 + json], argv + 3 + json, argc - 3 - json, json);
+        setlocale(LC_CTYPE, "C.UTF-8"); /* --lexicon reads the word lists */
+        return predict(argv[at], argv + at + 1, argc - at - 1, json, lexicon);
     }
     const int gen = !strcmp(argv[1], "generate"), eval = !strcmp(argv[1], "evaluate");
     if (strcmp(argv[1], "train") != 0 && !gen && !eval) {

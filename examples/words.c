@@ -839,24 +839,34 @@ out:
     return rc;
 }
 
-/* ---- predict's languages ---- */
+/* ---- predict's languages (and, with the lexicon, its word) ---- */
 
 struct words_langid {
     hlr_model *m;
     wl_vocab v;
     const char *codes[WL_MAX_LANGS];
     int nlang;
+    /* --lexicon: the model's corpus, alphabet and a lexicon per language, in the language model's order */
+    wl_corpus c;
+    wl_vocab a;
+    lexicons L;
 };
 
-words_langid *words_langid_open(const char *model_path, const char *langid_name)
+words_langid *words_langid_open(const char *model_path, hlr_model *model, int lexicon)
 {
-    char path[4096];
-    const char *slash = strrchr(model_path, '/');
-    if (strchr(langid_name, '/')) {
-        fprintf(stderr, "hlr-read: %s names its language model '%s', not a file beside it\n", model_path, langid_name);
+    const hlr_metadata *md = hlr_model_metadata(model);
+    const char *name = hlr_metadata_get(md, "words.langid");
+    if (!name) {
+        fprintf(stderr, "hlr-read: %s is a words model without its language model's name\n", model_path);
         return NULL;
     }
-    snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - model_path + 1) : 0, model_path, langid_name);
+    if (strchr(name, '/')) {
+        fprintf(stderr, "hlr-read: %s names its language model '%s', not a file beside it\n", model_path, name);
+        return NULL;
+    }
+    char path[4096];
+    const char *slash = strrchr(model_path, '/');
+    snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - model_path + 1) : 0, model_path, name);
     words_langid *w = calloc(1, sizeof *w);
     if (!w) {
         fprintf(stderr, "hlr-read: out of memory\n");
@@ -866,15 +876,75 @@ words_langid *words_langid_open(const char *model_path, const char *langid_name)
         free(w);
         return NULL;
     }
+    if (!lexicon)
+        return w;
+    /* the model's own word lists: its languages, seed and word count */
+    const char *langs = hlr_metadata_get(md, "words.langs"), *seed = hlr_metadata_get(md, "words.seed"),
+               *count = hlr_metadata_get(md, "words.count"), *alphabet = hlr_metadata_get(md, "alphabet");
+    if (!langs || !seed || !count || !alphabet) {
+        fprintf(stderr, "hlr-read: %s does not say which word lists it was trained on (words.langs, words.seed, "
+                        "words.count): --lexicon needs them\n", model_path);
+        words_langid_close(w);
+        return NULL;
+    }
+    if ((w->c.nlang = wl_parse_langs("hlr-read", langs, w->c.lang)) < 0 ||
+        wl_corpus_build(&w->c, "hlr-read", strtol(count, NULL, 10), strtoull(seed, NULL, 10), 0) != 0) {
+        words_langid_close(w);
+        return NULL;
+    }
+    char *alpha = wl_vocab_build(&w->a, &w->c) == 0 ? alphabet_string(&w->a) : NULL;
+    int same = alpha && !strcmp(alpha, alphabet) && w->c.nlang == w->nlang;
+    for (int l = 0; same && l < w->nlang; l++)
+        same = !strcmp(wl_languages[w->c.lang[l]].code, w->codes[l]);
+    free(alpha);
+    if (!same) {
+        fprintf(stderr, "hlr-read: the word lists here give %s another alphabet or other languages than it was "
+                        "trained on: --lexicon cannot be used\n", model_path);
+        words_langid_close(w);
+        return NULL;
+    }
+    if (build_lexicons(&w->L, &w->c, &w->a) != 0) {
+        fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+        words_langid_close(w);
+        return NULL;
+    }
     return w;
 }
 
-int words_langid_top3(words_langid *w, const char *text, const char *codes[3], float probs[3])
+int words_langid_read(words_langid *w, const float *logits, int T, int C, const char *text, char *word,
+                      const char *codes[3], float probs[3])
 {
     float p[WL_MAX_LANGS];
     const char *words[1] = {text};
     if (wl_langid_probs("hlr-read", w->m, &w->v, w->nlang, words, 1, p) != 0)
         return -1;
+    if (w->L.n) { /* each language's best word; the languages by the word's likelihood times langid's probability */
+        double score[WL_MAX_LANGS], top = -INFINITY;
+        int best = -1;
+        char best_word[4 * WL_MAX_LEN + 1] = "";
+        for (int l = 0; l < w->nlang; l++) {
+            int32_t got[WL_MAX_LEN + 1];
+            int len;
+            double lp;
+            hlr_status st = hlr_ctc_decode(logits, T, C, 0, LEX_BEAM, w->L.lex[l], got, NULL, WL_MAX_LEN + 1, &len, &lp);
+            score[l] = st == HLR_OK ? lp + log((double)p[l] + 1e-30) : -INFINITY;
+            if (score[l] > top) {
+                top = score[l];
+                best = l;
+                labels_text(&w->a, got, len, best_word);
+            }
+        }
+        if (best < 0) { /* no word of any list fits: the text's languages alone */
+            strcpy(word, "");
+        } else {
+            double sum = 0;
+            for (int l = 0; l < w->nlang; l++)
+                sum += exp(score[l] - top);
+            for (int l = 0; l < w->nlang; l++)
+                p[l] = (float)(exp(score[l] - top) / sum);
+            strcpy(word, best_word);
+        }
+    }
     int used[WL_MAX_LANGS] = {0};
     for (int k = 0; k < 3; k++) {
         int best = -1;
@@ -894,5 +964,7 @@ void words_langid_close(words_langid *w)
     if (!w)
         return;
     hlr_model_free(w->m);
+    free_lexicons(&w->L);
+    wl_corpus_free(&w->c);
     free(w);
 }

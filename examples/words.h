@@ -6,6 +6,8 @@
 #ifndef HLR_EXAMPLES_WORDS_H
 #define HLR_EXAMPLES_WORDS_H
 
+#include <hlr/hlr.h>
+
 typedef struct words_options {
     const char *langs, *save, *langid, *splits, *schedule, *out, *part;
     const char *evaluate; /* hlr-read evaluate FILE: test this words model instead of training one */
@@ -23,10 +25,16 @@ int words_train(const words_options *o);
  * files and DIR/labels.tsv (NAME<TAB>TEXT<TAB>LANGUAGE<TAB>FONT). */
 int words_generate(const words_options *o);
 /* Languages of a words model's readings: its langid model (metadata "words.langid", a file beside the
- * model) loaded once; for one text, the three likeliest languages.  0, or -1 after a line on stderr. */
+ * model at model_path) loaded once; with lexicon, also the model's word lists (its metadata's languages, seed
+ * and word count) as a lexicon per language.  NULL after a line on stderr. */
 typedef struct words_langid words_langid;
-words_langid *words_langid_open(const char *model_path, const char *langid_name);
-int words_langid_top3(words_langid *w, const char *text, const char *codes[3], float probs[3]);
+words_langid *words_langid_open(const char *model_path, hlr_model *model, int lexicon);
+/* One reading: the three likeliest languages of text (the best-path text of logits, T x C).  With the
+ * lexicon, word (4 WL_MAX_LEN + 1 bytes) receives the best word of the lists (empty when none fits) and the
+ * languages are scored by their best word's likelihood times langid's probability of text.  0, or -1 after a
+ * line on stderr. */
+int words_langid_read(words_langid *w, const float *logits, int T, int C, const char *text, char *word,
+                      const char *codes[3], float probs[3]);
 void words_langid_close(words_langid *w);
 
 #endif

@@ -225,6 +225,18 @@ class Words(unittest.TestCase):
         self.assertEqual(p, sorted(p, reverse=True))
         self.assertLessEqual(sum(p), 1.0 + 1e-6)
         self.assertEqual(len({x["language"] for x in langs}), 3)
+        # --lexicon: the word of the model's own word lists that fits best, and the languages weighed by it
+        rc, out, err = run("predict", "--json", "--lexicon", model, img)
+        self.assertEqual(rc, 0, err)
+        got = json.loads(out)
+        self.assertRegex(got["lexicon"], r"^[^\W\d_]*$")  # a word of the lists (letters), or "" when none fits
+        self.assertEqual(len(got["languages"]), 3)
+        rc, out, err = run("predict", "--lexicon", "--json", model, img)  # flags in either order
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["lexicon"], got["lexicon"])
+        rc, out, err = run("predict", "--frob", model, img)
+        self.assertEqual(rc, 2)
+        self.assertIn("'--frob'", err)
         # the language model beside the model is required
         os.rename(os.path.join(self.dir, "words.langid.hlr"), os.path.join(self.dir, "gone.hlr"))
         try:
