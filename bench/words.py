@@ -26,6 +26,7 @@ the line scripts read:
   held-out fonts: libhlr CER 9.10% language 84.00% 0.9 s/1000 | tesseract CER 31.20% language 60.00% 95.0 s/1000
 
     bench/words.py --model words.hlr [--n 500] [--seed 0] [--scale 3] [--bin bin] [--out build/bench-words]
+                   [--picture words.png]
 """
 import argparse
 import json
@@ -104,6 +105,34 @@ def read_hlr(bin_dir, model, files, lexicon=False):
             seconds)
 
 
+def draw_picture(path, files, rows, readings):
+    """Three held-out words of each family: the picture, then the truth and each system's reading."""
+    from PIL import Image, ImageDraw, ImageFont
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 15)
+    picked, seen = [], {}
+    for i, r in enumerate(rows):
+        if seen.get(r[3], 0) < 3:
+            seen[r[3]] = seen.get(r[3], 0) + 1
+            picked.append(i)
+    picked.sort(key=lambda i: rows[i][3])
+    names = ["truth"] + [name for name, _ in readings]
+    row_h, pic_w, col_w = 46, 300, 170
+    im = Image.new("RGB", (pic_w + col_w * len(names) + 20, row_h * (len(picked) + 1) + 10), "white")
+    d = ImageDraw.Draw(im)
+    for k, name in enumerate(["picture (font)"] + names):
+        d.text((10 + (0 if k == 0 else pic_w + col_w * (k - 1)), 8), name, fill="black", font=font)
+    for j, i in enumerate(picked):
+        y = row_h * (j + 1) + 4
+        pic = Image.open(files[i]).convert("RGB")
+        im.paste(pic, (10, y))
+        d.text((14 + pic.width, y + 12), rows[i][3].split("-")[0].split(".")[0], fill="gray", font=font)
+        texts = [rows[i][1]] + [texts[i] for _, texts in readings]
+        for k, t in enumerate(texts):
+            colour = "black" if k == 0 else ("darkgreen" if t == rows[i][1] else "firebrick")
+            d.text((10 + pic_w + col_w * k, y + 12), t or "(nothing)", fill=colour, font=font)
+    im.save(path)
+
+
 def score(truth, langs, texts, got_langs):
     e = sum(edits(t, g) for t, g in zip(truth, texts))
     chars = sum(len(t) for t in truth)
@@ -121,6 +150,7 @@ def main():
     ap.add_argument("--scale", type=int, default=3, help="Tesseract's pictures scaled by this (default 3)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "bin"))
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-words"))
+    ap.add_argument("--picture", help="also draw the first held-out words of each family with the readings (PNG)")
     a = ap.parse_args()
     if not shutil.which("tesseract"):
         sys.exit("bench/words.py: tesseract is not installed (scripts/install-deps.sh installs tesseract-ocr)")
@@ -170,6 +200,9 @@ def main():
     tess_text = [letters(x) for x in pages]
     tess_lang = languages(a.bin, langid, tess_text)
 
+    if a.picture:
+        draw_picture(a.picture, files, rows, [("libhlr", hlr_text), ("libhlr --lexicon", lex_text),
+                                               ("tesseract", tess_text)])
     hc, hw, hl = score(truth, langs, hlr_text, hlr_lang)
     pc, pw, pl = score(truth, langs, photo_text, photo_lang)
     lc, lw, ll = score(truth, langs, lex_text, lex_lang)
