@@ -216,6 +216,9 @@ bench-ort: deps data all $(BINOUT)/hlr-bench
 # about 35 minutes on 2 threads).
 WORDS_FLAGS ?=
 WORDS_MODEL ?= $(BUILD)/words.hlr
+# A words run of seconds, for the sanitizers and valgrind.
+WORDS_TINY := --words 300 --train-words 32 --batch 16 --test-words 12 --epochs 1 --langid-epochs 1 --channels 4 \
+    --hidden 16
 .PHONY: data-words bench-words
 data-words: deps all
 	$(BINOUT)/hlr-read generate --task words --part test-held-out --out data/words/test-held-out $(WORDS_FLAGS)
@@ -336,6 +339,16 @@ sanitize: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    HLR_DATA_DIR=$(DATA_DIR) build/sanitize/bin/hlr-tests
 	ASAN_OPTIONS=detect_leaks=1 build/sanitize/bin/hlr-mnist train --epochs 1 --limit 2000 --test-limit 2000 --data $(DATA_DIR)
+	@# the words task: FreeType's drawing, the distortions, the lexicon, evaluate and predict --lexicon on a photograph
+	@mkdir -p build/sanitize/words
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/sanitize/bin/hlr-read train \
+	    --task words $(WORDS_TINY) --save build/sanitize/words/w.hlr --splits build/sanitize/words/splits.txt
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/sanitize/bin/hlr-read evaluate \
+	    build/sanitize/words/w.hlr --test-words 12 --splits build/sanitize/words/splits.txt > /dev/null
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/sanitize/bin/hlr-read generate \
+	    --task words --part test-held-out --out build/sanitize/words/pics --words 300 --test-words 4 > /dev/null
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/sanitize/bin/hlr-read predict \
+	    --json --lexicon build/sanitize/words/w.hlr build/sanitize/words/pics/000000.png
 	@# hlr-serve's API tests against the sanitized programs: a leak or a fault changes the server's exit or stderr
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 HLR_BIN=$(abspath build/sanitize/bin) \
 	    HLR_DATA_DIR=$(abspath $(DATA_DIR)) $(PYTHON) tests/serve/test_serve.py
@@ -391,6 +404,15 @@ valgrind: all
 	    --save $(BUILD)/valgrind/read.hlr
 	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
 	    $(BINOUT)/hlr-read generate --part test --test-strings 8 --data $(DATA_DIR) > /dev/null
+	@# the words task on two languages' short lists (the Polish list alone has 4 million lines)
+	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+	    $(BINOUT)/hlr-read train --task words --langs en,es $(WORDS_TINY) --save $(BUILD)/valgrind/words.hlr \
+	    --splits $(BUILD)/valgrind/splits.txt
+	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+	    $(BINOUT)/hlr-read generate --task words --langs en,es --part test-held-out --out $(BUILD)/valgrind/words \
+	    --words 300 --test-words 2 > /dev/null
+	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+	    $(BINOUT)/hlr-read predict --lexicon $(BUILD)/valgrind/words.hlr $(BUILD)/valgrind/words/000000.png
 	@# hlr-serve under valgrind, answering the API tests' requests (HLR_SERVE_WRAPPER runs the server in it)
 	HLR_SERVE_WRAPPER="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 -q" \
 	    HLR_NUM_THREADS=1 HLR_BIN=$(abspath $(BINOUT)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) \
