@@ -708,7 +708,8 @@ hlr_tensor *hlr_image_decode(const void *data, size_t size, int flags)
 #define LINE_FN "hlr_image_line"
 #define DESKEW_MAX_DEG 10  /* HLR_IMAGE_PHOTO: the steepest line it straightens */
 #define DESKEW_STEP_DEG 0.5
-#define PAPER_SLACK 0.2f /* HLR_IMAGE_PHOTO: within 20 % of the paper's light counts as paper */
+#define PHOTO_INK_LEVEL 0.25f /* HLR_IMAGE_PHOTO: the crop counts ink a quarter of the way from paper to the
+                                * darkest ink, above what is left of the light's slopes and the paper's grain */
 #define PHOTO_TRIM 0.002  /* HLR_IMAGE_PHOTO: the crop leaves out this share of the ink at each side */
 #define DESKEW_GAIN 1.05   /* an angle must sharpen the rows' profile by 5 % over level to be used */
 
@@ -745,7 +746,8 @@ static void run_mean(const float *in, float *out, int64_t n, int64_t s, int64_t 
  * A photograph's uneven light flattened: the paper's brightness estimated at every pixel (a
  * closing over a window wider than a stroke, for dark ink: the brightest value around, then the
  * darkest of those; an opening for light ink; then smoothed) and each pixel divided by it (dark ink) or shifted by it (light ink), so that the
- * paper is even and the ink keeps its contrast to the paper around it.  A new h x w image.
+ * paper is even and the ink keeps its contrast to the paper around it (the grain and what is left of the
+ * light's slopes stay, faint: ink_bulk_box() looks past them).  A new h x w image.
  */
 static float *flatten_paper(const float *px, int64_t h, int64_t w, int dark_ink, const char *fn)
 {
@@ -774,9 +776,7 @@ static float *flatten_paper(const float *px, int64_t h, int64_t w, int dark_ink,
         run_mean(b + x, a + x, h, w, r);
     for (int64_t i = 0; i < h * w; i++) { /* a: the paper; b: the flattened picture */
         const float p = clamp01(px[i]);
-        /* within PAPER_SLACK of the paper is paper: what is left of the light's slopes and the paper's grain */
-        b[i] = dark_ink ? (a[i] > 1e-3f ? clamp01(p / ((1.0f - PAPER_SLACK) * a[i])) : 1.0f)
-                        : clamp01(p - a[i] - PAPER_SLACK);
+        b[i] = dark_ink ? (a[i] > 1e-3f ? clamp01(p / a[i]) : 1.0f) : clamp01(p - a[i]);
     }
     hlr__free(a);
     return b;
@@ -816,7 +816,7 @@ static double skew_angle(const float *v, int64_t h, int64_t w, const char *fn)
 }
 
 /* The box of the bulk of the ink of v (h x w): the rows and columns between the first and the last
- * PHOTO_TRIM of the ink's mass, so that specks and what is left of a shadow at the picture's edge
+ * PHOTO_TRIM of the mass of the pixels above PHOTO_INK_LEVEL, so that specks and what is left of a shadow at the picture's edge
  * do not widen it (a photograph has both; a clean picture loses at most a faint tail). */
 static void ink_bulk_box(const float *v, int64_t h, int64_t w, int64_t box[4], const char *fn)
 {
@@ -826,7 +826,7 @@ static void ink_bulk_box(const float *v, int64_t h, int64_t w, int64_t box[4], c
     memset(row, 0, (size_t)(h + w) * sizeof *row);
     for (int64_t y = 0; y < h; y++)
         for (int64_t x = 0; x < w; x++) {
-            const double m = v[y * w + x] > INK_LEVEL ? v[y * w + x] : 0;
+            const double m = v[y * w + x] > PHOTO_INK_LEVEL ? v[y * w + x] : 0;
             row[y] += m;
             col[x] += m;
             total += m;
@@ -945,6 +945,17 @@ hlr_tensor *hlr_image_line(const hlr_tensor *image, int height, int pad, int fla
         float *flat = flatten_paper(px, h, w, dark_ink, LINE_FN);
         if (!flat)
             return NULL;
+        float deepest = 0; /* the ink's contrast to its paper, which the flattening made 1 (dark ink) or 0 */
+        for (int64_t i = 0; i < h * w; i++) {
+            const float d = dark_ink ? 1.0f - flat[i] : flat[i];
+            deepest = d > deepest ? d : deepest;
+        }
+        if (deepest < PHOTO_INK_LEVEL) {
+            hlr__free(flat);
+            hlr__fail(HLR_EINVAL, "%s: no ink found: with the light flattened, no pixel differs from the paper around "
+                                  "it by %.0f %% or more", LINE_FN, 100.0 * PHOTO_INK_LEVEL);
+            return NULL;
+        }
         v = ink_map(flat, h, w, dark_ink ? HLR_IMAGE_DARK_INK : HLR_IMAGE_LIGHT_INK, HLR_EINVAL, LINE_FN, NULL, bb);
         hlr__free(flat);
         const double angle = v ? skew_angle(v, h, w, LINE_FN) : 0;

@@ -4262,15 +4262,17 @@ HLR_API hlr_model *hlr_model_clone_shared(const hlr_model *m);
 #define HLR_IMAGE_LIGHT_INK 4
 /** Flag of hlr_image_line() and the line loaders: a photograph (a phone's
  *  picture of writing on paper).  Before the ink is found, the paper's
- *  uneven light is flattened (each pixel divided by the paper's brightness
- *  there: a morphological closing over an eighth of the picture's shorter
- *  side, smoothed; for light ink, an opening subtracted), and what is
- *  within 20 % of the paper's light becomes paper.  Then the line is
+ *  uneven light is flattened: each pixel divided by the paper's brightness
+ *  there (a morphological closing over an eighth of the picture's shorter
+ *  side, smoothed; for light ink, an opening subtracted).  Then the line is
  *  straightened (turned by the angle, within +-10 degrees in steps of 0.5,
  *  whose rows' ink profile is sharpest, when that beats leaving it level
  *  by 5 %), and cropped to the bulk of its ink: the rows and columns
- *  between the first and the last 0.2 % of the ink's mass, so that specks
- *  and the remains of a shadow at the edge do not widen the crop. */
+ *  between the first and the last 0.2 % of the mass of the pixels a
+ *  quarter of the way or more from the paper to the darkest ink, so that
+ *  specks, the paper's grain and the remains of a shadow at the edge do not
+ *  widen the crop.  A photograph in which no pixel is a quarter of the way
+ *  from its paper to black (white, for light ink) has no ink. */
 #define HLR_IMAGE_PHOTO 8
 
 /** The largest image hlr_image_load() accepts: pixels a side. */
