@@ -103,7 +103,7 @@ static void usage(FILE *f)
                "  --splits FILE    words: where the fonts and words of each split are written\n"
                "                   (default words-splits.txt)\n"
                "  --out DIR        generate --task words: the folder for the pictures and labels.tsv\n"
-               "  --epochs         training epochs (default 10)\n"
+               "  --epochs         training epochs (default 10; words: 14)\n"
                "  --seed           seed of the strings, the initialisation and the order (default 0)\n"
                "  --save           write the trained model to FILE (read back by `predict`)\n"
                "  --beam           decode with a prefix beam search of K (default 0: best path)\n"
@@ -819,9 +819,9 @@ int main(int argc, char **argv)
         return 2;
     }
     setlocale(LC_CTYPE, "C.UTF-8"); /* the word lists' letters (--task words) */
-    options o = {.task = "digits", .epochs = 10, .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
+    options o = {.task = "digits", .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
                  .test_strings = 10000, .lr = 2e-3f, .schedule = "cosine", .convs = 3, .batchnorm = 1,
-                 .height = 32, /* .hidden and .channels 0: the task's own default, set below */
+                 .height = 32, /* .epochs, .hidden and .channels 0: the task's own default, set below */
                  .w = {.langs = "en,es,de,nl,pl", .words = 30000, .width = 256, .train_words = 40000, .test_words = 2000,
                        .langid_epochs = 6, .mix = 0.25}};
     const opt_spec specs[] = {
@@ -878,6 +878,8 @@ int main(int argc, char **argv)
         o.w.evaluate = model_file;
     }
     const int is_words = !strcmp(o.task, "words");
+    if (!o.epochs)
+        o.epochs = is_words ? 14 : 10;
     if (!o.hidden)
         o.hidden = is_words ? 128 : 96;
     if (!o.channels)
