@@ -713,18 +713,25 @@ hlr_tensor *hlr_image_decode(const void *data, size_t size, int flags)
 #define PHOTO_TRIM 0.002  /* HLR_IMAGE_PHOTO: the crop leaves out this share of the ink at each side */
 #define DESKEW_GAIN 1.05   /* an angle must sharpen the rows' profile by 5 % over level to be used */
 
-/* Running maximum (or minimum) over a window of 2r + 1 along n values with stride s, into out. */
-static void run_extreme(const float *in, float *out, int64_t n, int64_t s, int64_t r, int max)
+/*
+ * Running maximum (or minimum) over a window of 2r + 1 along n values with stride s, into out, the
+ * window clipped at the ends (van Herk / Gil-Werman: the values padded with the extreme's identity,
+ * then, within blocks of 2r + 1, the extreme from each block's start and to each block's end: three
+ * comparisons a value whatever r).  work: 3 (n + 2r) floats.
+ */
+static void run_extreme(const float *in, float *out, int64_t n, int64_t s, int64_t r, int max, float *work)
 {
-    for (int64_t i = 0; i < n; i++) {
-        int64_t a = i - r < 0 ? 0 : i - r, b = i + r >= n ? n - 1 : i + r;
-        float v = in[a * s];
-        for (int64_t k = a + 1; k <= b; k++) {
-            float u = in[k * s];
-            v = max ? (u > v ? u : v) : (u < v ? u : v);
-        }
-        out[i * s] = v;
-    }
+    const int64_t k = 2 * r + 1, m = n + 2 * r;
+    const float pad = max ? -INFINITY : INFINITY;
+    float *x = work, *g = work + m, *h = work + 2 * m;
+    for (int64_t i = 0; i < m; i++)
+        x[i] = i < r || i >= r + n ? pad : in[(i - r) * s];
+    for (int64_t i = 0; i < m; i++) /* g: the extreme from the start of i's block to i */
+        g[i] = i % k == 0 ? x[i] : max ? fmaxf(g[i - 1], x[i]) : fminf(g[i - 1], x[i]);
+    for (int64_t i = m - 1; i >= 0; i--) /* h: from i to the end of its block */
+        h[i] = i % k == k - 1 || i == m - 1 ? x[i] : max ? fmaxf(h[i + 1], x[i]) : fminf(h[i + 1], x[i]);
+    for (int64_t i = 0; i < n; i++) /* the window [i, i + k) of x: h at its start, g at its end */
+        out[i * s] = max ? fmaxf(h[i], g[i + k - 1]) : fminf(h[i], g[i + k - 1]);
 }
 
 /* Running mean over 2r + 1 values (the window clipped at the ends). */
@@ -755,8 +762,11 @@ static float *flatten_paper(const float *px, int64_t h, int64_t w, int dark_ink,
     float *a = hlr__alloc_or_fail((size_t)(h * w), sizeof *a, fn), *b = a ? hlr__alloc_or_fail((size_t)(h * w),
                                                                                                   sizeof *b, fn)
                                                                            : NULL;
-    if (!b) {
+    const int64_t longest = h > w ? h : w;
+    float *work = b ? hlr__alloc_or_fail((size_t)(3 * (longest + 2 * r)), sizeof *work, fn) : NULL;
+    if (!work) {
         hlr__free(a);
+        hlr__free(b);
         return NULL;
     }
     for (int64_t i = 0; i < h * w; i++)
@@ -766,9 +776,9 @@ static float *flatten_paper(const float *px, int64_t h, int64_t w, int dark_ink,
     for (int pass = 0; pass < 2; pass++) {
         const int max = pass == 0 ? dark_ink : !dark_ink;
         for (int64_t y = 0; y < h; y++)
-            run_extreme(a + y * w, b + y * w, w, 1, r, max);
+            run_extreme(a + y * w, b + y * w, w, 1, r, max, work);
         for (int64_t x = 0; x < w; x++)
-            run_extreme(b + x, a + x, h, w, r, max);
+            run_extreme(b + x, a + x, h, w, r, max, work);
     }
     for (int64_t y = 0; y < h; y++)
         run_mean(a + y * w, b + y * w, w, 1, r);
@@ -778,6 +788,7 @@ static float *flatten_paper(const float *px, int64_t h, int64_t w, int dark_ink,
         const float p = clamp01(px[i]);
         b[i] = dark_ink ? (a[i] > 1e-3f ? clamp01(p / a[i]) : 1.0f) : clamp01(p - a[i]);
     }
+    hlr__free(work);
     hlr__free(a);
     return b;
 }
