@@ -63,16 +63,12 @@ static int try_words(hlr_model *m, const wl_vocab *v, const char *const *codes, 
         return -1;
     }
     for (int i = 0; i < n; i++) {
+        const char *top[3];
+        float tp[3];
+        wl_top_languages(prob + (size_t)i * nlang, nlang, codes, 3, top, tp);
         printf("%s:", words[i]);
-        int used[WL_MAX_LANGS] = {0};
-        for (int k = 0; k < 3 && k < nlang; k++) {
-            int best = -1;
-            for (int j = 0; j < nlang; j++)
-                if (!used[j] && (best < 0 || prob[i * nlang + j] > prob[i * nlang + best]))
-                    best = j;
-            used[best] = 1;
-            printf("  %s %.1f%%", codes[best], 100.0 * prob[i * nlang + best]);
-        }
+        for (int k = 0; k < 3 && top[k]; k++)
+            printf("  %s %.1f%%", top[k], 100.0 * tp[k]);
         printf("\n");
     }
     free(prob);

@@ -26,6 +26,22 @@ const wl_language wl_languages[WL_MAX_LANGS] = {
     {"sv", "Swedish", "/usr/share/dict/swedish", "wswedish"},
 };
 
+void wl_top_languages(const float *p, int nlang, const char *const *codes, int k, const char **top_codes,
+                      float *top_probs)
+{
+    int used[WL_MAX_LANGS] = {0};
+    for (int r = 0; r < k; r++) {
+        int best = -1;
+        for (int j = 0; j < nlang; j++)
+            if (!used[j] && (best < 0 || p[j] > p[best]))
+                best = j;
+        top_codes[r] = best >= 0 ? codes[best] : NULL;
+        top_probs[r] = best >= 0 ? p[best] : 0.0f;
+        if (best >= 0)
+            used[best] = 1;
+    }
+}
+
 const char *wl_language_name(const char *code)
 {
     for (int i = 0; i < WL_MAX_LANGS; i++)

@@ -89,6 +89,11 @@ hlr_model *wl_langid_load(const char *prog, const char *path, wl_vocab *v, const
 int wl_langid_probs(const char *prog, hlr_model *m, const wl_vocab *v, int nlang, const char *const *words, int n,
                     float *probs);
 
+/* The k likeliest of nlang languages (probabilities p, language i named codes[i]), likeliest first, into
+ * top_codes and top_probs; fewer than k when nlang is smaller (the rest NULL and 0). */
+void wl_top_languages(const float *p, int nlang, const char *const *codes, int k, const char **top_codes,
+                      float *top_probs);
+
 /* The name of a language code ("en" -> "English"), or the code itself. */
 const char *wl_language_name(const char *code);
 

@@ -33,6 +33,16 @@
 #define HEIGHT 32
 #define LEX_BEAM 8
 
+/* The streams a seed gives: the training words' (train and generate --part train) and the test sets'. */
+static uint64_t train_stream(unsigned long long seed)
+{
+    return seed * 0x9E3779B97F4A7C15ULL + 1;
+}
+static uint64_t test_stream(unsigned long long seed)
+{
+    return seed * 131 + 11;
+}
+
 /* ---- the alphabet: the characters of the training words, label = index + 1 ---- */
 
 static int label_of(const wl_vocab *a, uint32_t c)
@@ -118,9 +128,8 @@ static void wset_free(wset *s)
     memset(s, 0, sizeof *s);
 }
 
-/* count test words (languages in turn) drawn in the held-out fonts or the training fonts, seeded. */
-static int make_test_set(wset *s, const wl_corpus *c, const wl_vocab *a, const hw_fonts *fs, int held_out, long count,
-                         uint64_t seed, int W)
+/* Room for count pictures W wide (s->n 0); 0, or -1 when out of memory (wset_free() frees what was made). */
+static int wset_alloc(wset *s, long count, int W)
 {
     memset(s, 0, sizeof *s);
     s->x = malloc((size_t)count * HEIGHT * W * sizeof *s->x);
@@ -129,7 +138,39 @@ static int make_test_set(wset *s, const wl_corpus *c, const wl_vocab *a, const h
     s->lang = malloc((size_t)count * sizeof *s->lang);
     s->font = malloc((size_t)count * sizeof *s->font);
     s->text = malloc((size_t)count * sizeof *s->text);
-    if (!s->x || !s->widths || !s->targets || !s->lang || !s->font || !s->text)
+    return s->x && s->widths && s->targets && s->lang && s->font && s->text ? 0 : -1;
+}
+
+/* One training word as an epoch draws it from rng: a training word of a random language, in a random training
+ * font that draws it (or, for --mix-fonts of them, a training font per letter), distorted, into canvas
+ * (HEIGHT x W) and its labels into targets (WL_MAX_LEN).  Returns its width; its language, font and text
+ * go to *lang, *font and *word. */
+static int draw_training_word(const words_options *o, const wl_corpus *c, const wl_vocab *a, const hw_fonts *fs,
+                              uint64_t *rng, int W, float *canvas, int32_t *targets, int *lang, int *font,
+                              const char **word)
+{
+    for (;;) {
+        const int l = (int)(hw_uniform(rng) * c->nlang);
+        const char *w = c->words[l][(size_t)(hw_uniform(rng) * (double)c->ntrain)];
+        int f = hw_pick_font(fs, 0, w, rng), letters[4 * WL_MAX_LEN];
+        if (f < 0 || word_labels(a, w, targets) < 0)
+            continue;
+        const int mix = o->mix > 0 && hw_uniform(rng) < o->mix && hw_pick_letter_fonts(fs, w, rng, letters) == 0;
+        const int width = draw(fs, f, mix ? letters : NULL, w, &hw_style_default, rng, W, canvas);
+        if (width > 0) {
+            *lang = l;
+            *font = f;
+            *word = w;
+            return width;
+        }
+    }
+}
+
+/* count test words (languages in turn) drawn in the held-out fonts or the training fonts, seeded. */
+static int make_test_set(wset *s, const wl_corpus *c, const wl_vocab *a, const hw_fonts *fs, int held_out, long count,
+                         uint64_t seed, int W)
+{
+    if (wset_alloc(s, count, W) != 0)
         return -1;
     uint64_t rng = seed;
     size_t next[WL_MAX_LANGS] = {0};
@@ -191,6 +232,19 @@ static void free_lexicons(lexicons *L)
     for (int l = 0; l < L->n; l++)
         hlr_lexicon_free(L->lex[l]);
     L->n = 0;
+}
+
+/* Each language's best word for one sample's logits (T steps of C): beam search within its lexicon; the
+ * word's log-likelihood into lp[l] (-inf when no word fits), its labels into words[l], its length lens[l]. */
+static void lexicon_words(const lexicons *L, const float *logits, int T, int C, double *lp,
+                          int32_t (*words)[WL_MAX_LEN + 1], int *lens)
+{
+    for (int l = 0; l < L->n; l++) {
+        double v;
+        hlr_status st =
+            hlr_ctc_decode(logits, T, C, 0, LEX_BEAM, L->lex[l], words[l], NULL, WL_MAX_LEN + 1, &lens[l], &v);
+        lp[l] = st == HLR_OK ? v : -INFINITY;
+    }
 }
 
 /* labels -> UTF-8 text */
@@ -257,22 +311,13 @@ static int read_set(hlr_model *m, const wset *s, int batch, int W, int beam, con
             tp[k] = texts + k * (4 * T + 1);
             labels_text(a, got, len, (char *)tp[k]);
             if (L && L->n) { /* the best word of each language's lexicon; the best of those */
-                double best = -INFINITY;
-                int best_l = -1, best_len = 0;
-                int32_t word[WL_MAX_LEN + 1], bw[WL_MAX_LEN + 1];
-                for (int l = 0; l < L->n; l++) {
-                    double lp;
-                    hlr_status st = hlr_ctc_decode(logits, ilen[i], C, 0, LEX_BEAM, L->lex[l], word, NULL,
-                                                   WL_MAX_LEN + 1, &len, &lp);
-                    lexlp[k * nl + l] = st == HLR_OK ? lp : -INFINITY;
-                    if (st == HLR_OK && lp > best) {
-                        best = lp;
+                int32_t words[WL_MAX_LANGS][WL_MAX_LEN + 1];
+                int lens[WL_MAX_LANGS], best_l = -1;
+                lexicon_words(L, logits, ilen[i], C, lexlp + k * nl, words, lens);
+                for (int l = 0; l < L->n; l++)
+                    if (lexlp[k * nl + l] > -INFINITY && (best_l < 0 || lexlp[k * nl + l] > lexlp[k * nl + best_l]))
                         best_l = l;
-                        best_len = len;
-                        memcpy(bw, word, (size_t)len * sizeof *bw);
-                    }
-                }
-                int64_t le = best_l >= 0 ? hlr_edit_distance(truth, tl, bw, best_len) : tl;
+                int64_t le = best_l >= 0 ? hlr_edit_distance(truth, tl, words[best_l], lens[best_l]) : tl;
                 r->lex_edits += le;
                 r->lex_right += le == 0;
                 r->lex_lang_right += best_l == s->lang[k];
@@ -285,7 +330,6 @@ static int read_set(hlr_model *m, const wset *s, int batch, int W, int beam, con
             goto out;
         }
     }
-    hlr_model_set_lengths(m, NULL, 0);
     r->n = s->n;
     if (langid) {
         if (wl_langid_probs("hlr-read", langid, lv, nlang, tp, (int)s->n, probs) != 0)
@@ -392,6 +436,24 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* The language model a words model names (metadata "words.langid", a file in the model's folder) into out;
+ * 0, or -1 after a line on stderr. */
+static int langid_beside(const char *model_path, hlr_model *m, char *out, size_t cap)
+{
+    const char *name = hlr_metadata_get(hlr_model_metadata(m), "words.langid");
+    if (!name) {
+        fprintf(stderr, "hlr-read: %s is a words model without its language model's name\n", model_path);
+        return -1;
+    }
+    if (strchr(name, '/')) {
+        fprintf(stderr, "hlr-read: %s names its language model '%s', not a file beside it\n", model_path, name);
+        return -1;
+    }
+    const char *slash = strrchr(model_path, '/');
+    snprintf(out, cap, "%.*s%s", slash ? (int)(slash - model_path + 1) : 0, model_path, name);
+    return 0;
+}
+
 /* Train a new CRNN on freshly drawn training words (see the file's comment) into *out; progress on the first
  * 500 held-out words.  0, or -1 after a line on stderr. */
 static int train_model(const words_options *o, const wl_corpus *cp, const wl_vocab *a, const hw_fonts *fsp,
@@ -433,28 +495,16 @@ static int train_model(const words_options *o, const wl_corpus *cp, const wl_voc
         fprintf(stderr, "hlr-read: out of memory\n");
         goto fail;
     }
-    uint64_t rng = o->seed * 0x9E3779B97F4A7C15ULL + 1;
+    uint64_t rng = train_stream(o->seed);
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
         double t0 = monotonic_now(), draw_s = 0, loss_sum = 0;
         for (long b = 0; b < per_epoch; b++) {
             double d0 = monotonic_now();
             for (int i = 0; i < B; i++) {
-                for (;;) { /* a training word of a random language in a random training font that draws it */
-                    const int l = (int)(hw_uniform(&rng) * cp->nlang);
-                    const char *word = cp->words[l][(size_t)(hw_uniform(&rng) * (double)cp->ntrain)];
-                    int font = hw_pick_font(fsp, 0, word, &rng), letters[4 * WL_MAX_LEN];
-                    if (font < 0 || word_labels(a, word, targets + (size_t)i * WL_MAX_LEN) < 0)
-                        continue;
-                    /* --mix-fonts: some words a letter from each of several fonts, more hands than fonts */
-                    const int mix =
-                        o->mix > 0 && hw_uniform(&rng) < o->mix && hw_pick_letter_fonts(fsp, word, &rng, letters) == 0;
-                    int w = draw(fsp, font, mix ? letters : NULL, word, &hw_style_default, &rng, W,
-                                 x + (size_t)i * HEIGHT * W);
-                    if (w > 0) {
-                        widths[i] = w;
-                        break;
-                    }
-                }
+                int lang, font;
+                const char *word;
+                widths[i] = draw_training_word(o, cp, a, fsp, &rng, W, x + (size_t)i * HEIGHT * W,
+                                               targets + (size_t)i * WL_MAX_LEN, &lang, &font, &word);
             }
             draw_s += monotonic_now() - d0;
             float loss;
@@ -575,8 +625,8 @@ int words_train(const words_options *o)
 
     /* the language identifier: trained here on the same corpus (its test words are ours), or loaded */
     char beside[4096];
-    if (o->evaluate && !o->langid)
-        langid_path(o->evaluate, beside, sizeof beside);
+    if (o->evaluate && !o->langid && langid_beside(o->evaluate, m, beside, sizeof beside) != 0)
+        goto out;
     if (o->langid || o->evaluate) {
         const char *lp = o->langid ? o->langid : beside;
         if (!(langid = wl_langid_load("hlr-read", lp, lv, codes, &nlang)))
@@ -621,9 +671,9 @@ int words_train(const words_options *o)
     printf("the fonts and words of each split: %s\n", splits);
 
     /* the test sets, fixed by the seed */
-    const uint64_t test_seed = o->seed * 131 + 11;
-    if (make_test_set(&held, &c, a, &fs, 1, o->test_words, test_seed, W) != 0 ||
-        make_test_set(&seen, &c, a, &fs, 0, o->test_words, test_seed + 1, W) != 0) {
+    /* seed: the model's own when evaluating, as the words are */
+    if (make_test_set(&held, &c, a, &fs, 1, o->test_words, test_stream(seed), W) != 0 ||
+        make_test_set(&seen, &c, a, &fs, 0, o->test_words, test_stream(seed) + 1, W) != 0) {
         fprintf(stderr, "hlr-read: out of memory drawing the test words\n");
         goto out;
     }
@@ -753,36 +803,14 @@ int words_generate(const words_options *o)
     }
     const int W = o->width;
     /* as train: the test sets exactly as train draws them; training pictures from train's stream */
-    const uint64_t test_seed = o->seed * 131 + 11;
     if (training) {
-        const long n = o->test_words;
-        s.x = malloc((size_t)n * HEIGHT * W * sizeof *s.x);
-        s.widths = malloc((size_t)n * sizeof *s.widths);
-        s.targets = malloc((size_t)n * WL_MAX_LEN * sizeof *s.targets);
-        s.lang = malloc((size_t)n * sizeof *s.lang);
-        s.font = malloc((size_t)n * sizeof *s.font);
-        s.text = malloc((size_t)n * sizeof *s.text);
-        if (!s.x || !s.widths || !s.targets || !s.lang || !s.font || !s.text)
+        if (wset_alloc(&s, o->test_words, W) != 0)
             goto oom;
-        uint64_t rng = o->seed * 0x9E3779B97F4A7C15ULL + 1;
-        while (s.n < n) {
-            const int l = (int)(hw_uniform(&rng) * c.nlang);
-            const char *word = c.words[l][(size_t)(hw_uniform(&rng) * (double)c.ntrain)];
-            int font = hw_pick_font(&fs, 0, word, &rng);
-            if (font < 0 || word_labels(a, word, s.targets + s.n * WL_MAX_LEN) < 0)
-                continue;
-            int letters[4 * WL_MAX_LEN];
-            const int mix =
-                o->mix > 0 && hw_uniform(&rng) < o->mix && hw_pick_letter_fonts(&fs, word, &rng, letters) == 0;
-            int w = draw(&fs, font, mix ? letters : NULL, word, &hw_style_default, &rng, W, s.x + s.n * HEIGHT * W);
-            if (w <= 0)
-                continue;
-            s.widths[s.n] = w;
-            s.lang[s.n] = l;
-            s.font[s.n] = font;
-            s.text[s.n++] = word;
-        }
-    } else if (make_test_set(&s, &c, a, &fs, held_out, o->test_words, test_seed + !held_out, W) != 0) {
+        uint64_t rng = train_stream(o->seed);
+        for (; s.n < o->test_words; s.n++)
+            s.widths[s.n] = draw_training_word(o, &c, a, &fs, &rng, W, s.x + s.n * HEIGHT * W,
+                                               s.targets + s.n * WL_MAX_LEN, &s.lang[s.n], &s.font[s.n], &s.text[s.n]);
+    } else if (make_test_set(&s, &c, a, &fs, held_out, o->test_words, test_stream(o->seed) + !held_out, W) != 0) {
         goto oom;
     }
     char path[4096];
@@ -855,18 +883,9 @@ struct words_langid {
 words_langid *words_langid_open(const char *model_path, hlr_model *model, int lexicon)
 {
     const hlr_metadata *md = hlr_model_metadata(model);
-    const char *name = hlr_metadata_get(md, "words.langid");
-    if (!name) {
-        fprintf(stderr, "hlr-read: %s is a words model without its language model's name\n", model_path);
-        return NULL;
-    }
-    if (strchr(name, '/')) {
-        fprintf(stderr, "hlr-read: %s names its language model '%s', not a file beside it\n", model_path, name);
-        return NULL;
-    }
     char path[4096];
-    const char *slash = strrchr(model_path, '/');
-    snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - model_path + 1) : 0, model_path, name);
+    if (langid_beside(model_path, model, path, sizeof path) != 0)
+        return NULL;
     words_langid *w = calloc(1, sizeof *w);
     if (!w) {
         fprintf(stderr, "hlr-read: out of memory\n");
@@ -882,8 +901,10 @@ words_langid *words_langid_open(const char *model_path, hlr_model *model, int le
     const char *langs = hlr_metadata_get(md, "words.langs"), *seed = hlr_metadata_get(md, "words.seed"),
                *count = hlr_metadata_get(md, "words.count"), *alphabet = hlr_metadata_get(md, "alphabet");
     if (!langs || !seed || !count || !alphabet) {
-        fprintf(stderr, "hlr-read: %s does not say which word lists it was trained on (words.langs, words.seed, "
-                        "words.count): --lexicon needs them\n", model_path);
+        fprintf(stderr,
+                "hlr-read: %s does not say which word lists it was trained on (words.langs, words.seed, "
+                "words.count): --lexicon needs them\n",
+                model_path);
         words_langid_close(w);
         return NULL;
     }
@@ -898,8 +919,10 @@ words_langid *words_langid_open(const char *model_path, hlr_model *model, int le
         same = !strcmp(wl_languages[w->c.lang[l]].code, w->codes[l]);
     free(alpha);
     if (!same) {
-        fprintf(stderr, "hlr-read: the word lists here give %s another alphabet or other languages than it was "
-                        "trained on: --lexicon cannot be used\n", model_path);
+        fprintf(stderr,
+                "hlr-read: the word lists here give %s another alphabet or other languages than it was "
+                "trained on: --lexicon cannot be used\n",
+                model_path);
         words_langid_close(w);
         return NULL;
     }
@@ -920,18 +943,14 @@ int words_langid_read(words_langid *w, const float *logits, int T, int C, const 
         return -1;
     if (w->L.n) { /* each language's best word; the languages by the word's likelihood times langid's probability */
         double score[WL_MAX_LANGS], top = -INFINITY;
-        int best = -1;
-        char best_word[4 * WL_MAX_LEN + 1] = "";
+        int32_t found[WL_MAX_LANGS][WL_MAX_LEN + 1];
+        int lens[WL_MAX_LANGS], best = -1;
+        lexicon_words(&w->L, logits, T, C, score, found, lens);
         for (int l = 0; l < w->nlang; l++) {
-            int32_t got[WL_MAX_LEN + 1];
-            int len;
-            double lp;
-            hlr_status st = hlr_ctc_decode(logits, T, C, 0, LEX_BEAM, w->L.lex[l], got, NULL, WL_MAX_LEN + 1, &len, &lp);
-            score[l] = st == HLR_OK ? lp + log((double)p[l] + 1e-30) : -INFINITY;
+            score[l] += log((double)p[l] + 1e-30);
             if (score[l] > top) {
                 top = score[l];
                 best = l;
-                labels_text(&w->a, got, len, best_word);
             }
         }
         if (best < 0) { /* no word of any list fits: the text's languages alone */
@@ -942,20 +961,10 @@ int words_langid_read(words_langid *w, const float *logits, int T, int C, const 
                 sum += exp(score[l] - top);
             for (int l = 0; l < w->nlang; l++)
                 p[l] = (float)(exp(score[l] - top) / sum);
-            strcpy(word, best_word);
+            labels_text(&w->a, found[best], lens[best], word);
         }
     }
-    int used[WL_MAX_LANGS] = {0};
-    for (int k = 0; k < 3; k++) {
-        int best = -1;
-        for (int j = 0; j < w->nlang; j++)
-            if (!used[j] && (best < 0 || p[j] > p[best]))
-                best = j;
-        codes[k] = best >= 0 ? w->codes[best] : NULL;
-        probs[k] = best >= 0 ? p[best] : 0.0f;
-        if (best >= 0)
-            used[best] = 1;
-    }
+    wl_top_languages(p, w->nlang, w->codes, 3, codes, probs);
     return 0;
 }
 
