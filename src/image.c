@@ -798,22 +798,28 @@ static float *flatten_paper(const float *px, int64_t h, int64_t w, int dark_ink,
  * 0 unless it beats level by DESKEW_GAIN. */
 static double skew_angle(const float *v, int64_t h, int64_t w, const char *fn)
 {
-    const int64_t bins = h + w + 2;
+    /* the ink (pixels above 0.3), found once: its coordinates and weights */
+    int64_t n = 0;
+    for (int64_t i = 0; i < h * w; i++)
+        n += v[i] > 0.3f;
+    /* a row index y cos t - x sin t + w lies in [0, h + 2 w] for |sin t| <= 1 */
+    const int64_t bins = h + 2 * w + 2;
     double *row = hlr__alloc_or_fail((size_t)bins, sizeof *row, fn), best = -1, level = -1, angle = 0;
-    if (!row)
+    int64_t *at = row && n ? hlr__alloc_or_fail((size_t)n, sizeof *at, fn) : NULL;
+    if (!row || (n && !at)) {
+        hlr__free(row);
         return 0;
+    }
+    for (int64_t i = 0, k = 0; i < h * w; i++)
+        if (v[i] > 0.3f)
+            at[k++] = i;
     for (double deg = -DESKEW_MAX_DEG; deg <= DESKEW_MAX_DEG + 1e-9; deg += DESKEW_STEP_DEG) {
         const double t = deg * M_PI / 180, c = cos(t), sn = sin(t);
         memset(row, 0, (size_t)bins * sizeof *row);
-        for (int64_t y = 0; y < h; y++)
-            for (int64_t x = 0; x < w; x++) {
-                const float m = v[y * w + x];
-                if (m > 0.3f) { /* ink: its row after turning the picture by -t */
-                    int64_t k = (int64_t)llround((double)y * c - (double)x * sn + (double)w);
-                    if (k >= 0 && k < bins)
-                        row[k] += m;
-                }
-            }
+        for (int64_t j = 0; j < n; j++) { /* each ink pixel's row after turning the picture by -t */
+            const int64_t y = at[j] / w, x = at[j] % w;
+            row[llround((double)y * c - (double)x * sn + (double)w)] += v[at[j]];
+        }
         double score = 0;
         for (int64_t k = 0; k < bins; k++)
             score += row[k] * row[k];
@@ -822,6 +828,7 @@ static double skew_angle(const float *v, int64_t h, int64_t w, const char *fn)
         if (score > best)
             best = score, angle = t;
     }
+    hlr__free(at);
     hlr__free(row);
     return best > DESKEW_GAIN * level ? angle : 0;
 }
