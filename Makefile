@@ -248,6 +248,7 @@ test: deps
 	@scripts/fetch-mnist.sh $(DATA_DIR)
 	@$(MAKE) --no-print-directory all $(BINOUT)/hlr-tests $(CPP_EXAMPLE)
 	@scripts/check-exports.sh $(SHARED)
+	@$(PYTHON) scripts/check-modules.py $(BUILD) docs/design.md
 	@scripts/check-install.sh
 	@$(MAKE) --no-print-directory python-test
 	@$(MAKE) --no-print-directory cli-test

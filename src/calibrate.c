@@ -13,7 +13,7 @@
  * p = softmax(beta z_i): convex in beta, so Newton's method on beta, kept
  * inside a bracket [lo, hi] where L' changes sign, converges.
  */
-#include "internal.h"
+#include "model.h"
 #include "kernels/kernels.h"
 
 #include <float.h>
@@ -77,32 +77,10 @@ hlr_status hlr_calibration_metrics(const float *probs, const int32_t *labels, in
     return HLR_OK;
 }
 
-double hlr__model_temperature(const hlr_model *m)
-{
-    double t = m ? hlr__model_extra(m)->temperature : 0.0;
-    return t > 0.0 ? t : 1.0;
-}
-
-double hlr_model_temperature(const hlr_model *m) { return hlr__model_temperature(m); }
-
-void hlr__model_probabilities(const hlr_model *m, const float *logits, int64_t n, int64_t c, float *probs)
-{
-    const double t = hlr__model_temperature(m);
-    if (t == 1.0) {
-        hlrk_softmax_rows(probs, logits, n, c);
-        return;
-    }
-    const float inv = (float)(1.0 / t); /* temperature scaling: softmax(logits / T) */
-    for (int64_t i = 0; i < n * c; i++)
-        probs[i] = logits[i] * inv;
-    hlrk_softmax_rows(probs, probs, n, c);
-}
-
 /* HLR_EUNSUPPORTED unless m's loss is cross-entropy (temperature scales a classifier's softmax). */
 static hlr_status check_classifier_loss(const hlr_model *m, const char *fn)
 {
-    float smoothing;
-    hlr_loss_kind k = hlr__model_loss(m, &smoothing);
+    hlr_loss_kind k = m->loss;
     if (k != HLR_LOSS_CROSS_ENTROPY)
         return hlr__fail(HLR_EUNSUPPORTED, "%s: temperature scaling calibrates a classifier's softmax; this model's "
                          "loss is %s", fn, k == HLR_LOSS_CTC ? "CTC" : "mean squared error");
@@ -119,7 +97,7 @@ hlr_status hlr_model_set_temperature(hlr_model *m, double t)
     hlr_status st = check_classifier_loss(m, fn);
     if (st != HLR_OK)
         return st;
-    hlr__model_extra(m)->temperature = t;
+    m->temperature = t;
     return HLR_OK;
 }
 
@@ -131,14 +109,14 @@ static float *logits_of(hlr_model *m, const hlr_dataset *d, int batch_size, cons
         *st = hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
     else if (batch_size < 1)
         *st = hlr__fail(HLR_EINVAL, "%s: batch_size %d must be >= 1", fn, batch_size);
-    else if (!hlr__model_built(m))
+    else if (!m->built)
         *st = hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
     else if (d->targets)
         *st = hlr__fail(HLR_EINVAL, "%s: a sequence data set has no class labels to calibrate against", fn);
     if (*st != HLR_OK || (*st = check_classifier_loss(m, fn)) != HLR_OK ||
         (*st = hlr__model_check_classifier(m, fn)) != HLR_OK)
         return NULL;
-    const int64_t c = hlr__model_out_size(m);
+    const int64_t c = m->out_size;
     if (d->num_classes > c) {
         *st = hlr__fail(HLR_ESHAPE, "%s: the data set has %d classes, the model %lld", fn, d->num_classes,
                         (long long)c);
@@ -197,7 +175,7 @@ hlr_status hlr_model_fit_temperature(hlr_model *m, const hlr_dataset *val, int b
     float *z = logits_of(m, val, batch_size, fn, &st);
     if (!z)
         return st;
-    const int64_t n = val->n, c = hlr__model_out_size(m);
+    const int64_t n = val->n, c = m->out_size;
     /* Bracket the root of L'(beta): L' increases with beta (L'' >= 0). */
     double lo = 1e-3, hi = 1e3, beta = 1.0 / hlr__model_temperature(m), g, h;
     for (int it = 0; it < 200; it++) {
@@ -218,7 +196,7 @@ hlr_status hlr_model_fit_temperature(hlr_model *m, const hlr_dataset *val, int b
     hlr__free(z);
     double temp = 1.0 / beta;
     temp = temp < 1e-3 ? 1e-3 : temp > 1e3 ? 1e3 : temp;
-    hlr__model_extra(m)->temperature = temp;
+    m->temperature = temp;
     if (t)
         *t = temp;
     return HLR_OK;
@@ -236,7 +214,7 @@ hlr_status hlr_model_calibration(hlr_model *m, const hlr_dataset *d, int batch_s
     float *z = logits_of(m, d, batch_size, fn, &st);
     if (!z)
         return st;
-    const int64_t c = hlr__model_out_size(m);
+    const int64_t c = m->out_size;
     hlr__model_probabilities(m, z, d->n, c, z); /* the probabilities hlr_model_predict gives */
     st = hlr_calibration_metrics(z, d->y, d->n, (int)c, bins, out, bin_count, bin_confidence, bin_accuracy);
     hlr__free(z);

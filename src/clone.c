@@ -4,34 +4,9 @@
  * parameter tensors point at the original's data, so several threads can
  * predict at once with one copy of the weights.
  */
-#include "internal.h"
+#include "model.h"
 
 #include <string.h>
-
-hlr_status hlr__model_check_trainable(const hlr_model *m, const char *fn)
-{
-    if (hlr__model_extra(m)->shared_from)
-        return hlr__fail(HLR_ESTATE, "%s: this model is a clone made by hlr_model_clone_shared and serves inference only",
-                         fn);
-    return HLR_OK;
-}
-
-void hlr__model_extra_release(hlr_model *m)
-{
-    hlr_model_extra *ex = hlr__model_extra(m);
-    hlr__metadata_clear(&ex->meta);
-    hlr__free(ex->fused);
-    ex->fused = NULL;
-    ex->fused_cap = 0;
-    if (!ex->shared_from)
-        return;
-    /* The parameter data belongs to the original: forget it before the layers are freed. */
-    for (int i = 0; i < hlr_model_num_layers(m); i++) {
-        hlr_layer *l = hlr_model_layer(m, i);
-        for (int j = 0; j < l->nparams; j++)
-            l->params[j].value.data = NULL;
-    }
-}
 
 hlr_model *hlr_model_clone_shared(const hlr_model *cm)
 {
@@ -41,11 +16,10 @@ hlr_model *hlr_model_clone_shared(const hlr_model *cm)
         hlr__fail(HLR_EINVAL, "%s: model is NULL", fn);
         return NULL;
     }
-    if (!hlr__model_built(m)) {
+    if (!m->built) {
         hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
         return NULL;
     }
-    const hlr_model_extra *ex = hlr__model_extra(m);
     hlr_model *c = hlr_model_new(0);
     if (!c)
         return NULL;
@@ -64,12 +38,10 @@ hlr_model *hlr_model_clone_shared(const hlr_model *cm)
         hlr_layer *nl = l->ops->from_config(&cfg);
         st = nl ? hlr_model_add(c, nl) : hlr_last_status();
     }
-    float smoothing;
-    hlr_loss_kind loss = hlr__model_loss(m, &smoothing);
-    const hlr_shape *in = hlr__model_in_shape(m);
+    const hlr_shape *in = &m->in;
     if (st == HLR_OK)
-        st = hlr_model_set_loss(c, loss, smoothing);
-    hlr__model_extra(c)->temperature = ex->temperature;
+        st = hlr_model_set_loss(c, m->loss, m->smoothing);
+    c->temperature = m->temperature;
     if (st == HLR_OK)
         st = hlr_model_build(c, in->ndim, in->d);
     /* The rebuilt layers must hold the same tensors; then each takes the original's data. */
@@ -94,6 +66,6 @@ hlr_model *hlr_model_clone_shared(const hlr_model *cm)
             b->params[j].grad.data = NULL;
         }
     }
-    hlr__model_extra(c)->shared_from = ex->shared_from ? ex->shared_from : m;
+    c->shared_from = m->shared_from ? m->shared_from : m;
     return c;
 }

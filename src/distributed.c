@@ -4,7 +4,7 @@
  * The transport is the caller's (hlr_distributed: libhlr-mpi gives MPI's);
  * the parameters travel in one fused buffer that the model keeps.
  */
-#include "internal.h"
+#include "model.h"
 
 #include <string.h>
 
@@ -30,19 +30,18 @@ hlr_status hlr__dist_failed(hlr_status st, const char *fn, const char *what)
 
 float *hlr__dist_fused(hlr_model *m, const char *fn)
 {
-    hlr_model_extra *ex = hlr__model_extra(m);
     int64_t n = hlr__model_param_floats(m);
     if (n < 1)
         n = 1; /* a model without parameters still gets a buffer to point at */
-    if (n > ex->fused_cap) {
+    if (n > m->fused_cap) {
         float *f = hlr__alloc_or_fail((size_t)n, sizeof *f, fn);
         if (!f)
             return NULL;
-        hlr__free(ex->fused);
-        ex->fused = f;
-        ex->fused_cap = n;
+        hlr__free(m->fused);
+        m->fused = f;
+        m->fused_cap = n;
     }
-    return ex->fused;
+    return m->fused;
 }
 
 /* Which tensors travel: every parameter and buffer (broadcast), or the trainable ones' gradients. */
@@ -79,7 +78,7 @@ hlr_status hlr__dist_broadcast(hlr_model *m, const hlr_distributed *d, const cha
         return hlr__dist_failed(st, fn, "broadcast of the parameters");
     pack(m, buf, 0, 0);
     /* The generator too: the same shuffles, dropout masks and augmentation everywhere. */
-    return hlr__dist_failed(d->broadcast(hlr__model_rng(m), (int64_t)sizeof(hlr_rng), d->user), fn,
+    return hlr__dist_failed(d->broadcast(&m->rng, (int64_t)sizeof(hlr_rng), d->user), fn,
                             "broadcast of the generator");
 }
 
@@ -110,7 +109,7 @@ static hlr_status check(hlr_model *m, const hlr_distributed *d, const char *fn)
     hlr_status st = hlr__dist_check(d, fn);
     if (st != HLR_OK)
         return st;
-    if (!hlr__model_built(m))
+    if (!m->built)
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
     return hlr__model_check_trainable(m, fn);
 }

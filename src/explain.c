@@ -10,7 +10,7 @@
  * upsampled to (H, W) bilinearly with half-pixel centres (torch's
  * interpolate, align_corners=False), written to each of the C planes.
  */
-#include "internal.h"
+#include "model.h"
 
 #include <math.h>
 #include <string.h>
@@ -62,7 +62,7 @@ static hlr_status gradcam(hlr_model *m, const hlr_tensor *x, const int32_t *targ
         return hlr__fail(HLR_EINVAL, "%s: Grad-CAM needs images (N, C, H, W)", fn);
     const int64_t n = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     const hlr_layer *l = hlr_model_layer(m, layer);
-    const int64_t per = l->fuse_pool ? l->out_size / 4 : l->out_size; /* the buffer's floats per sample */
+    const int64_t per = hlr_model_layer(m, layer + l->absorbs)->out_size; /* the buffer's floats per sample */
     float *act = hlr__alloc_or_fail((size_t)(2 * n * per + H * W), sizeof *act, fn);
     if (!act)
         return HLR_ENOMEM;
@@ -116,7 +116,7 @@ hlr_status hlr_model_explain(hlr_model *m, const hlr_tensor *x, const int32_t *t
     if (o.steps < 1 || o.steps > 4096 || !(o.noise >= 0 && o.noise <= 10))
         return hlr__fail(HLR_EINVAL, "%s: need steps in 1..4096 and noise in [0, 10] (got %d, %g)", fn, o.steps,
                          o.noise);
-    if (!hlr__model_built(m))
+    if (!m->built)
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
     if (x->dtype != HLR_F32 || map->dtype != HLR_F32)
         return hlr__fail(HLR_EINVAL, "%s: x and map must be float32", fn);

@@ -1,9 +1,9 @@
 /*
- * fit.c -- the training loop over a data set, evaluation and prediction.
- * Buffers are allocated once before the first batch; the loop itself
- * allocates nothing.
+ * fit.c -- training: one step (hlr_model_train_batch), the training loop
+ * over a data set, and evaluation.  Buffers are allocated once before the
+ * first batch; the loop itself allocates nothing.
  */
-#include "internal.h"
+#include "model.h"
 #include "kernels/kernels.h"
 
 #include <errno.h>
@@ -35,10 +35,9 @@ static double now_seconds(void)
 /* The data set's samples must match the model's input, its classes its output. */
 static hlr_status check_fit(const hlr_model *m, const hlr_dataset *d, const char *fn)
 {
-    const hlr_shape *in = hlr__model_in_shape(m);
+    const hlr_shape *in = &m->in;
     char a[96], b[96];
-    float smoothing;
-    const int ctc = hlr__model_loss(m, &smoothing) == HLR_LOSS_CTC;
+    const int ctc = m->loss == HLR_LOSS_CTC;
     hlr_status st = ctc ? hlr__model_check_ctc(m, fn) : hlr__model_check_classifier(m, fn);
     if (st != HLR_OK)
         return st;
@@ -47,7 +46,7 @@ static hlr_status check_fit(const hlr_model *m, const hlr_dataset *d, const char
                                                         "(hlr_dataset_from_sequences)"
                                                       : "a sequence data set needs a model with the CTC loss "
                                                         "(hlr_model_set_loss(m, HLR_LOSS_CTC, 0))");
-    if (d->sample_size != hlr__model_in_size(m) || d->sample.ndim != in->ndim ||
+    if (d->sample_size != m->in_size || d->sample.ndim != in->ndim ||
         memcmp(d->sample.d, in->d, (size_t)in->ndim * sizeof in->d[0]) != 0)
         return hlr__fail(HLR_ESHAPE, "%s: samples are %s, the model takes %s", fn,
                          hlr__shape_str(&d->sample, a, sizeof a), hlr__shape_str(in, b, sizeof b));
@@ -55,12 +54,12 @@ static hlr_status check_fit(const hlr_model *m, const hlr_dataset *d, const char
         return hlr__fail(HLR_EINVAL, "%s: samples are %s, the model takes %s", fn,
                          d->dtype == HLR_I32 ? "int32 token ids" : "float32",
                          d->dtype == HLR_I32 ? "float32" : "int32 token ids");
-    if (ctc && d->num_classes != hlr__model_out_shape(m)->d[1])
+    if (ctc && d->num_classes != m->out.d[1])
         return hlr__fail(HLR_ESHAPE, "%s: the data set has %d classes (the blank included), the model scores %lld",
-                         fn, d->num_classes, (long long)hlr__model_out_shape(m)->d[1]);
-    if (!ctc && d->num_classes > hlr__model_out_size(m))
+                         fn, d->num_classes, (long long)m->out.d[1]);
+    if (!ctc && d->num_classes > m->out_size)
         return hlr__fail(HLR_ESHAPE, "%s: the data set has %d classes, the model outputs %lld", fn, d->num_classes,
-                         (long long)hlr__model_out_size(m));
+                         (long long)m->out_size);
     return HLR_OK;
 }
 
@@ -126,7 +125,7 @@ static hlr_status eval_range(hlr_model *m, const hlr_dataset *d, int64_t start, 
     double *work = d->targets ? hlr__model_ctc_work(m, batch, d->max_target, fn) : NULL;
     if (d->targets && !work)
         return HLR_ENOMEM;
-    int64_t c = hlr__model_out_size(m);
+    int64_t c = m->out_size;
     for (int64_t b = start; b < start + n; b += batch) {
         int64_t nb = start + n - b < batch ? start + n - b : batch;
         const float *x = d->x + b * d->sample_size;
@@ -137,10 +136,10 @@ static hlr_status eval_range(hlr_model *m, const hlr_dataset *d, int64_t start, 
             return st;
         const float *out = hlr__model_forward_raw(m, x, nb, 0);
         if (d->targets) { /* CTC: the loss and best-path readings (the gradient lands in the unused dy) */
-            const hlr_shape *os = hlr__model_out_shape(m);
+            const hlr_shape *os = &m->out;
             const int32_t *il = hlr__model_out_lengths(m, nb), *tg = d->targets + b * d->max_target;
             acc->loss_sum += hlr__ctc_model_loss(out, nb, os->d[0], os->d[1], il, tg, d->max_target, work,
-                                                 hlr__model_dy(m)) * (double)nb;
+                                                 m->dy) * (double)nb;
             hlr__ctc_score(out, nb, os->d[0], os->d[1], il, tg, d->max_target, work, &acc->ctc);
             acc->correct = acc->ctc.right;
             acc->count += nb;
@@ -259,9 +258,9 @@ static hlr_status check_control(const hlr_model *m, const hlr_dataset *train, co
             return hlr__fail(HLR_EINVAL, "%s: validation_data holds other samples than the training set", fn);
     }
     if (opt->class_weight) {
-        if (opt->class_weight_count != hlr__model_out_size(m))
+        if (opt->class_weight_count != m->out_size)
             return hlr__fail(HLR_EINVAL, "%s: class_weight has %d entries, the model has %lld classes", fn,
-                             opt->class_weight_count, (long long)hlr__model_out_size(m));
+                             opt->class_weight_count, (long long)m->out_size);
         for (int c = 0; c < opt->class_weight_count; c++)
             if (!(opt->class_weight[c] >= 0.0f) || !isfinite(opt->class_weight[c]))
                 return hlr__fail(HLR_EINVAL, "%s: class_weight[%d] = %g; weights must be >= 0 and finite", fn, c,
@@ -311,7 +310,7 @@ static void csv_row(FILE *f, const hlr_epoch_stats *s)
  * allocates nothing. */
 static void refresh_buffers(hlr_model *m, float **bx, double **ctc_work, int64_t batch, int64_t ctc_S, const char *fn)
 {
-    *bx = hlr__model_input_buffer(m);
+    *bx = m->acts[0];
     if (ctc_work)
         *ctc_work = hlr__model_ctc_work(m, batch, ctc_S, fn);
 }
@@ -346,12 +345,86 @@ static hlr_status any_process(const hlr_distributed *dist, int *flag)
     return st;
 }
 
+/* ---- one step, and fit's epochs of them ---- */
+
+hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tensor *x, const hlr_tensor *target,
+                                 float *loss)
+{
+    if (!m || !o || !x || !target)
+        return hlr__fail(HLR_EINVAL, "hlr_model_train_batch: NULL argument");
+    if (!m->built)
+        return hlr__fail(HLR_ESTATE, "hlr_model_train_batch: the model is not built");
+    if (hlr__model_check_trainable(m, "hlr_model_train_batch") != HLR_OK)
+        return HLR_ESTATE;
+    int64_t n = hlr__check_batch(x, hlr__model_in_dtype(m), &m->in, -1, "hlr_model_train_batch", "input");
+    if (n < 0)
+        return (hlr_status)n;
+    hlr_status st = hlr__model_check_pass(m, n, x->data, "hlr_model_train_batch");
+    if (st != HLR_OK)
+        return st;
+    if (m->loss == HLR_LOSS_CROSS_ENTROPY) {
+        if ((st = hlr__model_check_classifier(m, "hlr_model_train_batch")) != HLR_OK)
+            return st;
+        if ((st = hlr__check_tensor(target, HLR_I32, "hlr_model_train_batch: target")) != HLR_OK)
+            return st;
+        if (target->ndim != 1 || target->shape[0] != n)
+            return hlr__fail(HLR_ESHAPE, "hlr_model_train_batch: target must hold %lld labels", (long long)n);
+        const int32_t *lab = target->data;
+        for (int64_t i = 0; i < n; i++)
+            if (lab[i] < 0 || lab[i] >= m->out_size)
+                return hlr__fail(HLR_EINVAL, "hlr_model_train_batch: label %d at %lld outside [0, %lld)", lab[i],
+                                 (long long)i, (long long)m->out_size);
+    } else if (m->loss == HLR_LOSS_CTC) {
+        if ((st = hlr__model_check_ctc(m, "hlr_model_train_batch")) != HLR_OK ||
+            (st = hlr__check_tensor(target, HLR_I32, "hlr_model_train_batch: target")) != HLR_OK)
+            return st;
+        if (target->ndim != 2 || target->shape[0] != n || target->shape[1] < 1)
+            return hlr__fail(HLR_ESHAPE, "hlr_model_train_batch: CTC targets must be (%lld, S): label sequences "
+                             "padded with -1", (long long)n);
+        if ((st = hlr__check_ctc_targets(target->data, n, target->shape[1], m->out.d[1],
+                                         "hlr_model_train_batch")) != HLR_OK)
+            return st;
+        if (!hlr__model_ctc_work(m, n, target->shape[1], "hlr_model_train_batch"))
+            return HLR_ENOMEM;
+    } else {
+        int64_t nt = hlr__check_batch(target, HLR_F32, &m->out, n, "hlr_model_train_batch", "target");
+        if (nt < 0)
+            return (hlr_status)nt;
+    }
+    if ((st = hlr__model_plan(m, n)) != HLR_OK)
+        return st;
+    const float *out = hlr__model_forward_raw(m, x->data, n, 1);
+    double l;
+    if (m->loss == HLR_LOSS_CROSS_ENTROPY) {
+        l = hlrk_cross_entropy(out, target->data, n, m->out_size, m->smoothing, m->dy);
+    } else if (m->loss == HLR_LOSS_CTC) {
+        l = hlr__ctc_model_loss(out, n, m->out.d[0], m->out.d[1], hlr__model_out_lengths(m, n), target->data,
+                                target->shape[1], m->ctc_work, m->dy);
+    } else {
+        const float *t = target->data;
+        int64_t k = n * m->out_size;
+        double sum = 0.0;
+        for (int64_t i = 0; i < k; i++) {
+            float d = out[i] - t[i];
+            sum += (double)d * d;
+            m->dy[i] = 2.0f * d / (float)k;
+        }
+        l = sum / (double)k;
+    }
+    if (loss)
+        *loss = (float)l;
+    if (!isfinite(l))
+        return hlr__fail(HLR_ENUMERIC, "hlr_model_train_batch: the loss is %g; parameters left unchanged", l);
+    hlr__model_backward_raw(m, m->dy, NULL);
+    return hlr_optimizer_step(o, m);
+}
+
 hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *train, const hlr_fit_options *opt)
 {
     const char *fn = "hlr_model_fit";
     if (!m || !o || !train || !opt)
         return hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
-    if (!hlr__model_built(m))
+    if (!m->built)
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
     if (hlr__model_check_trainable(m, fn) != HLR_OK)
         return HLR_ESTATE;
@@ -373,10 +446,10 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                          ag->rotate, ag->scale, ag->shear, ag->elastic_alpha, ag->elastic_sigma);
     if (hlr__augment_active(ag) && (train->sample.ndim != 3 || train->dtype != HLR_F32))
         return hlr__fail(HLR_EINVAL, "%s: augment applies to (C, H, W) float images", fn);
-    float smoothing;
-    const hlr_loss_kind kind = hlr__model_loss(m, &smoothing);
+    const float smoothing = m->smoothing;
+    const hlr_loss_kind kind = m->loss;
     const int ctc = kind == HLR_LOSS_CTC;
-    if ((kind != HLR_LOSS_CROSS_ENTROPY && !ctc) || hlr__model_out_size(m) < 1)
+    if ((kind != HLR_LOSS_CROSS_ENTROPY && !ctc) || m->out_size < 1)
         return hlr__fail(HLR_EINVAL, "%s: fitting a data set needs the cross-entropy or the CTC loss", fn);
     if (ctc && (opt->class_weight || opt->augment_shift || hlr__augment_active(&opt->augment)))
         return hlr__fail(HLR_EUNSUPPORTED, "%s: class_weight and augmentation are not supported with the CTC loss",
@@ -408,7 +481,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     const int64_t n_local = (n_train + nproc - 1) / nproc;
     int64_t batch = opt->batch_size < n_local ? opt->batch_size : n_local;
     const int64_t batches = (n_local + batch - 1) / batch;
-    int64_t c = hlr__model_out_size(m);
+    int64_t c = m->out_size;
     const hlr_early_stopping *es = &opt->early_stopping;
     int64_t *perm = hlr__alloc_or_fail((size_t)n_train, sizeof *perm, fn);
     int64_t *shard = nproc > 1 ? hlr__alloc_or_fail((size_t)n_local, sizeof *shard, fn) : perm;
@@ -463,14 +536,12 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
         st = st != HLR_OK ? st : HLR_ENOMEM;
         goto done;
     }
-    hlr_model_extra *mx = hlr__model_extra(m);
-    mx->sync_status = HLR_OK;
-    mx->sync_bn = nproc > 1 && dist->sync_batchnorm ? dist : NULL; /* batch norm over all processes' batches */
-    float *bx = hlr__model_input_buffer(m); /* gather straight into the model's input */
-    hlr_rng *rng = hlr__model_rng(m);
-    hlr_model_extra *ex = hlr__model_extra(m);
-    const int64_t epochs_before = ex->epochs_trained;
-    if ((st = hlr__metadata_reserve_history(&ex->meta, opt->epochs)) != HLR_OK) /* the epochs then allocate nothing */
+    m->sync_status = HLR_OK;
+    m->sync_bn = nproc > 1 && dist->sync_batchnorm ? dist : NULL; /* batch norm over all processes' batches */
+    float *bx = m->acts[0]; /* gather straight into the model's input */
+    hlr_rng *rng = &m->rng;
+    const int64_t epochs_before = m->epochs_trained;
+    if ((st = hlr__metadata_reserve_history(&m->meta, opt->epochs)) != HLR_OK) /* the epochs then allocate nothing */
         goto done;
 
     for (int epoch = 1; epoch <= opt->epochs; epoch++) {
@@ -509,21 +580,21 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                 memcpy(bx, ax, (size_t)(k * per) * sizeof *bx);
             }
             const float *out = hlr__model_forward_raw(m, bx, nb, 1);
-            if ((st = mx->sync_status) != HLR_OK)
+            if ((st = m->sync_status) != HLR_OK)
                 goto done;
             double l;
             if (ctc) { /* the loss, then whole strings read right by best path: the accuracy */
-                const hlr_shape *os = hlr__model_out_shape(m);
+                const hlr_shape *os = &m->out;
                 const int32_t *il = hlr__model_out_lengths(m, nb);
                 hlr__ctc_tally t = {0};
                 l = hlr__ctc_model_loss(out, nb, os->d[0], os->d[1], il, bt, train->max_target, ctc_work,
-                                        hlr__model_dy(m));
+                                        m->dy);
                 hlr__ctc_score(out, nb, os->d[0], os->d[1], il, bt, train->max_target, ctc_work, &t);
                 correct += t.right;
             } else {
                 l = opt->class_weight
-                        ? hlrk_cross_entropy_weighted(out, by, nb, c, opt->class_weight, hlr__model_dy(m))
-                        : hlrk_cross_entropy(out, by, nb, c, smoothing, hlr__model_dy(m));
+                        ? hlrk_cross_entropy_weighted(out, by, nb, c, opt->class_weight, m->dy)
+                        : hlrk_cross_entropy(out, by, nb, c, smoothing, m->dy);
                 correct += count_correct(out, by, nb, c);
             }
             if (!isfinite(l)) {
@@ -531,8 +602,8 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                 goto done;
             }
             loss_sum += l * (double)nb;
-            hlr__model_backward_raw(m, hlr__model_dy(m), NULL);
-            if ((st = mx->sync_status) != HLR_OK) /* a synchronised batch norm's all-reduce failed */
+            hlr__model_backward_raw(m, m->dy, NULL);
+            if ((st = m->sync_status) != HLR_OK) /* a synchronised batch norm's all-reduce failed */
                 goto done;
             if (nproc > 1 && (st = hlr__dist_allreduce_grads(m, dist, fn)) != HLR_OK)
                 goto done;
@@ -585,8 +656,8 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                 s.val_cer = (double)acc.ctc.edits / (double)(acc.ctc.chars > 0 ? acc.ctc.chars : 1);
         }
         s.seconds = now_seconds() - t0;
-        ex->epochs_trained++;
-        ex->batches_trained += batches;
+        m->epochs_trained++;
+        m->batches_trained += batches;
         last_epoch = epoch;
         if (es->patience > 0) {
             if (watch_update(&stop_watch, &s, epoch) && best_params)
@@ -602,9 +673,9 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
                 lr_watch.wait = 0;
         }
         hlr_epoch_stats rec = s;
-        rec.epoch = (int)ex->epochs_trained;
+        rec.epoch = (int)m->epochs_trained;
         rec.epochs = (int)(epochs_before + opt->epochs);
-        if ((st = hlr__metadata_add_epoch(&ex->meta, &rec)) != HLR_OK)
+        if ((st = hlr__metadata_add_epoch(&m->meta, &rec)) != HLR_OK)
             goto done;
         if (opt->checkpoint.path) {
             int improved = watch_update(&ckpt_watch, &s, epoch);
@@ -637,7 +708,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
             break;
     }
 done:
-    hlr__model_extra(m)->sync_bn = NULL;
+    m->sync_bn = NULL;
     /* The best epoch's parameters, when asked, once the fit has run its course
      * (to the end, stopped early, or cancelled by a callback). */
     if (best_params && stop_watch.best_epoch > 0 && stop_watch.best_epoch != last_epoch &&
@@ -665,14 +736,14 @@ hlr_status hlr_model_evaluate(hlr_model *m, const hlr_dataset *d, int batch_size
     const char *fn = "hlr_model_evaluate";
     if (!m || !d || !out)
         return hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
-    if (!hlr__model_built(m))
+    if (!m->built)
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
     if (batch_size < 1)
         return hlr__fail(HLR_EINVAL, "%s: batch_size %d must be >= 1", fn, batch_size);
     hlr_status st = check_fit(m, d, fn);
     if (st != HLR_OK)
         return st;
-    int64_t c = d->targets ? 1 : hlr__model_out_size(m); /* CTC: top_k 1 only */
+    int64_t c = d->targets ? 1 : m->out_size; /* CTC: top_k 1 only */
     if (top_k < 1 || top_k > c)
         return hlr__fail(HLR_EINVAL, "%s: top_k %d outside 1..%lld", fn, top_k, (long long)c);
     if (confusion && d->targets)
@@ -737,55 +808,4 @@ hlr_status hlr_classification_report(const int64_t *confusion, int classes, hlr_
     if (weighted)
         *weighted = wei;
     return HLR_OK;
-}
-
-hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes, hlr_tensor *probs)
-{
-    const char *fn = "hlr_model_predict";
-    if (!m || !x)
-        return hlr__fail(HLR_EINVAL, "%s: NULL argument", fn);
-    if (!hlr__model_built(m))
-        return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
-    hlr_status st = hlr__model_check_classifier(m, fn);
-    if (st != HLR_OK)
-        return st;
-    int out_ndim;
-    int64_t out_shape[HLR_MAX_DIMS];
-    hlr_model_output_shape(m, &out_ndim, out_shape);
-    int64_t n = hlr__check_batch(x, hlr__model_in_dtype(m), hlr__model_in_shape(m), -1, fn, "input");
-    if (n < 0)
-        return (hlr_status)n;
-    int64_t c = out_shape[0];
-    if (probs) {
-        if ((st = hlr__check_tensor(probs, HLR_F32, fn)) != HLR_OK)
-            return st;
-        if (probs->ndim != 2 || probs->shape[0] != n || probs->shape[1] != c)
-            return hlr__fail(HLR_ESHAPE, "%s: probs must be (%lld, %lld)", fn, (long long)n, (long long)c);
-    }
-    if ((st = hlr__model_check_pass(m, n, x->data, fn)) != HLR_OK || (st = hlr__model_plan(m, n)) != HLR_OK)
-        return st;
-    const float *out = hlr__model_forward_raw(m, x->data, n, 0);
-    for (int64_t i = 0; i < n; i++)
-        if (classes)
-            classes[i] = (int32_t)hlrk_argmax(out + i * c, c);
-    if (probs)
-        hlr__model_probabilities(m, out, n, c, probs->data);
-    return HLR_OK;
-}
-
-hlr_status hlr__model_logits(hlr_model *m, const hlr_dataset *d, int64_t batch, float *out, const char *fn)
-{
-    const int64_t c = hlr__model_out_size(m);
-    hlr_status st = hlr__model_plan(m, batch);
-    for (int64_t b = 0; b < d->n && st == HLR_OK; b += batch) {
-        int64_t nb = d->n - b < batch ? d->n - b : batch;
-        const float *x = d->x + b * d->sample_size;
-        st = hlr_model_set_lengths(m, d->lengths ? d->lengths + b : NULL, nb);
-        if (st == HLR_OK)
-            st = hlr__model_check_pass(m, nb, x, fn);
-        if (st == HLR_OK)
-            memcpy(out + b * c, hlr__model_forward_raw(m, x, nb, 0), (size_t)(nb * c) * sizeof *out);
-    }
-    hlr_model_set_lengths(m, NULL, 0);
-    return st;
 }

@@ -179,10 +179,18 @@ typedef struct hlr_layer_ops {
     /* Nonzero when the output is the input reinterpreted (flatten): the
      * model passes the same buffer on, and forward/backward are not called. */
     int alias;
-    /* Nonzero when the layer can apply a ReLU to its own output (l->fuse_relu):
-     * the model then fuses a "relu" layer that follows it (see fuse_layers()
-     * in model.c), and this layer's backward masks dy by y > 0 itself. */
-    int fuses_relu;
+    /* Optional, for layers that can do the work of the layers after them
+     * (fusion): called once every layer is built, with the n layers that
+     * follow this one, it returns how many of them, from the first, this
+     * layer takes over (0: none).  The model then treats those as aliases
+     * (no buffer, forward or backward of their own), and this layer's
+     * buffer holds the last one's output.  Results must be bit-identical
+     * to running the layers one by one (hlr__model_no_fusion skips the
+     * hook; tests compare both ways). */
+    int (*absorb)(hlr_layer *l, hlr_layer *const *next, int n);
+    /* Optional, for composite layers (transformer_encoder): the i-th layer
+     * inside this one, NULL past the last. */
+    hlr_layer *(*sublayer)(const hlr_layer *l, int i);
     /* Nonzero when the layer reads int32 token ids (embedding): it must be
      * the first layer, the model's input is then an HLR_I32 tensor, and its
      * bytes reach forward() unchanged (int32 and float are both 4 bytes;
@@ -225,16 +233,14 @@ struct hlr_layer {
     int index;          /* position in the model */
     int built;
     hlr_shape in, out;  /* one sample */
-    int fuse_relu;      /* this layer applies the next layer's ReLU (ops->fuses_relu) */
-    int relu_fused;     /* this ReLU is done by the layer before: the model treats it as an alias */
-    /* Set by build() of a layer that fuses a ReLU and can also take over a
-     * 2x2, stride-2 max pooling right after that ReLU (l->fuse_pool; see
-     * fuse_layers() in model.c): forward then writes the pooled output (and
-     * which element of each window won), backward reads the pooled output
-     * and gradient, and the pooling layer is an alias. */
-    int can_fuse_pool;
-    int fuse_pool;      /* this layer also does the 2x2 max pooling after its fused ReLU */
-    int pool_fused;     /* this max pooling is done by the layer two before: an alias */
+    int absorbs;        /* how many of the following layers this one does (ops->absorb) */
+    int absorbed;       /* done by a layer before this one (its ops->absorb): an alias */
+    /* The absorb hook's state for the layers that apply a ReLU themselves
+     * (hlr__absorb_relu: conv2d, dense, batch norm). */
+    int fuse_relu;      /* this layer applies the next layer's ReLU and masks dy by y > 0 itself */
+    int fuse_pool;      /* ... and the 2x2 max pooling after it: forward writes the pooled output
+                         * (and which element of each window won), backward reads the pooled
+                         * output and gradient */
     int64_t in_size, out_size;
     int frozen;         /* hlr_layer_set_trainable(l, 0): optimizers leave its parameters alone */
     int nparams;
@@ -257,13 +263,9 @@ void hlr__init_uniform(float *w, int64_t n, float bound, hlr_rng *rng);
 /* Fail with HLR_ESHAPE, naming the layer: "dense (layer 2): ...". */
 hlr_status hlr__layer_fail(const hlr_layer *l, hlr_status code, const char *fmt, ...) HLR_PRINTF(3, 4);
 
-/* The multihead_attention sub-layer of a transformer_encoder layer
- * (layers/transformer_encoder.c); l must be one. */
-hlr_layer *hlr__transformer_encoder_attention(const hlr_layer *l);
 /* The (steps, dim) table a built positional_encoding layer adds (layers/positional_encoding.c): its
  * learned weight's first rows, or the sinusoids; l must be one. */
 const float *hlr__positional_encoding_table(hlr_layer *l);
-extern const hlr_layer_ops hlr__transformer_encoder_ops;
 
 /* The registry of layer types (layers/registry.c). */
 const hlr_layer_ops *hlr__layer_ops_find(const char *type);
@@ -280,29 +282,20 @@ void hlr__model_no_fusion(hlr_model *m);
 void hlr__conv2d_no_winograd(hlr_layer *l);
 /* Nonzero for a max pooling with a 2x2 window, stride 2 and no padding. */
 int hlr__pool2d_is_max2x2(const hlr_layer *l);
+/* The absorb hook of a layer that can apply a ReLU to its own output
+ * (layers/activation.c): takes a "relu" layer that follows it (sets
+ * l->fuse_relu), and when can_pool and its output is (C, H, W) with even H
+ * and W, a 2x2 max pooling right after that ReLU too (l->fuse_pool).
+ * Returns the number of layers taken, 0 to 2. */
+int hlr__absorb_relu(hlr_layer *l, hlr_layer *const *next, int n, int can_pool);
 /* Make sure buffers hold `batch` samples (allocates only when it grows). */
 hlr_status hlr__model_plan(hlr_model *m, int64_t batch);
 /* Forward on raw input of `batch` samples; returns the output buffer (borrowed). */
 const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch, int training);
 /* The valid lengths of the last forward's output sequences when lengths were set for its batch, else NULL. */
 const int32_t *hlr__model_out_lengths(const hlr_model *m, int64_t batch);
-/* The buffer (planned batch x in_size) that the training forward reads
- * without copying: fit gathers each batch straight into it. */
-float *hlr__model_input_buffer(hlr_model *m);
 /* Backward from dy (batch x out_size). */
 void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx);
-int64_t hlr__model_in_size(const hlr_model *m);
-int64_t hlr__model_out_size(const hlr_model *m);
-const hlr_shape *hlr__model_out_shape(const hlr_model *m);
-const hlr_shape *hlr__model_in_shape(const hlr_model *m);
-hlr_rng *hlr__model_rng(hlr_model *m);
-int hlr__model_built(const hlr_model *m);
-/* A number no other model of this process has had or will have (an address
- * can be reused once a model is freed): what an optimizer binds to. */
-uint64_t hlr__model_serial(const hlr_model *m);
-/* The loss buffer (planned batch x out_size) for dLoss/dy. */
-float *hlr__model_dy(hlr_model *m);
-hlr_loss_kind hlr__model_loss(const hlr_model *m, float *smoothing);
 /* HLR_I32 when the first layer reads token ids, else HLR_F32. */
 hlr_dtype hlr__model_in_dtype(const hlr_model *m);
 /* Before a forward of `batch` samples of input x: the lengths set must be
@@ -358,27 +351,13 @@ hlr_status hlr__metadata_reserve_history(hlr_metadata *md, int n);
 /* Append one epoch record (hlr_model_fit calls it; no allocation after a reserve). */
 hlr_status hlr__metadata_add_epoch(hlr_metadata *md, const hlr_epoch_stats *s);
 
-/* What a model keeps besides its layers; model.c holds it, model files save it. */
-typedef struct hlr_model_extra {
-    hlr_metadata meta;
-    int64_t epochs_trained, batches_trained; /* by hlr_model_fit, across calls and files */
-    const hlr_model *shared_from;            /* clones: the model whose parameter data they use */
-    float *fused;                            /* data-parallel training: every parameter in one buffer
-                                                (distributed.c), fused_cap floats; NULL until needed */
-    int64_t fused_cap;
-    const hlr_distributed *sync_bn;          /* set by hlr_model_fit for synchronised batch norm */
-    double temperature;                      /* hlr_model_predict's logits / T; 0 (never set) means 1 */
-    hlr_status sync_status;                  /* the first failure of a batch norm's collective */
-} hlr_model_extra;
-/* The model's extra state (read through it for const models too). */
-hlr_model_extra *hlr__model_extra(const hlr_model *m);
 /* The raw output (logits) of every sample of d, n x out_size floats into out, in inference passes
- * of batch samples (fit.c). */
+ * of batch samples (predict.c). */
 hlr_status hlr__model_logits(hlr_model *m, const hlr_dataset *d, int64_t batch, float *out, const char *fn);
-/* The temperature in force: 1 when never set (calibrate.c). */
+/* The temperature in force: 1 when never set (predict.c). */
 double hlr__model_temperature(const hlr_model *m);
 /* hlr_model_predict's probabilities of n rows of c logits: softmax(logits / T), T the model's
- * temperature (plain softmax at 1); probs may be logits (calibrate.c). */
+ * temperature (plain softmax at 1); probs may be logits (predict.c). */
 void hlr__model_probabilities(const hlr_model *m, const float *logits, int64_t n, int64_t c, float *probs);
 /* hlr_model_input_gradient's checks (m, x and grad not NULL): m a built classifier of float32 input that
  * keeps gradients, x and grad (N, input shape), targets in range; the buffers planned for N (model.c). */
@@ -401,8 +380,6 @@ hlr_status hlr__model_layer_gradient(hlr_model *m, const float *x, int64_t n, co
                                      float *act, float *grad, hlr_shape *shape, const char *fn);
 /* The floats of every parameter and buffer of the model's layers. */
 int64_t hlr__model_param_floats(const hlr_model *m);
-/* hlr_model_free calls it first: frees the metadata, forgets shared parameter data. */
-void hlr__model_extra_release(hlr_model *m);
 /* ---- data-parallel training (distributed.c) ---- */
 
 /* HLR_EINVAL naming fn unless d is complete and consistent. */

@@ -3,7 +3,7 @@
  * keep of it: the data set name, class names, free key/value strings and the
  * per-epoch history hlr_model_fit() records; and the training counters.
  */
-#include "internal.h"
+#include "model.h"
 #include "modelfile.h"
 
 #include <string.h>
@@ -72,10 +72,10 @@ hlr_metadata *hlr_model_metadata(hlr_model *m)
         hlr__fail(HLR_EINVAL, "hlr_model_metadata: model is NULL");
         return NULL;
     }
-    return &hlr__model_extra(m)->meta;
+    return &m->meta;
 }
 
-int64_t hlr_model_epochs_trained(const hlr_model *m) { return m ? hlr__model_extra(m)->epochs_trained : 0; }
+int64_t hlr_model_epochs_trained(const hlr_model *m) { return m ? m->epochs_trained : 0; }
 
 /* ---- data set and class names ---- */
 

@@ -1,60 +1,16 @@
 /*
- * model.c -- the sequential model: layers, build (shape inference), the
- * buffers planned per batch size, forward, backward, the loss and one
- * training step.
+ * model.c -- the sequential model: layers, build (shape inference) and
+ * fusion, the buffers planned per batch size, forward and backward.
+ * Training (fit.c), inference (predict.c) and files (modelfile*.c) build on
+ * it; its fields are in model.h.
  */
-#include "internal.h"
+#include "model.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-
-struct hlr_model {
-    uint64_t serial; /* hlr__model_serial() */
-    hlr_rng rng;
-    hlr_layer **layers;
-    int nlayers, cap;
-    int built;
-    int no_fusion; /* hlr__model_no_fusion() */
-    hlr_shape in, out;
-    int64_t in_size, out_size;
-    int64_t max_size; /* largest per-sample activation, input included */
-
-    /* Buffers for up to `planned` samples, sized by hlr__model_plan(). */
-    int64_t planned;
-    float **acts;   /* acts[0] = copy of the training input, acts[i+1] = output of layer i
-                       (NULL for an alias layer, whose output is its input) */
-    const float **x_of; /* per layer: where its input lay in the last forward */
-    float **y_of;       /* per layer: where its output lay */
-    float *grad[2]; /* ping-pong buffers for gradients flowing backward */
-    float *dy;      /* dLoss/dOutput of the last training batch */
-
-    int64_t train_batch; /* N of the last training forward; 0 when none */
-    double *ctc_work;    /* the CTC loss's workspace (hlr__model_ctc_work), ctc_work_cap doubles */
-    int64_t ctc_work_cap;
-    hlr_loss_kind loss;
-    float smoothing;
-
-    /* hlr_model_set_lengths: valid steps of each of nlengths samples (0: none set). */
-    int32_t *lengths;
-    int64_t nlengths, lengths_cap;
-    /* What each layer sees of them (layers with map_lengths shrink the width):
-     * len_in[i] the lengths layer i reads, len_in[nlayers] the output's; the
-     * rows of mapped lengths, lengths_cap each, are in mapped (len_layers rows). */
-    const int32_t **len_in;
-    int32_t *mapped;
-    int len_layers; /* nlayers when len_in and mapped were sized; -1: not yet */
-
-    hlr_model_extra extra; /* metadata, training counters, clone link: see internal.h */
-
-    /* The first hlr_model_add that failed -- a NULL from a failed constructor,
-     * most often -- so that hlr_model_build refuses a model missing a layer. */
-    int add_failed;    /* 0: none */
-    int add_failed_at; /* the position the layer would have had */
-    char add_failed_why[320];
-};
 
 /* Remember a failed add (the first only) and why; then fail with `code`. */
 static hlr_status add_failed(hlr_model *m, const char *why, hlr_status code, const char *fmt, const char *arg)
@@ -81,7 +37,6 @@ hlr_model *hlr_model_new(uint64_t seed)
     return m;
 }
 
-uint64_t hlr__model_serial(const hlr_model *m) { return m->serial; }
 
 static void free_buffers(hlr_model *m)
 {
@@ -101,11 +56,24 @@ static void free_buffers(hlr_model *m)
     m->planned = 0;
 }
 
+hlr_status hlr__model_check_trainable(const hlr_model *m, const char *fn)
+{
+    if (m->shared_from)
+        return hlr__fail(HLR_ESTATE, "%s: this model is a clone made by hlr_model_clone_shared and serves inference only",
+                         fn);
+    return HLR_OK;
+}
+
 void hlr_model_free(hlr_model *m)
 {
     if (!m)
         return;
-    hlr__model_extra_release(m);
+    hlr__metadata_clear(&m->meta);
+    hlr__free(m->fused);
+    if (m->shared_from) /* the parameter data belongs to the original: forget it before the layers are freed */
+        for (int i = 0; i < m->nlayers; i++)
+            for (int j = 0; j < m->layers[i]->nparams; j++)
+                m->layers[i]->params[j].value.data = NULL;
     free_buffers(m);
     hlr__free(m->lengths);
     hlr__free(m->len_in);
@@ -161,46 +129,31 @@ hlr_status hlr_model_add(hlr_model *m, hlr_layer *l)
 
 void hlr__model_no_fusion(hlr_model *m) { m->no_fusion = 1; }
 
-extern const hlr_layer_ops hlr__relu_ops;
-
 /*
- * A ReLU after a layer that can apply it itself (conv2d, dense, batch norm) costs a pass
- * over the activations forward and one backward; fused, the layer applies it
- * while its output is still in cache and masks dy while it reads it anyway.
- * The ReLU layer then acts as an alias: no buffer, no forward, no backward.
- * A 2x2 max pooling after such a ReLU (conv2d -> relu -> maxpool2d, every
- * small CNN's stage, or conv2d -> batchnorm2d -> relu -> maxpool2d) is taken
- * over too when the map's sides are even: the convolution (or batch norm)
- * pools each sample while it is in cache, its buffer holds the
- * pooled output, and the full-size map never goes to memory (for the cnn's
- * first stage, 6.4 MB per batch of 64 written and read three times).
- * Results are bit-identical (tests compare both ways).
+ * Fusion: each layer's absorb hook may take over the layers after it, which
+ * then act as aliases (no buffer, forward or backward).  Today conv2d, dense
+ * and batch norm take a ReLU after them, and a 2x2 max pooling after that
+ * (hlr__absorb_relu in layers/activation.c says why it pays).  Results are
+ * bit-identical (tests compare both ways).
  */
 static void fuse_layers(hlr_model *m)
 {
+    if (m->no_fusion)
+        return;
     for (int i = 0; i + 1 < m->nlayers; i++) {
-        hlr_layer *l = m->layers[i], *next = m->layers[i + 1];
-        if (m->no_fusion || !l->ops->fuses_relu || next->ops != &hlr__relu_ops)
-            continue;
-        l->fuse_relu = next->relu_fused = 1;
-        hlr_layer *pool = i + 2 < m->nlayers ? m->layers[i + 2] : NULL;
-        if (pool && l->can_fuse_pool && hlr__pool2d_is_max2x2(pool) && l->out.ndim == 3 && l->out.d[1] % 2 == 0 &&
-            l->out.d[2] % 2 == 0) {
-            l->fuse_pool = pool->pool_fused = 1;
-            i++;
-        }
-        i++;
+        hlr_layer *l = m->layers[i];
+        l->absorbs = l->ops->absorb ? l->ops->absorb(l, m->layers + i + 1, m->nlayers - i - 1) : 0;
+        for (int k = 1; k <= l->absorbs; k++)
+            m->layers[i + k]->absorbed = 1;
+        i += l->absorbs;
     }
 }
 
 /* The layer's output is its input: no buffer, forward or backward of its own. */
-static int is_alias(const hlr_layer *l) { return l->ops->alias || l->relu_fused || l->pool_fused; }
+static int is_alias(const hlr_layer *l) { return l->ops->alias || l->absorbed; }
 
-/* Floats per sample of the layer's buffer: a fused pooling's output. */
-static int64_t act_size(const hlr_model *m, const hlr_layer *l)
-{
-    return l->fuse_pool ? m->layers[l->index + 2]->out_size : l->out_size;
-}
+/* Floats per sample of the layer's buffer: the output of the last layer it absorbed. */
+static int64_t act_size(const hlr_model *m, const hlr_layer *l) { return m->layers[l->index + l->absorbs]->out_size; }
 
 hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *shape)
 {
@@ -395,7 +348,7 @@ hlr_status hlr__model_plan(hlr_model *m, int64_t batch)
 const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch, int training)
 {
     hlr_pass p = {.batch = batch, .training = training, .rng = &m->rng,
-                  .sync = training ? m->extra.sync_bn : NULL, .sync_status = &m->extra.sync_status};
+                  .sync = training ? m->sync_bn : NULL, .sync_status = &m->sync_status};
     const int32_t *len = m->nlengths == batch ? m->lengths : NULL;
     const float *in = x;
     if (training && x != m->acts[0]) {
@@ -429,7 +382,6 @@ const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch,
     return in;
 }
 
-float *hlr__model_input_buffer(hlr_model *m) { return m->acts[0]; }
 
 static int has_trainable(const hlr_layer *l)
 {
@@ -450,7 +402,7 @@ void hlr__model_backward_raw(hlr_model *m, const float *dy, float *dx) { backwar
 static void backward_pass(hlr_model *m, const float *dy, float *dx, int training, int capture, float *captured)
 {
     hlr_pass p = {.batch = m->train_batch, .training = training, .rng = &m->rng,
-                  .sync = training ? m->extra.sync_bn : NULL, .sync_status = &m->extra.sync_status};
+                  .sync = training ? m->sync_bn : NULL, .sync_status = &m->sync_status};
     const int lengths = m->nlengths == p.batch; /* the forward left each layer's in len_in */
     /* Without a dx to return, the gradient stops at the first layer with
      * trainable parameters: nothing below it needs one (the mlp's first
@@ -479,14 +431,6 @@ static void backward_pass(hlr_model *m, const float *dy, float *dx, int training
     }
 }
 
-int64_t hlr__model_in_size(const hlr_model *m) { return m->in_size; }
-int64_t hlr__model_out_size(const hlr_model *m) { return m->out_size; }
-const hlr_shape *hlr__model_out_shape(const hlr_model *m) { return &m->out; }
-const hlr_shape *hlr__model_in_shape(const hlr_model *m) { return &m->in; }
-hlr_rng *hlr__model_rng(hlr_model *m) { return &m->rng; }
-int hlr__model_built(const hlr_model *m) { return m->built; }
-float *hlr__model_dy(hlr_model *m) { return m->dy; }
-hlr_model_extra *hlr__model_extra(const hlr_model *m) { return (hlr_model_extra *)&m->extra; }
 
 int64_t hlr__model_param_floats(const hlr_model *m)
 {
@@ -495,12 +439,6 @@ int64_t hlr__model_param_floats(const hlr_model *m)
         for (int j = 0; j < m->layers[i]->nparams; j++)
             n += m->layers[i]->params[j].value.numel;
     return n;
-}
-
-hlr_loss_kind hlr__model_loss(const hlr_model *m, float *smoothing)
-{
-    *smoothing = m->smoothing;
-    return m->loss;
 }
 
 /* ---- token ids and sequence lengths ---- */
@@ -752,78 +690,6 @@ hlr_status hlr__check_ctc_targets(const int32_t *t, int64_t n, int64_t S, int64_
     return HLR_OK;
 }
 
-hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tensor *x, const hlr_tensor *target,
-                                 float *loss)
-{
-    if (!m || !o || !x || !target)
-        return hlr__fail(HLR_EINVAL, "hlr_model_train_batch: NULL argument");
-    if (!m->built)
-        return hlr__fail(HLR_ESTATE, "hlr_model_train_batch: the model is not built");
-    if (hlr__model_check_trainable(m, "hlr_model_train_batch") != HLR_OK)
-        return HLR_ESTATE;
-    int64_t n = hlr__check_batch(x, hlr__model_in_dtype(m), &m->in, -1, "hlr_model_train_batch", "input");
-    if (n < 0)
-        return (hlr_status)n;
-    hlr_status st = hlr__model_check_pass(m, n, x->data, "hlr_model_train_batch");
-    if (st != HLR_OK)
-        return st;
-    if (m->loss == HLR_LOSS_CROSS_ENTROPY) {
-        if ((st = hlr__model_check_classifier(m, "hlr_model_train_batch")) != HLR_OK)
-            return st;
-        if ((st = hlr__check_tensor(target, HLR_I32, "hlr_model_train_batch: target")) != HLR_OK)
-            return st;
-        if (target->ndim != 1 || target->shape[0] != n)
-            return hlr__fail(HLR_ESHAPE, "hlr_model_train_batch: target must hold %lld labels", (long long)n);
-        const int32_t *lab = target->data;
-        for (int64_t i = 0; i < n; i++)
-            if (lab[i] < 0 || lab[i] >= m->out_size)
-                return hlr__fail(HLR_EINVAL, "hlr_model_train_batch: label %d at %lld outside [0, %lld)", lab[i],
-                                 (long long)i, (long long)m->out_size);
-    } else if (m->loss == HLR_LOSS_CTC) {
-        if ((st = hlr__model_check_ctc(m, "hlr_model_train_batch")) != HLR_OK ||
-            (st = hlr__check_tensor(target, HLR_I32, "hlr_model_train_batch: target")) != HLR_OK)
-            return st;
-        if (target->ndim != 2 || target->shape[0] != n || target->shape[1] < 1)
-            return hlr__fail(HLR_ESHAPE, "hlr_model_train_batch: CTC targets must be (%lld, S): label sequences "
-                             "padded with -1", (long long)n);
-        if ((st = hlr__check_ctc_targets(target->data, n, target->shape[1], m->out.d[1],
-                                         "hlr_model_train_batch")) != HLR_OK)
-            return st;
-        if (!hlr__model_ctc_work(m, n, target->shape[1], "hlr_model_train_batch"))
-            return HLR_ENOMEM;
-    } else {
-        int64_t nt = hlr__check_batch(target, HLR_F32, &m->out, n, "hlr_model_train_batch", "target");
-        if (nt < 0)
-            return (hlr_status)nt;
-    }
-    if ((st = hlr__model_plan(m, n)) != HLR_OK)
-        return st;
-    const float *out = hlr__model_forward_raw(m, x->data, n, 1);
-    double l;
-    if (m->loss == HLR_LOSS_CROSS_ENTROPY) {
-        l = hlrk_cross_entropy(out, target->data, n, m->out_size, m->smoothing, m->dy);
-    } else if (m->loss == HLR_LOSS_CTC) {
-        l = hlr__ctc_model_loss(out, n, m->out.d[0], m->out.d[1], hlr__model_out_lengths(m, n), target->data,
-                                target->shape[1], m->ctc_work, m->dy);
-    } else {
-        const float *t = target->data;
-        int64_t k = n * m->out_size;
-        double sum = 0.0;
-        for (int64_t i = 0; i < k; i++) {
-            float d = out[i] - t[i];
-            sum += (double)d * d;
-            m->dy[i] = 2.0f * d / (float)k;
-        }
-        l = sum / (double)k;
-    }
-    if (loss)
-        *loss = (float)l;
-    if (!isfinite(l))
-        return hlr__fail(HLR_ENUMERIC, "hlr_model_train_batch: the loss is %g; parameters left unchanged", l);
-    hlr__model_backward_raw(m, m->dy, NULL);
-    return hlr_optimizer_step(o, m);
-}
-
 /* ---- input gradients in inference mode ---- */
 
 hlr_status hlr_model_input_gradient(hlr_model *m, const hlr_tensor *x, const int32_t *targets, int of_loss,
@@ -843,7 +709,7 @@ hlr_status hlr__model_input_gradient_check(hlr_model *m, const hlr_tensor *x, co
 {
     if (!m->built)
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
-    if (m->extra.shared_from)
+    if (m->shared_from)
         return hlr__fail(HLR_ESTATE, "%s: a clone made by hlr_model_clone_shared keeps no gradients; use the "
                          "model it was cloned from", fn);
     if (hlr__model_in_dtype(m) != HLR_F32)
@@ -911,7 +777,7 @@ hlr_status hlr__model_layer_gradient(hlr_model *m, const float *x, int64_t n, co
         memset(d, 0, (size_t)c * sizeof *d);
         d[targets ? targets[i] : hlrk_argmax(out + i * c, c)] = 1.0f;
     }
-    *shape = l->fuse_pool ? m->layers[k + 2]->out : l->out;
+    *shape = m->layers[k + l->absorbs]->out;
     memcpy(act, m->y_of[k], (size_t)(n * act_size(m, l)) * sizeof *act);
     m->train_batch = n;
     backward_pass(m, m->dy, NULL, 0, k, grad);

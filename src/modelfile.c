@@ -3,6 +3,7 @@
  * the chunks of the payload, the envelope (header, zlib, CRC-32), and the
  * atomic replacement of the destination file.
  */
+#include "model.h"
 #include "modelfile.h"
 
 #include <errno.h>
@@ -386,7 +387,7 @@ static void put_shape(hlr_bytes *b, int ndim, const int64_t *d)
 static hlr_status check_limits(hlr_model *m)
 {
     int n = hlr_model_num_layers(m);
-    int64_t total = hlr__model_in_size(m);
+    int64_t total = m->in_size;
     if (n > HLR_FILE_MAX_LAYERS)
         return hlr__fail(HLR_EUNSUPPORTED, "hlr_model_save: %d layers; model files hold at most %d", n,
                          HLR_FILE_MAX_LAYERS);
@@ -413,12 +414,11 @@ static hlr_status put_arch(hlr_bytes *b, hlr_model *m)
     size_t at = hlr__chunk_begin(b, "ARCH");
     int n = hlr_model_num_layers(m);
     hlr__put_u32(b, (uint32_t)n);
-    const hlr_shape *in = hlr__model_in_shape(m);
+    const hlr_shape *in = &m->in;
     put_shape(b, in->ndim, in->d);
-    float smoothing;
-    hlr_loss_kind loss = hlr__model_loss(m, &smoothing);
+    hlr_loss_kind loss = m->loss;
     hlr__put_u32(b, (uint32_t)loss);
-    hlr__put_f32(b, smoothing);
+    hlr__put_f32(b, m->smoothing);
     for (int i = 0; i < n; i++) {
         const hlr_layer *l = hlr_model_layer(m, i);
         if (!l->ops->from_config || strlen(l->ops->type) > HLR_FILE_MAX_TYPE)
@@ -470,7 +470,7 @@ static hlr_status put_optimizer(hlr_bytes *b, hlr_model *m, const hlr_optimizer 
 {
     hlr_optimizer_desc d;
     hlr__optimizer_describe(o, &d);
-    if (d.bound && d.bound != hlr__model_serial(m))
+    if (d.bound && d.bound != m->serial)
         return hlr__fail(HLR_ESTATE, "hlr_model_save: the optimizer trains another model");
     if (d.bound && d.nstate != trainable_count(m))
         return hlr__fail(HLR_ESTATE, "hlr_model_save: the optimizer follows %d tensors, the model has %d", d.nstate,
@@ -523,12 +523,11 @@ static hlr_status put_optimizer(hlr_bytes *b, hlr_model *m, const hlr_optimizer 
 static void put_training_state(hlr_bytes *b, hlr_model *m)
 {
     size_t at = hlr__chunk_begin(b, "TRST");
-    const hlr_rng *r = hlr__model_rng(m);
+    const hlr_rng *r = &m->rng;
     for (int i = 0; i < 4; i++)
         hlr__put_u64(b, r->s[i]);
-    const hlr_model_extra *ex = hlr__model_extra(m);
-    hlr__put_u64(b, (uint64_t)ex->epochs_trained);
-    hlr__put_u64(b, (uint64_t)ex->batches_trained);
+    hlr__put_u64(b, (uint64_t)m->epochs_trained);
+    hlr__put_u64(b, (uint64_t)m->batches_trained);
     hlr__chunk_end(b, at);
 }
 
@@ -583,7 +582,7 @@ hlr_status hlr__file_payload(const hlr_model *cm, const hlr_save_options *opt, h
         *flags |= HLR_FILE_FLAG_TRAINING;
     }
     if (st == HLR_OK)
-        put_metadata(b, &hlr__model_extra(m)->meta);
+        put_metadata(b, &m->meta);
     if (st == HLR_OK && hlr__model_temperature(m) != 1.0) { /* format 1.1: temperature scaling */
         size_t at = hlr__chunk_begin(b, "TEMP");
         hlr__put_f64(b, hlr__model_temperature(m));
@@ -611,7 +610,7 @@ static hlr_status check_save(const hlr_model *m, const hlr_save_options *opt, co
 {
     if (!m)
         return hlr__fail(HLR_EINVAL, "%s: model is NULL", fn);
-    if (!hlr__model_built(m))
+    if (!m->built)
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", fn);
     if (opt->compression < 0 || opt->compression > 9)
         return hlr__fail(HLR_EINVAL, "%s: compression level %d outside 0..9", fn, opt->compression);

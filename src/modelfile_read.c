@@ -5,6 +5,7 @@
  * chunk and the payload offset.  Then either the model is rebuilt
  * (hlr_model_load) or the file is described (hlr_model_info_load).
  */
+#include "model.h"
 #include "modelfile.h"
 
 #include <math.h>
@@ -951,15 +952,14 @@ static hlr_model *load(const void *data, size_t size, hlr_optimizer **optimizer)
     if (st == HLR_OK)
         st = build_model(&p, &m);
     if (st == HLR_OK) {
-        hlr_model_extra *ex = hlr__model_extra(m);
         if (p.trst >= 0) {
-            memcpy(hlr__model_rng(m)->s, p.rng, sizeof p.rng);
-            ex->epochs_trained = p.epochs;
-            ex->batches_trained = p.batches;
+            memcpy(m->rng.s, p.rng, sizeof p.rng);
+            m->epochs_trained = p.epochs;
+            m->batches_trained = p.batches;
         }
-        ex->temperature = p.temperature;
-        hlr__metadata_clear(&ex->meta);
-        ex->meta = p.md; /* moved */
+        m->temperature = p.temperature;
+        hlr__metadata_clear(&m->meta);
+        m->meta = p.md; /* moved */
         memset(&p.md, 0, sizeof p.md);
         if (optimizer && p.optimizer) {
             hlr_optimizer *o = p.optimizer;

@@ -16,7 +16,7 @@
  * All the messages and copies live in one arena, freed when the file is
  * written; the model's own parameters are referenced, not copied.
  */
-#include "internal.h"
+#include "model.h"
 #include "onnx.pb-c.h"
 
 #include <errno.h>
@@ -736,7 +736,7 @@ hlr_status hlr_model_export_onnx_buffer(hlr_model *m, int opset, void **data, si
         opset = HLR_ONNX_OPSET;
     if (opset != HLR_ONNX_OPSET)
         return hlr__fail(HLR_EUNSUPPORTED, "%s: opset %d; libhlr writes opset %d", FN, opset, HLR_ONNX_OPSET);
-    if (!hlr__model_built(m))
+    if (!m->built)
         return hlr__fail(HLR_ESTATE, "%s: the model is not built", FN);
     const int n = hlr_model_num_layers(m);
     const int int_input = hlr_model_layer(m, 0)->ops->int_input;

@@ -3,7 +3,7 @@
  * update rules of torch.optim, global gradient-norm clipping and the
  * learning-rate schedules.
  */
-#include "internal.h"
+#include "model.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -231,13 +231,13 @@ static hlr_status bind(hlr_optimizer *o, hlr_model *m)
             np += !l->params[j].buffer;
     }
     if (o->bound) {
-        if (o->bound != hlr__model_serial(m) || np != o->nstate)
+        if (o->bound != m->serial || np != o->nstate)
             return hlr__fail(HLR_ESTATE, "hlr_optimizer_step: this optimizer already trains another model");
         return HLR_OK;
     }
     int need2 = o->kind != OPT_SGD;
     if (o->kind == OPT_SGD && o->momentum == 0.0f) {
-        o->bound = hlr__model_serial(m);
+        o->bound = m->serial;
         o->nstate = np;
         return HLR_OK;
     }
@@ -264,7 +264,7 @@ static hlr_status bind(hlr_optimizer *o, hlr_model *m)
             k++;
         }
     }
-    o->bound = hlr__model_serial(m);
+    o->bound = m->serial;
     return HLR_OK;
 }
 
@@ -319,7 +319,7 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
 {
     if (!o || !m)
         return hlr__fail(HLR_EINVAL, "hlr_optimizer_step: %s is NULL", o ? "model" : "optimizer");
-    if (!hlr__model_built(m))
+    if (!m->built)
         return hlr__fail(HLR_ESTATE, "hlr_optimizer_step: the model is not built");
     if (hlr__model_check_trainable(m, "hlr_optimizer_step") != HLR_OK)
         return HLR_ESTATE;

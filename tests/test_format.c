@@ -8,7 +8,7 @@
  */
 #include "testutil.h"
 
-#include "../src/internal.h"
+#include "../src/model.h"
 #include "../src/modelfile.h"
 
 #include <dirent.h>
@@ -230,9 +230,8 @@ static void assert_same_model(hlr_model *a, hlr_model *b, const char *what)
                           "%s: layer %d (%s) tensor %s differs", what, i, hlr_layer_type(la), la->params[j].name);
         }
     }
-    float sa, sb;
-    ck_assert_int_eq(hlr__model_loss(a, &sa), hlr__model_loss(b, &sb));
-    ck_assert(sa == sb);
+    ck_assert_int_eq(a->loss, b->loss);
+    ck_assert(a->smoothing == b->smoothing);
 }
 
 static void assert_same_bits(const float *a, const float *b, int64_t n, const char *what)
@@ -342,9 +341,9 @@ START_TEST(test_path_round_trip_keeps_metadata_history_and_training_state)
     hlr_model *back = hlr_model_load(path, NULL);
     ck_assert_msg(back != NULL, "%s", hlr_last_error());
     assert_same_model(m, back, "path");
-    ck_assert_mem_eq(hlr__model_rng(m)->s, hlr__model_rng(back)->s, sizeof(hlr_rng));
+    ck_assert_mem_eq(m->rng.s, back->rng.s, sizeof(hlr_rng));
     ck_assert_int_eq(hlr_model_epochs_trained(back), 2);
-    ck_assert_int_eq(hlr__model_extra(back)->batches_trained, 2 * 3); /* 40 samples in batches of 16 */
+    ck_assert_int_eq(back->batches_trained, 2 * 3); /* 40 samples in batches of 16 */
     hlr_metadata *bd = hlr_model_metadata(back);
     ck_assert_str_eq(hlr_metadata_dataset(bd), "generated");
     ck_assert_int_eq(hlr_metadata_num_classes(bd), 4);
@@ -440,7 +439,7 @@ static void assert_same_optimizer(const hlr_optimizer *a, const hlr_optimizer *b
     ck_assert_int_eq(x.steps, y.steps);
     ck_assert_int_eq(x.nstate, y.nstate);
     ck_assert_int_eq(x.nmoments, y.nmoments);
-    ck_assert(y.bound == (x.bound ? hlr__model_serial(m) : 0));
+    ck_assert(y.bound == (x.bound ? m->serial : 0));
     int k = 0;
     for (int i = 0; i < hlr_model_num_layers(m) && x.nmoments; i++) {
         hlr_layer *l = hlr_model_layer(m, i);
@@ -595,7 +594,7 @@ static void check_resume(const resume_case *rc)
     ck_assert_int_eq(hlr_model_epochs_trained(resumed), 2);
     assert_same_model(whole, resumed, "resumed training");
     assert_same_optimizer(wo, ro, resumed);
-    ck_assert_mem_eq(hlr__model_rng(whole)->s, hlr__model_rng(resumed)->s, sizeof(hlr_rng));
+    ck_assert_mem_eq(whole->rng.s, resumed->rng.s, sizeof(hlr_rng));
     hlr_epoch_stats a, b;
     ck_assert_ok(hlr_metadata_history(hlr_model_metadata(whole), 1, &a));
     ck_assert_ok(hlr_metadata_history(hlr_model_metadata(resumed), 1, &b));
@@ -931,7 +930,7 @@ static void try_file(const unsigned char *f, size_t n, outcome *out, const char 
     hlr_model *m = hlr_model_load_buffer(f, n, &o);
     if (m) {
         /* Usable: it predicts on one sample of its input shape. */
-        const hlr_shape *in = hlr__model_in_shape(m);
+        const hlr_shape *in = &m->in;
         int64_t xs[HLR_MAX_DIMS], ys[HLR_MAX_DIMS];
         int ond;
         xs[0] = ys[0] = 1;

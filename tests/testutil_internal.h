@@ -5,7 +5,7 @@
 #ifndef HLR_TESTUTIL_INTERNAL_H
 #define HLR_TESTUTIL_INTERNAL_H
 
-#include "internal.h"
+#include "model.h" /* the model's fields, and through it internal.h */
 #include "testutil.h"
 
 /*

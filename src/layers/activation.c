@@ -89,6 +89,32 @@ static hlr_layer *leaky_from_config(const hlr_config *c)
     return hlr__config_float_of(c, "leaky_relu", "slope", &slope) ? NULL : hlr_leaky_relu(slope);
 }
 
+/*
+ * A ReLU after a layer that can apply it itself (conv2d, dense, batch norm) costs a pass
+ * over the activations forward and one backward; fused, the layer applies it
+ * while its output is still in cache and masks dy while it reads it anyway.
+ * A 2x2 max pooling after such a ReLU (conv2d -> relu -> maxpool2d, every
+ * small CNN's stage, or conv2d -> batchnorm2d -> relu -> maxpool2d) is taken
+ * over too when the map's sides are even: the convolution (or batch norm)
+ * pools each sample while it is in cache, its buffer holds the
+ * pooled output, and the full-size map never goes to memory (for the cnn's
+ * first stage, 6.4 MB per batch of 64 written and read three times).
+ */
+extern const hlr_layer_ops hlr__relu_ops;
+
+int hlr__absorb_relu(hlr_layer *l, hlr_layer *const *next, int n, int can_pool)
+{
+    if (n < 1 || next[0]->ops != &hlr__relu_ops)
+        return 0;
+    l->fuse_relu = 1;
+    if (n >= 2 && can_pool && hlr__pool2d_is_max2x2(next[1]) && l->out.ndim == 3 && l->out.d[1] % 2 == 0 &&
+        l->out.d[2] % 2 == 0) {
+        l->fuse_pool = 1;
+        return 2;
+    }
+    return 1;
+}
+
 static hlr_layer *relu_from_config(const hlr_config *c);
 static hlr_layer *sigmoid_from_config(const hlr_config *c);
 static hlr_layer *tanh_from_config(const hlr_config *c);

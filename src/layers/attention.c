@@ -270,8 +270,14 @@ static const mha *weights_of(const hlr_layer *l, const char *fn)
         hlr__fail(HLR_EINVAL, "%s: layer is NULL", fn);
         return NULL;
     }
-    if (l->ops == &hlr__transformer_encoder_ops)
-        l = hlr__transformer_encoder_attention(l);
+    if (l->ops != &hlr__multihead_attention_ops && l->ops->sublayer) { /* a block holding an attention layer */
+        const hlr_layer *sub;
+        for (int i = 0; (sub = l->ops->sublayer(l, i)) != NULL; i++)
+            if (sub->ops == &hlr__multihead_attention_ops) {
+                l = sub;
+                break;
+            }
+    }
     if (l->ops != &hlr__multihead_attention_ops) {
         hlr__fail(HLR_EINVAL, "%s: a %s layer has no attention weights (multihead_attention, transformer_encoder)", fn,
                   l->ops->type);

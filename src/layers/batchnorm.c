@@ -17,7 +17,7 @@
  * sums over that M; the parameters' own gradients stay this process's sums,
  * which the model's gradient all-reduce then averages.
  * A ReLU after the layer, and a 2x2 max pooling after that ReLU (2d, even
- * sides), are fused into it (fuse_layers() in model.c): forward writes the
+ * sides), are fused into it (hlr__absorb_relu in activation.c): forward writes the
  * ReLU's, or the pooling's, output; backward masks dy, or rebuilds the
  * plane's gradient from the pooled output and the winners.
  */
@@ -35,7 +35,7 @@ typedef struct batchnorm {
     int64_t S, H, W;  /* S = H W for 2d; S = L or 1, H = W = 0 for 1d */
     float *mean;      /* (C), the last training batch's */
     float *inv_std;   /* (C), the last training batch's */
-    /* A fused 2x2 max pooling (fuse_pool; see fuse_layers() in model.c): */
+    /* A fused 2x2 max pooling (fuse_pool; see hlr__absorb_relu in activation.c): */
     uint8_t *win;     /* (batch, C, S / 4), each window's winner */
     int64_t slots;    /* one plane of scratch per concurrent part of a pass */
     float *plane;     /* slots x (S + 32): a plane before pooling, or its gradient */
@@ -60,8 +60,6 @@ static hlr_status bn_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hl
     b->H = b->two_d ? in->d[1] : 0;
     b->W = b->two_d ? in->d[2] : 0;
     *out = *in;
-    /* With its ReLU fused, a 2d layer can pool 2x2 too (model.c checks the sides are even). */
-    l->can_fuse_pool = b->two_d;
     int64_t c = b->C;
     hlr_status st = hlr__layer_add_param(l, "weight", 1, &c);
     if (st == HLR_OK)
@@ -345,6 +343,12 @@ static hlr_layer *bn_from_config(const hlr_config *c, int two_d)
 static hlr_layer *bn2d_from_config(const hlr_config *c) { return bn_from_config(c, 1); }
 static hlr_layer *bn1d_from_config(const hlr_config *c) { return bn_from_config(c, 0); }
 
+/* A ReLU after it, and for a 2d layer a 2x2 max pooling after that (hlr__absorb_relu). */
+static int bn_absorb(hlr_layer *l, hlr_layer *const *next, int n)
+{
+    return hlr__absorb_relu(l, next, n, ((const batchnorm *)l)->two_d);
+}
+
 const hlr_layer_ops hlr__batchnorm2d_ops = {
     .type = "batchnorm2d",
     .build = bn_build,
@@ -352,7 +356,7 @@ const hlr_layer_ops hlr__batchnorm2d_ops = {
     .forward = bn_forward,
     .backward = bn_backward,
     .destroy = bn_destroy,
-    .fuses_relu = 1,
+    .absorb = bn_absorb,
     .get_config = bn_get_config,
     .from_config = bn2d_from_config,
 };
@@ -364,7 +368,7 @@ const hlr_layer_ops hlr__batchnorm1d_ops = {
     .forward = bn_forward,
     .backward = bn_backward,
     .destroy = bn_destroy,
-    .fuses_relu = 1,
+    .absorb = bn_absorb,
     .get_config = bn_get_config,
     .from_config = bn1d_from_config,
 };

@@ -108,7 +108,6 @@ static hlr_status conv_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, 
     c->direct = c->groups == 1 && c->stride == 1 && c->dil == 1 && c->K <= DIRECT_MAX_K;
     c->wino = !c->direct && !c->no_wino && c->groups == 1 && c->stride == 1 && c->dil == 1 && c->kh == 3 &&
               c->kw == 3;
-    l->can_fuse_pool = c->direct || c->wino; /* they can write split rows (kernels/pool.c) */
     *out = (hlr_shape){.ndim = 3, .d = {c->cout, c->g.Ho, c->g.Wo}};
 
     hlr_status st = hlr__layer_add_param(l, "weight", 4, (int64_t[]){c->cout, c->cin / c->groups, c->kh, c->kw});
@@ -237,7 +236,7 @@ static void per_sample_part(void *ctx, int64_t s0, int64_t s1)
     for (int64_t s = s0; s < s1; s++) {
         float *cols = c->cols1 + s * c->K * c->groups * P;
         for (int64_t n = s * j->batch / j->parts; n < (s + 1) * j->batch / j->parts; n++) {
-            float *y = j->y + n * l->out_size; /* never pooled: can_fuse_pool is for direct and Winograd */
+            float *y = j->y + n * l->out_size; /* never pooled: conv_absorb pools for direct and Winograd only */
             hlrk_im2col(cols, j->x + n * l->in_size, &c->g, 1);
             for (int grp = 0; grp < c->groups; grp++)
                 hlrk_gemm1(0, 0, co_g, P, K, 1.0f, w + grp * co_g * K, K, cols + grp * K * P, P, 0.0f,
@@ -454,10 +453,18 @@ static void conv_map_lengths(const hlr_layer *l, const int32_t *in, int32_t *out
         out[i] = hlr__window_length(in[i], (int64_t)c->dil * (c->kw - 1) + 1, c->stride, c->pad, c->g.Wo);
 }
 
+/* A ReLU after it, and a 2x2 max pooling after that when the direct or Winograd kernels run: they
+ * can write split rows (kernels/pool.c) (hlr__absorb_relu). */
+static int conv_absorb(hlr_layer *l, hlr_layer *const *next, int n)
+{
+    const conv2d *c = (const conv2d *)l;
+    return hlr__absorb_relu(l, next, n, c->direct || c->wino);
+}
+
 const hlr_layer_ops hlr__conv2d_ops = {
     .type = "conv2d",
     .map_lengths = conv_map_lengths,
-    .fuses_relu = 1,
+    .absorb = conv_absorb,
     .build = conv_build,
     .plan = conv_plan,
     .forward = conv_forward,

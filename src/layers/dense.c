@@ -139,9 +139,12 @@ static hlr_layer *dense_from_config(const hlr_config *c)
     return hlr_dense(in, out, bias);
 }
 
+/* A ReLU after it (hlr__absorb_relu). */
+static int dense_absorb(hlr_layer *l, hlr_layer *const *next, int n) { return hlr__absorb_relu(l, next, n, 0); }
+
 const hlr_layer_ops hlr__dense_ops = {
     .type = "dense",
-    .fuses_relu = 1,
+    .absorb = dense_absorb,
     .build = dense_build,
     .plan = dense_plan,
     .forward = dense_forward,

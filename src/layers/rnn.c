@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-extern const hlr_layer_ops hlr__lstm_ops, hlr__gru_ops;
 
 #define KNOWN_FLAGS (HLR_RETURN_SEQUENCES | HLR_BIDIRECTIONAL)
 
@@ -328,7 +327,7 @@ static rnn *as_rnn(hlr_layer *l, const char *fn)
         hlr__fail(HLR_EINVAL, "%s: layer is NULL", fn);
         return NULL;
     }
-    if (l->ops != &hlr__lstm_ops && l->ops != &hlr__gru_ops) {
+    if (l->ops->forward != hlr__rnn_forward) { /* not a layer this file runs (lstm, gru) */
         hlr__fail(HLR_EINVAL, "%s: a %s layer has no recurrent state (lstm or gru only)", fn, l->ops->type);
         return NULL;
     }

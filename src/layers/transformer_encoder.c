@@ -288,8 +288,19 @@ static hlr_layer *enc_from_config(const hlr_config *c)
                                    dropout);
 }
 
+/* The i-th of the block's sub-layers that exist (the dropouts only with dropout > 0), attention first. */
+static hlr_layer *enc_sublayer(const hlr_layer *l, int i)
+{
+    const encoder *e = (const encoder *)l;
+    for (int k = 0; k < NCHILD; k++)
+        if (e->child[k] && i-- == 0)
+            return e->child[k];
+    return NULL;
+}
+
 const hlr_layer_ops hlr__transformer_encoder_ops = {
     .type = "transformer_encoder",
+    .sublayer = enc_sublayer,
     .build = enc_build,
     .plan = enc_plan,
     .forward = enc_forward,
@@ -298,11 +309,6 @@ const hlr_layer_ops hlr__transformer_encoder_ops = {
     .get_config = enc_get_config,
     .from_config = enc_from_config,
 };
-
-hlr_layer *hlr__transformer_encoder_attention(const hlr_layer *l)
-{
-    return ((const encoder *)l)->attn;
-}
 
 hlr_layer *hlr_transformer_encoder(int dim, int heads, int ff_dim, int flags, float dropout)
 {

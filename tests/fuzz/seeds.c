@@ -4,7 +4,7 @@
  * optimizer state and metadata, each as a whole file (first byte 0) and as
  * a bare payload (first byte 1 | flags << 1).
  */
-#include "internal.h"
+#include "model.h"
 #include "modelfile.h"
 
 #include <stdio.h>
@@ -64,7 +64,7 @@ int main(int argc, char **argv)
             hlr_optimizer *o = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0);
             if (with_state) {
                 /* one step, so that the optimizer has moments */
-                const hlr_shape *in = hlr__model_in_shape(m);
+                const hlr_shape *in = &m->in;
                 int64_t xs[HLR_MAX_DIMS] = {2};
                 memcpy(xs + 1, in->d, (size_t)in->ndim * sizeof *xs);
                 hlr_tensor *x = hlr_tensor_new(hlr__model_in_dtype(m), in->ndim + 1, xs);
