@@ -1,7 +1,9 @@
 # libhlr -- build, test, install.  `make help` lists the targets.
 
-VERSION_MAJOR := 0
-VERSION := 0.1.0
+# The version is defined once, in the header (HLR_VERSION_MAJOR, _MINOR, _PATCH).
+version_part = $(shell sed -n 's/^\#define HLR_VERSION_$(1) \([0-9][0-9]*\)$$/\1/p' include/hlr/hlr.h)
+VERSION_MAJOR := $(call version_part,MAJOR)
+VERSION := $(VERSION_MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
 PREFIX ?= /usr/local
 DESTDIR ?=
 LIBDIR ?= $(PREFIX)/lib
@@ -24,7 +26,7 @@ PROTOBUF_C_CFLAGS := $(shell pkg-config --cflags libprotobuf-c 2>/dev/null)
 PROTOBUF_C_LIBS := $(or $(shell pkg-config --libs libprotobuf-c 2>/dev/null),-lprotobuf-c)
 CHECK_LIBS := $(or $(shell pkg-config --libs check 2>/dev/null),-lcheck -lsubunit -lrt -lm -pthread)
 
-WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wpedantic $(WERROR)
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(OPENBLAS_CFLAGS) $(PNG_CFLAGS)
 LIB_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden
@@ -246,7 +248,7 @@ data: deps
 # summary is the last line.
 test: deps
 	@scripts/fetch-mnist.sh $(DATA_DIR)
-	@$(MAKE) --no-print-directory all $(BINOUT)/hlr-tests $(CPP_EXAMPLE)
+	@$(MAKE) --no-print-directory all $(BINOUT)/hlr-tests $(CPP_EXAMPLE) WERROR=-Werror
 	@scripts/check-exports.sh $(SHARED)
 	@$(PYTHON) scripts/check-modules.py $(BUILD) docs/design.md
 	@scripts/check-install.sh

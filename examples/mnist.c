@@ -81,8 +81,8 @@ static void usage(FILE *f)
                "               val_loss and val_accuracy on them\n"
                "  --early-stopping P  stop after P epochs in a row without a better validation loss (the\n"
                "               training loss without --val-split) and keep the best epoch's weights\n"
-               "  --checkpoint FILE  save the model after every epoch (with optimizer state: resumable)\n"
-               "  --plot FILE.svg  draw the learning curves (loss and accuracy per epoch) into FILE.svg\n"
+               "  --checkpoint FILE  save the model after every epoch (with optimizer state: resumable)\n");
+    fprintf(f, "  --plot FILE.svg  draw the learning curves (loss and accuracy per epoch) into FILE.svg\n"
                "  --confusion FILE.svg  draw the test set's confusion matrix as a heat map into FILE.svg\n"
                "  --distributed  data-parallel training under mpirun (train, resume): each process trains on\n"
                "               its shard with --batch, the gradients averaged after every batch (libhlr-mpi,\n"

@@ -102,8 +102,8 @@ static void usage(FILE *f)
                "  --mix-fonts P    words: the share of training words drawn with a font per letter (default 0.25)\n"
                "  --splits FILE    words: where the fonts and words of each split are written\n"
                "                   (default words-splits.txt)\n"
-               "  --out DIR        generate --task words: the folder for the pictures and labels.tsv\n"
-               "  --epochs         training epochs (default 10; words: 14)\n"
+               "  --out DIR        generate --task words: the folder for the pictures and labels.tsv\n");
+    fprintf(f, "  --epochs         training epochs (default 10; words: 14)\n"
                "  --seed           seed of the strings, the initialisation and the order (default 0)\n"
                "  --save           write the trained model to FILE (read back by `predict`)\n"
                "  --beam           decode with a prefix beam search of K (default 0: best path)\n"

@@ -288,18 +288,19 @@ static hlr_status check_control(const hlr_model *m, const hlr_dataset *train, co
     return HLR_OK;
 }
 
-static void csv_field(FILE *f, double v, const char *fmt)
+/* A value, or nothing for NaN (no validation set). */
+static void csv_field(FILE *f, double v)
 {
     if (!isnan(v))
-        fprintf(f, fmt, v);
+        fprintf(f, "%.9g", v);
 }
 
 static void csv_row(FILE *f, const hlr_epoch_stats *s)
 {
     fprintf(f, "%d,%.9g,%.9g,", s->epoch, s->train_loss, s->train_accuracy);
-    csv_field(f, s->val_loss, "%.9g");
+    csv_field(f, s->val_loss);
     fputc(',', f);
-    csv_field(f, s->val_accuracy, "%.9g");
+    csv_field(f, s->val_accuracy);
     fprintf(f, ",%.9g,%.6f\n", s->lr, s->seconds);
 }
 

@@ -12,15 +12,15 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Remember a failed add (the first only) and why; then fail with `code`. */
-static hlr_status add_failed(hlr_model *m, const char *why, hlr_status code, const char *fmt, const char *arg)
+/* Remember a failed add (the first only) and why; returns st, the failure already set. */
+static hlr_status add_failed(hlr_model *m, const char *why, hlr_status st)
 {
     if (!m->add_failed) {
         m->add_failed = 1;
         m->add_failed_at = m->nlayers;
         snprintf(m->add_failed_why, sizeof m->add_failed_why, "%s", why);
     }
-    return hlr__fail(code, fmt, arg);
+    return st;
 }
 
 hlr_model *hlr_model_new(uint64_t seed)
@@ -100,13 +100,13 @@ hlr_status hlr_model_add(hlr_model *m, hlr_layer *l)
                      "\"%s\"", hlr_last_error());
         else
             snprintf(why, sizeof why, "hlr_model_add got NULL");
-        return add_failed(m, why, HLR_EINVAL, "hlr_model_add: %s is NULL", "layer");
+        return add_failed(m, why, hlr__fail(HLR_EINVAL, "hlr_model_add: layer is NULL"));
     }
     if (!l)
         return hlr__fail(HLR_EINVAL, "hlr_model_add: layer is NULL");
     if (l->owner)
-        return add_failed(m, "it belonged to another model", HLR_ESTATE,
-                          "hlr_model_add: this %s layer already belongs to a model", l->ops->type);
+        return add_failed(m, "it belonged to another model",
+                          hlr__fail(HLR_ESTATE, "hlr_model_add: this %s layer already belongs to a model", l->ops->type));
     if (m->built) {
         hlr_layer_free(l);
         return hlr__fail(HLR_ESTATE, "hlr_model_add: the model is built; layers cannot be added any more");
@@ -116,7 +116,7 @@ hlr_status hlr_model_add(hlr_model *m, hlr_layer *l)
         hlr_layer **ls = hlr__realloc(m->layers, (size_t)cap * sizeof *ls);
         if (!ls) {
             hlr_layer_free(l);
-            return add_failed(m, "out of memory", HLR_ENOMEM, "hlr_model_add: cannot grow the %s", "layer list");
+            return add_failed(m, "out of memory", hlr__fail(HLR_ENOMEM, "hlr_model_add: cannot grow the layer list"));
         }
         m->layers = ls;
         m->cap = cap;

@@ -32,11 +32,9 @@
 #define HLR_FILE_MAX_RATIO 1032
 #define HLR_FILE_RATIO_SLACK 1024
 
-enum {
-    HLR_FILE_FLAG_OPTIMIZER = 1u << 0,
-    HLR_FILE_FLAG_TRAINING = 1u << 1,
-    HLR_FILE_FLAGS_REQUIRED = 0xFFFF0000u /* bits a reader must know; 1.0 defines none */
-};
+#define HLR_FILE_FLAG_OPTIMIZER (1u << 0)
+#define HLR_FILE_FLAG_TRAINING (1u << 1)
+#define HLR_FILE_FLAGS_REQUIRED 0xFFFF0000u /* bits a reader must know; 1.0 defines none */
 
 extern const unsigned char hlr__file_magic[8];
 

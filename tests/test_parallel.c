@@ -129,7 +129,7 @@ START_TEST(test_pool_adam_pauses_same_bits)
             hlr_tensor *ta = hlr_layer_param(a, name), *tb = hlr_layer_param(b, name);
             int64_t n = hlr_tensor_numel(ta), differ = 0;
             for (int64_t e = 0; e < n; e++)
-                differ += memcmp(hlr_tensor_data(ta) + e, hlr_tensor_data(tb) + e, sizeof(float)) != 0;
+                differ += memcmp(hlr_tensor_f32(ta) + e, hlr_tensor_f32(tb) + e, sizeof(float)) != 0;
             ck_assert_msg(differ == 0, "layer %d %s: %lld of %lld values differ between 1 and 4 threads", i, name,
                           (long long)differ, (long long)n);
         }
