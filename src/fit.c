@@ -36,7 +36,7 @@ static double now_seconds(void)
 static hlr_status check_fit(const hlr_model *m, const hlr_dataset *d, const char *fn)
 {
     const hlr_shape *in = &m->in;
-    char a[96], b[96];
+    char a[HLR__SHAPE_STR], b[HLR__SHAPE_STR];
     const int ctc = m->loss == HLR_LOSS_CTC;
     hlr_status st = ctc ? hlr__model_check_ctc(m, fn) : hlr__model_check_classifier(m, fn);
     if (st != HLR_OK)
@@ -402,15 +402,7 @@ hlr_status hlr_model_train_batch(hlr_model *m, hlr_optimizer *o, const hlr_tenso
         l = hlr__ctc_model_loss(out, n, m->out.d[0], m->out.d[1], hlr__model_out_lengths(m, n), target->data,
                                 target->shape[1], m->ctc_work, m->dy);
     } else {
-        const float *t = target->data;
-        int64_t k = n * m->out_size;
-        double sum = 0.0;
-        for (int64_t i = 0; i < k; i++) {
-            float d = out[i] - t[i];
-            sum += (double)d * d;
-            m->dy[i] = 2.0f * d / (float)k;
-        }
-        l = sum / (double)k;
+        l = hlrk_mse(out, target->data, n * m->out_size, m->dy);
     }
     if (loss)
         *loss = (float)l;

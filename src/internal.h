@@ -91,6 +91,23 @@ typedef struct hlr_shape {
 int64_t hlr__shape_numel(const hlr_shape *s);
 /* "(1, 28, 28)" into buf. */
 const char *hlr__shape_str(const hlr_shape *s, char *buf, size_t cap);
+/* Carving one allocation (an arena) into a layer's per-batch buffers: layout functions call
+ * hlr__take for each buffer in turn, first with base NULL to count the floats, then with the
+ * arena to set the pointers.  Each block starts 64 bytes after the last (16 floats), so every
+ * block is aligned like the arena. */
+typedef struct hlr__carve {
+    float *base; /* NULL: only count */
+    int64_t used;
+} hlr__carve;
+static inline void hlr__take(hlr__carve *c, float **ptr, int64_t count)
+{
+    *ptr = c->base ? c->base + c->used : NULL;
+    c->used += (count + 15) / 16 * 16;
+}
+
+/* Room for any shape a model builds: dimensions of at most 10 digits (a sample holds at most
+ * 2^31 values), so "(" + 7 x 10 digits + 6 x ", " + ")" = 84 characters and the NUL. */
+#define HLR__SHAPE_STR 96
 
 enum { HLR_TENSOR_OWNS_DATA = 1, HLR_TENSOR_BORROWED = 2 };
 
@@ -260,6 +277,10 @@ static inline float *hlr__param(hlr_layer *l, int i) { return (float *)l->params
 static inline float *hlr__grad(hlr_layer *l, int i) { return (float *)l->params[i].grad.data; }
 /* Fill with U(-bound, bound). */
 void hlr__init_uniform(float *w, int64_t n, float bound, hlr_rng *rng);
+/* What the constructors of layers with flags and a dropout check (attention, transformer encoder,
+ * LSTM, GRU): HLR_EINVAL naming fn for a flag outside known (known_names lists them) or a dropout
+ * outside [0, 1). */
+hlr_status hlr__check_flags_dropout(const char *fn, int flags, int known, const char *known_names, float dropout);
 /* Fail with HLR_ESHAPE, naming the layer: "dense (layer 2): ...". */
 hlr_status hlr__layer_fail(const hlr_layer *l, hlr_status code, const char *fmt, ...) HLR_PRINTF(3, 4);
 

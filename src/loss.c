@@ -53,16 +53,6 @@ hlr_status hlr_mse(const hlr_tensor *pred, const hlr_tensor *target, float *loss
         return st;
     if (!same_shape(pred, target) || (grad && !same_shape(pred, grad)))
         return hlr__fail(HLR_ESHAPE, "%s: pred, target and grad must have one shape", fn);
-    const float *p = pred->data, *t = target->data;
-    float *g = grad ? grad->data : NULL;
-    int64_t k = pred->numel;
-    double sum = 0.0;
-    for (int64_t i = 0; i < k; i++) {
-        float d = p[i] - t[i];
-        sum += (double)d * d;
-        if (g)
-            g[i] = 2.0f * d / (float)k;
-    }
-    *loss = (float)(sum / (double)k);
+    *loss = (float)hlrk_mse(pred->data, target->data, pred->numel, grad ? grad->data : NULL);
     return HLR_OK;
 }

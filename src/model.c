@@ -283,7 +283,7 @@ hlr_status hlr_model_summary(const hlr_model *m, char *buf, size_t cap, size_t *
     if (!m->built)
         return hlr__fail(HLR_ESTATE, "hlr_model_summary: the model is not built");
     size_t len = 0;
-    char s[96];
+    char s[HLR__SHAPE_STR];
     append(buf, cap, &len, "%-4s %-19s %-20s %12s\n", "#", "layer", "output shape", "parameters");
     append(buf, cap, &len, "%-4s %-19s %-20s %12s\n", "", "input", hlr__shape_str(&m->in, s, sizeof s), "");
     for (int i = 0; i < m->nlayers; i++) {
@@ -452,7 +452,7 @@ hlr_status hlr__model_check_classifier(const hlr_model *m, const char *fn)
 {
     if (m->out.ndim == 1 && m->out_size >= 1)
         return HLR_OK;
-    char s[96];
+    char s[HLR__SHAPE_STR];
     return hlr__fail(HLR_ESHAPE, "%s: the model's output is %s per sample; classes need (N, C), one vector of scores "
                      "per sample (end with a dense layer, seq_last or seq_mean)", fn, hlr__shape_str(&m->out, s, sizeof s));
 }
@@ -568,7 +568,7 @@ int64_t hlr__check_batch(const hlr_tensor *t, hlr_dtype dtype, const hlr_shape *
     for (int i = 0; ok && i < shape->ndim; i++)
         ok = t->shape[i + 1] == shape->d[i];
     if (!ok) {
-        char want[96], got[96];
+        char want[HLR__SHAPE_STR], got[HLR__SHAPE_STR];
         hlr_shape g = {.ndim = t->ndim};
         memcpy(g.d, t->shape, sizeof g.d);
         hlr__shape_str(shape, want, sizeof want);
@@ -647,7 +647,7 @@ hlr_status hlr__model_check_ctc(const hlr_model *m, const char *fn)
 {
     if (m->out.ndim == 2 && m->out.d[1] >= 2)
         return HLR_OK;
-    char s[96];
+    char s[HLR__SHAPE_STR];
     return hlr__fail(HLR_ESHAPE, "%s: the model's output is %s per sample; CTC needs (T, C), a sequence of scores "
                      "over the blank and at least one label (end with a dense layer on a sequence)", fn,
                      hlr__shape_str(&m->out, s, sizeof s));

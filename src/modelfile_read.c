@@ -857,7 +857,7 @@ static hlr_status build_model(parsed *p, hlr_model **out)
             n += (uint64_t)l->params[j].value.numel;
         if (!same_shape(l->out.ndim, l->out.d, fl->out.ndim, fl->out.d) || n != fl->scalars ||
             (uint32_t)l->nparams != fl->ntensors) {
-            char a[96], b[96];
+            char a[HLR__SHAPE_STR], b[HLR__SHAPE_STR];
             fail_at(p, p->arch, arch_at, "layer %d (%s) builds to output %s with %d tensors of %llu scalars; the file "
                                          "says %s, %u, %llu",
                     i, fl->type, hlr__shape_str(&l->out, a, sizeof a), l->nparams, (unsigned long long)n,

@@ -47,19 +47,8 @@ static int64_t visible(const hlrk_attention *a, int64_t n, int64_t i)
 /* Softmax of row s[0..c) in place, stable for any finite input; s[c..T) = 0. */
 static void masked_softmax_row(float *s, int64_t c, int64_t T)
 {
-    float mx = s[0];
-    for (int64_t j = 1; j < c; j++)
-        mx = s[j] > mx ? s[j] : mx;
-    float sum = 0.0f;
-    for (int64_t j = 0; j < c; j++) {
-        s[j] = expf(s[j] - mx);
-        sum += s[j];
-    }
-    float inv = 1.0f / sum;
-    for (int64_t j = 0; j < c; j++)
-        s[j] *= inv;
-    for (int64_t j = c; j < T; j++)
-        s[j] = 0.0f;
+    hlrk_softmax_rows(s, s, 1, c);
+    memset(s + c, 0, (size_t)(T - c) * sizeof *s);
 }
 
 static void forward_part(void *ctx, int64_t begin, int64_t end)

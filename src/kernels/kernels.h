@@ -170,6 +170,9 @@ void hlrk_exp_shifted_rows(float *q, double *sums, const float *x, int64_t rows,
  * already be checked to lie in [0, cols). */
 double hlrk_cross_entropy(const float *logits, const int32_t *labels, int64_t rows, int64_t cols,
                            float smoothing, float *grad);
+/* Mean squared error of k predictions p against targets t, summed in double;
+ * grad (may be NULL) = 2 (p - t) / k. */
+double hlrk_mse(const float *p, const float *t, int64_t k, float *grad);
 /* The same with a weight per class, as torch's CrossEntropyLoss(weight=w):
  * sum_i w[y_i] loss_i / sum_i w[y_i], its gradient in grad (NULL: none);
  * 0 and a zero gradient when every w[y_i] is 0. */

@@ -1,6 +1,6 @@
 /*
- * softmax.c -- row softmax, its backward, the fused softmax cross-entropy
- * and arg-max.
+ * softmax.c -- row softmax, its backward, the fused softmax cross-entropy,
+ * arg-max and the mean squared error.
  */
 #include "kernels.h"
 #include "exp_approx.h"
@@ -147,4 +147,16 @@ int64_t hlrk_argmax(const float *x, int64_t n)
         if (x[i] > x[best])
             best = i;
     return best;
+}
+
+double hlrk_mse(const float *p, const float *t, int64_t k, float *grad)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < k; i++) {
+        float d = p[i] - t[i];
+        sum += (double)d * d;
+        if (grad)
+            grad[i] = 2.0f * d / (float)k;
+    }
+    return sum / (double)k;
 }

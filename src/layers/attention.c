@@ -47,7 +47,7 @@ static hlr_status mha_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, h
 {
     mha *a = (mha *)l;
     if (in->ndim != 2 || in->d[1] != a->E) {
-        char s[96];
+        char s[HLR__SHAPE_STR];
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s is not (steps, %d)", hlr__shape_str(in, s, sizeof s), a->E);
     }
     a->T = in->d[0];
@@ -80,24 +80,18 @@ static hlr_status mha_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, h
 static int64_t layout(mha *a, float *arena, int64_t n)
 {
     const int64_t R = n * a->T, E = a->E, P = n * a->heads * a->T * a->T;
-    int64_t used = 0;
-#define TAKE(ptr, count)                                                                                               \
-    do {                                                                                                               \
-        (ptr) = arena ? arena + used : NULL;                                                                           \
-        used += ((count) + 15) / 16 * 16;                                                                              \
-    } while (0)
-    TAKE(a->qkv, R * 3 * E);
-    TAKE(a->att, R * E);
-    TAKE(a->probs, P);
-    TAKE(a->dqkv, R * 3 * E);
-    TAKE(a->datt, R * E);
-    TAKE(a->scratch, P);
+    hlr__carve c = {arena, 0};
+    hlr__take(&c, &a->qkv, R * 3 * E);
+    hlr__take(&c, &a->att, R * E);
+    hlr__take(&c, &a->probs, P);
+    hlr__take(&c, &a->dqkv, R * 3 * E);
+    hlr__take(&c, &a->datt, R * E);
+    hlr__take(&c, &a->scratch, P);
     if (a->dropout > 0.0f) {
-        TAKE(a->dropped, P);
-        TAKE(a->keep, P);
+        hlr__take(&c, &a->dropped, P);
+        hlr__take(&c, &a->keep, P);
     }
-#undef TAKE
-    return used;
+    return c.used;
 }
 
 static hlr_status mha_plan(hlr_layer *l, int64_t max_batch)
@@ -245,14 +239,10 @@ hlr_layer *hlr_multihead_attention(int embed_dim, int num_heads, int flags, floa
                   num_heads);
         return NULL;
     }
-    if (flags & ~KNOWN_FLAGS) {
-        hlr__fail(HLR_EINVAL, "%s: unknown flags 0x%x", fn, (unsigned)(flags & ~KNOWN_FLAGS));
+    if (hlr__check_flags_dropout(fn, flags, KNOWN_FLAGS,
+                                 "HLR_ATTN_CAUSAL, HLR_ATTN_KEY_PADDING, HLR_ATTN_NO_OUT_PROJ and HLR_ATTN_NO_BIAS",
+                                 dropout) != HLR_OK)
         return NULL;
-    }
-    if (!(dropout >= 0.0f && dropout < 1.0f)) {
-        hlr__fail(HLR_EINVAL, "%s: dropout %g; expected 0 <= dropout < 1", fn, (double)dropout);
-        return NULL;
-    }
     mha *a = (mha *)hlr__layer_alloc(&hlr__multihead_attention_ops, sizeof *a);
     if (!a)
         return NULL;

@@ -51,7 +51,7 @@ static hlr_status bn_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hl
 {
     (void)rng;
     batchnorm *b = (batchnorm *)l;
-    char s[96];
+    char s[HLR__SHAPE_STR];
     int ok = b->two_d ? in->ndim == 3 : (in->ndim == 1 || in->ndim == 2);
     if (!ok || in->d[0] != b->C)
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s; expected %s", hlr__shape_str(in, s, sizeof s),

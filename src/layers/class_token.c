@@ -18,7 +18,7 @@ static hlr_status cls_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, h
     (void)rng;
     class_token *c = (class_token *)l;
     if (in->ndim != 2 || in->d[1] != c->D) {
-        char s[96];
+        char s[HLR__SHAPE_STR];
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s is not (steps, %d)", hlr__shape_str(in, s, sizeof s), c->D);
     }
     *out = *in;

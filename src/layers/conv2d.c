@@ -84,7 +84,7 @@ void hlr__conv2d_no_winograd(hlr_layer *l)
 static hlr_status conv_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
 {
     conv2d *c = (conv2d *)l;
-    char s[96];
+    char s[HLR__SHAPE_STR];
     if (in->ndim != 3 || in->d[0] != c->cin)
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s; expected (%d, H, W)", hlr__shape_str(in, s, sizeof s), c->cin);
     int64_t H = in->d[1], W = in->d[2];

@@ -22,7 +22,7 @@ static hlr_status dense_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out,
 {
     dense *d = (dense *)l;
     if (in->ndim < 1 || in->d[in->ndim - 1] != d->in) {
-        char s[96];
+        char s[HLR__SHAPE_STR];
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s ends in %lld features, layer expects %d",
                                hlr__shape_str(in, s, sizeof s), in->ndim ? (long long)in->d[in->ndim - 1] : 0LL, d->in);
     }

@@ -21,7 +21,7 @@ static hlr_status fms_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, h
     (void)rng;
     feature_map_seq *f = (feature_map_seq *)l;
     if (in->ndim != 3) {
-        char s[96];
+        char s[HLR__SHAPE_STR];
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s is not (C, H, W)", hlr__shape_str(in, s, sizeof s));
     }
     f->C = in->d[0];

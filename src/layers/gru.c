@@ -117,31 +117,16 @@ static void gru_backward(rnn *r, int k, int d, const float *X, int64_t in, int64
     hlr__rnn_weight_grads(r, k, d, GH, w->dG, w->dGh, X, in, n, dX, overwrite_dx);
 }
 
-static const rnn_cell gru_cell = {.gates = 3, .forward = gru_forward, .backward = gru_backward};
+static const rnn_cell gru_cell = {
+    .kind = RNN_GRU, .type = "gru", .fn = "hlr_gru", .gates = 3, .forward = gru_forward, .backward = gru_backward};
 
-static hlr_layer *gru_from_config(const hlr_config *c)
-{
-    int in, hidden, layers, flags;
-    float dropout;
-    if (hlr__rnn_config(c, "gru", &in, &hidden, &layers, &flags, &dropout))
-        return NULL;
-    return hlr_gru(in, hidden, layers, flags, dropout);
-}
+extern const hlr_layer_ops hlr__gru_ops;
 
-const hlr_layer_ops hlr__gru_ops = {
-    .type = "gru",
-    .build = hlr__rnn_build,
-    .plan = hlr__rnn_plan,
-    .forward = hlr__rnn_forward,
-    .backward = hlr__rnn_backward,
-    .destroy = hlr__rnn_destroy,
-    .check_pass = hlr__rnn_check_pass,
-    .get_config = hlr__rnn_get_config,
-    .from_config = gru_from_config,
-};
+static hlr_layer *gru_from_config(const hlr_config *c) { return hlr__rnn_from_config(c, &hlr__gru_ops, &gru_cell); }
+
+const hlr_layer_ops hlr__gru_ops = HLR__RNN_OPS("gru", gru_from_config);
 
 hlr_layer *hlr_gru(int input_size, int hidden_size, int num_layers, int flags, float dropout)
 {
-    return hlr__rnn_new(&hlr__gru_ops, &gru_cell, RNN_GRU, input_size, hidden_size, num_layers, flags, dropout,
-                        "hlr_gru");
+    return hlr__rnn_new(&hlr__gru_ops, &gru_cell, input_size, hidden_size, num_layers, flags, dropout);
 }

@@ -8,7 +8,7 @@ static hlr_status image_rows_build(hlr_layer *l, const hlr_shape *in, hlr_shape 
 {
     (void)rng;
     if (in->ndim != 3 || in->d[0] != 1) {
-        char s[96];
+        char s[HLR__SHAPE_STR];
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s is not (1, H, W); for channels use feature_map_rows",
                                hlr__shape_str(in, s, sizeof s));
     }

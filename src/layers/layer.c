@@ -59,6 +59,15 @@ void hlr__init_uniform(float *w, int64_t n, float bound, hlr_rng *rng)
         w[i] = (2.0f * hlr__rng_uniform(rng) - 1.0f) * bound;
 }
 
+hlr_status hlr__check_flags_dropout(const char *fn, int flags, int known, const char *known_names, float dropout)
+{
+    if (flags & ~known)
+        return hlr__fail(HLR_EINVAL, "%s: unknown flags 0x%x (%s only)", fn, (unsigned)(flags & ~known), known_names);
+    if (!(dropout >= 0.0f && dropout < 1.0f))
+        return hlr__fail(HLR_EINVAL, "%s: dropout %g; expected 0 <= dropout < 1", fn, (double)dropout);
+    return HLR_OK;
+}
+
 hlr_status hlr__layer_fail(const hlr_layer *l, hlr_status code, const char *fmt, ...)
 {
     char msg[384];

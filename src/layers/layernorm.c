@@ -30,7 +30,7 @@ static hlr_status ln_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hl
     (void)rng;
     layernorm *n = (layernorm *)l;
     if (in->d[in->ndim - 1] != n->D) {
-        char s[96];
+        char s[HLR__SHAPE_STR];
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s does not end in %d features", hlr__shape_str(in, s, sizeof s),
                                n->D);
     }

@@ -125,31 +125,16 @@ static void lstm_backward(rnn *r, int k, int d, const float *X, int64_t in, int6
     hlr__rnn_weight_grads(r, k, d, GH, w->dG, w->dG, X, in, n, dX, overwrite_dx);
 }
 
-static const rnn_cell lstm_cell = {.gates = 4, .forward = lstm_forward, .backward = lstm_backward};
+static const rnn_cell lstm_cell = {
+    .kind = RNN_LSTM, .type = "lstm", .fn = "hlr_lstm", .gates = 4, .forward = lstm_forward, .backward = lstm_backward};
 
-static hlr_layer *lstm_from_config(const hlr_config *c)
-{
-    int in, hidden, layers, flags;
-    float dropout;
-    if (hlr__rnn_config(c, "lstm", &in, &hidden, &layers, &flags, &dropout))
-        return NULL;
-    return hlr_lstm(in, hidden, layers, flags, dropout);
-}
+extern const hlr_layer_ops hlr__lstm_ops;
 
-const hlr_layer_ops hlr__lstm_ops = {
-    .type = "lstm",
-    .build = hlr__rnn_build,
-    .plan = hlr__rnn_plan,
-    .forward = hlr__rnn_forward,
-    .backward = hlr__rnn_backward,
-    .destroy = hlr__rnn_destroy,
-    .check_pass = hlr__rnn_check_pass,
-    .get_config = hlr__rnn_get_config,
-    .from_config = lstm_from_config,
-};
+static hlr_layer *lstm_from_config(const hlr_config *c) { return hlr__rnn_from_config(c, &hlr__lstm_ops, &lstm_cell); }
+
+const hlr_layer_ops hlr__lstm_ops = HLR__RNN_OPS("lstm", lstm_from_config);
 
 hlr_layer *hlr_lstm(int input_size, int hidden_size, int num_layers, int flags, float dropout)
 {
-    return hlr__rnn_new(&hlr__lstm_ops, &lstm_cell, RNN_LSTM, input_size, hidden_size, num_layers, flags, dropout,
-                        "hlr_lstm");
+    return hlr__rnn_new(&hlr__lstm_ops, &lstm_cell, input_size, hidden_size, num_layers, flags, dropout);
 }

@@ -27,7 +27,7 @@ enum { WEIGHT, BIAS };
 static hlr_status patch_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
 {
     patch_embedding *e = (patch_embedding *)l;
-    char s[96];
+    char s[HLR__SHAPE_STR];
     if (in->ndim != 3 || in->d[0] != e->C)
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s is not (%d, height, width)", hlr__shape_str(in, s, sizeof s),
                                e->C);

@@ -31,7 +31,7 @@ static hlr_status pool_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, 
 {
     (void)rng;
     pool2d *p = (pool2d *)l;
-    char s[96];
+    char s[HLR__SHAPE_STR];
     if (in->ndim != 3)
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s; expected (C, H, W)", hlr__shape_str(in, s, sizeof s));
     p->C = in->d[0];

@@ -25,7 +25,7 @@ typedef struct posenc {
 static hlr_status pe_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
 {
     posenc *e = (posenc *)l;
-    char s[96];
+    char s[HLR__SHAPE_STR];
     if (in->ndim != 2 || in->d[1] != e->D)
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s is not (steps, %d)", hlr__shape_str(in, s, sizeof s), e->D);
     if (in->d[0] > e->max_len)

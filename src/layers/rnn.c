@@ -20,9 +20,10 @@
 
 #define KNOWN_FLAGS (HLR_RETURN_SEQUENCES | HLR_BIDIRECTIONAL)
 
-hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int kind, int input_size, int hidden,
-                        int num_layers, int flags, float dropout, const char *fn)
+hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int input_size, int hidden, int num_layers,
+                        int flags, float dropout)
 {
+    const char *fn = cell->fn;
     int dirs = flags & HLR_BIDIRECTIONAL ? 2 : 1;
     if (input_size < 1 || hidden < 1) {
         hlr__fail(HLR_EINVAL, "%s: input_size %d and hidden_size %d must both be >= 1", fn, input_size, hidden);
@@ -33,19 +34,14 @@ hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int kind
                   dirs == 2 ? " (bidirectional)" : "");
         return NULL;
     }
-    if (flags & ~KNOWN_FLAGS) {
-        hlr__fail(HLR_EINVAL, "%s: unknown flags 0x%x", fn, (unsigned)(flags & ~KNOWN_FLAGS));
+    if (hlr__check_flags_dropout(fn, flags, KNOWN_FLAGS, "HLR_RETURN_SEQUENCES and HLR_BIDIRECTIONAL", dropout) !=
+        HLR_OK)
         return NULL;
-    }
-    if (!(dropout >= 0.0f && dropout < 1.0f)) {
-        hlr__fail(HLR_EINVAL, "%s: dropout %g; expected 0 <= dropout < 1", fn, (double)dropout);
-        return NULL;
-    }
     rnn *r = (rnn *)hlr__layer_alloc(ops, sizeof *r);
     if (!r)
         return NULL;
     r->cell = cell;
-    r->kind = kind;
+    r->kind = cell->kind;
     r->input_size = input_size;
     r->hidden = hidden;
     r->num_layers = num_layers;
@@ -61,7 +57,7 @@ hlr_status hlr__rnn_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr
 {
     rnn *r = (rnn *)l;
     if (in->ndim != 2 || in->d[1] != r->input_size) {
-        char s[96];
+        char s[HLR__SHAPE_STR];
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s is not (steps, %d)", hlr__shape_str(in, s, sizeof s),
                                r->input_size);
     }
@@ -96,41 +92,36 @@ hlr_status hlr__rnn_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr
 static int64_t layout(rnn *r, float *arena, int64_t n)
 {
     int64_t T = r->T, H = r->hidden, D = r->dirs, F = r->input_size, GH = (int64_t)r->cell->gates * H;
-    int64_t TN = T * n, DH = D * H, wide = F > DH ? F : DH, used = 0;
-#define TAKE(ptr, count)                                                                                               \
-    do {                                                                                                               \
-        (ptr) = arena ? arena + used : NULL;                                                                           \
-        used += ((count) + 15) / 16 * 16; /* 64-byte steps keep every block aligned like the arena */                  \
-    } while (0)
+    int64_t TN = T * n, DH = D * H, wide = F > DH ? F : DH;
+    hlr__carve c = {arena, 0};
     for (int k = 0; k < r->num_layers; k++) {
         for (int d = 0; d < D; d++) {
             rnn_dir *w = &r->dir[k][d];
-            TAKE(w->G, TN * GH);
-            TAKE(w->dG, TN * GH);
-            TAKE(w->S, (T + 1) * n * H);
+            hlr__take(&c, &w->G, TN * GH);
+            hlr__take(&c, &w->dG, TN * GH);
+            hlr__take(&c, &w->S, (T + 1) * n * H);
             if (r->kind == RNN_LSTM) {
-                TAKE(w->C, (T + 1) * n * H);
-                TAKE(w->TC, TN * H);
+                hlr__take(&c, &w->C, (T + 1) * n * H);
+                hlr__take(&c, &w->TC, TN * H);
             } else {
-                TAKE(w->dGh, TN * GH);
-                TAKE(w->HN, TN * H);
+                hlr__take(&c, &w->dGh, TN * GH);
+                hlr__take(&c, &w->HN, TN * H);
             }
         }
-        TAKE(r->O[k], TN * DH);
+        hlr__take(&c, &r->O[k], TN * DH);
         if (k < r->num_layers - 1 && r->dropout > 0.0f) {
-            TAKE(r->mask[k], TN * DH);
-            TAKE(r->XD[k], TN * DH);
+            hlr__take(&c, &r->mask[k], TN * DH);
+            hlr__take(&c, &r->XD[k], TN * DH);
         }
     }
-    TAKE(r->X0, TN * F);
-    TAKE(r->dA, TN * wide);
-    TAKE(r->dB, TN * wide);
-    TAKE(r->dh, n * H);
-    TAKE(r->dc, n * H);
-    TAKE(r->hg, n * GH);
-    TAKE(r->bias, GH);
-#undef TAKE
-    return used;
+    hlr__take(&c, &r->X0, TN * F);
+    hlr__take(&c, &r->dA, TN * wide);
+    hlr__take(&c, &r->dB, TN * wide);
+    hlr__take(&c, &r->dh, n * H);
+    hlr__take(&c, &r->dc, n * H);
+    hlr__take(&c, &r->hg, n * GH);
+    hlr__take(&c, &r->bias, GH);
+    return c.used;
 }
 
 hlr_status hlr__rnn_plan(hlr_layer *l, int64_t max_batch)
@@ -305,18 +296,19 @@ void hlr__rnn_get_config(const hlr_layer *l, hlr_config *c)
     hlr__config_float(c, "dropout", r->dropout);
 }
 
-int hlr__rnn_config(const hlr_config *c, const char *type, int *input_size, int *hidden, int *num_layers, int *flags,
-                    float *dropout)
+hlr_layer *hlr__rnn_from_config(const hlr_config *c, const hlr_layer_ops *ops, const rnn_cell *cell)
 {
-    int seq, bi;
-    if (hlr__config_int_in(c, type, "input_size", 1, INT32_MAX, input_size) ||
-        hlr__config_int_in(c, type, "hidden_size", 1, INT32_MAX, hidden) ||
-        hlr__config_int_in(c, type, "num_layers", 1, RNN_MAX_LAYERS, num_layers) ||
+    const char *type = cell->type;
+    int in, hidden, layers, seq, bi;
+    float dropout;
+    if (hlr__config_int_in(c, type, "input_size", 1, INT32_MAX, &in) ||
+        hlr__config_int_in(c, type, "hidden_size", 1, INT32_MAX, &hidden) ||
+        hlr__config_int_in(c, type, "num_layers", 1, RNN_MAX_LAYERS, &layers) ||
         hlr__config_int_in(c, type, "return_sequences", 0, 1, &seq) ||
-        hlr__config_int_in(c, type, "bidirectional", 0, 1, &bi) || hlr__config_float_of(c, type, "dropout", dropout))
-        return -1;
-    *flags = (seq ? HLR_RETURN_SEQUENCES : 0) | (bi ? HLR_BIDIRECTIONAL : 0);
-    return 0;
+        hlr__config_int_in(c, type, "bidirectional", 0, 1, &bi) || hlr__config_float_of(c, type, "dropout", &dropout))
+        return NULL;
+    return hlr__rnn_new(ops, cell, in, hidden, layers, (seq ? HLR_RETURN_SEQUENCES : 0) | (bi ? HLR_BIDIRECTIONAL : 0),
+                        dropout);
 }
 
 /* ---- the public state API ---- */

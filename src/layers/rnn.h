@@ -42,7 +42,10 @@ typedef struct rnn rnn;
 
 /* A cell's time loops for direction d of layer k (see lstm.c, gru.c). */
 typedef struct rnn_cell {
-    int gates; /* 4 for the LSTM, 3 for the GRU */
+    int kind;          /* RNN_LSTM or RNN_GRU */
+    const char *type;  /* the layer type: "lstm" */
+    const char *fn;    /* its constructor, for messages: "hlr_lstm" */
+    int gates;         /* 4 for the LSTM, 3 for the GRU */
     /* X (T n, in): the layer's input.  h0, c0 (n, H): the initial state,
      * NULL for zeros.  Fills the direction's G, S (and C, TC or HN). */
     void (*forward)(rnn *r, int k, int d, const float *X, int64_t in, int64_t n, const unsigned char *active,
@@ -110,8 +113,17 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
                            int64_t in, int64_t n, float *dX, int overwrite_dx);
 
 /* The layer behind hlr_lstm / hlr_gru (rnn.c). */
-hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int kind, int input_size, int hidden,
-                        int num_layers, int flags, float dropout, const char *fn);
+hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int input_size, int hidden, int num_layers,
+                        int flags, float dropout);
+/* The same from the configuration hlr__rnn_get_config wrote (NULL, error set, when it is bad). */
+hlr_layer *hlr__rnn_from_config(const hlr_config *c, const hlr_layer_ops *ops, const rnn_cell *cell);
+/* The ops table of a recurrent layer type: rnn.c's functions, its name and from_config. */
+#define HLR__RNN_OPS(name, from_config_fn)                                                                             \
+    {                                                                                                                  \
+        .type = (name), .build = hlr__rnn_build, .plan = hlr__rnn_plan, .forward = hlr__rnn_forward,                   \
+        .backward = hlr__rnn_backward, .destroy = hlr__rnn_destroy, .check_pass = hlr__rnn_check_pass,                 \
+        .get_config = hlr__rnn_get_config, .from_config = (from_config_fn)                                             \
+    }
 hlr_status hlr__rnn_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng);
 hlr_status hlr__rnn_plan(hlr_layer *l, int64_t max_batch);
 void hlr__rnn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y);
@@ -119,8 +131,5 @@ void hlr__rnn_backward(hlr_layer *l, const hlr_pass *p, const float *x, const fl
 void hlr__rnn_destroy(hlr_layer *l);
 hlr_status hlr__rnn_check_pass(const hlr_layer *l, int64_t batch, const void *input);
 void hlr__rnn_get_config(const hlr_layer *l, hlr_config *c);
-/* Read the configuration hlr__rnn_get_config wrote; 0 on success. */
-int hlr__rnn_config(const hlr_config *c, const char *type, int *input_size, int *hidden, int *num_layers, int *flags,
-                    float *dropout);
 
 #endif

@@ -101,7 +101,7 @@ static hlr_status enc_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, h
 {
     encoder *e = (encoder *)l;
     if (in->ndim != 2 || in->d[1] != e->E) {
-        char s[96];
+        char s[HLR__SHAPE_STR];
         return hlr__layer_fail(l, HLR_ESHAPE, "input %s is not (steps, %d)", hlr__shape_str(in, s, sizeof s), e->E);
     }
     e->T = in->d[0];
@@ -129,32 +129,26 @@ static int64_t layout(encoder *e, float *arena, int64_t n)
 {
     const int64_t RE = n * e->T * e->E, RF = n * e->T * e->F;
     const int drop = e->drop1 != NULL;
-    int64_t used = 0;
-#define TAKE(ptr, count)                                                                                               \
-    do {                                                                                                               \
-        (ptr) = arena ? arena + used : NULL;                                                                           \
-        used += ((count) + 15) / 16 * 16;                                                                              \
-    } while (0)
-    TAKE(e->h1, RE);
-    TAKE(e->a, RE);
-    TAKE(e->x1, RE);
-    TAKE(e->h2, RE);
-    TAKE(e->f1, RF);
-    TAKE(e->g, RF);
-    TAKE(e->f2, RE);
-    TAKE(e->dtmp, RE);
-    TAKE(e->dh, RE);
-    TAKE(e->dx1, RE);
-    TAKE(e->dfa, RF);
-    TAKE(e->dfb, RF);
+    hlr__carve c = {arena, 0};
+    hlr__take(&c, &e->h1, RE);
+    hlr__take(&c, &e->a, RE);
+    hlr__take(&c, &e->x1, RE);
+    hlr__take(&c, &e->h2, RE);
+    hlr__take(&c, &e->f1, RF);
+    hlr__take(&c, &e->g, RF);
+    hlr__take(&c, &e->f2, RE);
+    hlr__take(&c, &e->dtmp, RE);
+    hlr__take(&c, &e->dh, RE);
+    hlr__take(&c, &e->dx1, RE);
+    hlr__take(&c, &e->dfa, RF);
+    hlr__take(&c, &e->dfb, RF);
     e->ad = e->gd = e->f2d = NULL;
     if (drop) {
-        TAKE(e->ad, RE);
-        TAKE(e->gd, RF);
-        TAKE(e->f2d, RE);
+        hlr__take(&c, &e->ad, RE);
+        hlr__take(&c, &e->gd, RF);
+        hlr__take(&c, &e->f2d, RE);
     }
-#undef TAKE
-    return used;
+    return c.used;
 }
 
 static hlr_status enc_plan(hlr_layer *l, int64_t max_batch)
@@ -318,15 +312,8 @@ hlr_layer *hlr_transformer_encoder(int dim, int heads, int ff_dim, int flags, fl
                   heads, ff_dim);
         return NULL;
     }
-    if (flags & ~KNOWN_FLAGS) {
-        hlr__fail(HLR_EINVAL, "%s: unknown flags 0x%x (HLR_ATTN_CAUSAL and HLR_ATTN_KEY_PADDING only)", fn,
-                  (unsigned)(flags & ~KNOWN_FLAGS));
+    if (hlr__check_flags_dropout(fn, flags, KNOWN_FLAGS, "HLR_ATTN_CAUSAL and HLR_ATTN_KEY_PADDING", dropout) != HLR_OK)
         return NULL;
-    }
-    if (!(dropout >= 0.0f && dropout < 1.0f)) {
-        hlr__fail(HLR_EINVAL, "%s: dropout %g; expected 0 <= dropout < 1", fn, (double)dropout);
-        return NULL;
-    }
     encoder *e = (encoder *)hlr__layer_alloc(&hlr__transformer_encoder_ops, sizeof *e);
     if (!e)
         return NULL;
