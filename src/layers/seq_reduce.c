@@ -164,7 +164,10 @@ static void max_backward(hlr_layer *l, const hlr_pass *p, const float *x, const 
             dx[i * l->in_size + (int64_t)s->argmax[i * F + f] * F + f] = dy[i * F + f];
 }
 
-static void max_destroy(hlr_layer *l) { hlr__free(((seq_reduce *)l)->argmax); }
+static void max_destroy(hlr_layer *l)
+{
+    hlr__free(((seq_reduce *)l)->argmax);
+}
 
 /* ---- the four types ---- */
 
@@ -226,10 +229,22 @@ const hlr_layer_ops hlr__seq_max_ops = {
     .from_config = max_from_config,
 };
 
-hlr_layer *hlr_seq_first(void) { return hlr__layer_alloc(&hlr__seq_first_ops, sizeof(seq_reduce)); }
+hlr_layer *hlr_seq_first(void)
+{
+    return hlr__layer_alloc(&hlr__seq_first_ops, sizeof(seq_reduce));
+}
 
-hlr_layer *hlr_seq_last(void) { return hlr__layer_alloc(&hlr__seq_last_ops, sizeof(seq_reduce)); }
+hlr_layer *hlr_seq_last(void)
+{
+    return hlr__layer_alloc(&hlr__seq_last_ops, sizeof(seq_reduce));
+}
 
-hlr_layer *hlr_seq_mean(void) { return hlr__layer_alloc(&hlr__seq_mean_ops, sizeof(seq_reduce)); }
+hlr_layer *hlr_seq_mean(void)
+{
+    return hlr__layer_alloc(&hlr__seq_mean_ops, sizeof(seq_reduce));
+}
 
-hlr_layer *hlr_seq_max(void) { return hlr__layer_alloc(&hlr__seq_max_ops, sizeof(seq_reduce)); }
+hlr_layer *hlr_seq_max(void)
+{
+    return hlr__layer_alloc(&hlr__seq_max_ops, sizeof(seq_reduce));
+}
