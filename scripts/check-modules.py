@@ -10,6 +10,7 @@ through others -- fails the check with the symbols that make it.
     scripts/check-modules.py BUILD_DIR [DOC]    check; with DOC (docs/design.md),
                                                 also that its list is this graph
     scripts/check-modules.py --graph BUILD_DIR  print each file's dependencies
+    scripts/check-modules.py --write BUILD_DIR DOC  put them into DOC's list
 """
 import collections
 import os
@@ -109,10 +110,10 @@ def render(deps):
 
 
 def main(argv):
-    graph = "--graph" in argv
-    args = [a for a in argv if a != "--graph"]
-    if not 1 <= len(args) <= 2 or (graph and len(args) != 1):
-        print("usage: check-modules.py BUILD_DIR [DOC] | --graph BUILD_DIR", file=sys.stderr)
+    graph, write = "--graph" in argv, "--write" in argv
+    args = [a for a in argv if a not in ("--graph", "--write")]
+    if not 1 <= len(args) <= 2 or (graph and len(args) != 1) or (write and len(args) != 2):
+        print("usage: check-modules.py BUILD_DIR [DOC] | --graph BUILD_DIR | --write BUILD_DIR DOC", file=sys.stderr)
         return 2
     if not os.path.isdir(os.path.join(args[0], "src")):
         print(f"check-modules: {args[0]}/src does not exist: build the library first", file=sys.stderr)
@@ -128,6 +129,16 @@ def main(argv):
             for b in sorted(deps[a]):
                 if b in comp:
                     print(f"    {a} uses {', '.join(sorted(deps[a][b]))} from {b}", file=sys.stderr)
+    if write:
+        text = open(args[1], encoding="utf-8").read()
+        if documented(args[1]) is None:
+            print(f"check-modules: {args[1]} has no fenced block after '{MARK}'", file=sys.stderr)
+            return 1
+        start = text.index(MARK + "\n") + len(MARK) + 1
+        start = text.index("\n", start) + 1
+        end = text.index("```", start)
+        with open(args[1], "w", encoding="utf-8") as out:
+            out.write(text[:start] + "\n".join(render(deps)) + "\n" + text[end:])
     if len(args) == 2:
         doc = documented(args[1])
         if doc is None:
@@ -135,7 +146,7 @@ def main(argv):
             return 1
         if doc != render(deps):
             print(f"check-modules: {args[1]}'s list of dependencies is not the code's; replace its block with "
-                  f"the output of scripts/check-modules.py --graph {args[0]}", file=sys.stderr)
+                  f"the output of scripts/check-modules.py --graph {args[0]} (--write {args[0]} {args[1]} does it)", file=sys.stderr)
             return 1
     if bad:
         return 1

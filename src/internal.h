@@ -272,6 +272,10 @@ hlr_status hlr__layer_add_param(hlr_layer *l, const char *name, int ndim, const 
 hlr_status hlr__layer_add_buffer(hlr_layer *l, const char *name, int ndim, const int64_t *shape);
 /* Free every parameter (a failed build undoes itself with this). */
 void hlr__layer_clear_params(hlr_layer *l);
+/* Build l for a sample of shape in, as a model does (and a composite layer for the layers inside it):
+ * the shapes and sizes set, ops->build called, an empty or too many-dimensional output refused;
+ * the output shape into *out.  On failure l holds no parameters. */
+hlr_status hlr__layer_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng);
 /* The data of parameter i and its gradient. */
 static inline float *hlr__param(hlr_layer *l, int i) { return (float *)l->params[i].value.data; }
 static inline float *hlr__grad(hlr_layer *l, int i) { return (float *)l->params[i].grad.data; }

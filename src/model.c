@@ -181,22 +181,17 @@ hlr_status hlr_model_build(hlr_model *m, int ndim, const int64_t *shape)
     m->in_size = m->max_size = n;
     for (int i = 0; i < m->nlayers; i++) {
         hlr_layer *l = m->layers[i];
-        hlr_shape out = {0};
-        l->in = cur;
-        l->in_size = hlr__shape_numel(&cur);
-        hlr_status st = l->ops->build(l, &cur, &out, &m->rng);
-        if (st == HLR_OK && l->ops->int_input && i > 0)
-            st = hlr__layer_fail(l, HLR_ESHAPE, "reads int32 token ids, so it must be the model's first layer");
-        if (st == HLR_OK && (out.ndim < 1 || out.ndim > HLR_MAX_DIMS - 1 || hlr__shape_numel(&out) < 1))
-            st = hlr__layer_fail(l, HLR_ESHAPE, "produces an empty output");
+        hlr_shape out;
+        hlr_status st = l->ops->int_input && i > 0
+                            ? hlr__layer_fail(l, HLR_ESHAPE, "reads int32 token ids, so it must be the model's first layer")
+                            : hlr__layer_build(l, &cur, &out, &m->rng);
         if (st != HLR_OK) {
-            for (int j = 0; j <= i; j++)
+            for (int j = 0; j < i; j++) {
                 hlr__layer_clear_params(m->layers[j]);
+                m->layers[j]->built = 0;
+            }
             return st;
         }
-        l->out = out;
-        l->out_size = hlr__shape_numel(&out);
-        l->built = 1;
         if (l->out_size > m->max_size)
             m->max_size = l->out_size;
         cur = out;

@@ -80,6 +80,24 @@ hlr_status hlr__layer_fail(const hlr_layer *l, hlr_status code, const char *fmt,
     return hlr__fail(code, "%s: %s", l->ops->type, msg);
 }
 
+hlr_status hlr__layer_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
+{
+    *out = (hlr_shape){0};
+    l->in = *in;
+    l->in_size = hlr__shape_numel(in);
+    hlr_status st = l->ops->build(l, in, out, rng);
+    if (st == HLR_OK && (out->ndim < 1 || out->ndim > HLR_MAX_DIMS - 1 || hlr__shape_numel(out) < 1))
+        st = hlr__layer_fail(l, HLR_ESHAPE, "produces an empty output");
+    if (st != HLR_OK) {
+        hlr__layer_clear_params(l);
+        return st;
+    }
+    l->out = *out;
+    l->out_size = hlr__shape_numel(out);
+    l->built = 1;
+    return HLR_OK;
+}
+
 void hlr__layer_clear_params(hlr_layer *l)
 {
     for (int i = 0; i < l->nparams; i++) {

@@ -71,21 +71,15 @@ static void bind(encoder *e)
 }
 
 /* Build sub-layer c for input `in` as a model would, then move its
- * parameters into the block under prefix + their names. */
+ * parameters into the block under prefix + their names (the block owns them;
+ * bind() points the sub-layers' views at them before every pass). */
 static hlr_status build_child(encoder *e, hlr_layer *c, const char *prefix, const hlr_shape *in, hlr_rng *rng)
 {
     hlr_layer *l = &e->base;
-    hlr_shape out = {0};
-    c->in = *in;
-    c->in_size = hlr__shape_numel(in);
-    hlr_status st = c->ops->build(c, in, &out, rng);
-    if (st != HLR_OK) {
-        hlr__layer_clear_params(c);
+    hlr_shape out;
+    hlr_status st = hlr__layer_build(c, in, &out, rng);
+    if (st != HLR_OK)
         return st;
-    }
-    c->out = out;
-    c->out_size = hlr__shape_numel(&out);
-    c->built = 1;
     for (int i = 0; i < c->nparams; i++) {
         int k = l->nparams++;
         l->params[k] = c->params[i];
