@@ -125,6 +125,13 @@ $(BUILD)/examples/handwriting.o: examples/handwriting.c
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) $(FREETYPE_CFLAGS) -MMD -MP -c $< -o $@
 
+# hlr-mnist's attention viewer is a file of its own.
+MNIST_OBJ := $(BUILD)/examples/mnist.o $(BUILD)/examples/attention.o
+$(BINOUT)/hlr-mnist: $(MNIST_OBJ) $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/libhlr.so
+	@mkdir -p $(BINOUT)
+	$(CC) $(LDFLAGS) -o $@ $(MNIST_OBJ) $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
+	    -Wl,-rpath,'$$ORIGIN/../lib' $(PNG_LIBS) -lz -lm -ldl
+
 READ_OBJ := $(BUILD)/examples/read.o $(BUILD)/examples/words.o $(BUILD)/examples/handwriting.o
 $(BINOUT)/hlr-read: $(READ_OBJ) $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/libhlr.so
 	@mkdir -p $(BINOUT)
