@@ -432,7 +432,7 @@ int64_t hlr_dataset_sample_dim(const hlr_dataset *d, int i)
 
 const float *hlr_dataset_inputs(const hlr_dataset *d) { return d && d->dtype == HLR_F32 ? d->x : NULL; }
 const int32_t *hlr_dataset_labels(const hlr_dataset *d) { return d && !d->targets ? d->y : NULL; }
-int hlr_dataset_dtype(const hlr_dataset *d) { return d ? (int)d->dtype : -1; }
+hlr_dtype hlr_dataset_dtype(const hlr_dataset *d) { return d ? d->dtype : HLR_DTYPE_NONE; }
 /* The token ids were stored through a const int32_t * (memcpy keeps their type). */
 const int32_t *hlr_dataset_tokens(const hlr_dataset *d)
 {

@@ -123,7 +123,7 @@ int64_t hlr_tensor_dim(const hlr_tensor *t, int i)
 
 int64_t hlr_tensor_numel(const hlr_tensor *t) { return t ? t->numel : 0; }
 
-int hlr_tensor_dtype(const hlr_tensor *t) { return t ? (int)t->dtype : -1; }
+hlr_dtype hlr_tensor_dtype(const hlr_tensor *t) { return t ? t->dtype : HLR_DTYPE_NONE; }
 
 void *hlr_tensor_data(const hlr_tensor *t) { return t ? t->data : NULL; }
 

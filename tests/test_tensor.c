@@ -314,7 +314,8 @@ START_TEST(test_tensor_queries_on_null_give_0_and_dtype_minus_1)
     ck_assert_int_eq(hlr_tensor_dim(NULL, 0), 0);
     ck_assert_int_eq(hlr_tensor_dim(NULL, -1), 0);
     ck_assert_int_eq(hlr_tensor_numel(NULL), 0);
-    ck_assert_int_eq(hlr_tensor_dtype(NULL), -1);
+    ck_assert_int_eq(hlr_tensor_dtype(NULL), HLR_DTYPE_NONE);
+    ck_assert_int_eq(HLR_DTYPE_NONE, -1); /* the value the getters had before they returned hlr_dtype */
     ck_assert_ptr_null(hlr_tensor_data(NULL));
     ck_assert_ptr_null(hlr_tensor_f32(NULL));
     ck_assert_error_mentions("hlr_tensor_f32");

@@ -387,8 +387,9 @@ HLR_API int hlr_get_num_threads(void);
 
 /** The type of a tensor's elements. */
 typedef enum hlr_dtype {
-    HLR_F32 = 0, /**< float (IEEE-754 binary32) */
-    HLR_I32 = 1  /**< int32_t: class labels, token ids */
+    HLR_DTYPE_NONE = -1, /**< no type: what the getters return for a NULL handle */
+    HLR_F32 = 0,         /**< float (IEEE-754 binary32) */
+    HLR_I32 = 1          /**< int32_t: class labels, token ids */
 } hlr_dtype;
 
 /**
@@ -499,11 +500,11 @@ HLR_API int64_t hlr_tensor_numel(const hlr_tensor *t);
  * The type of the tensor's elements.
  *
  * @param t  the tensor, or NULL.
- * @return HLR_F32 or HLR_I32 (as an int), or -1 when t is NULL.
+ * @return HLR_F32 or HLR_I32, or HLR_DTYPE_NONE (-1) when t is NULL.
  * @ownership t stays the caller's.
  * @threadsafety safe; several threads may query one tensor at once.
  */
-HLR_API int hlr_tensor_dtype(const hlr_tensor *t);
+HLR_API hlr_dtype hlr_tensor_dtype(const hlr_tensor *t);
 
 /**
  * The tensor's elements, row-major.
@@ -2160,12 +2161,12 @@ HLR_API const int32_t *hlr_dataset_targets(const hlr_dataset *d, int *max_target
  * The type of a data set's samples.
  *
  * @param d  the data set, or NULL.
- * @return HLR_F32, HLR_I32 for token ids (hlr_dataset_from_tokens()); -1
- *   for NULL.
+ * @return HLR_F32, HLR_I32 for token ids (hlr_dataset_from_tokens());
+ *   HLR_DTYPE_NONE (-1) for NULL.
  * @ownership d is only read.
  * @threadsafety reads d only; safe alongside other readers of it.
  */
-HLR_API int hlr_dataset_dtype(const hlr_dataset *d);
+HLR_API hlr_dtype hlr_dataset_dtype(const hlr_dataset *d);
 
 /**
  * Free a data set.

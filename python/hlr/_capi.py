@@ -39,7 +39,7 @@ ENUMS = {
         "HLR_ECANCELLED": -10,
     },
     "hlr_log_level": {"HLR_LOG_DEBUG": 0, "HLR_LOG_INFO": 1, "HLR_LOG_WARN": 2},
-    "hlr_dtype": {"HLR_F32": 0, "HLR_I32": 1},
+    "hlr_dtype": {"HLR_DTYPE_NONE": -1, "HLR_F32": 0, "HLR_I32": 1},
     "hlr_loss_kind": {"HLR_LOSS_CROSS_ENTROPY": 0, "HLR_LOSS_MSE": 1, "HLR_LOSS_CTC": 2},
     "hlr_schedule_kind": {"HLR_SCHEDULE_CONSTANT": 0, "HLR_SCHEDULE_STEP": 1, "HLR_SCHEDULE_COSINE": 2},
     "hlr_reduction": {"HLR_REDUCTION_NONE": 0, "HLR_REDUCTION_SUM": 1, "HLR_REDUCTION_MEAN": 2},
