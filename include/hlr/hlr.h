@@ -1999,6 +1999,38 @@ HLR_API float hlr_optimizer_base_lr(const hlr_optimizer *o);
  */
 HLR_API int64_t hlr_optimizer_steps(const hlr_optimizer *o);
 
+/**
+ * @ingroup model
+ * A sequential model: a list of layers that trains, evaluates and predicts.
+ * Opaque; made with hlr_model_new() (or loaded with hlr_model_load()) and
+ * freed with hlr_model_free().  It owns its layers, its parameters, its
+ * buffers, its metadata and its random generator.
+ */
+typedef struct hlr_model hlr_model;
+
+/**
+ * Update every parameter of m from its gradient: one step of optimizer o.
+ * Parameters of frozen layers (hlr_layer_set_trainable()) and batch norm's
+ * running statistics are left alone.  The step uses the current learning
+ * rate (hlr_optimizer_lr()), first clips the gradients in place when a clip
+ * norm is set (hlr_optimizer_set_clip_norm()), and counts in
+ * hlr_optimizer_steps(); it does not advance the schedule
+ * (hlr_optimizer_schedule_step()).  The first step binds o to m: from then
+ * on o steps only m.
+ *
+ * @param o  the optimizer.
+ * @param m  a built model whose gradients are set (hlr_model_backward()).
+ * @return HLR_OK, or an error code below.
+ * @errors HLR_EINVAL (NULL), HLR_ESTATE (model not built, a clone made by
+ *   hlr_model_clone_shared(), or optimizer bound to another model),
+ *   HLR_ENUMERIC (non-finite gradient norm when clipping; nothing is
+ *   updated), HLR_ENOMEM (first step only: the optimizer's state).
+ * @ownership both stay the caller's; o keeps no pointer to m.
+ * @threadsafety changes o and m's parameters: not while another thread
+ *   uses either, or a clone of m.
+ */
+HLR_API hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m);
+
 /** @} */
 
 /* ------------------------------------------------------------------------ */
@@ -2323,14 +2355,6 @@ HLR_API const int32_t *hlr_dataset_lengths(const hlr_dataset *d);
  * @{ */
 
 /**
- * A sequential model: a list of layers that trains, evaluates and predicts.
- * Opaque; made with hlr_model_new() (or loaded with hlr_model_load()) and
- * freed with hlr_model_free().  It owns its layers, its parameters, its
- * buffers, its metadata and its random generator.
- */
-typedef struct hlr_model hlr_model;
-
-/**
  * Create an empty sequential model whose random generator starts from seed.
  * The generator draws the weight initialisation (hlr_model_build()), the
  * dropout masks of training passes, and the shuffling and augmentation in
@@ -2545,29 +2569,6 @@ HLR_API hlr_status hlr_model_forward(hlr_model *m, const hlr_tensor *x, hlr_tens
  * @threadsafety uses the model's buffers; one thread at a time per model.
  */
 HLR_API hlr_status hlr_model_backward(hlr_model *m, const hlr_tensor *dy, hlr_tensor *dx);
-
-/**
- * Update every parameter of m from its gradient: one step of optimizer o.
- * Parameters of frozen layers (hlr_layer_set_trainable()) and batch norm's
- * running statistics are left alone.  The step uses the current learning
- * rate (hlr_optimizer_lr()), first clips the gradients in place when a clip
- * norm is set (hlr_optimizer_set_clip_norm()), and counts in
- * hlr_optimizer_steps(); it does not advance the schedule
- * (hlr_optimizer_schedule_step()).  The first step binds o to m: from then
- * on o steps only m.
- *
- * @param o  the optimizer.
- * @param m  a built model whose gradients are set (hlr_model_backward()).
- * @return HLR_OK, or an error code below.
- * @errors HLR_EINVAL (NULL), HLR_ESTATE (model not built, a clone made by
- *   hlr_model_clone_shared(), or optimizer bound to another model),
- *   HLR_ENUMERIC (non-finite gradient norm when clipping; nothing is
- *   updated), HLR_ENOMEM (first step only: the optimizer's state).
- * @ownership both stay the caller's; o keeps no pointer to m.
- * @threadsafety changes o and m's parameters: not while another thread
- *   uses either, or a clone of m.
- */
-HLR_API hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m);
 
 /**
  * Choose the loss hlr_model_train_batch() and hlr_model_fit() use.
