@@ -144,7 +144,7 @@ static hlr_status conv_block(hlr_model *m, int in, int out, int bn)
 }
 
 hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int channels, int convs, int bn,
-                        int hidden)
+                        int hidden, float dropout)
 {
     hlr_model *m = hlr_model_new(seed);
     if (!m)
@@ -160,7 +160,11 @@ hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int c
     if (st == HLR_OK && convs >= 3)
         st = conv_block(m, 2 * c, 2 * c, bn);                                      /* a wider view per column */
     if (st == HLR_OK)
-        st = ADD(m, hlr_feature_map_columns(),                                     /* (W/4, 2c H/4) */
+        st = ADD(m, hlr_feature_map_columns());                                    /* (W/4, 2c H/4) */
+    if (st == HLR_OK && dropout > 0)
+        st = ADD(m, hlr_dropout(dropout));                                         /* the LSTM's inputs, in training */
+    if (st == HLR_OK)
+        st = ADD(m,
                  hlr_lstm(2 * c * rows, hidden, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f), /* (W/4, 2h) */
                  hlr_dense(2 * hidden, classes, 1));                                /* (W/4, classes) */
     if (st == HLR_OK)

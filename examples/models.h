@@ -34,7 +34,7 @@ int example_model_wants_augmentation(const char *name);
  * NULL with hlr_last_error() saying why.
  */
 hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int channels, int convs, int bn,
-                        int hidden);
+                        int hidden, float dropout);
 
 /* How hlr-mnist trains a model unless told otherwise. */
 typedef struct example_recipe {

@@ -6,7 +6,8 @@
  *   hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]
  *                  [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]
  *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]
- *                  [--channels C] [--batchnorm 0|1] [--shear S] [--threads T] [--data DIR]
+ *                  [--channels C] [--batchnorm 0|1] [--shear S] [--elastic A] [--dropout P]
+ *                  [--threads T] [--data DIR]
  *   hlr-read train --task lines --labels FILE --alphabet CHARS [--test-labels FILE] [--height 32]
  *                  [the model and optimiser options above]
  *   hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N] [--test-words N]
@@ -61,7 +62,8 @@ typedef struct options {
     long train_strings, test_strings;
     unsigned long long seed;
     float lr;
-    double shear;
+    double shear, elastic;
+    float dropout; /* --dropout: on the LSTM's inputs */
     const char *part; /* generate: train, val or test */
     const char *labels, *test_labels, *alphabet; /* --task lines */
     int height;
@@ -74,7 +76,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]\n"
                "                      [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]\n"
                "                      [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]\n"
-               "                      [--channels C] [--batchnorm 0|1] [--shear S] [--threads T]\n"
+               "                      [--channels C] [--batchnorm 0|1] [--shear S] [--elastic A] [--dropout P]\n"
+               "                      [--threads T]\n"
                "                      [--data DIR]\n"
                "       hlr-read train --task lines --labels FILE --alphabet CHARS [--test-labels FILE]\n"
                "                      [--height 32] [the model and optimiser options]\n"
@@ -119,6 +122,8 @@ static void usage(FILE *f)
                "  --batchnorm      1 (default): batch normalisation after each convolution; 0: none\n"
                "  --shear          training digits slanted by up to this shear (x per y) either way, and\n"
                "                   their width scaled by 0.85..1.15 (default 0: off); never the test strings\n"
+               "  --elastic        training digits warped smoothly by up to A pixels (default 0: off)\n"
+               "  --dropout        dropout on the LSTM's inputs in training (default 0: none)\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
                "  --distributed    digits: data-parallel training under mpirun: each process composes the\n"
@@ -185,6 +190,20 @@ static float sample(const float *d, double x, double y)
     return (float)s;
 }
 
+/* Move (*x, *y) by the displacement field at (u, v), the point's place in the ink box (0..1). */
+static void warp(double field[2][3][3], double u, double v, double *x, double *y)
+{
+    u = u < 0 ? 0 : u > 1 ? 2 : 2 * u;
+    v = v < 0 ? 0 : v > 1 ? 2 : 2 * v;
+    const int i = v >= 1 ? 1 : 0, j = u >= 1 ? 1 : 0;
+    const double a = u - j, b = v - i;
+    for (int c = 0; c < 2; c++) {
+        double (*f)[3] = field[c];
+        double d = (1 - b) * ((1 - a) * f[i][j] + a * f[i][j + 1]) + b * ((1 - a) * f[i + 1][j] + a * f[i + 1][j + 1]);
+        *(c ? y : x) += d;
+    }
+}
+
 /*
  * Compose one string from `digits` (n images of 28 x 28, labels) into canvas (CANVAS_H x
  * CANVAS_W, zeroed here): labels go to out (digit + 1, the blank being 0).  Returns the length.
@@ -202,22 +221,31 @@ static int compose(uint64_t *s, const float *digits, const int32_t *labels, int6
             int x0, y0, x1, y1;
             ink_box(d, &x0, &y0, &x1, &y1);
             double scale = 0.8 + 0.4 * rng_uniform(s), sx = scale, shear = 0;
-            if (augment) { /* another hand: a slant of up to +-shear, width by 0.85..1.15 */
+            if (augment && o->shear > 0) { /* another hand: a slant of up to +-shear, width by 0.85..1.15 */
                 sx *= 0.85 + 0.3 * rng_uniform(s);
                 shear = o->shear * (2 * rng_uniform(s) - 1);
             }
+            /* --elastic: a smooth random warp, displacements of up to +-elastic pixels of the 28 x 28
+             * digit at a 3 x 3 grid over its ink box, interpolated bilinearly in between */
+            double field[2][3][3] = {{{0}}};
+            if (augment && o->elastic > 0)
+                for (int c = 0; c < 18; c++)
+                    field[c / 9][c / 3 % 3][c % 3] = o->elastic * (2 * rng_uniform(s) - 1);
             int h = (int)lround((y1 - y0 + 1) * scale);
             h = h > CANVAS_H - 2 ? CANVAS_H - 2 : h;
             int w = (int)lround((x1 - x0 + 1) * sx), from = 0;
             if (augment) {
                 /* the slanted digit in a patch as wide as it can lean, then its ink's own columns */
-                int pw = w + (int)ceil(fabs(shear) * h) + 2, first = pw, last = -1;
+                int pw = w + (int)ceil(fabs(shear) * h + 2 * o->elastic * scale) + 2, first = pw, last = -1;
                 pw = pw > 64 ? 64 : pw;
                 const double cx = x0 + (x1 - x0 + 1) / 2.0;
                 for (int yy = 0; yy < h; yy++)
                     for (int xx = 0; xx < pw; xx++) {
                         double src_x = cx + (xx + 0.5 - pw / 2.0 - shear * (yy + 0.5 - h / 2.0)) / sx - 0.5;
-                        float v = sample(d, src_x, y0 + (yy + 0.5) / scale - 0.5);
+                        double src_y = y0 + (yy + 0.5) / scale - 0.5;
+                        if (o->elastic > 0)
+                            warp(field, (src_x - x0) / (x1 - x0 + 1), (src_y - y0) / (y1 - y0 + 1), &src_x, &src_y);
+                        float v = sample(d, src_x, src_y);
                         patch[yy * 64 + xx] = v;
                         if (v > 0.1f) {
                             first = xx < first ? xx : first;
@@ -383,7 +411,7 @@ static int train(const options *o)
     int rc = 1;
     if (!tr || !te)
         goto out;
-    if (!(m = example_crnn(o->seed, CANVAS_H, CANVAS_W, CLASSES, o->channels, o->convs, o->batchnorm, o->hidden)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
+    if (!(m = example_crnn(o->seed, CANVAS_H, CANVAS_W, CLASSES, o->channels, o->convs, o->batchnorm, o->hidden, o->dropout)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
         goto fail;
     /* --distributed: P processes each train on their B of every P B strings, which all of them compose */
     const hlr_distributed *dist = example_dist.lib ? &example_dist.d : NULL;
@@ -429,7 +457,7 @@ static int train(const options *o)
                 static float other[CANVAS_H * CANVAS_W];
                 int32_t other_t[MAX_DIGITS], *t = mine ? hlr_tensor_i32(b.targets) + i * MAX_DIGITS : other_t;
                 memset(t, 0, MAX_DIGITS * sizeof *t);
-                int len = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr), plan.pool, o, o->shear > 0,
+                int len = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr), plan.pool, o, o->shear > 0 || o->elastic > 0,
                                   mine ? hlr_tensor_f32(b.x) + (int64_t)i * CANVAS_H * CANVAS_W : other, t);
                 if (mine)
                     hlr_tensor_i32(b.tlen)[i] = len;
@@ -537,7 +565,7 @@ static int train_lines(const options *o)
         goto fail;
     if (o->test_labels && !(test = hlr_dataset_load_lines(o->test_labels, o->alphabet, o->height, 2, (int)W, 0)))
         goto fail;
-    if (!(m = example_crnn(o->seed, o->height, (int)W, C, o->channels, o->convs, o->batchnorm, o->hidden)) ||
+    if (!(m = example_crnn(o->seed, o->height, (int)W, C, o->channels, o->convs, o->batchnorm, o->hidden, o->dropout)) ||
         !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
         goto fail;
     const int64_t batches = (hlr_dataset_size(d) + o->batch - 1) / o->batch;
@@ -629,7 +657,7 @@ static int generate(const options *o)
         uint64_t stream = plan.stream;
         const long per_epoch = o->train_strings / o->batch * o->batch;
         for (long i = 0; i < per_epoch * o->epochs && !failed; i++) {
-            int len = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr), plan.pool, o, o->shear > 0,
+            int len = compose(&stream, hlr_dataset_inputs(tr), hlr_dataset_labels(tr), plan.pool, o, o->shear > 0 || o->elastic > 0,
                               canvas,
                               labels);
             failed = write_record(canvas, labels, len);
@@ -834,6 +862,8 @@ int main(int argc, char **argv)
         OPT_NUM("--channels", OPT_INT, &o.channels, 1, 256),
         OPT_NUM("--batchnorm", OPT_INT, &o.batchnorm, 0, 1),
         OPT_NUM("--shear", OPT_DOUBLE, &o.shear, 0, 1),
+        OPT_NUM("--elastic", OPT_DOUBLE, &o.elastic, 0, 8),
+        OPT_NUM("--dropout", OPT_FLOAT, &o.dropout, 0, 0.9),
         OPT_NUM("--epochs", OPT_INT, &o.epochs, 1, 10000),
         OPT_NUM("--threads", OPT_INT, &o.threads, 1, 1024),
         OPT_NUM("--beam", OPT_INT, &o.beam, 0, 4096),
