@@ -299,7 +299,7 @@ static int conv_step(void *p)
 static double conv_rate(int cin, int cout, int hw, int n)
 {
     conv_ctx c = {hlr_model_new(0), NULL, NULL};
-    hlr_model_add(c.m, hlr_conv2d(cin, cout, 3, 3, 1, 1, 1, 1, 1));
+    hlr_model_add(c.m, hlr_conv2d(cin, cout, &(hlr_conv2d_options){.kernel = 3, .padding = 1}));
     if (hlr_model_build(c.m, 3, (int64_t[]){cin, hw, hw}) != HLR_OK)
         return -1;
     c.x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, cin, hw, hw});

@@ -31,21 +31,23 @@ static hlr_status mlp(hlr_model *m)
  * flatten (3136), dense 128-ReLU, dense 10. */
 static hlr_status cnn(hlr_model *m)
 {
-    return ADD(m, hlr_conv2d(1, 32, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 2, 0),
-               hlr_conv2d(32, 64, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 2, 0), hlr_flatten(),
-               hlr_dense(3136, 128, 1), hlr_relu(), hlr_dense(128, 10, 1));
+    return ADD(m, hlr_conv2d(1, 32, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
+               hlr_maxpool2d(2, 2, 0), hlr_conv2d(32, 64, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
+               hlr_maxpool2d(2, 2, 0), hlr_flatten(), hlr_dense(3136, 128, 1), hlr_relu(), hlr_dense(128, 10, 1));
 }
 
 /* Three conv-BN-ReLU-pool stages (28 -> 14 -> 7 -> 3), then dropout, a
  * batch-normalised dense layer and dropout again. */
 static hlr_status cnn_bn(hlr_model *m)
 {
-    return ADD(m, hlr_conv2d(1, 32, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(32, 1e-5f, 0.1f), hlr_relu(),
-               hlr_maxpool2d(2, 2, 0), hlr_conv2d(32, 64, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(64, 1e-5f, 0.1f),
-               hlr_relu(), hlr_maxpool2d(2, 2, 0), hlr_conv2d(64, 128, 3, 3, 1, 1, 1, 1, 0),
-               hlr_batchnorm2d(128, 1e-5f, 0.1f), hlr_relu(), hlr_maxpool2d(2, 2, 0), hlr_flatten(),
-               hlr_dropout(0.3f), hlr_dense(1152, 128, 0), hlr_batchnorm1d(128, 1e-5f, 0.1f), hlr_relu(),
-               hlr_dropout(0.3f), hlr_dense(128, 10, 1));
+    return ADD(m, hlr_conv2d(1, 32, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+               hlr_batchnorm2d(32, 1e-5f, 0.1f), hlr_relu(), hlr_maxpool2d(2, 2, 0),
+               hlr_conv2d(32, 64, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+               hlr_batchnorm2d(64, 1e-5f, 0.1f), hlr_relu(), hlr_maxpool2d(2, 2, 0),
+               hlr_conv2d(64, 128, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+               hlr_batchnorm2d(128, 1e-5f, 0.1f), hlr_relu(), hlr_maxpool2d(2, 2, 0), hlr_flatten(), hlr_dropout(0.3f),
+               hlr_dense(1152, 128, 0), hlr_batchnorm1d(128, 1e-5f, 0.1f), hlr_relu(), hlr_dropout(0.3f),
+               hlr_dense(128, 10, 1));
 }
 
 /* Each image as a sequence of its 28 rows of 28 pixels: one recurrent layer
@@ -66,9 +68,9 @@ static hlr_status gru(hlr_model *m)
  * output projection, the mean over the steps, dense 10. */
 static hlr_status hybrid(hlr_model *m)
 {
-    return ADD(m, hlr_conv2d(1, 32, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 2, 0),
-               hlr_conv2d(32, 64, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 2, 0), hlr_feature_map_rows(),
-               hlr_lstm(448, 128, 1, HLR_RETURN_SEQUENCES, 0.0f),
+    return ADD(m, hlr_conv2d(1, 32, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
+               hlr_maxpool2d(2, 2, 0), hlr_conv2d(32, 64, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
+               hlr_maxpool2d(2, 2, 0), hlr_feature_map_rows(), hlr_lstm(448, 128, 1, HLR_RETURN_SEQUENCES, 0.0f),
                hlr_multihead_attention(128, 1, HLR_ATTN_NO_OUT_PROJ, 0.0f), hlr_seq_mean(), hlr_dense(128, 10, 1));
 }
 
@@ -139,8 +141,9 @@ int example_model_exists(const char *name)
 static hlr_status conv_block(hlr_model *m, int in, int out, int bn)
 {
     if (bn)
-        return ADD(m, hlr_conv2d(in, out, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(out, 1e-5f, 0.1f), hlr_relu());
-    return ADD(m, hlr_conv2d(in, out, 3, 3, 1, 1, 1, 1, 1), hlr_relu());
+        return ADD(m, hlr_conv2d(in, out, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+                   hlr_batchnorm2d(out, 1e-5f, 0.1f), hlr_relu());
+    return ADD(m, hlr_conv2d(in, out, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu());
 }
 
 hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int channels, int convs, int bn,

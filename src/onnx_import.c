@@ -339,8 +339,15 @@ static hlr_status conv(imp *p, const Onnx__NodeProto *n)
     NEED(!B || B->n == cout, "the bias has %lld values", (long long)(B ? B->n : 0));
     const int64_t kh = W->dims[2], kw = W->dims[3];
     NEED(cout <= 65536 && kh <= 4096 && kw <= 4096 && s <= 4096 && pad <= 4096 && d <= 4096, "too large");
-    hlr_status st = add_layer(p, n, hlr_conv2d((int)cin, (int)cout, (int)kh, (int)kw, (int)s, (int)pad, (int)d, (int)g,
-                                               B != NULL));
+    hlr_status st = add_layer(p, n,
+                              hlr_conv2d((int)cin, (int)cout,
+                                         &(hlr_conv2d_options){.kernel_h = (int)kh,
+                                                               .kernel_w = (int)kw,
+                                                               .stride = (int)s,
+                                                               .padding = (int)pad,
+                                                               .dilation = (int)d,
+                                                               .groups = (int)g,
+                                                               .no_bias = !(B != NULL)}));
     if (st == HLR_OK)
         st = pend(p, "weight", W->f, W->n, 0, 0);
     if (st == HLR_OK && B)

@@ -591,8 +591,12 @@ START_TEST(test_input_gradient_matches_finite_differences)
 {
     hlr_layer *mlp[] = {hlr_flatten(), hlr_dense(12, 16, 1), hlr_tanh(), hlr_dropout(0.5f), hlr_dense(16, 3, 1)};
     check_input_gradient(test_model_of(1, mlp, 5), 3, (int64_t[]){1, 3, 4}, _i, "dense + dropout");
-    hlr_layer *cnn[] = {hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1), hlr_batchnorm2d(4, 1e-5f, 0.5f), hlr_relu(),
-                        hlr_maxpool2d(2, 2, 0), hlr_flatten(), hlr_dense(4 * 4 * 4, 3, 1)};
+    hlr_layer *cnn[] = {hlr_conv2d(1, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                        hlr_batchnorm2d(4, 1e-5f, 0.5f),
+                        hlr_relu(),
+                        hlr_maxpool2d(2, 2, 0),
+                        hlr_flatten(),
+                        hlr_dense(4 * 4 * 4, 3, 1)};
     check_input_gradient(test_model_of(2, cnn, 6), 3, (int64_t[]){1, 8, 8}, _i, "conv + batch norm + pool");
     hlr_layer *rnn[] = {hlr_image_rows(), hlr_lstm(5, 6, 1, 0, 0.0f), hlr_dense(6, 3, 1)};
     check_input_gradient(test_model_of(3, rnn, 3), 3, (int64_t[]){1, 4, 5}, _i, "lstm");

@@ -265,7 +265,14 @@ START_TEST(test_conv2d_backward_matches_finite_differences)
     const conv_ref_conv *c = &conv_ref_convs[_i];
     char what[96];
     snprintf(what, sizeof what, "conv2d %s", c->name);
-    hlr_layer *l = hlr_conv2d(c->cin, c->cout, c->kh, c->kw, c->stride, c->pad, c->dil, c->groups, c->bias);
+    hlr_layer *l = hlr_conv2d(c->cin, c->cout,
+                              &(hlr_conv2d_options){.kernel_h = c->kh,
+                                                    .kernel_w = c->kw,
+                                                    .stride = c->stride,
+                                                    .padding = c->pad,
+                                                    .dilation = c->dil,
+                                                    .groups = c->groups,
+                                                    .no_bias = !c->bias});
     ck_assert_msg(l != NULL, "%s: %s", what, hlr_last_error());
     int64_t shape[] = {c->cin, c->h, c->w};
     gradcheck(what, built(what, model_of(11, (hlr_layer *[]){l, NULL}), 3, shape), 3, shape, c->n, FILL_SIGNED,
@@ -278,7 +285,8 @@ START_TEST(test_conv2d_stride_beyond_kernel_matches_finite_differences)
 {
     const char *what = "conv2d 2x2 stride 3";
     int64_t shape[] = {2, 8, 7};
-    hlr_model *m = model_of(12, (hlr_layer *[]){hlr_conv2d(2, 3, 2, 2, 3, 0, 1, 1, 1), NULL});
+    hlr_model *m =
+        model_of(12, (hlr_layer *[]){hlr_conv2d(2, 3, &(hlr_conv2d_options){.kernel = 2, .stride = 3}), NULL});
     gradcheck(what, built(what, m, 3, shape), 3, shape, 2, FILL_SIGNED, 40);
 }
 END_TEST
@@ -339,10 +347,16 @@ END_TEST
  * grouped dilated conv - global average - dense - batchnorm1d. */
 START_TEST(test_conv_chain_backward_matches_finite_differences)
 {
-    hlr_layer *ls[] = {hlr_conv2d(2, 4, 3, 3, 2, 1, 1, 1, 1), hlr_batchnorm2d(4, 1e-5f, 0.1f), hlr_tanh(),
-                       hlr_avgpool2d(3, 1, 1),               hlr_conv2d(4, 6, 2, 3, 1, 1, 2, 2, 1),
-                       hlr_global_avgpool2d(),               hlr_dense(6, 5, 1),
-                       hlr_batchnorm1d(5, 1e-5f, 0.1f),      NULL};
+    hlr_layer *ls[] = {
+        hlr_conv2d(2, 4, &(hlr_conv2d_options){.kernel = 3, .stride = 2, .padding = 1}),
+        hlr_batchnorm2d(4, 1e-5f, 0.1f),
+        hlr_tanh(),
+        hlr_avgpool2d(3, 1, 1),
+        hlr_conv2d(4, 6, &(hlr_conv2d_options){.kernel_h = 2, .kernel_w = 3, .padding = 1, .dilation = 2, .groups = 2}),
+        hlr_global_avgpool2d(),
+        hlr_dense(6, 5, 1),
+        hlr_batchnorm1d(5, 1e-5f, 0.1f),
+        NULL};
     int64_t shape[] = {2, 11, 9};
     gradcheck("conv chain", built("conv chain", model_of(15, ls), 3, shape), 3, shape, 3, FILL_SIGNED, 90);
 }
@@ -367,21 +381,38 @@ static hlr_model *fusion_twin(hlr_model *m, int fused, int64_t side)
  */
 static hlr_model *relu_cnn(int fused)
 {
-    hlr_layer *ls[] = {hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 0, 0), /* 4x4x4 */
-                       hlr_conv2d(4, 6, 3, 3, 1, 1, 1, 1, 1), hlr_relu(),                         /* 6x4x4 */
-                       hlr_conv2d(6, 8, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 0, 0), /* 8x2x2 */
-                       hlr_conv2d(8, 8, 1, 1, 1, 0, 1, 2, 1), hlr_relu(), hlr_maxpool2d(2, 0, 0), /* 8x1x1 */
-                       hlr_flatten(),                         hlr_dense(8, 5, 1), hlr_relu(),
-                       hlr_dense(5, 3, 1),                    hlr_relu(), NULL};
+    hlr_layer *ls[] = {hlr_conv2d(1, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                       hlr_relu(),
+                       hlr_maxpool2d(2, 0, 0), /* 4x4x4 */
+                       hlr_conv2d(4, 6, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                       hlr_relu(), /* 6x4x4 */
+                       hlr_conv2d(6, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                       hlr_relu(),
+                       hlr_maxpool2d(2, 0, 0), /* 8x2x2 */
+                       hlr_conv2d(8, 8, &(hlr_conv2d_options){.kernel = 1, .groups = 2}),
+                       hlr_relu(),
+                       hlr_maxpool2d(2, 0, 0), /* 8x1x1 */
+                       hlr_flatten(),
+                       hlr_dense(8, 5, 1),
+                       hlr_relu(),
+                       hlr_dense(5, 3, 1),
+                       hlr_relu(),
+                       NULL};
     return fusion_twin(model_of(21, ls), fused, 8);
 }
 
 /* Without the max pool, whose choices flip under the finite differences' steps. */
 START_TEST(test_fused_relus_backward_matches_finite_differences)
 {
-    hlr_layer *ls[] = {hlr_conv2d(1, 3, 3, 3, 1, 1, 1, 1, 1), hlr_relu(),       hlr_conv2d(3, 4, 3, 3, 1, 0, 1, 1, 1),
-                       hlr_relu(),                            hlr_flatten(),    hlr_dense(4 * 4 * 4, 5, 1),
-                       hlr_relu(),                            hlr_dense(5, 3, 1), NULL};
+    hlr_layer *ls[] = {hlr_conv2d(1, 3, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                       hlr_relu(),
+                       hlr_conv2d(3, 4, &(hlr_conv2d_options){.kernel = 3}),
+                       hlr_relu(),
+                       hlr_flatten(),
+                       hlr_dense(4 * 4 * 4, 5, 1),
+                       hlr_relu(),
+                       hlr_dense(5, 3, 1),
+                       NULL};
     int64_t shape[] = {1, 6, 6};
     fd_eps = 1e-3; /* ReLU's kink: a smaller step crosses it less often */
     gradcheck("fused relus", built("fused relus", model_of(23, ls), 3, shape), 3, shape, 3, FILL_SIGNED, 91);
@@ -472,8 +503,8 @@ START_TEST(test_fused_pooling_breaks_ties_as_the_pooling_layer)
         xd[i] = (float)((i * 7 + i / 5) % 3) - (i % 11 == 0); /* 0, 1, 2 and a few -1 */
     test_fill(hlr_tensor_f32(dy), N * P, 9, -1.0f, 1.0f);
     for (int k = 0; k < 2; k++) {
-        m[k] = model_of(5, (hlr_layer *[]){hlr_conv2d(1, 2, 1, 1, 1, 0, 1, 1, 0), hlr_relu(), hlr_maxpool2d(2, 0, 0),
-                                           NULL});
+        m[k] = model_of(5, (hlr_layer *[]){hlr_conv2d(1, 2, &(hlr_conv2d_options){.kernel = 1, .no_bias = 1}),
+                                           hlr_relu(), hlr_maxpool2d(2, 0, 0), NULL});
         if (k == 1)
             hlr__model_no_fusion(m[k]);
         ck_assert_ok(hlr_model_build(m[k], 3, (int64_t[]){1, H, W}));
@@ -509,14 +540,24 @@ END_TEST
  */
 static hlr_model *bn_relu_cnn(int fused)
 {
-    hlr_layer *ls[] = {hlr_conv2d(1, 3, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(3, 1e-5f, 0.1f), hlr_relu(),
+    hlr_layer *ls[] = {hlr_conv2d(1, 3, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+                       hlr_batchnorm2d(3, 1e-5f, 0.1f),
+                       hlr_relu(),
                        hlr_maxpool2d(2, 0, 0), /* 3x18x18 */
-                       hlr_conv2d(3, 4, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(4, 1e-5f, 0.1f), hlr_relu(),
+                       hlr_conv2d(3, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+                       hlr_batchnorm2d(4, 1e-5f, 0.1f),
+                       hlr_relu(),
                        hlr_maxpool2d(2, 0, 0), /* 4x9x9 */
-                       hlr_conv2d(4, 5, 3, 3, 1, 1, 1, 1, 1), hlr_batchnorm2d(5, 1e-5f, 0.1f), hlr_relu(),
+                       hlr_conv2d(4, 5, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                       hlr_batchnorm2d(5, 1e-5f, 0.1f),
+                       hlr_relu(),
                        hlr_maxpool2d(2, 0, 0), /* 5x4x4 */
-                       hlr_flatten(), hlr_dense(80, 6, 0), hlr_batchnorm1d(6, 1e-5f, 0.1f), hlr_relu(),
-                       hlr_dense(6, 3, 1), NULL};
+                       hlr_flatten(),
+                       hlr_dense(80, 6, 0),
+                       hlr_batchnorm1d(6, 1e-5f, 0.1f),
+                       hlr_relu(),
+                       hlr_dense(6, 3, 1),
+                       NULL};
     return fusion_twin(model_of(29, ls), fused, 36);
 }
 
@@ -531,9 +572,15 @@ END_TEST
 /* Batch norms with their ReLUs fused, without poolings (whose choices flip under the steps). */
 START_TEST(test_fused_batchnorm_relus_backward_matches_finite_differences)
 {
-    hlr_layer *ls[] = {hlr_conv2d(1, 3, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(3, 1e-5f, 0.1f), hlr_relu(),
-                       hlr_flatten(), hlr_dense(3 * 6 * 6, 5, 0), hlr_batchnorm1d(5, 1e-5f, 0.1f), hlr_relu(),
-                       hlr_dense(5, 3, 1), NULL};
+    hlr_layer *ls[] = {hlr_conv2d(1, 3, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+                       hlr_batchnorm2d(3, 1e-5f, 0.1f),
+                       hlr_relu(),
+                       hlr_flatten(),
+                       hlr_dense(3 * 6 * 6, 5, 0),
+                       hlr_batchnorm1d(5, 1e-5f, 0.1f),
+                       hlr_relu(),
+                       hlr_dense(5, 3, 1),
+                       NULL};
     int64_t shape[] = {1, 6, 6};
     fd_eps = 3e-4; /* the batch couples every value: 1e-3 crosses a kink here */
     gradcheck("fused batchnorm relus", built("fused batchnorm relus", model_of(31, ls), 3, shape), 3, shape, 4,
@@ -548,7 +595,8 @@ END_TEST
  * reach the next pass, with the bits of a model that had those weights from the start. */
 START_TEST(test_winograd_filters_follow_a_change_of_the_weights)
 {
-    hlr_model *a = TEST_MODEL(3, hlr_conv2d(16, 8, 3, 3, 1, 1, 1, 1, 1)), *b = TEST_MODEL(3, hlr_conv2d(16, 8, 3, 3, 1, 1, 1, 1, 1));
+    hlr_model *a = TEST_MODEL(3, hlr_conv2d(16, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1})),
+              *b = TEST_MODEL(3, hlr_conv2d(16, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1}));
     ck_assert_ok(hlr_model_build(a, 3, (int64_t[]){16, 6, 6}));
     ck_assert_ok(hlr_model_build(b, 3, (int64_t[]){16, 6, 6}));
     hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){2, 16, 6, 6});
@@ -645,9 +693,15 @@ START_TEST(test_conv2d_matches_torch)
 {
     const conv_ref_conv *c = &conv_ref_convs[_i];
     char what[128];
-    hlr_model *m = built_model_of(
-        hlr_conv2d(c->cin, c->cout, c->kh, c->kw, c->stride, c->pad, c->dil, c->groups, c->bias), 3,
-        (int64_t[]){c->cin, c->h, c->w});
+    hlr_model *m = built_model_of(hlr_conv2d(c->cin, c->cout,
+                                             &(hlr_conv2d_options){.kernel_h = c->kh,
+                                                                   .kernel_w = c->kw,
+                                                                   .stride = c->stride,
+                                                                   .padding = c->pad,
+                                                                   .dilation = c->dil,
+                                                                   .groups = c->groups,
+                                                                   .no_bias = !c->bias}),
+                                  3, (int64_t[]){c->cin, c->h, c->w});
     expect_output_shape(c->name, m, 3, (int64_t[]){c->cout, c->ho, c->wo});
     int64_t wd[4] = {c->cout, c->cin / c->groups, c->kh, c->kw}, bd[4] = {1, 1, 1, c->cout};
     int64_t xd[4] = {c->n, c->cin, c->h, c->w}, yd[4] = {c->n, c->cout, c->ho, c->wo};
@@ -795,8 +849,10 @@ START_TEST(test_conv2d_large_batch_matches_one_sample_at_a_time)
     const int groups = _i == 0 ? 2 : 1, KW = COUT * (CIN / groups) * 9;
     const int64_t xs = CIN * H * W, ys = COUT * H * W;
     int64_t shape[] = {CIN, H, W};
-    hlr_model *big = built_model_of(hlr_conv2d(CIN, COUT, 3, 3, 1, 1, 1, groups, 1), 3, shape);
-    hlr_model *one = built_model_of(hlr_conv2d(CIN, COUT, 3, 3, 1, 1, 1, groups, 1), 3, shape);
+    hlr_model *big = built_model_of(
+        hlr_conv2d(CIN, COUT, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .groups = groups}), 3, shape);
+    hlr_model *one = built_model_of(
+        hlr_conv2d(CIN, COUT, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .groups = groups}), 3, shape);
     memcpy(param_of(one, 0, "weight", KW), param_of(big, 0, "weight", KW), KW * sizeof(float));
     memcpy(param_of(one, 0, "bias", COUT), param_of(big, 0, "bias", COUT), COUT * sizeof(float));
     hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, CIN, H, W});
@@ -884,7 +940,8 @@ START_TEST(test_winograd_matches_im2col)
     test_fill(hlr_tensor_f32(x), (long)(c->n * xs), 7, -1.0f, 1.0f);
     test_fill(hlr_tensor_f32(dy), (long)(c->n * ys), 8, -1.0f, 1.0f);
     for (int k = 0; k < 2; k++) {
-        hlr_layer *l = hlr_conv2d((int)c->cin, (int)c->cout, 3, 3, 1, (int)c->pad, 1, 1, 1);
+        hlr_layer *l =
+            hlr_conv2d((int)c->cin, (int)c->cout, &(hlr_conv2d_options){.kernel = 3, .padding = (int)c->pad});
         ck_assert_msg(l != NULL, "%s", hlr_last_error());
         if (k == 1)
             hlr__conv2d_no_winograd(l);
@@ -958,19 +1015,26 @@ static void expect_accepted(const char *call, hlr_layer *l)
 
 START_TEST(test_conv2d_constructor_rejects_bad_arguments)
 {
-    /* hlr_conv2d(in, out, kh, kw, stride, padding, dilation, groups, bias) */
-    REJECTED(hlr_conv2d(3, 4, 3, 3, 1, 0, 1, 2, 1), "hlr_conv2d", "groups 2 must divide");
-    REJECTED(hlr_conv2d(4, 3, 3, 3, 1, 0, 1, 2, 1), "hlr_conv2d", "groups 2 must divide");
-    REJECTED(hlr_conv2d(6, 4, 3, 3, 1, 0, 1, 3, 1), "hlr_conv2d", "groups 3 must divide");
-    REJECTED(hlr_conv2d(1, 1, 0, 3, 1, 0, 1, 1, 1), "hlr_conv2d", "kernel (0, 3)");
-    REJECTED(hlr_conv2d(1, 1, 3, 0, 1, 0, 1, 1, 1), "hlr_conv2d", "kernel (3, 0)");
-    REJECTED(hlr_conv2d(1, 1, 3, 3, 1, -1, 1, 1, 1), "hlr_conv2d", "padding -1");
-    REJECTED(hlr_conv2d(1, 1, 3, 3, 0, 0, 1, 1, 1), "hlr_conv2d", "stride 0");
-    REJECTED(hlr_conv2d(1, 1, 3, 3, 1, 0, 0, 1, 1), "hlr_conv2d", "dilation 0");
-    REJECTED(hlr_conv2d(2, 2, 3, 3, 1, 0, 1, 0, 1), "hlr_conv2d", "groups 0");
-    REJECTED(hlr_conv2d(0, 2, 3, 3, 1, 0, 1, 1, 1), "hlr_conv2d", "channels (0, 2)");
-    REJECTED(hlr_conv2d(2, -1, 3, 3, 1, 0, 1, 1, 1), "hlr_conv2d", "channels (2, -1)");
-    ACCEPTED(hlr_conv2d(6, 9, 1, 5, 4, 7, 3, 3, 0));
+    /* hlr_conv2d(in, out, options): 0 is the default of every option but the kernel's size */
+    REJECTED(hlr_conv2d(3, 4, &(hlr_conv2d_options){.kernel = 3, .groups = 2}), "hlr_conv2d", "groups 2 must divide");
+    REJECTED(hlr_conv2d(4, 3, &(hlr_conv2d_options){.kernel = 3, .groups = 2}), "hlr_conv2d", "groups 2 must divide");
+    REJECTED(hlr_conv2d(6, 4, &(hlr_conv2d_options){.kernel = 3, .groups = 3}), "hlr_conv2d", "groups 3 must divide");
+    REJECTED(hlr_conv2d(1, 1, NULL), "hlr_conv2d", "options is NULL");
+    REJECTED(hlr_conv2d(1, 1, &(hlr_conv2d_options){.padding = 1}), "hlr_conv2d", "no kernel size");
+    REJECTED(hlr_conv2d(1, 1, &(hlr_conv2d_options){.kernel_h = 0, .kernel_w = 3}), "hlr_conv2d", "no kernel size");
+    REJECTED(hlr_conv2d(1, 1, &(hlr_conv2d_options){.kernel_h = -1, .kernel_w = 3}), "hlr_conv2d", "kernel (-1, 3)");
+    REJECTED(hlr_conv2d(1, 1, &(hlr_conv2d_options){.kernel_h = 3, .kernel_w = -2}), "hlr_conv2d", "kernel (3, -2)");
+    REJECTED(hlr_conv2d(1, 1, &(hlr_conv2d_options){.kernel = -3}), "hlr_conv2d", "kernel (-3, -3)");
+    REJECTED(hlr_conv2d(1, 1, &(hlr_conv2d_options){.kernel = 3, .padding = -1}), "hlr_conv2d", "padding -1");
+    REJECTED(hlr_conv2d(1, 1, &(hlr_conv2d_options){.kernel = 3, .stride = -1}), "hlr_conv2d", "stride -1");
+    REJECTED(hlr_conv2d(1, 1, &(hlr_conv2d_options){.kernel = 3, .dilation = -1}), "hlr_conv2d", "dilation -1");
+    REJECTED(hlr_conv2d(2, 2, &(hlr_conv2d_options){.kernel = 3, .groups = -2}), "hlr_conv2d", "groups -2");
+    REJECTED(hlr_conv2d(0, 2, &(hlr_conv2d_options){.kernel = 3}), "hlr_conv2d", "channels (0, 2)");
+    REJECTED(hlr_conv2d(2, -1, &(hlr_conv2d_options){.kernel = 3}), "hlr_conv2d", "channels (2, -1)");
+    ACCEPTED(hlr_conv2d(
+        6, 9,
+        &(hlr_conv2d_options){
+            .kernel_h = 1, .kernel_w = 5, .stride = 4, .padding = 7, .dilation = 3, .groups = 3, .no_bias = 1}));
 }
 END_TEST
 
@@ -1027,28 +1091,31 @@ static void expect_build_fails(hlr_layer *const *layers, int ndim, const int64_t
 START_TEST(test_conv2d_kernel_larger_than_padded_input_fails_at_build)
 {
     /* padded 6 x 11 against a 7 x 3 kernel */
-    expect_build_fails((hlr_layer *[]){hlr_relu(), hlr_conv2d(2, 4, 7, 3, 1, 1, 1, 1, 1), NULL}, 3,
-                       (int64_t[]){2, 4, 9}, "conv2d (layer 1)", "does not fit the padded input 6x11");
+    expect_build_fails(
+        (hlr_layer *[]){hlr_relu(), hlr_conv2d(2, 4, &(hlr_conv2d_options){.kernel_h = 7, .kernel_w = 3, .padding = 1}),
+                        NULL},
+        3, (int64_t[]){2, 4, 9}, "conv2d (layer 1)", "does not fit the padded input 6x11");
     /* dilation 3 spreads a 3 x 3 kernel over 7 x 7 */
-    expect_build_fails((hlr_layer *[]){hlr_conv2d(2, 2, 3, 3, 1, 0, 3, 1, 1), NULL}, 3, (int64_t[]){2, 6, 9},
-                       "conv2d (layer 0)", "does not fit");
+    expect_build_fails((hlr_layer *[]){hlr_conv2d(2, 2, &(hlr_conv2d_options){.kernel = 3, .dilation = 3}), NULL}, 3,
+                       (int64_t[]){2, 6, 9}, "conv2d (layer 0)", "does not fit");
     /* the first convolution shrinks 5 x 5 to 3 x 3, too small for the second's 5 x 5 */
-    expect_build_fails((hlr_layer *[]){hlr_conv2d(1, 4, 3, 3, 1, 0, 1, 1, 1), hlr_conv2d(4, 4, 5, 5, 1, 0, 1, 1, 1),
-                                       NULL},
+    expect_build_fails((hlr_layer *[]){hlr_conv2d(1, 4, &(hlr_conv2d_options){.kernel = 3}),
+                                       hlr_conv2d(4, 4, &(hlr_conv2d_options){.kernel = 5}), NULL},
                        3, (int64_t[]){1, 5, 5}, "conv2d (layer 1)", "does not fit");
 }
 END_TEST
 
 START_TEST(test_conv2d_wrong_channel_count_fails_at_build)
 {
-    expect_build_fails((hlr_layer *[]){hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1), hlr_conv2d(3, 8, 3, 3, 1, 1, 1, 1, 1),
-                                       NULL},
+    expect_build_fails((hlr_layer *[]){hlr_conv2d(1, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                                       hlr_conv2d(3, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), NULL},
                        3, (int64_t[]){1, 8, 8}, "conv2d (layer 1)", "(3, H, W)");
-    expect_build_fails((hlr_layer *[]){hlr_conv2d(3, 4, 3, 3, 1, 1, 1, 1, 1), NULL}, 3, (int64_t[]){1, 28, 28},
-                       "conv2d (layer 0)", "(1, 28, 28)");
+    expect_build_fails((hlr_layer *[]){hlr_conv2d(3, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), NULL}, 3,
+                       (int64_t[]){1, 28, 28}, "conv2d (layer 0)", "(1, 28, 28)");
     /* a flattened input has no channels to convolve */
-    expect_build_fails((hlr_layer *[]){hlr_flatten(), hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1), NULL}, 3,
-                       (int64_t[]){1, 8, 8}, "conv2d (layer 1)", "(64)");
+    expect_build_fails(
+        (hlr_layer *[]){hlr_flatten(), hlr_conv2d(1, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), NULL}, 3,
+        (int64_t[]){1, 8, 8}, "conv2d (layer 1)", "(64)");
 }
 END_TEST
 
@@ -1080,9 +1147,9 @@ END_TEST
 /* conv - batchnorm2d - flatten - dense - batchnorm1d on (2, 5, 5); layers 1 and 4 hold buffers. */
 static hlr_model *bn_model(void)
 {
-    hlr_model *m = model_of(21, (hlr_layer *[]){hlr_conv2d(2, 3, 3, 3, 1, 1, 1, 1, 1), hlr_batchnorm2d(3, 1e-5f, 0.1f),
-                                                 hlr_flatten(), hlr_dense(75, 4, 1), hlr_batchnorm1d(4, 1e-5f, 0.1f),
-                                                 NULL});
+    hlr_model *m = model_of(21, (hlr_layer *[]){hlr_conv2d(2, 3, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                                                hlr_batchnorm2d(3, 1e-5f, 0.1f), hlr_flatten(), hlr_dense(75, 4, 1),
+                                                hlr_batchnorm1d(4, 1e-5f, 0.1f), NULL});
     ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){2, 5, 5}));
     return m;
 }
@@ -1304,13 +1371,21 @@ static void make_bars(float *x, int32_t *labels, int n, unsigned long long seed)
  */
 START_TEST(test_cnn_trains_without_allocating_per_batch)
 {
-    hlr_layer *ls[] = {hlr_conv2d(1, 6, 3, 3, 1, 1, 1, 1, 1), hlr_batchnorm2d(6, 1e-5f, 0.1f), hlr_relu(),
-                       hlr_maxpool2d(2, 0, 0),                hlr_conv2d(6, 8, 3, 3, 1, 1, 1, 2, 0),
-                       hlr_batchnorm2d(8, 1e-5f, 0.1f),       hlr_relu(),
-                       hlr_avgpool2d(3, 2, 1),                hlr_conv2d(8, 12, 3, 3, 1, 2, 2, 1, 1),
-                       hlr_relu(),                            hlr_global_avgpool2d(),
-                       hlr_dense(12, 16, 1),                  hlr_batchnorm1d(16, 1e-5f, 0.1f),
-                       hlr_relu(),                            hlr_dense(16, NCLASS, 1),
+    hlr_layer *ls[] = {hlr_conv2d(1, 6, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                       hlr_batchnorm2d(6, 1e-5f, 0.1f),
+                       hlr_relu(),
+                       hlr_maxpool2d(2, 0, 0),
+                       hlr_conv2d(6, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .groups = 2, .no_bias = 1}),
+                       hlr_batchnorm2d(8, 1e-5f, 0.1f),
+                       hlr_relu(),
+                       hlr_avgpool2d(3, 2, 1),
+                       hlr_conv2d(8, 12, &(hlr_conv2d_options){.kernel = 3, .padding = 2, .dilation = 2}),
+                       hlr_relu(),
+                       hlr_global_avgpool2d(),
+                       hlr_dense(12, 16, 1),
+                       hlr_batchnorm1d(16, 1e-5f, 0.1f),
+                       hlr_relu(),
+                       hlr_dense(16, NCLASS, 1),
                        NULL};
     hlr_model *m = model_of(5, ls);
     ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, IMG, IMG}));

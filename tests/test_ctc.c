@@ -481,7 +481,7 @@ static hlr_dataset *sequence_set(int64_t n, unsigned long long seed)
 static hlr_model *sequence_model(void)
 {
     hlr_model *m = hlr_model_new(5);
-    ck_assert_ok(hlr_model_add(m, hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1)));
+    ck_assert_ok(hlr_model_add(m, hlr_conv2d(1, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1})));
     ck_assert_ok(hlr_model_add(m, hlr_relu()));
     ck_assert_ok(hlr_model_add(m, hlr_maxpool2d(2, 2, 0)));
     ck_assert_ok(hlr_model_add(m, hlr_feature_map_columns()));

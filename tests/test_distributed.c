@@ -104,8 +104,12 @@ static hlr_model *mlp_bn(uint64_t seed)
 /* A convolution, batch norm with its ReLU and 2x2 max pooling fused into it, on 1 x 8 x 8 images. */
 static hlr_model *cnn_bn(uint64_t seed)
 {
-    hlr_layer *layers[] = {hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(4, 1e-5f, 0.1f), hlr_relu(),
-                           hlr_maxpool2d(2, 2, 0), hlr_flatten(), hlr_dense(64, 4, 1)};
+    hlr_layer *layers[] = {hlr_conv2d(1, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+                           hlr_batchnorm2d(4, 1e-5f, 0.1f),
+                           hlr_relu(),
+                           hlr_maxpool2d(2, 2, 0),
+                           hlr_flatten(),
+                           hlr_dense(64, 4, 1)};
     hlr_model *m = test_model_of(seed, layers, 6);
     ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 8, 8}));
     return m;

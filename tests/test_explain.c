@@ -79,17 +79,17 @@ static hlr_dataset *lines(int64_t n, uint64_t seed, int random_labels)
  * gradients are the dense weights a GAP network gives each channel). */
 static hlr_model *gap_cnn(uint64_t seed)
 {
-    hlr_model *m = TEST_MODEL(seed, hlr_conv2d(1, 8, 3, 3, 1, 1, 1, 1, 1), hlr_relu(),
-                              hlr_conv2d(8, 8, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_global_avgpool2d(),
-                              hlr_dense(8, 4, 1));
+    hlr_model *m = TEST_MODEL(seed, hlr_conv2d(1, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
+                              hlr_conv2d(8, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
+                              hlr_global_avgpool2d(), hlr_dense(8, 4, 1));
     ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 8, 8}));
     return m;
 }
 
 static hlr_model *cnn(uint64_t seed)
 {
-    hlr_model *m = TEST_MODEL(seed, hlr_conv2d(1, 6, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 2, 0),
-                              hlr_flatten(), hlr_dense(6 * 16, 4, 1));
+    hlr_model *m = TEST_MODEL(seed, hlr_conv2d(1, 6, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
+                              hlr_maxpool2d(2, 2, 0), hlr_flatten(), hlr_dense(6 * 16, 4, 1));
     ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 8, 8}));
     return m;
 }
@@ -247,9 +247,10 @@ END_TEST
 START_TEST(test_gradcam_matches_its_definition)
 {
     hlr_set_num_threads(1);
-    hlr_model *m = TEST_MODEL(6, hlr_conv2d(1, 3, 3, 3, 1, 1, 1, 1, 1), hlr_flatten(), hlr_dense(3 * 64, 4, 1));
+    hlr_model *m = TEST_MODEL(6, hlr_conv2d(1, 3, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_flatten(),
+                              hlr_dense(3 * 64, 4, 1));
     ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 8, 8}));
-    hlr_model *conv = TEST_MODEL(1, hlr_conv2d(1, 3, 3, 3, 1, 1, 1, 1, 1));
+    hlr_model *conv = TEST_MODEL(1, hlr_conv2d(1, 3, &(hlr_conv2d_options){.kernel = 3, .padding = 1}));
     ck_assert_ok(hlr_model_build(conv, 3, (int64_t[]){1, 8, 8}));
     copy_layer(conv, m, 0);
     hlr_dataset *d = quadrants(4, 9, 0);

@@ -47,10 +47,17 @@ static hlr_layer *l_tanh(void) { return hlr_tanh(); }
 static hlr_layer *l_gelu(void) { return hlr_gelu(); }
 static hlr_layer *l_softmax(void) { return hlr_softmax(); }
 static hlr_layer *l_bn1d_8(void) { return hlr_batchnorm1d(8, 1e-5f, 0.1f); }
-static hlr_layer *l_conv_1_4(void) { return hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1); }
+static hlr_layer *l_conv_1_4(void)
+{
+    return hlr_conv2d(1, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1});
+}
 static hlr_layer *l_bn2d_4(void) { return hlr_batchnorm2d(4, 1e-3f, 0.2f); }
 static hlr_layer *l_maxpool(void) { return hlr_maxpool2d(2, 0, 0); }
-static hlr_layer *l_conv_4_6_grouped(void) { return hlr_conv2d(4, 6, 3, 2, 1, 1, 1, 2, 0); }
+static hlr_layer *l_conv_4_6_grouped(void)
+{
+    return hlr_conv2d(4, 6,
+                      &(hlr_conv2d_options){.kernel_h = 3, .kernel_w = 2, .padding = 1, .groups = 2, .no_bias = 1});
+}
 static hlr_layer *l_avgpool(void) { return hlr_avgpool2d(2, 1, 1); }
 static hlr_layer *l_global_avg(void) { return hlr_global_avgpool2d(); }
 static hlr_layer *l_dense_6_3(void) { return hlr_dense(6, 3, 1); }
@@ -58,7 +65,10 @@ static hlr_layer *l_image_rows(void) { return hlr_image_rows(); }
 static hlr_layer *l_lstm_bi(void) { return hlr_lstm(6, 5, 2, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.1f); }
 static hlr_layer *l_seq_mean(void) { return hlr_seq_mean(); }
 static hlr_layer *l_dense_10_3(void) { return hlr_dense(10, 3, 1); }
-static hlr_layer *l_conv_1_2(void) { return hlr_conv2d(1, 2, 3, 3, 1, 1, 1, 1, 1); }
+static hlr_layer *l_conv_1_2(void)
+{
+    return hlr_conv2d(1, 2, &(hlr_conv2d_options){.kernel = 3, .padding = 1});
+}
 static hlr_layer *l_feature_rows(void) { return hlr_feature_map_rows(); }
 static hlr_layer *l_feature_columns(void) { return hlr_feature_map_columns(); }
 static hlr_layer *l_gru(void) { return hlr_gru(12, 4, 1, HLR_RETURN_SEQUENCES, 0.0f); }

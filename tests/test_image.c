@@ -982,9 +982,10 @@ START_TEST(test_mnist_digits_as_pictures_are_classified_as_well_as_the_originals
     hlr_dataset_free(full);
     hlr_dataset_free(tests);
     ck_assert(train && test);
-    hlr_model *m = TEST_MODEL(0, hlr_conv2d(1, 8, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 0, 0),
-                              hlr_conv2d(8, 16, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 0, 0), hlr_flatten(),
-                              hlr_dense(16 * 7 * 7, 10, 1));
+    hlr_model *m =
+        TEST_MODEL(0, hlr_conv2d(1, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
+                   hlr_maxpool2d(2, 0, 0), hlr_conv2d(8, 16, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                   hlr_relu(), hlr_maxpool2d(2, 0, 0), hlr_flatten(), hlr_dense(16 * 7 * 7, 10, 1));
     ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 28, 28}));
     hlr_optimizer *o = hlr_adam(2e-3f, 0.9f, 0.999f, 1e-8f, 0);
     hlr_fit_options fo;

@@ -15,9 +15,10 @@
 /* A small model of most importable layers, built and with batch norm statistics that are not the identity. */
 static hlr_model *import_case(void)
 {
-    hlr_model *m = TEST_MODEL(7, hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 0), hlr_batchnorm2d(4, 1e-5f, 0.1f), hlr_relu(),
-                              hlr_maxpool2d(2, 2, 0), hlr_feature_map_columns(), hlr_gru(8, 5, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f),
-                              hlr_dense(10, 3, 1));
+    hlr_model *m =
+        TEST_MODEL(7, hlr_conv2d(1, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+                   hlr_batchnorm2d(4, 1e-5f, 0.1f), hlr_relu(), hlr_maxpool2d(2, 2, 0), hlr_feature_map_columns(),
+                   hlr_gru(8, 5, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f), hlr_dense(10, 3, 1));
     ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 4, 6}));
     float *mean = hlr_tensor_f32(hlr_layer_param(hlr_model_layer(m, 1), "running_mean"));
     float *var = hlr_tensor_f32(hlr_layer_param(hlr_model_layer(m, 1), "running_var"));
@@ -239,8 +240,8 @@ END_TEST
 
 START_TEST(test_the_file_holds_the_buffers_bytes_and_exports_repeat)
 {
-    hlr_model *m = TEST_MODEL(3, hlr_conv2d(1, 2, 3, 3, 1, 1, 1, 1, 1), hlr_relu(), hlr_maxpool2d(2, 2, 0),
-                              hlr_flatten(), hlr_dense(8, 2, 1));
+    hlr_model *m = TEST_MODEL(3, hlr_conv2d(1, 2, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
+                              hlr_maxpool2d(2, 2, 0), hlr_flatten(), hlr_dense(8, 2, 1));
     ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 4, 4}));
     void *a, *b;
     size_t na, nb;

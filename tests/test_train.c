@@ -214,9 +214,16 @@ static float *cnn_run(int threads, int steps, int64_t *count)
     int before = hlr_get_num_threads();
     ck_assert_ok(hlr_set_num_threads(threads));
     hlr_model *m = hlr_model_new(77);
-    hlr_layer *ls[] = {hlr_conv2d(1, 8, 3, 3, 1, 1, 1, 1, 1), hlr_batchnorm2d(8, 1e-5f, 0.1f), hlr_relu(),
-                       hlr_maxpool2d(2, 2, 0), hlr_conv2d(8, 16, 3, 3, 1, 1, 1, 2, 0), hlr_relu(), hlr_flatten(),
-                       hlr_dense(16 * 8 * 8, 32, 1), hlr_tanh(), hlr_dense(32, 4, 1)};
+    hlr_layer *ls[] = {hlr_conv2d(1, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                       hlr_batchnorm2d(8, 1e-5f, 0.1f),
+                       hlr_relu(),
+                       hlr_maxpool2d(2, 2, 0),
+                       hlr_conv2d(8, 16, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .groups = 2, .no_bias = 1}),
+                       hlr_relu(),
+                       hlr_flatten(),
+                       hlr_dense(16 * 8 * 8, 32, 1),
+                       hlr_tanh(),
+                       hlr_dense(32, 4, 1)};
     for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++)
         ck_assert_ok(hlr_model_add(m, ls[i]));
     ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 16, 16}));

@@ -723,12 +723,29 @@ HLR_API hlr_layer *hlr_dropout(float p);
 HLR_API hlr_layer *hlr_flatten(void);
 
 /**
+ * How hlr_conv2d() slides its kernel.  Every member's 0 is torch.nn.Conv2d's
+ * default, so a compound literal names only what differs:
+ * `hlr_conv2d(1, 32, &(hlr_conv2d_options){.kernel = 3, .padding = 1})`.
+ */
+typedef struct hlr_conv2d_options {
+    int kernel;   /**< a square kernel's side, 1 to 65536 (or 0 when kernel_h and kernel_w give it) */
+    int kernel_h; /**< a rectangular kernel's height, 1 to 65536; 0: kernel */
+    int kernel_w; /**< its width, 1 to 65536; 0: kernel */
+    int stride;   /**< step between windows, both directions, 1 to 65536; 0: 1 */
+    int padding;  /**< zeros added on each side, both directions, 0 (default) to 65536 */
+    int dilation; /**< spacing between kernel taps, 1 to 65536; 0: 1 */
+    int groups;   /**< channel groups dividing both channel counts (groups = in_channels = out_channels
+                       is a depthwise convolution); 0: 1 */
+    int no_bias;  /**< nonzero: no bias (torch's bias=False); 0: a bias per output channel */
+} hlr_conv2d_options;
+
+/**
  * 2-D convolution (cross-correlation) as torch.nn.Conv2d.
  * Input (in_channels, H, W), output (out_channels, Ho, Wo) with
  * Ho = (H + 2 padding - dilation (kernel_h - 1) - 1) / stride + 1 (rounded
  * down) and likewise Wo.  Padding is zeros, the same on every side.
  * Parameters "weight" (out_channels, in_channels / groups, kernel_h,
- * kernel_w) and, when bias != 0, "bias" (out_channels), initialised as
+ * kernel_w) and, unless no_bias, "bias" (out_channels), initialised as
  * torch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
  * fan_in = in_channels / groups * kernel_h * kernel_w.  Sequence lengths
  * (hlr_model_set_lengths()) are valid widths: the layer maps each to the
@@ -736,31 +753,21 @@ HLR_API hlr_layer *hlr_flatten(void);
  *
  * @param in_channels   input channels C, 1 to 2^20.
  * @param out_channels  output channels, 1 to 2^20.
- * @param kernel_h      kernel height, 1 to 65536.
- * @param kernel_w      kernel width, 1 to 65536.
- * @param stride        step between windows, both directions, 1 to 65536
- *                      (torch's default 1).
- * @param padding       zeros added on each side, both directions, 0 to
- *                      65536 (torch's default 0).
- * @param dilation      spacing between kernel taps, 1 to 65536 (torch's
- *                      default 1).
- * @param groups        channel groups, >= 1, dividing both channel counts
- *                      (torch's default 1; groups = in_channels =
- *                      out_channels is a depthwise convolution).
- * @param bias          nonzero for a bias (torch's default, bias=True), 0
- *                      for none.
+ * @param options       the kernel's size and how it slides (read during
+ *                      the call only); not NULL, since the kernel size has
+ *                      no default.
  * @return the new layer, or NULL on error.
- * @errors HLR_EINVAL unless channels, kernel, stride, dilation, groups
- *   >= 1, padding >= 0, groups divides both channel counts, kernel,
- *   stride, padding, dilation <= 65536 and channels <= 2^20; HLR_ENOMEM;
- *   at build time HLR_ESHAPE unless the input is (in_channels, H, W), or
- *   when the kernel does not fit the padded input.
+ * @errors HLR_EINVAL when options is NULL or gives no kernel size, unless
+ *   channels, kernel, stride, dilation, groups >= 1 (after the defaults),
+ *   padding >= 0, groups divides both channel counts, kernel, stride,
+ *   padding, dilation <= 65536 and channels <= 2^20; HLR_ENOMEM; at build
+ *   time HLR_ESHAPE unless the input is (in_channels, H, W), or when the
+ *   kernel does not fit the padded input.
  * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
- *   for an unused one).
+ *   for an unused one); options stays the caller's.
  * @threadsafety any thread; touches no global state.
  */
-HLR_API hlr_layer *hlr_conv2d(int in_channels, int out_channels, int kernel_h, int kernel_w, int stride, int padding,
-                              int dilation, int groups, int bias);
+HLR_API hlr_layer *hlr_conv2d(int in_channels, int out_channels, const hlr_conv2d_options *options);
 
 /**
  * Max pooling over kernel x kernel windows of each channel.

@@ -167,6 +167,13 @@ class Augment(ctypes.Structure):
                 ("elastic_sigma", c_double)]
 
 
+class Conv2dOptions(ctypes.Structure):
+    """hlr_conv2d_options: the kernel's size and how it slides (0: torch's default)."""
+
+    _fields_ = [("kernel", c_int), ("kernel_h", c_int), ("kernel_w", c_int), ("stride", c_int), ("padding", c_int),
+                ("dilation", c_int), ("groups", c_int), ("no_bias", c_int)]
+
+
 class AttackOptions(ctypes.Structure):
     """hlr_attack_options: FGSM or PGD within an L-infinity ball."""
 
@@ -325,7 +332,7 @@ STRUCTS = {"hlr_epoch_stats": EpochStats, "hlr_fit_options": FitOptions, "hlr_me
            "hlr_augment": Augment,
            "hlr_save_options": SaveOptions, "hlr_file_summary": FileSummary, "hlr_distributed": Distributed,
            "hlr_calibration": Calibration, "hlr_explain_options": ExplainOptions,
-           "hlr_attack_options": AttackOptions}
+           "hlr_attack_options": AttackOptions, "hlr_conv2d_options": Conv2dOptions}
 
 # ---------------------------------------------------------------------------
 # Function prototypes: name -> (restype, [argtypes]).  Handles (hlr_model *,
@@ -369,7 +376,7 @@ FUNCTIONS = {
     "hlr_softmax": (H, []),
     "hlr_dropout": (H, [c_float]),
     "hlr_flatten": (H, []),
-    "hlr_conv2d": (H, [c_int, c_int, c_int, c_int, c_int, c_int, c_int, c_int, c_int]),
+    "hlr_conv2d": (H, [c_int, c_int, POINTER(Conv2dOptions)]),
     "hlr_maxpool2d": (H, [c_int, c_int, c_int]),
     "hlr_avgpool2d": (H, [c_int, c_int, c_int]),
     "hlr_global_avgpool2d": (H, []),

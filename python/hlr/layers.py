@@ -8,9 +8,10 @@ writable views into the model's memory, named as torch's state_dict names
 them.
 """
 
+import ctypes
 from ctypes import c_int64
 
-from . import _arrays, _check
+from . import _arrays, _capi, _check
 from ._capi import DEFINES, HLR_F32, lib
 from ._errors import check, check_ptr
 from ._handle import Owner
@@ -262,7 +263,8 @@ class Conv2d(Layer):
         if ic % g or oc % g:
             raise ValueError("Conv2d: groups (%d) must divide in_channels (%d) and out_channels (%d)" % (g, ic, oc))
         b = _check.boolean(bias, "bias")
-        super().__init__(lib.hlr_conv2d(ic, oc, kh, kw, s, p, d, g, int(b)), in_channels=ic, out_channels=oc,
+        o = _capi.Conv2dOptions(kernel_h=kh, kernel_w=kw, stride=s, padding=p, dilation=d, groups=g, no_bias=int(not b))
+        super().__init__(lib.hlr_conv2d(ic, oc, ctypes.byref(o)), in_channels=ic, out_channels=oc,
                          kernel_size=(kh, kw), stride=s, padding=p, dilation=d, groups=g, bias=b)
 
 

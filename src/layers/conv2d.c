@@ -439,10 +439,18 @@ static hlr_layer *conv_from_config(const hlr_config *cfg)
     int v[9];
     static const char *const keys[9] = {"in_channels", "out_channels", "kernel_h", "kernel_w", "stride",
                                         "padding",     "dilation",     "groups",   "bias"};
+    /* a file names every value: 0 is a default only for callers, never here (padding 0 and bias 0 aside) */
     for (int i = 0; i < 9; i++)
-        if (hlr__config_int_in(cfg, "conv2d", keys[i], 0, 1 << 20, &v[i]))
+        if (hlr__config_int_in(cfg, "conv2d", keys[i], i == 5 || i == 8 ? 0 : 1, i == 8 ? 1 : 1 << 20, &v[i]))
             return NULL;
-    return hlr_conv2d(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+    hlr_conv2d_options o = {.kernel_h = v[2],
+                            .kernel_w = v[3],
+                            .stride = v[4],
+                            .padding = v[5],
+                            .dilation = v[6],
+                            .groups = v[7],
+                            .no_bias = !v[8]};
+    return hlr_conv2d(v[0], v[1], &o);
 }
 
 /* Valid widths: the windows (dilation included) that start inside each sample's. */
@@ -474,10 +482,21 @@ const hlr_layer_ops hlr__conv2d_ops = {
     .from_config = conv_from_config,
 };
 
-hlr_layer *hlr_conv2d(int in_channels, int out_channels, int kernel_h, int kernel_w, int stride, int padding,
-                      int dilation, int groups, int bias)
+hlr_layer *hlr_conv2d(int in_channels, int out_channels, const hlr_conv2d_options *o)
 {
     const char *fn = "hlr_conv2d";
+    if (!o) {
+        hlr__fail(HLR_EINVAL, "%s: options is NULL; it gives the kernel size (&(hlr_conv2d_options){.kernel = 3})", fn);
+        return NULL;
+    }
+    if (o->kernel == 0 && (o->kernel_h == 0 || o->kernel_w == 0)) {
+        hlr__fail(HLR_EINVAL, "%s: no kernel size: set options.kernel, or kernel_h and kernel_w", fn);
+        return NULL;
+    }
+    /* 0 is torch's default for all but the kernel and the padding (whose default 0 is itself) */
+    const int kernel_h = o->kernel_h ? o->kernel_h : o->kernel, kernel_w = o->kernel_w ? o->kernel_w : o->kernel,
+              stride = o->stride ? o->stride : 1, dilation = o->dilation ? o->dilation : 1,
+              groups = o->groups ? o->groups : 1, padding = o->padding, bias = !o->no_bias;
     if (in_channels < 1 || out_channels < 1 || kernel_h < 1 || kernel_w < 1 || stride < 1 || dilation < 1 ||
         groups < 1 || padding < 0) {
         hlr__fail(HLR_EINVAL,

@@ -17,9 +17,9 @@ static hlr_model *model(int kind)
              hlr_model_add(m, hlr_dense(8, 3, 1)) || hlr_model_build(m, 3, (int64_t[]){1, 3, 4});
         break;
     case 1:
-        st = hlr_model_add(m, hlr_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 0)) || hlr_model_add(m, hlr_batchnorm2d(4, 1e-5f, 0.1f)) ||
-             hlr_model_add(m, hlr_relu()) || hlr_model_add(m, hlr_maxpool2d(2, 2, 0)) ||
-             hlr_model_add(m, hlr_feature_map_columns()) ||
+        st = hlr_model_add(m, hlr_conv2d(1, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1})) ||
+             hlr_model_add(m, hlr_batchnorm2d(4, 1e-5f, 0.1f)) || hlr_model_add(m, hlr_relu()) ||
+             hlr_model_add(m, hlr_maxpool2d(2, 2, 0)) || hlr_model_add(m, hlr_feature_map_columns()) ||
              hlr_model_add(m, hlr_gru(8, 3, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f)) ||
              hlr_model_add(m, hlr_dense(6, 3, 1)) || hlr_model_build(m, 3, (int64_t[]){1, 4, 6});
         break;

@@ -39,7 +39,7 @@ static hlr_model *model(int kind)
         hlr_model_add(m, hlr_dense(3, 3, 1));
         hlr_model_build(m, 1, (int64_t[]){5});
     } else {
-        hlr_model_add(m, hlr_conv2d(1, 2, 3, 3, 1, 1, 1, 1, 1));
+        hlr_model_add(m, hlr_conv2d(1, 2, &(hlr_conv2d_options){.kernel = 3, .padding = 1}));
         hlr_model_add(m, hlr_batchnorm2d(2, 1e-5f, 0.1f));
         hlr_model_add(m, hlr_maxpool2d(2, 0, 0));
         hlr_model_add(m, hlr_flatten());
