@@ -422,8 +422,11 @@ hlr_status hlr__model_check_trainable(const hlr_model *m, const char *fn);
 
 /* ---- optimizer state for model files (optim.c) ---- */
 
+/* The optimizers; the numbers are the ones model files store. */
+typedef enum hlr__opt_kind { HLR__OPT_SGD = 0, HLR__OPT_ADAM = 1, HLR__OPT_ADAMW = 2 } hlr__opt_kind;
+
 typedef struct hlr_optimizer_desc {
-    int kind; /* 0 SGD, 1 Adam, 2 AdamW */
+    hlr__opt_kind kind;
     float lr, momentum, beta1, beta2, eps, weight_decay, clip_norm;
     int nesterov;
     int schedule, warmup_steps;
@@ -435,6 +438,9 @@ typedef struct hlr_optimizer_desc {
     float *const *m1, *const *m2; /* per tensor, borrowed; NULL when absent */
 } hlr_optimizer_desc;
 void hlr__optimizer_describe(const hlr_optimizer *o, hlr_optimizer_desc *d);
+/* A new optimizer with d's kind, hyper-parameters, clipping and schedule (NULL, error set, on a bad one):
+ * what a model file's reader makes before hlr__optimizer_restore. */
+hlr_optimizer *hlr__optimizer_from_desc(const hlr_optimizer_desc *d);
 /* Set a fresh optimizer's counters and, when bound, bind it to m (allocating
  * zeroed state as a first step would); describe() then gives the buffers. */
 hlr_status hlr__optimizer_restore(hlr_optimizer *o, hlr_model *m, int bound, int64_t steps, int64_t sched_pos);

@@ -792,28 +792,3 @@ hlr_status hlr__read_file(const char *path, const char *fn, unsigned char **data
 
 /* ---- optimizers from their description ---- */
 
-hlr_optimizer *hlr__optimizer_from_desc(const hlr_optimizer_desc *d)
-{
-    hlr_optimizer *o = NULL;
-    switch (d->kind) {
-    case 0:
-        o = hlr_sgd(d->lr, d->momentum, d->nesterov, d->weight_decay);
-        break;
-    case 1:
-        o = hlr_adam(d->lr, d->beta1, d->beta2, d->eps, d->weight_decay);
-        break;
-    case 2:
-        o = hlr_adamw(d->lr, d->beta1, d->beta2, d->eps, d->weight_decay);
-        break;
-    default:
-        hlr__fail(HLR_EINVAL, "unknown optimizer kind %d", d->kind);
-        return NULL;
-    }
-    if (o && (hlr_optimizer_set_clip_norm(o, d->clip_norm) != HLR_OK ||
-              hlr_optimizer_set_schedule(o, (hlr_schedule_kind)d->schedule, d->sched_a, d->sched_b, d->warmup_steps,
-                                         d->warmup_start) != HLR_OK)) {
-        hlr_optimizer_free(o);
-        return NULL;
-    }
-    return o;
-}

@@ -100,7 +100,5 @@ hlr_status hlr__file_payload(const hlr_model *m, const hlr_save_options *opt, hl
 /* Read a whole file into memory (owned, hlr__free); HLR_EIO naming path on failure. */
 hlr_status hlr__read_file(const char *path, const char *fn, unsigned char **data, size_t *size);
 
-/* Optimizer kinds as the file numbers them. */
-hlr_optimizer *hlr__optimizer_from_desc(const hlr_optimizer_desc *d);
 
 #endif

@@ -513,7 +513,7 @@ static hlr_status parse_optm(parsed *p, int trainable)
     cursor r = open_chunk(p, p->optm);
     hlr_optimizer_desc *d = &p->od;
     memset(d, 0, sizeof *d);
-    d->kind = (int)get_u32_in(&r, 0, 2, "the optimizer kind");
+    d->kind = (hlr__opt_kind)get_u32_in(&r, HLR__OPT_SGD, HLR__OPT_ADAMW, "the optimizer kind");
     d->lr = get_f32(&r, "the learning rate");
     d->momentum = get_f32(&r, "the momentum");
     d->beta1 = get_f32(&r, "beta1");

@@ -9,10 +9,8 @@
 #include <math.h>
 #include <string.h>
 
-typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } opt_kind;
-
 struct hlr_optimizer {
-    opt_kind kind;
+    hlr__opt_kind kind;
     float lr; /* base learning rate */
     float momentum, beta1, beta2, eps, weight_decay;
     int nesterov;
@@ -32,7 +30,7 @@ struct hlr_optimizer {
     float **m1, **m2; /* per parameter: momentum buffer / first moment, second moment */
 };
 
-static hlr_optimizer *opt_new(opt_kind kind, float lr, const char *fn)
+static hlr_optimizer *opt_new(hlr__opt_kind kind, float lr, const char *fn)
 {
     if (!(lr > 0.0f) || !isfinite(lr)) {
         hlr__fail(HLR_EINVAL, "%s: learning rate %g must be positive and finite", fn, (double)lr);
@@ -61,7 +59,7 @@ hlr_optimizer *hlr_sgd(float lr, float momentum, int nesterov, float weight_deca
         hlr__fail(HLR_EINVAL, "%s: Nesterov momentum needs momentum > 0", fn);
         return NULL;
     }
-    hlr_optimizer *o = opt_new(OPT_SGD, lr, fn);
+    hlr_optimizer *o = opt_new(HLR__OPT_SGD, lr, fn);
     if (o) {
         o->momentum = momentum;
         o->nesterov = nesterov != 0;
@@ -70,7 +68,7 @@ hlr_optimizer *hlr_sgd(float lr, float momentum, int nesterov, float weight_deca
     return o;
 }
 
-static hlr_optimizer *adam_new(opt_kind kind, float lr, float b1, float b2, float eps, float wd, const char *fn)
+static hlr_optimizer *adam_new(hlr__opt_kind kind, float lr, float b1, float b2, float eps, float wd, const char *fn)
 {
     if (!(b1 >= 0.0f && b1 < 1.0f) || !(b2 >= 0.0f && b2 < 1.0f)) {
         hlr__fail(HLR_EINVAL, "%s: betas (%g, %g) must lie in [0, 1)", fn, (double)b1, (double)b2);
@@ -96,12 +94,12 @@ static hlr_optimizer *adam_new(opt_kind kind, float lr, float b1, float b2, floa
 
 hlr_optimizer *hlr_adam(float lr, float beta1, float beta2, float eps, float weight_decay)
 {
-    return adam_new(OPT_ADAM, lr, beta1, beta2, eps, weight_decay, "hlr_adam");
+    return adam_new(HLR__OPT_ADAM, lr, beta1, beta2, eps, weight_decay, "hlr_adam");
 }
 
 hlr_optimizer *hlr_adamw(float lr, float beta1, float beta2, float eps, float weight_decay)
 {
-    return adam_new(OPT_ADAMW, lr, beta1, beta2, eps, weight_decay, "hlr_adamw");
+    return adam_new(HLR__OPT_ADAMW, lr, beta1, beta2, eps, weight_decay, "hlr_adamw");
 }
 
 static void free_state(hlr_optimizer *o)
@@ -235,8 +233,8 @@ static hlr_status bind(hlr_optimizer *o, hlr_model *m)
             return hlr__fail(HLR_ESTATE, "hlr_optimizer_step: this optimizer already trains another model");
         return HLR_OK;
     }
-    int need2 = o->kind != OPT_SGD;
-    if (o->kind == OPT_SGD && o->momentum == 0.0f) {
+    int need2 = o->kind != HLR__OPT_SGD;
+    if (o->kind == HLR__OPT_SGD && o->momentum == 0.0f) {
         o->bound = m->serial;
         o->nstate = np;
         return HLR_OK;
@@ -333,8 +331,8 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
     /* Adam's bias corrections, in double as torch computes them. */
     const double bc1 = 1.0 - pow(o->beta1, (double)step), bc2 = 1.0 - pow(o->beta2, (double)step);
     const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-    const float l2 = o->kind == OPT_ADAM ? o->weight_decay : 0.0f;
-    const float decay_mul = o->kind == OPT_ADAMW ? 1.0f - lr * o->weight_decay : 1.0f;
+    const float l2 = o->kind == HLR__OPT_ADAM ? o->weight_decay : 0.0f;
+    const float decay_mul = o->kind == HLR__OPT_ADAMW ? 1.0f - lr * o->weight_decay : 1.0f;
     int k = 0;
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
         hlr_layer *l = hlr_model_layer(m, i);
@@ -346,7 +344,7 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
                 continue;
             }
             int64_t n = l->params[j].value.numel;
-            if (o->kind == OPT_SGD)
+            if (o->kind == HLR__OPT_SGD)
                 hlrk_sgd(hlr__param(l, j), hlr__grad(l, j), o->m1 ? o->m1[k] : NULL, n, lr, o->weight_decay,
                          o->momentum, o->nesterov, step == 1);
             else {
@@ -365,7 +363,7 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
 void hlr__optimizer_describe(const hlr_optimizer *o, hlr_optimizer_desc *d)
 {
     memset(d, 0, sizeof *d);
-    d->kind = o->kind == OPT_SGD ? 0 : o->kind == OPT_ADAM ? 1 : 2;
+    d->kind = o->kind;
     d->lr = o->lr;
     d->momentum = o->momentum;
     d->beta1 = o->beta1;
@@ -398,4 +396,30 @@ hlr_status hlr__optimizer_restore(hlr_optimizer *o, hlr_model *m, int bound, int
     o->steps = steps;
     o->sched_pos = sched_pos;
     return HLR_OK;
+}
+
+hlr_optimizer *hlr__optimizer_from_desc(const hlr_optimizer_desc *d)
+{
+    hlr_optimizer *o = NULL;
+    switch (d->kind) {
+    case HLR__OPT_SGD:
+        o = hlr_sgd(d->lr, d->momentum, d->nesterov, d->weight_decay);
+        break;
+    case HLR__OPT_ADAM:
+        o = hlr_adam(d->lr, d->beta1, d->beta2, d->eps, d->weight_decay);
+        break;
+    case HLR__OPT_ADAMW:
+        o = hlr_adamw(d->lr, d->beta1, d->beta2, d->eps, d->weight_decay);
+        break;
+    default:
+        hlr__fail(HLR_EINVAL, "unknown optimizer kind %d", d->kind);
+        return NULL;
+    }
+    if (o && (hlr_optimizer_set_clip_norm(o, d->clip_norm) != HLR_OK ||
+              hlr_optimizer_set_schedule(o, (hlr_schedule_kind)d->schedule, d->sched_a, d->sched_b, d->warmup_steps,
+                                         d->warmup_start) != HLR_OK)) {
+        hlr_optimizer_free(o);
+        return NULL;
+    }
+    return o;
 }
