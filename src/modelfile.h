@@ -8,6 +8,9 @@
 
 #include "internal.h"
 
+#include <string.h>
+#include <zlib.h>
+
 #define HLR_FILE_HEADER_SIZE 40
 #define HLR_FILE_CHUNK_HEADER 12 /* tag (4) + length (u64) */
 
@@ -36,7 +39,8 @@
 #define HLR_FILE_FLAG_TRAINING (1u << 1)
 #define HLR_FILE_FLAGS_REQUIRED 0xFFFF0000u /* bits a reader must know; 1.0 defines none */
 
-extern const unsigned char hlr__file_magic[8];
+/* The file's first 8 bytes (docs/format.md). */
+static const unsigned char hlr__file_magic[8] = {0x89, 'H', 'L', 'R', '\r', '\n', 0x1A, '\n'};
 
 /* ---- writing: a growable byte buffer of little-endian fields ---- */
 
@@ -100,5 +104,36 @@ hlr_status hlr__file_payload(const hlr_model *m, const hlr_save_options *opt, hl
 /* Read a whole file into memory (owned, hlr__free); HLR_EIO naming path on failure. */
 hlr_status hlr__read_file(const char *path, const char *fn, unsigned char **data, size_t *size);
 
+
+/* ---- what the writer and the reader both need ---- */
+
+static inline int hlr__host_is_little_endian(void)
+{
+    const uint32_t one = 1;
+    unsigned char c;
+    memcpy(&c, &one, 1);
+    return c == 1;
+}
+
+/* zlib's crc32() takes at most UINT_MAX bytes at a time. */
+static inline uint32_t hlr__crc32(const unsigned char *p, size_t n)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, p, k);
+        p += k;
+        n -= k;
+    }
+    return (uint32_t)crc;
+}
+
+/* HLR_EIO: "fn: cannot WHAT PATH: why". */
+static inline hlr_status hlr__io_fail(const char *fn, const char *what, const char *path, int err)
+{
+    char buf[128];
+    const char *why = strerror_r(err, buf, sizeof buf);
+    return hlr__fail(HLR_EIO, "%s: cannot %s %s: %s", fn, what, path, why);
+}
 
 #endif

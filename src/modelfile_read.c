@@ -8,10 +8,197 @@
 #include "model.h"
 #include "modelfile.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
+
+/* ---- bytes, the envelope and whole files (the writer's counterparts are in modelfile.c) ---- */
+
+uint32_t hlr__get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+uint64_t hlr__get_u64(const unsigned char *p) { return hlr__get_u32(p) | (uint64_t)hlr__get_u32(p + 4) << 32; }
+
+void hlr__get_f32s(float *dst, const unsigned char *src, int64_t n)
+{
+    if (hlr__host_is_little_endian()) {
+        memcpy(dst, src, (size_t)n * sizeof *dst);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = hlr__get_u32(src + 4 * i);
+        memcpy(dst + i, &u, 4);
+    }
+}
+
+static hlr_status bad_file(const char *fmt, ...) HLR_PRINTF(1, 2);
+static hlr_status bad_file(const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return hlr__fail(HLR_EFORMAT, "model file: %s", msg);
+}
+
+hlr_status hlr__file_unwrap(const void *data, size_t size, hlr_file_header *h, unsigned char **payload,
+                            int tolerate_crc, int *crc_ok)
+{
+    const unsigned char *f = data;
+    *payload = NULL;
+    if (crc_ok)
+        *crc_ok = 0;
+    if (size < 8 || memcmp(f, hlr__file_magic, 8) != 0)
+        return bad_file("not a libhlr model: the first bytes are not the magic 89 48 4C 52 0D 0A 1A 0A");
+    if (size < HLR_FILE_HEADER_SIZE)
+        return bad_file("truncated: %zu bytes, shorter than the %d-byte header", size, HLR_FILE_HEADER_SIZE);
+    h->major = f[8] | (unsigned)f[9] << 8;
+    h->minor = f[10] | (unsigned)f[11] << 8;
+    h->flags = hlr__get_u32(f + 12);
+    h->csize = hlr__get_u64(f + 16);
+    h->usize = hlr__get_u64(f + 24);
+    h->crc = hlr__get_u32(f + 32);
+    uint32_t hcrc = hlr__get_u32(f + 36);
+    if (hlr__crc32(f, 36) != hcrc)
+        return bad_file("the header is damaged (its CRC-32 is %08x, the header says %08x)", hlr__crc32(f, 36), hcrc);
+    if (h->major > HLR_FORMAT_MAJOR)
+        return hlr__fail(HLR_EUNSUPPORTED,
+                         "model file format %u.%u is newer than this library reads (%d.x; libhlr %s): "
+                         "upgrade libhlr to read it",
+                         h->major, h->minor, HLR_FORMAT_MAJOR, HLR_VERSION_STRING);
+    if (h->major < 1)
+        return bad_file("format version %u.%u does not exist (this library reads %d.x)", h->major, h->minor,
+                        HLR_FORMAT_MAJOR);
+    if (h->flags & HLR_FILE_FLAGS_REQUIRED)
+        return hlr__fail(HLR_EUNSUPPORTED,
+                         "model file: needs features this library (format %d.%d) lacks: required flags %08x",
+                         HLR_FORMAT_MAJOR, HLR_FORMAT_MINOR, (unsigned)(h->flags & HLR_FILE_FLAGS_REQUIRED));
+    size_t have = size - HLR_FILE_HEADER_SIZE;
+    if (h->csize > have)
+        return bad_file("truncated: the header announces %llu compressed bytes, the file holds %zu",
+                        (unsigned long long)h->csize, have);
+    if (h->csize < have)
+        return bad_file("%zu unexpected bytes after the %llu-byte payload", have - (size_t)h->csize,
+                        (unsigned long long)h->csize);
+    if (h->usize < HLR_FILE_CHUNK_HEADER || h->usize > HLR_FILE_MAX_PAYLOAD ||
+        h->usize > h->csize * HLR_FILE_MAX_RATIO + HLR_FILE_RATIO_SLACK || h->usize > SIZE_MAX)
+        return bad_file("the header's uncompressed size %llu is impossible for %llu compressed bytes "
+                        "(limits: 12 to min(2^36, 1032 x compressed + 1024))",
+                        (unsigned long long)h->usize, (unsigned long long)h->csize);
+
+    unsigned char *out = hlr__alloc_or_fail((size_t)h->usize, 1, "model file payload");
+    if (!out)
+        return HLR_ENOMEM;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) {
+        hlr__free(out);
+        return hlr__fail(HLR_ENOMEM, "model file: cannot start zlib");
+    }
+    const unsigned char *in = f + HLR_FILE_HEADER_SIZE;
+    size_t in_left = (size_t)h->csize, out_left = (size_t)h->usize;
+    z.next_out = out;
+    int zst = Z_OK;
+    while (zst == Z_OK) {
+        if (z.avail_in == 0 && in_left) {
+            z.avail_in = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
+            z.next_in = (unsigned char *)(uintptr_t)in;
+            in += z.avail_in;
+            in_left -= z.avail_in;
+        }
+        if (z.avail_out == 0 && out_left) {
+            z.avail_out = out_left > (1u << 30) ? (1u << 30) : (uInt)out_left;
+            out_left -= z.avail_out;
+        }
+        if (z.avail_in == 0 && z.avail_out == 0)
+            break; /* the input is used up or the payload is full, and the stream has not ended */
+        zst = inflate(&z, Z_NO_FLUSH);
+        if (zst == Z_BUF_ERROR && ((z.avail_in == 0 && in_left) || (z.avail_out == 0 && out_left)))
+            zst = Z_OK;
+    }
+    uint64_t produced = z.total_out, consumed = z.total_in;
+    char zmsg[96];
+    snprintf(zmsg, sizeof zmsg, "%s", z.msg ? z.msg : "");
+    inflateEnd(&z);
+    hlr_status st = HLR_OK;
+    if (zst == Z_MEM_ERROR)
+        st = hlr__fail(HLR_ENOMEM, "model file: zlib ran out of memory");
+    else if (zst != Z_STREAM_END && zst != Z_OK && zst != Z_BUF_ERROR)
+        st = bad_file("the payload does not inflate: zlib says \"%s\" near compressed byte %llu", zmsg[0] ? zmsg : "?",
+                      (unsigned long long)consumed);
+    else if (zst != Z_STREAM_END && produced >= h->usize)
+        st = bad_file("the payload inflates to more than the %llu bytes the header announces",
+                      (unsigned long long)h->usize);
+    else if (zst != Z_STREAM_END)
+        st = bad_file("truncated payload: the zlib stream stops after %llu of %llu bytes",
+                      (unsigned long long)produced, (unsigned long long)h->usize);
+    else if (produced != h->usize)
+        st = bad_file("the payload inflates to %llu bytes, the header announces %llu", (unsigned long long)produced,
+                      (unsigned long long)h->usize);
+    else if (consumed != h->csize)
+        st = bad_file("the zlib stream ends after %llu of the %llu compressed bytes", (unsigned long long)consumed,
+                      (unsigned long long)h->csize);
+    if (st == HLR_OK) {
+        uint32_t crc = hlr__crc32(out, (size_t)h->usize);
+        if (crc_ok)
+            *crc_ok = crc == h->crc;
+        if (crc != h->crc && !tolerate_crc)
+            st = bad_file("the payload is damaged: its CRC-32 is %08x, the header says %08x", crc, h->crc);
+    }
+    if (st != HLR_OK) {
+        hlr__free(out);
+        return st;
+    }
+    *payload = out;
+    return HLR_OK;
+}
+
+hlr_status hlr__read_file(const char *path, const char *fn, unsigned char **data, size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    int64_t file_size;
+    int fd = hlr__open_regular(path, fn, &file_size); /* no FIFO or device: they could block forever */
+    if (fd < 0)
+        return HLR_EIO;
+    if ((uint64_t)file_size > HLR_FILE_MAX_PAYLOAD + HLR_FILE_HEADER_SIZE || (uint64_t)file_size > SIZE_MAX) {
+        close(fd);
+        return hlr__fail(HLR_EFORMAT, "model file: %s has %lld bytes, more than any model file", path,
+                         (long long)file_size);
+    }
+    size_t n = (size_t)file_size;
+    unsigned char *buf = hlr__alloc_or_fail(n ? n : 1, 1, fn);
+    if (!buf) {
+        close(fd);
+        return HLR_ENOMEM;
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fd, buf + got, n - got > (1u << 30) ? (1u << 30) : n - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            int err = errno;
+            close(fd);
+            hlr__free(buf);
+            return hlr__io_fail(fn, "read", path, err);
+        }
+        if (k == 0)
+            break; /* the file shrank meanwhile: the format checks will say what is missing */
+        got += (size_t)k;
+    }
+    close(fd);
+    *data = buf;
+    *size = got;
+    return HLR_OK;
+}
+
 
 typedef struct chunk {
     char tag[5];
