@@ -148,3 +148,45 @@ void fd_gradcheck(hlr_model *m, int ndim, const int64_t *shape, int64_t n, unsig
     hlr_tensor_free(g.r);
     hlr_model_free(m);
 }
+
+void expect_attention_matches_torch(hlr_layer *l, const torch_attention_fixture *c, int inference)
+{
+    hlr_model *m = TEST_MODEL(2024, l);
+    const int64_t N = c->N, T = c->T, E = c->E, H = c->heads;
+    ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){T, E}));
+    ck_assert_int_eq(hlr_layer_param_count(l), c->nparams);
+    for (int i = 0; i < c->nparams; i++) {
+        ck_assert_str_eq(hlr_layer_param_name(l, i), c->names[i]);
+        hlr_tensor *p = hlr_layer_param(l, c->names[i]);
+        ck_assert_msg(p != NULL, "%s", hlr_last_error());
+        memcpy(hlr_tensor_data(p), c->params[i], (size_t)hlr_tensor_numel(p) * sizeof(float));
+    }
+    if (c->lengths)
+        ck_assert_ok(hlr_model_set_lengths(m, c->lengths, N));
+    int64_t s[3] = {N, T, E};
+    hlr_tensor *x = hlr_tensor_from(HLR_F32, 3, s, c->x), *y = hlr_tensor_new(HLR_F32, 3, s);
+    hlr_tensor *dy = hlr_tensor_from(HLR_F32, 3, s, c->dy), *dx = hlr_tensor_new(HLR_F32, 3, s);
+    hlr_tensor *w = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, H, T, T});
+    ck_assert_ok(hlr_model_forward(m, x, y, 1));
+    expect_torch_close(c->name, "y", hlr_tensor_f32(y), c->y, N * T * E);
+    ck_assert_ok(hlr_attention_weights(l, w));
+    expect_torch_close(c->name, "attention weights", hlr_tensor_f32(w), c->weights, N * H * T * T);
+    ck_assert_ok(hlr_model_backward(m, dy, dx));
+    expect_torch_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, N * T * E);
+    for (int i = 0; i < c->nparams; i++) {
+        hlr_tensor *g = hlr_layer_grad(l, c->names[i]);
+        char what[80];
+        snprintf(what, sizeof what, "grad %s", c->names[i]);
+        expect_torch_close(c->name, what, hlr_tensor_f32(g), c->grads[i], hlr_tensor_numel(g));
+    }
+    if (inference) { /* the same values: no dropout, no running statistics */
+        ck_assert_ok(hlr_model_forward(m, x, y, 0));
+        expect_torch_close(c->name, "y (inference)", hlr_tensor_f32(y), c->y, N * T * E);
+    }
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_tensor_free(dy);
+    hlr_tensor_free(dx);
+    hlr_tensor_free(w);
+    hlr_model_free(m);
+}

@@ -21,6 +21,27 @@
 void fd_gradcheck(hlr_model *m, int ndim, const int64_t *shape, int64_t n, unsigned long long seed,
                   const int32_t *lengths);
 
+/* What a PyTorch fixture of an attention layer gives (fixtures/attn_ref.h's mha_ref_case,
+ * fixtures/transformer_ref.h's enc_ref_case). */
+typedef struct torch_attention_fixture {
+    const char *name;
+    int64_t N, T, E, heads;
+    const int32_t *lengths; /* NULL: every step valid */
+    const float *x, *dy, *y, *weights, *dx;
+    const char *const *names; /* the parameters, in the layer's order */
+    const float *const *params, *const *grads;
+    int nparams;
+} torch_attention_fixture;
+
+/*
+ * Put l in a model for (T, E) sequences, copy the fixture's parameters in
+ * (their names and order must be the layer's), then compare with PyTorch's:
+ * the training forward's y and attention weights, the backward's dx and
+ * every parameter's gradient; with inference, also the inference forward's
+ * y.  Frees the model.
+ */
+void expect_attention_matches_torch(hlr_layer *l, const torch_attention_fixture *c, int inference);
+
 /*
  * Train m on (x, labels) for `steps` batches after a first one: the loop must
  * allocate nothing (the library's allocation counter stays put) and the loss

@@ -34,40 +34,9 @@ START_TEST(test_multihead_attention_matches_torch)
     const mha_ref_case *c = &mha_ref_cases[_i];
     int flags = (c->causal ? HLR_ATTN_CAUSAL : 0) | (c->lengths ? HLR_ATTN_KEY_PADDING : 0) |
                 (c->out_proj ? 0 : HLR_ATTN_NO_OUT_PROJ) | (c->bias ? 0 : HLR_ATTN_NO_BIAS);
-    hlr_layer *l = mha(c->E, c->heads, flags, 0.0f);
-    hlr_model *m = MODEL(l);
-    const int64_t N = c->N, T = c->T, E = c->E, H = c->heads;
-    ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){T, E}));
-    ck_assert_int_eq(hlr_layer_param_count(l), c->nparams);
-    for (int i = 0; i < c->nparams; i++) {
-        ck_assert_str_eq(hlr_layer_param_name(l, i), c->names[i]);
-        hlr_tensor *p = hlr_layer_param(l, c->names[i]);
-        memcpy(hlr_tensor_data(p), c->params[i], (size_t)hlr_tensor_numel(p) * sizeof(float));
-    }
-    if (c->lengths)
-        ck_assert_ok(hlr_model_set_lengths(m, c->lengths, N));
-    int64_t s[3] = {N, T, E};
-    hlr_tensor *x = hlr_tensor_from(HLR_F32, 3, s, c->x), *y = hlr_tensor_new(HLR_F32, 3, s);
-    hlr_tensor *dy = hlr_tensor_from(HLR_F32, 3, s, c->dy), *dx = hlr_tensor_new(HLR_F32, 3, s);
-    hlr_tensor *w = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, H, T, T});
-    ck_assert_ok(hlr_model_forward(m, x, y, 1));
-    expect_torch_close(c->name, "y", hlr_tensor_f32(y), c->y, N * T * E);
-    ck_assert_ok(hlr_attention_weights(l, w));
-    expect_torch_close(c->name, "weights", hlr_tensor_f32(w), c->weights, N * H * T * T);
-    ck_assert_ok(hlr_model_backward(m, dy, dx));
-    expect_torch_close(c->name, "dx", hlr_tensor_f32(dx), c->dx, N * T * E);
-    for (int i = 0; i < c->nparams; i++) {
-        hlr_tensor *g = hlr_layer_grad(l, c->names[i]);
-        char what[64];
-        snprintf(what, sizeof what, "grad %s", c->names[i]);
-        expect_torch_close(c->name, what, hlr_tensor_f32(g), c->grads[i], hlr_tensor_numel(g));
-    }
-    hlr_tensor_free(x);
-    hlr_tensor_free(y);
-    hlr_tensor_free(dy);
-    hlr_tensor_free(dx);
-    hlr_tensor_free(w);
-    hlr_model_free(m);
+    torch_attention_fixture f = {c->name, c->N,       c->T,  c->E,     c->heads,  c->lengths, c->x,      c->dy,
+                                 c->y,    c->weights, c->dx, c->names, c->params, c->grads,   c->nparams};
+    expect_attention_matches_torch(mha(c->E, c->heads, flags, 0.0f), &f, 0);
 }
 END_TEST
 
