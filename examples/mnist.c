@@ -37,7 +37,6 @@ typedef struct options {
     const char *save; /* --save FILE: the model, optimizer and training state after training */
     int stop_after;   /* --stop-after N: stop (and save) after N of the epochs, as an interruption would */
     double target;    /* --target-accuracy P: test after every epoch, stop at P % (0: never stop; -1: off) */
-    int schedule_per_batch; /* the schedule advances per batch (a warm-up), recorded for resume */
     long index;       /* attention --index I: which test image */
     const char *out;  /* attention --out FILE: the picture (NULL: attention-I.ppm) */
     long layer, head; /* attention --layer K, --head H (-1: the last attention layer, the mean of the heads) */
@@ -324,27 +323,18 @@ static int keep_first(hlr_dataset **d, long n)
     return 0;
 }
 
-/* Record what resume and eval need in the model's metadata, then save it with its optimizer. */
-/* What a saved model records of its training, so that `resume` and `eval` can continue it. */
-static hlr_status set_training_metadata(hlr_model *m, const options *o, int fashion, int augment)
+/* What a saved model records besides what the library keeps (the fit's settings: hlr_model_fit_settings):
+ * which architecture and images, so that `resume`, `eval` and `calibrate` find the same data. */
+static hlr_status set_training_metadata(hlr_model *m, const options *o, int fashion)
 {
     static const char *const digits[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
     hlr_metadata *md = hlr_model_metadata(m);
-    char batch[24], aug[24], limit[24], test_limit[24], seed[24], per_batch[24], val_split[32];
-    snprintf(val_split, sizeof val_split, "%.17g", o->val_split);
-    char geo[160];
-    snprintf(geo, sizeof geo, "%.17g %.17g %.17g %.17g %.17g", o->geo.rotate, o->geo.scale, o->geo.shear,
-             o->geo.elastic_alpha, o->geo.elastic_sigma);
-    snprintf(batch, sizeof batch, "%d", o->batch);
-    snprintf(per_batch, sizeof per_batch, "%d", o->schedule_per_batch);
-    snprintf(aug, sizeof aug, "%d", augment);
+    char limit[24], test_limit[24], seed[24];
     snprintf(limit, sizeof limit, "%ld", o->limit);
     snprintf(test_limit, sizeof test_limit, "%ld", o->test_limit);
     snprintf(seed, sizeof seed, "%llu", o->seed);
-    const char *keys[][2] = {{"model", o->model},   {"optimizer", o->optimizer}, {"batch", batch},
-                             {"augment", aug},      {"limit", limit},            {"test_limit", test_limit},
-                             {"seed", seed},        {"dataset", o->dataset}, {"schedule_per_batch", per_batch},
-                             {"val_split", val_split}, {"augment_geometric", geo}};
+    const char *keys[][2] = {{"model", o->model}, {"optimizer", o->optimizer}, {"limit", limit},
+                             {"test_limit", test_limit}, {"seed", seed}, {"dataset", o->dataset}};
     hlr_status st = hlr_metadata_set_dataset(md, fashion ? "Fashion-MNIST" : "MNIST");
     if (st == HLR_OK)
         st = hlr_metadata_set_class_names(md, 10, fashion ? fashion_classes : digits);
@@ -353,10 +343,9 @@ static hlr_status set_training_metadata(hlr_model *m, const options *o, int fash
     return st;
 }
 
-static hlr_status save_model(hlr_model *m, hlr_optimizer *opt, const options *o, int fashion, int augment,
-                             const char *path)
+static hlr_status save_model(hlr_model *m, hlr_optimizer *opt, const options *o, int fashion, const char *path)
 {
-    hlr_status st = set_training_metadata(m, o, fashion, augment);
+    hlr_status st = set_training_metadata(m, o, fashion);
     hlr_save_options so;
     hlr_save_options_default(&so);
     so.optimizer = opt;
@@ -377,24 +366,6 @@ static long saved_number(hlr_model *m, const char *key, long fallback)
 }
 
 /* Load the test (and, when tr is not NULL, training) images a saved model was trained on. */
-/* A setting the file records (hlr-mnist train --save writes them all), or,
- * for a file saved otherwise (from Python, say), the command line's value,
- * with a note that says the file could not tell. */
-static long saved_or_given(hlr_model *m, const char *path, const char *key, long given, const char *what,
-                           const char *option)
-{
-    const char *v = hlr_metadata_get(hlr_model_metadata(m), key);
-    if (v)
-        return strtol(v, NULL, 10);
-    if (given < 0)
-        printf("note: %s does not record %s (it was not saved by hlr-mnist train): using all of them (%s N "
-               "to choose)\n", path, what, option);
-    else
-        printf("note: %s does not record %s (it was not saved by hlr-mnist train): using %s %ld\n", path, what,
-               option, given);
-    return given;
-}
-
 static int load_saved_data(hlr_model *m, const options *o, hlr_dataset **tr, hlr_dataset **te, int *fashion)
 {
     const char *ds = hlr_metadata_get(hlr_model_metadata(m), "dataset");
@@ -540,9 +511,10 @@ static int calibrate_file(const char *path, const options *o)
     lim.limit = o->limit >= 0 ? o->limit : saved_number(m, "limit", -1); /* the images it trained on */
     if (load_saved_data(m, &lim, &tr, &te, &fashion) != 0)
         goto out;
-    const char *vs = hlr_metadata_get(hlr_model_metadata(m), "val_split");
-    double trained_split = vs ? strtod(vs, NULL) : 0.0, split = o->val_split > 0 ? o->val_split
-                                                            : trained_split > 0 ? trained_split : 0.1;
+    hlr_fit_options trained;
+    hlr_model_fit_settings(m, &trained); /* the defaults (no split) when the file does not say */
+    double trained_split = trained.validation_split,
+           split = o->val_split > 0 ? o->val_split : trained_split > 0 ? trained_split : 0.1;
     int64_t n = hlr_dataset_size(tr), nv = (int64_t)(split * (double)n + 0.5);
     if (nv < 1 || !(val = hlr_dataset_slice(tr, n - nv, nv)))
         goto fail;
@@ -614,38 +586,35 @@ static int resume_file(const char *path, const options *o)
         fprintf(stderr, "hlr-mnist: %s holds no optimizer state to resume from (save with train --save)\n", path);
         goto out;
     }
-    options saved = *o; /* the settings the training started with, as far as the file says */
+    options saved = *o; /* what the file says of the data the training used */
     const char *v = hlr_metadata_get(hlr_model_metadata(m), "model");
     saved.model = v ? v : "a model the file does not name";
-    saved.batch = (int)saved_or_given(m, path, "batch", o->batch, "its batch size", "--batch");
-    saved.limit = saved_or_given(m, path, "limit", o->limit, "how many training images it used", "--limit");
+    saved.limit = o->limit >= 0 ? o->limit : saved_number(m, "limit", -1);
+    if (o->limit < 0 && !hlr_metadata_get(hlr_model_metadata(m), "limit"))
+        printf("note: %s does not record how many training images it used (it was not saved by hlr-mnist "
+               "train): using all of them (--limit N to choose)\n", path);
     saved.test_limit = o->test_limit >= 0 ? o->test_limit : saved_number(m, "test_limit", -1);
     saved.seed = (unsigned long long)saved_number(m, "seed", 0);
-    int augment = (int)saved_or_given(m, path, "augment", o->augment < 0 ? 0 : o->augment,
-                                      "its augmentation shift", "--augment");
     if (load_saved_data(m, &saved, &tr, &te, &fashion) != 0)
         goto out;
     if ((v = hlr_metadata_get(hlr_model_metadata(m), "optimizer")) != NULL)
         saved.optimizer = v;
     if ((v = hlr_metadata_get(hlr_model_metadata(m), "dataset")) != NULL)
         saved.dataset = v;
+    /* Resuming is load and fit: with the batches, split and augmentation the training had. */
+    hlr_fit_options fo;
+    if (hlr_model_fit_settings(m, &fo) != HLR_OK) {
+        fo.batch_size = o->batch;
+        fo.augment_shift = o->augment < 0 ? 0 : o->augment;
+        fo.validation_split = o->val_split;
+        fo.augment = o->geo;
+        printf("note: %s records no fit (it was not trained by hlr_model_fit): using --batch %d and the "
+               "command line's augmentation\n", path, o->batch);
+    }
     int before = (int)hlr_model_epochs_trained(m);
     printf("resuming %s (%s) after %d epochs: %d more on %lld images, batch %d, %d threads\n", path, saved.model,
-           before, o->epochs, (long long)hlr_dataset_size(tr), saved.batch, hlr_get_num_threads());
-    hlr_fit_options fo;
-    hlr_fit_options_default(&fo);
+           before, o->epochs, (long long)hlr_dataset_size(tr), fo.batch_size, hlr_get_num_threads());
     fo.epochs = o->epochs;
-    fo.batch_size = saved.batch;
-    fo.augment_shift = augment;
-    const char *vs = hlr_metadata_get(hlr_model_metadata(m), "val_split");
-    fo.validation_split = saved.val_split = vs ? strtod(vs, NULL) : o->val_split;
-    const char *geo = hlr_metadata_get(hlr_model_metadata(m), "augment_geometric");
-    hlr_augment *g = &saved.geo;
-    if (geo && sscanf(geo, "%lf %lf %lf %lf %lf", &g->rotate, &g->scale, &g->shear, &g->elastic_alpha,
-                      &g->elastic_sigma) != 5)
-        *g = o->geo;
-    fo.augment = saved.geo;
-    fo.schedule_per_batch = saved.schedule_per_batch = (int)saved_number(m, "schedule_per_batch", 0);
     fo.on_epoch = on_epoch;
     progress prog = {.before = before, .stop_after = o->stop_after};
     fo.user = &prog;
@@ -660,7 +629,7 @@ static int resume_file(const char *path, const options *o)
     if (report(m, te, fashion, o) != 0)
         goto out;
     if (o->save && example_dist.d.rank == 0 &&
-        save_model(m, opt, &saved, fashion, fo.augment_shift, o->save) != HLR_OK) {
+        save_model(m, opt, &saved, fashion, o->save) != HLR_OK) {
         fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
         goto out;
     }
@@ -763,9 +732,7 @@ static int train(const options *o)
     fo.user = &prog;
     fo.distributed = example_dist.lib ? &example_dist.d : NULL; /* NULL: this process alone */
     example_print_distributed(o->batch, 0);
-    options recorded = *o;
-    recorded.schedule_per_batch = per_batch;
-    if (set_training_metadata(m, &recorded, fashion, fo.augment_shift) != HLR_OK) /* checkpoints carry it too */
+    if (set_training_metadata(m, o, fashion) != HLR_OK) /* checkpoints carry it too */
         goto fail;
     hlr_status fit_st = hlr_model_fit(m, opt, tr, &fo);
     if (prog.failed)
@@ -786,7 +753,7 @@ static int train(const options *o)
     if (report(m, te, fashion, o) != 0)
         goto out;
     if (o->save && example_dist.d.rank == 0 &&
-        save_model(m, opt, &recorded, fashion, fo.augment_shift, o->save) != HLR_OK)
+        save_model(m, opt, o, fashion, o->save) != HLR_OK)
         goto fail;
     rc = 0;
     goto out;

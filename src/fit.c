@@ -465,6 +465,12 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     int64_t n_train = train->n - n_val;
     if (n_train < 1)
         return hlr__fail(HLR_EINVAL, "%s: the validation split leaves no training samples", fn);
+    /* what a resumed fit needs to go on the same way (hlr_model_fit_settings, model files) */
+    m->recipe = (hlr__fit_recipe){.batch_size = opt->batch_size, .shuffle = opt->shuffle != 0,
+                                  .schedule_per_batch = opt->schedule_per_batch != 0,
+                                  .augment_shift = opt->augment_shift, .validation_split = opt->validation_split,
+                                  .augment = opt->augment};
+    m->has_recipe = 1;
 
     /* Data-parallel: this process trains on n_local samples of each epoch's permutation (see hlr.h). */
     const hlr_distributed *dist = opt->distributed;
@@ -800,5 +806,43 @@ hlr_status hlr_classification_report(const int64_t *confusion, int classes, hlr_
         *macro = mac;
     if (weighted)
         *weighted = wei;
+    return HLR_OK;
+}
+
+/* ---- the settings of the last fit ---- */
+
+hlr_status hlr__fit_recipe_check(const hlr__fit_recipe *r, char *why, size_t cap)
+{
+    const hlr_augment *a = &r->augment;
+    if (r->batch_size < 1 || (r->shuffle != 0 && r->shuffle != 1) ||
+        (r->schedule_per_batch != 0 && r->schedule_per_batch != 1) || r->augment_shift < 0 ||
+        r->augment_shift > HLR__MAX_AUGMENT_SHIFT || !(r->validation_split >= 0.0 && r->validation_split < 1.0))
+        snprintf(why, cap, "batch size %d, shuffle %d, per-batch schedule %d, shift %d or validation split %g out of "
+                 "range", r->batch_size, r->shuffle, r->schedule_per_batch, r->augment_shift, r->validation_split);
+    else if (!(a->rotate >= 0 && a->rotate <= 180) || !(a->scale >= 0 && a->scale <= 0.9) ||
+             !(a->shear >= 0 && a->shear <= 60) || !(a->elastic_alpha >= 0 && a->elastic_alpha <= 1000) ||
+             !(a->elastic_sigma >= 0 && a->elastic_sigma <= 64) || (a->elastic_alpha > 0 && !(a->elastic_sigma > 0)))
+        snprintf(why, cap, "augmentation (%g, %g, %g, %g, %g) out of range", a->rotate, a->scale, a->shear,
+                 a->elastic_alpha, a->elastic_sigma);
+    else
+        return HLR_OK;
+    return HLR_EFORMAT;
+}
+
+hlr_status hlr_model_fit_settings(const hlr_model *m, hlr_fit_options *o)
+{
+    if (!m || !o)
+        return hlr__fail(HLR_EINVAL, "hlr_model_fit_settings: NULL argument");
+    hlr_fit_options_default(o);
+    if (!m->has_recipe)
+        return hlr__fail(HLR_ENOTFOUND, "hlr_model_fit_settings: the model has not been fitted (its file, if it "
+                         "came from one, records no fit: saved before format 1.2, or trained batch by batch)");
+    const hlr__fit_recipe *r = &m->recipe;
+    o->batch_size = r->batch_size;
+    o->shuffle = r->shuffle;
+    o->schedule_per_batch = r->schedule_per_batch;
+    o->augment_shift = r->augment_shift;
+    o->validation_split = r->validation_split;
+    o->augment = r->augment;
     return HLR_OK;
 }

@@ -420,6 +420,18 @@ hlr_status hlr__dist_failed(hlr_status st, const char *fn, const char *what);
 /* HLR_ESTATE, naming fn, when m is a clone (clones serve inference only). */
 hlr_status hlr__model_check_trainable(const hlr_model *m, const char *fn);
 
+/* ---- the settings a fit trained with (fit.c; model files keep them in FITS) ---- */
+
+#define HLR__MAX_AUGMENT_SHIFT 65535 /* what a file may say; hlr_model_fit asks less than the image */
+typedef struct hlr__fit_recipe {
+    int batch_size, shuffle, schedule_per_batch, augment_shift;
+    double validation_split;
+    hlr_augment augment;
+} hlr__fit_recipe;
+/* HLR_OK when r holds values hlr_model_fit accepts (whatever the data); else a message for a file
+ * (naming what is wrong) and HLR_EFORMAT. */
+hlr_status hlr__fit_recipe_check(const hlr__fit_recipe *r, char *why, size_t cap);
+
 /* ---- optimizer state for model files (optim.c) ---- */
 
 /* The optimizers; the numbers are the ones model files store. */

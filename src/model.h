@@ -55,6 +55,8 @@ struct hlr_model {
     const hlr_distributed *sync_bn; /* set by hlr_model_fit for synchronised batch norm */
     double temperature;             /* hlr_model_predict's logits / T; 0 (never set) means 1 */
     hlr_status sync_status;         /* the first failure of a batch norm's collective */
+    hlr__fit_recipe recipe;         /* the settings of the last hlr_model_fit (hlr_model_fit_settings) */
+    int has_recipe;                 /* 0: never fitted (nor loaded from a file that says) */
 
     /* The first hlr_model_add that failed -- a NULL from a failed constructor,
      * most often -- so that hlr_model_build refuses a model missing a layer. */

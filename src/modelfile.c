@@ -366,6 +366,21 @@ static void put_training_state(hlr_bytes *b, hlr_model *m)
     hlr__chunk_end(b, at);
 }
 
+static void put_fit_settings(hlr_bytes *b, const hlr__fit_recipe *r)
+{
+    size_t at = hlr__chunk_begin(b, "FITS");
+    hlr__put_u32(b, (uint32_t)r->batch_size);
+    hlr__put_u32(b, (uint32_t)r->shuffle);
+    hlr__put_u32(b, (uint32_t)r->schedule_per_batch);
+    hlr__put_u32(b, (uint32_t)r->augment_shift);
+    hlr__put_f64(b, r->validation_split);
+    const hlr_augment *a = &r->augment;
+    const double g[5] = {a->rotate, a->scale, a->shear, a->elastic_alpha, a->elastic_sigma};
+    for (int i = 0; i < 5; i++)
+        hlr__put_f64(b, g[i]);
+    hlr__chunk_end(b, at);
+}
+
 static void put_metadata(hlr_bytes *b, const hlr_metadata *md)
 {
     size_t at = hlr__chunk_begin(b, "META");
@@ -415,6 +430,8 @@ hlr_status hlr__file_payload(const hlr_model *cm, const hlr_save_options *opt, h
     if (st == HLR_OK && opt->training_state) {
         put_training_state(b, m);
         *flags |= HLR_FILE_FLAG_TRAINING;
+        if (m->has_recipe) /* format 1.2: the last fit's settings */
+            put_fit_settings(b, &m->recipe);
     }
     if (st == HLR_OK)
         put_metadata(b, &m->meta);
@@ -459,8 +476,9 @@ static hlr_status make_file(const hlr_model *m, const hlr_save_options *opt, voi
     hlr_status st = hlr__file_payload(m, opt, &payload, &flags);
     if (st != HLR_OK)
         return st;
-    /* The smallest version that holds the contents: 1.1 only for a temperature (TEMP). */
-    const int minor = hlr__model_temperature(m) != 1.0 ? 1 : 0;
+    /* The smallest version that holds the contents: 1.2 for a fit's settings (FITS), 1.1 for a
+     * temperature (TEMP). */
+    const int minor = opt->training_state && m->has_recipe ? 2 : hlr__model_temperature(m) != 1.0 ? 1 : 0;
     st = hlr__file_wrap_minor(payload.p, payload.len, opt->compression, minor, flags, file, size);
     hlr__bytes_free(&payload);
     return st;

@@ -245,8 +245,9 @@ typedef struct parsed {
     size_t len;
     chunk *chunks;
     int nchunks;
-    int arch, optm, trst, meta, hist, temp; /* chunk numbers, -1 when absent */
+    int arch, optm, trst, meta, hist, temp, fits; /* chunk numbers, -1 when absent */
     double temperature; /* TEMP (format 1.1), 1 without it */
+    hlr__fit_recipe recipe; /* FITS (format 1.2) */
 
     int nlayers;
     file_layer *layers;
@@ -548,7 +549,7 @@ static hlr_status index_chunks(parsed *p)
         }
     }
     p->nchunks = n;
-    p->arch = p->optm = p->trst = p->meta = p->hist = p->temp = -1;
+    p->arch = p->optm = p->trst = p->meta = p->hist = p->temp = p->fits = -1;
     p->temperature = 1.0;
     for (int i = 0; i < n; i++) {
         int *slot = NULL;
@@ -565,6 +566,8 @@ static hlr_status index_chunks(parsed *p)
             slot = &p->hist;
         else if (!strcmp(t, "TEMP"))
             slot = &p->temp;
+        else if (!strcmp(t, "FITS"))
+            slot = &p->fits;
         if (!slot)
             continue;
         if (*slot >= 0)
@@ -803,6 +806,34 @@ static hlr_status parse_temp(parsed *p)
     return r.status;
 }
 
+/* FITS (format 1.2): the last fit's settings: u32 batch size, shuffle, per-batch schedule, shift; f64
+ * validation split, rotate, scale, shear, elastic alpha and sigma.  Only beside a TRST. */
+static hlr_status parse_fits(parsed *p)
+{
+    cursor r = open_chunk(p, p->fits);
+    hlr__fit_recipe *s = &p->recipe;
+    s->batch_size = (int)get_u32_in(&r, 1, INT32_MAX, "the fit's batch size");
+    s->shuffle = (int)get_u32_in(&r, 0, 1, "the fit's shuffle flag");
+    s->schedule_per_batch = (int)get_u32_in(&r, 0, 1, "the fit's per-batch schedule flag");
+    s->augment_shift = (int)get_u32_in(&r, 0, HLR__MAX_AUGMENT_SHIFT, "the fit's augmentation shift");
+    size_t at = r.pos;
+    s->validation_split = get_f64(&r, "the fit's validation split");
+    s->augment.rotate = get_f64(&r, "the fit's rotation");
+    s->augment.scale = get_f64(&r, "the fit's scaling");
+    s->augment.shear = get_f64(&r, "the fit's shear");
+    s->augment.elastic_alpha = get_f64(&r, "the fit's elastic alpha");
+    s->augment.elastic_sigma = get_f64(&r, "the fit's elastic sigma");
+    char why[200];
+    if (r.status == HLR_OK && hlr__fit_recipe_check(s, why, sizeof why) != HLR_OK) {
+        r.pos = at;
+        bad(&r, "the fit's settings: %s", why);
+    }
+    finish(&r);
+    if (r.status == HLR_OK && p->trst < 0)
+        return fail_at(p, p->fits, p->chunks[p->fits].body, "a FITS chunk without the training state (TRST)");
+    return r.status;
+}
+
 static hlr_status parse_trst(parsed *p)
 {
     cursor r = open_chunk(p, p->trst);
@@ -961,7 +992,8 @@ static hlr_status parse(parsed *p, const void *data, size_t size, int tolerate_c
         return fail_at(p, p->optm, p->chunks[p->optm].body, "%d OMOM chunks for %u slots with %u moments", p->nomom,
                        p->slots, p->moments);
     if ((p->trst >= 0 && (st = parse_trst(p)) != HLR_OK) || (p->meta >= 0 && (st = parse_meta(p)) != HLR_OK) ||
-        (p->hist >= 0 && (st = parse_hist(p)) != HLR_OK) || (p->temp >= 0 && (st = parse_temp(p)) != HLR_OK))
+        (p->hist >= 0 && (st = parse_hist(p)) != HLR_OK) || (p->temp >= 0 && (st = parse_temp(p)) != HLR_OK) ||
+        (p->fits >= 0 && (st = parse_fits(p)) != HLR_OK))
         return st;
     int has_opt = !!(p->h.flags & HLR_FILE_FLAG_OPTIMIZER), has_tr = !!(p->h.flags & HLR_FILE_FLAG_TRAINING);
     if (has_opt != (p->optm >= 0) || has_tr != (p->trst >= 0))
@@ -1145,6 +1177,10 @@ static hlr_model *load(const void *data, size_t size, hlr_optimizer **optimizer)
             m->batches_trained = p.batches;
         }
         m->temperature = p.temperature;
+        if (p.fits >= 0) {
+            m->recipe = p.recipe;
+            m->has_recipe = 1;
+        }
         hlr__metadata_clear(&m->meta);
         m->meta = p.md; /* moved */
         memset(&p.md, 0, sizeof p.md);

@@ -693,6 +693,94 @@ END_TEST
 
 static uint32_t crc_of(const unsigned char *p, size_t n) { return (uint32_t)crc32(0L, p, (uInt)n); }
 
+/* The last fit's settings come back from a file (hlr_model_fit_settings); without a fit, or without the
+ * training state, there are none and the file stays 1.0; a hostile FITS is refused, naming it. */
+START_TEST(test_fit_settings_travel_in_files)
+{
+    const model_case *c = &model_cases[3]; /* cnn: (1, 8, 8) images, so augmentation applies */
+    hlr_model *m = make_case(c, 7);
+    hlr_fit_options got;
+    ck_assert_status(hlr_model_fit_settings(m, &got), HLR_ENOTFOUND);
+    ck_assert_int_eq(got.batch_size, 64); /* the defaults */
+    ck_assert_status(hlr_model_fit_settings(NULL, &got), HLR_EINVAL);
+    ck_assert_status(hlr_model_fit_settings(m, NULL), HLR_EINVAL);
+    void *buf;
+    size_t len;
+    ck_assert_ok(hlr_model_save_buffer(m, NULL, &buf, &len));
+    ck_assert_int_eq(((unsigned char *)buf)[10], 0); /* never fitted: 1.0 */
+    hlr_buffer_free(buf);
+
+    hlr_dataset *d = case_data(c, 40, 11);
+    hlr_optimizer *o = hlr_sgd(0.01f, 0.9f, 0, 0.0f);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    fo.epochs = 1;
+    fo.batch_size = 7;
+    fo.shuffle = 0;
+    fo.validation_split = 0.25;
+    fo.schedule_per_batch = 1;
+    fo.augment_shift = 1;
+    fo.augment = (hlr_augment){.rotate = 5, .scale = 0.1, .shear = 3, .elastic_alpha = 2, .elastic_sigma = 4};
+    ck_assert_ok(hlr_model_fit(m, o, d, &fo));
+    ck_assert_ok(hlr_model_save_buffer(m, NULL, &buf, &len));
+    ck_assert_int_eq(((unsigned char *)buf)[10], 2); /* format 1.2 */
+    hlr_model *back = hlr_model_load_buffer(buf, len, NULL);
+    ck_assert_ptr_nonnull(back);
+    ck_assert_ok(hlr_model_fit_settings(back, &got));
+    ck_assert_int_eq(got.batch_size, 7);
+    ck_assert_int_eq(got.shuffle, 0);
+    ck_assert(got.validation_split == 0.25);
+    ck_assert_int_eq(got.schedule_per_batch, 1);
+    ck_assert_int_eq(got.augment_shift, 1);
+    ck_assert(got.augment.rotate == 5 && got.augment.scale == 0.1 && got.augment.shear == 3 &&
+              got.augment.elastic_alpha == 2 && got.augment.elastic_sigma == 4);
+    ck_assert_int_eq(got.epochs, 1); /* a call's own settings stay at their defaults */
+    ck_assert(got.on_epoch == NULL);
+    hlr_model_free(back);
+    hlr_buffer_free(buf);
+
+    /* without the training state there is no FITS either */
+    hlr_save_options so;
+    hlr_save_options_default(&so);
+    so.training_state = 0;
+    ck_assert_ok(hlr_model_save_buffer(m, &so, &buf, &len));
+    ck_assert_int_eq(((unsigned char *)buf)[10], 0);
+    back = hlr_model_load_buffer(buf, len, NULL);
+    ck_assert_status(hlr_model_fit_settings(back, &got), HLR_ENOTFOUND);
+    hlr_model_free(back);
+    hlr_buffer_free(buf);
+
+    /* hostile: a batch size of 0, then a FITS without its TRST */
+    hlr_save_options_default(&so);
+    hlr_bytes b;
+    uint32_t flags;
+    ck_assert_ok(hlr__file_payload(m, &so, &b, &flags));
+    unsigned char *tag = memmem(b.p, b.len, "FITS", 4);
+    ck_assert_ptr_nonnull(tag);
+    memset(tag + 12, 0, 4);
+    void *f;
+    size_t flen;
+    ck_assert_ok(hlr__file_wrap_minor(b.p, b.len, 6, 2, flags, &f, &flen));
+    ck_assert_ptr_null(hlr_model_load_buffer(f, flen, NULL));
+    ck_assert_int_eq(hlr_last_status(), HLR_EFORMAT);
+    ck_assert_error_mentions("the fit's batch size");
+    ck_assert_error_mentions("FITS");
+    free(f);
+    tag[12] = 7;
+    unsigned char *trst = memmem(b.p, b.len, "TRST", 4);
+    ck_assert_ptr_nonnull(trst);
+    memcpy(trst, "XXXX", 4); /* an unknown chunk now: readers skip it */
+    ck_assert_ok(hlr__file_wrap_minor(b.p, b.len, 6, 2, flags & ~HLR_FILE_FLAG_TRAINING, &f, &flen));
+    ck_assert_ptr_null(hlr_model_load_buffer(f, flen, NULL));
+    ck_assert_error_mentions("without the training state");
+    free(f);
+    hlr__bytes_free(&b);
+    hlr_optimizer_free(o);
+    hlr_dataset_free(d);
+    hlr_model_free(m);
+}
+END_TEST
+
 START_TEST(test_file_layout_is_the_documented_one)
 {
     hlr_optimizer *o;
@@ -706,7 +794,7 @@ START_TEST(test_file_layout_is_the_documented_one)
     const unsigned char magic[8] = {0x89, 'H', 'L', 'R', 0x0D, 0x0A, 0x1A, 0x0A};
     ck_assert_mem_eq(f, magic, 8);
     ck_assert_int_eq(f[8] | f[9] << 8, 1);   /* major */
-    ck_assert_int_eq(f[10] | f[11] << 8, 0); /* minor */
+    ck_assert_int_eq(f[10] | f[11] << 8, 2); /* minor: 1.2, since the file records its fit (FITS) */
     ck_assert_uint_eq(hlr__get_u32(f + 12), 3); /* optimizer and training state */
     ck_assert_uint_eq(hlr__get_u64(f + 16), len - 40);
     ck_assert_uint_eq(hlr__get_u32(f + 36), crc_of(f, 36));
@@ -727,7 +815,7 @@ START_TEST(test_file_layout_is_the_documented_one)
             strncat(order, tag, sizeof order - n - 1);
         pos += 12 + hlr__get_u64(payload + pos + 4);
     }
-    ck_assert_str_eq(order, "ARCHPARMOPTMOMOMTRSTMETAHIST");
+    ck_assert_str_eq(order, "ARCHPARMOPTMOMOMTRSTFITSMETAHIST");
     /* The same through the info API. */
     hlr_model_info *in = hlr_model_info_load_buffer(f, len);
     ck_assert_ptr_nonnull(in);
@@ -1375,7 +1463,7 @@ START_TEST(test_info_reads_the_layer_table_and_metadata_without_weights)
     ck_assert_status(hlr_model_info_summary(in, &s, 0), HLR_EINVAL);
     ck_assert_ok(hlr_model_info_summary(in, &s, sizeof s));
     ck_assert_int_eq(s.format_major, HLR_FORMAT_MAJOR);
-    ck_assert_int_eq(s.format_minor, 0); /* 1.0: the file holds nothing newer (1.1 adds TEMP) */
+    ck_assert_int_eq(s.format_minor, 2); /* 1.2: the file records the fit that trained it (FITS) */
     ck_assert_int_eq(s.file_size, base_len);
     ck_assert_int_eq(s.crc_ok, 1);
     ck_assert_str_eq(s.writer_version, HLR_VERSION_STRING);
@@ -1567,6 +1655,7 @@ Suite *suite_format(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_save_checks_its_arguments);
     tcase_add_test(t, test_file_layout_is_the_documented_one);
+    tcase_add_test(t, test_fit_settings_travel_in_files);
     tcase_add_test(t, test_failed_save_leaves_the_previous_file_intact);
     tcase_add_test(t, test_loading_missing_and_non_model_files_fails_cleanly);
     tcase_add_test(t, test_loading_a_fifo_fails_without_blocking);

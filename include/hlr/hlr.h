@@ -2913,6 +2913,30 @@ HLR_API void hlr_fit_options_default(hlr_fit_options *o);
 HLR_API hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *train,
                                  const hlr_fit_options *opt);
 
+/**
+ * The settings the model's last hlr_model_fit() trained with, so that
+ * training goes on the same way after hlr_model_load(): resuming is load,
+ * this, set epochs, fit.  Model files keep them with the training state
+ * (format 1.2, chunk FITS).
+ *
+ * o receives hlr_fit_options_default(), then the last fit's batch_size,
+ * shuffle, validation_split, schedule_per_batch, augment_shift and augment.
+ * The rest (epochs, callbacks, validation_data, class weights, early
+ * stopping, learning-rate plateaus, checkpoints, the CSV log, distributed
+ * and adversarial training) belong to each call and keep their defaults.
+ *
+ * @param m  the model.
+ * @param o  receives the settings.
+ * @return HLR_OK, or HLR_ENOTFOUND (o then holds the defaults).
+ * @errors HLR_EINVAL (NULL); HLR_ENOTFOUND when m has never been fitted:
+ *   built and trained with hlr_model_train_batch() only, or loaded from a
+ *   file that records no fit (saved without training state, or before
+ *   format 1.2).
+ * @ownership both stay the caller's; o keeps no pointer into m.
+ * @threadsafety reads m only; safe alongside other readers of it.
+ */
+HLR_API hlr_status hlr_model_fit_settings(const hlr_model *m, hlr_fit_options *o);
+
 /** Results of hlr_model_evaluate(). */
 typedef struct hlr_metrics {
     int64_t count;         /**< samples evaluated */
@@ -3546,7 +3570,7 @@ HLR_API hlr_status hlr_model_allreduce_gradients(hlr_model *m, const hlr_distrib
 #define HLR_FORMAT_MAJOR 1
 /** The minor format version this library writes; it reads every minor
  *  version of HLR_FORMAT_MAJOR. */
-#define HLR_FORMAT_MINOR 1
+#define HLR_FORMAT_MINOR 2
 
 /** Options of hlr_model_save() and hlr_model_save_buffer(); initialise
  *  with hlr_save_options_default(). */

@@ -53,7 +53,7 @@ ENUMS = {
 DEFINES = {
     "HLR_MAX_DIMS": 8,
     "HLR_FORMAT_MAJOR": 1,
-    "HLR_FORMAT_MINOR": 1,
+    "HLR_FORMAT_MINOR": 2,
     "HLR_RETURN_SEQUENCES": 1,
     "HLR_BIDIRECTIONAL": 2,
     "HLR_ATTN_CAUSAL": 1,
@@ -473,6 +473,7 @@ FUNCTIONS = {
     "hlr_model_train_batch": (STATUS, [H, H, H, H, POINTER(c_float)]),
     "hlr_fit_options_default": (None, [POINTER(FitOptions)]),
     "hlr_model_fit": (STATUS, [H, H, H, POINTER(FitOptions)]),
+    "hlr_model_fit_settings": (STATUS, [H, POINTER(FitOptions)]),
     "hlr_model_broadcast_parameters": (STATUS, [H, POINTER(Distributed)]),
     "hlr_calibration_metrics": (STATUS, [c_void_p, c_void_p, c_int64, c_int, c_int, POINTER(Calibration), c_void_p,
                                          c_void_p, c_void_p]),

@@ -947,6 +947,22 @@ class Model:
         self._handle()
         return Metadata(self)
 
+    def fit_settings(self):
+        """The settings of the last fit() (also through a file, format 1.2): a dict of batch_size,
+        shuffle, validation_split, augment_shift and augment (rotate, scale, shear, elastic_alpha,
+        elastic_sigma), which fit() takes back to resume alike; None when the model has not been
+        fitted."""
+        o = FitOptions()
+        st = lib.hlr_model_fit_settings(self._ptr, ctypes.byref(o))
+        if st == ENUMS["hlr_status"]["HLR_ENOTFOUND"]:
+            return None
+        check(st)
+        a = o.augment
+        return {"batch_size": o.batch_size, "shuffle": bool(o.shuffle), "validation_split": o.validation_split,
+                "augment_shift": o.augment_shift,
+                "augment": {"rotate": a.rotate, "scale": a.scale, "shear": a.shear, "elastic_alpha": a.elastic_alpha,
+                            "elastic_sigma": a.elastic_sigma}}
+
     @property
     def epochs_trained(self):
         """Epochs fit() has completed on this model, earlier processes included (through files)."""

@@ -49,6 +49,21 @@ class TestSaveLoad(unittest.TestCase):
         self.assertEqual(again.epochs_trained, 2)
         self.assertIn("dense", again.summary())
 
+    def test_fit_settings_come_back_from_the_file(self):
+        self.assertIsNone(helpers.mlp().fit_settings())  # never fitted
+        m, opt, x, y = trained_mlp()
+        want = {"batch_size": 32, "shuffle": True, "validation_split": 0.0, "augment_shift": 0,
+                "augment": {"rotate": 0.0, "scale": 0.0, "shear": 0.0, "elastic_alpha": 0.0, "elastic_sigma": 4.0}}
+        self.assertEqual(m.fit_settings(), want)
+        m.save(self.path, optimizer=opt)
+        m2, opt2 = hlr.load(self.path, return_optimizer=True)
+        got = m2.fit_settings()
+        self.assertEqual(got, want)
+        # resuming alike: the settings go back into fit(), and both models take the same steps
+        m.fit(x, y, epochs=1, optimizer=opt, verbose=0, **want)
+        m2.fit(x, y, epochs=1, optimizer=opt2, verbose=0, **got)
+        np.testing.assert_array_equal(m2.state_dict()["0.weight"], m.state_dict()["0.weight"])
+
     def test_bytes_round_trip(self):
         m, _, x, _ = trained_mlp()
         data = m.to_bytes(compression=0)

@@ -150,7 +150,7 @@ class Errors(unittest.TestCase):
         resuming = [l for l in out.splitlines() if l.startswith("resuming")][0]
         self.assertNotIn("mlp", resuming)
         self.assertIn("a model the file does not name", resuming)
-        self.assertIn("does not record its batch size", out)
+        self.assertIn("batch 32", resuming)  # the fit's settings travel in the file (format 1.2)
         self.assertIn("does not record how many training images it used", out)
         rc, out, err = run("hlr-mnist", "resume", path, "--epochs", "1", "--batch", "32", "--limit", "120",
                            "--data", self.data)
