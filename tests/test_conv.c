@@ -258,6 +258,19 @@ static void gradcheck(const char *what, hlr_model *m, int ndim, const int64_t *s
     hlr_model_free(m);
 }
 
+/* The conv2d layer of a PyTorch fixture case. */
+static hlr_layer *fixture_conv(const conv_ref_conv *c)
+{
+    return hlr_conv2d(c->cin, c->cout,
+                      &(hlr_conv2d_options){.kernel_h = c->kh,
+                                            .kernel_w = c->kw,
+                                            .stride = c->stride,
+                                            .padding = c->pad,
+                                            .dilation = c->dil,
+                                            .groups = c->groups,
+                                            .no_bias = !c->bias});
+}
+
 /* Every conv2d configuration of the fixtures: stride, padding 1 and 2,
  * dilation, groups, depthwise, no bias, non-square kernels, batch 1. */
 START_TEST(test_conv2d_backward_matches_finite_differences)
@@ -265,14 +278,7 @@ START_TEST(test_conv2d_backward_matches_finite_differences)
     const conv_ref_conv *c = &conv_ref_convs[_i];
     char what[96];
     snprintf(what, sizeof what, "conv2d %s", c->name);
-    hlr_layer *l = hlr_conv2d(c->cin, c->cout,
-                              &(hlr_conv2d_options){.kernel_h = c->kh,
-                                                    .kernel_w = c->kw,
-                                                    .stride = c->stride,
-                                                    .padding = c->pad,
-                                                    .dilation = c->dil,
-                                                    .groups = c->groups,
-                                                    .no_bias = !c->bias});
+    hlr_layer *l = fixture_conv(c);
     ck_assert_msg(l != NULL, "%s: %s", what, hlr_last_error());
     int64_t shape[] = {c->cin, c->h, c->w};
     gradcheck(what, built(what, model_of(11, (hlr_layer *[]){l, NULL}), 3, shape), 3, shape, c->n, FILL_SIGNED,
@@ -693,15 +699,7 @@ START_TEST(test_conv2d_matches_torch)
 {
     const conv_ref_conv *c = &conv_ref_convs[_i];
     char what[128];
-    hlr_model *m = built_model_of(hlr_conv2d(c->cin, c->cout,
-                                             &(hlr_conv2d_options){.kernel_h = c->kh,
-                                                                   .kernel_w = c->kw,
-                                                                   .stride = c->stride,
-                                                                   .padding = c->pad,
-                                                                   .dilation = c->dil,
-                                                                   .groups = c->groups,
-                                                                   .no_bias = !c->bias}),
-                                  3, (int64_t[]){c->cin, c->h, c->w});
+    hlr_model *m = built_model_of(fixture_conv(c), 3, (int64_t[]){c->cin, c->h, c->w});
     expect_output_shape(c->name, m, 3, (int64_t[]){c->cout, c->ho, c->wo});
     int64_t wd[4] = {c->cout, c->cin / c->groups, c->kh, c->kw}, bd[4] = {1, 1, 1, c->cout};
     int64_t xd[4] = {c->n, c->cin, c->h, c->w}, yd[4] = {c->n, c->cout, c->ho, c->wo};
