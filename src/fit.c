@@ -811,24 +811,6 @@ hlr_status hlr_classification_report(const int64_t *confusion, int classes, hlr_
 
 /* ---- the settings of the last fit ---- */
 
-hlr_status hlr__fit_recipe_check(const hlr__fit_recipe *r, char *why, size_t cap)
-{
-    const hlr_augment *a = &r->augment;
-    if (r->batch_size < 1 || (r->shuffle != 0 && r->shuffle != 1) ||
-        (r->schedule_per_batch != 0 && r->schedule_per_batch != 1) || r->augment_shift < 0 ||
-        r->augment_shift > HLR__MAX_AUGMENT_SHIFT || !(r->validation_split >= 0.0 && r->validation_split < 1.0))
-        snprintf(why, cap, "batch size %d, shuffle %d, per-batch schedule %d, shift %d or validation split %g out of "
-                 "range", r->batch_size, r->shuffle, r->schedule_per_batch, r->augment_shift, r->validation_split);
-    else if (!(a->rotate >= 0 && a->rotate <= 180) || !(a->scale >= 0 && a->scale <= 0.9) ||
-             !(a->shear >= 0 && a->shear <= 60) || !(a->elastic_alpha >= 0 && a->elastic_alpha <= 1000) ||
-             !(a->elastic_sigma >= 0 && a->elastic_sigma <= 64) || (a->elastic_alpha > 0 && !(a->elastic_sigma > 0)))
-        snprintf(why, cap, "augmentation (%g, %g, %g, %g, %g) out of range", a->rotate, a->scale, a->shear,
-                 a->elastic_alpha, a->elastic_sigma);
-    else
-        return HLR_OK;
-    return HLR_EFORMAT;
-}
-
 hlr_status hlr_model_fit_settings(const hlr_model *m, hlr_fit_options *o)
 {
     if (!m || !o)

@@ -428,9 +428,6 @@ typedef struct hlr__fit_recipe {
     double validation_split;
     hlr_augment augment;
 } hlr__fit_recipe;
-/* HLR_OK when r holds values hlr_model_fit accepts (whatever the data); else a message for a file
- * (naming what is wrong) and HLR_EFORMAT. */
-hlr_status hlr__fit_recipe_check(const hlr__fit_recipe *r, char *why, size_t cap);
 
 /* ---- optimizer state for model files (optim.c) ---- */
 
