@@ -30,6 +30,13 @@ int64_t hlr__augment_work_floats(const hlr_shape *s, const hlr_augment *a)
     return n;
 }
 
+int hlr__augment_valid(const hlr_augment *a)
+{
+    return a->rotate >= 0 && a->rotate <= 180 && a->scale >= 0 && a->scale <= 0.9 && a->shear >= 0 &&
+           a->shear <= 60 && a->elastic_alpha >= 0 && a->elastic_alpha <= 1000 &&
+           (a->elastic_alpha == 0 || (a->elastic_sigma > 0 && a->elastic_sigma <= 64));
+}
+
 int hlr__augment_active(const hlr_augment *a)
 {
     return a->rotate > 0 || a->scale > 0 || a->shear > 0 || a->elastic_alpha > 0;

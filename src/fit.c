@@ -431,9 +431,7 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     if (opt->augment_shift > 0 && train->dtype != HLR_F32)
         return hlr__fail(HLR_EINVAL, "%s: augment_shift applies to images, not token ids", fn);
     const hlr_augment *ag = &opt->augment;
-    if (!(ag->rotate >= 0 && ag->rotate <= 180) || !(ag->scale >= 0 && ag->scale <= 0.9) ||
-        !(ag->shear >= 0 && ag->shear <= 60) || !(ag->elastic_alpha >= 0 && ag->elastic_alpha <= 1000) ||
-        (ag->elastic_alpha > 0 && !(ag->elastic_sigma > 0 && ag->elastic_sigma <= 64)))
+    if (!hlr__augment_valid(ag))
         return hlr__fail(HLR_EINVAL, "%s: augment needs rotate in [0, 180], scale in [0, 0.9], shear in [0, 60], "
                          "elastic_alpha in [0, 1000] and elastic_sigma in (0, 64] (got %g, %g, %g, %g, %g)", fn,
                          ag->rotate, ag->scale, ag->shear, ag->elastic_alpha, ag->elastic_sigma);
@@ -465,12 +463,6 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     int64_t n_train = train->n - n_val;
     if (n_train < 1)
         return hlr__fail(HLR_EINVAL, "%s: the validation split leaves no training samples", fn);
-    /* what a resumed fit needs to go on the same way (hlr_model_fit_settings, model files) */
-    m->recipe = (hlr__fit_recipe){.batch_size = opt->batch_size, .shuffle = opt->shuffle != 0,
-                                  .schedule_per_batch = opt->schedule_per_batch != 0,
-                                  .augment_shift = opt->augment_shift, .validation_split = opt->validation_split,
-                                  .augment = opt->augment};
-    m->has_recipe = 1;
 
     /* Data-parallel: this process trains on n_local samples of each epoch's permutation (see hlr.h). */
     const hlr_distributed *dist = opt->distributed;
@@ -543,6 +535,12 @@ hlr_status hlr_model_fit(hlr_model *m, hlr_optimizer *o, const hlr_dataset *trai
     if ((st = hlr__metadata_reserve_history(&m->meta, opt->epochs)) != HLR_OK) /* the epochs then allocate nothing */
         goto done;
 
+    /* what a resumed fit needs to go on the same way (hlr_model_fit_settings, model files) */
+    m->recipe = (hlr__fit_recipe){.batch_size = opt->batch_size, .shuffle = opt->shuffle != 0,
+                                  .schedule_per_batch = opt->schedule_per_batch != 0,
+                                  .augment_shift = opt->augment_shift, .validation_split = opt->validation_split,
+                                  .augment = opt->augment};
+    m->has_recipe = 1;
     for (int epoch = 1; epoch <= opt->epochs; epoch++) {
         double t0 = now_seconds(), loss_sum = 0.0;
         int64_t correct = 0;

@@ -422,7 +422,6 @@ hlr_status hlr__model_check_trainable(const hlr_model *m, const char *fn);
 
 /* ---- the settings a fit trained with (fit.c; model files keep them in FITS) ---- */
 
-#define HLR__MAX_AUGMENT_SHIFT 65535 /* what a file may say; hlr_model_fit asks less than the image */
 typedef struct hlr__fit_recipe {
     int batch_size, shuffle, schedule_per_batch, augment_shift;
     double validation_split;
@@ -458,6 +457,10 @@ hlr_status hlr__optimizer_restore(hlr_optimizer *o, hlr_model *m, int bound, int
 
 /* Nonzero when a asks for anything. */
 int hlr__augment_active(const hlr_augment *a);
+/* Nonzero when a's values are ones hlr_model_fit accepts: rotate in [0, 180], scale in [0, 0.9], shear
+ * in [0, 60], elastic_alpha in [0, 1000], and elastic_sigma in (0, 64] when elastic_alpha is above 0
+ * (fit and the model-file reader's FITS check). */
+int hlr__augment_valid(const hlr_augment *a);
 /* Floats of work space hlr__augment_images needs for samples of shape s (C, H, W). */
 int64_t hlr__augment_work_floats(const hlr_shape *s, const hlr_augment *a);
 /* Augment n (C, H, W) images of x in place, drawing from rng. */

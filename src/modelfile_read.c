@@ -812,12 +812,10 @@ static hlr_status check_recipe(const hlr__fit_recipe *r, char *why, size_t cap)
     const hlr_augment *a = &r->augment;
     if (r->batch_size < 1 || (r->shuffle != 0 && r->shuffle != 1) ||
         (r->schedule_per_batch != 0 && r->schedule_per_batch != 1) || r->augment_shift < 0 ||
-        r->augment_shift > HLR__MAX_AUGMENT_SHIFT || !(r->validation_split >= 0.0 && r->validation_split < 1.0))
+        !(r->validation_split >= 0.0 && r->validation_split < 1.0))
         snprintf(why, cap, "batch size %d, shuffle %d, per-batch schedule %d, shift %d or validation split %g out of "
                  "range", r->batch_size, r->shuffle, r->schedule_per_batch, r->augment_shift, r->validation_split);
-    else if (!(a->rotate >= 0 && a->rotate <= 180) || !(a->scale >= 0 && a->scale <= 0.9) ||
-             !(a->shear >= 0 && a->shear <= 60) || !(a->elastic_alpha >= 0 && a->elastic_alpha <= 1000) ||
-             !(a->elastic_sigma >= 0 && a->elastic_sigma <= 64) || (a->elastic_alpha > 0 && !(a->elastic_sigma > 0)))
+    else if (!hlr__augment_valid(a))
         snprintf(why, cap, "augmentation (%g, %g, %g, %g, %g) out of range", a->rotate, a->scale, a->shear,
                  a->elastic_alpha, a->elastic_sigma);
     else
@@ -834,7 +832,7 @@ static hlr_status parse_fits(parsed *p)
     s->batch_size = (int)get_u32_in(&r, 1, INT32_MAX, "the fit's batch size");
     s->shuffle = (int)get_u32_in(&r, 0, 1, "the fit's shuffle flag");
     s->schedule_per_batch = (int)get_u32_in(&r, 0, 1, "the fit's per-batch schedule flag");
-    s->augment_shift = (int)get_u32_in(&r, 0, HLR__MAX_AUGMENT_SHIFT, "the fit's augmentation shift");
+    s->augment_shift = (int)get_u32_in(&r, 0, INT32_MAX, "the fit's augmentation shift");
     size_t at = r.pos;
     s->validation_split = get_f64(&r, "the fit's validation split");
     s->augment.rotate = get_f64(&r, "the fit's rotation");
