@@ -125,8 +125,10 @@ $(BUILD)/examples/handwriting.o: examples/handwriting.c
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) $(FREETYPE_CFLAGS) -MMD -MP -c $< -o $@
 
-# hlr-mnist's attention viewer is a file of its own.
-MNIST_OBJ := $(BUILD)/examples/mnist.o $(BUILD)/examples/attention.o
+# hlr-mnist: training and evaluation (mnist.c), its command line, the commands on saved files and the
+# attention viewer, each a file of its own.
+MNIST_OBJ := $(BUILD)/examples/mnist.o $(BUILD)/examples/mnist_options.o $(BUILD)/examples/mnist_saved.o \
+             $(BUILD)/examples/attention.o
 $(BINOUT)/hlr-mnist: $(MNIST_OBJ) $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/libhlr.so
 	@mkdir -p $(BINOUT)
 	$(CC) $(LDFLAGS) -o $@ $(MNIST_OBJ) $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
