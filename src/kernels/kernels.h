@@ -72,7 +72,8 @@ void hlrk_conv_direct(float *y, const float *x, const float *w, const float *bia
  * V (16, C, ldv) and M (16, cout, ldm) hold one sample in the columns
  * [0, hlrk_wino_tiles(g)) from the pointer given; `scratch` holds
  * hlrk_wino_scratch(g) floats.  The caller multiplies M[xi] = U[xi] V[xi]
- * for each of the 16 xi. */
+ * for each of the HLRK_WINO_POINTS (16) xi, the points of a 4x4 patch. */
+#define HLRK_WINO_POINTS 16
 int64_t hlrk_wino_tiles(const hlrk_conv_geom *g);
 int64_t hlrk_wino_scratch(const hlrk_conv_geom *g);
 /* U from w (cout, cin, 3, 3), and its adjoint: dw from dU (written, not added). */
@@ -106,7 +107,9 @@ void hlrk_maxpool2x2_backward(float *dx, const float *x, const float *y, const f
 void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int64_t planes, int64_t H, int64_t W);
 /* The adjoint of a ReLU then that pooling, from the pooled y and the
  * winners: dx (planes, H, W), all written, is dy at each window's winner
- * where y > 0, 0 elsewhere.  dx must have room for 32 floats past its end. */
+ * where y > 0, 0 elsewhere.  dx must have room for HLRK_POOL_SLACK floats past its end
+ * (its last 16 windows are written as whole vectors). */
+#define HLRK_POOL_SLACK 32
 void hlrk_maxpool2x2_relu_backward(float *dx, const float *y, const uint8_t *win, const float *dy,
                                    int64_t planes, int64_t H, int64_t W);
 

@@ -157,7 +157,7 @@ static inline __attribute__((always_inline)) void relu_16_backward(float *d0, fl
     *(v16 *)(d1 + 16) = ZIP_UPPER(e1, o1);
 }
 
-/* dx has room for 32 floats past its end. */
+/* dx has room for HLRK_POOL_SLACK floats past its end. */
 HLR_KERNEL void hlrk_maxpool2x2_relu_backward(float *dx, const float *y, const uint8_t *win, const float *dy,
                                               int64_t planes, int64_t H, int64_t W)
 {

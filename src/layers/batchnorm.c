@@ -38,7 +38,7 @@ typedef struct batchnorm {
     /* A fused 2x2 max pooling (fuse_pool; see hlr__absorb_relu in activation.c): */
     uint8_t *win;     /* (batch, C, S / 4), each window's winner */
     int64_t slots;    /* one plane of scratch per concurrent part of a pass */
-    float *plane;     /* slots x (S + 32): a plane before pooling, or its gradient */
+    float *plane;     /* slots x (S + HLRK_POOL_SLACK): a plane before pooling, or its gradient */
     int64_t planned;  /* the batch win is sized for (0: nothing planned yet) */
     int eval_last;    /* the last forward used the running statistics (inference): backward follows it */
     double *sums;     /* (2C + 1): synchronised statistics' per-channel sums, all-reduced */
@@ -83,7 +83,7 @@ static hlr_status bn_plan(hlr_layer *l, int64_t max_batch)
     if (!b->mean) {
         int64_t slots = l->fuse_pool ? hlr__pool_threads() : 0;
         float *mean = hlr__alloc_or_fail((size_t)(2 * b->C), sizeof *mean, "batchnorm");
-        float *plane = mean && slots ? hlr__alloc_or_fail((size_t)(slots * (b->S + 32)), sizeof *plane, "batchnorm")
+        float *plane = mean && slots ? hlr__alloc_or_fail((size_t)(slots * (b->S + HLRK_POOL_SLACK)), sizeof *plane, "batchnorm")
                                      : NULL;
         double *sums = mean ? hlr__alloc_or_fail((size_t)(2 * b->C + 1), sizeof *sums, "batchnorm") : NULL;
         if (!mean || (slots && !plane) || !sums) {
@@ -169,7 +169,7 @@ static void bn_forward_part(void *ctx, int64_t s0, int64_t s1)
                 const float *xp = xc + n * C * S;
                 float *yp = j->out + (n * C + c) * So;
                 if (l->fuse_pool) {
-                    float *pl = b->plane + s * (S + 32);
+                    float *pl = b->plane + s * (S + HLRK_POOL_SLACK);
                     hlrk_bn_apply_split(pl, xp, b->H, b->W, a, sh);
                     hlrk_maxpool2x2_win(yp, b->win + (n * C + c) * So, pl, 1, b->H, b->W);
                 } else {
@@ -248,7 +248,7 @@ static void bn_backward_part(void *ctx, int64_t s0, int64_t s1)
     float *dw = hlr__grad(l, WEIGHT), *db = hlr__grad(l, BIAS);
     const float *mask = l->fuse_relu && !l->fuse_pool ? j->y : NULL;
     for (int64_t s = s0; s < s1; s++) {
-        float *pl = l->fuse_pool ? b->plane + s * (S + 32) : NULL;
+        float *pl = l->fuse_pool ? b->plane + s * (S + HLRK_POOL_SLACK) : NULL;
         for (int64_t c = s * C / j->parts; c < (s + 1) * C / j->parts; c++) {
             /* after an inference forward the statistics are the running ones, constants of x */
             const float *xc = j->x + c * S;

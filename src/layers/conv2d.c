@@ -160,17 +160,17 @@ static hlr_status plan_slots(hlr_layer *l)
     if (c->wino) {
         c->tiles = hlrk_wino_tiles(&c->g);
         c->block = c->tiles < WINO_BLOCK_TILES ? WINO_BLOCK_TILES / c->tiles : 1;
-        wsize = 16 * c->cout * c->cin;
+        wsize = HLRK_WINO_POINTS * c->cout * c->cin;
         c->U = hlr__alloc_or_fail((size_t)wsize, sizeof(float), "conv2d Winograd filters");
         c->w_seen = hlr__alloc_or_fail((size_t)(c->cout * c->cin * 9), sizeof(float), "conv2d Winograd filters");
         c->u_valid = 0;
-        c->V1 = hlr__alloc_or_fail((size_t)(slots * 16 * c->cin * c->block * c->tiles), sizeof(float),
+        c->V1 = hlr__alloc_or_fail((size_t)(slots * HLRK_WINO_POINTS * c->cin * c->block * c->tiles), sizeof(float),
                                    "conv2d Winograd inputs");
-        c->M1 = hlr__alloc_or_fail((size_t)(slots * 16 * c->cout * c->block * c->tiles), sizeof(float),
+        c->M1 = hlr__alloc_or_fail((size_t)(slots * HLRK_WINO_POINTS * c->cout * c->block * c->tiles), sizeof(float),
                                    "conv2d Winograd outputs");
     } else
         c->cols1 = hlr__alloc_or_fail((size_t)(slots * KG * c->P), sizeof(float), "conv2d columns");
-    c->ysz = c->cout * c->P + 32; /* the pooling kernels' 32 floats of slack */
+    c->ysz = c->cout * c->P + HLRK_POOL_SLACK; /* the pooling kernels' slack */
     c->dy1 = l->fuse_relu ? hlr__alloc_or_fail((size_t)(slots * c->ysz), sizeof(float), "conv2d gradient") : NULL;
     c->dw1 = hlr__alloc_or_fail((size_t)(slots * (wsize + c->cout)), sizeof(float), "conv2d partial gradients");
     c->yfull = l->fuse_pool ? hlr__alloc_or_fail((size_t)(slots * c->ysz), sizeof(float), "conv2d output") : NULL;
@@ -256,13 +256,13 @@ static void wino_part(void *ctx, int64_t s0, int64_t s1)
     const hlr_layer *l = &c->base;
     const int64_t ci = c->cin, co = c->cout;
     for (int64_t s = s0; s < s1; s++) {
-        float *V = c->V1 + s * 16 * ci * c->block * c->tiles, *M = c->M1 + s * 16 * co * c->block * c->tiles;
+        float *V = c->V1 + s * HLRK_WINO_POINTS * ci * c->block * c->tiles, *M = c->M1 + s * HLRK_WINO_POINTS * co * c->block * c->tiles;
         float *plane = c->scratch + s * c->slot_size;
         for (int64_t n = s * j->batch / j->parts, n1 = (s + 1) * j->batch / j->parts; n < n1; n += c->block) {
             const int64_t nb = n1 - n < c->block ? n1 - n : c->block, T = nb * c->tiles; /* samples, tiles */
             for (int64_t b = 0; b < nb; b++)
                 hlrk_wino_input(V + b * c->tiles, T, j->x + (n + b) * l->in_size, &c->g, plane);
-            for (int xi = 0; xi < 16; xi++)
+            for (int xi = 0; xi < HLRK_WINO_POINTS; xi++)
                 hlrk_gemm1(0, 0, co, T, ci, 1.0f, c->U + xi * co * ci, ci, V + xi * ci * T, T, 0.0f,
                            M + xi * co * T, T);
             for (int64_t b = 0; b < nb; b++) {
@@ -362,9 +362,9 @@ static void wino_backward_part(void *ctx, int64_t s0, int64_t s1)
     const backward_job *j = ctx;
     conv2d *c = j->c;
     const hlr_layer *l = &c->base;
-    const int64_t ci = c->cin, co = c->cout, usize = 16 * co * ci;
+    const int64_t ci = c->cin, co = c->cout, usize = HLRK_WINO_POINTS * co * ci;
     for (int64_t s = s0; s < s1; s++) {
-        float *V = c->V1 + s * 16 * ci * c->block * c->tiles, *M = c->M1 + s * 16 * co * c->block * c->tiles;
+        float *V = c->V1 + s * HLRK_WINO_POINTS * ci * c->block * c->tiles, *M = c->M1 + s * HLRK_WINO_POINTS * co * c->block * c->tiles;
         float *plane = c->scratch + s * c->slot_size, *dU = c->dw1 + s * usize, *db = c->db1 + s * co;
         memset(db, 0, (size_t)co * sizeof *db);
         float beta = 0.0f; /* the first block writes dU, the others add */
@@ -374,12 +374,12 @@ static void wino_backward_part(void *ctx, int64_t s0, int64_t s1)
                 hlrk_wino_output_backward(M + b * c->tiles, T, sample_dy(j, s, n + b, db), co, &c->g, plane);
                 hlrk_wino_input(V + b * c->tiles, T, j->x + (n + b) * l->in_size, &c->g, plane);
             }
-            for (int xi = 0; xi < 16; xi++)
+            for (int xi = 0; xi < HLRK_WINO_POINTS; xi++)
                 hlrk_gemm1(0, 1, co, ci, T, 1.0f, M + xi * co * T, T, V + xi * ci * T, T, beta, dU + xi * co * ci, ci);
             beta = 1.0f;
             if (!j->dx)
                 continue;
-            for (int xi = 0; xi < 16; xi++)
+            for (int xi = 0; xi < HLRK_WINO_POINTS; xi++)
                 hlrk_gemm1(1, 0, ci, T, co, 1.0f, c->U + xi * co * ci, ci, M + xi * co * T, T, 0.0f, V + xi * ci * T,
                            T);
             for (int64_t b = 0; b < nb; b++)
@@ -391,7 +391,7 @@ static void wino_backward_part(void *ctx, int64_t s0, int64_t s1)
 static void conv_backward(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     conv2d *c = (conv2d *)l;
-    const int64_t wsize = c->wino ? 16 * c->cout * c->cin : c->cout * c->K;
+    const int64_t wsize = c->wino ? HLRK_WINO_POINTS * c->cout * c->cin : c->cout * c->K;
     backward_job j = {c, x, y, dy, dx, p->batch, c->slots < p->batch ? c->slots : p->batch};
     /* Winograd's U is still the forward pass's: the weights have not changed since. */
     hlr__parallel_for(j.parts, 1, c->wino ? wino_backward_part : backward_part, &j);
