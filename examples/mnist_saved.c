@@ -10,14 +10,15 @@
 #include <errno.h>
 #include <string.h>
 
-/* The model at path, after --threads is set; NULL after a line on stderr. */
-static hlr_model *load_with_threads(const char *path, const options *o)
+/* The model at path, after --threads is set, and its optimizer's state when opt is not NULL; NULL
+ * after a line on stderr. */
+static hlr_model *load_saved(const char *path, const options *o, hlr_optimizer **opt)
 {
     if (o->threads > 0 && hlr_set_num_threads(o->threads) != HLR_OK) {
         fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
         return NULL;
     }
-    hlr_model *m = hlr_model_load(path, NULL);
+    hlr_model *m = hlr_model_load(path, opt);
     if (!m)
         fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
     return m;
@@ -26,7 +27,7 @@ static hlr_model *load_with_threads(const char *path, const options *o)
 /* hlr-mnist attack FILE: robust accuracy on the test images. */
 int attack_file(const char *path, const options *o)
 {
-    hlr_model *m = load_with_threads(path, o);
+    hlr_model *m = load_saved(path, o, NULL);
     if (!m)
         return 1;
     hlr_dataset *te = NULL;
@@ -57,11 +58,9 @@ int attack_file(const char *path, const options *o)
 int calibrate_file(const char *path, const options *o)
 {
     hlr_optimizer *opt = NULL;
-    hlr_model *m = hlr_model_load(path, &opt);
-    if (!m) {
-        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+    hlr_model *m = load_saved(path, o, &opt);
+    if (!m)
         return 1;
-    }
     hlr_dataset *tr = NULL, *te = NULL, *val = NULL;
     int fashion, rc = 1;
     options lim = *o;
@@ -128,16 +127,10 @@ out:
 /* hlr-mnist resume FILE: load, then fit for --epochs more with the settings of the file's last fit. */
 int resume_file(const char *path, const options *o)
 {
-    if (o->threads > 0 && hlr_set_num_threads(o->threads) != HLR_OK) {
-        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
-        return 1;
-    }
     hlr_optimizer *opt = NULL;
-    hlr_model *m = hlr_model_load(path, &opt);
-    if (!m) {
-        fprintf(stderr, "hlr-mnist: %s\n", hlr_last_error());
+    hlr_model *m = load_saved(path, o, &opt);
+    if (!m)
         return 1;
-    }
     hlr_dataset *tr = NULL, *te = NULL;
     int fashion, rc = 1;
     if (!opt) {
@@ -205,7 +198,7 @@ out:
  * (examples/attention.c). */
 int attention_file(const char *path, const options *o)
 {
-    hlr_model *m = load_with_threads(path, o);
+    hlr_model *m = load_saved(path, o, NULL);
     if (!m)
         return 1;
     hlr_dataset *te = NULL;
