@@ -26,15 +26,11 @@
  * thread sleeps on a condition variable.  A training step runs a dozen or so
  * jobs with short serial stretches between them; waking a sleeping thread
  * costs a system call and, in a virtual machine, an interrupt to the other
- * core (tens of microseconds: 20 % of the CPU time of a 2-thread mlp
- * training step went there when threads polled 4000 times without a pause
- * hint, a few microseconds).  So threads poll with the hint for about a
- * millisecond before they sleep: bench medians of 6 interleaved runs, mlp
- * training 81,785 -> 99,524 img/s, gru 9,583 -> 12,727.  They yield the core
- * every 64 polls: without that, two 2-thread trainings at once on 2 cores
- * fell to 6,300 img/s each (mlp), with it they run at 36,500 each, and a
- * quiet machine sees no difference.  HLR_SPIN (at build time) changes the
- * count.
+ * core (tens of microseconds).  So threads poll with the hint for about a
+ * millisecond before they sleep, and yield the core every 64 polls so that
+ * two processes on a loaded machine do not starve each other (the
+ * measurements behind both: docs/design.md, "Threads and determinism").
+ * HLR_SPIN (at build time) changes the count.
  */
 #ifndef HLR_SPIN
 #define HLR_SPIN 30000

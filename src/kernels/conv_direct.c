@@ -24,7 +24,7 @@ int64_t hlrk_conv_direct_scratch(const hlrk_conv_geom *g)
 /* See kernels.h. */
 typedef hlrk_v16 v16;
 /* 8 floats: one AVX2 register.  GCC keeps a vector wider than the clone's registers in memory, so the
- * AVX2 clone sums in these (v16 there ran the first cnn convolution at under 5 GFLOP/s). */
+ * AVX2 clone sums in these (docs/design.md, Convolution, says what v16 cost there). */
 typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
 #define NACC 8 /* independent sums: enough to hide the adds' latency */
 

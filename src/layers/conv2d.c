@@ -41,9 +41,8 @@
 /* Largest K computed directly: below it, packing dominates a GEMM. */
 #define DIRECT_MAX_K HLRK_DIRECT_MAX_TAPS
 /* Winograd tiles per block of samples: enough columns for the GEMMs to run
- * near full speed, few enough that V and M stay near the cache (the 16
- * GEMMs alone, one thread: 392 tiles, 8 samples of 14x14, beat blocks of
- * 1, 2, 4, 16 and 32 samples). */
+ * near full speed, few enough that V and M stay near the cache (how it was
+ * chosen: docs/design.md, Convolution). */
 #define WINO_BLOCK_TILES 400
 
 typedef struct conv2d {
