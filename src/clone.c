@@ -65,6 +65,8 @@ hlr_model *hlr_model_clone_shared(const hlr_model *cm)
             b->params[j].value.data = a->params[j].value.data;
             b->params[j].grad.data = NULL;
         }
+        if (b->ops->params_moved)
+            b->ops->params_moved(b);
     }
     c->shared_from = m->shared_from ? m->shared_from : m;
     return c;

@@ -208,6 +208,10 @@ typedef struct hlr_layer_ops {
     /* Optional, for composite layers (transformer_encoder): the i-th layer
      * inside this one, NULL past the last. */
     hlr_layer *(*sublayer)(const hlr_layer *l, int i);
+    /* Optional: the storage of params[].value/grad was re-pointed (an
+     * inference clone sharing its original's parameters): a composite layer
+     * whose sub-layers view that storage points them at it again. */
+    void (*params_moved)(hlr_layer *l);
     /* Nonzero when the layer reads int32 token ids (embedding): it must be
      * the first layer, the model's input is then an HLR_I32 tensor, and its
      * bytes reach forward() unchanged (int32 and float are both 4 bytes;

@@ -25,8 +25,8 @@
  * models, files, optimizers and clones see one ordinary layer.  Each
  * sub-layer keeps a view of its own parameters (its params[] entries, with
  * nparams 0 so that it never frees them); bind() points the views at the
- * block's tensors before every pass, because a clone re-points the block's
- * parameters at another model's data.
+ * block's tensors when it is built and again when a clone re-points the
+ * block's parameters at another model's data (the params_moved hook).
  */
 #include "../internal.h"
 #include "../kernels/kernels.h"
@@ -72,7 +72,7 @@ static void bind(encoder *e)
 
 /* Build sub-layer c for input `in` as a model would, then move its
  * parameters into the block under prefix + their names (the block owns them;
- * bind() points the sub-layers' views at them before every pass). */
+ * bind() points the sub-layers' views at them). */
 static hlr_status build_child(encoder *e, hlr_layer *c, const char *prefix, const hlr_shape *in, hlr_rng *rng)
 {
     hlr_layer *l = &e->base;
@@ -181,7 +181,6 @@ static void add(float *z, const float *a, const float *b, int64_t n)
 static void enc_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
     encoder *e = (encoder *)l;
-    bind(e);
     const int64_t RE = p->batch * e->T * e->E;
     const int drop = p->training && e->drop1 != NULL;
     float *ad = drop ? e->ad : e->a, *gd = drop ? e->gd : e->g, *f2d = drop ? e->f2d : e->f2;
@@ -208,7 +207,6 @@ static void enc_backward(hlr_layer *l, const hlr_pass *p, const float *x, const 
 {
     (void)y;
     encoder *e = (encoder *)l;
-    bind(e);
     const int64_t RE = p->batch * e->T * e->E;
     const int drop = e->used_dropout;
     const float *gd = drop ? e->gd : e->g;
@@ -286,9 +284,12 @@ static hlr_layer *enc_sublayer(const hlr_layer *l, int i)
     return NULL;
 }
 
+static void enc_params_moved(hlr_layer *l) { bind((encoder *)l); }
+
 const hlr_layer_ops hlr__transformer_encoder_ops = {
     .type = "transformer_encoder",
     .sublayer = enc_sublayer,
+    .params_moved = enc_params_moved,
     .build = enc_build,
     .plan = enc_plan,
     .forward = enc_forward,
