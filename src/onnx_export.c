@@ -543,16 +543,24 @@ static const char *class_token(ox *o, const hlr_layer *l, const char *x)
     return node_n(o, "Concat", 2, (const char *[]){e, x}, 1, NULL, a_int(o, "axis", 1), NULL, NULL, NULL, NULL, NULL);
 }
 
-/* seq_mean / seq_max over each sequence's own steps (x (N, T, F), the graph's lengths (N)): steps t < length
- * kept by a mask, as the layers do with hlr_model_set_lengths(). */
-static const char *masked_pool(ox *o, const hlr_layer *l, const char *x, int mean)
+/* seq_mean, seq_max and seq_last over each sequence's own steps (x (N, T, F), the graph's lengths (N)), as
+ * the layers read them with hlr_model_set_lengths(): mean and max keep the steps t < length by a mask
+ * (Less), last keeps the one step t + 1 = length (Equal) and sums it out. */
+typedef enum { MASKED_MEAN, MASKED_MAX, MASKED_LAST } masked_kind;
+
+static const char *masked_pool(ox *o, const hlr_layer *l, const char *x, masked_kind kind)
 {
     const int64_t T = l->in.d[0];
+    if (l->in.ndim != 2) {
+        hlr__fail(HLR_EUNSUPPORTED, "%s: layer %d (%s) after token ids reads (steps, features) only", FN, l->index,
+                  l->ops->type);
+        return NULL;
+    }
     int32_t *steps = ox_alloc(o, (size_t)T * sizeof *steps);
     if (!steps)
         return NULL;
     for (int64_t t = 0; t < T; t++)
-        steps[t] = (int32_t)t;
+        steps[t] = (int32_t)t + (kind == MASKED_LAST); /* last: the length that ends at step t */
     Onnx__TensorProto *st = ox_alloc(o, sizeof *st);
     int64_t *dims = ox_alloc(o, sizeof *dims);
     if (!st || !dims)
@@ -567,10 +575,17 @@ static const char *masked_pool(ox *o, const hlr_layer *l, const char *x, int mea
         return NULL;
     const char *len = NODE2(o, "Unsqueeze", o->lengths, init_i64(o, "axes", 1, (int64_t[]){1}), NULL, NULL, NULL, NULL,
                             NULL, NULL);                                                    /* (N, 1) */
-    const char *mask = NODE2(o, "Less", st->name, len, NULL, NULL, NULL, NULL, NULL, NULL); /* (N, T) */
+    const char *mask = NODE2(o, kind == MASKED_LAST ? "Equal" : "Less", st->name, len, NULL, NULL, NULL, NULL, NULL,
+                             NULL); /* (N, T) */
     mask = NODE2(o, "Unsqueeze", mask, init_i64(o, "axes", 1, (int64_t[]){2}), NULL, NULL, NULL, NULL, NULL, NULL);
     const char *axes = init_i64(o, "axes", 1, (int64_t[]){1});
-    if (!mean) {
+    if (kind == MASKED_LAST) { /* the one step kept, the others 0: their sum is that step, exactly */
+        const char *v = node_n(o, "Where", 3, (const char *[]){mask, x, scalar_f32(o, "zero", 0.0f)}, 1, NULL, NULL,
+                               NULL, NULL, NULL, NULL, NULL);
+        return node_n(o, "ReduceSum", 2, (const char *[]){v, axes}, 1, NULL, a_int(o, "keepdims", 0), NULL, NULL, NULL,
+                      NULL, NULL);
+    }
+    if (kind == MASKED_MAX) {
         const char *v = node_n(o, "Where", 3, (const char *[]){mask, x, scalar_f32(o, "minus_inf", -INFINITY)}, 1, NULL,
                                NULL, NULL, NULL, NULL, NULL, NULL);
         return NODE1(o, "ReduceMax", v, a_ints(o, "axes", 1, (int64_t[]){1}), a_int(o, "keepdims", 0), NULL, NULL,
@@ -652,13 +667,8 @@ static const char *layer(ox *o, const hlr_layer *l, const char *x)
     if (!strcmp(t, "embedding")) /* token ids (N, T) -> rows of the table (N, T, D) */
         return NODE2(o, "Gather", param(o, l, find_param(l, "weight")), x, a_int(o, "axis", 0), NULL, NULL, NULL, NULL,
                      NULL);
-    if ((!strcmp(t, "seq_mean") || !strcmp(t, "seq_max")) && o->lengths)
-        return masked_pool(o, l, x, !strcmp(t, "seq_mean"));
-    if (!strcmp(t, "seq_last") && o->lengths) {
-        hlr__fail(HLR_EUNSUPPORTED, "%s: layer %d (seq_last) after token ids: the last step of each length is not "
-                                    "exported yet", FN, l->index);
-        return NULL;
-    }
+    if ((!strcmp(t, "seq_mean") || !strcmp(t, "seq_max") || !strcmp(t, "seq_last")) && o->lengths)
+        return masked_pool(o, l, x, !strcmp(t, "seq_mean") ? MASKED_MEAN : !strcmp(t, "seq_max") ? MASKED_MAX : MASKED_LAST);
     if (!strcmp(t, "seq_mean") || !strcmp(t, "seq_max"))
         return NODE1(o, !strcmp(t, "seq_mean") ? "ReduceMean" : "ReduceMax", x, a_ints(o, "axes", 1, (int64_t[]){1}),
                      a_int(o, "keepdims", 0), NULL, NULL, NULL, NULL);

@@ -77,6 +77,7 @@ typedef struct imp {
     int int_input;       /* the graph's input holds token ids (an embedding comes first) */
     const char *lengths; /* the graph's second input: each sequence's length, or NULL */
     const char *derived[32]; /* tensors computed from the lengths alone (masks, their casts) */
+    unsigned char derived_ends[32]; /* ... from an Equal: the mask of each sequence's last step */
     int nderived;
 } imp;
 
@@ -841,13 +842,15 @@ static int encoder_block(imp *p, Onnx__NodeProto *n, const char *x)
     return 1;
 }
 
+/* 0: t is not computed from the lengths alone; 1: it is; 2: it is, through an Equal (a mask of the steps
+ * where sequences end). */
 static int derived(const imp *p, const char *t)
 {
     if (p->lengths && !strcmp(t, p->lengths))
         return 1;
     for (int i = 0; i < p->nderived; i++)
         if (!strcmp(p->derived[i], t))
-            return 1;
+            return 1 + p->derived_ends[i];
     return 0;
 }
 
@@ -865,31 +868,35 @@ static void lengths_inputs(const imp *p, const Onnx__NodeProto *n, int *from, in
     }
 }
 
-/* Mark the tensors computed from the lengths alone (Unsqueeze, Less and Cast of them and of constants),
- * wherever they stand in the graph. */
+/* Mark the tensors computed from the lengths alone (Unsqueeze, Less, Equal and Cast of them and of
+ * constants), wherever they stand in the graph. */
 static hlr_status mark_derived(imp *p)
 {
     for (size_t j = 0; j < p->g->n_node; j++) {
         const Onnx__NodeProto *n = p->g->node[j];
         const char *op = n ? s_(n->op_type) : "";
-        if (strcmp(op, "Unsqueeze") && strcmp(op, "Less") && strcmp(op, "Cast"))
+        if (strcmp(op, "Unsqueeze") && strcmp(op, "Less") && strcmp(op, "Equal") && strcmp(op, "Cast"))
             continue;
-        int from, other;
+        int from, other, ends = !strcmp(op, "Equal");
         lengths_inputs(p, n, &from, &other);
         if (!from || other)
             continue;
+        for (size_t i = 0; i < n->n_input; i++)
+            ends |= derived(p, in_(n, i)) == 2;
         if (p->nderived == 32) {
             p->at = j;
             return node_fail(p, n, "too many tensors computed from the lengths");
         }
+        p->derived_ends[p->nderived] = (unsigned char)ends;
         p->derived[p->nderived++] = out_(n, 0);
     }
     return HLR_OK;
 }
 
 /* The nodes around a graph's lengths input, as the export writes them (masked_pool() in onnx_export.c):
- * masks computed from the lengths (Unsqueeze, Less, Cast), and seq_max (Where, ReduceMax) or seq_mean (Mul,
- * ReduceSum, Div) over each sequence's own steps.  1 when n was one of them (*st its outcome), else 0. */
+ * masks computed from the lengths (Unsqueeze, Less, Equal, Cast), and seq_max (Where, ReduceMax), seq_mean
+ * (Mul, ReduceSum, Div) over each sequence's own steps, or seq_last (Where of the steps where sequences end,
+ * ReduceSum).  1 when n was one of them (*st its outcome), else 0. */
 static int lengths_node(imp *p, Onnx__NodeProto *n, hlr_status *st)
 {
     const char *op = s_(n->op_type);
@@ -897,26 +904,42 @@ static int lengths_node(imp *p, Onnx__NodeProto *n, hlr_status *st)
     lengths_inputs(p, n, &from_lengths, &other);
     if (!from_lengths)
         return 0;
-    if (!other && (!strcmp(op, "Unsqueeze") || !strcmp(op, "Less") || !strcmp(op, "Cast")))
+    if (!other && (!strcmp(op, "Unsqueeze") || !strcmp(op, "Less") || !strcmp(op, "Equal") || !strcmp(op, "Cast")))
         return 1; /* marked by mark_derived() */
     const int T = p->shape.ndim == 2, where = !strcmp(op, "Where") && !strcmp(in_(n, 1), p->cur),
               mul = !strcmp(op, "Mul") && (!strcmp(in_(n, 0), p->cur) || !strcmp(in_(n, 1), p->cur));
     if (!T || (!where && !mul))
         return 0; /* the LSTM's sequence_lens, or a node the chain refuses */
-    size_t at = p->at;
-    Onnx__NodeProto *r = next_is(p, &at, where ? "ReduceMax" : "ReduceSum", out_(n, 0));
-    if (!r) {
-        *st = node_fail(p, n, "a mask from the lengths is read only before ReduceMax or ReduceSum");
+    /* Where keeps x where the mask holds: steps before the end (max), or the end's step alone (last). */
+    const int last = where && derived(p, in_(n, 0)) == 2;
+    if (where) {
+        const konst *fill = find_k(p, in_(n, 2));
+        const float want = last ? 0.0f : -INFINITY;
+        if (!fill || !fill->f || fill->n != 1 || fill->f[0] != want) {
+            *st = node_fail(p, n, "a mask from the lengths keeps x where it holds and %s elsewhere",
+                            last ? "0" : "-inf");
+            return 1;
+        }
+    } else if (derived(p, in_(n, 0)) == 2 || derived(p, in_(n, 1)) == 2) {
+        *st = node_fail(p, n, "a mean reads the steps before each sequence's end (Less), not its end (Equal)");
         return 1;
     }
-    const konst *axes = where ? NULL : find_k(p, in_(r, 1));
-    const int axis_ok = where ? attr_same(r, "axes", 1, -1) == 1 : axes && axes->i && axes->n == 1 && axes->i[0] == 1;
+    size_t at = p->at;
+    Onnx__NodeProto *r = next_is(p, &at, where && !last ? "ReduceMax" : "ReduceSum", out_(n, 0));
+    if (!r) {
+        *st = node_fail(p, n, "a mask from the lengths is read only before %s",
+                        where && !last ? "ReduceMax" : "ReduceSum");
+        return 1;
+    }
+    const konst *axes = where && !last ? NULL : find_k(p, in_(r, 1));
+    const int axis_ok = where && !last ? attr_same(r, "axes", 1, -1) == 1
+                                       : axes && axes->i && axes->n == 1 && axes->i[0] == 1;
     if (!axis_ok || attr_i(r, "keepdims", 1)) {
         *st = node_fail(p, r, "only the steps of a sequence (axis 1, keepdims 0) are read");
         return 1;
     }
     const char *y = out_(r, 0);
-    if (!where) {
+    if (mul) {
         Onnx__NodeProto *d = next_is(p, &at, "Div", y);
         if (!d || strcmp(in_(d, 0), y) || !derived(p, in_(d, 1))) {
             *st = node_fail(p, r, "a masked sum is read only divided by the lengths (a mean)");
@@ -924,7 +947,7 @@ static int lengths_node(imp *p, Onnx__NodeProto *n, hlr_status *st)
         }
         y = out_(d, 0);
     }
-    *st = add_layer(p, n, where ? hlr_seq_max() : hlr_seq_mean());
+    *st = add_layer(p, n, last ? hlr_seq_last() : where ? hlr_seq_max() : hlr_seq_mean());
     p->shape = (hlr_shape){.ndim = 1, .d = {p->shape.d[1]}};
     p->at = at;
     p->cur = y;

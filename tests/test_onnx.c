@@ -89,11 +89,16 @@ static void import_damaged(const void *data, size_t size, int *failed)
     hlr_model_free(m);
 }
 
-/* Models whose exports hold the composite patterns: attention and an encoder block; token ids and lengths. */
+/* Models whose exports hold the composite patterns: attention and an encoder block; token ids and lengths
+ * (a mean over each word's steps, and each word's last step). */
 static hlr_model *composite_case(int which)
 {
     hlr_model *m;
-    if (which == 1) {
+    if (which == 3) {
+        m = TEST_MODEL(10, hlr_embedding(12, 4, 0), hlr_lstm(4, 3, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f),
+                       hlr_seq_last(), hlr_dense(6, 2, 1));
+        ck_assert_ok(hlr_model_build(m, 1, (int64_t[]){5}));
+    } else if (which == 1) {
         m = TEST_MODEL(8, hlr_image_rows(), hlr_positional_encoding(8, 4, HLR_POS_SINUSOIDAL),
                        hlr_transformer_encoder(4, 2, 8, HLR_ATTN_CAUSAL, 0.0f), hlr_multihead_attention(4, 2, 0, 0.0f),
                        hlr_seq_mean(), hlr_dense(4, 3, 1));
@@ -105,6 +110,38 @@ static hlr_model *composite_case(int which)
     }
     return m;
 }
+
+/* seq_last after token ids: each sequence's own last step, through the export and back. */
+START_TEST(test_the_last_step_of_each_length_imports_back)
+{
+    hlr_model *m = composite_case(3);
+    void *data;
+    size_t size;
+    ck_assert_ok(hlr_model_export_onnx_buffer(m, 0, &data, &size));
+    hlr_model *back = hlr_model_import_onnx_buffer(data, size);
+    ck_assert_msg(back != NULL, "%s", hlr_last_error());
+    ck_assert_str_eq(hlr_layer_type(hlr_model_layer(back, 2)), "seq_last");
+    const int32_t ids[4 * 5] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 0, 0, 0, 3, 0, 0, 0, 0};
+    const int32_t lengths[4] = {5, 3, 2, 1};
+    hlr_tensor *x = hlr_tensor_from(HLR_I32, 2, (int64_t[]){4, 5}, ids);
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){4, 2}), *z = hlr_tensor_new(HLR_F32, 2, (int64_t[]){4, 2}),
+               *full = hlr_tensor_new(HLR_F32, 2, (int64_t[]){4, 2});
+    ck_assert_ok(hlr_model_forward(m, x, full, 0)); /* every step read: the padding's last step */
+    ck_assert_ok(hlr_model_set_lengths(m, lengths, 4));
+    ck_assert_ok(hlr_model_set_lengths(back, lengths, 4));
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    ck_assert_ok(hlr_model_forward(back, x, z, 0));
+    ck_assert(memcmp(hlr_tensor_f32(y), hlr_tensor_f32(z), 8 * sizeof(float)) == 0);
+    ck_assert(memcmp(hlr_tensor_f32(y) + 2, hlr_tensor_f32(full) + 2, 6 * sizeof(float)) != 0);
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_tensor_free(z);
+    hlr_tensor_free(full);
+    hlr_model_free(back);
+    hlr_buffer_free(data);
+    hlr_model_free(m);
+}
+END_TEST
 
 START_TEST(test_truncated_and_mutated_files_fail_cleanly)
 {
@@ -304,7 +341,8 @@ Suite *suite_onnx(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("import");
     tcase_add_test(tc, test_an_export_imports_back_to_the_same_bits);
-    tcase_add_loop_test(tc, test_truncated_and_mutated_files_fail_cleanly, 0, 3);
+    tcase_add_test(tc, test_the_last_step_of_each_length_imports_back);
+    tcase_add_loop_test(tc, test_truncated_and_mutated_files_fail_cleanly, 0, 4);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;

@@ -3733,13 +3733,14 @@ HLR_API int64_t hlr_model_epochs_trained(const hlr_model *m);
  * seq_max, seq_first, seq_last and layernorm.  A model over token ids (an
  * embedding first) takes int32 "input" (N, T) and a second input,
  * "lengths" (int32 (N)), each sequence's length as hlr_model_set_lengths()
- * gives it: it feeds the recurrent layers' sequence_lens and masks
- * seq_mean and seq_max.  The metadata holds the file's metadata keys,
+ * gives it (at most T): it feeds the recurrent layers' sequence_lens and
+ * masks seq_mean, seq_max and seq_last.  The metadata holds the file's
+ * metadata keys,
  * "class_names" (a JSON array), "dataset" and "temperature".
  *
  * Not exported yet (HLR_EUNSUPPORTED naming the layer): key-padding masks
- * of attention, seq_last after token ids, and sequence lengths of models
- * over float input (their graphs read every step).
+ * of attention, and sequence lengths of models over float input (their
+ * graphs read every step).
  * @{ */
 
 /** The ONNX operator set libhlr writes (ONNX 1.12; ONNX Runtime 1.12 and later read it). */

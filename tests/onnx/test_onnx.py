@@ -184,7 +184,11 @@ class Export(unittest.TestCase):
         self.add_case("tokens-mean", m, x, lengths=lengths)
         m = hlr.Model([L.Embedding(30, 8), L.Dense(8, 8), L.SeqMax(), L.Dense(8, 5)], input_shape=(9,), seed=7)
         self.add_case("tokens-max", m, x, lengths=lengths)
-        for name in ("tokens-bigru", "tokens-mean", "tokens-max"):
+        # each word's last letter after a bidirectional LSTM (one-letter words included)
+        m = hlr.Model([L.Embedding(30, 8, padding_idx=0), L.LSTM(8, 6, bidirectional=True, return_sequences=True),
+                       L.SeqLast(), L.Dense(12, 5)], input_shape=(9,), seed=8)
+        self.add_case("tokens-last", m, x, lengths=np.where(np.arange(200) % 7 == 0, 1, lengths).astype(np.int32))
+        for name in ("tokens-bigru", "tokens-mean", "tokens-max", "tokens-last"):
             self.dtypes[name] = "int32"
         # causal self-attention, alone and in an encoder block, after sinusoidal positions
         m = hlr.Model([L.ImageRows(), L.PositionalEncoding(16, 8, kind="sinusoidal"),
@@ -199,7 +203,7 @@ class Export(unittest.TestCase):
         self.assertFalse(os.path.exists(self.path("no.onnx")))
 
     def test_5_exported_files_import_back_to_the_same_outputs(self):
-        self.assertGreaterEqual(len(self.cases), 19)
+        self.assertGreaterEqual(len(self.cases), 20)
         for name, path, shape, want in self.cases:
             dtype = np.int32 if self.dtypes.get(name) == "int32" else np.float32
             x = np.fromfile(self.path(name + ".in"), dtype=dtype).reshape(shape)
@@ -239,7 +243,7 @@ class Export(unittest.TestCase):
         if reason:
             print("ONNX Runtime comparison skipped: " + reason, file=sys.stderr)
             self.skipTest(reason)
-        self.assertGreaterEqual(len(self.cases), 19)
+        self.assertGreaterEqual(len(self.cases), 20)
         jobs = [{"model": path, "input": self.path(name + ".in"), "shape": list(shape),
                  "output": self.path(name + ".out"), "dtype": self.dtypes.get(name, "float32"),
                  "lengths": self.lengths.get(name)}
