@@ -11,7 +11,9 @@
 
 #include "fixtures/transformer_ref.h"
 #include "testutil_internal.h" /* the model's generator, to replay dropout masks; configurations */
+#include "../src/kernels/kernels.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 Suite *suite_transformer(void);
@@ -618,6 +620,66 @@ START_TEST(test_transformer_training_loop_allocates_nothing)
 }
 END_TEST
 
+/* The transformer's element-wise arithmetic computes e^x and erf in float (kernels/exp_approx.h): GELU, its
+ * derivative, the softmax and layer norm's moments against double precision on a dense grid.  GELU's bound
+ * is that of 0.5 x (1 + erf(x / sqrt 2)) in float with erf rounded correctly: 1 + erf cancels for x < 0,
+ * so the error is absolute there (4.4e-7 at worst, scripts/fit-erf.py), relative (a few ulp) above. */
+START_TEST(test_gelu_softmax_and_moments_are_accurate)
+{
+    enum { N = 12001 };
+    static float x[N], y[N], dx[N], ones[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = -6.0f + 12.0f * (float)i / (float)(N - 1);
+        ones[i] = 1.0f;
+    }
+    hlrk_gelu(y, x, N);
+    hlrk_gelu_backward(dx, x, ones, N);
+    double worst = 0.0, worst_d = 0.0;
+    for (int i = 0; i < N; i++) {
+        const double v = x[i], cdf = 0.5 * (1.0 + erf(v / sqrt(2.0))), pdf = exp(-0.5 * v * v) / sqrt(2.0 * M_PI);
+        const double tol = 5e-7 + 6e-7 * fabs(v * cdf);
+        worst = fmax(worst, fabs(y[i] - v * cdf) / tol);
+        worst_d = fmax(worst_d, fabs(dx[i] - (cdf + v * pdf)) / (5e-7 + 6e-7 * fabs(cdf + v * pdf)));
+    }
+    ck_assert_msg(worst <= 1.0, "GELU off by %.2f of its bound", worst);
+    ck_assert_msg(worst_d <= 1.0, "GELU' off by %.2f of its bound", worst_d);
+    /* softmax over rows of 1 to 70 scores, a -inf (a causal mask's) among them */
+    float s[70], p[70];
+    unsigned long long seed = 3;
+    for (int cols = 1; cols <= 70; cols++) {
+        for (int c = 0; c < cols; c++)
+            s[c] = 20.0f * test_rand(&seed) - 10.0f;
+        if (cols > 2)
+            s[1] = -INFINITY;
+        hlrk_softmax_rows(p, s, 1, cols);
+        double mx = -INFINITY, sum = 0.0;
+        for (int c = 0; c < cols; c++)
+            mx = fmax(mx, s[c]);
+        for (int c = 0; c < cols; c++)
+            sum += exp((double)s[c] - mx);
+        for (int c = 0; c < cols; c++) {
+            /* s - max rounded to float moves e^(s - max) by up to |s - max| 2^-24 of itself */
+            const double want = exp((double)s[c] - mx) / sum, d = fabs((double)s[c] - mx);
+            if (isinf(s[c])) {
+                ck_assert(p[c] == 0.0f);
+                continue;
+            }
+            ck_assert_msg(fabs(p[c] - want) <= (5e-7 + 1.2e-7 * d) * want + 1e-30, "softmax of %d: %.9g, not %.9g",
+                          cols, p[c], want);
+        }
+    }
+    /* layer norm's moments in double: exact up to double's rounding */
+    double mean, sq, m2 = 0.0, q2 = 0.0;
+    hlrk_mean_sqdev(x, 99, &mean, &sq);
+    for (int i = 0; i < 99; i++)
+        m2 += x[i];
+    m2 /= 99.0;
+    for (int i = 0; i < 99; i++)
+        q2 += (x[i] - m2) * (x[i] - m2);
+    ck_assert(fabs(mean - m2) <= 1e-12 * fabs(m2) && fabs(sq - q2) <= 1e-12 * q2);
+}
+END_TEST
+
 Suite *suite_transformer(void)
 {
     Suite *s = suite_create("transformer");
@@ -655,6 +717,7 @@ Suite *suite_transformer(void)
     tcase_add_test(t, test_transformer_configurations_round_trip);
     tcase_add_test(t, test_vision_transformer_saves_loads_and_clones);
     tcase_add_test(t, test_transformer_training_loop_allocates_nothing);
+    tcase_add_test(t, test_gelu_softmax_and_moments_are_accurate);
     suite_add_tcase(s, t);
     return s;
 }

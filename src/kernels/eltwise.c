@@ -3,6 +3,7 @@
  * broadcasts and column sums.  Plain loops the compiler vectorises.
  */
 #include "../internal.h"
+#include "exp_approx.h"
 #include "kernels.h"
 
 #include <math.h>
@@ -67,6 +68,27 @@ HLR_KERNEL float hlrk_sum(const float *x, int64_t n)
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+HLR_KERNEL void hlrk_mean_sqdev(const float *x, int64_t n, double *mean, double *sqdev)
+{
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += x[i + j];
+    for (; i < n; i++)
+        acc[i & 7] += x[i];
+    const double mu = (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) / (double)n;
+    for (int j = 0; j < 8; j++)
+        acc[j] = 0.0;
+    for (i = 0; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += (x[i + j] - mu) * (x[i + j] - mu);
+    for (; i < n; i++)
+        acc[i & 7] += (x[i] - mu) * (x[i] - mu);
+    *mean = mu;
+    *sqdev = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 HLR_KERNEL void hlrk_relu(float *y, const float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
@@ -120,14 +142,14 @@ HLR_KERNEL void hlrk_tanh_backward(float *dx, const float *y, const float *dy, i
 HLR_KERNEL void hlrk_gelu(float *y, const float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        y[i] = 0.5f * x[i] * (1.0f + erf_approx(x[i] * 0.70710678118654752f));
 }
 
 HLR_KERNEL void hlrk_gelu_backward(float *dx, const float *x, const float *dy, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
-        float cdf = 0.5f * (1.0f + erff(x[i] * 0.70710678118654752f));
-        float pdf = 0.39894228040143268f * expf(-0.5f * x[i] * x[i]);
+        float cdf = 0.5f * (1.0f + erf_approx(x[i] * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * exp_approx(-0.5f * x[i] * x[i]);
         dx[i] = dy[i] * (cdf + x[i] * pdf);
     }
 }

@@ -139,6 +139,9 @@ void hlrk_sum_rows(float *out, const float *x, int64_t rows, int64_t cols);
 void hlrk_copy_add(float *y, const float *x, float b, int64_t n);
 /* The sum of x[0..n) in float, in a fixed order (eight interleaved partial sums). */
 float hlrk_sum(const float *x, int64_t n);
+/* The mean of x[0..n) and the sum of squared deviations from it, in double, each in a fixed order
+ * (eight interleaved partial sums). */
+void hlrk_mean_sqdev(const float *x, int64_t n, double *mean, double *sqdev);
 
 /* Element-wise forward (y from x) and backward (dx from x, y, dy). */
 void hlrk_relu(float *y, const float *x, int64_t n);

@@ -7,21 +7,30 @@
 
 #include <math.h>
 
-void hlrk_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols)
+HLR_KERNEL void hlrk_softmax_rows(float *y, const float *x, int64_t rows, int64_t cols)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
-        float mx = xr[0];
-        for (int64_t c = 1; c < cols; c++)
-            mx = xr[c] > mx ? xr[c] : mx;
-        float sum = 0.0f;
-        for (int64_t c = 0; c < cols; c++) {
-            yr[c] = expf(xr[c] - mx);
-            sum += yr[c];
+        float m8[8]; /* eight running maxima, vectorised (of numbers, a max in any order) */
+        for (int j = 0; j < 8; j++)
+            m8[j] = xr[0];
+        int64_t c = 0;
+        for (; c + 8 <= cols; c += 8)
+            for (int j = 0; j < 8; j++)
+                m8[j] = xr[c + j] > m8[j] ? xr[c + j] : m8[j];
+        for (; c < cols; c++)
+            m8[0] = xr[c] > m8[0] ? xr[c] : m8[0];
+        float mx = m8[0];
+        for (int j = 1; j < 8; j++)
+            mx = m8[j] > mx ? m8[j] : mx;
+        for (c = 0; c < cols; c++) { /* vectorised: exp_approx, not a call to expf */
+            float d = xr[c] - mx;
+            yr[c] = select_bits(d < -87.0f, 0.0f, exp_approx(d));
         }
+        const float sum = hlrk_sum(yr, cols);
         float inv = 1.0f / sum;
-        for (int64_t c = 0; c < cols; c++)
+        for (c = 0; c < cols; c++)
             yr[c] *= inv;
     }
 }

@@ -10,6 +10,7 @@
  *   g = dy weight, per row dx = rstd (g - mean(g) - xhat mean(g xhat)).
  */
 #include "../internal.h"
+#include "../kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>
@@ -91,12 +92,8 @@ static void forward_rows(void *ctx, int64_t b, int64_t e)
     for (int64_t r = b; r < e; r++) {
         const float *x = j->x + r * D;
         float *y = j->y + r * D;
-        double s = 0.0, ss = 0.0;
-        for (int64_t i = 0; i < D; i++)
-            s += x[i];
-        double mu = s / (double)D;
-        for (int64_t i = 0; i < D; i++)
-            ss += (x[i] - mu) * (x[i] - mu);
+        double mu, ss;
+        hlrk_mean_sqdev(x, D, &mu, &ss);
         float rstd = (float)(1.0 / sqrt(ss / (double)D + (double)n->eps));
         float m = (float)mu;
         for (int64_t i = 0; i < D; i++)
