@@ -1,7 +1,8 @@
 /*
  * onnx_seeds.c -- write a starting corpus for fuzz_onnx.c into a folder: libhlr's ONNX exports of a few
  * small models (dense; convolution, batch norm and pooling; a bidirectional GRU over feature-map
- * columns; attention and an encoder block; token ids with lengths).
+ * columns; attention and an encoder block; token ids with lengths, read by a max over the steps and
+ * at each sequence's last step).
  */
 #include "internal.h"
 
@@ -29,11 +30,16 @@ static hlr_model *model(int kind)
              hlr_model_add(m, hlr_multihead_attention(4, 2, 0, 0.0f)) || hlr_model_add(m, hlr_seq_last()) ||
              hlr_model_add(m, hlr_dense(4, 3, 1)) || hlr_model_build(m, 3, (int64_t[]){1, 5, 4});
         break;
-    default:
+    case 3:
         st = hlr_model_add(m, hlr_embedding(12, 4, 0)) ||
              hlr_model_add(m, hlr_lstm(4, 3, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f)) ||
              hlr_model_add(m, hlr_seq_max()) || hlr_model_add(m, hlr_dense(6, 2, 1)) ||
              hlr_model_build(m, 1, (int64_t[]){5});
+        break;
+    default: /* each sequence's last step after token ids */
+        st = hlr_model_add(m, hlr_embedding(12, 4, 0)) ||
+             hlr_model_add(m, hlr_gru(4, 3, 1, HLR_RETURN_SEQUENCES, 0.0f)) || hlr_model_add(m, hlr_seq_last()) ||
+             hlr_model_add(m, hlr_dense(3, 2, 1)) || hlr_model_build(m, 1, (int64_t[]){5});
         break;
     }
     if (st != HLR_OK) {
@@ -49,7 +55,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: onnx-seeds FOLDER\n");
         return 2;
     }
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 5; kind++) {
         hlr_model *m = model(kind);
         char path[4096];
         snprintf(path, sizeof path, "%s/export-%d.onnx", argv[1], kind);
