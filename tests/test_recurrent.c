@@ -997,6 +997,42 @@ START_TEST(test_recurrent_training_loop_allocates_nothing)
 }
 END_TEST
 
+/* Batches of 3 to 15 sequences multiply by a transposed copy of W_hh (rnn.h, RNN_SMALL_MAX): they give
+ * what the same sequences give inside a batch of 32 (the usual product), also after W_hh changes, which
+ * the copy must follow. */
+START_TEST(test_small_batches_follow_the_recurrent_weights)
+{
+    enum { B = 32, T = 6, F = 5, H = 9, OUT = 2 * H };
+    for (int small = 3; small <= 15; small += 12) {
+        hlr_layer *rec = _i ? hlr_gru(F, H, 1, HLR_BIDIRECTIONAL, 0.0f) : hlr_lstm(F, H, 1, HLR_BIDIRECTIONAL, 0.0f);
+        hlr_model *m = MODEL(rec);
+        ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){T, F}));
+        hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, T, F});
+        hlr_tensor *xs = hlr_tensor_new(HLR_F32, 3, (int64_t[]){small, T, F});
+        hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){B, OUT});
+        hlr_tensor *ys = hlr_tensor_new(HLR_F32, 2, (int64_t[]){small, OUT});
+        test_fill(hlr_tensor_f32(x), B * T * F, 17, -1.0f, 1.0f);
+        memcpy(hlr_tensor_f32(xs), hlr_tensor_f32(x), (size_t)(small * T * F) * sizeof(float));
+        float *w = hlr_tensor_f32(hlr_layer_param(rec, "weight_hh_l0_reverse"));
+        for (int round = 0; round < 3; round++) {
+            if (round > 0)
+                w[round * 7] += 0.5f; /* a caller's write: the small batch must see it */
+            ck_assert_ok(hlr_model_forward(m, x, y, 0));
+            ck_assert_ok(hlr_model_forward(m, xs, ys, 0));
+            for (int i = 0; i < small * OUT; i++)
+                ck_assert_msg(fabsf(hlr_tensor_f32(ys)[i] - hlr_tensor_f32(y)[i]) <= 1e-6f,
+                              "%s, batch %d, round %d, output %d: %g against %g", _i ? "gru" : "lstm", small, round, i,
+                              hlr_tensor_f32(ys)[i], hlr_tensor_f32(y)[i]);
+        }
+        hlr_tensor_free(x);
+        hlr_tensor_free(xs);
+        hlr_tensor_free(y);
+        hlr_tensor_free(ys);
+        hlr_model_free(m);
+    }
+}
+END_TEST
+
 Suite *suite_recurrent(void)
 {
     Suite *s = suite_create("recurrent");
@@ -1040,6 +1076,7 @@ Suite *suite_recurrent(void)
     tcase_add_loop_test(t, test_fit_learns_token_sequences_with_lengths, 0, 2);
     tcase_add_test(t, test_token_data_sets_keep_ids_and_lengths_together);
     tcase_add_loop_test(t, test_recurrent_training_loop_allocates_nothing, 0, 2);
+    tcase_add_loop_test(t, test_small_batches_follow_the_recurrent_weights, 0, 2);
     suite_add_tcase(s, t);
     return s;
 }

@@ -19,7 +19,7 @@
 /* One time step on rows [a, b) of the batch, one part per pool thread (as lstm.c). */
 typedef struct gru_step_job {
     rnn *r;
-    const float *W_hh, *b_hn, *h_prev, *dout, *gates, *hn;
+    const float *W_hh, *W_hhT, *b_hn, *h_prev, *dout, *gates, *hn; /* W_hhT: NULL, or W_hh^T (small batch) */
     float *G, *HN, *h, *dG, *dGh;
     const unsigned char *active;
     int64_t dout_stride;
@@ -33,7 +33,9 @@ static void gru_step_part(void *ctx, int64_t a, int64_t b)
     const gru_step_job *j = ctx;
     rnn *r = j->r;
     const int64_t H = r->hidden, GH = 3 * H;
-    if (j->gemm)
+    if (j->gemm && j->W_hhT)
+        hlrk_gemm1(0, 0, b - a, GH, H, 1.0f, j->h_prev + a * H, H, j->W_hhT, GH, 0.0f, r->hg + a * GH, GH);
+    else if (j->gemm)
         hlrk_gemm1(0, 1, b - a, GH, H, 1.0f, j->h_prev + a * H, H, j->W_hh, H, 0.0f, r->hg + a * GH, GH);
     else
         memset(r->hg + a * GH, 0, (size_t)((b - a) * GH) * sizeof(float));
@@ -62,6 +64,7 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
     const int64_t T = r->T, H = r->hidden, GH = 3 * H, rev = d == 1;
     const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
+    const float *W_hhT = rnn_small_batch(n) ? hlr__rnn_whh_t(r, k, d) : NULL;
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = j < 2 * H ? b_ih[j] + b_hh[j] : b_ih[j];
     hlrk_gemm(0, 1, T * n, GH, in, 1.0f, X, in, W_ih, in, 0.0f, w->G, GH);
@@ -75,6 +78,7 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
         int64_t t = rev ? T - 1 - s : s, prev = rev ? t + 1 : t, next = rev ? t : t + 1;
         gru_step_job j = {.r = r,
                           .W_hh = W_hh,
+                          .W_hhT = W_hhT,
                           .b_hn = b_hh + 2 * H,
                           .h_prev = w->S + prev * n * H,
                           .G = w->G + t * n * GH,

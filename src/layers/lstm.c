@@ -24,7 +24,7 @@
  */
 typedef struct lstm_step_job {
     rnn *r;
-    const float *W_hh, *h_prev, *c_prev, *dout;
+    const float *W_hh, *W_hhT, *h_prev, *c_prev, *dout; /* W_hhT: NULL, or W_hh^T for a small batch */
     float *G, *h, *c, *tanh_c, *dG;
     const float *gates, *tc;
     const unsigned char *active;
@@ -39,7 +39,9 @@ static void lstm_step_part(void *ctx, int64_t a, int64_t b)
 {
     const lstm_step_job *j = ctx;
     const int64_t H = j->r->hidden, GH = 4 * H;
-    if (j->gemm)
+    if (j->gemm && j->W_hhT)
+        hlrk_gemm1(0, 0, b - a, GH, H, 1.0f, j->h_prev + a * H, H, j->W_hhT, GH, 1.0f, j->G + a * GH, GH);
+    else if (j->gemm)
         hlrk_gemm1(0, 1, b - a, GH, H, 1.0f, j->h_prev + a * H, H, j->W_hh, H, 1.0f, j->G + a * GH, GH);
     hlrk_lstm_step(j->G + a * GH, j->r->bias, j->h_prev + a * H, j->c_prev + a * H, j->h + a * H, j->c + a * H,
                    j->tanh_c + a * H, j->active ? j->active + a : NULL, b - a, H);
@@ -65,6 +67,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
     const int64_t T = r->T, H = r->hidden, GH = 4 * H, rev = d == 1;
     const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
+    const float *W_hhT = rnn_small_batch(n) ? hlr__rnn_whh_t(r, k, d) : NULL;
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = b_ih[j] + b_hh[j];
     hlrk_gemm(0, 1, T * n, GH, in, 1.0f, X, in, W_ih, in, 0.0f, w->G, GH);
@@ -83,6 +86,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
         int64_t t = rev ? T - 1 - s : s, prev = rev ? t + 1 : t, next = rev ? t : t + 1;
         lstm_step_job j = {.r = r,
                            .W_hh = W_hh,
+                           .W_hhT = W_hhT,
                            .h_prev = w->S + prev * n * H,
                            .c_prev = w->C + prev * n * H,
                            .G = w->G + t * n * GH,

@@ -107,6 +107,9 @@ static int64_t layout(rnn *r, float *arena, int64_t n)
                 hlr__take(&c, &w->dGh, TN * GH);
                 hlr__take(&c, &w->HN, TN * H);
             }
+            hlr__take(&c, &w->WT, GH * H);
+            hlr__take(&c, &w->W_seen, GH * H);
+            w->wt_valid = 0;
         }
         hlr__take(&c, &r->O[k], TN * DH);
         if (k < r->num_layers - 1 && r->dropout > 0.0f) {
@@ -147,6 +150,21 @@ hlr_status hlr__rnn_plan(hlr_layer *l, int64_t max_batch)
     r->last_batch = 0;
     layout(r, arena, max_batch);
     return HLR_OK;
+}
+
+const float *hlr__rnn_whh_t(rnn *r, int k, int d)
+{
+    rnn_dir *w = &r->dir[k][d];
+    const int64_t H = r->hidden, GH = (int64_t)r->cell->gates * H;
+    const float *W = rnn_param(r, k, d, 1);
+    if (!w->wt_valid || memcmp(w->W_seen, W, (size_t)(GH * H) * sizeof *W) != 0) {
+        for (int64_t g = 0; g < GH; g++)
+            for (int64_t h = 0; h < H; h++)
+                w->WT[h * GH + g] = W[g * H + h];
+        memcpy(w->W_seen, W, (size_t)(GH * H) * sizeof *W);
+        w->wt_valid = 1;
+    }
+    return w->WT;
 }
 
 static void free_state(rnn *r);

@@ -36,6 +36,9 @@ typedef struct rnn_dir {
     float *C;   /* LSTM: (T+1, n, H) cell states, same layout */
     float *TC;  /* LSTM: (T, n, H) tanh of the cell state after each step */
     float *HN;  /* GRU: (T, n, H) W_hn h + b_hn of each step */
+    float *WT;  /* (H, G H) W_hh transposed, for small batches (hlr__rnn_whh_t) */
+    float *W_seen; /* (G H, H) the W_hh that WT was made from */
+    int wt_valid;  /* WT and W_seen hold a transpose (0 after every plan) */
 } rnn_dir;
 
 typedef struct rnn rnn;
@@ -111,6 +114,23 @@ static inline float *rnn_grad(rnn *r, int k, int d, int i)
  */
 void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, const float *dGh, const float *X,
                            int64_t in, int64_t n, float *dX, int overwrite_dx);
+
+/*
+ * A step's product h W_hh^T on a few rows: OpenBLAS's NT path packs all of W_hh for every step, which
+ * on 3 to 15 rows costs 2-4 times the product, while its NN path on W_hh^T does not.  Batches of
+ * RNN_SMALL_MIN..RNN_SMALL_MAX sequences use hlr__rnn_whh_t; larger ones (every training batch of 16 or
+ * more, and so their bits) are unchanged.  STEP_GRAIN (16) keeps such a batch in one part.
+ */
+#define RNN_SMALL_MIN 3
+#define RNN_SMALL_MAX 15
+static inline int rnn_small_batch(int64_t n)
+{
+    return n >= RNN_SMALL_MIN && n <= RNN_SMALL_MAX;
+}
+/* W_hh of direction d of layer k transposed, (H, G H), remade when W_hh changed since the last call
+ * (compared with the copy it was made from, so that optimizer steps, loads and callers' writes all
+ * count).  Called before a forward's time loop, never inside it. */
+const float *hlr__rnn_whh_t(rnn *r, int k, int d);
 
 /* The layer behind hlr_lstm / hlr_gru (rnn.c). */
 hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int input_size, int hidden, int num_layers,
