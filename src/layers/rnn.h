@@ -117,7 +117,8 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
 
 /*
  * A step's product h W_hh^T on a few rows: OpenBLAS's NT path packs all of W_hh for every step, which
- * on 3 to 15 rows costs 2-4 times the product, while its NN path on W_hh^T does not.  Batches of
+ * on 3 to 15 rows costs more than the product itself, while its NN path on W_hh^T does not (the
+ * measurements: docs/design.md, "Recurrent layers and sequences").  Batches of
  * RNN_SMALL_MIN..RNN_SMALL_MAX sequences use hlr__rnn_whh_t; larger ones (every training batch of 16 or
  * more, and so their bits) are unchanged.  STEP_GRAIN (16) keeps such a batch in one part.
  */
