@@ -276,6 +276,12 @@ hlr_status hlr__layer_add_param(hlr_layer *l, const char *name, int ndim, const 
 hlr_status hlr__layer_add_buffer(hlr_layer *l, const char *name, int ndim, const int64_t *shape);
 /* Free every parameter (a failed build undoes itself with this). */
 void hlr__layer_clear_params(hlr_layer *l);
+/* For a form a layer derives from its weights and keeps between passes (Winograd's transformed filters,
+ * a transposed W_hh): nonzero when *valid is 0 or w (n floats) differs from seen, the copy of the weights
+ * the form was last made from; seen then takes w and *valid becomes 1, and the caller remakes its form.
+ * Comparing the values catches every writer: an optimizer step, a load, a caller's or a clone's model's
+ * write. */
+int hlr__weights_changed(float *seen, const float *w, int64_t n, int *valid);
 /* Build l for a sample of shape in, as a model does (and a composite layer for the layers inside it):
  * the shapes and sizes set, ops->build called, an empty or too many-dimensional output refused;
  * the output shape into *out.  On failure l holds no parameters. */

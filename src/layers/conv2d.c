@@ -283,12 +283,8 @@ static void conv_forward(hlr_layer *l, const hlr_pass *p, const float *x, float 
          * or a clone's model's write): made again then, not on every pass, where at batch 1 the
          * transform of a wide layer's filters cost more than its convolution.  The same bits either way. */
         const float *w = hlr__param(l, 0);
-        const size_t bytes = (size_t)(c->cout * c->cin * 9) * sizeof *w;
-        if (!c->u_valid || memcmp(c->w_seen, w, bytes) != 0) {
+        if (hlr__weights_changed(c->w_seen, w, c->cout * c->cin * 9, &c->u_valid))
             hlrk_wino_filter(c->U, w, c->cout, c->cin);
-            memcpy(c->w_seen, w, bytes);
-            c->u_valid = 1;
-        }
     }
     hlr__parallel_for(j.parts, 1, c->direct ? direct_part : c->wino ? wino_part : per_sample_part, &j);
 }

@@ -33,10 +33,8 @@ static void gru_step_part(void *ctx, int64_t a, int64_t b)
     const gru_step_job *j = ctx;
     rnn *r = j->r;
     const int64_t H = r->hidden, GH = 3 * H;
-    if (j->gemm && j->W_hhT)
-        hlrk_gemm1(0, 0, b - a, GH, H, 1.0f, j->h_prev + a * H, H, j->W_hhT, GH, 0.0f, r->hg + a * GH, GH);
-    else if (j->gemm)
-        hlrk_gemm1(0, 1, b - a, GH, H, 1.0f, j->h_prev + a * H, H, j->W_hh, H, 0.0f, r->hg + a * GH, GH);
+    if (j->gemm)
+        rnn_step_product(j->h_prev + a * H, b - a, j->W_hh, j->W_hhT, H, GH, 0.0f, r->hg + a * GH);
     else
         memset(r->hg + a * GH, 0, (size_t)((b - a) * GH) * sizeof(float));
     hlrk_gru_step(j->G + a * GH, r->bias, r->hg + a * GH, j->b_hn, j->HN + a * H, j->h_prev + a * H, j->h + a * H,

@@ -39,10 +39,8 @@ static void lstm_step_part(void *ctx, int64_t a, int64_t b)
 {
     const lstm_step_job *j = ctx;
     const int64_t H = j->r->hidden, GH = 4 * H;
-    if (j->gemm && j->W_hhT)
-        hlrk_gemm1(0, 0, b - a, GH, H, 1.0f, j->h_prev + a * H, H, j->W_hhT, GH, 1.0f, j->G + a * GH, GH);
-    else if (j->gemm)
-        hlrk_gemm1(0, 1, b - a, GH, H, 1.0f, j->h_prev + a * H, H, j->W_hh, H, 1.0f, j->G + a * GH, GH);
+    if (j->gemm)
+        rnn_step_product(j->h_prev + a * H, b - a, j->W_hh, j->W_hhT, H, GH, 1.0f, j->G + a * GH);
     hlrk_lstm_step(j->G + a * GH, j->r->bias, j->h_prev + a * H, j->c_prev + a * H, j->h + a * H, j->c + a * H,
                    j->tanh_c + a * H, j->active ? j->active + a : NULL, b - a, H);
 }

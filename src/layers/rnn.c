@@ -157,13 +157,10 @@ const float *hlr__rnn_whh_t(rnn *r, int k, int d)
     rnn_dir *w = &r->dir[k][d];
     const int64_t H = r->hidden, GH = (int64_t)r->cell->gates * H;
     const float *W = rnn_param(r, k, d, 1);
-    if (!w->wt_valid || memcmp(w->W_seen, W, (size_t)(GH * H) * sizeof *W) != 0) {
+    if (hlr__weights_changed(w->W_seen, W, GH * H, &w->wt_valid))
         for (int64_t g = 0; g < GH; g++)
             for (int64_t h = 0; h < H; h++)
                 w->WT[h * GH + g] = W[g * H + h];
-        memcpy(w->W_seen, W, (size_t)(GH * H) * sizeof *W);
-        w->wt_valid = 1;
-    }
     return w->WT;
 }
 

@@ -22,6 +22,7 @@
 #define HLR_LAYERS_RNN_H
 
 #include "../internal.h"
+#include "../kernels/kernels.h"
 
 #define RNN_MAX_LAYERS 8 /* num_layers * directions * 4 parameters <= HLR_MAX_PARAMS */
 
@@ -129,9 +130,18 @@ static inline int rnn_small_batch(int64_t n)
     return n >= RNN_SMALL_MIN && n <= RNN_SMALL_MAX;
 }
 /* W_hh of direction d of layer k transposed, (H, G H), remade when W_hh changed since the last call
- * (compared with the copy it was made from, so that optimizer steps, loads and callers' writes all
- * count).  Called before a forward's time loop, never inside it. */
+ * (hlr__weights_changed).  Called before a forward's time loop, never inside it. */
 const float *hlr__rnn_whh_t(rnn *r, int k, int d);
+/* A step's out (rows, G H) = beta out + h (rows, H) W_hh^T: through W_hhT (hlr__rnn_whh_t) when it is
+ * given, else through W_hh (G H, H). */
+static inline void rnn_step_product(const float *h, int64_t rows, const float *W_hh, const float *W_hhT, int64_t H,
+                                    int64_t GH, float beta, float *out)
+{
+    if (W_hhT)
+        hlrk_gemm1(0, 0, rows, GH, H, 1.0f, h, H, W_hhT, GH, beta, out, GH);
+    else
+        hlrk_gemm1(0, 1, rows, GH, H, 1.0f, h, H, W_hh, H, beta, out, GH);
+}
 
 /* The layer behind hlr_lstm / hlr_gru (rnn.c). */
 hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int input_size, int hidden, int num_layers,
