@@ -806,23 +806,6 @@ static hlr_status parse_temp(parsed *p)
     return r.status;
 }
 
-/* HLR_OK when r holds values hlr_model_fit accepts (whatever the data); else what is wrong, in why. */
-static hlr_status check_recipe(const hlr__fit_recipe *r, char *why, size_t cap)
-{
-    const hlr_augment *a = &r->augment;
-    if (r->batch_size < 1 || (r->shuffle != 0 && r->shuffle != 1) ||
-        (r->schedule_per_batch != 0 && r->schedule_per_batch != 1) || r->augment_shift < 0 ||
-        !(r->validation_split >= 0.0 && r->validation_split < 1.0))
-        snprintf(why, cap, "batch size %d, shuffle %d, per-batch schedule %d, shift %d or validation split %g out of "
-                 "range", r->batch_size, r->shuffle, r->schedule_per_batch, r->augment_shift, r->validation_split);
-    else if (!hlr__augment_valid(a))
-        snprintf(why, cap, "augmentation (%g, %g, %g, %g, %g) out of range", a->rotate, a->scale, a->shear,
-                 a->elastic_alpha, a->elastic_sigma);
-    else
-        return HLR_OK;
-    return HLR_EFORMAT;
-}
-
 /* FITS (format 1.2): the last fit's settings: u32 batch size, shuffle, per-batch schedule, shift; f64
  * validation split, rotate, scale, shear, elastic alpha and sigma.  Only beside a TRST. */
 static hlr_status parse_fits(parsed *p)
@@ -840,10 +823,15 @@ static hlr_status parse_fits(parsed *p)
     s->augment.shear = get_f64(&r, "the fit's shear");
     s->augment.elastic_alpha = get_f64(&r, "the fit's elastic alpha");
     s->augment.elastic_sigma = get_f64(&r, "the fit's elastic sigma");
-    char why[200];
-    if (r.status == HLR_OK && check_recipe(s, why, sizeof why) != HLR_OK) {
+    /* the integers were bounded as they were read; the doubles as hlr_model_fit bounds them */
+    const hlr_augment *a = &s->augment;
+    if (r.status == HLR_OK && !(s->validation_split >= 0.0 && s->validation_split < 1.0)) {
         r.pos = at;
-        bad(&r, "the fit's settings: %s", why);
+        bad(&r, "the fit's settings: validation split %g out of range", s->validation_split);
+    } else if (r.status == HLR_OK && !hlr__augment_valid(a)) {
+        r.pos = at;
+        bad(&r, "the fit's settings: augmentation (%g, %g, %g, %g, %g) out of range", a->rotate, a->scale, a->shear,
+            a->elastic_alpha, a->elastic_sigma);
     }
     finish(&r);
     if (r.status == HLR_OK && p->trst < 0)
