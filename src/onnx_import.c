@@ -911,7 +911,7 @@ static int lengths_node(imp *p, Onnx__NodeProto *n, hlr_status *st)
     if (!T || (!where && !mul))
         return 0; /* the LSTM's sequence_lens, or a node the chain refuses */
     /* Where keeps x where the mask holds: steps before the end (max), or the end's step alone (last). */
-    const int last = where && derived(p, in_(n, 0)) == 2;
+    const int last = where && derived(p, in_(n, 0)) == 2, max = where && !last;
     if (where) {
         const konst *fill = find_k(p, in_(n, 2));
         const float want = last ? 0.0f : -INFINITY;
@@ -925,15 +925,13 @@ static int lengths_node(imp *p, Onnx__NodeProto *n, hlr_status *st)
         return 1;
     }
     size_t at = p->at;
-    Onnx__NodeProto *r = next_is(p, &at, where && !last ? "ReduceMax" : "ReduceSum", out_(n, 0));
+    Onnx__NodeProto *r = next_is(p, &at, max ? "ReduceMax" : "ReduceSum", out_(n, 0));
     if (!r) {
-        *st = node_fail(p, n, "a mask from the lengths is read only before %s",
-                        where && !last ? "ReduceMax" : "ReduceSum");
+        *st = node_fail(p, n, "a mask from the lengths is read only before %s", max ? "ReduceMax" : "ReduceSum");
         return 1;
     }
-    const konst *axes = where && !last ? NULL : find_k(p, in_(r, 1));
-    const int axis_ok = where && !last ? attr_same(r, "axes", 1, -1) == 1
-                                       : axes && axes->i && axes->n == 1 && axes->i[0] == 1;
+    const konst *axes = max ? NULL : find_k(p, in_(r, 1)); /* ReduceMax-13 takes axes as an attribute */
+    const int axis_ok = max ? attr_same(r, "axes", 1, -1) == 1 : axes && axes->i && axes->n == 1 && axes->i[0] == 1;
     if (!axis_ok || attr_i(r, "keepdims", 1)) {
         *st = node_fail(p, r, "only the steps of a sequence (axis 1, keepdims 0) are read");
         return 1;
@@ -947,7 +945,7 @@ static int lengths_node(imp *p, Onnx__NodeProto *n, hlr_status *st)
         }
         y = out_(d, 0);
     }
-    *st = add_layer(p, n, last ? hlr_seq_last() : where ? hlr_seq_max() : hlr_seq_mean());
+    *st = add_layer(p, n, last ? hlr_seq_last() : max ? hlr_seq_max() : hlr_seq_mean());
     p->shape = (hlr_shape){.ndim = 1, .d = {p->shape.d[1]}};
     p->at = at;
     p->cur = y;
