@@ -6,6 +6,7 @@
  * hlr__parallel_for must not return before every part of its job has run.
  * `make tsan` runs this case under ThreadSanitizer.
  */
+#include "kernels/kernels.h"
 #include "testutil_internal.h"
 
 #include <stdatomic.h>
@@ -140,6 +141,56 @@ START_TEST(test_pool_adam_pauses_same_bits)
 }
 END_TEST
 
+/*
+ * hlrk_gemm with one row of C takes cblas_sgemv, the other shapes sgemm:
+ * each transpose of A and B, alpha and beta, strides wider than the rows,
+ * a product small enough for one thread and one large enough to be split
+ * by columns, against a double-precision sum.
+ */
+START_TEST(test_gemm_one_row_and_many_agree_with_a_plain_sum)
+{
+    enum { PAD = 3 };
+    const int64_t shapes[][3] = {{1, 5, 7}, {1, 300, 1000}, {3, 5, 7}, {2, 300, 1000}};
+    for (int s = 0; s < 4; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                const int64_t lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
+                float *A = malloc((size_t)((ta ? K : M) * lda) * sizeof *A);
+                float *B = malloc((size_t)((tb ? N : K) * ldb) * sizeof *B);
+                float *C = malloc((size_t)(M * ldc) * sizeof *C);
+                ck_assert(A && B && C);
+                test_fill(A, (ta ? K : M) * lda, 3, -1.0f, 1.0f);
+                test_fill(B, (tb ? N : K) * ldb, 4, -1.0f, 1.0f);
+                test_fill(C, M * ldc, 5, -1.0f, 1.0f);
+                float *C0 = malloc((size_t)(M * ldc) * sizeof *C0);
+                ck_assert(C0);
+                memcpy(C0, C, (size_t)(M * ldc) * sizeof *C);
+                hlrk_gemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 2.0f, C, ldc);
+                for (int64_t i = 0; i < M; i++) {
+                    for (int64_t j = 0; j < N; j++) {
+                        double want = 0, mag = 0;
+                        for (int64_t k = 0; k < K; k++) {
+                            double a = ta ? A[k * lda + i] : A[i * lda + k], b = tb ? B[j * ldb + k] : B[k * ldb + j];
+                            want += a * b;
+                            mag += fabs(a * b);
+                        }
+                        want = 0.5 * want + 2.0 * C0[i * ldc + j];
+                        ck_assert_msg(fabs(C[i * ldc + j] - want) <= 1e-6 * (mag + fabs(want)),
+                                      "M %d N %d K %d trans %d %d: C[%d][%d] = %.9g, expected %.9g", (int)M, (int)N,
+                                      (int)K, ta, tb, (int)i, (int)j, (double)C[i * ldc + j], want);
+                    }
+                    for (int64_t j = N; j < ldc; j++) /* the padding is left alone */
+                        ck_assert(memcmp(&C[i * ldc + j], &C0[i * ldc + j], sizeof *C) == 0);
+                }
+                free(A);
+                free(B);
+                free(C);
+                free(C0);
+            }
+}
+END_TEST
+
 Suite *suite_parallel(void)
 {
     Suite *s = suite_create("parallel");
@@ -147,6 +198,7 @@ Suite *suite_parallel(void)
     tcase_set_timeout(t, 120); /* a few seconds; ThreadSanitizer is slower */
     tcase_add_test(t, test_pool_parts_run_once);
     tcase_add_test(t, test_pool_adam_pauses_same_bits);
+    tcase_add_test(t, test_gemm_one_row_and_many_agree_with_a_plain_sum);
     suite_add_tcase(s, t);
     return s;
 }

@@ -5,6 +5,14 @@
  * columns, one per pool thread, each a single-threaded sgemm over the whole
  * of K.  The blocks depend only on the shape and the thread count, so a
  * fixed thread count gives the same bits every run.
+ *
+ * A product with one row of C (one sample through a dense layer, a batch-1
+ * recurrent step) goes to cblas_sgemv instead: sgemm packs the whole of B
+ * for it, and on OpenBLAS's Haswell kernel (the one AVX2-only CPUs run)
+ * that costs 64 us for a 784 x 256 weight against 9 us for sgemv (figures
+ * in docs/design.md, "Threads and determinism").  A row computed alone
+ * need not have the bits it has inside a larger product; neither has it
+ * with sgemm, whose summation order depends on M.
  */
 #include "../internal.h"
 #include "kernels.h"
@@ -31,6 +39,11 @@ static void sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
                   const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
     atomic_fetch_add_explicit(&hlr__gemm_flops, 2 * M * N * K, memory_order_relaxed);
+    if (M == 1) { /* one row of C: B's matrix times A's row (a column of op(A) when trans_a, lda apart) */
+        cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, (blasint)(trans_b ? N : K),
+                    (blasint)(trans_b ? K : N), alpha, B, (blasint)ldb, A, (blasint)(trans_a ? lda : 1), beta, C, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C,
                 (blasint)ldc);

@@ -26,8 +26,6 @@ typedef struct gru_step_job {
     int gemm; /* forward: hg = h_prev W_hh^T (else 0); backward: add dGh W_hh to dh */
 } gru_step_job;
 
-#define STEP_GRAIN 16 /* rows: below it a part costs more to hand out than it saves */
-
 static void gru_step_part(void *ctx, int64_t a, int64_t b)
 {
     const gru_step_job *j = ctx;
@@ -84,7 +82,7 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
                           .h = w->S + next * n * H,
                           .active = active ? active + t * n : NULL,
                           .gemm = s > 0 || h0};
-        hlr__parallel_for(n, STEP_GRAIN, gru_step_part, &j);
+        hlr__parallel_for(n, RNN_STEP_GRAIN, gru_step_part, &j);
     }
 }
 
@@ -114,7 +112,7 @@ static void gru_backward(rnn *r, int k, int d, const float *X, int64_t in, int64
                           .h_prev = w->S + prev * n * H,
                           .active = active ? active + t * n : NULL,
                           .gemm = s < T - 1 || want_dh0};
-        hlr__parallel_for(n, STEP_GRAIN, gru_step_backward_part, &j);
+        hlr__parallel_for(n, RNN_STEP_GRAIN, gru_step_backward_part, &j);
     }
     hlr__rnn_weight_grads(r, k, d, GH, w->dG, w->dGh, X, in, n, dX, overwrite_dx);
 }

@@ -32,9 +32,6 @@ typedef struct lstm_step_job {
     int gemm; /* forward: add h_prev W_hh^T; backward: add dG W_hh to dh */
 } lstm_step_job;
 
-/* Below this many rows a part costs more to hand out than it saves. */
-#define STEP_GRAIN 16
-
 static void lstm_step_part(void *ctx, int64_t a, int64_t b)
 {
     const lstm_step_job *j = ctx;
@@ -93,7 +90,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
                            .tanh_c = w->TC + t * n * H,
                            .active = active ? active + t * n : NULL,
                            .gemm = s > 0 || h0};
-        hlr__parallel_for(n, STEP_GRAIN, lstm_step_part, &j);
+        hlr__parallel_for(n, RNN_STEP_GRAIN, lstm_step_part, &j);
     }
 }
 
@@ -122,7 +119,7 @@ static void lstm_backward(rnn *r, int k, int d, const float *X, int64_t in, int6
                            .tc = w->TC + t * n * H,
                            .active = active ? active + t * n : NULL,
                            .gemm = s < T - 1 || want_dh0};
-        hlr__parallel_for(n, STEP_GRAIN, lstm_step_backward_part, &j);
+        hlr__parallel_for(n, RNN_STEP_GRAIN, lstm_step_backward_part, &j);
     }
     hlr__rnn_weight_grads(r, k, d, GH, w->dG, w->dG, X, in, n, dX, overwrite_dx);
 }

@@ -118,13 +118,18 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
 
 /*
  * A step's product h W_hh^T on a few rows: OpenBLAS's NT path packs all of W_hh for every step, which
- * on 3 to 15 rows costs more than the product itself, while its NN path on W_hh^T does not (the
- * measurements: docs/design.md, "Recurrent layers and sequences").  Batches of
- * RNN_SMALL_MIN..RNN_SMALL_MAX sequences use hlr__rnn_whh_t; larger ones (every training batch of 16 or
- * more, and so their bits) are unchanged.  STEP_GRAIN (16) keeps such a batch in one part.
+ * on up to 16 rows costs more than the product itself, while its NN path on W_hh^T does not, and one
+ * row goes to sgemv on W_hh^T (hlrk_gemm), the fastest of the three on OpenBLAS's Cooperlake and
+ * Haswell kernels alike (the measurements: docs/design.md, "Recurrent layers and sequences").
+ * Batches of RNN_SMALL_MIN..RNN_SMALL_MAX sequences use hlr__rnn_whh_t; larger ones (training
+ * batches of 32 and more, and so their bits) keep the NT product.
+ *
+ * A step's rows are shared out in parts of at least RNN_STEP_GRAIN: below it a part costs more to
+ * hand out than it saves.  A batch of 16 on two threads is two parts of 8.
  */
-#define RNN_SMALL_MIN 3
-#define RNN_SMALL_MAX 15
+#define RNN_SMALL_MIN 1
+#define RNN_SMALL_MAX 16
+#define RNN_STEP_GRAIN 8
 static inline int rnn_small_batch(int64_t n)
 {
     return n >= RNN_SMALL_MIN && n <= RNN_SMALL_MAX;
