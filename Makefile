@@ -382,7 +382,8 @@ fuzz:
 	build/fuzz/bin/hlr-fuzz-load -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 build/fuzz/corpus
 
 # `make fuzz-onnx`: libFuzzer on the ONNX importer (hlr_model_import_onnx_buffer) for FUZZ_SECONDS, the
-# corpus in build/fuzz/onnx-corpus starting from libhlr's own exports; not part of `make test`.
+# corpus in build/fuzz/onnx-corpus starting from libhlr's own exports and PyTorch's (tests/fixtures/onnx);
+# not part of `make test`.
 .PHONY: fuzz-onnx
 fuzz-onnx:
 	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz LIBOUT=build/fuzz/lib BINOUT=build/fuzz/bin \
@@ -393,6 +394,7 @@ fuzz-onnx:
 	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_SAN) -Iinclude -Isrc tests/fuzz/onnx_seeds.c \
 	    build/fuzz/lib/libhlr.a $(LDLIBS) -o build/fuzz/bin/hlr-fuzz-onnx-seeds
 	build/fuzz/bin/hlr-fuzz-onnx-seeds build/fuzz/onnx-corpus
+	cp tests/fixtures/onnx/*.onnx build/fuzz/onnx-corpus/
 	build/fuzz/bin/hlr-fuzz-onnx -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 build/fuzz/onnx-corpus
 
 # `make tsan`: the Check cases named "threads" under ThreadSanitizer (clang):

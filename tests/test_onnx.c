@@ -8,7 +8,10 @@
 #include "../src/internal.h"
 #include "onnx.pb-c.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -174,6 +177,39 @@ START_TEST(test_truncated_and_mutated_files_fail_cleanly)
     free(copy);
     hlr_buffer_free(data);
     hlr_model_free(m);
+}
+END_TEST
+
+/* PyTorch's exports (tests/fixtures/onnx, read from the repository root where the suite runs): the
+ * attention's shape arithmetic and the recurrent layers' patterns, cut short and with bytes flipped. */
+START_TEST(test_damaged_pytorch_exports_fail_cleanly)
+{
+    static const char *const names[] = {"mha", "mha-nobias", "bilstm", "embedding-gru"};
+    char path[128];
+    snprintf(path, sizeof path, "tests/fixtures/onnx/%s.onnx", names[_i]);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "%s: %s (run the suite from the repository root)", path, strerror(errno));
+    unsigned char data[1 << 15], copy[1 << 15];
+    size_t size = fread(data, 1, sizeof data, f);
+    ck_assert(feof(f) && size > 0);
+    fclose(f);
+    hlr_model *m = hlr_model_import_onnx_buffer(data, size);
+    ck_assert_msg(m != NULL, "%s: %s", path, hlr_last_error());
+    hlr_model_free(m);
+    int failed = 0;
+    for (size_t cut = 1; cut < size; cut++)
+        import_damaged(data, cut, &failed);
+    unsigned long long seed = 7 + (unsigned long long)_i;
+    for (int round = 0; round < 2000; round++) {
+        memcpy(copy, data, size);
+        int flips = 1 + (int)(test_rand(&seed) * 4);
+        for (int k = 0; k < flips; k++) {
+            size_t at = (size_t)(test_rand(&seed) * (float)size) % size;
+            copy[at] ^= (unsigned char)(1 + test_rand(&seed) * 255);
+        }
+        import_damaged(copy, size, &failed);
+    }
+    ck_assert_int_ge(failed, (int)(size - 1) * 9 / 10);
 }
 END_TEST
 
@@ -343,6 +379,7 @@ Suite *suite_onnx(void)
     tcase_add_test(tc, test_an_export_imports_back_to_the_same_bits);
     tcase_add_test(tc, test_the_last_step_of_each_length_imports_back);
     tcase_add_loop_test(tc, test_truncated_and_mutated_files_fail_cleanly, 0, 4);
+    tcase_add_loop_test(tc, test_damaged_pytorch_exports_fail_cleanly, 0, 4);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;

@@ -221,7 +221,8 @@ class Export(unittest.TestCase):
         models, with PyTorch's own outputs."""
         folder = os.path.join(ROOT, "tests", "fixtures", "onnx")
         names = sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".onnx"))
-        self.assertEqual(names, ["bilstm", "cnn", "embedding-gru", "gelu-layernorm-mean", "gru", "lstm", "mlp"])
+        self.assertEqual(names, ["bilstm", "cnn", "embedding-gru", "gelu-layernorm-mean", "gru", "lstm", "mha",
+                                 "mha-nobias", "mlp"])
         for name in names:
             with open(os.path.join(folder, name + ".json")) as f:
                 shapes = json.load(f)
@@ -237,6 +238,41 @@ class Export(unittest.TestCase):
             print("%-20s from PyTorch %s: max |libhlr - PyTorch| = %.2e" % (name, shapes["torch"],
                                                                          float(np.max(np.abs(got - want)))),
                   file=sys.stderr)
+
+    def test_6b_pytorch_attention_near_misses_are_refused(self):
+        """nn.MultiheadAttention is read from the exporter's whole pattern: a file whose scale, slices or
+        head split differ from attention's is refused with a message naming the node, never read wrongly."""
+        if onnx is None:
+            self.skipTest("python3-onnx is not installed")
+        from onnx import numpy_helper
+        path = os.path.join(ROOT, "tests", "fixtures", "onnx", "mha.onnx")
+
+        def scalar_feeding(g, op):  # the Constant node read as the second input of the first `op`
+            node = next(n for n in g.node if n.op_type == op and n.name.startswith("/a/"))
+            return next(c for c in g.node if c.op_type == "Constant" and c.output[0] == node.input[1])
+
+        def refused(change, why):
+            m = onnx.load(path)
+            change(m.graph)
+            with self.assertRaises(hlr.HlrError, msg=why) as e:
+                hlr.import_onnx(m.SerializeToString())
+            self.assertIn("nn.MultiheadAttention", str(e.exception), why)
+            self.assertIn("node ", str(e.exception), why)
+
+        def set_const(node, value):
+            t = node.attribute[0].t
+            t.CopyFrom(numpy_helper.from_array(np.array(value, dtype=numpy_helper.to_array(t).dtype), t.name))
+
+        # the query scaled by 1/3 instead of 1/sqrt(4)
+        refused(lambda g: set_const(next(c for c in g.node if c.op_type == "Constant" and
+                                         numpy_helper.to_array(c.attribute[0].t).dtype == np.float32),
+                                    3.0), "scale")
+        # two heads of 4 computed as four of 2: E / 4 in the head size
+        refused(lambda g: set_const(scalar_feeding(g, "Div"), 4), "head split")
+        # the query slice ends one column late
+        refused(lambda g: set_const(next(c for c in g.node if c.op_type == "Constant" and c.output[0] ==
+                                         next(n for n in g.node if n.op_type == "Add" and "Gather" in n.input[0])
+                                         .input[1]), 5), "slices")
 
     def test_7_onnx_runtime_agrees(self):
         reason = node_reason()
