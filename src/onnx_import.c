@@ -22,6 +22,9 @@
  *   LayerNormalization              layernorm
  *   torch's nn.MultiheadAttention   multihead_attention (onnx_torch.c: its
  *     (batch first, self-attention)  shape arithmetic evaluated, not run)
+ *   ... inside torch's pre-norm GELU transformer_encoder
+ *     nn.TransformerEncoderLayer
+ *   Identity of a constant          that constant under another name
  *
  * plus the shape arithmetic exporters emit for initial states (Shape,
  * Gather, Unsqueeze, Concat, ConstantOfShape of zeros, Constant).  Anything
@@ -667,6 +670,28 @@ static hlr_status pend_mha(imp *p, const mha_match *m, const char *prefix)
     return st;
 }
 
+/* PyTorch's attention's parameters into the last layer, named with prefix ("" or "self_attn."). */
+static hlr_status pend_torch_mha(imp *p, const torch_mha *m, const char *prefix)
+{
+    const int64_t E = m->E;
+    char name[HLR_PARAM_NAME_MAX];
+    snprintf(name, sizeof name, "%sin_proj_weight", prefix);
+    hlr_status st = pend(p, name, m->w_in->f, 3 * E * E, E, 3 * E); /* (E, 3E) back to (3E, E) */
+    if (st == HLR_OK && m->b_in) {
+        snprintf(name, sizeof name, "%sin_proj_bias", prefix);
+        st = pend(p, name, m->b_in->f, 3 * E, 0, 0);
+    }
+    if (st == HLR_OK) {
+        snprintf(name, sizeof name, "%sout_proj.weight", prefix);
+        st = m->w_out_t ? pend(p, name, m->w_out->f, E * E, 0, 0) : pend(p, name, m->w_out->f, E * E, E, E);
+    }
+    if (st == HLR_OK && m->b_out) {
+        snprintf(name, sizeof name, "%sout_proj.bias", prefix);
+        st = pend(p, name, m->b_out->f, E, 0, 0);
+    }
+    return st;
+}
+
 /* A MatMul by a constant (in, out) and an Add of a constant (out) reading t: 1 with both, or 0. */
 static int linear_at(imp *p, size_t *at, const char *t, const konst **w, const konst **b, const char **out)
 {
@@ -691,12 +716,30 @@ static int encoder_block(imp *p, Onnx__NodeProto *n, const char *x)
     const konst *n1w = fk(p, n, 1, 1), *n1b = n->n_input > 2 ? fk(p, n, 2, 1) : NULL;
     if (!n1w || !n1b || n1w->n != E || n1b->n != E)
         return 0;
+    /* the attention: as hlr_model_export_onnx() writes it, or as torch.onnx.export writes
+     * nn.TransformerEncoderLayer's (batch first, norm first, GELU) */
     mha_match m;
-    if (!match_mha(p, p->at, out_(n, 0), T, E, &m) || !m.wo || !m.bo)
-        return 0;
-    size_t at = m.end;
-    Onnx__NodeProto *r1 = next_is(p, &at, "Add", m.out);
-    if (!r1 || !((!strcmp(in_(r1, 0), x) && !strcmp(in_(r1, 1), m.out)) || (!strcmp(in_(r1, 1), x) && !strcmp(in_(r1, 0), m.out))))
+    torch_mha tm = {0};
+    size_t at;
+    const char *attn;
+    if (match_mha(p, p->at, out_(n, 0), T, E, &m) && m.wo && m.bo) {
+        at = m.end, attn = m.out;
+    } else {
+        const size_t j = next_node(p, p->at), save = p->at;
+        Onnx__NodeProto *t = j < p->g->n_node ? p->g->node[j] : NULL;
+        if (!t || strcmp(s_(t->op_type), "Transpose") || strcmp(in_(t, 0), out_(n, 0)))
+            return 0;
+        p->at = j;
+        const int ok = hlr__onnx_match_torch_mha(p, t, &tm);
+        p->at = save;
+        if (!ok || !tm.b_in)
+            return 0;
+        m = (mha_match){.E = E, .heads = tm.heads};
+        at = tm.end, attn = tm.out;
+    }
+    Onnx__NodeProto *r1 = next_is(p, &at, "Add", attn);
+    if (!r1 || !((!strcmp(in_(r1, 0), x) && !strcmp(in_(r1, 1), attn)) ||
+                 (!strcmp(in_(r1, 1), x) && !strcmp(in_(r1, 0), attn))))
         return 0;
     const char *x1 = out_(r1, 0);
     Onnx__NodeProto *n2 = next_is(p, &at, "LayerNormalization", x1);
@@ -725,30 +768,15 @@ static int encoder_block(imp *p, Onnx__NodeProto *n, const char *x)
         return 0;
     if (add_layer(p, n, hlr_transformer_encoder((int)E, (int)m.heads, (int)F, m.causal ? HLR_ATTN_CAUSAL : 0, 0.0f)) !=
             HLR_OK ||
-        pend_mha(p, &m, "self_attn.") != HLR_OK || pend(p, "linear1.weight", w1->f, E * F, E, F) != HLR_OK ||
-        pend(p, "linear1.bias", b1->f, F, 0, 0) != HLR_OK || pend(p, "linear2.weight", w2->f, F * E, F, E) != HLR_OK ||
-        pend(p, "linear2.bias", b2->f, E, 0, 0) != HLR_OK || pend(p, "norm1.weight", n1w->f, E, 0, 0) != HLR_OK ||
-        pend(p, "norm1.bias", n1b->f, E, 0, 0) != HLR_OK || pend(p, "norm2.weight", n2w->f, E, 0, 0) != HLR_OK ||
-        pend(p, "norm2.bias", n2b->f, E, 0, 0) != HLR_OK)
+        (tm.w_in ? pend_torch_mha(p, &tm, "self_attn.") : pend_mha(p, &m, "self_attn.")) != HLR_OK ||
+        pend(p, "linear1.weight", w1->f, E * F, E, F) != HLR_OK || pend(p, "linear1.bias", b1->f, F, 0, 0) != HLR_OK ||
+        pend(p, "linear2.weight", w2->f, F * E, F, E) != HLR_OK || pend(p, "linear2.bias", b2->f, E, 0, 0) != HLR_OK ||
+        pend(p, "norm1.weight", n1w->f, E, 0, 0) != HLR_OK || pend(p, "norm1.bias", n1b->f, E, 0, 0) != HLR_OK ||
+        pend(p, "norm2.weight", n2w->f, E, 0, 0) != HLR_OK || pend(p, "norm2.bias", n2b->f, E, 0, 0) != HLR_OK)
         return -1;
     p->at = at;
     p->cur = out_(r2, 0);
     return 1;
-}
-
-/* The attention's parameters into the last layer, in torch's layout. */
-static hlr_status pend_torch_mha(imp *p, const torch_mha *m)
-{
-    const int64_t E = m->E;
-    hlr_status st = pend(p, "in_proj_weight", m->w_in->f, 3 * E * E, E, 3 * E); /* (E, 3E) back to (3E, E) */
-    if (st == HLR_OK && m->b_in)
-        st = pend(p, "in_proj_bias", m->b_in->f, 3 * E, 0, 0);
-    if (st == HLR_OK)
-        st = m->w_out_t ? pend(p, "out_proj.weight", m->w_out->f, E * E, 0, 0)
-                        : pend(p, "out_proj.weight", m->w_out->f, E * E, E, E);
-    if (st == HLR_OK && m->b_out)
-        st = pend(p, "out_proj.bias", m->b_out->f, E, 0, 0);
-    return st;
 }
 
 /* 0: t is not computed from the lengths alone; 1: it is; 2: it is, through an Equal (a mask of the steps
@@ -888,6 +916,22 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         return st;
     }
     int reads_cur = n->n_input > 0 && p->cur && !strcmp(in_(n, 0), p->cur);
+    if (!strcmp(op, "Identity") && !reads_cur && n->n_input == 1 && find_k(p, in_(n, 0))) {
+        /* another name for a constant (PyTorch writes one for each parameter equal to another) */
+        konst copy = *find_k(p, in_(n, 0));
+        hlr_status st = add_tensor(p, out_(n, 0), &(Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT);
+        if (st != HLR_OK)
+            return st;
+        konst *k = &p->k[p->nk - 1];
+        const char *name = k->name;
+        *k = copy;
+        k->name = name, k->f_owned = NULL, k->i = NULL;
+        if (copy.i && !(k->i = hlr__malloc((size_t)copy.n * sizeof *k->i + 1)))
+            return hlr__fail(HLR_ENOMEM, "%s: out of memory", IFN);
+        if (copy.i && copy.n)
+            memcpy(k->i, copy.i, (size_t)copy.n * sizeof *k->i);
+        return HLR_OK;
+    }
     if (p->lengths) {
         hlr_status st = HLR_OK;
         int r = lengths_node(p, n, &st);
@@ -953,6 +997,9 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         }
         return HLR_OK;
     }
+    NEED(reads_cur || strcmp(op, "Add") || !p->cur || strcmp(in_(n, 1), p->cur),
+         "a residual connection is read only inside an encoder block as hlr_model_export_onnx() or PyTorch's "
+         "nn.TransformerEncoderLayer(batch_first=True, norm_first=True, activation='gelu') writes it");
     NEED(reads_cur, "it does not read the output of the layer before (only chains of layers are read)");
     if (!strcmp(op, "Shape"))
         return HLR_OK; /* of the chain's tensor, for an initial state: checked when used */
@@ -988,7 +1035,7 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         NEED(tm.E <= INT32_MAX && tm.heads <= INT32_MAX, "too large");
         st = add_layer(p, n, hlr_multihead_attention((int)tm.E, (int)tm.heads, tm.b_in ? 0 : HLR_ATTN_NO_BIAS, 0.0f));
         if (st == HLR_OK)
-            st = pend_torch_mha(p, &tm);
+            st = pend_torch_mha(p, &tm, "");
         p->at = tm.end;
         p->cur = tm.out;
         return st;
@@ -997,7 +1044,7 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         return node_fail(p, n,
                          "an nn.MultiheadAttention as torch.onnx.export writes it was not matched: "
                          "self-attention attn(x, x, x) of batch_first=True without masks, kdim, vdim, "
-                         "add_bias_kv or add_zero_attn is read");
+                         "add_bias_kv or add_zero_attn, exported with a dynamic batch axis, is read");
     mha_match mm;
     if (!strcmp(op, "LayerNormalization")) {
         int r = encoder_block(p, n, p->cur);
@@ -1056,6 +1103,9 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         st = add_layer(p, n, hlr_softmax());
     } else if (!strcmp(op, "Add") && p->shape.ndim == 2) {
         const konst *t = find_k(p, in_(n, 1));
+        NEED(t || find_k(p, in_(n, 0)),
+             "a residual connection is read only inside an encoder block as hlr_model_export_onnx() or PyTorch's "
+             "nn.TransformerEncoderLayer(batch_first=True, norm_first=True, activation='gelu') writes it");
         NEED(t && t->is_float && t->ndim == 2 && t->dims[0] == p->shape.d[0] && t->dims[1] == p->shape.d[1],
              "only the addition of a (steps, features) table is read (positional encodings)");
         NEED(t->dims[0] <= INT32_MAX && t->dims[1] <= INT32_MAX, "too large");

@@ -193,7 +193,7 @@ END_TEST
  * attention's shape arithmetic and the recurrent layers' patterns, cut short and with bytes flipped. */
 START_TEST(test_damaged_pytorch_exports_fail_cleanly)
 {
-    static const char *const names[] = {"mha", "mha-nobias", "bilstm", "embedding-gru"};
+    static const char *const names[] = {"mha", "mha-nobias", "encoder", "bilstm", "embedding-gru"};
     char path[128];
     snprintf(path, sizeof path, "tests/fixtures/onnx/%s.onnx", names[_i]);
     FILE *f = fopen(path, "rb");
@@ -377,7 +377,7 @@ Suite *suite_onnx(void)
     tcase_add_test(tc, test_an_export_imports_back_to_the_same_bits);
     tcase_add_test(tc, test_the_last_step_of_each_length_imports_back);
     tcase_add_loop_test(tc, test_truncated_and_mutated_files_fail_cleanly, 0, 4);
-    tcase_add_loop_test(tc, test_damaged_pytorch_exports_fail_cleanly, 0, 4);
+    tcase_add_loop_test(tc, test_damaged_pytorch_exports_fail_cleanly, 0, 5);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;

@@ -3804,10 +3804,13 @@ HLR_API hlr_status hlr_model_export_onnx_buffer(hlr_model *m, int opset, void **
  * becomes the model's ("temperature" sets the temperature, "dataset" the
  * data set; "class_names" is left out).  PyTorch 1.13's own export of
  * nn.MultiheadAttention(batch_first=True) called as self-attention
- * attn(x, x, x) without masks is read too: its run-time shape arithmetic
- * (Shape, Gather, Div, Cast, Unsqueeze, Concat) is evaluated to check the
- * Slices of the in-projection, the split into heads and the scale; a near
- * miss is refused with a message saying what is read.
+ * attn(x, x, x) without masks, alone or inside
+ * nn.TransformerEncoderLayer(batch_first=True, norm_first=True,
+ * activation='gelu'), is read too, exported with a dynamic batch axis:
+ * its run-time shape arithmetic (Shape, Gather, Div, Cast, Unsqueeze,
+ * Concat) is evaluated to check the Slices of the in-projection, the split
+ * into heads and the scale; a near miss is refused with a message saying
+ * what is read.
  *
  * The file is treated as hostile input: every count, shape and length is
  * checked before use, and a damaged file fails cleanly.
