@@ -1044,7 +1044,7 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         return node_fail(p, n,
                          "an nn.MultiheadAttention as torch.onnx.export writes it was not matched: "
                          "self-attention attn(x, x, x) of batch_first=True without masks, kdim, vdim, "
-                         "add_bias_kv or add_zero_attn, exported with a dynamic batch axis, is read");
+                         "add_bias_kv or add_zero_attn is read");
     mha_match mm;
     if (!strcmp(op, "LayerNormalization")) {
         int r = encoder_block(p, n, p->cur);
@@ -1273,6 +1273,9 @@ hlr_model *hlr_model_import_onnx_buffer(const void *data, size_t size)
         if (st == HLR_OK) {
             p.shape.ndim = (int)sh->n_dim - 1;
             p.cur = s_(input->name);
+            if (sh->dim[0] && sh->dim[0]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+                sh->dim[0]->dim_value >= 1 && sh->dim[0]->dim_value <= (1 << 24))
+                p.batch0 = sh->dim[0]->dim_value; /* exported without a dynamic batch axis */
         }
     }
     /* constants first: exporters put them anywhere, also between the nodes of one pattern */

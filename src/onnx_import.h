@@ -48,6 +48,7 @@ typedef struct imp {
     enum { L_BATCH, L_TIME, L_RNN_Y, L_RNN_Y2, L_RNN_H, L_RNN_H2 } layout;
     int64_t rnn_dirs;
     int int_input;       /* the graph's input holds token ids (an embedding comes first) */
+    int64_t batch0;      /* the input's batch size when the file fixes it, else 0 */
     const char *lengths; /* the graph's second input: each sequence's length, or NULL */
     const char *derived[32]; /* tensors computed from the lengths alone (masks, their casts) */
     unsigned char derived_ends[32]; /* ... from an Equal: the mask of each sequence's last step */

@@ -159,14 +159,20 @@ static int sval_of(imp *p, tmha *t, const char *name, size_t hi, sval *v, int de
     return 1;
 }
 
-/* Does v hold exactly the values want (count n, each a N + b)? */
-static int sval_is(const sval *v, int n, const int64_t *a, const int64_t *b)
+/* Does v hold exactly the values want (count n, each a N + b)?  In a file that fixes the batch size N0, the
+ * exporter has folded the arithmetic into constants for N0: the values are compared at N = N0. */
+static int sval_is(const imp *p, const sval *v, int n, const int64_t *a, const int64_t *b)
 {
     if (v->n != n)
         return 0;
-    for (int i = 0; i < n; i++)
-        if (v->a[i] != a[i] || v->b[i] != b[i])
+    for (int i = 0; i < n; i++) {
+        int64_t x, y;
+        if (!p->batch0
+                ? v->a[i] != a[i] || v->b[i] != b[i]
+                : __builtin_mul_overflow(v->a[i], p->batch0, &x) || __builtin_mul_overflow(a[i], p->batch0, &y) ||
+                      x + v->b[i] != y + b[i]) /* |b| < 2^40: no overflow in the sums */
             return 0;
+    }
     return 1;
 }
 
@@ -210,7 +216,7 @@ static Onnx__NodeProto *tm_reshape(imp *p, tmha *t, const char *x, int count, co
 {
     Onnx__NodeProto *r = tm_reader(p, t, t->lo, "Reshape", x, 0);
     sval v;
-    return r && !attr_i(r, "allowzero", 0) && sval_of(p, t, in_(r, 1), tm_last(t), &v, 0) && sval_is(&v, count, a, b)
+    return r && !attr_i(r, "allowzero", 0) && sval_of(p, t, in_(r, 1), tm_last(t), &v, 0) && sval_is(p, &v, count, a, b)
                ? r
                : NULL;
 }
@@ -277,13 +283,13 @@ int hlr__onnx_match_torch_mha(imp *p, Onnx__NodeProto *n, torch_mha *m)
         sval b, e, ax;
         if (!s || s->n_input < 4 || s->n_input > 5 || !sval_of(p, &t, in_(s, 1), tm_last(&t), &b, 0) ||
             !sval_of(p, &t, in_(s, 2), tm_last(&t), &e, 0) || !sval_of(p, &t, in_(s, 3), tm_last(&t), &ax, 0) ||
-            !sval_is(&b, 1, (int64_t[]){0}, (int64_t[]){from}) ||
-            !sval_is(&e, 1, (int64_t[]){0}, (int64_t[]){from + E}) || ax.n != 1 || ax.a[0] ||
+            !sval_is(p, &b, 1, (int64_t[]){0}, (int64_t[]){from}) ||
+            !sval_is(p, &e, 1, (int64_t[]){0}, (int64_t[]){from + E}) || ax.n != 1 || ax.a[0] ||
             (ax.b[0] != -1 && ax.b[0] != 2))
             return 0;
         if (s->n_input == 5) {
             sval st;
-            if (!sval_of(p, &t, in_(s, 4), tm_last(&t), &st, 0) || !sval_is(&st, 1, (int64_t[]){0}, (int64_t[]){1}))
+            if (!sval_of(p, &t, in_(s, 4), tm_last(&t), &st, 0) || !sval_is(p, &st, 1, (int64_t[]){0}, (int64_t[]){1}))
                 return 0;
         }
         part[k] = out_(s, 0);
@@ -295,7 +301,11 @@ int hlr__onnx_match_torch_mha(imp *p, Onnx__NodeProto *n, torch_mha *m)
     /* each to (T, N heads, E / heads): the head count from the query's target */
     Onnx__NodeProto *r = tm_reader(p, &t, t.lo, "Reshape", part[0], 0);
     sval v;
-    if (!r || !sval_of(p, &t, in_(r, 1), tm_last(&t), &v, 0) || v.n != 3 || v.b[1] || v.a[1] < 1 || E % v.a[1])
+    if (!r || !sval_of(p, &t, in_(r, 1), tm_last(&t), &v, 0) || v.n != 3)
+        return 0;
+    if (p->batch0 && !v.a[1] && v.b[1] > 0 && v.b[1] % p->batch0 == 0) /* N0 heads, folded */
+        v.a[1] = v.b[1] / p->batch0, v.b[1] = 0;
+    if (v.b[1] || v.a[1] < 1 || E % v.a[1])
         return 0;
     t.nnodes--; /* tm_reshape takes it again, checked */
     m->E = E, m->heads = v.a[1];

@@ -3806,11 +3806,11 @@ HLR_API hlr_status hlr_model_export_onnx_buffer(hlr_model *m, int opset, void **
  * nn.MultiheadAttention(batch_first=True) called as self-attention
  * attn(x, x, x) without masks, alone or inside
  * nn.TransformerEncoderLayer(batch_first=True, norm_first=True,
- * activation='gelu'), is read too, exported with a dynamic batch axis:
- * its run-time shape arithmetic (Shape, Gather, Div, Cast, Unsqueeze,
+ * activation='gelu'), is read too: its run-time shape arithmetic (Shape, Gather, Div, Cast, Unsqueeze,
  * Concat) is evaluated to check the Slices of the in-projection, the split
- * into heads and the scale; a near miss is refused with a message saying
- * what is read.
+ * into heads and the scale (in a file exported with a fixed batch size,
+ * where the exporter folded it into constants, at that size); a near miss
+ * is refused with a message saying what is read.
  *
  * The file is treated as hostile input: every count, shape and length is
  * checked before use, and a damaged file fails cleanly.
