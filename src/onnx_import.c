@@ -42,6 +42,10 @@
 
 #define IFN "hlr_model_import_onnx"
 #define MAX_LAYERS 4096
+/* Why an Add of the chain and another tensor is refused. */
+#define RESIDUAL_READ                                                                                                  \
+    "a residual connection is read only inside an encoder block as hlr_model_export_onnx() or PyTorch's "              \
+    "nn.TransformerEncoderLayer(batch_first=True, norm_first=True, activation='gelu') writes it"
 
 static hlr_status node_fail(imp *p, const Onnx__NodeProto *n, const char *fmt, ...) HLR_PRINTF(3, 4);
 static hlr_status node_fail(imp *p, const Onnx__NodeProto *n, const char *fmt, ...)
@@ -113,6 +117,25 @@ static hlr_status add_tensor(imp *p, const char *name, const Onnx__TensorProto *
         k->n = 0;
     }
     p->nk++;
+    return HLR_OK;
+}
+
+/* Constant src under another name (an Identity's or an Expand's output): the same values, the float data
+ * shared, the int64 data copied (each konst frees its own). */
+static hlr_status add_alias(imp *p, const char *name, const konst *src)
+{
+    const konst copy = *src; /* add_tensor may move p->k */
+    hlr_status st = add_tensor(p, name, &(Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT);
+    if (st != HLR_OK)
+        return st;
+    konst *k = &p->k[p->nk - 1];
+    const char *own = k->name;
+    *k = copy;
+    k->name = own, k->f_owned = NULL, k->i = NULL;
+    if (copy.i && !(k->i = hlr__malloc((size_t)copy.n * sizeof *k->i + 1)))
+        return hlr__fail(HLR_ENOMEM, "%s: out of memory", IFN);
+    if (copy.i && copy.n)
+        memcpy(k->i, copy.i, (size_t)copy.n * sizeof *k->i);
     return HLR_OK;
 }
 
@@ -918,19 +941,7 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
     int reads_cur = n->n_input > 0 && p->cur && !strcmp(in_(n, 0), p->cur);
     if (!strcmp(op, "Identity") && !reads_cur && n->n_input == 1 && find_k(p, in_(n, 0))) {
         /* another name for a constant (PyTorch writes one for each parameter equal to another) */
-        konst copy = *find_k(p, in_(n, 0));
-        hlr_status st = add_tensor(p, out_(n, 0), &(Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT);
-        if (st != HLR_OK)
-            return st;
-        konst *k = &p->k[p->nk - 1];
-        const char *name = k->name;
-        *k = copy;
-        k->name = name, k->f_owned = NULL, k->i = NULL;
-        if (copy.i && !(k->i = hlr__malloc((size_t)copy.n * sizeof *k->i + 1)))
-            return hlr__fail(HLR_ENOMEM, "%s: out of memory", IFN);
-        if (copy.i && copy.n)
-            memcpy(k->i, copy.i, (size_t)copy.n * sizeof *k->i);
-        return HLR_OK;
+        return add_alias(p, out_(n, 0), find_k(p, in_(n, 0)));
     }
     if (p->lengths) {
         hlr_status st = HLR_OK;
@@ -969,15 +980,7 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         const konst *tok = find_k(p, in_(n, 0));
         NEED(tok && tok->is_float && tok->ndim == 3 && tok->dims[0] == 1 && tok->dims[1] == 1,
              "only a constant (1, 1, D) is expanded (a class token)");
-        konst copy = *tok;
-        hlr_status st = add_tensor(p, out_(n, 0), &(Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT);
-        if (st == HLR_OK) {
-            konst *k = &p->k[p->nk - 1];
-            const char *name = k->name;
-            *k = copy;
-            k->name = name, k->f_owned = NULL, k->i = NULL;
-        }
-        return st;
+        return add_alias(p, out_(n, 0), tok);
     }
     if (!reads_cur && (!strcmp(op, "Shape") || !strcmp(op, "Gather") || !strcmp(op, "Unsqueeze") ||
                        !strcmp(op, "Concat") || !strcmp(op, "Squeeze") || !strcmp(op, "Cast"))) {
@@ -997,9 +1000,7 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         }
         return HLR_OK;
     }
-    NEED(reads_cur || strcmp(op, "Add") || !p->cur || strcmp(in_(n, 1), p->cur),
-         "a residual connection is read only inside an encoder block as hlr_model_export_onnx() or PyTorch's "
-         "nn.TransformerEncoderLayer(batch_first=True, norm_first=True, activation='gelu') writes it");
+    NEED(reads_cur || strcmp(op, "Add") || !p->cur || strcmp(in_(n, 1), p->cur), RESIDUAL_READ);
     NEED(reads_cur, "it does not read the output of the layer before (only chains of layers are read)");
     if (!strcmp(op, "Shape"))
         return HLR_OK; /* of the chain's tensor, for an initial state: checked when used */
@@ -1103,9 +1104,7 @@ static hlr_status node(imp *p, Onnx__NodeProto *n)
         st = add_layer(p, n, hlr_softmax());
     } else if (!strcmp(op, "Add") && p->shape.ndim == 2) {
         const konst *t = find_k(p, in_(n, 1));
-        NEED(t || find_k(p, in_(n, 0)),
-             "a residual connection is read only inside an encoder block as hlr_model_export_onnx() or PyTorch's "
-             "nn.TransformerEncoderLayer(batch_first=True, norm_first=True, activation='gelu') writes it");
+        NEED(t || find_k(p, in_(n, 0)), RESIDUAL_READ);
         NEED(t && t->is_float && t->ndim == 2 && t->dims[0] == p->shape.d[0] && t->dims[1] == p->shape.d[1],
              "only the addition of a (steps, features) table is read (positional encodings)");
         NEED(t->dims[0] <= INT32_MAX && t->dims[1] <= INT32_MAX, "too large");

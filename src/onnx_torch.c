@@ -240,7 +240,22 @@ static int tm_scale(imp *p, const Onnx__NodeProto *n, const char *x, float *f)
     return 1;
 }
 
-
+/* The Div (x / c) or Mul (x c, either order) that reads *x, joined to the pattern: 1 when it scales by a
+ * constant (*x becomes its output, *scale takes the factor), -1 when it does not, 0 when there is none. */
+static int tm_scaled(imp *p, tmha *t, const char **x, float *scale)
+{
+    Onnx__NodeProto *n = tm_reader(p, t, t->lo, "Div", *x, 0);
+    if (!n)
+        n = tm_reader(p, t, t->lo, "Mul", *x, -1);
+    float f;
+    if (!n)
+        return 0;
+    if (!tm_scale(p, n, *x, &f))
+        return -1;
+    *scale *= f;
+    *x = out_(n, 0);
+    return 1;
+}
 
 /*
  * Self-attention over the chain's (N, T, E) as torch.onnx.export writes nn.MultiheadAttention(batch_first=True)
@@ -321,31 +336,17 @@ int hlr__onnx_match_torch_mha(imp *p, Onnx__NodeProto *n, torch_mha *m)
         heads[k] = out_(tk, 0);
     }
     /* scores: the query (or the scores) scaled by 1 / sqrt(d) */
-    float scale = 1.0f, f;
+    float scale = 1.0f;
     const char *q = heads[0];
-    Onnx__NodeProto *qs = tm_reader(p, &t, t.lo, "Div", q, 0);
-    if (!qs) {
-        qs = tm_reader(p, &t, t.lo, "Mul", q, -1);
-    }
-    if (qs) {
-        if (!tm_scale(p, qs, q, &f))
-            return 0;
-        scale *= f;
-        q = out_(qs, 0);
-    }
+    const int q_scaled = tm_scaled(p, &t, &q, &scale);
+    if (q_scaled < 0)
+        return 0;
     Onnx__NodeProto *s = tm_reader(p, &t, t.lo, "MatMul", q, 0);
     if (!s || strcmp(in_(s, 1), heads[1]))
         return 0;
     const char *sc = out_(s, 0);
-    if (!qs) {
-        Onnx__NodeProto *ss = tm_reader(p, &t, t.lo, "Div", sc, 0);
-        if (!ss)
-            ss = tm_reader(p, &t, t.lo, "Mul", sc, -1);
-        if (!ss || !tm_scale(p, ss, sc, &f))
-            return 0;
-        scale *= f;
-        sc = out_(ss, 0);
-    }
+    if (!q_scaled && tm_scaled(p, &t, &sc, &scale) != 1)
+        return 0;
     if (!(fabsf(scale * sqrtf((float)d) - 1.0f) <= 1e-5f)) /* NaN too */
         return 0;
     Onnx__NodeProto *sm = tm_reader(p, &t, t.lo, "Softmax", sc, 0);
