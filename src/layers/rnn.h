@@ -121,18 +121,17 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
  * on up to 16 rows costs more than the product itself, while its NN path on W_hh^T does not, and one
  * row goes to sgemv on W_hh^T (hlrk_gemm), the fastest of the three on OpenBLAS's Cooperlake and
  * Haswell kernels alike (the measurements: docs/design.md, "Recurrent layers and sequences").
- * Batches of RNN_SMALL_MIN..RNN_SMALL_MAX sequences use hlr__rnn_whh_t; larger ones (training
+ * Batches of up to RNN_SMALL_MAX sequences use hlr__rnn_whh_t; larger ones (training
  * batches of 32 and more, and so their bits) keep the NT product.
  *
  * A step's rows are shared out in parts of at least RNN_STEP_GRAIN: below it a part costs more to
  * hand out than it saves.  A batch of 16 on two threads is two parts of 8.
  */
-#define RNN_SMALL_MIN 1
 #define RNN_SMALL_MAX 16
 #define RNN_STEP_GRAIN 8
 static inline int rnn_small_batch(int64_t n)
 {
-    return n >= RNN_SMALL_MIN && n <= RNN_SMALL_MAX;
+    return n <= RNN_SMALL_MAX;
 }
 /* W_hh of direction d of layer k transposed, (H, G H), remade when W_hh changed since the last call
  * (hlr__weights_changed).  Called before a forward's time loop, never inside it. */
