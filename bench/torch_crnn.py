@@ -6,7 +6,7 @@ strings: `hlr-read generate` writes the training stream, the validation and the 
 `hlr-read train` would see with these options, and this script trains on them as they come.
 
   bench/torch_crnn.py [--hlr-read bin/hlr-read] [--epochs 10] [--seed 0] [--threads 2] [--batchnorm 0|1]
-                      [--shear S] [--channels 16] [--hidden 96] [--dropout P] [--lr 0.002] [--train-strings 60000]
+                      [--shear S] [--channels 16] [--hidden 96] [--layers 1] [--dropout P] [--lr 0.002] [--train-strings 60000]
                       [--test-strings 10000] [--data DIR] [--json FILE]
 
 Prints a line per epoch (loss, validation CER, img/s) and ends with `test CER: x%` and
@@ -33,7 +33,7 @@ RECORD = MAX_DIGITS * 4 + H * W * 4
 
 
 class CRNN(nn.Module):
-    def __init__(self, channels, hidden, convs, bn, dropout=0.0):
+    def __init__(self, channels, hidden, convs, bn, dropout=0.0, num_layers=1):
         super().__init__()
         c = channels
 
@@ -47,7 +47,8 @@ class CRNN(nn.Module):
             layers += block(2 * c, 2 * c)
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)                                 # on the LSTM's inputs, as --dropout
-        self.lstm = nn.LSTM(2 * c * (H // 4), hidden, batch_first=True, bidirectional=True)
+        self.lstm = nn.LSTM(2 * c * (H // 4), hidden, num_layers, batch_first=True, bidirectional=True,
+                            dropout=dropout if num_layers > 1 else 0.0)   # and between its layers
         self.fc = nn.Linear(2 * hidden, CLASSES)
 
     def forward(self, x):
@@ -151,6 +152,7 @@ def main():
     ap.add_argument("--shear", type=float, default=0.0)
     ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--hidden", type=int, default=96)
+    ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--convs", type=int, default=3)
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -163,7 +165,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    model = CRNN(a.channels, a.hidden, a.convs, a.batchnorm, a.dropout)
+    model = CRNN(a.channels, a.hidden, a.convs, a.batchnorm, a.dropout, a.layers)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
     per_epoch = a.train_strings // a.batch
     total = per_epoch * a.epochs

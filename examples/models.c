@@ -146,8 +146,8 @@ static hlr_status conv_block(hlr_model *m, int in, int out, int bn)
     return ADD(m, hlr_conv2d(in, out, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu());
 }
 
-hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int channels, int convs, int bn,
-                        int hidden, float dropout)
+hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int channels, int convs, int bn, int hidden,
+                        int layers, float dropout)
 {
     hlr_model *m = hlr_model_new(seed);
     if (!m)
@@ -167,9 +167,10 @@ hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int c
     if (st == HLR_OK && dropout > 0)
         st = ADD(m, hlr_dropout(dropout));                                         /* the LSTM's inputs, in training */
     if (st == HLR_OK)
-        st = ADD(m,
-                 hlr_lstm(2 * c * rows, hidden, 1, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.0f), /* (W/4, 2h) */
-                 hlr_dense(2 * hidden, classes, 1));                                /* (W/4, classes) */
+        st = ADD(
+            m,
+            hlr_lstm(2 * c * rows, hidden, layers, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, dropout), /* (W/4, 2h) */
+            hlr_dense(2 * hidden, classes, 1)); /* (W/4, classes) */
     if (st == HLR_OK)
         st = hlr_model_set_loss(m, HLR_LOSS_CTC, 0.0f);
     if (st == HLR_OK)

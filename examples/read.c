@@ -5,9 +5,9 @@
  *
  *   hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]
  *                  [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]
- *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]
- *                  [--channels C] [--batchnorm 0|1] [--shear S] [--elastic A] [--dropout P]
- *                  [--threads T] [--data DIR]
+ *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--layers L]
+ *                  [--convs 2|3] [--channels C] [--batchnorm 0|1] [--shear S] [--elastic A]
+ *                  [--dropout P] [--threads T] [--data DIR]
  *   hlr-read train --task lines --labels FILE --alphabet CHARS [--test-labels FILE] [--height 32]
  *                  [the model and optimiser options above]
  *   hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N] [--test-words N]
@@ -58,12 +58,12 @@
 
 typedef struct options {
     const char *task, *save, *data, *schedule;
-    int epochs, threads, beam, batch, min_len, max_len, hidden, convs, channels, batchnorm;
+    int epochs, threads, beam, batch, min_len, max_len, hidden, layers, convs, channels, batchnorm;
     long train_strings, test_strings;
     unsigned long long seed;
     float lr;
     double shear, elastic;
-    float dropout; /* --dropout: on the LSTM's inputs */
+    float dropout;    /* --dropout: on the LSTM's inputs and between its layers */
     const char *part; /* generate: train, val or test */
     const char *labels, *test_labels, *alphabet; /* --task lines */
     int height;
@@ -75,9 +75,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]\n"
                "                      [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]\n"
-               "                      [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--convs 2|3]\n"
-               "                      [--channels C] [--batchnorm 0|1] [--shear S] [--elastic A] [--dropout P]\n"
-               "                      [--threads T]\n"
+               "                      [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--layers L]\n"
+               "                      [--convs 2|3] [--channels C] [--batchnorm 0|1] [--shear S] [--elastic A]\n"
+               "                      [--dropout P] [--threads T]\n"
                "                      [--data DIR]\n"
                "       hlr-read train --task lines --labels FILE --alphabet CHARS [--test-labels FILE]\n"
                "                      [--height 32] [the model and optimiser options]\n"
@@ -117,13 +117,15 @@ static void usage(FILE *f)
                "  --lr             Adam's learning rate (default 0.002)\n"
                "  --schedule       cosine (default: decay to 0 over all batches) or none\n"
                "  --hidden         the LSTM's hidden size per direction (default 96; words: 128)\n"
+               "  --layers         the bidirectional LSTM's stacked layers, 1 to 4 (default 1)\n"
                "  --convs          2 or 3 (default) convolutions before the LSTM\n"
                "  --channels       the first convolution's channels C; the others have 2C (default 16; words: 24)\n"
                "  --batchnorm      1 (default): batch normalisation after each convolution; 0: none\n"
                "  --shear          training digits slanted by up to this shear (x per y) either way, and\n"
                "                   their width scaled by 0.85..1.15 (default 0: off); never the test strings\n"
                "  --elastic        training digits warped smoothly by up to A pixels (default 0: off)\n"
-               "  --dropout        dropout on the LSTM's inputs in training (default 0: none)\n"
+               "  --dropout        dropout on the LSTM's inputs (and between its layers) in training\n"
+               "                   (default 0: none)\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
                "  --distributed    digits: data-parallel training under mpirun: each process composes the\n"
@@ -411,7 +413,9 @@ static int train(const options *o)
     int rc = 1;
     if (!tr || !te)
         goto out;
-    if (!(m = example_crnn(o->seed, CANVAS_H, CANVAS_W, CLASSES, o->channels, o->convs, o->batchnorm, o->hidden, o->dropout)) || !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
+    if (!(m = example_crnn(o->seed, CANVAS_H, CANVAS_W, CLASSES, o->channels, o->convs, o->batchnorm, o->hidden,
+                           o->layers, o->dropout)) ||
+        !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
         goto fail;
     /* --distributed: P processes each train on their B of every P B strings, which all of them compose */
     const hlr_distributed *dist = example_dist.lib ? &example_dist.d : NULL;
@@ -565,7 +569,8 @@ static int train_lines(const options *o)
         goto fail;
     if (o->test_labels && !(test = hlr_dataset_load_lines(o->test_labels, o->alphabet, o->height, 2, (int)W, 0)))
         goto fail;
-    if (!(m = example_crnn(o->seed, o->height, (int)W, C, o->channels, o->convs, o->batchnorm, o->hidden, o->dropout)) ||
+    if (!(m = example_crnn(o->seed, o->height, (int)W, C, o->channels, o->convs, o->batchnorm, o->hidden, o->layers,
+                           o->dropout)) ||
         !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
         goto fail;
     const int64_t batches = (hlr_dataset_size(d) + o->batch - 1) / o->batch;
@@ -847,17 +852,32 @@ int main(int argc, char **argv)
         return 2;
     }
     setlocale(LC_CTYPE, "C.UTF-8"); /* the word lists' letters (--task words) */
-    options o = {.task = "digits", .batch = 32, .min_len = 1, .max_len = 8, .train_strings = 60000,
-                 .test_strings = 10000, .lr = 2e-3f, .schedule = "cosine", .convs = 3, .batchnorm = 1,
+    options o = {.task = "digits",
+                 .batch = 32,
+                 .min_len = 1,
+                 .max_len = 8,
+                 .train_strings = 60000,
+                 .test_strings = 10000,
+                 .lr = 2e-3f,
+                 .schedule = "cosine",
+                 .convs = 3,
+                 .batchnorm = 1,
+                 .layers = 1,
                  .height = 32, /* .epochs, .hidden and .channels 0: the task's own default, set below */
-                 .w = {.langs = "en,es,de,nl,pl", .words = 30000, .width = 256, .train_words = 40000, .test_words = 2000,
-                       .langid_epochs = 6, .mix = 0.25}};
+                 .w = {.langs = "en,es,de,nl,pl",
+                       .words = 30000,
+                       .width = 256,
+                       .train_words = 40000,
+                       .test_words = 2000,
+                       .langid_epochs = 6,
+                       .mix = 0.25}};
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
         OPT_STR("--save", &o.save),
         OPT_STR("--data", &o.data),
         OPT_STR("--schedule", &o.schedule),
         OPT_NUM("--hidden", OPT_INT, &o.hidden, 1, 4096),
+        OPT_NUM("--layers", OPT_INT, &o.layers, 1, 4),
         OPT_NUM("--convs", OPT_INT, &o.convs, 2, 3),
         OPT_NUM("--channels", OPT_INT, &o.channels, 1, 256),
         OPT_NUM("--batchnorm", OPT_INT, &o.batchnorm, 0, 1),
@@ -925,6 +945,8 @@ int main(int argc, char **argv)
         o.w.epochs = o.epochs;
         o.w.batch = o.batch;
         o.w.hidden = o.hidden;
+        o.w.layers = o.layers;
+        o.w.dropout = o.dropout;
         o.w.convs = o.convs;
         o.w.channels = o.channels;
         o.w.batchnorm = o.batchnorm;

@@ -11,10 +11,10 @@
 typedef struct words_options {
     const char *langs, *save, *langid, *splits, *schedule, *out, *part;
     const char *evaluate; /* hlr-read evaluate FILE: test this words model instead of training one */
-    int epochs, batch, hidden, convs, channels, batchnorm, beam, threads, width, langid_epochs;
+    int epochs, batch, hidden, layers, convs, channels, batchnorm, beam, threads, width, langid_epochs;
     long words, train_words, test_words;
     unsigned long long seed;
-    float lr;
+    float lr, dropout; /* dropout: on the LSTM's inputs and between its layers */
     double mix; /* the share of training words drawn with a font per letter */
 } words_options;
 

@@ -101,9 +101,13 @@ class Read(unittest.TestCase):
         model = os.path.join(self.data, "lines.hlr")
         rc, out, err = run("train", "--task", "lines", "--labels", os.path.join(d, "labels.tsv"), "--alphabet", "abc",
                            "--test-labels", os.path.join(d, "test.tsv"), "--height", "16", "--epochs", "3",
-                           "--batch", "16", "--channels", "4", "--hidden", "16", "--save", model)
+                           "--batch", "16", "--channels", "4", "--hidden", "16", "--layers", "2", "--dropout", "0.1",
+                           "--save", model)
         self.assertEqual(rc, 0, err)
         self.assertIn("training a CRNN with CTC on 90 pictures", out)
+        shown = subprocess.run([os.path.join(BIN, "hlr-inspect"), model], capture_output=True, text=True)
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        self.assertRegex(shown.stdout, r"lstm +input_size=\d+ hidden_size=16 num_layers=2 .*dropout=0\.1")
         self.assertEqual(len(re.findall(r"(?m)^epoch \d/3  loss \d+\.\d{4}  validation CER \d+\.\d\d%", out)), 3)
         self.assertRegex(out, r"(?m)^test pictures: 20, best-path decoding$")
         self.assertRegex(out, r"(?m)^test CER: \d+\.\d\d%$")
@@ -115,7 +119,8 @@ class Read(unittest.TestCase):
                             "outside the alphabet"),
                            (("train", "--task", "lines", "--labels", os.path.join(d, "labels.tsv"), "--alphabet", "abc",
                              "--height", "18"), "multiple of 4"),
-                           (("train", "--alphabet", "abc"), "for --task lines")]:
+                           (("train", "--alphabet", "abc"), "for --task lines"),
+                           (("train", "--layers", "5"), "--layers")]:
             rc, out, err = run(*args)
             self.assertNotEqual(rc, 0, args)
             self.assertEqual(len(err.splitlines()), 1, (args, err))
