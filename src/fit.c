@@ -134,7 +134,7 @@ static hlr_status eval_range(hlr_model *m, const hlr_dataset *d, int64_t start, 
             st = hlr__model_check_pass(m, nb, x, fn);
         if (st != HLR_OK)
             return st;
-        const float *out = hlr__model_forward_raw(m, x, nb, 0);
+        const float *out = hlr__model_infer(m, x, nb);
         if (d->targets) { /* CTC: the loss and best-path readings (the gradient lands in the unused dy) */
             const hlr_shape *os = &m->out;
             const int32_t *il = hlr__model_out_lengths(m, nb), *tg = d->targets + b * d->max_target;

@@ -205,6 +205,11 @@ typedef struct hlr_layer_ops {
      * to running the layers one by one (hlr__model_no_fusion skips the
      * hook; tests compare both ways). */
     int (*absorb)(hlr_layer *l, hlr_layer *const *next, int n);
+    /* Nonzero when inference computes each sample's output from that sample
+     * alone and leaves nothing a later call reads (a recurrent layer's final
+     * state, attention weights): a model of such layers only may run a large
+     * inference batch a slice at a time (hlr__model_infer). */
+    int per_sample;
     /* Optional, for composite layers (transformer_encoder): the i-th layer
      * inside this one, NULL past the last. */
     hlr_layer *(*sublayer)(const hlr_layer *l, int i);
@@ -327,6 +332,13 @@ int hlr__absorb_relu(hlr_layer *l, hlr_layer *const *next, int n, int can_pool);
 hlr_status hlr__model_plan(hlr_model *m, int64_t batch);
 /* Forward on raw input of `batch` samples; returns the output buffer (borrowed). */
 const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch, int training);
+/* Inference on a planned batch, as hlr__model_forward_raw(m, x, batch, 0), a slice of the batch at a
+ * time when that keeps the activations in cache (model.c says when); the layers' buffers then hold
+ * the last slice only, so a caller that reads them after (hlr_model_input_gradient) must use
+ * hlr__model_forward_raw. */
+const float *hlr__model_infer(hlr_model *m, const float *x, int64_t batch);
+/* Samples per slice of hlr__model_infer, or INT64_MAX: this model runs every batch whole. */
+int64_t hlr__model_infer_slice(const hlr_model *m);
 /* The valid lengths of the last forward's output sequences when lengths were set for its batch, else NULL. */
 const int32_t *hlr__model_out_lengths(const hlr_model *m, int64_t batch);
 /* Backward from dy (batch x out_size). */

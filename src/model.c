@@ -51,8 +51,9 @@ static void free_buffers(hlr_model *m)
     hlr__free(m->grad[0]);
     hlr__free(m->grad[1]);
     hlr__free(m->dy);
+    hlr__free(m->sliced_out);
     m->acts = NULL;
-    m->grad[0] = m->grad[1] = m->dy = NULL;
+    m->grad[0] = m->grad[1] = m->dy = m->sliced_out = NULL;
     m->planned = 0;
 }
 
@@ -297,6 +298,45 @@ hlr_status hlr_model_summary(const hlr_model *m, char *buf, size_t cap, size_t *
 
 /* ---- buffers ---- */
 
+/*
+ * Inference a slice at a time.  A large batch run layer by layer leaves each
+ * layer's output in memory, not in cache: cnn-bn's first convolution writes
+ * 25 MB for 256 images and its batch norm reads them back, and per image
+ * batch 256 ran slower than batch 16 (349 against 201 us on one thread).
+ * When every layer computes each sample alone (per_sample), the samples go
+ * through the whole model in slices of SLICE_BYTES of the largest activation
+ * (at least SLICE_MIN samples, a power of two), each slice's layers reusing
+ * the start of their buffers.  The slices depend on the shapes alone, so a
+ * fixed thread count still gives the same bits every run; a sample's bits may
+ * differ from those of an unsliced pass, as they may between batch sizes.
+ */
+#define SLICE_BYTES ((int64_t)1 << 20)
+#define SLICE_MIN 16
+
+int64_t hlr__model_infer_slice(const hlr_model *m)
+{
+    for (int i = 0; i < m->nlayers; i++)
+        if (!m->layers[i]->ops->per_sample)
+            return INT64_MAX;
+    int64_t s = SLICE_MIN;
+    while (2 * s * m->max_size * (int64_t)sizeof(float) <= SLICE_BYTES)
+        s *= 2;
+    return s;
+}
+
+const float *hlr__model_infer(hlr_model *m, const float *x, int64_t batch)
+{
+    const int64_t s = hlr__model_infer_slice(m);
+    if (batch <= s || m->nlengths)
+        return hlr__model_forward_raw(m, x, batch, 0);
+    for (int64_t b = 0; b < batch; b += s) {
+        const int64_t nb = batch - b < s ? batch - b : s;
+        const float *out = hlr__model_forward_raw(m, x + b * m->in_size, nb, 0);
+        memcpy(m->sliced_out + b * m->out_size, out, (size_t)(nb * m->out_size) * sizeof(float));
+    }
+    return m->sliced_out;
+}
+
 hlr_status hlr__model_plan(hlr_model *m, int64_t batch)
 {
     if (batch <= m->planned)
@@ -322,6 +362,8 @@ hlr_status hlr__model_plan(hlr_model *m, int64_t batch)
     m->grad[0] = hlr__alloc_or_fail((size_t)total, sizeof(float), "gradient");
     m->grad[1] = hlr__alloc_or_fail((size_t)total, sizeof(float), "gradient");
     m->dy = hlr__alloc_or_fail((size_t)(batch * m->out_size), sizeof(float), "loss gradient");
+    if (batch > hlr__model_infer_slice(m))
+        ok = ok && (m->sliced_out = hlr__alloc_or_fail((size_t)(batch * m->out_size), sizeof(float), "outputs"));
     if (!ok || !m->grad[0] || !m->grad[1] || !m->dy) {
         free_buffers(m);
         return HLR_ENOMEM;
@@ -595,7 +637,7 @@ hlr_status hlr_model_forward(hlr_model *m, const hlr_tensor *x, hlr_tensor *y, i
         st = hlr__model_plan(m, n);
     if (st != HLR_OK)
         return st;
-    const float *out = hlr__model_forward_raw(m, x->data, n, training != 0);
+    const float *out = training ? hlr__model_forward_raw(m, x->data, n, 1) : hlr__model_infer(m, x->data, n);
     memcpy(y->data, out, (size_t)(n * m->out_size) * sizeof(float));
     return HLR_OK;
 }

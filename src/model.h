@@ -28,6 +28,7 @@ struct hlr_model {
     float **y_of;       /* per layer: where its output lay */
     float *grad[2];     /* ping-pong buffers for gradients flowing backward */
     float *dy;          /* dLoss/dOutput of the last training batch (planned batch x out_size) */
+    float *sliced_out;  /* hlr__model_infer's outputs, slice by slice (planned batch x out_size) */
 
     int64_t train_batch; /* N of the last training forward; 0 when none */
     double *ctc_work;    /* the CTC loss's workspace (hlr__model_ctc_work), ctc_work_cap doubles */

@@ -57,7 +57,7 @@ hlr_status hlr_model_predict(hlr_model *m, const hlr_tensor *x, int32_t *classes
     }
     if ((st = hlr__model_check_pass(m, n, x->data, fn)) != HLR_OK || (st = hlr__model_plan(m, n)) != HLR_OK)
         return st;
-    const float *out = hlr__model_forward_raw(m, x->data, n, 0);
+    const float *out = hlr__model_infer(m, x->data, n);
     for (int64_t i = 0; i < n; i++)
         if (classes)
             classes[i] = (int32_t)hlrk_argmax(out + i * c, c);
@@ -77,7 +77,7 @@ hlr_status hlr__model_logits(hlr_model *m, const hlr_dataset *d, int64_t batch, 
         if (st == HLR_OK)
             st = hlr__model_check_pass(m, nb, x, fn);
         if (st == HLR_OK)
-            memcpy(out + b * c, hlr__model_forward_raw(m, x, nb, 0), (size_t)(nb * c) * sizeof *out);
+            memcpy(out + b * c, hlr__model_infer(m, x, nb), (size_t)(nb * c) * sizeof *out);
     }
     hlr_model_set_lengths(m, NULL, 0);
     return st;

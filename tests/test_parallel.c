@@ -191,6 +191,99 @@ START_TEST(test_gemm_one_row_and_many_agree_with_a_plain_sum)
 }
 END_TEST
 
+/* The bits of n floats of a and b are the same. */
+static void expect_rows_same_bits(const char *what, const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(memcmp(&a[i], &b[i], sizeof *a) == 0, "%s [%lld]: %.9g, expected the bits of %.9g", what,
+                      (long long)i, (double)a[i], (double)b[i]);
+}
+
+/*
+ * A large inference batch of per-sample layers runs a slice at a time
+ * (model.c, hlr__model_infer): 16 samples a slice here, the first map being
+ * 64 KB a sample, so 37 samples go as 16, 16 and 5.  Each row has the bits
+ * of its sample run in a batch of its own slice, for 1 and 2 threads alike,
+ * and those of the sample alone within the dense layer's rounding; predict
+ * gives the rows' argmax.  A model with a recurrent layer is never sliced.
+ */
+START_TEST(test_a_large_inference_batch_runs_in_slices)
+{
+    const int64_t N = 37, D = 32 * 32, C = 5;
+    hlr_model *m = hlr_model_new(5);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ok(hlr_model_add(m, hlr_conv2d(1, 16, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1})));
+    ck_assert_ok(hlr_model_add(m, hlr_batchnorm2d(16, 1e-5f, 0.1f)));
+    ck_assert_ok(hlr_model_add(m, hlr_relu()));
+    ck_assert_ok(hlr_model_add(m, hlr_maxpool2d(2, 2, 0)));
+    ck_assert_ok(hlr_model_add(m, hlr_conv2d(16, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1})));
+    ck_assert_ok(hlr_model_add(m, hlr_relu()));
+    ck_assert_ok(hlr_model_add(m, hlr_flatten()));
+    ck_assert_ok(hlr_model_add(m, hlr_dense(4 * 16 * 16, C, 1)));
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 32, 32}));
+    const int64_t S = hlr__model_infer_slice(m);
+    ck_assert_int_eq(S, 16);
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, 32, 32});
+    hlr_tensor *y[2] = {hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, C}), hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, C})};
+    ck_assert(x && y[0] && y[1]);
+    test_fill(hlr_tensor_f32(x), N * D, 41, -1.0f, 1.0f);
+    const int threads = hlr_get_num_threads();
+    for (int t = 0; t < 2; t++) {
+        ck_assert_ok(hlr_set_num_threads(t + 1));
+        ck_assert_ok(hlr_model_forward(m, x, y[t], 0));
+    }
+    expect_rows_same_bits("2 threads against 1", hlr_tensor_f32(y[1]), hlr_tensor_f32(y[0]), N * C);
+    for (int64_t b = 0; b < N; b += S) {
+        const int64_t nb = N - b < S ? N - b : S;
+        hlr_tensor *xs = hlr_tensor_new(HLR_F32, 4, (int64_t[]){nb, 1, 32, 32});
+        hlr_tensor *ys = hlr_tensor_new(HLR_F32, 2, (int64_t[]){nb, C});
+        ck_assert(xs && ys);
+        memcpy(hlr_tensor_f32(xs), hlr_tensor_f32(x) + b * D, (size_t)(nb * D) * sizeof(float));
+        ck_assert_ok(hlr_model_forward(m, xs, ys, 0));
+        expect_rows_same_bits("a slice run alone", hlr_tensor_f32(y[1]) + b * C, hlr_tensor_f32(ys), nb * C);
+        if (nb == 1 || b == S) { /* one sample alone: the dense layer may round otherwise */
+            hlr_tensor *x1 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, 1, 32, 32}),
+                       *y1 = hlr_tensor_new(HLR_F32, 2, (int64_t[]){1, C});
+            ck_assert(x1 && y1);
+            memcpy(hlr_tensor_f32(x1), hlr_tensor_f32(xs), D * sizeof(float));
+            ck_assert_ok(hlr_model_forward(m, x1, y1, 0));
+            for (int64_t i = 0; i < C; i++) {
+                const float a = hlr_tensor_f32(y1)[i], want = hlr_tensor_f32(y[1])[b * C + i];
+                ck_assert_msg(fabsf(a - want) <= 1e-6f * (1.0f + fabsf(want)),
+                              "sample %lld alone [%lld]: %.9g against %.9g", (long long)b, (long long)i, (double)a,
+                              (double)want);
+            }
+            hlr_tensor_free(x1);
+            hlr_tensor_free(y1);
+        }
+        hlr_tensor_free(xs);
+        hlr_tensor_free(ys);
+    }
+    int32_t classes[37];
+    ck_assert_ok(hlr_model_predict(m, x, classes, NULL));
+    for (int64_t n = 0; n < N; n++) {
+        const float *row = hlr_tensor_f32(y[1]) + n * C;
+        int best = 0;
+        for (int c = 1; c < C; c++)
+            if (row[c] > row[best])
+                best = c;
+        ck_assert_int_eq(classes[n], best);
+    }
+    ck_assert_ok(hlr_set_num_threads(threads));
+    hlr_model *r = hlr_model_new(6);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_ok(hlr_model_add(r, hlr_image_rows()));
+    ck_assert_ok(hlr_model_add(r, hlr_lstm(32, 64, 1, 0, 0.0f)));
+    ck_assert_ok(hlr_model_build(r, 3, (int64_t[]){1, 32, 32}));
+    ck_assert(hlr__model_infer_slice(r) == INT64_MAX);
+    hlr_model_free(r);
+    hlr_tensor_free(x);
+    hlr_tensor_free(y[0]);
+    hlr_tensor_free(y[1]);
+    hlr_model_free(m);
+}
+END_TEST
+
 Suite *suite_parallel(void)
 {
     Suite *s = suite_create("parallel");
@@ -199,6 +292,7 @@ Suite *suite_parallel(void)
     tcase_add_test(t, test_pool_parts_run_once);
     tcase_add_test(t, test_pool_adam_pauses_same_bits);
     tcase_add_test(t, test_gemm_one_row_and_many_agree_with_a_plain_sum);
+    tcase_add_test(t, test_a_large_inference_batch_runs_in_slices);
     suite_add_tcase(s, t);
     return s;
 }

@@ -120,23 +120,37 @@ static hlr_layer *sigmoid_from_config(const hlr_config *c);
 static hlr_layer *tanh_from_config(const hlr_config *c);
 static hlr_layer *gelu_from_config(const hlr_config *c);
 
-const hlr_layer_ops hlr__relu_ops = {
-    .type = "relu", .build = same_shape, .forward = relu_fwd, .backward = relu_bwd, .from_config = relu_from_config};
+const hlr_layer_ops hlr__relu_ops = {.type = "relu",
+                                     .per_sample = 1,
+                                     .build = same_shape,
+                                     .forward = relu_fwd,
+                                     .backward = relu_bwd,
+                                     .from_config = relu_from_config};
 const hlr_layer_ops hlr__leaky_relu_ops = {.type = "leaky_relu",
+                                           .per_sample = 1,
                                            .build = same_shape,
                                            .forward = leaky_fwd,
                                            .backward = leaky_bwd,
                                            .get_config = leaky_get_config,
                                            .from_config = leaky_from_config};
 const hlr_layer_ops hlr__sigmoid_ops = {.type = "sigmoid",
+                                        .per_sample = 1,
                                         .build = same_shape,
                                         .forward = sigmoid_fwd,
                                         .backward = sigmoid_bwd,
                                         .from_config = sigmoid_from_config};
-const hlr_layer_ops hlr__tanh_ops = {
-    .type = "tanh", .build = same_shape, .forward = tanh_fwd, .backward = tanh_bwd, .from_config = tanh_from_config};
-const hlr_layer_ops hlr__gelu_ops = {
-    .type = "gelu", .build = same_shape, .forward = gelu_fwd, .backward = gelu_bwd, .from_config = gelu_from_config};
+const hlr_layer_ops hlr__tanh_ops = {.type = "tanh",
+                                     .per_sample = 1,
+                                     .build = same_shape,
+                                     .forward = tanh_fwd,
+                                     .backward = tanh_bwd,
+                                     .from_config = tanh_from_config};
+const hlr_layer_ops hlr__gelu_ops = {.type = "gelu",
+                                     .per_sample = 1,
+                                     .build = same_shape,
+                                     .forward = gelu_fwd,
+                                     .backward = gelu_bwd,
+                                     .from_config = gelu_from_config};
 
 static hlr_layer *make(const hlr_layer_ops *ops)
 {

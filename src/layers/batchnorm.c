@@ -351,6 +351,7 @@ static int bn_absorb(hlr_layer *l, hlr_layer *const *next, int n)
 
 const hlr_layer_ops hlr__batchnorm2d_ops = {
     .type = "batchnorm2d",
+    .per_sample = 1,
     .build = bn_build,
     .plan = bn_plan,
     .forward = bn_forward,
@@ -363,6 +364,7 @@ const hlr_layer_ops hlr__batchnorm2d_ops = {
 
 const hlr_layer_ops hlr__batchnorm1d_ops = {
     .type = "batchnorm1d",
+    .per_sample = 1,
     .build = bn_build,
     .plan = bn_plan,
     .forward = bn_forward,

@@ -466,6 +466,7 @@ static int conv_absorb(hlr_layer *l, hlr_layer *const *next, int n)
 
 const hlr_layer_ops hlr__conv2d_ops = {
     .type = "conv2d",
+    .per_sample = 1,
     .map_lengths = conv_map_lengths,
     .absorb = conv_absorb,
     .build = conv_build,

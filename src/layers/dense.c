@@ -144,6 +144,7 @@ static int dense_absorb(hlr_layer *l, hlr_layer *const *next, int n) { return hl
 
 const hlr_layer_ops hlr__dense_ops = {
     .type = "dense",
+    .per_sample = 1,
     .absorb = dense_absorb,
     .build = dense_build,
     .plan = dense_plan,

@@ -89,6 +89,7 @@ static hlr_layer *dropout_from_config(const hlr_config *c)
 
 const hlr_layer_ops hlr__dropout_ops = {
     .type = "dropout",
+    .per_sample = 1,
     .build = dropout_build,
     .plan = dropout_plan,
     .forward = dropout_forward,

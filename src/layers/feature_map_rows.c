@@ -74,6 +74,7 @@ static hlr_layer *fmc_from_config(const hlr_config *c)
 
 const hlr_layer_ops hlr__feature_map_rows_ops = {
     .type = "feature_map_rows",
+    .per_sample = 1,
     .build = fms_build,
     .forward = fms_forward,
     .backward = fms_backward,
@@ -82,6 +83,7 @@ const hlr_layer_ops hlr__feature_map_rows_ops = {
 
 const hlr_layer_ops hlr__feature_map_columns_ops = {
     .type = "feature_map_columns",
+    .per_sample = 1,
     .build = fms_build,
     .forward = fms_forward,
     .backward = fms_backward,

@@ -20,6 +20,7 @@ static hlr_layer *flatten_from_config(const hlr_config *c)
 
 const hlr_layer_ops hlr__flatten_ops = {
     .type = "flatten",
+    .per_sample = 1,
     .alias = 1,
     .build = flatten_build,
     .from_config = flatten_from_config,

@@ -24,6 +24,7 @@ static hlr_layer *image_rows_from_config(const hlr_config *c)
 
 const hlr_layer_ops hlr__image_rows_ops = {
     .type = "image_rows",
+    .per_sample = 1,
     .alias = 1,
     .build = image_rows_build,
     .from_config = image_rows_from_config,

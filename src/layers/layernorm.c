@@ -174,6 +174,7 @@ static hlr_layer *ln_from_config(const hlr_config *c)
 
 const hlr_layer_ops hlr__layernorm_ops = {
     .type = "layernorm",
+    .per_sample = 1,
     .build = ln_build,
     .plan = ln_plan,
     .forward = ln_forward,

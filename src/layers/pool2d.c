@@ -262,6 +262,7 @@ static hlr_layer *global_from_config(const hlr_config *c)
 
 const hlr_layer_ops hlr__maxpool2d_ops = {
     .type = "maxpool2d",
+    .per_sample = 1,
     .build = pool_build,
     .plan = pool_plan,
     .forward = pool_forward,
@@ -274,6 +275,7 @@ const hlr_layer_ops hlr__maxpool2d_ops = {
 
 const hlr_layer_ops hlr__avgpool2d_ops = {
     .type = "avgpool2d",
+    .per_sample = 1,
     .build = pool_build,
     .forward = pool_forward,
     .backward = pool_backward,
@@ -284,6 +286,7 @@ const hlr_layer_ops hlr__avgpool2d_ops = {
 
 const hlr_layer_ops hlr__global_avgpool2d_ops = {
     .type = "global_avgpool2d",
+    .per_sample = 1,
     .build = pool_build,
     .forward = pool_forward,
     .backward = pool_backward,

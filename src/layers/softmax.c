@@ -37,6 +37,7 @@ static hlr_layer *softmax_from_config(const hlr_config *c)
 
 const hlr_layer_ops hlr__softmax_ops = {
     .type = "softmax",
+    .per_sample = 1,
     .build = softmax_build,
     .from_config = softmax_from_config,
     .forward = softmax_forward,
