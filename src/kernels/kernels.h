@@ -102,8 +102,9 @@ void hlrk_maxpool2x2(float *y, const float *x, int64_t planes, int64_t H, int64_
 void hlrk_maxpool2x2_backward(float *dx, const float *x, const float *y, const float *dy, int64_t planes, int64_t H,
                               int64_t W);
 /* hlrk_maxpool2x2 for even H and W, also writing which element of each window
- * won into win (planes, H/2, W/2): 0..3 in row-major order.  Each plane of x
- * holds its even rows, then its odd rows ("split rows", see pool.c). */
+ * won into win (planes, H/2, W/2): 0..3 in row-major order, unless win is
+ * NULL (inference).  Each plane of x holds its even rows, then its odd rows
+ * ("split rows", see pool.c). */
 void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int64_t planes, int64_t H, int64_t W);
 /* The adjoint of a ReLU then that pooling, from the pooled y and the
  * winners: dx (planes, H, W), all written, is dy at each window's winner

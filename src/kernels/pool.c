@@ -11,6 +11,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <stddef.h>
 
 /* One output row: the maxima of the 2x2 windows over rows r0 and r1. */
 static inline void max_row(float *restrict y, const float *restrict r0, const float *restrict r1, int64_t Wo)
@@ -104,19 +105,27 @@ HLR_KERNEL void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int6
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *restrict e = x + pl * H * W, *restrict o = e + Ho * W;
         float *restrict yp = y + pl * n;
-        uint8_t *restrict wp = win + pl * n;
-        for (int64_t i = 0; i < n; i++) {
-            const float c0 = e[2 * i], c1 = e[2 * i + 1], c2 = o[2 * i], c3 = o[2 * i + 1];
-            float m = c1 > c0 ? c1 : c0; /* as max_row */
-            m = c2 > m ? c2 : m;
-            m = c3 > m ? c3 : m;
-            yp[i] = m;
-            /* The winner: the first element equal to the maximum, which is the
-             * one the scan kept (a later one equal to it never beats it).
-             * Integer arithmetic on the comparisons, so the loop vectorises. */
-            const int e0 = c0 == m, e1 = !e0 & (c1 == m), e2 = !(e0 | e1) & (c2 == m), e3 = !(e0 | e1 | e2);
-            wp[i] = (uint8_t)(e1 + 2 * e2 + 3 * e3);
-        }
+        uint8_t *restrict wp = win ? win + pl * n : NULL;
+        if (wp)
+            for (int64_t i = 0; i < n; i++) {
+                const float c0 = e[2 * i], c1 = e[2 * i + 1], c2 = o[2 * i], c3 = o[2 * i + 1];
+                float m = c1 > c0 ? c1 : c0; /* as max_row */
+                m = c2 > m ? c2 : m;
+                m = c3 > m ? c3 : m;
+                yp[i] = m;
+                /* The winner: the first element equal to the maximum, which is the
+                 * one the scan kept (a later one equal to it never beats it).
+                 * Integer arithmetic on the comparisons, so the loop vectorises. */
+                const int e0 = c0 == m, e1 = !e0 & (c1 == m), e2 = !(e0 | e1) & (c2 == m), e3 = !(e0 | e1 | e2);
+                wp[i] = (uint8_t)(e1 + 2 * e2 + 3 * e3);
+            }
+        else /* inference: the maxima alone */
+            for (int64_t i = 0; i < n; i++) {
+                const float c0 = e[2 * i], c1 = e[2 * i + 1], c2 = o[2 * i], c3 = o[2 * i + 1];
+                float m = c1 > c0 ? c1 : c0;
+                m = c2 > m ? c2 : m;
+                yp[i] = c3 > m ? c3 : m;
+            }
         if (!any_nan(e, H * W))
             continue;
         for (int64_t i = 0; i < n; i++) { /* as hlrk_maxpool2x2 */
@@ -125,7 +134,8 @@ HLR_KERNEL void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int6
                 continue;
             int64_t last = last_nan(e, at);
             yp[i] = e[last];
-            wp[i] = (uint8_t)(last == at[0] ? 0 : last == at[1] ? 1 : last == at[2] ? 2 : 3);
+            if (wp)
+                wp[i] = (uint8_t)(last == at[0] ? 0 : last == at[1] ? 1 : last == at[2] ? 2 : 3);
         }
     }
 }
