@@ -143,10 +143,10 @@ class Snippets(unittest.TestCase):
     def test_the_demo_prints_the_readme_figure(self):
         with open(os.path.join(ROOT, "README.md")) as f:
             readme = f.read()
-        m = re.search(r"`make demo` trains .*?`test accuracy: (\d+\.\d\d)%` \(seed 0(?:; ([\d.]+) % where ([^)]*))?",
-                      readme, re.S)
+        m = re.search(r"`make demo` trains .*?`test accuracy: (\d+\.\d\d)%` \(seed 0([^)]*)\)", readme, re.S)
         self.assertIsNotNone(m, "README.md no longer says what accuracy `make demo` prints")
-        figures = {m.group(1)} | ({m.group(2)} if m.group(2) else set())
+        # the figure, and those it gives "where" OpenBLAS picks another kernel
+        figures = {m.group(1)} | set(re.findall(r"(\d+\.\d\d) % where", m.group(2)))
         data = os.environ.get("HLR_DATA_DIR", os.path.join(ROOT, "data", "mnist"))
         p = subprocess.run([os.path.join(ROOT, "bin", "hlr-mnist"), "train", "--model", "mlp", "--data", data],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=600)
