@@ -178,6 +178,9 @@ static inline int32_t hlr__window_length(int64_t len, int64_t k, int64_t stride,
 typedef struct hlr_pass {
     int64_t batch; /* N of this batch */
     int training;  /* dropout and friends active */
+    int no_backward; /* inference no backward follows (hlr__model_infer): a layer may skip what only
+                        backward reads (a fused pooling's winners); hlr_model_input_gradient
+                        differentiates an inference pass, which keeps them */
     hlr_rng *rng;  /* the model's generator */
     const int32_t *lengths; /* per sample, its valid time steps (hlr_model_set_lengths); NULL: all */
     /* Data-parallel training with synchronised batch norm (hlr_distributed.sync_batchnorm): a

@@ -298,6 +298,9 @@ hlr_status hlr_model_summary(const hlr_model *m, char *buf, size_t cap, size_t *
 
 /* ---- buffers ---- */
 
+/* The forward pass (hlr__model_forward_raw), no_backward as hlr_pass says. */
+static const float *forward_pass(hlr_model *m, const float *x, int64_t batch, int training, int no_backward);
+
 /*
  * Inference a slice at a time.  A large batch run layer by layer leaves each
  * layer's output in memory, not in cache: cnn-bn's first convolution writes
@@ -328,10 +331,10 @@ const float *hlr__model_infer(hlr_model *m, const float *x, int64_t batch)
 {
     const int64_t s = hlr__model_infer_slice(m);
     if (batch <= s || m->nlengths)
-        return hlr__model_forward_raw(m, x, batch, 0);
+        return forward_pass(m, x, batch, 0, 1);
     for (int64_t b = 0; b < batch; b += s) {
         const int64_t nb = batch - b < s ? batch - b : s;
-        const float *out = hlr__model_forward_raw(m, x + b * m->in_size, nb, 0);
+        const float *out = forward_pass(m, x + b * m->in_size, nb, 0, 1);
         memcpy(m->sliced_out + b * m->out_size, out, (size_t)(nb * m->out_size) * sizeof(float));
     }
     return m->sliced_out;
@@ -384,8 +387,17 @@ hlr_status hlr__model_plan(hlr_model *m, int64_t batch)
 
 const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch, int training)
 {
-    hlr_pass p = {.batch = batch, .training = training, .rng = &m->rng,
-                  .sync = training ? m->sync_bn : NULL, .sync_status = &m->sync_status};
+    return forward_pass(m, x, batch, training, 0);
+}
+
+static const float *forward_pass(hlr_model *m, const float *x, int64_t batch, int training, int no_backward)
+{
+    hlr_pass p = {.batch = batch,
+                  .training = training,
+                  .no_backward = no_backward,
+                  .rng = &m->rng,
+                  .sync = training ? m->sync_bn : NULL,
+                  .sync_status = &m->sync_status};
     const int32_t *len = m->nlengths == batch ? m->lengths : NULL;
     const float *in = x;
     if (training && x != m->acts[0]) {
@@ -418,7 +430,6 @@ const float *hlr__model_forward_raw(hlr_model *m, const float *x, int64_t batch,
     m->train_batch = training ? batch : 0;
     return in;
 }
-
 
 static int has_trainable(const hlr_layer *l)
 {

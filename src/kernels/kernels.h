@@ -103,7 +103,7 @@ void hlrk_maxpool2x2_backward(float *dx, const float *x, const float *y, const f
                               int64_t W);
 /* hlrk_maxpool2x2 for even H and W, also writing which element of each window
  * won into win (planes, H/2, W/2): 0..3 in row-major order, unless win is
- * NULL (inference).  Each plane of x holds its even rows, then its odd rows
+ * NULL (inference no backward follows).  Each plane of x holds its even rows, then its odd rows
  * ("split rows", see pool.c). */
 void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int64_t planes, int64_t H, int64_t W);
 /* The adjoint of a ReLU then that pooling, from the pooled y and the

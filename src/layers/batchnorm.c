@@ -171,7 +171,7 @@ static void bn_forward_part(void *ctx, int64_t s0, int64_t s1)
                 if (l->fuse_pool) {
                     float *pl = b->plane + s * (S + HLRK_POOL_SLACK);
                     hlrk_bn_apply_split(pl, xp, b->H, b->W, a, sh);
-                    hlrk_maxpool2x2_win(yp, p->training ? b->win + (n * C + c) * So : NULL, pl, 1, b->H, b->W);
+                    hlrk_maxpool2x2_win(yp, !p->no_backward ? b->win + (n * C + c) * So : NULL, pl, 1, b->H, b->W);
                 } else {
                     hlrk_bn_apply(yp, xp, S, a, sh, l->fuse_relu);
                 }

@@ -190,7 +190,7 @@ typedef struct forward_job {
     float *y;
     const float *x, *b;
     int64_t batch, parts; /* parts <= c->slots: slots [0, parts) share the batch */
-    int training;         /* a fused pooling records its winners for backward */
+    int winners;          /* a fused pooling records its winners for backward */
 } forward_job;
 
 /* Where slot s computes sample n's output: y itself, or the slot's buffer
@@ -205,7 +205,7 @@ static void pooled(const forward_job *j, int64_t s, int64_t n)
 {
     const conv2d *c = j->c;
     if (c->base.fuse_pool)
-        hlrk_maxpool2x2_win(j->y + n * c->ystride, j->training ? c->win + n * c->ystride : NULL, c->yfull + s * c->ysz,
+        hlrk_maxpool2x2_win(j->y + n * c->ystride, j->winners ? c->win + n * c->ystride : NULL, c->yfull + s * c->ysz,
                             c->cout, c->g.Ho, c->g.Wo);
 }
 
@@ -277,9 +277,13 @@ static void wino_part(void *ctx, int64_t s0, int64_t s1)
 static void conv_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
     conv2d *c = (conv2d *)l;
-    forward_job j = {
-        c,          y, x, c->has_bias ? hlr__param(l, 1) : NULL, p->batch, c->slots < p->batch ? c->slots : p->batch,
-        p->training};
+    forward_job j = {c,
+                     y,
+                     x,
+                     c->has_bias ? hlr__param(l, 1) : NULL,
+                     p->batch,
+                     c->slots < p->batch ? c->slots : p->batch,
+                     !p->no_backward};
     if (c->wino) {
         /* The transformed filters change only when the weights do (an optimizer step, a load, a caller's
          * or a clone's model's write): made again then, not on every pass, where at batch 1 the
