@@ -426,14 +426,6 @@ START_TEST(test_fused_relus_backward_matches_finite_differences)
 }
 END_TEST
 
-/* a and b hold the same bits (fused / separate, alone / in a batch). */
-static void expect_same_bits(const char *what, const float *a, const float *b, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        ck_assert_msg(memcmp(&a[i], &b[i], sizeof *a) == 0, "%s [%lld]: %.9g, expected the bits of %.9g", what,
-                      (long long)i, a[i], b[i]);
-}
-
 /*
  * m[0] fused and m[1] with separate layers, on the same batch x (N, 1, side,
  * side) and dy (N, 3): training output, dx and every gradient, then the
@@ -456,8 +448,8 @@ static int expect_fused_bits(hlr_model *m[2], int64_t N, int64_t side, unsigned 
         ck_assert_ok(hlr_model_forward(m[k], x, y[k], 1));
         ck_assert_ok(hlr_model_backward(m[k], dy, dx[k]));
     }
-    expect_same_bits("training output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
-    expect_same_bits("dx", hlr_tensor_f32(dx[0]), hlr_tensor_f32(dx[1]), N * D);
+    test_expect_same_bits("training output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
+    test_expect_same_bits("dx", hlr_tensor_f32(dx[0]), hlr_tensor_f32(dx[1]), N * D);
     int checked = 0;
     for (int li = 0; li < hlr_model_num_layers(m[0]); li++) {
         hlr_layer *a = hlr_model_layer(m[0], li), *b = hlr_model_layer(m[1], li);
@@ -465,13 +457,13 @@ static int expect_fused_bits(hlr_model *m[2], int64_t N, int64_t side, unsigned 
             const char *name = hlr_layer_param_name(a, i);
             hlr_tensor *ga = hlr_layer_grad(a, name), *gb = hlr_layer_grad(b, name);
             ck_assert(ga && gb);
-            expect_same_bits(name, hlr_tensor_f32(ga), hlr_tensor_f32(gb), hlr_tensor_numel(ga));
+            test_expect_same_bits(name, hlr_tensor_f32(ga), hlr_tensor_f32(gb), hlr_tensor_numel(ga));
             checked++;
         }
     }
     for (int k = 0; k < 2; k++)
         ck_assert_ok(hlr_model_forward(m[k], x, y[k], 0));
-    expect_same_bits("inference output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
+    test_expect_same_bits("inference output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
     for (int k = 0; k < 2; k++) {
         hlr_tensor_free(y[k]);
         hlr_tensor_free(dx[k]);
@@ -523,9 +515,9 @@ START_TEST(test_fused_pooling_breaks_ties_as_the_pooling_layer)
         ck_assert_ok(hlr_model_forward(m[k], x, y[k], 1));
         ck_assert_ok(hlr_model_backward(m[k], dy, dx[k]));
     }
-    expect_same_bits("output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * P);
-    expect_same_bits("dx", hlr_tensor_f32(dx[0]), hlr_tensor_f32(dx[1]), N * H * W);
-    expect_same_bits("dweight", grad_of(m[0], 0, "weight", 2), grad_of(m[1], 0, "weight", 2), 2);
+    test_expect_same_bits("output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * P);
+    test_expect_same_bits("dx", hlr_tensor_f32(dx[0]), hlr_tensor_f32(dx[1]), N * H * W);
+    test_expect_same_bits("dweight", grad_of(m[0], 0, "weight", 2), grad_of(m[1], 0, "weight", 2), 2);
     for (int k = 0; k < 2; k++) {
         hlr_tensor_free(y[k]);
         hlr_tensor_free(dx[k]);
@@ -615,7 +607,7 @@ START_TEST(test_winograd_filters_follow_a_change_of_the_weights)
     ck_assert_ok(hlr_model_forward(a, x, y2, 0));
     ck_assert_ok(hlr_model_forward(b, x, y3, 0));
     ck_assert(memcmp(hlr_tensor_f32(y1), hlr_tensor_f32(y2), 2 * 8 * 36 * sizeof(float)) != 0);
-    expect_same_bits("after the change", hlr_tensor_f32(y2), hlr_tensor_f32(y3), 2 * 8 * 36);
+    test_expect_same_bits("after the change", hlr_tensor_f32(y2), hlr_tensor_f32(y3), 2 * 8 * 36);
     hlr_tensor_free(x);
     hlr_tensor_free(y1);
     hlr_tensor_free(y2);
@@ -661,7 +653,7 @@ START_TEST(test_inference_of_one_sample_gives_its_bits_in_a_batch)
             ck_assert_ok(hlr_model_forward(m[k], x1, y1, 0));
             const float *a = hlr_tensor_f32(y1), *b = hlr_tensor_f32(y) + n * out[k];
             if (k == 0)
-                expect_same_bits("one sample's convolutions", a, b, out[k]);
+                test_expect_same_bits("one sample's convolutions", a, b, out[k]);
             else
                 for (int64_t i = 0; i < out[k]; i++)
                     ck_assert_msg(fabsf(a[i] - b[i]) <= 1e-6f * (1.0f + fabsf(b[i])),

@@ -244,13 +244,6 @@ static void assert_same_model(hlr_model *a, hlr_model *b, const char *what)
     ck_assert(a->smoothing == b->smoothing);
 }
 
-static void assert_same_bits(const float *a, const float *b, int64_t n, const char *what)
-{
-    for (int64_t i = 0; i < n; i++)
-        ck_assert_msg(memcmp(&a[i], &b[i], sizeof *a) == 0, "%s: element %lld is %.9g, expected %.9g", what,
-                      (long long)i, (double)b[i], (double)a[i]);
-}
-
 START_TEST(test_every_layer_type_round_trips_with_identical_predictions)
 {
     /* Every registered layer type must appear in model_cases: a new layer adds a case. */
@@ -277,7 +270,7 @@ START_TEST(test_every_layer_type_round_trips_with_identical_predictions)
         ck_assert_msg(back != NULL, "%s: %s", mc->name, hlr_last_error());
         assert_same_model(m, back, mc->name);
         float *got = outputs(back, mc, 9);
-        assert_same_bits(want, got, output_numel(m, 9), mc->name);
+        test_expect_same_bits(mc->name, got, want, output_numel(m, 9));
         /* A file saved from the loaded model is the same file. */
         void *buf2;
         size_t len2;
@@ -1623,7 +1616,7 @@ START_TEST(test_four_threads_serve_one_loaded_model_through_clones)
     for (int t = 0; t < N_THREADS; t++) {
         ck_assert_msg(w[t].status == HLR_OK, "thread %d: %s", t, w[t].error);
         ck_assert_mem_eq(w[t].classes, want, sizeof want);
-        assert_same_bits(hlr_tensor_f32(want_p), w[t].probs, N_IMAGES * 3, "a thread's probabilities");
+        test_expect_same_bits("a thread's probabilities", w[t].probs, hlr_tensor_f32(want_p), N_IMAGES * 3);
     }
     ck_assert_mem_eq(again, want, sizeof want);
     hlr_tensor_free(labels);

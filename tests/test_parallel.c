@@ -191,14 +191,6 @@ START_TEST(test_gemm_one_row_and_many_agree_with_a_plain_sum)
 }
 END_TEST
 
-/* The bits of n floats of a and b are the same. */
-static void expect_rows_same_bits(const char *what, const float *a, const float *b, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        ck_assert_msg(memcmp(&a[i], &b[i], sizeof *a) == 0, "%s [%lld]: %.9g, expected the bits of %.9g", what,
-                      (long long)i, (double)a[i], (double)b[i]);
-}
-
 /*
  * A large inference batch of per-sample layers runs a slice at a time
  * (model.c, hlr__model_infer): 16 samples a slice here, the first
@@ -233,7 +225,7 @@ START_TEST(test_a_large_inference_batch_runs_in_slices)
         ck_assert_ok(hlr_set_num_threads(t + 1));
         ck_assert_ok(hlr_model_forward(m, x, y[t], 0));
     }
-    expect_rows_same_bits("2 threads against 1", hlr_tensor_f32(y[1]), hlr_tensor_f32(y[0]), N * C);
+    test_expect_same_bits("2 threads against 1", hlr_tensor_f32(y[1]), hlr_tensor_f32(y[0]), N * C);
     for (int64_t b = 0; b < N; b += S) {
         const int64_t nb = N - b < S ? N - b : S;
         hlr_tensor *xs = hlr_tensor_new(HLR_F32, 4, (int64_t[]){nb, 1, 32, 32});
@@ -241,7 +233,7 @@ START_TEST(test_a_large_inference_batch_runs_in_slices)
         ck_assert(xs && ys);
         memcpy(hlr_tensor_f32(xs), hlr_tensor_f32(x) + b * D, (size_t)(nb * D) * sizeof(float));
         ck_assert_ok(hlr_model_forward(m, xs, ys, 0));
-        expect_rows_same_bits("a slice run alone", hlr_tensor_f32(y[1]) + b * C, hlr_tensor_f32(ys), nb * C);
+        test_expect_same_bits("a slice run alone", hlr_tensor_f32(y[1]) + b * C, hlr_tensor_f32(ys), nb * C);
         if (nb == 1 || b == S) { /* one sample alone: the dense layer may round otherwise */
             hlr_tensor *x1 = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, 1, 32, 32}),
                        *y1 = hlr_tensor_new(HLR_F32, 2, (int64_t[]){1, C});

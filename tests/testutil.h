@@ -54,6 +54,15 @@ static inline void test_fill(float *x, long n, unsigned long long seed, float lo
         x[i] = lo + (hi - lo) * test_rand(&seed);
 }
 
+/* a and b, n floats, hold the same bits (fused / separate, alone / in a batch, saved / loaded);
+ * `what` names the case in the failure message. */
+static inline void test_expect_same_bits(const char *what, const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(memcmp(&a[i], &b[i], sizeof *a) == 0, "%s [%lld]: %.9g, expected the bits of %.9g", what,
+                      (long long)i, (double)a[i], (double)b[i]);
+}
+
 /*
  * Values against a PyTorch fixture: float32 against torch's float64,
  * relative 1e-5 (the values agree to about 1e-7), with an absolute floor of
