@@ -179,8 +179,9 @@ typedef struct hlr_pass {
     int64_t batch; /* N of this batch */
     int training;  /* dropout and friends active */
     int no_backward; /* inference no backward follows (hlr__model_infer): a layer may skip what only
-                        backward reads (a fused pooling's winners); hlr_model_input_gradient
-                        differentiates an inference pass, which keeps them */
+                        backward reads (a fused pooling's winners), and a batch norm is folded into
+                        the convolution before it (hlr_layer_ops.fold); hlr_model_input_gradient
+                        differentiates an inference pass, which keeps every layer as it is */
     hlr_rng *rng;  /* the model's generator */
     const int32_t *lengths; /* per sample, its valid time steps (hlr_model_set_lengths); NULL: all */
     /* Data-parallel training with synchronised batch norm (hlr_distributed.sync_batchnorm): a
@@ -208,6 +209,17 @@ typedef struct hlr_layer_ops {
      * to running the layers one by one (hlr__model_no_fusion skips the
      * hook; tests compare both ways). */
     int (*absorb)(hlr_layer *l, hlr_layer *const *next, int n);
+    /* Optional, for layers that can take the batch normalisation after them
+     * into their own weights and bias in inference (conv2d): called once
+     * every layer is built and fused, with the layer that follows; nonzero
+     * when this layer will.  The model then sets l->fold and next->folded,
+     * and an inference pass (hlr_pass.no_backward) calls this layer's
+     * forward with the batch norm's output buffer (its fused ReLU and
+     * pooling included) and skips the batch norm.  Unlike fusion this is
+     * not bit-identical: the results equal the layer-by-layer pass within
+     * float rounding (tests compare both ways).  Training, and inference
+     * that a backward follows, compute the layers one by one. */
+    int (*fold)(hlr_layer *l, hlr_layer *next);
     /* Nonzero when inference computes each sample's output from that sample
      * alone and leaves nothing a later call reads (a recurrent layer's final
      * state, attention weights): a model of such layers only may run a large
@@ -270,6 +282,8 @@ struct hlr_layer {
     int fuse_pool;      /* ... and the 2x2 max pooling after it: forward writes the pooled output
                          * (and which element of each window won), backward reads the pooled
                          * output and gradient */
+    hlr_layer *fold;    /* the batch norm this layer folds into itself in inference (ops->fold) */
+    int folded;         /* a batch norm the layer before folds in: no forward of its own in inference */
     int64_t in_size, out_size;
     int frozen;         /* hlr_layer_set_trainable(l, 0): optimizers leave its parameters alone */
     int nparams;
@@ -331,6 +345,11 @@ int hlr__pool2d_is_max2x2(const hlr_layer *l);
  * and W, a 2x2 max pooling right after that ReLU too (l->fuse_pool).
  * Returns the number of layers taken, 0 to 2. */
 int hlr__absorb_relu(hlr_layer *l, hlr_layer *const *next, int n, int can_pool);
+/* The channels of a batchnorm2d layer, 0 for any other layer. */
+int hlr__batchnorm2d_channels(const hlr_layer *l);
+/* A batch norm's inference as y = x a + shift per channel (a = weight / sqrt(running_var + eps),
+ * shift = bias - running_mean a), the same floats its own inference pass uses. */
+void hlr__batchnorm_affine(hlr_layer *l, float *a, float *shift);
 /* Make sure buffers hold `batch` samples (allocates only when it grows). */
 hlr_status hlr__model_plan(hlr_model *m, int64_t batch);
 /* Forward on raw input of `batch` samples; returns the output buffer (borrowed). */

@@ -148,6 +148,14 @@ static void fuse_layers(hlr_model *m)
             m->layers[i + k]->absorbed = 1;
         i += l->absorbs;
     }
+    /* Folding (hlr_layer_ops.fold), once the fused layers are known: inference only. */
+    for (int i = 0; i + 1 < m->nlayers; i++) {
+        hlr_layer *l = m->layers[i], *next = m->layers[i + 1];
+        if (l->ops->fold && !l->absorbed && !next->absorbed && l->ops->fold(l, next)) {
+            l->fold = next;
+            next->folded = 1;
+        }
+    }
 }
 
 /* The layer's output is its input: no buffer, forward or backward of its own. */
@@ -328,7 +336,7 @@ int64_t hlr__model_infer_slice(const hlr_model *m)
         const hlr_layer *l = m->layers[i];
         if (!l->ops->per_sample)
             return INT64_MAX;
-        if (!is_alias(l) && act_size(m, l) > largest)
+        if (!is_alias(l) && !l->fold && act_size(m, l) > largest) /* a folding layer's own buffer goes unused */
             largest = act_size(m, l);
     }
     int64_t s = SLICE_MIN;
@@ -431,7 +439,9 @@ static const float *forward_pass(hlr_model *m, const float *x, int64_t batch, in
             m->y_of[i] = (float *)in; /* never written through: alias layers have no forward */
         } else {
             m->y_of[i] = m->acts[i + 1];
-            l->ops->forward(l, &p, in, m->y_of[i]);
+            /* inference folds a batch norm into the layer before: that layer writes the batch norm's buffer */
+            if (!(no_backward && l->folded))
+                l->ops->forward(l, &p, in, no_backward && l->fold ? m->acts[i + 2] : m->y_of[i]);
         }
         in = m->y_of[i];
     }

@@ -431,9 +431,12 @@ END_TEST
  * side) and dy (N, 3): training output, dx and every gradient, then the
  * inference output (after the training pass, so with the running
  * statistics it left), bit for bit; returns how many gradients it compared.
+ * With `folds`, m[0]'s inference folds batch norms into the convolutions
+ * before them (hlr_layer_ops.fold), which is not bit-identical: its
+ * inference output is then compared within float rounding.
  * Frees the models.
  */
-static int expect_fused_bits(hlr_model *m[2], int64_t N, int64_t side, unsigned long long seed)
+static int expect_fused_bits(hlr_model *m[2], int64_t N, int64_t side, unsigned long long seed, int folds)
 {
     const int64_t D = side * side;
     hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 1, side, side}), *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, 3});
@@ -463,7 +466,11 @@ static int expect_fused_bits(hlr_model *m[2], int64_t N, int64_t side, unsigned 
     }
     for (int k = 0; k < 2; k++)
         ck_assert_ok(hlr_model_forward(m[k], x, y[k], 0));
-    test_expect_same_bits("inference output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
+    if (folds)
+        for (int64_t i = 0; i < N * 3; i++)
+            ck_assert_close(hlr_tensor_f32(y[0])[i], hlr_tensor_f32(y[1])[i], 1e-5, 1e-6);
+    else
+        test_expect_same_bits("inference output", hlr_tensor_f32(y[0]), hlr_tensor_f32(y[1]), N * 3);
     for (int k = 0; k < 2; k++) {
         hlr_tensor_free(y[k]);
         hlr_tensor_free(dx[k]);
@@ -477,7 +484,7 @@ static int expect_fused_bits(hlr_model *m[2], int64_t N, int64_t side, unsigned 
 START_TEST(test_fused_relus_give_the_bits_of_separate_layers)
 {
     hlr_model *m[2] = {relu_cnn(1), relu_cnn(0)};
-    ck_assert_int_eq(expect_fused_bits(m, 5, 8, 5), 12); /* weight and bias of 4 conv2d and 2 dense layers */
+    ck_assert_int_eq(expect_fused_bits(m, 5, 8, 5, 0), 12); /* weight and bias of 4 conv2d and 2 dense layers */
 }
 END_TEST
 
@@ -563,7 +570,141 @@ START_TEST(test_fused_batchnorm_gives_the_bits_of_separate_layers)
 {
     hlr_model *m[2] = {bn_relu_cnn(1), bn_relu_cnn(0)};
     /* 3 conv2d (one with a bias), 4 batch norms (weight, bias and their 2 buffers), 2 dense (one with a bias) */
-    ck_assert_int_eq(expect_fused_bits(m, 4, 36, 15), 23);
+    ck_assert_int_eq(expect_fused_bits(m, 4, 36, 15, 1), 23);
+}
+END_TEST
+
+/*
+ * Inference folds a batch norm into the convolution before it (its ReLU and
+ * pooling too): within float rounding of the layers run one by one, for each
+ * way of computing a convolution (direct, Winograd, im2col with groups) and
+ * for a batch norm with and without a fused ReLU and pooling, with
+ * statistics, scale and shift far from their initial values.  The folded
+ * weights are kept between passes, so a change of the running statistics, of
+ * the batch norm's weight or of the convolution's weights or bias (here a
+ * caller's writes) must reach the next pass.
+ */
+static hlr_model *folding_cnn(int fused)
+{
+    hlr_layer *ls[] = {hlr_conv2d(2, 4, &(hlr_conv2d_options){.kernel = 2, .no_bias = 1}), /* direct: 4x11x11 */
+                       hlr_batchnorm2d(4, 1e-5f, 0.1f),                                    /* nothing fused */
+                       hlr_conv2d(4, 6, &(hlr_conv2d_options){.kernel = 3, .padding = 2}), /* Winograd: 6x13x13 */
+                       hlr_batchnorm2d(6, 1e-3f, 0.1f),
+                       hlr_relu(), /* fused ReLU, odd sides: no pooling */
+                       hlr_conv2d(6, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 2}), /* Winograd: 8x15x15 */
+                       hlr_batchnorm2d(8, 1e-5f, 0.1f),
+                       hlr_relu(),
+                       hlr_maxpool2d(2, 2, 0), /* odd: a layer of its own, 8x7x7 */
+                       hlr_conv2d(8, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .groups = 2}), /* im2col */
+                       hlr_batchnorm2d(8, 1e-5f, 0.1f),
+                       hlr_relu(),                                                         /* 8x7x7 */
+                       hlr_conv2d(8, 6, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), /* Winograd: 6x7x7 */
+                       hlr_relu(), /* conv2d's own ReLU: nothing to fold */
+                       hlr_conv2d(6, 5, &(hlr_conv2d_options){.kernel = 1, .padding = 1}), /* direct: 5x9x9 -> 5x8x8 */
+                       hlr_avgpool2d(2, 1, 0),
+                       hlr_conv2d(5, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), /* Winograd */
+                       hlr_batchnorm2d(4, 1e-5f, 0.1f),
+                       hlr_relu(),
+                       hlr_maxpool2d(2, 0, 0),                               /* fused: 4x4x4 */
+                       hlr_conv2d(4, 3, &(hlr_conv2d_options){.kernel = 1}), /* direct, 3 channels */
+                       hlr_batchnorm2d(3, 1e-5f, 0.1f),
+                       hlr_relu(),
+                       hlr_maxpool2d(2, 0, 0), /* fused: 3x2x2, the output */
+                       NULL};
+    hlr_model *m = model_of(37, ls);
+    if (!fused)
+        hlr__model_no_fusion(m);
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){2, 12, 12}));
+    return m;
+}
+
+/* Each batch norm's weight and bias set to the same values in both models, from seed, far from their initial 1
+ * and 0 (the convolutions keep the initialisation both models share); then training passes over x, the same
+ * bits in both, take the running statistics near x's. */
+static void set_batchnorms(hlr_model *m[2], hlr_tensor *x, unsigned long long seed)
+{
+    for (int li = 0; li < hlr_model_num_layers(m[0]); li++) {
+        if (hlr_layer_param_count(hlr_model_layer(m[0], li)) != 4) /* a batch norm's weight, bias, statistics */
+            continue;
+        for (int k = 0; k < 2; k++) {
+            hlr_tensor *w = hlr_layer_param(hlr_model_layer(m[k], li), "weight"),
+                       *b = hlr_layer_param(hlr_model_layer(m[k], li), "bias");
+            test_fill(hlr_tensor_f32(w), hlr_tensor_numel(w), seed + (unsigned long long)li, 0.5f, 2.0f);
+            for (int64_t i = 1; i < hlr_tensor_numel(w); i += 3)
+                hlr_tensor_f32(w)[i] *= -1.0f;
+            test_fill(hlr_tensor_f32(b), hlr_tensor_numel(b), seed + 50 + (unsigned long long)li, -0.5f, 0.5f);
+        }
+    }
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 4, (int64_t[]){hlr_tensor_dim(x, 0), 3, 2, 2});
+    ck_assert(y != NULL);
+    for (int pass = 0; pass < 30; pass++)
+        for (int k = 0; k < 2; k++)
+            ck_assert_ok(hlr_model_forward(m[k], x, y, 1));
+    hlr_tensor_free(y);
+}
+
+/* The two models' inference outputs for x, within float rounding; the layer-by-layer one into ref. */
+static void expect_folded_close(hlr_model *m[2], const hlr_tensor *x, const char *when, float *ref)
+{
+    enum { N = 7, OUT = 3 * 2 * 2 };
+    hlr_tensor *y[2];
+    for (int k = 0; k < 2; k++) {
+        y[k] = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 3, 2, 2});
+        ck_assert(y[k] != NULL);
+        ck_assert_ok(hlr_model_forward(m[k], x, y[k], 0));
+    }
+    const float *a = hlr_tensor_f32(y[0]), *b = hlr_tensor_f32(y[1]);
+    int nonzero = 0;
+    for (int64_t i = 0; i < N * OUT; i++) {
+        ck_assert_msg(fabs((double)a[i] - b[i]) <= 1e-6 + 1e-5 * fabs((double)b[i]),
+                      "%s: output [%lld] folded %.9g, layer by layer %.9g", when, (long long)i, (double)a[i],
+                      (double)b[i]);
+        nonzero += b[i] != 0.0f;
+    }
+    ck_assert_msg(nonzero > N * OUT / 4, "%s: only %d of %d outputs are nonzero", when, nonzero, N * OUT);
+    memcpy(ref, b, N * OUT * sizeof *ref);
+    for (int k = 0; k < 2; k++)
+        hlr_tensor_free(y[k]);
+}
+
+START_TEST(test_inference_folds_batchnorm_into_the_convolution)
+{
+    enum { N = 7, OUT = 3 * 2 * 2 };
+    hlr_model *m[2] = {folding_cnn(1), folding_cnn(0)};
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, 2, 12, 12});
+    ck_assert(x != NULL);
+    test_fill(hlr_tensor_f32(x), N * 2 * 144, 41, -1.0f, 1.0f);
+    set_batchnorms(m, x, 43);
+    float before[N * OUT], after[N * OUT];
+    expect_folded_close(m, x, "first pass", before);
+    /* each change alone (every other value from index), in both models, then another pass: a change the
+     * output shows */
+    static const struct {
+        int layer;
+        const char *param;
+        int index;
+        float by;
+    } changes[] = {{1, "running_var", 1, 2.5f}, {3, "running_mean", 0, -1.75f}, {6, "weight", 0, -1.75f},
+                   {10, "bias", 1, -1.75f},     {0, "weight", 1, -1.75f},       {2, "bias", 0, -1.75f},
+                   {16, "weight", 1, -1.75f},   {21, "running_var", 0, 0.25f}};
+    for (size_t c = 0; c < sizeof changes / sizeof changes[0]; c++) {
+        for (int k = 0; k < 2; k++) {
+            hlr_tensor *t = hlr_layer_param(hlr_model_layer(m[k], changes[c].layer), changes[c].param);
+            for (int64_t i = changes[c].index; i < hlr_tensor_numel(t); i += 2)
+                hlr_tensor_f32(t)[i] *= changes[c].by;
+        }
+        char when[64];
+        snprintf(when, sizeof when, "after a change of layer %d's %s", changes[c].layer, changes[c].param);
+        expect_folded_close(m, x, when, after);
+        double moved = 0.0;
+        for (int i = 0; i < N * OUT; i++)
+            moved = fmax(moved, fabs((double)after[i] - before[i]));
+        ck_assert_msg(moved > 1e-3, "%s: the output moved by %g only", when, moved);
+        memcpy(before, after, sizeof before);
+    }
+    hlr_tensor_free(x);
+    hlr_model_free(m[0]);
+    hlr_model_free(m[1]);
 }
 END_TEST
 
@@ -1515,6 +1656,7 @@ Suite *suite_conv(void)
     tcase_add_test(tc, test_inference_of_one_sample_gives_its_bits_in_a_batch);
     tcase_add_test(tc, test_winograd_filters_follow_a_change_of_the_weights);
     tcase_add_test(tc, test_fused_batchnorm_gives_the_bits_of_separate_layers);
+    tcase_add_test(tc, test_inference_folds_batchnorm_into_the_convolution);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad_configurations");

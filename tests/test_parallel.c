@@ -194,8 +194,9 @@ END_TEST
 /*
  * A large inference batch of per-sample layers runs a slice at a time
  * (model.c, hlr__model_infer): 16 samples a slice here, the first
- * convolution's output being 128 KB a sample, so 37 samples go as 16, 16
- * and 5.  Each row has the bits
+ * convolution's output (with its ReLU; the pooling after it, 3x3 windows,
+ * is a layer of its own) being 128 KB a sample, so 37 samples go as 16, 16
+ * and 5; the batch norm is folded into the convolution before it.  Each row has the bits
  * of its sample run in a batch of its own slice, for 1 and 2 threads alike,
  * and those of the sample alone within the dense layer's rounding; predict
  * gives the rows' argmax.  A model with a recurrent layer is never sliced.
@@ -205,11 +206,11 @@ START_TEST(test_a_large_inference_batch_runs_in_slices)
     const int64_t N = 37, D = 32 * 32, C = 5;
     hlr_model *m = hlr_model_new(5);
     ck_assert_ptr_nonnull(m);
-    ck_assert_ok(hlr_model_add(m, hlr_conv2d(1, 32, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1})));
-    ck_assert_ok(hlr_model_add(m, hlr_batchnorm2d(32, 1e-5f, 0.1f)));
+    ck_assert_ok(hlr_model_add(m, hlr_conv2d(1, 32, &(hlr_conv2d_options){.kernel = 3, .padding = 1})));
     ck_assert_ok(hlr_model_add(m, hlr_relu()));
-    ck_assert_ok(hlr_model_add(m, hlr_maxpool2d(2, 2, 0)));
-    ck_assert_ok(hlr_model_add(m, hlr_conv2d(32, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1})));
+    ck_assert_ok(hlr_model_add(m, hlr_maxpool2d(3, 2, 1)));
+    ck_assert_ok(hlr_model_add(m, hlr_conv2d(32, 4, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1})));
+    ck_assert_ok(hlr_model_add(m, hlr_batchnorm2d(4, 1e-5f, 0.1f)));
     ck_assert_ok(hlr_model_add(m, hlr_relu()));
     ck_assert_ok(hlr_model_add(m, hlr_flatten()));
     ck_assert_ok(hlr_model_add(m, hlr_dense(4 * 16 * 16, C, 1)));

@@ -835,7 +835,12 @@ HLR_API hlr_layer *hlr_global_avgpool2d(void);
  * momentum; in inference use the running statistics.  Parameters
  * "weight" (C, ones) and "bias" (C, zeros); buffers "running_mean" (C,
  * zeros) and "running_var" (C, ones), which optimizers never change.
- * Output shape = input shape.
+ * Output shape = input shape.  Right after a conv2d (no ReLU between),
+ * inference (hlr_model_predict(), hlr_model_evaluate(),
+ * hlr_model_forward() with training 0) folds it into the convolution's
+ * weights and bias, as ONNX Runtime does: the results equal the layers
+ * run one by one within float rounding (about 1e-6 relative), not bit for
+ * bit; hlr_model_input_gradient() and the explanations run them one by one.
  *
  * @param num_features  C, the number of channels, 1 to 2^24.
  * @param eps           added to the variance, finite and > 0 (torch's

@@ -47,6 +47,8 @@ typedef struct batchnorm {
 
 enum { WEIGHT, BIAS, RUNNING_MEAN, RUNNING_VAR };
 
+extern const hlr_layer_ops hlr__batchnorm2d_ops;
+
 static hlr_status bn_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
 {
     (void)rng;
@@ -342,6 +344,23 @@ static hlr_layer *bn_from_config(const hlr_config *c, int two_d)
 
 static hlr_layer *bn2d_from_config(const hlr_config *c) { return bn_from_config(c, 1); }
 static hlr_layer *bn1d_from_config(const hlr_config *c) { return bn_from_config(c, 0); }
+
+int hlr__batchnorm2d_channels(const hlr_layer *l)
+{
+    return l->ops == &hlr__batchnorm2d_ops ? ((const batchnorm *)l)->C : 0;
+}
+
+void hlr__batchnorm_affine(hlr_layer *l, float *a, float *shift)
+{
+    const batchnorm *b = (const batchnorm *)l;
+    const float *w = hlr__param(l, WEIGHT), *bias = hlr__param(l, BIAS), *rm = hlr__param(l, RUNNING_MEAN),
+                *rv = hlr__param(l, RUNNING_VAR);
+    for (int c = 0; c < b->C; c++) { /* as bn_forward_part's inference */
+        const float inv = 1.0f / sqrtf(rv[c] + b->eps);
+        a[c] = w[c] * inv;
+        shift[c] = bias[c] - rm[c] * a[c];
+    }
+}
 
 /* A ReLU after it, and for a 2d layer a 2x2 max pooling after that (hlr__absorb_relu). */
 static int bn_absorb(hlr_layer *l, hlr_layer *const *next, int n)

@@ -31,6 +31,14 @@
  * Measured against one GEMM over the whole batch (columns of 64 samples,
  * 14 MB for the cnn's second layer, and a layout copy each way): faster,
  * and far less memory.
+ * Inference folds a batch norm that follows (conv_fold, l->fold) into the
+ * weights and bias: with the batch norm's y = x a + shift per channel,
+ * W'[co] = a[co] W[co] and b'[co] = a[co] b[co] + shift[co], and the batch
+ * norm's fused ReLU and pooling are applied here, so the convolution's own
+ * output is never written (the batch norm's pass over it and its pooling
+ * plane were 14 % of the cnn-bn's inference).  The folded weights (and
+ * their Winograd transform) are made again whenever the weights, the bias
+ * or the batch norm's a and shift change, as U is.
  */
 #include "../internal.h"
 #include "../kernels/kernels.h"
@@ -70,6 +78,12 @@ typedef struct conv2d {
     int64_t win_planned;
     int64_t ystride;  /* floats per sample of y and dy: out_size, or the pooled size */
     int64_t ysz;      /* floats per slot of dy1 and yfull */
+    /* Inference with the batch norm after it folded in (l->fold): */
+    float *fw;    /* (Cout, K) W' then (Cout) b' */
+    float *fU;    /* Winograd: W' transformed (16, Cout, Cin) */
+    float *fseen; /* what fw was made from: W (Cout K), then a, shift and b (3 Cout) */
+    float *fnow;  /* this pass's a, shift and b (3 Cout) */
+    int fw_valid, fab_valid;
 } conv2d;
 
 extern const hlr_layer_ops hlr__conv2d_ops;
@@ -126,7 +140,8 @@ static hlr_status plan_slots(hlr_layer *l);
 /* Free what plan_slots() allocated (NULL again, so a later plan can retry). */
 static void free_slots(conv2d *c)
 {
-    float **bufs[] = {&c->scratch, &c->cols1, &c->dy1, &c->dw1, &c->U, &c->w_seen, &c->V1, &c->M1, &c->yfull};
+    float **bufs[] = {&c->scratch, &c->cols1, &c->dy1,   &c->dw1, &c->U,  &c->w_seen,
+                      &c->V1,      &c->M1,    &c->yfull, &c->fw,  &c->fU, &c->fseen};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         hlr__free(*bufs[i]);
         *bufs[i] = NULL;
@@ -172,10 +187,22 @@ static hlr_status plan_slots(hlr_layer *l)
     c->ysz = c->cout * c->P + HLRK_POOL_SLACK; /* the pooling kernels' slack */
     c->dy1 = l->fuse_relu ? hlr__alloc_or_fail((size_t)(slots * c->ysz), sizeof(float), "conv2d gradient") : NULL;
     c->dw1 = hlr__alloc_or_fail((size_t)(slots * (wsize + c->cout)), sizeof(float), "conv2d partial gradients");
-    c->yfull = l->fuse_pool ? hlr__alloc_or_fail((size_t)(slots * c->ysz), sizeof(float), "conv2d output") : NULL;
+    const int pools = l->fuse_pool || (l->fold && l->fold->fuse_pool);
+    c->yfull = pools ? hlr__alloc_or_fail((size_t)(slots * c->ysz), sizeof(float), "conv2d output") : NULL;
     c->ystride = l->fuse_pool ? c->cout * c->P / 4 : l->out_size;
+    const int64_t fwsize = c->cout * (c->K + 1), fsize = c->cout * (c->K + 6);
+    if (l->fold) {
+        c->fw = hlr__alloc_or_fail((size_t)fwsize, sizeof(float), "conv2d folded weights");
+        c->fU = c->wino ? hlr__alloc_or_fail((size_t)(HLRK_WINO_POINTS * c->cout * c->cin), sizeof(float),
+                                             "conv2d folded weights")
+                        : NULL;
+        c->fseen = hlr__alloc_or_fail((size_t)fsize, sizeof(float), "conv2d folded weights");
+        c->fnow = c->fseen ? c->fseen + c->cout * (c->K + 3) : NULL;
+        c->fw_valid = c->fab_valid = 0;
+    }
     if ((c->slot_size && !c->scratch) || (c->wino ? !c->U || !c->w_seen || !c->V1 || !c->M1 : !c->cols1) ||
-        (l->fuse_relu && !c->dy1) || !c->dw1 || (l->fuse_pool && !c->yfull)) {
+        (l->fuse_relu && !c->dy1) || !c->dw1 || (pools && !c->yfull) ||
+        (l->fold && (!c->fw || (c->wino && !c->fU) || !c->fseen))) {
         free_slots(c);
         return HLR_ENOMEM;
     }
@@ -188,9 +215,11 @@ static hlr_status plan_slots(hlr_layer *l)
 typedef struct forward_job {
     conv2d *c;
     float *y;
-    const float *x, *b;
-    int64_t batch, parts; /* parts <= c->slots: slots [0, parts) share the batch */
-    int winners;          /* a fused pooling records its winners for backward */
+    const float *x, *w, *b, *U; /* the weights, bias and Winograd filters: the layer's, or folded */
+    int64_t batch, parts;       /* parts <= c->slots: slots [0, parts) share the batch */
+    int relu, pool;             /* the fused ReLU and pooling: the layer's, or the folded batch norm's */
+    int64_t ystride;            /* floats per sample of y */
+    int winners;                /* a fused pooling records its winners for backward */
 } forward_job;
 
 /* Where slot s computes sample n's output: y itself, or the slot's buffer
@@ -198,14 +227,14 @@ typedef struct forward_job {
 static float *sample_y(const forward_job *j, int64_t s, int64_t n)
 {
     const conv2d *c = j->c;
-    return c->base.fuse_pool ? c->yfull + s * c->ysz : j->y + n * c->ystride;
+    return j->pool ? c->yfull + s * c->ysz : j->y + n * j->ystride;
 }
 
 static void pooled(const forward_job *j, int64_t s, int64_t n)
 {
     const conv2d *c = j->c;
-    if (c->base.fuse_pool)
-        hlrk_maxpool2x2_win(j->y + n * c->ystride, j->winners ? c->win + n * c->ystride : NULL, c->yfull + s * c->ysz,
+    if (j->pool)
+        hlrk_maxpool2x2_win(j->y + n * j->ystride, j->winners ? c->win + n * j->ystride : NULL, c->yfull + s * c->ysz,
                             c->cout, c->g.Ho, c->g.Wo);
 }
 
@@ -217,8 +246,8 @@ static void direct_part(void *ctx, int64_t s0, int64_t s1)
     const hlr_layer *l = &c->base;
     for (int64_t s = s0; s < s1; s++)
         for (int64_t n = s * j->batch / j->parts; n < (s + 1) * j->batch / j->parts; n++) {
-            hlrk_conv_direct(sample_y(j, s, n), j->x + n * l->in_size, hlr__param(&c->base, 0), j->b, c->cout,
-                             l->fuse_relu, l->fuse_pool, &c->g, c->scratch + s * c->slot_size);
+            hlrk_conv_direct(sample_y(j, s, n), j->x + n * l->in_size, j->w, j->b, c->cout, j->relu, j->pool, &c->g,
+                             c->scratch + s * c->slot_size);
             pooled(j, s, n);
         }
 }
@@ -232,17 +261,18 @@ static void per_sample_part(void *ctx, int64_t s0, int64_t s1)
     conv2d *c = j->c;
     const hlr_layer *l = &c->base;
     const int64_t P = c->P, K = c->K, co_g = c->cout / c->groups;
-    const float *w = hlr__param(&c->base, 0);
+    const float *w = j->w;
     for (int64_t s = s0; s < s1; s++) {
         float *cols = c->cols1 + s * c->K * c->groups * P;
         for (int64_t n = s * j->batch / j->parts; n < (s + 1) * j->batch / j->parts; n++) {
-            float *y = j->y + n * l->out_size; /* never pooled: conv_absorb pools for direct and Winograd only */
+            float *y =
+                j->y + n * j->ystride; /* never pooled: conv_absorb and conv_fold pool for direct and Winograd only */
             hlrk_im2col(cols, j->x + n * l->in_size, &c->g, 1);
             for (int grp = 0; grp < c->groups; grp++)
                 hlrk_gemm1(0, 0, co_g, P, K, 1.0f, w + grp * co_g * K, K, cols + grp * K * P, P, 0.0f,
                            y + grp * co_g * P, P);
             for (int64_t co = 0; co < c->cout; co++)
-                (l->fuse_relu ? hlrk_copy_add_relu : hlrk_copy_add)(y + co * P, y + co * P, j->b ? j->b[co] : 0.0f, P);
+                (j->relu ? hlrk_copy_add_relu : hlrk_copy_add)(y + co * P, y + co * P, j->b ? j->b[co] : 0.0f, P);
         }
     }
 }
@@ -263,27 +293,74 @@ static void wino_part(void *ctx, int64_t s0, int64_t s1)
             for (int64_t b = 0; b < nb; b++)
                 hlrk_wino_input(V + b * c->tiles, T, j->x + (n + b) * l->in_size, &c->g, plane);
             for (int xi = 0; xi < HLRK_WINO_POINTS; xi++)
-                hlrk_gemm1(0, 0, co, T, ci, 1.0f, c->U + xi * co * ci, ci, V + xi * ci * T, T, 0.0f,
-                           M + xi * co * T, T);
+                hlrk_gemm1(0, 0, co, T, ci, 1.0f, j->U + xi * co * ci, ci, V + xi * ci * T, T, 0.0f, M + xi * co * T,
+                           T);
             for (int64_t b = 0; b < nb; b++) {
-                hlrk_wino_output(sample_y(j, s, n + b), M + b * c->tiles, T, co, j->b, l->fuse_relu, l->fuse_pool,
-                                 &c->g, plane);
+                hlrk_wino_output(sample_y(j, s, n + b), M + b * c->tiles, T, co, j->b, j->relu, j->pool, &c->g, plane);
                 pooled(j, s, n + b);
             }
         }
     }
 }
 
+/* The folded weights W' and bias b' (conv2d.c's header says how), made again when what they come from
+ * has changed. */
+static void fold_weights(conv2d *c)
+{
+    hlr_layer *l = &c->base;
+    const int64_t co = c->cout, K = c->K;
+    float *a = c->fnow, *shift = a + co, *b = a + 2 * co;
+    hlr__batchnorm_affine(l->fold, a, shift);
+    for (int64_t i = 0; i < co; i++)
+        b[i] = c->has_bias ? hlr__param(l, 1)[i] : 0.0f;
+    const float *w = hlr__param(l, 0);
+    /* both compared (and their copies kept) every time: | rather than || */
+    if (!(hlr__weights_changed(c->fseen, w, co * K, &c->fw_valid) |
+          hlr__weights_changed(c->fseen + co * K, c->fnow, 3 * co, &c->fab_valid)))
+        return;
+    for (int64_t i = 0; i < co; i++) {
+        for (int64_t k = 0; k < K; k++)
+            c->fw[i * K + k] = w[i * K + k] * a[i];
+        c->fw[co * K + i] = b[i] * a[i] + shift[i];
+    }
+    if (c->wino)
+        hlrk_wino_filter(c->fU, c->fw, co, c->cin);
+}
+
 static void conv_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
     conv2d *c = (conv2d *)l;
-    forward_job j = {c,
-                     y,
-                     x,
-                     c->has_bias ? hlr__param(l, 1) : NULL,
-                     p->batch,
-                     c->slots < p->batch ? c->slots : p->batch,
-                     !p->no_backward};
+    const int64_t parts = c->slots < p->batch ? c->slots : p->batch;
+    if (p->no_backward && l->fold) { /* y is the folded batch norm's output */
+        fold_weights(c);
+        const hlr_layer *bn = l->fold;
+        forward_job j = {.c = c,
+                         .y = y,
+                         .x = x,
+                         .w = c->fw,
+                         .b = c->fw + c->cout * c->K,
+                         .U = c->fU,
+                         .batch = p->batch,
+                         .parts = parts,
+                         .relu = bn->fuse_relu,
+                         .pool = bn->fuse_pool,
+                         .ystride = bn->fuse_pool ? bn->out_size / 4 : bn->out_size,
+                         .winners = 0};
+        hlr__parallel_for(j.parts, 1, c->direct ? direct_part : c->wino ? wino_part : per_sample_part, &j);
+        return;
+    }
+    forward_job j = {.c = c,
+                     .y = y,
+                     .x = x,
+                     .w = hlr__param(l, 0),
+                     .b = c->has_bias ? hlr__param(l, 1) : NULL,
+                     .U = c->U,
+                     .batch = p->batch,
+                     .parts = parts,
+                     .relu = l->fuse_relu,
+                     .pool = l->fuse_pool,
+                     .ystride = c->ystride,
+                     .winners = !p->no_backward};
     if (c->wino) {
         /* The transformed filters change only when the weights do (an optimizer step, a load, a caller's
          * or a clone's model's write): made again then, not on every pass, where at batch 1 the
@@ -470,11 +547,20 @@ static int conv_absorb(hlr_layer *l, hlr_layer *const *next, int n)
     return hlr__absorb_relu(l, next, n, c->direct || c->wino);
 }
 
+/* A batch norm right after it (no ReLU between), over its channels; one that pools too only when the
+ * direct or Winograd kernels run (they write split rows for the pooling). */
+static int conv_fold(hlr_layer *l, hlr_layer *next)
+{
+    const conv2d *c = (const conv2d *)l;
+    return !l->absorbs && hlr__batchnorm2d_channels(next) == c->cout && (!next->fuse_pool || c->direct || c->wino);
+}
+
 const hlr_layer_ops hlr__conv2d_ops = {
     .type = "conv2d",
     .per_sample = 1,
     .map_lengths = conv_map_lengths,
     .absorb = conv_absorb,
+    .fold = conv_fold,
     .build = conv_build,
     .plan = conv_plan,
     .forward = conv_forward,
