@@ -49,9 +49,12 @@
 /* Largest K computed directly: below it, packing dominates a GEMM. */
 #define DIRECT_MAX_K HLRK_DIRECT_MAX_TAPS
 /* Winograd tiles per block of samples: enough columns for the GEMMs to run
- * near full speed, few enough that V and M stay near the cache (how it was
- * chosen: docs/design.md, Convolution). */
+ * near full speed, few enough that V and M stay near the cache, and few
+ * enough that each of the block's 16 products takes at most WINO_BLOCK_MACS
+ * multiply-adds (Cout Cin tiles), which matters for wide layers (how both
+ * were chosen: docs/design.md, Convolution). */
 #define WINO_BLOCK_TILES 400
+#define WINO_BLOCK_MACS 500000
 
 typedef struct conv2d {
     hlr_layer base;
@@ -173,7 +176,9 @@ static hlr_status plan_slots(hlr_layer *l)
         c->slot_size ? hlr__alloc_or_fail((size_t)(slots * c->slot_size), sizeof(float), "conv2d scratch") : NULL;
     if (c->wino) {
         c->tiles = hlrk_wino_tiles(&c->g);
-        c->block = c->tiles < WINO_BLOCK_TILES ? WINO_BLOCK_TILES / c->tiles : 1;
+        int64_t most = WINO_BLOCK_MACS / ((int64_t)c->cout * c->cin); /* tiles */
+        most = most < WINO_BLOCK_TILES ? most : WINO_BLOCK_TILES;
+        c->block = c->tiles < most ? most / c->tiles : 1;
         wsize = HLRK_WINO_POINTS * c->cout * c->cin;
         c->U = hlr__alloc_or_fail((size_t)wsize, sizeof(float), "conv2d Winograd filters");
         c->w_seen = hlr__alloc_or_fail((size_t)(c->cout * c->cin * 9), sizeof(float), "conv2d Winograd filters");
