@@ -3,7 +3,7 @@
  *
  *   hlr-serve --model NAME=FILE [--model NAME=FILE ...] [--port 8080] [--bind 127.0.0.1] [--threads 2] ...
  *
- * HTTP is libmicrohttpd's (a thread pool polling with epoll; connection
+ * HTTP is libmicrohttpd's (a thread pool polling with poll(); connection
  * limit and idle timeout are its own), JSON is cJSON's, PNG is libpng's
  * through hlr_image_decode().  Routes:
  *
@@ -1379,7 +1379,11 @@ int main(int argc, char **argv)
         free(S.token);
         return 1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+    /* poll(), not epoll: with epoll and internal threads, MHD_quiesce_daemon() (the drain on SIGTERM) races a
+     * worker removing the listen socket from its epoll set, and libmicrohttpd 0.9.75 then aborts the process
+     * ("Failed to remove listen FD from epoll set", seen once in CI); with poll() quiescing signals each
+     * worker instead, and the sets are rebuilt on every round. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      (v6 ? MHD_USE_IPv6 : 0);
     S.daemon = MHD_start_daemon(
         flags, (uint16_t)opt.port, NULL, NULL, handle, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
