@@ -181,8 +181,14 @@ static void bn_forward_part(void *ctx, int64_t s0, int64_t s1)
         }
 }
 
-static int64_t parts_of(const batchnorm *b)
+/* Parts of a pass over a batch of N: one per thread (or slot), at most one per channel, and one alone
+ * below SERIAL_FLOATS values, where a hand-off to the pool costs more than the pass (batchnorm1d at
+ * batch 1: 128 values).  Channels are computed alike whatever their part: the same bits. */
+#define SERIAL_FLOATS ((int64_t)1 << 14)
+static int64_t parts_of(const batchnorm *b, int64_t N)
 {
+    if (N * b->C * b->S < SERIAL_FLOATS)
+        return 1;
     int64_t t = b->base.fuse_pool ? b->slots : hlr__pool_threads();
     return t < b->C ? t : b->C;
 }
@@ -202,7 +208,7 @@ static void bn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y
 {
     batchnorm *b = (batchnorm *)l;
     b->eval_last = !p->training;
-    bn_job j = {b, p, x, NULL, NULL, y, NULL, parts_of(b), 0};
+    bn_job j = {b, p, x, NULL, NULL, y, NULL, parts_of(b, p->batch), 0};
     b->sync_M = 0;
     if (p->training && p->sync && p->sync->size > 1) {
         /* Statistics over every process's batch: the sums, then the squared deviations from the global mean. */
@@ -303,7 +309,7 @@ static void bn_backward_part(void *ctx, int64_t s0, int64_t s1)
 static void bn_backward(hlr_layer *l, const hlr_pass *p, const float *x, const float *y, const float *dy, float *dx)
 {
     batchnorm *b = (batchnorm *)l;
-    bn_job j = {b, p, x, y, dy, NULL, dx, parts_of(b), 0};
+    bn_job j = {b, p, x, y, dy, NULL, dx, parts_of(b, p->batch), 0};
     if (b->sync_M > 0 && !b->eval_last && p->sync && p->sync->size > 1) {
         j.phase = 1; /* this process's sums (and the parameters' own gradients) */
         hlr__parallel_for(j.parts, 1, bn_backward_part, &j);

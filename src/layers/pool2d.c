@@ -100,12 +100,21 @@ static void maxpool2x2_backward_planes(void *ctx, int64_t a, int64_t b)
     hlrk_maxpool2x2_backward(j->out + a * pi, j->x + a * pi, j->y + a * po, j->in + a * po, b - a, p->H, p->W);
 }
 
+/* Planes a thread takes at least: 4, and enough for SERIAL_FLOATS of input, so that a small pass (one
+ * image's last pooling) runs on the calling thread rather than paying for a hand-off. */
+#define SERIAL_FLOATS ((int64_t)1 << 14)
+static int64_t plane_grain(const pool2d *p)
+{
+    const int64_t g = SERIAL_FLOATS / (p->H * p->W);
+    return g > 4 ? g : 4;
+}
+
 /* x (planes, H, W) -> y (planes, Ho, Wo) */
 static void maxpool_forward(pool2d *p, int64_t planes, const float *x, float *y)
 {
     if (is_2x2(p)) {
         pool_job j = {p, y, x, NULL, NULL};
-        hlr__parallel_for(planes, 4, maxpool2x2_planes, &j);
+        hlr__parallel_for(planes, plane_grain(p), maxpool2x2_planes, &j);
         return;
     }
     const int64_t H = p->H, W = p->W;
@@ -197,7 +206,7 @@ static void pool_backward(hlr_layer *l, const hlr_pass *ps, const float *x, cons
     }
     if (is_2x2(p)) {
         pool_job j = {p, dx, dy, x, y};
-        hlr__parallel_for(planes, 4, maxpool2x2_backward_planes, &j);
+        hlr__parallel_for(planes, plane_grain(p), maxpool2x2_backward_planes, &j);
         return;
     }
     memset(dx, 0, (size_t)(planes * HW) * sizeof *dx);
