@@ -41,6 +41,9 @@ typedef void (*hlr_task_fn)(void *ctx, int64_t begin, int64_t end);
  * all are done.  Serial when the pool has one thread, n is small, or the
  * pool is busy with another application thread's job. */
 void hlr__parallel_for(int64_t n, int64_t grain, hlr_task_fn fn, void *ctx);
+/* Memory-bound passes (pooling, batch norm) over fewer floats than this run on the calling thread: a
+ * hand-off to the pool costs more (one image's batchnorm1d of 128 values, its last 7x7 pooling). */
+#define HLR__SERIAL_FLOATS ((int64_t)1 << 14)
 /* Make the pool `threads` threads strong (the caller counts as one). */
 void hlr__pool_resize(int threads);
 int hlr__pool_threads(void);

@@ -47,6 +47,13 @@ typedef struct batchnorm {
 
 enum { WEIGHT, BIAS, RUNNING_MEAN, RUNNING_VAR };
 
+/* 1 / sqrt(running_var + eps) of channel c: inference's scale, in every pass that uses it (forward,
+ * backward after an inference forward, the fold into a convolution) the same float. */
+static inline float running_inv(hlr_layer *l, int64_t c)
+{
+    return 1.0f / sqrtf(hlr__param(l, RUNNING_VAR)[c] + ((const batchnorm *)l)->eps);
+}
+
 extern const hlr_layer_ops hlr__batchnorm2d_ops;
 
 static hlr_status bn_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, hlr_rng *rng)
@@ -164,7 +171,7 @@ static void bn_forward_part(void *ctx, int64_t s0, int64_t s1)
                 rv[c] = (1.0f - b->momentum) * rv[c] + b->momentum * (float)unbiased;
             } else {
                 mean = rm[c];
-                inv = 1.0f / sqrtf(rv[c] + b->eps);
+                inv = running_inv(l, c);
             }
             const float a = w[c] * inv, sh = bias[c] - mean * a;
             for (int64_t n = 0; n < N; n++) {
@@ -182,12 +189,10 @@ static void bn_forward_part(void *ctx, int64_t s0, int64_t s1)
 }
 
 /* Parts of a pass over a batch of N: one per thread (or slot), at most one per channel, and one alone
- * below SERIAL_FLOATS values, where a hand-off to the pool costs more than the pass (batchnorm1d at
- * batch 1: 128 values).  Channels are computed alike whatever their part: the same bits. */
-#define SERIAL_FLOATS ((int64_t)1 << 14)
+ * below HLR__SERIAL_FLOATS values.  Channels are computed alike whatever their part: the same bits. */
 static int64_t parts_of(const batchnorm *b, int64_t N)
 {
-    if (N * b->C * b->S < SERIAL_FLOATS)
+    if (N * b->C * b->S < HLR__SERIAL_FLOATS)
         return 1;
     int64_t t = b->base.fuse_pool ? b->slots : hlr__pool_threads();
     return t < b->C ? t : b->C;
@@ -261,7 +266,7 @@ static void bn_backward_part(void *ctx, int64_t s0, int64_t s1)
             /* after an inference forward the statistics are the running ones, constants of x */
             const float *xc = j->x + c * S;
             const float mean = b->eval_last ? hlr__param(l, RUNNING_MEAN)[c] : b->mean[c],
-                        inv = b->eval_last ? 1.0f / sqrtf(hlr__param(l, RUNNING_VAR)[c] + b->eps) : b->inv_std[c];
+                        inv = b->eval_last ? running_inv(l, c) : b->inv_std[c];
             double sg = 0.0, sgx = 0.0;
             if (l->fuse_pool && j->phase != 2)
                 for (int64_t n = 0; n < N; n++) {
@@ -359,11 +364,9 @@ int hlr__batchnorm2d_channels(const hlr_layer *l)
 void hlr__batchnorm_affine(hlr_layer *l, float *a, float *shift)
 {
     const batchnorm *b = (const batchnorm *)l;
-    const float *w = hlr__param(l, WEIGHT), *bias = hlr__param(l, BIAS), *rm = hlr__param(l, RUNNING_MEAN),
-                *rv = hlr__param(l, RUNNING_VAR);
+    const float *w = hlr__param(l, WEIGHT), *bias = hlr__param(l, BIAS), *rm = hlr__param(l, RUNNING_MEAN);
     for (int c = 0; c < b->C; c++) { /* as bn_forward_part's inference */
-        const float inv = 1.0f / sqrtf(rv[c] + b->eps);
-        a[c] = w[c] * inv;
+        a[c] = w[c] * running_inv(l, c);
         shift[c] = bias[c] - rm[c] * a[c];
     }
 }

@@ -335,25 +335,6 @@ static void fold_weights(conv2d *c)
 static void conv_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
     conv2d *c = (conv2d *)l;
-    const int64_t parts = c->slots < p->batch ? c->slots : p->batch;
-    if (p->no_backward && l->fold) { /* y is the folded batch norm's output */
-        fold_weights(c);
-        const hlr_layer *bn = l->fold;
-        forward_job j = {.c = c,
-                         .y = y,
-                         .x = x,
-                         .w = c->fw,
-                         .b = c->fw + c->cout * c->K,
-                         .U = c->fU,
-                         .batch = p->batch,
-                         .parts = parts,
-                         .relu = bn->fuse_relu,
-                         .pool = bn->fuse_pool,
-                         .ystride = bn->fuse_pool ? bn->out_size / 4 : bn->out_size,
-                         .winners = 0};
-        hlr__parallel_for(j.parts, 1, c->direct ? direct_part : c->wino ? wino_part : per_sample_part, &j);
-        return;
-    }
     forward_job j = {.c = c,
                      .y = y,
                      .x = x,
@@ -361,12 +342,21 @@ static void conv_forward(hlr_layer *l, const hlr_pass *p, const float *x, float 
                      .b = c->has_bias ? hlr__param(l, 1) : NULL,
                      .U = c->U,
                      .batch = p->batch,
-                     .parts = parts,
+                     .parts = c->slots < p->batch ? c->slots : p->batch,
                      .relu = l->fuse_relu,
                      .pool = l->fuse_pool,
                      .ystride = c->ystride,
                      .winners = !p->no_backward};
-    if (c->wino) {
+    if (p->no_backward && l->fold) { /* y is the folded batch norm's output, its ReLU and pooling ours */
+        const hlr_layer *bn = l->fold;
+        fold_weights(c);
+        j.w = c->fw;
+        j.b = c->fw + c->cout * c->K;
+        j.U = c->fU;
+        j.relu = bn->fuse_relu;
+        j.pool = bn->fuse_pool;
+        j.ystride = bn->fuse_pool ? bn->out_size / 4 : bn->out_size;
+    } else if (c->wino) {
         /* The transformed filters change only when the weights do (an optimizer step, a load, a caller's
          * or a clone's model's write): made again then, not on every pass, where at batch 1 the
          * transform of a wide layer's filters cost more than its convolution.  The same bits either way. */

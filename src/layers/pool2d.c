@@ -100,12 +100,11 @@ static void maxpool2x2_backward_planes(void *ctx, int64_t a, int64_t b)
     hlrk_maxpool2x2_backward(j->out + a * pi, j->x + a * pi, j->y + a * po, j->in + a * po, b - a, p->H, p->W);
 }
 
-/* Planes a thread takes at least: 4, and enough for SERIAL_FLOATS of input, so that a small pass (one
- * image's last pooling) runs on the calling thread rather than paying for a hand-off. */
-#define SERIAL_FLOATS ((int64_t)1 << 14)
+/* Planes a thread takes at least: 4, and enough for HLR__SERIAL_FLOATS of input, so that a small pass
+ * (one image's last pooling) runs on the calling thread. */
 static int64_t plane_grain(const pool2d *p)
 {
-    const int64_t g = SERIAL_FLOATS / (p->H * p->W);
+    const int64_t g = HLR__SERIAL_FLOATS / (p->H * p->W);
     return g > 4 ? g : 4;
 }
 
