@@ -334,9 +334,12 @@ static const char *conv2d(ox *o, const hlr_layer *l, const char *x)
 
 static const char *pool(ox *o, const hlr_layer *l, const char *x, const char *op)
 {
-    const int64_t k = cfg(l, "kernel"), s = cfg(l, "stride"), p = cfg(l, "padding");
-    return NODE1(o, op, x, a_ints(o, "kernel_shape", 2, (int64_t[]){k, k}), a_ints(o, "strides", 2, (int64_t[]){s, s}),
-                 a_ints(o, "pads", 4, (int64_t[]){p, p, p, p}),
+    const int sq = cfg(l, "kernel") > 0; /* a square window's three keys, or a rectangle's six */
+    const int64_t kh = cfg(l, sq ? "kernel" : "kernel_h"), kw = cfg(l, sq ? "kernel" : "kernel_w"),
+                  sh = cfg(l, sq ? "stride" : "stride_h"), sw = cfg(l, sq ? "stride" : "stride_w"),
+                  ph = cfg(l, sq ? "padding" : "padding_h"), pw = cfg(l, sq ? "padding" : "padding_w");
+    return NODE1(o, op, x, a_ints(o, "kernel_shape", 2, (int64_t[]){kh, kw}),
+                 a_ints(o, "strides", 2, (int64_t[]){sh, sw}), a_ints(o, "pads", 4, (int64_t[]){ph, pw, ph, pw}),
                  !strcmp(op, "AveragePool") ? a_int(o, "count_include_pad", 1) : NULL, NULL, NULL);
 }
 

@@ -305,20 +305,42 @@ static hlr_status conv(imp *p, const Onnx__NodeProto *n)
     return st;
 }
 
+/* An INTS attribute of n values read as (h, w) pairs, [h, w] or ONNX's pads [h0, w0, h1, w1] with each axis
+ * symmetric: 0 and v[0..1] set (dflt when absent), -1 otherwise. */
+static int attr_hw(const Onnx__NodeProto *n, const char *name, size_t count, int64_t dflt, int64_t v[2])
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    v[0] = v[1] = dflt;
+    if (!a)
+        return 0;
+    if (a->n_ints != count || (count == 4 && (a->ints[0] != a->ints[2] || a->ints[1] != a->ints[3])))
+        return -1;
+    v[0] = a->ints[0];
+    v[1] = a->ints[1];
+    return 0;
+}
+
 static hlr_status pool(imp *p, const Onnx__NodeProto *n, int avg)
 {
     NEED(p->shape.ndim == 3, "the input is not (C, H, W)");
-    const int64_t k = attr_same(n, "kernel_shape", 2, -1), s = attr_same(n, "strides", 2, 1),
-                  pad = attr_same(n, "pads", 4, 0);
-    NEED(k >= 1 && s >= 1 && pad >= 0, "kernel, strides and pads must be equal in both directions");
+    int64_t k[2], s[2], pad[2];
+    NEED(!attr_hw(n, "kernel_shape", 2, -1, k) && !attr_hw(n, "strides", 2, 1, s) && !attr_hw(n, "pads", 4, 0, pad),
+         "kernel_shape and strides must have two values and pads four, the same before and after");
+    NEED(k[0] >= 1 && k[1] >= 1 && s[0] >= 1 && s[1] >= 1 && pad[0] >= 0 && pad[1] >= 0,
+         "kernel_shape and strides must be >= 1 and pads >= 0");
     NEED(explicit_pads(n), "auto_pad SAME_UPPER / SAME_LOWER is not read");
     NEED(!attr_i(n, "ceil_mode", 0), "ceil_mode 1 is not read");
     NEED(attr_same(n, "dilations", 2, 1) == 1, "dilated pooling is not read");
-    NEED(!avg || pad == 0 || attr_i(n, "count_include_pad", 0), "average pooling must count the padding");
-    NEED(k <= 4096 && s <= 4096 && pad <= k / 2, "a pad over half the kernel");
-    hlr_status st = add_layer(p, n, avg ? hlr_avgpool2d((int)k, (int)s, (int)pad) : hlr_maxpool2d((int)k, (int)s, (int)pad));
-    p->shape.d[1] = (p->shape.d[1] + 2 * pad - k) / s + 1;
-    p->shape.d[2] = (p->shape.d[2] + 2 * pad - k) / s + 1;
+    NEED(!avg || (pad[0] == 0 && pad[1] == 0) || attr_i(n, "count_include_pad", 0),
+         "average pooling must count the padding");
+    NEED(k[0] <= 4096 && k[1] <= 4096 && s[0] <= 4096 && s[1] <= 4096, "a kernel or stride over 4096");
+    NEED(pad[0] <= k[0] / 2 && pad[1] <= k[1] / 2, "a pad over half the kernel");
+    const int v[6] = {(int)k[0], (int)k[1], (int)s[0], (int)s[1], (int)pad[0], (int)pad[1]};
+    hlr_status st = add_layer(p, n,
+                              avg ? hlr_avgpool2d_hw(v[0], v[1], v[2], v[3], v[4], v[5])
+                                  : hlr_maxpool2d_hw(v[0], v[1], v[2], v[3], v[4], v[5]));
+    p->shape.d[1] = (p->shape.d[1] + 2 * pad[0] - k[0]) / s[0] + 1;
+    p->shape.d[2] = (p->shape.d[2] + 2 * pad[1] - k[1]) / s[1] + 1;
     return st;
 }
 

@@ -297,15 +297,25 @@ START_TEST(test_conv2d_stride_beyond_kernel_matches_finite_differences)
 }
 END_TEST
 
+/* A fixture's pooling: a square window through hlr_maxpool2d / hlr_avgpool2d, a rectangle through the _hw forms. */
+static hlr_layer *pool_of(const conv_ref_pool *c)
+{
+    if (c->kind == 2)
+        return hlr_global_avgpool2d();
+    if (c->kernel_h == c->kernel_w && c->stride_h == c->stride_w && c->pad_h == c->pad_w)
+        return c->kind == 0 ? hlr_maxpool2d(c->kernel_h, c->stride_h, c->pad_h)
+                            : hlr_avgpool2d(c->kernel_h, c->stride_h, c->pad_h);
+    return c->kind == 0 ? hlr_maxpool2d_hw(c->kernel_h, c->kernel_w, c->stride_h, c->stride_w, c->pad_h, c->pad_w)
+                        : hlr_avgpool2d_hw(c->kernel_h, c->kernel_w, c->stride_h, c->stride_w, c->pad_h, c->pad_w);
+}
+
 /* Every pooling configuration of the fixtures; max pooling on distinct inputs. */
 START_TEST(test_pooling_backward_matches_finite_differences)
 {
     const conv_ref_pool *c = &conv_ref_pools[_i];
     char what[96];
     snprintf(what, sizeof what, "pooling %s", c->name);
-    hlr_layer *l = c->kind == 0   ? hlr_maxpool2d(c->kernel, c->stride, c->pad)
-                   : c->kind == 1 ? hlr_avgpool2d(c->kernel, c->stride, c->pad)
-                                  : hlr_global_avgpool2d();
+    hlr_layer *l = pool_of(c);
     ck_assert_msg(l != NULL, "%s: %s", what, hlr_last_error());
     int64_t shape[] = {c->c, c->h, c->w};
     gradcheck(what, built(what, model_of(13, (hlr_layer *[]){l, NULL}), 3, shape), 3, shape, c->n,
@@ -911,9 +921,7 @@ START_TEST(test_pooling_matches_torch)
 {
     const conv_ref_pool *c = &conv_ref_pools[_i];
     char what[128];
-    hlr_layer *l = c->kind == 0   ? hlr_maxpool2d(c->kernel, c->stride, c->pad)
-                   : c->kind == 1 ? hlr_avgpool2d(c->kernel, c->stride, c->pad)
-                                  : hlr_global_avgpool2d();
+    hlr_layer *l = pool_of(c);
     hlr_model *m = built_model_of(l, 3, (int64_t[]){c->c, c->h, c->w});
     int64_t xd[4] = {c->n, c->c, c->h, c->w}, yd[4] = {c->n, c->c, c->ho, c->wo};
     if (c->kind == 2)
@@ -1212,6 +1220,13 @@ START_TEST(test_pool_constructors_reject_bad_arguments)
     ACCEPTED(hlr_maxpool2d(2, 2, 1)); /* padding = kernel / 2 is allowed, as in torch */
     ACCEPTED(hlr_avgpool2d(5, 0, 2));
     ACCEPTED(hlr_global_avgpool2d());
+    REJECTED(hlr_maxpool2d_hw(2, 1, 2, 1, 0, 1), "hlr_maxpool2d_hw", "padding 0x1");
+    REJECTED(hlr_maxpool2d_hw(2, 0, 2, 1, 0, 0), "hlr_maxpool2d_hw", "kernel 2x0");
+    REJECTED(hlr_avgpool2d_hw(3, 2, 1, -2, 1, 1), "hlr_avgpool2d_hw", "stride 1x-2");
+    REJECTED(hlr_avgpool2d_hw(3, 70000, 1, 1, 1, 0), "hlr_avgpool2d_hw", "kernel 3x70000");
+    REJECTED(hlr_maxpool2d_hw(1, 3, 1, 2, -1, 1), "hlr_maxpool2d_hw", "padding -1x1");
+    ACCEPTED(hlr_maxpool2d_hw(2, 1, 0, 0, 1, 0)); /* stride 0 is each axis's kernel */
+    ACCEPTED(hlr_avgpool2d_hw(1, 5, 1, 3, 0, 2));
 }
 END_TEST
 

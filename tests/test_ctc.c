@@ -492,6 +492,33 @@ static hlr_model *sequence_model(void)
     return m;
 }
 
+/* Widths go through a rectangular pooling's width alone: 2 x 1 keeps them, a 1 x 3 window with stride
+ * 1 x 2 and padding 0 x 1 maps W to (W - 1) / 2 + 1 (its height's 1, 1, 0 would keep them). */
+START_TEST(test_rectangular_poolings_map_widths_by_their_width)
+{
+    hlr_model *m = hlr_model_new(5);
+    ck_assert_ok(hlr_model_add(m, hlr_conv2d(1, 2, &(hlr_conv2d_options){.kernel = 3, .padding = 1})));
+    ck_assert_ok(hlr_model_add(m, hlr_maxpool2d_hw(2, 1, 0, 0, 0, 0)));
+    ck_assert_ok(hlr_model_add(m, hlr_maxpool2d_hw(1, 3, 1, 2, 0, 1)));
+    ck_assert_ok(hlr_model_add(m, hlr_feature_map_columns()));
+    ck_assert_ok(hlr_model_add(m, hlr_gru(2 * 4, 3, 1, HLR_RETURN_SEQUENCES, 0.0f)));
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 8, 20}));
+    int64_t shape[HLR_MAX_DIMS];
+    int nd;
+    ck_assert_ok(hlr_model_output_shape(m, &nd, shape));
+    ck_assert_int_eq(nd, 2);
+    ck_assert_int_eq(shape[0], 10);
+    int32_t widths[4] = {1, 4, 9, 20}, steps[4];
+    ck_assert_ok(hlr_model_set_lengths(m, widths, 4));
+    ck_assert_ok(hlr_model_output_lengths(m, steps, 4));
+    ck_assert_int_eq(steps[0], 1);
+    ck_assert_int_eq(steps[1], 2);
+    ck_assert_int_eq(steps[2], 5);
+    ck_assert_int_eq(steps[3], 10);
+    hlr_model_free(m);
+}
+END_TEST
+
 static int epochs_seen;
 static double last_val_cer;
 static int note_epoch(const hlr_epoch_stats *s, void *user)
@@ -761,6 +788,7 @@ Suite *suite_ctc(void)
     tcase_add_test(t, test_a_crnn_learns_to_read_strings_with_ctc);
     tcase_add_test(t, test_fit_trains_a_ctc_model_on_a_sequence_data_set);
     tcase_add_test(t, test_train_batch_with_the_ctc_loss_uses_the_output_lengths);
+    tcase_add_test(t, test_rectangular_poolings_map_widths_by_their_width);
     tcase_add_test(t, test_ctc_model_refusals);
     tcase_add_test(t, test_ctc_training_allocates_nothing_per_batch);
     tcase_add_test(t, test_sequence_sets_shuffle_and_slice_keep_targets_with_samples);

@@ -60,6 +60,8 @@ static hlr_layer *l_conv_4_6_grouped(void)
 }
 static hlr_layer *l_avgpool(void) { return hlr_avgpool2d(2, 1, 1); }
 static hlr_layer *l_global_avg(void) { return hlr_global_avgpool2d(); }
+static hlr_layer *l_maxpool_2x1(void) { return hlr_maxpool2d_hw(2, 1, 0, 0, 0, 0); }
+static hlr_layer *l_avgpool_3x2(void) { return hlr_avgpool2d_hw(3, 2, 1, 1, 1, 1); }
 static hlr_layer *l_dense_6_3(void) { return hlr_dense(6, 3, 1); }
 static hlr_layer *l_image_rows(void) { return hlr_image_rows(); }
 static hlr_layer *l_lstm_bi(void) { return hlr_lstm(6, 5, 2, HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES, 0.1f); }
@@ -106,6 +108,9 @@ static const model_case model_cases[] = {
     {"transformer", 3, {1, 8, 8}, 3, {l_patches, l_class_token, l_pos_learned, l_pos_sinusoidal, l_encoder,
                                        l_encoder_plain, l_layernorm_8, l_seq_first, l_dense_8_3}, 0},
     {"crnn-columns", 3, {1, 6, 6}, 3, {l_conv_1_2, l_feature_columns, l_gru, l_seq_last, l_dense_4_3}, 0},
+    /* rectangular poolings: (2, 12, 5) -> 2 x 1 -> (2, 6, 5) -> 3 x 2, stride 1, padding 1 -> (2, 6, 6) */
+    {"crnn-rect-pools", 3, {1, 12, 5}, 3, {l_conv_1_2, l_maxpool_2x1, l_avgpool_3x2, l_feature_columns, l_gru,
+                                            l_seq_last, l_dense_4_3}, 0},
 };
 #define N_MODEL_CASES ((int)(sizeof model_cases / sizeof model_cases[0]))
 

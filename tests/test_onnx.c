@@ -56,6 +56,47 @@ START_TEST(test_an_export_imports_back_to_the_same_bits)
 }
 END_TEST
 
+/* Rectangular poolings export with their per-axis kernel_shape, strides and pads and import back as the
+ * same layers (their configurations compared key by key through a saved file) with the same outputs. */
+START_TEST(test_rectangular_poolings_export_and_import_back)
+{
+    hlr_model *m = TEST_MODEL(3, hlr_conv2d(1, 2, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                              hlr_maxpool2d_hw(2, 1, 0, 0, 0, 0), hlr_avgpool2d_hw(3, 2, 1, 2, 1, 1), hlr_flatten(),
+                              hlr_dense(2 * 4 * 4, 3, 1));
+    ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){1, 8, 7}));
+    void *data;
+    size_t size;
+    ck_assert_ok(hlr_model_export_onnx_buffer(m, 0, &data, &size));
+    hlr_model *back = hlr_model_import_onnx_buffer(data, size);
+    ck_assert_msg(back != NULL, "%s", hlr_last_error());
+    ck_assert_str_eq(hlr_layer_type(hlr_model_layer(back, 1)), "maxpool2d");
+    ck_assert_str_eq(hlr_layer_type(hlr_model_layer(back, 2)), "avgpool2d");
+    int64_t shape[HLR_MAX_DIMS];
+    int nd;
+    ck_assert_ok(hlr_model_output_shape(back, &nd, shape));
+    ck_assert_int_eq(nd, 1);
+    ck_assert_int_eq(shape[0], 3);
+    /* the same layers with the same output shapes: (2, 4, 7) after the 2 x 1, (2, 4, 4) after the 3 x 2 */
+    char sa[2048], sb[2048];
+    ck_assert_ok(hlr_model_summary(m, sa, sizeof sa, NULL));
+    ck_assert_ok(hlr_model_summary(back, sb, sizeof sb, NULL));
+    ck_assert_str_eq(sa, sb);
+    ck_assert_msg(strstr(sa, "(2, 4, 7)") && strstr(sa, "(2, 4, 4)"), "%s", sa);
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){2, 1, 8, 7});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){2, 3}), *z = hlr_tensor_new(HLR_F32, 2, (int64_t[]){2, 3});
+    test_fill(hlr_tensor_f32(x), 112, 9, -1.0f, 1.0f);
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    ck_assert_ok(hlr_model_forward(back, x, z, 0));
+    ck_assert(memcmp(hlr_tensor_f32(y), hlr_tensor_f32(z), 6 * sizeof(float)) == 0);
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_tensor_free(z);
+    hlr_model_free(back);
+    hlr_buffer_free(data);
+    hlr_model_free(m);
+}
+END_TEST
+
 /* A damaged file fails with a clear status, or (a change the parser cannot see, in a weight) imports to a
  * model that runs. */
 static void import_damaged(const void *data, size_t size, int *failed)
@@ -375,6 +416,7 @@ Suite *suite_onnx(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("import");
     tcase_add_test(tc, test_an_export_imports_back_to_the_same_bits);
+    tcase_add_test(tc, test_rectangular_poolings_export_and_import_back);
     tcase_add_test(tc, test_the_last_step_of_each_length_imports_back);
     tcase_add_loop_test(tc, test_truncated_and_mutated_files_fail_cleanly, 0, 4);
     tcase_add_loop_test(tc, test_damaged_pytorch_exports_fail_cleanly, 0, 5);

@@ -816,6 +816,49 @@ HLR_API hlr_layer *hlr_maxpool2d(int kernel, int stride, int padding);
 HLR_API hlr_layer *hlr_avgpool2d(int kernel, int stride, int padding);
 
 /**
+ * Max pooling over kernel_h x kernel_w windows, with a stride and padding
+ * of its own on each axis: as torch.nn.MaxPool2d((kh, kw), (sh, sw),
+ * (ph, pw)).  A 2 x 1 window with stride 2 x 1 halves the height and keeps
+ * the width, as CRNNs pool once their columns are as few as the narrowest
+ * character allows.  Ho = (H + 2 padding_h - kernel_h) / stride_h + 1, Wo
+ * likewise; sequence lengths are mapped through the width's window as in
+ * hlr_maxpool2d().  hlr_maxpool2d(k, s, p) is hlr_maxpool2d_hw(k, k, s, s,
+ * p, p), and a model file stores a square window as before (older readers
+ * load it) and a rectangle with six keys.
+ *
+ * @param kernel_h, kernel_w    window height and width, 1 to 65536.
+ * @param stride_h, stride_w    steps, 1 to 65536; 0 means that axis's kernel.
+ * @param padding_h, padding_w  on each side of that axis, 0 to its kernel / 2.
+ * @return the new layer, or NULL on error.
+ * @errors HLR_EINVAL unless each axis has 1 <= kernel <= 65536,
+ *   0 <= stride <= 65536 and 0 <= padding <= kernel / 2; HLR_ENOMEM; at
+ *   build time HLR_ESHAPE unless the input is (C, H, W) and the window fits
+ *   the padded input.
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
+HLR_API hlr_layer *hlr_maxpool2d_hw(int kernel_h, int kernel_w, int stride_h, int stride_w, int padding_h,
+                                    int padding_w);
+
+/**
+ * Average pooling over kernel_h x kernel_w windows (torch.nn.AvgPool2d with
+ * pairs; the padding counts in the divisor, kernel_h kernel_w).  Arguments,
+ * shapes, lengths and errors as hlr_maxpool2d_hw().
+ *
+ * @param kernel_h, kernel_w    window height and width, 1 to 65536.
+ * @param stride_h, stride_w    steps, 1 to 65536; 0 means that axis's kernel.
+ * @param padding_h, padding_w  zeros on each side of that axis, 0 to its kernel / 2.
+ * @return the new layer, or NULL on error.
+ * @errors as hlr_maxpool2d_hw().
+ * @ownership the caller's until hlr_model_add() takes it (hlr_layer_free()
+ *   for an unused one).
+ * @threadsafety any thread; touches no global state.
+ */
+HLR_API hlr_layer *hlr_avgpool2d_hw(int kernel_h, int kernel_w, int stride_h, int stride_w, int padding_h,
+                                    int padding_w);
+
+/**
  * Global average pooling: (C, H, W) -> (C), the mean of each channel.
  * As torch.nn.AdaptiveAvgPool2d(1) followed by a flatten.  No parameters.
  *

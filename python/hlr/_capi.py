@@ -379,6 +379,8 @@ FUNCTIONS = {
     "hlr_conv2d": (H, [c_int, c_int, POINTER(Conv2dOptions)]),
     "hlr_maxpool2d": (H, [c_int, c_int, c_int]),
     "hlr_avgpool2d": (H, [c_int, c_int, c_int]),
+    "hlr_maxpool2d_hw": (H, [c_int] * 6),
+    "hlr_avgpool2d_hw": (H, [c_int] * 6),
     "hlr_global_avgpool2d": (H, []),
     "hlr_batchnorm2d": (H, [c_int, c_float, c_float]),
     "hlr_batchnorm1d": (H, [c_int, c_float, c_float]),

@@ -269,29 +269,40 @@ class Conv2d(Layer):
 
 
 class _Pool2d(Layer):
-    _ctor = None
+    _ctor = None     # square windows: hlr_maxpool2d(k, s, p)
+    _ctor_hw = None  # rectangles: hlr_maxpool2d_hw(kh, kw, sh, sw, ph, pw)
 
     def __init__(self, kernel_size, stride=None, padding=0):
-        k, _ = _check.pair(kernel_size, "kernel_size", same=True)
-        s = 0 if stride is None else _check.pair(stride, "stride", same=True)[0]
-        p, _ = _check.pair(padding, "padding", lo=0, same=True)
-        if p > k // 2:
-            raise ValueError("%s: padding (%d) must be at most kernel_size / 2 (%d)" % (type(self).__name__, p, k // 2))
-        super().__init__(type(self)._ctor(k, s, p), kernel_size=k, stride=s or k, padding=p)
+        name = type(self).__name__
+        k = _check.pair(kernel_size, "kernel_size")
+        s = (0, 0) if stride is None else _check.pair(stride, "stride")
+        p = _check.pair(padding, "padding", lo=0)
+        if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+            raise ValueError("%s: padding %r must be at most kernel_size / 2 on each axis (kernel_size %r)"
+                             % (name, padding, kernel_size))
+        s = (s[0] or k[0], s[1] or k[1])
+        if k[0] == k[1] and s[0] == s[1] and p[0] == p[1]:
+            super().__init__(type(self)._ctor(k[0], s[0], p[0]), kernel_size=k[0], stride=s[0], padding=p[0])
+        else:
+            super().__init__(type(self)._ctor_hw(k[0], k[1], s[0], s[1], p[0], p[1]), kernel_size=k, stride=s,
+                             padding=p)
 
 
 @_registers("maxpool2d")
 class MaxPool2d(_Pool2d):
-    """Max over kernel x kernel windows as torch.nn.MaxPool2d (stride defaults to the kernel)."""
+    """Max over windows as torch.nn.MaxPool2d: kernel_size, stride (default: the kernel) and padding are ints or
+    (height, width) pairs, e.g. MaxPool2d((2, 1)) halves the height and keeps the width."""
 
     _ctor = staticmethod(lambda k, s, p: lib.hlr_maxpool2d(k, s, p))
+    _ctor_hw = staticmethod(lambda kh, kw, sh, sw, ph, pw: lib.hlr_maxpool2d_hw(kh, kw, sh, sw, ph, pw))
 
 
 @_registers("avgpool2d")
 class AvgPool2d(_Pool2d):
-    """Mean over windows as torch.nn.AvgPool2d (padding counted in the divisor)."""
+    """Mean over windows as torch.nn.AvgPool2d (padding counted in the divisor); ints or (height, width) pairs."""
 
     _ctor = staticmethod(lambda k, s, p: lib.hlr_avgpool2d(k, s, p))
+    _ctor_hw = staticmethod(lambda kh, kw, sh, sw, ph, pw: lib.hlr_avgpool2d_hw(kh, kw, sh, sw, ph, pw))
 
 
 @_registers("global_avgpool2d")

@@ -54,6 +54,7 @@ class TestConstruction(unittest.TestCase):
                          "Conv2d(in_channels=2, out_channels=4, kernel_size=(3, 5), stride=2, padding=1, dilation=1, "
                          "groups=2, bias=False)")
         self.assertEqual(repr(hlr.MaxPool2d(3)), "MaxPool2d(kernel_size=3, stride=3, padding=0)")
+        self.assertEqual(repr(hlr.MaxPool2d((2, 1))), "MaxPool2d(kernel_size=(2, 1), stride=(2, 1), padding=(0, 0))")
 
     def test_wrong_arguments_raise_before_c(self):
         type_errors = [
@@ -69,7 +70,8 @@ class TestConstruction(unittest.TestCase):
             lambda: hlr.Conv2d(3, 4, 3, groups=2), lambda: hlr.Conv2d(1, 2, 3, stride=(1, 2)),
             lambda: hlr.Conv2d(1, 2, 3, padding=-1), lambda: hlr.Conv2d(1, 2, 3, padding="full"),
             lambda: hlr.Conv2d(1, 2, 4, padding="same"), lambda: hlr.Conv2d(1, 2, (1, 2, 3)),
-            lambda: hlr.MaxPool2d(2, padding=2), lambda: hlr.AvgPool2d(0),
+            lambda: hlr.MaxPool2d(2, padding=2), lambda: hlr.AvgPool2d(0), lambda: hlr.MaxPool2d((2, 1), padding=(0, 1)),
+            lambda: hlr.AvgPool2d((2, 0)), lambda: hlr.MaxPool2d((1, 2, 3)),
             lambda: hlr.BatchNorm2d(0), lambda: hlr.BatchNorm1d(3, eps=0.0), lambda: hlr.BatchNorm1d(3, momentum=2),
         ]
         for f in type_errors:
@@ -185,6 +187,14 @@ class TestValues(unittest.TestCase):
         np.testing.assert_allclose(y, x.reshape(2, 3, 2, 2, 3, 2).mean(axis=(3, 5)), rtol=1e-5, atol=1e-6)
         _, y = run(hlr.GlobalAvgPool2d(), x)
         np.testing.assert_allclose(y, x.mean(axis=(2, 3)), rtol=1e-5, atol=1e-6)
+        # (height, width) pairs: 2 x 1 halves the height only; 1 x 3 windows, stride 1 x 2, padding 0 x 1
+        _, y = run(hlr.MaxPool2d((2, 1)), x)
+        np.testing.assert_allclose(y, x.reshape(2, 3, 2, 2, 6).max(axis=3))
+        _, y = run(hlr.AvgPool2d((2, 1)), x)
+        np.testing.assert_allclose(y, x.reshape(2, 3, 2, 2, 6).mean(axis=3), rtol=1e-5, atol=1e-6)
+        _, y = run(hlr.MaxPool2d((1, 3), stride=(1, 2), padding=(0, 1)), x)
+        xp = np.pad(x, ((0, 0), (0, 0), (0, 0), (1, 1)), constant_values=-np.inf)
+        np.testing.assert_allclose(y, np.stack([xp[..., 2 * j:2 * j + 3].max(axis=-1) for j in range(3)], axis=-1))
 
     @needs_conv
     def test_batchnorm_inference_uses_running_statistics(self):

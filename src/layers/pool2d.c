@@ -1,13 +1,13 @@
 /*
- * pool2d.c -- max and average pooling over k x k windows, and global
+ * pool2d.c -- max and average pooling over kh x kw windows, and global
  * average pooling: one family, one shape rule.
  *
- * Shapes: x (N, C, H, W) -> y (N, C, Ho, Wo), Ho = (H + 2 pad - k) / stride + 1
- * (global: y (N, C)).  Max pooling keeps, per output, the index of the
- * chosen input in its plane (first maximum on ties, last NaN, as torch), so backward
- * routes dy there; the 2x2, stride-2 case (every small CNN's) keeps none and
- * finds the maxima again from x and y (kernels/pool.c).  Average pooling divides by k^2, the padding included
- * (torch's count_include_pad=True).
+ * Shapes: x (N, C, H, W) -> y (N, C, Ho, Wo), Ho = (H + 2 ph - kh) / sh + 1,
+ * Wo = (W + 2 pw - kw) / sw + 1 (global: y (N, C)).  A rectangle such as 2 x 1
+ * halves the height and keeps the width: a CRNN's columns stay 2 pixels apart.  Max pooling keeps, per output, the
+ * index of the chosen input in its plane (first maximum on ties, last NaN, as torch), so backward routes dy there; the
+ * 2x2, stride-2 case (every small CNN's) keeps none and finds the maxima again from x and y (kernels/pool.c).  Average
+ * pooling divides by kh kw, the padding included (torch's count_include_pad=True).
  */
 #include "../internal.h"
 #include "../kernels/kernels.h"
@@ -20,7 +20,7 @@ typedef enum { POOL_MAX, POOL_AVG, POOL_GLOBAL_AVG } pool_kind;
 typedef struct pool2d {
     hlr_layer base;
     pool_kind kind;
-    int k, stride, pad;
+    int kh, kw, sh, sw, ph, pw;
     int64_t C, H, W, Ho, Wo;
     int32_t *argmax; /* max pooling: per output element, index into its H x W plane
                         (not for the 2x2 kernel, which needs none) */
@@ -41,11 +41,11 @@ static hlr_status pool_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, 
         *out = (hlr_shape){.ndim = 1, .d = {p->C}};
         return HLR_OK;
     }
-    if (p->H + 2 * p->pad < p->k || p->W + 2 * p->pad < p->k)
-        return hlr__layer_fail(l, HLR_ESHAPE, "window %dx%d does not fit the padded input %lldx%lld", p->k, p->k,
-                               (long long)(p->H + 2 * p->pad), (long long)(p->W + 2 * p->pad));
-    p->Ho = (p->H + 2 * p->pad - p->k) / p->stride + 1;
-    p->Wo = (p->W + 2 * p->pad - p->k) / p->stride + 1;
+    if (p->H + 2 * p->ph < p->kh || p->W + 2 * p->pw < p->kw)
+        return hlr__layer_fail(l, HLR_ESHAPE, "window %dx%d does not fit the padded input %lldx%lld", p->kh, p->kw,
+                               (long long)(p->H + 2 * p->ph), (long long)(p->W + 2 * p->pw));
+    p->Ho = (p->H + 2 * p->ph - p->kh) / p->sh + 1;
+    p->Wo = (p->W + 2 * p->pw - p->kw) / p->sw + 1;
     *out = (hlr_shape){.ndim = 3, .d = {p->C, p->Ho, p->Wo}};
     return HLR_OK;
 }
@@ -55,10 +55,21 @@ static void pool_map_lengths(const hlr_layer *l, const int32_t *in, int32_t *out
 {
     const pool2d *p = (const pool2d *)l;
     for (int64_t i = 0; i < n; i++)
-        out[i] = hlr__window_length(in[i], p->k, p->stride, p->pad, p->Wo);
+        out[i] = hlr__window_length(in[i], p->kw, p->sw, p->pw, p->Wo);
 }
 
-static int is_2x2(const pool2d *p) { return p->kind == POOL_MAX && p->k == 2 && p->stride == 2 && p->pad == 0; }
+static int is_2x2(const pool2d *p)
+{
+    return p->kind == POOL_MAX && p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && p->ph == 0 && p->pw == 0;
+}
+
+/* Window oh's rows (or ow's columns) inside the plane: [*a, *b). */
+static void window(int64_t o, int stride, int pad, int k, int64_t n, int64_t *a, int64_t *b)
+{
+    int64_t lo = o * stride - pad, hi = lo + k;
+    *a = lo < 0 ? 0 : lo;
+    *b = hi > n ? n : hi;
+}
 
 extern const hlr_layer_ops hlr__maxpool2d_ops;
 
@@ -122,13 +133,11 @@ static void maxpool_forward(pool2d *p, int64_t planes, const float *x, float *y)
         float *yp = y + pl * p->Ho * p->Wo;
         int32_t *ap = p->argmax + pl * p->Ho * p->Wo;
         for (int64_t oh = 0; oh < p->Ho; oh++) {
-            int64_t h0 = oh * p->stride - p->pad, h1 = h0 + p->k;
-            h0 = h0 < 0 ? 0 : h0;
-            h1 = h1 > H ? H : h1;
+            int64_t h0, h1;
+            window(oh, p->sh, p->ph, p->kh, H, &h0, &h1);
             for (int64_t ow = 0; ow < p->Wo; ow++) {
-                int64_t w0 = ow * p->stride - p->pad, w1 = w0 + p->k;
-                w0 = w0 < 0 ? 0 : w0;
-                w1 = w1 > W ? W : w1;
+                int64_t w0, w1;
+                window(ow, p->sw, p->pw, p->kw, W, &w0, &w1);
                 float best = xp[h0 * W + w0];
                 int64_t at = h0 * W + w0;
                 for (int64_t ih = h0; ih < h1; ih++)
@@ -149,18 +158,16 @@ static void maxpool_forward(pool2d *p, int64_t planes, const float *x, float *y)
 static void avgpool_forward(const pool2d *p, int64_t planes, const float *x, float *y)
 {
     const int64_t H = p->H, W = p->W;
-    const float inv = 1.0f / (float)(p->k * p->k);
+    const float inv = 1.0f / (float)(p->kh * p->kw);
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * H * W;
         float *yp = y + pl * p->Ho * p->Wo;
         for (int64_t oh = 0; oh < p->Ho; oh++) {
-            int64_t h0 = oh * p->stride - p->pad, h1 = h0 + p->k;
-            h0 = h0 < 0 ? 0 : h0;
-            h1 = h1 > H ? H : h1;
+            int64_t h0, h1;
+            window(oh, p->sh, p->ph, p->kh, H, &h0, &h1);
             for (int64_t ow = 0; ow < p->Wo; ow++) {
-                int64_t w0 = ow * p->stride - p->pad, w1 = w0 + p->k;
-                w0 = w0 < 0 ? 0 : w0;
-                w1 = w1 > W ? W : w1;
+                int64_t w0, w1;
+                window(ow, p->sw, p->pw, p->kw, W, &w0, &w1);
                 float sum = 0.0f;
                 for (int64_t ih = h0; ih < h1; ih++)
                     for (int64_t iw = w0; iw < w1; iw++)
@@ -215,16 +222,14 @@ static void pool_backward(hlr_layer *l, const hlr_pass *ps, const float *x, cons
                 dx[pl * HW + p->argmax[pl * P + o]] += dy[pl * P + o];
         return;
     }
-    const float inv = 1.0f / (float)(p->k * p->k);
+    const float inv = 1.0f / (float)(p->kh * p->kw);
     for (int64_t pl = 0; pl < planes; pl++)
         for (int64_t oh = 0; oh < p->Ho; oh++) {
-            int64_t h0 = oh * p->stride - p->pad, h1 = h0 + p->k;
-            h0 = h0 < 0 ? 0 : h0;
-            h1 = h1 > p->H ? p->H : h1;
+            int64_t h0, h1;
+            window(oh, p->sh, p->ph, p->kh, p->H, &h0, &h1);
             for (int64_t ow = 0; ow < p->Wo; ow++) {
-                int64_t w0 = ow * p->stride - p->pad, w1 = w0 + p->k;
-                w0 = w0 < 0 ? 0 : w0;
-                w1 = w1 > p->W ? p->W : w1;
+                int64_t w0, w1;
+                window(ow, p->sw, p->pw, p->kw, p->W, &w0, &w1);
                 float g = dy[pl * P + oh * p->Wo + ow] * inv;
                 for (int64_t ih = h0; ih < h1; ih++)
                     for (int64_t iw = w0; iw < w1; iw++)
@@ -235,31 +240,57 @@ static void pool_backward(hlr_layer *l, const hlr_pass *ps, const float *x, cons
 
 static void pool_destroy(hlr_layer *l) { hlr__free(((pool2d *)l)->argmax); }
 
+/* A square window as three keys (kernel, stride, padding), as before rectangles existed, so that
+ * older readers still load such models; a rectangle as six (kernel_h ... padding_w), which older
+ * readers refuse for the missing "kernel" instead of misreading. */
 static void pool_get_config(const hlr_layer *l, hlr_config *c)
 {
     const pool2d *p = (const pool2d *)l;
-    hlr__config_int(c, "kernel", p->k);
-    hlr__config_int(c, "stride", p->stride);
-    hlr__config_int(c, "padding", p->pad);
+    if (p->kh == p->kw && p->sh == p->sw && p->ph == p->pw) {
+        hlr__config_int(c, "kernel", p->kh);
+        hlr__config_int(c, "stride", p->sh);
+        hlr__config_int(c, "padding", p->ph);
+        return;
+    }
+    hlr__config_int(c, "kernel_h", p->kh);
+    hlr__config_int(c, "kernel_w", p->kw);
+    hlr__config_int(c, "stride_h", p->sh);
+    hlr__config_int(c, "stride_w", p->sw);
+    hlr__config_int(c, "padding_h", p->ph);
+    hlr__config_int(c, "padding_w", p->pw);
 }
 
-static int pool_config(const hlr_config *c, const char *type, int v[3])
+/* v: kernel_h, kernel_w, stride_h, stride_w, padding_h, padding_w; 0 on success */
+static int pool_config(const hlr_config *c, const char *type, int v[6])
 {
-    return hlr__config_int_in(c, type, "kernel", 1, 65536, &v[0]) ||
-           hlr__config_int_in(c, type, "stride", 1, 65536, &v[1]) ||
-           hlr__config_int_in(c, type, "padding", 0, 65536, &v[2]);
+    int64_t unused;
+    if (hlr__config_get_int(c, "kernel_h", &unused) == 0) {
+        static const char *const keys[6] = {"kernel_h", "kernel_w", "stride_h", "stride_w", "padding_h", "padding_w"};
+        for (int i = 0; i < 6; i++)
+            if (hlr__config_int_in(c, type, keys[i], i < 4, 65536, &v[i]))
+                return -1;
+        return 0;
+    }
+    if (hlr__config_int_in(c, type, "kernel", 1, 65536, &v[0]) ||
+        hlr__config_int_in(c, type, "stride", 1, 65536, &v[2]) ||
+        hlr__config_int_in(c, type, "padding", 0, 65536, &v[4]))
+        return -1;
+    v[1] = v[0];
+    v[3] = v[2];
+    v[5] = v[4];
+    return 0;
 }
 
 static hlr_layer *maxpool_from_config(const hlr_config *c)
 {
-    int v[3];
-    return pool_config(c, "maxpool2d", v) ? NULL : hlr_maxpool2d(v[0], v[1], v[2]);
+    int v[6];
+    return pool_config(c, "maxpool2d", v) ? NULL : hlr_maxpool2d_hw(v[0], v[1], v[2], v[3], v[4], v[5]);
 }
 
 static hlr_layer *avgpool_from_config(const hlr_config *c)
 {
-    int v[3];
-    return pool_config(c, "avgpool2d", v) ? NULL : hlr_avgpool2d(v[0], v[1], v[2]);
+    int v[6];
+    return pool_config(c, "avgpool2d", v) ? NULL : hlr_avgpool2d_hw(v[0], v[1], v[2], v[3], v[4], v[5]);
 }
 
 static hlr_layer *global_from_config(const hlr_config *c)
@@ -301,38 +332,58 @@ const hlr_layer_ops hlr__global_avgpool2d_ops = {
     .from_config = global_from_config,
 };
 
-static hlr_layer *pool_new(const hlr_layer_ops *ops, pool_kind kind, int k, int stride, int pad, const char *fn)
+static hlr_layer *pool_new(const hlr_layer_ops *ops, pool_kind kind, const int v[6], const char *fn)
 {
-    if (kind != POOL_GLOBAL_AVG) {
-        if (stride == 0)
-            stride = k;
-        if (k < 1 || stride < 1 || pad < 0 || pad > k / 2 || k > 65536 || stride > 65536) {
-            hlr__fail(HLR_EINVAL, "%s: kernel %d and stride %d must be >= 1 and padding %d in 0..kernel/2", fn, k,
-                      stride, pad);
-            return NULL;
-        }
+    int kh = v[0], kw = v[1], sh = v[2] ? v[2] : kh, sw = v[3] ? v[3] : kw, ph = v[4], pw = v[5];
+    if (kind != POOL_GLOBAL_AVG && (kh < 1 || kw < 1 || kh > 65536 || kw > 65536 || sh < 1 || sw < 1 || sh > 65536 ||
+                                    sw > 65536 || ph < 0 || pw < 0 || ph > kh / 2 || pw > kw / 2)) {
+        if (kh == kw && v[2] == v[3] && ph == pw)
+            hlr__fail(HLR_EINVAL, "%s: kernel %d and stride %d must be >= 1 and padding %d in 0..kernel/2", fn, kh,
+                      v[2], ph);
+        else
+            hlr__fail(HLR_EINVAL,
+                      "%s: kernel %dx%d and stride %dx%d must be >= 1 and padding %dx%d in 0..kernel/2 on each axis",
+                      fn, kh, kw, v[2], v[3], ph, pw);
+        return NULL;
     }
     pool2d *p = (pool2d *)hlr__layer_alloc(ops, sizeof *p);
     if (!p)
         return NULL;
     p->kind = kind;
-    p->k = k;
-    p->stride = stride;
-    p->pad = pad;
+    p->kh = kh;
+    p->kw = kw;
+    p->sh = sh;
+    p->sw = sw;
+    p->ph = ph;
+    p->pw = pw;
     return &p->base;
 }
 
 hlr_layer *hlr_maxpool2d(int kernel, int stride, int padding)
 {
-    return pool_new(&hlr__maxpool2d_ops, POOL_MAX, kernel, stride, padding, "hlr_maxpool2d");
+    return pool_new(&hlr__maxpool2d_ops, POOL_MAX, (const int[6]){kernel, kernel, stride, stride, padding, padding},
+                    "hlr_maxpool2d");
 }
 
 hlr_layer *hlr_avgpool2d(int kernel, int stride, int padding)
 {
-    return pool_new(&hlr__avgpool2d_ops, POOL_AVG, kernel, stride, padding, "hlr_avgpool2d");
+    return pool_new(&hlr__avgpool2d_ops, POOL_AVG, (const int[6]){kernel, kernel, stride, stride, padding, padding},
+                    "hlr_avgpool2d");
+}
+
+hlr_layer *hlr_maxpool2d_hw(int kernel_h, int kernel_w, int stride_h, int stride_w, int padding_h, int padding_w)
+{
+    return pool_new(&hlr__maxpool2d_ops, POOL_MAX,
+                    (const int[6]){kernel_h, kernel_w, stride_h, stride_w, padding_h, padding_w}, "hlr_maxpool2d_hw");
+}
+
+hlr_layer *hlr_avgpool2d_hw(int kernel_h, int kernel_w, int stride_h, int stride_w, int padding_h, int padding_w)
+{
+    return pool_new(&hlr__avgpool2d_ops, POOL_AVG,
+                    (const int[6]){kernel_h, kernel_w, stride_h, stride_w, padding_h, padding_w}, "hlr_avgpool2d_hw");
 }
 
 hlr_layer *hlr_global_avgpool2d(void)
 {
-    return pool_new(&hlr__global_avgpool2d_ops, POOL_GLOBAL_AVG, 0, 0, 0, "hlr_global_avgpool2d");
+    return pool_new(&hlr__global_avgpool2d_ops, POOL_GLOBAL_AVG, (const int[6]){0}, "hlr_global_avgpool2d");
 }

@@ -154,6 +154,10 @@ class Export(unittest.TestCase):
                           (1, 6, 8)),
             "attention-first": ([L.FeatureMapRows(), L.MultiheadAttention(8, 4, bias=False, out_proj=False),
                                  L.SeqFirst(), L.Dense(8, 2)], (2, 5, 4)),
+            # rectangular poolings (a CRNN's 2 x 1; a 3 x 2 average with per-axis stride and padding), columns
+            "rect-pools": ([L.Conv2d(1, 4, 3, padding=1), L.ReLU(), L.MaxPool2d((2, 1)),
+                            L.AvgPool2d((3, 2), stride=(1, 2), padding=(1, 1)), L.FeatureMapColumns(),
+                            L.Dense(20, 3)], (1, 10, 9)),
             "columns-dense": ([L.FeatureMapColumns(), L.Dense(6, 4), L.SeqMean(), L.BatchNorm1d(4), L.ReLU(),
                                L.Dropout(0.5), L.Dense(4, 2)], (2, 3, 5)),
         }
