@@ -33,7 +33,7 @@ RECORD = MAX_DIGITS * 4 + H * W * 4
 
 
 class CRNN(nn.Module):
-    def __init__(self, channels, hidden, convs, bn, dropout=0.0, num_layers=1):
+    def __init__(self, channels, hidden, convs, bn, dropout=0.0, num_layers=1, pool_w=2):
         super().__init__()
         c = channels
 
@@ -42,8 +42,8 @@ class CRNN(nn.Module):
                 return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o, eps=1e-5, momentum=0.1), nn.ReLU()]
             return [nn.Conv2d(i, o, 3, padding=1), nn.ReLU()]
 
-        layers = block(1, c) + [nn.MaxPool2d(2)] + block(c, 2 * c) + [nn.MaxPool2d(2)]
-        if convs >= 3:
+        layers = block(1, c) + [nn.MaxPool2d(2)] + block(c, 2 * c) + [nn.MaxPool2d((2, pool_w))]
+        for _ in range(convs - 2):                                         # --convs 3 or 4: more at H/4
             layers += block(2 * c, 2 * c)
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)                                 # on the LSTM's inputs, as --dropout
@@ -154,6 +154,7 @@ def main():
     ap.add_argument("--hidden", type=int, default=96)
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--convs", type=int, default=3)
+    ap.add_argument("--pool-width", type=int, default=2, choices=(1, 2))
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--min-len", type=int, default=1)
@@ -165,7 +166,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    model = CRNN(a.channels, a.hidden, a.convs, a.batchnorm, a.dropout, a.layers)
+    model = CRNN(a.channels, a.hidden, a.convs, a.batchnorm, a.dropout, a.layers, a.pool_width)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
     per_epoch = a.train_strings // a.batch
     total = per_epoch * a.epochs
@@ -175,7 +176,7 @@ def main():
           f"{a.epochs} epochs of {per_epoch * a.batch} strings from {a.hlr_read} generate")
     sys.stdout.flush()
     stream = batches(records(a, "train"), a.batch)
-    il = torch.full((a.batch,), W // 4, dtype=torch.long)
+    il = torch.full((a.batch,), W // (2 * a.pool_width), dtype=torch.long)  # steps: a column per 2 pool_w pixels
     for epoch in range(1, a.epochs + 1):
         t0, loss_sum = time.perf_counter(), 0.0
         for _ in range(per_epoch):

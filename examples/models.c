@@ -146,8 +146,8 @@ static hlr_status conv_block(hlr_model *m, int in, int out, int bn)
     return ADD(m, hlr_conv2d(in, out, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu());
 }
 
-hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int channels, int convs, int bn, int hidden,
-                        int layers, float dropout)
+hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int channels, int convs, int pool_w, int bn,
+                        int hidden, int layers, float dropout)
 {
     hlr_model *m = hlr_model_new(seed);
     if (!m)
@@ -159,9 +159,12 @@ hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int c
     if (st == HLR_OK)
         st = conv_block(m, c, 2 * c, bn);                                          /* (2c, H/2, W/2) */
     if (st == HLR_OK)
-        st = ADD(m, hlr_maxpool2d(2, 2, 0));                                       /* (2c, H/4, W/4) */
+        st = ADD(m, pool_w == 2 ? hlr_maxpool2d(2, 2, 0)                            /* (2c, H/4, W/4) */
+                                : hlr_maxpool2d_hw(2, pool_w, 2, pool_w, 0, 0));  /* (2c, H/4, W/2) */
     if (st == HLR_OK && convs >= 3)
         st = conv_block(m, 2 * c, 2 * c, bn);                                      /* a wider view per column */
+    if (st == HLR_OK && convs >= 4)
+        st = conv_block(m, 2 * c, 2 * c, bn);                                      /* wider again */
     if (st == HLR_OK)
         st = ADD(m, hlr_feature_map_columns());                                    /* (W/4, 2c H/4) */
     if (st == HLR_OK && dropout > 0)

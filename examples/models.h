@@ -28,14 +28,16 @@ int example_model_wants_augmentation(const char *name);
  * The CRNN of hlr-read and the benchmark: 3 x 3 convolutions of c, 2c (and
  * with convs 3 another 2c) channels, each followed by a batch norm when bn
  * (without a bias then) and a ReLU, a 2 x 2 max pooling after the first
- * two; the feature map's columns as steps (one per 4 pixel columns); a
+ * two (2 x `pool_w` for the second: pool_w 1 keeps its width, a step per 2
+ * pixel columns instead of 4, for narrow characters); the feature map's
+ * columns as steps (one per 2 pool_w pixel columns); a
  * bidirectional LSTM of `hidden` in `layers` stacked layers (dropout on its
  * inputs and between its layers in training); dense to `classes` (the blank
  * 0 and the labels).  Built for (1, height, width) images, with the CTC loss.
  * NULL with hlr_last_error() saying why.
  */
-hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int channels, int convs, int bn, int hidden,
-                        int layers, float dropout);
+hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int channels, int convs, int pool_w, int bn,
+                        int hidden, int layers, float dropout);
 
 /* How hlr-mnist trains a model unless told otherwise. */
 typedef struct example_recipe {

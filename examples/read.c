@@ -6,7 +6,7 @@
  *   hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]
  *                  [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]
  *                  [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--layers L]
- *                  [--convs 2|3] [--channels C] [--batchnorm 0|1] [--shear S] [--elastic A]
+ *                  [--convs 2-4] [--pool-width 1|2] [--channels C] [--batchnorm 0|1] [--shear S] [--elastic A]
  *                  [--dropout P] [--threads T] [--data DIR]
  *   hlr-read train --task lines --labels FILE --alphabet CHARS [--test-labels FILE] [--height 32]
  *                  [the model and optimiser options above]
@@ -54,11 +54,11 @@
 #define CANVAS_W 224
 #define CLASSES 11 /* the blank (0) and the digits 0..9 as 1..10 */
 #define MAX_DIGITS 16
-#define STEPS (CANVAS_W / 4) /* two 2x2 poolings: 56 columns */
+#define MAX_STEPS (CANVAS_W / 2) /* a step per 4 pixel columns (56), or per 2 with --pool-width 1 (112) */
 
 typedef struct options {
     const char *task, *save, *data, *schedule;
-    int epochs, threads, beam, batch, min_len, max_len, hidden, layers, convs, channels, batchnorm;
+    int epochs, threads, beam, batch, min_len, max_len, hidden, layers, convs, pool_w, channels, batchnorm;
     long train_strings, test_strings;
     unsigned long long seed;
     float lr;
@@ -76,7 +76,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: hlr-read train [--task digits] [--epochs N] [--seed S] [--save FILE] [--beam K]\n"
                "                      [--train-strings N] [--test-strings N] [--min-len A] [--max-len B]\n"
                "                      [--batch B] [--lr X] [--schedule cosine|none] [--hidden H] [--layers L]\n"
-               "                      [--convs 2|3] [--channels C] [--batchnorm 0|1] [--shear S] [--elastic A]\n"
+               "                      [--convs 2-4] [--pool-width 1|2] [--channels C] [--batchnorm 0|1] [--shear S] "
+               "[--elastic A]\n"
                "                      [--dropout P] [--threads T]\n"
                "                      [--data DIR]\n"
                "       hlr-read train --task lines --labels FILE --alphabet CHARS [--test-labels FILE]\n"
@@ -118,7 +119,9 @@ static void usage(FILE *f)
                "  --schedule       cosine (default: decay to 0 over all batches) or none\n"
                "  --hidden         the LSTM's hidden size per direction (default 96; words: 128)\n"
                "  --layers         the bidirectional LSTM's stacked layers, 1 to 4 (default 1)\n"
-               "  --convs          2 or 3 (default) convolutions before the LSTM\n"
+               "  --convs          2, 3 (default) or 4 convolutions before the LSTM\n"
+               "  --pool-width     the second pooling's width: 2 (default), a step per 4 pixel columns,\n"
+               "                   or 1, a step per 2 (twice the steps, for narrow characters)\n"
                "  --channels       the first convolution's channels C; the others have 2C (default 16; words: 24)\n"
                "  --batchnorm      1 (default): batch normalisation after each convolution; 0: none\n"
                "  --shear          training digits slanted by up to this shear (x per y) either way, and\n"
@@ -287,7 +290,7 @@ static int compose(uint64_t *s, const float *digits, const int32_t *labels, int6
 
 /* ---- the model ---- */
 
-/* Read n canvases: CER numerator and denominator, whole strings right.  out: (batch, STEPS, CLASSES). */
+/* Read n canvases: CER numerator and denominator, whole strings right.  y: (batch, steps, CLASSES). */
 typedef struct score {
     int64_t edits, chars, right, strings;
 } score;
@@ -297,11 +300,12 @@ static int read_batch(hlr_model *m, hlr_tensor *x, hlr_tensor *y, const int32_t 
 {
     if (hlr_model_forward(m, x, y, 0) != HLR_OK)
         return -1;
+    const int steps = (int)hlr_tensor_dim(y, 1);
     for (int i = 0; i < n; i++) {
-        int32_t got[STEPS];
+        int32_t got[MAX_STEPS];
         int len;
-        if (hlr_ctc_decode(hlr_tensor_f32(y) + (int64_t)i * STEPS * CLASSES, STEPS, CLASSES, 0, beam, NULL, got, NULL,
-                           STEPS, &len, NULL) != HLR_OK)
+        if (hlr_ctc_decode(hlr_tensor_f32(y) + (int64_t)i * steps * CLASSES, steps, CLASSES, 0, beam, NULL, got, NULL,
+                           MAX_STEPS, &len, NULL) != HLR_OK)
             return -1;
         int64_t e = hlr_edit_distance(truth + i * MAX_DIGITS, lens[i], got, len);
         if (e < 0)
@@ -413,8 +417,8 @@ static int train(const options *o)
     int rc = 1;
     if (!tr || !te)
         goto out;
-    if (!(m = example_crnn(o->seed, CANVAS_H, CANVAS_W, CLASSES, o->channels, o->convs, o->batchnorm, o->hidden,
-                           o->layers, o->dropout)) ||
+    if (!(m = example_crnn(o->seed, CANVAS_H, CANVAS_W, CLASSES, o->channels, o->convs, o->pool_w, o->batchnorm,
+                           o->hidden, o->layers, o->dropout)) ||
         !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
         goto fail;
     /* --distributed: P processes each train on their B of every P B strings, which all of them compose */
@@ -429,6 +433,11 @@ static int train(const options *o)
                                    1.0) != HLR_OK)
         goto fail;
     const int B = o->batch;
+    int out_nd;
+    int64_t out_shape[HLR_MAX_DIMS];
+    if (hlr_model_output_shape(m, &out_nd, out_shape) != HLR_OK)
+        goto fail;
+    const int STEPS = (int)out_shape[0]; /* (STEPS, CLASSES) */
     b.x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){B, 1, CANVAS_H, CANVAS_W});
     b.y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, STEPS, CLASSES});
     b.dy = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, STEPS, CLASSES});
@@ -569,8 +578,8 @@ static int train_lines(const options *o)
         goto fail;
     if (o->test_labels && !(test = hlr_dataset_load_lines(o->test_labels, o->alphabet, o->height, 2, (int)W, 0)))
         goto fail;
-    if (!(m = example_crnn(o->seed, o->height, (int)W, C, o->channels, o->convs, o->batchnorm, o->hidden, o->layers,
-                           o->dropout)) ||
+    if (!(m = example_crnn(o->seed, o->height, (int)W, C, o->channels, o->convs, o->pool_w, o->batchnorm, o->hidden,
+                           o->layers, o->dropout)) ||
         !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f)))
         goto fail;
     const int64_t batches = (hlr_dataset_size(d) + o->batch - 1) / o->batch;
@@ -861,6 +870,7 @@ int main(int argc, char **argv)
                  .lr = 2e-3f,
                  .schedule = "cosine",
                  .convs = 3,
+                 .pool_w = 2,
                  .batchnorm = 1,
                  .layers = 1,
                  .height = 32, /* .epochs, .hidden and .channels 0: the task's own default, set below */
@@ -878,7 +888,8 @@ int main(int argc, char **argv)
         OPT_STR("--schedule", &o.schedule),
         OPT_NUM("--hidden", OPT_INT, &o.hidden, 1, 4096),
         OPT_NUM("--layers", OPT_INT, &o.layers, 1, 4),
-        OPT_NUM("--convs", OPT_INT, &o.convs, 2, 3),
+        OPT_NUM("--convs", OPT_INT, &o.convs, 2, 4),
+        OPT_NUM("--pool-width", OPT_INT, &o.pool_w, 1, 2),
         OPT_NUM("--channels", OPT_INT, &o.channels, 1, 256),
         OPT_NUM("--batchnorm", OPT_INT, &o.batchnorm, 0, 1),
         OPT_NUM("--shear", OPT_DOUBLE, &o.shear, 0, 1),
@@ -948,6 +959,7 @@ int main(int argc, char **argv)
         o.w.layers = o.layers;
         o.w.dropout = o.dropout;
         o.w.convs = o.convs;
+        o.w.pool_w = o.pool_w;
         o.w.channels = o.channels;
         o.w.batchnorm = o.batchnorm;
         o.w.beam = o.beam;

@@ -467,7 +467,7 @@ static int train_model(const words_options *o, const wl_corpus *cp, const wl_voc
     hlr_tensor *xt = NULL, *tt = NULL;
     *out = NULL;
     const int C = a->n + 1;
-    if (!(m = example_crnn(o->seed, HEIGHT, W, C, o->channels, o->convs, o->batchnorm, o->hidden, o->layers,
+    if (!(m = example_crnn(o->seed, HEIGHT, W, C, o->channels, o->convs, o->pool_w, o->batchnorm, o->hidden, o->layers,
                            o->dropout)) ||
         !(opt = hlr_adam(o->lr, 0.9f, 0.999f, 1e-8f, 0.0f))) {
         fprintf(stderr, "hlr-read: %s\n", hlr_last_error());

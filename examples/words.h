@@ -11,7 +11,7 @@
 typedef struct words_options {
     const char *langs, *save, *langid, *splits, *schedule, *out, *part;
     const char *evaluate; /* hlr-read evaluate FILE: test this words model instead of training one */
-    int epochs, batch, hidden, layers, convs, channels, batchnorm, beam, threads, width, langid_epochs;
+    int epochs, batch, hidden, layers, convs, pool_w, channels, batchnorm, beam, threads, width, langid_epochs;
     long words, train_words, test_words;
     unsigned long long seed;
     float lr, dropout; /* dropout: on the LSTM's inputs and between its layers */
