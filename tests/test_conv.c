@@ -323,6 +323,50 @@ START_TEST(test_pooling_backward_matches_finite_differences)
 }
 END_TEST
 
+/* The poolings other than 2x2 split their planes across the pool: one thread and three give the same bits,
+ * forward and backward (each plane is computed alone, so no sum is regrouped). */
+static float *pools_run(int threads, int64_t *count)
+{
+    const int before = hlr_get_num_threads();
+    ck_assert_ok(hlr_set_num_threads(threads));
+    hlr_model *m = model_of(21, (hlr_layer *[]){hlr_maxpool2d_hw(2, 1, 0, 0, 0, 0), hlr_avgpool2d_hw(3, 2, 1, 2, 1, 1),
+                                                hlr_maxpool2d(3, 1, 1), NULL});
+    int64_t shape[] = {4, 32, 16};
+    built("pools", m, 3, shape);
+    const int64_t n = 48, xs = 4 * 32 * 16, ys = 4 * 16 * 9; /* (4, 16, 16) after the 2 x 1, then (4, 16, 9) */
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, 4, 32, 16}),
+               *dx = hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, 4, 32, 16});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, 4, 16, 9}),
+               *dy = hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, 4, 16, 9});
+    test_fill(hlr_tensor_f32(x), n * xs, 31, -1.0f, 1.0f);
+    test_fill(hlr_tensor_f32(dy), n * ys, 32, -1.0f, 1.0f);
+    ck_assert_ok(hlr_model_forward(m, x, y, 1));
+    ck_assert_ok(hlr_model_backward(m, dy, dx));
+    float *out = malloc((size_t)(n * (xs + ys)) * sizeof *out);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, hlr_tensor_f32(y), (size_t)(n * ys) * sizeof *out);
+    memcpy(out + n * ys, hlr_tensor_f32(dx), (size_t)(n * xs) * sizeof *out);
+    *count = n * (xs + ys);
+    hlr_tensor_free(x);
+    hlr_tensor_free(dx);
+    hlr_tensor_free(y);
+    hlr_tensor_free(dy);
+    hlr_model_free(m);
+    ck_assert_ok(hlr_set_num_threads(before));
+    return out;
+}
+
+START_TEST(test_poolings_give_the_same_bits_on_one_thread_and_three)
+{
+    int64_t n1, n3;
+    float *a = pools_run(1, &n1), *b = pools_run(3, &n3);
+    ck_assert_int_eq(n1, n3);
+    test_expect_same_bits("poolings on 1 and 3 threads", b, a, n1);
+    free(a);
+    free(b);
+}
+END_TEST
+
 /* Every training batch-norm case of the fixtures ((N, C, H, W), (N, C),
  * (N, C, L), batch 1), with weight and bias away from 1 and 0 so that they
  * scale the gradients. */
@@ -1649,6 +1693,7 @@ Suite *suite_conv(void)
     tcase_add_loop_test(tc, test_conv2d_backward_matches_finite_differences, 0, CONV_REF_NCONV);
     tcase_add_test(tc, test_conv2d_stride_beyond_kernel_matches_finite_differences);
     tcase_add_loop_test(tc, test_pooling_backward_matches_finite_differences, 0, CONV_REF_NPOOL);
+    tcase_add_test(tc, test_poolings_give_the_same_bits_on_one_thread_and_three);
     tcase_add_loop_test(tc, test_batchnorm_training_backward_matches_finite_differences, 0, bn_training_cases());
     tcase_add_test(tc, test_conv_chain_backward_matches_finite_differences);
     tcase_add_test(tc, test_fused_relus_backward_matches_finite_differences);

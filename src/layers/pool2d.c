@@ -120,17 +120,16 @@ static int64_t plane_grain(const pool2d *p)
 }
 
 /* x (planes, H, W) -> y (planes, Ho, Wo) */
-static void maxpool_forward(pool2d *p, int64_t planes, const float *x, float *y)
+/* Planes [a, b) of any max pooling but the 2x2 one: each output's maximum and, for backward, its index in
+ * the plane. */
+static void maxpool_planes(void *ctx, int64_t a, int64_t b)
 {
-    if (is_2x2(p)) {
-        pool_job j = {p, y, x, NULL, NULL};
-        hlr__parallel_for(planes, plane_grain(p), maxpool2x2_planes, &j);
-        return;
-    }
+    const pool_job *j = ctx;
+    const pool2d *p = j->p;
     const int64_t H = p->H, W = p->W;
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * H * W;
-        float *yp = y + pl * p->Ho * p->Wo;
+    for (int64_t pl = a; pl < b; pl++) {
+        const float *xp = j->in + pl * H * W;
+        float *yp = j->out + pl * p->Ho * p->Wo;
         int32_t *ap = p->argmax + pl * p->Ho * p->Wo;
         for (int64_t oh = 0; oh < p->Ho; oh++) {
             int64_t h0, h1;
@@ -155,13 +154,22 @@ static void maxpool_forward(pool2d *p, int64_t planes, const float *x, float *y)
     }
 }
 
-static void avgpool_forward(const pool2d *p, int64_t planes, const float *x, float *y)
+/* x (planes, H, W) -> y (planes, Ho, Wo), planes split across the pool (each plane is its own) */
+static void maxpool_forward(pool2d *p, int64_t planes, const float *x, float *y)
 {
+    pool_job j = {p, y, x, NULL, NULL};
+    hlr__parallel_for(planes, plane_grain(p), is_2x2(p) ? maxpool2x2_planes : maxpool_planes, &j);
+}
+
+static void avgpool_planes(void *ctx, int64_t a, int64_t b)
+{
+    const pool_job *j = ctx;
+    const pool2d *p = j->p;
     const int64_t H = p->H, W = p->W;
     const float inv = 1.0f / (float)(p->kh * p->kw);
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * H * W;
-        float *yp = y + pl * p->Ho * p->Wo;
+    for (int64_t pl = a; pl < b; pl++) {
+        const float *xp = j->in + pl * H * W;
+        float *yp = j->out + pl * p->Ho * p->Wo;
         for (int64_t oh = 0; oh < p->Ho; oh++) {
             int64_t h0, h1;
             window(oh, p->sh, p->ph, p->kh, H, &h0, &h1);
@@ -184,14 +192,49 @@ static void pool_forward(hlr_layer *l, const hlr_pass *ps, const float *x, float
     int64_t planes = ps->batch * p->C, HW = p->H * p->W;
     if (p->kind == POOL_MAX)
         maxpool_forward(p, planes, x, y);
-    else if (p->kind == POOL_AVG)
-        avgpool_forward(p, planes, x, y);
-    else
+    else if (p->kind == POOL_AVG) {
+        pool_job j = {p, y, x, NULL, NULL};
+        hlr__parallel_for(planes, plane_grain(p), avgpool_planes, &j);
+    } else
         for (int64_t pl = 0; pl < planes; pl++) {
             float sum = 0.0f;
             for (int64_t i = 0; i < HW; i++)
                 sum += x[pl * HW + i];
             y[pl] = sum / (float)HW;
+        }
+}
+
+/* Backward of planes [a, b): dy to each output's winner (max) or spread over its window (average). */
+static void maxpool_backward_planes(void *ctx, int64_t a, int64_t b)
+{
+    const pool_job *j = ctx;
+    const pool2d *p = j->p;
+    const int64_t HW = p->H * p->W, P = p->Ho * p->Wo;
+    memset(j->out + a * HW, 0, (size_t)((b - a) * HW) * sizeof *j->out);
+    for (int64_t pl = a; pl < b; pl++)
+        for (int64_t o = 0; o < P; o++)
+            j->out[pl * HW + p->argmax[pl * P + o]] += j->in[pl * P + o];
+}
+
+static void avgpool_backward_planes(void *ctx, int64_t a, int64_t b)
+{
+    const pool_job *j = ctx;
+    const pool2d *p = j->p;
+    const int64_t HW = p->H * p->W, P = p->Ho * p->Wo;
+    const float inv = 1.0f / (float)(p->kh * p->kw);
+    memset(j->out + a * HW, 0, (size_t)((b - a) * HW) * sizeof *j->out);
+    for (int64_t pl = a; pl < b; pl++)
+        for (int64_t oh = 0; oh < p->Ho; oh++) {
+            int64_t h0, h1;
+            window(oh, p->sh, p->ph, p->kh, p->H, &h0, &h1);
+            for (int64_t ow = 0; ow < p->Wo; ow++) {
+                int64_t w0, w1;
+                window(ow, p->sw, p->pw, p->kw, p->W, &w0, &w1);
+                float g = j->in[pl * P + oh * p->Wo + ow] * inv;
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++)
+                        j->out[pl * HW + ih * p->W + iw] += g;
+            }
         }
 }
 
@@ -201,7 +244,7 @@ static void pool_backward(hlr_layer *l, const hlr_pass *ps, const float *x, cons
     pool2d *p = (pool2d *)l;
     if (!dx)
         return;
-    const int64_t planes = ps->batch * p->C, HW = p->H * p->W, P = p->Ho * p->Wo;
+    const int64_t planes = ps->batch * p->C, HW = p->H * p->W;
     if (p->kind == POOL_GLOBAL_AVG) {
         for (int64_t pl = 0; pl < planes; pl++) {
             float g = dy[pl] / (float)HW;
@@ -210,32 +253,12 @@ static void pool_backward(hlr_layer *l, const hlr_pass *ps, const float *x, cons
         }
         return;
     }
-    if (is_2x2(p)) {
-        pool_job j = {p, dx, dy, x, y};
-        hlr__parallel_for(planes, plane_grain(p), maxpool2x2_backward_planes, &j);
-        return;
-    }
-    memset(dx, 0, (size_t)(planes * HW) * sizeof *dx);
-    if (p->kind == POOL_MAX) {
-        for (int64_t pl = 0; pl < planes; pl++)
-            for (int64_t o = 0; o < P; o++)
-                dx[pl * HW + p->argmax[pl * P + o]] += dy[pl * P + o];
-        return;
-    }
-    const float inv = 1.0f / (float)(p->kh * p->kw);
-    for (int64_t pl = 0; pl < planes; pl++)
-        for (int64_t oh = 0; oh < p->Ho; oh++) {
-            int64_t h0, h1;
-            window(oh, p->sh, p->ph, p->kh, p->H, &h0, &h1);
-            for (int64_t ow = 0; ow < p->Wo; ow++) {
-                int64_t w0, w1;
-                window(ow, p->sw, p->pw, p->kw, p->W, &w0, &w1);
-                float g = dy[pl * P + oh * p->Wo + ow] * inv;
-                for (int64_t ih = h0; ih < h1; ih++)
-                    for (int64_t iw = w0; iw < w1; iw++)
-                        dx[pl * HW + ih * p->W + iw] += g;
-            }
-        }
+    pool_job j = {p, dx, dy, x, y};
+    hlr__parallel_for(planes, plane_grain(p),
+                      is_2x2(p)             ? maxpool2x2_backward_planes
+                      : p->kind == POOL_MAX ? maxpool_backward_planes
+                                            : avgpool_backward_planes,
+                      &j);
 }
 
 static void pool_destroy(hlr_layer *l) { hlr__free(((pool2d *)l)->argmax); }
