@@ -263,6 +263,8 @@ static void pool_backward(hlr_layer *l, const hlr_pass *ps, const float *x, cons
 
 static void pool_destroy(hlr_layer *l) { hlr__free(((pool2d *)l)->argmax); }
 
+static const char *const rect_keys[6] = {"kernel_h", "kernel_w", "stride_h", "stride_w", "padding_h", "padding_w"};
+
 /* A square window as three keys (kernel, stride, padding), as before rectangles existed, so that
  * older readers still load such models; a rectangle as six (kernel_h ... padding_w), which older
  * readers refuse for the missing "kernel" instead of misreading. */
@@ -275,12 +277,9 @@ static void pool_get_config(const hlr_layer *l, hlr_config *c)
         hlr__config_int(c, "padding", p->ph);
         return;
     }
-    hlr__config_int(c, "kernel_h", p->kh);
-    hlr__config_int(c, "kernel_w", p->kw);
-    hlr__config_int(c, "stride_h", p->sh);
-    hlr__config_int(c, "stride_w", p->sw);
-    hlr__config_int(c, "padding_h", p->ph);
-    hlr__config_int(c, "padding_w", p->pw);
+    const int v[6] = {p->kh, p->kw, p->sh, p->sw, p->ph, p->pw};
+    for (int i = 0; i < 6; i++)
+        hlr__config_int(c, rect_keys[i], v[i]);
 }
 
 /* v: kernel_h, kernel_w, stride_h, stride_w, padding_h, padding_w; 0 on success */
@@ -288,9 +287,8 @@ static int pool_config(const hlr_config *c, const char *type, int v[6])
 {
     int64_t unused;
     if (hlr__config_get_int(c, "kernel_h", &unused) == 0) {
-        static const char *const keys[6] = {"kernel_h", "kernel_w", "stride_h", "stride_w", "padding_h", "padding_w"};
         for (int i = 0; i < 6; i++)
-            if (hlr__config_int_in(c, type, keys[i], i < 4, 65536, &v[i]))
+            if (hlr__config_int_in(c, type, rect_keys[i], i < 4, 65536, &v[i]))
                 return -1;
         return 0;
     }
