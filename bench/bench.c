@@ -158,7 +158,7 @@ static int bench_model(const char *name, int64_t train_batch, int64_t infer_batc
         return 2;
     }
     /* hlr-read's default recogniser */
-    r.m = crnn ? example_crnn(0, 32, 224, CRNN_CLASSES, 16, 3, 2, 1, 96, 1, 0.0f) : example_model(name, 0);
+    r.m = crnn ? example_crnn(0, 32, 224, CRNN_CLASSES, 24, 4, 2, 1, 128, 2, 0.4f) : example_model(name, 0);
     r.o = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f);
     r.x = r.m ? images(r.m, train_batch, 1) : NULL;
     r.labels = targets(crnn, train_batch);

@@ -73,11 +73,12 @@ class Hybrid(nn.Module):
 
 
 class CRNN(nn.Module):
-    """hlr-read's recogniser (examples/models.c, example_crnn with hlr-read's defaults): conv 16, BN, pool, conv 32,
-    BN, pool, conv 32, BN (3x3, padding 1, no bias, ReLU), the 56 columns of the (32, 8, 56) map as steps of 256
-    features (channel-major), a bidirectional LSTM of 96, dense 11 (the blank and ten digits) per step."""
+    """hlr-read's digit-string recogniser (examples/models.c, example_crnn with `hlr-read train`'s defaults): conv 24,
+    BN, pool, conv 48, BN, pool, conv 48, BN, conv 48, BN (3x3, padding 1, no bias, ReLU), the 56 columns of the
+    (48, 8, 56) map as steps of 384 features (channel-major), dropout 0.4, a two-layer bidirectional LSTM of 128
+    (dropout 0.4 between the layers), dense 11 (the blank and ten digits) per step."""
 
-    def __init__(self, channels=16, hidden=96, classes=11):
+    def __init__(self, channels=24, hidden=128, classes=11, layers=2, dropout=0.4):
         super().__init__()
         c = channels
 
@@ -85,14 +86,15 @@ class CRNN(nn.Module):
             return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
 
         self.features = nn.Sequential(*block(1, c), nn.MaxPool2d(2), *block(c, 2 * c), nn.MaxPool2d(2),
-                                      *block(2 * c, 2 * c))
-        self.lstm = nn.LSTM(2 * c * 8, hidden, batch_first=True, bidirectional=True)
+                                      *block(2 * c, 2 * c), *block(2 * c, 2 * c))
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(2 * c * 8, hidden, layers, batch_first=True, bidirectional=True, dropout=dropout)
         self.fc = nn.Linear(2 * hidden, classes)
 
     def forward(self, x):
         f = self.features(x)                                         # (N, C, H, W)
         seq = f.permute(0, 3, 1, 2).reshape(x.shape[0], f.shape[3], -1)  # columns, channel-major
-        h, _ = self.lstm(seq)
+        h, _ = self.lstm(self.dropout(seq))
         return self.fc(h)                                            # (N, W, classes)
 
 
