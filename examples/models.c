@@ -166,7 +166,7 @@ hlr_model *example_crnn(uint64_t seed, int height, int width, int classes, int c
     if (st == HLR_OK && convs >= 4)
         st = conv_block(m, 2 * c, 2 * c, bn);                                      /* wider again */
     if (st == HLR_OK)
-        st = ADD(m, hlr_feature_map_columns());                                    /* (W/4, 2c H/4) */
+        st = ADD(m, hlr_feature_map_columns());                      /* (W/4 or W/2 steps, 2c H/4) */
     if (st == HLR_OK && dropout > 0)
         st = ADD(m, hlr_dropout(dropout));                                         /* the LSTM's inputs, in training */
     if (st == HLR_OK)

@@ -437,17 +437,17 @@ static int train(const options *o)
     int64_t out_shape[HLR_MAX_DIMS];
     if (hlr_model_output_shape(m, &out_nd, out_shape) != HLR_OK)
         goto fail;
-    const int STEPS = (int)out_shape[0]; /* (STEPS, CLASSES) */
+    const int steps = (int)out_shape[0]; /* the model's output: (steps, CLASSES) */
     b.x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){B, 1, CANVAS_H, CANVAS_W});
-    b.y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, STEPS, CLASSES});
-    b.dy = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, STEPS, CLASSES});
+    b.y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, steps, CLASSES});
+    b.dy = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, steps, CLASSES});
     b.targets = hlr_tensor_new(HLR_I32, 2, (int64_t[]){B, MAX_DIGITS});
     b.tlen = hlr_tensor_new(HLR_I32, 1, (int64_t[]){B});
     b.ilen = hlr_tensor_new(HLR_I32, 1, (int64_t[]){B});
     if (!b.x || !b.y || !b.dy || !b.targets || !b.tlen || !b.ilen)
         goto fail;
     for (int i = 0; i < B; i++)
-        hlr_tensor_i32(b.ilen)[i] = STEPS;
+        hlr_tensor_i32(b.ilen)[i] = steps;
     char summary[4096];
     if (hlr_model_summary(m, summary, sizeof summary, NULL) == HLR_OK)
         printf("%s", summary);
