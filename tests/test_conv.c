@@ -1693,7 +1693,6 @@ Suite *suite_conv(void)
     tcase_add_loop_test(tc, test_conv2d_backward_matches_finite_differences, 0, CONV_REF_NCONV);
     tcase_add_test(tc, test_conv2d_stride_beyond_kernel_matches_finite_differences);
     tcase_add_loop_test(tc, test_pooling_backward_matches_finite_differences, 0, CONV_REF_NPOOL);
-    tcase_add_test(tc, test_poolings_give_the_same_bits_on_one_thread_and_three);
     tcase_add_loop_test(tc, test_batchnorm_training_backward_matches_finite_differences, 0, bn_training_cases());
     tcase_add_test(tc, test_conv_chain_backward_matches_finite_differences);
     tcase_add_test(tc, test_fused_relus_backward_matches_finite_differences);
@@ -1738,6 +1737,11 @@ Suite *suite_conv(void)
     tc = tcase_create("training");
     tcase_add_test(tc, test_cnn_trains_without_allocating_per_batch);
     tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("threads"); /* also under ThreadSanitizer (make tsan) */
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_poolings_give_the_same_bits_on_one_thread_and_three);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -119,7 +119,6 @@ static int64_t plane_grain(const pool2d *p)
     return g > 4 ? g : 4;
 }
 
-/* x (planes, H, W) -> y (planes, Ho, Wo) */
 /* Planes [a, b) of any max pooling but the 2x2 one: each output's maximum and, for backward, its index in
  * the plane. */
 static void maxpool_planes(void *ctx, int64_t a, int64_t b)
@@ -154,13 +153,6 @@ static void maxpool_planes(void *ctx, int64_t a, int64_t b)
     }
 }
 
-/* x (planes, H, W) -> y (planes, Ho, Wo), planes split across the pool (each plane is its own) */
-static void maxpool_forward(pool2d *p, int64_t planes, const float *x, float *y)
-{
-    pool_job j = {p, y, x, NULL, NULL};
-    hlr__parallel_for(planes, plane_grain(p), is_2x2(p) ? maxpool2x2_planes : maxpool_planes, &j);
-}
-
 static void avgpool_planes(void *ctx, int64_t a, int64_t b)
 {
     const pool_job *j = ctx;
@@ -186,22 +178,26 @@ static void avgpool_planes(void *ctx, int64_t a, int64_t b)
     }
 }
 
+/* x (planes, H, W) -> y (planes, Ho, Wo), the planes split across the pool (each plane is its own) */
 static void pool_forward(hlr_layer *l, const hlr_pass *ps, const float *x, float *y)
 {
     pool2d *p = (pool2d *)l;
-    int64_t planes = ps->batch * p->C, HW = p->H * p->W;
-    if (p->kind == POOL_MAX)
-        maxpool_forward(p, planes, x, y);
-    else if (p->kind == POOL_AVG) {
-        pool_job j = {p, y, x, NULL, NULL};
-        hlr__parallel_for(planes, plane_grain(p), avgpool_planes, &j);
-    } else
+    const int64_t planes = ps->batch * p->C, HW = p->H * p->W;
+    if (p->kind == POOL_GLOBAL_AVG) {
         for (int64_t pl = 0; pl < planes; pl++) {
             float sum = 0.0f;
             for (int64_t i = 0; i < HW; i++)
                 sum += x[pl * HW + i];
             y[pl] = sum / (float)HW;
         }
+        return;
+    }
+    pool_job j = {p, y, x, NULL, NULL};
+    hlr__parallel_for(planes, plane_grain(p),
+                      is_2x2(p)             ? maxpool2x2_planes
+                      : p->kind == POOL_MAX ? maxpool_planes
+                                            : avgpool_planes,
+                      &j);
 }
 
 /* Backward of planes [a, b): dy to each output's winner (max) or spread over its window (average). */
