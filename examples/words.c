@@ -205,19 +205,20 @@ typedef struct result {
     double seconds;          /* reading alone: the forward pass and best-path decoding */
 } result;
 
-/* Per-language lexicons of the corpus's words (training and test words). */
+/* Per-language lexicons of the corpus's words: its first `count` of each language (c->per: training and test
+ * words; c->ntrain: the training words alone, so that no test word is in them). */
 typedef struct lexicons {
     hlr_lexicon *lex[WL_MAX_LANGS];
     int n;
 } lexicons;
 
-static int build_lexicons(lexicons *L, const wl_corpus *c, const wl_vocab *a)
+static int build_lexicons(lexicons *L, const wl_corpus *c, const wl_vocab *a, size_t count)
 {
     L->n = c->nlang;
     for (int l = 0; l < c->nlang; l++) {
         if (!(L->lex[l] = hlr_lexicon_new()))
             return -1;
-        for (size_t k = 0; k < c->per; k++) {
+        for (size_t k = 0; k < count; k++) {
             int32_t t[WL_MAX_LEN];
             int n = word_labels(a, c->words[l][k], t);
             if (n > 0 && hlr_lexicon_add(L->lex[l], t, n) != HLR_OK)
@@ -550,7 +551,7 @@ int words_train(const words_options *o)
     hlr_model *m = NULL, *langid = NULL;
     hlr_dataset *ltest = NULL;
     wset held = {0}, seen = {0};
-    lexicons L = {0};
+    lexicons L = {0}, Lopen = {0};
     int W = o->width;
     const char *codes[WL_MAX_LANGS], *langs = o->langs;
     int nlang = 0;
@@ -687,13 +688,14 @@ int words_train(const words_options *o)
             "evaluating %s on %lld test words in held-out fonts and %lld in training fonts (its seed %llu, %ld words "
             "per language, %s)\n",
             o->evaluate, (long long)held.n, (long long)seen.n, seed, words, langs);
-    if (build_lexicons(&L, &c, a) != 0) {
+    if (build_lexicons(&L, &c, a, c.per) != 0 || build_lexicons(&Lopen, &c, a, c.ntrain) != 0) {
         fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
         goto out;
     }
-    result rh, rs;
+    result rh, rs, ro;
     if (read_set(m, &held, 64, W, o->beam, a, langid, lv, nlang, &L, &rh) != 0 ||
-        read_set(m, &seen, 64, W, o->beam, a, langid, lv, nlang, &L, &rs) != 0)
+        read_set(m, &seen, 64, W, o->beam, a, langid, lv, nlang, &L, &rs) != 0 ||
+        read_set(m, &held, 64, W, o->beam, a, langid, lv, nlang, &Lopen, &ro) != 0)
         goto out;
     printf("held-out fonts, %s, by family:", o->beam ? "beam search" : "best path");
     for (int i = 0, first = 1; i < fs.n; i++) {
@@ -711,6 +713,11 @@ int words_train(const words_options *o)
            pct(rh.lex_edits, rh.chars), pct(rh.lex_right, rh.n), pct(rh.lex_lang_right, rh.n));
     printf("training fonts, lexicon: CER %.2f%%  word accuracy %.2f%%  language accuracy %.2f%%\n",
            pct(rs.lex_edits, rs.chars), pct(rs.lex_right, rs.n), pct(rs.lex_lang_right, rs.n));
+    printf(
+        "held-out fonts, lexicon of the %zu training words per language alone (no test word in it): CER %.2f%%  word "
+        "accuracy %.2f%%  language accuracy %.2f%%, with langid %.2f%%\n",
+        c.ntrain, pct(ro.lex_edits, ro.chars), pct(ro.lex_right, ro.n), pct(ro.lex_lang_right, ro.n),
+        pct(ro.both_lang_right, ro.n));
     printf(
         "language accuracy: langid on the text read %.2f%% (held-out fonts), %.2f%% (training fonts); the "
         "lexicon's word's language %.2f%%, %.2f%%; both (the lexicon's log-likelihood plus langid's log-probability) "
@@ -752,6 +759,7 @@ int words_train(const words_options *o)
     rc = 0;
 out:
     free_lexicons(&L);
+    free_lexicons(&Lopen);
     wset_free(&held);
     wset_free(&seen);
     hlr_dataset_free(ltest);
@@ -927,7 +935,7 @@ words_langid *words_langid_open(const char *model_path, hlr_model *model, int le
         words_langid_close(w);
         return NULL;
     }
-    if (build_lexicons(&w->L, &w->c, &w->a) != 0) {
+    if (build_lexicons(&w->L, &w->c, &w->a, w->c.per) != 0) {
         fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
         words_langid_close(w);
         return NULL;

@@ -199,6 +199,10 @@ class Words(unittest.TestCase):
             for fonts in ("training fonts", "held-out fonts"):
                 self.assertRegex(out, r"(?m)^test %s \(%s\): \d+\.\d\d%%$" % (what, fonts))
         self.assertRegex(out, r"(?m)^held-out fonts, lexicon: CER \d+\.\d\d%  word accuracy")
+        # the open-vocabulary reading: a lexicon of the training words alone (300 words a language, 270 of them train)
+        self.assertRegex(out, r"(?m)^held-out fonts, lexicon of the 270 training words per language alone \(no test "
+                              r"word in it\): CER \d+\.\d\d%  word accuracy \d+\.\d\d%  language accuracy "
+                              r"\d+\.\d\d%, with langid \d+\.\d\d%$")
         self.assertTrue(os.path.exists(os.path.join(self.dir, "words.langid.hlr")))
         # evaluate: the saved model's own test words (seed, word count and languages from its metadata), read
         # again to the same figures
