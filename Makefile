@@ -303,6 +303,7 @@ cli-test: all
 	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_predict.py
 	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_train_options.py
 	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_read.py
+	HLR_BIN=$(abspath $(BINOUT)) $(PYTHON) tests/cli/test_langid.py
 
 # bin/hlr-serve: its HTTP API (every route and error status, batching, tokens, reload, drain) and its
 # page in a real browser (Debian's chromium, driven by playwright-core from npm, installed into

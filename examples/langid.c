@@ -35,6 +35,7 @@ typedef struct options {
     const char *langs, *cell, *pool, *save;
     int epochs, threads;
     long words;
+    double noise;
     unsigned long long seed;
     char **try_words;
     int ntry;
@@ -116,8 +117,11 @@ static int train(const options *o)
            (long long)(c.ntest * (size_t)c.nlang));
     printf("training a bidirectional %s (%s) for %d epochs, batch 64, adam lr 0.002, seed %llu, %d threads\n", o->cell,
            o->pool, o->epochs, o->seed, hlr_get_num_threads());
+    if (o->noise > 0)
+        printf("each training word also misread: %.0f%% of its letters replaced, lost or doubled by another\n",
+               100.0 * o->noise);
     fflush(stdout);
-    if (!(m = wl_langid_train(&c, v, o->cell, o->pool, o->epochs, o->seed, on_epoch, &test)))
+    if (!(m = wl_langid_train(&c, v, o->cell, o->pool, o->epochs, o->noise, o->seed, on_epoch, &test)))
         goto fail;
     hlr_metrics met;
     int64_t confusion[WL_MAX_LANGS * WL_MAX_LANGS];
@@ -171,8 +175,8 @@ static int predict(const char *path, char **words, int n)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hlr-langid train [--langs en,es,de,nl,pl] [--epochs N] [--seed S] [--words N]\n"
-               "                        [--cell gru|lstm] [--pool mean|last] [--threads T] [--save FILE]\n"
-               "                        [--try word...]\n"
+               "                        [--cell gru|lstm] [--pool mean|last] [--noise P] [--threads T]\n"
+               "                        [--save FILE] [--try word...]\n"
                "       hlr-langid predict FILE word...\n"
                "  --langs    two or more of en es de nl pl fr it pt sv (default en,es,de,nl,pl)\n"
                "  --epochs   training epochs (default 6)\n"
@@ -180,6 +184,8 @@ static void usage(FILE *f)
                "  --words    at most this many words per language, a tenth held out (default 30000)\n"
                "  --cell     the bidirectional recurrent layer: gru (default) or lstm\n"
                "  --pool     mean of its outputs over the word (default) or last: its final states\n"
+               "  --noise    also train on each word misread: a letter in P replaced by another, lost or\n"
+               "             followed by an extra one, for text a recogniser read (default 0: as written)\n"
                "  --threads  threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --save     write the trained model to FILE (read back by `predict`)\n"
                "  --try      after training, the three likeliest languages of each word that follows\n");
@@ -197,6 +203,7 @@ static int parse(int argc, char **argv, options *o)
         OPT_NUM("--threads", OPT_INT, &o->threads, 1, 1024),
         OPT_NUM_HINT("--words", OPT_LONG, &o->words, 20, 100000000, "a tenth of them are held out"),
         OPT_NUM("--seed", OPT_U64, &o->seed, 0, HUGE_VAL),
+        OPT_NUM("--noise", OPT_DOUBLE, &o->noise, 0, 0.9),
         {.name = "--try", .type = OPT_REST, .dest = &o->try_words, .rest_count = &o->ntry},
     };
     int rc = parse_options("hlr-langid", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, NULL);

@@ -415,13 +415,47 @@ int wl_encode(const wl_vocab *v, const char *text, int32_t *ids, int32_t *length
     return 0;
 }
 
-int wl_datasets(const wl_corpus *c, const wl_vocab *v, hlr_dataset **train, hlr_dataset **test)
+int wl_misread(const wl_vocab *v, const int32_t *ids, int32_t len, double rate, uint64_t *rng, int32_t *out,
+               int32_t *out_len)
+{
+    int32_t n = 0;
+    for (int32_t i = 0; i < len; i++) {
+        const double u = (double)(splitmix(rng) >> 11) * 0x1.0p-53;
+        const int32_t other = 2 + (int32_t)(splitmix(rng) % (uint64_t)(v->n > 0 ? v->n : 1));
+        if (u >= rate) { /* read right */
+            if (n < WL_MAX_LEN)
+                out[n++] = ids[i];
+        } else if (u < rate / 2) { /* another letter */
+            if (n < WL_MAX_LEN)
+                out[n++] = other;
+        } else if (u < 3 * rate / 4) { /* lost */
+            continue;
+        } else { /* an extra letter after it */
+            if (n < WL_MAX_LEN)
+                out[n++] = ids[i];
+            if (n < WL_MAX_LEN)
+                out[n++] = other;
+        }
+    }
+    if (n == 0) /* everything lost: the first letter stays */
+        out[n++] = ids[0];
+    for (int32_t i = n; i < WL_MAX_LEN; i++)
+        out[i] = 0;
+    *out_len = n;
+    return 0;
+}
+
+int wl_datasets(const wl_corpus *c, const wl_vocab *v, double noise, uint64_t seed, hlr_dataset **train,
+                hlr_dataset **test)
 {
     hlr_dataset **out[2] = {train, test};
     size_t first[2] = {0, c->ntrain}, size[2] = {c->ntrain, c->ntest};
+    uint64_t rng = seed * 0xD1B54A32D192ED03ULL + 7;
     *train = *test = NULL;
     for (int part = 0; part < 2; part++) {
-        size_t n = size[part] * (size_t)c->nlang;
+        const int copies =
+            part == 0 && noise > 0 ? 2 : 1; /* with noise, each training word twice: as written, misread */
+        size_t n = size[part] * (size_t)c->nlang * (size_t)copies;
         int32_t *ids = malloc(n * WL_MAX_LEN * sizeof *ids), *len = malloc(n * sizeof *len),
                 *lab = malloc(n * sizeof *lab);
         int ok = ids && len && lab;
@@ -430,6 +464,11 @@ int wl_datasets(const wl_corpus *c, const wl_vocab *v, hlr_dataset **train, hlr_
             for (int i = 0; i < c->nlang; i++, r++) {
                 wl_encode(v, c->words[i][first[part] + k], ids + r * WL_MAX_LEN, &len[r]);
                 lab[r] = i;
+                if (copies == 2) {
+                    r++;
+                    wl_misread(v, ids + (r - 1) * WL_MAX_LEN, len[r - 1], noise, &rng, ids + r * WL_MAX_LEN, &len[r]);
+                    lab[r] = i;
+                }
             }
         if (ok)
             *out[part] = hlr_dataset_from_tokens(1, (int64_t[]){WL_MAX_LEN}, (int64_t)n, ids, lab, c->nlang);
@@ -562,13 +601,14 @@ out:
 }
 
 hlr_model *wl_langid_train(const wl_corpus *c, const wl_vocab *v, const char *cell, const char *pool, int epochs,
-                           uint64_t seed, hlr_epoch_fn on_epoch, hlr_dataset **test)
+                           double noise, uint64_t seed, hlr_epoch_fn on_epoch, hlr_dataset **test)
 {
     hlr_dataset *train = NULL;
     hlr_model *m = NULL;
     hlr_optimizer *opt = NULL;
     *test = NULL;
-    if (wl_datasets(c, v, &train, test) != 0 || !(m = wl_langid_model(seed, cell, pool, v->n + 2, c->nlang)) ||
+    if (wl_datasets(c, v, noise, seed, &train, test) != 0 ||
+        !(m = wl_langid_model(seed, cell, pool, v->n + 2, c->nlang)) ||
         !(opt = hlr_adam(2e-3f, 0.9f, 0.999f, 1e-8f, 0.0f)))
         goto fail;
     hlr_fit_options fo;

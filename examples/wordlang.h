@@ -66,16 +66,26 @@ char *wl_vocab_string(const wl_vocab *v);
  * word is read up to WL_MAX_LEN characters); 0, or -1 when it is not UTF-8 or empty. */
 int wl_encode(const wl_vocab *v, const char *text, int32_t *ids, int32_t *length);
 
-/* The training and test sets of token ids, languages interleaved. 0, or -1 (hlr_last_error()). */
-int wl_datasets(const wl_corpus *c, const wl_vocab *v, hlr_dataset **train, hlr_dataset **test);
+/* A word of len token ids as a reader might misread it: each letter, with probability rate, read as another
+ * letter of the vocabulary (half of those times), lost (a quarter) or followed by an extra letter (a quarter);
+ * at most WL_MAX_LEN ids (zero-padded) into out, at least one, their count into *out_len.  Draws from rng. */
+int wl_misread(const wl_vocab *v, const int32_t *ids, int32_t len, double rate, uint64_t *rng, int32_t *out,
+               int32_t *out_len);
+
+/* The training and test sets of token ids, languages interleaved.  With noise > 0 each training word comes
+ * twice, as written and misread at that rate (wl_misread, seeded by seed); the test words as written.
+ * 0, or -1 (hlr_last_error()). */
+int wl_datasets(const wl_corpus *c, const wl_vocab *v, double noise, uint64_t seed, hlr_dataset **train,
+                hlr_dataset **test);
 
 /* An untrained identifier: cell "gru" or "lstm", pool "mean" or "last". NULL: hlr_last_error(). */
 hlr_model *wl_langid_model(uint64_t seed, const char *cell, const char *pool, int vocab_size, int nlang);
 
 /* Train an identifier on the corpus's training words through hlr_model_fit (batch 64, Adam 0.002, 5 %
- * validation; on_epoch may be NULL); *test receives the test words' data set.  NULL: hlr_last_error(). */
+ * validation; on_epoch may be NULL), with misread copies of them when noise > 0 (wl_datasets); *test
+ * receives the test words' data set.  NULL: hlr_last_error(). */
 hlr_model *wl_langid_train(const wl_corpus *c, const wl_vocab *v, const char *cell, const char *pool, int epochs,
-                           uint64_t seed, hlr_epoch_fn on_epoch, hlr_dataset **test);
+                           double noise, uint64_t seed, hlr_epoch_fn on_epoch, hlr_dataset **test);
 
 /* Set the metadata predict needs (class names are the language codes) and save to path (NULL: only set).
  * 0, or -1 (hlr_last_error()). */

@@ -640,7 +640,8 @@ int words_train(const words_options *o)
         printf("training the language identifier (hlr-langid's model, %d epochs) on the training words\n",
                o->langid_epochs);
         fflush(stdout);
-        if (!(langid = wl_langid_train(&c, lv, "gru", "mean", o->langid_epochs, o->seed, on_langid_epoch, &ltest))) {
+        if (!(langid =
+                  wl_langid_train(&c, lv, "gru", "mean", o->langid_epochs, 0.0, o->seed, on_langid_epoch, &ltest))) {
             fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
             goto out;
         }
