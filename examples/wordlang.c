@@ -415,8 +415,8 @@ int wl_encode(const wl_vocab *v, const char *text, int32_t *ids, int32_t *length
     return 0;
 }
 
-int wl_misread(const wl_vocab *v, const int32_t *ids, int32_t len, double rate, uint64_t *rng, int32_t *out,
-               int32_t *out_len)
+void wl_misread(const wl_vocab *v, const int32_t *ids, int32_t len, double rate, uint64_t *rng, int32_t *out,
+                int32_t *out_len)
 {
     int32_t n = 0;
     for (int32_t i = 0; i < len; i++) {
@@ -442,7 +442,6 @@ int wl_misread(const wl_vocab *v, const int32_t *ids, int32_t len, double rate, 
     for (int32_t i = n; i < WL_MAX_LEN; i++)
         out[i] = 0;
     *out_len = n;
-    return 0;
 }
 
 int wl_datasets(const wl_corpus *c, const wl_vocab *v, double noise, uint64_t seed, hlr_dataset **train,
@@ -453,8 +452,8 @@ int wl_datasets(const wl_corpus *c, const wl_vocab *v, double noise, uint64_t se
     uint64_t rng = seed * 0xD1B54A32D192ED03ULL + 7;
     *train = *test = NULL;
     for (int part = 0; part < 2; part++) {
-        const int copies =
-            part == 0 && noise > 0 ? 2 : 1; /* with noise, each training word twice: as written, misread */
+        /* with noise, each training word twice: as written, then misread */
+        const int copies = part == 0 && noise > 0 ? 2 : 1;
         size_t n = size[part] * (size_t)c->nlang * (size_t)copies;
         int32_t *ids = malloc(n * WL_MAX_LEN * sizeof *ids), *len = malloc(n * sizeof *len),
                 *lab = malloc(n * sizeof *lab);

@@ -69,8 +69,8 @@ int wl_encode(const wl_vocab *v, const char *text, int32_t *ids, int32_t *length
 /* A word of len token ids as a reader might misread it: each letter, with probability rate, read as another
  * letter of the vocabulary (half of those times), lost (a quarter) or followed by an extra letter (a quarter);
  * at most WL_MAX_LEN ids (zero-padded) into out, at least one, their count into *out_len.  Draws from rng. */
-int wl_misread(const wl_vocab *v, const int32_t *ids, int32_t len, double rate, uint64_t *rng, int32_t *out,
-               int32_t *out_len);
+void wl_misread(const wl_vocab *v, const int32_t *ids, int32_t len, double rate, uint64_t *rng, int32_t *out,
+                int32_t *out_len);
 
 /* The training and test sets of token ids, languages interleaved.  With noise > 0 each training word comes
  * twice, as written and misread at that rate (wl_misread, seeded by seed); the test words as written.
