@@ -367,6 +367,73 @@ START_TEST(test_poolings_give_the_same_bits_on_one_thread_and_three)
 }
 END_TEST
 
+/* One image on several threads: its convolutions' output channels are split among them (direct and Winograd,
+ * with fused ReLU and pooling, and a batch norm folded in at inference).  Each channel is computed as it is
+ * on one thread: the same bits forward (inference and training), and backward (dx and every gradient). */
+static float *split_run(int threads, int64_t *count)
+{
+    const int before = hlr_get_num_threads();
+    ck_assert_ok(hlr_set_num_threads(threads));
+    hlr_model *m = model_of(23, (hlr_layer *[]){hlr_conv2d(1, 32, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                                                hlr_relu(), hlr_maxpool2d(2, 0, 0),
+                                                hlr_conv2d(32, 48, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                                                hlr_batchnorm2d(48, 1e-5f, 0.1f), hlr_relu(), hlr_maxpool2d(2, 0, 0),
+                                                hlr_conv2d(48, 40, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                                                hlr_relu(), hlr_flatten(), NULL});
+    built("split", m, 3, (int64_t[]){1, 28, 28});
+    const int64_t xs = 28 * 28, ys = 40 * 7 * 7;
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, 1, 28, 28}),
+               *dx = hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, 1, 28, 28});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){1, ys}),
+               *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){1, ys});
+    test_fill(hlr_tensor_f32(x), xs, 41, 0.0f, 1.0f);
+    test_fill(hlr_tensor_f32(dy), ys, 42, -1.0f, 1.0f);
+    int64_t grads = 0;
+    for (int li = 0; li < hlr_model_num_layers(m); li++)
+        for (int k = 0; k < 2; k++) {
+            hlr_tensor *g = hlr_layer_grad(hlr_model_layer(m, li), k ? "bias" : "weight");
+            grads += g ? hlr_tensor_numel(g) : 0;
+        }
+    float *out = malloc((size_t)(2 * ys + xs + grads) * sizeof *out), *o = out;
+    ck_assert_ptr_nonnull(out);
+    ck_assert_ok(hlr_model_forward(m, x, y, 1)); /* training: batch statistics, the winners kept */
+    ck_assert_ok(hlr_model_backward(m, dy, dx));
+    memcpy(o, hlr_tensor_f32(y), (size_t)ys * sizeof *o), o += ys;
+    memcpy(o, hlr_tensor_f32(dx), (size_t)xs * sizeof *o), o += xs;
+    for (int li = 0; li < hlr_model_num_layers(m); li++)
+        for (int k = 0; k < 2; k++) {
+            hlr_tensor *g = hlr_layer_grad(hlr_model_layer(m, li), k ? "bias" : "weight");
+            if (g)
+                memcpy(o, hlr_tensor_f32(g), (size_t)hlr_tensor_numel(g) * sizeof *o), o += hlr_tensor_numel(g);
+        }
+    ck_assert_ok(hlr_model_forward(m, x, y, 0)); /* inference: the batch norm folded into its convolution */
+    memcpy(o, hlr_tensor_f32(y), (size_t)ys * sizeof *o), o += ys;
+    *count = o - out;
+    hlr_tensor_free(x);
+    hlr_tensor_free(dx);
+    hlr_tensor_free(y);
+    hlr_tensor_free(dy);
+    hlr_model_free(m);
+    ck_assert_ok(hlr_set_num_threads(before));
+    return out;
+}
+
+START_TEST(test_one_image_split_among_threads_gives_the_same_bits)
+{
+    int64_t n1, n;
+    float *a = split_run(1, &n1);
+    for (int threads = 2; threads <= 4; threads++) {
+        float *b = split_run(threads, &n);
+        ck_assert_int_eq(n, n1);
+        char what[64];
+        snprintf(what, sizeof what, "one image on 1 and %d threads", threads);
+        test_expect_same_bits(what, b, a, n1);
+        free(b);
+    }
+    free(a);
+}
+END_TEST
+
 /* Every training batch-norm case of the fixtures ((N, C, H, W), (N, C),
  * (N, C, L), batch 1), with weight and bias away from 1 and 0 so that they
  * scale the gradients. */
@@ -1742,6 +1809,7 @@ Suite *suite_conv(void)
     tc = tcase_create("threads"); /* also under ThreadSanitizer (make tsan) */
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_poolings_give_the_same_bits_on_one_thread_and_three);
+    tcase_add_test(tc, test_one_image_split_among_threads_gives_the_same_bits);
     suite_add_tcase(s, tc);
     return s;
 }

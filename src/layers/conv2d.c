@@ -39,6 +39,12 @@
  * plane were 14 % of the cnn-bn's inference).  The folded weights (and
  * their Winograd transform) are made again whenever the weights, the bias
  * or the batch norm's a and shift change, as U is.
+ * A batch smaller than the pool's threads (one image: predict, a live
+ * service) would leave threads idle, so each sample's output channels are
+ * split among them instead (channel_part), for direct and Winograd
+ * convolutions worth it (CHANNEL_SPLIT_MACS a group): each group computes
+ * the sample's V again, and its channels with the bits a whole sample's
+ * pass gives them.
  */
 #include "../internal.h"
 #include "../kernels/kernels.h"
@@ -55,6 +61,10 @@
  * were chosen: docs/design.md, Convolution). */
 #define WINO_BLOCK_TILES 400
 #define WINO_BLOCK_MACS 500000
+/* A batch smaller than the pool's threads (one image) splits each sample's
+ * output channels among them, in groups of at least this many
+ * multiply-adds: below it the hand-off costs more than it saves. */
+#define CHANNEL_SPLIT_MACS 100000
 
 typedef struct conv2d {
     hlr_layer base;
@@ -222,6 +232,7 @@ typedef struct forward_job {
     float *y;
     const float *x, *w, *b, *U; /* the weights, bias and Winograd filters: the layer's, or folded */
     int64_t batch, parts;       /* parts <= c->slots: slots [0, parts) share the batch */
+    int64_t split;              /* > 1: part p is sample p / split's channel group p % split */
     int relu, pool;             /* the fused ReLU and pooling: the layer's, or the folded batch norm's */
     int64_t ystride;            /* floats per sample of y */
     int winners;                /* a fused pooling records its winners for backward */
@@ -241,6 +252,54 @@ static void pooled(const forward_job *j, int64_t s, int64_t n)
     if (j->pool)
         hlrk_maxpool2x2_win(j->y + n * j->ystride, j->winners ? c->win + n * j->ystride : NULL, c->yfull + s * c->ysz,
                             c->cout, c->g.Ho, c->g.Wo);
+}
+
+/* Part (slot) s of a split batch: sample s / split's output channels [c0, c1), computed directly or by
+ * Winograd as the whole sample would be (each channel's arithmetic does not depend on the others), into
+ * the same places of y, the slot's buffer and the winners. */
+static void channel_part(void *ctx, int64_t s0, int64_t s1)
+{
+    const forward_job *j = ctx;
+    conv2d *c = j->c;
+    const hlr_layer *l = &c->base;
+    const int64_t co = c->cout, ci = c->cin, P = c->P;
+    for (int64_t s = s0; s < s1; s++) {
+        const int64_t n = s / j->split, grp = s % j->split;
+        const int64_t c0 = grp * co / j->split / 4 * 4,
+                      c1 = grp + 1 == j->split ? co : (grp + 1) * co / j->split / 4 * 4;
+        const int64_t cn = c1 - c0;
+        float *y = sample_y(j, s, n) + c0 * P, *plane = c->scratch + s * c->slot_size;
+        const float *x = j->x + n * l->in_size, *b = j->b ? j->b + c0 : NULL;
+        if (c->direct)
+            hlrk_conv_direct(y, x, j->w + c0 * c->K, b, cn, j->relu, j->pool, &c->g, plane);
+        else {
+            const int64_t T = c->tiles;
+            float *V = c->V1 + s * HLRK_WINO_POINTS * ci * c->block * T,
+                  *M = c->M1 + s * HLRK_WINO_POINTS * co * c->block * T;
+            hlrk_wino_input(V, T, x, &c->g, plane);
+            for (int xi = 0; xi < HLRK_WINO_POINTS; xi++)
+                hlrk_gemm1(0, 0, cn, T, ci, 1.0f, j->U + (xi * co + c0) * ci, ci, V + xi * ci * T, T, 0.0f,
+                           M + xi * cn * T, T);
+            hlrk_wino_output(y, M, T, cn, b, j->relu, j->pool, &c->g, plane);
+        }
+        if (j->pool) {
+            const int64_t at = n * j->ystride + c0 * P / 4;
+            hlrk_maxpool2x2_win(j->y + at, j->winners ? c->win + at : NULL, y, cn, c->g.Ho, c->g.Wo);
+        }
+    }
+}
+
+/* How many channel groups each sample's output is split into: the pool's threads per sample when the batch
+ * is smaller than them, the layer computed directly or by Winograd, and each group worth a hand-off. */
+static int64_t channel_split(const conv2d *c, int64_t batch)
+{
+    if (!(c->direct || c->wino) || batch >= c->slots)
+        return 1;
+    int64_t split = c->slots / batch;
+    const int64_t macs = c->cout * c->K * c->P;
+    while (split > 1 && (macs / split < CHANNEL_SPLIT_MACS || c->cout / split < 4))
+        split--;
+    return split;
 }
 
 /* Slots [s0, s1): slot s computes its share of the samples directly, in its own scratch. */
@@ -363,6 +422,11 @@ static void conv_forward(hlr_layer *l, const hlr_pass *p, const float *x, float 
         const float *w = hlr__param(l, 0);
         if (hlr__weights_changed(c->w_seen, w, c->cout * c->cin * 9, &c->u_valid))
             hlrk_wino_filter(c->U, w, c->cout, c->cin);
+    }
+    if ((j.split = channel_split(c, p->batch)) > 1) {
+        j.parts = p->batch * j.split;
+        hlr__parallel_for(j.parts, 1, channel_part, &j);
+        return;
     }
     hlr__parallel_for(j.parts, 1, c->direct ? direct_part : c->wino ? wino_part : per_sample_part, &j);
 }
