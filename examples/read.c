@@ -118,8 +118,8 @@ static void usage(FILE *f)
                "  --lr             Adam's learning rate (default 0.002)\n"
                "  --schedule       cosine (default: decay to 0 over all batches) or none\n"
                "  --hidden         the LSTM's hidden size per direction (default 128; lines: 96)\n"
-               "  --layers         the bidirectional LSTM's stacked layers, 1 to 4 (default 2; lines, words: 1)\n"
-               "  --convs          2, 3 or 4 convolutions before the LSTM (default 4; lines, words: 3)\n"
+               "  --layers         the bidirectional LSTM's stacked layers, 1 to 4 (default 2; lines: 1)\n"
+               "  --convs          2, 3 or 4 convolutions before the LSTM (default 4; lines: 3)\n"
                "  --pool-width     the second pooling's width: 2 (default), a step per 4 pixel columns,\n"
                "                   or 1, a step per 2 (twice the steps, for narrow characters)\n"
                "  --channels       the first convolution's channels C; the others have 2C (default 24; lines: 16)\n"
@@ -128,7 +128,7 @@ static void usage(FILE *f)
                "                   their width scaled by 0.85..1.15 (default 0: off); never the test strings\n"
                "  --elastic        training digits warped smoothly by up to A pixels (default 0: off)\n"
                "  --dropout        dropout on the LSTM's inputs (and between its layers) in training\n"
-               "                   (default 0.4; lines, words: 0, none)\n"
+               "                   (default 0.4; lines: 0, none)\n"
                "  --threads        threads for the arithmetic (default $HLR_NUM_THREADS or all cores)\n"
                "  --data           folder of MNIST idx files (default $HLR_DATA_DIR or data/mnist)\n"
                "  --distributed    digits: data-parallel training under mpirun: each process composes the\n"
@@ -940,19 +940,19 @@ int main(int argc, char **argv)
     const int is_words = !strcmp(o.task, "words");
     if (!o.epochs)
         o.epochs = is_words ? 14 : 10;
-    /* each task's own model unless told otherwise: digits the recipe that reads the test strings best (README),
-     * lines the smaller one it had before, words its own */
+    /* each task's own model unless told otherwise: digits and words the recipe that reads the test strings and
+     * held-out fonts best (README, docs/words.md), lines the smaller one it had before */
     const int is_digits = !strcmp(o.task, "digits");
     if (!o.hidden)
         o.hidden = is_words || is_digits ? 128 : 96;
     if (!o.channels)
         o.channels = is_words || is_digits ? 24 : 16;
     if (!o.layers)
-        o.layers = is_digits ? 2 : 1;
+        o.layers = is_digits || is_words ? 2 : 1;
     if (!o.convs)
-        o.convs = is_digits ? 4 : 3;
+        o.convs = is_digits || is_words ? 4 : 3;
     if (o.dropout < 0)
-        o.dropout = is_digits ? 0.4f : 0.0f;
+        o.dropout = is_digits || is_words ? 0.4f : 0.0f;
     if (!is_words && (o.w.langid || o.w.splits || o.w.out || strcmp(o.w.langs, "en,es,de,nl,pl") || o.w.width != 256 ||
                       o.w.words != 30000 || o.w.train_words != 40000 || o.w.test_words != 2000 ||
                       o.w.langid_epochs != 6 || o.w.mix != 0.25)) {
