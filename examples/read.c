@@ -942,17 +942,17 @@ int main(int argc, char **argv)
         o.epochs = is_words ? 14 : 10;
     /* each task's own model unless told otherwise: digits and words the recipe that reads the test strings and
      * held-out fonts best (README, docs/words.md), lines the smaller one it had before */
-    const int is_digits = !strcmp(o.task, "digits");
+    const int recipe = is_words || !strcmp(o.task, "digits");
     if (!o.hidden)
-        o.hidden = is_words || is_digits ? 128 : 96;
+        o.hidden = recipe ? 128 : 96;
     if (!o.channels)
-        o.channels = is_words || is_digits ? 24 : 16;
+        o.channels = recipe ? 24 : 16;
     if (!o.layers)
-        o.layers = is_digits || is_words ? 2 : 1;
+        o.layers = recipe ? 2 : 1;
     if (!o.convs)
-        o.convs = is_digits || is_words ? 4 : 3;
+        o.convs = recipe ? 4 : 3;
     if (o.dropout < 0)
-        o.dropout = is_digits || is_words ? 0.4f : 0.0f;
+        o.dropout = recipe ? 0.4f : 0.0f;
     if (!is_words && (o.w.langid || o.w.splits || o.w.out || strcmp(o.w.langs, "en,es,de,nl,pl") || o.w.width != 256 ||
                       o.w.words != 30000 || o.w.train_words != 40000 || o.w.test_words != 2000 ||
                       o.w.langid_epochs != 6 || o.w.mix != 0.25)) {

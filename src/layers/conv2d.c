@@ -246,12 +246,20 @@ static float *sample_y(const forward_job *j, int64_t s, int64_t n)
     return j->pool ? c->yfull + s * c->ysz : j->y + n * j->ystride;
 }
 
-static void pooled(const forward_job *j, int64_t s, int64_t n)
+/* Sample n's channels [c0, c0 + cn) pooled from slot s's buffer into y, and their winners kept. */
+static void pooled(const forward_job *j, int64_t s, int64_t n, int64_t c0, int64_t cn)
 {
     const conv2d *c = j->c;
+    const int64_t at = n * j->ystride + c0 * c->P / 4;
     if (j->pool)
-        hlrk_maxpool2x2_win(j->y + n * j->ystride, j->winners ? c->win + n * j->ystride : NULL, c->yfull + s * c->ysz,
-                            c->cout, c->g.Ho, c->g.Wo);
+        hlrk_maxpool2x2_win(j->y + at, j->winners ? c->win + at : NULL, c->yfull + s * c->ysz + c0 * c->P, cn, c->g.Ho,
+                            c->g.Wo);
+}
+
+/* The first output channel of group grp of split (a multiple of 4; co for grp == split). */
+static int64_t group_first(int64_t grp, int64_t split, int64_t co)
+{
+    return grp == split ? co : grp * co / split / 4 * 4;
 }
 
 /* Part (slot) s of a split batch: sample s / split's output channels [c0, c1), computed directly or by
@@ -265,9 +273,7 @@ static void channel_part(void *ctx, int64_t s0, int64_t s1)
     const int64_t co = c->cout, ci = c->cin, P = c->P;
     for (int64_t s = s0; s < s1; s++) {
         const int64_t n = s / j->split, grp = s % j->split;
-        const int64_t c0 = grp * co / j->split / 4 * 4,
-                      c1 = grp + 1 == j->split ? co : (grp + 1) * co / j->split / 4 * 4;
-        const int64_t cn = c1 - c0;
+        const int64_t c0 = group_first(grp, j->split, co), cn = group_first(grp + 1, j->split, co) - c0;
         float *y = sample_y(j, s, n) + c0 * P, *plane = c->scratch + s * c->slot_size;
         const float *x = j->x + n * l->in_size, *b = j->b ? j->b + c0 : NULL;
         if (c->direct)
@@ -282,10 +288,7 @@ static void channel_part(void *ctx, int64_t s0, int64_t s1)
                            M + xi * cn * T, T);
             hlrk_wino_output(y, M, T, cn, b, j->relu, j->pool, &c->g, plane);
         }
-        if (j->pool) {
-            const int64_t at = n * j->ystride + c0 * P / 4;
-            hlrk_maxpool2x2_win(j->y + at, j->winners ? c->win + at : NULL, y, cn, c->g.Ho, c->g.Wo);
-        }
+        pooled(j, s, n, c0, cn);
     }
 }
 
@@ -312,7 +315,7 @@ static void direct_part(void *ctx, int64_t s0, int64_t s1)
         for (int64_t n = s * j->batch / j->parts; n < (s + 1) * j->batch / j->parts; n++) {
             hlrk_conv_direct(sample_y(j, s, n), j->x + n * l->in_size, j->w, j->b, c->cout, j->relu, j->pool, &c->g,
                              c->scratch + s * c->slot_size);
-            pooled(j, s, n);
+            pooled(j, s, n, 0, c->cout);
         }
 }
 
@@ -361,7 +364,7 @@ static void wino_part(void *ctx, int64_t s0, int64_t s1)
                            T);
             for (int64_t b = 0; b < nb; b++) {
                 hlrk_wino_output(sample_y(j, s, n + b), M + b * c->tiles, T, co, j->b, j->relu, j->pool, &c->g, plane);
-                pooled(j, s, n + b);
+                pooled(j, s, n + b, 0, c->cout);
             }
         }
     }
