@@ -67,6 +67,13 @@ static const struct {
     {"fonts-sil-andika", "/usr/share/fonts/truetype/andika/Andika-Regular.ttf", "Andika", 0},
     {"fonts-sil-andika", "/usr/share/fonts/truetype/andika/Andika-Italic.ttf", "Andika", 0},
     {"fonts-isabella", "/usr/share/fonts/truetype/isabella/Isabella.ttf", "Isabella", 0},
+    {"fonts-sjfonts", "/usr/share/fonts/truetype/sjfonts/SteveHand.ttf", "Steve Hand", 0},
+    {"fonts-sjfonts", "/usr/share/fonts/truetype/sjfonts/Delphine.ttf", "Delphine", 0},
+    {"fonts-yusei-magic", "/usr/share/fonts/truetype/yusei-magic/YuseiMagic-Regular.ttf", "Yusei Magic", 0},
+    /* a Japanese handwriting font's Latin letters (all five alphabets) */
+    {"fonts-yozvox-yozfont-standard-kana", "/usr/share/fonts/truetype/yozvox-yozfont/YOzRS_.ttf", "YOzFont", 0},
+    {"fonts-yozvox-yozfont-standard-kana", "/usr/share/fonts/truetype/yozvox-yozfont/YOzRS_i.ttf", "YOzFont", 0},
+    {"fonts-yozvox-yozfont-standard-kana", "/usr/share/fonts/truetype/yozvox-yozfont/YOzBS_.ttf", "YOzFont", 0},
     /* italic and script type: not handwriting, but its shapes lean and join as a hand's do (and most of
      * these draw Polish, which few handwriting fonts do) */
     {"fonts-texgyre", "/usr/share/texmf/fonts/opentype/public/tex-gyre/texgyrechorus-mediumitalic.otf",

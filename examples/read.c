@@ -11,7 +11,8 @@
  *   hlr-read train --task lines --labels FILE --alphabet CHARS [--test-labels FILE] [--height 32]
  *                  [the model and optimiser options above]
  *   hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N] [--test-words N]
- *                  [--width 256] [--langid FILE] [--langid-epochs N] [--mix-fonts P] [--splits FILE]
+ *                  [--width 256] [--langid FILE] [--langid-epochs N] [--langid-noise P] [--mix-fonts P]
+ *                  [--splits FILE]
  *                  [the model and optimiser options above]
  *   hlr-read predict [--json] [--lexicon] FILE IMAGE...
  *   hlr-read evaluate FILE [--test-words N] [--beam K] [--langid FILE] [--threads T]
@@ -84,7 +85,8 @@ static void usage(FILE *f)
                "                      [--height 32] [the model and optimiser options]\n"
                "       hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N]\n"
                "                      [--test-words N] [--width 256] [--langid FILE] [--langid-epochs N]\n"
-               "                      [--mix-fonts P] [--splits FILE] [the model and optimiser options]\n"
+               "                      [--langid-noise P] [--mix-fonts P] [--splits FILE]\n"
+               "                      [the model and optimiser options]\n"
                "       hlr-read predict [--json] [--lexicon] FILE IMAGE...\n"
                "       hlr-read evaluate FILE [--test-words N] [--beam K] [--langid FILE] [--threads T]\n"
                "       hlr-read generate --part train|val|test [the train options that shape the strings]\n"
@@ -103,6 +105,8 @@ static void usage(FILE *f)
                "  --width          words: the pictures' width, a multiple of 4 (default 256; wider ones squeezed)\n"
                "  --langid FILE    words: name languages with this hlr-langid model instead of training one\n"
                "  --langid-epochs  words: epochs of the language model trained alongside (default 6)\n"
+               "  --langid-noise P words: its training words also misread, each letter with probability P\n"
+               "                   replaced, lost or doubled, as a recogniser misreads them (default 0.3)\n"
                "  --mix-fonts P    words: the share of training words drawn with a font per letter (default 0.25)\n"
                "  --splits FILE    words: where the fonts and words of each split are written\n"
                "                   (default words-splits.txt)\n"
@@ -879,6 +883,7 @@ int main(int argc, char **argv)
                        .train_words = 40000,
                        .test_words = 2000,
                        .langid_epochs = 6,
+                       .langid_noise = 0.3,
                        .mix = 0.25}};
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
@@ -919,6 +924,7 @@ int main(int argc, char **argv)
         OPT_NUM("--train-words", OPT_LONG, &o.w.train_words, 1, 100000000),
         OPT_NUM("--test-words", OPT_LONG, &o.w.test_words, 1, 10000000),
         OPT_NUM("--langid-epochs", OPT_INT, &o.w.langid_epochs, 1, 10000),
+        OPT_NUM("--langid-noise", OPT_DOUBLE, &o.w.langid_noise, 0, 0.9),
         OPT_NUM("--mix-fonts", OPT_DOUBLE, &o.w.mix, 0, 1),
     };
     const char *model_file = NULL;
@@ -955,9 +961,9 @@ int main(int argc, char **argv)
         o.dropout = recipe ? 0.4f : 0.0f;
     if (!is_words && (o.w.langid || o.w.splits || o.w.out || strcmp(o.w.langs, "en,es,de,nl,pl") || o.w.width != 256 ||
                       o.w.words != 30000 || o.w.train_words != 40000 || o.w.test_words != 2000 ||
-                      o.w.langid_epochs != 6 || o.w.mix != 0.25)) {
+                      o.w.langid_epochs != 6 || o.w.langid_noise != 0.3 || o.w.mix != 0.25)) {
         fprintf(stderr, "hlr-read: --langs, --langid, --splits, --out, --width, --words, --train-words, --test-words, "
-                        "--langid-epochs and --mix-fonts are for --task words\n");
+                        "--langid-epochs, --langid-noise and --mix-fonts are for --task words\n");
         return 2;
     }
     if (is_words) { /* the options words.c reads */

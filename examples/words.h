@@ -16,6 +16,7 @@ typedef struct words_options {
     unsigned long long seed;
     float lr, dropout; /* dropout: on the LSTM's inputs and between its layers */
     double mix; /* the share of training words drawn with a font per letter */
+    double langid_noise; /* the language model's training words also misread, each letter with this probability */
 } words_options;
 
 /* hlr-read train --task words (or, with o->evaluate, hlr-read evaluate FILE: the model's test words read

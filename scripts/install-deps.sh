@@ -56,6 +56,8 @@ for f in truetype/fifthhorseman/dkg.ttf:fonts-dkg-handwriting truetype/breip/Bre
          truetype/tomsontalks/TomsonTalks.ttf:fonts-tomsontalks truetype/tlwg/Purisa.ttf:fonts-tlwg-purisa-ttf \
          truetype/humor-sans/Humor-Sans.ttf:fonts-humor-sans truetype/rufscript/Rufscript010.ttf:fonts-rufscript \
          truetype/andika/Andika-Regular.ttf:fonts-sil-andika truetype/isabella/Isabella.ttf:fonts-isabella \
+         truetype/sjfonts/SteveHand.ttf:fonts-sjfonts truetype/yusei-magic/YuseiMagic-Regular.ttf:fonts-yusei-magic \
+         truetype/yozvox-yozfont/YOzRS_.ttf:fonts-yozvox-yozfont-standard-kana \
          truetype/kristi/Kristi.ttf:fonts-kristi opentype/joscelyn/Joscelyn-Regular.otf:fonts-joscelyn \
          opentype/comic-neue/ComicNeue-Regular.otf:fonts-comic-neue opentype/havana/Havana-Regular.otf:fonts-havana \
          opentype/lobster/lobster.otf:fonts-lobster opentype/lobstertwo/LobsterTwo-Regular.otf:fonts-lobstertwo \

@@ -193,6 +193,7 @@ class Words(unittest.TestCase):
         self.assertRegex(out, r"(?m)^fonts: \d+ training, 4 held out \(Kaushan Script, Kristi, Dancing Script\); "
                               r"0 not installed$")
         self.assertIn("the fonts and words of each split: %s\n" % splits, out)
+        self.assertIn("on the training words, each also misread (30% of its letters)\n", out)
         self.assertRegex(out, r"(?m)^test words: 20 in held-out fonts, 20 in training fonts$")
         self.assertEqual(len(re.findall(r"(?m)^epoch 1/1  loss \d+\.\d{4}  held-out fonts CER \d+\.\d\d%", out)), 1)
         for what in ("CER", "word accuracy", "language accuracy"):
@@ -286,7 +287,9 @@ class Words(unittest.TestCase):
                                  (("train", "--task", "words", "--train-words", "8"), 2, "--train-words 8"),
                                  (("train", "--task", "words", "--langid", os.path.join(self.dir, "no.hlr")) + SMALL,
                                   1, "no.hlr"),
+                                 (("train", "--task", "words", "--langid-noise", "0.95"), 2, "--langid-noise"),
                                  (("train", "--langs", "en,es"), 2, "for --task words"),
+                                 (("train", "--langid-noise", "0.1"), 2, "for --task words"),
                                  (("generate", "--task", "words", "--part", "train"), 2, "needs --out"),
                                  (("generate", "--task", "words", "--part", "dev", "--out", self.dir), 2,
                                   "--part 'dev'"),
