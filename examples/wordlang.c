@@ -333,7 +333,13 @@ int wl_corpus_build(wl_corpus *c, const char *prog, long words_per_lang, uint64_
     if (verbose)
         printf("%zu words are in more than one list and dropped; %zu words per language, %zu of them for the test\n",
                shared, per, per / WL_TEST_FRACTION);
-    /* Shuffle each language's words (Fisher-Yates, seeded), keep the first `per`. */
+    /* The closed lexicon: as many words of every language's list, the corpus's among them. */
+    size_t nlex = WL_LEXICON_MAX;
+    for (int i = 0; i < c->nlang; i++)
+        nlex = count[i] < nlex ? count[i] : nlex;
+    nlex = nlex > per ? nlex : per;
+    /* Shuffle each language's words (Fisher-Yates, seeded), keep the first `nlex`: the corpus is the first
+     * `per` of them, whatever nlex. */
     uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
     for (int i = 0; i < c->nlang; i++) {
         for (size_t k = count[i] - 1; k > 0; k--) {
@@ -342,14 +348,15 @@ int wl_corpus_build(wl_corpus *c, const char *prog, long words_per_lang, uint64_
             offs[i][k] = offs[i][j];
             offs[i][j] = t;
         }
-        if (!(c->words[i] = malloc(per * sizeof *c->words[i]))) {
+        if (!(c->words[i] = malloc(nlex * sizeof *c->words[i]))) {
             fprintf(stderr, "%s: out of memory building the word lists\n", prog);
             goto out;
         }
-        for (size_t k = 0; k < per; k++)
+        for (size_t k = 0; k < nlex; k++)
             c->words[i][k] = w.pool + offs[i][k];
     }
     c->per = per;
+    c->nlex = nlex;
     c->ntest = per / WL_TEST_FRACTION;
     c->ntrain = per - c->ntest;
     c->pool = w.pool;

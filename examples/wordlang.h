@@ -20,6 +20,7 @@
 #define WL_MAX_LEN 20 /* characters per word */
 #define WL_MAX_LANGS 9
 #define WL_TEST_FRACTION 10 /* one word in ten is held out */
+#define WL_LEXICON_MAX 100000 /* the most words a language's closed lexicon holds */
 
 typedef struct wl_language {
     const char *code, *name, *file, *package;
@@ -39,7 +40,9 @@ int wl_parse_langs(const char *prog, const char *list, int *lang);
 typedef struct wl_corpus {
     int nlang, lang[WL_MAX_LANGS];
     size_t per, ntrain, ntest;        /* words per language: the first ntrain train, the next ntest test */
-    const char **words[WL_MAX_LANGS]; /* per language: per words (UTF-8, lower case) */
+    size_t nlex;                      /* words per language in words[]: the per words, then words of the list
+                                       * never drawn, as many for every language, at most WL_LEXICON_MAX */
+    const char **words[WL_MAX_LANGS]; /* per language: nlex words (UTF-8, lower case) */
     char *pool;
 } wl_corpus;
 

@@ -205,8 +205,10 @@ typedef struct result {
     double seconds;          /* reading alone: the forward pass and best-path decoding */
 } result;
 
-/* Per-language lexicons of the corpus's words: its first `count` of each language (c->per: training and test
- * words; c->ntrain: the training words alone, so that no test word is in them). */
+/* Per-language lexicons of the corpus's words: its first `count` of each language (c->nlex: the closed lexicon,
+ * training and test words and as many again of the list never drawn, up to WL_LEXICON_MAX a language;
+ * c->ntrain: the training words alone, so that no test word is in them).  A word with a letter outside the
+ * alphabet is left out. */
 typedef struct lexicons {
     hlr_lexicon *lex[WL_MAX_LANGS];
     int n;
@@ -690,7 +692,7 @@ int words_train(const words_options *o)
             "evaluating %s on %lld test words in held-out fonts and %lld in training fonts (its seed %llu, %ld words "
             "per language, %s)\n",
             o->evaluate, (long long)held.n, (long long)seen.n, seed, words, langs);
-    if (build_lexicons(&L, &c, a, c.per) != 0 || build_lexicons(&Lopen, &c, a, c.ntrain) != 0) {
+    if (build_lexicons(&L, &c, a, c.nlex) != 0 || build_lexicons(&Lopen, &c, a, c.ntrain) != 0) {
         fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
         goto out;
     }
@@ -710,7 +712,9 @@ int words_train(const words_options *o)
         first = 0;
     }
     printf("\n");
-    printf("lexicon: the %zu words per language of the lists (training and test words), beam %d\n", c.per, LEX_BEAM);
+    printf("lexicon: the first %zu words per language of the shuffled lists (the %zu training and test words and "
+           "%zu never drawn), beam %d\n",
+           c.nlex, c.per, c.nlex - c.per, LEX_BEAM);
     printf("held-out fonts, lexicon: CER %.2f%%  word accuracy %.2f%%  language accuracy %.2f%%\n",
            pct(rh.lex_edits, rh.chars), pct(rh.lex_right, rh.n), pct(rh.lex_lang_right, rh.n));
     printf("training fonts, lexicon: CER %.2f%%  word accuracy %.2f%%  language accuracy %.2f%%\n",
@@ -937,7 +941,7 @@ words_langid *words_langid_open(const char *model_path, hlr_model *model, int le
         words_langid_close(w);
         return NULL;
     }
-    if (build_lexicons(&w->L, &w->c, &w->a, w->c.per) != 0) {
+    if (build_lexicons(&w->L, &w->c, &w->a, w->c.nlex) != 0) {
         fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
         words_langid_close(w);
         return NULL;

@@ -199,6 +199,12 @@ class Words(unittest.TestCase):
         for what in ("CER", "word accuracy", "language accuracy"):
             for fonts in ("training fonts", "held-out fonts"):
                 self.assertRegex(out, r"(?m)^test %s \(%s\): \d+\.\d\d%%$" % (what, fonts))
+        # the closed lexicon: the corpus's 300 words a language and more of each list, never drawn
+        lex = re.search(r"(?m)^lexicon: the first (\d+) words per language of the shuffled lists \(the 300 training and "
+                        r"test words and (\d+) never drawn\), beam 8$", out)
+        self.assertIsNotNone(lex, out)
+        self.assertEqual(int(lex.group(1)), 300 + int(lex.group(2)))
+        self.assertGreater(int(lex.group(2)), 1000)
         self.assertRegex(out, r"(?m)^held-out fonts, lexicon: CER \d+\.\d\d%  word accuracy")
         # the open-vocabulary reading: a lexicon of the training words alone (300 words a language, 270 of them train)
         self.assertRegex(out, r"(?m)^held-out fonts, lexicon of the 270 training words per language alone \(no test "
