@@ -192,6 +192,71 @@ START_TEST(test_gemm_one_row_and_many_agree_with_a_plain_sum)
 END_TEST
 
 /*
+ * hlrk_gemm_rows (a few rows of A times B^T, B read in place): 1 to 16 rows, K with and without a tail
+ * past a multiple of 16, N with a tail past a multiple of 4, strides wider than the rows, against a
+ * double-precision sum; computed whole, in two column parts split at several points, and through
+ * hlrk_gemm_rows_split on 1 and 2 threads (600 columns: split between them), the same bits each way.
+ */
+START_TEST(test_gemm_rows_agree_with_a_plain_sum_and_with_themselves_split)
+{
+    enum { PAD = 5 };
+    const int64_t Ks[] = {3, 16, 37, 448};
+    const int threads = hlr_get_num_threads();
+    for (int64_t M = 1; M <= HLRK_ROWS_MAX; M += (M < 8 ? 1 : 4))
+        for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
+            /* 600 columns for K 448: a product large enough to be shared among threads */
+            const int64_t K = Ks[ki], N = K == 448 ? 600 : 23, lda = K + PAD, ldb = K + PAD, ldc = N + PAD;
+            float *A = malloc((size_t)(M * lda) * sizeof *A), *B = malloc((size_t)(N * ldb) * sizeof *B);
+            float *C = malloc((size_t)(M * ldc) * sizeof *C), *D = malloc((size_t)(M * ldc) * sizeof *D);
+            ck_assert(A && B && C && D);
+            test_fill(A, M * lda, 7, -1.0f, 1.0f);
+            test_fill(B, N * ldb, 8, -1.0f, 1.0f);
+            test_fill(C, M * ldc, 9, -1.0f, 1.0f);
+            memcpy(D, C, (size_t)(M * ldc) * sizeof *C);
+            hlrk_gemm_rows(M, N, K, A, lda, B, ldb, C, ldc);
+            for (int64_t i = 0; i < M; i++) {
+                for (int64_t j = 0; j < N; j++) {
+                    double want = 0, mag = 0;
+                    for (int64_t k = 0; k < K; k++) {
+                        want += (double)A[i * lda + k] * B[j * ldb + k];
+                        mag += fabs((double)A[i * lda + k] * B[j * ldb + k]);
+                    }
+                    ck_assert_msg(fabs(C[i * ldc + j] - want) <= 1e-6 * (mag + fabs(want)),
+                                  "M %d K %d: C[%d][%d] = %.9g, expected %.9g", (int)M, (int)K, (int)i, (int)j,
+                                  (double)C[i * ldc + j], want);
+                }
+                for (int64_t j = N; j < ldc; j++) /* the padding is left alone */
+                    ck_assert(memcmp(&C[i * ldc + j], &D[i * ldc + j], sizeof *C) == 0);
+            }
+            const int64_t cuts[] = {1, 2, 3, 4, 5, 7, 8, 9, N / 2, N - 1};
+            for (size_t ci = 0; ci < sizeof cuts / sizeof cuts[0]; ci++) { /* columns [0, cut) and [cut, N) apart */
+                const int64_t cut = cuts[ci];
+                hlrk_gemm_rows(M, cut, K, A, lda, B, ldb, D, ldc);
+                hlrk_gemm_rows(M, N - cut, K, A, lda, B + cut * ldb, ldb, D + cut, ldc);
+                ck_assert_msg(memcmp(C, D, (size_t)(M * ldc) * sizeof *C) == 0, "M %d K %d: split at %d differs",
+                              (int)M, (int)K, (int)cut);
+            }
+            for (int t = 1; t <= 2; t++) {
+                ck_assert_ok(hlr_set_num_threads(t));
+                memset(D, 0, (size_t)(M * ldc) * sizeof *D);
+                hlrk_gemm_rows_split(M, N, K, A, lda, B, ldb, D, ldc);
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++)
+                        if (hlrk_gemm_rows_wide()) /* the kernel itself: its bits */
+                            ck_assert(memcmp(&C[i * ldc + j], &D[i * ldc + j], sizeof *C) == 0);
+                        else /* sgemm instead */
+                            ck_assert(fabsf(C[i * ldc + j] - D[i * ldc + j]) <= 1e-5f);
+            }
+            ck_assert_ok(hlr_set_num_threads(threads));
+            free(A);
+            free(B);
+            free(C);
+            free(D);
+        }
+}
+END_TEST
+
+/*
  * A large inference batch of per-sample layers runs a slice at a time
  * (model.c, hlr__model_infer): 16 samples a slice here, the first
  * convolution's output (with its ReLU; the pooling after it, 3x3 windows,
@@ -286,6 +351,7 @@ Suite *suite_parallel(void)
     tcase_add_test(t, test_pool_parts_run_once);
     tcase_add_test(t, test_pool_adam_pauses_same_bits);
     tcase_add_test(t, test_gemm_one_row_and_many_agree_with_a_plain_sum);
+    tcase_add_test(t, test_gemm_rows_agree_with_a_plain_sum_and_with_themselves_split);
     tcase_add_test(t, test_a_large_inference_batch_runs_in_slices);
     suite_add_tcase(s, t);
     return s;

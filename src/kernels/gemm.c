@@ -89,3 +89,35 @@ void hlrk_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float 
     j.block = block;
     hlr__parallel_for((side + block - 1) / block, 1, gemm_part, &j);
 }
+
+typedef struct rows_job {
+    int64_t M, N, K, lda, ldb, ldc, block;
+    const float *A, *B;
+    float *C;
+} rows_job;
+
+static void rows_part(void *ctx, int64_t b, int64_t e)
+{
+    const rows_job *j = ctx;
+    int64_t lo = b * j->block, hi = e * j->block < j->N ? e * j->block : j->N;
+    hlrk_gemm_rows(j->M, hi - lo, j->K, j->A, j->lda, j->B + lo * j->ldb, j->ldb, j->C + lo, j->ldc);
+}
+
+void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+                          float *C, int64_t ldc)
+{
+    if (!hlrk_gemm_rows_wide()) {
+        hlrk_gemm(0, 1, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+        return;
+    }
+    atomic_fetch_add_explicit(&hlr__gemm_flops, 2 * M * N * K, memory_order_relaxed);
+    int threads = hlr__pool_threads();
+    if (threads < 2 || M * N * K < SPLIT_MIN_MACS) {
+        hlrk_gemm_rows(M, N, K, A, lda, B, ldb, C, ldc);
+        return;
+    }
+    int64_t block = (N + threads - 1) / threads;
+    block = (block + 3) / 4 * 4; /* whole blocks of 4 columns */
+    rows_job j = {M, N, K, lda, ldb, ldc, block, A, B, C};
+    hlr__parallel_for((N + block - 1) / block, 1, rows_part, &j);
+}

@@ -44,6 +44,17 @@ void hlrk_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float 
 void hlrk_gemm1(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* C (M, N) = A (M, K) B^T for a few rows (M <= HLRK_ROWS_MAX), B (N, K) read in place, without the copy
+ * into a packed layout that sgemm makes of B on every call (gemm_rows.c); the same bits whatever splits
+ * the columns.  hlrk_gemm_rows_split shares the columns among the pool's threads where the CPU runs the
+ * kernel faster than sgemm (hlrk_gemm_rows_wide: AVX-512), and calls hlrk_gemm otherwise. */
+int hlrk_gemm_rows_wide(void);
+#define HLRK_ROWS_MAX 16
+void hlrk_gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+                    int64_t ldc);
+void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+                          float *C, int64_t ldc);
+
 /* The geometry of a 2-D convolution over one group's input channels. */
 typedef struct hlrk_conv_geom {
     int64_t C, H, W;    /* input channels (of one group), height, width */

@@ -152,7 +152,9 @@ static inline void rnn_step_product(const float *h, int64_t rows, const float *W
  * at once: a chunk of steps whose gates fill about RNN_PROJECT_FLOATS floats, so that each step finds
  * its gates in cache (for T n G H floats at once, 14.7 MB for the lstm model at batch 256, OpenBLAS
  * zeroed them, wrote them and the steps read them back from memory).  Each row's product is the same
- * whatever the chunk (docs/design.md, "Recurrent layers and sequences").
+ * whatever the chunk (docs/design.md, "Recurrent layers and sequences").  A chunk of at most
+ * HLRK_ROWS_MAX rows (a short sequence at a small batch: the hybrid model's 7 rows at batch 1) goes to
+ * hlrk_gemm_rows_split, which reads W_ih in place where sgemm would copy all of it for a few rows.
  */
 #define RNN_PROJECT_FLOATS 65536
 static inline int64_t rnn_project_chunk(int64_t n, int64_t GH)
@@ -168,7 +170,10 @@ static inline void rnn_project(const float *X, int64_t in, const float *W_ih, in
     if (s + c > T)
         c = T - s;
     int64_t t0 = rev ? T - s - c : s;
-    hlrk_gemm(0, 1, c * n, GH, in, 1.0f, X + t0 * n * in, in, W_ih, in, 0.0f, G + t0 * n * GH, GH);
+    if (c * n <= HLRK_ROWS_MAX) /* a short sequence: sgemm would copy all of W_ih for a few rows */
+        hlrk_gemm_rows_split(c * n, GH, in, X + t0 * n * in, in, W_ih, in, G + t0 * n * GH, GH);
+    else
+        hlrk_gemm(0, 1, c * n, GH, in, 1.0f, X + t0 * n * in, in, W_ih, in, 0.0f, G + t0 * n * GH, GH);
 }
 
 /* The layer behind hlr_lstm / hlr_gru (rnn.c). */
