@@ -1,10 +1,11 @@
 /*
  * gemm_rows.c -- C = A B^T for a few rows of A (M <= HLRK_ROWS_MAX), B
- * read in place: the input projection of a short sequence, where
- * OpenBLAS's sgemm copies the whole of B into its packed layout on every
- * call (the hybrid model's LSTM at batch 1: 7 rows against a 512 x 448
- * W_ih, 0.9 MB packed for 1.6 M multiply-adds, a third of the model's
- * time; docs/design.md, "Recurrent layers and sequences").
+ * read in place: the input projection of a short sequence and a dense
+ * layer's small batch, where OpenBLAS's sgemm copies the whole of B into
+ * its packed layout on every call (the hybrid model's LSTM at batch 1: 7
+ * rows against a 512 x 448 W_ih, 0.9 MB packed for 1.6 M multiply-adds, a
+ * third of the model's time; docs/design.md, "Recurrent layers and
+ * sequences").
  *
  * Each C[i][j] is a dot product of two rows.  Its terms go to 16 lanes by
  * k mod 16 (the last K mod 16 from copies padded with zeros), each lane

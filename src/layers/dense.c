@@ -78,7 +78,11 @@ static void dense_forward(hlr_layer *l, const hlr_pass *p, const float *x, float
     dense *d = (dense *)l;
     int64_t R = p->batch * d->rows_per_sample;
     dense_job j = {d, x, y};
-    if (R * d->out * d->in < SERIAL_MACS)
+    if (R >= 2 && R <= HLRK_ROWS_MAX) { /* a few rows: W read in place, not copied for them (kernels.h) */
+        hlrk_gemm_rows_split(R, d->out, d->in, x, d->in, hlr__param(l, 0), d->in, y, d->out);
+        if (d->has_bias || l->fuse_relu)
+            hlrk_add_bias_rows(y, d->has_bias ? hlr__param(l, 1) : NULL, R, d->out, l->fuse_relu);
+    } else if (R * d->out * d->in < SERIAL_MACS)
         dense_rows(&j, 0, R);
     else if (R >= d->out) /* the longer side, as hlrk_gemm would split it */
         hlr__parallel_for(R, ROW_GRAIN, dense_rows, &j);
