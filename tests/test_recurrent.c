@@ -1035,39 +1035,6 @@ START_TEST(test_small_batches_follow_the_recurrent_weights)
 }
 END_TEST
 
-/*
- * The input projection runs a few steps ahead of the time loop, in chunks of steps sized by the batch
- * (rnn_project_chunk): 64 sequences of 64 hidden units take chunks of 4 (LSTM) or 5 (GRU) of the 11
- * steps, the last one short, both directions and both layers; 17 sequences take all 11 at once.  Every
- * sequence's outputs at every step must be those of the single chunk.
- */
-START_TEST(test_input_projected_in_chunks_gives_the_outputs_of_one_chunk)
-{
-    enum { B = 64, SMALL = 17, T = 11, F = 5, H = 64, OUT = 2 * H };
-    const int flags = HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES;
-    hlr_model *m = MODEL(rnn(_i, F, H, 2, flags, 0));
-    ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){T, F}));
-    hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, T, F});
-    test_fill(hlr_tensor_f32(x), B * T * F, 23, -1.0f, 1.0f);
-    hlr_tensor *xs = hlr_tensor_from(HLR_F32, 3, (int64_t[]){SMALL, T, F}, hlr_tensor_f32(x));
-    hlr_tensor *y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, T, OUT});
-    hlr_tensor *ys = hlr_tensor_new(HLR_F32, 3, (int64_t[]){SMALL, T, OUT});
-    for (int training = 0; training < 2; training++) {
-        ck_assert_ok(hlr_model_forward(m, x, y, training));
-        ck_assert_ok(hlr_model_forward(m, xs, ys, training));
-        for (int i = 0; i < SMALL * T * OUT; i++)
-            ck_assert_msg(fabsf(hlr_tensor_f32(ys)[i] - hlr_tensor_f32(y)[i]) <= 1e-6f,
-                          "%s, training %d, sequence %d step %d output %d: %g against %g", _i ? "gru" : "lstm",
-                          training, i / (T * OUT), i / OUT % T, i % OUT, hlr_tensor_f32(y)[i], hlr_tensor_f32(ys)[i]);
-    }
-    hlr_tensor_free(x);
-    hlr_tensor_free(xs);
-    hlr_tensor_free(y);
-    hlr_tensor_free(ys);
-    hlr_model_free(m);
-}
-END_TEST
-
 Suite *suite_recurrent(void)
 {
     Suite *s = suite_create("recurrent");
@@ -1102,7 +1069,6 @@ Suite *suite_recurrent(void)
     tcase_add_test(t, test_embedding_padding_row_gets_no_gradient);
     tcase_add_test(t, test_sequence_layers_configurations_round_trip);
     tcase_add_loop_test(t, test_rnn_lengths_equal_running_each_sequence_alone, 0, 2);
-    tcase_add_loop_test(t, test_input_projected_in_chunks_gives_the_outputs_of_one_chunk, 0, 2);
     tcase_add_test(t, test_sequence_reductions_read_only_valid_steps);
     tcase_add_test(t, test_feature_map_rows_is_torch_permute_and_image_rows_a_view);
     tcase_add_loop_test(t, test_rnn_initial_state_stays_until_cleared, 0, 2);

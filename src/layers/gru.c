@@ -5,8 +5,8 @@
  *   h' = (1 - z) n + z h
  * This file holds the time loop of one direction; rnn.c the rest.
  *
- * Per direction: a GEMM projects the input of a few steps ahead at a time
- * (rnn_project), one GEMM per step
+ * Per direction: one GEMM projects every step's input (rnn_project), one
+ * GEMM per step
  * gives h W_hh^T, the step kernel adds b_ih, b_hr and b_hz (b_hn stays
  * inside r (...)), and the backward pass does one GEMM per step for dh and
  * one each for dW_ih, dW_hh and dX.  A step's GEMM and kernel run together
@@ -64,7 +64,7 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
     const float *W_hhT = rnn_small_batch(n) ? hlr__rnn_whh_t(r, k, d) : NULL;
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = j < 2 * H ? b_ih[j] + b_hh[j] : b_ih[j];
-    const int64_t chunk = rnn_project_chunk(n, GH);
+    rnn_project(X, in, W_ih, T * n, GH, w->G);
 
     int64_t first = rev ? T : 0;
     if (h0)
@@ -73,8 +73,6 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
         memset(w->S + first * n * H, 0, (size_t)(n * H) * sizeof(float));
     for (int64_t s = 0; s < T; s++) {
         int64_t t = rev ? T - 1 - s : s, prev = rev ? t + 1 : t, next = rev ? t : t + 1;
-        if (s % chunk == 0)
-            rnn_project(X, in, W_ih, T, n, GH, rev, s, chunk, w->G);
         gru_step_job j = {.r = r,
                           .W_hh = W_hh,
                           .W_hhT = W_hhT,

@@ -5,8 +5,8 @@
  *   c' = f c + i g                           h' = o tanh(c')
  * This file holds the time loop of one direction; rnn.c the rest.
  *
- * Per direction, with T steps of n sequences: a GEMM projects the input of
- * a few steps ahead at a time (rnn_project), one GEMM per step adds h W_hh^T (none for the first step
+ * Per direction, with T steps of n sequences: one GEMM projects every
+ * step's input (rnn_project), one GEMM per step adds h W_hh^T (none for the first step
  * when the initial state is zero), the step kernel adds both biases, and
  * the backward pass does one GEMM per step for dh and one each for dW_ih,
  * dW_hh and dX.
@@ -65,7 +65,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
     const float *W_hhT = rnn_small_batch(n) ? hlr__rnn_whh_t(r, k, d) : NULL;
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = b_ih[j] + b_hh[j];
-    const int64_t chunk = rnn_project_chunk(n, GH);
+    rnn_project(X, in, W_ih, T * n, GH, w->G);
 
     int64_t first = rev ? T : 0;
     size_t state_bytes = (size_t)(n * H) * sizeof(float);
@@ -79,8 +79,6 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
         memset(w->C + first * n * H, 0, state_bytes);
     for (int64_t s = 0; s < T; s++) {
         int64_t t = rev ? T - 1 - s : s, prev = rev ? t + 1 : t, next = rev ? t : t + 1;
-        if (s % chunk == 0)
-            rnn_project(X, in, W_ih, T, n, GH, rev, s, chunk, w->G);
         lstm_step_job j = {.r = r,
                            .W_hh = W_hh,
                            .W_hhT = W_hhT,

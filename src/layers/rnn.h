@@ -148,32 +148,19 @@ static inline void rnn_step_product(const float *h, int64_t rows, const float *W
 }
 
 /*
- * The input projection G = X W_ih^T runs a few steps ahead of the time loop rather than for all T steps
- * at once: a chunk of steps whose gates fill about RNN_PROJECT_FLOATS floats, so that each step finds
- * its gates in cache (for T n G H floats at once, 14.7 MB for the lstm model at batch 256, OpenBLAS
- * zeroed them, wrote them and the steps read them back from memory).  Each row's product is the same
- * whatever the chunk (docs/design.md, "Recurrent layers and sequences").  A chunk of at most
- * HLRK_ROWS_MAX rows (a short sequence at a small batch: the hybrid model's 7 rows at batch 1) goes to
+ * The input projection of all T steps, G (T n, G H) = X (T n, in) W_ih^T, one product.  At most
+ * HLRK_ROWS_MAX rows (a short sequence at a small batch: the hybrid model's 7 rows at batch 1) go to
  * hlrk_gemm_rows_split, which reads W_ih in place where sgemm would copy all of it for a few rows.
+ * (Projecting a few steps at a time, so that each step found its gates in cache, was 3-5 % faster on
+ * one thread and 10-25 % slower on two: each step's product was split among the threads by columns and
+ * its gates then read by rows; docs/design.md, "Recurrent layers and sequences".)
  */
-#define RNN_PROJECT_FLOATS 65536
-static inline int64_t rnn_project_chunk(int64_t n, int64_t GH)
+static inline void rnn_project(const float *X, int64_t in, const float *W_ih, int64_t rows, int64_t GH, float *G)
 {
-    int64_t c = RNN_PROJECT_FLOATS / (n * GH);
-    return c > 0 ? c : 1;
-}
-/* G's rows of steps s .. s + c - 1 in processing order (from the last step backward when rev), of
- * X (T n, in) and W_ih (G H, in). */
-static inline void rnn_project(const float *X, int64_t in, const float *W_ih, int64_t T, int64_t n, int64_t GH, int rev,
-                               int64_t s, int64_t c, float *G)
-{
-    if (s + c > T)
-        c = T - s;
-    int64_t t0 = rev ? T - s - c : s;
-    if (c * n <= HLRK_ROWS_MAX) /* a short sequence: sgemm would copy all of W_ih for a few rows */
-        hlrk_gemm_rows_split(c * n, GH, in, X + t0 * n * in, in, W_ih, in, G + t0 * n * GH, GH);
+    if (rows <= HLRK_ROWS_MAX)
+        hlrk_gemm_rows_split(rows, GH, in, X, in, W_ih, in, G, GH);
     else
-        hlrk_gemm(0, 1, c * n, GH, in, 1.0f, X + t0 * n * in, in, W_ih, in, 0.0f, G + t0 * n * GH, GH);
+        hlrk_gemm(0, 1, rows, GH, in, 1.0f, X, in, W_ih, in, 0.0f, G, GH);
 }
 
 /* The layer behind hlr_lstm / hlr_gru (rnn.c). */
