@@ -106,7 +106,7 @@ static void rows_part(void *ctx, int64_t b, int64_t e)
 void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
                           float *C, int64_t ldc)
 {
-    if (!hlrk_gemm_rows_wide()) {
+    if (M > hlrk_gemm_rows_max()) {
         hlrk_gemm(0, 1, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
         return;
     }

@@ -6,8 +6,7 @@
  * This file holds the time loop of one direction; rnn.c the rest.
  *
  * Per direction: one GEMM projects every step's input (rnn_project), one
- * GEMM per step
- * gives h W_hh^T, the step kernel adds b_ih, b_hr and b_hz (b_hn stays
+ * GEMM per step gives h W_hh^T, the step kernel adds b_ih, b_hr and b_hz (b_hn stays
  * inside r (...)), and the backward pass does one GEMM per step for dh and
  * one each for dW_ih, dW_hh and dX.  A step's GEMM and kernel run together
  * on each thread's rows of the batch.

@@ -6,8 +6,8 @@
  * This file holds the time loop of one direction; rnn.c the rest.
  *
  * Per direction, with T steps of n sequences: one GEMM projects every
- * step's input (rnn_project), one GEMM per step adds h W_hh^T (none for the first step
- * when the initial state is zero), the step kernel adds both biases, and
+ * step's input (rnn_project), one GEMM per step adds h W_hh^T (none for
+ * the first step when the initial state is zero), the step kernel adds both biases, and
  * the backward pass does one GEMM per step for dh and one each for dW_ih,
  * dW_hh and dX.
  */
