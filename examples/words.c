@@ -639,9 +639,10 @@ int words_train(const words_options *o)
     } else {
         if (wl_vocab_build(lv, &c) != 0)
             goto out;
-        printf("training the language identifier (hlr-langid's model, %d epochs) on the training words, each also "
-               "misread (%.0f%% of its letters)\n",
-               o->langid_epochs, 100.0 * o->langid_noise);
+        printf("training the language identifier (hlr-langid's model, %d epochs) on the training words", o->langid_epochs);
+        if (o->langid_noise > 0)
+            printf(", each also misread (%.0f%% of its letters)", 100.0 * o->langid_noise);
+        printf("\n");
         fflush(stdout);
         if (!(langid = wl_langid_train(&c, lv, "gru", "mean", o->langid_epochs, o->langid_noise, o->seed,
                                        on_langid_epoch, &ltest))) {
