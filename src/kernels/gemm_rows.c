@@ -72,6 +72,15 @@ static inline __attribute__((always_inline)) float lanes_sum(float *s)
     return s[0];
 }
 
+/* Columns K16 .. K - 1 (fewer than 16) of n rows of X, ld apart, padded with zeros to 16 in t. */
+static inline __attribute__((always_inline)) void tail(float (*t)[16], const float *X, int64_t ld, int64_t n,
+                                                       int64_t K16, int64_t K)
+{
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t c = 0; c < 16; c++)
+            t[r][c] = K16 + c < K ? X[r * ld + K16 + c] : 0.0f;
+}
+
 /* 16 terms of ib rows of A and jb of B (ib, jb <= 4), rows sa and sb floats apart, into the sums. */
 static inline __attribute__((always_inline)) void terms(v16 acc[4][4], int64_t ib, int64_t jb, const float *a0,
                                                         int64_t sa, const float *b0, int64_t sb)
@@ -95,12 +104,8 @@ static inline __attribute__((always_inline)) void block(int64_t ib, int64_t jb, 
         terms(acc, ib, jb, A + k, lda, B + k, ldb);
     if (K16 < K) {
         float at[4][16], bt[4][16];
-        for (int64_t i = 0; i < ib; i++)
-            for (int64_t t = 0; t < 16; t++)
-                at[i][t] = K16 + t < K ? A[i * lda + K16 + t] : 0.0f;
-        for (int64_t j = 0; j < jb; j++)
-            for (int64_t t = 0; t < 16; t++)
-                bt[j][t] = K16 + t < K ? B[j * ldb + K16 + t] : 0.0f;
+        tail(at, A, lda, ib, K16, K);
+        tail(bt, B, ldb, jb, K16, K);
         terms(acc, ib, jb, at[0], 16, bt[0], 16);
     }
     _Pragma("GCC unroll 4") for (int64_t i = 0; i < ib; i++) _Pragma("GCC unroll 4") for (int64_t j = 0; j < jb; j++)
@@ -137,12 +142,8 @@ static inline __attribute__((always_inline)) void block8(int64_t ib, int64_t jb,
         terms8(lo, hi, ib, jb, A + k, lda, B + k, ldb);
     if (K16 < K) {
         float at[2][16], bt[2][16];
-        for (int64_t i = 0; i < ib; i++)
-            for (int64_t t = 0; t < 16; t++)
-                at[i][t] = K16 + t < K ? A[i * lda + K16 + t] : 0.0f;
-        for (int64_t j = 0; j < jb; j++)
-            for (int64_t t = 0; t < 16; t++)
-                bt[j][t] = K16 + t < K ? B[j * ldb + K16 + t] : 0.0f;
+        tail(at, A, lda, ib, K16, K);
+        tail(bt, B, ldb, jb, K16, K);
         terms8(lo, hi, ib, jb, at[0], 16, bt[0], 16);
     }
     _Pragma("GCC unroll 2") for (int64_t i = 0; i < ib; i++) _Pragma("GCC unroll 2") for (int64_t j = 0; j < jb; j++)
