@@ -161,8 +161,9 @@ static inline __attribute__((always_inline)) void block8(int64_t ib, int64_t jb,
 ROWS_KERNEL void hlrk_gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                                 int64_t ldb, float *C, int64_t ldc)
 {
+    const int w = wide();
     int64_t j = 0;
-    if (wide())
+    if (w)
         for (; j + 4 <= N; j += 4) {
             int64_t i = 0;
             for (; i + 4 <= M; i += 4)
@@ -182,7 +183,7 @@ ROWS_KERNEL void hlrk_gemm_rows(int64_t M, int64_t N, int64_t K, const float *A,
         }
     for (; j < N; j++) /* the last columns one at a time, in the blocks' registers */
         for (int64_t i = 0; i < M; i++) {
-            if (wide())
+            if (w)
                 BLOCK(block, 1, 1);
             else
                 BLOCK(block8, 1, 1);

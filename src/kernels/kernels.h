@@ -46,8 +46,9 @@ void hlrk_gemm1(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
 
 /* C (M, N) = A (M, K) B^T for a few rows (M <= HLRK_ROWS_MAX), B (N, K) read in place, without the copy
  * into a packed layout that sgemm makes of B on every call (gemm_rows.c); the same bits whatever splits
- * the columns.  hlrk_gemm_rows_split shares the columns among the pool's threads for up to
- * hlrk_gemm_rows_max() rows (AVX-512: 16, AVX2 with FMA: 8, else 0), and calls hlrk_gemm for more. */
+ * the columns.  hlrk_gemm_rows_split is the product of any number of rows: up to hlrk_gemm_rows_max()
+ * (AVX-512: 16, AVX2 with FMA: 8, else 0) the kernel, its columns shared among the pool's threads, and
+ * hlrk_gemm (sgemm) for more. */
 #define HLRK_ROWS_MAX 16
 int hlrk_gemm_rows_max(void);
 void hlrk_gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,

@@ -148,19 +148,16 @@ static inline void rnn_step_product(const float *h, int64_t rows, const float *W
 }
 
 /*
- * The input projection of all T steps, G (T n, G H) = X (T n, in) W_ih^T, one product.  At most
- * HLRK_ROWS_MAX rows (a short sequence at a small batch: the hybrid model's 7 rows at batch 1) go to
- * hlrk_gemm_rows_split, which reads W_ih in place where sgemm would copy all of it for a few rows.
+ * The input projection of all T steps, G (T n, G H) = X (T n, in) W_ih^T, one product through
+ * hlrk_gemm_rows_split: a few rows (a short sequence at a small batch: the hybrid model's 7 rows at
+ * batch 1) go to the kernel that reads W_ih in place where sgemm would copy all of it, more to sgemm.
  * (Projecting a few steps at a time, so that each step found its gates in cache, was 3-5 % faster on
  * one thread and 10-25 % slower on two: each step's product was split among the threads by columns and
  * its gates then read by rows; docs/design.md, "Recurrent layers and sequences".)
  */
 static inline void rnn_project(const float *X, int64_t in, const float *W_ih, int64_t rows, int64_t GH, float *G)
 {
-    if (rows <= HLRK_ROWS_MAX)
-        hlrk_gemm_rows_split(rows, GH, in, X, in, W_ih, in, G, GH);
-    else
-        hlrk_gemm(0, 1, rows, GH, in, 1.0f, X, in, W_ih, in, 0.0f, G, GH);
+    hlrk_gemm_rows_split(rows, GH, in, X, in, W_ih, in, G, GH);
 }
 
 /* The layer behind hlr_lstm / hlr_gru (rnn.c). */
