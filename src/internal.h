@@ -44,6 +44,18 @@ void hlr__parallel_for(int64_t n, int64_t grain, hlr_task_fn fn, void *ctx);
 /* Memory-bound passes (pooling, batch norm) over fewer floats than this run on the calling thread: a
  * hand-off to the pool costs more (one image's batchnorm1d of 128 values, its last 7x7 pooling). */
 #define HLR__SERIAL_FLOATS ((int64_t)1 << 14)
+/* A team: fn(ctx, part, parts) on `parts` threads at once, part 0 .. parts - 1 (parts <= want, the
+ * threads the pool gives; 1, the caller alone, when it runs serially, as hlr__parallel_for), for work
+ * whose parts wait for one another at a barrier, such as a recurrent layer's steps. */
+typedef void (*hlr_team_fn)(void *ctx, int part, int parts);
+void hlr__parallel_team(int want, hlr_team_fn fn, void *ctx);
+/* A barrier for the `parts` parts of one team, zero-initialised before the team starts: each part's
+ * writes before hlr__barrier_wait are seen by every part after it.  Parts poll while they wait. */
+typedef struct hlr_barrier {
+    _Atomic int arrived;
+    _Atomic unsigned phase;
+} hlr_barrier;
+void hlr__barrier_wait(hlr_barrier *b, int parts);
 /* Make the pool `threads` threads strong (the caller counts as one). */
 void hlr__pool_resize(int threads);
 int hlr__pool_threads(void);

@@ -106,6 +106,8 @@ static struct pool {
           .busy = PTHREAD_MUTEX_INITIALIZER};
 
 static _Thread_local int inside_pool; /* nested parallel_for runs serially */
+/* The running job's part on this thread and its part count (hlr__parallel_team); 0 and 1 when serial. */
+static _Thread_local int job_part, job_parts = 1;
 
 static void range_of(int64_t n, int parts, int k, int64_t *b, int64_t *e)
 {
@@ -142,6 +144,8 @@ static void *worker(void *arg)
             continue; /* not a part of this job: read nothing of it */
         int64_t b, e;
         range_of(pool.n, parts, id, &b, &e);
+        job_part = id;
+        job_parts = parts;
         if (e > b)
             pool.fn(pool.ctx, b, e);
         if (atomic_fetch_sub_explicit(&pool.remaining, 1, memory_order_acq_rel) == 1) {
@@ -205,6 +209,17 @@ void hlr__pool_resize(int threads)
 
 int hlr__pool_threads(void) { return atomic_load_explicit(&pool.workers, memory_order_relaxed) + 1; }
 
+/* The whole loop on the calling thread: a team of one (restored after, for a loop nested in a team's part). */
+static void serial(hlr_task_fn fn, void *ctx, int64_t n)
+{
+    const int part = job_part, parts = job_parts;
+    job_part = 0;
+    job_parts = 1;
+    fn(ctx, 0, n);
+    job_part = part;
+    job_parts = parts;
+}
+
 void hlr__parallel_for(int64_t n, int64_t grain, hlr_task_fn fn, void *ctx)
 {
     if (n <= 0)
@@ -214,7 +229,7 @@ void hlr__parallel_for(int64_t n, int64_t grain, hlr_task_fn fn, void *ctx)
     int64_t most = n / grain; /* parts of at least `grain` indices */
     if (most < 2 || inside_pool || atomic_load_explicit(&pool.target, memory_order_relaxed) == 0 ||
         pthread_mutex_trylock(&pool.busy) != 0) {
-        fn(ctx, 0, n);
+        serial(fn, ctx, n);
         return;
     }
     int target = atomic_load_explicit(&pool.target, memory_order_relaxed);
@@ -224,7 +239,7 @@ void hlr__parallel_for(int64_t n, int64_t grain, hlr_task_fn fn, void *ctx)
     int parts = most < workers + 1 ? (int)most : workers + 1;
     if (parts < 2) {
         pthread_mutex_unlock(&pool.busy);
-        fn(ctx, 0, n);
+        serial(fn, ctx, n);
         return;
     }
     pool.fn = fn;
@@ -240,7 +255,10 @@ void hlr__parallel_for(int64_t n, int64_t grain, hlr_task_fn fn, void *ctx)
     int64_t b, e;
     range_of(n, parts, 0, &b, &e);
     inside_pool = 1;
+    job_part = 0;
+    job_parts = parts;
     fn(ctx, b, e);
+    job_parts = 1;
     inside_pool = 0;
     int spins = 0;
     while (atomic_load_explicit(&pool.remaining, memory_order_acquire) > 0 && spins < SPIN) {
@@ -254,6 +272,43 @@ void hlr__parallel_for(int64_t n, int64_t grain, hlr_task_fn fn, void *ctx)
         pthread_mutex_unlock(&pool.lock);
     }
     pthread_mutex_unlock(&pool.busy);
+}
+
+typedef struct team_job {
+    hlr_team_fn fn;
+    void *ctx;
+} team_job;
+
+/* One thread's part of a team: one index of the loop below each, or all of them when serial. */
+static void team_part(void *ctx, int64_t b, int64_t e)
+{
+    (void)b;
+    (void)e;
+    const team_job *t = ctx;
+    t->fn(t->ctx, job_part, job_parts);
+}
+
+void hlr__parallel_team(int want, hlr_team_fn fn, void *ctx)
+{
+    team_job t = {fn, ctx};
+    hlr__parallel_for(want < 1 ? 1 : want, 1, team_part, &t);
+}
+
+/* A central barrier: the last part to arrive resets the count, then opens the next phase (release);
+ * the others poll the phase (acquire), so each part's earlier writes are seen by all after it.  A part
+ * reads the phase before it arrives, and the phase cannot move before every part has arrived. */
+void hlr__barrier_wait(hlr_barrier *bar, int parts)
+{
+    if (parts < 2)
+        return;
+    const unsigned phase = atomic_load_explicit(&bar->phase, memory_order_relaxed);
+    if (atomic_fetch_add_explicit(&bar->arrived, 1, memory_order_acq_rel) == parts - 1) {
+        atomic_store_explicit(&bar->arrived, 0, memory_order_relaxed);
+        atomic_store_explicit(&bar->phase, phase + 1, memory_order_release);
+        return;
+    }
+    for (int spins = 0; atomic_load_explicit(&bar->phase, memory_order_acquire) == phase; spins++)
+        poll_wait(spins);
 }
 
 /* Join the workers when the library is unloaded, so leak checkers see no thread left. */

@@ -80,6 +80,103 @@ START_TEST(test_pool_parts_run_once)
 END_TEST
 
 /*
+ * A team (hlr__parallel_team) and its barrier: every part writes its slot for a phase, meets the others
+ * at the barrier, and must then see every part's slot of that phase; 2 000 phases, with more threads
+ * than cores (parts descheduled while others wait) and a pause first, so that the workers sleep.  Each
+ * part runs once with the team's part count; a team asked for inside another job's part, or on one
+ * thread, is the caller alone.
+ */
+typedef struct team_job {
+    hlr_barrier bar;
+    _Atomic int runs[8], stale, parts_seen;
+    _Atomic int slot[8];
+} team_job;
+
+enum { PHASES = 2000 };
+
+static void team_phases(void *ctx, int part, int parts)
+{
+    team_job *t = ctx;
+    atomic_fetch_add(&t->runs[part], 1);
+    atomic_store(&t->parts_seen, parts);
+    for (int ph = 1; ph <= PHASES; ph++) {
+        atomic_store_explicit(&t->slot[part], ph, memory_order_relaxed);
+        hlr__barrier_wait(&t->bar, parts);
+        for (int q = 0; q < parts; q++)
+            if (atomic_load_explicit(&t->slot[q], memory_order_relaxed) != ph)
+                atomic_fetch_add(&t->stale, 1);
+        hlr__barrier_wait(&t->bar, parts); /* nobody writes the next phase before all have read this one */
+    }
+}
+
+static void team_inside_a_part(void *ctx, int64_t b, int64_t e)
+{
+    if (b == 0 && e > 0)
+        hlr__parallel_team(4, team_phases, ctx);
+}
+
+START_TEST(test_team_parts_meet_at_the_barrier)
+{
+    const int threads = hlr_get_num_threads();
+    static const int counts[] = {4, 2, 1};
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        ck_assert_ok(hlr_set_num_threads(counts[c]));
+        usleep(5000);
+        team_job t = {0};
+        hlr__parallel_team(8, team_phases, &t);
+        const int parts = atomic_load(&t.parts_seen);
+        ck_assert_int_eq(parts, counts[c]);
+        for (int q = 0; q < 8; q++)
+            ck_assert_int_eq(atomic_load(&t.runs[q]), q < parts);
+        ck_assert_msg(atomic_load(&t.stale) == 0, "%d threads: %d stale slots after the barrier", counts[c],
+                      atomic_load(&t.stale));
+    }
+    ck_assert_ok(hlr_set_num_threads(2));
+    team_job t = {0};
+    hlr__parallel_for(2, 1, team_inside_a_part, &t); /* the team inside a part is its caller alone */
+    ck_assert_int_eq(atomic_load(&t.parts_seen), 1);
+    ck_assert_int_eq(atomic_load(&t.runs[0]), 1);
+    ck_assert_int_eq(atomic_load(&t.stale), 0);
+    ck_assert_ok(hlr_set_num_threads(threads));
+}
+END_TEST
+
+/*
+ * One sequence through an LSTM and a GRU of 128 units on two threads: the team shares each step's units
+ * and meets at a barrier between steps (rnn.h, rnn_by_units); the outputs have the bits of one thread's.
+ * Under `make tsan` a step that read the state before the other part had written it would be a race.
+ */
+START_TEST(test_one_sequence_shared_by_units_has_one_threads_bits)
+{
+    enum { T = 24, F = 16, H = 128 };
+    const int threads = hlr_get_num_threads();
+    for (int cell = 0; cell < 2; cell++) {
+        hlr_model *m = TEST_MODEL(5, cell ? hlr_gru(F, H, 1, HLR_RETURN_SEQUENCES, 0.0f)
+                                          : hlr_lstm(F, H, 1, HLR_RETURN_SEQUENCES, 0.0f));
+        ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){T, F}));
+        hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, T, F});
+        hlr_tensor *y1 = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, T, H});
+        hlr_tensor *y2 = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, T, H});
+        ck_assert(x && y1 && y2);
+        test_fill(hlr_tensor_f32(x), T * F, 23, -1.0f, 1.0f);
+        ck_assert_ok(hlr_set_num_threads(1));
+        ck_assert_ok(hlr_model_forward(m, x, y1, 0));
+        ck_assert_ok(hlr_set_num_threads(2));
+        for (int round = 0; round < 20; round++) {
+            ck_assert_ok(hlr_model_forward(m, x, y2, 0));
+            ck_assert_msg(memcmp(hlr_tensor_f32(y1), hlr_tensor_f32(y2), (size_t)(T * H) * sizeof(float)) == 0,
+                          "%s, round %d: two threads differ from one", cell ? "gru" : "lstm", round);
+        }
+        hlr_tensor_free(x);
+        hlr_tensor_free(y1);
+        hlr_tensor_free(y2);
+        hlr_model_free(m);
+    }
+    ck_assert_ok(hlr_set_num_threads(threads));
+}
+END_TEST
+
+/*
  * The reproduction from the issue: element-wise Adam steps on a model whose
  * tensors split into 1, 2 and 4 parts, with pauses and stack scribbles
  * between the steps, give the same bits at 4 threads as at 1.
@@ -195,7 +292,8 @@ END_TEST
  * hlrk_gemm_rows (a few rows of A times B^T, B read in place): 1 to 16 rows, K with and without a tail
  * past a multiple of 16, N with a tail past a multiple of 4, strides wider than the rows, against a
  * double-precision sum; computed whole, in two column parts split at several points, and through
- * hlrk_gemm_rows_split on 1 and 2 threads (600 columns: split between them), the same bits each way.
+ * hlrk_gemm_rows_split on 1 and 2 threads (600 columns: split between them), the same bits each way; and
+ * added to C (add 1), each sum's addition the same as adding the product afterwards.
  */
 START_TEST(test_gemm_rows_agree_with_a_plain_sum_and_with_themselves_split)
 {
@@ -215,7 +313,7 @@ START_TEST(test_gemm_rows_agree_with_a_plain_sum_and_with_themselves_split)
             memcpy(D, C, (size_t)(M * ldc) * sizeof *C);
             double *tol = malloc((size_t)(M * N) * sizeof *tol);
             ck_assert(tol);
-            hlrk_gemm_rows(M, N, K, A, lda, B, ldb, C, ldc);
+            hlrk_gemm_rows(M, N, K, A, lda, B, ldb, C, ldc, 0);
             for (int64_t i = 0; i < M; i++) {
                 for (int64_t j = 0; j < N; j++) {
                     double want = 0, mag = 0;
@@ -231,11 +329,25 @@ START_TEST(test_gemm_rows_agree_with_a_plain_sum_and_with_themselves_split)
                 for (int64_t j = N; j < ldc; j++) /* the padding is left alone */
                     ck_assert(memcmp(&C[i * ldc + j], &D[i * ldc + j], sizeof *C) == 0);
             }
+            /* add: each sum added to what C held, the same float additions as adding it afterwards */
+            float *E = malloc((size_t)(M * ldc) * sizeof *E), *E0 = malloc((size_t)(M * ldc) * sizeof *E0);
+            ck_assert(E && E0);
+            test_fill(E0, M * ldc, 10, -1.0f, 1.0f);
+            memcpy(E, E0, (size_t)(M * ldc) * sizeof *E);
+            hlrk_gemm_rows(M, N, K, A, lda, B, ldb, E, ldc, 1);
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < ldc; j++) {
+                    const float want = j < N ? E0[i * ldc + j] + C[i * ldc + j] : E0[i * ldc + j];
+                    ck_assert_msg(memcmp(&E[i * ldc + j], &want, sizeof want) == 0, "M %d K %d: add, C[%d][%d]",
+                                  (int)M, (int)K, (int)i, (int)j);
+                }
+            free(E);
+            free(E0);
             const int64_t cuts[] = {1, 2, 3, 4, 5, 7, 8, 9, N / 2, N - 1};
             for (size_t ci = 0; ci < sizeof cuts / sizeof cuts[0]; ci++) { /* columns [0, cut) and [cut, N) apart */
                 const int64_t cut = cuts[ci];
-                hlrk_gemm_rows(M, cut, K, A, lda, B, ldb, D, ldc);
-                hlrk_gemm_rows(M, N - cut, K, A, lda, B + cut * ldb, ldb, D + cut, ldc);
+                hlrk_gemm_rows(M, cut, K, A, lda, B, ldb, D, ldc, 0);
+                hlrk_gemm_rows(M, N - cut, K, A, lda, B + cut * ldb, ldb, D + cut, ldc, 0);
                 ck_assert_msg(memcmp(C, D, (size_t)(M * ldc) * sizeof *C) == 0, "M %d K %d: split at %d differs",
                               (int)M, (int)K, (int)cut);
             }
@@ -354,6 +466,8 @@ Suite *suite_parallel(void)
     tcase_set_timeout(t, 120); /* a few seconds; ThreadSanitizer is slower */
     tcase_add_test(t, test_pool_parts_run_once);
     tcase_add_test(t, test_pool_adam_pauses_same_bits);
+    tcase_add_test(t, test_team_parts_meet_at_the_barrier);
+    tcase_add_test(t, test_one_sequence_shared_by_units_has_one_threads_bits);
     tcase_add_test(t, test_gemm_one_row_and_many_agree_with_a_plain_sum);
     tcase_add_test(t, test_gemm_rows_agree_with_a_plain_sum_and_with_themselves_split);
     tcase_add_test(t, test_a_large_inference_batch_runs_in_slices);

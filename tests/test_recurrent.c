@@ -997,8 +997,9 @@ START_TEST(test_recurrent_training_loop_allocates_nothing)
 }
 END_TEST
 
-/* Batches of up to 16 sequences multiply by a transposed copy of W_hh (rnn.h, RNN_SMALL_MAX; one sequence
- * through sgemv, 16 in two parts of 8 on two threads): they give what the same sequences give inside a
+/* Batches of up to 16 sequences multiply by a transposed copy of W_hh (rnn.h, RNN_SMALL_MAX; 16 in two
+ * parts of 8 on two threads), one sequence by units through the few-rows kernel on W_hh itself where the
+ * CPU has it (through sgemv on the copy where not): they give what the same sequences give inside a
  * batch of 32 (the usual product), also after W_hh changes, which the copy must follow. */
 START_TEST(test_small_batches_follow_the_recurrent_weights)
 {
@@ -1032,6 +1033,53 @@ START_TEST(test_small_batches_follow_the_recurrent_weights)
         hlr_tensor_free(ys);
         hlr_model_free(m);
     }
+}
+END_TEST
+
+/* One sequence goes by units (rnn.h, rnn_by_units): a step's hidden units shared among the threads in
+ * blocks of 16, here 120 units (the last block half full), two bidirectional layers, a sequence that
+ * ends before the last step.  One and two threads give the same bits, and both what the sequence gives
+ * inside a batch of 32. */
+START_TEST(test_one_sequence_steps_by_units_with_the_same_bits_on_any_thread_count)
+{
+    enum { B = 32, T = 6, F = 7, H = 120, OUT = 2 * H };
+    const int threads = hlr_get_num_threads(), flags = HLR_BIDIRECTIONAL | HLR_RETURN_SEQUENCES;
+    hlr_layer *rec = _i ? hlr_gru(F, H, 2, flags, 0.0f) : hlr_lstm(F, H, 2, flags, 0.0f);
+    hlr_model *m = MODEL(rec);
+    ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){T, F}));
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, T, F});
+    hlr_tensor *x1 = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, T, F});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, T, OUT});
+    hlr_tensor *y1 = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, T, OUT});
+    hlr_tensor *y2 = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, T, OUT});
+    ck_assert(x && x1 && y && y1 && y2);
+    test_fill(hlr_tensor_f32(x), B * T * F, 19, -1.0f, 1.0f);
+    memcpy(hlr_tensor_f32(x1), hlr_tensor_f32(x), (size_t)(T * F) * sizeof(float));
+    int32_t lengths[B];
+    for (int i = 0; i < B; i++)
+        lengths[i] = T - i % 3;
+    lengths[0] = T - 2;
+    ck_assert_ok(hlr_model_set_lengths(m, lengths, B));
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    for (int t = 1; t <= 2; t++) {
+        ck_assert_ok(hlr_set_num_threads(t));
+        ck_assert_ok(hlr_model_set_lengths(m, lengths, 1));
+        ck_assert_ok(hlr_model_forward(m, x1, t == 1 ? y1 : y2, 0));
+    }
+    ck_assert_ok(hlr_set_num_threads(threads));
+    ck_assert_msg(memcmp(hlr_tensor_f32(y1), hlr_tensor_f32(y2), (size_t)(T * OUT) * sizeof(float)) == 0,
+                  "%s: one sequence on 1 and 2 threads differs", _i ? "gru" : "lstm");
+    for (int i = 0; i < T * OUT; i++)
+        ck_assert_msg(fabsf(hlr_tensor_f32(y1)[i] - hlr_tensor_f32(y)[i]) <= 1e-5f, "%s, output %d: %g against %g",
+                      _i ? "gru" : "lstm", i, hlr_tensor_f32(y1)[i], hlr_tensor_f32(y)[i]);
+    for (int i = (T - 2) * OUT; i < T * OUT; i++) /* past the sequence's end */
+        ck_assert(hlr_tensor_f32(y1)[i] == 0.0f);
+    hlr_tensor_free(x);
+    hlr_tensor_free(x1);
+    hlr_tensor_free(y);
+    hlr_tensor_free(y1);
+    hlr_tensor_free(y2);
+    hlr_model_free(m);
 }
 END_TEST
 
@@ -1078,6 +1126,7 @@ Suite *suite_recurrent(void)
     tcase_add_loop_test(t, test_fit_learns_token_sequences_with_lengths, 0, 2);
     tcase_add_test(t, test_token_data_sets_keep_ids_and_lengths_together);
     tcase_add_loop_test(t, test_recurrent_training_loop_allocates_nothing, 0, 2);
+    tcase_add_loop_test(t, test_one_sequence_steps_by_units_with_the_same_bits_on_any_thread_count, 0, 2);
     tcase_add_loop_test(t, test_small_batches_follow_the_recurrent_weights, 0, 2);
     suite_add_tcase(s, t);
     return s;

@@ -67,6 +67,11 @@ static void gemm_part(void *ctx, int64_t b, int64_t e)
     }
 }
 
+void hlrk_gemm_count(int64_t M, int64_t N, int64_t K)
+{
+    atomic_fetch_add_explicit(&hlr__gemm_flops, 2 * M * N * K, memory_order_relaxed);
+}
+
 void hlrk_gemm1(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
@@ -100,7 +105,7 @@ static void rows_part(void *ctx, int64_t b, int64_t e)
 {
     const rows_job *j = ctx;
     int64_t lo = b * j->block, hi = e * j->block < j->N ? e * j->block : j->N;
-    hlrk_gemm_rows(j->M, hi - lo, j->K, j->A, j->lda, j->B + lo * j->ldb, j->ldb, j->C + lo, j->ldc);
+    hlrk_gemm_rows(j->M, hi - lo, j->K, j->A, j->lda, j->B + lo * j->ldb, j->ldb, j->C + lo, j->ldc, 0);
 }
 
 void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
@@ -113,7 +118,7 @@ void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64
     atomic_fetch_add_explicit(&hlr__gemm_flops, 2 * M * N * K, memory_order_relaxed);
     int threads = hlr__pool_threads();
     if (threads < 2 || M * N * K < SPLIT_MIN_MACS) {
-        hlrk_gemm_rows(M, N, K, A, lda, B, ldb, C, ldc);
+        hlrk_gemm_rows(M, N, K, A, lda, B, ldb, C, ldc, 0);
         return;
     }
     int64_t block = (N + threads - 1) / threads;

@@ -44,15 +44,18 @@ void hlrk_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float 
 void hlrk_gemm1(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
-/* C (M, N) = A (M, K) B^T for a few rows (M <= HLRK_ROWS_MAX), B (N, K) read in place, without the copy
- * into a packed layout that sgemm makes of B on every call (gemm_rows.c); the same bits whatever splits
- * the columns.  hlrk_gemm_rows_split is the product of any number of rows: up to hlrk_gemm_rows_max()
- * (AVX-512: 16, AVX2 with FMA: 8, else 0) the kernel, its columns shared among the pool's threads, and
- * hlrk_gemm (sgemm) for more. */
+/* C (M, N) = A (M, K) B^T (add: C += A B^T, each dot product added to C) for a few rows (M <=
+ * HLRK_ROWS_MAX), B (N, K) read in place, without the copy into a packed layout that sgemm makes of B on
+ * every call (gemm_rows.c); the same bits whatever splits the columns.  hlrk_gemm_rows_split is the
+ * product of any number of rows: up to hlrk_gemm_rows_max() (AVX-512: 16, AVX2 with FMA: 8, else 0) the
+ * kernel, its columns shared among the pool's threads, and hlrk_gemm (sgemm) for more. */
 #define HLRK_ROWS_MAX 16
 int hlrk_gemm_rows_max(void);
 void hlrk_gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
-                    int64_t ldc);
+                    int64_t ldc, int add);
+/* Count a product of M x N x K done outside this file (hlrk_gemm_rows called directly) in the benchmarks'
+ * tally of GEMM operations. */
+void hlrk_gemm_count(int64_t M, int64_t N, int64_t K);
 void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
                           float *C, int64_t ldc);
 
@@ -222,14 +225,17 @@ int64_t hlrk_argmax(const float *x, int64_t n);
  * every row.  dout (may be NULL) is this step's output gradient, rows
  * dout_stride apart; dh holds dL/dh_t on entry and, on return, the part of
  * dL/dh_{t-1} that does not pass through W_hh (the caller adds
- * dgates W_hh).  See recurrent.c for the equations. */
+ * dgates W_hh).  See recurrent.c for the equations.  The forward steps
+ * take the hidden units j0 <= j < j1 of each row (0 and H: all; a row's
+ * units are independent, so a step can be shared out by units). */
 void hlrk_lstm_step(float *gates, const float *bias, const float *h_prev, const float *c_prev, float *h, float *c,
-                    float *tanh_c, const unsigned char *active, int64_t N, int64_t H);
+                    float *tanh_c, const unsigned char *active, int64_t N, int64_t H, int64_t j0, int64_t j1);
 void hlrk_lstm_step_backward(float *dgates, float *dh, float *dc, const float *dout, int64_t dout_stride,
                              const float *gates, const float *c_prev, const float *tanh_c,
                              const unsigned char *active, int64_t N, int64_t H);
 void hlrk_gru_step(float *gates, const float *bias, const float *hg, const float *b_hn, float *hn_out,
-                   const float *h_prev, float *h, const unsigned char *active, int64_t N, int64_t H);
+                   const float *h_prev, float *h, const unsigned char *active, int64_t N, int64_t H, int64_t j0,
+                   int64_t j1);
 void hlrk_gru_step_backward(float *dgi, float *dgh, float *dh, const float *dout, int64_t dout_stride,
                             const float *gates, const float *hn, const float *h_prev, const unsigned char *active,
                             int64_t N, int64_t H);

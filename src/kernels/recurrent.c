@@ -57,11 +57,11 @@ void hlrk_transpose_01(float *dst, const float *src, int64_t A, int64_t B, int64
  *   c = f c_prev + i g        h = o tanh(c)
  */
 ROW_LOOP void lstm_row(float *restrict gi, float *restrict gf, float *restrict gg, float *restrict go,
-                       const float *restrict b, const float *restrict cp, float *restrict cn, float *restrict hn,
-                       float *restrict tc, int64_t H)
+                       const float *restrict bi, const float *restrict bf, const float *restrict bg,
+                       const float *restrict bo, const float *restrict cp, float *restrict cn, float *restrict hn,
+                       float *restrict tc, int64_t len)
 {
-    const float *bi = b, *bf = b + H, *bg = b + 2 * H, *bo = b + 3 * H;
-    for (int64_t j = 0; j < H; j++) {
+    for (int64_t j = 0; j < len; j++) {
         float i = sigmoid_approx(gi[j] + bi[j]), f = sigmoid_approx(gf[j] + bf[j]);
         float g = tanh_approx(gg[j] + bg[j]), o = sigmoid_approx(go[j] + bo[j]);
         float cv = f * cp[j] + i * g;
@@ -77,16 +77,21 @@ ROW_LOOP void lstm_row(float *restrict gi, float *restrict gf, float *restrict g
 }
 
 HLR_KERNEL void hlrk_lstm_step(float *gates, const float *bias, const float *h_prev, const float *c_prev, float *h,
-                               float *c, float *tanh_c, const unsigned char *active, int64_t N, int64_t H)
+                               float *c, float *tanh_c, const unsigned char *active, int64_t N, int64_t H, int64_t j0,
+                               int64_t j1)
 {
+    const int64_t len = j1 - j0;
+    const float *b = bias + j0;
     for (int64_t n = 0; n < N; n++) {
-        float *g = gates + n * 4 * H;
+        float *g = gates + n * 4 * H + j0;
+        const int64_t o = n * H + j0;
         if (active && !active[n]) {
-            memcpy(c + n * H, c_prev + n * H, (size_t)H * sizeof *c);
-            memcpy(h + n * H, h_prev + n * H, (size_t)H * sizeof *h);
+            memcpy(c + o, c_prev + o, (size_t)len * sizeof *c);
+            memcpy(h + o, h_prev + o, (size_t)len * sizeof *h);
             continue;
         }
-        lstm_row(g, g + H, g + 2 * H, g + 3 * H, bias, c_prev + n * H, c + n * H, h + n * H, tanh_c + n * H, H);
+        lstm_row(g, g + H, g + 2 * H, g + 3 * H, b, b + H, b + 2 * H, b + 3 * H, c_prev + o, c + o, h + o, tanh_c + o,
+                 len);
     }
 }
 
@@ -155,13 +160,12 @@ HLR_KERNEL void hlrk_lstm_step_backward(float *dgates, float *dh, float *dc, con
  *   n = tanh(a_n + r hn)  h = (1 - z) n + z h_prev
  * gates receives r, z, n and hn_out the hn the backward needs.
  */
-ROW_LOOP void gru_row(float *restrict gr, float *restrict gz, float *restrict gn, const float *restrict b,
-                      const float *restrict hr, const float *restrict hz, const float *restrict hh,
-                      const float *restrict b_hn, float *restrict hn, const float *restrict hp, float *restrict hv,
-                      int64_t H)
+ROW_LOOP void gru_row(float *restrict gr, float *restrict gz, float *restrict gn, const float *restrict br,
+                      const float *restrict bz, const float *restrict bn, const float *restrict hr,
+                      const float *restrict hz, const float *restrict hh, const float *restrict b_hn,
+                      float *restrict hn, const float *restrict hp, float *restrict hv, int64_t len)
 {
-    const float *br = b, *bz = b + H, *bn = b + 2 * H;
-    for (int64_t j = 0; j < H; j++) {
+    for (int64_t j = 0; j < len; j++) {
         float r = sigmoid_approx(gr[j] + br[j] + hr[j]);
         float z = sigmoid_approx(gz[j] + bz[j] + hz[j]);
         float q = hh[j] + b_hn[j];
@@ -175,16 +179,21 @@ ROW_LOOP void gru_row(float *restrict gr, float *restrict gz, float *restrict gn
 }
 
 HLR_KERNEL void hlrk_gru_step(float *gates, const float *bias, const float *hg, const float *b_hn, float *hn_out,
-                              const float *h_prev, float *h, const unsigned char *active, int64_t N, int64_t H)
+                              const float *h_prev, float *h, const unsigned char *active, int64_t N, int64_t H,
+                              int64_t j0, int64_t j1)
 {
+    const int64_t len = j1 - j0;
+    const float *b = bias + j0;
     for (int64_t n = 0; n < N; n++) {
+        const int64_t o = n * H + j0;
         if (active && !active[n]) {
-            memcpy(h + n * H, h_prev + n * H, (size_t)H * sizeof *h);
+            memcpy(h + o, h_prev + o, (size_t)len * sizeof *h);
             continue;
         }
-        float *g = gates + n * 3 * H;
-        const float *q = hg + n * 3 * H;
-        gru_row(g, g + H, g + 2 * H, bias, q, q + H, q + 2 * H, b_hn, hn_out + n * H, h_prev + n * H, h + n * H, H);
+        float *g = gates + n * 3 * H + j0;
+        const float *q = hg + n * 3 * H + j0;
+        gru_row(g, g + H, g + 2 * H, b, b + H, b + 2 * H, q, q + H, q + 2 * H, b_hn + j0, hn_out + o, h_prev + o, h + o,
+                len);
     }
 }
 

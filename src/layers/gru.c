@@ -22,7 +22,7 @@ typedef struct gru_step_job {
     const float *W_hh, *W_hhT, *b_hn, *h_prev, *dout, *gates, *hn; /* W_hhT: NULL, or W_hh^T (small batch) */
     float *G, *HN, *h, *dG, *dGh;
     const unsigned char *active;
-    int64_t dout_stride;
+    int64_t dout_stride, n;
     int gemm; /* forward: hg = h_prev W_hh^T (else 0); backward: add dGh W_hh to dh */
 } gru_step_job;
 
@@ -36,7 +36,60 @@ static void gru_step_part(void *ctx, int64_t a, int64_t b)
     else
         memset(r->hg + a * GH, 0, (size_t)((b - a) * GH) * sizeof(float));
     hlrk_gru_step(j->G + a * GH, r->bias, r->hg + a * GH, j->b_hn, j->HN + a * H, j->h_prev + a * H, j->h + a * H,
-                  j->active ? j->active + a : NULL, b - a, H);
+                  j->active ? j->active + a : NULL, b - a, H, 0, H);
+}
+
+/* The time loop of one direction: what each step's job is made from. */
+typedef struct gru_steps {
+    rnn *r;
+    rnn_dir *w;
+    const float *W_hh, *W_hhT, *b_hn;
+    const unsigned char *active;
+    int64_t n;
+    int rev, h0;
+    hlr_barrier bar; /* by units: between the steps */
+} gru_steps;
+
+/* The job of the s-th step processed (backwards in time for the reverse direction). */
+static gru_step_job gru_step_at(const gru_steps *u, int64_t s)
+{
+    const int64_t T = u->r->T, H = u->r->hidden, GH = 3 * H, n = u->n;
+    const int64_t t = u->rev ? T - 1 - s : s, prev = u->rev ? t + 1 : t, next = u->rev ? t : t + 1;
+    const rnn_dir *w = u->w;
+    return (gru_step_job){.r = u->r,
+                          .W_hh = u->W_hh,
+                          .W_hhT = u->W_hhT,
+                          .b_hn = u->b_hn,
+                          .h_prev = w->S + prev * n * H,
+                          .G = w->G + t * n * GH,
+                          .HN = w->HN + t * n * H,
+                          .h = w->S + next * n * H,
+                          .active = u->active ? u->active + t * n : NULL,
+                          .n = n,
+                          .gemm = s > 0 || u->h0};
+}
+
+/* One sequence by units (rnn.h, rnn_by_units): this part's unit blocks through every step, the parts
+ * meeting at a barrier after each step. */
+static void gru_units_team(void *ctx, int part, int parts)
+{
+    gru_steps *u = ctx;
+    rnn *r = u->r;
+    const int64_t H = r->hidden, GH = 3 * H, blocks = rnn_unit_blocks(H);
+    int64_t j0, j1;
+    rnn_unit_range(blocks * part / parts, blocks * (part + 1) / parts, H, &j0, &j1);
+    for (int64_t s = 0; s < r->T; s++) {
+        if (s > 0)
+            hlr__barrier_wait(&u->bar, parts);
+        const gru_step_job j = gru_step_at(u, s);
+        if (j.gemm)
+            rnn_units_product(j.h_prev, j.n, j.W_hh, H, 3, j0, j1, 0, r->hg);
+        else
+            for (int64_t i = 0; i < j.n; i++)
+                for (int64_t g = 0; g < 3; g++)
+                    memset(r->hg + i * GH + g * H + j0, 0, (size_t)(j1 - j0) * sizeof(float));
+        hlrk_gru_step(j.G, r->bias, r->hg, j.b_hn, j.HN, j.h_prev, j.h, j.active, j.n, H, j0, j1);
+    }
 }
 
 static void gru_step_backward_part(void *ctx, int64_t a, int64_t b)
@@ -60,6 +113,7 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
     const int64_t T = r->T, H = r->hidden, GH = 3 * H, rev = d == 1;
     const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
+    const int units = rnn_by_units(n);
     const float *W_hhT = rnn_small_batch(n) ? hlr__rnn_whh_t(r, k, d) : NULL;
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = j < 2 * H ? b_ih[j] + b_hh[j] : b_ih[j];
@@ -70,18 +124,15 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
         memcpy(w->S + first * n * H, h0, (size_t)(n * H) * sizeof(float));
     else
         memset(w->S + first * n * H, 0, (size_t)(n * H) * sizeof(float));
+    gru_steps u = {.r = r, .w = w, .W_hh = W_hh, .W_hhT = W_hhT, .b_hn = b_hh + 2 * H, .active = active, .n = n,
+                   .rev = (int)rev, .h0 = h0 != NULL};
+    if (units) {
+        hlrk_gemm_count(n * (h0 ? T : T - 1), GH, H); /* the steps' products, for the benchmarks' tally */
+        hlr__parallel_team(rnn_unit_team(n, 3, H), gru_units_team, &u);
+        return;
+    }
     for (int64_t s = 0; s < T; s++) {
-        int64_t t = rev ? T - 1 - s : s, prev = rev ? t + 1 : t, next = rev ? t : t + 1;
-        gru_step_job j = {.r = r,
-                          .W_hh = W_hh,
-                          .W_hhT = W_hhT,
-                          .b_hn = b_hh + 2 * H,
-                          .h_prev = w->S + prev * n * H,
-                          .G = w->G + t * n * GH,
-                          .HN = w->HN + t * n * H,
-                          .h = w->S + next * n * H,
-                          .active = active ? active + t * n : NULL,
-                          .gemm = s > 0 || h0};
+        gru_step_job j = gru_step_at(&u, s);
         hlr__parallel_for(n, RNN_STEP_GRAIN, gru_step_part, &j);
     }
 }

@@ -28,7 +28,7 @@ typedef struct lstm_step_job {
     float *G, *h, *c, *tanh_c, *dG;
     const float *gates, *tc;
     const unsigned char *active;
-    int64_t dout_stride;
+    int64_t dout_stride, n;
     int gemm; /* forward: add h_prev W_hh^T; backward: add dG W_hh to dh */
 } lstm_step_job;
 
@@ -39,7 +39,56 @@ static void lstm_step_part(void *ctx, int64_t a, int64_t b)
     if (j->gemm)
         rnn_step_product(j->h_prev + a * H, b - a, j->W_hh, j->W_hhT, H, GH, 1.0f, j->G + a * GH);
     hlrk_lstm_step(j->G + a * GH, j->r->bias, j->h_prev + a * H, j->c_prev + a * H, j->h + a * H, j->c + a * H,
-                   j->tanh_c + a * H, j->active ? j->active + a : NULL, b - a, H);
+                   j->tanh_c + a * H, j->active ? j->active + a : NULL, b - a, H, 0, H);
+}
+
+/* The time loop of one direction: what each step's job is made from. */
+typedef struct lstm_steps {
+    rnn *r;
+    rnn_dir *w;
+    const float *W_hh, *W_hhT;
+    const unsigned char *active;
+    int64_t n;
+    int rev, h0;
+    hlr_barrier bar; /* by units: between the steps */
+} lstm_steps;
+
+/* The job of the s-th step processed (backwards in time for the reverse direction). */
+static lstm_step_job lstm_step_at(const lstm_steps *u, int64_t s)
+{
+    const int64_t T = u->r->T, H = u->r->hidden, GH = 4 * H, n = u->n;
+    const int64_t t = u->rev ? T - 1 - s : s, prev = u->rev ? t + 1 : t, next = u->rev ? t : t + 1;
+    const rnn_dir *w = u->w;
+    return (lstm_step_job){.r = u->r,
+                           .W_hh = u->W_hh,
+                           .W_hhT = u->W_hhT,
+                           .h_prev = w->S + prev * n * H,
+                           .c_prev = w->C + prev * n * H,
+                           .G = w->G + t * n * GH,
+                           .h = w->S + next * n * H,
+                           .c = w->C + next * n * H,
+                           .tanh_c = w->TC + t * n * H,
+                           .active = u->active ? u->active + t * n : NULL,
+                           .n = n,
+                           .gemm = s > 0 || u->h0};
+}
+
+/* One sequence by units (rnn.h, rnn_by_units): this part's unit blocks through every step, the parts
+ * meeting at a barrier after each step. */
+static void lstm_units_team(void *ctx, int part, int parts)
+{
+    lstm_steps *u = ctx;
+    const int64_t H = u->r->hidden, blocks = rnn_unit_blocks(H);
+    int64_t j0, j1;
+    rnn_unit_range(blocks * part / parts, blocks * (part + 1) / parts, H, &j0, &j1);
+    for (int64_t s = 0; s < u->r->T; s++) {
+        if (s > 0)
+            hlr__barrier_wait(&u->bar, parts);
+        const lstm_step_job j = lstm_step_at(u, s);
+        if (j.gemm)
+            rnn_units_product(j.h_prev, j.n, j.W_hh, H, 4, j0, j1, 1, j.G);
+        hlrk_lstm_step(j.G, u->r->bias, j.h_prev, j.c_prev, j.h, j.c, j.tanh_c, j.active, j.n, H, j0, j1);
+    }
 }
 
 static void lstm_step_backward_part(void *ctx, int64_t a, int64_t b)
@@ -62,6 +111,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
     const int64_t T = r->T, H = r->hidden, GH = 4 * H, rev = d == 1;
     const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
+    const int units = rnn_by_units(n);
     const float *W_hhT = rnn_small_batch(n) ? hlr__rnn_whh_t(r, k, d) : NULL;
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = b_ih[j] + b_hh[j];
@@ -77,19 +127,15 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
         memcpy(w->C + first * n * H, c0, state_bytes);
     else
         memset(w->C + first * n * H, 0, state_bytes);
+    lstm_steps u = {.r = r, .w = w, .W_hh = W_hh, .W_hhT = W_hhT, .active = active, .n = n, .rev = (int)rev,
+                    .h0 = h0 != NULL};
+    if (units) {
+        hlrk_gemm_count(n * (h0 ? T : T - 1), GH, H); /* the steps' products, for the benchmarks' tally */
+        hlr__parallel_team(rnn_unit_team(n, 4, H), lstm_units_team, &u);
+        return;
+    }
     for (int64_t s = 0; s < T; s++) {
-        int64_t t = rev ? T - 1 - s : s, prev = rev ? t + 1 : t, next = rev ? t : t + 1;
-        lstm_step_job j = {.r = r,
-                           .W_hh = W_hh,
-                           .W_hhT = W_hhT,
-                           .h_prev = w->S + prev * n * H,
-                           .c_prev = w->C + prev * n * H,
-                           .G = w->G + t * n * GH,
-                           .h = w->S + next * n * H,
-                           .c = w->C + next * n * H,
-                           .tanh_c = w->TC + t * n * H,
-                           .active = active ? active + t * n : NULL,
-                           .gemm = s > 0 || h0};
+        lstm_step_job j = lstm_step_at(&u, s);
         hlr__parallel_for(n, RNN_STEP_GRAIN, lstm_step_part, &j);
     }
 }

@@ -118,20 +118,67 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
 
 /*
  * A step's product h W_hh^T on a few rows: OpenBLAS's NT path packs all of W_hh for every step, which
- * on up to 16 rows costs more than the product itself, while its NN path on W_hh^T does not, and one
- * row goes to sgemv on W_hh^T (hlrk_gemm), the fastest of the three on OpenBLAS's Cooperlake and
- * Haswell kernels alike (the measurements: docs/design.md, "Recurrent layers and sequences").
- * Batches of up to RNN_SMALL_MAX sequences use hlr__rnn_whh_t; larger ones (training
- * batches of 32 and more, and so their bits) keep the NT product.
+ * on up to 16 rows costs more than the product itself.
  *
- * A step's rows are shared out in parts of at least RNN_STEP_GRAIN: below it a part costs more to
- * hand out than it saves.  A batch of 16 on two threads is two parts of 8.
+ * Up to RNN_UNITS_MAX sequences, where the few-rows kernel takes that many rows (hlrk_gemm_rows_max:
+ * AVX-512 or AVX2 with FMA), a forward goes by units (rnn_by_units): the hidden units, in blocks of
+ * RNN_UNIT_BLOCK, are shared among a team of threads (hlr__parallel_team) that stays together for the
+ * whole sequence, each taking the same units at every step: their gate columns' products through
+ * hlrk_gemm_rows on W_hh in place, then their state; the team meets at a barrier after each step.  The
+ * kernel's sums do not depend on how the columns are split, so the bits do not depend on the thread
+ * count; each thread reads only its rows of W_hh, which stay in its core's cache from step to step; a
+ * batch of one, which rows cannot share, is shared; and no copy of W_hh^T is made or compared with W_hh
+ * on each call.  A step of fewer than RNN_UNIT_SPLIT_MIN multiply-adds is one thread's.  The measurements
+ * (docs/design.md, "Recurrent layers and sequences"): by units against W_hh^T below, two threads, the
+ * lstm model, AVX-512 and OpenBLAS's SkylakeX kernel: batch 1 7,426-7,730 -> 10,053-10,060 img/s, 2
+ * 10,572 -> 12,046, 3 9,310 -> 13,676, 4 15,279 -> 14,858, 8 15,685 -> 15,528, 16 22,928 -> 17,453 (and
+ * so 16 stays below); the AVX2 build on OpenBLAS's Haswell kernel: batch 1 7,045 -> 7,157, 2 3,177 ->
+ * 8,611, 4 5,753 -> 9,048, 8 8,130 -> 10,515.  (A fork and join per step instead of the team's barrier
+ * gave batch 1 only 8,571-8,871.)
+ *
+ * Other batches of up to RNN_SMALL_MAX sequences use W_hh^T (hlr__rnn_whh_t): OpenBLAS's NN path on it
+ * does not pack, and one row goes to sgemv on it (hlrk_gemm).  Larger batches (training batches of 32
+ * and more, and so their bits) keep the NT product.  Both share a step's rows out in parts of at least
+ * RNN_STEP_GRAIN: below it a part costs more to hand out than it saves.  A batch of 16 on two threads
+ * is two parts of 8.
  */
 #define RNN_SMALL_MAX 16
 #define RNN_STEP_GRAIN 8
+#define RNN_UNITS_MAX 8
+#define RNN_UNIT_BLOCK 16
+#define RNN_UNIT_SPLIT_MIN ((int64_t)1 << 15)
+static inline int rnn_by_units(int64_t n)
+{
+    return n <= RNN_UNITS_MAX && n <= hlrk_gemm_rows_max();
+}
 static inline int rnn_small_batch(int64_t n)
 {
-    return n <= RNN_SMALL_MAX;
+    return n <= RNN_SMALL_MAX && !rnn_by_units(n);
+}
+/* The unit blocks of a step by units, and the threads to share them: one when the step is small. */
+static inline int64_t rnn_unit_blocks(int64_t H)
+{
+    return (H + RNN_UNIT_BLOCK - 1) / RNN_UNIT_BLOCK;
+}
+static inline int rnn_unit_team(int64_t n, int64_t G, int64_t H)
+{
+    if (n * G * H * H < RNN_UNIT_SPLIT_MIN)
+        return 1;
+    const int threads = hlr__pool_threads();
+    return rnn_unit_blocks(H) < threads ? (int)rnn_unit_blocks(H) : threads;
+}
+/* Units [j0, j1) of unit blocks [a, b). */
+static inline void rnn_unit_range(int64_t a, int64_t b, int64_t H, int64_t *j0, int64_t *j1)
+{
+    *j0 = a * RNN_UNIT_BLOCK;
+    *j1 = b * RNN_UNIT_BLOCK < H ? b * RNN_UNIT_BLOCK : H;
+}
+/* Gate columns g H + j0 .. g H + j1 of out (rows, G H) (+)= h (rows, H) W_hh^T, for each of the G gates. */
+static inline void rnn_units_product(const float *h, int64_t rows, const float *W_hh, int64_t H, int64_t G, int64_t j0,
+                                     int64_t j1, int add, float *out)
+{
+    for (int64_t g = 0; g < G; g++)
+        hlrk_gemm_rows(rows, j1 - j0, H, h, H, W_hh + (g * H + j0) * H, H, out + g * H + j0, G * H, add);
 }
 /* W_hh of direction d of layer k transposed, (H, G H), remade when W_hh changed since the last call
  * (hlr__weights_changed).  Called before a forward's time loop, never inside it. */
