@@ -18,7 +18,9 @@
 #include "kernels.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 /* Floating-point operations (2 M N K) of every product so far: benchmarks
  * read it to set measured speed against what the GEMMs alone would need. */
@@ -125,4 +127,67 @@ void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64
     block = (block + 3) / 4 * 4; /* whole blocks of 4 columns */
     rows_job j = {M, N, K, lda, ldb, ldc, block, A, B, C};
     hlr__parallel_for((N + block - 1) / block, 1, rows_part, &j);
+}
+
+/*
+ * Where C's rows (row-major, neither operand transposed) may be cut so that each row keeps the bits it
+ * has in the whole product: OpenBLAS computes C in tiles, and a tile of fewer rows can round otherwise.
+ * Which cuts keep the bits depends on OpenBLAS's kernel, so it is measured once: the smallest a of
+ * ROW_ALIGNS whose cuts (in two at each multiple of a, and into parts of a rows) give two products'
+ * bits exactly, a 48-row one and a 36-row one.  OpenBLAS 0.3.21's SkylakeX and Cooperlake kernels: 4;
+ * Haswell and Zen (what AMD's Zen CPUs get): 12, where the convolutions' channel groups cut at 4 had
+ * changed a channel's bits.  It is not a guarantee for every shape: OpenBLAS takes other paths for
+ * some sizes (its small-matrix kernels): a 96 x 100 x 288 product cut at 4 rows on SkylakeX rounds
+ * some rows otherwise.
+ */
+static const int ROW_ALIGNS[] = {4, 8, 12, 16, 24, 48};
+enum { PROBE_M = 48, PROBE_N = 49, PROBE_K = 37 };
+static int row_align = 48;
+static pthread_once_t row_align_once = PTHREAD_ONCE_INIT;
+
+static float probe_a[PROBE_M * PROBE_K], probe_b[PROBE_K * PROBE_N], probe_c[PROBE_M * PROBE_N],
+    probe_d[PROBE_M * PROBE_N];
+
+/* Whether cutting an M-row product at multiples of a keeps its bits: in two at each, and into parts of a. */
+static int cuts_keep_bits(int64_t M, int64_t N, int64_t K, int64_t a)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, 1.0f, probe_a,
+                (blasint)K, probe_b, (blasint)N, 0.0f, probe_c, (blasint)N);
+    for (int64_t cut = 0; cut < M; cut += a) {
+        const int64_t parts[2][2] = {{0, cut}, {cut, M}}; /* cut 0: parts of a rows below */
+        for (int k = 0; k < 2 && cut > 0; k++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(parts[k][1] - parts[k][0]), (blasint)N,
+                        (blasint)K, 1.0f, probe_a + parts[k][0] * K, (blasint)K, probe_b, (blasint)N, 0.0f,
+                        probe_d + parts[k][0] * N, (blasint)N);
+        if (cut == 0)
+            for (int64_t r = 0; r < M; r += a) {
+                const int64_t rows = M - r < a ? M - r : a;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)rows, (blasint)N, (blasint)K, 1.0f,
+                            probe_a + r * K, (blasint)K, probe_b, (blasint)N, 0.0f, probe_d + r * N, (blasint)N);
+            }
+        if (memcmp(probe_c, probe_d, (size_t)(M * N) * sizeof(float)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void probe_row_align(void)
+{
+    uint32_t s = 12345;
+    for (int i = 0; i < PROBE_M * PROBE_K; i++)
+        probe_a[i] = (float)((s = s * 1103515245u + 12345u) >> 9) / (float)(1u << 23) - 0.5f;
+    for (int i = 0; i < PROBE_K * PROBE_N; i++)
+        probe_b[i] = (float)((s = s * 1103515245u + 12345u) >> 9) / (float)(1u << 23) - 0.5f;
+    for (size_t i = 0; i < sizeof ROW_ALIGNS / sizeof ROW_ALIGNS[0]; i++)
+        if (cuts_keep_bits(PROBE_M, PROBE_N, PROBE_K, ROW_ALIGNS[i]) &&
+            cuts_keep_bits(36, 16, 32, ROW_ALIGNS[i])) {
+            row_align = ROW_ALIGNS[i];
+            return;
+        }
+}
+
+int hlrk_gemm_row_align(void)
+{
+    pthread_once(&row_align_once, probe_row_align);
+    return row_align;
 }

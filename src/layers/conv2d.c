@@ -256,10 +256,24 @@ static void pooled(const forward_job *j, int64_t s, int64_t n, int64_t c0, int64
                             c->g.Wo);
 }
 
-/* The first output channel of group grp of split (a multiple of 4; co for grp == split). */
-static int64_t group_first(int64_t grp, int64_t split, int64_t co)
+/*
+ * Channel groups start at multiples of group_align: 4 for a direct convolution; for Winograd, whose
+ * products are OpenBLAS's, also of the row cuts that keep sgemm's bits (hlrk_gemm_row_align: 4 on its
+ * SkylakeX kernel, 12 on Haswell and Zen, where groups of 20 of a 40-channel layer had changed the
+ * bits), so that a channel has the bits of the whole sample's pass.
+ */
+static int64_t group_align(const conv2d *c)
 {
-    return grp == split ? co : grp * co / split / 4 * 4;
+    if (c->direct)
+        return 4;
+    const int64_t a = hlrk_gemm_row_align();
+    return a % 4 == 0 ? a : 4 * a; /* a multiple of both */
+}
+
+/* The first output channel of group grp of split (the nearest multiple of align; co for grp == split). */
+static int64_t group_first(int64_t grp, int64_t split, int64_t co, int64_t align)
+{
+    return grp == split ? co : (grp * co / split + align / 2) / align * align;
 }
 
 /* Part (slot) s of a split batch: sample s / split's output channels [c0, c1), computed directly or by
@@ -273,7 +287,8 @@ static void channel_part(void *ctx, int64_t s0, int64_t s1)
     const int64_t co = c->cout, ci = c->cin, P = c->P;
     for (int64_t s = s0; s < s1; s++) {
         const int64_t n = s / j->split, grp = s % j->split;
-        const int64_t c0 = group_first(grp, j->split, co), cn = group_first(grp + 1, j->split, co) - c0;
+        const int64_t align = group_align(c), c0 = group_first(grp, j->split, co, align),
+                      cn = group_first(grp + 1, j->split, co, align) - c0;
         float *y = sample_y(j, s, n) + c0 * P, *plane = c->scratch + s * c->slot_size;
         const float *x = j->x + n * l->in_size, *b = j->b ? j->b + c0 : NULL;
         if (c->direct)
@@ -299,8 +314,8 @@ static int64_t channel_split(const conv2d *c, int64_t batch)
     if (!(c->direct || c->wino) || batch >= c->slots)
         return 1;
     int64_t split = c->slots / batch;
-    const int64_t macs = c->cout * c->K * c->P;
-    while (split > 1 && (macs / split < CHANNEL_SPLIT_MACS || c->cout / split < 4))
+    const int64_t macs = c->cout * c->K * c->P, align = group_align(c);
+    while (split > 1 && (macs / split < CHANNEL_SPLIT_MACS || c->cout / split < align))
         split--;
     return split;
 }
