@@ -47,14 +47,14 @@ typedef struct gru_steps {
     const unsigned char *active;
     int64_t n;
     int rev, h0;
-    hlr_barrier bar; /* by units: between the steps */
 } gru_steps;
 
 /* The job of the s-th step processed (backwards in time for the reverse direction). */
 static gru_step_job gru_step_at(const gru_steps *u, int64_t s)
 {
-    const int64_t T = u->r->T, H = u->r->hidden, GH = 3 * H, n = u->n;
-    const int64_t t = u->rev ? T - 1 - s : s, prev = u->rev ? t + 1 : t, next = u->rev ? t : t + 1;
+    const int64_t H = u->r->hidden, GH = 3 * H, n = u->n;
+    int64_t t, prev, next;
+    rnn_step_times(u->r->T, u->rev, s, &t, &prev, &next);
     const rnn_dir *w = u->w;
     return (gru_step_job){.r = u->r,
                           .W_hh = u->W_hh,
@@ -69,27 +69,20 @@ static gru_step_job gru_step_at(const gru_steps *u, int64_t s)
                           .gemm = s > 0 || u->h0};
 }
 
-/* One sequence by units (rnn.h, rnn_by_units): this part's unit blocks through every step, the parts
- * meeting at a barrier after each step. */
-static void gru_units_team(void *ctx, int part, int parts)
+/* Step s on hidden units [j0, j1) of every row, in a forward by units (rnn.h, rnn_by_units). */
+static void gru_units_step(void *ctx, int64_t s, int64_t j0, int64_t j1)
 {
-    gru_steps *u = ctx;
+    const gru_steps *u = ctx;
     rnn *r = u->r;
-    const int64_t H = r->hidden, GH = 3 * H, blocks = rnn_unit_blocks(H);
-    int64_t j0, j1;
-    rnn_unit_range(blocks * part / parts, blocks * (part + 1) / parts, H, &j0, &j1);
-    for (int64_t s = 0; s < r->T; s++) {
-        if (s > 0)
-            hlr__barrier_wait(&u->bar, parts);
-        const gru_step_job j = gru_step_at(u, s);
-        if (j.gemm)
-            rnn_units_product(j.h_prev, j.n, j.W_hh, H, 3, j0, j1, 0, r->hg);
-        else
-            for (int64_t i = 0; i < j.n; i++)
-                for (int64_t g = 0; g < 3; g++)
-                    memset(r->hg + i * GH + g * H + j0, 0, (size_t)(j1 - j0) * sizeof(float));
-        hlrk_gru_step(j.G, r->bias, r->hg, j.b_hn, j.HN, j.h_prev, j.h, j.active, j.n, H, j0, j1);
-    }
+    const gru_step_job j = gru_step_at(u, s);
+    const int64_t H = r->hidden, GH = 3 * H;
+    if (j.gemm)
+        rnn_units_product(j.h_prev, j.n, j.W_hh, H, 3, j0, j1, 0, r->hg);
+    else
+        for (int64_t i = 0; i < j.n; i++)
+            for (int64_t g = 0; g < 3; g++)
+                memset(r->hg + i * GH + g * H + j0, 0, (size_t)(j1 - j0) * sizeof(float));
+    hlrk_gru_step(j.G, r->bias, r->hg, j.b_hn, j.HN, j.h_prev, j.h, j.active, j.n, H, j0, j1);
 }
 
 static void gru_step_backward_part(void *ctx, int64_t a, int64_t b)
@@ -128,7 +121,7 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
                    .rev = (int)rev, .h0 = h0 != NULL};
     if (units) {
         hlrk_gemm_count(n * (h0 ? T : T - 1), GH, H); /* the steps' products, for the benchmarks' tally */
-        hlr__parallel_team(rnn_unit_team(n, 3, H), gru_units_team, &u);
+        hlr__rnn_by_units(r, n, 3, gru_units_step, &u);
         return;
     }
     for (int64_t s = 0; s < T; s++) {

@@ -50,14 +50,14 @@ typedef struct lstm_steps {
     const unsigned char *active;
     int64_t n;
     int rev, h0;
-    hlr_barrier bar; /* by units: between the steps */
 } lstm_steps;
 
 /* The job of the s-th step processed (backwards in time for the reverse direction). */
 static lstm_step_job lstm_step_at(const lstm_steps *u, int64_t s)
 {
-    const int64_t T = u->r->T, H = u->r->hidden, GH = 4 * H, n = u->n;
-    const int64_t t = u->rev ? T - 1 - s : s, prev = u->rev ? t + 1 : t, next = u->rev ? t : t + 1;
+    const int64_t H = u->r->hidden, GH = 4 * H, n = u->n;
+    int64_t t, prev, next;
+    rnn_step_times(u->r->T, u->rev, s, &t, &prev, &next);
     const rnn_dir *w = u->w;
     return (lstm_step_job){.r = u->r,
                            .W_hh = u->W_hh,
@@ -73,22 +73,15 @@ static lstm_step_job lstm_step_at(const lstm_steps *u, int64_t s)
                            .gemm = s > 0 || u->h0};
 }
 
-/* One sequence by units (rnn.h, rnn_by_units): this part's unit blocks through every step, the parts
- * meeting at a barrier after each step. */
-static void lstm_units_team(void *ctx, int part, int parts)
+/* Step s on hidden units [j0, j1) of every row, in a forward by units (rnn.h, rnn_by_units). */
+static void lstm_units_step(void *ctx, int64_t s, int64_t j0, int64_t j1)
 {
-    lstm_steps *u = ctx;
-    const int64_t H = u->r->hidden, blocks = rnn_unit_blocks(H);
-    int64_t j0, j1;
-    rnn_unit_range(blocks * part / parts, blocks * (part + 1) / parts, H, &j0, &j1);
-    for (int64_t s = 0; s < u->r->T; s++) {
-        if (s > 0)
-            hlr__barrier_wait(&u->bar, parts);
-        const lstm_step_job j = lstm_step_at(u, s);
-        if (j.gemm)
-            rnn_units_product(j.h_prev, j.n, j.W_hh, H, 4, j0, j1, 1, j.G);
-        hlrk_lstm_step(j.G, u->r->bias, j.h_prev, j.c_prev, j.h, j.c, j.tanh_c, j.active, j.n, H, j0, j1);
-    }
+    const lstm_steps *u = ctx;
+    const lstm_step_job j = lstm_step_at(u, s);
+    const int64_t H = u->r->hidden;
+    if (j.gemm)
+        rnn_units_product(j.h_prev, j.n, j.W_hh, H, 4, j0, j1, 1, j.G);
+    hlrk_lstm_step(j.G, u->r->bias, j.h_prev, j.c_prev, j.h, j.c, j.tanh_c, j.active, j.n, H, j0, j1);
 }
 
 static void lstm_step_backward_part(void *ctx, int64_t a, int64_t b)
@@ -131,7 +124,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
                     .h0 = h0 != NULL};
     if (units) {
         hlrk_gemm_count(n * (h0 ? T : T - 1), GH, H); /* the steps' products, for the benchmarks' tally */
-        hlr__parallel_team(rnn_unit_team(n, 4, H), lstm_units_team, &u);
+        hlr__rnn_by_units(r, n, 4, lstm_units_step, &u);
         return;
     }
     for (int64_t s = 0; s < T; s++) {

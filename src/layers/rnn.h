@@ -173,6 +173,18 @@ static inline void rnn_unit_range(int64_t a, int64_t b, int64_t H, int64_t *j0, 
     *j0 = a * RNN_UNIT_BLOCK;
     *j1 = b * RNN_UNIT_BLOCK < H ? b * RNN_UNIT_BLOCK : H;
 }
+/* Step s of a direction's loop (the s-th processed; the reverse direction runs backwards in time): its
+ * time t, and the blocks of S holding the state it reads (prev) and the one it writes (next). */
+static inline void rnn_step_times(int64_t T, int rev, int64_t s, int64_t *t, int64_t *prev, int64_t *next)
+{
+    *t = rev ? T - 1 - s : s;
+    *prev = rev ? *t + 1 : *t;
+    *next = rev ? *t : *t + 1;
+}
+/* A forward by units: step(ctx, s, j0, j1) runs step s on hidden units [j0, j1) of every row, and
+ * hlr__rnn_by_units runs the team (rnn_unit_team's threads) through the layer's T steps. */
+typedef void (*rnn_units_step)(void *ctx, int64_t s, int64_t j0, int64_t j1);
+void hlr__rnn_by_units(const rnn *r, int64_t n, int64_t G, rnn_units_step step, void *ctx);
 /* Gate columns g H + j0 .. g H + j1 of out (rows, G H) (+)= h (rows, H) W_hh^T, for each of the G gates. */
 static inline void rnn_units_product(const float *h, int64_t rows, const float *W_hh, int64_t H, int64_t G, int64_t j0,
                                      int64_t j1, int add, float *out)
