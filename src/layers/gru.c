@@ -39,18 +39,8 @@ static void gru_step_part(void *ctx, int64_t a, int64_t b)
                   j->active ? j->active + a : NULL, b - a, H, 0, H);
 }
 
-/* The time loop of one direction: what each step's job is made from. */
-typedef struct gru_steps {
-    rnn *r;
-    rnn_dir *w;
-    const float *W_hh, *W_hhT, *b_hn;
-    const unsigned char *active;
-    int64_t n;
-    int rev, h0;
-} gru_steps;
-
 /* The job of the s-th step processed (backwards in time for the reverse direction). */
-static gru_step_job gru_step_at(const gru_steps *u, int64_t s)
+static gru_step_job gru_step_at(const rnn_steps *u, int64_t s)
 {
     const int64_t H = u->r->hidden, GH = 3 * H, n = u->n;
     int64_t t, prev, next;
@@ -72,7 +62,7 @@ static gru_step_job gru_step_at(const gru_steps *u, int64_t s)
 /* Step s on hidden units [j0, j1) of every row, in a forward by units (rnn.h, rnn_by_units). */
 static void gru_units_step(void *ctx, int64_t s, int64_t j0, int64_t j1)
 {
-    const gru_steps *u = ctx;
+    const rnn_steps *u = ctx;
     rnn *r = u->r;
     const gru_step_job j = gru_step_at(u, s);
     const int64_t H = r->hidden, GH = 3 * H;
@@ -117,7 +107,7 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
         memcpy(w->S + first * n * H, h0, (size_t)(n * H) * sizeof(float));
     else
         memset(w->S + first * n * H, 0, (size_t)(n * H) * sizeof(float));
-    gru_steps u = {.r = r, .w = w, .W_hh = W_hh, .W_hhT = W_hhT, .b_hn = b_hh + 2 * H, .active = active, .n = n,
+    rnn_steps u = {.r = r, .w = w, .W_hh = W_hh, .W_hhT = W_hhT, .b_hn = b_hh + 2 * H, .active = active, .n = n,
                    .rev = (int)rev, .h0 = h0 != NULL};
     if (units) {
         hlrk_gemm_count(n * (h0 ? T : T - 1), GH, H); /* the steps' products, for the benchmarks' tally */

@@ -42,18 +42,8 @@ static void lstm_step_part(void *ctx, int64_t a, int64_t b)
                    j->tanh_c + a * H, j->active ? j->active + a : NULL, b - a, H, 0, H);
 }
 
-/* The time loop of one direction: what each step's job is made from. */
-typedef struct lstm_steps {
-    rnn *r;
-    rnn_dir *w;
-    const float *W_hh, *W_hhT;
-    const unsigned char *active;
-    int64_t n;
-    int rev, h0;
-} lstm_steps;
-
 /* The job of the s-th step processed (backwards in time for the reverse direction). */
-static lstm_step_job lstm_step_at(const lstm_steps *u, int64_t s)
+static lstm_step_job lstm_step_at(const rnn_steps *u, int64_t s)
 {
     const int64_t H = u->r->hidden, GH = 4 * H, n = u->n;
     int64_t t, prev, next;
@@ -76,7 +66,7 @@ static lstm_step_job lstm_step_at(const lstm_steps *u, int64_t s)
 /* Step s on hidden units [j0, j1) of every row, in a forward by units (rnn.h, rnn_by_units). */
 static void lstm_units_step(void *ctx, int64_t s, int64_t j0, int64_t j1)
 {
-    const lstm_steps *u = ctx;
+    const rnn_steps *u = ctx;
     const lstm_step_job j = lstm_step_at(u, s);
     const int64_t H = u->r->hidden;
     if (j.gemm)
@@ -120,7 +110,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
         memcpy(w->C + first * n * H, c0, state_bytes);
     else
         memset(w->C + first * n * H, 0, state_bytes);
-    lstm_steps u = {.r = r, .w = w, .W_hh = W_hh, .W_hhT = W_hhT, .active = active, .n = n, .rev = (int)rev,
+    rnn_steps u = {.r = r, .w = w, .W_hh = W_hh, .W_hhT = W_hhT, .active = active, .n = n, .rev = (int)rev,
                     .h0 = h0 != NULL};
     if (units) {
         hlrk_gemm_count(n * (h0 ? T : T - 1), GH, H); /* the steps' products, for the benchmarks' tally */

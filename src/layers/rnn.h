@@ -181,6 +181,15 @@ static inline void rnn_step_times(int64_t T, int rev, int64_t s, int64_t *t, int
     *prev = rev ? *t + 1 : *t;
     *next = rev ? *t : *t + 1;
 }
+/* What a direction's forward steps are made from (each cell's step_at gives step s's job; b_hn: GRU). */
+typedef struct rnn_steps {
+    rnn *r;
+    rnn_dir *w;
+    const float *W_hh, *W_hhT, *b_hn;
+    const unsigned char *active;
+    int64_t n;
+    int rev, h0;
+} rnn_steps;
 /* A forward by units: step(ctx, s, j0, j1) runs step s on hidden units [j0, j1) of every row, and
  * hlr__rnn_by_units runs the team (rnn_unit_team's threads) through the layer's T steps. */
 typedef void (*rnn_units_step)(void *ctx, int64_t s, int64_t j0, int64_t j1);
