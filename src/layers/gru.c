@@ -9,7 +9,8 @@
  * GEMM per step gives h W_hh^T, the step kernel adds b_ih, b_hr and b_hz (b_hn stays
  * inside r (...)), and the backward pass does one GEMM per step for dh and
  * one each for dW_ih, dW_hh and dX.  A step's GEMM and kernel run together
- * on each thread's rows of the batch.
+ * on each thread's rows of the batch, or, for 1 to 8 sequences, on each
+ * thread's hidden units (rnn.h, rnn_by_units).
  */
 #include "../kernels/kernels.h"
 #include "rnn.h"

@@ -9,7 +9,9 @@
  * step's input (rnn_project), one GEMM per step adds h W_hh^T (none for
  * the first step when the initial state is zero), the step kernel adds both biases, and
  * the backward pass does one GEMM per step for dh and one each for dW_ih,
- * dW_hh and dX.
+ * dW_hh and dX.  A step's GEMM and kernel run together on each thread's
+ * rows of the batch, or, for 1 to 8 sequences, on each thread's hidden
+ * units (rnn.h, rnn_by_units).
  */
 #include "../kernels/kernels.h"
 #include "rnn.h"
