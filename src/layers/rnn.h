@@ -128,9 +128,10 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
  * kernel's sums do not depend on how the columns are split, so the bits do not depend on the thread
  * count; each thread reads only its rows of W_hh, which stay in its core's cache from step to step; a
  * batch of one, which rows cannot share, is shared; and no copy of W_hh^T is made or compared with W_hh
- * on each call.  A step of fewer than RNN_UNIT_SPLIT_MIN multiply-adds is one thread's.  The measurements
- * (docs/design.md, "Recurrent layers and sequences"): by units against W_hh^T below, two threads, the
- * lstm model, AVX-512 and OpenBLAS's SkylakeX kernel: batch 1 7,426-7,730 -> 10,053-10,060 img/s, 2
+ * on each call.  A step of fewer than RNN_UNIT_SPLIT_MIN multiply-adds is one thread's.  The cut, from
+ * a loop of hlr_model_forward (docs/design.md, "Recurrent layers and sequences", has hlr-bench's
+ * figures): by units against W_hh^T below, two threads, the lstm model, AVX-512 and OpenBLAS's SkylakeX
+ * kernel: batch 1 7,426-7,730 -> 10,053-10,060 img/s, 2
  * 10,572 -> 12,046, 3 9,310 -> 13,676, 4 15,279 -> 14,858, 8 15,685 -> 15,528, 16 22,928 -> 17,453 (and
  * so 16 stays below); the AVX2 build on OpenBLAS's Haswell kernel: batch 1 7,045 -> 7,157, 2 3,177 ->
  * 8,611, 4 5,753 -> 9,048, 8 8,130 -> 10,515.  (A fork and join per step instead of the team's barrier
