@@ -4,6 +4,7 @@
  */
 #include "../internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -179,10 +180,28 @@ hlr_tensor *hlr_layer_grad(hlr_layer *l, const char *name)
     return p ? &p->grad : NULL;
 }
 
+/* Parts of a comparison: each thread compares its share of the weights (one image's pass compares a
+ * few hundred KB, 12 % of the cnn-bn's time on one thread). */
+typedef struct compare_job {
+    const float *a, *b;
+    _Atomic int differ;
+} compare_job;
+
+static void compare_part(void *ctx, int64_t b, int64_t e)
+{
+    compare_job *j = ctx;
+    if (memcmp(j->a + b, j->b + b, (size_t)(e - b) * sizeof *j->a) != 0)
+        atomic_store_explicit(&j->differ, 1, memory_order_relaxed);
+}
+
 int hlr__weights_changed(float *seen, const float *w, int64_t n, int *valid)
 {
-    if (*valid && memcmp(seen, w, (size_t)n * sizeof *w) == 0)
-        return 0;
+    if (*valid) {
+        compare_job j = {seen, w, 0};
+        hlr__parallel_for(n, HLR__SERIAL_FLOATS, compare_part, &j);
+        if (!atomic_load_explicit(&j.differ, memory_order_relaxed))
+            return 0;
+    }
     memcpy(seen, w, (size_t)n * sizeof *w);
     *valid = 1;
     return 1;
