@@ -37,10 +37,15 @@ typedef struct gemm_job {
     float *C;
 } gemm_job;
 
+void hlrk_gemm_count(int64_t M, int64_t N, int64_t K)
+{
+    atomic_fetch_add_explicit(&hlr__gemm_flops, 2 * M * N * K, memory_order_relaxed);
+}
+
 static void sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                   const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
-    atomic_fetch_add_explicit(&hlr__gemm_flops, 2 * M * N * K, memory_order_relaxed);
+    hlrk_gemm_count(M, N, K);
     if (M == 1) { /* one row of C: B's matrix times A's row (a column of op(A) when trans_a, lda apart) */
         cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, (blasint)(trans_b ? N : K),
                     (blasint)(trans_b ? K : N), alpha, B, (blasint)ldb, A, (blasint)(trans_a ? lda : 1), beta, C, 1);
@@ -67,11 +72,6 @@ static void gemm_part(void *ctx, int64_t b, int64_t e)
         sgemm(j->trans_a, j->trans_b, j->M, hi - lo, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta, j->C + lo,
               j->ldc);
     }
-}
-
-void hlrk_gemm_count(int64_t M, int64_t N, int64_t K)
-{
-    atomic_fetch_add_explicit(&hlr__gemm_flops, 2 * M * N * K, memory_order_relaxed);
 }
 
 void hlrk_gemm1(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
@@ -117,7 +117,7 @@ void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64
         hlrk_gemm(0, 1, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
         return;
     }
-    atomic_fetch_add_explicit(&hlr__gemm_flops, 2 * M * N * K, memory_order_relaxed);
+    hlrk_gemm_count(M, N, K);
     int threads = hlr__pool_threads();
     if (threads < 2 || M * N * K < SPLIT_MIN_MACS) {
         hlrk_gemm_rows(M, N, K, A, lda, B, ldb, C, ldc, 0);
@@ -140,7 +140,7 @@ void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64
  * some sizes (its small-matrix kernels): a 96 x 100 x 288 product cut at 4 rows on SkylakeX rounds
  * some rows otherwise.
  */
-static const int ROW_ALIGNS[] = {4, 8, 12, 16, 24, 48};
+static const int ROW_ALIGNS[] = {4, 8, 12, 16, 24, 48}; /* multiples of 4, as kernels.h promises */
 enum { PROBE_M = 48, PROBE_N = 49, PROBE_K = 37 };
 static int row_align = 48;
 static pthread_once_t row_align_once = PTHREAD_ONCE_INIT;
@@ -148,24 +148,27 @@ static pthread_once_t row_align_once = PTHREAD_ONCE_INIT;
 static float probe_a[PROBE_M * PROBE_K], probe_b[PROBE_K * PROBE_N], probe_c[PROBE_M * PROBE_N],
     probe_d[PROBE_M * PROBE_N];
 
-/* Whether cutting an M-row product at multiples of a keeps its bits: in two at each, and into parts of a. */
+/* Rows [r0, r1) of the probe's M x N x K product into out's same rows. */
+static void probe_rows(int64_t r0, int64_t r1, int64_t N, int64_t K, float *out)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(r1 - r0), (blasint)N, (blasint)K, 1.0f,
+                probe_a + r0 * K, (blasint)K, probe_b, (blasint)N, 0.0f, out + r0 * N, (blasint)N);
+}
+
+/* Whether cutting an M-row product at multiples of a keeps its bits: into parts of a rows, and in two
+ * at each multiple. */
 static int cuts_keep_bits(int64_t M, int64_t N, int64_t K, int64_t a)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, 1.0f, probe_a,
-                (blasint)K, probe_b, (blasint)N, 0.0f, probe_c, (blasint)N);
-    for (int64_t cut = 0; cut < M; cut += a) {
-        const int64_t parts[2][2] = {{0, cut}, {cut, M}}; /* cut 0: parts of a rows below */
-        for (int k = 0; k < 2 && cut > 0; k++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(parts[k][1] - parts[k][0]), (blasint)N,
-                        (blasint)K, 1.0f, probe_a + parts[k][0] * K, (blasint)K, probe_b, (blasint)N, 0.0f,
-                        probe_d + parts[k][0] * N, (blasint)N);
-        if (cut == 0)
-            for (int64_t r = 0; r < M; r += a) {
-                const int64_t rows = M - r < a ? M - r : a;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)rows, (blasint)N, (blasint)K, 1.0f,
-                            probe_a + r * K, (blasint)K, probe_b, (blasint)N, 0.0f, probe_d + r * N, (blasint)N);
-            }
-        if (memcmp(probe_c, probe_d, (size_t)(M * N) * sizeof(float)) != 0)
+    const size_t bytes = (size_t)(M * N) * sizeof(float);
+    probe_rows(0, M, N, K, probe_c);
+    for (int64_t r = 0; r < M; r += a)
+        probe_rows(r, r + a < M ? r + a : M, N, K, probe_d);
+    if (memcmp(probe_c, probe_d, bytes) != 0)
+        return 0;
+    for (int64_t cut = a; cut < M; cut += a) {
+        probe_rows(0, cut, N, K, probe_d);
+        probe_rows(cut, M, N, K, probe_d);
+        if (memcmp(probe_c, probe_d, bytes) != 0)
             return 0;
     }
     return 1;

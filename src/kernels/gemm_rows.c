@@ -112,22 +112,31 @@ static inline __attribute__((always_inline)) void sums16(v16 *s, int n, float *o
     *(v16 *)out = s[0];
 }
 
-/* The same for up to 4 sums whose lanes 0-7 are in lo[i] and 8-15 in hi[i] (8-float registers); out has
- * room for 8. */
+/* The same levels in 8-float registers, for the AVX2 clone: a vector holds 4 partials of each of 2 sums,
+ * then 2 of 4, then 1 of 8 (of which sums8's 4 are the first). */
+static inline __attribute__((always_inline)) void level4_8(v8 *r, v8 a, v8 b)
+{
+    *r = PICK(0, 1, 2, 3, 8, 9, 10, 11) + PICK(4, 5, 6, 7, 12, 13, 14, 15);
+}
+static inline __attribute__((always_inline)) void level2_8(v8 *r, v8 a, v8 b)
+{
+    *r = PICK(0, 1, 4, 5, 8, 9, 12, 13) + PICK(2, 3, 6, 7, 10, 11, 14, 15);
+}
+static inline __attribute__((always_inline)) void level1_8(v8 *r, v8 a, v8 b)
+{
+    *r = PICK(0, 2, 4, 6, 8, 10, 12, 14) + PICK(1, 3, 5, 7, 9, 11, 13, 15);
+}
+
+/* Up to 4 sums whose lanes 0-7 are in lo[i] and 8-15 in hi[i] (the first level is lo + hi); out has room
+ * for 8. */
 static inline __attribute__((always_inline)) void sums8(const v8 *lo, const v8 *hi, int n, float *out)
 {
-    v8 p[4];
-    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) p[i] = (v8){0};
+    v8 p[4] = {{0}, {0}, {0}, {0}};
     _Pragma("GCC unroll 4") for (int i = 0; i < n; i++) p[i] = lo[i] + hi[i];
-    _Pragma("GCC unroll 2") for (int i = 0; i < 2; i++)
-    {
-        v8 a = p[2 * i], b = p[2 * i + 1];
-        p[i] = PICK(0, 1, 2, 3, 8, 9, 10, 11) + PICK(4, 5, 6, 7, 12, 13, 14, 15);
-    }
-    v8 a = p[0], b = p[1];
-    a = PICK(0, 1, 4, 5, 8, 9, 12, 13) + PICK(2, 3, 6, 7, 10, 11, 14, 15);
-    b = (v8){0};
-    *(v8 *)out = PICK(0, 2, 4, 6, 8, 10, 12, 14) + PICK(1, 3, 5, 7, 9, 11, 13, 15);
+    level4_8(&p[0], p[0], p[1]);
+    level4_8(&p[1], p[2], p[3]);
+    level2_8(&p[0], p[0], p[1]);
+    level1_8((v8 *)out, p[0], (v8){0});
 }
 #undef PICK
 

@@ -53,9 +53,9 @@ void hlrk_gemm1(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
 int hlrk_gemm_rows_max(void);
 void hlrk_gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
                     int64_t ldc, int add);
-/* Cutting C's rows (row-major, neither operand transposed) at multiples of this many keeps each row's
- * bits in OpenBLAS's sgemm for the shapes it was measured on (once, gemm.c: 4 on its SkylakeX kernel, 12
- * on Haswell and Zen); not for every shape. */
+/* Cutting C's rows (row-major, neither operand transposed) at multiples of this many (a multiple of 4)
+ * keeps each row's bits in OpenBLAS's sgemm for the shapes it was measured on (once, gemm.c: 4 on its
+ * SkylakeX kernel, 12 on Haswell and Zen); not for every shape. */
 int hlrk_gemm_row_align(void);
 /* Count a product of M x N x K done outside this file (hlrk_gemm_rows called directly) in the benchmarks'
  * tally of GEMM operations. */

@@ -264,10 +264,7 @@ static void pooled(const forward_job *j, int64_t s, int64_t n, int64_t c0, int64
  */
 static int64_t group_align(const conv2d *c)
 {
-    if (c->direct)
-        return 4;
-    const int64_t a = hlrk_gemm_row_align();
-    return a % 4 == 0 ? a : 4 * a; /* a multiple of both */
+    return c->direct ? 4 : hlrk_gemm_row_align(); /* a multiple of 4 (kernels.h) */
 }
 
 /* The first output channel of group grp of split (the nearest multiple of align; co for grp == split). */
