@@ -66,9 +66,8 @@ static lstm_step_job lstm_step_at(const rnn_steps *u, int64_t s)
 }
 
 /* Step s on hidden units [j0, j1) of every row, in a forward by units (rnn.h, rnn_by_units). */
-static void lstm_units_step(void *ctx, int64_t s, int64_t j0, int64_t j1)
+static void lstm_units_step(const rnn_steps *u, int64_t s, int64_t j0, int64_t j1)
 {
-    const rnn_steps *u = ctx;
     const lstm_step_job j = lstm_step_at(u, s);
     const int64_t H = u->r->hidden;
     if (j.gemm)
@@ -115,8 +114,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
     rnn_steps u = {.r = r, .w = w, .W_hh = W_hh, .W_hhT = W_hhT, .active = active, .n = n, .rev = (int)rev,
                     .h0 = h0 != NULL};
     if (units) {
-        hlrk_gemm_count(n * (h0 ? T : T - 1), GH, H); /* the steps' products, for the benchmarks' tally */
-        hlr__rnn_by_units(r, n, 4, lstm_units_step, &u);
+        hlr__rnn_by_units(&u, 4, lstm_units_step);
         return;
     }
     for (int64_t s = 0; s < T; s++) {

@@ -167,29 +167,31 @@ const float *hlr__rnn_whh_t(rnn *r, int k, int d)
 /* One thread's part of a forward by units: its unit blocks through every step, the team meeting at a
  * barrier between steps (rnn.h). */
 typedef struct units_team {
-    const rnn *r;
+    const rnn_steps *u;
     rnn_units_step step;
-    void *ctx;
     hlr_barrier bar;
 } units_team;
 
 static void units_part(void *ctx, int part, int parts)
 {
-    units_team *u = ctx;
-    const int64_t H = u->r->hidden, blocks = rnn_unit_blocks(H);
+    units_team *team = ctx;
+    const rnn *r = team->u->r;
+    const int64_t H = r->hidden, blocks = rnn_unit_blocks(H);
     int64_t j0, j1;
     rnn_unit_range(blocks * part / parts, blocks * (part + 1) / parts, H, &j0, &j1);
-    for (int64_t s = 0; s < u->r->T; s++) {
+    for (int64_t s = 0; s < r->T; s++) {
         if (s > 0)
-            hlr__barrier_wait(&u->bar, parts);
-        u->step(u->ctx, s, j0, j1);
+            hlr__barrier_wait(&team->bar, parts);
+        team->step(team->u, s, j0, j1);
     }
 }
 
-void hlr__rnn_by_units(const rnn *r, int64_t n, int64_t G, rnn_units_step step, void *ctx)
+void hlr__rnn_by_units(const rnn_steps *u, int64_t G, rnn_units_step step)
 {
-    units_team u = {.r = r, .step = step, .ctx = ctx};
-    hlr__parallel_team(rnn_unit_team(n, G, r->hidden), units_part, &u);
+    const int64_t H = u->r->hidden, T = u->r->T;
+    hlrk_gemm_count(u->n * (u->h0 ? T : T - 1), G * H, H); /* every step's product but a zero state's */
+    units_team team = {.u = u, .step = step};
+    hlr__parallel_team(rnn_unit_team(u->n, G, H), units_part, &team);
 }
 
 static void free_state(rnn *r);

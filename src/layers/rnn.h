@@ -191,10 +191,11 @@ typedef struct rnn_steps {
     int64_t n;
     int rev, h0;
 } rnn_steps;
-/* A forward by units: step(ctx, s, j0, j1) runs step s on hidden units [j0, j1) of every row, and
- * hlr__rnn_by_units runs the team (rnn_unit_team's threads) through the layer's T steps. */
-typedef void (*rnn_units_step)(void *ctx, int64_t s, int64_t j0, int64_t j1);
-void hlr__rnn_by_units(const rnn *r, int64_t n, int64_t G, rnn_units_step step, void *ctx);
+/* A forward by units of a cell with G gates: step(u, s, j0, j1) runs step s on hidden units [j0, j1) of
+ * every row, and hlr__rnn_by_units runs the team (rnn_unit_team's threads) through the layer's T steps
+ * (and counts the steps' products in the benchmarks' tally). */
+typedef void (*rnn_units_step)(const rnn_steps *u, int64_t s, int64_t j0, int64_t j1);
+void hlr__rnn_by_units(const rnn_steps *u, int64_t G, rnn_units_step step);
 /* Gate columns g H + j0 .. g H + j1 of out (rows, G H) (+)= h (rows, H) W_hh^T, for each of the G gates. */
 static inline void rnn_units_product(const float *h, int64_t rows, const float *W_hh, int64_t H, int64_t G, int64_t j0,
                                      int64_t j1, int add, float *out)
