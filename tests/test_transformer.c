@@ -12,6 +12,7 @@
 #include "fixtures/transformer_ref.h"
 #include "testutil_internal.h" /* the model's generator, to replay dropout masks; configurations */
 #include "../src/kernels/kernels.h"
+#include "../src/kernels/exp_approx.h" /* compiled here for the x86-64 baseline: fma_ calls fmaf */
 
 #include <math.h>
 #include <stdlib.h>
@@ -680,6 +681,48 @@ START_TEST(test_gelu_softmax_and_moments_are_accurate)
 }
 END_TEST
 
+/* The kernels run the clone for this CPU (kernels.h: AVX-512, or AVX2 with FMA); this file is compiled for
+ * the baseline, where exp_approx.h's fused multiply-adds are the C library's fmaf.  Both must give the same
+ * bits, or a model would answer differently on an older CPU: e^x through the CTC numerators, sigmoid and
+ * tanh through an LSTM step's stored gates, erf through GELU. */
+START_TEST(test_exp_erf_sigmoid_tanh_give_the_baseline_bits_in_every_clone)
+{
+    enum { N = 20001 };
+    static float x[N], q[N], y[N], gates[4 * N], bias[4 * N], zero[N], h[N], c[N], tc[N];
+    double sum;
+    unsigned long long seed = 11;
+    for (int i = 0; i < N; i++) {
+        x[i] = i == 0 ? 0.0f : -87.0f * test_rand(&seed); /* row max 0: the kernel's x - max is x */
+        const float v = 24.0f * test_rand(&seed) - 12.0f;
+        gates[i] = v; /* i: sigmoid */
+        gates[2 * N + i] = v * 0.5f; /* g: tanh, both sides of |x| = 0.625 */
+    }
+    hlrk_exp_shifted_rows(q, &sum, x, 1, N);
+    for (int i = 0; i < N; i++) {
+        const float want = exp_approx(x[i]);
+        ck_assert_msg(memcmp(&q[i], &want, sizeof want) == 0, "e^%.9g: %.9g, the baseline %.9g", x[i], q[i], want);
+    }
+    for (int i = 0; i < N; i++)
+        x[i] = 12.0f * test_rand(&seed) - 6.0f;
+    hlrk_gelu(y, x, N);
+    for (int i = 0; i < N; i++) {
+        const float want = 0.5f * x[i] * (1.0f + erf_approx(x[i] * 0.70710678118654752f));
+        ck_assert_msg(memcmp(&y[i], &want, sizeof want) == 0, "gelu(%.9g): %.9g, the baseline %.9g", x[i], y[i], want);
+    }
+    float in_i[N], in_g[N];
+    memcpy(in_i, gates, sizeof in_i);
+    memcpy(in_g, gates + 2 * N, sizeof in_g);
+    hlrk_lstm_step(gates, bias, zero, zero, h, c, tc, NULL, 1, N, 0, N);
+    for (int i = 0; i < N; i++) {
+        const float si = sigmoid_approx(in_i[i]), tg = tanh_approx(in_g[i]);
+        ck_assert_msg(memcmp(&gates[i], &si, sizeof si) == 0, "sigmoid(%.9g): %.9g, the baseline %.9g", in_i[i],
+                      gates[i], si);
+        ck_assert_msg(memcmp(&gates[2 * N + i], &tg, sizeof tg) == 0, "tanh(%.9g): %.9g, the baseline %.9g", in_g[i],
+                      gates[2 * N + i], tg);
+    }
+}
+END_TEST
+
 Suite *suite_transformer(void)
 {
     Suite *s = suite_create("transformer");
@@ -718,6 +761,7 @@ Suite *suite_transformer(void)
     tcase_add_test(t, test_vision_transformer_saves_loads_and_clones);
     tcase_add_test(t, test_transformer_training_loop_allocates_nothing);
     tcase_add_test(t, test_gelu_softmax_and_moments_are_accurate);
+    tcase_add_test(t, test_exp_erf_sigmoid_tanh_give_the_baseline_bits_in_every_clone);
     suite_add_tcase(s, t);
     return s;
 }

@@ -6,7 +6,7 @@
  * The gate non-linearities use exp_approx(), plain float arithmetic that
  * the compiler vectorises (a call to expf would keep every loop scalar).
  * It is within 2 ulp of e^x, and gives the same bits in every clone: no
- * reassociation, no contraction into FMA.
+ * reassociation, and a fused multiply-add only where it is written (fma_).
  */
 #include "kernels.h"
 #include "exp_approx.h"
@@ -20,28 +20,6 @@
 #else
 #define ROW_LOOP static inline
 #endif
-
-static inline float sigmoid_approx(float x)
-{
-    return 1.0f / (1.0f + exp_approx(-x));
-}
-
-/* tanh: an odd polynomial below |x| = 0.625 (where 1 - 2 / (e^2x + 1)
- * would cancel), that formula above; within 2 ulp. */
-static inline float tanh_approx(float x)
-{
-    float a = x < 0.0f ? -x : x;
-    float z = x * x;
-    float small = -5.70498872745e-3f;
-    small = small * z + 2.06390887954e-2f;
-    small = small * z - 5.37397155531e-2f;
-    small = small * z + 1.33314422036e-1f;
-    small = small * z - 3.33332819422e-1f;
-    small = small * z * x + x;
-    float big = 1.0f - 2.0f / (exp_approx(2.0f * a) + 1.0f);
-    big = x < 0.0f ? -big : big;
-    return select_bits(a < 0.625f, small, big);
-}
 
 void hlrk_transpose_01(float *dst, const float *src, int64_t A, int64_t B, int64_t C)
 {
