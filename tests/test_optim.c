@@ -5,8 +5,10 @@
  * schedule past its end.  Agreement with torch.optim is in test_torch.c.
  */
 #include "testutil.h"
+#include "../src/kernels/kernels.h"
 
 #include <float.h>
+#include <math.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -541,6 +543,56 @@ START_TEST(test_clipping_non_finite_gradient_gives_enumeric)
 }
 END_TEST
 
+static int count_subnormal(const float *x, int n)
+{
+    int c = 0;
+    for (int i = 0; i < n; i++)
+        c += fpclassify(x[i]) == FP_SUBNORMAL;
+    return c;
+}
+
+/*
+ * Fading gradients (each step half the last, through the subnormals to zero) drive torch's Adam and
+ * SGD-momentum state through the subnormal range, where every multiply costs an Intel CPU a microcode
+ * assist.  The kernels flush that state (update.c): none of it is ever subnormal, and the weights come out
+ * bit for bit as those of the same updates written out here without the flush.
+ */
+START_TEST(test_fading_gradients_leave_no_subnormal_state_and_the_same_weights)
+{
+    enum { N = 40, STEPS = 1600 };
+    float p[N], g[N], m[N] = {0}, v[N] = {0}, buf[N] = {0};
+    float rp[N], rm[N] = {0}, rv[N] = {0}, rbuf[N] = {0}, sp[N], rsp[N];
+    const float b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, lr = 1e-3f, mu = 0.9f; /* b2: v fades within the steps */
+    int ref_subnormal = 0;
+    for (int i = 0; i < N; i++) {
+        p[i] = rp[i] = sp[i] = rsp[i] = 0.05f * (float)(i + 1) - 1.0f;
+        g[i] = 1e-3f * (float)((i * 7) % 11 + 1) * (i % 2 ? -1.0f : 1.0f);
+    }
+    for (int step = 1; step <= STEPS; step++) {
+        const double bc1 = 1.0 - pow(b1, step), bc2 = 1.0 - pow(b2, step);
+        const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+        hlrk_adam(p, g, m, v, N, b1, b2, step_size, bc2_sqrt, eps, 0.0f, 1.0f, hlrk_adam_v_tiny(eps, bc2_sqrt));
+        hlrk_sgd(sp, g, buf, N, lr, 0.0f, mu, 0, step == 1);
+        for (int i = 0; i < N; i++) { /* torch's order, no flush */
+            const float d = g[i];
+            rm[i] = b1 * rm[i] + (1.0f - b1) * d;
+            rv[i] = b2 * rv[i] + (1.0f - b2) * d * d;
+            rp[i] = rp[i] - step_size * (rm[i] / (sqrtf(rv[i]) / bc2_sqrt + eps));
+            rbuf[i] = step == 1 ? d : mu * rbuf[i] + d;
+            rsp[i] -= lr * rbuf[i];
+            g[i] *= 0.5f;
+        }
+        ck_assert_int_eq(count_subnormal(m, N) + count_subnormal(v, N) + count_subnormal(buf, N), 0);
+        ref_subnormal += count_subnormal(rm, N) + count_subnormal(rv, N) + count_subnormal(rbuf, N);
+    }
+    ck_assert_msg(ref_subnormal > 0, "the unflushed updates never went subnormal: the test proves nothing");
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(p[i] == rp[i], "Adam weight %d: %.9g, without the flush %.9g", i, p[i], rp[i]);
+        ck_assert_msg(sp[i] == rsp[i], "SGD weight %d: %.9g, without the flush %.9g", i, sp[i], rsp[i]);
+    }
+}
+END_TEST
+
 Suite *suite_optim(void)
 {
     Suite *s = suite_create("optim");
@@ -564,6 +616,7 @@ Suite *suite_optim(void)
     tcase_add_loop_test(tc, test_optimizer_refuses_a_model_at_a_freed_models_address, 0, 3);
     tcase_add_test(tc, test_steps_counts_parameter_updates_only);
     tcase_add_test(tc, test_frozen_layers_are_left_alone);
+    tcase_add_test(tc, test_fading_gradients_leave_no_subnormal_state_and_the_same_weights);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("schedules");

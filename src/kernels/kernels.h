@@ -212,11 +212,20 @@ double hlrk_cross_entropy_weighted(const float *logits, const int32_t *labels, i
 /* One torch.optim.Adam/AdamW step over n elements, in torch's order:
  * p *= decay_mul (AdamW's decoupled decay; 1 for Adam); d = g + l2 * p;
  * m = b1 m + (1-b1) d; v = b2 v + (1-b2) d^2;
- * p -= step_size * m / (sqrt(v) / bc2_sqrt + eps). */
+ * p -= step_size * m / (sqrt(v) / bc2_sqrt + eps).
+ * Tiny gradients and moments become zero (update.c), v below v_tiny (hlrk_adam_v_tiny). */
 void hlrk_adam(float *p, const float *g, float *m, float *v, int64_t n, float b1, float b2, float step_size,
-                float bc2_sqrt, float eps, float l2, float decay_mul);
+                float bc2_sqrt, float eps, float l2, float decay_mul, float v_tiny);
+/* That v_tiny: sqrt(v) / bc2_sqrt below eps 2^-26, under a quarter of eps's last bit, so that eps plus it
+ * rounds to eps and the step is the same; at most 2^-100. */
+static inline float hlrk_adam_v_tiny(float eps, float bc2_sqrt)
+{
+    const double v_eps = (double)eps * bc2_sqrt * 0x1p-26, v = v_eps * v_eps;
+    return (float)(v < 0x1p-100 ? v : 0x1p-100);
+}
 /* One torch.optim.SGD step: d = g + wd p; with momentum buf = mu buf + d
  * (buf = d when first), d = nesterov ? d + mu buf : buf; p -= lr d.
+ * Tiny gradients and momenta become zero (update.c).
  * buf NULL means no momentum. */
 void hlrk_sgd(float *p, const float *g, float *buf, int64_t n, float lr, float wd, float mu, int nesterov,
                int first);

@@ -1,19 +1,43 @@
 /*
  * update.c -- the optimizers' per-element parameter updates.
+ *
+ * The moments and gradients are kept clear of subnormal numbers: on Intel CPUs every subnormal operand or
+ * result of a multiply or add costs a microcode assist of a hundred cycles or more, and a fit whose
+ * gradients fade (a converging model, units that stopped learning) fills the moments with them as they
+ * decay by beta at each step.  The mlp's training on a repeated batch spent 46 % of its time in Adam and
+ * ran at 50,638 img/s, against 91,156 with the flush below (AVX2 build, OpenBLAS's Haswell kernel, 2
+ * threads).  So a gradient below 2^-55 counts as zero (Adam's (1 - beta2) d^2 stays normal above it), a
+ * first moment or momentum buffer below 2^-100 becomes zero (beta m stays normal above it), and Adam's
+ * second moment becomes zero below v_tiny, where sqrt(v) / bc2_sqrt + eps rounds to eps anyway (the
+ * caller's bound).  A flushed gradient or first moment moves a weight by at most lr 2^-55 / eps and lr
+ * 2^-100 / eps (Adam) or lr 2^-55 (SGD): for the default eps, far below the last bit of any weight that is
+ * not itself within a few orders of magnitude of zero.
  */
 #include "kernels.h"
+#include "exp_approx.h" /* select_bits */
 
 #include <math.h>
 
+#define TINY_GRAD 0x1p-55f
+#define TINY_MOMENT 0x1p-100f
+
+/* x, or 0 where |x| < tiny: branch-free, so the loops vectorise; a subnormal x is compared, never
+ * multiplied or added. */
+static inline float flush(float x, float tiny)
+{
+    return select_bits(fabsf(x) < tiny, 0.0f, x);
+}
+
 HLR_KERNEL void hlrk_adam(float *p, const float *g, float *m, float *v, int64_t n, float b1, float b2,
-                           float step_size, float bc2_sqrt, float eps, float l2, float decay_mul)
+                           float step_size, float bc2_sqrt, float eps, float l2, float decay_mul, float v_tiny)
 {
     const float a1 = 1.0f - b1, a2 = 1.0f - b2;
     for (int64_t i = 0; i < n; i++) {
         float w = p[i] * decay_mul;
-        float d = g[i] + l2 * w;
-        float mi = b1 * m[i] + a1 * d;
+        float d = flush(g[i], TINY_GRAD) + l2 * w;
+        float mi = flush(b1 * m[i] + a1 * d, TINY_MOMENT);
         float vi = b2 * v[i] + a2 * d * d;
+        vi = select_bits(vi < v_tiny, 0.0f, vi);
         m[i] = mi;
         v[i] = vi;
         p[i] = w - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
@@ -25,12 +49,12 @@ HLR_KERNEL void hlrk_sgd(float *p, const float *g, float *buf, int64_t n, float 
 {
     if (!buf) {
         for (int64_t i = 0; i < n; i++)
-            p[i] -= lr * (g[i] + wd * p[i]);
+            p[i] -= lr * (flush(g[i], TINY_GRAD) + wd * p[i]);
         return;
     }
     for (int64_t i = 0; i < n; i++) {
-        float d = g[i] + wd * p[i];
-        float b = first ? d : mu * buf[i] + d;
+        float d = flush(g[i], TINY_GRAD) + wd * p[i];
+        float b = flush(first ? d : mu * buf[i] + d, TINY_MOMENT);
         buf[i] = b;
         p[i] -= lr * (nesterov ? d + mu * b : b);
     }
