@@ -997,10 +997,11 @@ START_TEST(test_recurrent_training_loop_allocates_nothing)
 }
 END_TEST
 
-/* Batches of up to 16 sequences multiply by a transposed copy of W_hh (rnn.h, RNN_SMALL_MAX; 16 in two
- * parts of 8 on two threads), one sequence by units through the few-rows kernel on W_hh itself where the
- * CPU has it (through sgemv on the copy where not): they give what the same sequences give inside a
- * batch of 32 (the usual product), also after W_hh changes, which the copy must follow. */
+/* Batches that do not go by units multiply by a transposed copy of W_hh, kept while W_hh stays the same
+ * (rnn.h; 16 in two parts of 8 on two threads), a few sequences by units through the few-rows kernel on
+ * W_hh itself where the CPU has it (through sgemv on the copy where not): they give what the same
+ * sequences give inside a batch of 32 and what a model built afresh with the same weights gives (its
+ * copy made new), also after W_hh changes, which the copy must follow. */
 START_TEST(test_small_batches_follow_the_recurrent_weights)
 {
     enum { B = 32, T = 6, F = 5, H = 9, OUT = 2 * H };
@@ -1014,6 +1015,7 @@ START_TEST(test_small_batches_follow_the_recurrent_weights)
         hlr_tensor *xs = hlr_tensor_new(HLR_F32, 3, (int64_t[]){small, T, F});
         hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){B, OUT});
         hlr_tensor *ys = hlr_tensor_new(HLR_F32, 2, (int64_t[]){small, OUT});
+        hlr_tensor *y_fresh = hlr_tensor_new(HLR_F32, 2, (int64_t[]){B, OUT});
         test_fill(hlr_tensor_f32(x), B * T * F, 17, -1.0f, 1.0f);
         memcpy(hlr_tensor_f32(xs), hlr_tensor_f32(x), (size_t)(small * T * F) * sizeof(float));
         float *w = hlr_tensor_f32(hlr_layer_param(rec, "weight_hh_l0_reverse"));
@@ -1022,6 +1024,16 @@ START_TEST(test_small_batches_follow_the_recurrent_weights)
                 w[round * 7] += 0.5f; /* a caller's write: the small batch must see it */
             ck_assert_ok(hlr_model_forward(m, x, y, 0));
             ck_assert_ok(hlr_model_forward(m, xs, ys, 0));
+            hlr_model *fresh = MODEL(_i ? hlr_gru(F, H, 1, HLR_BIDIRECTIONAL, 0.0f)
+                                        : hlr_lstm(F, H, 1, HLR_BIDIRECTIONAL, 0.0f));
+            ck_assert_ok(hlr_model_build(fresh, 2, (int64_t[]){T, F}));
+            copy_params(fresh, m);
+            ck_assert_ok(hlr_model_forward(fresh, x, y_fresh, 0));
+            hlr_model_free(fresh);
+            for (int i = 0; i < B * OUT; i++)
+                ck_assert_msg(hlr_tensor_f32(y)[i] == hlr_tensor_f32(y_fresh)[i],
+                              "%s, batch %d, round %d, output %d: %g, a fresh model %g", _i ? "gru" : "lstm", B, round,
+                              i, hlr_tensor_f32(y)[i], hlr_tensor_f32(y_fresh)[i]);
             for (int i = 0; i < small * OUT; i++)
                 ck_assert_msg(fabsf(hlr_tensor_f32(ys)[i] - hlr_tensor_f32(y)[i]) <= 1e-6f,
                               "%s, batch %d, round %d, output %d: %g against %g", _i ? "gru" : "lstm", small, round, i,
@@ -1031,6 +1043,7 @@ START_TEST(test_small_batches_follow_the_recurrent_weights)
         hlr_tensor_free(xs);
         hlr_tensor_free(y);
         hlr_tensor_free(ys);
+        hlr_tensor_free(y_fresh);
         hlr_model_free(m);
     }
 }

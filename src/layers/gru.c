@@ -20,7 +20,7 @@
 /* One time step on rows [a, b) of the batch, one part per pool thread (as lstm.c). */
 typedef struct gru_step_job {
     rnn *r;
-    const float *W_hh, *W_hhT, *b_hn, *h_prev, *dout, *gates, *hn; /* W_hhT: NULL, or W_hh^T (small batch) */
+    const float *W_hh, *W_hhT, *b_hn, *h_prev, *dout, *gates, *hn; /* W_hhT: W_hh^T, forward by rows (NULL by units) */
     float *G, *HN, *h, *dG, *dGh;
     const unsigned char *active;
     int64_t dout_stride, n;
@@ -33,7 +33,7 @@ static void gru_step_part(void *ctx, int64_t a, int64_t b)
     rnn *r = j->r;
     const int64_t H = r->hidden, GH = 3 * H;
     if (j->gemm)
-        rnn_step_product(j->h_prev + a * H, b - a, j->W_hh, j->W_hhT, H, GH, 0.0f, r->hg + a * GH);
+        rnn_step_product(j->h_prev + a * H, b - a, j->W_hhT, H, GH, 0.0f, r->hg + a * GH);
     else
         memset(r->hg + a * GH, 0, (size_t)((b - a) * GH) * sizeof(float));
     hlrk_gru_step(j->G + a * GH, r->bias, r->hg + a * GH, j->b_hn, j->HN + a * H, j->h_prev + a * H, j->h + a * H,
@@ -97,7 +97,7 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
     const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
     const int units = rnn_by_units(n);
-    const float *W_hhT = rnn_small_batch(n) ? hlr__rnn_whh_t(r, k, d) : NULL;
+    const float *W_hhT = units ? NULL : hlr__rnn_whh_t(r, k, d);
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = j < 2 * H ? b_ih[j] + b_hh[j] : b_ih[j];
     rnn_project(X, in, W_ih, T * n, GH, w->G);

@@ -26,7 +26,7 @@
  */
 typedef struct lstm_step_job {
     rnn *r;
-    const float *W_hh, *W_hhT, *h_prev, *c_prev, *dout; /* W_hhT: NULL, or W_hh^T for a small batch */
+    const float *W_hh, *W_hhT, *h_prev, *c_prev, *dout; /* W_hhT: W_hh^T, forward by rows (NULL by units) */
     float *G, *h, *c, *tanh_c, *dG;
     const float *gates, *tc;
     const unsigned char *active;
@@ -39,7 +39,7 @@ static void lstm_step_part(void *ctx, int64_t a, int64_t b)
     const lstm_step_job *j = ctx;
     const int64_t H = j->r->hidden, GH = 4 * H;
     if (j->gemm)
-        rnn_step_product(j->h_prev + a * H, b - a, j->W_hh, j->W_hhT, H, GH, 1.0f, j->G + a * GH);
+        rnn_step_product(j->h_prev + a * H, b - a, j->W_hhT, H, GH, 1.0f, j->G + a * GH);
     hlrk_lstm_step(j->G + a * GH, j->r->bias, j->h_prev + a * H, j->c_prev + a * H, j->h + a * H, j->c + a * H,
                    j->tanh_c + a * H, j->active ? j->active + a : NULL, b - a, H, 0, H);
 }
@@ -96,7 +96,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
     const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
     const int units = rnn_by_units(n);
-    const float *W_hhT = rnn_small_batch(n) ? hlr__rnn_whh_t(r, k, d) : NULL;
+    const float *W_hhT = units ? NULL : hlr__rnn_whh_t(r, k, d);
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = b_ih[j] + b_hh[j];
     rnn_project(X, in, W_ih, T * n, GH, w->G);

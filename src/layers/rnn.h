@@ -137,13 +137,15 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
  * 8,611, 4 5,753 -> 9,048, 8 8,130 -> 10,515.  (A fork and join per step instead of the team's barrier
  * gave batch 1 only 8,571-8,871.)
  *
- * Other batches of up to RNN_SMALL_MAX sequences use W_hh^T (hlr__rnn_whh_t): OpenBLAS's NN path on it
- * does not pack, and one row goes to sgemv on it (hlrk_gemm).  Larger batches (training batches of 32
- * and more, and so their bits) keep the NT product.  Both share a step's rows out in parts of at least
- * RNN_STEP_GRAIN: below it a part costs more to hand out than it saves.  A batch of 16 on two threads
- * is two parts of 8.
+ * Every other batch multiplies by W_hh^T (hlr__rnn_whh_t, remade when W_hh changed): on up to 16 rows
+ * OpenBLAS's NN path on it does not pack, and one row goes to sgemv on it (hlrk_gemm); on more, its NN
+ * product packs W_hh^T faster than the NT one packs W_hh (two threads, AVX-512, SkylakeX kernel,
+ * alternating: lstm inference at batch 64 23,626-24,363 -> 27,074-27,256 img/s, at 256 31,955-33,216 ->
+ * 33,092-34,940; gru 30,642-31,767 -> 34,417-35,391 and 41,333-44,219 -> 44,565-46,089; lstm training
+ * at batch 64 9,168-9,795 -> 9,797-10,070; the AVX2 build on the Haswell kernel: lstm 64 19,876-21,219
+ * -> 21,568-22,343, 256 level).  A step's rows are shared out in parts of at least RNN_STEP_GRAIN: below
+ * it a part costs more to hand out than it saves.  A batch of 16 on two threads is two parts of 8.
  */
-#define RNN_SMALL_MAX 16
 #define RNN_STEP_GRAIN 8
 #define RNN_UNITS_MAX 8
 #define RNN_UNIT_BLOCK 16
@@ -151,10 +153,6 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
 static inline int rnn_by_units(int64_t n)
 {
     return n <= RNN_UNITS_MAX && n <= hlrk_gemm_rows_max();
-}
-static inline int rnn_small_batch(int64_t n)
-{
-    return n <= RNN_SMALL_MAX && !rnn_by_units(n);
 }
 /* The unit blocks of a step by units, and the threads to share them: one when the step is small. */
 static inline int64_t rnn_unit_blocks(int64_t H)
@@ -206,15 +204,11 @@ static inline void rnn_units_product(const float *h, int64_t rows, const float *
 /* W_hh of direction d of layer k transposed, (H, G H), remade when W_hh changed since the last call
  * (hlr__weights_changed).  Called before a forward's time loop, never inside it. */
 const float *hlr__rnn_whh_t(rnn *r, int k, int d);
-/* A step's out (rows, G H) = beta out + h (rows, H) W_hh^T: through W_hhT (hlr__rnn_whh_t) when it is
- * given, else through W_hh (G H, H). */
-static inline void rnn_step_product(const float *h, int64_t rows, const float *W_hh, const float *W_hhT, int64_t H,
-                                    int64_t GH, float beta, float *out)
+/* A step's out (rows, G H) = beta out + h (rows, H) W_hh^T, through W_hhT (H, G H), hlr__rnn_whh_t's copy. */
+static inline void rnn_step_product(const float *h, int64_t rows, const float *W_hhT, int64_t H, int64_t GH,
+                                    float beta, float *out)
 {
-    if (W_hhT)
-        hlrk_gemm1(0, 0, rows, GH, H, 1.0f, h, H, W_hhT, GH, beta, out, GH);
-    else
-        hlrk_gemm1(0, 1, rows, GH, H, 1.0f, h, H, W_hh, H, beta, out, GH);
+    hlrk_gemm1(0, 0, rows, GH, H, 1.0f, h, H, W_hhT, GH, beta, out, GH);
 }
 
 /*
