@@ -12,7 +12,7 @@
 #include "fixtures/transformer_ref.h"
 #include "testutil_internal.h" /* the model's generator, to replay dropout masks; configurations */
 #include "../src/kernels/kernels.h"
-#include "../src/kernels/exp_approx.h" /* compiled here for the x86-64 baseline: fma_ calls fmaf */
+#include "../src/kernels/exp_approx.h" /* compiled here for the x86-64 baseline */
 
 #include <math.h>
 #include <stdlib.h>
@@ -681,10 +681,10 @@ START_TEST(test_gelu_softmax_and_moments_are_accurate)
 }
 END_TEST
 
-/* The kernels run the clone for this CPU (kernels.h: AVX-512, or AVX2 with FMA); this file is compiled for
- * the baseline, where exp_approx.h's fused multiply-adds are the C library's fmaf.  Both must give the same
- * bits, or a model would answer differently on an older CPU: e^x through the CTC numerators, sigmoid and
- * tanh through an LSTM step's stored gates, erf through GELU. */
+/* The kernels run the clone for this CPU (kernels.h: AVX-512 or AVX2); this file compiles exp_approx.h for
+ * the x86-64 baseline.  Both must give the same bits, or a model would answer differently on an older CPU
+ * (a multiply and add contracted into an FMA in one clone would break it): e^x through the CTC numerators,
+ * sigmoid and tanh through an LSTM step's stored gates, erf through GELU. */
 START_TEST(test_exp_erf_sigmoid_tanh_give_the_baseline_bits_in_every_clone)
 {
     enum { N = 20001 };

@@ -3,11 +3,12 @@
  * arithmetic that the compiler vectorises (a call to expf or erff keeps a
  * loop scalar), for the kernels of recurrent.c, softmax.c and eltwise.c.
  * Against double precision on every 7th float (scripts/approx-ulp.c): e^x
- * within 1.1 ulp, sigmoid 2.5, tanh 1.4, erf 3.  The same bits in every
- * clone (kernels.h): no reassociation, and each fused multiply-add written
- * out (fma_), never left to the compiler's contraction.  With the fused
- * steps the gate arithmetic of an LSTM step is about a fifth faster than
- * with separate multiplies and adds.
+ * within 1.1 ulp, sigmoid 2.5 (x > -80), tanh 1.4, erf 3 (|x| < 6).  The same
+ * bits in every clone: no reassociation, no contraction into FMA.  (Fused
+ * multiply-adds in the polynomials made an LSTM step's gate arithmetic a
+ * quarter faster on CPUs with FMA, but the baseline clone can only match
+ * their bits with a library call or an exact emulation per multiply-add,
+ * which made it 15-20 times slower: not kept, docs/design.md.)
  */
 #ifndef HLR_EXP_APPROX_H
 #define HLR_EXP_APPROX_H
@@ -28,13 +29,6 @@ static inline float select_bits(int c, float a, float b)
     return r.f;
 }
 
-/* a b + c rounded once: one instruction in the kernels' AVX2 (x86-64-v3) and AVX-512 clones, a call to
- * the C library's exact fmaf in the baseline one, so every clone gives the same bits. */
-static inline float fma_(float a, float b, float c)
-{
-    return __builtin_fmaf(a, b, c);
-}
-
 /* e^x, x clamped to [-87, 88] (NaN stays NaN).  x = n ln2 + r with n
  * rounded by the 1.5 * 2^23 trick, ln2 split in two for an exact n ln2;
  * e^r on |r| <= ln2 / 2 by a degree-7 minimax polynomial (Cephes' expf
@@ -43,17 +37,17 @@ static inline float exp_approx(float x)
 {
     x = select_bits(x < -87.0f, -87.0f, x);
     x = select_bits(x > 88.0f, 88.0f, x);
-    float t = fma_(x, 1.44269504088896341f, 12582912.0f);
+    float t = x * 1.44269504088896341f + 12582912.0f;
     float n = t - 12582912.0f;
-    float r = fma_(n, -0.693359375f, x);
-    r = fma_(n, 2.12194440e-4f, r);
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
-    p = fma_(p, r, 1.3981999507e-3f);
-    p = fma_(p, r, 8.3334519073e-3f);
-    p = fma_(p, r, 4.1665795894e-2f);
-    p = fma_(p, r, 1.6666665459e-1f);
-    p = fma_(p, r, 5.0000001201e-1f);
-    p = fma_(p, r * r, r) + 1.0f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
     union {
         float f;
         uint32_t u;
@@ -71,24 +65,24 @@ static inline __attribute__((always_inline)) float erf_approx(float x)
 {
     const float ax = select_bits(x < 0.0f, -x, x), t = ax * ax;
     float p = 8.477423398e-05f;
-    p = fma_(p, t, -8.168499917e-04f);
-    p = fma_(p, t, 5.203345325e-03f);
-    p = fma_(p, t, -2.686034888e-02f);
-    p = fma_(p, t, 1.128371283e-01f);
-    p = fma_(p, t, -3.761263490e-01f);
-    p = fma_(p, t, 1.128379226e+00f);
+    p = p * t - 8.168499917e-04f;
+    p = p * t + 5.203345325e-03f;
+    p = p * t - 2.686034888e-02f;
+    p = p * t + 1.128371283e-01f;
+    p = p * t - 3.761263490e-01f;
+    p = p * t + 1.128379226e+00f;
     const float small = ax * p;
     const float bx = select_bits(ax < 0.921875f, 0.921875f, ax), s = 2.395939112e+00f / bx - 1.598984718e+00f;
     float q = 8.765822713e-06f;
-    q = fma_(q, s, 7.987331685e-08f);
-    q = fma_(q, s, -6.086718349e-05f);
-    q = fma_(q, s, 1.958435314e-04f);
-    q = fma_(q, s, -4.627752933e-04f);
-    q = fma_(q, s, 4.372787080e-04f);
-    q = fma_(q, s, 3.411716782e-03f);
-    q = fma_(q, s, -2.902391553e-02f);
-    q = fma_(q, s, 1.535583138e-01f);
-    q = fma_(q, s, 3.218453228e-01f);
+    q = q * s + 7.987331685e-08f;
+    q = q * s - 6.086718349e-05f;
+    q = q * s + 1.958435314e-04f;
+    q = q * s - 4.627752933e-04f;
+    q = q * s + 4.372787080e-04f;
+    q = q * s + 3.411716782e-03f;
+    q = q * s - 2.902391553e-02f;
+    q = q * s + 1.535583138e-01f;
+    q = q * s + 3.218453228e-01f;
     const float large = 1.0f - exp_approx(-t) * q;
     const float r = select_bits(ax >= 4.0f, 1.0f, select_bits(ax >= 0.921875f, large, small));
     return select_bits(x < 0.0f, -r, r);
@@ -107,11 +101,11 @@ static inline float tanh_approx(float x)
     float a = x < 0.0f ? -x : x;
     float z = x * x;
     float small = -5.70498872745e-3f;
-    small = fma_(small, z, 2.06390887954e-2f);
-    small = fma_(small, z, -5.37397155531e-2f);
-    small = fma_(small, z, 1.33314422036e-1f);
-    small = fma_(small, z, -3.33332819422e-1f);
-    small = fma_(small * z, x, x);
+    small = small * z + 2.06390887954e-2f;
+    small = small * z - 5.37397155531e-2f;
+    small = small * z + 1.33314422036e-1f;
+    small = small * z - 3.33332819422e-1f;
+    small = small * z * x + x;
     float big = 1.0f - 2.0f / (exp_approx(2.0f * a) + 1.0f);
     big = x < 0.0f ? -big : big;
     return select_bits(a < 0.625f, small, big);

@@ -13,19 +13,15 @@
  * (AVX-512, AVX2, the x86-64 baseline) and picks one at load time, so the
  * library runs everywhere and uses the wide registers where they exist.
  * Element-wise loops give the same bits in every version: there is no
- * reassociation and no contraction into FMA (-std=c11 sets -ffp-contract=off);
- * a fused multiply-add is written out where it is wanted (exp_approx.h's fma_),
- * one instruction in the AVX2 clone (x86-64-v3: AVX2 with FMA, what every
- * AVX2 CPU from Haswell and Zen on has) and the AVX-512 one, the C library's
- * exact fmaf in the baseline one.
+ * reassociation and no contraction into FMA (-std=c11 sets -ffp-contract=off).
  */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HLR_NO_CLONES) && \
     !defined(__SANITIZE_ADDRESS__) && defined(HLR_ISA_AVX2)
 /* `make bench ISA=avx2`: a build capped at AVX2 (x86-64-v3), to measure that path on an AVX-512 machine. */
-#define HLR_KERNEL __attribute__((target_clones("default", "arch=x86-64-v3")))
+#define HLR_KERNEL __attribute__((target_clones("default", "avx2")))
 #elif defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HLR_NO_CLONES) && \
     !defined(__SANITIZE_ADDRESS__)
-#define HLR_KERNEL __attribute__((target_clones("default", "arch=x86-64-v3", "avx512f")))
+#define HLR_KERNEL __attribute__((target_clones("default", "avx2", "avx512f")))
 #else
 #define HLR_KERNEL
 #endif

@@ -6,7 +6,7 @@
  * The gate non-linearities use exp_approx(), plain float arithmetic that
  * the compiler vectorises (a call to expf would keep every loop scalar).
  * It is within 2 ulp of e^x, and gives the same bits in every clone: no
- * reassociation, and a fused multiply-add only where it is written (fma_).
+ * reassociation, no contraction into FMA.
  */
 #include "kernels.h"
 #include "exp_approx.h"
@@ -73,8 +73,8 @@ HLR_KERNEL void hlrk_lstm_step(float *gates, const float *bias, const float *h_p
     }
 }
 
-/* dh += dout, row by row, for the active rows. */
-static void add_dout(float *dh, const float *dout, int64_t dout_stride, const unsigned char *active, int64_t N,
+/* dh += dout, row by row, for the active rows (inlined into each clone, as the row loops). */
+ROW_LOOP void add_dout(float *dh, const float *dout, int64_t dout_stride, const unsigned char *active, int64_t N,
                      int64_t H)
 {
     if (!dout)
