@@ -3,8 +3,8 @@
  * src/kernels/exp_approx.h's e^x, sigmoid, tanh and erf against double
  * precision, over every STEP-th float (every float with STEP 1: some
  * minutes).  Not part of the build; the figures in exp_approx.h came from
- *   cc -O2 -std=c11 -march=native scripts/approx-ulp.c -o /tmp/approx-ulp -lm && /tmp/approx-ulp 7
- * (-march=native: the C library's fmaf is exact either way, only slower).
+ *   cc -O2 -std=c11 scripts/approx-ulp.c -o /tmp/approx-ulp -lm && /tmp/approx-ulp 7
+ * (-std=c11 as the library: no contraction into FMA, the kernels' own bits).
  */
 #include "../src/kernels/exp_approx.h"
 

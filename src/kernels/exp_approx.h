@@ -3,7 +3,7 @@
  * arithmetic that the compiler vectorises (a call to expf or erff keeps a
  * loop scalar), for the kernels of recurrent.c, softmax.c and eltwise.c.
  * Against double precision on every 7th float (scripts/approx-ulp.c): e^x
- * within 1.1 ulp, sigmoid 2.5 (x > -80), tanh 1.4, erf 3 (|x| < 6).  The same
+ * within 1.0 ulp, sigmoid 2.5 (x > -80), tanh 1.4, erf 2.5 (|x| < 6).  The same
  * bits in every clone: no reassociation, no contraction into FMA.  (Fused
  * multiply-adds in the polynomials made an LSTM step's gate arithmetic a
  * quarter faster on CPUs with FMA, but the baseline clone can only match
