@@ -303,14 +303,14 @@ typedef struct adam_job {
     const hlr_optimizer *o;
     float *p, *m1, *m2;
     const float *g;
-    float step_size, bc2_sqrt, l2, decay_mul, v_tiny;
+    float step_size, bc2_sqrt, l2, decay_mul;
 } adam_job;
 
 static void adam_part(void *ctx, int64_t b, int64_t e)
 {
     const adam_job *j = ctx;
     hlrk_adam(j->p + b, j->g + b, j->m1 + b, j->m2 + b, e - b, j->o->beta1, j->o->beta2, j->step_size, j->bc2_sqrt,
-              j->o->eps, j->l2, j->decay_mul, j->v_tiny);
+              j->o->eps, j->l2, j->decay_mul);
 }
 
 hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
@@ -333,7 +333,6 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
     const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     const float l2 = o->kind == HLR__OPT_ADAM ? o->weight_decay : 0.0f;
     const float decay_mul = o->kind == HLR__OPT_ADAMW ? 1.0f - lr * o->weight_decay : 1.0f;
-    const float v_tiny = hlrk_adam_v_tiny(o->eps, bc2_sqrt); /* second moments that become zero (update.c) */
     int k = 0;
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
         hlr_layer *l = hlr_model_layer(m, i);
@@ -350,7 +349,7 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
                          o->momentum, o->nesterov, step == 1);
             else {
                 adam_job aj = {o,         hlr__param(l, j), o->m1[k], o->m2[k], hlr__grad(l, j),
-                               step_size, bc2_sqrt,         l2,       decay_mul, v_tiny};
+                               step_size, bc2_sqrt,         l2,       decay_mul};
                 hlr__parallel_for(n, 16384, adam_part, &aj);
             }
             k++;

@@ -8,8 +8,8 @@
 #include "../src/kernels/kernels.h"
 
 #include <float.h>
-#include <math.h>
 #include <malloc.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -555,41 +555,66 @@ static int count_subnormal(const float *x, int n)
  * Fading gradients (each step half the last, through the subnormals to zero) drive torch's Adam and
  * SGD-momentum state through the subnormal range, where every multiply costs an Intel CPU a microcode
  * assist.  The kernels flush that state (update.c): none of it is ever subnormal, and the weights come out
- * bit for bit as those of the same updates written out here without the flush.
+ * bit for bit as those of the same updates written out here without the flush.  Three settings: Adam's
+ * first moment fading before its second (b1 0.9, b2 0.95; SGD with momentum) and after it (0.99, 0.9; SGD
+ * with Nesterov's momentum), and both with weight decay (Adam's L2 term, SGD's), which keeps the moments
+ * normal while the gradients' own part is flushed.
  */
 START_TEST(test_fading_gradients_leave_no_subnormal_state_and_the_same_weights)
 {
     enum { N = 40, STEPS = 1600 };
+    static const struct {
+        float b1, b2, l2, wd;
+        int nesterov;
+    } cfg[3] = {{0.9f, 0.95f, 0.0f, 0.0f, 0}, {0.99f, 0.9f, 0.0f, 0.0f, 1}, {0.9f, 0.999f, 1e-4f, 1e-4f, 1}};
+    const float b1 = cfg[_i].b1, b2 = cfg[_i].b2, l2 = cfg[_i].l2, wd = cfg[_i].wd, eps = 1e-8f, lr = 1e-3f;
+    const float mu = 0.9f;
     float p[N], g[N], m[N] = {0}, v[N] = {0}, buf[N] = {0};
     float rp[N], rm[N] = {0}, rv[N] = {0}, rbuf[N] = {0}, sp[N], rsp[N];
-    const float b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, lr = 1e-3f, mu = 0.9f; /* b2: v fades within the steps */
     int ref_subnormal = 0;
     for (int i = 0; i < N; i++) {
-        p[i] = rp[i] = sp[i] = rsp[i] = 0.05f * (float)(i + 1) - 1.0f;
+        p[i] = rp[i] = sp[i] = rsp[i] = 0.05f * (float)(i + 1) - 1.05f; /* 0.05 to 1 in magnitude, and 0 */
         g[i] = 1e-3f * (float)((i * 7) % 11 + 1) * (i % 2 ? -1.0f : 1.0f);
     }
     for (int step = 1; step <= STEPS; step++) {
         const double bc1 = 1.0 - pow(b1, step), bc2 = 1.0 - pow(b2, step);
         const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-        hlrk_adam(p, g, m, v, N, b1, b2, step_size, bc2_sqrt, eps, 0.0f, 1.0f, hlrk_adam_v_tiny(eps, bc2_sqrt));
-        hlrk_sgd(sp, g, buf, N, lr, 0.0f, mu, 0, step == 1);
+        hlrk_adam(p, g, m, v, N, b1, b2, step_size, bc2_sqrt, eps, l2, 1.0f);
+        hlrk_sgd(sp, g, buf, N, lr, wd, mu, cfg[_i].nesterov, step == 1);
         for (int i = 0; i < N; i++) { /* torch's order, no flush */
-            const float d = g[i];
+            const float d = g[i] + l2 * rp[i], ds = g[i] + wd * rsp[i];
             rm[i] = b1 * rm[i] + (1.0f - b1) * d;
             rv[i] = b2 * rv[i] + (1.0f - b2) * d * d;
             rp[i] = rp[i] - step_size * (rm[i] / (sqrtf(rv[i]) / bc2_sqrt + eps));
-            rbuf[i] = step == 1 ? d : mu * rbuf[i] + d;
-            rsp[i] -= lr * rbuf[i];
+            rbuf[i] = step == 1 ? ds : mu * rbuf[i] + ds;
+            rsp[i] -= lr * (cfg[_i].nesterov ? ds + mu * rbuf[i] : rbuf[i]);
             g[i] *= 0.5f;
         }
         ck_assert_int_eq(count_subnormal(m, N) + count_subnormal(v, N) + count_subnormal(buf, N), 0);
         ref_subnormal += count_subnormal(rm, N) + count_subnormal(rv, N) + count_subnormal(rbuf, N);
     }
-    ck_assert_msg(ref_subnormal > 0, "the unflushed updates never went subnormal: the test proves nothing");
+    if (l2 == 0.0f) /* with weight decay the moments follow the weights and stay normal */
+        ck_assert_msg(ref_subnormal > 0, "the unflushed updates never went subnormal: the test proves nothing");
     for (int i = 0; i < N; i++) {
         ck_assert_msg(p[i] == rp[i], "Adam weight %d: %.9g, without the flush %.9g", i, p[i], rp[i]);
         ck_assert_msg(sp[i] == rsp[i], "SGD weight %d: %.9g, without the flush %.9g", i, sp[i], rsp[i]);
     }
+}
+END_TEST
+
+/* hlrk_adam_v_tiny's promise: a second moment just below it, through Adam's denominator, leaves eps as it
+ * is, so flushing it to zero cannot change the step. */
+START_TEST(test_adam_second_moments_flushed_cannot_change_a_step)
+{
+    static const float eps[] = {1e-3f, 1e-6f, 1e-8f, 1e-12f, 1e-16f};
+    static const float bc2_sqrt[] = {0.0316227766f, 0.1f, 0.5f, 1.0f};
+    for (size_t e = 0; e < sizeof eps / sizeof eps[0]; e++)
+        for (size_t b = 0; b < sizeof bc2_sqrt / sizeof bc2_sqrt[0]; b++) {
+            const float t = hlrk_adam_v_tiny(eps[e], bc2_sqrt[b]), below = nextafterf(t, 0.0f);
+            ck_assert_msg(t >= 0.0f && t <= 0x1p-100f, "v_tiny %g", (double)t); /* 0: nothing flushed */
+            ck_assert_msg(sqrtf(below) / bc2_sqrt[b] + eps[e] == eps[e], "eps %g, bc2_sqrt %g: v %g moves eps",
+                          (double)eps[e], (double)bc2_sqrt[b], (double)below);
+        }
 }
 END_TEST
 
@@ -616,7 +641,8 @@ Suite *suite_optim(void)
     tcase_add_loop_test(tc, test_optimizer_refuses_a_model_at_a_freed_models_address, 0, 3);
     tcase_add_test(tc, test_steps_counts_parameter_updates_only);
     tcase_add_test(tc, test_frozen_layers_are_left_alone);
-    tcase_add_test(tc, test_fading_gradients_leave_no_subnormal_state_and_the_same_weights);
+    tcase_add_loop_test(tc, test_fading_gradients_leave_no_subnormal_state_and_the_same_weights, 0, 3);
+    tcase_add_test(tc, test_adam_second_moments_flushed_cannot_change_a_step);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("schedules");

@@ -209,11 +209,11 @@ double hlrk_cross_entropy_weighted(const float *logits, const int32_t *labels, i
  * p *= decay_mul (AdamW's decoupled decay; 1 for Adam); d = g + l2 * p;
  * m = b1 m + (1-b1) d; v = b2 v + (1-b2) d^2;
  * p -= step_size * m / (sqrt(v) / bc2_sqrt + eps).
- * Tiny gradients and moments become zero (update.c), v below v_tiny (hlrk_adam_v_tiny). */
+ * Tiny gradients and moments become zero (update.c; v below hlrk_adam_v_tiny). */
 void hlrk_adam(float *p, const float *g, float *m, float *v, int64_t n, float b1, float b2, float step_size,
-                float bc2_sqrt, float eps, float l2, float decay_mul, float v_tiny);
-/* That v_tiny: sqrt(v) / bc2_sqrt below eps 2^-26, under a quarter of eps's last bit, so that eps plus it
- * rounds to eps and the step is the same; at most 2^-100. */
+                float bc2_sqrt, float eps, float l2, float decay_mul);
+/* Adam's second moments below this become zero: sqrt(v) / bc2_sqrt is then below eps 2^-26, under a
+ * quarter of eps's last bit, so that eps plus it rounds to eps and the step is the same; at most 2^-100. */
 static inline float hlrk_adam_v_tiny(float eps, float bc2_sqrt)
 {
     const double v_eps = (double)eps * bc2_sqrt * 0x1p-26, v = v_eps * v_eps;
