@@ -97,8 +97,9 @@ HLR_KERNEL void hlrk_bn_apply_split(float *y, const float *x, int64_t H, int64_t
  * left to itself GCC kept it out of line, compiled for the x86-64 baseline, so every clone of
  * hlrk_bn_grad_sums ran it four SSE operations to a vector (7.8 % of the cnn-bn's training step; inlined,
  * its training at batch 64 went from 2,790-2,804 to 2,842-2,905 img/s, two threads, AVX-512). */
-static inline __attribute__((always_inline)) void grad_sums(const float *restrict dy, const float *restrict y, const float *restrict x, int64_t S,
-                             float mean, float *sg, float *sgx)
+static inline __attribute__((always_inline)) void grad_sums(const float *restrict dy, const float *restrict y,
+                                                            const float *restrict x, int64_t S, float mean,
+                                                            float *sg, float *sgx)
 {
     v16 a1 = {0}, a2 = {0};
     float t1 = 0.0f, t2 = 0.0f;

@@ -157,10 +157,13 @@ const float *hlr__rnn_whh_t(rnn *r, int k, int d)
     rnn_dir *w = &r->dir[k][d];
     const int64_t H = r->hidden, GH = (int64_t)r->cell->gates * H;
     const float *W = rnn_param(r, k, d, 1);
+    enum { TILE = 32 }; /* in tiles, so that the writes, GH apart, stay in cache: remade at every training step */
     if (hlr__weights_changed(w->W_seen, W, GH * H, &w->wt_valid))
-        for (int64_t g = 0; g < GH; g++)
-            for (int64_t h = 0; h < H; h++)
-                w->WT[h * GH + g] = W[g * H + h];
+        for (int64_t g0 = 0; g0 < GH; g0 += TILE)
+            for (int64_t h0 = 0; h0 < H; h0 += TILE)
+                for (int64_t g = g0; g < g0 + TILE && g < GH; g++)
+                    for (int64_t h = h0; h < h0 + TILE && h < H; h++)
+                        w->WT[h * GH + g] = W[g * H + h];
     return w->WT;
 }
 

@@ -37,7 +37,7 @@ typedef struct rnn_dir {
     float *C;   /* LSTM: (T+1, n, H) cell states, same layout */
     float *TC;  /* LSTM: (T, n, H) tanh of the cell state after each step */
     float *HN;  /* GRU: (T, n, H) W_hn h + b_hn of each step */
-    float *WT;  /* (H, G H) W_hh transposed, for small batches (hlr__rnn_whh_t) */
+    float *WT;  /* (H, G H) W_hh transposed, for a forward by rows (hlr__rnn_whh_t) */
     float *W_seen; /* (G H, H) the W_hh that WT was made from */
     int wt_valid;  /* WT and W_seen hold a transpose (0 after every plan) */
 } rnn_dir;
