@@ -40,8 +40,7 @@ HLR_KERNEL void hlrk_adam(float *p, const float *g, float *m, float *v, int64_t 
         float w = p[i] * decay_mul;
         float d = flush(g[i], g_tiny) + l2 * w;
         float mi = flush(b1 * m[i] + a1 * d, m_tiny);
-        float vi = b2 * v[i] + a2 * d * d;
-        vi = select_bits(vi < v_tiny, 0.0f, vi);
+        float vi = flush(b2 * v[i] + a2 * d * d, v_tiny);
         m[i] = mi;
         v[i] = vi;
         p[i] = w - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));

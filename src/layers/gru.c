@@ -20,7 +20,7 @@
 /* One time step on rows [a, b) of the batch, one part per pool thread (as lstm.c). */
 typedef struct gru_step_job {
     rnn *r;
-    const float *W_hh, *W_hhT, *b_hn, *h_prev, *dout, *gates, *hn; /* W_hhT: W_hh^T, forward by rows (NULL by units) */
+    const float *W_hh, *W_hhT, *b_hn, *h_prev, *dout, *gates, *hn; /* W_hhT: rnn_rows_whh_t */
     float *G, *HN, *h, *dG, *dGh;
     const unsigned char *active;
     int64_t dout_stride, n;
@@ -97,7 +97,7 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
     const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
     const int units = rnn_by_units(n);
-    const float *W_hhT = units || (T == 1 && !h0) ? NULL : hlr__rnn_whh_t(r, k, d); /* NULL: no step's product */
+    const float *W_hhT = rnn_rows_whh_t(r, k, d, units, h0);
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = j < 2 * H ? b_ih[j] + b_hh[j] : b_ih[j];
     rnn_project(X, in, W_ih, T * n, GH, w->G);

@@ -26,7 +26,7 @@
  */
 typedef struct lstm_step_job {
     rnn *r;
-    const float *W_hh, *W_hhT, *h_prev, *c_prev, *dout; /* W_hhT: W_hh^T, forward by rows (NULL by units) */
+    const float *W_hh, *W_hhT, *h_prev, *c_prev, *dout; /* W_hhT: rnn_rows_whh_t */
     float *G, *h, *c, *tanh_c, *dG;
     const float *gates, *tc;
     const unsigned char *active;
@@ -96,7 +96,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
     const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
     const int units = rnn_by_units(n);
-    const float *W_hhT = units || (T == 1 && !h0) ? NULL : hlr__rnn_whh_t(r, k, d); /* NULL: no step's product */
+    const float *W_hhT = rnn_rows_whh_t(r, k, d, units, h0);
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = b_ih[j] + b_hh[j];
     rnn_project(X, in, W_ih, T * n, GH, w->G);

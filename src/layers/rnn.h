@@ -204,6 +204,12 @@ static inline void rnn_units_product(const float *h, int64_t rows, const float *
 /* W_hh of direction d of layer k transposed, (H, G H), remade when W_hh changed since the last call
  * (hlr__weights_changed).  Called before a forward's time loop, never inside it. */
 const float *hlr__rnn_whh_t(rnn *r, int k, int d);
+/* The W_hh^T a forward by rows multiplies by, or NULL where no step multiplies: a forward by units (which
+ * reads W_hh in place), or one step from a zero state. */
+static inline const float *rnn_rows_whh_t(rnn *r, int k, int d, int units, const float *h0)
+{
+    return units || (r->T == 1 && !h0) ? NULL : hlr__rnn_whh_t(r, k, d);
+}
 /* A step's out (rows, G H) = beta out + h (rows, H) W_hh^T, through W_hhT (H, G H), hlr__rnn_whh_t's copy. */
 static inline void rnn_step_product(const float *h, int64_t rows, const float *W_hhT, int64_t H, int64_t GH,
                                     float beta, float *out)
