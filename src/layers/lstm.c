@@ -10,8 +10,8 @@
  * the first step when the initial state is zero), the step kernel adds both biases, and
  * the backward pass does one GEMM per step for dh and one each for dW_ih,
  * dW_hh and dX.  A step's GEMM and kernel run together on each thread's
- * rows of the batch, or, for 1 to 8 sequences, on each thread's hidden
- * units (rnn.h, rnn_by_units).
+ * rows of the batch, each thread taking its rows through every step, or,
+ * for 1 to 8 sequences, on each thread's hidden units (rnn.h, rnn_by_units).
  */
 #include "../kernels/kernels.h"
 #include "rnn.h"
@@ -65,6 +65,18 @@ static lstm_step_job lstm_step_at(const rnn_steps *u, int64_t s)
                            .gemm = s > 0 || u->h0};
 }
 
+/* Every step on rows [a, b) of the batch: a row's steps read only that row's earlier state, so each
+ * thread takes its rows through the whole sequence, and a direction's forward is one hand-out, not one
+ * a step (rnn.h: the threads no longer meet after each step). */
+static void lstm_rows_part(void *ctx, int64_t a, int64_t b)
+{
+    const rnn_steps *u = ctx;
+    for (int64_t s = 0; s < u->r->T; s++) {
+        lstm_step_job j = lstm_step_at(u, s);
+        lstm_step_part(&j, a, b);
+    }
+}
+
 /* Step s on hidden units [j0, j1) of every row, in a forward by units (rnn.h, rnn_by_units). */
 static void lstm_units_step(const rnn_steps *u, int64_t s, int64_t j0, int64_t j1)
 {
@@ -85,6 +97,43 @@ static void lstm_step_backward_part(void *ctx, int64_t a, int64_t b)
                             j->active ? j->active + a : NULL, b - a, H);
     if (j->gemm)
         hlrk_gemm1(0, 0, b - a, H, GH, 1.0f, j->dG + a * GH, GH, j->W_hh, H, 1.0f, r->dh + a * H, H);
+}
+
+/* What a direction's backward steps are made from. */
+typedef struct lstm_back {
+    rnn *r;
+    const rnn_dir *w;
+    const float *W_hh, *dO;
+    const unsigned char *active;
+    int64_t n;
+    int rev, want_dh0;
+} lstm_back;
+
+/* The job of the s-th step processed backward (the last in time first for the forward direction). */
+static lstm_step_job lstm_back_at(const lstm_back *u, int64_t s)
+{
+    const int64_t T = u->r->T, H = u->r->hidden, GH = 4 * H, DH = u->r->dirs * H, n = u->n;
+    const int64_t t = u->rev ? s : T - 1 - s, prev = u->rev ? t + 1 : t;
+    return (lstm_step_job){.r = u->r,
+                           .W_hh = u->W_hh,
+                           .dout = u->dO ? u->dO + t * n * DH : NULL,
+                           .dout_stride = DH,
+                           .dG = u->w->dG + t * n * GH,
+                           .gates = u->w->G + t * n * GH,
+                           .c_prev = u->w->C + prev * n * H,
+                           .tc = u->w->TC + t * n * H,
+                           .active = u->active ? u->active + t * n : NULL,
+                           .gemm = s < T - 1 || u->want_dh0};
+}
+
+/* Every step backward on rows [a, b), one hand-out per direction (as lstm_rows_part). */
+static void lstm_back_rows_part(void *ctx, int64_t a, int64_t b)
+{
+    const lstm_back *u = ctx;
+    for (int64_t s = 0; s < u->r->T; s++) {
+        lstm_step_job j = lstm_back_at(u, s);
+        lstm_step_backward_part(&j, a, b);
+    }
 }
 
 /* X (T n, in) -> G, S, C, TC of direction d (see rnn.h for the layout). */
@@ -117,10 +166,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
         hlr__rnn_by_units(&u, 4, lstm_units_step);
         return;
     }
-    for (int64_t s = 0; s < T; s++) {
-        lstm_step_job j = lstm_step_at(&u, s);
-        hlr__parallel_for(n, RNN_STEP_GRAIN, lstm_step_part, &j);
-    }
+    hlr__parallel_for(n, RNN_STEP_GRAIN, lstm_rows_part, &u);
 }
 
 /*
@@ -134,22 +180,10 @@ static void lstm_backward(rnn *r, int k, int d, const float *X, int64_t in, int6
                           const float *dO, float *dX, int overwrite_dx, int want_dh0)
 {
     rnn_dir *w = &r->dir[k][d];
-    const int64_t T = r->T, H = r->hidden, GH = 4 * H, DH = r->dirs * H, rev = d == 1;
-    const float *W_hh = rnn_param(r, k, d, 1);
-    for (int64_t s = 0; s < T; s++) {
-        int64_t t = rev ? s : T - 1 - s, prev = rev ? t + 1 : t;
-        lstm_step_job j = {.r = r,
-                           .W_hh = W_hh,
-                           .dout = dO ? dO + t * n * DH : NULL,
-                           .dout_stride = DH,
-                           .dG = w->dG + t * n * GH,
-                           .gates = w->G + t * n * GH,
-                           .c_prev = w->C + prev * n * H,
-                           .tc = w->TC + t * n * H,
-                           .active = active ? active + t * n : NULL,
-                           .gemm = s < T - 1 || want_dh0};
-        hlr__parallel_for(n, RNN_STEP_GRAIN, lstm_step_backward_part, &j);
-    }
+    const int64_t GH = 4 * r->hidden;
+    lstm_back u = {.r = r, .w = w, .W_hh = rnn_param(r, k, d, 1), .dO = dO, .active = active, .n = n,
+                   .rev = d == 1, .want_dh0 = want_dh0};
+    hlr__parallel_for(n, RNN_STEP_GRAIN, lstm_back_rows_part, &u);
     hlr__rnn_weight_grads(r, k, d, GH, w->dG, w->dG, X, in, n, dX, overwrite_dx);
 }
 
