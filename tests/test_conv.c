@@ -28,6 +28,8 @@ extern _Atomic long hlr__alloc_count;
 void hlr__model_no_fusion(hlr_model *m);
 /* Internal: compute a 3x3 conv2d by im2col even where it would use Winograd's algorithm. */
 void hlr__conv2d_no_winograd(hlr_layer *l);
+/* Internal (kernels.h): 8 or 16 runs the kernels' 8- or 16-float loops whatever the CPU; 0 lets it choose. */
+extern int hlrk_width_for_tests;
 
 Suite *suite_conv(void);
 
@@ -601,6 +603,65 @@ static int expect_fused_bits(hlr_model *m[2], int64_t N, int64_t side, unsigned 
     hlr_tensor_free(dy);
     return checked;
 }
+
+/*
+ * The kernels' 8-float loops (what a CPU without AVX-512 runs, kernels.h) give the bits of their 16-float
+ * ones: Winograd convolutions, batch norms with a fused ReLU and pooling, a training pass (output, dx,
+ * every gradient) and then inference (the batch norms folded into the convolutions), at each width.
+ * Planes of 144 and 120 floats (a tail after the last 16) and pooled rows of 20 windows (more than 16).
+ */
+START_TEST(test_8_float_loops_give_the_bits_of_16_float_ones)
+{
+    enum { N = 3, C = 4, H = 12, W = 40, OUT = 3, NX = N * C * H * W };
+    /* the gradients: conv2d weights, each batch norm's four parameters (two of them its statistics), dense */
+    enum { NG = 8 * C * 9 + 4 * 8 + 6 * 8 * 9 + 4 * 6 + 6 * 3 * 10 * OUT + OUT, NOUT = 2 * N * OUT + NX + NG };
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, C, H, W}), *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, OUT});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, OUT}), *dx = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, C, H, W});
+    ck_assert(x && dy && y && dx);
+    test_fill(hlr_tensor_f32(x), NX, 31, -1.0f, 1.0f);
+    test_fill(hlr_tensor_f32(dy), N * OUT, 32, -1.0f, 1.0f);
+    static float got[2][NOUT];
+    for (int k = 0; k < 2; k++) {
+        hlrk_width_for_tests = k == 0 ? 16 : 8;
+        hlr_layer *ls[] = {hlr_conv2d(C, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+                           hlr_batchnorm2d(8, 1e-5f, 0.1f),
+                           hlr_relu(),
+                           hlr_maxpool2d(2, 0, 0), /* 8 x 6 x 20 */
+                           hlr_conv2d(8, 6, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+                           hlr_batchnorm2d(6, 1e-5f, 0.1f),
+                           hlr_relu(),
+                           hlr_maxpool2d(2, 0, 0), /* 6 x 3 x 10 */
+                           hlr_flatten(),
+                           hlr_dense(6 * 3 * 10, OUT, 1),
+                           NULL};
+        hlr_model *m = model_of(41, ls);
+        ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){C, H, W}));
+        float *at = got[k];
+        ck_assert_ok(hlr_model_forward(m, x, y, 1));
+        ck_assert_ok(hlr_model_backward(m, dy, dx));
+        memcpy(at, hlr_tensor_f32(y), sizeof(float) * N * OUT), at += N * OUT;
+        memcpy(at, hlr_tensor_f32(dx), sizeof(float) * NX), at += NX;
+        for (int li = 0; li < hlr_model_num_layers(m); li++) {
+            hlr_layer *l = hlr_model_layer(m, li);
+            for (int i = 0; i < hlr_layer_param_count(l); i++) {
+                hlr_tensor *g = hlr_layer_grad(l, hlr_layer_param_name(l, i));
+                ck_assert(g != NULL);
+                memcpy(at, hlr_tensor_f32(g), sizeof(float) * (size_t)hlr_tensor_numel(g)), at += hlr_tensor_numel(g);
+            }
+        }
+        ck_assert_ok(hlr_model_forward(m, x, y, 0));
+        memcpy(at, hlr_tensor_f32(y), sizeof(float) * N * OUT), at += N * OUT;
+        ck_assert_int_eq(at - got[k], NOUT);
+        hlr_model_free(m);
+    }
+    hlrk_width_for_tests = 0;
+    test_expect_same_bits("8-float against 16-float loops", got[1], got[0], NOUT);
+    hlr_tensor_free(x);
+    hlr_tensor_free(dy);
+    hlr_tensor_free(y);
+    hlr_tensor_free(dx);
+}
+END_TEST
 
 START_TEST(test_fused_relus_give_the_bits_of_separate_layers)
 {
@@ -1778,6 +1839,7 @@ Suite *suite_conv(void)
 
     tc = tcase_create("fusion");
     tcase_add_test(tc, test_fused_relus_give_the_bits_of_separate_layers);
+    tcase_add_test(tc, test_8_float_loops_give_the_bits_of_16_float_ones);
     tcase_add_loop_test(tc, test_fused_pooling_breaks_ties_as_the_pooling_layer, 0, 2);
     tcase_add_test(tc, test_inference_of_one_sample_gives_its_bits_in_a_batch);
     tcase_add_test(tc, test_winograd_filters_follow_a_change_of_the_weights);

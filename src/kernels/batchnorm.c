@@ -25,29 +25,60 @@ static inline float lanes_sum(v16 a, float tail)
     return ((s4[0] + s4[2]) + (s4[1] + s4[3])) + tail;
 }
 
-/* sum of x[0..S) */
-static inline float plane_sum(const float *x, int64_t S)
+/* The same for 16 lanes held as two halves, lanes 0-7 and 8-15 (kernels.h, hlrk_v8): the same bits. */
+static inline float halves_sum(hlrk_v8 lo, hlrk_v8 hi, float tail)
 {
-    v16 acc = {0};
+    float s4[4];
+    const hlrk_v8 s8 = lo + hi;
+    for (int i = 0; i < 4; i++)
+        s4[i] = s8[i] + s8[i + 4];
+    return ((s4[0] + s4[2]) + (s4[1] + s4[3])) + tail;
+}
+
+/* sum of x[0..S); without AVX-512 each 16 lanes in two halves (kernels.h, hlrk_v8), the same sums */
+static inline __attribute__((always_inline)) float plane_sum(const float *x, int64_t S)
+{
     int64_t i = 0;
+    float tail = 0.0f;
+    if (!hlrk_v16_fits()) {
+        hlrk_v8 lo = {0}, hi = {0};
+        for (; i + 16 <= S; i += 16) {
+            lo += *(const hlrk_v8 *)(x + i);
+            hi += *(const hlrk_v8 *)(x + i + 8);
+        }
+        for (; i < S; i++)
+            tail += x[i];
+        return halves_sum(lo, hi, tail);
+    }
+    v16 acc = {0};
     for (; i + 16 <= S; i += 16)
         acc += *(const v16 *)(x + i);
-    float tail = 0.0f;
     for (; i < S; i++)
         tail += x[i];
     return lanes_sum(acc, tail);
 }
 
-/* sum of (x[i] - mean)^2 */
-static inline float plane_sqdev(const float *x, int64_t S, float mean)
+/* sum of (x[i] - mean)^2, the same way */
+static inline __attribute__((always_inline)) float plane_sqdev(const float *x, int64_t S, float mean)
 {
-    v16 acc = {0};
     int64_t i = 0;
+    float tail = 0.0f;
+    if (!hlrk_v16_fits()) {
+        hlrk_v8 lo = {0}, hi = {0};
+        for (; i + 16 <= S; i += 16) {
+            const hlrk_v8 dl = *(const hlrk_v8 *)(x + i) - mean, dh = *(const hlrk_v8 *)(x + i + 8) - mean;
+            lo += dl * dl;
+            hi += dh * dh;
+        }
+        for (; i < S; i++)
+            tail += (x[i] - mean) * (x[i] - mean);
+        return halves_sum(lo, hi, tail);
+    }
+    v16 acc = {0};
     for (; i + 16 <= S; i += 16) {
         v16 d = *(const v16 *)(x + i) - mean;
         acc += d * d;
     }
-    float tail = 0.0f;
     for (; i < S; i++)
         tail += (x[i] - mean) * (x[i] - mean);
     return lanes_sum(acc, tail);
@@ -104,6 +135,28 @@ static inline __attribute__((always_inline)) void grad_sums(const float *restric
     v16 a1 = {0}, a2 = {0};
     float t1 = 0.0f, t2 = 0.0f;
     int64_t i = 0;
+    if (!hlrk_v16_fits()) { /* each 16 lanes as two halves, the same sums (kernels.h, hlrk_v8) */
+        hlrk_v8 l1 = {0}, h1 = {0}, l2 = {0}, h2 = {0};
+        const hlrk_v8i all = ~(hlrk_v8i){0};
+        for (; i + 16 <= S; i += 16) {
+            const hlrk_v8i ml = y ? (hlrk_v8i)(*(const hlrk_v8 *)(y + i) > 0.0f) : all,
+                           mh = y ? (hlrk_v8i)(*(const hlrk_v8 *)(y + i + 8) > 0.0f) : all;
+            const hlrk_v8 gl = (hlrk_v8)(*(const hlrk_v8i *)(dy + i) & ml),
+                          gh = (hlrk_v8)(*(const hlrk_v8i *)(dy + i + 8) & mh);
+            l1 += gl;
+            h1 += gh;
+            l2 += gl * (*(const hlrk_v8 *)(x + i) - mean);
+            h2 += gh * (*(const hlrk_v8 *)(x + i + 8) - mean);
+        }
+        for (; i < S; i++) {
+            const float g = !y || y[i] > 0.0f ? dy[i] : 0.0f;
+            t1 += g;
+            t2 += g * (x[i] - mean);
+        }
+        *sg = halves_sum(l1, h1, t1);
+        *sgx = halves_sum(l2, h2, t2);
+        return;
+    }
     if (y) {
         for (; i + 16 <= S; i += 16) {
             const v16 g = (v16)(*(const hlrk_v16i *)(dy + i) & (*(const v16 *)(y + i) > 0.0f));

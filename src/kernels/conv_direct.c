@@ -42,9 +42,9 @@ int64_t hlrk_conv_direct_scratch(const hlrk_conv_geom *g)
 
 /* See kernels.h. */
 typedef hlrk_v16 v16;
-/* 8 floats: one AVX2 register.  GCC keeps a vector wider than the clone's registers in memory, so the
- * AVX2 clone sums in these (docs/design.md, Convolution, says what v16 cost there). */
-typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
+/* 8 floats: one AVX2 register (kernels.h: the AVX2 clone sums in these; docs/design.md, Convolution,
+ * says what v16 cost there). */
+typedef hlrk_v8 v8;
 #define NACC 8 /* independent sums: enough to hide the adds' latency */
 #define NV 4   /* vectors of outputs per channel when COB channels share the pass: COB NV sums */
 
@@ -116,7 +116,7 @@ typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
 TAPS(taps16, v16, 16, COB)
 TAPS(taps8, v8, 8, 2)
 
-typedef int32_t v8i __attribute__((vector_size(32), aligned(4), may_alias));
+typedef hlrk_v8i v8i;
 
 /* Output row oh of the plane goes to row `to` (split rows: the even rows, then the odd ones), + b and
  * the ReLU (as hlrk_relu: a NaN stays NaN).  Rows as wide as a vector go in vectors, the last one
@@ -168,11 +168,7 @@ DIRECT_KERNEL void hlrk_conv_direct(float *y, const float *x, const float *w, co
                 off[ntaps++] = (c * Hp + ki) * Wp + kj;
     /* Which clone runs (kernels.h picks the widest the CPU has; the AVX2-capped build has none wider):
      * AVX-512 sums in v16, the others in v8. */
-#ifdef HLR_ISA_AVX2
-    const int v16_fits = 0;
-#else
-    const int v16_fits = __builtin_cpu_supports("avx512f");
-#endif
+    const int v16_fits = hlrk_v16_fits();
     const int64_t cb = v16_fits ? COB : 2;
     for (int64_t co = 0; co < cout; co += cb) {
         const int64_t nc = cout - co < cb ? cout - co : cb;

@@ -33,6 +33,26 @@
  * compares in a target_clones AVX-512 clone (pool.c). */
 typedef float hlrk_v16 __attribute__((vector_size(64), aligned(4), may_alias));
 typedef int32_t hlrk_v16i __attribute__((vector_size(64), aligned(4), may_alias));
+/* 8 floats and masks: one AVX2 register.  In a clone without AVX-512, GCC keeps a 16-float vector in
+ * memory between operations (a compare and select on one took several times as long as the same
+ * arithmetic on two 8-float vectors), so a kernel whose AVX2 clone runs such operations keeps an
+ * 8-float version of its loop for it and picks one with hlrk_v16_fits(). */
+typedef float hlrk_v8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int32_t hlrk_v8i __attribute__((vector_size(32), aligned(4), may_alias));
+/* Whether this CPU runs the kernels' AVX-512 clones (never in the AVX2-capped build).  The tests set
+ * hlrk_width_for_tests to 8 or 16 to run either version of such a loop in whichever clone runs, and
+ * compare their bits (0: the CPU decides). */
+extern int hlrk_width_for_tests;
+static inline int hlrk_v16_fits(void)
+{
+    if (hlrk_width_for_tests)
+        return hlrk_width_for_tests == 16;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(HLR_ISA_AVX2)
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
 
 /* C (M, N) = alpha * op(A) op(B) + beta * C, op(A) (M, K), op(B) (K, N);
  * trans_a / trans_b select the transpose.  Goes through cblas_sgemm. */

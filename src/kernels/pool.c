@@ -97,6 +97,17 @@ typedef uint8_t v16b __attribute__((vector_size(16), aligned(1), may_alias));
 #define ZIP_LOWER(a, b) __builtin_shuffle(a, b, ((v16i){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}))
 #define ZIP_UPPER(a, b) __builtin_shuffle(a, b, ((v16i){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}))
 #endif
+/* The same for 8-float vectors (kernels.h, hlrk_v8). */
+typedef hlrk_v8 v8;
+typedef hlrk_v8i v8i;
+typedef uint8_t v8b __attribute__((vector_size(8), aligned(1), may_alias));
+#if defined(__clang__)
+#define ZIP8_LOWER(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define ZIP8_UPPER(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
+#else
+#define ZIP8_LOWER(a, b) __builtin_shuffle(a, b, ((v8i){0, 8, 1, 9, 2, 10, 3, 11}))
+#define ZIP8_UPPER(a, b) __builtin_shuffle(a, b, ((v8i){4, 12, 5, 13, 6, 14, 7, 15}))
+#endif
 
 /* x (planes, H, W), each plane in split rows -> y as hlrk_maxpool2x2 for even H and W, and the winners. */
 /* A window's maximum, scanned in row-major order as max_row does. */
@@ -169,11 +180,36 @@ static inline __attribute__((always_inline)) void relu_16_backward(float *d0, fl
     *(v16 *)(d1 + 16) = ZIP_UPPER(e1, o1);
 }
 
+/* The same in two halves of 8 windows, for clones without AVX-512 (kernels.h, hlrk_v8); d0 still
+ * first, whole, since its last floats may run into d1. */
+static inline __attribute__((always_inline)) void relu_16_backward8(float *d0, float *d1, const float *y,
+                                                                    const uint8_t *win, const float *dy)
+{
+    v8 e0[2], o0[2], e1[2], o1[2];
+    for (int h = 0; h < 2; h++) {
+        const v8i g = *(const v8i *)(dy + 8 * h) & (*(const v8 *)(y + 8 * h) > 0.0f);
+        const v8i k = __builtin_convertvector(*(const v8b *)(win + 8 * h), v8i);
+        e0[h] = (v8)(g & (k == 0));
+        o0[h] = (v8)(g & (k == 1));
+        e1[h] = (v8)(g & (k == 2));
+        o1[h] = (v8)(g & (k == 3));
+    }
+    for (int h = 0; h < 2; h++) {
+        *(v8 *)(d0 + 16 * h) = ZIP8_LOWER(e0[h], o0[h]);
+        *(v8 *)(d0 + 16 * h + 8) = ZIP8_UPPER(e0[h], o0[h]);
+    }
+    for (int h = 0; h < 2; h++) {
+        *(v8 *)(d1 + 16 * h) = ZIP8_LOWER(e1[h], o1[h]);
+        *(v8 *)(d1 + 16 * h + 8) = ZIP8_UPPER(e1[h], o1[h]);
+    }
+}
+
 /* dx has room for HLRK_POOL_SLACK floats past its end. */
 HLR_KERNEL void hlrk_maxpool2x2_relu_backward(float *dx, const float *y, const uint8_t *win, const float *dy,
                                               int64_t planes, int64_t H, int64_t W)
 {
     const int64_t Ho = H / 2, Wo = W / 2, total = planes * Ho * Wo;
+    const int wide = hlrk_v16_fits();
     for (int64_t r = 0; r < planes * Ho; r++) { /* output row r: input rows 2r, 2r + 1 */
         float *d0 = dx + 2 * r * W, *d1 = d0 + W;
         const int64_t o = r * Wo;
@@ -185,7 +221,10 @@ HLR_KERNEL void hlrk_maxpool2x2_relu_backward(float *dx, const float *y, const u
             ow -= 16;
         }
         for (; ow >= 0 && Wo > 0; ow -= 16)
-            relu_16_backward(d0 + 2 * ow, d1 + 2 * ow, y + o + ow, win + o + ow, dy + o + ow);
+            if (wide)
+                relu_16_backward(d0 + 2 * ow, d1 + 2 * ow, y + o + ow, win + o + ow, dy + o + ow);
+            else
+                relu_16_backward8(d0 + 2 * ow, d1 + 2 * ow, y + o + ow, win + o + ow, dy + o + ow);
     }
 }
 

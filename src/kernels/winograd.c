@@ -303,12 +303,29 @@ static inline __attribute__((always_inline)) void output_tiles(float *restrict z
     }
 }
 
+/* Row w < Wo of the output plus b, then the ReLU (as hlrk_copy_add_relu), in vectors of L floats while
+ * `room` floats may be written from yr (see copy_row); returns where the vectors stopped. */
+#define OUTPUT_ROW(name, V, VI, L)                                                                                    \
+    static inline __attribute__((always_inline)) int64_t name(float *yr, const float *z, float b, int relu,          \
+                                                              int64_t Wo, int64_t room)                              \
+    {                                                                                                                \
+        int64_t w = 0;                                                                                               \
+        for (; w < Wo && w + L <= room; w += L) {                                                                    \
+            V v = *(const V *)(z + w) + b;                                                                           \
+            *(V *)(yr + w) = relu ? (V)((VI)v & ~(v < 0.0f)) : v;                                                    \
+        }                                                                                                            \
+        return w;                                                                                                    \
+    }
+OUTPUT_ROW(output_row16, v16, v16i, 16)
+OUTPUT_ROW(output_row8, hlrk_v8, hlrk_v8i, 8)
+
 HLR_KERNEL
 void hlrk_wino_output(float *y, const float *M, int64_t ldm, int64_t cout, const float *bias, int relu,
                       int split_rows, const hlrk_conv_geom *g, float *scratch)
 {
     const int64_t th = tiles_h(g), tw = tiles_w(g), L = 2 * tw, Ho = g->Ho, Wo = g->Wo, xs = cout * ldm;
     float *Z0 = scratch + 8 * copy_floats(g), *Z1 = Z0 + copy_floats(g);
+    const int wide = hlrk_v16_fits();
     for (int64_t k = 0; k < cout; k++) {
         output_tiles(Z0, Z1, M + k * ldm, xs, th * tw);
         const float b = bias ? bias[k] : 0.0f;
@@ -316,11 +333,8 @@ void hlrk_wino_output(float *y, const float *M, int64_t ldm, int64_t cout, const
             const int64_t h = split_rows ? (r < Ho / 2 ? 2 * r : 2 * (r - Ho / 2) + 1) : r; /* output row */
             const float *z = (h & 1 ? Z1 : Z0) + (h >> 1) * L;
             float *yr = y + (k * Ho + r) * Wo;
-            int64_t w = 0;
-            for (; w < Wo && w + 16 <= (cout - k) * Ho * Wo - r * Wo; w += 16) { /* room: see copy_row */
-                v16 v = *(const v16 *)(z + w) + b;
-                *(v16 *)(yr + w) = relu ? (v16)((v16i)v & ~(v < 0.0f)) : v; /* as hlrk_copy_add_relu */
-            }
+            const int64_t room = (cout - k) * Ho * Wo - r * Wo;
+            int64_t w = wide ? output_row16(yr, z, b, relu, Wo, room) : output_row8(yr, z, b, relu, Wo, room);
             for (; w < Wo; w++) {
                 float v = z[w] + b;
                 yr[w] = relu && v < 0.0f ? 0.0f : v;
