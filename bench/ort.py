@@ -7,8 +7,13 @@ PyTorch twins exported by bench/export_onnx.py (--export torch, which needs pyth
 Prints the CPU and its instruction set, OpenBLAS's kernel for libhlr and ONNX Runtime's version, a
 table of img/s and the ratios libhlr / ONNX Runtime, and writes it all to build/bench-ort.json.
 
+With --ort-isa avx2 (`make bench-ort ISA=avx2`, with libhlr's AVX2 build as --hlr-bench) ONNX
+Runtime's process runs with --cpuid-cap (bench/cpuid_avx2.c) preloaded, which hides AVX-512 from
+its CPUID, so that it picks its AVX2 kernels; the bench checks that the cap answered ONNX Runtime's
+feature queries and stops, saying why, where this machine cannot fault CPUID.
+
     bench/ort.py --onnx build/ort-models --node-path build/node/node_modules [--models mlp,cnn,...] [--rounds 2]
-                 [--export hlr|torch]
+                 [--export hlr|torch] [--ort-isa avx2 --cpuid-cap build/cpuid_avx2.so]
 """
 import argparse
 import json
@@ -35,6 +40,25 @@ def run(cmd, env=None):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def run_ort(cmd, env, cap):
+    """ONNX Runtime's side; with cap (the preload's path), shown a CPU without AVX-512."""
+    if not cap:
+        return run(cmd, env)
+    report = os.path.join(ROOT, "build", "cpuid-avx2.report")
+    if os.path.exists(report):
+        os.remove(report)
+    o = run(cmd, dict(env, LD_PRELOAD=cap, CPUID_AVX2_REPORT=report))
+    text = open(report).read().split() if os.path.exists(report) else []
+    if text[:1] == ["unsupported"]:
+        sys.exit("bench/ort.py: cannot show ONNX Runtime a CPU without AVX-512 here: this kernel or hypervisor "
+                 "does not fault CPUID (no cpuid_fault in /proc/cpuinfo); run without ISA=avx2")
+    if len(text) < 4 or int(text[3]) == 0:
+        sys.exit("bench/ort.py: ONNX Runtime's process never asked CPUID for its features under %s: "
+                 "its instruction set is unknown" % cap)
+    o["cpuid_answered"] = int(text[1])
+    return o
+
+
 def run_plain(cmd):
     p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, universal_newlines=True)
     if p.returncode != 0:
@@ -53,8 +77,17 @@ def main():
     ap.add_argument("--window-seconds", type=float, default=0.4)
     ap.add_argument("--export", choices=("hlr", "torch"), default="hlr")
     ap.add_argument("--hlr-bench", default=os.path.join(ROOT, "bin", "hlr-bench"),
-                    help="libhlr's side (make bench ISA=avx2 passes its AVX2 build; ONNX Runtime picks its own ISA)")
+                    help="libhlr's side (make bench ISA=avx2 passes its AVX2 build)")
+    ap.add_argument("--ort-isa", choices=("native", "avx2"), default="native",
+                    help="avx2: ONNX Runtime shown a CPU without AVX-512 (needs --cpuid-cap)")
+    ap.add_argument("--cpuid-cap", default=os.path.join(ROOT, "build", "cpuid_avx2.so"),
+                    help="bench/cpuid_avx2.c built as a preload (make builds build/cpuid_avx2.so)")
     a = ap.parse_args()
+    cap = None
+    if a.ort_isa == "avx2":
+        cap = os.path.abspath(a.cpuid_cap)
+        if not os.path.exists(cap):
+            sys.exit("bench/ort.py: --ort-isa avx2 needs %s (make %s)" % (cap, os.path.relpath(cap, ROOT)))
     batches = [int(b) for b in a.batches.split(",")]
     os.makedirs(a.onnx, exist_ok=True)
     for m in a.models.split(","):
@@ -84,14 +117,19 @@ def main():
                          "--windows", str(a.windows), "--window-seconds", str(a.window_seconds)], env)
                 meta["blas_core"] = h.get("blas_core")
                 best[("hlr", b)] = max(best.get(("hlr", b), 0), h["infer_img_s"])
-            o = run(["node", os.path.join(ROOT, "bench", "ort_bench.js"), os.path.join(a.onnx, "%s-%s.onnx" % (m, a.export)),
-                     str(a.threads), a.batches, str(a.windows), str(a.window_seconds)], env)
+            o = run_ort(["node", os.path.join(ROOT, "bench", "ort_bench.js"),
+                         os.path.join(a.onnx, "%s-%s.onnx" % (m, a.export)), str(a.threads), a.batches, str(a.windows),
+                         str(a.window_seconds)], env, cap)
             meta["onnxruntime"] = o["version"]
             for b in batches:
                 best[("ort", b)] = max(best.get(("ort", b), 0), o["infer_img_s"][str(b)])
         rows.append((m, best))
-    print("libhlr: OpenBLAS kernel %s; ONNX Runtime %s (onnxruntime-node, CPU) on %s's export"
-          % (meta.get("blas_core"), meta.get("onnxruntime"), "libhlr" if a.export == "hlr" else "PyTorch"))
+    ort_isa = ("AVX2 (AVX-512 hidden from its CPUID by %s)" % os.path.basename(cap) if cap
+               else "its own choice for this CPU (%s)" % isa)
+    meta["onnxruntime_isa"] = "avx2" if cap else "native"
+    print("libhlr: %s, OpenBLAS kernel %s; ONNX Runtime %s (onnxruntime-node, CPU) on %s's export, ISA %s"
+          % (os.path.relpath(os.path.abspath(a.hlr_bench), ROOT), meta.get("blas_core"), meta.get("onnxruntime"),
+             "libhlr" if a.export == "hlr" else "PyTorch", ort_isa))
     head = "%-12s" % "model" + "".join("  %10s %10s %6s" % ("hlr b%d" % b, "ort b%d" % b, "ratio") for b in batches)
     print(head)
     out = []
