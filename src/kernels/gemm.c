@@ -74,8 +74,6 @@ static void gemm_part(void *ctx, int64_t b, int64_t e)
     }
 }
 
-int hlrk_width_for_tests;
-
 void hlrk_gemm1(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
