@@ -188,10 +188,12 @@ ifeq ($(ISA),avx2)
 BENCH_BIN := build/avx2/bin/hlr-bench
 BENCH_ORT_ENV := OPENBLAS_CORETYPE=Haswell
 ORT_ISA_FLAGS := --ort-isa avx2 --cpuid-cap $(abspath $(BUILD)/cpuid_avx2.so)
+ORT_ISA_DEPS := $(BUILD)/cpuid_avx2.so
 else
 BENCH_BIN := $(BINOUT)/hlr-bench
 BENCH_ORT_ENV :=
 ORT_ISA_FLAGS :=
+ORT_ISA_DEPS :=
 endif
 .PHONY: bench-avx2-bin
 bench-avx2-bin:
@@ -227,7 +229,7 @@ bench-read: deps data bench-deps all
 # ORT_FLAGS=--export torch runs PyTorch's exports instead (bench/export_onnx.py, python3-torch).
 ORT_FLAGS ?=
 .PHONY: bench-ort
-bench-ort: deps data all $(BINOUT)/hlr-bench bench-avx2-bin $(BUILD)/cpuid_avx2.so
+bench-ort: deps data all $(BINOUT)/hlr-bench bench-avx2-bin $(ORT_ISA_DEPS)
 	@$(MAKE) --no-print-directory $(ORT_NODE)
 	$(BENCH_ORT_ENV) HLR_DATA_DIR=$(abspath $(DATA_DIR)) bench/ort.py --onnx $(BUILD)/ort-models \
 	    --node-path $(abspath $(BUILD)/node/node_modules) --hlr-bench $(abspath $(BENCH_BIN)) $(ORT_ISA_FLAGS) $(ORT_FLAGS)

@@ -12,8 +12,14 @@
  * Faulting is per thread and passed on to the threads a thread creates (not across execve).  The
  * handler stays installed: the program's own calls to sigaction and signal for SIGSEGV (Node resets
  * every signal's action at start, then installs its WebAssembly trap handler) are kept aside, not
- * made, and a SIGSEGV that is not a CPUID goes to what the program last installed, or kills the
- * process as it would have.
+ * made, and a SIGSEGV that is not a CPUID goes to what the program last installed (its mask blocked,
+ * reset to the default after one call if it asked so), or kills the process as it would have.
+ *
+ * Limits: a thread that blocks SIGSEGV dies at its first CPUID (the kernel forces the default action
+ * of a fault it cannot deliver); the program's sigaction calls for SIGSEGV are not made safe against
+ * a fault in another thread at the same moment; and what the C library chose from CPUID before this
+ * runs (its string and memory routines) keeps its AVX-512 versions.  None of these matter to ONNX
+ * Runtime's kernels, which bench/ort.py checks were chosen under the cap.
  *
  * With CPUID_AVX2_REPORT=FILE, at exit it writes to FILE how many CPUIDs it answered (of them, how
  * many asked for leaf 7), so that the benchmark can show the cap took hold; if faulting cannot be
@@ -23,6 +29,7 @@
 #include <asm/prctl.h>
 #include <cpuid.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -34,12 +41,13 @@
 
 /* Leaf 7, subleaf 0: EBX AVX512F, DQ, IFMA, PF, ER, CD, BW, VL; ECX VBMI, VBMI2, VNNI, BITALG,
  * VPOPCNTDQ; EDX 4VNNIW, 4FMAPS, VP2INTERSECT, AVX512_FP16 and AMX-BF16, AMX-TILE, AMX-INT8.
- * Subleaf 1: EAX AVX512_BF16.  Leaf 13, subleaf 0: EAX bits 5-7 (opmask, ZMM_Hi256, Hi16_ZMM) and
- * 17-18 (AMX tile state). */
+ * Subleaf 1: EAX AVX512_BF16, EDX AVX10.  Leaf 13, subleaf 0: EAX bits 5-7 (opmask, ZMM_Hi256,
+ * Hi16_ZMM) and 17-18 (AMX tile state).  Leaf 0x24 (AVX10's version and vector lengths): zeros. */
 #define L7_EBX ((1u << 16) | (1u << 17) | (1u << 21) | (1u << 26) | (1u << 27) | (1u << 28) | (1u << 30) | (1u << 31))
 #define L7_ECX ((1u << 1) | (1u << 6) | (1u << 11) | (1u << 12) | (1u << 14))
 #define L7_EDX ((1u << 2) | (1u << 3) | (1u << 8) | (1u << 22) | (1u << 23) | (1u << 24) | (1u << 25))
 #define L7S1_EAX (1u << 5)
+#define L7S1_EDX (1u << 19)
 #define L13_EAX ((7u << 5) | (3u << 17))
 
 static struct sigaction previous; /* what the program installed, or found installed */
@@ -94,8 +102,11 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
             atomic_fetch_add(&leaf7, 1);
         } else if (leaf == 7 && sub == 1) {
             a &= ~L7S1_EAX;
+            d &= ~L7S1_EDX;
         } else if (leaf == 13 && sub == 0) {
             a &= ~L13_EAX;
+        } else if (leaf == 0x24) {
+            a = b = c = d = 0;
         }
         g[REG_RAX] = a; /* CPUID writes the 32-bit registers: the upper halves become zero */
         g[REG_RBX] = b;
@@ -106,13 +117,26 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
         return;
     }
     const struct sigaction p = previous;
-    if (p.sa_flags & SA_SIGINFO)
-        p.sa_sigaction(sig, si, ctx);
-    else if (p.sa_handler == SIG_IGN)
+    const int fault = si->si_code > 0; /* raised by the CPU, not sent by kill */
+    const int plain = !(p.sa_flags & SA_SIGINFO);
+    if (plain && p.sa_handler == SIG_IGN && !fault)
         return;
-    else if (p.sa_handler != SIG_DFL)
-        p.sa_handler(sig);
-    if (!(previous.sa_flags & SA_SIGINFO) && previous.sa_handler == SIG_DFL) {
+    if (!plain || (p.sa_handler != SIG_DFL && p.sa_handler != SIG_IGN)) {
+        sigset_t was;
+        if (p.sa_flags & SA_RESETHAND) {
+            memset(&previous, 0, sizeof previous);
+            previous.sa_handler = SIG_DFL;
+        }
+        pthread_sigmask(SIG_BLOCK, &p.sa_mask, &was);
+        if (plain)
+            p.sa_handler(sig);
+        else
+            p.sa_sigaction(sig, si, ctx);
+        pthread_sigmask(SIG_SETMASK, &was, NULL);
+    }
+    /* An ignored fault is not ignored: the kernel kills the process, as here. */
+    if ((!(previous.sa_flags & SA_SIGINFO) && previous.sa_handler == SIG_DFL) ||
+        (fault && !(previous.sa_flags & SA_SIGINFO) && previous.sa_handler == SIG_IGN)) {
         /* the default (or what the program's handler left): returning re-runs a faulting instruction,
          * which now kills the process; a SIGSEGV sent by kill is raised again */
         struct sigaction dfl;
@@ -140,7 +164,7 @@ __attribute__((constructor)) static void cap(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK; /* a CPUID inside the program's own handler */
     sigemptyset(&sa.sa_mask);
     if (!real_sigaction() || real_sigaction()(SIGSEGV, &sa, &previous) != 0) {
         report("unsupported\n");

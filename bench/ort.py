@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,11 +45,10 @@ def run_ort(cmd, env, cap):
     """ONNX Runtime's side; with cap (the preload's path), shown a CPU without AVX-512."""
     if not cap:
         return run(cmd, env)
-    report = os.path.join(ROOT, "build", "cpuid-avx2.report")
-    if os.path.exists(report):
-        os.remove(report)
-    o = run(cmd, dict(env, LD_PRELOAD=cap, CPUID_AVX2_REPORT=report))
-    text = open(report).read().split() if os.path.exists(report) else []
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "cpuid-avx2.report")
+        o = run(cmd, dict(env, LD_PRELOAD=cap, CPUID_AVX2_REPORT=report))
+        text = open(report).read().split() if os.path.exists(report) else []
     if text[:1] == ["unsupported"]:
         sys.exit("bench/ort.py: cannot show ONNX Runtime a CPU without AVX-512 here: this kernel or hypervisor "
                  "does not fault CPUID (no cpuid_fault in /proc/cpuinfo); run without ISA=avx2")

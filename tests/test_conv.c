@@ -606,15 +606,18 @@ static int expect_fused_bits(hlr_model *m[2], int64_t N, int64_t side, unsigned 
 
 /*
  * The kernels' 8-float loops (what a CPU without AVX-512 runs, kernels.h) give the bits of their 16-float
- * ones: Winograd convolutions, batch norms with a fused ReLU and pooling, a training pass (output, dx,
- * every gradient) and then inference (the batch norms folded into the convolutions), at each width.
- * Planes of 144 and 120 floats (a tail after the last 16) and pooled rows of 20 windows (more than 16).
+ * ones in whichever clone runs: a direct convolution (27 taps), Winograd convolutions, batch norms with a
+ * fused ReLU and pooling and one with a fused ReLU alone, a training pass (output, dx, every gradient)
+ * and then inference (the batch norms folded into the convolutions), at each width.  Batch norm planes
+ * of 480, 120 and 30 floats (the last two with a tail after the last 16), pooled rows of 20 windows
+ * (more than 16) and of 10.
  */
 START_TEST(test_8_float_loops_give_the_bits_of_16_float_ones)
 {
-    enum { N = 3, C = 4, H = 12, W = 40, OUT = 3, NX = N * C * H * W };
+    enum { N = 3, C = 3, H = 12, W = 40, OUT = 3, NX = N * C * H * W };
     /* the gradients: conv2d weights, each batch norm's four parameters (two of them its statistics), dense */
-    enum { NG = 8 * C * 9 + 4 * 8 + 6 * 8 * 9 + 4 * 6 + 6 * 3 * 10 * OUT + OUT, NOUT = 2 * N * OUT + NX + NG };
+    enum { NG = 8 * C * 9 + 4 * 8 + 6 * 8 * 9 + 4 * 6 + 5 * 6 * 9 + 4 * 5 + 5 * 3 * 10 * OUT + OUT };
+    enum { NOUT = 2 * N * OUT + NX + NG };
     hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, C, H, W}), *dy = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, OUT});
     hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){N, OUT}), *dx = hlr_tensor_new(HLR_F32, 4, (int64_t[]){N, C, H, W});
     ck_assert(x && dy && y && dx);
@@ -623,7 +626,7 @@ START_TEST(test_8_float_loops_give_the_bits_of_16_float_ones)
     static float got[2][NOUT];
     for (int k = 0; k < 2; k++) {
         hlrk_width_for_tests = k == 0 ? 16 : 8;
-        hlr_layer *ls[] = {hlr_conv2d(C, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+        hlr_layer *ls[] = {hlr_conv2d(C, 8, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}), /* direct */
                            hlr_batchnorm2d(8, 1e-5f, 0.1f),
                            hlr_relu(),
                            hlr_maxpool2d(2, 0, 0), /* 8 x 6 x 20 */
@@ -631,8 +634,11 @@ START_TEST(test_8_float_loops_give_the_bits_of_16_float_ones)
                            hlr_batchnorm2d(6, 1e-5f, 0.1f),
                            hlr_relu(),
                            hlr_maxpool2d(2, 0, 0), /* 6 x 3 x 10 */
+                           hlr_conv2d(6, 5, &(hlr_conv2d_options){.kernel = 3, .padding = 1, .no_bias = 1}),
+                           hlr_batchnorm2d(5, 1e-5f, 0.1f),
+                           hlr_relu(), /* fused into the batch norm without a pooling */
                            hlr_flatten(),
-                           hlr_dense(6 * 3 * 10, OUT, 1),
+                           hlr_dense(5 * 3 * 10, OUT, 1),
                            NULL};
         hlr_model *m = model_of(41, ls);
         ck_assert_ok(hlr_model_build(m, 3, (int64_t[]){C, H, W}));

@@ -144,7 +144,9 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
  * 33,092-34,940; gru 30,642-31,767 -> 34,417-35,391 and 41,333-44,219 -> 44,565-46,089; lstm training
  * at batch 64 9,168-9,795 -> 9,797-10,070; the AVX2 build on the Haswell kernel: lstm 64 19,876-21,219
  * -> 21,568-22,343, 256 level).  A step's rows are shared out in parts of at least RNN_STEP_GRAIN: below
- * it a part costs more to hand out than it saves.  A batch of 16 on two threads is two parts of 8.
+ * it a part costs more to hand out than it saves (measured with a hand-out per step, as the GRU still
+ * does; the LSTM hands its parts out once for the whole sequence).  A batch of 16 on two threads is two
+ * parts of 8.
  *
  * The LSTM hands each thread its rows once for all T steps, forward and backward (a row's step reads
  * only its own earlier state), where the GRU hands them out at each step: alternating, 2 threads,
