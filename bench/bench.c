@@ -29,6 +29,18 @@
 #include <sys/resource.h>
 #include <time.h>
 
+/* The clones libhlr's kernels run here: AVX-512, AVX2 (the AVX2 build's widest, kernels.h) or the baseline. */
+static const char *kernel_isa(void)
+{
+    if (hlrk_v16_fits())
+        return "AVX-512";
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2"))
+        return "AVX2";
+#endif
+    return "x86-64 baseline";
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -185,9 +197,9 @@ static int bench_model(const char *name, int64_t train_batch, int64_t infer_batc
     getrusage(RUSAGE_SELF, &ru);
     char *core = openblas_get_corename();
     printf("{\"lib\": \"libhlr\", \"model\": \"%s\", \"train_img_s\": %.1f, \"infer_img_s\": %.1f, "
-           "\"peak_rss_mib\": %.1f, \"threads\": %d, \"blas_core\": \"%s\", \"params\": %lld, "
+           "\"peak_rss_mib\": %.1f, \"threads\": %d, \"blas_core\": \"%s\", \"kernels\": \"%s\", \"params\": %lld, "
            "\"output_check\": %.9g, \"train_gemm_mflop_per_img\": %.3f, \"infer_gemm_mflop_per_img\": %.3f}\n",
-           name, train, infer, (double)ru.ru_maxrss / 1024.0, hlr_get_num_threads(), core ? core : "?",
+           name, train, infer, (double)ru.ru_maxrss / 1024.0, hlr_get_num_threads(), core ? core : "?", kernel_isa(),
            (long long)hlr_model_param_count(r.m), check, train_flops / 1e6, infer_flops / 1e6);
     int rc = train < 0 || infer < 0;
     if (rc)
@@ -321,8 +333,9 @@ static int bench_gemm(void)
     double conv1 = conv_rate(1, 32, 28, 64), conv2 = conv_rate(32, 64, 14, 64);
     char *core = openblas_get_corename();
     printf("{\"lib\": \"libhlr\", \"sgemm_2048_gflops\": %.1f, \"conv2_shape_sgemm_gflops\": %.1f, "
-           "\"conv1_layer_gflops\": %.1f, \"conv2_layer_gflops\": %.1f, \"threads\": %d, \"blas_core\": \"%s\"}\n",
-           peak, conv2_gemm, conv1, conv2, hlr_get_num_threads(), core ? core : "?");
+           "\"conv1_layer_gflops\": %.1f, \"conv2_layer_gflops\": %.1f, \"threads\": %d, \"blas_core\": \"%s\", "
+           "\"kernels\": \"%s\"}\n",
+           peak, conv2_gemm, conv1, conv2, hlr_get_num_threads(), core ? core : "?", kernel_isa());
     return 0;
 }
 

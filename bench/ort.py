@@ -116,6 +116,7 @@ def main():
                 h = run([a.hlr_bench, "--model", m, "--infer-batch", str(b),
                          "--windows", str(a.windows), "--window-seconds", str(a.window_seconds)], env)
                 meta["blas_core"] = h.get("blas_core")
+                meta["hlr_kernels"] = h.get("kernels")
                 best[("hlr", b)] = max(best.get(("hlr", b), 0), h["infer_img_s"])
             o = run_ort(["node", os.path.join(ROOT, "bench", "ort_bench.js"),
                          os.path.join(a.onnx, "%s-%s.onnx" % (m, a.export)), str(a.threads), a.batches, str(a.windows),
@@ -127,9 +128,10 @@ def main():
     ort_isa = ("AVX2 (AVX-512 hidden from its CPUID by %s)" % os.path.basename(cap) if cap
                else "its own choice for this CPU (%s)" % isa)
     meta["onnxruntime_isa"] = "avx2" if cap else "native"
-    print("libhlr: %s, OpenBLAS kernel %s; ONNX Runtime %s (onnxruntime-node, CPU) on %s's export, ISA %s"
-          % (os.path.relpath(os.path.abspath(a.hlr_bench), ROOT), meta.get("blas_core"), meta.get("onnxruntime"),
-             "libhlr" if a.export == "hlr" else "PyTorch", ort_isa))
+    print("libhlr: %s, its kernels' %s clones, OpenBLAS kernel %s; ONNX Runtime %s (onnxruntime-node, CPU) on %s's "
+          "export, ISA %s" % (os.path.relpath(os.path.abspath(a.hlr_bench), ROOT), meta.get("hlr_kernels"),
+                              meta.get("blas_core"), meta.get("onnxruntime"),
+                              "libhlr" if a.export == "hlr" else "PyTorch", ort_isa))
     head = "%-12s" % "model" + "".join("  %10s %10s %6s" % ("hlr b%d" % b, "ort b%d" % b, "ratio") for b in batches)
     print(head)
     out = []

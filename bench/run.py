@@ -94,7 +94,8 @@ def one_run(models, threads, secs, env_base, no_torch, rounds):
 
 
 def report(title, rows, gemm, threads):
-    print(f"{title}; libhlr's OpenBLAS kernel: {gemm['blas_core']}; threads: {threads}")
+    print(f"{title}; libhlr's kernels: {gemm.get('kernels', '?')} clones, its OpenBLAS kernel: {gemm['blas_core']}; "
+          f"threads: {threads}")
     head = f"{'model':8} {'train img/s':>12} {'torch':>9} {'ratio':>6}   {'infer img/s':>12} {'torch':>9} {'ratio':>6}" \
            f"   {'RSS MiB':>8} {'torch':>7} {'ratio':>6}"
     print(head)
