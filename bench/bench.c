@@ -32,7 +32,7 @@
 /* The clones libhlr's kernels run here: AVX-512, AVX2 (the AVX2 build's widest, kernels.h) or the baseline. */
 static const char *kernel_isa(void)
 {
-    if (hlrk_v16_fits())
+    if (hlrk_avx512_runs())
         return "AVX-512";
 #if defined(__x86_64__) && defined(__GNUC__)
     if (__builtin_cpu_supports("avx2"))

@@ -39,19 +39,24 @@ typedef int32_t hlrk_v16i __attribute__((vector_size(64), aligned(4), may_alias)
  * 8-float version of its loop for it and picks one with hlrk_v16_fits(). */
 typedef float hlrk_v8 __attribute__((vector_size(32), aligned(4), may_alias));
 typedef int32_t hlrk_v8i __attribute__((vector_size(32), aligned(4), may_alias));
-/* Whether this CPU runs the kernels' AVX-512 clones (never in the AVX2-capped build).  The tests set
- * hlrk_width_for_tests to 8 or 16 to run either version of such a loop in whichever clone runs, and
- * compare their bits (0: the CPU decides). */
-extern int hlrk_width_for_tests;
-static inline int hlrk_v16_fits(void)
+/* Whether this CPU runs the kernels' AVX-512 clones (never in the AVX2-capped build). */
+static inline int hlrk_avx512_runs(void)
 {
-    if (hlrk_width_for_tests)
-        return hlrk_width_for_tests == 16;
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(HLR_ISA_AVX2)
     return __builtin_cpu_supports("avx512f");
 #else
     return 0;
 #endif
+}
+/* Which loop such a kernel runs: the 16-float one where the AVX-512 clones run.  The tests set
+ * hlrk_width_for_tests to 8 or 16 to run either version in whichever clone runs, and compare their
+ * bits (0: the CPU decides). */
+extern int hlrk_width_for_tests;
+static inline int hlrk_v16_fits(void)
+{
+    if (hlrk_width_for_tests)
+        return hlrk_width_for_tests == 16;
+    return hlrk_avx512_runs();
 }
 
 /* C (M, N) = alpha * op(A) op(B) + beta * C, op(A) (M, K), op(B) (K, N);

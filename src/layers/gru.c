@@ -130,10 +130,11 @@ static void gru_backward(rnn *r, int k, int d, const float *X, int64_t in, int64
                          const float *dO, float *dX, int overwrite_dx, int want_dh0)
 {
     rnn_dir *w = &r->dir[k][d];
-    const int64_t T = r->T, H = r->hidden, GH = 3 * H, DH = r->dirs * H, rev = d == 1;
+    const int64_t T = r->T, H = r->hidden, GH = 3 * H, DH = r->dirs * H;
     const float *W_hh = rnn_param(r, k, d, 1);
     for (int64_t s = 0; s < T; s++) {
-        int64_t t = rev ? s : T - 1 - s, prev = rev ? t + 1 : t;
+        int64_t t, prev;
+        rnn_back_times(T, d == 1, s, &t, &prev);
         gru_step_job j = {.r = r,
                           .W_hh = W_hh,
                           .dout = dO ? dO + t * n * DH : NULL,

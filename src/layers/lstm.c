@@ -113,7 +113,8 @@ typedef struct lstm_back {
 static lstm_step_job lstm_back_at(const lstm_back *u, int64_t s)
 {
     const int64_t T = u->r->T, H = u->r->hidden, GH = 4 * H, DH = u->r->dirs * H, n = u->n;
-    const int64_t t = u->rev ? s : T - 1 - s, prev = u->rev ? t + 1 : t;
+    int64_t t, prev;
+    rnn_back_times(T, u->rev, s, &t, &prev);
     return (lstm_step_job){.r = u->r,
                            .W_hh = u->W_hh,
                            .dout = u->dO ? u->dO + t * n * DH : NULL,

@@ -190,6 +190,13 @@ static inline void rnn_step_times(int64_t T, int rev, int64_t s, int64_t *t, int
     *prev = rev ? *t + 1 : *t;
     *next = rev ? *t : *t + 1;
 }
+/* Step s of a direction's backward pass, which runs the forward's steps in reverse (the forward's step
+ * T - 1 - s): its time t and the block of S holding the state that entered it (prev). */
+static inline void rnn_back_times(int64_t T, int rev, int64_t s, int64_t *t, int64_t *prev)
+{
+    int64_t next;
+    rnn_step_times(T, rev, T - 1 - s, t, prev, &next);
+}
 /* What a direction's forward steps are made from (each cell's step_at gives step s's job; b_hn: GRU). */
 typedef struct rnn_steps {
     rnn *r;
