@@ -307,7 +307,13 @@ docs-test: all man $(BINOUT)/hlr-bench
 # The example programs' commands, run as a user runs them (tests/cli/): on
 # small synthetic idx files, so they need no MNIST.  test_errors.py: every
 # failure is one line on stderr and a non-zero exit.
-cli-test: all
+VIEWS_CHECK := $(BUILD)/tests/views_check
+$(VIEWS_CHECK): tests/cli/views_check.c $(EXAMPLE_COMMON) $(LIBOUT)/libhlr.so
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
+	    -Wl,-rpath,$(abspath $(LIBOUT)) $(PNG_LIBS) -lz -lm -ldl
+cli-test: all $(VIEWS_CHECK)
+	$(VIEWS_CHECK)
 	HLR_MNIST=$(abspath $(BINOUT)/hlr-mnist) HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) PYTHONPATH=$(abspath python) \
 	    $(PYTHON) tests/cli/test_mnist_attention.py
 	HLR_BIN=$(abspath $(BINOUT)) HLR_LIBRARY=$(abspath $(LIBOUT)/$(SONAME)) $(PYTHON) tests/cli/test_errors.py
@@ -376,6 +382,12 @@ sanitize: deps
 	    --task words --part test-held-out --out build/sanitize/words/pics --words 300 --test-words 4 > /dev/null
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/sanitize/bin/hlr-read predict \
 	    --json --lexicon build/sanitize/words/w.hlr build/sanitize/words/pics/000000.png
+	@# --views: each picture read three times, the readings' likeliest text and words
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/sanitize/bin/hlr-read evaluate \
+	    build/sanitize/words/w.hlr --test-words 12 --views 1.15,1.35 --splits build/sanitize/words/splits.txt > /dev/null
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/sanitize/bin/hlr-read predict \
+	    --json --lexicon --views 1.15,1.35 build/sanitize/words/w.hlr build/sanitize/words/pics/000000.png \
+	    build/sanitize/words/pics/000001.png
 	@# hlr-serve's API tests against the sanitized programs: a leak or a fault changes the server's exit or stderr
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 HLR_BIN=$(abspath build/sanitize/bin) \
 	    HLR_DATA_DIR=$(abspath $(DATA_DIR)) $(PYTHON) tests/serve/test_serve.py
@@ -442,6 +454,9 @@ valgrind: all
 	    --words 300 --test-words 2 > /dev/null
 	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
 	    $(BINOUT)/hlr-read predict --lexicon $(BUILD)/valgrind/words.hlr $(BUILD)/valgrind/words/000000.png
+	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+	    $(BINOUT)/hlr-read predict --lexicon --views 1.15,1.35 $(BUILD)/valgrind/words.hlr \
+	    $(BUILD)/valgrind/words/000000.png $(BUILD)/valgrind/words/000001.png
 	@# hlr-serve under valgrind, answering the API tests' requests (HLR_SERVE_WRAPPER runs the server in it)
 	HLR_SERVE_WRAPPER="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 -q" \
 	    HLR_NUM_THREADS=1 HLR_BIN=$(abspath $(BINOUT)) HLR_DATA_DIR=$(abspath $(DATA_DIR)) \

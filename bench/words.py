@@ -14,8 +14,9 @@ counted in its seconds per 1,000 words:
              the larger picture), its text lower-cased and stripped of everything but letters (the
              truth is lower-case letters), its language from the same hlr-langid model.
 
-Two more rows for libhlr: with `--lexicon` (the best word of the five word lists; the language weighed
-by that word's likelihood too), and on photo-like copies of the same pictures (scaled 4 times, turned
+Three more rows for libhlr: with `--lexicon` (the best word of the five word lists; the language weighed
+by that word's likelihood too), with `--views 1.15,1.35` (each picture also read stretched across by
+those factors, the text all readings together find likeliest kept), and on photo-like copies of the same pictures (scaled 4 times, turned
 by up to 8 degrees either way, lit unevenly from one side at 55 to 100 %, blurred and grainy, as a
 phone's picture of a word on paper), which `hlr-read predict` flattens and straightens
 (HLR_IMAGE_PHOTO).
@@ -26,7 +27,7 @@ the line scripts read:
   held-out fonts: libhlr CER 9.10% language 84.00% 0.9 s/1000 | tesseract CER 31.20% language 60.00% 95.0 s/1000
 
     bench/words.py --model words.hlr [--n 500] [--seed 0] [--scale 3] [--bin bin] [--out build/bench-words]
-                   [--picture words.png]
+                   [--views 1.15,1.35] [--picture words.png]
 """
 import argparse
 import json
@@ -95,10 +96,11 @@ def photo_copies(files, out_dir, seed):
     return paths
 
 
-def read_hlr(bin_dir, model, files, lexicon=False):
+def read_hlr(bin_dir, model, files, lexicon=False, views=None):
     t0 = time.perf_counter()
     p = subprocess.run([os.path.join(bin_dir, "hlr-read"), "predict", "--json"] + (["--lexicon"] if lexicon else []) +
-                       [model] + files, stdout=subprocess.PIPE, universal_newlines=True, check=True)
+                       (["--views", views] if views else []) + [model] + files, stdout=subprocess.PIPE,
+                       universal_newlines=True, check=True)
     seconds = time.perf_counter() - t0
     answers = [json.loads(line) for line in p.stdout.splitlines()]
     return ([x["lexicon"] if lexicon else x["text"] for x in answers], [x["languages"][0]["language"] for x in answers],
@@ -150,6 +152,8 @@ def main():
     ap.add_argument("--scale", type=int, default=3, help="Tesseract's pictures scaled by this (default 3)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "bin"))
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-words"))
+    ap.add_argument("--views", default="1.15,1.35",
+                    help="the stretch factors of the row read with hlr-read predict --views (default 1.15,1.35)")
     ap.add_argument("--picture", help="also draw the first held-out words of each family with the readings (PNG)")
     a = ap.parse_args()
     if not shutil.which("tesseract"):
@@ -173,6 +177,7 @@ def main():
 
     hlr_text, hlr_lang, hlr_s = read_hlr(a.bin, a.model, files)
     lex_text, lex_lang, lex_s = read_hlr(a.bin, a.model, files, lexicon=True)
+    views_text, views_lang, views_s = read_hlr(a.bin, a.model, files, views=a.views)
     photos = photo_copies(files, os.path.join(a.out, "photo-like"), a.seed)
     photo_text, photo_lang, photo_s = read_hlr(a.bin, a.model, photos)
 
@@ -206,6 +211,7 @@ def main():
     hc, hw, hl = score(truth, langs, hlr_text, hlr_lang)
     pc, pw, pl = score(truth, langs, photo_text, photo_lang)
     lc, lw, ll = score(truth, langs, lex_text, lex_lang)
+    vc, vw, vl = score(truth, langs, views_text, views_lang)
     tc, tw, tl = score(truth, langs, tess_text, tess_lang)
     hs, ts = 1000.0 * hlr_s / len(files), 1000.0 * tess_s / len(files)
     print("%d held-out-font test words (seed %d), %s; the language of each reading from %s" %
@@ -214,6 +220,8 @@ def main():
     print("%-10s %7.2f%% %14.2f%% %17.2f%% %12.1f" % ("libhlr", hc, hw, hl, hs))
     print("%-10s %7.2f%% %14.2f%% %17.2f%% %12.1f   (--lexicon: the word lists' best word; language by its "
           "likelihood and langid)" % ("libhlr", lc, lw, ll, 1000.0 * lex_s / len(files)))
+    print("%-10s %7.2f%% %14.2f%% %17.2f%% %12.1f   (--views %s: also read stretched across, the likeliest "
+          "text of all readings)" % ("libhlr", vc, vw, vl, 1000.0 * views_s / len(files), a.views))
     print("%-10s %7.2f%% %14.2f%% %17.2f%% %12.1f   (photo-like copies)" % ("libhlr", pc, pw, pl,
                                                                           1000.0 * photo_s / len(files)))
     print("%-10s %7.2f%% %14.2f%% %17.2f%% %12.1f   (%s, pictures x%d)" % ("tesseract", tc, tw, tl, ts, version,
@@ -222,6 +230,8 @@ def main():
         json.dump({"n": len(files), "seed": a.seed, "libhlr": {"cer": hc, "word": hw, "language": hl, "s_per_1000": hs},
                    "libhlr_photo_like": {"cer": pc, "word": pw, "language": pl},
                    "libhlr_lexicon": {"cer": lc, "word": lw, "language": ll, "s_per_1000": 1000.0 * lex_s / len(files)},
+                   "libhlr_views": {"cer": vc, "word": vw, "language": vl, "s_per_1000": 1000.0 * views_s / len(files),
+                                    "views": a.views},
                    "tesseract": {"cer": tc, "word": tw, "language": tl, "s_per_1000": ts, "version": version,
                                  "scale": a.scale},
                    "examples": [{"truth": t, "libhlr": h, "tesseract": x}

@@ -637,3 +637,109 @@ double example_ctc_text(const char *alphabet, const int *off, int C, const int32
     text[at] = '\0';
     return len ? least : exp(lp);
 }
+
+int example_parse_views(const char *prog, const char *s, double *f)
+{
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        const double v = strtod(p, &end);
+        if (end == p || errno || !(v >= 0.5 && v <= 2.0) || (*end && *end != ',') || n == EXAMPLE_MAX_VIEWS - 1) {
+            fprintf(stderr,
+                    "%s: --views wants up to %d stretch factors between 0.5 and 2, comma-separated "
+                    "(e.g. 1.15,1.35), not '%s'\n",
+                    prog, EXAMPLE_MAX_VIEWS - 1, s);
+            return -1;
+        }
+        f[n++] = v;
+        p = *end ? end + 1 : end;
+        if (*end && !*p) { /* a trailing comma */
+            fprintf(stderr, "%s: --views ends with a comma: '%s'\n", prog, s);
+            return -1;
+        }
+    }
+    if (n == 0)
+        fprintf(stderr, "%s: --views wants at least one stretch factor (e.g. 1.15,1.35)\n", prog);
+    return n ? n : -1;
+}
+
+int64_t example_stretched_width(int64_t w, double f, int64_t W)
+{
+    const int64_t nw = (int64_t)floor(w * f + 0.5);
+    return nw < 1 ? 1 : nw > W ? W : nw;
+}
+
+void example_stretch_columns(const float *src, float *dst, int64_t H, int64_t W, int64_t w, int64_t nw)
+{
+    for (int64_t y = 0; y < H; y++) {
+        const float *s = src + y * W;
+        float *d = dst + y * W;
+        for (int64_t x = 0; x < nw; x++) { /* the centre of column x, in the source's columns */
+            const double sx = (x + 0.5) * (double)w / (double)nw - 0.5;
+            const int64_t i = (int64_t)floor(sx);
+            const double t = sx - (double)i;
+            const float a = i >= 0 && i < w ? s[i] : 0.0f, b = i + 1 >= 0 && i + 1 < w ? s[i + 1] : 0.0f;
+            d[x] = (float)((1.0 - t) * a + t * b);
+        }
+        for (int64_t x = nw; x < W; x++)
+            d[x] = 0.0f;
+    }
+}
+
+double example_ctc_log_likelihood(const float *logits, int T, int C, const int32_t *labels, int n)
+{
+    int32_t len = T, tl = n, dummy = 1;
+    float loss = NAN;
+    hlr_tensor *x = hlr_tensor_wrap(HLR_F32, 3, (int64_t[]){1, T, C}, (void *)logits);
+    hlr_tensor *il = hlr_tensor_wrap(HLR_I32, 1, (int64_t[]){1}, &len);
+    hlr_tensor *tg = hlr_tensor_wrap(HLR_I32, 2, (int64_t[]){1, n > 0 ? n : 1}, n > 0 ? (void *)labels : &dummy);
+    hlr_tensor *tlen = hlr_tensor_wrap(HLR_I32, 1, (int64_t[]){1}, &tl);
+    const int ok =
+        x && il && tg && tlen && hlr_ctc_loss(x, il, tg, tlen, 0, HLR_REDUCTION_SUM, 0, &loss, NULL) == HLR_OK;
+    hlr_tensor_free(x);
+    hlr_tensor_free(il);
+    hlr_tensor_free(tg);
+    hlr_tensor_free(tlen);
+    return ok ? -(double)loss : NAN;
+}
+
+int example_ctc_views(const float *const *logits, const int *T, int views, int C, int32_t *labels, int *from)
+{
+    int maxT = 1;
+    for (int v = 0; v < views; v++)
+        maxT = T[v] > maxT ? T[v] : maxT;
+    int32_t *cand = malloc((size_t)views * (size_t)maxT * sizeof *cand); /* a best path has at most T labels */
+    int len[EXAMPLE_MAX_VIEWS], best = -1, rc = -1;
+    double top = -INFINITY;
+    if (!cand || views < 1 || views > EXAMPLE_MAX_VIEWS) {
+        fprintf(stderr, "example_ctc_views: %s\n", cand ? "1 to EXAMPLE_MAX_VIEWS readings" : "out of memory");
+        goto out;
+    }
+    for (int v = 0; v < views; v++) {
+        int32_t *c = cand + (size_t)v * maxT;
+        if (hlr_ctc_decode(logits[v], T[v], C, 0, 0, NULL, c, NULL, T[v], &len[v], NULL) != HLR_OK)
+            goto out;
+        int seen = 0; /* the same text from an earlier reading: scored already */
+        for (int u = 0; u < v && !seen; u++)
+            seen = len[u] == len[v] && !memcmp(cand + (size_t)u * maxT, c, (size_t)len[v] * sizeof *c);
+        if (seen)
+            continue;
+        double sum = 0.0;
+        for (int u = 0; u < views; u++) {
+            const double lp = example_ctc_log_likelihood(logits[u], T[u], C, c, len[v]);
+            if (isnan(lp))
+                goto out;
+            sum += lp;
+        }
+        if (best < 0 || sum > top)
+            best = v, top = sum;
+    }
+    memcpy(labels, cand + (size_t)best * maxT, (size_t)len[best] * sizeof *labels);
+    *from = best;
+    rc = len[best];
+out:
+    free(cand);
+    return rc;
+}

@@ -107,4 +107,24 @@ int example_utf8_offsets(const char *a, int *off, int cap);
 double example_ctc_text(const char *alphabet, const int *off, int C, const int32_t *labels, const float *conf, int len,
                         double lp, char *text);
 
+/* Reading a picture more than one way (hlr-read --views): its line also stretched across, each reading's
+ * best path a candidate, and the candidate all readings together find likeliest kept. */
+#define EXAMPLE_MAX_VIEWS 5
+/* Parses "F,F,..." (each factor in [0.5, 2], at most EXAMPLE_MAX_VIEWS - 1 of them) into f; the count, or
+ * -1 (with one line on stderr naming prog) when it is not such a list. */
+int example_parse_views(const char *prog, const char *s, double *f);
+/* The width of a line of w columns stretched by f, within [1, W]. */
+int64_t example_stretched_width(int64_t w, double f, int64_t W);
+/* The first w columns of each of the H rows of a (H, W) canvas, src, resampled linearly to nw columns
+ * (nw <= W) of dst, the rest of dst zero. */
+void example_stretch_columns(const float *src, float *dst, int64_t H, int64_t W, int64_t w, int64_t nw);
+/* log p(labels | one reading's scores: T steps of C, the blank 0) under CTC (hlr_ctc_loss); -inf when no
+ * alignment fits, NAN on an error (hlr_last_error() says why). */
+double example_ctc_log_likelihood(const float *logits, int T, int C, const int32_t *labels, int n);
+/* Of the best paths of `views` readings of one picture (logits[v]: T[v] steps of C scores, the blank 0),
+ * the one with the largest CTC log-likelihood summed over all readings (each computed by hlr_ctc_loss).
+ * Its labels go to labels (room for the largest T[v]), its number of labels is returned (-1 on an error:
+ * hlr_last_error() says why); *from receives the first reading whose own best path it is. */
+int example_ctc_views(const float *const *logits, const int *T, int views, int C, int32_t *labels, int *from);
+
 #endif

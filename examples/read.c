@@ -12,10 +12,10 @@
  *                  [the model and optimiser options above]
  *   hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N] [--test-words N]
  *                  [--width 256] [--langid FILE] [--langid-epochs N] [--langid-noise P] [--mix-fonts P]
- *                  [--splits FILE]
+ *                  [--splits FILE] [--views F,F...]
  *                  [the model and optimiser options above]
- *   hlr-read predict [--json] [--lexicon] FILE IMAGE...
- *   hlr-read evaluate FILE [--test-words N] [--beam K] [--langid FILE] [--threads T]
+ *   hlr-read predict [--json] [--lexicon] [--views F,F...] FILE IMAGE...
+ *   hlr-read evaluate FILE [--test-words N] [--beam K | --views F,F...] [--langid FILE] [--threads T]
  *   hlr-read generate --part train|val|test [options]
  *   hlr-read generate --task words --part train|test-training|test-held-out --out DIR [options]
  *
@@ -85,10 +85,11 @@ static void usage(FILE *f)
                "                      [--height 32] [the model and optimiser options]\n"
                "       hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N]\n"
                "                      [--test-words N] [--width 256] [--langid FILE] [--langid-epochs N]\n"
-               "                      [--langid-noise P] [--mix-fonts P] [--splits FILE]\n"
+               "                      [--langid-noise P] [--mix-fonts P] [--splits FILE] [--views F,F...]\n"
                "                      [the model and optimiser options]\n"
-               "       hlr-read predict [--json] [--lexicon] FILE IMAGE...\n"
-               "       hlr-read evaluate FILE [--test-words N] [--beam K] [--langid FILE] [--threads T]\n"
+               "       hlr-read predict [--json] [--lexicon] [--views F,F...] FILE IMAGE...\n"
+               "       hlr-read evaluate FILE [--test-words N] [--beam K | --views F,F...] [--langid FILE]\n"
+               "                      [--threads T]\n"
                "       hlr-read generate --part train|val|test [the train options that shape the strings]\n"
                "       hlr-read generate --task words --part train|test-training|test-held-out --out DIR\n"
                "  --task           digits (default): strings of MNIST digits; lines: your pictures of lines;\n"
@@ -110,6 +111,11 @@ static void usage(FILE *f)
                "  --mix-fonts P    words: the share of training words drawn with a font per letter (default 0.25)\n"
                "  --splits FILE    words: where the fonts and words of each split are written\n"
                "                   (default words-splits.txt)\n"
+               "  --views F,F...   words (train, evaluate) and predict: read each picture also stretched\n"
+               "                   across by these factors (0.5 to 2, up to 4; e.g. 1.15,1.35), each reading's\n"
+               "                   best path a candidate, and keep the one all readings together find likeliest\n"
+               "                   (its CTC log-likelihood summed over them); as many forward passes as\n"
+               "                   readings (default: one reading, as drawn)\n"
                "  --out DIR        generate --task words: the folder for the pictures and labels.tsv\n");
     fprintf(f, "  --epochs         training epochs (default 10; words: 14)\n"
                "  --seed           seed of the strings, the initialisation and the order (default 0)\n"
@@ -705,7 +711,7 @@ out:
 
 /* ---- predict ---- */
 
-static int predict(const char *path, char **images, int n, int json, int lexicon)
+static int predict(const char *path, char **images, int n, int json, int lexicon, const double *views, int nviews)
 {
     hlr_model *m = hlr_model_load(path, NULL);
     if (!m) {
@@ -718,6 +724,11 @@ static int predict(const char *path, char **images, int n, int json, int lexicon
     words_langid *langs = NULL; /* a words model's language identifier, saved beside it (and the lexicon) */
     if (lexicon && !words) {
         fprintf(stderr, "hlr-read: --lexicon is for words models; %s is not one\n", path);
+        hlr_model_free(m);
+        return 1;
+    }
+    if (nviews && !lines) {
+        fprintf(stderr, "hlr-read: --views is for words and lines models; %s is not one\n", path);
         hlr_model_free(m);
         return 1;
     }
@@ -745,8 +756,12 @@ static int predict(const char *path, char **images, int n, int json, int lexicon
     int32_t *labels = malloc((size_t)T * sizeof *labels);
     float *conf = malloc((size_t)T * sizeof *conf);
     char *text = malloc((size_t)T * 4 + 1);
-    int rc = 0;
-    for (int i = 0; i < n && x && y && labels && conf && text; i++) {
+    /* --views: the picture also read stretched across by each factor, the readings' scores in ys[1..] */
+    hlr_tensor *xs = nviews ? hlr_tensor_new(HLR_F32, 4, (int64_t[]){1, 1, H, W}) : NULL, *ys[EXAMPLE_MAX_VIEWS] = {y};
+    int rc = 0, views_ok = !nviews || xs;
+    for (int v = 1; v <= nviews && views_ok; v++)
+        views_ok = (ys[v] = hlr_tensor_new(HLR_F32, 3, (int64_t[]){1, T, C})) != NULL;
+    for (int i = 0; i < n && x && y && labels && conf && text && views_ok; i++) {
         hlr_tensor *img = hlr_image_load(images[i], 0);
         if (!img) {
             fprintf(stderr, "hlr-read: %s\n", hlr_last_error()); /* the message names the picture */
@@ -757,14 +772,30 @@ static int predict(const char *path, char **images, int n, int json, int lexicon
         /* a words model is for people's own pictures: a photograph's light is flattened, its line straightened */
         int cut = example_line_canvas(img, lines, H, W, words ? HLR_IMAGE_PHOTO : 0, hlr_tensor_f32(x), &width);
         hlr_tensor_free(img);
-        int32_t wl = (int32_t)width, steps = T;
-        int len;
+        int32_t wl = (int32_t)width, steps = T, vsteps[EXAMPLE_MAX_VIEWS] = {0};
+        int len, from = 0;
         double lp;
         /* a lines model reads the picture's own columns (digits models were trained on whole canvases) */
-        if (cut < 0 || (lines && (hlr_model_set_lengths(m, &wl, 1) != HLR_OK ||
-                                  hlr_model_output_lengths(m, &steps, 1) != HLR_OK)) ||
-            hlr_model_forward(m, x, y, 0) != HLR_OK ||
-            hlr_ctc_decode(hlr_tensor_f32(y), steps, C, 0, 0, NULL, labels, conf, T, &len, &lp) != HLR_OK) {
+        int ok = cut >= 0 && (!lines || (hlr_model_set_lengths(m, &wl, 1) == HLR_OK &&
+                                         hlr_model_output_lengths(m, &vsteps[0], 1) == HLR_OK)) &&
+                 hlr_model_forward(m, x, y, 0) == HLR_OK;
+        for (int v = 1; ok && v <= nviews; v++) { /* the picture stretched across */
+            int32_t sw = (int32_t)example_stretched_width(width, views[v - 1], W);
+            example_stretch_columns(hlr_tensor_f32(x), hlr_tensor_f32(xs), H, W, width, sw);
+            ok = hlr_model_set_lengths(m, &sw, 1) == HLR_OK && hlr_model_output_lengths(m, &vsteps[v], 1) == HLR_OK &&
+                 hlr_model_forward(m, xs, ys[v], 0) == HLR_OK;
+        }
+        const float *rows[EXAMPLE_MAX_VIEWS]; /* the picture's readings */
+        int tv[EXAMPLE_MAX_VIEWS];
+        for (int v = 0; v <= nviews; v++)
+            rows[v] = hlr_tensor_f32(ys[v]), tv[v] = lines ? vsteps[v] : T;
+        /* the best path all readings together find likeliest; its characters' confidences from a reading whose
+         * own best path it is */
+        if (ok && nviews)
+            ok = example_ctc_views(rows, tv, nviews + 1, C, labels, &from) >= 0;
+        steps = tv[from];
+        if (!ok || hlr_ctc_decode(hlr_tensor_f32(ys[from]), steps, C, 0, 0, NULL, labels, conf, T, &len, &lp) !=
+                       HLR_OK) {
             fprintf(stderr, "hlr-read: %s: %s\n", images[i], hlr_last_error());
             rc = 1;
             continue;
@@ -773,7 +804,7 @@ static int predict(const char *path, char **images, int n, int json, int lexicon
         const char *codes[3] = {NULL, NULL, NULL};
         float probs[3];
         char word[4 * 20 + 1] = ""; /* --lexicon: the word of the lists (WL_MAX_LEN characters at most) */
-        if (langs && words_langid_read(langs, hlr_tensor_f32(y), steps, C, text, word, codes, probs) != 0) {
+        if (langs && words_langid_read(langs, rows, tv, nviews + 1, C, text, word, codes, probs) != 0) {
             rc = 1;
             continue;
         }
@@ -816,10 +847,13 @@ static int predict(const char *path, char **images, int n, int json, int lexicon
             printf("\n");
         }
     }
-    if (!x || !y || !labels || !conf || !text) {
-        fprintf(stderr, "hlr-read: %s\n", x && y ? "out of memory" : hlr_last_error());
+    if (!x || !y || !labels || !conf || !text || !views_ok) {
+        fprintf(stderr, "hlr-read: %s\n", x && y && views_ok ? "out of memory" : hlr_last_error());
         rc = 1;
     }
+    hlr_tensor_free(xs);
+    for (int v = 1; v <= nviews; v++)
+        hlr_tensor_free(ys[v]);
     free(labels);
     free(conf);
     free(text);
@@ -841,14 +875,18 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "predict")) {
-        int json = 0, lexicon = 0, at = 2;
+        int json = 0, lexicon = 0, at = 2, nviews = 0;
+        double views[EXAMPLE_MAX_VIEWS - 1];
         for (; at < argc && !strncmp(argv[at], "--", 2); at++) {
             if (!strcmp(argv[at], "--json"))
                 json = 1;
             else if (!strcmp(argv[at], "--lexicon"))
                 lexicon = 1;
-            else {
-                fprintf(stderr, "hlr-read: predict takes --json and --lexicon, not '%s'\n", argv[at]);
+            else if (!strcmp(argv[at], "--views") && at + 1 < argc) {
+                if ((nviews = example_parse_views("hlr-read", argv[++at], views)) < 0)
+                    return 2;
+            } else {
+                fprintf(stderr, "hlr-read: predict takes --json, --lexicon and --views F,F..., not '%s'\n", argv[at]);
                 return 2;
             }
         }
@@ -857,7 +895,7 @@ int main(int argc, char **argv)
             return 2;
         }
         setlocale(LC_CTYPE, "C.UTF-8"); /* --lexicon reads the word lists */
-        return predict(argv[at], argv + at + 1, argc - at - 1, json, lexicon);
+        return predict(argv[at], argv + at + 1, argc - at - 1, json, lexicon, views, nviews);
     }
     const int gen = !strcmp(argv[1], "generate"), eval = !strcmp(argv[1], "evaluate");
     if (strcmp(argv[1], "train") != 0 && !gen && !eval) {
@@ -885,6 +923,7 @@ int main(int argc, char **argv)
                        .langid_epochs = 6,
                        .langid_noise = 0.3,
                        .mix = 0.25}};
+    const char *views = NULL; /* --views F,F...: the test pictures also read stretched across */
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
         OPT_STR("--save", &o.save),
@@ -926,6 +965,7 @@ int main(int argc, char **argv)
         OPT_NUM("--langid-epochs", OPT_INT, &o.w.langid_epochs, 1, 10000),
         OPT_NUM("--langid-noise", OPT_DOUBLE, &o.w.langid_noise, 0, 0.9),
         OPT_NUM("--mix-fonts", OPT_DOUBLE, &o.w.mix, 0, 1),
+        OPT_STR("--views", &views),
     };
     const char *model_file = NULL;
     int npos = 0;
@@ -966,6 +1006,16 @@ int main(int argc, char **argv)
                         "--langid-epochs, --langid-noise and --mix-fonts are for --task words\n");
         return 2;
     }
+    if (views && (!is_words || gen)) {
+        fprintf(stderr, "hlr-read: --views is for train --task words, evaluate and predict\n");
+        return 2;
+    }
+    if (views && o.beam) {
+        fprintf(stderr, "hlr-read: --views reads by best path; it does not go with --beam\n");
+        return 2;
+    }
+    if (views && (o.w.nviews = example_parse_views("hlr-read", views, o.w.views)) < 0)
+        return 2;
     if (is_words) { /* the options words.c reads */
         o.w.epochs = o.epochs;
         o.w.batch = o.batch;

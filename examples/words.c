@@ -33,6 +33,9 @@
 #define HEIGHT 32
 #define LEX_BEAM 8
 
+_Static_assert(sizeof((words_options *)0)->views / sizeof(double) == EXAMPLE_MAX_VIEWS - 1,
+               "words_options holds every stretch factor --views takes");
+
 /* The streams a seed gives: the training words' (train and generate --part train) and the test sets'. */
 static uint64_t train_stream(unsigned long long seed)
 {
@@ -237,17 +240,45 @@ static void free_lexicons(lexicons *L)
     L->n = 0;
 }
 
-/* Each language's best word for one sample's logits (T steps of C): beam search within its lexicon; the
- * word's log-likelihood into lp[l] (-inf when no word fits), its labels into words[l], its length lens[l]. */
-static void lexicon_words(const lexicons *L, const float *logits, int T, int C, double *lp,
-                          int32_t (*words)[WL_MAX_LEN + 1], int *lens)
+/* Each language's best word for the readings of one sample (logits[v]: T[v] steps of C; one reading, or more
+ * with --views): beam search within its lexicon; with more readings than one, each reading's word a
+ * candidate, the one with the largest CTC log-likelihood averaged over the readings kept.  The word's
+ * log-likelihood (averaged) into lp[l] (-inf when no word fits), its labels into words[l], its length lens[l].
+ * Returns -1 on an error (hlr_last_error() says why). */
+static int lexicon_words(const lexicons *L, const float *const *logits, const int *T, int views, int C, double *lp,
+                         int32_t (*words)[WL_MAX_LEN + 1], int *lens)
 {
     for (int l = 0; l < L->n; l++) {
-        double v;
-        hlr_status st =
-            hlr_ctc_decode(logits, T, C, 0, LEX_BEAM, L->lex[l], words[l], NULL, WL_MAX_LEN + 1, &lens[l], &v);
-        lp[l] = st == HLR_OK ? v : -INFINITY;
+        lp[l] = -INFINITY;
+        int32_t cand[WL_MAX_LEN + 1];
+        for (int v = 0; v < views; v++) {
+            int n;
+            double score;
+            hlr_status st =
+                hlr_ctc_decode(logits[v], T[v], C, 0, LEX_BEAM, L->lex[l], cand, NULL, WL_MAX_LEN + 1, &n, &score);
+            if (st == HLR_ENOTFOUND)
+                continue;
+            if (st != HLR_OK)
+                return -1;
+            if (views > 1) { /* the candidate by all readings */
+                if (lp[l] > -INFINITY && n == lens[l] && !memcmp(cand, words[l], (size_t)n * sizeof *cand))
+                    continue;
+                score = 0;
+                for (int u = 0; u < views; u++) {
+                    const double x = example_ctc_log_likelihood(logits[u], T[u], C, cand, n);
+                    if (isnan(x))
+                        return -1;
+                    score += x / views;
+                }
+            }
+            if (score > lp[l]) {
+                lp[l] = score;
+                lens[l] = n;
+                memcpy(words[l], cand, (size_t)n * sizeof *cand);
+            }
+        }
     }
+    return 0;
 }
 
 /* labels -> UTF-8 text */
@@ -262,8 +293,8 @@ static void labels_text(const wl_vocab *a, const int32_t *labels, int len, char 
 
 /* Read a test set: CER, word accuracy and language accuracy (langid, when given, on the text read by best
  * path, or by a prefix beam search of width beam; with lexicons, also the lexicon's word and its language). */
-static int read_set(hlr_model *m, const wset *s, int batch, int W, int beam, const wl_vocab *a, hlr_model *langid,
-                    const wl_vocab *lv, int nlang, const lexicons *L, result *r)
+static int read_set(hlr_model *m, const wset *s, int batch, int W, int beam, const double *views, int nviews,
+                    const wl_vocab *a, hlr_model *langid, const wl_vocab *lv, int nlang, const lexicons *L, result *r)
 {
     memset(r, 0, sizeof *r);
     int in_nd, out_nd;
@@ -278,8 +309,17 @@ static int read_set(hlr_model *m, const wset *s, int batch, int W, int beam, con
     float *probs = malloc((size_t)s->n * (size_t)(nlang > 0 ? nlang : 1) * sizeof *probs);
     const int nl = L ? L->n : 0;
     double *lexlp = malloc((size_t)s->n * (size_t)(nl > 0 ? nl : 1) * sizeof *lexlp);
-    int rc = -1;
-    if (!y || !ilen || !got || !texts || !tp || !probs || !lexlp) {
+    /* --views: each picture read once more per stretch factor, the readings' scores in yv[1..] */
+    float *xs = nviews ? malloc((size_t)batch * HEIGHT * W * sizeof *xs) : NULL;
+    hlr_tensor *ys[EXAMPLE_MAX_VIEWS] = {y};
+    int32_t *vlen[EXAMPLE_MAX_VIEWS] = {ilen}, *vwidth = nviews ? malloc((size_t)batch * sizeof *vwidth) : NULL;
+    int rc = -1, views_ok = !nviews || (xs && vwidth);
+    for (int v = 1; v <= nviews && views_ok; v++) {
+        ys[v] = hlr_tensor_new(HLR_F32, 3, (int64_t[]){batch, T, C});
+        vlen[v] = malloc((size_t)batch * sizeof **vlen);
+        views_ok = ys[v] && vlen[v];
+    }
+    if (!y || !ilen || !got || !texts || !tp || !probs || !lexlp || !views_ok) {
         fprintf(stderr, "hlr-read: out of memory reading the test pictures\n");
         goto out;
     }
@@ -290,6 +330,19 @@ static int read_set(hlr_model *m, const wset *s, int batch, int W, int beam, con
         double t0 = monotonic_now();
         int ok = x && yv && hlr_model_set_lengths(m, s->widths + b, nb) == HLR_OK &&
                  hlr_model_output_lengths(m, ilen, nb) == HLR_OK && hlr_model_forward(m, x, yv, 0) == HLR_OK;
+        for (int v = 1; ok && v <= nviews; v++) { /* the same pictures stretched across */
+            for (int i = 0; i < nb; i++) {
+                vwidth[i] = (int32_t)example_stretched_width(s->widths[b + i], views[v - 1], W);
+                example_stretch_columns(s->x + (b + i) * HEIGHT * W, xs + (int64_t)i * HEIGHT * W, HEIGHT, W,
+                                        s->widths[b + i], vwidth[i]);
+            }
+            hlr_tensor *xv = hlr_tensor_wrap(HLR_F32, 4, (int64_t[]){nb, 1, HEIGHT, W}, xs);
+            hlr_tensor *yw = hlr_tensor_wrap(HLR_F32, 3, (int64_t[]){nb, T, C}, hlr_tensor_f32(ys[v]));
+            ok = xv && yw && hlr_model_set_lengths(m, vwidth, nb) == HLR_OK &&
+                 hlr_model_output_lengths(m, vlen[v], nb) == HLR_OK && hlr_model_forward(m, xv, yw, 0) == HLR_OK;
+            hlr_tensor_free(xv);
+            hlr_tensor_free(yw);
+        }
         r->seconds += monotonic_now() - t0;
         for (int i = 0; ok && i < nb; i++) {
             const int64_t k = b + i;
@@ -300,7 +353,16 @@ static int read_set(hlr_model *m, const wset *s, int batch, int W, int beam, con
             while (tl < WL_MAX_LEN && truth[tl] >= 0)
                 tl++;
             t0 = monotonic_now();
-            if (hlr_ctc_decode(logits, ilen[i], C, 0, beam, NULL, got, NULL, T, &len, NULL) != HLR_OK) {
+            const float *rows[EXAMPLE_MAX_VIEWS]; /* the sample's readings */
+            int tv[EXAMPLE_MAX_VIEWS], from;
+            for (int v = 0; v <= nviews; v++)
+                rows[v] = hlr_tensor_f32(ys[v]) + (int64_t)i * T * C, tv[v] = vlen[v][i];
+            if (nviews) { /* the best path all readings together find likeliest */
+                if ((len = example_ctc_views(rows, tv, nviews + 1, C, got, &from)) < 0) {
+                    ok = 0;
+                    break;
+                }
+            } else if (hlr_ctc_decode(logits, ilen[i], C, 0, beam, NULL, got, NULL, T, &len, NULL) != HLR_OK) {
                 ok = 0;
                 break;
             }
@@ -316,7 +378,10 @@ static int read_set(hlr_model *m, const wset *s, int batch, int W, int beam, con
             if (L && L->n) { /* the best word of each language's lexicon; the best of those */
                 int32_t words[WL_MAX_LANGS][WL_MAX_LEN + 1];
                 int lens[WL_MAX_LANGS], best_l = -1;
-                lexicon_words(L, logits, ilen[i], C, lexlp + k * nl, words, lens);
+                if (lexicon_words(L, rows, tv, nviews + 1, C, lexlp + k * nl, words, lens) != 0) {
+                    ok = 0;
+                    break;
+                }
                 for (int l = 0; l < L->n; l++)
                     if (lexlp[k * nl + l] > -INFINITY && (best_l < 0 || lexlp[k * nl + l] > lexlp[k * nl + best_l]))
                         best_l = l;
@@ -365,6 +430,12 @@ out:
     free(tp);
     free(probs);
     free(lexlp);
+    free(xs);
+    free(vwidth);
+    for (int v = 1; v <= nviews; v++) {
+        hlr_tensor_free(ys[v]);
+        free(vlen[v]);
+    }
     return rc;
 }
 
@@ -523,7 +594,7 @@ static int train_model(const words_options *o, const wl_corpus *cp, const wl_voc
         result r;
         wset val = *held; /* progress on the first 500 held-out words */
         val.n = held->n < 500 ? held->n : 500;
-        if (read_set(m, &val, 64, W, 0, a, NULL, NULL, 0, NULL, &r) != 0)
+        if (read_set(m, &val, 64, W, 0, NULL, 0, a, NULL, NULL, 0, NULL, &r) != 0)
             goto fail;
         printf("epoch %d/%d  loss %.4f  held-out fonts CER %.2f%%  word accuracy %.2f%%  %.0f words/s "
                "(drawing %.0f%% of the time)  %.1f s\n",
@@ -697,12 +768,19 @@ int words_train(const words_options *o)
         fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
         goto out;
     }
+    if (o->nviews) {
+        printf("--views: each test picture read %d times, as drawn and stretched across by", o->nviews + 1);
+        for (int v = 0; v < o->nviews; v++)
+            printf("%s %g", v ? "," : "", o->views[v]);
+        printf("; the text (and each language's word) all readings together find likeliest\n");
+    }
     result rh, rs, ro;
-    if (read_set(m, &held, 64, W, o->beam, a, langid, lv, nlang, &L, &rh) != 0 ||
-        read_set(m, &seen, 64, W, o->beam, a, langid, lv, nlang, &L, &rs) != 0 ||
-        read_set(m, &held, 64, W, o->beam, a, langid, lv, nlang, &Lopen, &ro) != 0)
+    if (read_set(m, &held, 64, W, o->beam, o->views, o->nviews, a, langid, lv, nlang, &L, &rh) != 0 ||
+        read_set(m, &seen, 64, W, o->beam, o->views, o->nviews, a, langid, lv, nlang, &L, &rs) != 0 ||
+        read_set(m, &held, 64, W, o->beam, o->views, o->nviews, a, langid, lv, nlang, &Lopen, &ro) != 0)
         goto out;
-    printf("held-out fonts, %s, by family:", o->beam ? "beam search" : "best path");
+    const char *how = o->beam ? "prefix beam search" : o->nviews ? "best path, with --views" : "best path";
+    printf("held-out fonts, %s, by family:", o->beam ? "beam search" : how);
     for (int i = 0, first = 1; i < fs.n; i++) {
         if (!fs.font[i].held_out || (i > 0 && !strcmp(fs.font[i].family, fs.font[i - 1].family)))
             continue;
@@ -732,8 +810,8 @@ int words_train(const words_options *o)
         pct(rh.lang_right, rh.n), pct(rs.lang_right, rs.n), pct(rh.lex_lang_right, rh.n), pct(rs.lex_lang_right, rs.n),
         pct(rh.both_lang_right, rh.n), pct(rs.both_lang_right, rs.n));
     printf("reading (the forward pass and %s): %.2f s per 1000 words; the tests below read by %s\n",
-           o->beam ? "beam search" : "best path", 1000.0 * rh.seconds / (double)rh.n,
-           o->beam ? "prefix beam search" : "best path");
+           o->beam ? "beam search" : o->nviews ? "best path, every view" : "best path",
+           1000.0 * rh.seconds / (double)rh.n, how);
     printf("test CER (training fonts): %.2f%%\n", pct(rs.edits, rs.chars));
     printf("test word accuracy (training fonts): %.2f%%\n", pct(rs.right, rs.n));
     printf("test language accuracy (training fonts): %.2f%%\n", pct(rs.lang_right, rs.n));
@@ -950,8 +1028,8 @@ words_langid *words_langid_open(const char *model_path, hlr_model *model, int le
     return w;
 }
 
-int words_langid_read(words_langid *w, const float *logits, int T, int C, const char *text, char *word,
-                      const char *codes[3], float probs[3])
+int words_langid_read(words_langid *w, const float *const *logits, const int *T, int views, int C, const char *text,
+                      char *word, const char *codes[3], float probs[3])
 {
     float p[WL_MAX_LANGS];
     const char *words[1] = {text};
@@ -961,7 +1039,10 @@ int words_langid_read(words_langid *w, const float *logits, int T, int C, const 
         double score[WL_MAX_LANGS], top = -INFINITY;
         int32_t found[WL_MAX_LANGS][WL_MAX_LEN + 1];
         int lens[WL_MAX_LANGS], best = -1;
-        lexicon_words(&w->L, logits, T, C, score, found, lens);
+        if (lexicon_words(&w->L, logits, T, views, C, score, found, lens) != 0) {
+            fprintf(stderr, "hlr-read: %s\n", hlr_last_error());
+            return -1;
+        }
         for (int l = 0; l < w->nlang; l++) {
             score[l] += log((double)p[l] + 1e-30);
             if (score[l] > top) {

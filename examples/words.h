@@ -17,6 +17,8 @@ typedef struct words_options {
     float lr, dropout; /* dropout: on the LSTM's inputs and between its layers */
     double mix; /* the share of training words drawn with a font per letter */
     double langid_noise; /* the language model's training words also misread, each letter with this probability */
+    double views[4];     /* --views: the test pictures also read stretched across by these factors (nviews of them) */
+    int nviews;
 } words_options;
 
 /* hlr-read train --task words (or, with o->evaluate, hlr-read evaluate FILE: the model's test words read
@@ -30,12 +32,14 @@ int words_generate(const words_options *o);
  * and word count) as a lexicon per language.  NULL after a line on stderr. */
 typedef struct words_langid words_langid;
 words_langid *words_langid_open(const char *model_path, hlr_model *model, int lexicon);
-/* One reading: the three likeliest languages of text (the best-path text of logits, T x C).  With the
- * lexicon, word (4 WL_MAX_LEN + 1 bytes) receives the best word of the lists (empty when none fits) and the
- * languages are scored by their best word's likelihood times langid's probability of text.  0, or -1 after a
+/* A picture's reading: the three likeliest languages of text (the text read from its readings' scores,
+ * logits[v] T[v] x C, views of them: one, or more with --views).  With the lexicon, word (4 WL_MAX_LEN + 1
+ * bytes) receives the best word of the lists (empty when none fits; with more readings than one, the word
+ * likeliest on average over them) and the languages are scored by their best word's likelihood times
+ * langid's probability of text.  0, or -1 after a
  * line on stderr. */
-int words_langid_read(words_langid *w, const float *logits, int T, int C, const char *text, char *word,
-                      const char *codes[3], float probs[3]);
+int words_langid_read(words_langid *w, const float *const *logits, const int *T, int views, int C, const char *text,
+                      char *word, const char *codes[3], float probs[3]);
 void words_langid_close(words_langid *w);
 
 #endif

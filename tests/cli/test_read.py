@@ -251,6 +251,32 @@ class Words(unittest.TestCase):
         rc, out, err = run("predict", "--lexicon", "--json", model, img)  # flags in either order
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["lexicon"], got["lexicon"])
+        # --views: the picture read again stretched across; a stretch of 1 is the same reading again, so the
+        # text is the plain reading's
+        rc, plain, err = run("predict", "--json", model, img)
+        self.assertEqual(rc, 0, err)
+        rc, once_more, err = run("predict", "--json", "--views", "1", model, img)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(once_more)["text"], json.loads(plain)["text"])
+        self.assertEqual(json.loads(once_more)["characters"], json.loads(plain)["characters"])
+        rc, out, err = run("predict", "--json", "--views", "1.15,1.35", "--lexicon", model, img)
+        self.assertEqual(rc, 0, err)
+        got = json.loads(out)
+        self.assertRegex(got["lexicon"], r"^[^\W\d_]*$")
+        self.assertEqual(len(got["languages"]), 3)
+        for bad, says in (("1.15,x", "'1.15,x'"), ("1.15,", "ends with a comma"), ("2.5", "'2.5'")):
+            rc, out, err = run("predict", "--views", bad, model, img)
+            self.assertEqual((rc, out), (2, ""), bad)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertIn(says, err)
+        # evaluate --views: says how it read; with a stretch of 1 the same figures as one reading
+        rc, views, err = run("evaluate", model, "--test-words", "20", "--views", "1.15,1.35", "--splits", splits)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("--views: each test picture read 3 times, as drawn and stretched across by 1.15, 1.35; ", views)
+        self.assertEqual(len(re.findall(r"(?m)^test .*$", views)), 7)
+        rc, views, err = run("evaluate", model, "--test-words", "20", "--views", "1", "--splits", splits)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(re.findall(r"(?m)^test .*$", views), re.findall(r"(?m)^test .*$", again))
         rc, out, err = run("predict", "--frob", model, img)
         self.assertEqual(rc, 2)
         self.assertIn("'--frob'", err)
@@ -301,6 +327,11 @@ class Words(unittest.TestCase):
                                   "--part 'dev'"),
                                  (("generate", "--task", "lines", "--part", "train"), 2, "not 'lines'"),
                                  (("evaluate",), 2, "evaluate needs the FILE"),
+                                 (("evaluate", "w.hlr", "--views", "1.2", "--beam", "4"), 2, "not go with --beam"),
+                                 (("train", "--views", "1.2"), 2, "--views is for"),
+                                 (("generate", "--task", "words", "--part", "train", "--out", self.dir, "--views",
+                                   "1.2"), 2, "--views is for"),
+                                 (("train", "--task", "words", "--views", "0.2"), 2, "'0.2'"),
                                  (("evaluate", os.path.join(self.dir, "no.hlr")), 1, "no.hlr")]:
             rc, out, err = run(*args)
             self.assertEqual(rc, code, (args, err))
