@@ -309,7 +309,7 @@ static int read_set(hlr_model *m, const wset *s, int batch, int W, int beam, con
     float *probs = malloc((size_t)s->n * (size_t)(nlang > 0 ? nlang : 1) * sizeof *probs);
     const int nl = L ? L->n : 0;
     double *lexlp = malloc((size_t)s->n * (size_t)(nl > 0 ? nl : 1) * sizeof *lexlp);
-    /* --views: each picture read once more per stretch factor, the readings' scores in yv[1..] */
+    /* --views: each picture read once more per stretch factor, those readings' scores in ys[1..] */
     float *xs = nviews ? malloc((size_t)batch * HEIGHT * W * sizeof *xs) : NULL;
     hlr_tensor *ys[EXAMPLE_MAX_VIEWS] = {y};
     int32_t *vlen[EXAMPLE_MAX_VIEWS] = {ilen}, *vwidth = nviews ? malloc((size_t)batch * sizeof *vwidth) : NULL;
