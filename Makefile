@@ -238,7 +238,7 @@ bench-ort: deps data all $(BINOUT)/hlr-bench bench-avx2-bin $(ORT_ISA_DEPS)
 # --task words), as `hlr-read train --task words` draws them for the same WORDS_FLAGS (e.g. --seed 1).
 # `make bench-words`: libhlr against Tesseract 5 on the held-out-font test words (bench/words.py),
 # with WORDS_MODEL (trained first by `hlr-read train --task words $(WORDS_FLAGS)` when missing,
-# 14 epochs, about 40 minutes on 2 threads).
+# 14 epochs, about 70 minutes on 2 threads).
 WORDS_FLAGS ?=
 WORDS_MODEL ?= $(BUILD)/words.hlr
 # A words run of seconds, for the sanitizers and valgrind.

@@ -130,7 +130,7 @@ static void usage(FILE *f)
                "  --hidden         the LSTM's hidden size per direction (default 128; lines: 96)\n"
                "  --layers         the bidirectional LSTM's stacked layers, 1 to 4 (default 2; lines: 1)\n"
                "  --convs          2, 3 or 4 convolutions before the LSTM (default 4; lines: 3)\n"
-               "  --pool-width     the second pooling's width: 2 (default), a step per 4 pixel columns,\n"
+               "  --pool-width     the second pooling's width: 2 (default; words: 1), a step per 4 pixel columns,\n"
                "                   or 1, a step per 2 (twice the steps, for narrow characters)\n"
                "  --channels       the first convolution's channels C; the others have 2C (default 24; lines: 16)\n"
                "  --batchnorm      1 (default): batch normalisation after each convolution; 0: none\n"
@@ -912,7 +912,7 @@ int main(int argc, char **argv)
                  .lr = 2e-3f,
                  .schedule = "cosine",
                  .dropout = -1, /* .layers, .convs too: the task's own default, set below */
-                 .pool_w = 2,
+                 .pool_w = 0, /* the task's own default, set below */
                  .batchnorm = 1,
                  .height = 32, /* .epochs, .hidden and .channels 0: the task's own default, set below */
                  .w = {.langs = "en,es,de,nl,pl",
@@ -999,6 +999,8 @@ int main(int argc, char **argv)
         o.convs = recipe ? 4 : 3;
     if (o.dropout < 0)
         o.dropout = recipe ? 0.4f : 0.0f;
+    if (!o.pool_w) /* words: a step per 2 columns, for narrow scripts (docs/words.md) */
+        o.pool_w = is_words ? 1 : 2;
     if (!is_words && (o.w.langid || o.w.splits || o.w.out || strcmp(o.w.langs, "en,es,de,nl,pl") || o.w.width != 256 ||
                       o.w.words != 30000 || o.w.train_words != 40000 || o.w.test_words != 2000 ||
                       o.w.langid_epochs != 6 || o.w.langid_noise != 0.3 || o.w.mix != 0.25)) {
