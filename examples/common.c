@@ -671,10 +671,11 @@ int64_t example_stretched_width(int64_t w, double f, int64_t W)
     return nw < 1 ? 1 : nw > W ? W : nw;
 }
 
-void example_stretch_columns(const float *src, float *dst, int64_t H, int64_t W, int64_t w, int64_t nw)
+void example_stretch_columns(const float *src, int64_t src_stride, float *dst, int64_t H, int64_t W, int64_t w,
+                             int64_t nw)
 {
     for (int64_t y = 0; y < H; y++) {
-        const float *s = src + y * W;
+        const float *s = src + y * src_stride;
         float *d = dst + y * W;
         for (int64_t x = 0; x < nw; x++) { /* the centre of column x, in the source's columns */
             const double sx = (x + 0.5) * (double)w / (double)nw - 0.5;

@@ -115,9 +115,10 @@ double example_ctc_text(const char *alphabet, const int *off, int C, const int32
 int example_parse_views(const char *prog, const char *s, double *f);
 /* The width of a line of w columns stretched by f, within [1, W]. */
 int64_t example_stretched_width(int64_t w, double f, int64_t W);
-/* The first w columns of each of the H rows of a (H, W) canvas, src, resampled linearly to nw columns
- * (nw <= W) of dst, the rest of dst zero. */
-void example_stretch_columns(const float *src, float *dst, int64_t H, int64_t W, int64_t w, int64_t nw);
+/* The first w columns of each of the H rows of src (rows src_stride floats apart) resampled linearly to
+ * nw columns (nw <= W) of dst, a (H, W) canvas, the rest of dst zero. */
+void example_stretch_columns(const float *src, int64_t src_stride, float *dst, int64_t H, int64_t W, int64_t w,
+                             int64_t nw);
 /* log p(labels | one reading's scores: T steps of C, the blank 0) under CTC (hlr_ctc_loss); -inf when no
  * alignment fits, NAN on an error (hlr_last_error() says why). */
 double example_ctc_log_likelihood(const float *logits, int T, int C, const int32_t *labels, int n);

@@ -781,7 +781,7 @@ static int predict(const char *path, char **images, int n, int json, int lexicon
                  hlr_model_forward(m, x, y, 0) == HLR_OK;
         for (int v = 1; ok && v <= nviews; v++) { /* the picture stretched across */
             int32_t sw = (int32_t)example_stretched_width(width, views[v - 1], W);
-            example_stretch_columns(hlr_tensor_f32(x), hlr_tensor_f32(xs), H, W, width, sw);
+            example_stretch_columns(hlr_tensor_f32(x), W, hlr_tensor_f32(xs), H, W, width, sw);
             ok = hlr_model_set_lengths(m, &sw, 1) == HLR_OK && hlr_model_output_lengths(m, &vsteps[v], 1) == HLR_OK &&
                  hlr_model_forward(m, xs, ys[v], 0) == HLR_OK;
         }

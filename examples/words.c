@@ -93,19 +93,12 @@ static int draw(const hw_fonts *fs, int font, const int *letter_fonts, const cha
         return -1;
     const int w = (int)hlr_tensor_dim(t, 2);
     const float *p = hlr_tensor_f32(t);
-    memset(canvas, 0, (size_t)HEIGHT * W * sizeof *canvas);
     if (w <= W) {
+        memset(canvas, 0, (size_t)HEIGHT * W * sizeof *canvas);
         for (int y = 0; y < HEIGHT; y++)
             memcpy(canvas + (size_t)y * W, p + (size_t)y * w, (size_t)w * sizeof *p);
-    } else { /* linear resampling of the columns */
-        for (int y = 0; y < HEIGHT; y++)
-            for (int x = 0; x < W; x++) {
-                double sx = (x + 0.5) * w / W - 0.5;
-                int i = (int)floor(sx);
-                double f = sx - i;
-                float a = i >= 0 ? p[(size_t)y * w + i] : 0, b = i + 1 < w ? p[(size_t)y * w + i + 1] : 0;
-                canvas[(size_t)y * W + x] = (float)((1 - f) * a + f * b);
-            }
+    } else { /* squeezed: its columns resampled linearly */
+        example_stretch_columns(p, w, canvas, HEIGHT, W, w, W);
     }
     hlr_tensor_free(t);
     return w < W ? w : W;
@@ -333,7 +326,7 @@ static int read_set(hlr_model *m, const wset *s, int batch, int W, int beam, con
         for (int v = 1; ok && v <= nviews; v++) { /* the same pictures stretched across */
             for (int i = 0; i < nb; i++) {
                 vwidth[i] = (int32_t)example_stretched_width(s->widths[b + i], views[v - 1], W);
-                example_stretch_columns(s->x + (b + i) * HEIGHT * W, xs + (int64_t)i * HEIGHT * W, HEIGHT, W,
+                example_stretch_columns(s->x + (b + i) * HEIGHT * W, W, xs + (int64_t)i * HEIGHT * W, HEIGHT, W,
                                         s->widths[b + i], vwidth[i]);
             }
             hlr_tensor *xv = hlr_tensor_wrap(HLR_F32, 4, (int64_t[]){nb, 1, HEIGHT, W}, xs);

@@ -45,8 +45,8 @@
 #endif
 
 typedef hlrk_v16 v16;
-/* 8 floats: one AVX2 register.  GCC keeps a vector wider than the clone's registers in memory. */
-typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
+/* 8 floats: one AVX2 register (kernels.h: GCC keeps a vector wider than the clone's registers in memory). */
+typedef hlrk_v8 v8;
 typedef float v4 __attribute__((vector_size(16), aligned(4), may_alias));
 
 /* AVX-512 (kernels.h picks the widest clone the CPU has; the AVX2-capped build has none wider).  Not

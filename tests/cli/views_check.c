@@ -66,10 +66,10 @@ int main(void)
 {
     /* the stretch: linear between the columns' centres, zero past the new width */
     float src[2 * 8] = {0, 1, 2, 3, 9, 9, 9, 9, 4, 4, 4, 4, 9, 9, 9, 9}, dst[2 * 8];
-    example_stretch_columns(src, dst, 2, 8, 4, 4);
+    example_stretch_columns(src, 8, dst, 2, 8, 4, 4);
     CHECK(!memcmp(dst, (float[]){0, 1, 2, 3, 0, 0, 0, 0, 4, 4, 4, 4, 0, 0, 0, 0}, sizeof dst),
           "a stretch by 1 keeps the line and clears the rest");
-    example_stretch_columns(src, dst, 2, 8, 4, 8);
+    example_stretch_columns(src, 8, dst, 2, 8, 4, 8);
     const float twice[8] = {0.0f, 0.25f, 0.75f, 1.25f, 1.75f, 2.25f, 2.75f, 2.25f}; /* the ends fade to 0 */
     for (int x = 0; x < 8; x++)
         CHECK(fabsf(dst[x] - twice[x]) < 1e-6f && dst[8 + x] == (x == 0 || x == 7 ? 3.0f : 4.0f),
