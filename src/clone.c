@@ -65,6 +65,7 @@ hlr_model *hlr_model_clone_shared(const hlr_model *cm)
             b->params[j].value.data = a->params[j].value.data;
             b->params[j].grad.data = NULL;
         }
+        b->origin = a->origin ? a->origin : a; /* the storage's owner, whose exposure every sharer sees */
         if (b->ops->params_moved)
             b->ops->params_moved(b);
     }

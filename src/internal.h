@@ -301,6 +301,10 @@ struct hlr_layer {
     int folded;         /* a batch norm the layer before folds in: no forward of its own in inference */
     int64_t in_size, out_size;
     int frozen;         /* hlr_layer_set_trainable(l, 0): optimizers leave its parameters alone */
+    /* Whose parameter storage this layer's tensors view (a clone's layer: the original's; a block's
+     * sub-layer: the block), NULL for its own.  hlr__layer_exposed() follows the chain. */
+    hlr_layer *origin;
+    _Atomic int exposed; /* hlr_layer_param() handed out a view of the storage: the caller may write it */
     int nparams;
     hlr_param params[HLR_MAX_PARAMS];
 };
@@ -313,12 +317,35 @@ hlr_status hlr__layer_add_param(hlr_layer *l, const char *name, int ndim, const 
 hlr_status hlr__layer_add_buffer(hlr_layer *l, const char *name, int ndim, const int64_t *shape);
 /* Free every parameter (a failed build undoes itself with this). */
 void hlr__layer_clear_params(hlr_layer *l);
-/* For a form a layer derives from its weights and keeps between passes (Winograd's transformed filters,
- * a transposed W_hh): nonzero when *valid is 0 or w (n floats) differs from seen, the copy of the weights
- * the form was last made from; seen then takes w and *valid becomes 1, and the caller remakes its form.
- * Comparing the values catches every writer: an optimizer step, a load, a caller's or a clone's model's
- * write. */
-int hlr__weights_changed(float *seen, const float *w, int64_t n, int *valid);
+/*
+ * Forms a layer derives from its weights and keeps between passes (Winograd's transformed filters, a
+ * folded batch norm, a transposed W_hh) are made again only when the weights change.  Two ways tell:
+ *  - the weight generation, one count for the process, which every writer of parameters inside the
+ *    library advances (hlr__weights_written: an optimizer step, batch norm's running statistics in
+ *    training, a build, fit's restore of its best weights, a broadcast, a load or an import);
+ *  - comparing the values with a copy of those the form was made from, which catches every writer.
+ * A form made at generation g is used without a look while the generation is still g and nobody can
+ * write the layer's storage behind the library's back (hlr__layer_exposed: a view from
+ * hlr_layer_param()).  Otherwise the values are compared.
+ */
+typedef struct hlr_weights_seen {
+    uint64_t generation; /* the weight generation when the copy was last checked */
+    int valid;           /* the copy holds what the form was made from */
+} hlr_weights_seen;
+/* Advance the weight generation: called by a writer of parameters as it writes them (before or after:
+ * a pass reading them on another thread at the same time would be a data race either way). */
+void hlr__weights_written(void);
+/* Nonzero when a caller may hold a view of l's parameter storage (of its own, or of its origin's). */
+int hlr__layer_exposed(const hlr_layer *l);
+/* Nonzero when the form must be made again: s is not valid or w (n floats of layer l) differs from seen,
+ * the copy of the weights the form was last made from; seen then takes w and s becomes valid.  Zero
+ * without a look at the values when l is not exposed and the generation has not moved since s's last
+ * check.  (Built with HLR_CHECK_WEIGHT_WRITES, as `make sanitize` builds, it looks anyway and stops the
+ * process when a writer forgot hlr__weights_written.) */
+int hlr__weights_changed(const hlr_layer *l, hlr_weights_seen *s, float *seen, const float *w, int64_t n);
+/* hlr_layer_param() for the library's own writers (an import): no view leaves it, so l is not marked
+ * exposed; the writer calls hlr__weights_written(). */
+hlr_tensor *hlr__layer_param_value(hlr_layer *l, const char *name);
 /* Build l for a sample of shape in, as a model does (and a composite layer for the layers inside it):
  * the shapes and sizes set, ops->build called, an empty or too many-dimensional output refused;
  * the output shape into *out.  On failure l holds no parameters. */

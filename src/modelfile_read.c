@@ -1111,6 +1111,7 @@ static hlr_status build_model(parsed *p, hlr_model **out)
         }
         hlr__get_f32s(dst->value.data, p->payload + t->data, t->numel);
     }
+    hlr__weights_written();
     *out = m;
     return HLR_OK;
 }

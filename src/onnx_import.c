@@ -1329,13 +1329,14 @@ hlr_model *hlr_model_import_onnx_buffer(const void *data, size_t size)
     if (st == HLR_OK)
         st = hlr_model_build(p.m, in_shape.ndim, in_shape.d);
     for (int i = 0; st == HLR_OK && i < p.npend; i++) {
-        hlr_tensor *t = hlr_layer_param(hlr_model_layer(p.m, p.pend[i].layer), p.pend[i].param);
+        hlr_tensor *t = hlr__layer_param_value(hlr_model_layer(p.m, p.pend[i].layer), p.pend[i].param);
         if (!t || hlr_tensor_numel(t) != p.pend[i].n)
             st = hlr__fail(HLR_EFORMAT, "%s: layer %d's %s does not take %lld values", IFN, p.pend[i].layer,
                            p.pend[i].param, (long long)p.pend[i].n);
         else
             memcpy(hlr_tensor_f32(t), p.pend[i].data, (size_t)p.pend[i].n * sizeof(float));
     }
+    hlr__weights_written();
     if (st == HLR_OK) {
         hlr_metadata *md = hlr_model_metadata(p.m);
         for (size_t i = 0; st == HLR_OK && i < mp->n_metadata_props; i++) {

@@ -356,6 +356,53 @@ START_TEST(test_bad_hlr_distributed_is_refused)
 }
 END_TEST
 
+/* A broadcast into a model whose folded convolution was already made (an inference pass first): the next
+ * pass uses the broadcast weights, rank 1's outputs then rank 0's bits. */
+typedef struct bcast_run {
+    member me;
+    hlr_distributed dist;
+    float y[2 * 4];
+} bcast_run;
+
+static void *broadcast_after_a_pass(void *arg)
+{
+    bcast_run *r = arg;
+    hlr_model *m = cnn_bn(100 + (uint64_t)r->me.rank);
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){2, 1, 8, 8}), *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){2, 4});
+    test_fill(hlr_tensor_f32(x), 2 * 64, 5, -1.0f, 1.0f);
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    pthread_barrier_wait(&r->me.w->barrier); /* both built and passed: nothing moves the generation now */
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    ck_assert_ok(hlr_model_broadcast_parameters(m, &r->dist));
+    ck_assert_ok(hlr_model_forward(m, x, y, 0));
+    memcpy(r->y, hlr_tensor_f32(y), sizeof r->y);
+    hlr_tensor_free(x);
+    hlr_tensor_free(y);
+    hlr_model_free(m);
+    return NULL;
+}
+
+START_TEST(test_a_broadcast_reaches_the_forms_made_from_the_weights)
+{
+    world *w = calloc(1, sizeof *w);
+    w->size = 2;
+    pthread_barrier_init(&w->barrier, NULL, 2);
+    bcast_run runs[2];
+    pthread_t th[2];
+    for (int r = 0; r < 2; r++) {
+        runs[r] = (bcast_run){.me = {w, r}};
+        runs[r].dist = (hlr_distributed){.rank = r, .size = 2, .allreduce_f32 = allreduce_f32,
+                                         .allreduce_f64 = allreduce_f64, .broadcast = broadcast, .user = &runs[r].me};
+        ck_assert_int_eq(pthread_create(&th[r], NULL, broadcast_after_a_pass, &runs[r]), 0);
+    }
+    for (int r = 0; r < 2; r++)
+        pthread_join(th[r], NULL);
+    test_expect_same_bits("rank 1 after the broadcast", runs[1].y, runs[0].y, 2 * 4);
+    pthread_barrier_destroy(&w->barrier);
+    free(w);
+}
+END_TEST
+
 Suite *suite_distributed(void)
 {
     Suite *s = suite_create("distributed");
@@ -365,6 +412,7 @@ Suite *suite_distributed(void)
     tcase_add_loop_test(t, test_sync_batchnorm_trains_as_one_process_with_the_global_batch, 1, 3);
     tcase_add_test(t, test_a_callback_in_one_process_stops_them_all);
     tcase_add_test(t, test_bad_hlr_distributed_is_refused);
+    tcase_add_test(t, test_a_broadcast_reaches_the_forms_made_from_the_weights);
     suite_add_tcase(s, t);
     return s;
 }

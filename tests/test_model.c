@@ -379,7 +379,7 @@ END_TEST
 START_TEST(test_history_without_validation_is_nan)
 {
     hlr_model *m = small_mlp(3);
-    enum { N = 40 };
+    enum { N = 80 };
     float x[N * 12];
     int32_t lab[N];
     test_fill(x, N * 12, 8, -1, 1);
@@ -624,6 +624,167 @@ START_TEST(test_per_batch_loop_allocates_nothing)
 }
 END_TEST
 
+/* ====================================================================== */
+/* Forms kept from the weights (Winograd filters, folded batch norms,       */
+/* W_hh^T): every writer must reach the next pass                           */
+/* ====================================================================== */
+
+/* Both kinds of model with such forms: convolutions (a batch norm folded into the first in inference, its
+ * bias too, the second by Winograd's algorithm) on (4, 8, 8) images, and an LSTM on (5, 6) sequences; 5 classes. */
+static hlr_model *forms_model(int lstm, uint64_t seed)
+{
+    hlr_model *m =
+        lstm ? TEST_MODEL(seed, hlr_lstm(6, 8, 1, 0, 0.0f), hlr_dense(8, 5, 1))
+             : TEST_MODEL(seed, hlr_conv2d(4, 16, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+                          hlr_batchnorm2d(16, 1e-5f, 0.1f), hlr_relu(), hlr_maxpool2d(2, 2, 0),
+                          hlr_conv2d(16, 16, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
+                          hlr_flatten(), hlr_dense(256, 5, 1));
+    ck_assert_ok(lstm ? hlr_model_build(m, 2, (int64_t[]){5, 6}) : hlr_model_build(m, 3, (int64_t[]){4, 8, 8}));
+    ck_assert_ok(hlr_model_set_loss(m, HLR_LOSS_CROSS_ENTROPY, 0.0f));
+    return m;
+}
+
+/* n samples for forms_model(lstm), filled from seed. */
+static hlr_tensor *forms_input(int lstm, int64_t n, unsigned long long seed)
+{
+    hlr_tensor *x = lstm ? hlr_tensor_new(HLR_F32, 3, (int64_t[]){n, 5, 6}) : hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, 4, 8, 8});
+    ck_assert_ptr_nonnull(x);
+    test_fill(hlr_tensor_f32(x), (long)hlr_tensor_numel(x), seed, -1.0f, 1.0f);
+    return x;
+}
+
+/* m's inference on x has the bits of a copy of ref made from its file (forms made afresh); m then passes
+ * once more, so that its forms are up to date with the generation. */
+static void expect_predicts_as_fresh(const char *what, hlr_model *m, const hlr_model *ref, const hlr_tensor *x)
+{
+    const int64_t n = hlr_tensor_dim(x, 0);
+    hlr_tensor *y1 = hlr_tensor_new(HLR_F32, 2, (int64_t[]){n, 5}), *y2 = hlr_tensor_new(HLR_F32, 2, (int64_t[]){n, 5});
+    void *buf = NULL;
+    size_t size = 0;
+    ck_assert_ok(hlr_model_forward(m, x, y1, 0)); /* first: the load advances the weight generation */
+    ck_assert_ok(hlr_model_save_buffer(ref, NULL, &buf, &size));
+    hlr_model *fresh = hlr_model_load_buffer(buf, size, NULL);
+    ck_assert_msg(fresh != NULL, "%s: %s", what, hlr_last_error());
+    ck_assert_ok(hlr_model_forward(fresh, x, y2, 0));
+    test_expect_same_bits(what, hlr_tensor_f32(y1), hlr_tensor_f32(y2), n * 5);
+    /* m's forms checked at the generation the load left: the next writer alone must make them look again */
+    ck_assert_ok(hlr_model_forward(m, x, y1, 0));
+    hlr_buffer_free(buf);
+    hlr_model_free(fresh);
+    hlr_tensor_free(y1);
+    hlr_tensor_free(y2);
+}
+
+/* The forms are used without comparing the weights while nothing can have written them (internal.h's
+ * weight generation): each writer in turn, after a pass that made the forms, must reach the next pass.
+ * Batches of 1 and 24 (an LSTM's one sequence and a batch take different paths). */
+START_TEST(test_forms_kept_from_the_weights_follow_every_writer)
+{
+    const int lstm = _i;
+    const int32_t labels[24] = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3};
+    hlr_model *m = forms_model(lstm, 5);
+    hlr_tensor *x = forms_input(lstm, 24, 1), *x1 = forms_input(lstm, 1, 2), *x2 = forms_input(lstm, 24, 3);
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){24, 5}), *t = hlr_tensor_from(HLR_I32, 1, (int64_t[]){24}, labels);
+    ck_assert_ptr_nonnull(t);
+    expect_predicts_as_fresh("first passes", m, m, x);
+    expect_predicts_as_fresh("first passes, one sample", m, m, x1);
+    /* a training pass alone (batch norm's running statistics) */
+    ck_assert_ok(hlr_model_forward(m, x2, y, 1));
+    expect_predicts_as_fresh("after a training pass", m, m, x);
+    expect_predicts_as_fresh("after a training pass, one sample", m, m, x1);
+    /* an optimizer's step */
+    hlr_optimizer *o = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f);
+    float loss;
+    ck_assert_ok(hlr_model_train_batch(m, o, x2, t, &loss));
+    expect_predicts_as_fresh("after a step", m, m, x);
+    expect_predicts_as_fresh("after a step, one sample", m, m, x1);
+    /* inference clones sharing the weights: formed, then the original trains */
+    hlr_model *c = hlr_model_clone_shared(m), *c2 = hlr_model_clone_shared(m);
+    ck_assert(c && c2);
+    expect_predicts_as_fresh("a clone", c, m, x);
+    ck_assert_ok(hlr_model_train_batch(m, o, x, t, &loss));
+    expect_predicts_as_fresh("a clone after its original's step", c, m, x);
+    expect_predicts_as_fresh("a clone after its original's step, one sample", c, m, x1);
+    /* a caller's writes through a view of one clone's layer reach the original's forms and the other
+     * clone's: before each write every model's forms are brought up to date (a check's load moves the
+     * generation), after it one model is checked */
+    hlr_tensor *w = hlr_layer_param(hlr_model_layer(c, 0), lstm ? "weight_hh_l0" : "weight");
+    ck_assert_ptr_nonnull(w);
+    hlr_model *const sharing[3] = {m, c, c2};
+    const char *const whose[3] = {"the original", "the clone written through", "another clone"};
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < 3; i++)
+            ck_assert_ok(hlr_model_forward(sharing[i], x, y, 0));
+        hlr_tensor_f32(w)[3 + 4 * k] += 0.25f;
+        expect_predicts_as_fresh(whose[k], sharing[k], m, x);
+    }
+    hlr_model_free(c);
+    hlr_model_free(c2);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+    /* a view taken before the first pass and written after it: W_hh; the batch norm's scale, or the
+     * convolution's bias, each folded with the other's tensors */
+    for (int k = 0; k < (lstm ? 1 : 2); k++) {
+        m = forms_model(lstm, 6);
+        hlr_tensor *v = lstm ? hlr_layer_param(hlr_model_layer(m, 0), "weight_hh_l0")
+                             : hlr_layer_param(hlr_model_layer(m, k), k ? "weight" : "bias");
+        ck_assert_ptr_nonnull(v);
+        expect_predicts_as_fresh("before the write", m, m, x);
+        hlr_tensor_f32(v)[1] += 0.5f;
+        expect_predicts_as_fresh("after a write through a view taken before", m, m, x);
+        hlr_model_free(m);
+    }
+    hlr_tensor_free(x);
+    hlr_tensor_free(x1);
+    hlr_tensor_free(x2);
+    hlr_tensor_free(y);
+    hlr_tensor_free(t);
+}
+END_TEST
+
+static int record_epoch(const hlr_epoch_stats *s, void *user)
+{
+    *(hlr_epoch_stats *)user = *s;
+    return 0;
+}
+
+/* Early stopping's restore of the best epoch's weights after the last epoch's validation made the forms. */
+START_TEST(test_forms_follow_the_restore_of_the_best_weights)
+{
+    const int lstm = _i;
+    enum { N = 80 };
+    int32_t labels[N];
+    for (int i = 0; i < N; i++)
+        labels[i] = (i * 7) % 5;
+    hlr_tensor *x = forms_input(lstm, N, 4);
+    hlr_dataset *d = lstm ? hlr_dataset_from(2, (int64_t[]){5, 6}, N, hlr_tensor_f32(x), labels, 5)
+                          : hlr_dataset_from(3, (int64_t[]){4, 8, 8}, N, hlr_tensor_f32(x), labels, 5);
+    ck_assert_ptr_nonnull(d);
+    hlr_model *m = forms_model(lstm, 7);
+    hlr_optimizer *o = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f);
+    hlr_fit_options fo;
+    hlr_fit_options_default(&fo);
+    hlr_epoch_stats last = {0};
+    fo.epochs = 3;
+    fo.batch_size = 16; /* validation batches of 16 and 4: an LSTM's W_hh^T at 16 */
+    fo.validation_split = 0.25;
+    fo.early_stopping = (hlr_early_stopping){.patience = 5, .monitor = HLR_MONITOR_VAL_LOSS, .min_delta = 1e9,
+                                             .restore_best = 1}; /* only epoch 1 is ever the best */
+    fo.on_epoch = record_epoch;
+    fo.user = &last;
+    ck_assert_ok(hlr_model_fit(m, o, d, &fo));
+    ck_assert_int_eq(last.epoch, 3);
+    ck_assert_int_eq(last.best_epoch, 1);
+    hlr_tensor *x16 = forms_input(lstm, 16, 9); /* no larger than the fit's batches: an LSTM plans afresh for more */
+    expect_predicts_as_fresh("after the restore", m, m, x16);
+    hlr_tensor_free(x16);
+    hlr_optimizer_free(o);
+    hlr_model_free(m);
+    hlr_dataset_free(d);
+    hlr_tensor_free(x);
+}
+END_TEST
+
 Suite *suite_model(void);
 Suite *suite_model(void)
 {
@@ -648,6 +809,8 @@ Suite *suite_model(void)
     tcase_add_test(t, test_mse_regression_learns_a_linear_map);
     tcase_add_test(t, test_non_finite_loss_leaves_parameters_unchanged);
     tcase_add_test(t, test_per_batch_loop_allocates_nothing);
+    tcase_add_loop_test(t, test_forms_kept_from_the_weights_follow_every_writer, 0, 2);
+    tcase_add_loop_test(t, test_forms_follow_the_restore_of_the_best_weights, 0, 2);
     suite_add_tcase(s, t);
     return s;
 }

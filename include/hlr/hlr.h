@@ -1538,7 +1538,12 @@ HLR_API const char *hlr_layer_param_name(const hlr_layer *l, int i);
  * view has the parameter's shape.  Writing into its data changes the
  * model.  A clone's layers (hlr_model_clone_shared()) have parameters,
  * shared with the original, so writing changes the original and every
- * clone.
+ * clone.  Handing out a view costs inference a little: what the library
+ * keeps made from those weights between passes (Winograd's filters, a
+ * batch norm folded into a convolution, a transposed W_hh) is then
+ * compared with them on every pass, in this model and every model that
+ * shares them, where otherwise it is used without a look until the
+ * library itself changes weights (a step, a load, ...).
  *
  * @param l     the layer.
  * @param name  a name that hlr_layer_param_name() lists.

@@ -213,6 +213,8 @@ static void bn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y
 {
     batchnorm *b = (batchnorm *)l;
     b->eval_last = !p->training;
+    if (p->training)
+        hlr__weights_written(); /* the running statistics */
     bn_job j = {b, p, x, NULL, NULL, y, NULL, parts_of(b, p->batch), 0};
     b->sync_M = 0;
     if (p->training && p->sync && p->sync->size > 1) {

@@ -85,7 +85,7 @@ typedef struct conv2d {
     float *V1, *M1;   /* Winograd: (16, Cin, block tiles), (16, Cout, block tiles) */
     float *U;         /* Winograd: the transformed filters (16, Cout, Cin), shared */
     float *w_seen;    /* Winograd: the weights U was made from (Cout, Cin, 3, 3) */
-    int u_valid;      /* U holds the transform of w_seen */
+    hlr_weights_seen u_seen; /* U holds the transform of w_seen (internal.h) */
     float *yfull;     /* fused pooling: (Cout, P), one sample's output before pooling */
     uint8_t *win;     /* fused pooling: (batch, Cout, P / 4), each window's winner */
     int64_t win_planned;
@@ -96,7 +96,7 @@ typedef struct conv2d {
     float *fU;    /* Winograd: W' transformed (16, Cout, Cin) */
     float *fseen; /* what fw was made from: W (Cout K), then a, shift and b (3 Cout) */
     float *fnow;  /* this pass's a, shift and b (3 Cout) */
-    int fw_valid, fab_valid;
+    hlr_weights_seen fw_seen, fab_seen; /* fw was made from fseen's two parts (internal.h) */
 } conv2d;
 
 extern const hlr_layer_ops hlr__conv2d_ops;
@@ -192,7 +192,7 @@ static hlr_status plan_slots(hlr_layer *l)
         wsize = HLRK_WINO_POINTS * c->cout * c->cin;
         c->U = hlr__alloc_or_fail((size_t)wsize, sizeof(float), "conv2d Winograd filters");
         c->w_seen = hlr__alloc_or_fail((size_t)(c->cout * c->cin * 9), sizeof(float), "conv2d Winograd filters");
-        c->u_valid = 0;
+        c->u_seen.valid = 0;
         c->V1 = hlr__alloc_or_fail((size_t)(slots * HLRK_WINO_POINTS * c->cin * c->block * c->tiles), sizeof(float),
                                    "conv2d Winograd inputs");
         c->M1 = hlr__alloc_or_fail((size_t)(slots * HLRK_WINO_POINTS * c->cout * c->block * c->tiles), sizeof(float),
@@ -213,7 +213,7 @@ static hlr_status plan_slots(hlr_layer *l)
                         : NULL;
         c->fseen = hlr__alloc_or_fail((size_t)fsize, sizeof(float), "conv2d folded weights");
         c->fnow = c->fseen ? c->fseen + c->cout * (c->K + 3) : NULL;
-        c->fw_valid = c->fab_valid = 0;
+        c->fw_seen.valid = c->fab_seen.valid = 0;
     }
     if ((c->slot_size && !c->scratch) || (c->wino ? !c->U || !c->w_seen || !c->V1 || !c->M1 : !c->cols1) ||
         (l->fuse_relu && !c->dy1) || !c->dw1 || (pools && !c->yfull) ||
@@ -393,9 +393,10 @@ static void fold_weights(conv2d *c)
     for (int64_t i = 0; i < co; i++)
         b[i] = c->has_bias ? hlr__param(l, 1)[i] : 0.0f;
     const float *w = hlr__param(l, 0);
-    /* both compared (and their copies kept) every time: | rather than || */
-    if (!(hlr__weights_changed(c->fseen, w, co * K, &c->fw_valid) |
-          hlr__weights_changed(c->fseen + co * K, c->fnow, 3 * co, &c->fab_valid)))
+    /* both checked (and their copies kept) every time: | rather than ||; a, shift and b come from the batch
+     * norm's tensors and this layer's bias, so a view of either's storage makes them compared */
+    if (!(hlr__weights_changed(l, &c->fw_seen, c->fseen, w, co * K) |
+          hlr__weights_changed(hlr__layer_exposed(l) ? l : l->fold, &c->fab_seen, c->fseen + co * K, c->fnow, 3 * co)))
         return;
     for (int64_t i = 0; i < co; i++) {
         for (int64_t k = 0; k < K; k++)
@@ -435,7 +436,7 @@ static void conv_forward(hlr_layer *l, const hlr_pass *p, const float *x, float 
          * or a clone's model's write): made again then, not on every pass, where at batch 1 the
          * transform of a wide layer's filters cost more than its convolution.  The same bits either way. */
         const float *w = hlr__param(l, 0);
-        if (hlr__weights_changed(c->w_seen, w, c->cout * c->cin * 9, &c->u_valid))
+        if (hlr__weights_changed(l, &c->u_seen, c->w_seen, w, c->cout * c->cin * 9))
             hlrk_wino_filter(c->U, w, c->cout, c->cin);
     }
     if ((j.split = channel_split(c, p->batch)) > 1) {

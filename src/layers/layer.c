@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 hlr_layer *hlr__layer_alloc(const hlr_layer_ops *ops, size_t size)
@@ -96,6 +97,7 @@ hlr_status hlr__layer_build(hlr_layer *l, const hlr_shape *in, hlr_shape *out, h
     l->out = *out;
     l->out_size = hlr__shape_numel(out);
     l->built = 1;
+    hlr__weights_written(); /* initial weights */
     return HLR_OK;
 }
 
@@ -166,6 +168,19 @@ static hlr_param *find_param(hlr_layer *l, const char *name, const char *fn)
 hlr_tensor *hlr_layer_param(hlr_layer *l, const char *name)
 {
     hlr_param *p = find_param(l, name, "hlr_layer_param");
+    if (!p)
+        return NULL;
+    /* the caller may write through the view at any time from now on: forms made from these weights are
+     * checked against them on every pass (internal.h), in every layer sharing the storage */
+    for (hlr_layer *o = l; o; o = o->origin)
+        atomic_store_explicit(&o->exposed, 1, memory_order_relaxed);
+    hlr__weights_written();
+    return &p->value;
+}
+
+hlr_tensor *hlr__layer_param_value(hlr_layer *l, const char *name)
+{
+    hlr_param *p = find_param(l, name, "hlr_layer_param");
     return p ? &p->value : NULL;
 }
 
@@ -194,15 +209,40 @@ static void compare_part(void *ctx, int64_t b, int64_t e)
         atomic_store_explicit(&j->differ, 1, memory_order_relaxed);
 }
 
-int hlr__weights_changed(float *seen, const float *w, int64_t n, int *valid)
+/* One count for the process (internal.h): a form made at a generation stays good while it has not moved. */
+static _Atomic uint64_t weights_generation = 1;
+
+void hlr__weights_written(void) { atomic_fetch_add_explicit(&weights_generation, 1, memory_order_acq_rel); }
+
+int hlr__layer_exposed(const hlr_layer *l)
 {
-    if (*valid) {
+    for (; l; l = l->origin)
+        if (atomic_load_explicit(&l->exposed, memory_order_relaxed))
+            return 1;
+    return 0;
+}
+
+int hlr__weights_changed(const hlr_layer *l, hlr_weights_seen *s, float *seen, const float *w, int64_t n)
+{
+    const uint64_t now = atomic_load_explicit(&weights_generation, memory_order_acquire);
+    if (s->valid && s->generation == now && !hlr__layer_exposed(l)) {
+#ifdef HLR_CHECK_WEIGHT_WRITES
+        if (memcmp(seen, w, (size_t)n * sizeof *w) != 0) {
+            fprintf(stderr, "libhlr: HLR_CHECK_WEIGHT_WRITES: the weights of %s layer %d changed without "
+                            "hlr__weights_written()\n", l->ops->type, l->index);
+            abort();
+        }
+#endif
+        return 0;
+    }
+    s->generation = now;
+    if (s->valid) {
         compare_job j = {seen, w, 0};
         hlr__parallel_for(n, HLR__SERIAL_FLOATS, compare_part, &j);
         if (!atomic_load_explicit(&j.differ, memory_order_relaxed))
             return 0;
     }
     memcpy(seen, w, (size_t)n * sizeof *w);
-    *valid = 1;
+    s->valid = 1;
     return 1;
 }

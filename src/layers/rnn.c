@@ -109,7 +109,7 @@ static int64_t layout(rnn *r, float *arena, int64_t n)
             }
             hlr__take(&c, &w->WT, GH * H);
             hlr__take(&c, &w->W_seen, GH * H);
-            w->wt_valid = 0;
+            w->wt_seen.valid = 0;
         }
         hlr__take(&c, &r->O[k], TN * DH);
         if (k < r->num_layers - 1 && r->dropout > 0.0f) {
@@ -158,7 +158,7 @@ const float *hlr__rnn_whh_t(rnn *r, int k, int d)
     const int64_t H = r->hidden, GH = (int64_t)r->cell->gates * H;
     const float *W = rnn_param(r, k, d, 1);
     enum { TILE = 32 }; /* in tiles, so that the writes, GH apart, stay in cache: remade at every training step */
-    if (hlr__weights_changed(w->W_seen, W, GH * H, &w->wt_valid))
+    if (hlr__weights_changed(&r->base, &w->wt_seen, w->W_seen, W, GH * H))
         for (int64_t g0 = 0; g0 < GH; g0 += TILE)
             for (int64_t h0 = 0; h0 < H; h0 += TILE)
                 for (int64_t g = g0; g < g0 + TILE && g < GH; g++)

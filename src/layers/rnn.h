@@ -39,7 +39,7 @@ typedef struct rnn_dir {
     float *HN;  /* GRU: (T, n, H) W_hn h + b_hn of each step */
     float *WT;  /* (H, G H) W_hh transposed, for a forward by rows (hlr__rnn_whh_t) */
     float *W_seen; /* (G H, H) the W_hh that WT was made from */
-    int wt_valid;  /* WT and W_seen hold a transpose (0 after every plan) */
+    hlr_weights_seen wt_seen; /* WT and W_seen hold a transpose (not valid after a plan; internal.h) */
 } rnn_dir;
 
 typedef struct rnn rnn;

@@ -67,6 +67,7 @@ static void bind(encoder *e)
         hlr_param *dst = &e->child_of[k]->params[e->child_param[k]];
         dst->value.data = e->base.params[k].value.data;
         dst->grad.data = e->base.params[k].grad.data;
+        e->child_of[k]->origin = &e->base;
     }
 }
 
