@@ -231,3 +231,12 @@ int hlr__open_regular(const char *path, const char *fn, int64_t *size)
         *size = (int64_t)sb.st_size;
     return fd;
 }
+
+/* The weight generation (internal.h): one count for the process, which every writer of parameters
+ * inside the library advances; a form made from the weights at a generation stays good while it has
+ * not moved. */
+static _Atomic uint64_t weights_generation = 1;
+
+void hlr__weights_written(void) { atomic_fetch_add_explicit(&weights_generation, 1, memory_order_acq_rel); }
+
+uint64_t hlr__weights_generation(void) { return atomic_load_explicit(&weights_generation, memory_order_acquire); }

@@ -335,6 +335,8 @@ typedef struct hlr_weights_seen {
 /* Advance the weight generation: called by a writer of parameters as it writes them (before or after:
  * a pass reading them on another thread at the same time would be a data race either way). */
 void hlr__weights_written(void);
+/* The weight generation now (core.c). */
+uint64_t hlr__weights_generation(void);
 /* Nonzero when a caller may hold a view of l's parameter storage (of its own, or of its origin's). */
 int hlr__layer_exposed(const hlr_layer *l);
 /* Nonzero when the form must be made again: s is not valid or w (n floats of layer l) differs from seen,

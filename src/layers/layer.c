@@ -209,11 +209,6 @@ static void compare_part(void *ctx, int64_t b, int64_t e)
         atomic_store_explicit(&j->differ, 1, memory_order_relaxed);
 }
 
-/* One count for the process (internal.h): a form made at a generation stays good while it has not moved. */
-static _Atomic uint64_t weights_generation = 1;
-
-void hlr__weights_written(void) { atomic_fetch_add_explicit(&weights_generation, 1, memory_order_acq_rel); }
-
 int hlr__layer_exposed(const hlr_layer *l)
 {
     for (; l; l = l->origin)
@@ -224,7 +219,7 @@ int hlr__layer_exposed(const hlr_layer *l)
 
 int hlr__weights_changed(const hlr_layer *l, hlr_weights_seen *s, float *seen, const float *w, int64_t n)
 {
-    const uint64_t now = atomic_load_explicit(&weights_generation, memory_order_acquire);
+    const uint64_t now = hlr__weights_generation();
     if (s->valid && s->generation == now && !hlr__layer_exposed(l)) {
 #ifdef HLR_CHECK_WEIGHT_WRITES
         if (memcmp(seen, w, (size_t)n * sizeof *w) != 0) {
