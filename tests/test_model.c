@@ -684,6 +684,7 @@ START_TEST(test_forms_kept_from_the_weights_follow_every_writer)
     const int32_t labels[24] = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3};
     hlr_model *m = forms_model(lstm, 5);
     hlr_tensor *x = forms_input(lstm, 24, 1), *x1 = forms_input(lstm, 1, 2), *x2 = forms_input(lstm, 24, 3);
+    hlr_tensor *x12 = forms_input(lstm, 12, 8); /* an LSTM's 12 rows: [W_ih; W_hh]^T (rnn.h, RNN_JOINT_MAX) */
     hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){24, 5}), *t = hlr_tensor_from(HLR_I32, 1, (int64_t[]){24}, labels);
     ck_assert_ptr_nonnull(t);
     expect_predicts_as_fresh("first passes", m, m, x);
@@ -698,6 +699,7 @@ START_TEST(test_forms_kept_from_the_weights_follow_every_writer)
     ck_assert_ok(hlr_model_train_batch(m, o, x2, t, &loss));
     expect_predicts_as_fresh("after a step", m, m, x);
     expect_predicts_as_fresh("after a step, one sample", m, m, x1);
+    expect_predicts_as_fresh("after a step, 12 samples", m, m, x12);
     /* inference clones sharing the weights: formed, then the original trains */
     hlr_model *c = hlr_model_clone_shared(m), *c2 = hlr_model_clone_shared(m);
     ck_assert(c && c2);
@@ -705,6 +707,7 @@ START_TEST(test_forms_kept_from_the_weights_follow_every_writer)
     ck_assert_ok(hlr_model_train_batch(m, o, x, t, &loss));
     expect_predicts_as_fresh("a clone after its original's step", c, m, x);
     expect_predicts_as_fresh("a clone after its original's step, one sample", c, m, x1);
+    expect_predicts_as_fresh("a clone after its original's step, 12 samples", c, m, x12);
     /* a caller's writes through a view of one clone's layer reach the original's forms and the other
      * clone's: before each write every model's forms are brought up to date (a check's load moves the
      * generation), after it one model is checked */
@@ -722,21 +725,24 @@ START_TEST(test_forms_kept_from_the_weights_follow_every_writer)
     hlr_model_free(c2);
     hlr_optimizer_free(o);
     hlr_model_free(m);
-    /* a view taken before the first pass and written after it: W_hh; the batch norm's scale, or the
-     * convolution's bias, each folded with the other's tensors */
-    for (int k = 0; k < (lstm ? 1 : 2); k++) {
+    /* a view taken before the first pass and written after it: W_hh or W_ih; the batch norm's scale, or
+     * the convolution's bias, each folded with the other's tensors */
+    for (int k = 0; k < 2; k++) {
         m = forms_model(lstm, 6);
-        hlr_tensor *v = lstm ? hlr_layer_param(hlr_model_layer(m, 0), "weight_hh_l0")
+        hlr_tensor *v = lstm ? hlr_layer_param(hlr_model_layer(m, 0), k ? "weight_ih_l0" : "weight_hh_l0")
                              : hlr_layer_param(hlr_model_layer(m, k), k ? "weight" : "bias");
         ck_assert_ptr_nonnull(v);
         expect_predicts_as_fresh("before the write", m, m, x);
+        expect_predicts_as_fresh("before the write, 12 samples", m, m, x12);
         hlr_tensor_f32(v)[1] += 0.5f;
+        expect_predicts_as_fresh("after a write through a view taken before, 12 samples", m, m, x12);
         expect_predicts_as_fresh("after a write through a view taken before", m, m, x);
         hlr_model_free(m);
     }
     hlr_tensor_free(x);
     hlr_tensor_free(x1);
     hlr_tensor_free(x2);
+    hlr_tensor_free(x12);
     hlr_tensor_free(y);
     hlr_tensor_free(t);
 }

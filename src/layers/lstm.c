@@ -26,7 +26,9 @@
  */
 typedef struct lstm_step_job {
     rnn *r;
-    const float *W_hh, *W_hhT, *h_prev, *c_prev, *dout; /* W_hhT: rnn_rows_whh_t */
+    const float *W_hh, *W_hhT, *h_prev, *c_prev, *dout; /* W_hhT: rnn_rows_whh_t, [W_ih; W_hh]^T */
+    const float *x;                                     /* by rows: the step's input (n, in) */
+    int64_t in;
     float *G, *h, *c, *tanh_c, *dG;
     const float *gates, *tc;
     const unsigned char *active;
@@ -37,8 +39,15 @@ typedef struct lstm_step_job {
 static void lstm_step_part(void *ctx, int64_t a, int64_t b)
 {
     const lstm_step_job *j = ctx;
-    const int64_t H = j->r->hidden, GH = 4 * H;
-    if (j->gemm)
+    const int64_t H = j->r->hidden, GH = 4 * H, in = j->in, K = in + H;
+    if (j->x) { /* by rows: the gates' input side and state side in one product, [x h] [W_ih; W_hh]^T */
+        float *cat = j->r->cat;
+        for (int64_t i = a; i < b; i++) {
+            memcpy(cat + i * K, j->x + i * in, (size_t)in * sizeof *cat);
+            memcpy(cat + i * K + in, j->h_prev + i * H, (size_t)H * sizeof *cat);
+        }
+        hlrk_gemm1(0, 0, b - a, GH, K, 1.0f, cat + a * K, K, j->W_hhT, GH, 0.0f, j->G + a * GH, GH);
+    } else if (j->gemm)
         rnn_step_product(j->h_prev + a * H, b - a, j->W_hhT, H, GH, 1.0f, j->G + a * GH);
     hlrk_lstm_step(j->G + a * GH, j->r->bias, j->h_prev + a * H, j->c_prev + a * H, j->h + a * H, j->c + a * H,
                    j->tanh_c + a * H, j->active ? j->active + a : NULL, b - a, H, 0, H);
@@ -60,6 +69,8 @@ static lstm_step_job lstm_step_at(const rnn_steps *u, int64_t s)
                            .h = w->S + next * n * H,
                            .c = w->C + next * n * H,
                            .tanh_c = w->TC + t * n * H,
+                           .x = u->X ? u->X + t * n * u->in : NULL,
+                           .in = u->in,
                            .active = u->active ? u->active + t * n : NULL,
                            .n = n,
                            .gemm = s > 0 || u->h0};
@@ -145,11 +156,12 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
     const int64_t T = r->T, H = r->hidden, GH = 4 * H, rev = d == 1;
     const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
-    const int units = rnn_by_units(n);
-    const float *W_hhT = rnn_rows_whh_t(r, k, d, units, h0);
+    const int units = rnn_by_units(n), joint = !units && n <= RNN_JOINT_MAX && in <= H;
+    const float *W_hhT = joint ? hlr__rnn_whh_t(r, k, d, 1) : rnn_rows_whh_t(r, k, d, units, h0);
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = b_ih[j] + b_hh[j];
-    rnn_project(X, in, W_ih, T * n, GH, w->G);
+    if (!joint) /* otherwise each step projects its own input, in its product with the state */
+        rnn_project(X, in, W_ih, T * n, GH, w->G);
 
     int64_t first = rev ? T : 0;
     size_t state_bytes = (size_t)(n * H) * sizeof(float);
@@ -161,8 +173,16 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
         memcpy(w->C + first * n * H, c0, state_bytes);
     else
         memset(w->C + first * n * H, 0, state_bytes);
-    rnn_steps u = {.r = r, .w = w, .W_hh = W_hh, .W_hhT = W_hhT, .active = active, .n = n, .rev = (int)rev,
-                    .h0 = h0 != NULL};
+    rnn_steps u = {.r = r,
+                   .w = w,
+                   .W_hh = W_hh,
+                   .W_hhT = W_hhT,
+                   .X = joint ? X : NULL,
+                   .active = active,
+                   .n = n,
+                   .in = in,
+                   .rev = (int)rev,
+                   .h0 = h0 != NULL};
     if (units) {
         hlr__rnn_by_units(&u, 4, lstm_units_step);
         return;

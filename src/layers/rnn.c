@@ -95,6 +95,7 @@ static int64_t layout(rnn *r, float *arena, int64_t n)
     int64_t TN = T * n, DH = D * H, wide = F > DH ? F : DH;
     hlr__carve c = {arena, 0};
     for (int k = 0; k < r->num_layers; k++) {
+        const int64_t in = k == 0 ? F : DH, wk = r->kind == RNN_LSTM ? in + H : H; /* WT's rows */
         for (int d = 0; d < D; d++) {
             rnn_dir *w = &r->dir[k][d];
             hlr__take(&c, &w->G, TN * GH);
@@ -107,9 +108,9 @@ static int64_t layout(rnn *r, float *arena, int64_t n)
                 hlr__take(&c, &w->dGh, TN * GH);
                 hlr__take(&c, &w->HN, TN * H);
             }
-            hlr__take(&c, &w->WT, GH * H);
-            hlr__take(&c, &w->W_seen, GH * H);
-            w->wt_seen.valid = 0;
+            hlr__take(&c, &w->WT, GH * wk);
+            hlr__take(&c, &w->W_seen, GH * wk);
+            w->wt_seen.valid = w->wi_seen.valid = 0;
         }
         hlr__take(&c, &r->O[k], TN * DH);
         if (k < r->num_layers - 1 && r->dropout > 0.0f) {
@@ -124,6 +125,8 @@ static int64_t layout(rnn *r, float *arena, int64_t n)
     hlr__take(&c, &r->dc, n * H);
     hlr__take(&c, &r->hg, n * GH);
     hlr__take(&c, &r->bias, GH);
+    if (r->kind == RNN_LSTM)
+        hlr__take(&c, &r->cat, n * (wide + H));
     return c.used;
 }
 
@@ -152,19 +155,29 @@ hlr_status hlr__rnn_plan(hlr_layer *l, int64_t max_batch)
     return HLR_OK;
 }
 
-const float *hlr__rnn_whh_t(rnn *r, int k, int d)
+/* WT (cols, GH) = W^T for W (GH, cols), in tiles, so that the writes, GH apart, stay in cache (remade at
+ * every training step). */
+static void transpose_into(float *WT, const float *W, int64_t GH, int64_t cols)
+{
+    enum { TILE = 32 };
+    for (int64_t g0 = 0; g0 < GH; g0 += TILE)
+        for (int64_t h0 = 0; h0 < cols; h0 += TILE)
+            for (int64_t g = g0; g < g0 + TILE && g < GH; g++)
+                for (int64_t h = h0; h < h0 + TILE && h < cols; h++)
+                    WT[h * GH + g] = W[g * cols + h];
+}
+
+const float *hlr__rnn_whh_t(rnn *r, int k, int d, int with_input)
 {
     rnn_dir *w = &r->dir[k][d];
     const int64_t H = r->hidden, GH = (int64_t)r->cell->gates * H;
-    const float *W = rnn_param(r, k, d, 1);
-    enum { TILE = 32 }; /* in tiles, so that the writes, GH apart, stay in cache: remade at every training step */
-    if (hlr__weights_changed(&r->base, &w->wt_seen, w->W_seen, W, GH * H))
-        for (int64_t g0 = 0; g0 < GH; g0 += TILE)
-            for (int64_t h0 = 0; h0 < H; h0 += TILE)
-                for (int64_t g = g0; g < g0 + TILE && g < GH; g++)
-                    for (int64_t h = h0; h < h0 + TILE && h < H; h++)
-                        w->WT[h * GH + g] = W[g * H + h];
-    return w->WT;
+    const int64_t in = r->kind != RNN_LSTM ? 0 : k == 0 ? r->input_size : (int64_t)r->dirs * H; /* W_ih^T rows */
+    if (with_input && in > 0 &&
+        hlr__weights_changed(&r->base, &w->wi_seen, w->W_seen, rnn_param(r, k, d, 0), GH * in))
+        transpose_into(w->WT, rnn_param(r, k, d, 0), GH, in);
+    if (hlr__weights_changed(&r->base, &w->wt_seen, w->W_seen + GH * in, rnn_param(r, k, d, 1), GH * H))
+        transpose_into(w->WT + in * GH, rnn_param(r, k, d, 1), GH, H);
+    return with_input ? w->WT : w->WT + in * GH;
 }
 
 /* One thread's part of a forward by units: its unit blocks through every step, the team meeting at a

@@ -37,9 +37,10 @@ typedef struct rnn_dir {
     float *C;   /* LSTM: (T+1, n, H) cell states, same layout */
     float *TC;  /* LSTM: (T, n, H) tanh of the cell state after each step */
     float *HN;  /* GRU: (T, n, H) W_hn h + b_hn of each step */
-    float *WT;  /* (H, G H) W_hh transposed, for a forward by rows (hlr__rnn_whh_t) */
-    float *W_seen; /* (G H, H) the W_hh that WT was made from */
-    hlr_weights_seen wt_seen; /* WT and W_seen hold a transpose (not valid after a plan; internal.h) */
+    float *WT;  /* (H, G H) W_hh transposed, for a forward by rows (hlr__rnn_whh_t); LSTM: (in + H, 4H),
+                 * W_ih^T above W_hh^T, in the layer's input size */
+    float *W_seen; /* (G H, H) the W_hh that WT was made from; LSTM: W_ih (4H, in), then W_hh */
+    hlr_weights_seen wt_seen, wi_seen; /* W_hh's and (LSTM) W_ih's part of WT (not valid after a plan) */
 } rnn_dir;
 
 typedef struct rnn rnn;
@@ -85,6 +86,7 @@ struct rnn {
     float *dh, *dc;              /* (n, H) running gradients of the state */
     float *hg;                   /* GRU: (n, 3H) h W_hh^T of one step */
     float *bias;                 /* (G H) the biases folded into the input projection */
+    float *cat;                  /* LSTM by rows: (n, in + H) each row's step input and state side by side */
 
     /* What the last forward did, for backward and hlr_rnn_final_state. */
     int64_t last_batch; /* 0 before the first forward */
@@ -158,6 +160,23 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
  */
 #define RNN_STEP_GRAIN 8
 #define RNN_UNITS_MAX 8
+/*
+ * An LSTM batch of RNN_UNITS_MAX + 1 to RNN_JOINT_MAX sequences by rows, whose input is no wider than
+ * its state, takes each step's input and state side by side, [x_t h_{t-1}] (rows, in + H), through one
+ * product with [W_ih; W_hh]^T (hlr__rnn_whh_t with_input) that writes the step's gates, instead of
+ * projecting every step's input first (one product over all T n rows, whose K = in is mostly packing)
+ * and then adding each step's h W_hh^T to it.  Measured (hlr-bench --infer-batch N, 2 threads,
+ * alternating with the projection first, Intel Xeon, 2026-12-05), img/s: AVX-512 lstm at 12
+ * 19,931-20,784 -> 21,047-21,653, 16 28,476-29,713 -> 38,261-38,297 (a second run, three rounds: 12
+ * 18,691-19,288 -> 19,893-21,864, 16 28,213-28,296 -> 33,406-34,710), 24 level, 32 32,474-33,356 ->
+ * 28,236-28,492, 64 8-13 % slower, 256 level; AVX2 build on OpenBLAS's Haswell kernel: 12
+ * 11,612-12,055 -> 13,677-13,732, 16 17,517-18,065 -> 19,643-20,084, 24 level to +8 %, 32 and 256 level.
+ * The hybrid model's LSTM (input 448 wide, state 128) at 16: 17,444-17,556 -> 12,757-13,146 (AVX2
+ * 11,239-11,275 -> 10,025-10,067): each step then reads all of W_ih again, so a wide input keeps the
+ * projection.  The step's sums run in another order than projection-then-add: other bits than a batch
+ * of more rows or of fewer (as by units already), the same on any thread count.
+ */
+#define RNN_JOINT_MAX 16
 #define RNN_UNIT_BLOCK 16
 #define RNN_UNIT_SPLIT_MIN ((int64_t)1 << 15)
 static inline int rnn_by_units(int64_t n)
@@ -202,8 +221,9 @@ typedef struct rnn_steps {
     rnn *r;
     rnn_dir *w;
     const float *W_hh, *W_hhT, *b_hn;
+    const float *X; /* LSTM by rows: the layer's input (T n, in), time-major */
     const unsigned char *active;
-    int64_t n;
+    int64_t n, in;
     int rev, h0;
 } rnn_steps;
 /* A forward by units of a cell with G gates: step(u, s, j0, j1) runs step s on hidden units [j0, j1) of
@@ -219,13 +239,15 @@ static inline void rnn_units_product(const float *h, int64_t rows, const float *
         hlrk_gemm_rows(rows, j1 - j0, H, h, H, W_hh + (g * H + j0) * H, H, out + g * H + j0, G * H, add);
 }
 /* W_hh of direction d of layer k transposed, (H, G H), remade when W_hh changed since the last call
- * (hlr__weights_changed).  Called before a forward's time loop, never inside it. */
-const float *hlr__rnn_whh_t(rnn *r, int k, int d);
+ * (hlr__weights_changed); with_input (LSTM): W_ih^T above it, (in + H, 4H), for the steps that take
+ * their input's and their state's products in one (lstm.c, RNN_JOINT_MAX).  Called before a forward's
+ * time loop, never inside it. */
+const float *hlr__rnn_whh_t(rnn *r, int k, int d, int with_input);
 /* The W_hh^T a forward by rows multiplies by, or NULL where no step multiplies: a forward by units (which
  * reads W_hh in place), or one step from a zero state. */
 static inline const float *rnn_rows_whh_t(rnn *r, int k, int d, int units, const float *h0)
 {
-    return units || (r->T == 1 && !h0) ? NULL : hlr__rnn_whh_t(r, k, d);
+    return units || (r->T == 1 && !h0) ? NULL : hlr__rnn_whh_t(r, k, d, 0);
 }
 /* A step's out (rows, G H) = beta out + h (rows, H) W_hh^T, through W_hhT (H, G H), hlr__rnn_whh_t's copy. */
 static inline void rnn_step_product(const float *h, int64_t rows, const float *W_hhT, int64_t H, int64_t GH,
