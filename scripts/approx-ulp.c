@@ -43,6 +43,7 @@ int main(int argc, char **argv)
         return 2;
     }
     worst e = {0}, s = {0}, t = {0}, f = {0};
+    unsigned long outside = 0;
     for (uint64_t u = 0; u <= 0xFFFFFFFFu; u += step) {
         const uint32_t bits = (uint32_t)u;
         float x;
@@ -52,13 +53,16 @@ int main(int argc, char **argv)
         const double xd = x;
         if (exp(xd) >= 0x1p-126) /* e^x of normal results; below, the result is flushed by the callers */
             note(&e, ulps(exp_approx(x), exp(xd)), x);
-        note(&s, fabs((double)sigmoid_gate(x) - 1.0 / (1.0 + exp(-xd))), x); /* absolute */
-        note(&t, ulps(tanh_gate(x), tanh(xd)), x);
+        const float sg = sigmoid_gate(x), tg = tanh_gate(x);
+        note(&s, fabs((double)sg - 1.0 / (1.0 + exp(-xd))), x); /* absolute */
+        note(&t, ulps(tg, tanh(xd)), x);
+        outside += !(sg >= 0.0f && sg <= 1.0f) || !(tg >= -1.0f && tg <= 1.0f); /* a gate's range */
         if (fabsf(x) < 6.0f && fabs(erf(xd)) >= 0x1p-126)
             note(&f, ulps(erf_approx(x), erf(xd)), x);
     }
     printf("every %u-th float in [-87, 87]: e^x %.2f ulp (at %.9g), the gates' sigmoid %.2g absolute (at %.9g) "
            "and tanh %.2f ulp (at %.9g), erf %.2f (|x| < 6, at %.9g)\n",
            step, e.err, e.at, s.err, s.at, t.err, t.at, f.err, f.at);
+    printf("gate values outside [0, 1] (sigmoid) or [-1, 1] (tanh): %lu\n", outside);
     return 0;
 }

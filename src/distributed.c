@@ -48,8 +48,6 @@ float *hlr__dist_fused(hlr_model *m, const char *fn)
 static int64_t pack(hlr_model *m, float *buf, int grads, int to_buf)
 {
     int64_t n = 0;
-    if (!grads && !to_buf)
-        hlr__weights_written();
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
         hlr_layer *l = hlr_model_layer(m, i);
         for (int j = 0; j < l->nparams; j++) {
@@ -64,6 +62,8 @@ static int64_t pack(hlr_model *m, float *buf, int grads, int to_buf)
             n += k;
         }
     }
+    if (!grads && !to_buf)
+        hlr__weights_written();
     return n;
 }
 

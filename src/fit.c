@@ -220,8 +220,6 @@ static int watch_update(watch *w, const hlr_epoch_stats *s, int e)
 /* Every parameter and buffer of the model, copied in and out of one block. */
 static void params_copy(hlr_model *m, float *block, int to_block)
 {
-    if (!to_block)
-        hlr__weights_written();
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
         hlr_layer *l = hlr_model_layer(m, i);
         for (int j = 0; j < l->nparams; j++) {
@@ -233,6 +231,8 @@ static void params_copy(hlr_model *m, float *block, int to_block)
             block += l->params[j].value.numel;
         }
     }
+    if (!to_block)
+        hlr__weights_written();
 }
 
 static hlr_status check_monitor(hlr_monitor k, int has_val, const char *what, const char *fn)

@@ -332,8 +332,9 @@ typedef struct hlr_weights_seen {
     uint64_t generation; /* the weight generation when the copy was last checked */
     int valid;           /* the copy holds what the form was made from */
 } hlr_weights_seen;
-/* Advance the weight generation: called by a writer of parameters as it writes them (before or after:
- * a pass reading them on another thread at the same time would be a data race either way). */
+/* Advance the weight generation: called by a writer of parameters once it has written them (release
+ * order: a pass that sees the new generation sees the writes; one running at the same time as the
+ * writer is a data race the library's threading rules exclude anyway). */
 void hlr__weights_written(void);
 /* The weight generation now (core.c). */
 uint64_t hlr__weights_generation(void);

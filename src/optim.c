@@ -333,7 +333,6 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
     const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     const float l2 = o->kind == HLR__OPT_ADAM ? o->weight_decay : 0.0f;
     const float decay_mul = o->kind == HLR__OPT_ADAMW ? 1.0f - lr * o->weight_decay : 1.0f;
-    hlr__weights_written();
     int k = 0;
     for (int i = 0; i < hlr_model_num_layers(m); i++) {
         hlr_layer *l = hlr_model_layer(m, i);
@@ -356,6 +355,7 @@ hlr_status hlr_optimizer_step(hlr_optimizer *o, hlr_model *m)
             k++;
         }
     }
+    hlr__weights_written();
     return HLR_OK;
 }
 

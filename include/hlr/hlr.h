@@ -1553,7 +1553,8 @@ HLR_API const char *hlr_layer_param_name(const hlr_layer *l, int i);
  * @ownership borrowed, valid while the layer lives (for a clone's layer,
  *   while the original model lives too); hlr_tensor_free() on it does
  *   nothing.
- * @threadsafety reads the layer; the view's data must not be read while
+ * @threadsafety reads the layer, and marks it (atomically) as one whose
+ *   weights a caller may write; the view's data must not be read while
  *   its model trains, nor written while any model sharing it runs.
  */
 HLR_API hlr_tensor *hlr_layer_param(hlr_layer *l, const char *name);

@@ -378,7 +378,10 @@ class _Recurrent(Layer):
             check_ptr(lib.hlr_layer_param(self._ptr, b"weight_hh_l0"))  # the library's HLR_ESTATE
         layers = sum(1 for n in names if n.startswith("weight_hh_l") and not n.endswith("_reverse"))
         dirs = 2 if any(n.endswith("_reverse") for n in names) else 1
-        t = check_ptr(lib.hlr_layer_param(self._ptr, b"weight_hh_l0"))
+        # the shape from the gradient's view: a view of the weights would make the library compare what
+        # it keeps made from them on every pass from then on (docs/api.md); a clone's layer has no
+        # gradients, and its weights' view is the way left
+        t = lib.hlr_layer_grad(self._ptr, b"weight_hh_l0") or check_ptr(lib.hlr_layer_param(self._ptr, b"weight_hh_l0"))
         hidden = lib.hlr_tensor_dim(t, 1)
         if batch is None:
             batch = self._model._last_batch if self._model is not None else None

@@ -4,7 +4,7 @@
  * call to expf or erff keeps a loop scalar), for the kernels of recurrent.c,
  * softmax.c and eltwise.c.  Against double precision on every 7th
  * float (scripts/approx-ulp.c): e^x within 1.0 ulp, erf 2.5 (|x| < 6), the
- * gates' tanh 6.2 ulp and sigmoid 2.2e-7 absolute.  The same bits in every
+ * gates' tanh 6.3 ulp and sigmoid 2.2e-7 absolute.  The same bits in every
  * clone: no reassociation, no contraction into FMA.  (Fused
  * multiply-adds in the polynomials made an LSTM step's gate arithmetic a
  * quarter faster on CPUs with FMA, but the baseline clone can only match
@@ -91,15 +91,17 @@ static inline __attribute__((always_inline)) float erf_approx(float x)
 
 /* tanh for the recurrent layers' gates, where it runs five times a unit and step (an LSTM's gate
  * arithmetic was 30 % of its inference at batch 256 through e^x: 1 / (1 + e^-x), and 1 - 2 / (e^2x + 1)
- * beside an odd polynomial near 0): x P(u) / Q(u), u = x^2 / 81, with |x| clamped to 9 (tanh(9) is
- * within 1 ulp of 1), P and Q of degree 4 fitted by scripts/fit-tanh.py.  No e^x and no second branch:
+ * beside an odd polynomial near 0): x P(u) / Q(u), u = x^2 / 81, P and Q of degree 4 fitted on [0, 9] by
+ * scripts/fit-tanh.py, with |x| clamped to 7.9, where the fit reaches 1 (beyond, it would pass 1 by up
+ * to 2.4e-7 and make a gate's derivative 1 - t^2 negative; tanh(7.9) is 4.6 ulp below 1): every result
+ * within [-1, 1] (checked over every float).  No e^x and no second branch:
  * about half the operations of that tanh, for
- * an error of at most 6.2 ulp (scripts/approx-ulp.c; mean 0.8 ulp in scripts/fit-tanh.py's sample)
+ * an error of at most 6.3 ulp (scripts/approx-ulp.c 1: every float; 6.0 on every 7th)
  * against the 1.4 of the e^x formula it replaced.  A NaN stays NaN. */
 static inline float tanh_gate(float x)
 {
-    x = select_bits(x < -9.0f, -9.0f, x);
-    x = select_bits(x > 9.0f, 9.0f, x);
+    x = select_bits(x < -7.9f, -7.9f, x);
+    x = select_bits(x > 7.9f, 7.9f, x);
     const float u = x * x * (1.0f / 81.0f);
     float p = 5.7487440109e-01f;
     p = p * u + 1.0952513695e+01f;
@@ -114,7 +116,7 @@ static inline float tanh_gate(float x)
     return p * x / q;
 }
 
-/* The logistic sigmoid for the gates, 1/2 + tanh(x/2) / 2: within 2.2e-7 of it (absolute; unlike
+/* The logistic sigmoid for the gates, 1/2 + tanh(x/2) / 2, within [0, 1]: within 2.2e-7 of it (absolute; unlike
  * 1 / (1 + e^-x), not relative to tiny results far below 0, which a gate's product with a state of
  * order 1 does not see). */
 static inline float sigmoid_gate(float x)

@@ -209,12 +209,10 @@ static int all_reduce(const hlr_pass *p, double *v, int64_t n)
     return -1;
 }
 
-static void bn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
+static void bn_pass(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
 {
     batchnorm *b = (batchnorm *)l;
     b->eval_last = !p->training;
-    if (p->training)
-        hlr__weights_written(); /* the running statistics */
     bn_job j = {b, p, x, NULL, NULL, y, NULL, parts_of(b, p->batch), 0};
     b->sync_M = 0;
     if (p->training && p->sync && p->sync->size > 1) {
@@ -243,6 +241,13 @@ static void bn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y
         j.phase = 3;
     }
     hlr__parallel_for(j.parts, 1, bn_forward_part, &j);
+}
+
+static void bn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
+{
+    bn_pass(l, p, x, y);
+    if (p->training)
+        hlr__weights_written(); /* the running statistics, once written */
 }
 
 /*

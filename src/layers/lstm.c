@@ -7,7 +7,9 @@
  *
  * Per direction, with T steps of n sequences: one GEMM projects every
  * step's input (rnn_project), one GEMM per step adds h W_hh^T (none for
- * the first step when the initial state is zero), the step kernel adds both biases, and
+ * the first step when the initial state is zero) -- or, for 9 to 16
+ * sequences whose input is no wider than the state, one GEMM per step
+ * takes [x_t h_{t-1}] by [W_ih; W_hh]^T (rnn.h, RNN_JOINT_MAX) --, the step kernel adds both biases, and
  * the backward pass does one GEMM per step for dh and one each for dW_ih,
  * dW_hh and dX.  A step's GEMM and kernel run together on each thread's
  * rows of the batch, each thread taking its rows through every step, or,
@@ -156,7 +158,8 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
     const int64_t T = r->T, H = r->hidden, GH = 4 * H, rev = d == 1;
     const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
-    const int units = rnn_by_units(n), joint = !units && n <= RNN_JOINT_MAX && in <= H;
+    const int units = rnn_by_units(n);
+    const int joint = !units && n > RNN_UNITS_MAX && n <= RNN_JOINT_MAX && rnn_joint_in(r, k) > 0;
     const float *W_hhT = joint ? hlr__rnn_whh_t(r, k, d, 1) : rnn_rows_whh_t(r, k, d, units, h0);
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = b_ih[j] + b_hh[j];

@@ -95,7 +95,7 @@ static int64_t layout(rnn *r, float *arena, int64_t n)
     int64_t TN = T * n, DH = D * H, wide = F > DH ? F : DH;
     hlr__carve c = {arena, 0};
     for (int k = 0; k < r->num_layers; k++) {
-        const int64_t in = k == 0 ? F : DH, wk = r->kind == RNN_LSTM ? in + H : H; /* WT's rows */
+        const int64_t wk = rnn_joint_in(r, k) + H; /* WT's rows */
         for (int d = 0; d < D; d++) {
             rnn_dir *w = &r->dir[k][d];
             hlr__take(&c, &w->G, TN * GH);
@@ -125,8 +125,8 @@ static int64_t layout(rnn *r, float *arena, int64_t n)
     hlr__take(&c, &r->dc, n * H);
     hlr__take(&c, &r->hg, n * GH);
     hlr__take(&c, &r->bias, GH);
-    if (r->kind == RNN_LSTM)
-        hlr__take(&c, &r->cat, n * (wide + H));
+    if (r->kind == RNN_LSTM) /* rows of at most 2H: rnn_joint_in(r, k) <= H */
+        hlr__take(&c, &r->cat, (n < RNN_JOINT_MAX ? n : RNN_JOINT_MAX) * 2 * H);
     return c.used;
 }
 
@@ -171,7 +171,7 @@ const float *hlr__rnn_whh_t(rnn *r, int k, int d, int with_input)
 {
     rnn_dir *w = &r->dir[k][d];
     const int64_t H = r->hidden, GH = (int64_t)r->cell->gates * H;
-    const int64_t in = r->kind != RNN_LSTM ? 0 : k == 0 ? r->input_size : (int64_t)r->dirs * H; /* W_ih^T rows */
+    const int64_t in = rnn_joint_in(r, k); /* W_ih^T's rows above W_hh^T */
     if (with_input && in > 0 &&
         hlr__weights_changed(&r->base, &w->wi_seen, w->W_seen, rnn_param(r, k, d, 0), GH * in))
         transpose_into(w->WT, rnn_param(r, k, d, 0), GH, in);

@@ -86,7 +86,7 @@ struct rnn {
     float *dh, *dc;              /* (n, H) running gradients of the state */
     float *hg;                   /* GRU: (n, 3H) h W_hh^T of one step */
     float *bias;                 /* (G H) the biases folded into the input projection */
-    float *cat;                  /* LSTM by rows: (n, in + H) each row's step input and state side by side */
+    float *cat;                  /* LSTM by rows: (n <= RNN_JOINT_MAX, in + H) each row's step input and state */
 
     /* What the last forward did, for backward and hlr_rnn_final_state. */
     int64_t last_batch; /* 0 before the first forward */
@@ -97,6 +97,15 @@ struct rnn {
     int64_t state_n, state_cap;
     int have_dh0; /* dh0, dc0 hold the gradients of the last backward */
 };
+
+/* The rows of W_ih^T kept above W_hh^T for layer k: its input's width where the layer, an LSTM's, may
+ * take a step's input and state in one product (an input no wider than the state: RNN_JOINT_MAX below),
+ * else 0. */
+static inline int64_t rnn_joint_in(const rnn *r, int k)
+{
+    const int64_t in = k == 0 ? r->input_size : (int64_t)r->dirs * r->hidden;
+    return r->kind == RNN_LSTM && in <= r->hidden ? in : 0;
+}
 
 /* Parameter i (0 w_ih, 1 w_hh, 2 b_ih, 3 b_hh) of direction d of layer k, and its gradient. */
 static inline float *rnn_param(rnn *r, int k, int d, int i)
@@ -161,8 +170,9 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
 #define RNN_STEP_GRAIN 8
 #define RNN_UNITS_MAX 8
 /*
- * An LSTM batch of RNN_UNITS_MAX + 1 to RNN_JOINT_MAX sequences by rows, whose input is no wider than
- * its state, takes each step's input and state side by side, [x_t h_{t-1}] (rows, in + H), through one
+ * An LSTM batch of RNN_UNITS_MAX + 1 to RNN_JOINT_MAX sequences by rows (also where the CPU has no
+ * few-rows kernel and smaller batches go by rows too), whose input is no wider than its state
+ * (rnn_joint_in), takes each step's input and state side by side, [x_t h_{t-1}] (rows, in + H), through one
  * product with [W_ih; W_hh]^T (hlr__rnn_whh_t with_input) that writes the step's gates, instead of
  * projecting every step's input first (one product over all T n rows, whose K = in is mostly packing)
  * and then adding each step's h W_hh^T to it.  Measured (hlr-bench --infer-batch N, 2 threads,
