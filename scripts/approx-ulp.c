@@ -1,11 +1,13 @@
 /*
  * approx-ulp.c -- the worst error, in units in the last place, of
  * src/kernels/exp_approx.h's e^x, gate tanh and erf (and the gate sigmoid's,
- * absolute) against double
- * precision, over every STEP-th float (every float with STEP 1: some
- * minutes).  Not part of the build; the figures in exp_approx.h came from
- *   cc -O2 -std=c11 scripts/approx-ulp.c -o /tmp/approx-ulp -lm && /tmp/approx-ulp 7
- * (-std=c11 as the library: no contraction into FMA, the kernels' own bits).
+ * absolute) against double precision, over every STEP-th float (7 by
+ * default; every float with STEP 1, 8 minutes), and how many gate values
+ * fall outside their range.  Not part of the build; the figures in
+ * exp_approx.h came from
+ *   cc -O2 -std=c11 scripts/approx-ulp.c -o /tmp/approx-ulp -lm && /tmp/approx-ulp 1
+ * (-std=c11 as the library: no contraction into FMA, the kernels' own bits):
+ * e^x 0.99 ulp, sigmoid 2.2e-7 absolute, tanh 6.29 ulp, erf 2.76, none outside.
  */
 #include "../src/kernels/exp_approx.h"
 
