@@ -368,7 +368,8 @@ static void *broadcast_after_a_pass(void *arg)
 {
     bcast_run *r = arg;
     hlr_model *m = cnn_bn(100 + (uint64_t)r->me.rank);
-    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){2, 1, 8, 8}), *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){2, 4});
+    hlr_tensor *x = hlr_tensor_new(HLR_F32, 4, (int64_t[]){2, 1, 8, 8});
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){2, 4});
     test_fill(hlr_tensor_f32(x), 2 * 64, 5, -1.0f, 1.0f);
     ck_assert_ok(hlr_model_forward(m, x, y, 0));
     pthread_barrier_wait(&r->me.w->barrier); /* both built and passed: nothing moves the generation now */

@@ -647,7 +647,8 @@ static hlr_model *forms_model(int lstm, uint64_t seed)
 /* n samples for forms_model(lstm), filled from seed. */
 static hlr_tensor *forms_input(int lstm, int64_t n, unsigned long long seed)
 {
-    hlr_tensor *x = lstm ? hlr_tensor_new(HLR_F32, 3, (int64_t[]){n, 5, 6}) : hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, 4, 8, 8});
+    hlr_tensor *x = lstm ? hlr_tensor_new(HLR_F32, 3, (int64_t[]){n, 5, 6})
+                         : hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, 4, 8, 8});
     ck_assert_ptr_nonnull(x);
     test_fill(hlr_tensor_f32(x), (long)hlr_tensor_numel(x), seed, -1.0f, 1.0f);
     return x;
@@ -686,7 +687,8 @@ START_TEST(test_forms_kept_from_the_weights_follow_every_writer)
     hlr_tensor *x = forms_input(lstm, 24, 1), *x1 = forms_input(lstm, 1, 2), *x2 = forms_input(lstm, 24, 3);
     hlr_tensor *x12 = forms_input(lstm, 12, 8); /* an LSTM's 12 rows: [W_ih; W_hh]^T (rnn.h, RNN_JOINT_MAX) */
     hlr_tensor *y12 = hlr_tensor_new(HLR_F32, 2, (int64_t[]){12, 5});
-    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){24, 5}), *t = hlr_tensor_from(HLR_I32, 1, (int64_t[]){24}, labels);
+    hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){24, 5});
+    hlr_tensor *t = hlr_tensor_from(HLR_I32, 1, (int64_t[]){24}, labels);
     ck_assert_ptr_nonnull(t);
     expect_predicts_as_fresh("first passes", m, m, x);
     expect_predicts_as_fresh("first passes, one sample", m, m, x1);

@@ -5,8 +5,8 @@
  * softmax.c and eltwise.c.  Against double precision on every float
  * (scripts/approx-ulp.c 1; every 7th float gives a little less): e^x within
  * 1.0 ulp, erf 2.8 (|x| < 6), the gates' tanh 6.3 ulp and sigmoid 2.2e-7
- * absolute.  The same bits in every
- * clone: no reassociation, no contraction into FMA.  (Fused
+ * absolute.  The same bits in every clone: no reassociation, no contraction
+ * into FMA.  (Fused
  * multiply-adds in the polynomials made an LSTM step's gate arithmetic a
  * quarter faster on CPUs with FMA, but the baseline clone can only match
  * their bits with a library call or an exact emulation per multiply-add,
@@ -95,9 +95,8 @@ static inline __attribute__((always_inline)) float erf_approx(float x)
  * beside an odd polynomial near 0): x P(u) / Q(u), u = x^2 / 81, P and Q of degree 4 fitted on [0, 9] by
  * scripts/fit-tanh.py, with |x| clamped to 7.9, where the fit reaches 1 (beyond, it would pass 1 by up
  * to 2.4e-7 and make a gate's derivative 1 - t^2 negative; tanh(7.9) is 4.6 ulp below 1): every result
- * within [-1, 1] (checked over every float).  No e^x and no second branch:
- * about half the operations of that tanh, for
- * an error of at most 6.3 ulp (scripts/approx-ulp.c 1: every float; 6.0 on every 7th)
+ * within [-1, 1] (checked over every float).  No e^x and no second branch: about half the operations of
+ * that tanh, for an error of at most 6.3 ulp (scripts/approx-ulp.c 1: every float; 6.0 on every 7th)
  * against the 1.4 of the e^x formula it replaced.  A NaN stays NaN. */
 static inline float tanh_gate(float x)
 {
@@ -117,9 +116,9 @@ static inline float tanh_gate(float x)
     return p * x / q;
 }
 
-/* The logistic sigmoid for the gates, 1/2 + tanh(x/2) / 2, within [0, 1]: within 2.2e-7 of it (absolute; unlike
- * 1 / (1 + e^-x), not relative to tiny results far below 0, which a gate's product with a state of
- * order 1 does not see). */
+/* The logistic sigmoid for the gates, 1/2 + tanh(x/2) / 2, within [0, 1]: within 2.2e-7 of it (absolute;
+ * unlike 1 / (1 + e^-x), not relative to tiny results far below 0, which a gate's product with a state
+ * of order 1 does not see). */
 static inline float sigmoid_gate(float x)
 {
     return 0.5f * tanh_gate(0.5f * x) + 0.5f;

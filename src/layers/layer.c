@@ -165,23 +165,20 @@ static hlr_param *find_param(hlr_layer *l, const char *name, const char *fn)
     return NULL;
 }
 
-hlr_tensor *hlr_layer_param(hlr_layer *l, const char *name)
-{
-    hlr_param *p = find_param(l, name, "hlr_layer_param");
-    if (!p)
-        return NULL;
-    /* the caller may write through the view at any time from now on: forms made from these weights are
-     * checked against them on every pass (internal.h), in every layer sharing the storage */
-    for (hlr_layer *o = l; o; o = o->origin)
-        atomic_store_explicit(&o->exposed, 1, memory_order_relaxed);
-    hlr__weights_written();
-    return &p->value;
-}
-
 hlr_tensor *hlr__layer_param_value(hlr_layer *l, const char *name)
 {
     hlr_param *p = find_param(l, name, "hlr_layer_param");
     return p ? &p->value : NULL;
+}
+
+hlr_tensor *hlr_layer_param(hlr_layer *l, const char *name)
+{
+    hlr_tensor *t = hlr__layer_param_value(l, name);
+    /* the caller may write through the view at any time from now on: forms made from these weights are
+     * checked against them on every pass (internal.h), in every layer sharing the storage */
+    for (hlr_layer *o = t ? l : NULL; o; o = o->origin)
+        atomic_store_explicit(&o->exposed, 1, memory_order_relaxed);
+    return t;
 }
 
 hlr_tensor *hlr_layer_grad(hlr_layer *l, const char *name)

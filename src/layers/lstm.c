@@ -9,7 +9,8 @@
  * step's input (rnn_project), one GEMM per step adds h W_hh^T (none for
  * the first step when the initial state is zero) -- or, for 9 to 16
  * sequences whose input is no wider than the state, one GEMM per step
- * takes [x_t h_{t-1}] by [W_ih; W_hh]^T (rnn.h, RNN_JOINT_MAX) --, the step kernel adds both biases, and
+ * takes [x_t h_{t-1}] by [W_ih; W_hh]^T (rnn.h, RNN_JOINT_MAX) --, the
+ * step kernel adds both biases, and
  * the backward pass does one GEMM per step for dh and one each for dW_ih,
  * dW_hh and dX.  A step's GEMM and kernel run together on each thread's
  * rows of the batch, each thread taking its rows through every step, or,
