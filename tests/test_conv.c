@@ -1272,6 +1272,8 @@ static const struct wino_case {
     {9, 8, 16, 28, 28, 1}, /* 196 tiles: blocks of 2 samples */
     {40, 64, 10, 7, 7, 1}, /* 16 tiles, an overhanging row and column: blocks of 25 */
     {4, 5, 7, 5, 11, 0},  {2, 4, 3, 6, 6, 2}, {3, 4, 2, 3, 3, 0}, {3, 6, 5, 9, 40, 1},
+    {1, 32, 37, 14, 14, 1}, /* 49 tiles, 37 channels: hlrk_wino_products, rows left over */
+    {7, 12, 9, 7, 7, 1},    /* 16 tiles: blocks of 4 samples (64 columns) and fewer */
 };
 
 START_TEST(test_winograd_matches_im2col)

@@ -373,6 +373,68 @@ START_TEST(test_gemm_rows_agree_with_a_plain_sum_and_with_themselves_split)
 END_TEST
 
 /*
+ * hlrk_wino_products: each element of M[xi] one chain of multiply-adds over Cin in order, from zero, fused
+ * in the FMA clones (one rounding each, as fmaf) and unfused in a build without clones (ASan's): the same
+ * chain for every column count (each branch of its column groups: 1 to 64 tiles), row count (blocks of
+ * 4, 6 and 8 and the rows left over) and first row (a thread's channel group, Ut offset to it), so its
+ * bits are those of a whole sample's pass.  The columns past T are written, the padding of M past ldm
+ * is not.
+ */
+START_TEST(test_winograd_products_are_one_chain_per_element)
+{
+    ck_assert(!hlrk_wino_small(HLRK_WINO_SMALL_T + 1));
+    if (!hlrk_wino_small(1)) { /* a CPU without FMA: sgemm instead, for every count */
+        ck_assert(!hlrk_wino_small(16));
+        return;
+    }
+    const int64_t Ts[] = {1, 7, 8, 9, 16, 17, 24, 25, 32, 33, 40, 41, 47, 48, 49, 56, 57, 64};
+    const int64_t co = 21, cis[] = {1, 5, 32};
+    for (size_t a = 0; a < sizeof cis / sizeof cis[0]; a++)
+        for (size_t b = 0; b < sizeof Ts / sizeof Ts[0]; b++) {
+            const int64_t ci = cis[a], T = Ts[b], ld = hlrk_wino_small_ld(T) + 8; /* 8 more: M's padding */
+            float *U = malloc((size_t)(16 * co * ci) * sizeof *U), *Ut = malloc((size_t)(16 * co * ci) * sizeof *Ut);
+            float *V = malloc((size_t)(16 * ci * ld) * sizeof *V), *M = malloc((size_t)(16 * co * ld) * sizeof *M);
+            ck_assert(U && Ut && V && M);
+            test_fill(U, 16 * co * ci, 11, -1.0f, 1.0f);
+            test_fill(V, 16 * ci * ld, 12, -1.0f, 1.0f);
+            hlrk_wino_transpose(Ut, U, co, ci);
+            const int64_t firsts[] = {0, 4, 13}; /* all 21 rows, rows 4..20 and 13..20 (8, one block of 8) */
+            for (size_t f = 0; f < sizeof firsts / sizeof firsts[0]; f++) {
+                const int64_t c0 = firsts[f], cn = co - c0;
+                for (int64_t i = 0; i < 16 * co * ld; i++)
+                    M[i] = -77.0f;
+                hlrk_wino_products(M, ld, Ut + c0, co, V, ld, cn, ci, T);
+                int fused = 1, plain = 1;
+                for (int xi = 0; xi < 16; xi++)
+                    for (int64_t r = 0; r < cn; r++) {
+                        for (int64_t t = 0; t < T; t++) {
+                            float s = 0.0f, p = 0.0f;
+                            for (int64_t k = 0; k < ci; k++) {
+                                const float u = U[(xi * co + c0 + r) * ci + k], v = V[(xi * ci + k) * ld + t];
+                                s = fmaf(u, v, s);
+                                volatile float uv = u * v; /* rounded before the add */
+                                p = p + uv;
+                            }
+                            const float got = M[(xi * cn + r) * ld + t];
+                            fused &= memcmp(&got, &s, sizeof s) == 0;
+                            plain &= memcmp(&got, &p, sizeof p) == 0;
+                        }
+                        for (int64_t t = hlrk_wino_small_ld(T); t < ld; t++)
+                            ck_assert_msg(M[(xi * cn + r) * ld + t] == -77.0f, "T %d: M written past its columns",
+                                          (int)T);
+                    }
+                ck_assert_msg(fused || plain, "Cin %d, T %d, rows from %d: not one chain per element", (int)ci, (int)T,
+                              (int)c0);
+            }
+            free(U);
+            free(Ut);
+            free(V);
+            free(M);
+        }
+}
+END_TEST
+
+/*
  * A large inference batch of per-sample layers runs a slice at a time
  * (model.c, hlr__model_infer): 16 samples a slice here, the first
  * convolution's output (with its ReLU; the pooling after it, 3x3 windows,
@@ -470,6 +532,7 @@ Suite *suite_parallel(void)
     tcase_add_test(t, test_one_sequence_shared_by_units_has_one_threads_bits);
     tcase_add_test(t, test_gemm_one_row_and_many_agree_with_a_plain_sum);
     tcase_add_test(t, test_gemm_rows_agree_with_a_plain_sum_and_with_themselves_split);
+    tcase_add_test(t, test_winograd_products_are_one_chain_per_element);
     tcase_add_test(t, test_a_large_inference_batch_runs_in_slices);
     suite_add_tcase(s, t);
     return s;

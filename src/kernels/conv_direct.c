@@ -15,22 +15,6 @@
 
 #include <string.h>
 
-/* Each multiply-add fused where the CPU can, as in gemm_rows.c: a convolution's bits already depend on
- * the CPU (OpenBLAS's products sum in different orders), so the AVX2 path runs a clone built for FMA,
- * whose sums are lane by lane those of the AVX-512 clone; a CPU with neither (and the sanitizers' and
- * clang's builds) multiplies and adds apart.  The AVX-512 clone is built for x86-64-v4, not avx512f
- * alone, which has no fused multiply-add on 8-float vectors: its 8-float loop (which a test runs,
- * kernels.h, hlrk_width_for_tests) would have multiplied and added apart. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HLR_NO_CLONES) &&                      \
-    !defined(__SANITIZE_ADDRESS__) && defined(HLR_ISA_AVX2)
-#define DIRECT_KERNEL __attribute__((target_clones("default", "fma"), optimize("fp-contract=fast")))
-#elif defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HLR_NO_CLONES) &&                    \
-    !defined(__SANITIZE_ADDRESS__)
-#define DIRECT_KERNEL __attribute__((target_clones("default", "fma", "arch=x86-64-v4"), optimize("fp-contract=fast")))
-#else
-#define DIRECT_KERNEL
-#endif
-
 /* Output channels computed in one pass over the input (AVX-512; AVX2 takes 2, its 16 registers
  * holding fewer sums): each input vector a tap loads feeds COB channels' sums, where one channel at a
  * time loaded it for a single multiply-add and the loop was bound by loads. */
@@ -153,7 +137,7 @@ typedef hlrk_v8i v8i;
 CROP(crop16, v16, hlrk_v16i, 16)
 CROP(crop8, v8, v8i, 8)
 
-DIRECT_KERNEL void hlrk_conv_direct(float *y, const float *x, const float *w, const float *bias, int64_t cout, int relu,
+HLR_FMA_KERNEL void hlrk_conv_direct(float *y, const float *x, const float *w, const float *bias, int64_t cout, int relu,
                                  int split_rows, const hlrk_conv_geom *g, float *scratch)
 {
     const int64_t C = g->C, H = g->H, W = g->W, pad = g->pad, kh = g->kh, kw = g->kw;

@@ -34,16 +34,6 @@
  */
 #include "kernels.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HLR_NO_CLONES) &&                      \
-    !defined(__SANITIZE_ADDRESS__) && defined(HLR_ISA_AVX2)
-#define ROWS_KERNEL __attribute__((target_clones("default", "fma"), optimize("fp-contract=fast")))
-#elif defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HLR_NO_CLONES) &&                    \
-    !defined(__SANITIZE_ADDRESS__)
-#define ROWS_KERNEL __attribute__((target_clones("default", "fma", "avx512f"), optimize("fp-contract=fast")))
-#else
-#define ROWS_KERNEL
-#endif
-
 typedef hlrk_v16 v16;
 /* 8 floats: one AVX2 register (kernels.h: GCC keeps a vector wider than the clone's registers in memory). */
 typedef hlrk_v8 v8;
@@ -239,8 +229,8 @@ static inline __attribute__((always_inline)) void block8(int64_t ib, int64_t jb,
 /* The block shapes as constants, so that each one's loops unroll and its sums stay in registers. */
 #define BLOCK(F, IB, JB) F(IB, JB, K, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc, add)
 
-ROWS_KERNEL void hlrk_gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
-                                int64_t ldb, float *C, int64_t ldc, int add)
+HLR_FMA_KERNEL void hlrk_gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                                   int64_t ldb, float *C, int64_t ldc, int add)
 {
     const int w = wide();
     int64_t j = 0;

@@ -26,6 +26,23 @@
 #define HLR_KERNEL
 #endif
 
+/* A product kernel (gemm_rows.c, wino_products.c, conv_direct.c): each multiply-add fused where the CPU
+ * can.  A product's bits already depend on the CPU (OpenBLAS's kernels sum in different orders), so the
+ * AVX2 path runs a clone built for FMA, whose sums are lane by lane those of the AVX-512 clone; a CPU
+ * with neither (and the sanitizers' and clang's builds) multiplies and adds apart, and callers that
+ * promise the same bits leave such CPUs to sgemm.  The AVX-512 clone is built for x86-64-v4, not
+ * avx512f alone, which has no fused multiply-add on 8-float vectors: an 8-float loop in it multiplied
+ * and added apart (conv_direct.c's, and wino_products.c's last 8 columns, which a test caught). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HLR_NO_CLONES) &&                      \
+    !defined(__SANITIZE_ADDRESS__) && defined(HLR_ISA_AVX2)
+#define HLR_FMA_KERNEL __attribute__((target_clones("default", "fma"), optimize("fp-contract=fast")))
+#elif defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HLR_NO_CLONES) &&                    \
+    !defined(__SANITIZE_ADDRESS__)
+#define HLR_FMA_KERNEL __attribute__((target_clones("default", "fma", "arch=x86-64-v4"), optimize("fp-contract=fast")))
+#else
+#define HLR_FMA_KERNEL
+#endif
+
 /* 16 floats (one AVX-512 register, two AVX2 ones) and 16 int32 masks,
  * loadable from any float and allowed to alias it: for kernels written
  * with GCC's vector extension.  Check such a kernel's clones with objdump:
@@ -120,6 +137,18 @@ void hlrk_conv_direct(float *y, const float *x, const float *w, const float *bia
 #define HLRK_WINO_POINTS 16
 int64_t hlrk_wino_tiles(const hlrk_conv_geom *g);
 int64_t hlrk_wino_scratch(const hlrk_conv_geom *g);
+/* The products for T <= HLRK_WINO_SMALL_T columns (one small image's tiles) without sgemm
+ * (wino_products.c), where hlrk_wino_small(T) says (not on a CPU without FMA): M[xi] (cn, T) = U[xi]
+ * (cn, ci) V[xi] (ci, T) for the 16 xi, from U transposed, Ut (16, ci, ldu): point xi's (k, row r) at
+ * Ut[(xi ci + k) ldu + r] (Ut points at M's first row); V's points ci ldv apart and M's cn ldm apart;
+ * ldv, ldm >= hlrk_wino_small_ld(T), whose columns past T are computed too (V's read, M's written).
+ * Each row's bits do not depend on cn or on the other rows.  hlrk_wino_transpose makes Ut from U. */
+#define HLRK_WINO_SMALL_T 64
+int hlrk_wino_small(int64_t T);
+static inline int64_t hlrk_wino_small_ld(int64_t T) { return (T + 7) / 8 * 8; }
+void hlrk_wino_products(float *M, int64_t ldm, const float *Ut, int64_t ldu, const float *V, int64_t ldv, int64_t cn,
+                        int64_t ci, int64_t T);
+void hlrk_wino_transpose(float *Ut, const float *U, int64_t cout, int64_t cin);
 /* U from w (cout, cin, 3, 3), and its adjoint: dw from dU (written, not added). */
 void hlrk_wino_filter(float *U, const float *w, int64_t cout, int64_t cin);
 void hlrk_wino_filter_backward(float *dw, const float *dU, int64_t cout, int64_t cin);

@@ -111,21 +111,29 @@ void hlrk_wino_filter_backward(float *dw, const float *dU, int64_t cout, int64_t
 }
 
 /*
- * Short rows (a few dozen floats) are moved as whole 16-float vectors: a
- * row may be written up to 15 floats past its end, into the next row of
- * the same buffer (written afterwards) or a buffer's tail, and read as far.
- * `room` is how many floats from the row's start may be touched: the rest
- * of the sample (other samples may belong to another thread), or of a
- * scratch buffer; past it, one float at a time.
+ * Short rows (a few dozen floats) are moved as whole 16-float vectors, or
+ * 8-float ones where the AVX-512 clones do not run (an AVX2 clone keeps a
+ * 16-float vector in memory, kernels.h: the copies through it were half
+ * of the input transform's time at batch 1): a row may be written up to
+ * 15 floats past its end, into the next row of the same buffer (written
+ * afterwards) or a buffer's tail, and read as far.  `room` is how many
+ * floats from the row's start may be touched: the rest of the sample
+ * (other samples may belong to another thread), or of a scratch buffer;
+ * past it, one float at a time.
  */
 typedef hlrk_v16 v16;
 typedef hlrk_v16i v16i;
+typedef hlrk_v8 v8;
 
 static inline __attribute__((always_inline)) void copy_row(float *out, const float *in, int64_t n, int64_t room)
 {
     int64_t i = 0;
-    for (; i < n && i + 16 <= room; i += 16)
-        *(v16 *)(out + i) = *(const v16 *)(in + i);
+    if (hlrk_avx512_runs())
+        for (; i < n && i + 16 <= room; i += 16)
+            *(v16 *)(out + i) = *(const v16 *)(in + i);
+    else
+        for (; i < n && i + 8 <= room; i += 8)
+            *(v8 *)(out + i) = *(const v8 *)(in + i);
     for (; i < n; i++)
         out[i] = in[i];
 }

@@ -28,6 +28,9 @@
  * im2col's GEMM.  Backward: dM from dy, dU[xi] += dM[xi] V[xi]^T (summed
  * per thread, then in thread order as dW), dV[xi] = U[xi]^T dM[xi] folded
  * back into dx.  V is computed again in the backward pass rather than kept.
+ * A block of few tiles (one small image's: 49 for 14 x 14) multiplies by
+ * hlrk_wino_products instead of sgemm, from U transposed (Ut, made when a
+ * pass first needs it after U is made), without sgemm's packing.
  * Measured against one GEMM over the whole batch (columns of 64 samples,
  * 14 MB for the cnn's second layer, and a layout copy each way): faster,
  * and far less memory.
@@ -73,7 +76,7 @@ typedef struct conv2d {
     int64_t K, P;     /* per group: Cin/groups kh kw; Ho Wo */
     int direct;       /* forward by hlrk_conv_direct */
     int wino, no_wino; /* Winograd F(2x2, 3x3); hlr__conv2d_no_winograd() */
-    int64_t tiles, block; /* Winograd tiles per sample, samples per block */
+    int64_t tiles, block, wcols; /* Winograd tiles per sample, samples per block, columns of a block's V and M */
     int64_t planned;
     /* Per slot (one per concurrent part of a pass, `slots` of them): */
     int64_t slots;
@@ -82,8 +85,10 @@ typedef struct conv2d {
     float *cols1;     /* (groups K, P): one sample's columns, then their gradient */
     float *dy1;       /* (Cout, P): dy masked by a fused ReLU */
     float *dw1, *db1; /* partial weight and bias gradients (Winograd: dU) */
-    float *V1, *M1;   /* Winograd: (16, Cin, block tiles), (16, Cout, block tiles) */
+    float *V1, *M1;   /* Winograd: (16, Cin, wcols), (16, Cout, wcols) */
     float *U;         /* Winograd: the transformed filters (16, Cout, Cin), shared */
+    float *Ut;        /* few tiles a sample (hlrk_wino_small): U transposed (16, Cin, Cout), when ut_ok */
+    int ut_ok;
     float *w_seen;    /* Winograd: the weights U was made from (Cout, Cin, 3, 3) */
     hlr_weights_seen u_seen; /* U holds the transform of w_seen (internal.h) */
     float *yfull;     /* fused pooling: (Cout, P), one sample's output before pooling */
@@ -94,6 +99,8 @@ typedef struct conv2d {
     /* Inference with the batch norm after it folded in (l->fold): */
     float *fw;    /* (Cout, K) W' then (Cout) b' */
     float *fU;    /* Winograd: W' transformed (16, Cout, Cin) */
+    float *fUt;   /* and transposed, as Ut, when fut_ok */
+    int fut_ok;
     float *fseen; /* what fw was made from: W (Cout K), then a, shift and b (3 Cout) */
     float *fnow;  /* this pass's a, shift and b (3 Cout) */
     hlr_weights_seen fw_seen, fab_seen; /* fw was made from fseen's two parts (internal.h) */
@@ -154,7 +161,7 @@ static hlr_status plan_slots(hlr_layer *l);
 static void free_slots(conv2d *c)
 {
     float **bufs[] = {&c->scratch, &c->cols1, &c->dy1,   &c->dw1, &c->U,  &c->w_seen,
-                      &c->V1,      &c->M1,    &c->yfull, &c->fw,  &c->fU, &c->fseen};
+                      &c->V1,      &c->M1,    &c->yfull, &c->fw,  &c->fU, &c->fseen, &c->Ut, &c->fUt};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         hlr__free(*bufs[i]);
         *bufs[i] = NULL;
@@ -189,14 +196,18 @@ static hlr_status plan_slots(hlr_layer *l)
         int64_t most = WINO_BLOCK_MACS / ((int64_t)c->cout * c->cin); /* tiles */
         most = most < WINO_BLOCK_TILES ? most : WINO_BLOCK_TILES;
         c->block = c->tiles < most ? most / c->tiles : 1;
+        c->wcols = hlrk_wino_small_ld(c->block * c->tiles); /* a block's columns, as hlrk_wino_products lays them */
         wsize = HLRK_WINO_POINTS * c->cout * c->cin;
         c->U = hlr__alloc_or_fail((size_t)wsize, sizeof(float), "conv2d Winograd filters");
         c->w_seen = hlr__alloc_or_fail((size_t)(c->cout * c->cin * 9), sizeof(float), "conv2d Winograd filters");
         c->u_seen.valid = 0;
-        c->V1 = hlr__alloc_or_fail((size_t)(slots * HLRK_WINO_POINTS * c->cin * c->block * c->tiles), sizeof(float),
+        c->V1 = hlr__alloc_or_fail((size_t)(slots * HLRK_WINO_POINTS * c->cin * c->wcols), sizeof(float),
                                    "conv2d Winograd inputs");
-        c->M1 = hlr__alloc_or_fail((size_t)(slots * HLRK_WINO_POINTS * c->cout * c->block * c->tiles), sizeof(float),
+        c->M1 = hlr__alloc_or_fail((size_t)(slots * HLRK_WINO_POINTS * c->cout * c->wcols), sizeof(float),
                                    "conv2d Winograd outputs");
+        c->Ut = hlrk_wino_small(c->tiles) ? hlr__alloc_or_fail((size_t)wsize, sizeof(float), "conv2d Winograd filters")
+                                          : NULL;
+        c->ut_ok = 0;
     } else
         c->cols1 = hlr__alloc_or_fail((size_t)(slots * KG * c->P), sizeof(float), "conv2d columns");
     c->ysz = c->cout * c->P + HLRK_POOL_SLACK; /* the pooling kernels' slack */
@@ -211,13 +222,18 @@ static hlr_status plan_slots(hlr_layer *l)
         c->fU = c->wino ? hlr__alloc_or_fail((size_t)(HLRK_WINO_POINTS * c->cout * c->cin), sizeof(float),
                                              "conv2d folded weights")
                         : NULL;
+        c->fUt = c->Ut ? hlr__alloc_or_fail((size_t)(HLRK_WINO_POINTS * c->cout * c->cin), sizeof(float),
+                                            "conv2d folded weights")
+                       : NULL;
+        c->fut_ok = 0;
         c->fseen = hlr__alloc_or_fail((size_t)fsize, sizeof(float), "conv2d folded weights");
         c->fnow = c->fseen ? c->fseen + c->cout * (c->K + 3) : NULL;
         c->fw_seen.valid = c->fab_seen.valid = 0;
     }
-    if ((c->slot_size && !c->scratch) || (c->wino ? !c->U || !c->w_seen || !c->V1 || !c->M1 : !c->cols1) ||
+    if ((c->slot_size && !c->scratch) ||
+        (c->wino ? !c->U || !c->w_seen || !c->V1 || !c->M1 || (hlrk_wino_small(c->tiles) && !c->Ut) : !c->cols1) ||
         (l->fuse_relu && !c->dy1) || !c->dw1 || (pools && !c->yfull) ||
-        (l->fold && (!c->fw || (c->wino && !c->fU) || !c->fseen))) {
+        (l->fold && (!c->fw || (c->wino && !c->fU) || (c->Ut && !c->fUt) || !c->fseen))) {
         free_slots(c);
         return HLR_ENOMEM;
     }
@@ -231,6 +247,7 @@ typedef struct forward_job {
     conv2d *c;
     float *y;
     const float *x, *w, *b, *U; /* the weights, bias and Winograd filters: the layer's, or folded */
+    const float *Ut;            /* U transposed, where a sample's products may go to hlrk_wino_products */
     int64_t batch, parts;       /* parts <= c->slots: slots [0, parts) share the batch */
     int64_t split;              /* > 1: part p is sample p / split's channel group p % split */
     int relu, pool;             /* the fused ReLU and pooling: the layer's, or the folded batch norm's */
@@ -257,14 +274,34 @@ static void pooled(const forward_job *j, int64_t s, int64_t n, int64_t c0, int64
 }
 
 /*
- * Channel groups start at multiples of group_align: 4 for a direct convolution; for Winograd, whose
- * products are OpenBLAS's, also of the row cuts that keep sgemm's bits (hlrk_gemm_row_align: 4 on its
- * SkylakeX kernel, 12 on Haswell and Zen, where groups of 20 of a 40-channel layer had changed the
- * bits), so that a channel has the bits of the whole sample's pass.
+ * The forward products of nb samples from x: their transformed patches into V, side by side (a sample's
+ * tiles after another's), and M = U V for cn output channels (U at their first), by hlrk_wino_products
+ * for a few tiles, else by sgemm.  Returns the row length of V and M.
+ */
+static int64_t wino_products(const conv2d *c, float *M, const float *U, const float *Ut, float *V, const float *x,
+                             int64_t cn, int64_t nb, float *plane)
+{
+    const int64_t ci = c->cin, T = nb * c->tiles, small = hlrk_wino_small(T), ld = small ? hlrk_wino_small_ld(T) : T;
+    for (int64_t b = 0; b < nb; b++)
+        hlrk_wino_input(V + b * c->tiles, ld, x + b * c->base.in_size, &c->g, plane);
+    if (small)
+        hlrk_wino_products(M, ld, Ut, c->cout, V, ld, cn, ci, T);
+    else
+        for (int xi = 0; xi < HLRK_WINO_POINTS; xi++)
+            hlrk_gemm1(0, 0, cn, T, ci, 1.0f, U + xi * c->cout * ci, ci, V + xi * ci * T, T, 0.0f, M + xi * cn * T, T);
+    return ld;
+}
+
+/*
+ * Channel groups start at multiples of group_align: 4 for a direct convolution and for Winograd products
+ * by hlrk_wino_products (a sample's tiles are few: each row's bits are its own); for sgemm's, also of
+ * the row cuts that keep its bits (hlrk_gemm_row_align: 4 on its SkylakeX kernel, 12 on Haswell and Zen,
+ * where groups of 20 of a 40-channel layer had changed the bits), so that a channel has the bits of the
+ * whole sample's pass.
  */
 static int64_t group_align(const conv2d *c)
 {
-    return c->direct ? 4 : hlrk_gemm_row_align(); /* a multiple of 4 (kernels.h) */
+    return c->direct || hlrk_wino_small(c->tiles) ? 4 : hlrk_gemm_row_align(); /* a multiple of 4 (kernels.h) */
 }
 
 /* The first output channel of group grp of split (the nearest multiple of align; co for grp == split). */
@@ -291,14 +328,9 @@ static void channel_part(void *ctx, int64_t s0, int64_t s1)
         if (c->direct)
             hlrk_conv_direct(y, x, j->w + c0 * c->K, b, cn, j->relu, j->pool, &c->g, plane);
         else {
-            const int64_t T = c->tiles;
-            float *V = c->V1 + s * HLRK_WINO_POINTS * ci * c->block * T,
-                  *M = c->M1 + s * HLRK_WINO_POINTS * co * c->block * T;
-            hlrk_wino_input(V, T, x, &c->g, plane);
-            for (int xi = 0; xi < HLRK_WINO_POINTS; xi++)
-                hlrk_gemm1(0, 0, cn, T, ci, 1.0f, j->U + (xi * co + c0) * ci, ci, V + xi * ci * T, T, 0.0f,
-                           M + xi * cn * T, T);
-            hlrk_wino_output(y, M, T, cn, b, j->relu, j->pool, &c->g, plane);
+            float *V = c->V1 + s * HLRK_WINO_POINTS * ci * c->wcols, *M = c->M1 + s * HLRK_WINO_POINTS * co * c->wcols;
+            const int64_t ld = wino_products(c, M, j->U + c0 * ci, j->Ut ? j->Ut + c0 : NULL, V, x, cn, 1, plane);
+            hlrk_wino_output(y, M, ld, cn, b, j->relu, j->pool, &c->g, plane);
         }
         pooled(j, s, n, c0, cn);
     }
@@ -365,17 +397,13 @@ static void wino_part(void *ctx, int64_t s0, int64_t s1)
     const hlr_layer *l = &c->base;
     const int64_t ci = c->cin, co = c->cout;
     for (int64_t s = s0; s < s1; s++) {
-        float *V = c->V1 + s * HLRK_WINO_POINTS * ci * c->block * c->tiles, *M = c->M1 + s * HLRK_WINO_POINTS * co * c->block * c->tiles;
+        float *V = c->V1 + s * HLRK_WINO_POINTS * ci * c->wcols, *M = c->M1 + s * HLRK_WINO_POINTS * co * c->wcols;
         float *plane = c->scratch + s * c->slot_size;
         for (int64_t n = s * j->batch / j->parts, n1 = (s + 1) * j->batch / j->parts; n < n1; n += c->block) {
-            const int64_t nb = n1 - n < c->block ? n1 - n : c->block, T = nb * c->tiles; /* samples, tiles */
-            for (int64_t b = 0; b < nb; b++)
-                hlrk_wino_input(V + b * c->tiles, T, j->x + (n + b) * l->in_size, &c->g, plane);
-            for (int xi = 0; xi < HLRK_WINO_POINTS; xi++)
-                hlrk_gemm1(0, 0, co, T, ci, 1.0f, j->U + xi * co * ci, ci, V + xi * ci * T, T, 0.0f, M + xi * co * T,
-                           T);
+            const int64_t nb = n1 - n < c->block ? n1 - n : c->block; /* samples */
+            const int64_t ld = wino_products(c, M, j->U, j->Ut, V, j->x + n * l->in_size, co, nb, plane);
             for (int64_t b = 0; b < nb; b++) {
-                hlrk_wino_output(sample_y(j, s, n + b), M + b * c->tiles, T, co, j->b, j->relu, j->pool, &c->g, plane);
+                hlrk_wino_output(sample_y(j, s, n + b), M + b * c->tiles, ld, co, j->b, j->relu, j->pool, &c->g, plane);
                 pooled(j, s, n + b, 0, c->cout);
             }
         }
@@ -403,8 +431,10 @@ static void fold_weights(conv2d *c)
             c->fw[i * K + k] = w[i * K + k] * a[i];
         c->fw[co * K + i] = b[i] * a[i] + shift[i];
     }
-    if (c->wino)
+    if (c->wino) {
         hlrk_wino_filter(c->fU, c->fw, co, c->cin);
+        c->fut_ok = 0;
+    }
 }
 
 static void conv_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
@@ -436,8 +466,18 @@ static void conv_forward(hlr_layer *l, const hlr_pass *p, const float *x, float 
          * or a clone's model's write): made again then, not on every pass, where at batch 1 the
          * transform of a wide layer's filters cost more than its convolution.  The same bits either way. */
         const float *w = hlr__param(l, 0);
-        if (hlr__weights_changed(l, &c->u_seen, c->w_seen, w, c->cout * c->cin * 9))
+        if (hlr__weights_changed(l, &c->u_seen, c->w_seen, w, c->cout * c->cin * 9)) {
             hlrk_wino_filter(c->U, w, c->cout, c->cin);
+            c->ut_ok = 0;
+        }
+    }
+    if (c->wino && c->Ut) { /* a sample's products by hlrk_wino_products: U transposed, made with U */
+        const int folded = j.U == c->fU;
+        int *ok = folded ? &c->fut_ok : &c->ut_ok;
+        j.Ut = folded ? c->fUt : c->Ut;
+        if (!*ok)
+            hlrk_wino_transpose((float *)j.Ut, j.U, c->cout, c->cin);
+        *ok = 1;
     }
     if ((j.split = channel_split(c, p->batch)) > 1) {
         j.parts = p->batch * j.split;
@@ -517,7 +557,7 @@ static void wino_backward_part(void *ctx, int64_t s0, int64_t s1)
     const hlr_layer *l = &c->base;
     const int64_t ci = c->cin, co = c->cout, usize = HLRK_WINO_POINTS * co * ci;
     for (int64_t s = s0; s < s1; s++) {
-        float *V = c->V1 + s * HLRK_WINO_POINTS * ci * c->block * c->tiles, *M = c->M1 + s * HLRK_WINO_POINTS * co * c->block * c->tiles;
+        float *V = c->V1 + s * HLRK_WINO_POINTS * ci * c->wcols, *M = c->M1 + s * HLRK_WINO_POINTS * co * c->wcols;
         float *plane = c->scratch + s * c->slot_size, *dU = c->dw1 + s * usize, *db = c->db1 + s * co;
         memset(db, 0, (size_t)co * sizeof *db);
         float beta = 0.0f; /* the first block writes dU, the others add */
