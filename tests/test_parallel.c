@@ -375,7 +375,7 @@ END_TEST
 /*
  * hlrk_wino_products: each element of M[xi] one chain of multiply-adds over Cin in order, from zero, fused
  * in the FMA clones (one rounding each, as fmaf) and unfused in a build without clones (ASan's): the same
- * chain for every column count (each branch of its column groups: 1 to 64 tiles), row count (blocks of
+ * chain for every column count (each branch of its column groups, and the most it takes), row count (blocks of
  * 4, 6 and 8 and the rows left over) and first row (a thread's channel group, Ut offset to it), so its
  * bits are those of a whole sample's pass.  The columns past T are written, the padding of M past ldm
  * is not.
@@ -387,7 +387,7 @@ START_TEST(test_winograd_products_are_one_chain_per_element)
         ck_assert(!hlrk_wino_small(16));
         return;
     }
-    const int64_t Ts[] = {1, 7, 8, 9, 16, 17, 24, 25, 32, 33, 40, 41, 47, 48, 49, 56, 57, 64};
+    const int64_t Ts[] = {1, 7, 8, 9, 16, 17, 24, 25, 32, 33, 40, 41, 47, 48, 49, 56, 57, 64, 97, 196, HLRK_WINO_SMALL_T};
     const int64_t co = 21, cis[] = {1, 5, 32};
     for (size_t a = 0; a < sizeof cis / sizeof cis[0]; a++)
         for (size_t b = 0; b < sizeof Ts / sizeof Ts[0]; b++) {

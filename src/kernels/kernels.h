@@ -137,13 +137,13 @@ void hlrk_conv_direct(float *y, const float *x, const float *w, const float *bia
 #define HLRK_WINO_POINTS 16
 int64_t hlrk_wino_tiles(const hlrk_conv_geom *g);
 int64_t hlrk_wino_scratch(const hlrk_conv_geom *g);
-/* The products for T <= HLRK_WINO_SMALL_T columns (one small image's tiles) without sgemm
+/* The products for T <= HLRK_WINO_SMALL_T columns (a block of samples' tiles, conv2d.c) without sgemm
  * (wino_products.c), where hlrk_wino_small(T) says (not on a CPU without FMA): M[xi] (cn, T) = U[xi]
  * (cn, ci) V[xi] (ci, T) for the 16 xi, from U transposed, Ut (16, ci, ldu): point xi's (k, row r) at
  * Ut[(xi ci + k) ldu + r] (Ut points at M's first row); V's points ci ldv apart and M's cn ldm apart;
  * ldv, ldm >= hlrk_wino_small_ld(T), whose columns past T are computed too (V's read, M's written).
  * Each row's bits do not depend on cn or on the other rows.  hlrk_wino_transpose makes Ut from U. */
-#define HLRK_WINO_SMALL_T 64
+#define HLRK_WINO_SMALL_T 400
 int hlrk_wino_small(int64_t T);
 static inline int64_t hlrk_wino_small_ld(int64_t T) { return (T + 7) / 8 * 8; }
 void hlrk_wino_products(float *M, int64_t ldm, const float *Ut, int64_t ldu, const float *V, int64_t ldv, int64_t cn,

@@ -1,29 +1,33 @@
 /*
  * wino_products.c -- the 16 products M[xi] = U[xi] V[xi] of a Winograd
- * convolution (winograd.c) when they have few columns: one small image's
- * tiles (49 for a 14 x 14 output, 16 for 7 x 7), where OpenBLAS's sgemm
- * spends a third of its time packing U and V into its layouts (the cnn-bn
- * at batch 1 on its Haswell kernel: the kernel proper 25 % of the model's
- * time, the two copies 14 %) and its row cuts must fall on multiples of
- * 12 to keep the bits (kernels.h, hlrk_gemm_row_align), which left one of
- * two threads with 36 of 64 channels.
+ * convolution (winograd.c) for a block of up to HLRK_WINO_SMALL_T tiles,
+ * without sgemm.  For one small image's tiles (49 for a 14 x 14 output, 16
+ * for 7 x 7) OpenBLAS's sgemm spent a third of its time packing U and V
+ * into its layouts (the cnn-bn at batch 1 on its Haswell kernel: the
+ * kernel proper 25 % of the model's time, the two copies 14 %), and its
+ * row cuts must fall on multiples of 12 to keep the bits (kernels.h,
+ * hlrk_gemm_row_align), which left one of two threads with 36 of 64
+ * channels; at a few hundred tiles its Haswell kernel was still slower.
  *
  * V[xi] (Cin rows of ldv floats) and the rows of M[xi] are read and
  * written in place, a whole vector of tiles at a time: T's columns
  * rounded up to a multiple of 8 (hlrk_wino_small_ld), computed and never
- * read past T.  Each element of M is one chain of
- * fused multiply-adds over Cin in order, lane by lane, from zero: the
- * same bits for any blocking of rows and columns, any split of the rows
- * among threads, and either vector width (the AVX2 and AVX-512 clones run
- * the same lanes' operations), so a channel computed by one thread of a
- * split sample equals the whole sample's.  Blocks: 4 rows by 3 vectors
- * (AVX-512: 3 of 16 floats and one of 8, 56 columns, so that 49 tiles
- * waste 7 rather than 15), 6 by 2 and 8 by 1, enough independent chains
- * to cover the multiply-add's latency; U's element is broadcast from
- * memory, U transposed (each point's (Cin, Cout), made with U) so that a
- * block's rows are side by side: with U's rows, 8 rows' addresses took
+ * read past T.  Each element of M is one chain of fused multiply-adds
+ * over Cin in order, lane by lane, from zero: the same bits for any
+ * blocking of rows and columns, any split of the rows among threads, and
+ * either vector width (the AVX2 and AVX-512 clones run the same lanes'
+ * operations), so a channel computed by one thread of a split sample
+ * equals the whole sample's.  Column groups of 3 vectors (48 columns on
+ * AVX-512, 24 on AVX2), each staying in L1 while every block of 4 rows
+ * passes over it; the last group 6 rows by 2 vectors or 8 by 1 when it
+ * is narrower (enough independent chains to cover the multiply-add's
+ * latency), and on AVX-512 a last vector of 8 floats where 8 columns or
+ * fewer remain (49 tiles compute 56 columns, not 64).  U's element is
+ * broadcast from memory, U transposed (each point's (Cin, Cout)) so that
+ * a block's rows are side by side: with U's rows, 8 rows' addresses took
  * more registers than x86 has and the kernel spent a sixth of its time
- * moving them.  Without FMA the products stay with sgemm (hlrk_wino_small).
+ * moving them.  Without FMA the products stay with sgemm
+ * (hlrk_wino_small).
  */
 #include "kernels.h"
 
