@@ -435,6 +435,54 @@ START_TEST(test_winograd_products_are_one_chain_per_element)
 END_TEST
 
 /*
+ * hlrk_wino_output_pooled (inference with a fused 2 x 2 pooling) against the output it replaces, the
+ * full map in split rows then hlrk_maxpool2x2_win: the same bits, with and without bias and ReLU, and
+ * where M holds infinities and NaNs, so that some windows hold a NaN among finite values (the pooling
+ * keeps a window's last NaN, where a scan for the largest would keep the first value).  A NaN is compared as a NaN
+ * (which NaN an add returns may depend on its operands' order).
+ */
+START_TEST(test_pooled_winograd_output_is_the_output_then_the_pooling)
+{
+    const hlrk_conv_geom g = {.C = 1, .C_stride = 1, .H = 6, .W = 8, .kh = 3, .kw = 3, .stride = 1, .pad = 1,
+                              .dil = 1, .Ho = 6, .Wo = 8};
+    const int64_t cout = 3, T = hlrk_wino_tiles(&g), ldm = T + 5, n = 16 * cout * ldm, P = g.Ho * g.Wo;
+    float *M = malloc((size_t)n * sizeof *M), *full = malloc((size_t)(cout * P + 64) * sizeof *full);
+    float *want = malloc((size_t)(cout * P / 4) * sizeof *want), *got = malloc((size_t)(cout * P / 4) * sizeof *got);
+    float *scratch = malloc((size_t)hlrk_wino_scratch(&g) * sizeof *scratch);
+    ck_assert(M && full && want && got && scratch);
+    test_fill(M, n, 21, -1.0f, 1.0f);
+    /* NaNs at grid points that reach some of a window's outputs and not its first: point 12 its third,
+     * 13 its last two, 3 its second (M's point xi, channel k, tile t at (xi cout + k) ldm + t) */
+    const uint32_t nans[] = {0x7fc00001u, 0xffc00002u, 0x7fc00003u};
+    const int64_t at[] = {(12 * cout + 0) * ldm + 1, (13 * cout + 1) * ldm + 2, (3 * cout + 2) * ldm + 5};
+    for (int i = 0; i < 3; i++)
+        memcpy(&M[at[i]], &nans[i], sizeof nans[i]);
+    M[(5 * cout + 0) * ldm + 4] = INFINITY;
+    M[(6 * cout + 0) * ldm + 4] = INFINITY; /* inf - inf: a NaN the arithmetic makes, beside infinities */
+    const float bias[] = {0.25f, -0.5f, 0.0f};
+    for (int relu = 0; relu <= 1; relu++)
+        for (int with_bias = 0; with_bias <= 1; with_bias++) {
+            hlrk_wino_output(full, M, ldm, cout, with_bias ? bias : NULL, relu, 1, &g, scratch);
+            hlrk_maxpool2x2_win(want, NULL, full, cout, g.Ho, g.Wo);
+            hlrk_wino_output_pooled(got, M, ldm, cout, with_bias ? bias : NULL, relu, &g);
+            int nan_windows = 0;
+            for (int64_t i = 0; i < cout * P / 4; i++) {
+                nan_windows += isnan(want[i]);
+                ck_assert_msg(isnan(want[i]) ? isnan(got[i]) : memcmp(&got[i], &want[i], sizeof *got) == 0,
+                              "relu %d, bias %d: window %d: %.9g, expected %.9g", relu, with_bias, (int)i,
+                              (double)got[i], (double)want[i]);
+            }
+            ck_assert(nan_windows >= 3);
+        }
+    free(M);
+    free(full);
+    free(want);
+    free(got);
+    free(scratch);
+}
+END_TEST
+
+/*
  * A large inference batch of per-sample layers runs a slice at a time
  * (model.c, hlr__model_infer): 16 samples a slice here, the first
  * convolution's output (with its ReLU; the pooling after it, 3x3 windows,
@@ -533,6 +581,7 @@ Suite *suite_parallel(void)
     tcase_add_test(t, test_gemm_one_row_and_many_agree_with_a_plain_sum);
     tcase_add_test(t, test_gemm_rows_agree_with_a_plain_sum_and_with_themselves_split);
     tcase_add_test(t, test_winograd_products_are_one_chain_per_element);
+    tcase_add_test(t, test_pooled_winograd_output_is_the_output_then_the_pooling);
     tcase_add_test(t, test_a_large_inference_batch_runs_in_slices);
     suite_add_tcase(s, t);
     return s;

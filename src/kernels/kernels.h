@@ -162,6 +162,10 @@ void hlrk_wino_output(float *y, const float *M, int64_t ldm, int64_t cout, const
                       int split_rows, const hlrk_conv_geom *g, float *scratch);
 void hlrk_wino_output_backward(float *dM, int64_t ldm, const float *dy, int64_t cout, const hlrk_conv_geom *g,
                                float *scratch);
+/* The same output (Ho and Wo even) max pooled 2 x 2 as hlrk_maxpool2x2 would (a window's last NaN, if
+ * any, else its first largest value), into y (cout, Ho / 2, Wo / 2): each tile is a window. */
+void hlrk_wino_output_pooled(float *y, const float *M, int64_t ldm, int64_t cout, const float *bias, int relu,
+                             const hlrk_conv_geom *g);
 /* y = max(x + b, 0) (a NaN stays NaN), i.e. hlrk_relu of hlrk_copy_add. */
 void hlrk_copy_add_relu(float *y, const float *x, float b, int64_t n);
 /* y (rows, cols) += b per row, then (relu != 0) max(y, 0). */

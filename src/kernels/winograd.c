@@ -351,6 +351,56 @@ void hlrk_wino_output(float *y, const float *M, int64_t ldm, int64_t cout, const
     }
 }
 
+/* A window's value as hlrk_maxpool2x2_win gives it: the first largest of c0..c3, or the last NaN among
+ * them (each compare with a NaN is false, so the scan keeps a value before it). */
+static inline __attribute__((always_inline)) float window_of(float c0, float c1, float c2, float c3)
+{
+    float m = c1 > c0 ? c1 : c0;
+    m = c2 > m ? c2 : m;
+    m = c3 > m ? c3 : m;
+    m = c0 != c0 ? c0 : m;
+    m = c1 != c1 ? c1 : m;
+    m = c2 != c2 ? c2 : m;
+    return c3 != c3 ? c3 : m;
+}
+
+/* Output tile t's four values, plus b and rectified as output_row does, pooled: the tiles are the
+ * windows, so one loop over all of them, vectorised across them as output_tiles is, writes y's plane
+ * without the full map or the split-row copy that hlrk_maxpool2x2_win would read back. */
+static inline __attribute__((always_inline)) void pooled_tiles(float *restrict y, const float *restrict m,
+                                                               int64_t xs, int64_t n, float b, int relu)
+{
+    for (int64_t t = 0; t < n; t++) {
+        float s[4][2]; /* m A, as output_tiles */
+        #pragma GCC unroll 4
+        for (int a = 0; a < 4; a++) {
+            float m0 = m[(4 * a) * xs + t], m1 = m[(4 * a + 1) * xs + t], m2 = m[(4 * a + 2) * xs + t],
+                  m3 = m[(4 * a + 3) * xs + t];
+            s[a][0] = m0 + m1 + m2;
+            s[a][1] = m1 - m2 - m3;
+        }
+        float c[4];
+        #pragma GCC unroll 2
+        for (int q = 0; q < 2; q++) { /* A^T (m A), plus b */
+            c[q] = s[0][q] + s[1][q] + s[2][q] + b;
+            c[2 + q] = s[1][q] - s[2][q] - s[3][q] + b;
+        }
+        #pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+            c[q] = relu && c[q] < 0.0f ? 0.0f : c[q];
+        y[t] = window_of(c[0], c[1], c[2], c[3]);
+    }
+}
+
+HLR_KERNEL
+void hlrk_wino_output_pooled(float *y, const float *M, int64_t ldm, int64_t cout, const float *bias, int relu,
+                             const hlrk_conv_geom *g)
+{
+    const int64_t n = tiles_h(g) * tiles_w(g), xs = cout * ldm;
+    for (int64_t k = 0; k < cout; k++)
+        pooled_tiles(y + k * n, M + k * ldm, xs, n, bias ? bias[k] : 0.0f, relu);
+}
+
 /*
  * The adjoint of output_tiles, one row a of dM = A dY A^T at a time into
  * m0..m3 (restrict, as in input_row): with e_r = row r of dY A^T,

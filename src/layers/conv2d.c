@@ -293,6 +293,23 @@ static int64_t wino_products(const conv2d *c, float *M, const float *U, const fl
 }
 
 /*
+ * Sample n's channels [c0, c0 + cn) from M (ld floats a row; bias b at their first): pooled straight into
+ * y where the pooling is fused and keeps no winners (inference), returning 1; else into y_full (y, or
+ * the slot's buffer for pooled()), returning 0.
+ */
+static int wino_output(const forward_job *j, int64_t n, int64_t c0, int64_t cn, const float *M, int64_t ld,
+                       const float *b, float *y_full, float *plane)
+{
+    const conv2d *c = j->c;
+    if (j->pool && !j->winners) {
+        hlrk_wino_output_pooled(j->y + n * j->ystride + c0 * c->P / 4, M, ld, cn, b, j->relu, &c->g);
+        return 1;
+    }
+    hlrk_wino_output(y_full, M, ld, cn, b, j->relu, j->pool, &c->g, plane);
+    return 0;
+}
+
+/*
  * Channel groups start at multiples of group_align: 4 for a direct convolution and for Winograd products
  * by hlrk_wino_products (a sample's tiles are few: each row's bits are its own); for sgemm's, also of
  * the row cuts that keep its bits (hlrk_gemm_row_align: 4 on its SkylakeX kernel, 12 on Haswell and Zen,
@@ -330,7 +347,8 @@ static void channel_part(void *ctx, int64_t s0, int64_t s1)
         else {
             float *V = c->V1 + s * HLRK_WINO_POINTS * ci * c->wcols, *M = c->M1 + s * HLRK_WINO_POINTS * co * c->wcols;
             const int64_t ld = wino_products(c, M, j->U + c0 * ci, j->Ut ? j->Ut + c0 : NULL, V, x, cn, 1, plane);
-            hlrk_wino_output(y, M, ld, cn, b, j->relu, j->pool, &c->g, plane);
+            if (wino_output(j, n, c0, cn, M, ld, b, y, plane))
+                continue;
         }
         pooled(j, s, n, c0, cn);
     }
@@ -402,10 +420,9 @@ static void wino_part(void *ctx, int64_t s0, int64_t s1)
         for (int64_t n = s * j->batch / j->parts, n1 = (s + 1) * j->batch / j->parts; n < n1; n += c->block) {
             const int64_t nb = n1 - n < c->block ? n1 - n : c->block; /* samples */
             const int64_t ld = wino_products(c, M, j->U, j->Ut, V, j->x + n * l->in_size, co, nb, plane);
-            for (int64_t b = 0; b < nb; b++) {
-                hlrk_wino_output(sample_y(j, s, n + b), M + b * c->tiles, ld, co, j->b, j->relu, j->pool, &c->g, plane);
-                pooled(j, s, n + b, 0, c->cout);
-            }
+            for (int64_t b = 0; b < nb; b++)
+                if (!wino_output(j, n + b, 0, co, M + b * c->tiles, ld, j->b, sample_y(j, s, n + b), plane))
+                    pooled(j, s, n + b, 0, c->cout);
         }
     }
 }
