@@ -387,7 +387,8 @@ START_TEST(test_winograd_products_are_one_chain_per_element)
         ck_assert(!hlrk_wino_small(16));
         return;
     }
-    const int64_t Ts[] = {1, 7, 8, 9, 16, 17, 24, 25, 32, 33, 40, 41, 47, 48, 49, 56, 57, 64, 97, 196, HLRK_WINO_SMALL_T};
+    const int64_t Ts[] = {1,  7,  8,  9,  16, 17, 24, 25, 32, 33, 40,
+                          41, 47, 48, 49, 56, 57, 64, 97, 196, HLRK_WINO_SMALL_T};
     const int64_t co = 21, cis[] = {1, 5, 32};
     for (size_t a = 0; a < sizeof cis / sizeof cis[0]; a++)
         for (size_t b = 0; b < sizeof Ts / sizeof Ts[0]; b++) {
