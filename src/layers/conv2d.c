@@ -28,9 +28,11 @@
  * im2col's GEMM.  Backward: dM from dy, dU[xi] += dM[xi] V[xi]^T (summed
  * per thread, then in thread order as dW), dV[xi] = U[xi]^T dM[xi] folded
  * back into dx.  V is computed again in the backward pass rather than kept.
- * A block of few tiles (one small image's: 49 for 14 x 14) multiplies by
- * hlrk_wino_products instead of sgemm, from U transposed (Ut, made when a
- * pass first needs it after U is made), without sgemm's packing.
+ * A block of at most HLRK_WINO_SMALL_T tiles (one 14 x 14 image has 49)
+ * multiplies by hlrk_wino_products instead of sgemm where the CPU has FMA,
+ * from U transposed (Ut, made when a pass first needs it after U is made),
+ * without sgemm's packing; a fused pooling in inference is done by the
+ * output transform (hlrk_wino_output_pooled: a tile is a window).
  * Measured against one GEMM over the whole batch (columns of 64 samples,
  * 14 MB for the cnn's second layer, and a layout copy each way): faster,
  * and far less memory.
