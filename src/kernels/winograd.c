@@ -290,19 +290,24 @@ void hlrk_wino_input_backward(float *dx, const float *dV, int64_t ldv, const hlr
     }
 }
 
+/* s = m A for tile t (m[(4 a + b) xs + t], its 4 x 4 grid, times A: 4 x 2).  A macro: as an inline
+ * function GCC no longer vectorised the loops over the tiles that use it. */
+#define TIMES_A(s, m, xs, t)                                                                                           \
+    _Pragma("GCC unroll 4") for (int a = 0; a < 4; a++)                                                               \
+    {                                                                                                                  \
+        float m0 = m[(4 * a) * xs + t], m1 = m[(4 * a + 1) * xs + t], m2 = m[(4 * a + 2) * xs + t],                    \
+              m3 = m[(4 * a + 3) * xs + t];                                                                            \
+        s[a][0] = m0 + m1 + m2;                                                                                        \
+        s[a][1] = m1 - m2 - m3;                                                                                        \
+    }
+
 /* Z0, Z1 (output rows 2i and 2i + 1 of tile row i, L = 2 tw floats each) from M[xi][t]. */
 static inline __attribute__((always_inline)) void output_tiles(float *restrict z0, float *restrict z1,
                                                                const float *restrict m, int64_t xs, int64_t n)
 {
     for (int64_t t = 0; t < n; t++) {
         float s[4][2]; /* m A */
-        #pragma GCC unroll 4
-        for (int a = 0; a < 4; a++) {
-            float m0 = m[(4 * a) * xs + t], m1 = m[(4 * a + 1) * xs + t], m2 = m[(4 * a + 2) * xs + t],
-                  m3 = m[(4 * a + 3) * xs + t];
-            s[a][0] = m0 + m1 + m2;
-            s[a][1] = m1 - m2 - m3;
-        }
+        TIMES_A(s, m, xs, t)
         #pragma GCC unroll 4
         for (int b = 0; b < 2; b++) { /* A^T (m A) */
             z0[2 * t + b] = s[0][b] + s[1][b] + s[2][b];
@@ -371,14 +376,8 @@ static inline __attribute__((always_inline)) void pooled_tiles(float *restrict y
                                                                int64_t xs, int64_t n, float b, int relu)
 {
     for (int64_t t = 0; t < n; t++) {
-        float s[4][2]; /* m A, as output_tiles */
-        #pragma GCC unroll 4
-        for (int a = 0; a < 4; a++) {
-            float m0 = m[(4 * a) * xs + t], m1 = m[(4 * a + 1) * xs + t], m2 = m[(4 * a + 2) * xs + t],
-                  m3 = m[(4 * a + 3) * xs + t];
-            s[a][0] = m0 + m1 + m2;
-            s[a][1] = m1 - m2 - m3;
-        }
+        float s[4][2]; /* m A */
+        TIMES_A(s, m, xs, t)
         float c[4];
         #pragma GCC unroll 2
         for (int q = 0; q < 2; q++) { /* A^T (m A), plus b */
