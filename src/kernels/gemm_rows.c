@@ -46,6 +46,11 @@ static int wide(void)
     return hlrk_avx512_runs();
 }
 
+int hlrk_gemm_rows_min(void)
+{
+    return wide() ? 1 : 2;
+}
+
 int hlrk_gemm_rows_max(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)

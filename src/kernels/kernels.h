@@ -93,6 +93,11 @@ void hlrk_gemm1(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
  * kernel, its columns shared among the pool's threads, and hlrk_gemm (sgemm) for more. */
 #define HLRK_ROWS_MAX 16
 int hlrk_gemm_rows_max(void);
+/* The fewest rows a dense layer gives the kernel rather than sgemv: 1 on AVX-512, where one row split
+ * between the threads (from a quarter of the split's usual multiply-adds) took the mlp at batch 1 from
+ * 82,524-85,570 to 132,986-139,706 img/s; 2 elsewhere (on the AVX2 path the cnn's 3136-wide row ran
+ * 4-6 % slower in the kernel than in sgemv). */
+int hlrk_gemm_rows_min(void);
 void hlrk_gemm_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
                     int64_t ldc, int add);
 /* Cutting C's rows (row-major, neither operand transposed) at multiples of this many (a multiple of 4)

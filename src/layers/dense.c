@@ -78,7 +78,7 @@ static void dense_forward(hlr_layer *l, const hlr_pass *p, const float *x, float
     dense *d = (dense *)l;
     int64_t R = p->batch * d->rows_per_sample;
     dense_job j = {d, x, y};
-    if (R >= 2 && R <= hlrk_gemm_rows_max()) { /* a few rows: W read in place, not copied for them (kernels.h) */
+    if (R >= hlrk_gemm_rows_min() && R <= hlrk_gemm_rows_max()) { /* a few rows: W read in place (kernels.h) */
         hlrk_gemm_rows_split(R, d->out, d->in, x, d->in, hlr__param(l, 0), d->in, y, d->out);
         if (d->has_bias || l->fuse_relu)
             hlrk_add_bias_rows(y, d->has_bias ? hlr__param(l, 1) : NULL, R, d->out, l->fuse_relu);
