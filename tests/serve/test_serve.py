@@ -190,7 +190,10 @@ class Api(unittest.TestCase):
             self.assertEqual(got["class"], want["class"])
             self.assertEqual([t["label"] for t in got["top"]], [t["class"] for t in want["top"]])
             for a, b in zip(got["top"], want["top"]):
-                self.assertAlmostEqual(a["probability"], b["probability"], places=6)
+                # Both print 6 decimals.  Under `make valgrind` the server runs in valgrind, whose CPU has no
+                # AVX-512, and hlr-predict natively: their kernels may round a float otherwise, and the
+                # printed values then differ by one in the last decimal.
+                self.assertAlmostEqual(a["probability"], b["probability"], delta=1.5e-6)
             self.assertEqual(got["confidence"], got["top"][0]["probability"])
             self.assertGreater(got["ms"], 0)
         shutil.rmtree(d)
