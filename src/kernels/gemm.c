@@ -119,6 +119,7 @@ void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64
     }
     hlrk_gemm_count(M, N, K);
     int threads = hlr__pool_threads();
+    /* one row (a dense layer's single image on AVX-512, hlrk_gemm_rows_min) is shared from a quarter */
     if (threads < 2 || M * N * K < (M == 1 ? SPLIT_MIN_MACS / 4 : SPLIT_MIN_MACS)) {
         hlrk_gemm_rows(M, N, K, A, lda, B, ldb, C, ldc, 0);
         return;

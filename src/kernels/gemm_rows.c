@@ -56,7 +56,7 @@ int hlrk_gemm_rows_max(void)
 #if defined(__x86_64__) && defined(__GNUC__)
     if (wide())
         return HLRK_ROWS_MAX;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8 : 0;
+    return hlrk_fma_runs() ? 8 : 0;
 #else
     return 0;
 #endif

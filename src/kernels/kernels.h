@@ -56,11 +56,29 @@ typedef int32_t hlrk_v16i __attribute__((vector_size(64), aligned(4), may_alias)
  * 8-float version of its loop for it and picks one with hlrk_v16_fits(). */
 typedef float hlrk_v8 __attribute__((vector_size(32), aligned(4), may_alias));
 typedef int32_t hlrk_v8i __attribute__((vector_size(32), aligned(4), may_alias));
+/* A 2 x 2 pooling window's maximum, scanned in row-major order (the first largest value kept; a
+ * compare with a NaN is false, so the scan keeps a value before it): hlrk_maxpool2x2's and the fused
+ * poolings' (pool.c, winograd.c), so that they give the same bits. */
+static inline float hlrk_window_max(float c0, float c1, float c2, float c3)
+{
+    float m = c1 > c0 ? c1 : c0;
+    m = c2 > m ? c2 : m;
+    return c3 > m ? c3 : m;
+}
 /* Whether this CPU runs the kernels' AVX-512 clones (never in the AVX2-capped build). */
 static inline int hlrk_avx512_runs(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(HLR_ISA_AVX2)
     return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+/* Whether this CPU runs HLR_FMA_KERNEL's fused clones (AVX2 with FMA, or AVX-512). */
+static inline int hlrk_fma_runs(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return 0;
 #endif

@@ -110,13 +110,6 @@ typedef uint8_t v8b __attribute__((vector_size(8), aligned(1), may_alias));
 #endif
 
 /* x (planes, H, W), each plane in split rows -> y as hlrk_maxpool2x2 for even H and W, and the winners. */
-/* A window's maximum, scanned in row-major order as max_row does. */
-static inline float window_max(float c0, float c1, float c2, float c3)
-{
-    float m = c1 > c0 ? c1 : c0;
-    m = c2 > m ? c2 : m;
-    return c3 > m ? c3 : m;
-}
 
 HLR_KERNEL void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int64_t planes, int64_t H, int64_t W)
 {
@@ -128,7 +121,7 @@ HLR_KERNEL void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int6
         if (wp)
             for (int64_t i = 0; i < n; i++) {
                 const float c0 = e[2 * i], c1 = e[2 * i + 1], c2 = o[2 * i], c3 = o[2 * i + 1];
-                const float m = window_max(c0, c1, c2, c3);
+                const float m = hlrk_window_max(c0, c1, c2, c3);
                 yp[i] = m;
                 /* The winner: the first element equal to the maximum, which is the
                  * one the scan kept (a later one equal to it never beats it).
@@ -138,7 +131,7 @@ HLR_KERNEL void hlrk_maxpool2x2_win(float *y, uint8_t *win, const float *x, int6
             }
         else /* inference: the maxima alone */
             for (int64_t i = 0; i < n; i++)
-                yp[i] = window_max(e[2 * i], e[2 * i + 1], o[2 * i], o[2 * i + 1]);
+                yp[i] = hlrk_window_max(e[2 * i], e[2 * i + 1], o[2 * i], o[2 * i + 1]);
         if (!any_nan(e, H * W))
             continue;
         for (int64_t i = 0; i < n; i++) { /* as hlrk_maxpool2x2 */

@@ -38,7 +38,7 @@ typedef hlrk_v8 v8;
 
 int hlrk_wino_small(int64_t T)
 {
-    return T <= HLRK_WINO_SMALL_T && hlrk_gemm_rows_max() > 0;
+    return T <= HLRK_WINO_SMALL_T && hlrk_fma_runs();
 }
 
 /*
@@ -84,14 +84,14 @@ BLOCK(block16, v16, 16)
 BLOCK(block8, v8, 8)
 #undef BLOCK
 
-/* The rows of one column group in blocks of RB, then one at a time. */
+/* The rows of one column group in blocks of RB, then (RB > 4) of 4, then one at a time. */
 #define ROWS(F, RB, CB, T8)                                                                                            \
     do {                                                                                                               \
         int64_t i = 0;                                                                                                 \
         for (; i + (RB) <= cn; i += (RB))                                                                              \
             F(RB, CB, T8, ci, A + i, ldu, B + j, ldv, C + i * ldm + j, ldm);                                           \
         for (; (RB) > 4 && i + 4 <= cn; i += 4)                                                                        \
-            F((RB) > 4 ? 4 : (RB), CB, T8, ci, A + i, ldu, B + j, ldv, C + i * ldm + j, ldm);                          \
+            F(4, CB, T8, ci, A + i, ldu, B + j, ldv, C + i * ldm + j, ldm);                                            \
         for (; i < cn; i++)                                                                                            \
             F(1, CB, T8, ci, A + i, ldu, B + j, ldv, C + i * ldm + j, ldm);                                            \
     } while (0)

@@ -356,13 +356,10 @@ void hlrk_wino_output(float *y, const float *M, int64_t ldm, int64_t cout, const
     }
 }
 
-/* A window's value as hlrk_maxpool2x2_win gives it: the first largest of c0..c3, or the last NaN among
- * them (each compare with a NaN is false, so the scan keeps a value before it). */
+/* A window's value as hlrk_maxpool2x2_win gives it: its scan's maximum, or the last NaN among c0..c3. */
 static inline __attribute__((always_inline)) float window_of(float c0, float c1, float c2, float c3)
 {
-    float m = c1 > c0 ? c1 : c0;
-    m = c2 > m ? c2 : m;
-    m = c3 > m ? c3 : m;
+    float m = hlrk_window_max(c0, c1, c2, c3);
     m = c0 != c0 ? c0 : m;
     m = c1 != c1 ? c1 : m;
     m = c2 != c2 ? c2 : m;

@@ -65,6 +65,7 @@
  * multiply-adds (Cout Cin tiles), which matters for wide layers (how both
  * were chosen: docs/design.md, Convolution). */
 #define WINO_BLOCK_TILES 400
+_Static_assert(WINO_BLOCK_TILES <= HLRK_WINO_SMALL_T, "a block of several samples' tiles fits hlrk_wino_products");
 #define WINO_BLOCK_MACS 500000
 /* A batch smaller than the pool's threads (one image) splits each sample's
  * output channels among them, in groups of at least this many
@@ -493,10 +494,11 @@ static void conv_forward(hlr_layer *l, const hlr_pass *p, const float *x, float 
     if (c->wino && c->Ut) { /* a sample's products by hlrk_wino_products: U transposed, made with U */
         const int folded = j.U == c->fU;
         int *ok = folded ? &c->fut_ok : &c->ut_ok;
-        j.Ut = folded ? c->fUt : c->Ut;
+        float *Ut = folded ? c->fUt : c->Ut;
         if (!*ok)
-            hlrk_wino_transpose((float *)j.Ut, j.U, c->cout, c->cin);
+            hlrk_wino_transpose(Ut, j.U, c->cout, c->cin);
         *ok = 1;
+        j.Ut = Ut;
     }
     if ((j.split = channel_split(c, p->batch)) > 1) {
         j.parts = p->batch * j.split;
