@@ -629,25 +629,28 @@ END_TEST
 /* W_hh^T): every writer must reach the next pass                           */
 /* ====================================================================== */
 
-/* Both kinds of model with such forms: convolutions (a batch norm folded into the first in inference, its
- * bias too, the second by Winograd's algorithm) on (4, 8, 8) images, and an LSTM on (5, 6) sequences; 5 classes. */
-static hlr_model *forms_model(int lstm, uint64_t seed)
+/* The kinds of model with such forms (kind 0, 1, 2): convolutions (a batch norm folded into the first in
+ * inference, its bias too, the second by Winograd's algorithm) on (4, 8, 8) images, an LSTM on (5, 6)
+ * sequences, and dense layers on the same sequences (each row of 6 through the first: packed weights in
+ * inference past hlrk_gemm_rows_max() rows, kernels.h); 5 classes. */
+static hlr_model *forms_model(int kind, uint64_t seed)
 {
     hlr_model *m =
-        lstm ? TEST_MODEL(seed, hlr_lstm(6, 8, 1, 0, 0.0f), hlr_dense(8, 5, 1))
-             : TEST_MODEL(seed, hlr_conv2d(4, 16, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
+        kind == 2 ? TEST_MODEL(seed, hlr_dense(6, 16, 1), hlr_relu(), hlr_flatten(), hlr_dense(80, 5, 1))
+        : kind    ? TEST_MODEL(seed, hlr_lstm(6, 8, 1, 0, 0.0f), hlr_dense(8, 5, 1))
+                  : TEST_MODEL(seed, hlr_conv2d(4, 16, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
                           hlr_batchnorm2d(16, 1e-5f, 0.1f), hlr_relu(), hlr_maxpool2d(2, 2, 0),
                           hlr_conv2d(16, 16, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
                           hlr_flatten(), hlr_dense(256, 5, 1));
-    ck_assert_ok(lstm ? hlr_model_build(m, 2, (int64_t[]){5, 6}) : hlr_model_build(m, 3, (int64_t[]){4, 8, 8}));
+    ck_assert_ok(kind ? hlr_model_build(m, 2, (int64_t[]){5, 6}) : hlr_model_build(m, 3, (int64_t[]){4, 8, 8}));
     ck_assert_ok(hlr_model_set_loss(m, HLR_LOSS_CROSS_ENTROPY, 0.0f));
     return m;
 }
 
-/* n samples for forms_model(lstm), filled from seed. */
-static hlr_tensor *forms_input(int lstm, int64_t n, unsigned long long seed)
+/* n samples for forms_model(kind), filled from seed. */
+static hlr_tensor *forms_input(int kind, int64_t n, unsigned long long seed)
 {
-    hlr_tensor *x = lstm ? hlr_tensor_new(HLR_F32, 3, (int64_t[]){n, 5, 6})
+    hlr_tensor *x = kind ? hlr_tensor_new(HLR_F32, 3, (int64_t[]){n, 5, 6})
                          : hlr_tensor_new(HLR_F32, 4, (int64_t[]){n, 4, 8, 8});
     ck_assert_ptr_nonnull(x);
     test_fill(hlr_tensor_f32(x), (long)hlr_tensor_numel(x), seed, -1.0f, 1.0f);
@@ -681,11 +684,11 @@ static void expect_predicts_as_fresh(const char *what, hlr_model *m, const hlr_m
  * Batches of 1 and 24 (an LSTM's one sequence and a batch take different paths). */
 START_TEST(test_forms_kept_from_the_weights_follow_every_writer)
 {
-    const int lstm = _i;
+    const int kind = _i, lstm = kind == 1;
     const int32_t labels[24] = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3};
-    hlr_model *m = forms_model(lstm, 5);
-    hlr_tensor *x = forms_input(lstm, 24, 1), *x1 = forms_input(lstm, 1, 2), *x2 = forms_input(lstm, 24, 3);
-    hlr_tensor *x12 = forms_input(lstm, 12, 8); /* an LSTM's 12 rows: [W_ih; W_hh]^T (rnn.h, RNN_JOINT_MAX) */
+    hlr_model *m = forms_model(kind, 5);
+    hlr_tensor *x = forms_input(kind, 24, 1), *x1 = forms_input(kind, 1, 2), *x2 = forms_input(kind, 24, 3);
+    hlr_tensor *x12 = forms_input(kind, 12, 8); /* an LSTM's 12 rows: [W_ih; W_hh]^T (rnn.h, RNN_JOINT_MAX) */
     hlr_tensor *y12 = hlr_tensor_new(HLR_F32, 2, (int64_t[]){12, 5});
     hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){24, 5});
     hlr_tensor *t = hlr_tensor_from(HLR_I32, 1, (int64_t[]){24}, labels);
@@ -733,9 +736,10 @@ START_TEST(test_forms_kept_from_the_weights_follow_every_writer)
     /* a view taken before the first pass and written after it: W_hh or W_ih; the batch norm's scale, or
      * the convolution's bias, each folded with the other's tensors */
     for (int k = 0; k < 2; k++) {
-        m = forms_model(lstm, 6);
-        hlr_tensor *v = lstm ? hlr_layer_param(hlr_model_layer(m, 0), k ? "weight_ih_l0" : "weight_hh_l0")
-                             : hlr_layer_param(hlr_model_layer(m, k), k ? "weight" : "bias");
+        m = forms_model(kind, 6);
+        hlr_tensor *v = lstm        ? hlr_layer_param(hlr_model_layer(m, 0), k ? "weight_ih_l0" : "weight_hh_l0")
+                        : kind == 2 ? hlr_layer_param(hlr_model_layer(m, k ? 3 : 0), k ? "weight" : "bias")
+                                    : hlr_layer_param(hlr_model_layer(m, k), k ? "weight" : "bias");
         ck_assert_ptr_nonnull(v);
         expect_predicts_as_fresh("before the write", m, m, x);
         expect_predicts_as_fresh("before the write, 12 samples", m, m, x12);
@@ -763,16 +767,16 @@ static int record_epoch(const hlr_epoch_stats *s, void *user)
 /* Early stopping's restore of the best epoch's weights after the last epoch's validation made the forms. */
 START_TEST(test_forms_follow_the_restore_of_the_best_weights)
 {
-    const int lstm = _i;
+    const int kind = _i;
     enum { N = 80 };
     int32_t labels[N];
     for (int i = 0; i < N; i++)
         labels[i] = (i * 7) % 5;
-    hlr_tensor *x = forms_input(lstm, N, 4);
-    hlr_dataset *d = lstm ? hlr_dataset_from(2, (int64_t[]){5, 6}, N, hlr_tensor_f32(x), labels, 5)
+    hlr_tensor *x = forms_input(kind, N, 4);
+    hlr_dataset *d = kind ? hlr_dataset_from(2, (int64_t[]){5, 6}, N, hlr_tensor_f32(x), labels, 5)
                           : hlr_dataset_from(3, (int64_t[]){4, 8, 8}, N, hlr_tensor_f32(x), labels, 5);
     ck_assert_ptr_nonnull(d);
-    hlr_model *m = forms_model(lstm, 7);
+    hlr_model *m = forms_model(kind, 7);
     hlr_optimizer *o = hlr_adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f);
     hlr_fit_options fo;
     hlr_fit_options_default(&fo);
@@ -787,7 +791,7 @@ START_TEST(test_forms_follow_the_restore_of_the_best_weights)
     ck_assert_ok(hlr_model_fit(m, o, d, &fo));
     ck_assert_int_eq(last.epoch, 3);
     ck_assert_int_eq(last.best_epoch, 1);
-    hlr_tensor *x16 = forms_input(lstm, 16, 9); /* no larger than the fit's batches: an LSTM plans afresh for more */
+    hlr_tensor *x16 = forms_input(kind, 16, 9); /* no larger than the fit's batches: an LSTM plans afresh for more */
     expect_predicts_as_fresh("after the restore", m, m, x16);
     hlr_tensor_free(x16);
     hlr_optimizer_free(o);
@@ -821,8 +825,8 @@ Suite *suite_model(void)
     tcase_add_test(t, test_mse_regression_learns_a_linear_map);
     tcase_add_test(t, test_non_finite_loss_leaves_parameters_unchanged);
     tcase_add_test(t, test_per_batch_loop_allocates_nothing);
-    tcase_add_loop_test(t, test_forms_kept_from_the_weights_follow_every_writer, 0, 2);
-    tcase_add_loop_test(t, test_forms_follow_the_restore_of_the_best_weights, 0, 2);
+    tcase_add_loop_test(t, test_forms_kept_from_the_weights_follow_every_writer, 0, 3);
+    tcase_add_loop_test(t, test_forms_follow_the_restore_of_the_best_weights, 0, 3);
     suite_add_tcase(s, t);
     return s;
 }

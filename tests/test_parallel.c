@@ -436,6 +436,111 @@ START_TEST(test_winograd_products_are_one_chain_per_element)
 END_TEST
 
 /*
+ * hlrk_gemm_packed (a dense layer's inference past hlrk_gemm_rows_max() rows): each element of Y one chain of
+ * multiply-adds over k in order from zero (fused in the FMA clones, unfused without clones, as the Winograd
+ * products), kept in Y across the blocks of HLRK_PACK_KC steps, then the bias added and the ReLU's test
+ * (NaN and -0 kept), or with add from what Y held: for row counts reaching every block size of both paths and the rows left over,
+ * column counts around the 16-column panels (partial panels, leftover panels), K across one and two
+ * blocks of steps; nothing written past N; hlrk_pack_weights pads its last panel with zeros.  The
+ * threads' split (rows, or for few rows panels of columns) gives the same bits on 1 and 2 threads.
+ */
+START_TEST(test_packed_products_are_one_chain_per_element)
+{
+    const int64_t Ms[] = {1, 2, 3, 5, 6, 7, 11, 12, 13, 17, 23, 37, 60}, Ns[] = {1, 15, 16, 17, 40, 100, 130};
+    const int64_t Ks[] = {1, 9, HLRK_PACK_KC + 3, 2 * HLRK_PACK_KC + 1};
+    enum { PAD = 3 };
+    const int threads = hlr_get_num_threads();
+    for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
+        for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++) {
+            const int64_t K = Ks[ki], N = Ns[ni], M = 60, ldx = K + PAD, ldy = N + PAD;
+            const int64_t np = hlrk_packed_floats(N, K);
+            ck_assert_int_eq(np, (N + HLRK_PACK_PANEL - 1) / HLRK_PACK_PANEL * HLRK_PACK_PANEL * K);
+            float *X = malloc((size_t)(M * ldx) * sizeof *X), *W = malloc((size_t)(N * K) * sizeof *W);
+            float *P = malloc((size_t)np * sizeof *P), *b = malloc((size_t)N * sizeof *b);
+            float *Y = malloc((size_t)(M * ldy) * sizeof *Y), *Z = malloc((size_t)(M * ldy) * sizeof *Z);
+            float *Y0 = malloc((size_t)(M * ldy) * sizeof *Y0);
+            ck_assert(X && W && P && b && Y && Z && Y0);
+            test_fill(Y0, M * ldy, 24, -1.0f, 1.0f);
+            test_fill(X, M * ldx, 21, -1.0f, 1.0f);
+            test_fill(W, N * K, 22, -1.0f, 1.0f);
+            test_fill(b, N, 23, -1.0f, 1.0f);
+            X[2 * ldx] = NAN; /* row 2's outputs all NaN: the ReLU keeps them */
+            for (int64_t i = 0; i < np; i++)
+                P[i] = -5.0f;
+            hlrk_pack_weights(P, W, N, K);
+            for (int64_t c = 0; c < np / K; c++) /* panel c / 16, k's 16 values side by side */
+                for (int64_t k = 0; k < K; k++)
+                    ck_assert(P[(c / 16) * 16 * K + k * 16 + c % 16] == (c < N ? W[c * K + k] : 0.0f));
+            for (int variant = 0; variant < 4; variant++) { /* plain, bias, bias and ReLU, add */
+                const float *bias = variant == 1 || variant == 2 ? b : NULL;
+                const int relu = variant == 2, add = variant == 3;
+                for (size_t mi = 0; mi < 2 * sizeof Ms / sizeof Ms[0]; mi++) {
+                    const int64_t m = Ms[mi / 2];
+                    hlrk_width_for_tests = mi % 2 ? 8 : 16; /* both paths' blocks, in the clone that runs */
+                    memcpy(Y, Y0, (size_t)(M * ldy) * sizeof *Y);
+                    hlrk_gemm_packed(m, N, K, X, ldx, P, Y, ldy, bias, relu, add);
+                    int fused = 1, plain = 1;
+                    for (int64_t i = 0; i < m; i++) {
+                        for (int64_t j = 0; j < N; j++) {
+                            float s = add ? Y0[i * ldy + j] : 0.0f, q = s;
+                            for (int64_t k = 0; k < K; k++) {
+                                const float x = X[i * ldx + k], w = W[j * K + k];
+                                s = fmaf(x, w, s);
+                                volatile float xw = x * w; /* rounded before the add */
+                                q = q + xw;
+                            }
+                            if (bias) {
+                                s += bias[j];
+                                q += bias[j];
+                            }
+                            if (relu) {
+                                s = s < 0.0f ? 0.0f : s;
+                                q = q < 0.0f ? 0.0f : q;
+                            }
+                            const float got = Y[i * ldy + j];
+                            if (isnan(s) || isnan(got)) { /* row 2: a NaN whatever its bits */
+                                ck_assert_msg(isnan(s) && isnan(got), "M %d N %d K %d: Y[%d][%d] NaN", (int)m, (int)N,
+                                              (int)K, (int)i, (int)j);
+                                continue;
+                            }
+                            fused &= memcmp(&got, &s, sizeof s) == 0;
+                            plain &= memcmp(&got, &q, sizeof q) == 0;
+                        }
+                        for (int64_t j = N; j < ldy; j++)
+                            ck_assert_msg(Y[i * ldy + j] == Y0[i * ldy + j], "N %d: Y written past its columns", (int)N);
+                    }
+                    for (int64_t i = m * ldy; i < M * ldy; i++)
+                        ck_assert_msg(Y[i] == Y0[i], "M %d: Y written past its rows", (int)m);
+                    ck_assert_msg(fused || plain, "M %d N %d K %d variant %d width %d: not one chain per element",
+                                  (int)m, (int)N, (int)K, variant, hlrk_width_for_tests);
+                }
+                hlrk_width_for_tests = 0;
+                /* the split among threads: 60 rows by rows, 20 by panels of columns (two threads) */
+                for (int64_t m = 20; m <= 60; m += 40) {
+                    memcpy(Y, Y0, (size_t)(M * ldy) * sizeof *Y);
+                    hlrk_gemm_packed(m, N, K, X, ldx, P, Y, ldy, bias, relu, add);
+                    for (int t = 1; t <= 2; t++) {
+                        ck_assert_ok(hlr_set_num_threads(t));
+                        memcpy(Z, Y0, (size_t)(M * ldy) * sizeof *Y);
+                        hlrk_gemm_packed_split(m, N, K, X, ldx, P, Z, ldy, bias, relu, add);
+                        ck_assert_msg(memcmp(Y, Z, (size_t)(M * ldy) * sizeof *Y) == 0,
+                                      "M %d N %d K %d on %d threads: other bits", (int)m, (int)N, (int)K, t);
+                    }
+                    ck_assert_ok(hlr_set_num_threads(threads));
+                }
+            }
+            free(X);
+            free(W);
+            free(P);
+            free(b);
+            free(Y);
+            free(Z);
+            free(Y0);
+        }
+}
+END_TEST
+
+/*
  * hlrk_wino_output_pooled (inference with a fused 2 x 2 pooling) against the output it replaces, the
  * full map in split rows then hlrk_maxpool2x2_win: the same bits, with and without bias and ReLU, and
  * where M holds infinities and NaNs, so that some windows hold a NaN among finite values (the pooling
@@ -582,6 +687,7 @@ Suite *suite_parallel(void)
     tcase_add_test(t, test_gemm_one_row_and_many_agree_with_a_plain_sum);
     tcase_add_test(t, test_gemm_rows_agree_with_a_plain_sum_and_with_themselves_split);
     tcase_add_test(t, test_winograd_products_are_one_chain_per_element);
+    tcase_add_test(t, test_packed_products_are_one_chain_per_element);
     tcase_add_test(t, test_pooled_winograd_output_is_the_output_then_the_pooling);
     tcase_add_test(t, test_a_large_inference_batch_runs_in_slices);
     suite_add_tcase(s, t);

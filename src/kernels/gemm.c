@@ -130,6 +130,49 @@ void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64
     hlr__parallel_for((N + block - 1) / block, 1, rows_part, &j);
 }
 
+typedef struct packed_job {
+    int split_rows;
+    int64_t M, N, K, ldx, ldy, block;
+    const float *X, *P, *bias;
+    float *Y;
+    int relu, add;
+} packed_job;
+
+static void packed_part(void *ctx, int64_t b, int64_t e)
+{
+    const packed_job *j = ctx;
+    int64_t lo = b * j->block, hi = e * j->block;
+    if (j->split_rows) {
+        hi = hi < j->M ? hi : j->M;
+        hlrk_gemm_packed(hi - lo, j->N, j->K, j->X + lo * j->ldx, j->ldx, j->P, j->Y + lo * j->ldy, j->ldy, j->bias,
+                         j->relu, j->add);
+    } else { /* whole panels: panel c / HLRK_PACK_PANEL starts c K floats into P */
+        hi = hi < j->N ? hi : j->N;
+        hlrk_gemm_packed(j->M, hi - lo, j->K, j->X, j->ldx, j->P + lo * j->K, j->Y + lo, j->ldy,
+                         j->bias ? j->bias + lo : NULL, j->relu, j->add);
+    }
+}
+
+/* Rows are shared while each thread gets at least PACKED_MIN_ROWS of them (every thread reads all of P,
+ * from its own cache); fewer rows, and each thread takes its panels of columns, copying all of X's rows. */
+#define PACKED_MIN_ROWS 24
+
+void hlrk_gemm_packed_split(int64_t M, int64_t N, int64_t K, const float *X, int64_t ldx, const float *P, float *Y,
+                            int64_t ldy, const float *bias, int relu, int add)
+{
+    hlrk_gemm_count(M, N, K);
+    int threads = hlr__pool_threads();
+    if (threads < 2 || M * N * K < SPLIT_MIN_MACS) {
+        hlrk_gemm_packed(M, N, K, X, ldx, P, Y, ldy, bias, relu, add);
+        return;
+    }
+    packed_job j = {M >= PACKED_MIN_ROWS * threads, M, N, K, ldx, ldy, 0, X, P, bias, Y, relu, add};
+    int64_t side = j.split_rows ? M : N, align = j.split_rows ? 4 : HLRK_PACK_PANEL; /* 4: rows even on 2 threads */
+    int64_t block = (side + threads - 1) / threads;
+    j.block = (block + align - 1) / align * align;
+    hlr__parallel_for((side + j.block - 1) / j.block, 1, packed_part, &j);
+}
+
 /*
  * Where C's rows (row-major, neither operand transposed) may be cut so that each row keeps the bits it
  * has in the whole product: OpenBLAS computes C in tiles, and a tile of fewer rows can round otherwise.

@@ -128,6 +128,22 @@ void hlrk_gemm_count(int64_t M, int64_t N, int64_t K);
 void hlrk_gemm_rows_split(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
                           float *C, int64_t ldc);
 
+/* Y (M, N) = X (M, K) W^T (with add, Y += X W^T), then the bias (or NULL) added and, with relu, the ReLU,
+ * for a layer's W (N, K) packed by hlrk_pack_weights into hlrk_packed_floats(N, K) floats P
+ * (gemm_packed.c): each element one chain of fused multiply-adds over k in order (from zero, or from Y's
+ * value with add), so its bits depend on neither the blocking, the split of rows or columns, nor the
+ * other rows.  For CPUs where hlrk_fma_runs(); others keep sgemm.
+ * hlrk_gemm_packed runs on the calling thread; hlrk_gemm_packed_split shares rows (or, for few rows,
+ * panels of columns) among the pool's threads. */
+#define HLRK_PACK_PANEL 16
+#define HLRK_PACK_KC 512
+int64_t hlrk_packed_floats(int64_t N, int64_t K);
+void hlrk_pack_weights(float *P, const float *W, int64_t N, int64_t K);
+void hlrk_gemm_packed(int64_t M, int64_t N, int64_t K, const float *X, int64_t ldx, const float *P, float *Y,
+                      int64_t ldy, const float *bias, int relu, int add);
+void hlrk_gemm_packed_split(int64_t M, int64_t N, int64_t K, const float *X, int64_t ldx, const float *P, float *Y,
+                            int64_t ldy, const float *bias, int relu, int add);
+
 /* The geometry of a 2-D convolution over one group's input channels. */
 typedef struct hlrk_conv_geom {
     int64_t C, H, W;    /* input channels (of one group), height, width */
