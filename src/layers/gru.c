@@ -94,13 +94,13 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
     (void)c0;
     rnn_dir *w = &r->dir[k][d];
     const int64_t T = r->T, H = r->hidden, GH = 3 * H, rev = d == 1;
-    const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
+    const float *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
     const int units = rnn_by_units(n);
     const float *W_hhT = rnn_rows_whh_t(r, k, d, units, h0);
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = j < 2 * H ? b_ih[j] + b_hh[j] : b_ih[j];
-    rnn_project(X, in, W_ih, T * n, GH, w->G);
+    rnn_project_packed(r, k, d, X, in, T * n, GH, w->G);
 
     int64_t first = rev ? T : 0;
     if (h0)

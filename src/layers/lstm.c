@@ -30,6 +30,7 @@
 typedef struct lstm_step_job {
     rnn *r;
     const float *W_hh, *W_hhT, *h_prev, *c_prev, *dout; /* W_hhT: rnn_rows_whh_t, [W_ih; W_hh]^T */
+    const float *PW;                                    /* W_hh packed, made with W_hhT */
     const float *x;                                     /* by rows: the step's input (n, in) */
     int64_t in;
     float *G, *h, *c, *tanh_c, *dG;
@@ -50,6 +51,9 @@ static void lstm_step_part(void *ctx, int64_t a, int64_t b)
             memcpy(cat + i * K + in, j->h_prev + i * H, (size_t)H * sizeof *cat);
         }
         hlrk_gemm1(0, 0, b - a, GH, K, 1.0f, cat + a * K, K, j->W_hhT, GH, 0.0f, j->G + a * GH, GH);
+    } else if (j->gemm && hlrk_fma_runs()) { /* h W_hh^T added to the gates through W_hh packed */
+        hlrk_gemm_count(b - a, GH, H);
+        hlrk_gemm_packed(b - a, GH, H, j->h_prev + a * H, H, j->PW, j->G + a * GH, GH, NULL, 0, 1);
     } else if (j->gemm)
         rnn_step_product(j->h_prev + a * H, b - a, j->W_hhT, H, GH, 1.0f, j->G + a * GH);
     hlrk_lstm_step(j->G + a * GH, j->r->bias, j->h_prev + a * H, j->c_prev + a * H, j->h + a * H, j->c + a * H,
@@ -66,6 +70,7 @@ static lstm_step_job lstm_step_at(const rnn_steps *u, int64_t s)
     return (lstm_step_job){.r = u->r,
                            .W_hh = u->W_hh,
                            .W_hhT = u->W_hhT,
+                           .PW = u->w->PW,
                            .h_prev = w->S + prev * n * H,
                            .c_prev = w->C + prev * n * H,
                            .G = w->G + t * n * GH,
@@ -157,7 +162,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
 {
     rnn_dir *w = &r->dir[k][d];
     const int64_t T = r->T, H = r->hidden, GH = 4 * H, rev = d == 1;
-    const float *W_ih = rnn_param(r, k, d, 0), *W_hh = rnn_param(r, k, d, 1);
+    const float *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
     const int units = rnn_by_units(n);
     const int joint = !units && n > RNN_UNITS_MAX && n <= RNN_JOINT_MAX && rnn_joint_in(r, k) > 0;
@@ -165,7 +170,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = b_ih[j] + b_hh[j];
     if (!joint) /* otherwise each step projects its own input, in its product with the state */
-        rnn_project(X, in, W_ih, T * n, GH, w->G);
+        rnn_project_packed(r, k, d, X, in, T * n, GH, w->G);
 
     int64_t first = rev ? T : 0;
     size_t state_bytes = (size_t)(n * H) * sizeof(float);

@@ -109,6 +109,11 @@ static int64_t layout(rnn *r, float *arena, int64_t n)
                 hlr__take(&c, &w->HN, TN * H);
             }
             hlr__take(&c, &w->WT, GH * wk);
+            hlr__take(&c, &w->PW, hlrk_packed_floats(GH, H));
+            const int64_t in_k = k == 0 ? F : DH; /* layer k's input width */
+            hlr__take(&c, &w->PWI, hlrk_packed_floats(GH, in_k));
+            hlr__take(&c, &w->PWI_seen, GH * in_k);
+            w->pwi_seen.valid = 0;
             hlr__take(&c, &w->W_seen, GH * wk);
             w->wt_seen.valid = w->wi_seen.valid = 0;
         }
@@ -175,9 +180,20 @@ const float *hlr__rnn_whh_t(rnn *r, int k, int d, int with_input)
     if (with_input && in > 0 &&
         hlr__weights_changed(&r->base, &w->wi_seen, w->W_seen, rnn_param(r, k, d, 0), GH * in))
         transpose_into(w->WT, rnn_param(r, k, d, 0), GH, in);
-    if (hlr__weights_changed(&r->base, &w->wt_seen, w->W_seen + GH * in, rnn_param(r, k, d, 1), GH * H))
+    if (hlr__weights_changed(&r->base, &w->wt_seen, w->W_seen + GH * in, rnn_param(r, k, d, 1), GH * H)) {
         transpose_into(w->WT + in * GH, rnn_param(r, k, d, 1), GH, H);
+        hlrk_pack_weights(w->PW, rnn_param(r, k, d, 1), GH, H);
+    }
     return with_input ? w->WT : w->WT + in * GH;
+}
+
+const float *hlr__rnn_wih_packed(rnn *r, int k, int d)
+{
+    rnn_dir *w = &r->dir[k][d];
+    const int64_t GH = (int64_t)r->cell->gates * r->hidden, in = k == 0 ? r->input_size : (int64_t)r->dirs * r->hidden;
+    if (hlr__weights_changed(&r->base, &w->pwi_seen, w->PWI_seen, rnn_param(r, k, d, 0), GH * in))
+        hlrk_pack_weights(w->PWI, rnn_param(r, k, d, 0), GH, in);
+    return w->PWI;
 }
 
 /* One thread's part of a forward by units: its unit blocks through every step, the team meeting at a

@@ -39,6 +39,9 @@ typedef struct rnn_dir {
     float *HN;  /* GRU: (T, n, H) W_hn h + b_hn of each step */
     float *WT;  /* (H, G H) W_hh transposed, for a forward by rows (hlr__rnn_whh_t); LSTM: (in + H, 4H),
                  * W_ih^T above W_hh^T, in the layer's input size */
+    float *PW;     /* W_hh packed for hlrk_gemm_packed (hlrk_packed_floats(G H, H)), made with WT's W_hh part */
+    float *PWI, *PWI_seen; /* W_ih packed for the input projection (rnn_project), and the W_ih it was made from */
+    hlr_weights_seen pwi_seen;
     float *W_seen; /* (G H, H) the W_hh that WT was made from; LSTM: W_ih (4H, in), then W_hh */
     hlr_weights_seen wt_seen, wi_seen; /* W_hh's and (LSTM) W_ih's part of WT (not valid after a plan) */
 } rnn_dir;
@@ -154,7 +157,14 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
  * alternating: lstm inference at batch 64 23,626-24,363 -> 27,074-27,256 img/s, at 256 31,955-33,216 ->
  * 33,092-34,940; gru 30,642-31,767 -> 34,417-35,391 and 41,333-44,219 -> 44,565-46,089; lstm training
  * at batch 64 9,168-9,795 -> 9,797-10,070; the AVX2 build on the Haswell kernel: lstm 64 19,876-21,219
- * -> 21,568-22,343, 256 level).  A step's rows are shared out in parts of at least RNN_STEP_GRAIN: below
+ * -> 21,568-22,343, 256 level).  Where the CPU has FMA, a step by rows now multiplies by W_hh packed
+ * (the direction's PW, made with W_hh^T; hlrk_gemm_packed adding each product to the gates in place, in
+ * training too), and the input projection goes through W_ih packed (rnn_project_packed): no copy of a
+ * weight, no zeroing of G (alternating, 2 threads, Intel Xeon, 2026-12-06, img/s: lstm inference at
+ * 256 46,631-47,236 -> 54,135-54,693 on AVX-512, level on the AVX2 path, whose kernel and OpenBLAS's
+ * both run at its peak; at 64, the step alone, 37,446-38,662 -> 47,313-49,934 and 27,901-28,429 ->
+ * 32,658-32,774; gru
+ * at 256 +4-8 %; lstm training at 256 +8 % on AVX-512).  A step's rows are shared out in parts of at least RNN_STEP_GRAIN: below
  * it a part costs more to hand out than it saves (measured with a hand-out per step, as the GRU still
  * does; the LSTM hands its parts out once for the whole sequence).  A batch of 16 on two threads is two
  * parts of 8.
@@ -249,10 +259,12 @@ static inline void rnn_units_product(const float *h, int64_t rows, const float *
         hlrk_gemm_rows(rows, j1 - j0, H, h, H, W_hh + (g * H + j0) * H, H, out + g * H + j0, G * H, add);
 }
 /* W_hh of direction d of layer k transposed, (H, G H), remade when W_hh changed since the last call
- * (hlr__weights_changed); with_input (LSTM): W_ih^T above it, (in + H, 4H), for the steps that take
- * their input's and their state's products in one (lstm.c, RNN_JOINT_MAX).  Called before a forward's
- * time loop, never inside it. */
+ * (hlr__weights_changed), and with it W_hh packed (the direction's PW); with_input (LSTM): W_ih^T above
+ * it, (in + H, 4H), for the steps that take their input's and their state's products in one (lstm.c,
+ * RNN_JOINT_MAX).  Called before a forward's time loop, never inside it. */
 const float *hlr__rnn_whh_t(rnn *r, int k, int d, int with_input);
+/* W_ih of direction d of layer k packed for hlrk_gemm_packed, remade when W_ih changed since the last call. */
+const float *hlr__rnn_wih_packed(rnn *r, int k, int d);
 /* The W_hh^T a forward by rows multiplies by, or NULL where no step multiplies: a forward by units (which
  * reads W_hh in place), or one step from a zero state. */
 static inline const float *rnn_rows_whh_t(rnn *r, int k, int d, int units, const float *h0)
@@ -278,6 +290,18 @@ static inline void rnn_project(const float *X, int64_t in, const float *W_ih, in
 {
     hlrk_gemm_rows_split(rows, GH, in, X, in, W_ih, in, G, GH);
 }
+/* The same through W_ih packed (hlr__rnn_wih_packed) where the CPU has FMA and the rows are more than the
+ * few-rows kernel takes: OpenBLAS zeroed G and packed W_ih on every call and thread, a fifth of the lstm's
+ * time at 256 on AVX-512. */
+static inline void rnn_project_packed(rnn *r, int k, int d, const float *X, int64_t in, int64_t rows, int64_t GH,
+                                      float *G)
+{
+    if (rows > hlrk_gemm_rows_max() && hlrk_fma_runs())
+        hlrk_gemm_packed_split(rows, GH, in, X, in, hlr__rnn_wih_packed(r, k, d), G, GH, NULL, 0, 0);
+    else
+        rnn_project(X, in, rnn_param(r, k, d, 0), rows, GH, G);
+}
+
 
 /* The layer behind hlr_lstm / hlr_gru (rnn.c). */
 hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int input_size, int hidden, int num_layers,
