@@ -242,6 +242,7 @@ typedef struct rnn_steps {
     rnn_dir *w;
     const float *W_hh, *W_hhT, *b_hn;
     const float *X; /* LSTM by rows: the layer's input (T n, in), time-major */
+    const float *PWI; /* LSTM by rows with FMA: W_ih packed, each step projecting its own input (lstm.c) */
     const unsigned char *active;
     int64_t n, in;
     int rev, h0;
