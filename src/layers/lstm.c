@@ -5,11 +5,13 @@
  *   c' = f c + i g                           h' = o tanh(c')
  * This file holds the time loop of one direction; rnn.c the rest.
  *
- * Per direction, with T steps of n sequences: one GEMM projects every
- * step's input (rnn_project), one GEMM per step adds h W_hh^T (none for
- * the first step when the initial state is zero) -- or, for 9 to 16
- * sequences whose input is no wider than the state, one GEMM per step
- * takes [x_t h_{t-1}] by [W_ih; W_hh]^T (rnn.h, RNN_JOINT_MAX) --, the
+ * Per direction, with T steps of n sequences, by rows on a CPU with FMA:
+ * each step projects its own input through W_ih packed and adds h W_hh^T
+ * through W_hh packed (hlrk_gemm_packed, none for the first step when the
+ * initial state is zero).  Otherwise one GEMM projects every step's input
+ * (rnn_project), one GEMM per step adds h W_hh^T -- or, without FMA, for
+ * 9 to 16 sequences whose input is no wider than the state, one GEMM per
+ * step takes [x_t h_{t-1}] by [W_ih; W_hh]^T (rnn.h, RNN_JOINT_MAX) --, the
  * step kernel adds both biases, and
  * the backward pass does one GEMM per step for dh and one each for dW_ih,
  * dW_hh and dX.  A step's GEMM and kernel run together on each thread's
@@ -172,7 +174,8 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
     const float *W_hh = rnn_param(r, k, d, 1);
     const float *b_ih = rnn_param(r, k, d, 2), *b_hh = rnn_param(r, k, d, 3);
     const int units = rnn_by_units(n);
-    const int joint = !units && n > RNN_UNITS_MAX && n <= RNN_JOINT_MAX && rnn_joint_in(r, k) > 0;
+    const int joint =
+        !units && n > RNN_UNITS_MAX && n <= RNN_JOINT_MAX && rnn_joint_in(r, k) > 0 && !hlrk_fma_runs();
     const float *W_hhT = joint ? hlr__rnn_whh_t(r, k, d, 1) : rnn_rows_whh_t(r, k, d, units, h0);
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = b_ih[j] + b_hh[j];

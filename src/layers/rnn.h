@@ -180,8 +180,9 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
 #define RNN_STEP_GRAIN 8
 #define RNN_UNITS_MAX 8
 /*
- * An LSTM batch of RNN_UNITS_MAX + 1 to RNN_JOINT_MAX sequences by rows (also where the CPU has no
- * few-rows kernel and smaller batches go by rows too), whose input is no wider than its state
+ * On a CPU without FMA (with FMA every batch by rows projects each step's input in the step through W_ih
+ * packed, lstm.c), an LSTM batch of RNN_UNITS_MAX + 1 to RNN_JOINT_MAX sequences by rows (also where the
+ * CPU has no few-rows kernel and smaller batches go by rows too), whose input is no wider than its state
  * (rnn_joint_in), takes each step's input and state side by side, [x_t h_{t-1}] (rows, in + H), through one
  * product with [W_ih; W_hh]^T (hlr__rnn_whh_t with_input) that writes the step's gates, instead of
  * projecting every step's input first (one product over all T n rows, whose K = in is mostly packing)
