@@ -21,6 +21,7 @@
 typedef struct gru_step_job {
     rnn *r;
     const float *W_hh, *W_hhT, *b_hn, *h_prev, *dout, *gates, *hn; /* W_hhT: rnn_rows_whh_t */
+    const float *PW;                                               /* W_hh packed, made with W_hhT */
     float *G, *HN, *h, *dG, *dGh;
     const unsigned char *active;
     int64_t dout_stride, n;
@@ -32,7 +33,10 @@ static void gru_step_part(void *ctx, int64_t a, int64_t b)
     const gru_step_job *j = ctx;
     rnn *r = j->r;
     const int64_t H = r->hidden, GH = 3 * H;
-    if (j->gemm)
+    if (j->gemm && hlrk_fma_runs()) { /* through W_hh packed (lstm.c) */
+        hlrk_gemm_count(b - a, GH, H);
+        hlrk_gemm_packed(b - a, GH, H, j->h_prev + a * H, H, j->PW, r->hg + a * GH, GH, NULL, 0, 0);
+    } else if (j->gemm)
         rnn_step_product(j->h_prev + a * H, b - a, j->W_hhT, H, GH, 0.0f, r->hg + a * GH);
     else
         memset(r->hg + a * GH, 0, (size_t)((b - a) * GH) * sizeof(float));
@@ -50,6 +54,7 @@ static gru_step_job gru_step_at(const rnn_steps *u, int64_t s)
     return (gru_step_job){.r = u->r,
                           .W_hh = u->W_hh,
                           .W_hhT = u->W_hhT,
+                          .PW = u->w->PW,
                           .b_hn = u->b_hn,
                           .h_prev = w->S + prev * n * H,
                           .G = w->G + t * n * GH,
