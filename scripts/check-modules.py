@@ -24,7 +24,7 @@ def symbols(obj):
     defined, used = set(), set()
     for line in out.splitlines():
         fields = line.split()
-        if len(fields) == 3 and fields[1] in "TDBRCV":
+        if len(fields) == 3 and fields[1] in "TDBRCVi":  # i: a target_clones function (GNU ifunc)
             defined.add(fields[2])
         elif len(fields) == 2 and fields[0] == "U":
             used.add(fields[1])

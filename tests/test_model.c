@@ -629,15 +629,16 @@ END_TEST
 /* W_hh^T): every writer must reach the next pass                           */
 /* ====================================================================== */
 
-/* The kinds of model with such forms (kind 0, 1, 2): convolutions (a batch norm folded into the first in
+/* The kinds of model with such forms (kind 0 to 3): convolutions (a batch norm folded into the first in
  * inference, its bias too, the second by Winograd's algorithm) on (4, 8, 8) images, an LSTM on (5, 6)
- * sequences, and dense layers on the same sequences (each row of 6 through the first: packed weights in
- * inference past hlrk_gemm_rows_max() rows, kernels.h); 5 classes. */
+ * sequences, dense layers on the same sequences (each row of 6 through the first: packed weights in
+ * inference past hlrk_gemm_rows_max() rows, kernels.h), and a GRU on them; 5 classes. */
 static hlr_model *forms_model(int kind, uint64_t seed)
 {
     hlr_model *m =
-        kind == 2 ? TEST_MODEL(seed, hlr_dense(6, 16, 1), hlr_relu(), hlr_flatten(), hlr_dense(80, 5, 1))
-        : kind    ? TEST_MODEL(seed, hlr_lstm(6, 8, 1, 0, 0.0f), hlr_dense(8, 5, 1))
+        kind == 3   ? TEST_MODEL(seed, hlr_gru(6, 8, 1, 0, 0.0f), hlr_dense(8, 5, 1))
+        : kind == 2 ? TEST_MODEL(seed, hlr_dense(6, 16, 1), hlr_relu(), hlr_flatten(), hlr_dense(80, 5, 1))
+        : kind      ? TEST_MODEL(seed, hlr_lstm(6, 8, 1, 0, 0.0f), hlr_dense(8, 5, 1))
                   : TEST_MODEL(seed, hlr_conv2d(4, 16, &(hlr_conv2d_options){.kernel = 3, .padding = 1}),
                           hlr_batchnorm2d(16, 1e-5f, 0.1f), hlr_relu(), hlr_maxpool2d(2, 2, 0),
                           hlr_conv2d(16, 16, &(hlr_conv2d_options){.kernel = 3, .padding = 1}), hlr_relu(),
@@ -684,11 +685,13 @@ static void expect_predicts_as_fresh(const char *what, hlr_model *m, const hlr_m
  * Batches of 1 and 24 (an LSTM's one sequence and a batch take different paths). */
 START_TEST(test_forms_kept_from_the_weights_follow_every_writer)
 {
-    const int kind = _i, lstm = kind == 1;
+    const int kind = _i, lstm = kind == 1 || kind == 3; /* the recurrent ones: their parameters' names */
     const int32_t labels[24] = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3};
     hlr_model *m = forms_model(kind, 5);
     hlr_tensor *x = forms_input(kind, 24, 1), *x1 = forms_input(kind, 1, 2), *x2 = forms_input(kind, 24, 3);
-    hlr_tensor *x12 = forms_input(kind, 12, 8); /* an LSTM's 12 rows: [W_ih; W_hh]^T (rnn.h, RNN_JOINT_MAX) */
+    /* 12 sequences: by rows through the packed weights where the CPU has FMA, [W_ih; W_hh]^T where not (rnn.h,
+     * RNN_JOINT_MAX) */
+    hlr_tensor *x12 = forms_input(kind, 12, 8);
     hlr_tensor *y12 = hlr_tensor_new(HLR_F32, 2, (int64_t[]){12, 5});
     hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, (int64_t[]){24, 5});
     hlr_tensor *t = hlr_tensor_from(HLR_I32, 1, (int64_t[]){24}, labels);
@@ -738,7 +741,7 @@ START_TEST(test_forms_kept_from_the_weights_follow_every_writer)
     for (int k = 0; k < 2; k++) {
         m = forms_model(kind, 6);
         hlr_tensor *v = lstm        ? hlr_layer_param(hlr_model_layer(m, 0), k ? "weight_ih_l0" : "weight_hh_l0")
-                        : kind == 2 ? hlr_layer_param(hlr_model_layer(m, k ? 3 : 0), k ? "weight" : "bias")
+                        : kind == 2 ? hlr_layer_param(hlr_model_layer(m, k ? 3 : 0), "weight")
                                     : hlr_layer_param(hlr_model_layer(m, k), k ? "weight" : "bias");
         ck_assert_ptr_nonnull(v);
         expect_predicts_as_fresh("before the write", m, m, x);
@@ -825,8 +828,8 @@ Suite *suite_model(void)
     tcase_add_test(t, test_mse_regression_learns_a_linear_map);
     tcase_add_test(t, test_non_finite_loss_leaves_parameters_unchanged);
     tcase_add_test(t, test_per_batch_loop_allocates_nothing);
-    tcase_add_loop_test(t, test_forms_kept_from_the_weights_follow_every_writer, 0, 3);
-    tcase_add_loop_test(t, test_forms_follow_the_restore_of_the_best_weights, 0, 3);
+    tcase_add_loop_test(t, test_forms_kept_from_the_weights_follow_every_writer, 0, 4);
+    tcase_add_loop_test(t, test_forms_follow_the_restore_of_the_best_weights, 0, 4);
     suite_add_tcase(s, t);
     return s;
 }

@@ -447,7 +447,7 @@ END_TEST
 START_TEST(test_packed_products_are_one_chain_per_element)
 {
     const int64_t Ms[] = {1, 2, 3, 5, 6, 7, 11, 12, 13, 17, 23, 37, 60}, Ns[] = {1, 15, 16, 17, 40, 100, 130};
-    const int64_t Ks[] = {1, 9, HLRK_PACK_KC + 3, 2 * HLRK_PACK_KC + 1};
+    const int64_t Ks[] = {1, 9, HLRK_PACK_KC, HLRK_PACK_KC + 3, 2 * HLRK_PACK_KC + 1};
     enum { PAD = 3 };
     const int threads = hlr_get_num_threads();
     for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)

@@ -997,18 +997,19 @@ START_TEST(test_recurrent_training_loop_allocates_nothing)
 }
 END_TEST
 
-/* Batches that do not go by units multiply by a transposed copy of W_hh, kept while W_hh stays the same
- * (rnn.h; 16 in two parts of 8 on two threads), a few sequences by units through the few-rows kernel on
- * W_hh itself where the CPU has it (through sgemv on the copy where not): they give what the same
- * sequences give inside a batch of 32 and what a model built afresh with the same weights gives (its
- * copy made new), also after W_hh changes, which the copy must follow. */
+/* Batches that do not go by units multiply by forms of the weights kept while they stay the same (rnn.h:
+ * W_hh and W_ih packed where the CPU has FMA, else a transposed copy of W_hh; 16 in two parts of 8 on two
+ * threads), a few sequences by units through the few-rows kernel on W_hh itself where the CPU has it
+ * (through sgemv on the copy where not): they give what the same sequences give inside a batch of 32 and
+ * what a model built afresh with the same weights gives (its forms made new), also after W_hh changes,
+ * which the forms must follow.  Two layers, so that the second's input is the first's two directions. */
 START_TEST(test_small_batches_follow_the_recurrent_weights)
 {
     enum { B = 32, T = 6, F = 5, H = 9, OUT = 2 * H };
     static const int sizes[] = {1, 3, 15, 16};
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
         const int small = sizes[si];
-        hlr_layer *rec = _i ? hlr_gru(F, H, 1, HLR_BIDIRECTIONAL, 0.0f) : hlr_lstm(F, H, 1, HLR_BIDIRECTIONAL, 0.0f);
+        hlr_layer *rec = _i ? hlr_gru(F, H, 2, HLR_BIDIRECTIONAL, 0.0f) : hlr_lstm(F, H, 2, HLR_BIDIRECTIONAL, 0.0f);
         hlr_model *m = MODEL(rec);
         ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){T, F}));
         hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){B, T, F});
@@ -1019,13 +1020,14 @@ START_TEST(test_small_batches_follow_the_recurrent_weights)
         test_fill(hlr_tensor_f32(x), B * T * F, 17, -1.0f, 1.0f);
         memcpy(hlr_tensor_f32(xs), hlr_tensor_f32(x), (size_t)(small * T * F) * sizeof(float));
         float *w = hlr_tensor_f32(hlr_layer_param(rec, "weight_hh_l0_reverse"));
+        float *w_in = hlr_tensor_f32(hlr_layer_param(rec, "weight_ih_l1")); /* the second layer's, 2H wide */
         for (int round = 0; round < 3; round++) {
-            if (round > 0)
-                w[round * 7] += 0.5f; /* a caller's write: the small batch must see it */
+            if (round > 0) /* a caller's write: the small batch must see it */
+                (round == 1 ? w : w_in)[round * 7] += 0.5f;
             ck_assert_ok(hlr_model_forward(m, x, y, 0));
             ck_assert_ok(hlr_model_forward(m, xs, ys, 0));
-            hlr_model *fresh = MODEL(_i ? hlr_gru(F, H, 1, HLR_BIDIRECTIONAL, 0.0f)
-                                        : hlr_lstm(F, H, 1, HLR_BIDIRECTIONAL, 0.0f));
+            hlr_model *fresh = MODEL(_i ? hlr_gru(F, H, 2, HLR_BIDIRECTIONAL, 0.0f)
+                                        : hlr_lstm(F, H, 2, HLR_BIDIRECTIONAL, 0.0f));
             ck_assert_ok(hlr_model_build(fresh, 2, (int64_t[]){T, F}));
             copy_params(fresh, m);
             ck_assert_ok(hlr_model_forward(fresh, x, y_fresh, 0));

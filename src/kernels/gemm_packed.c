@@ -180,7 +180,8 @@ HLR_FMA_KERNEL
 void hlrk_gemm_packed(int64_t M, int64_t N, int64_t K, const float *X, int64_t ldx, const float *P, float *Y,
                       int64_t ldy, const float *bias, int relu, int add)
 {
-    float a[12 * HLRK_PACK_KC] __attribute__((aligned(64))), t[12 * PANEL] __attribute__((aligned(64)));
+    float a[12 * HLRK_PACK_KC] __attribute__((aligned(64)));
+    float t[12 * PANEL] __attribute__((aligned(64))) = {0}; /* its columns past N are computed, never read */
     const int wide = hlrk_v16_fits(); /* either loop gives the same bits: the tests run both */
     for (int64_t i = 0; i < M;) {
         const int64_t left = M - i;

@@ -74,16 +74,17 @@ static lstm_step_job lstm_step_at(const rnn_steps *u, int64_t s)
     int64_t t, prev, next;
     rnn_step_times(u->r->T, u->rev, s, &t, &prev, &next);
     const rnn_dir *w = u->w;
+    const int64_t gt = u->reuse ? 0 : t; /* the block of G and TC the step writes */
     return (lstm_step_job){.r = u->r,
                            .W_hh = u->W_hh,
                            .W_hhT = u->W_hhT,
                            .PW = u->w->PW,
                            .h_prev = w->S + prev * n * H,
                            .c_prev = w->C + prev * n * H,
-                           .G = w->G + t * n * GH,
+                           .G = w->G + gt * n * GH,
                            .h = w->S + next * n * H,
                            .c = w->C + next * n * H,
-                           .tanh_c = w->TC + t * n * H,
+                           .tanh_c = w->TC + gt * n * H,
                            .x = u->X && !u->PWI ? u->X + t * n * u->in : NULL,
                            .xs = u->PWI ? u->X + t * n * u->in : NULL,
                            .PWI = u->PWI,
@@ -206,7 +207,8 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
                    .n = n,
                    .in = in,
                    .rev = (int)rev,
-                   .h0 = h0 != NULL};
+                   .h0 = h0 != NULL,
+                   .reuse = r->infer && (per_step || joint)};
     if (units) {
         hlr__rnn_by_units(&u, 4, lstm_units_step);
         return;

@@ -260,6 +260,7 @@ void hlr__rnn_forward(hlr_layer *l, const hlr_pass *p, const float *x, float *y)
     rnn *r = (rnn *)l;
     const int64_t n = p->batch, T = r->T, F = r->input_size, H = r->hidden, D = r->dirs, DH = D * H, TN = T * n;
     const unsigned char *act = NULL;
+    r->infer = p->no_backward;
     if (p->lengths) {
         for (int64_t t = 0; t < T; t++)
             for (int64_t i = 0; i < n; i++)

@@ -93,6 +93,7 @@ struct rnn {
 
     /* What the last forward did, for backward and hlr_rnn_final_state. */
     int64_t last_batch; /* 0 before the first forward */
+    int infer;          /* the forward under way is an inference no backward follows (hlr_pass.no_backward) */
     int used_lengths, used_dropout, used_state;
 
     /* The caller's initial state (hlr_rnn_set_initial_state): (layers D, state_n, H). */
@@ -247,6 +248,8 @@ typedef struct rnn_steps {
     const unsigned char *active;
     int64_t n, in;
     int rev, h0;
+    int reuse; /* LSTM: every step's gates (and tanh c) in the first step's block: an inference whose steps
+                * make their own gates (nothing reads them after the step) */
 } rnn_steps;
 /* A forward by units of a cell with G gates: step(u, s, j0, j1) runs step s on hidden units [j0, j1) of
  * every row, and hlr__rnn_by_units runs the team (rnn_unit_team's threads) through the layer's T steps
