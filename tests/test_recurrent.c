@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include "fixtures/rnn_ref.h"
+#include "kernels/kernels.h" /* hlrk_no_fma_for_tests */
 #include "testutil_internal.h" /* the model's generator, to replay a dropout mask; configurations */
 
 #include <stdatomic.h>
@@ -1098,6 +1099,56 @@ START_TEST(test_one_sequence_steps_by_units_with_the_same_bits_on_any_thread_cou
 }
 END_TEST
 
+/* On a CPU without FMA the products that libhlr's FMA kernels do on this one (the packed weights of the
+ * recurrent steps and projections and of dense inference, the few-rows kernel, recurrent batches by
+ * units) go to sgemm: those paths, forced by hlrk_no_fma_for_tests, give the same outputs within float
+ * rounding, in inference and in a training pass, for an LSTM and a GRU (two bidirectional layers) and
+ * dense layers over each step, at batches that take each path (1 and 3: by units or by rows; 12: the
+ * LSTM's [x h] product without FMA; 24: by rows). */
+START_TEST(test_paths_without_fma_give_the_same_outputs)
+{
+    enum { T = 5, F = 6, H = 9 };
+    const int64_t batches[] = {1, 3, 12, 24};
+    int64_t differ = 0; /* outputs whose bits differ: the other paths were taken */
+    for (int kind = 0; kind < 3; kind++) {
+        hlr_model *m = kind == 0   ? MODEL(hlr_lstm(F, H, 2, HLR_BIDIRECTIONAL, 0.0f))
+                       : kind == 1 ? MODEL(hlr_gru(F, H, 2, HLR_BIDIRECTIONAL, 0.0f))
+                                   : MODEL(hlr_dense(F, 16, 1), hlr_relu(), hlr_flatten(), hlr_dense(T * 16, 7, 1));
+        ck_assert_ok(hlr_model_build(m, 2, (int64_t[]){T, F}));
+        int nd = 0;
+        int64_t os[4];
+        ck_assert_ok(hlr_model_output_shape(m, &nd, os + 1));
+        for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+            const int64_t n = batches[bi], outs = n * os[1];
+            os[0] = n;
+            hlr_tensor *x = hlr_tensor_new(HLR_F32, 3, (int64_t[]){n, T, F});
+            hlr_tensor *y = hlr_tensor_new(HLR_F32, 2, os), *z = hlr_tensor_new(HLR_F32, 2, os);
+            ck_assert(x && y && z);
+            test_fill(hlr_tensor_f32(x), n * T * F, 31 + (unsigned long long)n, -1.0f, 1.0f);
+            for (int training = 0; training < 2; training++) {
+                ck_assert_ok(hlr_model_forward(m, x, y, training));
+                hlrk_no_fma_for_tests = 1;
+                const hlr_status st = hlr_model_forward(m, x, z, training);
+                hlrk_no_fma_for_tests = 0;
+                ck_assert_ok(st);
+                for (int64_t i = 0; i < outs; i++) {
+                    const float a = hlr_tensor_f32(y)[i], b = hlr_tensor_f32(z)[i];
+                    differ += a != b;
+                    ck_assert_msg(fabsf(a - b) <= 1e-5f * (1.0f + fabsf(a)),
+                                  "model %d, batch %d, training %d, output %d: %g with FMA's paths, %g without", kind,
+                                  (int)n, training, (int)i, a, b);
+                }
+            }
+            hlr_tensor_free(x);
+            hlr_tensor_free(y);
+            hlr_tensor_free(z);
+        }
+        hlr_model_free(m);
+    }
+    ck_assert_msg(differ > 0, "no output's bits changed: the paths without FMA were not taken");
+}
+END_TEST
+
 Suite *suite_recurrent(void)
 {
     Suite *s = suite_create("recurrent");
@@ -1143,6 +1194,7 @@ Suite *suite_recurrent(void)
     tcase_add_loop_test(t, test_recurrent_training_loop_allocates_nothing, 0, 2);
     tcase_add_loop_test(t, test_one_sequence_steps_by_units_with_the_same_bits_on_any_thread_count, 0, 2);
     tcase_add_loop_test(t, test_small_batches_follow_the_recurrent_weights, 0, 2);
+    tcase_add_test(t, test_paths_without_fma_give_the_same_outputs);
     suite_add_tcase(s, t);
     return s;
 }

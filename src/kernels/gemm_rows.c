@@ -54,6 +54,8 @@ int hlrk_gemm_rows_min(void)
 int hlrk_gemm_rows_max(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
+    if (hlrk_no_fma_for_tests)
+        return 0;
     if (wide())
         return HLRK_ROWS_MAX;
     return hlrk_fma_runs() ? 8 : 0;

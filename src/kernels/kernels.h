@@ -74,10 +74,15 @@ static inline int hlrk_avx512_runs(void)
     return 0;
 #endif
 }
+/* The tests set this to take the paths a CPU without FMA takes (sgemm for the products that the FMA
+ * kernels would do: hlrk_fma_runs() and hlrk_gemm_rows_max() then say 0), on CPUs that have it. */
+extern int hlrk_no_fma_for_tests;
 /* Whether this CPU runs HLR_FMA_KERNEL's fused clones (AVX2 with FMA, or AVX-512). */
 static inline int hlrk_fma_runs(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
+    if (hlrk_no_fma_for_tests)
+        return 0;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return 0;

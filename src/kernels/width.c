@@ -5,3 +5,4 @@
 #include "kernels.h"
 
 int hlrk_width_for_tests;
+int hlrk_no_fma_for_tests;

@@ -87,7 +87,7 @@ static void dense_forward(hlr_layer *l, const hlr_pass *p, const float *x, float
         hlrk_gemm_rows_split(R, d->out, d->in, x, d->in, hlr__param(l, 0), d->in, y, d->out);
         if (d->has_bias || l->fuse_relu)
             hlrk_add_bias_rows(y, b, R, d->out, l->fuse_relu);
-    } else if (R > hlrk_gemm_rows_max() && d->packed && !p->training) {
+    } else if (R > hlrk_gemm_rows_max() && d->packed && !p->training && hlrk_fma_runs()) {
         /* more, in inference: W packed once (hlrk_gemm_packed), made again when it changes, the bias and
          * ReLU in the same pass.  Not in training, where W changes at every step and packing it (one
          * thread, values compared, copied and rearranged) cost more than sgemm's own copies: the mlp's
