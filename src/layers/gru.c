@@ -33,11 +33,8 @@ static void gru_step_part(void *ctx, int64_t a, int64_t b)
     const gru_step_job *j = ctx;
     rnn *r = j->r;
     const int64_t H = r->hidden, GH = 3 * H;
-    if (j->gemm && hlrk_fma_runs()) { /* through W_hh packed (lstm.c) */
-        hlrk_gemm_count(b - a, GH, H);
-        hlrk_gemm_packed(b - a, GH, H, j->h_prev + a * H, H, j->PW, r->hg + a * GH, GH, NULL, 0, 0);
-    } else if (j->gemm)
-        rnn_step_product(j->h_prev + a * H, b - a, j->W_hhT, H, GH, 0.0f, r->hg + a * GH);
+    if (j->gemm)
+        rnn_step_product(j->h_prev + a * H, b - a, j->W_hhT, j->PW, H, GH, 0, r->hg + a * GH);
     else
         memset(r->hg + a * GH, 0, (size_t)((b - a) * GH) * sizeof(float));
     hlrk_gru_step(j->G + a * GH, r->bias, r->hg + a * GH, j->b_hn, j->HN + a * H, j->h_prev + a * H, j->h + a * H,
@@ -105,7 +102,7 @@ static void gru_forward(rnn *r, int k, int d, const float *X, int64_t in, int64_
     const float *W_hhT = rnn_rows_whh_t(r, k, d, units, h0);
     for (int64_t j = 0; j < GH; j++)
         r->bias[j] = j < 2 * H ? b_ih[j] + b_hh[j] : b_ih[j];
-    rnn_project_packed(r, k, d, X, in, T * n, GH, w->G);
+    rnn_project(r, k, d, X, in, T * n, GH, w->G);
 
     int64_t first = rev ? T : 0;
     if (h0)

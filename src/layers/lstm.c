@@ -33,8 +33,8 @@ typedef struct lstm_step_job {
     rnn *r;
     const float *W_hh, *W_hhT, *h_prev, *c_prev, *dout; /* W_hhT: rnn_rows_whh_t, [W_ih; W_hh]^T */
     const float *PW;                                    /* W_hh packed, made with W_hhT */
-    const float *PWI, *xs; /* each step projecting its input xs (n, in) itself through W_ih packed */
-    const float *x;                                     /* by rows: the step's input (n, in) */
+    const float *PWI; /* each step projecting its input x itself through W_ih packed (else x: [x h] by rows) */
+    const float *x;   /* by rows: the step's input (n, in) */
     int64_t in;
     float *G, *h, *c, *tanh_c, *dG;
     const float *gates, *tc;
@@ -47,22 +47,21 @@ static void lstm_step_part(void *ctx, int64_t a, int64_t b)
 {
     const lstm_step_job *j = ctx;
     const int64_t H = j->r->hidden, GH = 4 * H, in = j->in, K = in + H;
-    if (j->x) { /* by rows: the gates' input side and state side in one product, [x h] [W_ih; W_hh]^T */
+    if (j->x && !j->PWI) { /* by rows: the gates' input side and state side in one product, [x h] [W_ih; W_hh]^T */
         float *cat = j->r->cat;
         for (int64_t i = a; i < b; i++) {
             memcpy(cat + i * K, j->x + i * in, (size_t)in * sizeof *cat);
             memcpy(cat + i * K + in, j->h_prev + i * H, (size_t)H * sizeof *cat);
         }
         hlrk_gemm1(0, 0, b - a, GH, K, 1.0f, cat + a * K, K, j->W_hhT, GH, 0.0f, j->G + a * GH, GH);
-    } else if (j->PWI) { /* x W_ih^T, then h W_hh^T added in place: one chain over [x h] for each gate */
-        hlrk_gemm_count(b - a, GH, in);
-        hlrk_gemm_packed(b - a, GH, in, j->xs + a * in, in, j->PWI, j->G + a * GH, GH, NULL, 0, 0);
-        if (j->gemm) {
-            hlrk_gemm_count(b - a, GH, H);
-            hlrk_gemm_packed(b - a, GH, H, j->h_prev + a * H, H, j->PW, j->G + a * GH, GH, NULL, 0, 1);
+    } else {
+        if (j->PWI) { /* x W_ih^T, then h W_hh^T added in place: one chain over [x h] for each gate */
+            hlrk_gemm_count(b - a, GH, in);
+            hlrk_gemm_packed(b - a, GH, in, j->x + a * in, in, j->PWI, j->G + a * GH, GH, NULL, 0, 0);
         }
-    } else if (j->gemm)
-        rnn_step_product(j->h_prev + a * H, b - a, j->W_hhT, H, GH, 1.0f, j->G + a * GH);
+        if (j->gemm)
+            rnn_step_product(j->h_prev + a * H, b - a, j->W_hhT, j->PW, H, GH, 1, j->G + a * GH);
+    }
     hlrk_lstm_step(j->G + a * GH, j->r->bias, j->h_prev + a * H, j->c_prev + a * H, j->h + a * H, j->c + a * H,
                    j->tanh_c + a * H, j->active ? j->active + a : NULL, b - a, H, 0, H);
 }
@@ -85,8 +84,7 @@ static lstm_step_job lstm_step_at(const rnn_steps *u, int64_t s)
                            .h = w->S + next * n * H,
                            .c = w->C + next * n * H,
                            .tanh_c = w->TC + gt * n * H,
-                           .x = u->X && !u->PWI ? u->X + t * n * u->in : NULL,
-                           .xs = u->PWI ? u->X + t * n * u->in : NULL,
+                           .x = u->X ? u->X + t * n * u->in : NULL,
                            .PWI = u->PWI,
                            .in = u->in,
                            .active = u->active ? u->active + t * n : NULL,
@@ -185,7 +183,7 @@ static void lstm_forward(rnn *r, int k, int d, const float *X, int64_t in, int64
      * went to memory and came back a step at a time. */
     const int per_step = !units && !joint && hlrk_fma_runs();
     if (!joint && !per_step) /* otherwise each step projects its own input, in its product with the state */
-        rnn_project_packed(r, k, d, X, in, T * n, GH, w->G);
+        rnn_project(r, k, d, X, in, T * n, GH, w->G);
 
     int64_t first = rev ? T : 0;
     size_t state_bytes = (size_t)(n * H) * sizeof(float);

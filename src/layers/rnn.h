@@ -160,7 +160,7 @@ void hlr__rnn_weight_grads(rnn *r, int k, int d, int64_t G, const float *dG, con
  * at batch 64 9,168-9,795 -> 9,797-10,070; the AVX2 build on the Haswell kernel: lstm 64 19,876-21,219
  * -> 21,568-22,343, 256 level).  Where the CPU has FMA, a step by rows now multiplies by W_hh packed
  * (the direction's PW, made with W_hh^T; hlrk_gemm_packed adding each product to the gates in place, in
- * training too), and the input projection goes through W_ih packed (rnn_project_packed): no copy of a
+ * training too), and the input projection goes through W_ih packed (rnn_project): no per-call copy of a
  * weight, no zeroing of G (alternating, 2 threads, Intel Xeon, 2026-12-06, img/s: lstm inference at
  * 256 46,631-47,236 -> 54,135-54,693 on AVX-512, level on the AVX2 path, whose kernel and OpenBLAS's
  * both run at its peak; at 64, the step alone, 37,446-38,662 -> 47,313-49,934 and 27,901-28,429 ->
@@ -276,37 +276,35 @@ static inline const float *rnn_rows_whh_t(rnn *r, int k, int d, int units, const
 {
     return units || (r->T == 1 && !h0) ? NULL : hlr__rnn_whh_t(r, k, d, 0);
 }
-/* A step's out (rows, G H) = beta out + h (rows, H) W_hh^T, through W_hhT (H, G H), hlr__rnn_whh_t's copy. */
-static inline void rnn_step_product(const float *h, int64_t rows, const float *W_hhT, int64_t H, int64_t GH,
-                                    float beta, float *out)
+/* A step's out (rows, G H) = h (rows, H) W_hh^T, added to out with add: where the CPU has FMA through PW,
+ * W_hh packed (hlrk_gemm_packed), else through W_hhT (H, G H); both made by hlr__rnn_whh_t. */
+static inline void rnn_step_product(const float *h, int64_t rows, const float *W_hhT, const float *PW, int64_t H,
+                                    int64_t GH, int add, float *out)
 {
-    hlrk_gemm1(0, 0, rows, GH, H, 1.0f, h, H, W_hhT, GH, beta, out, GH);
+    if (hlrk_fma_runs()) {
+        hlrk_gemm_count(rows, GH, H);
+        hlrk_gemm_packed(rows, GH, H, h, H, PW, out, GH, NULL, 0, add);
+    } else
+        hlrk_gemm1(0, 0, rows, GH, H, 1.0f, h, H, W_hhT, GH, add ? 1.0f : 0.0f, out, GH);
 }
 
 /*
- * The input projection of all T steps, G (T n, G H) = X (T n, in) W_ih^T, one product through
- * hlrk_gemm_rows_split: a few rows (a short sequence at a small batch: the hybrid model's 7 rows at
- * batch 1) go to the kernel that reads W_ih in place where sgemm would copy all of it, more to sgemm.
- * (Projecting a few steps at a time, so that each step found its gates in cache, was 3-5 % faster on
- * one thread and 10-25 % slower on two: each step's product was split among the threads by columns and
- * its gates then read by rows; docs/design.md, "Recurrent layers and sequences".)
+ * The input projection of all T steps of direction d of layer k, G (T n, G H) = X (T n, in) W_ih^T, one
+ * product: a few rows (a short sequence at a small batch: the hybrid model's 7 rows at batch 1) through
+ * hlrk_gemm_rows_split, whose kernel reads W_ih in place where sgemm would copy all of it; more, where the
+ * CPU has FMA, through W_ih packed (hlr__rnn_wih_packed; OpenBLAS had zeroed G and packed W_ih on every
+ * call and thread, a fifth of the lstm's time at 256 on AVX-512), else through sgemm.  (Projecting a few
+ * steps at a time, so that each step found its gates in cache, was 3-5 % faster on one thread and 10-25 %
+ * slower on two: each step's product was split among the threads by columns and its gates then read by
+ * rows; docs/design.md, "Recurrent layers and sequences".)
  */
-static inline void rnn_project(const float *X, int64_t in, const float *W_ih, int64_t rows, int64_t GH, float *G)
-{
-    hlrk_gemm_rows_split(rows, GH, in, X, in, W_ih, in, G, GH);
-}
-/* The same through W_ih packed (hlr__rnn_wih_packed) where the CPU has FMA and the rows are more than the
- * few-rows kernel takes: OpenBLAS zeroed G and packed W_ih on every call and thread, a fifth of the lstm's
- * time at 256 on AVX-512. */
-static inline void rnn_project_packed(rnn *r, int k, int d, const float *X, int64_t in, int64_t rows, int64_t GH,
-                                      float *G)
+static inline void rnn_project(rnn *r, int k, int d, const float *X, int64_t in, int64_t rows, int64_t GH, float *G)
 {
     if (rows > hlrk_gemm_rows_max() && hlrk_fma_runs())
         hlrk_gemm_packed_split(rows, GH, in, X, in, hlr__rnn_wih_packed(r, k, d), G, GH, NULL, 0, 0);
     else
-        rnn_project(X, in, rnn_param(r, k, d, 0), rows, GH, G);
+        hlrk_gemm_rows_split(rows, GH, in, X, in, rnn_param(r, k, d, 0), in, G, GH);
 }
-
 
 /* The layer behind hlr_lstm / hlr_gru (rnn.c). */
 hlr_layer *hlr__rnn_new(const hlr_layer_ops *ops, const rnn_cell *cell, int input_size, int hidden, int num_layers,
