@@ -118,9 +118,10 @@ $(BINOUT)/hlr-%: $(BUILD)/examples/%.o $(EXAMPLE_COMMON) $(SHARED) $(LIBOUT)/lib
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/examples/$*.o $(EXAMPLE_COMMON) -L$(LIBOUT) -lhlr \
 	    -Wl,-rpath,'$$ORIGIN/../lib' $(PNG_LIBS) -lz -lm -ldl
 
-# hlr-read's words task draws words with FreeType (Debian's libfreetype-dev).
+# hlr-read's words task draws words with FreeType (Debian's libfreetype-dev), and hands drawn by strokes from
+# the Hershey fonts through libhersheyfont (libhersheyfont-dev; the fonts are hershey-fonts-data).
 FREETYPE_CFLAGS := $(shell pkg-config --cflags freetype2 2>/dev/null)
-FREETYPE_LIBS := $(or $(shell pkg-config --libs freetype2 2>/dev/null),-lfreetype)
+FREETYPE_LIBS := $(or $(shell pkg-config --libs freetype2 2>/dev/null),-lfreetype) -lhersheyfont
 $(BUILD)/examples/handwriting.o: examples/handwriting.c
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) $(FREETYPE_CFLAGS) -MMD -MP -c $< -o $@
@@ -437,28 +438,24 @@ tsan:
 	    build/tsan/bin/hlr-tests
 	TSAN_OPTIONS=halt_on_error=1 CK_FORK=no CK_RUN_CASE=threads build/tsan/bin/hlr-tests
 
-# A short training run of the example under valgrind: no leak, no invalid access.
+# A short training run of the example under valgrind: no leak, no invalid access (scripts/valgrind.supp:
+# an error inside a Debian library, not libhlr).
+VALGRIND = HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+    --suppressions=scripts/valgrind.supp
 valgrind: all
 	@scripts/fetch-mnist.sh $(DATA_DIR)
-	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
-	    $(BINOUT)/hlr-mnist train --epochs 1 --limit 1000 --test-limit 1000 --data $(DATA_DIR)
+	$(VALGRIND) $(BINOUT)/hlr-mnist train --epochs 1 --limit 1000 --test-limit 1000 --data $(DATA_DIR)
 	@mkdir -p $(BUILD)/valgrind
-	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
-	    $(BINOUT)/hlr-read train --epochs 1 --train-strings 64 --test-strings 32 --max-len 3 --data $(DATA_DIR) \
+	$(VALGRIND) $(BINOUT)/hlr-read train --epochs 1 --train-strings 64 --test-strings 32 --max-len 3 --data $(DATA_DIR) \
 	    --save $(BUILD)/valgrind/read.hlr
-	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
-	    $(BINOUT)/hlr-read generate --part test --test-strings 8 --data $(DATA_DIR) > /dev/null
+	$(VALGRIND) $(BINOUT)/hlr-read generate --part test --test-strings 8 --data $(DATA_DIR) > /dev/null
 	@# the words task on two languages' short lists (the Polish list alone has 4 million lines)
-	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
-	    $(BINOUT)/hlr-read train --task words --langs en,es $(WORDS_TINY) --save $(BUILD)/valgrind/words.hlr \
+	$(VALGRIND) $(BINOUT)/hlr-read train --task words --langs en,es $(WORDS_TINY) --save $(BUILD)/valgrind/words.hlr \
 	    --splits $(BUILD)/valgrind/splits.txt
-	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
-	    $(BINOUT)/hlr-read generate --task words --langs en,es --part test-held-out --out $(BUILD)/valgrind/words \
+	$(VALGRIND) $(BINOUT)/hlr-read generate --task words --langs en,es --part test-held-out --out $(BUILD)/valgrind/words \
 	    --words 300 --test-words 2 > /dev/null
-	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
-	    $(BINOUT)/hlr-read predict --lexicon $(BUILD)/valgrind/words.hlr $(BUILD)/valgrind/words/000000.png
-	HLR_NUM_THREADS=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
-	    $(BINOUT)/hlr-read predict --lexicon --views 1.15,1.35 $(BUILD)/valgrind/words.hlr \
+	$(VALGRIND) $(BINOUT)/hlr-read predict --lexicon $(BUILD)/valgrind/words.hlr $(BUILD)/valgrind/words/000000.png
+	$(VALGRIND) $(BINOUT)/hlr-read predict --lexicon --views 1.15,1.35 $(BUILD)/valgrind/words.hlr \
 	    $(BUILD)/valgrind/words/000000.png $(BUILD)/valgrind/words/000001.png
 	@# hlr-serve under valgrind, answering the API tests' requests (HLR_SERVE_WRAPPER runs the server in it)
 	HLR_SERVE_WRAPPER="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 -q" \

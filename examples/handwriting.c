@@ -9,6 +9,7 @@
 
 #include <ft2build.h>
 #include FT_FREETYPE_H
+#include <hersheyfont.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -101,6 +102,15 @@ static const struct {
 
 };
 
+/* Hands drawn by strokes: Debian's Hershey fonts (hershey-fonts-data, read by libhersheyfont), single-stroke
+ * letters as a pen draws them: joined scripts, a print hand and an italic.  Training hands only. */
+static const struct {
+    const char *name, *family;
+} hands[] = {
+    {"scripts", "Hershey Script Simplex"}, {"scriptc", "Hershey Script Complex"}, {"cursive", "Hershey Cursive"},
+    {"futural", "Hershey Sans Simplex"},   {"rowmans", "Hershey Roman Simplex"},  {"timesi", "Hershey Times Italic"},
+};
+
 const hw_style hw_style_default = {.slant = 0.4,
                                    .rotate = 3.0,
                                    .elastic = 2.0,
@@ -134,7 +144,8 @@ int hw_fonts_open(hw_fonts *fs, const char *prog)
     }
     fs->lib = lib;
     int train = 0, test = 0;
-    _Static_assert(sizeof table / sizeof table[0] <= HW_MAX_FONTS, "HW_MAX_FONTS holds the whole table");
+    _Static_assert(sizeof table / sizeof table[0] + sizeof hands / sizeof hands[0] <= HW_MAX_FONTS,
+                   "HW_MAX_FONTS holds the fonts and the hands");
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         FT_Face face;
         if (FT_New_Face(lib, table[i].path, 0, &face) != 0) {
@@ -146,9 +157,25 @@ int hw_fonts_open(hw_fonts *fs, const char *prog)
             fs->missing++;
             continue;
         }
-        fs->font[fs->n++] = (hw_font){table[i].package, table[i].path, table[i].family, table[i].held_out, face};
+        fs->font[fs->n++] = (hw_font){table[i].package, table[i].path, table[i].family, table[i].held_out, face, NULL, 0};
         train += !table[i].held_out;
         test += table[i].held_out;
+    }
+    for (size_t i = 0; i < sizeof hands / sizeof hands[0] && fs->n < HW_MAX_FONTS; i++) {
+        struct hershey_font *hf = hershey_font_load(hands[i].name);
+        struct hershey_glyph *x = hf ? hershey_font_glyph(hf, 'x') : NULL;
+        if (!x || x->width == 0) {
+            if (hf)
+                hershey_font_free(hf);
+            fs->missing++;
+            continue;
+        }
+        double top = 0;
+        for (const struct hershey_path *p = x->paths; p; p = p->next)
+            for (int k = 0; k < p->nverts; k++)
+                top = p->verts[k].y > top ? p->verts[k].y : top;
+        fs->font[fs->n++] = (hw_font){"hershey-fonts-data", hands[i].name, hands[i].family, 0, NULL, hf, top};
+        train++;
     }
     if (!train || !test) {
         fprintf(stderr,
@@ -165,7 +192,10 @@ int hw_fonts_open(hw_fonts *fs, const char *prog)
 void hw_fonts_close(hw_fonts *fs)
 {
     for (int i = 0; i < fs->n; i++)
-        FT_Done_Face((FT_Face)fs->font[i].face);
+        if (fs->font[i].face)
+            FT_Done_Face((FT_Face)fs->font[i].face);
+        else
+            hershey_font_free((struct hershey_font *)fs->font[i].strokes);
     if (fs->lib)
         FT_Done_FreeType((FT_Library)fs->lib);
     memset(fs, 0, sizeof *fs);
@@ -178,25 +208,75 @@ static int code_points(const char *word, uint32_t *cp, int cap)
     return n < 1 || n > cap ? -1 : n;
 }
 
+/* ---- hands drawn by strokes ---- */
+
+/* The marks a hand adds to its letters for the accented ones. */
+enum mark { ACUTE = 1, GRAVE, CIRCUMFLEX, DIAERESIS, TILDE, DOT, RING, OGONEK, CEDILLA, STROKE };
+
+static const struct {
+    uint32_t cp;
+    char base;
+    unsigned char mark;
+} accented[] = {
+    {0xE1, 'a', ACUTE},      {0xE9, 'e', ACUTE},      {0xED, 'i', ACUTE},      {0xF3, 'o', ACUTE},
+    {0xFA, 'u', ACUTE},      {0xFD, 'y', ACUTE},      {0x107, 'c', ACUTE},     {0x144, 'n', ACUTE},
+    {0x15B, 's', ACUTE},     {0x17A, 'z', ACUTE},     {0xE0, 'a', GRAVE},      {0xE8, 'e', GRAVE},
+    {0xEC, 'i', GRAVE},      {0xF2, 'o', GRAVE},      {0xF9, 'u', GRAVE},      {0xE2, 'a', CIRCUMFLEX},
+    {0xEA, 'e', CIRCUMFLEX}, {0xEE, 'i', CIRCUMFLEX}, {0xF4, 'o', CIRCUMFLEX}, {0xFB, 'u', CIRCUMFLEX},
+    {0xE4, 'a', DIAERESIS},  {0xEB, 'e', DIAERESIS},  {0xEF, 'i', DIAERESIS},  {0xF6, 'o', DIAERESIS},
+    {0xFC, 'u', DIAERESIS},  {0xFF, 'y', DIAERESIS},  {0xF1, 'n', TILDE},      {0xE3, 'a', TILDE},
+    {0xF5, 'o', TILDE},      {0x17C, 'z', DOT},       {0xE5, 'a', RING},       {0x105, 'a', OGONEK},
+    {0x119, 'e', OGONEK},    {0xE7, 'c', CEDILLA},    {0x142, 'l', STROKE},
+};
+
+/* The hand's glyph for code point c and the mark to add (0: none); NULL when the hand cannot draw c. */
+static const struct hershey_glyph *hand_glyph(const hw_font *f, uint32_t c, int *mark)
+{
+    *mark = 0;
+    if (!(c >= 'a' && c <= 'z')) {
+        size_t k = 0;
+        while (k < sizeof accented / sizeof accented[0] && accented[k].cp != c)
+            k++;
+        if (k == sizeof accented / sizeof accented[0])
+            return NULL;
+        *mark = accented[k].mark;
+        c = (uint32_t)accented[k].base;
+    }
+    const struct hershey_glyph *g = hershey_font_glyph((struct hershey_font *)f->strokes, (unsigned char)c);
+    return g && g->width > 0 && g->paths ? g : NULL;
+}
+
 int hw_font_draws(const hw_fonts *fs, int font, const char *word)
 {
     uint32_t cp[4 * WL_MAX_LEN];
-    int n = code_points(word, cp, 4 * WL_MAX_LEN);
+    int n = code_points(word, cp, 4 * WL_MAX_LEN), mark;
     if (n < 0 || font < 0 || font >= fs->n)
         return 0;
     for (int i = 0; i < n; i++)
-        if (FT_Get_Char_Index((FT_Face)fs->font[font].face, cp[i]) == 0)
+        if (fs->font[font].face ? FT_Get_Char_Index((FT_Face)fs->font[font].face, cp[i]) == 0
+                                : !hand_glyph(&fs->font[font], cp[i], &mark))
             return 0;
     return 1;
 }
 
-int hw_pick_font(const hw_fonts *fs, int held_out, const char *word, uint64_t *rng)
+/* A random font (fonts 1) or hand drawn by strokes (fonts 0) of the set that draws the word; -1 for none. */
+static int pick(const hw_fonts *fs, int fonts, int held_out, const char *word, uint64_t *rng)
 {
     int ok[HW_MAX_FONTS], n = 0;
     for (int i = 0; i < fs->n; i++)
-        if (fs->font[i].held_out == held_out && hw_font_draws(fs, i, word))
+        if (!fs->font[i].face == !fonts && fs->font[i].held_out == held_out && hw_font_draws(fs, i, word))
             ok[n++] = i;
     return n ? ok[(int)(hw_uniform(rng) * n)] : -1;
+}
+
+int hw_pick_font(const hw_fonts *fs, int held_out, const char *word, uint64_t *rng)
+{
+    return pick(fs, 1, held_out, word, rng);
+}
+
+int hw_pick_hand(const hw_fonts *fs, const char *word, uint64_t *rng)
+{
+    return pick(fs, 0, 0, word, rng);
 }
 
 /* Bilinear sample of an h x w image at (x, y), 0 outside. */
@@ -228,8 +308,13 @@ static void morph(const float *in, float *out, int h, int w, int dilate)
         }
 }
 
+static hlr_tensor *render_strokes(const hw_fonts *fs, int font, const char *word, const hw_style *st, uint64_t *rng,
+                                  int height);
+
 hlr_tensor *hw_render(const hw_fonts *fs, int font, const char *word, const hw_style *st, uint64_t *rng, int height)
 {
+    if (font >= 0 && font < fs->n && !fs->font[font].face)
+        return render_strokes(fs, font, word, st, rng, height);
     int fonts[4 * WL_MAX_LEN];
     for (int i = 0; i < 4 * WL_MAX_LEN; i++)
         fonts[i] = font;
@@ -245,7 +330,7 @@ int hw_pick_letter_fonts(const hw_fonts *fs, const char *word, uint64_t *rng, in
     for (int i = 0; i < n; i++) {
         int ok[HW_MAX_FONTS], k = 0;
         for (int f = 0; f < fs->n; f++)
-            if (!fs->font[f].held_out && FT_Get_Char_Index((FT_Face)fs->font[f].face, cp[i]) != 0)
+            if (!fs->font[f].held_out && fs->font[f].face && FT_Get_Char_Index((FT_Face)fs->font[f].face, cp[i]) != 0)
                 ok[k++] = f;
         if (!k)
             return -1;
@@ -254,65 +339,13 @@ int hw_pick_letter_fonts(const hw_fonts *fs, const char *word, uint64_t *rng, in
     return 0;
 }
 
-hlr_tensor *hw_render_letters(const hw_fonts *fs, const int *fonts, const char *word, const hw_style *st, uint64_t *rng,
-                              int height)
+/* The ink of a (H x W, bright on 0, inside rows r0..r1 and columns c0..c1) cropped with a margin, distorted by st
+ * (NULL: not at all) and scaled as the recogniser reads any picture; frees a.  NULL: no ink, or out of memory. */
+static hlr_tensor *distort(float *a, int H, int W, int r0, int r1, int c0, int c1, const hw_style *st, uint64_t *rng,
+                           int height)
 {
-    uint32_t cp[4 * WL_MAX_LEN];
-    int n = code_points(word, cp, 4 * WL_MAX_LEN);
-    if (n < 0)
-        return NULL;
-    for (int i = 0; i < n; i++)
-        if (fonts[i] < 0 || fonts[i] >= fs->n)
-            return NULL;
-    /* Lay the letters out: pen positions from advances and kerning, plus the style's spacing and jitter. */
-    int pen[4 * WL_MAX_LEN], rise[4 * WL_MAX_LEN], x = PX / 2;
-    FT_UInt prev = 0;
-    for (int i = 0; i < n; i++) {
-        FT_Face face = (FT_Face)fs->font[fonts[i]].face;
-        FT_UInt g = FT_Get_Char_Index(face, cp[i]);
-        if (g == 0 || FT_Load_Glyph(face, g, FT_LOAD_DEFAULT) != 0)
-            return NULL;
-        if (prev && i > 0 && fonts[i - 1] == fonts[i] && FT_HAS_KERNING(face)) {
-            FT_Vector k;
-            if (FT_Get_Kerning(face, prev, g, FT_KERNING_DEFAULT, &k) == 0)
-                x += (int)(k.x >> 6);
-        }
-        pen[i] = x;
-        rise[i] = st ? (int)lround(between(rng, -st->jitter, st->jitter) * PX) : 0;
-        x += (int)(face->glyph->advance.x >> 6);
-        if (st)
-            x += (int)lround(between(rng, -st->spacing / 2, st->spacing) * PX);
-        prev = g;
-    }
-    int H = 3 * PX, W = x + PX, base = 2 * PX;
-    float *a = calloc((size_t)H * W, sizeof *a), *b = NULL;
+    float *b = NULL;
     hlr_tensor *img = NULL, *out = NULL;
-    if (!a)
-        goto out;
-    int r0 = H, r1 = -1, c0 = W, c1 = -1; /* the ink's box */
-    for (int i = 0; i < n; i++) {
-        FT_Face face = (FT_Face)fs->font[fonts[i]].face;
-        if (FT_Load_Char(face, cp[i], FT_LOAD_RENDER) != 0)
-            goto out;
-        const FT_Bitmap *bm = &face->glyph->bitmap;
-        if (bm->pixel_mode != FT_PIXEL_MODE_GRAY)
-            continue;
-        const int left = pen[i] + face->glyph->bitmap_left, top = base - face->glyph->bitmap_top + rise[i];
-        for (unsigned r = 0; r < bm->rows; r++)
-            for (unsigned c = 0; c < bm->width; c++) {
-                int yy = top + (int)r, xx = left + (int)c;
-                if (yy < 0 || yy >= H || xx < 0 || xx >= W)
-                    continue;
-                float v = bm->buffer[(int)r * bm->pitch + (int)c] / 255.0f, *p = &a[(size_t)yy * W + xx];
-                *p = v > *p ? v : *p;
-                if (v > 0) {
-                    r0 = yy < r0 ? yy : r0;
-                    r1 = yy > r1 ? yy : r1;
-                    c0 = xx < c0 ? xx : c0;
-                    c1 = xx > c1 ? xx : c1;
-                }
-            }
-    }
     if (r1 < 0)
         goto out; /* no ink */
     /* Keep the ink and a margin the distortions may move it into (the slant and rotation move the ends of
@@ -414,4 +447,240 @@ out:
     free(a);
     free(b);
     return out;
+}
+
+hlr_tensor *hw_render_letters(const hw_fonts *fs, const int *fonts, const char *word, const hw_style *st, uint64_t *rng,
+                              int height)
+{
+    uint32_t cp[4 * WL_MAX_LEN];
+    int n = code_points(word, cp, 4 * WL_MAX_LEN);
+    if (n < 0)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        if (fonts[i] < 0 || fonts[i] >= fs->n || !fs->font[fonts[i]].face)
+            return NULL;
+    /* Lay the letters out: pen positions from advances and kerning, plus the style's spacing and jitter. */
+    int pen[4 * WL_MAX_LEN], rise[4 * WL_MAX_LEN], x = PX / 2;
+    FT_UInt prev = 0;
+    for (int i = 0; i < n; i++) {
+        FT_Face face = (FT_Face)fs->font[fonts[i]].face;
+        FT_UInt g = FT_Get_Char_Index(face, cp[i]);
+        if (g == 0 || FT_Load_Glyph(face, g, FT_LOAD_DEFAULT) != 0)
+            return NULL;
+        if (prev && i > 0 && fonts[i - 1] == fonts[i] && FT_HAS_KERNING(face)) {
+            FT_Vector k;
+            if (FT_Get_Kerning(face, prev, g, FT_KERNING_DEFAULT, &k) == 0)
+                x += (int)(k.x >> 6);
+        }
+        pen[i] = x;
+        rise[i] = st ? (int)lround(between(rng, -st->jitter, st->jitter) * PX) : 0;
+        x += (int)(face->glyph->advance.x >> 6);
+        if (st)
+            x += (int)lround(between(rng, -st->spacing / 2, st->spacing) * PX);
+        prev = g;
+    }
+    int H = 3 * PX, W = x + PX, base = 2 * PX;
+    float *a = calloc((size_t)H * W, sizeof *a);
+    if (!a)
+        return NULL;
+    int r0 = H, r1 = -1, c0 = W, c1 = -1; /* the ink's box */
+    for (int i = 0; i < n; i++) {
+        FT_Face face = (FT_Face)fs->font[fonts[i]].face;
+        if (FT_Load_Char(face, cp[i], FT_LOAD_RENDER) != 0)
+            goto out;
+        const FT_Bitmap *bm = &face->glyph->bitmap;
+        if (bm->pixel_mode != FT_PIXEL_MODE_GRAY)
+            continue;
+        const int left = pen[i] + face->glyph->bitmap_left, top = base - face->glyph->bitmap_top + rise[i];
+        for (unsigned r = 0; r < bm->rows; r++)
+            for (unsigned c = 0; c < bm->width; c++) {
+                int yy = top + (int)r, xx = left + (int)c;
+                if (yy < 0 || yy >= H || xx < 0 || xx >= W)
+                    continue;
+                float v = bm->buffer[(int)r * bm->pitch + (int)c] / 255.0f, *p = &a[(size_t)yy * W + xx];
+                *p = v > *p ? v : *p;
+                if (v > 0) {
+                    r0 = yy < r0 ? yy : r0;
+                    r1 = yy > r1 ? yy : r1;
+                    c0 = xx < c0 ? xx : c0;
+                    c1 = xx > c1 ? xx : c1;
+                }
+            }
+    }
+    return distort(a, H, W, r0, r1, c0, c1, st, rng, height);
+out:
+    free(a);
+    return NULL;
+}
+
+/* A stroke of a round pen from (x0, y0), radius r0, to (x1, y1), radius r1, into a (H x W): each pixel covered by
+ * how far its centre is inside the stroke, the brightest kept; box (r0, r1, c0, c1) grows to the ink. */
+static void stroke(float *a, int H, int W, double x0, double y0, double r0, double x1, double y1, double r1, int box[4])
+{
+    const double dx = x1 - x0, dy = y1 - y0, len2 = dx * dx + dy * dy, m = fmax(r0, r1) + 1;
+    const int ya = (int)fmax(0, floor(fmin(y0, y1) - m)), yb = (int)fmin(H - 1, ceil(fmax(y0, y1) + m));
+    const int xa = (int)fmax(0, floor(fmin(x0, x1) - m)), xb = (int)fmin(W - 1, ceil(fmax(x0, x1) + m));
+    for (int y = ya; y <= yb; y++)
+        for (int x = xa; x <= xb; x++) {
+            const double px = x + 0.5, py = y + 0.5;
+            double t = len2 > 0 ? ((px - x0) * dx + (py - y0) * dy) / len2 : 0;
+            t = t < 0 ? 0 : t > 1 ? 1 : t;
+            const double d = hypot(px - (x0 + t * dx), py - (y0 + t * dy));
+            double v = r0 + t * (r1 - r0) + 0.5 - d;
+            if (v <= 0)
+                continue;
+            v = v > 1 ? 1 : v;
+            float *q = &a[(size_t)y * W + x];
+            *q = (float)v > *q ? (float)v : *q;
+            box[0] = y < box[0] ? y : box[0];
+            box[1] = y > box[1] ? y : box[1];
+            box[2] = x < box[2] ? x : box[2];
+            box[3] = x > box[3] ? x : box[3];
+        }
+}
+
+/* A mark's strokes in the font's units (x right, y up from the baseline) about its letter's small body, which
+ * spans columns x0..x1 below the x-height xh: n points of up to 2 strokes into p (a stroke ends where len says). */
+static int mark_strokes(int mark, double x0, double x1, double xh, double p[2][5][2], int len[2])
+{
+    const double c = (x0 + x1) / 2, t = xh + 3;
+    static const double ring[5][2] = {{0, 0}, {1.8, 1.8}, {0, 3.6}, {-1.8, 1.8}, {0, 0}};
+    len[1] = 0;
+    switch (mark) {
+    case ACUTE:
+        len[0] = 2, p[0][0][0] = c - 1.5, p[0][0][1] = t, p[0][1][0] = c + 2, p[0][1][1] = t + 4;
+        return 1;
+    case GRAVE:
+        len[0] = 2, p[0][0][0] = c - 2, p[0][0][1] = t + 4, p[0][1][0] = c + 1.5, p[0][1][1] = t;
+        return 1;
+    case CIRCUMFLEX:
+        len[0] = 3, p[0][0][0] = c - 3, p[0][0][1] = t, p[0][1][0] = c, p[0][1][1] = t + 3.5;
+        p[0][2][0] = c + 3, p[0][2][1] = t;
+        return 1;
+    case DIAERESIS:
+        len[0] = len[1] = 1, p[0][0][0] = c - 2.5, p[1][0][0] = c + 2.5, p[0][0][1] = p[1][0][1] = t + 1.5;
+        return 2;
+    case TILDE:
+        len[0] = 4;
+        for (int k = 0; k < 4; k++)
+            p[0][k][0] = c - 3.5 + 2.33 * k, p[0][k][1] = t + 1.5 + (k & 1 ? 1.5 : -0.5);
+        return 1;
+    case DOT:
+        len[0] = 1, p[0][0][0] = c, p[0][0][1] = t + 1.5;
+        return 1;
+    case RING:
+        len[0] = 5;
+        for (int k = 0; k < 5; k++)
+            p[0][k][0] = c + ring[k][0], p[0][k][1] = t + ring[k][1];
+        return 1;
+    case OGONEK:
+        len[0] = 4, p[0][0][0] = x1 - 1, p[0][0][1] = 0, p[0][1][0] = x1 - 3, p[0][1][1] = -3;
+        p[0][2][0] = x1 - 1.5, p[0][2][1] = -5, p[0][3][0] = x1 + 0.5, p[0][3][1] = -4.5;
+        return 1;
+    case CEDILLA:
+        len[0] = 4, p[0][0][0] = c, p[0][0][1] = 0, p[0][1][0] = c + 1.5, p[0][1][1] = -2.5;
+        p[0][2][0] = c, p[0][2][1] = -4.5, p[0][3][0] = c - 2, p[0][3][1] = -4;
+        return 1;
+    case STROKE:
+        len[0] = 2, p[0][0][0] = c - 3.5, p[0][0][1] = xh - 1.5, p[0][1][0] = c + 3.5, p[0][1][1] = xh + 2.5;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The word in a hand drawn by strokes (hw_render). */
+static hlr_tensor *render_strokes(const hw_fonts *fs, int font, const char *word, const hw_style *st, uint64_t *rng,
+                                  int height)
+{
+    const hw_font *f = &fs->font[font];
+    uint32_t cp[4 * WL_MAX_LEN];
+    const struct hershey_glyph *g[4 * WL_MAX_LEN];
+    int mark[4 * WL_MAX_LEN], n = code_points(word, cp, 4 * WL_MAX_LEN);
+    if (n < 0)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        if (!(g[i] = hand_glyph(f, cp[i], &mark[i])))
+            return NULL;
+    /* The hand of this word: its pen, the small letters' height against the tall ones' and the descenders',
+     * and its width, in the font's units (a unit is a pixel at 32 px: the fonts' letters span about 33). */
+    const double xh = f->xheight;
+    double pen = 1.8, small = 1, tall = 1, wide = 1;
+    if (st) {
+        pen = between(rng, 0.8, 2.6);
+        small = between(rng, 0.75, 1.2);
+        tall = between(rng, 0.85, 1.35);
+        wide = between(rng, 0.75, 1.2);
+    }
+    /* Each letter: its place, width, lean, rise and a slow wobble of its strokes. */
+    double left[4 * WL_MAX_LEN], sx[4 * WL_MAX_LEN], lean[4 * WL_MAX_LEN], rise[4 * WL_MAX_LEN];
+    double wob[4 * WL_MAX_LEN][4], x = PX / 2;
+    for (int i = 0; i < n; i++) {
+        sx[i] = wide * (st ? between(rng, 0.9, 1.1) : 1);
+        lean[i] = st ? between(rng, -0.1, 0.1) : 0;
+        rise[i] = st ? between(rng, -st->jitter, st->jitter) * PX : 0;
+        for (int k = 0; k < 4; k++) /* amplitude across, amplitude up (units), frequency, phase */
+            wob[i][k] = !st ? 0 : k < 2 ? between(rng, -0.6, 0.6) : k == 2 ? between(rng, 0.15, 0.5) : between(rng, 0, 6.3);
+        left[i] = x;
+        x += g[i]->width * sx[i];
+        if (st)
+            x += between(rng, -st->spacing / 2, st->spacing) * PX;
+    }
+    const int H = 3 * PX, W = (int)ceil(x) + PX, base = 2 * PX;
+    float *a = calloc((size_t)H * W, sizeof *a);
+    if (!a)
+        return NULL;
+    int box[4] = {H, -1, W, -1};
+    const double phase = st ? between(rng, 0, 6.3) : 0, press = st ? between(rng, 0, 0.3) : 0;
+    int vertex = 0; /* the pen's pressure varies slowly along the strokes */
+#define MAP_Y(y) ((y) <= 0 ? (y) * tall : (y) <= xh ? (y) * small : xh * small + ((y) - xh) * tall)
+#define PIX(i, vx, vy, px, py)                                                                                        \
+    do {                                                                                                          \
+        const double my = MAP_Y(vy);                                                                              \
+        px = left[i] + (vx) * sx[i] + lean[i] * my + wob[i][0] * sin(wob[i][2] * my + wob[i][3]);               \
+        py = base - rise[i] - my + wob[i][1] * sin(wob[i][2] * (vx) + wob[i][3]);                               \
+    } while (0)
+    for (int i = 0; i < n; i++) {
+        double bx0 = 1e9, bx1 = -1e9; /* the letter's small body, for its mark */
+        for (const struct hershey_path *p = g[i]->paths; p; p = p->next)
+            for (int k = 0; k < p->nverts; k++)
+                if (p->verts[k].y <= xh + 0.5) {
+                    bx0 = fmin(bx0, p->verts[k].x);
+                    bx1 = fmax(bx1, p->verts[k].x);
+                }
+        for (const struct hershey_path *p = g[i]->paths; p; p = p->next) {
+            int above = 1; /* a path wholly above the x-height: an i's dot, left out under an accent */
+            for (int k = 0; k < p->nverts; k++)
+                above &= p->verts[k].y > xh + 0.5;
+            if (mark[i] && above)
+                continue;
+            double px0, py0, r0 = pen / 2 * (1 + press * sin(phase + 0.3 * vertex++));
+            PIX(i, p->verts[0].x, p->verts[0].y, px0, py0);
+            if (p->nverts == 1)
+                stroke(a, H, W, px0, py0, r0 * 1.2, px0, py0, r0 * 1.2, box);
+            for (int k = 1; k < p->nverts; k++) {
+                double px1, py1, r1 = pen / 2 * (1 + press * sin(phase + 0.3 * vertex++));
+                PIX(i, p->verts[k].x, p->verts[k].y, px1, py1);
+                stroke(a, H, W, px0, py0, r0, px1, py1, r1, box);
+                px0 = px1, py0 = py1, r0 = r1;
+            }
+        }
+        double mp[2][5][2];
+        int len[2];
+        const int strokes = bx1 >= bx0 ? mark_strokes(mark[i], bx0, bx1, xh, mp, len) : 0;
+        for (int s = 0; s < strokes; s++) {
+            double px0, py0, px1, py1;
+            PIX(i, mp[s][0][0], mp[s][0][1], px0, py0);
+            if (len[s] == 1)
+                stroke(a, H, W, px0, py0, pen / 2 * 1.3, px0, py0, pen / 2 * 1.3, box);
+            for (int k = 1; k < len[s]; k++) {
+                PIX(i, mp[s][k][0], mp[s][k][1], px1, py1);
+                stroke(a, H, W, px0, py0, pen / 2, px1, py1, pen / 2, box);
+                px0 = px1, py0 = py1;
+            }
+        }
+    }
+#undef PIX
+#undef MAP_Y
+    return distort(a, H, W, box[0], box[1], box[2], box[3], st, rng, height);
 }

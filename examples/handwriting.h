@@ -17,8 +17,10 @@
 
 typedef struct hw_font {
     const char *package, *path, *family;
-    int held_out; /* 1: the test's fonts only */
-    void *face;   /* FT_Face */
+    int held_out;   /* 1: the test's fonts only */
+    void *face;     /* FT_Face, or NULL for a hand drawn by strokes */
+    void *strokes;  /* a hand drawn by strokes: its struct hershey_font (libhersheyfont), else NULL */
+    double xheight; /* strokes: the height of its x above the baseline, in the font's units */
 } hw_font;
 
 typedef struct hw_fonts {
@@ -35,8 +37,14 @@ void hw_fonts_close(hw_fonts *fs);
 /* 1 when the font has a glyph for every character of the UTF-8 word, else 0. */
 int hw_font_draws(const hw_fonts *fs, int font, const char *word);
 
-/* A random font of the held-out set (held_out 1) or the training set (0) that draws the word; -1 for none. */
+/* A random font of the held-out set (held_out 1) or the training set (0) that draws the word; -1 for none.
+ * Fonts only: hands drawn by strokes are picked by hw_pick_hand. */
 int hw_pick_font(const hw_fonts *fs, int held_out, const char *word, uint64_t *rng);
+
+/* A random hand drawn by strokes (Debian's Hershey fonts: single strokes, as a pen draws them) that draws the
+ * word; -1 for none.  They are training hands: each word drawn in one is drawn anew, every letter's shape,
+ * proportions and pen varied (hw_render), which a font's fixed outlines cannot do. */
+int hw_pick_hand(const hw_fonts *fs, const char *word, uint64_t *rng);
 
 /* How the word is distorted: all of it drawn from rng. */
 typedef struct hw_style {
@@ -54,10 +62,13 @@ extern const hw_style hw_style_default;
 
 /* The word drawn in the font (at 32 px) and distorted by style (NULL: none), bright ink on 0, then as the
  * recogniser reads any picture: hlr_image_line(.., height, 2, HLR_IMAGE_LIGHT_INK).  Returns (1, height, w),
- * or NULL: not a word, a letter the font lacks, or out of memory. */
+ * or NULL: not a word, a letter the font lacks, or out of memory.  In a hand drawn by strokes, style also
+ * varies the pen's width, the height of the small letters against the tall ones, each letter's width and
+ * lean and a wobble of its strokes (with NULL: the strokes as the font has them, a pen 1.8 px wide). */
 hlr_tensor *hw_render(const hw_fonts *fs, int font, const char *word, const hw_style *style, uint64_t *rng, int height);
 
-/* The same with each letter in its own font (fonts[i] for the word's i-th character). */
+/* The same with each letter in its own font (fonts[i] for the word's i-th character; fonts, not hands drawn by
+ * strokes). */
 hlr_tensor *hw_render_letters(const hw_fonts *fs, const int *fonts, const char *word, const hw_style *style,
                               uint64_t *rng, int height);
 /* For each letter of the word, a random training font that has it, into fonts; 0, or -1 when none has one. */

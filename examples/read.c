@@ -12,7 +12,7 @@
  *                  [the model and optimiser options above]
  *   hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N] [--test-words N]
  *                  [--width 256] [--langid FILE] [--langid-epochs N] [--langid-noise P] [--mix-fonts P]
- *                  [--splits FILE] [--views F,F...]
+ *                  [--hands P] [--splits FILE] [--views F,F...]
  *                  [the model and optimiser options above]
  *   hlr-read predict [--json] [--lexicon] [--views F,F...] FILE IMAGE...
  *   hlr-read evaluate FILE [--test-words N] [--beam K | --views F,F...] [--langid FILE] [--threads T]
@@ -85,7 +85,8 @@ static void usage(FILE *f)
                "                      [--height 32] [the model and optimiser options]\n"
                "       hlr-read train --task words [--langs en,es,de,nl,pl] [--words N] [--train-words N]\n"
                "                      [--test-words N] [--width 256] [--langid FILE] [--langid-epochs N]\n"
-               "                      [--langid-noise P] [--mix-fonts P] [--splits FILE] [--views F,F...]\n"
+               "                      [--langid-noise P] [--mix-fonts P] [--hands P] [--splits FILE]\n"
+               "                      [--views F,F...]\n"
                "                      [the model and optimiser options]\n"
                "       hlr-read predict [--json] [--lexicon] [--views F,F...] FILE IMAGE...\n"
                "       hlr-read evaluate FILE [--test-words N] [--beam K | --views F,F...] [--langid FILE]\n"
@@ -109,6 +110,8 @@ static void usage(FILE *f)
                "  --langid-noise P words: its training words also misread, each letter with probability P\n"
                "                   replaced, lost or doubled, as a recogniser misreads them (default 0.3)\n"
                "  --mix-fonts P    words: the share of training words drawn with a font per letter (default 0.25)\n"
+               "  --hands P        words: the share of training words drawn by a hand of strokes (the Hershey\n"
+               "                   fonts, every letter's shape, proportions and pen drawn anew; default 0.25)\n"
                "  --splits FILE    words: where the fonts and words of each split are written\n"
                "                   (default words-splits.txt)\n"
                "  --views F,F...   words (train, evaluate) and predict: read each picture also stretched\n"
@@ -922,7 +925,8 @@ int main(int argc, char **argv)
                        .test_words = 2000,
                        .langid_epochs = 6,
                        .langid_noise = 0.3,
-                       .mix = 0.25}};
+                       .mix = 0.25,
+                       .hands = 0.25}};
     const char *views = NULL; /* --views F,F...: the test pictures also read stretched across */
     const opt_spec specs[] = {
         OPT_STR("--task", &o.task),
@@ -965,6 +969,7 @@ int main(int argc, char **argv)
         OPT_NUM("--langid-epochs", OPT_INT, &o.w.langid_epochs, 1, 10000),
         OPT_NUM("--langid-noise", OPT_DOUBLE, &o.w.langid_noise, 0, 0.9),
         OPT_NUM("--mix-fonts", OPT_DOUBLE, &o.w.mix, 0, 1),
+        OPT_NUM("--hands", OPT_DOUBLE, &o.w.hands, 0, 1),
         OPT_STR("--views", &views),
     };
     const char *model_file = NULL;
@@ -1003,9 +1008,10 @@ int main(int argc, char **argv)
         o.pool_w = is_words ? 1 : 2;
     if (!is_words && (o.w.langid || o.w.splits || o.w.out || strcmp(o.w.langs, "en,es,de,nl,pl") || o.w.width != 256 ||
                       o.w.words != 30000 || o.w.train_words != 40000 || o.w.test_words != 2000 ||
-                      o.w.langid_epochs != 6 || o.w.langid_noise != 0.3 || o.w.mix != 0.25)) {
+                      o.w.langid_epochs != 6 || o.w.langid_noise != 0.3 || o.w.mix != 0.25 ||
+                      o.w.hands != 0.25)) {
         fprintf(stderr, "hlr-read: --langs, --langid, --splits, --out, --width, --words, --train-words, --test-words, "
-                        "--langid-epochs, --langid-noise and --mix-fonts are for --task words\n");
+                        "--langid-epochs, --langid-noise, --mix-fonts and --hands are for --task words\n");
         return 2;
     }
     if (views && (!is_words || gen)) {

@@ -138,7 +138,8 @@ static int wset_alloc(wset *s, long count, int W)
 }
 
 /* One training word as an epoch draws it from rng: a training word of a random language, in a random training
- * font that draws it (or, for --mix-fonts of them, a training font per letter), distorted, into canvas
+ * font that draws it (or, for --mix-fonts of them, a training font per letter; for --hands of them, a hand of
+ * strokes), distorted, into canvas
  * (HEIGHT x W) and its labels into targets (WL_MAX_LEN).  Returns its width; its language, font and text
  * go to *lang, *font and *word. */
 static int draw_training_word(const words_options *o, const wl_corpus *c, const wl_vocab *a, const hw_fonts *fs,
@@ -151,7 +152,10 @@ static int draw_training_word(const words_options *o, const wl_corpus *c, const 
         int f = hw_pick_font(fs, 0, w, rng), letters[4 * WL_MAX_LEN];
         if (f < 0 || word_labels(a, w, targets) < 0)
             continue;
-        const int mix = o->mix > 0 && hw_uniform(rng) < o->mix && hw_pick_letter_fonts(fs, w, rng, letters) == 0;
+        const int hand = o->hands > 0 && hw_uniform(rng) < o->hands ? hw_pick_hand(fs, w, rng) : -1;
+        if (hand >= 0)
+            f = hand;
+        const int mix = hand < 0 && o->mix > 0 && hw_uniform(rng) < o->mix && hw_pick_letter_fonts(fs, w, rng, letters) == 0;
         const int width = draw(fs, f, mix ? letters : NULL, w, &hw_style_default, rng, W, canvas);
         if (width > 0) {
             *lang = l;
@@ -549,10 +553,11 @@ static int train_model(const words_options *o, const wl_corpus *cp, const wl_voc
     char summary[4096];
     if (hlr_model_summary(m, summary, sizeof summary, NULL) == HLR_OK)
         printf("%s", summary);
-    printf("training a CRNN with CTC on %ld words per epoch drawn in %d training fonts (%.0f%% of them a font per "
-           "letter; %d characters and the blank, %d x %d pictures): %d epochs, batch %d, adam lr %g (%s), seed %llu, "
-           "%d threads\n",
-           per_epoch * B, ntrain_fonts, 100.0 * o->mix, a->n, HEIGHT, W, o->epochs, B, (double)o->lr, o->schedule,
+    printf("training a CRNN with CTC on %ld words per epoch drawn in %d training fonts and hands (%.0f%% of them by a "
+           "hand of strokes, %.0f%% of the others a font per letter; %d characters and the blank, %d x %d pictures): "
+           "%d epochs, batch %d, adam lr %g (%s), seed %llu, %d threads\n",
+           per_epoch * B, ntrain_fonts, 100.0 * o->hands, 100.0 * o->mix, a->n, HEIGHT, W, o->epochs, B, (double)o->lr,
+           o->schedule,
            o->seed, hlr_get_num_threads());
     fflush(stdout);
     x = malloc((size_t)B * HEIGHT * W * sizeof *x);

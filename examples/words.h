@@ -15,7 +15,8 @@ typedef struct words_options {
     long words, train_words, test_words;
     unsigned long long seed;
     float lr, dropout; /* dropout: on the LSTM's inputs and between its layers */
-    double mix; /* the share of training words drawn with a font per letter */
+    double mix;   /* the share of training words drawn with a font per letter */
+    double hands; /* the share of training words drawn by a hand of strokes (hw_pick_hand) */
     double langid_noise; /* the language model's training words also misread, each letter with this probability */
     double views[4];     /* --views: the test pictures also read stretched across by these factors (nviews of them) */
     int nviews;

@@ -73,6 +73,9 @@ for f in truetype/fifthhorseman/dkg.ttf:fonts-dkg-handwriting truetype/breip/Bre
     need_file "/usr/share/fonts/${f%%:*}" "${f##*:}"
 done
 need_file /usr/share/texmf/fonts/opentype/public/tex-gyre/texgyrechorus-mediumitalic.otf fonts-texgyre
+# ... and hands drawn by strokes: the Hershey fonts, read by libhersheyfont (hlr-read links it).
+need_file /usr/share/hershey-fonts/scripts.jhf hershey-fonts-data
+need_file /usr/include/hersheyfont.h libhersheyfont-dev
 need_cmd tesseract tesseract-ocr
 for l in eng spa deu nld pol; do
     need_file "/usr/share/tesseract-ocr/5/tessdata/$l.traineddata" "tesseract-ocr-$l"

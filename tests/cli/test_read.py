@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_errors import BIN, write_idx  # noqa: E402
@@ -141,6 +142,31 @@ class Read(unittest.TestCase):
         self.assertEqual(q.returncode, 0, q.stderr)
         self.assertEqual(len(q.stdout), 5 * record)
 
+    def test_hands_of_strokes(self):
+        """--hands P: that share of the training words drawn by a hand of strokes (Debian's Hershey fonts, each
+        letter's shape and the pen drawn anew), accented letters of every language included; never a test word."""
+        hands = self.generate("train", os.path.join(self.dir, "h"), "--test-words", "60", "--hands", "1")
+        again = self.generate("train", os.path.join(self.dir, "h2"), "--test-words", "60", "--hands", "1")
+        self.assertEqual(hands, again)
+        self.assertEqual(len(hands), 60)
+        self.assertTrue({r[3] for r in hands} <= HANDS, hands)
+        self.assertEqual({r[2] for r in hands}, {"en", "es", "de", "nl", "pl"})
+        self.assertTrue([r for r in hands if set(r[1]) & set("ąęłżźćńś")], hands)  # the marks drawn by strokes
+        for name in ("000000.png", "000007.png"):
+            with open(os.path.join(self.dir, "h", name), "rb") as f, open(os.path.join(self.dir, "h2", name), "rb") as g:
+                self.assertEqual(f.read(), g.read())
+        for row in hands[:12]:  # dark ink on light paper: some ink, mostly paper
+            w, h, px = png_grey(os.path.join(self.dir, "h", row[0]))
+            ink = sum(v < 128 for v in px) / len(px)
+            self.assertTrue(0.02 < ink < 0.6, (row, ink))
+        fonts = self.generate("train", os.path.join(self.dir, "f"), "--test-words", "60", "--hands", "0")
+        self.assertFalse({r[3] for r in fonts} & HANDS)
+        mixed = self.generate("train", os.path.join(self.dir, "m"), "--test-words", "200")  # default 0.25
+        share = sum(r[3] in HANDS for r in mixed) / len(mixed)
+        self.assertTrue(0.1 < share < 0.4, share)
+        for part in ("test-training", "test-held-out"):
+            self.assertFalse({r[3] for r in self.generate(part, os.path.join(self.dir, part))} & HANDS)
+
     def test_failures_are_one_line(self):
         for args, code, says in [(("train", "--task", "sentences"), 2, "unknown task"),
                                  (("train", "--min-len", "5", "--max-len", "2"), 2, "--min-len 5"),
@@ -161,7 +187,42 @@ class Read(unittest.TestCase):
 
 
 HELD_OUT_FONTS = {"KaushanScript-Regular.otf", "Kristi.ttf", "DancingScript-Regular.otf", "DancingScript-Bold.otf"}
+HANDS = {"scripts", "scriptc", "cursive", "futural", "rowmans", "timesi"}  # drawn by strokes (Hershey fonts)
 SMALL = ("--words", "300", "--test-words", "20")
+
+
+def png_grey(path):
+    """An 8-bit grey or RGB PNG's pixels, unfiltered, as grey (RGB's first channel): (width, height, bytes)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    pos, chunks = 8, {}
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunks[kind] = chunks.get(kind, b"") + data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    w, h, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert depth == 8 and colour in (0, 2), (depth, colour)
+    bpp = 1 if colour == 0 else 3
+    stride = w * bpp
+    raw, out, prev = zlib.decompress(chunks[b"IDAT"]), bytearray(), bytearray(stride)
+    for y in range(h):
+        kind, row = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):
+            a, b = row[x - bpp] if x >= bpp else 0, prev[x]
+            c = prev[x - bpp] if x >= bpp else 0
+            if kind == 1:
+                row[x] = (row[x] + a) & 255
+            elif kind == 2:
+                row[x] = (row[x] + b) & 255
+            elif kind == 3:
+                row[x] = (row[x] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                row[x] = (row[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        out += row[::bpp]
+        prev = row
+    return w, h, bytes(out)
 
 
 class Words(unittest.TestCase):
@@ -312,6 +373,31 @@ class Words(unittest.TestCase):
             self.assertRegex(row[1], r"^[^\W\d_]+$")  # letters only
             self.assertEqual(row[1], row[1].lower())
 
+    def test_hands_of_strokes(self):
+        """--hands P: that share of the training words drawn by a hand of strokes (Debian's Hershey fonts, each
+        letter's shape and the pen drawn anew), accented letters of every language included; never a test word."""
+        hands = self.generate("train", os.path.join(self.dir, "h"), "--test-words", "60", "--hands", "1")
+        again = self.generate("train", os.path.join(self.dir, "h2"), "--test-words", "60", "--hands", "1")
+        self.assertEqual(hands, again)
+        self.assertEqual(len(hands), 60)
+        self.assertTrue({r[3] for r in hands} <= HANDS, hands)
+        self.assertEqual({r[2] for r in hands}, {"en", "es", "de", "nl", "pl"})
+        self.assertTrue([r for r in hands if set(r[1]) & set("ąęłżźćńś")], hands)  # the marks drawn by strokes
+        for name in ("000000.png", "000007.png"):
+            with open(os.path.join(self.dir, "h", name), "rb") as f, open(os.path.join(self.dir, "h2", name), "rb") as g:
+                self.assertEqual(f.read(), g.read())
+        for row in hands[:12]:  # dark ink on light paper: some ink, mostly paper
+            w, h, px = png_grey(os.path.join(self.dir, "h", row[0]))
+            ink = sum(v < 128 for v in px) / len(px)
+            self.assertTrue(0.02 < ink < 0.6, (row, ink))
+        fonts = self.generate("train", os.path.join(self.dir, "f"), "--test-words", "60", "--hands", "0")
+        self.assertFalse({r[3] for r in fonts} & HANDS)
+        mixed = self.generate("train", os.path.join(self.dir, "m"), "--test-words", "200")  # default 0.25
+        share = sum(r[3] in HANDS for r in mixed) / len(mixed)
+        self.assertTrue(0.1 < share < 0.4, share)
+        for part in ("test-training", "test-held-out"):
+            self.assertFalse({r[3] for r in self.generate(part, os.path.join(self.dir, part))} & HANDS)
+
     def test_failures_are_one_line(self):
         for args, code, says in [(("train", "--task", "words", "--width", "30"), 2, "--width 30"),
                                  (("train", "--task", "words", "--langs", "en,xx"), 2, "'xx'"),
@@ -322,6 +408,8 @@ class Words(unittest.TestCase):
                                  (("train", "--task", "words", "--langid-noise", "0.95"), 2, "--langid-noise"),
                                  (("train", "--langs", "en,es"), 2, "for --task words"),
                                  (("train", "--langid-noise", "0.1"), 2, "for --task words"),
+                                 (("train", "--hands", "0.5"), 2, "for --task words"),
+                                 (("train", "--task", "words", "--hands", "1.5"), 2, "--hands"),
                                  (("generate", "--task", "words", "--part", "train"), 2, "needs --out"),
                                  (("generate", "--task", "words", "--part", "dev", "--out", self.dir), 2,
                                   "--part 'dev'"),
