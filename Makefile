@@ -384,6 +384,9 @@ sanitize: deps
 	    build/sanitize/words/w.hlr --test-words 12 --splits build/sanitize/words/splits.txt > /dev/null
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/sanitize/bin/hlr-read generate \
 	    --task words --part test-held-out --out build/sanitize/words/pics --words 300 --test-words 4 > /dev/null
+	@# the hands drawn by strokes (libhersheyfont's glyphs, the pen, the accents)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/sanitize/bin/hlr-read generate \
+	    --task words --part train --hands 1 --out build/sanitize/words/hands --words 300 --test-words 12 > /dev/null
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/sanitize/bin/hlr-read predict \
 	    --json --lexicon build/sanitize/words/w.hlr build/sanitize/words/pics/000000.png
 	@# --views: each picture read three times, the readings' likeliest text and words
@@ -454,6 +457,8 @@ valgrind: all
 	    --splits $(BUILD)/valgrind/splits.txt
 	$(VALGRIND) $(BINOUT)/hlr-read generate --task words --langs en,es --part test-held-out --out $(BUILD)/valgrind/words \
 	    --words 300 --test-words 2 > /dev/null
+	$(VALGRIND) $(BINOUT)/hlr-read generate --task words --langs en,pl --part train --hands 1 \
+	    --out $(BUILD)/valgrind/hands --words 300 --test-words 6 > /dev/null
 	$(VALGRIND) $(BINOUT)/hlr-read predict --lexicon $(BUILD)/valgrind/words.hlr $(BUILD)/valgrind/words/000000.png
 	$(VALGRIND) $(BINOUT)/hlr-read predict --lexicon --views 1.15,1.35 $(BUILD)/valgrind/words.hlr \
 	    $(BUILD)/valgrind/words/000000.png $(BUILD)/valgrind/words/000001.png
