@@ -142,31 +142,6 @@ class Read(unittest.TestCase):
         self.assertEqual(q.returncode, 0, q.stderr)
         self.assertEqual(len(q.stdout), 5 * record)
 
-    def test_hands_of_strokes(self):
-        """--hands P: that share of the training words drawn by a hand of strokes (Debian's Hershey fonts, each
-        letter's shape and the pen drawn anew), accented letters of every language included; never a test word."""
-        hands = self.generate("train", os.path.join(self.dir, "h"), "--test-words", "60", "--hands", "1")
-        again = self.generate("train", os.path.join(self.dir, "h2"), "--test-words", "60", "--hands", "1")
-        self.assertEqual(hands, again)
-        self.assertEqual(len(hands), 60)
-        self.assertTrue({r[3] for r in hands} <= HANDS, hands)
-        self.assertEqual({r[2] for r in hands}, {"en", "es", "de", "nl", "pl"})
-        self.assertTrue([r for r in hands if set(r[1]) & set("ąęłżźćńś")], hands)  # the marks drawn by strokes
-        for name in ("000000.png", "000007.png"):
-            with open(os.path.join(self.dir, "h", name), "rb") as f, open(os.path.join(self.dir, "h2", name), "rb") as g:
-                self.assertEqual(f.read(), g.read())
-        for row in hands[:12]:  # dark ink on light paper: some ink, mostly paper
-            w, h, px = png_grey(os.path.join(self.dir, "h", row[0]))
-            ink = sum(v < 128 for v in px) / len(px)
-            self.assertTrue(0.02 < ink < 0.6, (row, ink))
-        fonts = self.generate("train", os.path.join(self.dir, "f"), "--test-words", "60", "--hands", "0")
-        self.assertFalse({r[3] for r in fonts} & HANDS)
-        mixed = self.generate("train", os.path.join(self.dir, "m"), "--test-words", "200")  # default 0.25
-        share = sum(r[3] in HANDS for r in mixed) / len(mixed)
-        self.assertTrue(0.1 < share < 0.4, share)
-        for part in ("test-training", "test-held-out"):
-            self.assertFalse({r[3] for r in self.generate(part, os.path.join(self.dir, part))} & HANDS)
-
     def test_failures_are_one_line(self):
         for args, code, says in [(("train", "--task", "sentences"), 2, "unknown task"),
                                  (("train", "--min-len", "5", "--max-len", "2"), 2, "--min-len 5"),
