@@ -10,10 +10,9 @@ import subprocess
 import sys
 import tempfile
 import unittest
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_errors import BIN, write_idx  # noqa: E402
+from test_errors import BIN, ROOT, write_idx  # noqa: E402
 
 
 def run(*args):
@@ -164,40 +163,6 @@ class Read(unittest.TestCase):
 HELD_OUT_FONTS = {"KaushanScript-Regular.otf", "Kristi.ttf", "DancingScript-Regular.otf", "DancingScript-Bold.otf"}
 HANDS = {"scripts", "scriptc", "cursive", "futural", "rowmans", "timesi"}  # drawn by strokes (Hershey fonts)
 SMALL = ("--words", "300", "--test-words", "20")
-
-
-def png_grey(path):
-    """An 8-bit grey or RGB PNG's pixels, unfiltered, as grey (RGB's first channel): (width, height, bytes)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    pos, chunks = 8, {}
-    while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunks[kind] = chunks.get(kind, b"") + data[pos + 8:pos + 8 + n]
-        pos += 12 + n
-    w, h, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
-    assert depth == 8 and colour in (0, 2), (depth, colour)
-    bpp = 1 if colour == 0 else 3
-    stride = w * bpp
-    raw, out, prev = zlib.decompress(chunks[b"IDAT"]), bytearray(), bytearray(stride)
-    for y in range(h):
-        kind, row = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for x in range(stride):
-            a, b = row[x - bpp] if x >= bpp else 0, prev[x]
-            c = prev[x - bpp] if x >= bpp else 0
-            if kind == 1:
-                row[x] = (row[x] + a) & 255
-            elif kind == 2:
-                row[x] = (row[x] + b) & 255
-            elif kind == 3:
-                row[x] = (row[x] + (a + b) // 2) & 255
-            elif kind == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                row[x] = (row[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        out += row[::bpp]
-        prev = row
-    return w, h, bytes(out)
 
 
 class Words(unittest.TestCase):
@@ -361,9 +326,11 @@ class Words(unittest.TestCase):
         for name in ("000000.png", "000007.png"):
             with open(os.path.join(self.dir, "h", name), "rb") as f, open(os.path.join(self.dir, "h2", name), "rb") as g:
                 self.assertEqual(f.read(), g.read())
+        sys.path.insert(0, os.path.join(ROOT, "python"))
+        import hlr  # its PNG reader (libpng), grey in [0, 1], white = 1
         for row in hands[:12]:  # dark ink on light paper: some ink, mostly paper
-            w, h, px = png_grey(os.path.join(self.dir, "h", row[0]))
-            ink = sum(v < 128 for v in px) / len(px)
+            px = hlr.load_image(os.path.join(self.dir, "h", row[0])).tolist()[0]
+            ink = sum(v < 0.5 for line in px for v in line) / (len(px) * len(px[0]))
             self.assertTrue(0.02 < ink < 0.6, (row, ink))
         fonts = self.generate("train", os.path.join(self.dir, "f"), "--test-words", "60", "--hands", "0")
         self.assertFalse({r[3] for r in fonts} & HANDS)
